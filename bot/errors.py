@@ -1,0 +1,65 @@
+"""Roost's own errors.
+
+Slack, X and configuration failures are caught at the edges and turned into
+one of these, each carrying a message a person can act on.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class RoostError(Exception):
+    """Base of every error Roost raises on purpose."""
+
+
+class SettingsError(RoostError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class XError(RoostError):
+    """X answered with an error, or could not be reached."""
+
+
+class XRateLimited(XError):
+    """X answered 429; calls may resume at `reset_at`."""
+
+    def __init__(self, message: str, reset_at: datetime) -> None:
+        super().__init__(message)
+        self.reset_at = reset_at
+
+
+class XTokenRevoked(XError):
+    """The account's token was revoked or expired: someone must reconnect it."""
+
+
+class XNotFound(XError):
+    """The tweet or user does not exist (any more)."""
+
+
+class XForbidden(XError):
+    """X refused the call: the account's plan or the app's access level forbids it."""
+
+
+class XUnavailable(XError):
+    """X answered 5xx, timed out or dropped the connection; worth trying again."""
+
+
+class SlackError(RoostError):
+    """Slack refused a call; the message says what a person can do about it."""
+
+
+class SlackRateLimited(SlackError):
+    """Slack answered 429 even after waiting; try again after `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class SlackChannelUnavailable(SlackError):
+    """The channel does not exist, is archived, or Roost is not in it."""
+
+
+class SlackUnavailable(SlackError):
+    """Slack answered 5xx or could not be reached; worth trying again."""

@@ -1,0 +1,123 @@
+"""Settings, read once at start from the environment and `.env`.
+
+The variable names are Roost's public interface. A missing or malformed
+value stops the process with a message that names the variable and says
+where to get it, rather than failing later in some distant call.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import SettingsError
+
+SLACK_API_URL = "https://slack.com/api/"
+"""Slack's Web API base; the tests point it at the fake Slack."""
+
+X_API_URL = "https://api.twitter.com"
+"""X's API base as tweepy knows it; the tests point it at the fake X."""
+
+DEFAULT_POLL_SECONDS = 10.0
+"""Mentions-timeline poll interval: well inside X's per-user read limits."""
+
+WHERE_TO_GET = {
+    "SLACK_BOT_TOKEN": "the Bot User OAuth Token (xoxb-...) on your Slack app's "
+    "'OAuth & Permissions' page, after installing the app from manifest.json",
+    "SLACK_SIGNING_SECRET": "the Signing Secret on your Slack app's 'Basic Information' page",
+    "SLACK_APP_TOKEN": "an app-level token (xapp-...) with connections:write, created under "
+    "'Basic Information' > 'App-Level Tokens' (only for Socket Mode)",
+    "X_BEARER_TOKEN": "the app-only Bearer Token of your X app, in the X developer portal "
+    "under 'Keys and tokens' (needed for X_INTAKE=stream)",
+    "ROOST_SECRET_KEY": "a Fernet key: python -c 'from cryptography.fernet import Fernet; "
+    "print(Fernet.generate_key().decode())'",
+    "X_INTAKE": "'poll' (default, works on every X plan) or 'stream' (the filtered stream)",
+    "X_POLL_SECONDS": "a number of seconds between mention polls, at least 1",
+    "PORT": "a TCP port number for the web process",
+}
+
+Process = Literal["web", "worker", "listener", "run", "cli"]
+
+
+class Settings(BaseSettings):
+    """Everything Roost reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = SLACK_API_URL
+    x_api_url: str = X_API_URL
+    x_bearer_token: SecretStr | None = None
+    x_intake: Literal["poll", "stream"] = "poll"
+    x_poll_seconds: float = Field(default=DEFAULT_POLL_SECONDS, ge=1)
+    database_url: str | None = None
+    redis_url: str | None = None
+    roost_secret_key: SecretStr | None = None
+    roost_default_channel: str | None = None
+    roost_var_dir: Path = Path("var")
+    port: int = Field(default=3000, ge=1, le=65535)
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _slack_base_ends_with_slash(cls, value: str) -> str:
+        # slack_sdk joins method names onto the base with plain concatenation.
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("x_api_url")
+    @classmethod
+    def _x_base_without_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+    def missing_for(self, process: Process) -> list[str]:
+        """The required variables this process cannot run without, by name."""
+        required: list[tuple[str, object]] = []
+        if process in ("web", "run"):
+            required.append(("SLACK_BOT_TOKEN", self.slack_bot_token))
+            if not self.socket_mode:
+                required.append(("SLACK_SIGNING_SECRET", self.slack_signing_secret))
+        if process in ("worker", "run"):
+            required.append(("SLACK_BOT_TOKEN", self.slack_bot_token))
+        if process in ("listener", "run") and self.x_intake == "stream":
+            required.append(("X_BEARER_TOKEN", self.x_bearer_token))
+        missing = [name for name, value in required if not value]
+        return list(dict.fromkeys(missing))
+
+    def require(self, process: Process) -> Settings:
+        """Return self, or raise SettingsError naming each missing variable."""
+        missing = self.missing_for(process)
+        if missing:
+            lines = [f"{name} is not set: it is {WHERE_TO_GET[name]}." for name in missing]
+            raise SettingsError("\n".join(lines))
+        return self
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings once; a malformed value raises SettingsError naming it."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(_explain(exc)) from None
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        name = str(error["loc"][0]).upper() if error["loc"] else "a setting"
+        hint = WHERE_TO_GET.get(name)
+        got = error.get("input")
+        line = f"{name} is not valid ({error['msg']}; got {got!r})."
+        if hint:
+            line += f" Expected {hint}."
+        lines.append(line)
+    return "\n".join(lines)

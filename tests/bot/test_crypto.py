@@ -1,0 +1,57 @@
+"""Tokens at rest: sealed with Fernet, rotatable, never shown."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from cryptography.fernet import Fernet
+
+from bot.crypto import TokenBox, token_box
+from bot.errors import RoostError, SettingsError
+from bot.settings import Settings
+
+
+def settings(tmp_path, **values: object) -> Settings:
+    return Settings(_env_file=None, roost_var_dir=tmp_path, **values)  # type: ignore[call-arg]
+
+
+def test_seal_and_open() -> None:
+    box = TokenBox([Fernet.generate_key()])
+    sealed = box.seal({"access_token": "tok-secret"})
+    assert "tok-secret" not in sealed
+    assert box.open(sealed) == {"access_token": "tok-secret"}
+    assert "keys hidden" in repr(box)
+
+
+def test_newest_key_first_still_reads_old_tokens_and_reseals() -> None:
+    old, new = Fernet.generate_key(), Fernet.generate_key()
+    sealed = TokenBox([old]).seal({"a": "b"})
+    rotated = TokenBox([new, old])
+    resealed = rotated.reseal(sealed)
+    assert TokenBox([new]).open(resealed) == {"a": "b"}
+
+
+def test_wrong_key_says_what_to_do() -> None:
+    sealed = TokenBox([Fernet.generate_key()]).seal({"a": "b"})
+    with pytest.raises(RoostError, match="Put the old key after the new one"):
+        TokenBox([Fernet.generate_key()]).open(sealed)
+
+
+def test_malformed_key_refuses_to_start(tmp_path) -> None:
+    with pytest.raises(SettingsError, match="ROOST_SECRET_KEY is not valid"):
+        token_box(settings(tmp_path, roost_secret_key="not-a-key"))
+
+
+def test_local_key_is_generated_once_with_a_warning(tmp_path, caplog) -> None:
+    with caplog.at_level(logging.WARNING):
+        first = token_box(settings(tmp_path))
+    assert "ROOST_SECRET_KEY is not set" in caplog.text
+    assert (tmp_path / "secret.key").stat().st_mode & 0o077 == 0
+    sealed = first.seal({"a": "b"})
+    assert token_box(settings(tmp_path)).open(sealed) == {"a": "b"}
+
+
+def test_shared_database_without_a_key_refuses_to_start(tmp_path) -> None:
+    with pytest.raises(SettingsError, match="ROOST_SECRET_KEY is not set"):
+        token_box(settings(tmp_path, database_url="postgresql://db/roost"))

@@ -1,0 +1,82 @@
+"""Settings: read once; a missing or malformed value names the variable and where to get it."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.errors import SettingsError
+from bot.settings import Settings, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    for name in list(Settings.model_fields):
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env from the developer's checkout
+
+
+def test_defaults_point_at_the_real_services() -> None:
+    settings = load_settings()
+    assert settings.slack_api_url == "https://slack.com/api/"
+    assert settings.x_api_url == "https://api.twitter.com"
+    assert settings.x_intake == "poll" and settings.x_poll_seconds == 10
+    assert not settings.socket_mode
+
+
+def test_missing_slack_token_names_the_variable_and_where_to_get_it() -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings().require("worker")
+    message = str(raised.value)
+    assert "SLACK_BOT_TOKEN is not set" in message
+    assert "OAuth & Permissions" in message
+
+
+def test_web_needs_the_signing_secret_unless_in_socket_mode(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    with pytest.raises(SettingsError, match="SLACK_SIGNING_SECRET is not set"):
+        load_settings().require("web")
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1")
+    assert load_settings().require("web").socket_mode
+
+
+def test_stream_intake_needs_the_bearer_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("X_INTAKE", "stream")
+    with pytest.raises(SettingsError, match="X_BEARER_TOKEN is not set"):
+        load_settings().require("listener")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("X_INTAKE", "firehose"), ("X_POLL_SECONDS", "soon"), ("X_POLL_SECONDS", "0"), ("PORT", "x")],
+)
+def test_malformed_values_are_named(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert str(raised.value).startswith(f"{name} is not valid")
+    assert repr(value) in str(raised.value)
+
+
+def test_env_file_is_read(tmp_path) -> None:
+    (tmp_path / ".env").write_text("SLACK_BOT_TOKEN=xoxb-from-file\nX_POLL_SECONDS=30\n")
+    settings = load_settings()
+    assert settings.slack_bot_token is not None
+    assert settings.slack_bot_token.get_secret_value() == "xoxb-from-file"
+    assert settings.x_poll_seconds == 30
+
+
+def test_secrets_stay_out_of_reprs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-very-secret")
+    monkeypatch.setenv("ROOST_SECRET_KEY", "key-very-secret")
+    shown = repr(load_settings()) + str(load_settings())
+    assert "very-secret" not in shown
+
+
+def test_slack_base_url_gets_its_trailing_slash(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_API_URL", "http://127.0.0.1:9/api")
+    monkeypatch.setenv("X_API_URL", "http://127.0.0.1:8/")
+    settings = load_settings()
+    assert settings.slack_api_url == "http://127.0.0.1:9/api/"
+    assert settings.x_api_url == "http://127.0.0.1:8"
