@@ -1,0 +1,80 @@
+"""Queries on accounts and their intake cursors."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import Account, IntakeCursor
+
+
+def upsert_account(
+    session: Session,
+    *,
+    x_user_id: int,
+    handle: str,
+    name: str,
+    channel_id: str,
+    auth_kind: str,
+    sealed_credentials: str,
+    now: datetime,
+) -> tuple[Account, bool]:
+    """Add the account, or update its tokens and channel if it is known.
+
+    Returns the account and whether it is new. Updating tokens also resumes
+    an intake that stopped on a revoked token.
+    """
+    account = session.scalar(select(Account).where(Account.x_user_id == x_user_id))
+    created = account is None
+    if account is None:
+        account = Account(x_user_id=x_user_id, created_at=now, cotags_enabled=True)
+        account.banned_words = []
+        account.sla_minutes = 60
+        session.add(account)
+    account.handle = handle
+    account.name = name
+    account.channel_id = channel_id
+    account.auth_kind = auth_kind
+    account.credentials = sealed_credentials
+    account.intake_status = "active"
+    account.intake_error = None
+    account.intake_stopped_at = None
+    account.updated_at = now
+    session.flush()
+    return account, created
+
+
+def active_accounts(session: Session) -> list[Account]:
+    """Accounts whose intake should run."""
+    return list(
+        session.scalars(
+            select(Account).where(Account.intake_status == "active").order_by(Account.id)
+        )
+    )
+
+
+def account_by_handle(session: Session, handle: str) -> Account | None:
+    return session.scalar(select(Account).where(Account.handle == handle.lstrip("@")))
+
+
+def stop_intake(session: Session, account_id: int, status: str, error: str, now: datetime) -> bool:
+    """Stop an account's intake; True if this call stopped it (so tell the channel once)."""
+    account = session.get(Account, account_id, with_for_update=True)
+    if account is None or account.intake_status != "active":
+        return False
+    account.intake_status = status
+    account.intake_error = error
+    account.intake_stopped_at = now
+    account.updated_at = now
+    return True
+
+
+def cursor(session: Session, account_id: int, now: datetime) -> IntakeCursor:
+    """The account's intake cursor, created on first use."""
+    found = session.get(IntakeCursor, account_id)
+    if found is None:
+        found = IntakeCursor(account_id=account_id, updated_at=now)
+        session.add(found)
+    return found

@@ -1,0 +1,180 @@
+"""Queries on mentions: storing intake once, claiming cards for delivery."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from bot.normalize import IncomingMention
+from storage.models import Mention
+
+
+def store_mentions(
+    session: Session, account_id: int, mentions: Sequence[IncomingMention], received_at: datetime
+) -> list[int]:
+    """Insert the mentions not stored yet; return the new rows' ids, oldest first.
+
+    Unique on (account, tweet id), so a tweet seen twice — by poll and stream,
+    after a restart, in a replayed page — is stored once and carded once.
+    Each new mention is pointed at its conversation's card: the first mention
+    of that conversation stored for this account.
+    """
+    if not mentions:
+        return []
+    ordered = sorted(mentions, key=lambda m: m.tweet_id)
+    roots = _known_roots(session, account_id, {m.conversation_id for m in ordered})
+    rows: list[dict[str, Any]] = []
+    for m in ordered:
+        root = roots.setdefault(m.conversation_id, m.tweet_id)
+        rows.append(
+            {
+                "account_id": account_id,
+                "tweet_id": m.tweet_id,
+                "conversation_id": m.conversation_id,
+                "root_tweet_id": root,
+                "in_reply_to_tweet_id": m.in_reply_to_tweet_id,
+                "author_id": m.author_id,
+                "author_username": m.author_username,
+                "author_name": m.author_name,
+                "author_followers": m.author_followers,
+                "author_verified": m.author_verified,
+                "author_protected": m.author_protected,
+                "text": m.text,
+                "lang": m.lang,
+                "media": m.media,
+                "created_at": m.created_at or received_at,
+                "received_at": received_at,
+                "status": "open",
+                "flags": [],
+            }
+        )
+    insert = (
+        _insert_for(session)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["account_id", "tweet_id"])
+    )
+    new = session.execute(insert.returning(Mention.id, Mention.tweet_id)).all()
+    return [row.id for row in sorted(new, key=lambda row: row.tweet_id)]
+
+
+def _insert_for(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(Mention)
+
+
+def _known_roots(session: Session, account_id: int, conversations: set[int]) -> dict[int, int]:
+    found = session.execute(
+        select(Mention.conversation_id, func.min(Mention.root_tweet_id))
+        .where(Mention.account_id == account_id, Mention.conversation_id.in_(conversations))
+        .group_by(Mention.conversation_id)
+    ).all()
+    return {conversation: root for conversation, root in found}
+
+
+def newest_tweet_id(session: Session, account_id: int) -> int | None:
+    """The newest tweet id stored for the account: where a back-fill resumes."""
+    return session.scalar(
+        select(func.max(Mention.tweet_id)).where(Mention.account_id == account_id)
+    )
+
+
+def claim_card(session: Session, mention_id: int, now: datetime, stale_after: timedelta) -> bool:
+    """Claim the right to post this mention's Slack message.
+
+    True for exactly one caller at a time: the mention has no message yet and
+    nobody claimed it, or a claim went stale (its worker died).
+    """
+    claimed = session.execute(
+        update(Mention)
+        .where(
+            Mention.id == mention_id,
+            Mention.slack_ts.is_(None),
+            or_(Mention.card_claimed_at.is_(None), Mention.card_claimed_at < now - stale_after),
+        )
+        .values(card_claimed_at=now)
+    )
+    return bool(claimed.rowcount)  # type: ignore[attr-defined]
+
+
+def release_card(session: Session, mention_id: int, error: str | None = None) -> None:
+    """Give a claim back, recording why the message could not be posted."""
+    session.execute(
+        update(Mention)
+        .where(Mention.id == mention_id, Mention.slack_ts.is_(None))
+        .values(card_claimed_at=None, card_error=error)
+    )
+
+
+def record_card(
+    session: Session, mention_id: int, channel: str, ts: str, thread_ts: str | None, now: datetime
+) -> None:
+    session.execute(
+        update(Mention)
+        .where(Mention.id == mention_id)
+        .values(
+            slack_channel=channel,
+            slack_ts=ts,
+            slack_thread_ts=thread_ts,
+            card_posted_at=now,
+            card_error=None,
+        )
+    )
+
+
+def record_card_error(session: Session, mention_id: int, error: str) -> None:
+    """Note why the message could not be posted; the claim stays until it is stale."""
+    session.execute(update(Mention).where(Mention.id == mention_id).values(card_error=error))
+
+
+def conversation_card(session: Session, mention: Mention) -> Mention | None:
+    """The card a follow-up belongs under (None for a card itself)."""
+    if mention.is_card:
+        return None
+    return session.scalar(
+        select(Mention).where(
+            Mention.account_id == mention.account_id, Mention.tweet_id == mention.root_tweet_id
+        )
+    )
+
+
+def thread_size(session: Session, card: Mention) -> int:
+    """How many later mentions of the card's conversation are in its thread."""
+    count = session.scalar(
+        select(func.count())
+        .select_from(Mention)
+        .where(
+            Mention.account_id == card.account_id,
+            Mention.root_tweet_id == card.tweet_id,
+            Mention.tweet_id != card.tweet_id,
+        )
+    )
+    return int(count or 0)
+
+
+def undelivered(
+    session: Session, account_id: int, older_than: datetime, limit: int = 500
+) -> list[int]:
+    """Mentions stored before `older_than` whose Slack message is still missing.
+
+    Their delivery job was lost (Redis flushed, enqueue failed) or keeps
+    failing; the sweep enqueues them again. A live claim is left alone.
+    """
+    return list(
+        session.scalars(
+            select(Mention.id)
+            .where(
+                Mention.account_id == account_id,
+                Mention.slack_ts.is_(None),
+                Mention.received_at < older_than,
+                or_(Mention.card_claimed_at.is_(None), Mention.card_claimed_at < older_than),
+            )
+            .order_by(Mention.tweet_id)
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,212 @@
+"""The tables. Alembic migrations in storage/migrations create them; never create_all.
+
+Times are stored as UTC and come back timezone-aware on both SQLite and
+PostgreSQL. Tweet ids are 64-bit integers, so they order and compare as X's
+`since_id` does.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A datetime stored as naive UTC and always returned aware in UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Account(Base):
+    """A brand's X account that Roost reads mentions for and acts as."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    x_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    handle: Mapped[str] = mapped_column(String(50))
+    name: Mapped[str] = mapped_column(String(100), default="")
+    channel_id: Mapped[str] = mapped_column(String(32))
+    auth_kind: Mapped[str] = mapped_column(String(10))  # "oauth2" or "oauth1"
+    credentials: Mapped[str] = mapped_column(Text)  # Fernet-sealed JSON; see bot.crypto
+    token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cotags_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    banned_words: Mapped[list[str]] = mapped_column(JSON, default=list)
+    sla_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    intake_status: Mapped[str] = mapped_column(String(16), default="active")
+    intake_error: Mapped[str | None] = mapped_column(Text)
+    intake_stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        # Never the credentials, sealed or not.
+        return f"Account(id={self.id!r}, handle={self.handle!r}, x_user_id={self.x_user_id!r})"
+
+
+class Member(Base):
+    """A Slack user of the team."""
+
+    __tablename__ = "members"
+    __table_args__ = (
+        UniqueConstraint("team_id", "user_id"),
+        UniqueConstraint("team_id", "cotag", name="uq_members_team_cotag"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    cotag: Mapped[str | None] = mapped_column(String(8))
+    tz: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Grant(Base):
+    """A member's role on an account: owner, agent, needs-approval or viewer."""
+
+    __tablename__ = "grants"
+    __table_args__ = (UniqueConstraint("member_id", "account_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Mention(Base):
+    """One inbox item: a post that mentions one of the brand's accounts."""
+
+    __tablename__ = "mentions"
+    __table_args__ = (
+        UniqueConstraint("account_id", "tweet_id"),
+        Index("ix_mentions_conversation", "account_id", "conversation_id"),
+        Index("ix_mentions_uncarded", "card_posted_at", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    tweet_id: Mapped[int] = mapped_column(BigInteger)
+    conversation_id: Mapped[int] = mapped_column(BigInteger)
+    # The tweet id of the conversation's first mention for this account: its
+    # card is the thread this mention goes into. Equal to tweet_id for a card.
+    root_tweet_id: Mapped[int] = mapped_column(BigInteger)
+    in_reply_to_tweet_id: Mapped[int | None] = mapped_column(BigInteger)
+    author_id: Mapped[int] = mapped_column(BigInteger)
+    author_username: Mapped[str | None] = mapped_column(String(50))
+    author_name: Mapped[str | None] = mapped_column(String(100))
+    author_followers: Mapped[int | None] = mapped_column(Integer)
+    author_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    author_protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    text: Mapped[str] = mapped_column(Text)
+    lang: Mapped[str | None] = mapped_column(String(16))
+    media: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when X says it was posted
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when intake stored it
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The Slack message for this mention: the card, or its reply in a card's thread.
+    slack_channel: Mapped[str | None] = mapped_column(String(32))
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    slack_thread_ts: Mapped[str | None] = mapped_column(String(32))
+    card_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    card_posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    card_error: Mapped[str | None] = mapped_column(Text)
+
+    @property
+    def is_card(self) -> bool:
+        """A conversation's first mention gets the card; later ones its thread."""
+        return self.root_tweet_id == self.tweet_id
+
+
+class Outbound(Base):
+    """Every post, reply, DM and retweet the team sends; a row before any call to X."""
+
+    __tablename__ = "outbound"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    mention_id: Mapped[int | None] = mapped_column(ForeignKey("mentions.id", ondelete="SET NULL"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    x_id: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+    run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Event(Base):
+    """The audit log: who did what, as which account, when."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_account_at", "account_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str | None] = mapped_column(String(32))  # Slack user id, or None for Roost
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    mention_id: Mapped[int | None] = mapped_column(ForeignKey("mentions.id", ondelete="SET NULL"))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class IntakeCursor(Base):
+    """Where intake for an account stands: the newest tweet id stored."""
+
+    __tablename__ = "intake_cursors"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    since_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    stream_connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,73 @@
+"""Storing mentions: once per account and tweet, grouped by conversation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from bot.normalize import IncomingMention
+from bot.runtime import Runtime
+from storage.mentions import claim_card, store_mentions, thread_size, undelivered
+from storage.models import Account, Mention
+
+NOW = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
+
+
+def incoming(tweet_id: int, conversation_id: int | None = None) -> IncomingMention:
+    return IncomingMention(
+        tweet_id=tweet_id,
+        conversation_id=conversation_id or tweet_id,
+        author_id=200,
+        text=f"@brand {tweet_id}",
+        created_at=NOW,
+        author_username="jane",
+    )
+
+
+def test_same_tweet_twice_is_stored_once(rt: Runtime, brand: Account) -> None:
+    with rt.sessions.begin() as session:
+        first = store_mentions(session, brand.id, [incoming(10), incoming(11)], NOW)
+    with rt.sessions.begin() as session:
+        again = store_mentions(session, brand.id, [incoming(11), incoming(12), incoming(12)], NOW)
+    assert len(first) == 2 and len(again) == 1
+    with rt.sessions() as session:
+        assert session.scalars(select(Mention.tweet_id).order_by(Mention.tweet_id)).all() == [
+            10,
+            11,
+            12,
+        ]
+
+
+def test_a_conversation_has_one_card_and_the_rest_go_in_its_thread(
+    rt: Runtime, brand: Account
+) -> None:
+    with rt.sessions.begin() as session:
+        store_mentions(session, brand.id, [incoming(21, 20), incoming(22, 20)], NOW)
+    with rt.sessions.begin() as session:
+        store_mentions(session, brand.id, [incoming(23, 20), incoming(30)], NOW)
+    with rt.sessions() as session:
+        rows = {m.tweet_id: m for m in session.scalars(select(Mention))}
+        assert rows[21].is_card and not rows[22].is_card and not rows[23].is_card
+        assert rows[22].root_tweet_id == rows[23].root_tweet_id == 21
+        assert rows[30].is_card
+        assert thread_size(session, rows[21]) == 2
+
+
+def test_one_claim_at_a_time_until_it_goes_stale(rt: Runtime, brand: Account) -> None:
+    with rt.sessions.begin() as session:
+        (mention_id,) = store_mentions(session, brand.id, [incoming(40)], NOW)
+    stale = timedelta(minutes=2)
+    with rt.sessions.begin() as session:
+        assert claim_card(session, mention_id, NOW, stale)
+    with rt.sessions.begin() as session:
+        assert not claim_card(session, mention_id, NOW + timedelta(minutes=1), stale)
+        assert claim_card(session, mention_id, NOW + timedelta(minutes=3), stale)
+
+
+def test_undelivered_finds_old_mentions_without_a_message(rt: Runtime, brand: Account) -> None:
+    with rt.sessions.begin() as session:
+        old = store_mentions(session, brand.id, [incoming(50)], NOW - timedelta(minutes=5))
+        store_mentions(session, brand.id, [incoming(51)], NOW)
+    with rt.sessions() as session:
+        assert undelivered(session, brand.id, NOW - timedelta(minutes=2)) == old
