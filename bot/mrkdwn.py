@@ -1,0 +1,40 @@
+"""Putting people's text into Slack mrkdwn safely: pure functions.
+
+Slack reads `&`, `<` and `>` as control characters: `<!channel>` pings a
+channel, `<@U123>` a person, `<url|label>` makes a link. Text from X passes
+through `escape` so it shows as written and pings no one.
+"""
+
+from __future__ import annotations
+
+_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def escape(text: str) -> str:
+    """Escape Slack's three control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def escape_within(text: str, limit: int) -> tuple[str, bool]:
+    """Escape text, cut so the escaped result fits `limit` characters.
+
+    Cuts on the raw text, so an escape sequence is never split, and prefers a
+    word boundary near the end. Returns the escaped text and whether it was cut.
+    """
+    escaped = escape(text)
+    if len(escaped) <= limit:
+        return escaped, False
+    size = 0
+    end = 0
+    for end, char in enumerate(text):  # noqa: B007 - end is used after the loop
+        size += len(_ESCAPES.get(char, char))
+        if size > limit:
+            break
+    boundary = text.rfind(" ", max(0, end - 200), end)
+    cut = text[: boundary if boundary > 0 else end].rstrip()
+    return escape(cut), True
+
+
+def link(url: str, label: str) -> str:
+    """A mrkdwn link; the label is escaped, `|` in it would end the URL part."""
+    return f"<{url}|{escape(label).replace('|', '∣')}>"

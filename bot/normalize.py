@@ -1,0 +1,102 @@
+"""X payloads to mentions: pure functions over the JSON X sends.
+
+The same shape arrives from the mentions timeline (a page: `data` is a list)
+and from the filtered stream (a line: `data` is one tweet), each with
+`includes` for authors and media.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMention:
+    """A mention as intake stores it: what the card needs, nothing from the wire."""
+
+    tweet_id: int
+    conversation_id: int
+    author_id: int
+    text: str
+    created_at: datetime | None
+    in_reply_to_tweet_id: int | None = None
+    author_username: str | None = None
+    author_name: str | None = None
+    author_followers: int | None = None
+    author_verified: bool = False
+    author_protected: bool = False
+    lang: str | None = None
+    media: list[dict[str, str]] = field(default_factory=list)
+
+
+def mentions_from_payload(
+    payload: dict[str, Any], *, skip_author_id: int | None = None
+) -> list[IncomingMention]:
+    """Every tweet in the payload as an IncomingMention, oldest first.
+
+    Tweets by `skip_author_id` (the brand account itself) are left out: the
+    team's own posts are not inbox items.
+    """
+    data = payload.get("data") or []
+    tweets = [data] if isinstance(data, dict) else data
+    includes = payload.get("includes") or {}
+    users = {u["id"]: u for u in includes.get("users", [])}
+    media = {m["media_key"]: m for m in includes.get("media", [])}
+    found = [_mention(tweet, users, media) for tweet in tweets]
+    return sorted((m for m in found if m.author_id != skip_author_id), key=lambda m: m.tweet_id)
+
+
+def _mention(
+    tweet: dict[str, Any], users: dict[str, dict[str, Any]], media: dict[str, dict[str, Any]]
+) -> IncomingMention:
+    tweet_id = int(tweet["id"])
+    author_id = tweet.get("author_id")
+    # A deleted or suspended author is absent from includes; the card says so.
+    author = users.get(author_id, {}) if author_id else {}
+    metrics = author.get("public_metrics") or {}
+    note = tweet.get("note_tweet") or {}
+    return IncomingMention(
+        tweet_id=tweet_id,
+        conversation_id=int(tweet.get("conversation_id") or tweet_id),
+        author_id=int(author_id or 0),
+        # X escapes &, < and > in text; store what the person actually wrote.
+        text=html.unescape(note.get("text") or tweet.get("text") or ""),
+        created_at=_timestamp(tweet.get("created_at")),
+        in_reply_to_tweet_id=_replied_to(tweet.get("referenced_tweets") or []),
+        author_username=author.get("username"),
+        author_name=author.get("name"),
+        author_followers=metrics.get("followers_count"),
+        author_verified=bool(author.get("verified")),
+        author_protected=bool(author.get("protected")),
+        lang=tweet.get("lang"),
+        media=_media((tweet.get("attachments") or {}).get("media_keys") or [], media),
+    )
+
+
+def _replied_to(references: Iterable[dict[str, str]]) -> int | None:
+    for reference in references:
+        if reference.get("type") == "replied_to":
+            return int(reference["id"])
+    return None
+
+
+def _media(keys: Iterable[str], media: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
+    found = []
+    for key in keys:
+        item = media.get(key, {})
+        entry = {"type": item.get("type", "media")}
+        url = item.get("url") or item.get("preview_image_url")
+        if url:
+            entry["url"] = url
+        found.append(entry)
+    return found
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
