@@ -1,0 +1,235 @@
+"""Delivering mentions to Slack: the RQ jobs behind every card.
+
+A mention's Slack message is posted once. The job claims the mention in the
+database before posting and records the ts after; a worker that dies in
+between leaves a claim that goes stale, and the next try first looks for
+the message it may have posted (cards carry their mention id as message
+metadata) before posting again. A Slack 429 delays a delivery, never drops it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from rq import Queue, Retry
+from slack_sdk import WebClient
+
+from bot import runtime
+from bot.cards import (
+    METADATA_EVENT,
+    CardMention,
+    build_mention_card,
+    card_metadata,
+    notification_text,
+)
+from bot.errors import RoostError, SlackChannelUnavailable, SlackError, SlackRateLimited
+from bot.mrkdwn import escape
+from bot.runtime import Runtime
+from bot.slack import translate_errors
+from storage.mentions import (
+    claim_card,
+    conversation_card,
+    record_card,
+    record_card_error,
+    release_card,
+    thread_size,
+)
+from storage.models import Account, Mention
+
+logger = logging.getLogger(__name__)
+
+CLAIM_STALE_AFTER = timedelta(minutes=2)
+"""A claim older than this belonged to a worker that died mid-delivery."""
+
+CARD_WAIT_SECONDS = 5.0
+"""How long a thread reply waits for its conversation's card before retrying later."""
+
+TRANSIENT_RETRY = Retry(max=6, interval=[2, 10, 30, 120, 300, 900])
+"""Backoff for Slack 5xx and network errors; the sweep catches anything beyond."""
+
+
+class CardNotReady(RoostError):
+    """The conversation's card is still being posted by another worker."""
+
+
+def enqueue_deliveries(queue: Queue, mention_ids: Iterable[int]) -> None:
+    """Queue one delivery job per mention, in one round trip to Redis."""
+    jobs = [
+        Queue.prepare_data(
+            deliver_mention,
+            args=(mention_id,),
+            retry=TRANSIENT_RETRY,
+            result_ttl=0,
+            description=f"deliver mention {mention_id}",
+        )
+        for mention_id in mention_ids
+    ]
+    if jobs:
+        queue.enqueue_many(jobs)
+
+
+def deliver_mention(mention_id: int) -> str:
+    """RQ job: post the mention's card, or its reply in its conversation's card thread."""
+    return post_mention(runtime.current(), mention_id)
+
+
+def post_mention(rt: Runtime, mention_id: int) -> str:
+    """Post the mention's Slack message once; returns what happened, for the log."""
+    now = rt.clock()
+    with rt.sessions.begin() as session:
+        mention = session.get(Mention, mention_id)
+        if mention is None:
+            return "gone"
+        if mention.slack_ts is not None:
+            return "already posted"
+        earlier_claim = mention.card_claimed_at
+        if not claim_card(session, mention_id, now, CLAIM_STALE_AFTER):
+            return "claimed by another worker"
+        account = session.get_one(Account, mention.account_id)
+        card = conversation_card(session, mention)
+        channel = card.slack_channel if card and card.slack_channel else account.channel_id
+    thread_ts = None
+    if card is not None:
+        thread_ts = _card_ts(rt, card.id)
+        if thread_ts is None:
+            with rt.sessions.begin() as session:
+                release_card(session, mention_id)
+            raise CardNotReady(f"the card for mention {card.id} is not in Slack yet")
+    view = _view(mention, account.handle, thread_count=0)
+    try:
+        with translate_errors(channel):
+            ts = None
+            if earlier_claim is not None:
+                ts = _find_posted(rt.slack, channel, mention_id, earlier_claim, thread_ts)
+            if ts is None:
+                ts = _post(rt.slack, channel, view, thread_ts)
+    except SlackRateLimited as exc:
+        with rt.sessions.begin() as session:
+            release_card(session, mention_id)
+        rt.queue.enqueue_in(timedelta(seconds=exc.retry_after), deliver_mention, mention_id)
+        logger.warning("%s; mention %s retries in %ss", exc, mention_id, exc.retry_after)
+        return "rate limited"
+    except SlackChannelUnavailable as exc:
+        # Keep the claim: the sweep tries again once it is stale, by when
+        # someone may have invited Roost or fixed the channel.
+        with rt.sessions.begin() as session:
+            record_card_error(session, mention_id, str(exc))
+        logger.error("mention %s not delivered: %s", mention_id, exc)
+        return "failed"
+    except SlackError:
+        with rt.sessions.begin() as session:
+            release_card(session, mention_id)
+        raise
+    with rt.sessions.begin() as session:
+        record_card(session, mention_id, channel, ts, thread_ts, rt.clock())
+    if card is not None:
+        refresh_card(rt, card.id)
+    return "posted"
+
+
+def refresh_card(rt: Runtime, mention_id: int) -> None:
+    """Re-render a posted card in place (status, thread count)."""
+    with rt.sessions.begin() as session:
+        card = session.get_one(Mention, mention_id)
+        account = session.get_one(Account, card.account_id)
+        view = _view(card, account.handle, thread_count=thread_size(session, card))
+    if card.slack_channel is None or card.slack_ts is None:
+        return
+    try:
+        with translate_errors(card.slack_channel):
+            rt.slack.chat_update(
+                channel=card.slack_channel,
+                ts=card.slack_ts,
+                text=notification_text(view),
+                blocks=build_mention_card(view),
+            )
+    except SlackError as exc:
+        # The thread reply is posted; a stale count on the card is cosmetic.
+        logger.warning("card %s not refreshed: %s", mention_id, exc)
+
+
+def notify_intake_stopped(account_id: int) -> None:
+    """RQ job: tell the account's channel, once, that its intake stopped and why."""
+    rt = runtime.current()
+    with rt.sessions.begin() as session:
+        account = session.get_one(Account, account_id)
+        channel, handle, error = account.channel_id, account.handle, account.intake_error
+    text = (
+        f":warning: Roost stopped reading mentions of *@{escape(handle)}*: "
+        f"{escape(error or 'unknown error')}\nMentions will flow again once the account is "
+        f"reconnected: `roost accounts add --handle {escape(handle)} --channel {channel} ...` "
+        "with fresh tokens."
+    )
+    with translate_errors(channel):
+        rt.slack.chat_postMessage(channel=channel, text=text)
+
+
+def _view(mention: Mention, handle: str, *, thread_count: int) -> CardMention:
+    return CardMention(
+        id=mention.id,
+        tweet_id=mention.tweet_id,
+        account_handle=handle,
+        text=mention.text,
+        created_at=mention.created_at,
+        author_username=mention.author_username,
+        author_name=mention.author_name,
+        author_followers=mention.author_followers,
+        author_verified=mention.author_verified,
+        author_protected=mention.author_protected,
+        in_reply_to_tweet_id=mention.in_reply_to_tweet_id,
+        media=tuple(mention.media or ()),
+        status=mention.status,
+        thread_count=thread_count,
+    )
+
+
+def _card_ts(rt: Runtime, card_id: int) -> str | None:
+    """The card's ts, posting the card first if nobody has; waits briefly for another worker."""
+    deadline = time.monotonic() + CARD_WAIT_SECONDS
+    post_mention(rt, card_id)
+    while True:
+        with rt.sessions() as session:
+            ts = session.get_one(Mention, card_id).slack_ts
+        if ts is not None or time.monotonic() > deadline:
+            return ts
+        time.sleep(0.1)
+
+
+def _post(slack: WebClient, channel: str, view: CardMention, thread_ts: str | None) -> str:
+    answer = slack.chat_postMessage(
+        channel=channel,
+        text=notification_text(view),
+        blocks=build_mention_card(view, in_thread=thread_ts is not None),
+        thread_ts=thread_ts,
+        metadata=card_metadata(view),
+        unfurl_links=False,
+        unfurl_media=False,
+    )
+    return str(answer["ts"])
+
+
+def _find_posted(
+    slack: WebClient, channel: str, mention_id: int, since: datetime, thread_ts: str | None
+) -> str | None:
+    """The ts of this mention's message if an earlier, interrupted try posted it."""
+    oldest = str((since - CLAIM_STALE_AFTER).timestamp())
+    if thread_ts is None:
+        answer = slack.conversations_history(
+            channel=channel, oldest=oldest, include_all_metadata=True, limit=200
+        )
+    else:
+        answer = slack.conversations_replies(
+            channel=channel, ts=thread_ts, oldest=oldest, include_all_metadata=True, limit=200
+        )
+    messages: list[dict[str, Any]] = answer.get("messages") or []
+    for message in messages:
+        metadata = message.get("metadata") or {}
+        payload = metadata.get("event_payload") or {}
+        if metadata.get("event_type") == METADATA_EVENT and payload.get("mention_id") == mention_id:
+            logger.info("mention %s was already posted as %s", mention_id, message["ts"])
+            return str(message["ts"])
+    return None

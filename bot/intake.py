@@ -1,0 +1,258 @@
+"""Mention intake: from X into storage and onto the queue, nothing lost, nothing doubled.
+
+Polling (the default) reads each account's mentions timeline since the last
+stored id. The stream mode holds X's filtered stream and, after every
+connect, back-fills from the timeline, because X only replays a stream's
+gap on Enterprise plans. Either way a tweet is stored once (unique per
+account and tweet id), its delivery is queued, and the cursor moves only
+after what it covers is stored: a listener killed mid-burst resumes where
+it stopped and the duplicates it re-reads are ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from redis.exceptions import RedisError
+from rq import Retry
+
+from bot.delivery import enqueue_deliveries, notify_intake_stopped
+from bot.errors import XError, XForbidden, XRateLimited, XTokenRevoked, XUnavailable
+from bot.lease import LEASE_SECONDS, Lease
+from bot.normalize import mentions_from_payload
+from bot.runtime import Runtime
+from bot.xapi import XClient
+from storage.accounts import active_accounts, cursor, stop_intake
+from storage.mentions import store_mentions, undelivered
+from storage.models import Account
+
+logger = logging.getLogger(__name__)
+
+SWEEP_AFTER = timedelta(minutes=2)
+"""A mention still without a Slack message this long after intake is queued again."""
+
+MAX_BACKOFF = timedelta(minutes=5)
+"""The longest wait between tries while X keeps failing for an account."""
+
+FIRST_BACKOFF = timedelta(seconds=5)
+
+NOTICE_RETRY = Retry(max=3, interval=[5, 30, 120])
+
+
+@dataclass
+class AccountIntake:
+    """What this process knows about reading one account, between polls."""
+
+    account_id: int
+    lease: Lease
+    next_poll_at: datetime
+    backoff: timedelta = FIRST_BACKOFF
+    last_sweep_at: datetime | None = None
+
+
+class Intake:
+    """Stores payloads from X and queues their delivery, for one process."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self._clients: dict[int, tuple[str, XClient]] = {}
+
+    def client(self, account: Account) -> XClient:
+        """The account's X client, kept between polls (and its connection with it)."""
+        cached = self._clients.get(account.id)
+        if cached is None or cached[0] != account.credentials:
+            cached = (account.credentials, self.rt.x_client(account))
+            self._clients[account.id] = cached
+        return cached[1]
+
+    def ingest(self, account: Account, payload: dict[str, Any], *, advance: bool = False) -> int:
+        """Normalize, store (once) and queue delivery; returns how many were new.
+
+        With `advance`, the account's cursor moves to the newest tweet in the
+        payload, in the same transaction (the stream does this: what it
+        delivers is complete up to that tweet).
+        """
+        mentions = mentions_from_payload(payload, skip_author_id=account.x_user_id)
+        now = self.rt.clock()
+        with self.rt.sessions.begin() as session:
+            new_ids = store_mentions(session, account.id, mentions, now)
+            if advance and mentions:
+                _advance(session, account.id, max(m.tweet_id for m in mentions), now)
+        self._enqueue(new_ids)
+        return len(new_ids)
+
+    def poll(self, account: Account, *, since_id: int | None = None) -> int:
+        """Read the account's timeline since its cursor (or `since_id`); store page by page.
+
+        The cursor moves to the newest id only after every page is stored.
+        A first poll, with no cursor yet, takes only mentions posted since the
+        account was added: connecting an account does not replay its history.
+        """
+        client = self.client(account)
+        with self.rt.sessions.begin() as session:
+            since = since_id if since_id is not None else cursor(
+                session, account.id, self.rt.clock()
+            ).since_id
+        newest: int | None = None
+        token: str | None = None
+        stored = 0
+        while True:
+            page = client.mentions_page(account.x_user_id, since_id=since, pagination_token=token)
+            meta = page.get("meta") or {}
+            if newest is None and meta.get("newest_id"):
+                newest = int(meta["newest_id"])
+            if since is None:
+                page, reached_start = _since_added(page, account.created_at)
+            else:
+                reached_start = False
+            stored += self.ingest(account, page)
+            token = meta.get("next_token")
+            if not token or reached_start:
+                break
+        with self.rt.sessions.begin() as session:
+            now = self.rt.clock()
+            if newest is not None:
+                _advance(session, account.id, newest, now)
+            entry = cursor(session, account.id, now)
+            entry.last_polled_at = now
+            entry.last_error = None
+        return stored
+
+    def sweep(self, account_id: int) -> int:
+        """Queue again the account's mentions whose delivery went missing."""
+        with self.rt.sessions.begin() as session:
+            ids = undelivered(session, account_id, self.rt.clock() - SWEEP_AFTER)
+        if ids:
+            logger.warning("re-queueing %d undelivered mentions of account %s", len(ids), account_id)
+        self._enqueue(ids)
+        return len(ids)
+
+    def stop(self, account: Account, error: XError) -> None:
+        """Stop reading an account whose token or plan X refuses; tell its channel once."""
+        status = "revoked" if isinstance(error, XTokenRevoked) else "forbidden"
+        with self.rt.sessions.begin() as session:
+            first = stop_intake(session, account.id, status, str(error), self.rt.clock())
+        logger.error("intake for @%s stopped: %s", account.handle, error)
+        if first:
+            self.rt.queue.enqueue(notify_intake_stopped, account.id, retry=NOTICE_RETRY)
+
+    def _enqueue(self, mention_ids: list[int]) -> None:
+        try:
+            enqueue_deliveries(self.rt.queue, mention_ids)
+        except RedisError as exc:
+            # Stored is safe: the sweep queues them once Redis answers again.
+            logger.error("could not queue %d deliveries (%s)", len(mention_ids), exc)
+
+
+def _advance(session: Any, account_id: int, tweet_id: int, now: datetime) -> None:
+    entry = cursor(session, account_id, now)
+    if entry.since_id is None or tweet_id > entry.since_id:
+        entry.since_id = tweet_id
+    entry.updated_at = now
+
+
+def _since_added(page: dict[str, Any], added_at: datetime) -> tuple[dict[str, Any], bool]:
+    """Keep the page's tweets posted after the account was added; True once older ones show."""
+    tweets = page.get("data") or []
+    kept = [t for t in tweets if "created_at" not in t or _parse(t["created_at"]) >= added_at]
+    return {**page, "data": kept}, len(kept) < len(tweets)
+
+
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass
+class Listener:
+    """The `listener` process: polls the accounts whose lease it holds.
+
+    Every account has its own lease, so several listeners on several
+    machines share the accounts, and a standby takes over an account
+    within one lease period after its holder dies.
+    """
+
+    rt: Runtime
+    lease_seconds: float = LEASE_SECONDS
+    intake: Intake = field(init=False)
+    held: dict[int, AccountIntake] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.intake = Intake(self.rt)
+
+    @property
+    def interval(self) -> timedelta:
+        return timedelta(seconds=self.rt.settings.x_poll_seconds)
+
+    def run(self, stop: threading.Event) -> None:
+        """Poll until `stop` is set; leases are given back on the way out."""
+        try:
+            while not stop.is_set():
+                wait = self.cycle()
+                stop.wait(wait)
+        finally:
+            self.release_all()
+
+    def cycle(self) -> float:
+        """Renew leases, poll every held account that is due; seconds until the next due."""
+        now = self.rt.clock()
+        with self.rt.sessions() as session:
+            accounts = {a.id: a for a in active_accounts(session)}
+        for gone in set(self.held) - set(accounts):
+            self.held.pop(gone).lease.release()
+        for account in accounts.values():
+            entry = self.held.get(account.id) or AccountIntake(
+                account.id,
+                Lease(self.rt.redis, f"intake:{account.id}", seconds=self.lease_seconds),
+                now,
+            )
+            if not entry.lease.acquire():
+                self.held.pop(account.id, None)
+                continue
+            self.held[account.id] = entry
+            if entry.next_poll_at <= now:
+                self._poll(account, entry)
+        renew_by = self.rt.clock() + timedelta(seconds=self.lease_seconds / 3)
+        next_due = min([e.next_poll_at for e in self.held.values()] + [renew_by])
+        return max(0.05, (next_due - self.rt.clock()).total_seconds())
+
+    def _poll(self, account: Account, entry: AccountIntake) -> None:
+        now = self.rt.clock()
+        try:
+            stored = self.intake.poll(account)
+        except (XTokenRevoked, XForbidden) as exc:
+            self.intake.stop(account, exc)
+            self.held.pop(account.id).lease.release()
+            return
+        except XRateLimited as exc:
+            logger.warning("@%s: %s", account.handle, exc)
+            entry.next_poll_at = max(exc.reset_at, now + self.interval)
+            return
+        except (XUnavailable, XError) as exc:
+            logger.warning("@%s: %s; trying again in %s", account.handle, exc, entry.backoff)
+            entry.next_poll_at = now + entry.backoff
+            entry.backoff = min(entry.backoff * 2, MAX_BACKOFF)
+            return
+        if stored:
+            logger.info("@%s: %d new mentions", account.handle, stored)
+        entry.backoff = FIRST_BACKOFF
+        entry.next_poll_at = now + self.interval
+        rate_limit = self.intake.client(account).rate_limit
+        if rate_limit.exhausted(now) and rate_limit.reset_at is not None:
+            logger.info("@%s: X's rate limit is spent until %s", account.handle, rate_limit.reset_at)
+            entry.next_poll_at = max(entry.next_poll_at, rate_limit.reset_at)
+        if entry.last_sweep_at is None or now - entry.last_sweep_at >= SWEEP_AFTER:
+            self.intake.sweep(account.id)
+            entry.last_sweep_at = now
+
+    def release_all(self) -> None:
+        for entry in self.held.values():
+            try:
+                entry.lease.release()
+            except RedisError:
+                pass  # the lease expires by itself
+        self.held.clear()
+

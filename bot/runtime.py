@@ -1,0 +1,87 @@
+"""What a running process holds: settings, database, Redis, queue, clients.
+
+Entry points build one Runtime from settings and install it; RQ jobs, which
+arrive with nothing but ids, find it with `current()`. Tests build theirs
+from the fake servers and install it the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from redis import Redis
+from rq import Queue
+from slack_sdk import WebClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import clock
+from bot.crypto import TokenBox, token_box
+from bot.errors import RoostError
+from bot.logs import remember_secret
+from bot.queue import connect, make_queue
+from bot.settings import Settings
+from bot.slack import make_client
+from bot.xapi import XClient
+from storage.db import database_url, make_engine, session_factory
+from storage.models import Account
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    redis: Redis
+    slack: WebClient
+    box: TokenBox
+    clock: Callable[[], datetime] = clock.now
+    sessions: sessionmaker[Session] = field(init=False)
+    queue: Queue = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sessions = session_factory(self.engine)
+        self.queue = make_queue(self.redis)
+
+    def x_client(self, account: Account) -> XClient:
+        """A client acting as this account, with its decrypted tokens."""
+        credentials = self.box.open(account.credentials)
+        for value in credentials.values():
+            remember_secret(value)
+        return XClient(account.auth_kind, credentials, base_url=self.settings.x_api_url)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, redis: Redis | None = None) -> Runtime:
+        """Connect everything the settings describe (nothing is called yet)."""
+        for secret in (
+            settings.slack_bot_token,
+            settings.slack_signing_secret,
+            settings.slack_app_token,
+            settings.x_bearer_token,
+        ):
+            if secret is not None:
+                remember_secret(secret.get_secret_value())
+        token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+        return cls(
+            settings=settings,
+            engine=make_engine(database_url(settings.database_url, settings.roost_var_dir)),
+            redis=redis or connect(settings.redis_url, settings.roost_var_dir),
+            slack=make_client(token, settings.slack_api_url),
+            box=token_box(settings),
+        )
+
+
+_current: Runtime | None = None
+
+
+def install(runtime: Runtime) -> Runtime:
+    global _current
+    _current = runtime
+    return runtime
+
+
+def current() -> Runtime:
+    if _current is None:
+        raise RoostError("No runtime installed: start Roost through the `roost` command.")
+    return _current

@@ -1,0 +1,63 @@
+"""The Slack Web API client, and Slack's errors made Roost's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+)
+
+from bot.errors import SlackChannelUnavailable, SlackError, SlackRateLimited, SlackUnavailable
+
+RATE_LIMIT_RETRIES = 2
+"""429s absorbed in-process (sleeping Retry-After) before the job itself backs off."""
+
+DEFAULT_RETRY_AFTER = 30.0
+"""Seconds to wait after a 429 that names no Retry-After."""
+
+_CHANNEL_ERRORS = {
+    "channel_not_found": "channel {channel} does not exist (or Roost cannot see it)",
+    "not_in_channel": "Roost is not a member of channel {channel}: invite it with /invite @Roost",
+    "is_archived": "channel {channel} is archived",
+}
+
+
+def make_client(token: str, base_url: str) -> WebClient:
+    """A WebClient that waits out Slack's rate limits instead of failing."""
+    return WebClient(
+        token=token,
+        base_url=base_url,
+        timeout=15,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
+        ],
+    )
+
+
+@contextmanager
+def translate_errors(channel: str) -> Iterator[None]:
+    """Turn SlackApiError into Roost's Slack errors with an actionable message."""
+    try:
+        yield
+    except SlackApiError as exc:
+        error = str(exc.response.get("error", "unknown_error"))
+        if exc.response.status_code == 429 or error == "ratelimited":
+            retry_after = float(exc.response.headers.get("Retry-After", DEFAULT_RETRY_AFTER))
+            raise SlackRateLimited(
+                f"Slack rate-limited posting to {channel}", retry_after
+            ) from None
+        if exc.response.status_code >= 500:
+            raise SlackUnavailable(f"Slack is failing ({exc.response.status_code}).") from None
+        if error in _CHANNEL_ERRORS:
+            raise SlackChannelUnavailable(
+                "Cannot post: " + _CHANNEL_ERRORS[error].format(channel=channel) + "."
+            ) from None
+        raise SlackError(f"Slack refused the call for channel {channel}: {error}.") from None
+    except OSError as exc:  # urllib's URLError and socket errors, after the retries
+        raise SlackUnavailable(f"Slack could not be reached ({exc}).") from None

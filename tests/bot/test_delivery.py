@@ -1,0 +1,203 @@
+"""Delivering cards: fake X to the fake Slack, through a real Redis and both databases."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from rq.registry import ScheduledJobRegistry
+from sqlalchemy import select
+
+from bot.delivery import CLAIM_STALE_AFTER, post_mention
+from bot.intake import Intake
+from bot.runtime import Runtime
+from storage.mentions import claim_card
+from storage.models import Account, Mention
+from tests.conftest import BRAND_CHANNEL, run_jobs
+from tests.fakes.slack_api import FakeSlack
+from tests.fakes.x_api import FakeX
+
+
+def mentions(rt: Runtime) -> list[Mention]:
+    with rt.sessions() as session:
+        return list(session.scalars(select(Mention).order_by(Mention.tweet_id)))
+
+
+def cards(fake_slack: FakeSlack) -> list[dict]:
+    return [m for m in fake_slack.messages(BRAND_CHANNEL) if "thread_ts" not in m]
+
+
+def section_texts(message: dict) -> list[str]:
+    return [b["text"]["text"] for b in message["blocks"] if b["type"] == "section"]
+
+
+def test_a_mention_becomes_a_card_in_the_accounts_channel(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    fake_x.add_user("jane", name="Jane Doe", followers=1234)
+    tweet = fake_x.post_mention("brand", author="jane", text="@brand <!channel> my order & refund")
+    Intake(rt).poll(brand)
+    run_jobs(rt)
+
+    (card,) = cards(fake_slack)
+    body = section_texts(card)[1]
+    assert body == "@brand &lt;!channel&gt; my order &amp; refund"
+    assert "*Jane Doe* <https://x.com/jane|@jane> · 1,234 followers" in section_texts(card)[0]
+    assert card["metadata"]["event_payload"]["mention_id"] == mentions(rt)[0].id
+    assert "<!channel>" not in card["text"]
+    (stored,) = mentions(rt)
+    assert (stored.slack_channel, stored.slack_ts) == (BRAND_CHANNEL, card["ts"])
+    assert stored.card_posted_at is not None and stored.tweet_id == int(tweet["id"])
+
+
+def test_follow_ups_in_the_same_conversation_land_in_the_cards_thread(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    fake_x.add_user("jane")
+    first = fake_x.post_mention("brand", author="jane", text="@brand help")
+    Intake(rt).poll(brand)
+    run_jobs(rt)
+    fake_x.post_mention("brand", author="jane", text="@brand still broken", reply_to=first["id"])
+    fake_x.post_mention("brand", author="jane", text="@brand hello?", reply_to=first["id"])
+    fake_x.post_mention("brand", author="jane", text="@brand something else")
+    Intake(rt).poll(brand)
+    run_jobs(rt)
+
+    top_level = cards(fake_slack)
+    assert len(top_level) == 2
+    card = top_level[0]
+    replies = fake_slack.thread(BRAND_CHANNEL, card["ts"])
+    assert [section_texts(r)[1] for r in replies] == ["@brand still broken", "@brand hello?"]
+    refreshed = fake_slack.message(BRAND_CHANNEL, card["ts"])
+    status = refreshed["blocks"][-1]["elements"][0]["text"]
+    assert status == "Open · 2 more mentions in the thread"
+
+
+def test_a_follow_up_arriving_with_its_card_waits_for_it(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    fake_x.add_user("jane")
+    first = fake_x.post_mention("brand", author="jane", text="@brand one")
+    fake_x.post_mention("brand", author="jane", text="@brand two", reply_to=first["id"])
+    Intake(rt).poll(brand)
+    # Deliver the follow-up first, as a second worker might.
+    follow_up = mentions(rt)[1]
+    assert post_mention(rt, follow_up.id) == "posted"
+    (card,) = cards(fake_slack)
+    assert len(fake_slack.thread(BRAND_CHANNEL, card["ts"])) == 1
+    run_jobs(rt)  # the card's own job finds it already posted
+    assert len(fake_slack.messages(BRAND_CHANNEL)) == 2
+
+
+def test_the_same_job_twice_posts_one_card(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    fake_x.add_user("jane")
+    fake_x.post_mention("brand", author="jane")
+    Intake(rt).poll(brand)
+    (mention,) = mentions(rt)
+    assert post_mention(rt, mention.id) == "posted"
+    assert post_mention(rt, mention.id) == "already posted"
+    run_jobs(rt)
+    assert len(fake_slack.calls_to("chat.postMessage")) == 1
+
+
+def test_a_worker_that_died_after_posting_is_not_doubled(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    """The card reached Slack but the worker died before recording its ts."""
+    fake_x.add_user("jane")
+    fake_x.post_mention("brand", author="jane")
+    Intake(rt).poll(brand)
+    (mention,) = mentions(rt)
+    assert post_mention(rt, mention.id) == "posted"
+    with rt.sessions.begin() as session:  # forget the ts, keep the claim: the crash
+        row = session.get_one(Mention, mention.id)
+        row.slack_ts = row.slack_channel = None
+        row.card_claimed_at = rt.clock()
+
+    assert post_mention(rt, mention.id) == "claimed by another worker"
+    later = rt.clock() + CLAIM_STALE_AFTER + timedelta(seconds=1)
+    rt.clock = lambda: later
+    assert post_mention(rt, mention.id) == "posted"
+    assert len(fake_slack.calls_to("chat.postMessage")) == 1
+    assert mentions(rt)[0].slack_ts == cards(fake_slack)[0]["ts"]
+
+
+def test_slack_429_delays_the_card_and_never_drops_it(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    fake_x.add_user("jane")
+    fake_x.post_mention("brand", author="jane")
+    Intake(rt).poll(brand)
+    # More 429s than the client absorbs in-process: the job reschedules itself.
+    fake_slack.fail("chat.postMessage", status=429, retry_after=1, times=3)
+    run_jobs(rt)
+    assert cards(fake_slack) == []
+    registry = ScheduledJobRegistry(queue=rt.queue)
+    assert registry.count == 1
+    (mention,) = mentions(rt)
+    assert mention.card_claimed_at is None and mention.slack_ts is None
+
+    for job_id in registry.get_job_ids():  # the scheduler's moment comes
+        rt.queue.enqueue_job(rt.queue.fetch_job(job_id))  # type: ignore[arg-type]
+        registry.remove(job_id)
+    run_jobs(rt)
+    assert len(cards(fake_slack)) == 1
+
+
+def test_a_channel_roost_is_not_in_is_recorded_and_retried_later(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    fake_x.add_user("jane")
+    fake_x.post_mention("brand", author="jane")
+    fake_slack.remove_bot_from(BRAND_CHANNEL)
+    Intake(rt).poll(brand)
+    run_jobs(rt)
+    (mention,) = mentions(rt)
+    assert mention.slack_ts is None
+    assert mention.card_error == (
+        f"Cannot post: Roost is not a member of channel {BRAND_CHANNEL}: "
+        "invite it with /invite @Roost."
+    )
+    # The claim stays until it is stale, so the sweep does not hammer Slack...
+    with rt.sessions.begin() as session:
+        assert not claim_card(session, mention.id, rt.clock(), CLAIM_STALE_AFTER)
+    # ...and once someone invited Roost, the card goes out.
+    fake_slack.add_channel(BRAND_CHANNEL, "x-brand")
+    later = rt.clock() + CLAIM_STALE_AFTER * 2
+    rt.clock = lambda: later
+    assert Intake(rt).sweep(brand.id) == 1
+    run_jobs(rt)
+    assert len(cards(fake_slack)) == 1
+    assert mentions(rt)[0].card_error is None
+
+
+def test_slack_5xx_is_retried_with_backoff(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    fake_x.add_user("jane")
+    fake_x.post_mention("brand", author="jane")
+    Intake(rt).poll(brand)
+    fake_slack.fail("chat.postMessage", status=503)
+    run_jobs(rt)
+    registry = ScheduledJobRegistry(queue=rt.queue)
+    assert registry.count == 1  # RQ's retry, at the first backoff interval
+    assert mentions(rt)[0].card_claimed_at is None
+
+
+def test_deleted_and_protected_authors_and_a_25000_char_post(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    gone = fake_x.add_user("gone")
+    fake_x.add_user("locked", protected=True)
+    fake_x.post_mention("brand", author="gone", text="@brand bye")
+    fake_x.delete_user(gone["id"])
+    fake_x.post_mention("brand", author="locked", text="@brand psst")
+    fake_x.post_mention("brand", author="locked", note_text="@brand " + "long " * 5000)
+    Intake(rt).poll(brand)
+    run_jobs(rt)
+    deleted, protected, long_post = cards(fake_slack)
+    assert "Unknown author" in section_texts(deleted)[0]
+    assert ":lock: protected account" in section_texts(protected)[0]
+    assert len(section_texts(long_post)[1]) <= 3000
+    assert "Read the whole post on X (25,007 characters)" in section_texts(long_post)[1]

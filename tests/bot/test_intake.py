@@ -1,0 +1,228 @@
+"""Poll intake against the fake X, a real Redis and both databases."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot.errors import XUnavailable
+from bot.intake import Intake, Listener
+from bot.runtime import Runtime
+from storage.models import Account, IntakeCursor, Mention
+from tests.conftest import BRAND_CHANNEL, add_brand_account, run_jobs, wait_for
+from tests.fakes.slack_api import FakeSlack
+from tests.fakes.x_api import FakeX
+
+
+def stored(rt: Runtime) -> list[Mention]:
+    with rt.sessions() as session:
+        return list(session.scalars(select(Mention).order_by(Mention.tweet_id)))
+
+
+def since_id(rt: Runtime, account: Account) -> int | None:
+    with rt.sessions() as session:
+        cursor = session.get(IntakeCursor, account.id)
+        return cursor.since_id if cursor else None
+
+
+def test_poll_stores_new_mentions_once_and_queues_their_cards(
+    rt: Runtime, fake_x: FakeX, brand: Account
+) -> None:
+    fake_x.add_user("jane", name="Jane Doe", followers=42)
+    tweets = [fake_x.post_mention("brand", author="jane", text=f"@brand #{n}") for n in range(3)]
+    intake = Intake(rt)
+
+    assert intake.poll(brand) == 3
+    assert [m.tweet_id for m in stored(rt)] == [int(t["id"]) for t in tweets]
+    assert since_id(rt, brand) == int(tweets[-1]["id"])
+    assert rt.queue.count == 3
+
+    # Polling again asks X only for what is newer, and stores nothing twice.
+    assert intake.poll(brand) == 0
+    last_call = fake_x.calls_to(f"/2/users/{brand.x_user_id}/mentions")[-1]
+    assert last_call.query["since_id"] == tweets[-1]["id"]
+    assert rt.queue.count == 3
+
+
+def test_poll_pages_through_a_burst(rt: Runtime, fake_x: FakeX, brand: Account) -> None:
+    fake_x.add_user("jane")
+    Intake(rt).poll(brand)  # start the cursor
+    for n in range(250):
+        fake_x.post_mention("brand", author="jane", text=f"@brand burst {n}")
+    assert Intake(rt).poll(brand) == 250
+    assert len(fake_x.calls_to(f"/2/users/{brand.x_user_id}/mentions")) == 1 + 3
+    assert len(stored(rt)) == 250
+
+
+def test_first_poll_does_not_replay_history(rt: Runtime, fake_x: FakeX, brand: Account) -> None:
+    fake_x.add_user("jane")
+    an_hour_ago = rt.clock() - timedelta(hours=1)  # before the account was added
+    old = fake_x.post_mention("brand", author="jane", text="@brand hi", created_at=an_hour_ago)
+    new = fake_x.post_mention("brand", author="jane", text="@brand after Roost")
+    Intake(rt).poll(brand)
+    assert [m.tweet_id for m in stored(rt)] == [int(new["id"])]
+    assert int(old["id"]) < (since_id(rt, brand) or 0)
+
+
+class Killed(BaseException):
+    """Stands for the listener process dying between two pages of a burst."""
+
+
+def test_listener_killed_mid_burst_loses_nothing_and_doubles_nothing(
+    rt: Runtime, fake_x: FakeX, brand: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_x.add_user("jane")
+    Intake(rt).poll(brand)
+    before = since_id(rt, brand)
+    for n in range(150):
+        fake_x.post_mention("brand", author="jane", text=f"@brand {n}")
+
+    dying = Intake(rt)
+    pages = 0
+    real_ingest = Intake.ingest
+
+    def ingest_then_die(self: Intake, *args: object, **kwargs: object) -> int:
+        nonlocal pages
+        pages += 1
+        if pages == 2:
+            raise Killed
+        return real_ingest(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Intake, "ingest", ingest_then_die)
+    with pytest.raises(Killed):
+        dying.poll(brand)
+    monkeypatch.undo()
+    assert len(stored(rt)) == 100  # the first page made it
+    assert since_id(rt, brand) == before  # the cursor waits for the whole burst
+
+    fake_x.post_mention("brand", author="jane", text="@brand 150")
+    assert Intake(rt).poll(brand) == 51  # the restarted listener
+    tweet_ids = [m.tweet_id for m in stored(rt)]
+    assert len(tweet_ids) == len(set(tweet_ids)) == 151
+    assert rt.queue.count == 151
+
+
+def test_x_failing_mid_burst_is_retried_without_loss(
+    rt: Runtime, fake_x: FakeX, brand: Account
+) -> None:
+    fake_x.add_user("jane")
+    Intake(rt).poll(brand)
+    fake_x.post_mention("brand", author="jane")
+    fake_x.fail(f"/2/users/{brand.x_user_id}/mentions", 503)
+    with pytest.raises(XUnavailable, match="503"):
+        Intake(rt).poll(brand)
+    assert Intake(rt).poll(brand) == 1
+
+
+def test_429_waits_for_x_reset_time(rt: Runtime, fake_x: FakeX, brand: Account) -> None:
+    fake_x.add_user("jane")
+    fake_x.post_mention("brand", author="jane")
+    fake_x.fail(f"/2/users/{brand.x_user_id}/mentions", 429, reset_in=600)
+    listener = Listener(rt)
+    listener.cycle()
+    entry = listener.held[brand.id]
+    assert entry.next_poll_at > rt.clock() + timedelta(minutes=9)
+    assert stored(rt) == []
+    entry.next_poll_at = rt.clock()  # X's reset time has come
+    listener.cycle()
+    assert len(stored(rt)) == 1
+    listener.release_all()
+
+
+def test_503_backs_off_and_recovers(rt: Runtime, fake_x: FakeX, brand: Account) -> None:
+    fake_x.add_user("jane")
+    fake_x.post_mention("brand", author="jane")
+    fake_x.fail(f"/2/users/{brand.x_user_id}/mentions", 503, times=2)
+    listener = Listener(rt)
+    listener.cycle()
+    first_wait = listener.held[brand.id].next_poll_at - rt.clock()
+    listener.held[brand.id].next_poll_at = rt.clock()
+    listener.cycle()
+    second_wait = listener.held[brand.id].next_poll_at - rt.clock()
+    assert timedelta(seconds=3) < first_wait < second_wait <= timedelta(minutes=5)
+    listener.held[brand.id].next_poll_at = rt.clock()
+    listener.cycle()
+    assert len(stored(rt)) == 1
+    listener.release_all()
+
+
+def test_revoked_token_stops_that_account_tells_its_channel_once_and_others_go_on(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    fake_slack.add_channel("C0OTHER", "x-other")
+    other = add_brand_account(rt, fake_x, "other", "C0OTHER")
+    fake_x.add_user("jane")
+    with rt.sessions() as session:
+        sealed = session.get_one(Account, brand.id).credentials
+    fake_x.revoke(rt.box.open(sealed)["access_token"])
+    fake_x.post_mention("brand", author="jane")
+    fake_x.post_mention("other", author="jane")
+
+    listener = Listener(rt)
+    listener.cycle()
+    for entry in listener.held.values():
+        entry.next_poll_at = rt.clock()
+    listener.cycle()
+    run_jobs(rt)
+
+    with rt.sessions() as session:
+        assert session.get_one(Account, brand.id).intake_status == "revoked"
+        assert session.get_one(Account, other.id).intake_status == "active"
+    assert [m.account_id for m in stored(rt)] == [other.id]
+    notices = [m for m in fake_slack.messages(BRAND_CHANNEL) if "stopped reading" in m["text"]]
+    assert len(notices) == 1
+    assert "revoked or has expired" in notices[0]["text"]
+    assert "roost accounts add --handle brand" in notices[0]["text"]
+    assert brand.id not in listener.held
+    listener.release_all()
+
+
+def test_only_one_listener_reads_an_account_and_the_standby_takes_over(
+    rt: Runtime, fake_x: FakeX, brand: Account
+) -> None:
+    fake_x.add_user("jane")
+    first, standby = Listener(rt, lease_seconds=0.5), Listener(rt, lease_seconds=0.5)
+    first.cycle()
+    standby.cycle()
+    assert brand.id in first.held and brand.id not in standby.held
+
+    fake_x.post_mention("brand", author="jane")
+    # The first listener dies without releasing its lease; the lease expires.
+    wait_for(lambda: standby.cycle() is not None and brand.id in standby.held, timeout=3)
+    standby.held[brand.id].next_poll_at = rt.clock()
+    standby.cycle()
+    assert len(stored(rt)) == 1
+    standby.release_all()
+
+
+def test_listener_runs_until_stopped(rt: Runtime, fake_x: FakeX, brand: Account) -> None:
+    fake_x.add_user("jane")
+    stop = threading.Event()
+    thread = threading.Thread(target=Listener(rt).run, args=(stop,))
+    thread.start()
+    try:
+        fake_x.post_mention("brand", author="jane")
+        wait_for(lambda: stored(rt), timeout=5)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert rt.redis.keys("roost:lease:*") == []
+
+
+def test_undelivered_mentions_are_queued_again_by_the_sweep(
+    rt: Runtime, fake_x: FakeX, brand: Account
+) -> None:
+    fake_x.add_user("jane")
+    fake_x.post_mention("brand", author="jane")
+    intake = Intake(rt)
+    intake.poll(brand)
+    rt.redis.flushdb()  # the queued delivery is lost
+    assert intake.sweep(brand.id) == 0  # too recent to call lost
+    later = rt.clock() + timedelta(minutes=3)
+    rt.clock = lambda: later
+    assert intake.sweep(brand.id) == 1
+    assert rt.queue.count == 1

