@@ -1,0 +1,581 @@
+"""Tests for the fake Slack Web API, driven through the real slack_sdk clients over HTTP."""
+
+import http.client
+import json
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from slack_bolt import Ack, App, BoltRequest, Respond, Say
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.webhook import WebhookClient
+
+from tests.fakes.slack_api import (
+    FakeSlack,
+    action_body,
+    command_body,
+    event_body,
+    signed_headers,
+)
+
+BRAND = "C0BRAND"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlack]:
+    with FakeSlack() as server:
+        server.add_channel(BRAND, "x-brand")
+        yield server
+
+
+@pytest.fixture
+def client(fake: FakeSlack) -> WebClient:
+    return WebClient(token=fake.bot_token, base_url=fake.url)
+
+
+def slack_error(call: Callable[..., Any], *args: Any, **kwargs: Any) -> SlackApiError:
+    """Run a client call that must fail and return the SlackApiError it raised."""
+    with pytest.raises(SlackApiError) as caught:
+        call(*args, **kwargs)
+    return caught.value
+
+
+# ------------------------------------------------------------------------- messages
+
+
+def test_auth_test_describes_the_bot(fake: FakeSlack, client: WebClient) -> None:
+    answer = client.auth_test()
+
+    assert answer["team_id"] == fake.team_id == "T0ROOST"
+    assert answer["user_id"] == fake.bot_user_id == "UROOSTBOT"
+    assert answer["bot_id"] and answer["url"].startswith("https://")
+    assert fake.url.startswith("http://127.0.0.1:") and fake.url.endswith("/api/")
+
+
+def test_post_update_reply_permalink_and_history(fake: FakeSlack, client: WebClient) -> None:
+    metadata = {"event_type": "mention_card", "event_payload": {"tweet_id": "1"}}
+    posted = client.chat_postMessage(
+        channel=BRAND, text="@brand hi", blocks=[section("*@alice* hi")], metadata=metadata
+    )
+    ts = posted["ts"]
+    assert posted["channel"] == BRAND
+    assert posted["message"]["blocks"] == [section("*@alice* hi")]
+
+    updated = client.chat_update(channel=BRAND, ts=ts, text="handled", blocks=[section("done")])
+    assert updated["message"]["text"] == "handled"
+    missing = slack_error(client.chat_update, channel=BRAND, ts="1.000001", text="x")
+    assert missing.response["error"] == "message_not_found"
+    reply = client.chat_postMessage(channel=BRAND, text="replied", thread_ts=ts)
+    # Slack threads are one level deep: answering the reply lands in the same thread.
+    nested = client.chat_postMessage(channel=BRAND, text="again", thread_ts=reply["ts"])
+    assert nested["message"]["thread_ts"] == ts
+
+    permalink = client.chat_getPermalink(channel=BRAND, message_ts=ts)["permalink"]
+    assert permalink == f"https://fake.slack.test/archives/{BRAND}/p{ts.replace('.', '')}"
+    parent = fake.message(BRAND, ts)
+    assert (parent["text"], parent["edits"], parent["metadata"]) == ("handled", 1, metadata)
+    assert [m["text"] for m in fake.thread(BRAND, ts)] == ["replied", "again"]
+    assert [m["ts"] for m in fake.messages(BRAND)] == [ts, reply["ts"], nested["ts"]]
+
+    history = client.conversations_history(channel=BRAND, include_all_metadata=True)
+    (top,) = history["messages"]  # replies stay in their thread
+    assert (top["ts"], top["text"], top["reply_count"]) == (ts, "handled", 2)
+    assert top["metadata"] == metadata
+    assert "metadata" not in client.conversations_history(channel=BRAND)["messages"][0]
+    replies = client.conversations_replies(channel=BRAND, ts=ts)["messages"]
+    assert [m["text"] for m in replies] == ["handled", "replied", "again"]
+
+
+def test_history_is_newest_first_and_pages_with_a_cursor(client: WebClient) -> None:
+    stamps = [client.chat_postMessage(channel=BRAND, text=f"m{i}")["ts"] for i in range(5)]
+    assert len(set(stamps)) == 5 and stamps == sorted(stamps, key=Decimal)
+
+    # Iterating a SlackResponse follows next_cursor, reusing one object for every page.
+    pages = [
+        [m["text"] for m in page["messages"]]
+        for page in client.conversations_history(channel=BRAND, limit=2)
+    ]
+
+    assert pages == [["m4", "m3"], ["m2", "m1"], ["m0"]]
+    window = client.conversations_history(channel=BRAND, oldest=stamps[1], latest=stamps[3])
+    assert [m["text"] for m in window["messages"]] == ["m2"]
+
+
+def test_ephemeral_delete_info_and_join(fake: FakeSlack, client: WebClient) -> None:
+    assert client.chat_postEphemeral(channel=BRAND, user="U1", text="only you")["message_ts"]
+    assert fake.ephemerals == [{"channel": BRAND, "user": "U1", "text": "only you", "blocks": []}]
+
+    ts = client.chat_postMessage(channel=BRAND, text="bye")["ts"]
+    client.chat_delete(channel=BRAND, ts=ts)
+    assert fake.messages(BRAND) == []
+    assert slack_error(client.chat_delete, channel=BRAND, ts=ts).response["error"] == (
+        "message_not_found"
+    )
+
+    fake.add_channel("C0OTHER", "other", bot_is_member=False)
+    info = client.conversations_info(channel="C0OTHER")["channel"]
+    assert (info["id"], info["name"], info["is_member"], info["is_private"]) == (
+        "C0OTHER",
+        "other",
+        False,
+        False,
+    )
+    assert client.conversations_join(channel="C0OTHER")["channel"]["is_member"] is True
+    assert client.chat_postMessage(channel="C0OTHER", text="joined")["ok"]
+
+
+def test_form_encoded_body_with_token_field(fake: FakeSlack) -> None:
+    answer = requests.post(
+        f"{fake.url}chat.postMessage",
+        data={"token": fake.bot_token, "channel": BRAND, "blocks": json.dumps([section("x")])},
+        timeout=5,
+    )
+
+    assert answer.status_code == 200 and answer.json()["ok"] is True
+    assert fake.messages(BRAND)[0]["blocks"] == [section("x")]
+    (call,) = fake.calls_to("chat.postMessage")
+    assert "token" not in call.args  # the token is authentication, not an argument
+
+
+def test_keep_alive_serves_several_requests_on_one_connection(fake: FakeSlack) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", urlsplit(fake.url).port, timeout=5)
+    try:
+        sockets = []
+        for _ in range(3):
+            connection.request(
+                "POST", "/api/auth.test", headers={"Authorization": f"Bearer {fake.bot_token}"}
+            )
+            answer = connection.getresponse()
+            assert json.loads(answer.read())["ok"] is True
+            sockets.append(connection.sock)
+        assert sockets[0] is not None and sockets.count(sockets[0]) == 3
+    finally:
+        connection.close()
+
+
+def test_wait_for_sees_a_message_posted_from_another_thread(
+    fake: FakeSlack, client: WebClient
+) -> None:
+    poster = threading.Thread(
+        target=client.chat_postMessage, kwargs={"channel": BRAND, "text": "x"}
+    )
+    poster.start()
+    try:
+        posted = fake.wait_for(lambda: fake.messages(BRAND), timeout=5)
+    finally:
+        poster.join(timeout=5)
+
+    assert [m["text"] for m in posted] == ["x"]
+    with pytest.raises(TimeoutError):
+        fake.wait_for(lambda: len(fake.messages(BRAND)) > 1, timeout=0.05)
+
+
+# ------------------------------------------------------------------------- limits and errors
+
+
+def test_51_blocks_are_invalid_but_50_are_fine(fake: FakeSlack, client: WebClient) -> None:
+    assert client.chat_postMessage(channel=BRAND, text="t", blocks=[section("b")] * 50)["ok"]
+
+    error = slack_error(
+        client.chat_postMessage, channel=BRAND, text="t", blocks=[section("b")] * 51
+    )
+
+    assert error.response["error"] == "invalid_blocks"
+    assert "no more than 50 items" in error.response["response_metadata"]["messages"][0]
+    assert len(fake.messages(BRAND)) == 1
+
+
+def test_section_text_over_3000_chars_is_invalid(client: WebClient) -> None:
+    assert client.chat_postMessage(channel=BRAND, text="t", blocks=[section("x" * 3000)])["ok"]
+
+    error = slack_error(
+        client.chat_postMessage, channel=BRAND, text="t", blocks=[section("x" * 3001)]
+    )
+
+    assert error.response["error"] == "invalid_blocks"
+    assert error.response["response_metadata"]["messages"] == [
+        "[ERROR] must be less than 3001 characters [json-pointer:/blocks/0/text/text]"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        ({"channel": BRAND}, "no_text"),
+        ({"channel": BRAND, "text": "x" * 40_001}, "msg_too_long"),
+        ({"channel": BRAND, "text": "t", "thread_ts": "1.000001"}, "thread_not_found"),
+        (
+            {"channel": BRAND, "text": "t", "blocks": [{"type": "header", "text": "x"}]},
+            "invalid_blocks",
+        ),
+        ({"channel": "C0NOPE", "text": "t"}, "channel_not_found"),
+    ],
+)
+def test_post_message_rejections(client: WebClient, payload: dict[str, Any], expected: str) -> None:
+    # api_call skips slack_sdk's client-side warning about a missing text argument.
+    error = slack_error(client.api_call, "chat.postMessage", json=payload)
+
+    assert error.response.status_code == 200
+    assert error.response["error"] == expected
+
+
+def test_bot_removed_from_channel_gets_not_in_channel(fake: FakeSlack, client: WebClient) -> None:
+    fake.add_channel("C0SECRET", "secret", is_private=True, bot_is_member=False)
+    fake.remove_bot_from(BRAND)
+
+    assert slack_error(client.chat_postMessage, channel=BRAND, text="t").response["error"] == (
+        "not_in_channel"
+    )
+    # Private channels the bot is not in do not exist as far as it can tell.
+    assert slack_error(client.conversations_info, channel="C0SECRET").response["error"] == (
+        "channel_not_found"
+    )
+
+
+def test_wrong_and_revoked_tokens(fake: FakeSlack, client: WebClient) -> None:
+    stranger = WebClient(token="xoxb-not-a-real-token", base_url=fake.url)
+    assert slack_error(stranger.auth_test).response["error"] == "invalid_auth"
+
+    fake.revoke(fake.bot_token)
+
+    assert slack_error(client.auth_test).response["error"] == "token_revoked"
+
+
+def test_app_token_only_opens_socket_mode_connections(fake: FakeSlack, client: WebClient) -> None:
+    app_client = WebClient(token=fake.app_token, base_url=fake.url)
+
+    assert app_client.apps_connections_open(app_token=fake.app_token)["url"].startswith("wss://")
+    error = slack_error(client.apps_connections_open, app_token=fake.bot_token)
+    assert error.response["error"] == "not_allowed_token_type"
+    assert slack_error(client.api_call, "chat.nope").response["error"] == "unknown_method"
+
+
+def test_rate_limit_surfaces_status_and_retry_after(fake: FakeSlack, client: WebClient) -> None:
+    fake.fail("chat.postMessage", retry_after=7)
+
+    error = slack_error(client.chat_postMessage, channel=BRAND, text="t")
+
+    assert error.response.status_code == 429
+    assert error.response.headers["Retry-After"] == "7"
+    assert error.response["error"] == "ratelimited"
+    assert client.chat_postMessage(channel=BRAND, text="t")["ok"]  # the fault was used up
+
+
+def test_rate_limit_retry_handler_succeeds_after_one_429(fake: FakeSlack) -> None:
+    client = WebClient(
+        token=fake.bot_token,
+        base_url=fake.url,
+        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=1)],
+    )
+    fake.fail("chat.postMessage", retry_after=1)
+
+    assert client.chat_postMessage(channel=BRAND, text="eventually")["ok"]
+
+    assert len(fake.calls_to("chat.postMessage")) == 2
+    assert [m["text"] for m in fake.messages(BRAND)] == ["eventually"]
+
+
+def test_server_errors_and_injected_api_errors(fake: FakeSlack, client: WebClient) -> None:
+    fake.fail("chat.postMessage", status=503)
+    fake.fail("chat.postMessage", error="fatal_error", times=2)
+
+    assert slack_error(client.chat_postMessage, channel=BRAND, text="t").response.status_code == 503
+    for _ in range(2):
+        error = slack_error(client.chat_postMessage, channel=BRAND, text="t")
+        assert (error.response.status_code, error.response["error"]) == (200, "fatal_error")
+    assert client.chat_postMessage(channel=BRAND, text="t")["ok"]
+    with pytest.raises(ValueError):
+        fake.fail("chat.postMessage", status=404)
+
+
+def test_slow_delays_the_answer(fake: FakeSlack, client: WebClient) -> None:
+    fake.slow("auth.test", 0.3)
+
+    started = time.monotonic()
+    assert client.auth_test()["ok"]
+    assert time.monotonic() - started >= 0.3
+    started = time.monotonic()
+    assert client.auth_test()["ok"]
+    assert time.monotonic() - started < 0.3  # only the next call was held
+
+
+# ------------------------------------------------------------------------- users, views, files
+
+
+def test_users_info(fake: FakeSlack, client: WebClient) -> None:
+    fake.add_user("U0ALICE", "alice", real_name="Alice Kim", is_admin=True)
+
+    user = client.users_info(user="U0ALICE")["user"]
+
+    assert (user["id"], user["name"], user["real_name"]) == ("U0ALICE", "alice", "Alice Kim")
+    assert (user["is_bot"], user["deleted"], user["is_admin"]) == (False, False, True)
+    assert (user["tz"], user["tz_offset"]) == ("Asia/Seoul", 9 * 3600)
+    assert user["profile"]["display_name"] == "alice"
+    assert client.users_info(user=fake.bot_user_id)["user"]["is_bot"] is True
+    assert slack_error(client.users_info, user="U0NOBODY").response["error"] == "user_not_found"
+
+
+def test_views_are_recorded_and_validated(fake: FakeSlack, client: WebClient) -> None:
+    home = {"type": "home", "blocks": [section("Accounts")]}
+    published = client.views_publish(user_id="U0ALICE", view=home)["view"]
+    assert published["id"].startswith("V") and published["blocks"] == home["blocks"]
+
+    modal = {"type": "modal", "title": {"type": "plain_text", "text": "Reply"}, "blocks": []}
+    opened = client.views_open(trigger_id="T.1", view=modal)["view"]
+    client.views_update(view_id=opened["id"], hash=opened["hash"], view=modal)
+
+    assert [(v["method"], v["view"]) for v in fake.views] == [
+        ("views.publish", home),
+        ("views.open", modal),
+        ("views.update", modal),
+    ]
+    assert fake.views[0]["user_id"] == "U0ALICE"
+    stale = slack_error(client.views_update, view_id=opened["id"], hash=opened["hash"], view=modal)
+    assert stale.response["error"] == "hash_conflict"
+    long_title = {**modal, "title": {"type": "plain_text", "text": "x" * 25}}
+    error = slack_error(client.views_open, trigger_id="T.2", view=long_title)
+    assert error.response["error"] == "invalid_arguments"
+
+
+def test_files_upload_v2_end_to_end(fake: FakeSlack, client: WebClient) -> None:
+    parent = client.chat_postMessage(channel=BRAND, text="card")["ts"]
+
+    answer = client.files_upload_v2(
+        channel=BRAND,
+        content=b"tweet,likes\n1,3\n",
+        filename="report.csv",
+        title="Mentions report",
+        initial_comment="Here you go",
+        thread_ts=parent,
+    )
+
+    assert answer["file"]["title"] == "Mentions report"
+    (stored,) = fake.files
+    assert (stored["filename"], stored["size"], stored["channel"]) == ("report.csv", 16, BRAND)
+    assert stored["content"] == b"tweet,likes\n1,3\n"
+    (share,) = fake.thread(BRAND, parent)
+    assert share["text"] == "Here you go"
+    assert share["files"] == [
+        {"id": stored["id"], "name": "report.csv", "title": "Mentions report", "size": 16}
+    ]
+
+
+def test_response_url_accepts_webhook_posts(fake: FakeSlack) -> None:
+    webhook = WebhookClient(fake.response_url())
+
+    sent = webhook.send(text="Replied", blocks=[section("Replied")], replace_original=True)
+
+    assert sent.status_code == 200
+    assert fake.responses == [
+        {"text": "Replied", "blocks": [section("Replied")], "replace_original": True}
+    ]
+    unknown = WebhookClient(f"{fake.url.removesuffix('/api/')}/_response/nope").send(text="x")
+    assert unknown.status_code == 404
+
+
+# ------------------------------------------------------------------------- control endpoints
+
+
+def test_control_endpoints(fake: FakeSlack, client: WebClient) -> None:
+    base = fake.url.removesuffix("/api/")
+    injected = requests.post(
+        f"{base}/_control/faults",
+        json={"method": "chat.postMessage", "error": "is_archived"},
+        timeout=5,
+    )
+    assert injected.json() == {"ok": True}
+    assert slack_error(client.chat_postMessage, channel=BRAND, text="t").response["error"] == (
+        "is_archived"
+    )
+    client.chat_postMessage(channel=BRAND, text="visible")
+
+    listed = requests.get(f"{base}/_control/messages", params={"channel": BRAND}, timeout=5)
+    calls = requests.get(f"{base}/_control/calls", timeout=5).json()["calls"]
+
+    assert [m["text"] for m in listed.json()["messages"]] == ["visible"]
+    assert [c["method"] for c in calls] == ["chat.postMessage", "chat.postMessage"]
+    bad = requests.post(f"{base}/_control/faults", json={"status": 500}, timeout=5)
+    assert bad.status_code == 400
+
+
+# ------------------------------------------------------------------------- inbound helpers
+
+
+def test_signed_headers_pass_slack_sdk_verification() -> None:
+    secret = "s3cret"
+    body = command_body(
+        "/roost",
+        "status",
+        user_id="U0ALICE",
+        channel_id=BRAND,
+        team_id="T0ROOST",
+        response_url="http://127.0.0.1/_response/x",
+    )
+    verifier = SignatureVerifier(secret)
+
+    assert verifier.is_valid_request(body, signed_headers(secret, body))
+    assert verifier.is_valid_request(body.encode(), signed_headers(secret, body.encode()))
+    assert not verifier.is_valid_request(body + "&x=1", signed_headers(secret, body))
+    assert not verifier.is_valid_request(body, signed_headers("other", body))
+    stale = signed_headers(secret, body, timestamp=int(time.time()) - 3600)
+    assert stale["X-Slack-Request-Timestamp"] == str(int(time.time()) - 3600)
+    assert not verifier.is_valid_request(body, stale)
+
+
+def test_inbound_body_builders() -> None:
+    command = parse_qs(
+        command_body(
+            "/roost",
+            "link @brand",
+            user_id="U0ALICE",
+            channel_id=BRAND,
+            team_id="T0ROOST",
+            response_url="http://r",
+        )
+    )
+    assert command["command"] == ["/roost"] and command["text"] == ["link @brand"]
+    assert command["trigger_id"] == ["T.1"] and command["response_url"] == ["http://r"]
+
+    payload = {"type": "block_actions", "actions": [{"action_id": "reply"}]}
+    assert json.loads(parse_qs(action_body(payload))["payload"][0]) == payload
+
+    envelope = json.loads(event_body({"type": "app_home_opened"}, team_id="T0ROOST"))
+    assert envelope["type"] == "event_callback" and envelope["api_app_id"] == "AROOST"
+    assert envelope["event"] == {"type": "app_home_opened"}
+    assert envelope["event_id"].startswith("Ev") and isinstance(envelope["event_time"], int)
+
+
+# ------------------------------------------------------------------------- standalone
+
+
+def pump_lines(stream: IO[str], lines: "queue.Queue[str | None]") -> None:
+    """Copy a child's output into a queue line by line, then None at end of stream."""
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
+def next_line_containing(lines: "queue.Queue[str | None]", needle: str) -> str:
+    """The next queued line containing needle, waiting at most 10 s in total."""
+    deadline = time.monotonic() + 10
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=remaining)
+        except queue.Empty:
+            break
+        if line is None:
+            break
+        if needle in line:
+            return line
+    raise AssertionError(f"no output line containing {needle!r}")
+
+
+def test_standalone_server_prints_setup_and_each_message() -> None:
+    command = [sys.executable, "-m", "tests.fakes.slack_api", "--port", "0"]
+    with subprocess.Popen(
+        [*command, "--channel", "C0CLI:cli"],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        lines: queue.Queue[str | None] = queue.Queue()
+        reader = threading.Thread(target=pump_lines, args=(process.stdout, lines))
+        reader.start()
+        try:
+            url = next_line_containing(lines, "SLACK_API_URL=").strip().partition("=")[2]
+            token = next_line_containing(lines, "SLACK_BOT_TOKEN=").strip().partition("=")[2]
+            assert next_line_containing(lines, "SLACK_SIGNING_SECRET=")
+            next_line_containing(lines, "Ctrl-C")
+            standalone = WebClient(token=token, base_url=url)
+            standalone.chat_postMessage(channel="C0CLI", text="New mention", blocks=[section("hi")])
+
+            printed = next_line_containing(lines, "posted")
+            assert "C0CLI" in printed and "New mention | hi" in printed
+        finally:
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=10) == 0
+        assert next_line_containing(lines, "stopped")
+        reader.join(timeout=10)
+
+
+# ------------------------------------------------------------------------- integration
+
+
+def test_slack_bolt_app_runs_against_the_fake(fake: FakeSlack) -> None:
+    app = App(
+        client=WebClient(token=fake.bot_token, base_url=fake.url),
+        signing_secret=fake.signing_secret,
+        process_before_response=True,  # run the listener inside dispatch()
+    )
+
+    @app.command("/roost")
+    def roost(ack: Ack, respond: Respond, say: Say, command: dict[str, Any]) -> None:
+        ack()
+        respond(f"checking {command['text']}")
+        say(text="status: ok")
+
+    body = command_body(
+        "/roost",
+        "status",
+        user_id="U0ALICE",
+        channel_id=BRAND,
+        team_id=fake.team_id,
+        response_url=fake.response_url(),
+    )
+    headers: dict[str, str | Sequence[str]] = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        **signed_headers(fake.signing_secret, body),
+    }
+
+    assert app.dispatch(BoltRequest(body=body, headers=headers)).status == 200
+    assert fake.responses == [{"text": "checking status"}]
+    assert [m["text"] for m in fake.messages(BRAND)] == ["status: ok"]
+    assert [c.method for c in fake.calls] == ["auth.test", "chat.postMessage"]
+    forged: dict[str, str | Sequence[str]] = {**headers, "X-Slack-Signature": "v0=" + "0" * 64}
+    assert app.dispatch(BoltRequest(body=body, headers=forged)).status == 401
+
+
+def test_stop_is_prompt_with_idle_and_slow_connections() -> None:
+    fake = FakeSlack().start()
+    idle = http.client.HTTPConnection("127.0.0.1", urlsplit(fake.url).port, timeout=5)
+    held = queue.Queue[int]()
+    held_call = threading.Thread(
+        target=lambda: held.put(requests.post(f"{fake.url}auth.test", timeout=10).status_code)
+    )
+    try:
+        idle.request(
+            "POST", "/api/auth.test", headers={"Authorization": f"Bearer {fake.bot_token}"}
+        )
+        idle.getresponse().read()  # the connection now idles in keep-alive
+        fake.slow("auth.test", 30)
+        held_call.start()
+        fake.wait_for(lambda: len(fake.calls_to("auth.test")) == 2)
+        started = time.monotonic()
+
+        fake.stop()
+
+        held_call.join(timeout=5)
+        assert time.monotonic() - started < 2
+        assert held.get_nowait() == 200  # the held request is answered, not dropped
+    finally:
+        fake.stop()
+        idle.close()
