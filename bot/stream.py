@@ -1,0 +1,188 @@
+"""Stream intake: X's filtered stream, with a timeline back-fill after every connect.
+
+X allows one filtered-stream connection per app, so one listener holds the
+stream lease and reads for every account; the others stand by. Rules are
+derived from the accounts (`@handle`, tagged with the account id). tweepy's
+StreamingClient keeps the connection and reconnects with X's backoff; each
+time it connects, the mentions timeline is read from just before the newest
+stored id, which covers whatever the stream missed while it was down.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import timedelta
+from typing import Any
+
+import tweepy
+
+from bot.errors import XError, XForbidden, XTokenRevoked
+from bot.intake import Intake
+from bot.lease import LEASE_SECONDS, Lease
+from bot.runtime import Runtime
+from bot.xapi import MENTION_FIELDS, mount, translate_errors
+from storage.accounts import active_accounts
+from storage.mentions import newest_tweet_id
+from storage.models import Account
+
+logger = logging.getLogger(__name__)
+
+RULE_TAG_PREFIX = "roost:"
+"""Rules Roost manages are tagged `roost:<account id>`; others are left alone."""
+
+BACKFILL_OVERLAP_MS = 120_000
+"""The back-fill re-reads this much before the newest stored tweet: a stream may
+deliver near-simultaneous tweets out of order, and duplicates are free."""
+
+SNOWFLAKE_TIME_SHIFT = 22
+"""X ids carry their creation time (ms) above bit 22, so an id can be moved back in time."""
+
+
+def stream_rules(accounts: list[Account]) -> dict[str, str]:
+    """The rules the accounts need: tag -> value."""
+    return {f"{RULE_TAG_PREFIX}{a.id}": f"@{a.handle}" for a in accounts}
+
+
+def backfill_since(newest: int | None) -> int | None:
+    """The since_id for a back-fill: a little before the newest stored tweet."""
+    if newest is None:
+        return None
+    return max(1, newest - (BACKFILL_OVERLAP_MS << SNOWFLAKE_TIME_SHIFT))
+
+
+class MentionStream(tweepy.StreamingClient):
+    """tweepy's stream, with Roost's handling of connects and tweets."""
+
+    def __init__(self, rt: Runtime, intake: Intake) -> None:
+        assert rt.settings.x_bearer_token is not None, "Settings.require('listener') checks it"
+        super().__init__(rt.settings.x_bearer_token.get_secret_value(), return_type=dict)
+        mount(self.session, rt.settings.x_api_url)
+        self.rt = rt
+        self.intake = intake
+        self.accounts: dict[int, Account] = {}
+        self.fatal: str | None = None
+        self.backfills = 0
+
+    def sync_rules(self) -> None:
+        """Make X's rules match the accounts: add what is missing, delete what is stale."""
+        with self.rt.sessions() as session:
+            accounts = active_accounts(session)
+        self.accounts = {a.id: a for a in accounts}
+        wanted = stream_rules(accounts)
+        with translate_errors("reading the stream rules"):
+            current = self.get_rules().get("data") or []
+        ours = [r for r in current if str(r.get("tag", "")).startswith(RULE_TAG_PREFIX)]
+        stale = [r["id"] for r in ours if wanted.get(r["tag"]) != r["value"]]
+        have = {r["tag"] for r in ours if r["id"] not in stale}
+        missing = [tweepy.StreamRule(value, tag) for tag, value in wanted.items() if tag not in have]
+        with translate_errors("updating the stream rules"):
+            if stale:
+                self.delete_rules(stale)
+            if missing:
+                self.add_rules(missing)
+
+    def accounts_changed(self) -> bool:
+        """Whether accounts were added, removed or renamed since the rules were set."""
+        with self.rt.sessions() as session:
+            wanted = stream_rules(active_accounts(session))
+        return wanted != stream_rules(list(self.accounts.values()))
+
+    def backfill(self) -> None:
+        """Read each account's timeline from just before its newest stored mention."""
+        for account in list(self.accounts.values()):
+            with self.rt.sessions() as session:
+                since = backfill_since(newest_tweet_id(session, account.id))
+            try:
+                stored = self.intake.poll(account, since_id=since)
+            except (XTokenRevoked, XForbidden) as exc:
+                self.intake.stop(account, exc)
+                self.accounts.pop(account.id, None)
+                continue
+            except XError as exc:
+                # The next connect back-fills again; the stream meanwhile runs.
+                logger.warning("back-fill for @%s failed: %s", account.handle, exc)
+                continue
+            if stored:
+                logger.info("back-filled %d mentions of @%s", stored, account.handle)
+        self.backfills += 1
+
+    def on_connect(self) -> None:
+        logger.info("stream connected; back-filling from the timelines")
+        self.backfill()
+
+    def on_data(self, raw_data: bytes) -> None:
+        payload: dict[str, Any] = json.loads(raw_data)
+        if "data" not in payload:
+            logger.warning("stream message without data: %s", payload.get("errors"))
+            return
+        for rule in payload.get("matching_rules") or []:
+            tag = str(rule.get("tag", ""))
+            if not tag.startswith(RULE_TAG_PREFIX):
+                continue
+            account = self.accounts.get(int(tag[len(RULE_TAG_PREFIX) :]))
+            if account is not None:
+                self.intake.ingest(account, payload, advance=True)
+
+    def on_request_error(self, status_code: int) -> None:
+        if status_code in (401, 403):
+            self.fatal = (
+                f"X refused the stream ({status_code}): check X_BEARER_TOKEN and that the "
+                "app's plan includes the filtered stream, or use X_INTAKE=poll."
+            )
+            logger.error(self.fatal)
+            self.disconnect()
+        else:
+            logger.warning("stream answered %s; tweepy reconnects with X's backoff", status_code)
+
+    def on_connection_error(self) -> None:
+        logger.warning("stream connection dropped; reconnecting")
+
+    def on_closed(self, response: Any) -> None:
+        logger.warning("X closed the stream; reconnecting")
+
+
+class StreamListener:
+    """The `listener` process in stream mode: holds the stream lease, or stands by."""
+
+    def __init__(self, rt: Runtime, *, lease_seconds: float = LEASE_SECONDS) -> None:
+        self.rt = rt
+        self.intake = Intake(rt)
+        self.lease = Lease(rt.redis, "intake:stream", seconds=lease_seconds)
+        self.lease_seconds = lease_seconds
+        self.stream: MentionStream | None = None
+
+    def run(self, stop: threading.Event) -> None:
+        """Stream while holding the lease; renew it; give it back when stopped."""
+        try:
+            while not stop.is_set():
+                if not self.lease.acquire():
+                    stop.wait(self.lease_seconds / 3)
+                    continue
+                self._stream_while_held(stop)
+        finally:
+            self.lease.release()
+
+    def _stream_while_held(self, stop: threading.Event) -> None:
+        stream = self.stream = MentionStream(self.rt, self.intake)
+        try:
+            stream.sync_rules()
+        except XError as exc:
+            logger.error("cannot set up the stream: %s", exc)
+            stop.wait(timedelta(minutes=1).total_seconds())
+            return
+        thread = stream.filter(threaded=True, **MENTION_FIELDS)
+        try:
+            while not stop.is_set() and thread.is_alive():
+                stop.wait(self.lease_seconds / 3)
+                if not self.lease.renew():
+                    logger.warning("lost the stream lease; standing by")
+                    break
+                if stream.accounts_changed():
+                    stream.sync_rules()
+        finally:
+            stream.disconnect()
+            thread.join(timeout=30)
+        if stream.fatal:
+            stop.wait(timedelta(minutes=5).total_seconds())
