@@ -1,0 +1,38 @@
+"""The Bolt app, built from a Runtime; nothing is built or connected at import."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import App, BoltResponse
+
+from bot.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(rt: Runtime, *, verify_token: bool = True) -> App:
+    """A Bolt app on the runtime's Slack client, with every handler registered."""
+    import handlers
+
+    settings = rt.settings
+    app = App(
+        client=rt.slack,
+        signing_secret=(
+            settings.slack_signing_secret.get_secret_value()
+            if settings.slack_signing_secret
+            else None
+        ),
+        token_verification_enabled=verify_token,
+        # In Socket Mode requests arrive over the socket, already authenticated.
+        request_verification_enabled=not settings.socket_mode,
+    )
+
+    @app.error
+    def log_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
+        logger.exception("handler failed for %s", body.get("type"), exc_info=error)
+        return BoltResponse(status=500, body="")
+
+    handlers.register(app, rt)
+    return app

@@ -1,0 +1,39 @@
+"""What Roost answers people in Slack, as text: pure functions the handlers render."""
+
+from __future__ import annotations
+
+from bot.cards import ACTION_ASSIGN, ACTION_DM, ACTION_REPLY, ACTION_RESOLVE, ACTION_RETWEET
+
+_ACTION_NAMES = {
+    ACTION_REPLY: "Replying",
+    ACTION_DM: "Sending a DM",
+    ACTION_RETWEET: "Retweeting",
+    ACTION_ASSIGN: "Assigning",
+    ACTION_RESOLVE: "Resolving",
+}
+
+
+def coming_soon(action_id: str, tweet_url: str | None) -> str:
+    """The honest answer to a card button whose behaviour is not built yet."""
+    what = _ACTION_NAMES.get(action_id, "This button")
+    answer = f"{what} from Slack is coming soon in Roost; nothing was sent to X."
+    if tweet_url:
+        answer += f" Meanwhile you can act on the post on X: <{tweet_url}|open it>."
+    return answer
+
+
+HELP = """*Roost* brings every @mention of your X accounts into Slack as cards.
+• New mentions appear in each account's channel; follow-ups from the same conversation land in the card's thread.
+• Reply, DM, Retweet, Assign and Resolve on the cards are coming soon.
+• Add an X account on the server with `roost accounts add --handle NAME --channel CHANNEL_ID ...`."""  # noqa: E501
+
+
+def home_view() -> dict[str, object]:
+    """The App Home tab until assignments give it a list of its own."""
+    return {
+        "type": "home",
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": "Roost"}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": HELP}},
+        ],
+    }

@@ -1,0 +1,14 @@
+"""Slack surfaces, one module each; every module exposes `register(app, rt)`."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.runtime import Runtime
+from handlers import actions, commands, home
+
+
+def register(app: App, rt: Runtime) -> None:
+    actions.register(app, rt)
+    commands.register(app, rt)
+    home.register(app, rt)

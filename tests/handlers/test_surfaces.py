@@ -1,0 +1,173 @@
+"""Slack surfaces through signed requests, real Bolt and the fake Slack."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+import pytest
+import requests
+from slack_bolt import App, BoltRequest
+
+from bot.app import create_app
+from bot.cards import CARD_ACTIONS
+from bot.intake import Intake
+from bot.runtime import Runtime
+from bot.web import wsgi_app
+from storage.models import Account
+from tests.conftest import BRAND_CHANNEL, SIGNING_SECRET, run_jobs
+from tests.fakes.slack_api import (
+    FakeSlack,
+    action_body,
+    command_body,
+    event_body,
+    signed_headers,
+)
+from tests.fakes.x_api import FakeX
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+@pytest.fixture
+def app(rt: Runtime, fake_slack: FakeSlack) -> App:
+    return create_app(rt)
+
+
+def dispatch(app: App, body: str, content_type: str = FORM["Content-Type"]) -> Any:
+    headers = {**signed_headers(SIGNING_SECRET, body), "Content-Type": content_type}
+    return app.dispatch(BoltRequest(body=body, headers=headers))
+
+
+def card_click(fake_slack: FakeSlack, action: dict[str, Any]) -> str:
+    return action_body(
+        {
+            "type": "block_actions",
+            "team": {"id": fake_slack.team_id},
+            "user": {"id": "U0AGENT", "team_id": fake_slack.team_id},
+            "api_app_id": "AROOST",
+            "channel": {"id": BRAND_CHANNEL},
+            "container": {"type": "message", "channel_id": BRAND_CHANNEL},
+            "response_url": fake_slack.response_url(),
+            "trigger_id": "1.2.3",
+            "actions": [action],
+        }
+    )
+
+
+@pytest.mark.parametrize("action_id", CARD_ACTIONS)
+def test_every_card_button_answers_the_clicker(
+    app: App,
+    rt: Runtime,
+    fake_x: FakeX,
+    fake_slack: FakeSlack,
+    brand: Account,
+    action_id: str,
+) -> None:
+    fake_x.add_user("jane")
+    fake_x.post_mention("brand", author="jane")
+    Intake(rt).poll(brand)
+    run_jobs(rt)
+    card = fake_slack.messages(BRAND_CHANNEL)[0]
+    button = next(
+        e
+        for b in card["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == action_id
+    )
+    action = {
+        "action_id": action_id,
+        "block_id": next(b["block_id"] for b in card["blocks"] if b["type"] == "actions"),
+        "type": button["type"],
+        "value": button.get("value"),
+        "selected_user": "U0BOB" if button["type"] == "users_select" else None,
+    }
+    response = dispatch(app, card_click(fake_slack, action))
+    assert response.status == 200
+    answer = fake_slack.wait_for(lambda: fake_slack.responses)[0]
+    assert answer["response_type"] == "ephemeral"
+    assert answer["replace_original"] is False
+    assert "coming soon" in answer["text"] and "nothing was sent to X" in answer["text"]
+    assert "https://x.com/jane/status/" in answer["text"]
+
+
+def test_a_forged_request_is_refused(app: App, fake_slack: FakeSlack) -> None:
+    body = command_body(
+        "/roost",
+        "",
+        user_id="U0AGENT",
+        channel_id=BRAND_CHANNEL,
+        team_id=fake_slack.team_id,
+        response_url=fake_slack.response_url(),
+    )
+    headers = {**signed_headers("not-the-secret", body), **FORM}
+    assert app.dispatch(BoltRequest(body=body, headers=headers)).status == 401
+    stale = {**signed_headers(SIGNING_SECRET, body, timestamp=1_000_000_000), **FORM}
+    assert app.dispatch(BoltRequest(body=body, headers=stale)).status == 401
+    assert fake_slack.responses == []
+
+
+def test_roost_command_answers_privately_with_help(app: App, fake_slack: FakeSlack) -> None:
+    body = command_body(
+        "/roost",
+        "",
+        user_id="U0AGENT",
+        channel_id=BRAND_CHANNEL,
+        team_id=fake_slack.team_id,
+        response_url=fake_slack.response_url(),
+    )
+    assert dispatch(app, body).status == 200
+    (answer,) = fake_slack.wait_for(lambda: fake_slack.responses)
+    assert answer["response_type"] == "ephemeral"
+    assert "roost accounts add" in answer["text"]
+
+
+def test_app_home_is_published_when_opened(app: App, fake_slack: FakeSlack) -> None:
+    event = {"type": "app_home_opened", "user": "U0AGENT", "tab": "home", "channel": "D1"}
+    body = event_body(event, team_id=fake_slack.team_id)
+    assert dispatch(app, body, "application/json").status == 200
+    (published,) = fake_slack.wait_for(lambda: fake_slack.views)
+    assert published["method"] == "views.publish"
+    assert published["user_id"] == "U0AGENT"
+
+
+@pytest.fixture
+def server(rt: Runtime, app: App) -> Iterator[str]:
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    httpd = make_server("127.0.0.1", 0, wsgi_app(rt, app), handler_class=Quiet)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_slack_events_endpoint_over_http(server: str, fake_slack: FakeSlack) -> None:
+    challenge = json.dumps({"type": "url_verification", "challenge": "c-123", "token": "t"})
+    headers = {**signed_headers(SIGNING_SECRET, challenge), "Content-Type": "application/json"}
+    answer = requests.post(f"{server}/slack/events", data=challenge, headers=headers, timeout=5)
+    assert answer.status_code == 200 and answer.json() == {"challenge": "c-123"}
+    forged = requests.post(f"{server}/slack/events", data=challenge, timeout=5)
+    assert forged.status_code == 401
+
+
+def test_healthz_answers_200_when_database_and_redis_answer(server: str) -> None:
+    answer = requests.get(f"{server}/healthz", timeout=5)
+    assert answer.status_code == 200
+    assert answer.json() == {"database": "ok", "redis": "ok"}
+
+
+def test_healthz_answers_503_naming_what_is_down(rt: Runtime, server: str) -> None:
+    from redis import Redis
+
+    rt.redis = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    answer = requests.get(f"{server}/healthz", timeout=5)
+    assert answer.status_code == 503
+    assert answer.json()["database"] == "ok"
+    assert answer.json()["redis"].startswith("unreachable")
