@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import TextIO
 
 REDACTED = "[redacted]"
 
@@ -59,9 +60,9 @@ def remember_secret(value: str | None) -> None:
         redacting_filter.secrets.add(value)
 
 
-def configure_logging(level: str = "INFO") -> None:
+def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
     """Called once by an entry point; libraries never configure logging."""
-    handler = logging.StreamHandler()
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(redacting_filter)
     root = logging.getLogger()

@@ -1,0 +1,191 @@
+"""The `roost` command: the processes, migrations and account set-up."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from bot.errors import RoostError, SettingsError
+from bot.logs import configure_logging, remember_secret
+from bot.settings import Process, Settings, load_settings
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+logger = logging.getLogger("roost")
+
+PROCESSES = ("web", "worker", "listen")
+"""What `roost run` starts, each as `roost NAME`."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    configure_logging(os.environ.get("ROOST_LOG_LEVEL", "INFO"))
+    try:
+        settings = load_settings()
+        result: int = args.run(args, settings)
+        return result
+    except SettingsError as exc:
+        print(f"roost: cannot start.\n{exc}", file=sys.stderr)
+        return 2
+    except RoostError as exc:
+        print(f"roost: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="roost", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    for name, run, text in (
+        ("web", _web, "Slack's HTTP endpoint (or Socket Mode) and /healthz"),
+        ("worker", _worker, "the RQ worker with its scheduler: every call that can wait"),
+        ("listen", _listen, "mention intake from X (poll or stream)"),
+        ("run", _run_all, "web, worker and listener together, for one machine"),
+    ):
+        commands.add_parser(name, help=text).set_defaults(run=run)
+
+    db = commands.add_parser("db", help="the database schema").add_subparsers(required=True)
+    db.add_parser("upgrade", help="apply every migration").set_defaults(run=_db_upgrade)
+
+    accounts = commands.add_parser("accounts", help="the brand's X accounts")
+    account_commands = accounts.add_subparsers(required=True)
+    add = account_commands.add_parser("add", help="add an X account, or update its tokens")
+    add.add_argument("--handle", required=True, help="the account's @handle on X")
+    add.add_argument("--channel", help="Slack channel id for its cards (ROOST_DEFAULT_CHANNEL)")
+    add.add_argument("--oauth2-access-token", help="OAuth 2.0 user access token")
+    add.add_argument("--oauth2-refresh-token", help="OAuth 2.0 refresh token")
+    for key in ("consumer-key", "consumer-secret", "access-token", "access-token-secret"):
+        add.add_argument(f"--{key}", help=f"OAuth 1.0a {key.replace('-', ' ')}")
+    add.set_defaults(run=_accounts_add)
+    account_commands.add_parser("list", help="the connected accounts").set_defaults(
+        run=_accounts_list
+    )
+    return parser
+
+
+def _runtime(settings: Settings, process: Process) -> Runtime:
+    from bot.runtime import Runtime, install
+
+    return install(Runtime.from_settings(settings.require(process)))
+
+
+def _web(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import create_app
+    from bot.web import serve
+
+    rt = _runtime(settings, "web")
+    serve(rt, create_app(rt))
+    return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from rq import SimpleWorker
+
+    rt = _runtime(settings, "worker")
+    # SimpleWorker runs jobs in this process, so they share its runtime and
+    # connection pools instead of rebuilding them in a fork per job.
+    SimpleWorker([rt.queue], connection=rt.redis).work(with_scheduler=True)
+    return 0
+
+
+def _listen(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.intake import Listener
+    from bot.stream import StreamListener
+
+    rt = _runtime(settings, "listener")
+    stop = _stop_on_signals()
+    listener = StreamListener(rt) if settings.x_intake == "stream" else Listener(rt)
+    logger.info("listening for mentions (%s)", settings.x_intake)
+    listener.run(stop)
+    return 0
+
+
+def _run_all(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.queue import socket_url, start_embedded
+
+    settings.require("run")
+    env = dict(os.environ)
+    embedded = None
+    if not settings.redis_url:
+        embedded = start_embedded(settings.roost_var_dir)
+        env["REDIS_URL"] = socket_url(embedded)
+    _db_upgrade(args, settings)
+    children = [
+        subprocess.Popen([sys.executable, "-m", "bot.cli", name], env=env) for name in PROCESSES
+    ]
+    stop = _stop_on_signals()
+    code = 0
+    while not stop.wait(0.5):
+        exited = [child for child in children if child.poll() is not None]
+        if exited:
+            code = exited[0].returncode or 1
+            logger.error("%s exited (%s); stopping the others", exited[0].args[-1], code)
+            break
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        child.wait(timeout=30)
+    if embedded is not None:
+        embedded.shutdown()  # type: ignore[attr-defined]
+    return code
+
+
+def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.db import database_url, upgrade
+
+    upgrade(database_url(settings.database_url, settings.roost_var_dir))
+    logger.info("database is up to date")
+    return 0
+
+
+def _accounts_add(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.accounts import add_account, credentials_from
+
+    credentials = credentials_from(vars(args))
+    for value in credentials[1].values():
+        remember_secret(value)
+    channel = args.channel or settings.roost_default_channel
+    if not channel:
+        raise SettingsError(
+            "--channel is missing and ROOST_DEFAULT_CHANNEL is not set: give the Slack channel "
+            "id (C…) where this account's cards go (channel details > About, at the bottom)."
+        )
+    account, created = add_account(settings, args.handle, channel, *credentials)
+    verb = "added" if created else "updated"
+    print(f"@{account.handle} (X id {account.x_user_id}) {verb}; its mentions go to {channel}.")
+    return 0
+
+
+def _accounts_list(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.accounts import list_accounts
+
+    for line in list_accounts(settings):
+        print(line)
+    return 0
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        logger.info("stopping (signal %s)", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    return stop
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""The `roost` command, in-process and, for `roost run`, as a person would start it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from cryptography.fernet import Fernet
+
+from bot.cli import main
+from bot.settings import Settings
+from tests.conftest import BRAND_CHANNEL, wait_for
+from tests.fakes.slack_api import FakeSlack
+from tests.fakes.x_api import FakeX
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fake_x: FakeX) -> dict[str, str]:
+    """A clean environment for Roost: SQLite and a key under tmp_path, the fake X."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.chdir(tmp_path)  # no developer .env
+    values = {
+        "X_API_URL": fake_x.url,
+        "ROOST_VAR_DIR": str(tmp_path / "var"),
+        "ROOST_SECRET_KEY": Fernet.generate_key().decode(),
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+@pytest.fixture(autouse=True)
+def keep_test_logging() -> Iterator[None]:
+    """main() configures logging for a process; give pytest its handlers back."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    yield
+    root.handlers[:], root.level = saved
+
+
+def test_accounts_add_with_oauth2_looks_the_account_up_and_seals_its_tokens(
+    env: dict[str, str], fake_x: FakeX, capsys: pytest.CaptureFixture[str]
+) -> None:
+    user = fake_x.add_user("brand", name="The Brand")
+    token = fake_x.issue_token(user["id"])
+    assert main(["db", "upgrade"]) == 0
+    args = ["accounts", "add", "--handle", "@brand", "--channel", BRAND_CHANNEL]
+    assert main([*args, f"--oauth2-access-token={token}"]) == 0
+    assert f"@brand (X id {user['id']}) added; its mentions go to {BRAND_CHANNEL}." in (
+        capsys.readouterr().out
+    )
+    database = (Path(env["ROOST_VAR_DIR"]) / "roost.db").read_bytes()
+    assert token.encode() not in database
+    # Adding it again updates it, with no second row.
+    assert main([*args, f"--oauth2-access-token={fake_x.issue_token(user['id'])}"]) == 0
+    assert "updated" in capsys.readouterr().out
+    assert main(["accounts", "list"]) == 0
+    assert capsys.readouterr().out.strip() == f"@brand\t{BRAND_CHANNEL}\toauth2\tactive"
+
+
+def test_accounts_add_with_oauth1_keys(env: dict[str, str], fake_x: FakeX) -> None:
+    user = fake_x.add_user("brand")
+    consumer_key, consumer_secret, access_token, access_secret = fake_x.issue_oauth1(user["id"])
+    main(["db", "upgrade"])
+    code = main(
+        ["accounts", "add", "--handle", "brand", "--channel", BRAND_CHANNEL]
+        # "=" keeps argparse from reading a key that starts with "-" as an option.
+        + [f"--consumer-key={consumer_key}", f"--consumer-secret={consumer_secret}"]
+        + [f"--access-token={access_token}", f"--access-token-secret={access_secret}"]
+    )
+    assert code == 0
+
+
+def test_tokens_of_another_account_are_refused(
+    env: dict[str, str], fake_x: FakeX, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = fake_x.add_user("other")
+    main(["db", "upgrade"])
+    args = ["accounts", "add", "--handle", "brand", "--channel", BRAND_CHANNEL]
+    assert main([*args, f"--oauth2-access-token={fake_x.issue_token(other['id'])}"]) == 1
+    assert "These tokens belong to @other, not @brand" in capsys.readouterr().err
+
+
+def test_a_revoked_token_is_refused_with_what_to_do(
+    env: dict[str, str], fake_x: FakeX, capsys: pytest.CaptureFixture[str]
+) -> None:
+    user = fake_x.add_user("brand")
+    token = fake_x.issue_token(user["id"])
+    fake_x.revoke(token)
+    main(["db", "upgrade"])
+    args = ["accounts", "add", "--handle", "brand", "--channel", BRAND_CHANNEL]
+    assert main([*args, f"--oauth2-access-token={token}"]) == 1
+    assert "revoked or has expired" in capsys.readouterr().err
+
+
+def test_missing_channel_and_credentials_are_named(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["accounts", "add", "--handle", "brand", "--consumer-key", "k"]) == 2
+    err = capsys.readouterr().err
+    assert "--consumer-secret, --access-token, --access-token-secret" in err
+    assert main(["accounts", "add", "--handle", "brand", "--oauth2-access-token", "t"]) == 2
+    assert "ROOST_DEFAULT_CHANNEL" in capsys.readouterr().err
+
+
+def test_a_process_without_its_settings_refuses_to_start(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["worker"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("roost: cannot start.\nSLACK_BOT_TOKEN is not set")
+
+
+def test_a_malformed_setting_refuses_to_start(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("X_INTAKE", "carrier-pigeon")
+    assert main(["listen"]) == 2
+    assert "X_INTAKE is not valid" in capsys.readouterr().err
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_roost_run_posts_cards_for_mentions(
+    env: dict[str, str], fake_x: FakeX, fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    """The README's run command on SQLite and the embedded Redis, against the fakes."""
+    user = fake_x.add_user("brand")
+    fake_x.add_user("jane", name="Jane Doe")
+    port = free_port()
+    run_env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": fake_slack.bot_token,
+        "SLACK_SIGNING_SECRET": fake_slack.signing_secret,
+        "SLACK_API_URL": fake_slack.url,
+        "X_POLL_SECONDS": "1",
+        "PORT": str(port),
+    }
+    roost = [sys.executable, "-m", "bot.cli"]
+    subprocess.run([*roost, "db", "upgrade"], env=run_env, cwd=ROOT, check=True)
+    subprocess.run(
+        [*roost, "accounts", "add", "--handle", "brand", "--channel", BRAND_CHANNEL]
+        + [f"--oauth2-access-token={fake_x.issue_token(user['id'])}"],
+        env=run_env,
+        cwd=ROOT,
+        check=True,
+    )
+    log = (tmp_path / "run.log").open("w")
+    process = subprocess.Popen(
+        [*roost, "run"], env=run_env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        health = wait_for(lambda: _healthz(port), timeout=30, interval=0.2)
+        assert health == {"database": "ok", "redis": "ok"}
+        fake_x.post_mention("brand", author="jane", text="@brand does this work?")
+        card = wait_for(lambda: fake_slack.messages(BRAND_CHANNEL), timeout=30, interval=0.1)[0]
+        assert "@brand does this work?" in str(card["blocks"])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=60)
+        log.close()
+    assert code == 0, (tmp_path / "run.log").read_text()
+
+
+def _healthz(port: int) -> dict[str, str] | None:
+    try:
+        answer = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+    except requests.ConnectionError:
+        return None
+    return answer.json() if answer.status_code == 200 else None
