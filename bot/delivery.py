@@ -33,6 +33,7 @@ from bot.slack import translate_errors
 from storage.mentions import (
     claim_card,
     conversation_card,
+    mention_ids,
     record_card,
     record_card_error,
     release_card,
@@ -48,6 +49,9 @@ CLAIM_STALE_AFTER = timedelta(minutes=2)
 CARD_WAIT_SECONDS = 5.0
 """How long a thread reply waits for its conversation's card before retrying later."""
 
+DELIVERY_CHUNK = 20
+"""Mentions per delivery job."""
+
 TRANSIENT_RETRY = Retry(max=6, interval=[2, 10, 30, 120, 300, 900])
 """Backoff for Slack 5xx and network errors; the sweep catches anything beyond."""
 
@@ -56,29 +60,63 @@ class CardNotReady(RoostError):
     """The conversation's card is still being posted by another worker."""
 
 
-def enqueue_deliveries(queue: Queue, mention_ids: Iterable[int]) -> None:
-    """Queue one delivery job per mention, in one round trip to Redis."""
+def enqueue_deliveries(queue: Queue, account_id: int, tweet_ids: Iterable[int]) -> None:
+    """Queue the delivery of an account's new mentions, a few per job, in one round trip.
+
+    A few per job rather than one: an RQ job costs more to queue than a card
+    costs to post, and a burst still spreads over every worker. Jobs name
+    mentions by tweet id, which intake knows without asking the database.
+    """
+    ids = list(tweet_ids)
+    chunks = [ids[start : start + DELIVERY_CHUNK] for start in range(0, len(ids), DELIVERY_CHUNK)]
     jobs = [
         Queue.prepare_data(
-            deliver_mention,
-            args=(mention_id,),
+            deliver_mentions,
+            args=(account_id, chunk),
             retry=TRANSIENT_RETRY,
             result_ttl=0,
-            description=f"deliver mention {mention_id}",
+            description=f"deliver {len(chunk)} mentions of account {account_id}",
         )
-        for mention_id in mention_ids
+        for chunk in chunks
     ]
     if jobs:
         queue.enqueue_many(jobs)
 
 
-def deliver_mention(mention_id: int) -> str:
-    """RQ job: post the mention's card, or its reply in its conversation's card thread."""
-    return post_mention(runtime.current(), mention_id)
+def deliver_mentions(account_id: int, tweet_ids: list[int]) -> dict[int, str]:
+    """RQ job: post each mention's card, or its reply in its conversation's card thread.
+
+    Idempotent: RQ's retry of the whole job skips what is already posted. A
+    Slack 429 puts this mention and the rest back on the queue for when
+    Slack allows posting again.
+    """
+    rt = runtime.current()
+    with rt.sessions() as session:
+        mentions = mention_ids(session, account_id, tweet_ids)
+    outcomes: dict[int, str] = {}
+    for position, (mention_id, _) in enumerate(mentions):
+        try:
+            outcomes[mention_id] = post_mention(rt, mention_id)
+        except SlackRateLimited as exc:
+            rest = [tweet_id for _, tweet_id in mentions[position:]]
+            rt.queue.enqueue_in(
+                timedelta(seconds=exc.retry_after),
+                deliver_mentions,
+                account_id,
+                rest,
+                retry=TRANSIENT_RETRY,
+            )
+            logger.warning("%s; %d mentions retry in %ss", exc, len(rest), exc.retry_after)
+            outcomes[mention_id] = "rate limited"
+            break
+    return outcomes
 
 
 def post_mention(rt: Runtime, mention_id: int) -> str:
-    """Post the mention's Slack message once; returns what happened, for the log."""
+    """Post the mention's Slack message once; returns what happened, for the log.
+
+    Raises SlackRateLimited (the claim given back) for the caller to retry later.
+    """
     now = rt.clock()
     with rt.sessions.begin() as session:
         mention = session.get(Mention, mention_id)
@@ -107,12 +145,6 @@ def post_mention(rt: Runtime, mention_id: int) -> str:
                 ts = _find_posted(rt.slack, channel, mention_id, earlier_claim, thread_ts)
             if ts is None:
                 ts = _post(rt.slack, channel, view, thread_ts)
-    except SlackRateLimited as exc:
-        with rt.sessions.begin() as session:
-            release_card(session, mention_id)
-        rt.queue.enqueue_in(timedelta(seconds=exc.retry_after), deliver_mention, mention_id)
-        logger.warning("%s; mention %s retries in %ss", exc, mention_id, exc.retry_after)
-        return "rate limited"
     except SlackChannelUnavailable as exc:
         # Keep the claim: the sweep tries again once it is stale, by when
         # someone may have invited Roost or fixed the channel.

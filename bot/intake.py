@@ -79,11 +79,11 @@ class Intake:
         mentions = mentions_from_payload(payload, skip_author_id=account.x_user_id)
         now = self.rt.clock()
         with self.rt.sessions.begin() as session:
-            new_ids = store_mentions(session, account.id, mentions, now)
+            new = store_mentions(session, account.id, mentions, now)
             if advance and mentions:
                 _advance(session, account.id, max(m.tweet_id for m in mentions), now)
-        self._enqueue(new_ids)
-        return len(new_ids)
+        self._enqueue(account.id, new)
+        return len(new)
 
     def poll(self, account: Account, *, since_id: int | None = None) -> int:
         """Read the account's timeline since its cursor (or `since_id`); store page by page.
@@ -94,9 +94,11 @@ class Intake:
         """
         client = self.client(account)
         with self.rt.sessions.begin() as session:
-            since = since_id if since_id is not None else cursor(
-                session, account.id, self.rt.clock()
-            ).since_id
+            since = (
+                since_id
+                if since_id is not None
+                else cursor(session, account.id, self.rt.clock()).since_id
+            )
         newest: int | None = None
         token: str | None = None
         stored = 0
@@ -105,10 +107,9 @@ class Intake:
             meta = page.get("meta") or {}
             if newest is None and meta.get("newest_id"):
                 newest = int(meta["newest_id"])
+            reached_start = False
             if since is None:
                 page, reached_start = _since_added(page, account.created_at)
-            else:
-                reached_start = False
             stored += self.ingest(account, page)
             token = meta.get("next_token")
             if not token or reached_start:
@@ -125,11 +126,13 @@ class Intake:
     def sweep(self, account_id: int) -> int:
         """Queue again the account's mentions whose delivery went missing."""
         with self.rt.sessions.begin() as session:
-            ids = undelivered(session, account_id, self.rt.clock() - SWEEP_AFTER)
-        if ids:
-            logger.warning("re-queueing %d undelivered mentions of account %s", len(ids), account_id)
-        self._enqueue(ids)
-        return len(ids)
+            lost = undelivered(session, account_id, self.rt.clock() - SWEEP_AFTER)
+        if lost:
+            logger.warning(
+                "re-queueing %d undelivered mentions of account %s", len(lost), account_id
+            )
+        self._enqueue(account_id, lost)
+        return len(lost)
 
     def stop(self, account: Account, error: XError) -> None:
         """Stop reading an account whose token or plan X refuses; tell its channel once."""
@@ -140,12 +143,12 @@ class Intake:
         if first:
             self.rt.queue.enqueue(notify_intake_stopped, account.id, retry=NOTICE_RETRY)
 
-    def _enqueue(self, mention_ids: list[int]) -> None:
+    def _enqueue(self, account_id: int, tweet_ids: list[int]) -> None:
         try:
-            enqueue_deliveries(self.rt.queue, mention_ids)
+            enqueue_deliveries(self.rt.queue, account_id, tweet_ids)
         except RedisError as exc:
             # Stored is safe: the sweep queues them once Redis answers again.
-            logger.error("could not queue %d deliveries (%s)", len(mention_ids), exc)
+            logger.error("could not queue %d deliveries (%s)", len(tweet_ids), exc)
 
 
 def _advance(session: Any, account_id: int, tweet_id: int, now: datetime) -> None:
@@ -242,7 +245,9 @@ class Listener:
         entry.next_poll_at = now + self.interval
         rate_limit = self.intake.client(account).rate_limit
         if rate_limit.exhausted(now) and rate_limit.reset_at is not None:
-            logger.info("@%s: X's rate limit is spent until %s", account.handle, rate_limit.reset_at)
+            logger.info(
+                "@%s: X's rate limit is spent until %s", account.handle, rate_limit.reset_at
+            )
             entry.next_poll_at = max(entry.next_poll_at, rate_limit.reset_at)
         if entry.last_sweep_at is None or now - entry.last_sweep_at >= SWEEP_AFTER:
             self.intake.sweep(account.id)
@@ -255,4 +260,3 @@ class Listener:
             except RedisError:
                 pass  # the lease expires by itself
         self.held.clear()
-

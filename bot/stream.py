@@ -76,7 +76,9 @@ class MentionStream(tweepy.StreamingClient):
         ours = [r for r in current if str(r.get("tag", "")).startswith(RULE_TAG_PREFIX)]
         stale = [r["id"] for r in ours if wanted.get(r["tag"]) != r["value"]]
         have = {r["tag"] for r in ours if r["id"] not in stale}
-        missing = [tweepy.StreamRule(value, tag) for tag, value in wanted.items() if tag not in have]
+        missing = [
+            tweepy.StreamRule(value, tag) for tag, value in wanted.items() if tag not in have
+        ]
         with translate_errors("updating the stream rules"):
             if stale:
                 self.delete_rules(stale)

@@ -17,64 +17,103 @@ from storage.models import Mention
 def store_mentions(
     session: Session, account_id: int, mentions: Sequence[IncomingMention], received_at: datetime
 ) -> list[int]:
-    """Insert the mentions not stored yet; return the new rows' ids, oldest first.
+    """Insert the mentions not stored yet; return their tweet ids, oldest first.
 
     Unique on (account, tweet id), so a tweet seen twice — by poll and stream,
     after a restart, in a replayed page — is stored once and carded once.
     Each new mention is pointed at its conversation's card: the first mention
     of that conversation stored for this account.
     """
-    if not mentions:
-        return []
-    ordered = sorted(mentions, key=lambda m: m.tweet_id)
-    roots = _known_roots(session, account_id, {m.conversation_id for m in ordered})
-    rows: list[dict[str, Any]] = []
-    for m in ordered:
-        root = roots.setdefault(m.conversation_id, m.tweet_id)
-        rows.append(
-            {
-                "account_id": account_id,
-                "tweet_id": m.tweet_id,
-                "conversation_id": m.conversation_id,
-                "root_tweet_id": root,
-                "in_reply_to_tweet_id": m.in_reply_to_tweet_id,
-                "author_id": m.author_id,
-                "author_username": m.author_username,
-                "author_name": m.author_name,
-                "author_followers": m.author_followers,
-                "author_verified": m.author_verified,
-                "author_protected": m.author_protected,
-                "text": m.text,
-                "lang": m.lang,
-                "media": m.media,
-                "created_at": m.created_at or received_at,
-                "received_at": received_at,
-                "status": "open",
-                "flags": [],
-            }
-        )
-    insert = (
-        _insert_for(session)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["account_id", "tweet_id"])
+    seen, roots = _known(
+        session, account_id, {m.tweet_id for m in mentions}, {m.conversation_id for m in mentions}
     )
-    new = session.execute(insert.returning(Mention.id, Mention.tweet_id)).all()
-    return [row.id for row in sorted(new, key=lambda row: row.tweet_id)]
+    fresh = sorted(
+        {m.tweet_id: m for m in mentions if m.tweet_id not in seen}.values(),
+        key=lambda m: m.tweet_id,
+    )
+    if not fresh:
+        return []
+    rows = [
+        _row(account_id, m, roots.setdefault(m.conversation_id, m.tweet_id), received_at)
+        for m in fresh
+    ]
+    # Executed once for many rows without RETURNING, so the driver pipelines
+    # one prepared INSERT; ON CONFLICT covers a row stored meanwhile by
+    # another process (its delivery is then queued twice, which the card
+    # claim makes harmless).
+    session.execute(
+        _insert_for(session).on_conflict_do_nothing(index_elements=["account_id", "tweet_id"]),
+        rows,
+    )
+    return [m.tweet_id for m in fresh]
+
+
+def mention_ids(
+    session: Session, account_id: int, tweet_ids: Sequence[int]
+) -> list[tuple[int, int]]:
+    """(mention id, tweet id) of the stored mentions of these tweets, oldest first."""
+    found = session.execute(
+        select(Mention.id, Mention.tweet_id)
+        .where(Mention.account_id == account_id, Mention.tweet_id.in_(tweet_ids))
+        .order_by(Mention.tweet_id)
+    )
+    return [(row.id, row.tweet_id) for row in found]
+
+
+def _row(account_id: int, m: IncomingMention, root: int, received_at: datetime) -> dict[str, Any]:
+    return {
+        "account_id": account_id,
+        "tweet_id": m.tweet_id,
+        "conversation_id": m.conversation_id,
+        "root_tweet_id": root,
+        "in_reply_to_tweet_id": m.in_reply_to_tweet_id,
+        "author_id": m.author_id,
+        "author_username": m.author_username,
+        "author_name": m.author_name,
+        "author_followers": m.author_followers,
+        "author_verified": m.author_verified,
+        "author_protected": m.author_protected,
+        "text": m.text,
+        "lang": m.lang,
+        "media": m.media,
+        "created_at": m.created_at or received_at,
+        "received_at": received_at,
+        "status": "open",
+        "flags": [],
+    }
+
+
+def _known(
+    session: Session, account_id: int, tweet_ids: set[int], conversations: set[int]
+) -> tuple[set[int], dict[int, int]]:
+    """Which of the tweets are stored, and the card of each conversation known so far."""
+    seen = session.scalars(
+        select(Mention.tweet_id).where(
+            Mention.account_id == account_id, Mention.tweet_id.in_(tweet_ids)
+        )
+    )
+    # A tweet that starts its conversation has nothing stored before it, so
+    # only replies need their conversation's card looked up.
+    replies = conversations - tweet_ids
+    roots: dict[int, int] = {}
+    if replies:
+        cards = session.execute(
+            select(Mention.conversation_id, Mention.root_tweet_id).where(
+                Mention.account_id == account_id,
+                Mention.conversation_id.in_(replies),
+                Mention.tweet_id == Mention.root_tweet_id,
+            )
+        )
+        roots = {row.conversation_id: row.root_tweet_id for row in cards}
+    return set(seen), roots
 
 
 def _insert_for(session: Session) -> Any:
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(Mention)
-
-
-def _known_roots(session: Session, account_id: int, conversations: set[int]) -> dict[int, int]:
-    found = session.execute(
-        select(Mention.conversation_id, func.min(Mention.root_tweet_id))
-        .where(Mention.account_id == account_id, Mention.conversation_id.in_(conversations))
-        .group_by(Mention.conversation_id)
-    ).all()
-    return {conversation: root for conversation, root in found}
+    # The table, not the entity: the ORM's bulk path would split the rows into
+    # one statement per pattern of None values.
+    return module.insert(Mention.__table__)
 
 
 def newest_tweet_id(session: Session, account_id: int) -> int | None:
@@ -160,17 +199,17 @@ def thread_size(session: Session, card: Mention) -> int:
 def undelivered(
     session: Session, account_id: int, older_than: datetime, limit: int = 500
 ) -> list[int]:
-    """Mentions stored before `older_than` whose Slack message is still missing.
+    """Tweet ids of mentions stored before `older_than` whose Slack message is missing.
 
     Their delivery job was lost (Redis flushed, enqueue failed) or keeps
     failing; the sweep enqueues them again. A live claim is left alone.
     """
     return list(
         session.scalars(
-            select(Mention.id)
+            select(Mention.tweet_id)
             .where(
                 Mention.account_id == account_id,
-                Mention.slack_ts.is_(None),
+                Mention.card_posted_at.is_(None),
                 Mention.received_at < older_than,
                 or_(Mention.card_claimed_at.is_(None), Mention.card_claimed_at < older_than),
             )

@@ -183,6 +183,11 @@ def rt(settings: Settings, engine: Engine, redis: Redis) -> Iterator[Runtime]:
     yield runtime
 
 
+def queued_mentions(rt: Runtime) -> int:
+    """How many mentions wait for delivery on the queue (jobs carry several)."""
+    return sum(len(job.args[1]) for job in rt.queue.get_jobs())
+
+
 def run_jobs(rt: Runtime) -> None:
     """Run every queued job in this process, as a worker would, then return."""
     SimpleWorker([rt.queue], connection=rt.redis).work(burst=True)
@@ -210,4 +215,3 @@ def add_brand_account(rt: Runtime, fake_x: FakeX, handle: str, channel: str) -> 
             now=rt.clock() - timedelta(minutes=1),
         )
     return account
-

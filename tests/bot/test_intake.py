@@ -12,7 +12,7 @@ from bot.errors import XUnavailable
 from bot.intake import Intake, Listener
 from bot.runtime import Runtime
 from storage.models import Account, IntakeCursor, Mention
-from tests.conftest import BRAND_CHANNEL, add_brand_account, run_jobs, wait_for
+from tests.conftest import BRAND_CHANNEL, add_brand_account, queued_mentions, run_jobs, wait_for
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
 
@@ -38,13 +38,13 @@ def test_poll_stores_new_mentions_once_and_queues_their_cards(
     assert intake.poll(brand) == 3
     assert [m.tweet_id for m in stored(rt)] == [int(t["id"]) for t in tweets]
     assert since_id(rt, brand) == int(tweets[-1]["id"])
-    assert rt.queue.count == 3
+    assert queued_mentions(rt) == 3
 
     # Polling again asks X only for what is newer, and stores nothing twice.
     assert intake.poll(brand) == 0
     last_call = fake_x.calls_to(f"/2/users/{brand.x_user_id}/mentions")[-1]
     assert last_call.query["since_id"] == tweets[-1]["id"]
-    assert rt.queue.count == 3
+    assert queued_mentions(rt) == 3
 
 
 def test_poll_pages_through_a_burst(rt: Runtime, fake_x: FakeX, brand: Account) -> None:
@@ -102,7 +102,7 @@ def test_listener_killed_mid_burst_loses_nothing_and_doubles_nothing(
     assert Intake(rt).poll(brand) == 51  # the restarted listener
     tweet_ids = [m.tweet_id for m in stored(rt)]
     assert len(tweet_ids) == len(set(tweet_ids)) == 151
-    assert rt.queue.count == 151
+    assert queued_mentions(rt) == 151
 
 
 def test_x_failing_mid_burst_is_retried_without_loss(
@@ -225,4 +225,4 @@ def test_undelivered_mentions_are_queued_again_by_the_sweep(
     later = rt.clock() + timedelta(minutes=3)
     rt.clock = lambda: later
     assert intake.sweep(brand.id) == 1
-    assert rt.queue.count == 1
+    assert queued_mentions(rt) == 1

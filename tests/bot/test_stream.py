@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from bot.runtime import Runtime
 from bot.stream import StreamListener, backfill_since, stream_rules
 from storage.models import Account, Mention
-from tests.conftest import wait_for
+from tests.conftest import queued_mentions, wait_for
 from tests.fakes.x_api import FakeX
 
 
@@ -62,7 +62,7 @@ def test_stream_stores_and_queues_mentions_as_they_come(
     assert rules and "@brand" in rules[-1].body.decode()
     tweet = fake_x.post_mention("brand", author="jane", text="@brand live")
     wait_for(lambda: stored_ids(rt) == [int(tweet["id"])])
-    assert rt.queue.count == 1
+    assert queued_mentions(rt) == 1
 
 
 def test_stream_dropped_mid_burst_is_backfilled_without_doubles(
@@ -75,7 +75,7 @@ def test_stream_dropped_mid_burst_is_backfilled_without_doubles(
     # One back-fill when the stream first connected, one after the drop.
     wait_for(lambda: backfills(streaming) == 2, timeout=10)
     assert stored_ids(rt) == expected
-    assert rt.queue.count == 6
+    assert queued_mentions(rt) == 6
     later = fake_x.post_mention("brand", author="jane", text="@brand after")
     wait_for(lambda: int(later["id"]) in stored_ids(rt))
     assert stored_count(rt) == 7

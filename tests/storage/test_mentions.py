@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from bot.normalize import IncomingMention
 from bot.runtime import Runtime
-from storage.mentions import claim_card, store_mentions, thread_size, undelivered
+from storage.mentions import claim_card, mention_ids, store_mentions, thread_size, undelivered
 from storage.models import Account, Mention
 
 NOW = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
@@ -56,7 +56,8 @@ def test_a_conversation_has_one_card_and_the_rest_go_in_its_thread(
 
 def test_one_claim_at_a_time_until_it_goes_stale(rt: Runtime, brand: Account) -> None:
     with rt.sessions.begin() as session:
-        (mention_id,) = store_mentions(session, brand.id, [incoming(40)], NOW)
+        store_mentions(session, brand.id, [incoming(40)], NOW)
+        ((mention_id, _),) = mention_ids(session, brand.id, [40])
     stale = timedelta(minutes=2)
     with rt.sessions.begin() as session:
         assert claim_card(session, mention_id, NOW, stale)
