@@ -1,0 +1,414 @@
+"""Intake benchmark: mentions from the fake X into PostgreSQL and Redis, and on to Slack.
+
+Not a test: it prints its figures and ends with one JSON line.
+
+1. Sustained intake: realistic mention payloads paged from the fake X (in its
+   own process) through normalize, dedupe, store and enqueue — Intake.poll,
+   the listener's own code — into PostgreSQL and Redis. Repeated; each run
+   starts from empty tables.
+2. The baseline: a raw batched INSERT ... ON CONFLICT DO NOTHING of the same
+   rows, in the same 100-row batches, one transaction each.
+3. Card latency: the listener polling every second while mentions arrive at
+   50/s, two `roost worker` processes posting cards to the fake Slack (no rate
+   limit); the time from intake (stored) to the card posted, p50 and p99.
+
+Environment: BENCH_DATABASE_URL (else TEST_DATABASE_URL, else the local
+PostgreSQL `test` database; the benchmark works in a schema of its own),
+BENCH_REDIS_URL (default redis://127.0.0.1:6379/10), BENCH_MENTIONS (20000).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import requests
+from cryptography.fernet import Fernet
+from redis import Redis
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import make_url
+
+from bot.crypto import TokenBox
+from bot.intake import Intake, Listener
+from bot.normalize import mentions_from_payload
+from bot.runtime import Runtime
+from bot.settings import Settings
+from bot.slack import make_client
+from storage.accounts import cursor, upsert_account
+from storage.db import make_engine, upgrade
+from storage.models import Account, Base, Mention
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = "roost_bench"
+CHANNEL = "C0BRAND"
+AUTHORS = 500
+HISTORY = 100_000  # mentions already in the table, from before the benchmark
+REPEATS = 3
+LATENCY_RATE = 50  # mentions per second
+LATENCY_SECONDS = 20
+WORKERS = 2
+
+WORDS = (
+    "my phone will not turn on after the update, can someone help? "
+    "배터리가 너무 빨리 닳아요 충전기도 바꿔봤는데 그대로예요 "
+    "ordered last week & still waiting <3 tracking says delivered but nothing here "
+    "love the new camera!!! 🔥📸 best purchase this year"
+).split()
+
+
+def main() -> None:
+    mentions = int(os.environ.get("BENCH_MENTIONS", "20000"))
+    database = _bench_schema(
+        os.environ.get("BENCH_DATABASE_URL")
+        or os.environ.get("TEST_DATABASE_URL")
+        or "postgresql://postgres@127.0.0.1:5432/test"
+    )
+    redis = Redis.from_url(os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10"))
+    redis.flushdb()
+    print(f"machine: {os.cpu_count()} cores; PostgreSQL schema {SCHEMA}; {mentions:,} mentions")
+
+    x_url, brand, token, fake_x = _start_fake_x(mentions)
+    slack_port, fake_slack = _start_fake_slack()
+    key = Fernet.generate_key().decode()
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        slack_bot_token="xoxb-roost-fake-bot-token",
+        slack_api_url=f"http://127.0.0.1:{slack_port}/api/",
+        x_api_url=x_url,
+        x_poll_seconds=1,
+        roost_secret_key=key,
+    )
+    rt = Runtime(
+        settings=settings,
+        engine=make_engine(database),
+        redis=redis,
+        slack=make_client("xoxb-roost-fake-bot-token", settings.slack_api_url),
+        box=TokenBox([key.encode()]),
+    )
+    account = _add_brand(rt, brand, token)
+    _seed_history(rt, account)
+    try:
+        rates = [_intake_run(rt, account, mentions) for _ in range(REPEATS)]
+        rows = _rows(rt, account)
+        baselines = [_baseline_run(rt, rows) for _ in range(REPEATS)]
+        newest = max(row["tweet_id"] for row in rows)
+        p50, p99, carded = _card_latency(rt, account, newest, x_url, database, key, slack_port)
+    finally:
+        for child in (fake_slack,):
+            child.terminate()
+        fake_x.terminate()
+
+    rate, baseline = statistics.median(rates), statistics.median(baselines)
+    print(f"intake:   {_runs(rates)} mentions/s (median {rate:,.0f})")
+    print(f"baseline: {_runs(baselines)} rows/s (median {baseline:,.0f})")
+    print(f"ratio:    {rate / baseline:.2f} of the raw insert")
+    print(f"cards:    {carded} at {LATENCY_RATE}/s, intake to card p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+    print(
+        json.dumps(
+            {
+                "mentions_per_s": round(rate),
+                "baseline_rows_per_s": round(baseline),
+                "ratio": round(rate / baseline, 3),
+                "card_p99_ms": round(p99),
+            }
+        )
+    )
+
+
+def _runs(values: list[float]) -> str:
+    spread = (max(values) - min(values)) / statistics.median(values) * 100
+    return ", ".join(f"{v:,.0f}" for v in values) + f" (spread {spread:.0f}%)"
+
+
+# --- set-up ------------------------------------------------------------------
+
+
+def _bench_schema(configured: str) -> str:
+    url = make_url(configured).set(drivername="postgresql+psycopg")
+    admin = make_engine(url.render_as_string(hide_password=False))
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {SCHEMA}"))
+    admin.dispose()
+    scoped = url.update_query_dict({"options": f"-csearch_path={SCHEMA}"})
+    database = scoped.render_as_string(hide_password=False)
+    upgrade(database)
+    return database
+
+
+def _serve_fake_x(mentions: int, pipe: Connection) -> None:
+    """The fake X in a process of its own, so it does not share our GIL."""
+    from tests.fakes.x_api import FakeX
+
+    fake = FakeX(timeline_depth=mentions + 10_000).start()
+    brand = fake.add_user("brand", name="The Brand")
+    authors = [
+        fake.add_user(f"customer{n}", name=f"Customer {n}", followers=random.randint(0, 50_000))
+        for n in range(AUTHORS)
+    ]
+    conversations: list[str] = []
+    for n in range(mentions):
+        author = random.choice(authors)["username"]
+        body = " ".join(random.choices(WORDS, k=random.randint(4, 40)))
+        reply_to = random.choice(conversations) if conversations and n % 5 == 0 else None
+        media = ("photo",) if n % 7 == 0 else ()
+        tweet = fake.post_mention(
+            "brand", author=author, text=f"@brand {body}", reply_to=reply_to, media=media
+        )
+        if n % 10 == 0:
+            conversations.append(tweet["id"])
+    pipe.send((fake.url, brand, fake.issue_token(brand["id"])))
+    threading.Event().wait()  # serve until terminated
+
+
+def _start_fake_x(mentions: int) -> tuple[str, dict[str, Any], str, Any]:
+    ours, theirs = multiprocessing.Pipe()
+    process = multiprocessing.get_context("spawn").Process(
+        target=_serve_fake_x, args=(mentions, theirs), daemon=True
+    )
+    process.start()
+    url, brand, token = ours.recv()
+    return url, brand, token, process
+
+
+def _start_fake_slack() -> tuple[int, subprocess.Popen[bytes]]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.slack_api", "--port", str(port)]
+        + ["--channel", f"{CHANNEL}:x-brand"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    _wait(lambda: _answers(f"http://127.0.0.1:{port}/api/auth.test"), 10)
+    return port, process
+
+
+def _add_brand(rt: Runtime, brand: dict[str, Any], token: str) -> Account:
+    with rt.sessions.begin() as session:
+        account, _ = upsert_account(
+            session,
+            x_user_id=int(brand["id"]),
+            handle=brand["username"],
+            name=brand["name"],
+            channel_id=CHANNEL,
+            auth_kind="oauth2",
+            sealed_credentials=rt.box.seal({"access_token": token}),
+            now=datetime.now(UTC) - timedelta(days=1),
+        )
+    return account
+
+
+def _seed_history(rt: Runtime, account: Account) -> None:
+    """A table in steady state: the account's past mentions, and fresh statistics.
+
+    On a table that just got its first rows PostgreSQL's planner still
+    believes it nearly empty and picks poor plans; a production table has
+    history and statistics. The history's tweet ids are below anything the
+    fake X hands out, so each run's mentions are all new.
+    """
+    moment = datetime.now(UTC) - timedelta(days=30)
+    history = [
+        {
+            "account_id": account.id,
+            "tweet_id": n,
+            "conversation_id": n - n % 3,
+            "root_tweet_id": n - n % 3,
+            "author_id": n % AUTHORS,
+            "author_username": f"customer{n % AUTHORS}",
+            "text": " ".join(random.choices(WORDS, k=12)),
+            "media": [],
+            "flags": [],
+            "author_verified": False,
+            "author_protected": False,
+            "status": "resolved",
+            "created_at": moment,
+            "received_at": moment,
+            "slack_channel": CHANNEL,
+            "slack_ts": f"{moment.timestamp():.0f}.{n:06d}",
+            "card_posted_at": moment,
+        }
+        for n in range(1, HISTORY + 1)
+    ]
+    with rt.engine.begin() as connection:
+        for start in range(0, HISTORY, 1000):
+            connection.execute(insert(Mention), history[start : start + 1000])
+    _analyze(rt)
+
+
+def _delete_new(rt: Runtime, account_id: int) -> None:
+    with rt.engine.begin() as connection:
+        connection.execute(
+            text("DELETE FROM mentions WHERE account_id = :id AND tweet_id > :history"),
+            {"id": account_id, "history": HISTORY},
+        )
+    _analyze(rt)
+
+
+def _analyze(rt: Runtime) -> None:
+    with rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE mentions"))
+
+
+def _reset(rt: Runtime, account: Account) -> None:
+    """Forget what the last run stored, keeping the history."""
+    _delete_new(rt, account.id)
+    with rt.sessions.begin() as session:
+        cursor(session, account.id, datetime.now(UTC)).since_id = HISTORY  # read everything
+    rt.redis.flushdb()
+
+
+# --- 1. sustained intake -----------------------------------------------------
+
+
+def _intake_run(rt: Runtime, account: Account, mentions: int) -> float:
+    _reset(rt, account)
+    intake = Intake(rt)
+    started = time.perf_counter()
+    stored = intake.poll(account)
+    elapsed = time.perf_counter() - started
+    assert stored == mentions, f"stored {stored} of {mentions}"
+    queued = sum(len(job.args[1]) for job in rt.queue.get_jobs())
+    assert queued == mentions, f"queued {queued} of {mentions}"
+    return mentions / elapsed
+
+
+# --- 2. the raw baseline -----------------------------------------------------
+
+
+def _rows(rt: Runtime, account: Account) -> list[dict[str, Any]]:
+    """The rows intake stored, as plain dicts, to insert again raw."""
+    columns = [c for c in Base.metadata.tables["mentions"].columns if c.name != "id"]
+    with rt.sessions() as session:
+        stored = session.execute(
+            select(*columns).where(Mention.account_id == account.id, Mention.tweet_id > HISTORY)
+        ).mappings().all()
+    return [dict(row) for row in stored]
+
+
+def _baseline_run(rt: Runtime, rows: list[dict[str, Any]]) -> float:
+    _delete_new(rt, rows[0]["account_id"])
+    statement = insert(Mention).on_conflict_do_nothing(index_elements=["account_id", "tweet_id"])
+    started = time.perf_counter()
+    for start in range(0, len(rows), 100):
+        with rt.engine.begin() as connection:
+            connection.execute(statement, rows[start : start + 100])
+    return len(rows) / (time.perf_counter() - started)
+
+
+# --- 3. intake to card -------------------------------------------------------
+
+
+def _card_latency(
+    rt: Runtime,
+    account: Account,
+    newest: int,
+    x_url: str,
+    database: str,
+    key: str,
+    slack_port: int,
+) -> tuple[float, float, int]:
+    _reset(rt, account)
+    with rt.sessions.begin() as session:
+        cursor(session, account.id, datetime.now(UTC)).since_id = newest  # only what comes now
+    environment = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": "xoxb-roost-fake-bot-token",
+        "SLACK_API_URL": f"http://127.0.0.1:{slack_port}/api/",
+        "DATABASE_URL": database,
+        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10"),
+        "ROOST_SECRET_KEY": key,
+        "ROOST_LOG_LEVEL": "WARNING",
+    }
+    workers = [
+        subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], cwd=ROOT, env=environment)
+        for _ in range(WORKERS)
+    ]
+    stop = threading.Event()
+    listener = threading.Thread(target=Listener(rt).run, args=(stop,), daemon=True)
+    listener.start()
+    total = LATENCY_RATE * LATENCY_SECONDS
+    try:
+        _inject(x_url, total)
+        _wait(lambda: _carded(rt) >= total, 60)
+    finally:
+        stop.set()
+        listener.join(timeout=10)
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            worker.wait(timeout=30)
+    with rt.sessions() as session:
+        pairs = session.execute(
+            select(Mention.received_at, Mention.card_posted_at).where(
+                Mention.account_id == account.id, Mention.tweet_id > HISTORY
+            )
+        ).all()
+    latencies = sorted((posted - received).total_seconds() * 1000 for received, posted in pairs)
+    p50 = statistics.median(latencies)
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return p50, p99, len(latencies)
+
+
+def _inject(x_url: str, total: int) -> None:
+    """Post `total` mentions to the fake X at LATENCY_RATE per second."""
+    session = requests.Session()
+    started = time.perf_counter()
+    for n in range(total):
+        due = started + n / LATENCY_RATE
+        time.sleep(max(0.0, due - time.perf_counter()))
+        session.post(
+            f"{x_url}/_control/mentions",
+            json={"to": "brand", "author": f"customer{n % AUTHORS}", "text": f"@brand live {n}"},
+            timeout=5,
+        ).raise_for_status()
+
+
+def _carded(rt: Runtime) -> int:
+    with rt.sessions() as session:
+        carded = select(Mention.id).where(
+            Mention.tweet_id > HISTORY, Mention.card_posted_at.is_not(None)
+        )
+        return len(session.scalars(carded).all())
+
+
+# --- helpers -----------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _answers(url: str) -> bool:
+    try:
+        requests.post(url, timeout=1)
+    except requests.ConnectionError:
+        return False
+    return True
+
+
+def _wait(predicate: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the benchmark's set-up did not come up in time")
+        time.sleep(0.05)
+
+
+if __name__ == "__main__":
+    main()
