@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from rq import Queue, Retry
 from slack_sdk import WebClient
+from sqlalchemy.orm import Session
 
 from bot import runtime
 from bot.cards import (
@@ -49,7 +50,7 @@ CLAIM_STALE_AFTER = timedelta(minutes=2)
 CARD_WAIT_SECONDS = 5.0
 """How long a thread reply waits for its conversation's card before retrying later."""
 
-DELIVERY_CHUNK = 20
+DELIVERY_CHUNK = 25
 """Mentions per delivery job."""
 
 TRANSIENT_RETRY = Retry(max=6, interval=[2, 10, 30, 120, 300, 900])
@@ -93,10 +94,11 @@ def deliver_mentions(account_id: int, tweet_ids: list[int]) -> dict[int, str]:
     rt = runtime.current()
     with rt.sessions() as session:
         mentions = mention_ids(session, account_id, tweet_ids)
+        account = session.get(Account, account_id)
     outcomes: dict[int, str] = {}
     for position, (mention_id, _) in enumerate(mentions):
         try:
-            outcomes[mention_id] = post_mention(rt, mention_id)
+            outcomes[mention_id] = post_mention(rt, mention_id, account)
         except SlackRateLimited as exc:
             rest = [tweet_id for _, tweet_id in mentions[position:]]
             rt.queue.enqueue_in(
@@ -112,24 +114,18 @@ def deliver_mentions(account_id: int, tweet_ids: list[int]) -> dict[int, str]:
     return outcomes
 
 
-def post_mention(rt: Runtime, mention_id: int) -> str:
+def post_mention(rt: Runtime, mention_id: int, account: Account | None = None) -> str:
     """Post the mention's Slack message once; returns what happened, for the log.
 
     Raises SlackRateLimited (the claim given back) for the caller to retry later.
     """
-    now = rt.clock()
     with rt.sessions.begin() as session:
-        mention = session.get(Mention, mention_id)
+        mention = claim_card(session, mention_id, rt.clock(), CLAIM_STALE_AFTER)
         if mention is None:
-            return "gone"
-        if mention.slack_ts is not None:
-            return "already posted"
-        earlier_claim = mention.card_claimed_at
-        if not claim_card(session, mention_id, now, CLAIM_STALE_AFTER):
-            return "claimed by another worker"
-        account = session.get_one(Account, mention.account_id)
+            return _why_not_claimed(session, mention_id)
+        account = account or session.get_one(Account, mention.account_id)
         card = conversation_card(session, mention)
-        channel = card.slack_channel if card and card.slack_channel else account.channel_id
+    channel = card.slack_channel if card and card.slack_channel else account.channel_id
     thread_ts = None
     if card is not None:
         thread_ts = _card_ts(rt, card.id)
@@ -141,8 +137,8 @@ def post_mention(rt: Runtime, mention_id: int) -> str:
     try:
         with translate_errors(channel):
             ts = None
-            if earlier_claim is not None:
-                ts = _find_posted(rt.slack, channel, mention_id, earlier_claim, thread_ts)
+            if mention.card_attempts > 1:  # an earlier try may have posted before it died
+                ts = _find_posted(rt.slack, channel, mention, thread_ts)
             if ts is None:
                 ts = _post(rt.slack, channel, view, thread_ts)
     except SlackChannelUnavailable as exc:
@@ -161,6 +157,13 @@ def post_mention(rt: Runtime, mention_id: int) -> str:
     if card is not None:
         refresh_card(rt, card.id)
     return "posted"
+
+
+def _why_not_claimed(session: Session, mention_id: int) -> str:
+    mention = session.get(Mention, mention_id)
+    if mention is None:
+        return "gone"
+    return "already posted" if mention.slack_ts is not None else "claimed by another worker"
 
 
 def refresh_card(rt: Runtime, mention_id: int) -> None:
@@ -245,10 +248,12 @@ def _post(slack: WebClient, channel: str, view: CardMention, thread_ts: str | No
 
 
 def _find_posted(
-    slack: WebClient, channel: str, mention_id: int, since: datetime, thread_ts: str | None
+    slack: WebClient, channel: str, mention: Mention, thread_ts: str | None
 ) -> str | None:
     """The ts of this mention's message if an earlier, interrupted try posted it."""
-    oldest = str((since - CLAIM_STALE_AFTER).timestamp())
+    mention_id = mention.id
+    # Nothing about this mention was posted before intake stored it.
+    oldest = str((mention.received_at - timedelta(minutes=1)).timestamp())
     if thread_ts is None:
         answer = slack.conversations_history(
             channel=channel, oldest=oldest, include_all_metadata=True, limit=200

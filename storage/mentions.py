@@ -24,6 +24,8 @@ def store_mentions(
     Each new mention is pointed at its conversation's card: the first mention
     of that conversation stored for this account.
     """
+    if not mentions:
+        return []
     seen, roots = _known(
         session, account_id, {m.tweet_id for m in mentions}, {m.conversation_id for m in mentions}
     )
@@ -87,9 +89,12 @@ def _known(
     session: Session, account_id: int, tweet_ids: set[int], conversations: set[int]
 ) -> tuple[set[int], dict[int, int]]:
     """Which of the tweets are stored, and the card of each conversation known so far."""
-    seen = session.scalars(
+    # A range, not a list: one short scan of the unique index, planned in
+    # no time, and empty in the usual case of a page newer than all stored.
+    in_range = session.scalars(
         select(Mention.tweet_id).where(
-            Mention.account_id == account_id, Mention.tweet_id.in_(tweet_ids)
+            Mention.account_id == account_id,
+            Mention.tweet_id.between(min(tweet_ids), max(tweet_ids)),
         )
     )
     # A tweet that starts its conversation has nothing stored before it, so
@@ -105,7 +110,7 @@ def _known(
             )
         )
         roots = {row.conversation_id: row.root_tweet_id for row in cards}
-    return set(seen), roots
+    return set(in_range) & tweet_ids, roots
 
 
 def _insert_for(session: Session) -> Any:
@@ -123,22 +128,25 @@ def newest_tweet_id(session: Session, account_id: int) -> int | None:
     )
 
 
-def claim_card(session: Session, mention_id: int, now: datetime, stale_after: timedelta) -> bool:
-    """Claim the right to post this mention's Slack message.
+def claim_card(
+    session: Session, mention_id: int, now: datetime, stale_after: timedelta
+) -> Mention | None:
+    """Claim the right to post this mention's Slack message; the mention, or None.
 
-    True for exactly one caller at a time: the mention has no message yet and
+    The mention for exactly one caller at a time: it has no message yet and
     nobody claimed it, or a claim went stale (its worker died).
     """
-    claimed = session.execute(
+    claim = (
         update(Mention)
         .where(
             Mention.id == mention_id,
             Mention.slack_ts.is_(None),
             or_(Mention.card_claimed_at.is_(None), Mention.card_claimed_at < now - stale_after),
         )
-        .values(card_claimed_at=now)
+        .values(card_claimed_at=now, card_attempts=Mention.card_attempts + 1)
+        .returning(Mention)
     )
-    return bool(claimed.rowcount)  # type: ignore[attr-defined]
+    return session.scalars(claim, execution_options={"synchronize_session": False}).one_or_none()
 
 
 def release_card(session: Session, mention_id: int, error: str | None = None) -> None:

@@ -153,6 +153,8 @@ class Mention(Base):
     slack_ts: Mapped[str | None] = mapped_column(String(32))
     slack_thread_ts: Mapped[str | None] = mapped_column(String(32))
     card_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Claims so far: past the first, an earlier try may have posted before dying.
+    card_attempts: Mapped[int] = mapped_column(Integer, default=0)
     card_posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     card_error: Mapped[str | None] = mapped_column(Text)
 

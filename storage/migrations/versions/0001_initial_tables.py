@@ -117,6 +117,7 @@ def upgrade() -> None:
         sa.Column("slack_ts", sa.String(length=32), nullable=True),
         sa.Column("slack_thread_ts", sa.String(length=32), nullable=True),
         sa.Column("card_claimed_at", sa.DateTime(), nullable=True),
+        sa.Column("card_attempts", sa.Integer(), nullable=False),
         sa.Column("card_posted_at", sa.DateTime(), nullable=True),
         sa.Column("card_error", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
