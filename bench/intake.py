@@ -308,9 +308,7 @@ def _pages(rt: Runtime, account: Account) -> list[dict[str, Any]]:
             return pages
 
 
-def _ingest_run(
-    rt: Runtime, account: Account, pages: list[dict[str, Any]], mentions: int
-) -> float:
+def _ingest_run(rt: Runtime, account: Account, pages: list[dict[str, Any]], mentions: int) -> float:
     """Normalize, dedupe, store and enqueue only: where Roost's own time goes."""
     _reset(rt, account)
     intake = Intake(rt)
@@ -328,9 +326,13 @@ def _rows(rt: Runtime, account: Account) -> list[dict[str, Any]]:
     """The rows intake stored, as plain dicts, to insert again raw."""
     columns = [c for c in Base.metadata.tables["mentions"].columns if c.name != "id"]
     with rt.sessions() as session:
-        stored = session.execute(
-            select(*columns).where(Mention.account_id == account.id, Mention.tweet_id > HISTORY)
-        ).mappings().all()
+        stored = (
+            session.execute(
+                select(*columns).where(Mention.account_id == account.id, Mention.tweet_id > HISTORY)
+            )
+            .mappings()
+            .all()
+        )
     return [dict(row) for row in stored]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse
 
+import handlers
 from bot.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -14,8 +15,6 @@ logger = logging.getLogger(__name__)
 
 def create_app(rt: Runtime, *, verify_token: bool = True) -> App:
     """A Bolt app on the runtime's Slack client, with every handler registered."""
-    import handlers
-
     settings = rt.settings
     app = App(
         client=rt.slack,

@@ -120,24 +120,28 @@ def _run_all(args: argparse.Namespace, settings: Settings) -> int:
         embedded = start_embedded(settings.roost_var_dir)
         env["REDIS_URL"] = socket_url(embedded)
     _db_upgrade(args, settings)
-    children = [
-        subprocess.Popen([sys.executable, "-m", "bot.cli", name], env=env) for name in PROCESSES
-    ]
+    children = {
+        name: subprocess.Popen([sys.executable, "-m", "bot.cli", name], env=env)
+        for name in PROCESSES
+    }
     stop = _stop_on_signals()
     code = 0
     while not stop.wait(0.5):
-        exited = [child for child in children if child.poll() is not None]
+        exited = {
+            name: child.returncode for name, child in children.items() if child.poll() is not None
+        }
         if exited:
-            code = exited[0].returncode or 1
-            logger.error("%s exited (%s); stopping the others", exited[0].args[-1], code)
+            name, returncode = next(iter(exited.items()))
+            code = returncode or 1
+            logger.error("roost %s exited (%s); stopping the others", name, returncode)
             break
-    for child in children:
+    for child in children.values():
         if child.poll() is None:
             child.terminate()
-    for child in children:
+    for child in children.values():
         child.wait(timeout=30)
     if embedded is not None:
-        embedded.shutdown()  # type: ignore[attr-defined]
+        embedded.shutdown()
     return code
 
 

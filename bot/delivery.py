@@ -62,9 +62,9 @@ class CardNotReady(RoostError):
 
 
 def enqueue_deliveries(queue: Queue, account_id: int, tweet_ids: Iterable[int]) -> None:
-    """Queue the delivery of an account's new mentions, a few per job, in one round trip.
+    """Queue the delivery of an account's new mentions, DELIVERY_CHUNK per job, in one round trip.
 
-    A few per job rather than one: an RQ job costs more to queue than a card
+    Several per job rather than one: an RQ job costs more to queue and run than a card
     costs to post, and a burst still spreads over every worker. Jobs name
     mentions by tweet id, which intake knows without asking the database.
     """

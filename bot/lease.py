@@ -49,7 +49,3 @@ class Lease:
 
     def release(self) -> None:
         self._release(keys=[self.key], args=[self.token])
-
-    def holder(self) -> str | None:
-        value = self.redis.get(self.key)
-        return value.decode() if isinstance(value, bytes) else value

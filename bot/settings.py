@@ -39,7 +39,7 @@ WHERE_TO_GET = {
     "PORT": "a TCP port number for the web process",
 }
 
-Process = Literal["web", "worker", "listener", "run", "cli"]
+Process = Literal["web", "worker", "listener", "run"]
 
 
 class Settings(BaseSettings):

@@ -55,10 +55,6 @@ def active_accounts(session: Session) -> list[Account]:
     )
 
 
-def account_by_handle(session: Session, handle: str) -> Account | None:
-    return session.scalar(select(Account).where(Account.handle == handle.lstrip("@")))
-
-
 def stop_intake(session: Session, account_id: int, status: str, error: str, now: datetime) -> bool:
     """Stop an account's intake; True if this call stopped it (so tell the channel once)."""
     account = session.get(Account, account_id, with_for_update=True)

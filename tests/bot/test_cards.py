@@ -112,9 +112,8 @@ def test_25000_character_note_tweet_is_cut_with_a_link_to_the_whole() -> None:
     blocks = build_mention_card(card(text=long_text + " <end>"))
     body = body_of(blocks)
     assert len(body) <= SECTION_LIMIT
-    assert body.endswith(
-        "<https://x.com/jane/status/1860000000000000001|Read the whole post on X (25,005 characters)>"
-    )
+    url = "https://x.com/jane/status/1860000000000000001"
+    assert body.endswith(f"<{url}|Read the whole post on X (25,005 characters)>")
     assert_within_slack_limits(blocks)
     assert len(json.dumps(blocks)) < 40_000
 
