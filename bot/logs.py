@@ -71,3 +71,5 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
     # These log whole requests at DEBUG; keep them quiet even when we are not.
     for noisy in ("tweepy", "urllib3", "requests_oauthlib", "oauthlib"):
         logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLogger().level))
+    # Alembic announces each of its plugins whenever it is imported.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

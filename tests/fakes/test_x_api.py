@@ -23,6 +23,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from requests.adapters import HTTPAdapter
 
+from tests.conftest import wait_for
 from tests.fakes.x_api import OPENAPI_PATH, FakeX
 
 X_HOST = "https://api.twitter.com"
@@ -52,14 +53,6 @@ class RedirectAdapter(HTTPAdapter):
 def x_escaped(text: str) -> str:
     """Text as X serves it: `&`, `<` and `>` as HTML entities."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def poll(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait until `predicate()` holds, failing after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.005)
 
 
 # --- fixtures --------------------------------------------------------------------------------
@@ -715,7 +708,7 @@ def test_drop_streams_cuts_the_connection_after_lines_and_allows_reconnect(
             read_tweet_lines(lines, 1)
     assert tweets[0]["data"]["id"] == first["id"]
 
-    poll(lambda: fake.open_streams == 0)
+    wait_for(lambda: fake.open_streams == 0)
     with open_stream(fake, http) as response:
         lines = response.iter_lines()
         fake.drop_streams()
@@ -736,7 +729,7 @@ def test_one_stream_connection_per_app(fake: FakeX, http: requests.Session) -> N
                 "type": "https://api.x.com/2/problems/streaming-connection",
             }
     # The first client went away: its slot frees once the fake notices.
-    poll(lambda: fake.open_streams == 0)
+    wait_for(lambda: fake.open_streams == 0)
     with open_stream(fake, http):
         assert fake.open_streams == 1
 
