@@ -40,6 +40,20 @@ SNOWFLAKE_TIME_SHIFT = 22
 """X ids carry their creation time (ms) above bit 22, so an id can be moved back in time."""
 
 
+REFUSED_WAIT = timedelta(minutes=5)
+"""How long to stand aside after X refused the app's bearer token."""
+
+SETUP_WAIT = timedelta(minutes=1)
+"""How long to wait after the rules could not be read or set."""
+
+
+def bearer_refused(why: str) -> str:
+    return (
+        f"X refused X_BEARER_TOKEN ({why}): check the app's bearer token and that its plan "
+        "includes the filtered stream, or use X_INTAKE=poll."
+    )
+
+
 def stream_rules(accounts: list[Account]) -> dict[str, str]:
     """The rules the accounts need: tag -> value."""
     return {f"{RULE_TAG_PREFIX}{a.id}": f"@{a.handle}" for a in accounts}
@@ -129,10 +143,7 @@ class MentionStream(tweepy.StreamingClient):
 
     def on_request_error(self, status_code: int) -> None:
         if status_code in (401, 403):
-            self.fatal = (
-                f"X refused the stream ({status_code}): check X_BEARER_TOKEN and that the "
-                "app's plan includes the filtered stream, or use X_INTAKE=poll."
-            )
+            self.fatal = bearer_refused(str(status_code))
             logger.error(self.fatal)
             self.disconnect()
         else:
@@ -170,9 +181,13 @@ class StreamListener:
         stream = self.stream = MentionStream(self.rt, self.intake)
         try:
             stream.sync_rules()
+        except (XTokenRevoked, XForbidden) as exc:
+            logger.error(bearer_refused(type(exc).__name__))
+            stop.wait(REFUSED_WAIT.total_seconds())
+            return
         except XError as exc:
-            logger.error("cannot set up the stream: %s", exc)
-            stop.wait(timedelta(minutes=1).total_seconds())
+            logger.error("cannot set up the stream: %s; trying again in a minute", exc)
+            stop.wait(SETUP_WAIT.total_seconds())
             return
         thread = stream.filter(threaded=True, **MENTION_FIELDS)
         try:
@@ -187,4 +202,4 @@ class StreamListener:
             stream.disconnect()
             thread.join(timeout=30)
         if stream.fatal:
-            stop.wait(timedelta(minutes=5).total_seconds())
+            stop.wait(REFUSED_WAIT.total_seconds())

@@ -26,6 +26,13 @@ def cards(fake_slack: FakeSlack) -> list[dict]:
     return [m for m in fake_slack.messages(BRAND_CHANNEL) if "thread_ts" not in m]
 
 
+def one_mention_stored(rt: Runtime, fake_x: FakeX, brand: Account) -> None:
+    """@jane mentions @brand and intake stores it; its delivery is queued."""
+    fake_x.add_user("jane")
+    fake_x.post_mention("brand", author="jane")
+    Intake(rt).poll(brand)
+
+
 def section_texts(message: dict) -> list[str]:
     return [b["text"]["text"] for b in message["blocks"] if b["type"] == "section"]
 
@@ -91,9 +98,7 @@ def test_a_follow_up_arriving_with_its_card_waits_for_it(
 def test_the_same_job_twice_posts_one_card(
     rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
 ) -> None:
-    fake_x.add_user("jane")
-    fake_x.post_mention("brand", author="jane")
-    Intake(rt).poll(brand)
+    one_mention_stored(rt, fake_x, brand)
     (mention,) = mentions(rt)
     assert post_mention(rt, mention.id) == "posted"
     assert post_mention(rt, mention.id) == "already posted"
@@ -105,9 +110,7 @@ def test_a_worker_that_died_after_posting_is_not_doubled(
     rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
 ) -> None:
     """The card reached Slack but the worker died before recording its ts."""
-    fake_x.add_user("jane")
-    fake_x.post_mention("brand", author="jane")
-    Intake(rt).poll(brand)
+    one_mention_stored(rt, fake_x, brand)
     (mention,) = mentions(rt)
     assert post_mention(rt, mention.id) == "posted"
     with rt.sessions.begin() as session:  # forget the ts, keep the claim: the crash
@@ -126,9 +129,7 @@ def test_a_worker_that_died_after_posting_is_not_doubled(
 def test_slack_429_delays_the_card_and_never_drops_it(
     rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
 ) -> None:
-    fake_x.add_user("jane")
-    fake_x.post_mention("brand", author="jane")
-    Intake(rt).poll(brand)
+    one_mention_stored(rt, fake_x, brand)
     # More 429s than the client absorbs in-process: the job reschedules itself.
     fake_slack.fail("chat.postMessage", status=429, retry_after=1, times=3)
     run_jobs(rt)
@@ -175,9 +176,7 @@ def test_a_channel_roost_is_not_in_is_recorded_and_retried_later(
 def test_slack_5xx_is_retried_with_backoff(
     rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
 ) -> None:
-    fake_x.add_user("jane")
-    fake_x.post_mention("brand", author="jane")
-    Intake(rt).poll(brand)
+    one_mention_stored(rt, fake_x, brand)
     fake_slack.fail("chat.postMessage", status=503)
     run_jobs(rt)
     registry = ScheduledJobRegistry(queue=rt.queue)

@@ -87,3 +87,19 @@ def test_a_second_listener_stands_by_while_the_first_streams(
     standby = StreamListener(rt, lease_seconds=1.5)
     assert not standby.lease.acquire()
     assert fake_x.open_streams == 1
+
+
+def test_a_refused_bearer_token_is_named_and_nothing_crashes(
+    rt: Runtime, fake_x: FakeX, brand: Account, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_x.revoke(fake_x.app_bearer)
+    listener = StreamListener(rt, lease_seconds=1.5)
+    stop = threading.Event()
+    thread = threading.Thread(target=listener.run, args=(stop,), daemon=True)
+    thread.start()
+    wait_for(lambda: "X refused X_BEARER_TOKEN" in caplog.text)
+    stop.set()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert "X_INTAKE=poll" in caplog.text
+    assert fake_x.open_streams == 0

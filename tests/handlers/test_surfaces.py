@@ -57,6 +57,17 @@ def card_click(fake_slack: FakeSlack, action: dict[str, Any]) -> str:
     )
 
 
+def roost_command(fake_slack: FakeSlack, text: str = "") -> str:
+    return command_body(
+        "/roost",
+        text,
+        user_id="U0AGENT",
+        channel_id=BRAND_CHANNEL,
+        team_id=fake_slack.team_id,
+        response_url=fake_slack.response_url(),
+    )
+
+
 @pytest.mark.parametrize("action_id", CARD_ACTIONS)
 def test_every_card_button_answers_the_clicker(
     app: App,
@@ -95,14 +106,7 @@ def test_every_card_button_answers_the_clicker(
 
 
 def test_a_forged_request_is_refused(app: App, fake_slack: FakeSlack) -> None:
-    body = command_body(
-        "/roost",
-        "",
-        user_id="U0AGENT",
-        channel_id=BRAND_CHANNEL,
-        team_id=fake_slack.team_id,
-        response_url=fake_slack.response_url(),
-    )
+    body = roost_command(fake_slack)
     headers = {**signed_headers("not-the-secret", body), **FORM}
     assert app.dispatch(BoltRequest(body=body, headers=headers)).status == 401
     stale = {**signed_headers(SIGNING_SECRET, body, timestamp=1_000_000_000), **FORM}
@@ -111,14 +115,7 @@ def test_a_forged_request_is_refused(app: App, fake_slack: FakeSlack) -> None:
 
 
 def test_roost_command_answers_privately_with_help(app: App, fake_slack: FakeSlack) -> None:
-    body = command_body(
-        "/roost",
-        "",
-        user_id="U0AGENT",
-        channel_id=BRAND_CHANNEL,
-        team_id=fake_slack.team_id,
-        response_url=fake_slack.response_url(),
-    )
+    body = roost_command(fake_slack)
     assert dispatch(app, body).status == 200
     (answer,) = fake_slack.wait_for(lambda: fake_slack.responses)
     assert answer["response_type"] == "ephemeral"
