@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from storage.events import record_event
 from storage.models import Account, IntakeCursor
 
 
@@ -43,6 +44,15 @@ def upsert_account(
     account.intake_stopped_at = None
     account.updated_at = now
     session.flush()
+    record_event(
+        session,
+        "account.added" if created else "account.updated",
+        now,
+        account_id=account.id,
+        handle=handle,
+        channel=channel_id,
+        auth=auth_kind,
+    )
     return account, created
 
 
@@ -64,6 +74,7 @@ def stop_intake(session: Session, account_id: int, status: str, error: str, now:
     account.intake_error = error
     account.intake_stopped_at = now
     account.updated_at = now
+    record_event(session, "intake.stopped", now, account_id=account_id, status=status, error=error)
     return True
 
 

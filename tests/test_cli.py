@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 import requests
 from cryptography.fernet import Fernet
+from sqlalchemy import text
 
 from bot.cli import main
 from bot.settings import Settings
+from storage.db import make_engine
 from tests.conftest import BRAND_CHANNEL, wait_for
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
@@ -67,6 +69,11 @@ def test_accounts_add_with_oauth2_looks_the_account_up_and_seals_its_tokens(
     assert "updated" in capsys.readouterr().out
     assert main(["accounts", "list"]) == 0
     assert capsys.readouterr().out.strip() == f"@brand\t{BRAND_CHANNEL}\toauth2\tactive"
+    engine = make_engine(f"sqlite:///{Path(env['ROOST_VAR_DIR']) / 'roost.db'}")
+    with engine.connect() as connection:
+        kinds = connection.execute(text("SELECT kind FROM events ORDER BY id")).scalars().all()
+    engine.dispose()
+    assert kinds == ["account.added", "account.updated"]
 
 
 def test_accounts_add_with_oauth1_keys(env: dict[str, str], fake_x: FakeX) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bot.errors import XUnavailable
 from bot.intake import Intake, Listener
 from bot.runtime import Runtime
-from storage.models import Account, IntakeCursor, Mention
+from storage.models import Account, Event, IntakeCursor, Mention
 from tests.conftest import BRAND_CHANNEL, add_brand_account, queued_mentions, run_jobs, wait_for
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
@@ -171,6 +171,8 @@ def test_revoked_token_stops_that_account_tells_its_channel_once_and_others_go_o
     with rt.sessions() as session:
         assert session.get_one(Account, brand.id).intake_status == "revoked"
         assert session.get_one(Account, other.id).intake_status == "active"
+        stopped = session.scalars(select(Event).where(Event.kind == "intake.stopped")).all()
+        assert [(e.account_id, e.detail["status"]) for e in stopped] == [(brand.id, "revoked")]
     assert [m.account_id for m in stored(rt)] == [other.id]
     notices = [m for m in fake_slack.messages(BRAND_CHANNEL) if "stopped reading" in m["text"]]
     assert len(notices) == 1
