@@ -19,9 +19,11 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from rq import Retry
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from bot.delivery import enqueue_deliveries, notify_intake_stopped
-from bot.errors import XError, XForbidden, XRateLimited, XTokenRevoked, XUnavailable
+from bot.errors import XError, XForbidden, XRateLimited, XTokenRevoked
 from bot.lease import LEASE_SECONDS, Lease
 from bot.normalize import mentions_from_payload
 from bot.runtime import Runtime
@@ -39,6 +41,9 @@ MAX_BACKOFF = timedelta(minutes=5)
 """The longest wait between tries while X keeps failing for an account."""
 
 FIRST_BACKOFF = timedelta(seconds=5)
+
+OUTAGE_WAIT = 5.0
+"""Seconds between a listener's tries while Redis or the database is down."""
 
 NOTICE_RETRY = Retry(max=3, interval=[5, 30, 120])
 
@@ -151,7 +156,11 @@ class Intake:
             logger.error("could not queue %d deliveries (%s)", len(tweet_ids), exc)
 
 
-def _advance(session: Any, account_id: int, tweet_id: int, now: datetime) -> None:
+def _which(exc: Exception) -> str:
+    return "Redis" if isinstance(exc, RedisError) else "the database"
+
+
+def _advance(session: Session, account_id: int, tweet_id: int, now: datetime) -> None:
     entry = cursor(session, account_id, now)
     if entry.since_id is None or tweet_id > entry.since_id:
         entry.since_id = tweet_id
@@ -180,6 +189,7 @@ class Listener:
 
     rt: Runtime
     lease_seconds: float = LEASE_SECONDS
+    outage_wait: float = OUTAGE_WAIT
     intake: Intake = field(init=False)
     held: dict[int, AccountIntake] = field(default_factory=dict)
 
@@ -191,10 +201,20 @@ class Listener:
         return timedelta(seconds=self.rt.settings.x_poll_seconds)
 
     def run(self, stop: threading.Event) -> None:
-        """Poll until `stop` is set; leases are given back on the way out."""
+        """Poll until `stop` is set; leases are given back on the way out.
+
+        Without Redis no lease can be held, and without the database nothing
+        can be stored: intake then pauses, and resumes from its cursors once
+        both answer, so what X received meanwhile is read then.
+        """
         try:
             while not stop.is_set():
-                wait = self.cycle()
+                try:
+                    wait = self.cycle()
+                except (RedisError, SQLAlchemyError) as exc:
+                    logger.error("intake paused: %s is unreachable (%s)", _which(exc), exc)
+                    self.held.clear()  # the leases expire by themselves
+                    wait = self.outage_wait
                 stop.wait(wait)
         finally:
             self.release_all()
@@ -234,7 +254,7 @@ class Listener:
             logger.warning("@%s: %s", account.handle, exc)
             entry.next_poll_at = max(exc.reset_at, now + self.interval)
             return
-        except (XUnavailable, XError) as exc:
+        except XError as exc:
             logger.warning("@%s: %s; trying again in %s", account.handle, exc, entry.backoff)
             entry.next_poll_at = now + entry.backoff
             entry.backoff = min(entry.backoff * 2, MAX_BACKOFF)

@@ -6,6 +6,9 @@ import threading
 from datetime import timedelta
 
 import pytest
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlalchemy import select
 
 from bot.errors import XUnavailable
@@ -227,4 +230,26 @@ def test_undelivered_mentions_are_queued_again_by_the_sweep(
     later = rt.clock() + timedelta(minutes=3)
     rt.clock = lambda: later
     assert intake.sweep(brand.id) == 1
+    assert queued_mentions(rt) == 1
+
+
+def test_redis_down_pauses_intake_and_it_resumes_without_loss(
+    rt: Runtime, fake_x: FakeX, brand: Account, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_x.add_user("jane")
+    live = rt.redis
+    rt.redis = Redis(host="127.0.0.1", port=1, retry=Retry(NoBackoff(), 0))
+    stop = threading.Event()
+    thread = threading.Thread(target=Listener(rt, outage_wait=0.05).run, args=(stop,))
+    thread.start()
+    try:
+        wait_for(lambda: "intake paused: Redis is unreachable" in caplog.text)
+        fake_x.post_mention("brand", author="jane", text="@brand while Redis was down")
+        assert stored(rt) == []
+        rt.redis = live  # Redis is back
+        wait_for(lambda: len(stored(rt)) == 1)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert not thread.is_alive()
     assert queued_mentions(rt) == 1
