@@ -156,8 +156,8 @@ def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 def _accounts_add(args: argparse.Namespace, settings: Settings) -> int:
     from bot.accounts import add_account, credentials_from
 
-    credentials = credentials_from(vars(args))
-    for value in credentials[1].values():
+    auth_kind, credentials = credentials_from(vars(args))
+    for value in credentials.values():
         remember_secret(value)
     channel = args.channel or settings.roost_default_channel
     if not channel:
@@ -165,7 +165,7 @@ def _accounts_add(args: argparse.Namespace, settings: Settings) -> int:
             "--channel is missing and ROOST_DEFAULT_CHANNEL is not set: give the Slack channel "
             "id (C…) where this account's cards go (channel details > About, at the bottom)."
         )
-    account, created = add_account(settings, args.handle, channel, *credentials)
+    account, created = add_account(settings, args.handle, channel, auth_kind, credentials)
     verb = "added" if created else "updated"
     print(f"@{account.handle} (X id {account.x_user_id}) {verb}; its mentions go to {channel}.")
     return 0
