@@ -13,7 +13,6 @@ import logging
 import time
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
 
 from rq import Queue, Retry
 from slack_sdk import WebClient
@@ -27,7 +26,7 @@ from bot.cards import (
     card_metadata,
     notification_text,
 )
-from bot.errors import RoostError, SlackChannelUnavailable, SlackError, SlackRateLimited
+from bot.errors import RoostError, SlackError, SlackRateLimited, SlackUnavailable
 from bot.mrkdwn import escape
 from bot.runtime import Runtime
 from bot.slack import translate_errors
@@ -44,11 +43,18 @@ from storage.models import Account, Mention
 
 logger = logging.getLogger(__name__)
 
-CLAIM_STALE_AFTER = timedelta(minutes=2)
-"""A claim older than this belonged to a worker that died mid-delivery."""
+JOB_TIMEOUT = 300
+"""Seconds a delivery job may run before RQ stops it (25 cards and a few 429 waits)."""
+
+CLAIM_STALE_AFTER = timedelta(minutes=10)
+"""A claim older than this belonged to a worker that died mid-delivery: well past
+JOB_TIMEOUT, so a slow but living worker is never overtaken."""
 
 CARD_WAIT_SECONDS = 5.0
 """How long a thread reply waits for its conversation's card before retrying later."""
+
+FIND_POSTED_PAGES = 10
+"""Pages of 200 messages searched for a card an interrupted try may have posted."""
 
 DELIVERY_CHUNK = 25
 """Mentions per delivery job."""
@@ -76,6 +82,7 @@ def enqueue_deliveries(queue: Queue, account_id: int, tweet_ids: Iterable[int]) 
             args=(account_id, chunk),
             retry=TRANSIENT_RETRY,
             result_ttl=0,
+            timeout=JOB_TIMEOUT,
             description=f"deliver {len(chunk)} mentions of account {account_id}",
         )
         for chunk in chunks
@@ -87,15 +94,18 @@ def enqueue_deliveries(queue: Queue, account_id: int, tweet_ids: Iterable[int]) 
 def deliver_mentions(account_id: int, tweet_ids: list[int]) -> dict[int, str]:
     """RQ job: post each mention's card, or its reply in its conversation's card thread.
 
-    Idempotent: RQ's retry of the whole job skips what is already posted. A
-    Slack 429 puts this mention and the rest back on the queue for when
-    Slack allows posting again.
+    Each mention fails alone: one that Slack refuses does not hold back the
+    others. A Slack 429 puts this mention and the rest back on the queue for
+    when Slack allows posting again; other passing failures (5xx, network,
+    a card still being posted) fail the job at the end, and RQ's retry of
+    the whole job skips what is already posted.
     """
     rt = runtime.current()
     with rt.sessions() as session:
         mentions = mention_ids(session, account_id, tweet_ids)
         account = session.get(Account, account_id)
     outcomes: dict[int, str] = {}
+    passing: list[RoostError] = []
     for position, (mention_id, _) in enumerate(mentions):
         try:
             outcomes[mention_id] = post_mention(rt, mention_id, account)
@@ -107,17 +117,24 @@ def deliver_mentions(account_id: int, tweet_ids: list[int]) -> dict[int, str]:
                 account_id,
                 rest,
                 retry=TRANSIENT_RETRY,
+                job_timeout=JOB_TIMEOUT,
             )
             logger.warning("%s; %d mentions retry in %ss", exc, len(rest), exc.retry_after)
             outcomes[mention_id] = "rate limited"
             break
+        except (SlackUnavailable, CardNotReady) as exc:
+            outcomes[mention_id] = "will retry"
+            passing.append(exc)
+    if passing:
+        raise passing[0]
     return outcomes
 
 
 def post_mention(rt: Runtime, mention_id: int, account: Account | None = None) -> str:
     """Post the mention's Slack message once; returns what happened, for the log.
 
-    Raises SlackRateLimited (the claim given back) for the caller to retry later.
+    Raises SlackRateLimited, SlackUnavailable or CardNotReady, the claim
+    given back, for the caller to try again later.
     """
     with rt.sessions.begin() as session:
         mention = claim_card(session, mention_id, rt.clock(), CLAIM_STALE_AFTER)
@@ -126,31 +143,40 @@ def post_mention(rt: Runtime, mention_id: int, account: Account | None = None) -
         account = account or session.get_one(Account, mention.account_id)
         card = conversation_card(session, mention)
     channel = card.slack_channel if card and card.slack_channel else account.channel_id
-    thread_ts = None
-    if card is not None:
-        thread_ts = _card_ts(rt, card.id)
-        if thread_ts is None:
-            with rt.sessions.begin() as session:
-                release_card(session, mention_id)
-            raise CardNotReady(f"the card for mention {card.id} is not in Slack yet")
-    view = _view(mention, account.handle, thread_count=0)
     try:
+        thread_ts = None
+        if card is not None:
+            thread_ts = _card_ts(rt, card.id)
+            if thread_ts is None:
+                raise CardNotReady(f"the card for mention {card.id} is not in Slack yet")
+        view = _view(mention, account.handle, thread_count=0)
         with translate_errors(channel):
             ts = None
             if mention.card_attempts > 1:  # an earlier try may have posted before it died
                 ts = _find_posted(rt.slack, channel, mention, thread_ts)
             if ts is None:
                 ts = _post(rt.slack, channel, view, thread_ts)
-    except SlackChannelUnavailable as exc:
-        # Keep the claim: the sweep tries again once it is stale, by when
-        # someone may have invited Roost or fixed the channel.
+    except SlackRateLimited:
+        # Slack refused the call outright: nothing was posted.
+        with rt.sessions.begin() as session:
+            release_card(session, mention_id, posted_maybe=False)
+        raise
+    except SlackError as exc:
+        if isinstance(exc, SlackUnavailable):
+            with rt.sessions.begin() as session:
+                release_card(session, mention_id, posted_maybe=True)
+            raise
+        # Not worth trying again at once (no such channel, Roost not in it,
+        # a refused message): keep the claim, so the sweep tries again only
+        # once it is stale, by when someone may have fixed the channel.
         with rt.sessions.begin() as session:
             record_card_error(session, mention_id, str(exc))
         logger.error("mention %s not delivered: %s", mention_id, exc)
         return "failed"
-    except SlackError:
+    except BaseException:
+        # Anything else, a card not yet posted included: give the claim back.
         with rt.sessions.begin() as session:
-            release_card(session, mention_id)
+            release_card(session, mention_id, posted_maybe=True)
         raise
     with rt.sessions.begin() as session:
         record_card(session, mention_id, channel, ts, thread_ts, rt.clock())
@@ -251,22 +277,40 @@ def _find_posted(
     slack: WebClient, channel: str, mention: Mention, thread_ts: str | None
 ) -> str | None:
     """The ts of this mention's message if an earlier, interrupted try posted it."""
-    mention_id = mention.id
     # Nothing about this mention was posted before intake stored it.
     oldest = str((mention.received_at - timedelta(minutes=1)).timestamp())
-    if thread_ts is None:
-        answer = slack.conversations_history(
-            channel=channel, oldest=oldest, include_all_metadata=True, limit=200
-        )
-    else:
-        answer = slack.conversations_replies(
-            channel=channel, ts=thread_ts, oldest=oldest, include_all_metadata=True, limit=200
-        )
-    messages: list[dict[str, Any]] = answer.get("messages") or []
-    for message in messages:
-        metadata = message.get("metadata") or {}
-        payload = metadata.get("event_payload") or {}
-        if metadata.get("event_type") == METADATA_EVENT and payload.get("mention_id") == mention_id:
-            logger.info("mention %s was already posted as %s", mention_id, message["ts"])
-            return str(message["ts"])
+    page_cursor = None
+    for _ in range(FIND_POSTED_PAGES):
+        if thread_ts is None:
+            answer = slack.conversations_history(
+                channel=channel,
+                oldest=oldest,
+                include_all_metadata=True,
+                limit=200,
+                cursor=page_cursor,
+            )
+        else:
+            answer = slack.conversations_replies(
+                channel=channel,
+                ts=thread_ts,
+                oldest=oldest,
+                include_all_metadata=True,
+                limit=200,
+                cursor=page_cursor,
+            )
+        for message in answer.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if (
+                metadata.get("event_type") == METADATA_EVENT
+                and payload.get("mention_id") == mention.id
+            ):
+                logger.info("mention %s was already posted as %s", mention.id, message["ts"])
+                return str(message["ts"])
+        page_cursor = (answer.get("response_metadata") or {}).get("next_cursor")
+        if not page_cursor:
+            return None
+    logger.warning(
+        "mention %s: no earlier post in %d pages; posting", mention.id, FIND_POSTED_PAGES
+    )
     return None

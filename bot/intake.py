@@ -22,7 +22,7 @@ from rq import Retry
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from bot.delivery import enqueue_deliveries, notify_intake_stopped
+from bot.delivery import CLAIM_STALE_AFTER, enqueue_deliveries, notify_intake_stopped
 from bot.errors import XError, XForbidden, XRateLimited, XTokenRevoked
 from bot.lease import LEASE_SECONDS, Lease
 from bot.normalize import mentions_from_payload
@@ -131,7 +131,8 @@ class Intake:
     def sweep(self, account_id: int) -> int:
         """Queue again the account's mentions whose delivery went missing."""
         with self.rt.sessions.begin() as session:
-            lost = undelivered(session, account_id, self.rt.clock() - SWEEP_AFTER)
+            now = self.rt.clock()
+            lost = undelivered(session, account_id, now - SWEEP_AFTER, now - CLAIM_STALE_AFTER)
         if lost:
             logger.warning(
                 "re-queueing %d undelivered mentions of account %s", len(lost), account_id

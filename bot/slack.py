@@ -7,10 +7,7 @@ from contextlib import contextmanager
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot.errors import SlackChannelUnavailable, SlackError, SlackRateLimited, SlackUnavailable
 
@@ -28,15 +25,17 @@ _CHANNEL_ERRORS = {
 
 
 def make_client(token: str, base_url: str) -> WebClient:
-    """A WebClient that waits out Slack's rate limits instead of failing."""
+    """A WebClient that waits out Slack's rate limits instead of failing.
+
+    A 429 means Slack took nothing, so trying again is safe. A dropped
+    connection is not retried here: Slack may have posted the message
+    already, and the delivery job knows how to look before posting again.
+    """
     return WebClient(
         token=token,
         base_url=base_url,
         timeout=15,
-        retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=2),
-            RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
-        ],
+        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)],
     )
 
 

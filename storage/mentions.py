@@ -149,12 +149,14 @@ def claim_card(
     return session.scalars(claim, execution_options={"synchronize_session": False}).one_or_none()
 
 
-def release_card(session: Session, mention_id: int, error: str | None = None) -> None:
-    """Give a claim back, recording why the message could not be posted."""
+def release_card(session: Session, mention_id: int, *, posted_maybe: bool) -> None:
+    """Give a claim back. Unless the try may have posted, it does not count as an
+    attempt, so the next one need not look for its message first."""
+    attempts = Mention.card_attempts if posted_maybe else Mention.card_attempts - 1
     session.execute(
         update(Mention)
         .where(Mention.id == mention_id, Mention.slack_ts.is_(None))
-        .values(card_claimed_at=None, card_error=error)
+        .values(card_claimed_at=None, card_attempts=attempts)
     )
 
 
@@ -204,10 +206,18 @@ def thread_size(session: Session, card: Mention) -> int:
     return int(count or 0)
 
 
+MAX_CARD_ATTEMPTS = 20
+"""Past this many tries a mention's card needs a person; the sweep stops retrying it."""
+
+
 def undelivered(
-    session: Session, account_id: int, older_than: datetime, limit: int = 500
+    session: Session,
+    account_id: int,
+    stored_before: datetime,
+    claimed_before: datetime,
+    limit: int = 500,
 ) -> list[int]:
-    """Tweet ids of mentions stored before `older_than` whose Slack message is missing.
+    """Tweet ids of mentions stored before `stored_before` whose Slack message is missing.
 
     Their delivery job was lost (Redis flushed, enqueue failed) or keeps
     failing; the sweep enqueues them again. A live claim is left alone.
@@ -218,8 +228,9 @@ def undelivered(
             .where(
                 Mention.account_id == account_id,
                 Mention.card_posted_at.is_(None),
-                Mention.received_at < older_than,
-                or_(Mention.card_claimed_at.is_(None), Mention.card_claimed_at < older_than),
+                Mention.received_at < stored_before,
+                or_(Mention.card_claimed_at.is_(None), Mention.card_claimed_at < claimed_before),
+                Mention.card_attempts < MAX_CARD_ATTEMPTS,
             )
             .order_by(Mention.tweet_id)
             .limit(limit)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
 from bot.delivery import CLAIM_STALE_AFTER, post_mention
+from bot.errors import SlackRateLimited
 from bot.intake import Intake
 from bot.runtime import Runtime
 from storage.mentions import claim_card
@@ -200,3 +202,37 @@ def test_deleted_and_protected_authors_and_a_25000_char_post(
     assert ":lock: protected account" in section_texts(protected)[0]
     assert len(section_texts(long_post)[1]) <= 3000
     assert "Read the whole post on X (25,007 characters)" in section_texts(long_post)[1]
+
+
+def test_a_message_slack_refuses_does_not_hold_back_the_others(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    fake_x.add_user("jane")
+    for n in range(3):
+        fake_x.post_mention("brand", author="jane", text=f"@brand {n}")
+    Intake(rt).poll(brand)
+    fake_slack.fail("chat.postMessage", error="msg_blocks_too_long")
+    run_jobs(rt)
+    refused, *posted = mentions(rt)
+    assert len(cards(fake_slack)) == 2
+    assert all(m.slack_ts for m in posted)
+    assert refused.slack_ts is None
+    assert refused.card_error == (
+        f"Slack refused the call for channel {BRAND_CHANNEL}: msg_blocks_too_long."
+    )
+
+
+def test_a_thread_reply_gives_its_claim_back_when_its_card_cannot_be_posted(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    fake_x.add_user("jane")
+    first = fake_x.post_mention("brand", author="jane", text="@brand one")
+    fake_x.post_mention("brand", author="jane", text="@brand two", reply_to=first["id"])
+    Intake(rt).poll(brand)
+    card, reply = mentions(rt)
+    fake_slack.fail("chat.postMessage", status=429, retry_after=1, times=3)
+    with pytest.raises(SlackRateLimited):
+        post_mention(rt, reply.id)  # posting the card first is what Slack refuses
+    assert [m.card_claimed_at for m in mentions(rt)] == [None, None]
+    assert post_mention(rt, reply.id) == "posted"
+    assert len(fake_slack.thread(BRAND_CHANNEL, mentions(rt)[0].slack_ts or "")) == 1

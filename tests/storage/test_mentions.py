@@ -71,4 +71,5 @@ def test_undelivered_finds_old_mentions_without_a_message(rt: Runtime, brand: Ac
         old = store_mentions(session, brand.id, [incoming(50)], NOW - timedelta(minutes=5))
         store_mentions(session, brand.id, [incoming(51)], NOW)
     with rt.sessions() as session:
-        assert undelivered(session, brand.id, NOW - timedelta(minutes=2)) == old
+        two_minutes_ago = NOW - timedelta(minutes=2)
+        assert undelivered(session, brand.id, two_minutes_ago, two_minutes_ago) == old
