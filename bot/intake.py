@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bot.delivery import CLAIM_STALE_AFTER, enqueue_deliveries, notify_intake_stopped
-from bot.errors import XError, XForbidden, XRateLimited, XTokenRevoked
+from bot.errors import RoostError, XError, XForbidden, XRateLimited, XTokenRevoked
 from bot.lease import LEASE_SECONDS, Lease
 from bot.normalize import mentions_from_payload
 from bot.runtime import Runtime
@@ -59,6 +60,10 @@ class AccountIntake:
     last_sweep_at: datetime | None = None
 
 
+class LeaseLost(RoostError):
+    """This listener no longer holds the account's lease; another one reads it now."""
+
+
 class Intake:
     """Stores payloads from X and queues their delivery, for one process."""
 
@@ -90,12 +95,20 @@ class Intake:
         self._enqueue(account.id, new)
         return len(new)
 
-    def poll(self, account: Account, *, since_id: int | None = None) -> int:
-        """Read the account's timeline since its cursor (or `since_id`); store page by page.
+    def poll(
+        self,
+        account: Account,
+        *,
+        since_id: int | None = None,
+        still_held: Callable[[], bool] = lambda: True,
+    ) -> int:
+        """Read the account's timeline since its cursor (or `since_id`) and store it.
 
         The cursor moves to the newest id only after every page is stored.
         A first poll, with no cursor yet, takes only mentions posted since the
         account was added: connecting an account does not replay its history.
+        `still_held` is asked before each page, so a listener whose lease ran
+        out during a long burst stops before its standby starts the same.
         """
         client = self.client(account)
         with self.rt.sessions.begin() as session:
@@ -106,8 +119,10 @@ class Intake:
             )
         newest: int | None = None
         token: str | None = None
-        stored = 0
+        pages: list[dict[str, Any]] = []
         while True:
+            if not still_held():
+                raise LeaseLost(f"another listener took over @{account.handle}")
             page = client.mentions_page(account.x_user_id, since_id=since, pagination_token=token)
             meta = page.get("meta") or {}
             if newest is None and meta.get("newest_id"):
@@ -115,10 +130,13 @@ class Intake:
             reached_start = False
             if since is None:
                 page, reached_start = _since_added(page, account.created_at)
-            stored += self.ingest(account, page)
+            pages.append(page)
             token = meta.get("next_token")
             if not token or reached_start:
                 break
+        # X pages newest first; storing oldest first gives a conversation's
+        # card to its first mention even when a burst spans pages.
+        stored = sum(self.ingest(account, page) for page in reversed(pages))
         with self.rt.sessions.begin() as session:
             now = self.rt.clock()
             if newest is not None:
@@ -127,6 +145,11 @@ class Intake:
             entry.last_polled_at = now
             entry.last_error = None
         return stored
+
+    def note_error(self, account_id: int, error: Exception) -> None:
+        """Keep the latest intake error on the account's cursor, for `roost accounts list`."""
+        with self.rt.sessions.begin() as session:
+            cursor(session, account_id, self.rt.clock()).last_error = str(error)
 
     def sweep(self, account_id: int) -> int:
         """Queue again the account's mentions whose delivery went missing."""
@@ -213,8 +236,9 @@ class Listener:
                 try:
                     wait = self.cycle()
                 except (RedisError, SQLAlchemyError) as exc:
-                    logger.error("intake paused: %s is unreachable (%s)", _which(exc), exc)
-                    self.held.clear()  # the leases expire by themselves
+                    # The leases are kept: once Redis answers they renew, or,
+                    # if they expired meanwhile, are taken again.
+                    logger.error("intake paused: %s failed (%s)", _which(exc), exc)
                     wait = self.outage_wait
                 stop.wait(wait)
         finally:
@@ -246,7 +270,11 @@ class Listener:
     def _poll(self, account: Account, entry: AccountIntake) -> None:
         now = self.rt.clock()
         try:
-            stored = self.intake.poll(account)
+            stored = self.intake.poll(account, still_held=entry.lease.renew)
+        except LeaseLost as exc:
+            logger.warning("%s; standing by", exc)
+            self.held.pop(account.id)
+            return
         except (XTokenRevoked, XForbidden) as exc:
             self.intake.stop(account, exc)
             self.held.pop(account.id).lease.release()
@@ -254,11 +282,15 @@ class Listener:
         except XRateLimited as exc:
             logger.warning("@%s: %s", account.handle, exc)
             entry.next_poll_at = max(exc.reset_at, now + self.interval)
+            self.intake.note_error(account.id, exc)
             return
-        except XError as exc:
+        except RoostError as exc:
+            # X failing, or this account's tokens unreadable: back off for
+            # this account only; the others go on.
             logger.warning("@%s: %s; trying again in %s", account.handle, exc, entry.backoff)
             entry.next_poll_at = now + entry.backoff
             entry.backoff = min(entry.backoff * 2, MAX_BACKOFF)
+            self.intake.note_error(account.id, exc)
             return
         if stored:
             logger.info("@%s: %d new mentions", account.handle, stored)

@@ -26,15 +26,17 @@ def store_mentions(
     """
     if not mentions:
         return []
-    seen, roots = _known(
-        session, account_id, {m.tweet_id for m in mentions}, {m.conversation_id for m in mentions}
-    )
+    seen = _stored_tweet_ids(session, account_id, {m.tweet_id for m in mentions})
     fresh = sorted(
         {m.tweet_id: m for m in mentions if m.tweet_id not in seen}.values(),
         key=lambda m: m.tweet_id,
     )
     if not fresh:
         return []
+    # A new tweet that starts its conversation has nothing stored before it,
+    # so only the other conversations' cards are looked up.
+    starters = {m.tweet_id for m in fresh}
+    roots = _cards(session, account_id, {m.conversation_id for m in fresh} - starters)
     rows = [
         _row(account_id, m, roots.setdefault(m.conversation_id, m.tweet_id), received_at)
         for m in fresh
@@ -85,32 +87,30 @@ def _row(account_id: int, m: IncomingMention, root: int, received_at: datetime) 
     }
 
 
-def _known(
-    session: Session, account_id: int, tweet_ids: set[int], conversations: set[int]
-) -> tuple[set[int], dict[int, int]]:
-    """Which of the tweets are stored, and the card of each conversation known so far."""
-    # A range, not a list: one short scan of the unique index, planned in
-    # no time, and empty in the usual case of a page newer than all stored.
+def _stored_tweet_ids(session: Session, account_id: int, tweet_ids: set[int]) -> set[int]:
+    # A range, not a list: one short scan of the unique index, planned in no
+    # time, and empty in the usual case of a page newer than all stored.
     in_range = session.scalars(
         select(Mention.tweet_id).where(
             Mention.account_id == account_id,
             Mention.tweet_id.between(min(tweet_ids), max(tweet_ids)),
         )
     )
-    # A tweet that starts its conversation has nothing stored before it, so
-    # only replies need their conversation's card looked up.
-    replies = conversations - tweet_ids
-    roots: dict[int, int] = {}
-    if replies:
-        cards = session.execute(
-            select(Mention.conversation_id, Mention.root_tweet_id).where(
-                Mention.account_id == account_id,
-                Mention.conversation_id.in_(replies),
-                Mention.tweet_id == Mention.root_tweet_id,
-            )
+    return set(in_range) & tweet_ids
+
+
+def _cards(session: Session, account_id: int, conversations: set[int]) -> dict[int, int]:
+    """The card (its tweet id) of each of these conversations that has one."""
+    if not conversations:
+        return {}
+    cards = session.execute(
+        select(Mention.conversation_id, Mention.root_tweet_id).where(
+            Mention.account_id == account_id,
+            Mention.conversation_id.in_(conversations),
+            Mention.tweet_id == Mention.root_tweet_id,
         )
-        roots = {row.conversation_id: row.root_tweet_id for row in cards}
-    return set(in_range) & tweet_ids, roots
+    )
+    return {row.conversation_id: row.root_tweet_id for row in cards}
 
 
 def _insert_for(session: Session) -> Any:

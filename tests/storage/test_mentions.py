@@ -73,3 +73,16 @@ def test_undelivered_finds_old_mentions_without_a_message(rt: Runtime, brand: Ac
     with rt.sessions() as session:
         two_minutes_ago = NOW - timedelta(minutes=2)
         assert undelivered(session, brand.id, two_minutes_ago, two_minutes_ago) == old
+
+
+def test_a_reply_read_again_with_its_stored_card_joins_the_card(
+    rt: Runtime, brand: Account
+) -> None:
+    """The stream stored the first tweet; a back-fill re-reads it with a new reply."""
+    with rt.sessions.begin() as session:
+        store_mentions(session, brand.id, [incoming(60)], NOW)
+    with rt.sessions.begin() as session:
+        assert store_mentions(session, brand.id, [incoming(60), incoming(61, 60)], NOW) == [61]
+    with rt.sessions() as session:
+        reply = session.scalars(select(Mention).where(Mention.tweet_id == 61)).one()
+        assert reply.root_tweet_id == 60 and not reply.is_card
