@@ -55,10 +55,6 @@ class TokenBox:
         data: dict[str, str] = json.loads(plain)
         return data
 
-    def reseal(self, sealed: str) -> str:
-        """Re-encrypt with the newest key."""
-        return self._fernet.rotate(sealed.encode()).decode()
-
 
 def token_box(settings: Settings) -> TokenBox:
     """The box for these settings.

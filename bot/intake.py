@@ -83,8 +83,8 @@ class Intake:
         """Normalize, store (once) and queue delivery; returns how many were new.
 
         With `advance`, the account's cursor moves to the newest tweet in the
-        payload, in the same transaction (the stream does this: what it
-        delivers is complete up to that tweet).
+        payload, in the same transaction: the stream does this once a
+        back-fill has made the account's intake complete up to the stream.
         """
         mentions = mentions_from_payload(payload, skip_author_id=account.x_user_id)
         now = self.rt.clock()

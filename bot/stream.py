@@ -4,8 +4,10 @@ X allows one filtered-stream connection per app, so one listener holds the
 stream lease and reads for every account; the others stand by. Rules are
 derived from the accounts (`@handle`, tagged with the account id). tweepy's
 StreamingClient keeps the connection and reconnects with X's backoff; each
-time it connects, the mentions timeline is read from just before the newest
-stored id, which covers whatever the stream missed while it was down.
+time it connects, each account's mentions timeline is read from just before
+its cursor, which covers whatever the stream missed while it was down. A
+back-fill that fails is retried while the stream runs, and until it succeeds
+the stream does not move that account's cursor.
 """
 
 from __future__ import annotations
@@ -13,18 +15,20 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
 import tweepy
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
-from bot.errors import XError, XForbidden, XTokenRevoked
-from bot.intake import Intake
+from bot.errors import RoostError, XError, XForbidden, XTokenRevoked
+from bot.intake import OUTAGE_WAIT, SWEEP_AFTER, Intake
 from bot.lease import LEASE_SECONDS, Lease
 from bot.runtime import Runtime
 from bot.xapi import MENTION_FIELDS, mount, translate_errors
-from storage.accounts import active_accounts
-from storage.mentions import newest_tweet_id
+from storage.accounts import active_accounts, cursor
 from storage.models import Account
 
 logger = logging.getLogger(__name__)
@@ -35,6 +39,9 @@ RULE_TAG_PREFIX = "roost:"
 BACKFILL_OVERLAP_MS = 120_000
 """The back-fill re-reads this much before the newest stored tweet: a stream may
 deliver near-simultaneous tweets out of order, and duplicates are free."""
+
+BACKFILL_RETRY_SECONDS = 60.0
+"""How often a failed back-fill is tried again while the stream runs."""
 
 SNOWFLAKE_TIME_SHIFT = 22
 """X ids carry their creation time (ms) above bit 22, so an id can be moved back in time."""
@@ -59,11 +66,11 @@ def stream_rules(accounts: list[Account]) -> dict[str, str]:
     return {f"{RULE_TAG_PREFIX}{a.id}": f"@{a.handle}" for a in accounts}
 
 
-def backfill_since(newest: int | None) -> int | None:
-    """The since_id for a back-fill: a little before the newest stored tweet."""
-    if newest is None:
+def backfill_since(complete_to: int | None) -> int | None:
+    """The since_id for a back-fill: a little before where the account's intake is complete."""
+    if complete_to is None:
         return None
-    return max(1, newest - (BACKFILL_OVERLAP_MS << SNOWFLAKE_TIME_SHIFT))
+    return max(1, complete_to - (BACKFILL_OVERLAP_MS << SNOWFLAKE_TIME_SHIFT))
 
 
 class MentionStream(tweepy.StreamingClient):
@@ -78,6 +85,10 @@ class MentionStream(tweepy.StreamingClient):
         self.accounts: dict[int, Account] = {}
         self.fatal: str | None = None
         self.backfills = 0
+        # Accounts whose last back-fill has not succeeded yet.
+        self.pending: set[int] = set()
+        # Back-fills (main thread) and stream lines (tweepy's thread) take turns.
+        self.lock = threading.RLock()
 
     def sync_rules(self) -> None:
         """Make X's rules match the accounts: add what is missing, delete what is stale."""
@@ -105,24 +116,36 @@ class MentionStream(tweepy.StreamingClient):
             wanted = stream_rules(active_accounts(session))
         return wanted != stream_rules(list(self.accounts.values()))
 
-    def backfill(self) -> None:
-        """Read each account's timeline from just before its newest stored mention."""
-        for account in list(self.accounts.values()):
-            with self.rt.sessions() as session:
-                since = backfill_since(newest_tweet_id(session, account.id))
-            try:
-                stored = self.intake.poll(account, since_id=since)
-            except (XTokenRevoked, XForbidden) as exc:
-                self.intake.stop(account, exc)
-                self.accounts.pop(account.id, None)
-                continue
-            except XError as exc:
-                # The next connect back-fills again; the stream meanwhile runs.
-                logger.warning("back-fill for @%s failed: %s", account.handle, exc)
-                continue
-            if stored:
-                logger.info("back-filled %d mentions of @%s", stored, account.handle)
-        self.backfills += 1
+    def backfill(self, account_ids: set[int] | None = None) -> None:
+        """Read the timelines of these accounts (all by default) from their cursors.
+
+        An account stays pending until its back-fill succeeds: meanwhile the
+        stream's tweets do not move its cursor, so a gap before them is read
+        by the retry rather than skipped.
+        """
+        with self.lock:
+            for account in list(self.accounts.values()):
+                if account_ids is not None and account.id not in account_ids:
+                    continue
+                self.pending.add(account.id)
+                with self.rt.sessions.begin() as session:
+                    since = backfill_since(cursor(session, account.id, self.rt.clock()).since_id)
+                try:
+                    stored = self.intake.poll(account, since_id=since)
+                except (XTokenRevoked, XForbidden) as exc:
+                    self.intake.stop(account, exc)
+                    self.accounts.pop(account.id, None)
+                    self.pending.discard(account.id)
+                    continue
+                except RoostError as exc:
+                    logger.warning(
+                        "back-fill for @%s failed, retried soon: %s", account.handle, exc
+                    )
+                    continue
+                self.pending.discard(account.id)
+                if stored:
+                    logger.info("back-filled %d mentions of @%s", stored, account.handle)
+            self.backfills += 1
 
     def on_connect(self) -> None:
         logger.info("stream connected; back-filling from the timelines")
@@ -133,13 +156,15 @@ class MentionStream(tweepy.StreamingClient):
         if "data" not in payload:
             logger.warning("stream message without data: %s", payload.get("errors"))
             return
-        for rule in payload.get("matching_rules") or []:
-            tag = str(rule.get("tag", ""))
-            if not tag.startswith(RULE_TAG_PREFIX):
-                continue
-            account = self.accounts.get(int(tag[len(RULE_TAG_PREFIX) :]))
-            if account is not None:
-                self.intake.ingest(account, payload, advance=True)
+        with self.lock:
+            for rule in payload.get("matching_rules") or []:
+                tag = str(rule.get("tag", ""))
+                if not tag.startswith(RULE_TAG_PREFIX):
+                    continue
+                account = self.accounts.get(int(tag[len(RULE_TAG_PREFIX) :]))
+                if account is not None:
+                    complete = account.id not in self.pending
+                    self.intake.ingest(account, payload, advance=complete)
 
     def on_request_error(self, status_code: int) -> None:
         if status_code in (401, 403):
@@ -159,23 +184,43 @@ class MentionStream(tweepy.StreamingClient):
 class StreamListener:
     """The `listener` process in stream mode: holds the stream lease, or stands by."""
 
-    def __init__(self, rt: Runtime, *, lease_seconds: float = LEASE_SECONDS) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        *,
+        lease_seconds: float = LEASE_SECONDS,
+        retry_seconds: float = BACKFILL_RETRY_SECONDS,
+        outage_wait: float = OUTAGE_WAIT,
+    ) -> None:
         self.rt = rt
         self.intake = Intake(rt)
         self.lease = Lease(rt.redis, "intake:stream", seconds=lease_seconds)
         self.lease_seconds = lease_seconds
+        self.retry_seconds = retry_seconds
+        self.outage_wait = outage_wait
         self.stream: MentionStream | None = None
 
     def run(self, stop: threading.Event) -> None:
-        """Stream while holding the lease; renew it; give it back when stopped."""
+        """Stream while holding the lease; renew it; give it back when stopped.
+
+        While Redis or the database is down the stream is closed and intake
+        pauses; the back-fill at the next connect reads what came meanwhile.
+        """
         try:
             while not stop.is_set():
-                if not self.lease.acquire():
-                    stop.wait(self.lease_seconds / 3)
-                    continue
-                self._stream_while_held(stop)
+                try:
+                    if not self.lease.acquire():
+                        stop.wait(self.lease_seconds / 3)
+                        continue
+                    self._stream_while_held(stop)
+                except (RedisError, SQLAlchemyError) as exc:
+                    logger.error("stream intake paused: %s", exc)
+                    stop.wait(self.outage_wait)
         finally:
-            self.lease.release()
+            try:
+                self.lease.release()
+            except RedisError:
+                pass  # the lease expires by itself
 
     def _stream_while_held(self, stop: threading.Event) -> None:
         stream = self.stream = MentionStream(self.rt, self.intake)
@@ -191,6 +236,7 @@ class StreamListener:
             return
         thread = stream.filter(threaded=True, **MENTION_FIELDS)
         try:
+            last_retry = last_sweep = time.monotonic()
             while not stop.is_set() and thread.is_alive():
                 stop.wait(self.lease_seconds / 3)
                 if not self.lease.renew():
@@ -198,6 +244,13 @@ class StreamListener:
                     break
                 if stream.accounts_changed():
                     stream.sync_rules()
+                if stream.pending and time.monotonic() - last_retry >= self.retry_seconds:
+                    stream.backfill(set(stream.pending))
+                    last_retry = time.monotonic()
+                if time.monotonic() - last_sweep >= SWEEP_AFTER.total_seconds():
+                    for account_id in list(stream.accounts):
+                        self.intake.sweep(account_id)
+                    last_sweep = time.monotonic()
         finally:
             stream.disconnect()
             thread.join(timeout=30)

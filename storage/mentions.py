@@ -121,13 +121,6 @@ def _insert_for(session: Session) -> Any:
     return module.insert(Mention.__table__)
 
 
-def newest_tweet_id(session: Session, account_id: int) -> int | None:
-    """The newest tweet id stored for the account: where a back-fill resumes."""
-    return session.scalar(
-        select(func.max(Mention.tweet_id)).where(Mention.account_id == account_id)
-    )
-
-
 def claim_card(
     session: Session, mention_id: int, now: datetime, stale_after: timedelta
 ) -> Mention | None:

@@ -32,7 +32,7 @@ def backfills(listener: StreamListener) -> int:
 @pytest.fixture
 def streaming(rt: Runtime, fake_x: FakeX, brand: Account) -> Iterator[StreamListener]:
     fake_x.add_user("jane")
-    listener = StreamListener(rt, lease_seconds=1.5)
+    listener = StreamListener(rt, lease_seconds=1.5, retry_seconds=0.2)
     stop = threading.Event()
     thread = threading.Thread(target=listener.run, args=(stop,), daemon=True)
     thread.start()
@@ -47,7 +47,7 @@ def test_rules_are_derived_from_the_accounts(brand: Account) -> None:
     assert stream_rules([brand]) == {f"roost:{brand.id}": "@brand"}
 
 
-def test_backfill_reads_from_a_little_before_the_newest_stored_id() -> None:
+def test_backfill_reads_from_a_little_before_the_cursor() -> None:
     assert backfill_since(None) is None
     newest = 1_860_000_000_000_000_000
     since = backfill_since(newest)
@@ -103,3 +103,15 @@ def test_a_refused_bearer_token_is_named_and_nothing_crashes(
     assert not thread.is_alive()
     assert "X_INTAKE=poll" in caplog.text
     assert fake_x.open_streams == 0
+
+
+def test_a_failed_backfill_is_retried_and_the_gap_is_not_skipped(
+    rt: Runtime, fake_x: FakeX, brand: Account, streaming: StreamListener
+) -> None:
+    fake_x.fail(f"/2/users/{brand.x_user_id}/mentions", 503)
+    fake_x.drop_streams(after_lines=0)
+    missed = fake_x.post_mention("brand", author="jane", text="@brand while the stream was down")
+    wait_for(lambda: backfills(streaming) >= 2)  # the reconnect's back-fill (it failed)
+    live = fake_x.post_mention("brand", author="jane", text="@brand after the reconnect")
+    wait_for(lambda: stored_ids(rt) == sorted([int(missed["id"]), int(live["id"])]), timeout=10)
+    wait_for(lambda: streaming.stream is not None and not streaming.stream.pending)
