@@ -24,8 +24,6 @@ def create_app(rt: Runtime, *, verify_token: bool = True) -> App:
             else None
         ),
         token_verification_enabled=verify_token,
-        # In Socket Mode requests arrive over the socket, already authenticated.
-        request_verification_enabled=not settings.socket_mode,
     )
 
     @app.error

@@ -111,9 +111,11 @@ def _listen(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_all(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.crypto import token_box
     from bot.queue import socket_url, start_embedded
 
     settings.require("run")
+    token_box(settings)  # a local key, if one is needed, is made once, before the children start
     env = dict(os.environ)
     embedded = None
     if not settings.redis_url:

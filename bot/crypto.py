@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import tempfile
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -82,8 +84,19 @@ def _local_key(var_dir: Path) -> bytes:
         return path.read_bytes().strip()
     var_dir.mkdir(parents=True, exist_ok=True)
     key = Fernet.generate_key()
-    path.touch(mode=0o600)
-    path.write_bytes(key)
+    # Written whole under another name, then linked into place: a process
+    # starting at the same moment either wins or reads the winner's key,
+    # never half a file or a key of its own.
+    descriptor, name = tempfile.mkstemp(dir=var_dir, prefix=f".{LOCAL_KEY_FILE}.")  # 0600
+    draft = Path(name)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(key)
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    finally:
+        draft.unlink()
     logger.warning(
         "ROOST_SECRET_KEY is not set: generated a local key in %s. Fine on one machine; "
         "set ROOST_SECRET_KEY in production.",

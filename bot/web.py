@@ -39,7 +39,11 @@ def health(rt: Runtime) -> dict[str, str]:
 
 
 def wsgi_app(rt: Runtime, app: App) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
-    """Routes /healthz here and /slack/events to Bolt (which verifies Slack's signature)."""
+    """Routes /healthz here and /slack/events to Bolt (which verifies Slack's signature).
+
+    In Socket Mode Slack's requests come over the socket, there is no signing
+    secret to check HTTP ones against, so /slack/events is not served at all.
+    """
     slack = SlackRequestHandler(app, path=SLACK_PATH)
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -50,6 +54,9 @@ def wsgi_app(rt: Runtime, app: App) -> Callable[[dict[str, Any], StartResponse],
             status = "200 OK" if healthy else "503 Service Unavailable"
             start_response(status, [("Content-Type", "application/json")])
             return [body]
+        if rt.settings.socket_mode:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"Not Found: this Roost takes Slack's requests over Socket Mode"]
         return slack(environ, start_response)  # type: ignore[arg-type]
 
     return application

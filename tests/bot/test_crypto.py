@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from cryptography.fernet import Fernet
@@ -54,3 +56,17 @@ def test_local_key_is_generated_once_with_a_warning(tmp_path, caplog) -> None:
 def test_shared_database_without_a_key_refuses_to_start(tmp_path) -> None:
     with pytest.raises(SettingsError, match="ROOST_SECRET_KEY is not set"):
         token_box(settings(tmp_path, database_url="postgresql://db/roost"))
+
+
+def test_processes_starting_together_agree_on_one_local_key(tmp_path) -> None:
+    start = threading.Barrier(8)
+
+    def box() -> str:
+        start.wait()
+        return token_box(settings(tmp_path)).seal({"a": "b"})
+
+    with ThreadPoolExecutor(8) as pool:
+        sealed = list(pool.map(lambda _: box(), range(8)))
+    key = TokenBox([(tmp_path / "secret.key").read_bytes()])
+    assert all(key.open(s) == {"a": "b"} for s in sealed)
+    assert [p.name for p in tmp_path.iterdir()] == ["secret.key"]

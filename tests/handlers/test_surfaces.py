@@ -10,6 +10,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
 import requests
+from pydantic import SecretStr
 from slack_bolt import App, BoltRequest
 
 from bot.app import create_app
@@ -170,3 +171,14 @@ def test_healthz_answers_503_naming_what_is_down(rt: Runtime, server: str) -> No
     assert answer.status_code == 503
     assert answer.json()["database"] == "ok"
     assert answer.json()["redis"].startswith("unreachable")
+
+
+def test_socket_mode_serves_no_http_endpoint_for_slack(
+    rt: Runtime, app: App, server: str, fake_slack: FakeSlack
+) -> None:
+    rt.settings = rt.settings.model_copy(update={"slack_app_token": SecretStr("xapp-1")})
+    body = roost_command(fake_slack)
+    unsigned = requests.post(f"{server}/slack/events", data=body, headers=FORM, timeout=5)
+    assert unsigned.status_code == 404
+    assert fake_slack.responses == []
+    assert requests.get(f"{server}/healthz", timeout=5).status_code == 200
