@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot.errors import RoostError, SettingsError
 from bot.logs import configure_logging, remember_secret
 from bot.settings import Process, Settings, load_settings
@@ -40,6 +43,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RoostError as exc:
         print(f"roost: {exc}", file=sys.stderr)
         return 1
+    except (SQLAlchemyError, RedisError) as exc:
+        print(f"roost: {_explain_outage(exc)}", file=sys.stderr)
+        return 1
+
+
+def _explain_outage(exc: SQLAlchemyError | RedisError) -> str:
+    if isinstance(exc, RedisError):
+        return f"Redis did not answer ({exc}). Is REDIS_URL right, and the server up?"
+    detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+    if "no such table" in detail or "does not exist" in detail:
+        return f"the database has no tables yet ({detail}): run `roost db upgrade` first."
+    return f"the database did not answer ({detail}). Is DATABASE_URL right, and the server up?"
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -37,6 +37,9 @@ WHERE_TO_GET = {
     "X_INTAKE": "'poll' (default, works on every X plan) or 'stream' (the filtered stream)",
     "X_POLL_SECONDS": "a number of seconds between mention polls, at least 1",
     "PORT": "a TCP port number for the web process",
+    "DATABASE_URL": "a URL such as postgresql://user@host:5432/roost (unset: SQLite under var/)",
+    "REDIS_URL": "a URL such as redis://host:6379/0 or unix:///path/redis.sock "
+    "(unset: an embedded Redis under var/)",
 }
 
 Process = Literal["web", "worker", "listener", "run"]
@@ -74,6 +77,26 @@ class Settings(BaseSettings):
     @classmethod
     def _x_base_without_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_parses(cls, value: str | None) -> str | None:
+        if value:
+            from sqlalchemy.engine import make_url
+            from sqlalchemy.exc import ArgumentError
+
+            try:
+                make_url(value)
+            except ArgumentError:
+                raise ValueError("not a database URL") from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_has_a_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("not a Redis URL")
+        return value
 
     @property
     def socket_mode(self) -> bool:

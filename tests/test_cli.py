@@ -190,3 +190,33 @@ def _healthz(port: int) -> dict[str, str] | None:
     except requests.ConnectionError:
         return None
     return answer.json() if answer.status_code == 200 else None
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("DATABASE_URL", "postgres//nowhere"), ("REDIS_URL", "localhost:6379")]
+)
+def test_a_malformed_url_is_named(
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    value: str,
+) -> None:
+    monkeypatch.setenv(name, value)
+    assert main(["db", "upgrade"]) == 2
+    assert f"{name} is not valid" in capsys.readouterr().err
+
+
+def test_an_unmigrated_database_says_to_upgrade(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["accounts", "list"]) == 1
+    assert "run `roost db upgrade` first" in capsys.readouterr().err
+
+
+def test_an_unreachable_database_is_named(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://roost@127.0.0.1:1/roost?connect_timeout=2")
+    assert main(["db", "upgrade"]) == 1
+    assert "Is DATABASE_URL right, and the server up?" in capsys.readouterr().err
