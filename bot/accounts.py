@@ -9,7 +9,7 @@ from bot.crypto import token_box
 from bot.errors import RoostError, SettingsError
 from bot.settings import Settings
 from bot.xapi import XClient
-from storage.accounts import upsert_account
+from storage.accounts import accounts_with_cursors, upsert_account
 from storage.db import database_url, make_engine, session_factory
 from storage.models import Account
 
@@ -68,17 +68,17 @@ def add_account(
 
 
 def list_accounts(settings: Settings) -> list[str]:
-    """One line per account: handle, channel, intake state."""
-    from sqlalchemy import select
-
+    """One line per account: handle, channel, auth, intake state and its latest error."""
     engine = make_engine(database_url(settings.database_url, settings.roost_var_dir))
     try:
         with session_factory(engine)() as session:
-            accounts = session.scalars(select(Account).order_by(Account.handle)).all()
-            return [
-                f"@{a.handle}\t{a.channel_id}\t{a.auth_kind}\t{a.intake_status}"
-                + (f"\t{a.intake_error}" if a.intake_error else "")
-                for a in accounts
-            ] or ["No accounts yet: roost accounts add --handle NAME --channel CHANNEL_ID ..."]
+            lines = []
+            for account, entry in accounts_with_cursors(session):
+                error = account.intake_error or (entry.last_error if entry else None)
+                fields = [f"@{account.handle}", account.channel_id, account.auth_kind]
+                lines.append(
+                    "\t".join([*fields, account.intake_status, *([error] if error else [])])
+                )
     finally:
         engine.dispose()
+    return lines or ["No accounts yet: roost accounts add --handle NAME --channel CHANNEL_ID ..."]

@@ -27,7 +27,7 @@ from bot.cards import (
     notification_text,
 )
 from bot.errors import RoostError, SlackError, SlackRateLimited, SlackUnavailable
-from bot.mrkdwn import escape
+from bot.replies import intake_stopped
 from bot.runtime import Runtime
 from bot.slack import translate_errors
 from storage.mentions import (
@@ -219,14 +219,8 @@ def notify_intake_stopped(account_id: int) -> None:
     with rt.sessions.begin() as session:
         account = session.get_one(Account, account_id)
         channel, handle, error = account.channel_id, account.handle, account.intake_error
-    text = (
-        f":warning: Roost stopped reading mentions of *@{escape(handle)}*: "
-        f"{escape(error or 'unknown error')}\nMentions will flow again once the account is "
-        f"reconnected: `roost accounts add --handle {escape(handle)} --channel {channel} ...` "
-        "with fresh tokens."
-    )
     with translate_errors(channel):
-        rt.slack.chat_postMessage(channel=channel, text=text)
+        rt.slack.chat_postMessage(channel=channel, text=intake_stopped(handle, channel, error))
 
 
 def _view(mention: Mention, handle: str, *, thread_count: int) -> CardMention:

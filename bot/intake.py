@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from bot.delivery import CLAIM_STALE_AFTER, enqueue_deliveries, notify_intake_stopped
 from bot.errors import RoostError, XError, XForbidden, XRateLimited, XTokenRevoked
 from bot.lease import LEASE_SECONDS, Lease
-from bot.normalize import mentions_from_payload
+from bot.normalize import mentions_from_payload, parse_time
 from bot.runtime import Runtime
 from bot.xapi import XClient
 from storage.accounts import active_accounts, cursor, stop_intake
@@ -194,12 +194,8 @@ def _advance(session: Session, account_id: int, tweet_id: int, now: datetime) ->
 def _since_added(page: dict[str, Any], added_at: datetime) -> tuple[dict[str, Any], bool]:
     """Keep the page's tweets posted after the account was added; True once older ones show."""
     tweets = page.get("data") or []
-    kept = [t for t in tweets if "created_at" not in t or _parse(t["created_at"]) >= added_at]
+    kept = [t for t in tweets if (parse_time(t.get("created_at")) or added_at) >= added_at]
     return {**page, "data": kept}, len(kept) < len(tweets)
-
-
-def _parse(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 @dataclass

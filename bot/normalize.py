@@ -65,7 +65,7 @@ def _mention(
         author_id=int(author_id or 0),
         # X escapes &, < and > in text; store what the person actually wrote.
         text=html.unescape(note.get("text") or tweet.get("text") or ""),
-        created_at=_timestamp(tweet.get("created_at")),
+        created_at=parse_time(tweet.get("created_at")),
         in_reply_to_tweet_id=_replied_to(tweet.get("referenced_tweets") or []),
         author_username=author.get("username"),
         author_name=author.get("name"),
@@ -96,7 +96,8 @@ def _media(keys: Iterable[str], media: dict[str, dict[str, Any]]) -> list[dict[s
     return found
 
 
-def _timestamp(value: str | None) -> datetime | None:
+def parse_time(value: str | None) -> datetime | None:
+    """X's ISO 8601 time ("2026-11-26T04:00:00.000Z") as an aware UTC datetime."""
     if not value:
         return None
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.cards import ACTION_ASSIGN, ACTION_DM, ACTION_REPLY, ACTION_RESOLVE, ACTION_RETWEET
+from bot.mrkdwn import escape
 
 _ACTION_NAMES = {
     ACTION_REPLY: "Replying",
@@ -37,3 +38,13 @@ def home_view() -> dict[str, object]:
             {"type": "section", "text": {"type": "mrkdwn", "text": HELP}},
         ],
     }
+
+
+def intake_stopped(handle: str, channel: str, error: str | None) -> str:
+    """The one notice a channel gets when X refuses its account's token or plan."""
+    return (
+        f":warning: Roost stopped reading mentions of *@{escape(handle)}*: "
+        f"{escape(error or 'unknown error')}\nMentions will flow again once the account is "
+        f"reconnected: `roost accounts add --handle {escape(handle)} --channel {channel} ...` "
+        "with fresh tokens."
+    )

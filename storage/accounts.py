@@ -85,3 +85,13 @@ def cursor(session: Session, account_id: int, now: datetime) -> IntakeCursor:
         found = IntakeCursor(account_id=account_id, updated_at=now)
         session.add(found)
     return found
+
+
+def accounts_with_cursors(session: Session) -> list[tuple[Account, IntakeCursor | None]]:
+    """Every account, by handle, with its intake cursor if it has one."""
+    found = session.execute(
+        select(Account, IntakeCursor)
+        .outerjoin(IntakeCursor, IntakeCursor.account_id == Account.id)
+        .order_by(Account.handle)
+    )
+    return [(account, entry) for account, entry in found]

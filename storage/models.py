@@ -209,6 +209,5 @@ class IntakeCursor(Base):
     )
     since_id: Mapped[int | None] = mapped_column(BigInteger)
     last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    stream_connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

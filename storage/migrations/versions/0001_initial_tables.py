@@ -78,7 +78,6 @@ def upgrade() -> None:
         sa.Column("account_id", sa.Integer(), nullable=False),
         sa.Column("since_id", sa.BigInteger(), nullable=True),
         sa.Column("last_polled_at", sa.DateTime(), nullable=True),
-        sa.Column("stream_connected_at", sa.DateTime(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(
