@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from bot.delivery import CLAIM_STALE_AFTER, enqueue_deliveries, notify_intake_stopped
 from bot.errors import RoostError, XError, XForbidden, XRateLimited, XTokenRevoked
 from bot.lease import LEASE_SECONDS, Lease
-from bot.normalize import mentions_from_payload, parse_time
+from bot.normalize import IncomingMention, mentions_from_payload, parse_time
 from bot.runtime import Runtime
 from bot.xapi import XClient
 from storage.accounts import active_accounts, cursor, stop_intake
@@ -42,6 +42,9 @@ MAX_BACKOFF = timedelta(minutes=5)
 """The longest wait between tries while X keeps failing for an account."""
 
 FIRST_BACKOFF = timedelta(seconds=5)
+
+STORE_BATCH = 100
+"""Mentions stored per transaction."""
 
 OUTAGE_WAIT = 5.0
 """Seconds between a listener's tries while Redis or the database is down."""
@@ -87,6 +90,12 @@ class Intake:
         back-fill has made the account's intake complete up to the stream.
         """
         mentions = mentions_from_payload(payload, skip_author_id=account.x_user_id)
+        return self.store(account, mentions, advance=advance)
+
+    def store(
+        self, account: Account, mentions: list[IncomingMention], *, advance: bool = False
+    ) -> int:
+        """Store (once) and queue delivery of normalized mentions; returns how many were new."""
         now = self.rt.clock()
         with self.rt.sessions.begin() as session:
             new = store_mentions(session, account.id, mentions, now)
@@ -119,7 +128,7 @@ class Intake:
             )
         newest: int | None = None
         token: str | None = None
-        pages: list[dict[str, Any]] = []
+        burst: list[IncomingMention] = []
         while True:
             if not still_held():
                 raise LeaseLost(f"another listener took over @{account.handle}")
@@ -130,13 +139,17 @@ class Intake:
             reached_start = False
             if since is None:
                 page, reached_start = _since_added(page, account.created_at)
-            pages.append(page)
+            burst += mentions_from_payload(page, skip_author_id=account.x_user_id)
             token = meta.get("next_token")
             if not token or reached_start:
                 break
-        # X pages newest first; storing oldest first gives a conversation's
-        # card to its first mention even when a burst spans pages.
-        stored = sum(self.ingest(account, page) for page in reversed(pages))
+        # X pages newest first; storing the burst oldest first gives a
+        # conversation's card to its first mention even across pages.
+        burst.sort(key=lambda m: m.tweet_id)
+        stored = sum(
+            self.store(account, burst[start : start + STORE_BATCH])
+            for start in range(0, len(burst), STORE_BATCH)
+        )
         with self.rt.sessions.begin() as session:
             now = self.rt.clock()
             if newest is not None:

@@ -85,24 +85,24 @@ def test_listener_killed_mid_burst_loses_nothing_and_doubles_nothing(
 
     dying = Intake(rt)
     pages = 0
-    real_ingest = Intake.ingest
+    real_store = Intake.store
 
-    def ingest_then_die(self: Intake, *args: object, **kwargs: object) -> int:
+    def store_then_die(self: Intake, *args: object, **kwargs: object) -> int:
         nonlocal pages
         pages += 1
         if pages == 2:
             raise Killed
-        return real_ingest(self, *args, **kwargs)  # type: ignore[arg-type]
+        return real_store(self, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Intake, "ingest", ingest_then_die)
+    monkeypatch.setattr(Intake, "store", store_then_die)
     with pytest.raises(Killed):
         dying.poll(brand)
     monkeypatch.undo()
-    assert len(stored(rt)) == 50  # the oldest page made it
+    assert len(stored(rt)) == 100  # the oldest hundred made it
     assert since_id(rt, brand) == before  # the cursor waits for the whole burst
 
     fake_x.post_mention("brand", author="jane", text="@brand 150")
-    assert Intake(rt).poll(brand) == 101  # the restarted listener
+    assert Intake(rt).poll(brand) == 51  # the restarted listener
     tweet_ids = [m.tweet_id for m in stored(rt)]
     assert len(tweet_ids) == len(set(tweet_ids)) == 151
     assert queued_mentions(rt) == 151
