@@ -37,7 +37,7 @@ RULE_TAG_PREFIX = "roost:"
 """Rules Roost manages are tagged `roost:<account id>`; others are left alone."""
 
 BACKFILL_OVERLAP_MS = 120_000
-"""The back-fill re-reads this much before the newest stored tweet: a stream may
+"""The back-fill re-reads this much before the account's cursor: a stream may
 deliver near-simultaneous tweets out of order, and duplicates are free."""
 
 BACKFILL_RETRY_SECONDS = 60.0
