@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import os
 import signal
@@ -77,10 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     add = account_commands.add_parser("add", help="add an X account, or update its tokens")
     add.add_argument("--handle", required=True, help="the account's @handle on X")
     add.add_argument("--channel", help="Slack channel id for its cards (ROOST_DEFAULT_CHANNEL)")
-    add.add_argument("--oauth2-access-token", help="OAuth 2.0 user access token")
-    add.add_argument("--oauth2-refresh-token", help="OAuth 2.0 refresh token")
+    stdin = " ('-' reads it from standard input)"
+    add.add_argument("--oauth2-access-token", help="OAuth 2.0 user access token" + stdin)
+    add.add_argument("--oauth2-refresh-token", help="OAuth 2.0 refresh token" + stdin)
     for key in ("consumer-key", "consumer-secret", "access-token", "access-token-secret"):
-        add.add_argument(f"--{key}", help=f"OAuth 1.0a {key.replace('-', ' ')}")
+        add.add_argument(f"--{key}", help=f"OAuth 1.0a {key.replace('-', ' ')}" + stdin)
     add.set_defaults(run=_accounts_add)
     account_commands.add_parser("list", help="the connected accounts").set_defaults(
         run=_accounts_list
@@ -173,7 +175,8 @@ def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 def _accounts_add(args: argparse.Namespace, settings: Settings) -> int:
     from bot.accounts import add_account, credentials_from
 
-    auth_kind, credentials = credentials_from(vars(args))
+    options = {name: _read_if_dash(name, value) for name, value in vars(args).items()}
+    auth_kind, credentials = credentials_from(options)
     for value in credentials.values():
         remember_secret(value)
     channel = args.channel or settings.roost_default_channel
@@ -186,6 +189,15 @@ def _accounts_add(args: argparse.Namespace, settings: Settings) -> int:
     verb = "added" if created else "updated"
     print(f"@{account.handle} (X id {account.x_user_id}) {verb}; its mentions go to {channel}.")
     return 0
+
+
+def _read_if_dash(name: str, value: object) -> object:
+    """A credential given as "-" is read from standard input, out of `ps` and shell history."""
+    if value != "-":
+        return value
+    if sys.stdin.isatty():
+        return getpass.getpass(f"{name.replace('_', ' ')}: ")
+    return sys.stdin.readline().strip()
 
 
 def _accounts_list(args: argparse.Namespace, settings: Settings) -> int:

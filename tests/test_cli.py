@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import signal
@@ -74,6 +75,16 @@ def test_accounts_add_with_oauth2_looks_the_account_up_and_seals_its_tokens(
         kinds = connection.execute(text("SELECT kind FROM events ORDER BY id")).scalars().all()
     engine.dispose()
     assert kinds == ["account.added", "account.updated"]
+
+
+def test_tokens_can_come_from_standard_input(
+    env: dict[str, str], fake_x: FakeX, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = fake_x.add_user("brand")
+    main(["db", "upgrade"])
+    monkeypatch.setattr("sys.stdin", io.StringIO(fake_x.issue_token(user["id"]) + "\n"))
+    args = ["accounts", "add", "--handle", "brand", "--channel", BRAND_CHANNEL]
+    assert main([*args, "--oauth2-access-token", "-"]) == 0
 
 
 def test_accounts_add_with_oauth1_keys(env: dict[str, str], fake_x: FakeX) -> None:
