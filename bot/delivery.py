@@ -146,7 +146,8 @@ def post_mention(rt: Runtime, mention_id: int, account: Account | None = None) -
     try:
         thread_ts = None
         if card is not None:
-            thread_ts = _card_ts(rt, card.id)
+            # Usually the card is long posted; otherwise post it (or wait for it) first.
+            thread_ts = card.slack_ts or _card_ts(rt, card.id)
             if thread_ts is None:
                 raise CardNotReady(f"the card for mention {card.id} is not in Slack yet")
         view = _view(mention, account.handle, thread_count=0)
