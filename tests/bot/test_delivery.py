@@ -35,6 +35,14 @@ def one_mention_stored(rt: Runtime, fake_x: FakeX, brand: Account) -> None:
     Intake(rt).poll(brand)
 
 
+def card_and_reply_stored(rt: Runtime, fake_x: FakeX, brand: Account) -> None:
+    """@jane mentions @brand, then replies in the same conversation; both stored at once."""
+    fake_x.add_user("jane")
+    first = fake_x.post_mention("brand", author="jane", text="@brand one")
+    fake_x.post_mention("brand", author="jane", text="@brand two", reply_to=first["id"])
+    Intake(rt).poll(brand)
+
+
 def section_texts(message: dict) -> list[str]:
     return [b["text"]["text"] for b in message["blocks"] if b["type"] == "section"]
 
@@ -84,10 +92,7 @@ def test_follow_ups_in_the_same_conversation_land_in_the_cards_thread(
 def test_a_follow_up_arriving_with_its_card_waits_for_it(
     rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
 ) -> None:
-    fake_x.add_user("jane")
-    first = fake_x.post_mention("brand", author="jane", text="@brand one")
-    fake_x.post_mention("brand", author="jane", text="@brand two", reply_to=first["id"])
-    Intake(rt).poll(brand)
+    card_and_reply_stored(rt, fake_x, brand)
     # Deliver the follow-up first, as a second worker might.
     follow_up = mentions(rt)[1]
     assert post_mention(rt, follow_up.id) == "posted"
@@ -225,10 +230,7 @@ def test_a_message_slack_refuses_does_not_hold_back_the_others(
 def test_a_thread_reply_gives_its_claim_back_when_its_card_cannot_be_posted(
     rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
 ) -> None:
-    fake_x.add_user("jane")
-    first = fake_x.post_mention("brand", author="jane", text="@brand one")
-    fake_x.post_mention("brand", author="jane", text="@brand two", reply_to=first["id"])
-    Intake(rt).poll(brand)
+    card_and_reply_stored(rt, fake_x, brand)
     card, reply = mentions(rt)
     fake_slack.fail("chat.postMessage", status=429, retry_after=1, times=3)
     with pytest.raises(SlackRateLimited):
