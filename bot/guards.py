@@ -1,0 +1,295 @@
+"""Checks a reply must pass before it goes out, as findings a person can act on.
+
+A public reply is seen by everyone, so it is stopped when it is empty, uses a
+word the brand has banned, or carries a customer's personal data (phone,
+e-mail, card, resident registration or bank account number). A DM is private:
+personal data is often the point of it, so only emptiness is checked.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+
+import phonenumbers
+from twitter_text import extract_urls_with_indices
+
+PHONE_REGION = "KR"
+"""Region for numbers written without a country code: the team is Korean."""
+
+ACCOUNT_MIN_DIGITS = 10
+"""Shortest digit run read as a bank account; order numbers are shorter."""
+
+MASK = "•"
+"""Stands in for each hidden letter or digit of an excerpt."""
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One reason a reply may not go out; `excerpt` never holds the full value."""
+
+    kind: str
+    excerpt: str
+    message: str
+
+
+def check_public(text: str, *, banned: Iterable[str]) -> list[Finding]:
+    """Everything that stops `text` going out as a public reply; empty means go."""
+    if not text.strip():
+        return [_empty()]
+    return _banned_findings(text, banned) + find_personal_data(text)
+
+
+def check_dm(text: str, *, banned: Iterable[str] = ()) -> list[Finding]:
+    """Everything that stops `text` going out as a DM: emptiness and banned words.
+
+    Personal data is allowed: sending it privately is why a reply becomes a DM.
+    """
+    if not text.strip():
+        return [_empty()]
+    return _banned_findings(text, banned)
+
+
+def _banned_findings(text: str, banned: Iterable[str]) -> list[Finding]:
+    word = find_banned_word(text, banned)
+    if word is None:
+        return []
+    message = f"“{word}” is on the banned-word list; reword the reply."
+    return [Finding(kind="banned_word", excerpt=word, message=message)]
+
+
+def _empty() -> Finding:
+    return Finding(kind="empty", excerpt="", message="The reply is empty; write something first.")
+
+
+# -- banned words ---------------------------------------------------------------
+
+# Scripts written without spaces between words. Korean does use spaces, but
+# particles attach to the word ("환불해", "환불은"), so it is matched like CJK.
+_CJK = (
+    "\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
+    "\ua960-\ua97f\uac00-\ud7af\ud7b0-\ud7ff\uf900-\ufaff\uff66-\uff9f"
+    "\U00020000-\U0003134f"
+)
+_HAS_CJK = re.compile(f"[{_CJK}]")
+# A letter or digit of a spaced script: what a whole-word match may not touch.
+_SPACED_WORD_CHAR = f"[^\\W{_CJK}]"
+
+
+def find_banned_word(text: str, banned: Iterable[str]) -> str | None:
+    """The first banned word `text` uses, as configured, or None.
+
+    Case and Unicode form do not matter. Words in spaced scripts match whole
+    words only ("ass" is not in "class"); Hangul and CJK words match anywhere,
+    since Korean attaches particles ("환불" is in "환불해").
+    """
+    haystack = _fold(text)
+    for word in banned:
+        if word.strip() and _banned_pattern(word).search(haystack):
+            return word
+    return None
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFC", text).casefold()
+
+
+def _banned_pattern(word: str) -> re.Pattern[str]:
+    folded = _fold(word)
+    phrase = r"\s+".join(re.escape(part) for part in folded.split())
+    if _HAS_CJK.search(folded):
+        return re.compile(phrase)
+    return re.compile(f"(?<!{_SPACED_WORD_CHAR}){phrase}(?!{_SPACED_WORD_CHAR})")
+
+
+# -- personal data --------------------------------------------------------------
+
+_KIND_NAMES = {
+    "phone": "a phone number",
+    "email": "an e-mail address",
+    "card": "a payment-card number",
+    "rrn": "a resident registration number",
+    "account_number": "a bank account number",
+}
+
+_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}"
+)
+_HANDLE = re.compile(r"(?<![A-Za-z0-9_])[@＠][A-Za-z0-9_]{1,15}")
+# As on X, a hashtag needs a letter: "#1234567890" is a number, not a tag.
+_HASHTAG = re.compile(r"(?<!\w)[#＃](?=\w*[^\W\d_])\w+")
+# Digits in groups joined by one space or hyphen. Not glued to Latin letters
+# (order codes like A1234567890) nor to a decimal point or thousands comma
+# (12,000,000,000원); Hangul may touch it, as particles do ("...5678로").
+_DIGIT_RUN = re.compile(r"(?<![\dA-Za-z])(?<!\d[.,])\d+(?:[ -]\d+)*(?![\dA-Za-z])(?![.,]\d)")
+_RRN = re.compile(r"(\d{2})(\d{2})(\d{2})[ -]?([1-8])\d{6}")
+# Stands in for text already accounted for. Not a digit, Latin letter, currency
+# sign or phone punctuation, so it neither joins nor breaks a number beside it.
+_BLANK = "|"
+
+
+def find_personal_data(text: str) -> list[Finding]:
+    """Personal data in `text`, each value once, in the order found.
+
+    Digits inside URLs, @handles and #hashtags are not data: a tweet link
+    holds a 19-digit id. Each stretch of text is reported as one kind only.
+    """
+    found: dict[tuple[str, str], Finding] = {}
+    blanked = text
+
+    def report(kind: str, start: int, end: int) -> None:
+        nonlocal blanked
+        excerpt = text[start:end]
+        key = (kind, excerpt.casefold() if kind == "email" else _digits(excerpt))
+        found.setdefault(key, _personal(kind, excerpt))
+        blanked = blanked[:start] + _BLANK * (end - start) + blanked[end:]
+
+    for m in _EMAIL.finditer(blanked):
+        report("email", m.start(), m.end())
+    for start, end in _not_data(blanked):
+        blanked = blanked[:start] + _BLANK * (end - start) + blanked[end:]
+    # Phone numbers first: the matcher knows their punctuation, "(02) 123-4567".
+    for match in phonenumbers.PhoneNumberMatcher(blanked, PHONE_REGION):
+        report("phone", match.start, match.end)
+    for run in list(_DIGIT_RUN.finditer(blanked)):
+        for kind, start, end in _classify_run(run.group(), run.start()):
+            report(kind, start, end)
+    return list(found.values())
+
+
+def _not_data(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of URLs, @handles and #hashtags."""
+    for url in extract_urls_with_indices(text):
+        yield url["indices"][0], url["indices"][1]
+    for pattern in (_HANDLE, _HASHTAG):
+        for m in pattern.finditer(text):
+            yield m.start(), m.end()
+
+
+def _classify_run(run: str, offset: int) -> Iterator[tuple[str, int, int]]:
+    """Kinds of data in one run of digit groups, with spans in the whole text.
+
+    A run may hold several values side by side ("4111 1111 1111 1111 2026"),
+    so groups are tried from the left, the most telling kind first and the
+    longest stretch first within a kind.
+    """
+    groups = [(m.start(), m.end()) for m in re.finditer(r"\d[\d-]*", run)]
+    i = 0
+    while i < len(groups):
+        hit = _first_hit(run, groups, i)
+        if hit is None:
+            i += 1
+            continue
+        kind, j = hit
+        yield kind, offset + groups[i][0], offset + groups[j - 1][1]
+        i = j
+
+
+_Test = Callable[[str, str, int], bool]
+
+_LONGEST_STRETCH = 19
+"""Most digits in a value spread over several groups: a long card number."""
+
+
+def _first_hit(run: str, groups: list[tuple[int, int]], i: int) -> tuple[str, int] | None:
+    stretches = []
+    for j in range(i + 1, len(groups) + 1):
+        piece = run[groups[i][0] : groups[j - 1][1]]
+        digits = _digits(piece)
+        # One group is always tried, however long: an account number may be.
+        if j > i + 1 and len(digits) > _LONGEST_STRETCH:
+            break
+        stretches.append((j, piece, digits))
+    for kind, test in _RUN_KINDS:
+        for j, piece, digits in reversed(stretches):
+            if test(piece, digits, j - i):
+                return kind, j
+    return None
+
+
+def _is_rrn(piece: str, digits: str, _groups: int) -> bool:
+    m = _RRN.fullmatch(piece)
+    if m is None:
+        return False
+    yy, mm, dd, g = (int(x) for x in m.groups())
+    # The digit after the birth date gives the century: 1, 2, 5, 6 born in the 1900s.
+    year = (1900 if g in (1, 2, 5, 6) else 2000) + yy
+    try:
+        date(year, mm, dd)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_card(piece: str, digits: str, _groups: int) -> bool:
+    return 13 <= len(digits) <= 19 and _luhn_ok(digits)
+
+
+def _is_phone(piece: str, digits: str, _groups: int) -> bool:
+    # The matcher on the whole text gives up when a phone number sits right
+    # beside other digits ("010 1234 5678 900101-1234567"); alone it is found.
+    return any(
+        m.start == 0 and m.end == len(piece)
+        for m in phonenumbers.PhoneNumberMatcher(piece, PHONE_REGION)
+    )
+
+
+def _is_account(piece: str, digits: str, groups: int) -> bool:
+    # Accounts are written whole or with hyphens; space-separated short
+    # numbers side by side are more often scores or lists than an account.
+    return groups == 1 and len(digits) >= ACCOUNT_MIN_DIGITS
+
+
+_RUN_KINDS: tuple[tuple[str, _Test], ...] = (
+    ("rrn", _is_rrn),
+    ("card", _is_card),
+    ("phone", _is_phone),
+    ("account_number", _is_account),
+)
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        n = int(char)
+        if position % 2:
+            n = n * 2 - 9 if n > 4 else n * 2
+        total += n
+    return total % 10 == 0
+
+
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
+def _personal(kind: str, excerpt: str) -> Finding:
+    masked = mask(excerpt)
+    return Finding(
+        kind=kind,
+        excerpt=masked,
+        message=(
+            f"This looks like {_KIND_NAMES[kind]} ({masked}); take it out of the public reply."
+        ),
+    )
+
+
+def mask(excerpt: str) -> str:
+    """`excerpt` with every letter and digit hidden but the last few.
+
+    The last 4 stay (2 when short), enough to tell which number is meant
+    without repeating it; separators stay so the shape is recognisable.
+    """
+    hidden = sum(c.isalnum() for c in excerpt)
+    keep = 4 if hidden >= 10 else 2
+    out = []
+    for char in reversed(excerpt):
+        if char.isalnum():
+            out.append(char if keep > 0 else MASK)
+            keep -= 1
+        else:
+            out.append(char)
+    return "".join(reversed(out))

@@ -1,0 +1,89 @@
+"""Tweet text as X counts it, and the CoTag that signs every reply.
+
+X does not count characters: it counts a weighted length (twitter-text v3),
+in which a URL is always 23, CJK and Hangul are 2, and an emoji is 2 however
+many code points it is made of. The modal must show the same number X will
+enforce, so all counting goes through twitter-text.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from twitter_text import parse_tweet
+
+MAX_WEIGHTED_LENGTH = 280
+"""X's limit on a post's weighted length, for accounts without long posts."""
+
+COTAG_MAX_LETTERS = 4
+"""A CoTag's letters after the ^: short enough to cost little of the 280."""
+
+_COTAG_HELP = "A CoTag is ^ and 1 to 4 letters, like ^BK."
+
+
+def weighted_length(text: str) -> int:
+    """The length X counts for `text` (twitter-text v3, NFC normalised first)."""
+    return int(parse_tweet(text).weightedLength)
+
+
+def parse_cotag(raw: str) -> str:
+    """The canonical CoTag for what a person typed, e.g. " bk" -> "^BK".
+
+    Letters are any Unicode letters so a Korean team may sign with Hangul;
+    only ASCII letters are upper-cased. A missing ^ is added. Raises
+    ValueError with a message to show the person when it is not a CoTag.
+    """
+    typed = unicodedata.normalize("NFC", raw).strip()
+    # NFC first: a Hangul syllable typed as decomposed jamo is one letter, not three.
+    letters = typed.removeprefix("^")
+    if not 1 <= len(letters) <= COTAG_MAX_LETTERS or not letters.isalpha():
+        shown = f"“{typed}” is not a CoTag. " if typed else ""
+        raise ValueError(shown + _COTAG_HELP)
+    return "^" + "".join(c.upper() if c.isascii() else c for c in letters)
+
+
+def sign(text: str, cotag: str | None) -> str:
+    """`text` signed with `cotag` (" ^BK" at the end); unchanged when cotag is None.
+
+    Signing twice with the same CoTag leaves one signature, so a retried edit
+    does not grow the reply.
+    """
+    if cotag is None:
+        return text
+    tag = parse_cotag(cotag)
+    body = text.rstrip()
+    if body == tag or body.endswith(" " + tag):
+        return body
+    return f"{body} {tag}" if body else tag
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """A reply as it will be posted, with its weighted length against X's limit."""
+
+    text: str
+    length: int
+    limit: int
+    overflow: int
+
+    @property
+    def fits(self) -> bool:
+        """True when X will accept the text's length."""
+        return self.overflow == 0
+
+
+def measure(text: str, cotag: str | None, *, limit: int = MAX_WEIGHTED_LENGTH) -> Measured:
+    """The signed text and its weighted length against `limit`: the signature counts too.
+
+    `limit` is X's post limit unless the caller knows better (a DM's is larger).
+    """
+    signed = sign(text, cotag)
+    length = weighted_length(signed)
+    return Measured(text=signed, length=length, limit=limit, overflow=max(0, length - limit))
+
+
+def describe_length(m: Measured) -> str:
+    """A line for the modal: "120/280", or "283/280 — 3 over the limit"."""
+    count = f"{m.length}/{m.limit}"
+    return f"{count} — {m.overflow} over the limit" if m.overflow else count
