@@ -41,8 +41,22 @@ class XForbidden(XError):
     """X refused the call: the account's plan or the app's access level forbids it."""
 
 
+class XRecipientClosed(XForbidden):
+    """The recipient does not accept DMs from this account; reply in public instead."""
+
+
 class XUnavailable(XError):
-    """X answered 5xx, timed out or dropped the connection; worth trying again."""
+    """X answered 5xx, timed out or dropped the connection; worth trying again.
+
+    On a write it means the call never reached X, so nothing happened there.
+    """
+
+
+class XOutcomeUnknown(XError):
+    """A write may or may not have taken effect at X (timeout, dropped connection, 5xx).
+
+    Never retry blindly: look for the post, DM or retweet at X first.
+    """
 
 
 class SlackError(RoostError):

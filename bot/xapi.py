@@ -4,6 +4,10 @@ tweepy builds its host in (`https://api.twitter.com`) and sends every call
 through `client.session`, a requests.Session. An adapter mounted on that
 session rewrites the host to X_API_URL, gives every call a timeout (tweepy
 sets none), and records X's rate-limit headers so intake can honour them.
+
+Writes (posts, DMs, retweets) take no idempotency key at X, so their errors
+say whether the call can have taken effect: XUnavailable only when it never
+reached X, XOutcomeUnknown when it may have.
 """
 
 from __future__ import annotations
@@ -18,9 +22,20 @@ from typing import Any
 import requests
 import tweepy
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from bot import clock
-from bot.errors import XError, XForbidden, XNotFound, XRateLimited, XTokenRevoked, XUnavailable
+from bot.errors import (
+    XError,
+    XForbidden,
+    XNotFound,
+    XOutcomeUnknown,
+    XRateLimited,
+    XRecipientClosed,
+    XTokenRevoked,
+    XUnavailable,
+)
+from bot.normalize import parse_time
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +48,18 @@ DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=1)
 
 MENTIONS_PAGE_SIZE = 100
 """The largest page X serves on the mentions timeline."""
+
+PAGE_SIZE = 100
+"""The largest page X serves on the user timeline, DM events and retweeters."""
+
+RETWEETERS_PAGES = 3
+"""Pages of retweeters, newest first, that `retweeted` reads before answering no."""
+
+POST_FIELDS = ["created_at", "conversation_id", "in_reply_to_user_id", "referenced_tweets"]
+"""What `recent_posts` asks for besides id and text: enough to match a reply to its target."""
+
+DM_EVENT_FIELDS = ["id", "event_type", "text", "created_at", "dm_conversation_id"]
+"""DM event fields in both X's documentation and its OpenAPI (sender_id comes as expansion)."""
 
 MENTION_EXPANSIONS = [
     "author_id",
@@ -107,9 +134,11 @@ class XBaseAdapter(HTTPAdapter):
         )
 
 
-def mount(session: requests.Session, base_url: str) -> XBaseAdapter:
+def mount(
+    session: requests.Session, base_url: str, *, timeout: tuple[float, float] = DEFAULT_TIMEOUT
+) -> XBaseAdapter:
     """Point a tweepy session at base_url; returns the adapter for its rate limits."""
-    adapter = XBaseAdapter(base_url)
+    adapter = XBaseAdapter(base_url, timeout=timeout)
     session.mount(TWEEPY_HOST, adapter)
     if not base_url.startswith(TWEEPY_HOST):
         session.mount(base_url, adapter)
@@ -119,7 +148,15 @@ def mount(session: requests.Session, base_url: str) -> XBaseAdapter:
 class XClient:
     """One X account's client: tweepy under the hood, Roost's errors on top."""
 
-    def __init__(self, auth_kind: str, credentials: dict[str, str], *, base_url: str) -> None:
+    def __init__(
+        self,
+        auth_kind: str,
+        credentials: dict[str, str],
+        *,
+        base_url: str,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    ) -> None:
+        """A client for one account; `timeout` is (connect, read) seconds for every call."""
         self._user_auth = auth_kind == "oauth1"
         if self._user_auth:
             self._client = tweepy.Client(
@@ -132,7 +169,7 @@ class XClient:
         else:
             # An OAuth 2.0 user access token is sent as a bearer token.
             self._client = tweepy.Client(bearer_token=credentials["access_token"], return_type=dict)
-        self._adapter = mount(self._client.session, base_url)
+        self._adapter = mount(self._client.session, base_url, timeout=timeout)
 
     def __repr__(self) -> str:
         return f"XClient(user_auth={self._user_auth}, base_url={self._adapter.base_url!r})"
@@ -163,10 +200,122 @@ class XClient:
             )
         return page
 
+    def post_tweet(self, text: str, *, reply_to: int | None = None) -> str:
+        """Post `text` as the account, replying to the post `reply_to` if given; the new id."""
+        doing = "posting the reply" if reply_to is not None else "posting"
+        with translate_errors(doing, write=True):
+            answer = self._client.create_tweet(
+                text=text, in_reply_to_tweet_id=reply_to, user_auth=self._user_auth
+            )
+        return str(_data(answer, doing)["id"])
+
+    def recent_posts(self, user_id: int, *, since: datetime) -> list[dict[str, Any]]:
+        """The account's own posts created at or after `since`, newest first (up to 100).
+
+        Raw X objects: id, text (HTML-escaped, links shortened, as X serves it),
+        created_at, conversation_id, in_reply_to_user_id, referenced_tweets.
+        """
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        with translate_errors("reading the account's recent posts"):
+            page = self._client.get_users_tweets(
+                user_id,
+                user_auth=self._user_auth,
+                max_results=PAGE_SIZE,
+                start_time=since,
+                tweet_fields=POST_FIELDS,
+            )
+        # start_time has whole seconds only: drop what falls in the second before `since`.
+        return [
+            post
+            for post in page.get("data") or []
+            if (parse_time(post.get("created_at")) or since) >= since
+        ]
+
+    def retweet(self, user_id: int, tweet_id: int) -> None:
+        """Retweet the post as the account `user_id` (this client's own); again is harmless."""
+        doing = "retweeting the post"
+        with translate_errors(doing, write=True):
+            response = self._client.request(
+                "POST",
+                f"/2/users/{user_id}/retweets",
+                json={"tweet_id": str(tweet_id)},
+                user_auth=self._user_auth,
+            )
+        _data(response.json(), doing)
+
+    def unretweet(self, user_id: int, tweet_id: int) -> None:
+        """Undo the account's retweet of the post; harmless if it has none."""
+        doing = "undoing the retweet"
+        with translate_errors(doing, write=True):
+            response = self._client.request(
+                "DELETE", f"/2/users/{user_id}/retweets/{tweet_id}", user_auth=self._user_auth
+            )
+        _data(response.json(), doing)
+
+    def retweeted(self, user_id: int, tweet_id: int) -> bool:
+        """Whether the account `user_id` is among the post's latest retweeters."""
+        doing = "checking the post's retweets"
+        token: str | None = None
+        for _ in range(RETWEETERS_PAGES):
+            with translate_errors(doing):
+                page = self._client.get_retweeters(
+                    tweet_id,
+                    user_auth=self._user_auth,
+                    max_results=PAGE_SIZE,
+                    pagination_token=token,
+                )
+            if "data" not in page and page.get("errors"):
+                _data(page, doing)  # raises: the post is gone
+            if any(str(user["id"]) == str(user_id) for user in page.get("data") or []):
+                return True
+            token = page.get("meta", {}).get("next_token")
+            if token is None:
+                break
+        return False
+
+    def send_dm(self, participant_id: int, text: str, *, handle: str | None = None) -> str:
+        """Send `text` as a DM to the user `participant_id` (@`handle`, for messages); the
+        new DM event's id."""
+        doing = "sending the DM"
+        with translate_errors(doing, write=True, recipient=handle):
+            answer = self._client.create_direct_message(
+                participant_id=participant_id, text=text, user_auth=self._user_auth
+            )
+        return str(_data(answer, doing)["dm_event_id"])
+
+    def recent_dms(self, participant_id: int) -> list[dict[str, Any]]:
+        """The latest messages (up to 100, newest first) between the account and the user.
+
+        Raw X events: id, event_type, text, sender_id, created_at, dm_conversation_id.
+        """
+        with translate_errors("reading the DM conversation"):
+            page = self._client.get_direct_message_events(
+                participant_id=participant_id,
+                user_auth=self._user_auth,
+                max_results=PAGE_SIZE,
+                event_types=["MessageCreate"],
+                dm_event_fields=DM_EVENT_FIELDS,
+                expansions=["sender_id"],
+            )
+        events: list[dict[str, Any]] = page.get("data") or []
+        return events
+
+
+_NO_ANSWER = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+"""requests' failures that leave the call without an answer from X."""
+
 
 @contextmanager
-def translate_errors(doing: str) -> Iterator[None]:
-    """Turn tweepy and requests failures into Roost's X errors."""
+def translate_errors(
+    doing: str, *, write: bool = False, recipient: str | None = None
+) -> Iterator[None]:
+    """Turn tweepy and requests failures into Roost's X errors.
+
+    For a `write`, a call that may have reached X without an answer (a read
+    timeout, a dropped connection, a 5xx) is XOutcomeUnknown; XUnavailable
+    means it never reached X. `recipient` names a DM's recipient in messages.
+    """
     try:
         yield
     except tweepy.TooManyRequests as exc:
@@ -182,24 +331,104 @@ def translate_errors(doing: str) -> Iterator[None]:
             "Reconnect the account to resume."
         ) from None
     except tweepy.Forbidden as exc:
-        raise XForbidden(
-            f"X forbids {doing} for this account or app ({_detail(exc)}). "
-            "Check the app's access level and plan in the X developer portal."
-        ) from None
+        raise _refusal(exc, doing, recipient) from None
     except tweepy.NotFound as exc:
-        raise XNotFound(f"X found nothing while {doing} ({_detail(exc)}).") from None
+        raise XNotFound(
+            f"X found nothing while {doing} ({_detail(exc)}): it was deleted or is not "
+            "visible to this account."
+        ) from None
     except tweepy.TwitterServerError as exc:
+        if write:
+            raise _outcome_unknown(doing, f"X answered {exc.response.status_code}") from None
         raise XUnavailable(f"X is failing ({exc.response.status_code}) while {doing}.") from None
     except tweepy.HTTPException as exc:
         raise XError(f"X rejected {doing}: {_detail(exc)}.") from None
-    except (requests.ConnectionError, requests.Timeout) as exc:
-        raise XUnavailable(
-            f"X could not be reached while {doing} ({type(exc).__name__})."
-        ) from None
+    except _NO_ANSWER as exc:
+        if not write:
+            raise XUnavailable(
+                f"X could not be reached while {doing} ({type(exc).__name__})."
+            ) from None
+        if _never_sent(exc):
+            raise XUnavailable(
+                f"X could not be reached while {doing} ({type(exc).__name__}); nothing was sent."
+            ) from None
+        if isinstance(exc, requests.Timeout):
+            raise _outcome_unknown(doing, "no answer in time") from None
+        raise _outcome_unknown(doing, "the connection dropped") from None
+
+
+def _refusal(exc: tweepy.Forbidden, doing: str, recipient: str | None) -> XError:
+    """The error for X's 403, told apart by X's words."""
+    detail = _detail(exc)
+    said = detail.lower()
+    if "deleted or not visible" in said:
+        return XNotFound(
+            f"X refused {doing}: the post was deleted or is no longer visible to this account. "
+            "Nothing was posted."
+        )
+    if "cannot send messages" in said:
+        who = f"@{recipient}" if recipient else "The recipient"
+        return XRecipientClosed(
+            f"{who} does not accept DMs from this account. Reply in public instead."
+        )
+    if "not been mentioned or otherwise engaged" in said:
+        return XForbidden(
+            "X lets this account reply only to posts that mention it or to conversations it "
+            "is already part of. Post a new message that mentions the author instead."
+        )
+    if "duplicate content" in said:
+        return XError(
+            "X refused the post as a duplicate of one this account posted recently. "
+            "Change the wording and send it again."
+        )
+    if "too long" in said:
+        return XError(
+            "The post is longer than X allows (280 characters; a link counts as 23, an emoji "
+            "or CJK character as 2). Shorten it and send it again."
+        )
+    return XForbidden(
+        f"X forbids {doing} for this account or app ({detail}). "
+        "Check the app's access level and plan in the X developer portal."
+    )
+
+
+def _outcome_unknown(doing: str, why: str) -> XOutcomeUnknown:
+    return XOutcomeUnknown(
+        f"X did not confirm {doing} ({why}), so it may have gone through. "
+        "Check the account on X before trying again."
+    )
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """Whether the call cannot have reached X: no connection to it was ever made."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = exc.args[0] if exc.args else None
+    if isinstance(reason, MaxRetryError):
+        reason = reason.reason
+    return isinstance(reason, NewConnectionError)
+
+
+def _data(answer: dict[str, Any], doing: str) -> dict[str, Any]:
+    """The `data` of a successful answer, or the error X sent in its place."""
+    data = answer.get("data")
+    if isinstance(data, dict):
+        return data
+    errors = answer.get("errors") or []
+    details = "; ".join(str(error.get("detail", error)).rstrip(".") for error in errors)
+    if any(str(error.get("type", "")).endswith("/resource-not-found") for error in errors):
+        raise XNotFound(
+            f"X found nothing while {doing} ({details}): it was deleted or is not visible to "
+            "this account."
+        )
+    if errors:
+        raise XError(f"X rejected {doing}: {details}.")
+    raise _outcome_unknown(doing, "X's answer had no result")
 
 
 def _detail(exc: tweepy.HTTPException) -> str:
-    return "; ".join(str(m) for m in exc.api_messages) or str(exc.response.status_code)
+    messages = (str(message).rstrip(".") for message in exc.api_messages)
+    return "; ".join(messages) or str(exc.response.status_code)
 
 
 def _int(value: str | None) -> int | None:

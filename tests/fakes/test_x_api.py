@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
@@ -744,6 +745,480 @@ def test_stop_ends_open_streams(http: requests.Session) -> None:
         read_tweet_lines(response.iter_lines(), 1)
 
 
+# --- posting ---------------------------------------------------------------------------------
+
+
+def forbidden(detail: str) -> dict[str, Any]:
+    """X's 403 body for a refused write."""
+    return {"title": "Forbidden", "type": "about:blank", "status": 403, "detail": detail}
+
+
+def test_post_tweet_and_reply_land_in_timelines_and_mentions(
+    fake: FakeX,
+    brand: dict[str, Any],
+    alice: dict[str, Any],
+    brand_client: Any,
+    http: requests.Session,
+) -> None:
+    mention = fake.post_mention("brand", author="alice", text="@brand where is my order?")
+
+    plain = http.post(
+        f"{fake.url}/2/tweets",
+        json={"text": "Big news & more <soon>"},
+        headers={"Authorization": f"Bearer {fake.issue_token(brand['id'])}"},
+    )
+    assert plain.status_code == 201
+    posted = plain.json()["data"]
+    assert posted == {
+        "id": posted["id"],
+        "text": "Big news &amp; more &lt;soon&gt;",
+        "edit_history_tweet_ids": [posted["id"]],
+    }
+
+    reply = brand_client.create_tweet(
+        text="@alice on its way!", in_reply_to_tweet_id=mention["id"], user_auth=False
+    )["data"]
+    assert int(reply["id"]) > int(posted["id"])
+    sent = json.loads(fake.calls_to("/2/tweets", method="POST")[-1].body)
+    assert sent == {"text": "@alice on its way!", "reply": {"in_reply_to_tweet_id": mention["id"]}}
+
+    posts = fake.posts_by("BRAND")
+    assert [(post["id"], post["text"], post["in_reply_to_tweet_id"]) for post in posts] == [
+        (reply["id"], "@alice on its way!", mention["id"]),
+        (posted["id"], "Big news & more <soon>", None),
+    ]
+    assert all(post["created_at"].endswith("Z") for post in posts)
+    (mentioning,) = fake.mentions_of("alice")
+    assert mentioning["id"] == reply["id"]
+    assert mentioning["entities"]["mentions"] == [
+        {"start": 0, "end": 6, "username": "alice", "id": alice["id"]}
+    ]
+
+    timeline = brand_client.get_users_tweets(
+        brand["id"],
+        tweet_fields=[
+            "created_at",
+            "conversation_id",
+            "in_reply_to_user_id",
+            "referenced_tweets",
+            "author_id",
+        ],
+    )
+    newest, oldest = timeline["data"]
+    assert newest == {
+        "id": reply["id"],
+        "text": "@alice on its way!",
+        "edit_history_tweet_ids": [reply["id"]],
+        "author_id": brand["id"],
+        "conversation_id": mention["id"],
+        "in_reply_to_user_id": alice["id"],
+        "referenced_tweets": [{"type": "replied_to", "id": mention["id"]}],
+        "created_at": newest["created_at"],
+    }
+    assert oldest["id"] == posted["id"] and oldest["conversation_id"] == posted["id"]
+    assert timeline["meta"] == {
+        "result_count": 2,
+        "newest_id": reply["id"],
+        "oldest_id": posted["id"],
+    }
+
+
+def test_post_tweet_refusals_read_like_x(
+    fake: FakeX,
+    brand: dict[str, Any],
+    alice: dict[str, Any],
+    brand_client: Any,
+    client_for: Callable[..., Any],
+) -> None:
+    bob = fake.add_user("bob")
+    unrelated = fake.post_mention("alice", author="bob", text="@alice lunch?")
+    mention = fake.post_mention("brand", author="alice")
+    gone = fake.post_mention("brand", author="alice", text="@brand oops")
+    fake.delete_tweet(gone["id"])
+
+    def refusal(**arguments: Any) -> dict[str, Any]:
+        with pytest.raises(tweepy.Forbidden) as raised:
+            brand_client.create_tweet(user_auth=False, **arguments)
+        body: dict[str, Any] = raised.value.response.json()
+        return body
+
+    assert refusal(text="a" * 281) == forbidden(
+        "Your Tweet text is too long. For more information on how Twitter determines text "
+        "length see https://github.com/twitter/twitter-text."
+    )
+    # Weighted length: CJK characters count twice, so 140 fit and 141 do not.
+    brand_client.create_tweet(text="日" * 140, user_auth=False)
+    assert refusal(text="日" * 141)["detail"].startswith("Your Tweet text is too long.")
+
+    deleted = forbidden("You attempted to reply to a Tweet that is deleted or not visible to you.")
+    assert refusal(text="hi", in_reply_to_tweet_id=gone["id"]) == deleted
+    assert refusal(text="hi", in_reply_to_tweet_id="1") == deleted
+
+    assert refusal(text="nice", in_reply_to_tweet_id=unrelated["id"]) == forbidden(
+        "Reply to this conversation is not allowed because you have not been mentioned or "
+        "otherwise engaged by the author of the post you are replying to."
+    )
+    first = brand_client.create_tweet(
+        text="thanks!", in_reply_to_tweet_id=mention["id"], user_auth=False
+    )["data"]
+    # Its own posts and conversations it is part of stay open to the account.
+    brand_client.create_tweet(text="and more", in_reply_to_tweet_id=first["id"], user_auth=False)
+    later = fake.post_mention("bob", author="alice", text="@bob me too", reply_to=mention["id"])
+    brand_client.create_tweet(text="welcome", in_reply_to_tweet_id=later["id"], user_auth=False)
+
+    assert refusal(text="thanks!") == forbidden(
+        "You are not allowed to create a Tweet with duplicate content."
+    )
+    bob_client = client_for(bearer_token=fake.issue_token(bob["id"]))
+    assert bob_client.create_tweet(text="thanks!", user_auth=False)["data"]["text"] == "thanks!"
+    assert len(fake.posts_by("brand")) == 4
+
+
+def test_replies_are_unrestricted_when_asked() -> None:
+    with FakeX(restrict_replies=False) as server:
+        brand = server.add_user("brand")
+        server.add_user("alice")
+        tweet = server.post_mention("alice", author="alice", text="@alice note to self")
+        with requests.Session() as http:
+            answer = http.post(
+                f"{server.url}/2/tweets",
+                json={"text": "hi", "reply": {"in_reply_to_tweet_id": tweet["id"]}},
+                headers={"Authorization": f"Bearer {server.issue_token(brand['id'])}"},
+            )
+        assert answer.status_code == 201
+
+
+def test_post_tweet_rejects_malformed_requests(
+    fake: FakeX, brand: dict[str, Any], http: requests.Session
+) -> None:
+    user = {"Authorization": f"Bearer {fake.issue_token(brand['id'])}"}
+
+    def post(**kwargs: Any) -> requests.Response:
+        return http.post(f"{fake.url}/2/tweets", **kwargs)
+
+    for body in ({}, {"text": "  "}, {"text": "hi", "colour": "red"}, {"text": 5}):
+        answer = post(json=body, headers=user)
+        assert answer.status_code == 400, body
+        assert answer.json()["type"] == "https://api.x.com/2/problems/invalid-request"
+    assert post(data=b"[", headers=user).status_code == 400
+    malformed_reply = {"text": "hi", "reply": {"in_reply_to_tweet_id": "abc"}}
+    assert post(json=malformed_reply, headers=user).status_code == 400
+
+    app = {"Authorization": f"Bearer {fake.app_bearer}"}
+    refused = post(json={"text": "hi"}, headers=app)
+    assert refused.status_code == 403
+    assert refused.json()["title"] == "Unsupported Authentication"
+    assert post(json={"text": "hi"}).status_code == 401
+    assert fake.posts_by("brand") == []
+
+
+def test_delete_tweet_only_own_and_only_once(
+    fake: FakeX,
+    brand: dict[str, Any],
+    alice: dict[str, Any],
+    brand_client: Any,
+) -> None:
+    mine = brand_client.create_tweet(text="@alice oops", user_auth=False)["data"]
+    hers = fake.post_mention("brand", author="alice")
+
+    assert brand_client.delete_tweet(mine["id"], user_auth=False) == {"data": {"deleted": True}}
+    assert fake.posts_by("brand") == [] and fake.mentions_of("alice") == []
+
+    with pytest.raises(tweepy.NotFound) as raised:
+        brand_client.delete_tweet(mine["id"], user_auth=False)
+    assert raised.value.response.json() == {
+        "value": mine["id"],
+        "detail": f"Could not find tweet with id: [{mine['id']}].",
+        "title": "Not Found Error",
+        "resource_type": "tweet",
+        "parameter": "id",
+        "resource_id": mine["id"],
+        "type": "https://api.x.com/2/problems/resource-not-found",
+        "status": 404,
+    }
+    with pytest.raises(tweepy.Forbidden):
+        brand_client.delete_tweet(hers["id"], user_auth=False)
+    assert fake.mentions_of("brand") == [hers]
+
+
+def test_user_timeline_pages_and_filters(
+    fake: FakeX, brand: dict[str, Any], alice: dict[str, Any], brand_client: Any
+) -> None:
+    start = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    posted = [
+        fake.post_mention("alice", author="brand", created_at=start + timedelta(minutes=n))["id"]
+        for n in range(7)
+    ]
+    reply = fake.post_mention("alice", author="brand", reply_to=posted[0])["id"]
+    fake.post_mention("brand", author="alice")  # alice's, not in brand's timeline
+
+    pages = list(tweepy.Paginator(brand_client.get_users_tweets, brand["id"], max_results=5))
+    assert [tweet["id"] for page in pages for tweet in page["data"]] == [reply, *posted[::-1]]
+
+    since = brand_client.get_users_tweets(brand["id"], since_id=posted[4])
+    assert [tweet["id"] for tweet in since["data"]] == [reply, posted[6], posted[5]]
+
+    window = brand_client.get_users_tweets(
+        brand["id"],
+        start_time=start + timedelta(minutes=2),
+        end_time=start + timedelta(minutes=5),
+        exclude=["replies"],
+    )
+    assert [tweet["id"] for tweet in window["data"]] == posted[4:1:-1]
+    no_replies = brand_client.get_users_tweets(brand["id"], exclude="replies", max_results=100)
+    assert reply not in [tweet["id"] for tweet in no_replies["data"]]
+
+    with pytest.raises(tweepy.BadRequest, match="start_time"):
+        brand_client.get_users_tweets(brand["id"], start_time="yesterday")
+    with pytest.raises(tweepy.BadRequest, match="exclude"):
+        brand_client.get_users_tweets(brand["id"], exclude="likes")
+    assert brand_client.get_users_tweets("42")["errors"][0]["detail"] == (
+        "Could not find user with id: [42]."
+    )
+    assert brand_client.get_users_tweets(alice["id"])["meta"]["result_count"] == 1
+
+
+# --- retweets --------------------------------------------------------------------------------
+
+
+def test_retweet_unretweet_and_retweeters(
+    fake: FakeX,
+    brand: dict[str, Any],
+    alice: dict[str, Any],
+    brand_client: Any,
+    client_for: Callable[..., Any],
+) -> None:
+    tweet = fake.post_mention("brand", author="alice", text="@brand love it")
+
+    retweeted = brand_client.retweet(tweet["id"], user_auth=False)
+    assert retweeted == {"data": {"retweeted": True, "rest_id": retweeted["data"]["rest_id"]}}
+    assert json.loads(fake.calls_to(f"/2/users/{brand['id']}/retweets")[-1].body) == {
+        "tweet_id": tweet["id"]
+    }
+    assert brand_client.retweet(tweet["id"], user_auth=False) == retweeted  # no change
+    assert fake.retweeters_of(tweet["id"]) == {brand["id"]}
+    # Retweets are not posts in the fake: timelines stay as they were.
+    assert fake.posts_by("brand") == []
+
+    others = [fake.add_user(f"fan{n}") for n in range(2)]
+    for other in others:
+        client_for(bearer_token=fake.issue_token(other["id"])).retweet(tweet["id"], user_auth=False)
+    assert fake.mentions_of("brand")[0]["public_metrics"]["retweet_count"] == 3
+
+    pages = list(tweepy.Paginator(brand_client.get_retweeters, tweet["id"], max_results=2))
+    assert [user["username"] for page in pages for user in page["data"]] == [
+        "fan1",
+        "fan0",
+        "brand",
+    ]
+    assert [page["meta"]["result_count"] for page in pages] == [2, 1]
+
+    assert brand_client.unretweet(tweet["id"], user_auth=False) == {"data": {"retweeted": False}}
+    assert brand_client.unretweet(tweet["id"], user_auth=False) == {"data": {"retweeted": False}}
+    assert fake.retweeters_of(tweet["id"]) == {other["id"] for other in others}
+
+    fake.delete_tweet(tweet["id"])
+    assert fake.retweeters_of(tweet["id"]) == set()
+    assert brand_client.get_retweeters(tweet["id"])["errors"][0]["resource_type"] == "tweet"
+
+
+def test_retweet_refusals(
+    fake: FakeX, brand: dict[str, Any], alice: dict[str, Any], http: requests.Session
+) -> None:
+    tweet = fake.post_mention("brand", author="alice")
+    auth = {"Authorization": f"Bearer {fake.issue_token(brand['id'])}"}
+
+    on_behalf = http.post(
+        f"{fake.url}/2/users/{alice['id']}/retweets", json={"tweet_id": tweet["id"]}, headers=auth
+    )
+    assert on_behalf.status_code == 403
+    assert fake.retweeters_of(tweet["id"]) == set()
+
+    missing = http.post(
+        f"{fake.url}/2/users/{brand['id']}/retweets", json={"tweet_id": "1"}, headers=auth
+    )
+    assert missing.status_code == 404
+    assert missing.json()["detail"] == "Could not find tweet with tweet_id: [1]."
+
+    for body in ({}, {"tweet_id": 1}, {"tweet_id": "x"}):
+        answer = http.post(f"{fake.url}/2/users/{brand['id']}/retweets", json=body, headers=auth)
+        assert answer.status_code == 400, body
+    undo_for_alice = http.delete(
+        f"{fake.url}/2/users/{alice['id']}/retweets/{tweet['id']}", headers=auth
+    )
+    assert undo_for_alice.status_code == 403
+
+
+# --- direct messages -------------------------------------------------------------------------
+
+
+def test_dms_are_sent_and_listed_newest_first(
+    fake: FakeX,
+    brand: dict[str, Any],
+    alice: dict[str, Any],
+    brand_client: Any,
+    client_for: Callable[..., Any],
+) -> None:
+    first = brand_client.create_direct_message(
+        participant_id=alice["id"], text="Hi Alice & co", user_auth=False
+    )["data"]
+    conversation = f"{brand['id']}-{alice['id']}"  # the smaller id first
+    assert first == {"dm_conversation_id": conversation, "dm_event_id": first["dm_event_id"]}
+    alice_client = client_for(bearer_token=fake.issue_token(alice["id"]))
+    answer = alice_client.create_direct_message(
+        participant_id=brand["id"], text="thanks", user_auth=False
+    )["data"]
+    assert answer["dm_conversation_id"] == conversation
+
+    bare = brand_client.get_direct_message_events(participant_id=alice["id"], user_auth=False)
+    assert bare["data"] == [
+        {"id": answer["dm_event_id"], "event_type": "MessageCreate", "text": "thanks"},
+        {"id": first["dm_event_id"], "event_type": "MessageCreate", "text": "Hi Alice & co"},
+    ]
+    assert bare["meta"] == {"result_count": 2}
+
+    detailed = brand_client.get_direct_message_events(
+        participant_id=alice["id"],
+        dm_event_fields=["created_at", "dm_conversation_id"],
+        expansions=["sender_id"],
+        user_fields=["username"],
+        max_results=1,
+        user_auth=False,
+    )
+    (event,) = detailed["data"]
+    assert set(event) == {
+        "id",
+        "event_type",
+        "text",
+        "created_at",
+        "dm_conversation_id",
+        "sender_id",
+    }
+    assert event["sender_id"] == alice["id"]
+    assert detailed["includes"] == {
+        "users": [{"id": alice["id"], "name": "alice", "username": "alice"}]
+    }
+    older = brand_client.get_direct_message_events(
+        participant_id=alice["id"],
+        pagination_token=detailed["meta"]["next_token"],
+        user_auth=False,
+    )
+    assert [event["id"] for event in older["data"]] == [first["dm_event_id"]]
+    assert "next_token" not in older["meta"]
+
+    joins = brand_client.get_direct_message_events(
+        participant_id=alice["id"], event_types=["ParticipantsJoin"], user_auth=False
+    )
+    assert joins == {"meta": {"result_count": 0}}
+    with pytest.raises(tweepy.BadRequest, match="dm_event.fields"):
+        brand_client.get_direct_message_events(
+            participant_id=alice["id"], dm_event_fields=["colour"], user_auth=False
+        )
+
+    assert [dm["text"] for dm in fake.dms_between("brand", "alice")] == ["Hi Alice & co"]
+    assert fake.dms_between("alice", "brand")[0]["id"] == answer["dm_event_id"]
+
+
+def test_dm_refusals(
+    fake: FakeX, brand: dict[str, Any], brand_client: Any, http: requests.Session
+) -> None:
+    closed = fake.add_user("private", accepts_dms=False)
+    later = fake.add_user("later")
+    brand_client.create_direct_message(participant_id=later["id"], text="hi", user_auth=False)
+    fake.close_dms(fake.user_id("LATER"))
+    with pytest.raises(tweepy.Forbidden):
+        brand_client.create_direct_message(participant_id=later["id"], text="hi", user_auth=False)
+    with pytest.raises(ValueError, match="no user"):
+        fake.user_id("nobody")
+    with pytest.raises(tweepy.Forbidden) as raised:
+        brand_client.create_direct_message(participant_id=closed["id"], text="hi", user_auth=False)
+    assert raised.value.response.json() == forbidden("You cannot send messages to this user.")
+    assert fake.dms_between("brand", "private") == []
+
+    with pytest.raises(tweepy.NotFound) as missing:
+        brand_client.create_direct_message(participant_id="42", text="hi", user_auth=False)
+    assert missing.value.response.json()["parameter"] == "participant_id"
+
+    auth = {"Authorization": f"Bearer {fake.issue_token(brand['id'])}"}
+    url = f"{fake.url}/2/dm_conversations/with/{closed['id']}/messages"
+    for body in ({}, {"text": ""}, {"text": "hi", "extra": 1}):
+        assert http.post(url, json=body, headers=auth).status_code == 400, body
+    app = http.post(
+        url, json={"text": "hi"}, headers={"Authorization": f"Bearer {fake.app_bearer}"}
+    )
+    assert app.status_code == 403
+
+
+# --- faults on writes ------------------------------------------------------------------------
+
+
+def test_failed_writes_are_not_carried_out(
+    fake: FakeX, brand: dict[str, Any], alice: dict[str, Any], brand_client: Any
+) -> None:
+    tweet = fake.post_mention("brand", author="alice")
+    fake.fail("/2/tweets", 503, method="POST")
+    fake.fail(f"/2/users/{brand['id']}/retweets", 429, reset_in=60)
+    fake.fail("/2/dm_conversations/", 500)
+
+    with pytest.raises(tweepy.TwitterServerError):
+        brand_client.create_tweet(text="hello", user_auth=False)
+    with pytest.raises(tweepy.TooManyRequests) as limited:
+        brand_client.retweet(tweet["id"], user_auth=False)
+    assert 58 <= limited.value.reset_time - time.time() <= 61
+    assert limited.value.response.headers["x-rate-limit-remaining"] == "0"
+    with pytest.raises(tweepy.TwitterServerError):
+        brand_client.create_direct_message(participant_id=alice["id"], text="hi", user_auth=False)
+
+    assert fake.posts_by("brand") == []
+    assert fake.retweeters_of(tweet["id"]) == set()
+    assert fake.dms_between("brand", "alice") == []
+    brand_client.create_tweet(text="hello", user_auth=False)
+    assert [post["text"] for post in fake.posts_by("brand")] == ["hello"]
+
+
+def test_lost_answers_are_carried_out_then_dropped(
+    fake: FakeX, brand: dict[str, Any], alice: dict[str, Any], brand_client: Any
+) -> None:
+    tweet = fake.post_mention("brand", author="alice")
+    fake.lose_answer("/2/tweets")
+    fake.lose_answer("/2/users/", times=1)  # POST only: the retweet, not tweepy's get_me
+    fake.lose_answer("/2/dm_conversations/")
+
+    with pytest.raises(requests.ConnectionError):
+        brand_client.create_tweet(text="did it post?", user_auth=False)
+    assert [post["text"] for post in fake.posts_by("brand")] == ["did it post?"]
+    with pytest.raises(requests.ConnectionError):
+        brand_client.retweet(tweet["id"], user_auth=False)
+    assert fake.retweeters_of(tweet["id"]) == {brand["id"]}
+    with pytest.raises(requests.ConnectionError):
+        brand_client.create_direct_message(participant_id=alice["id"], text="hi", user_auth=False)
+    assert len(fake.dms_between("brand", "alice")) == 1
+    # Reads on the same paths are answered, and the next write is too.
+    assert brand_client.get_direct_message_events(participant_id=alice["id"], user_auth=False)
+    assert brand_client.create_tweet(text="again", user_auth=False)["data"]["text"] == "again"
+
+    fake.lose_answer("/2/users/", method=None, times=2)
+    with pytest.raises(requests.ConnectionError):
+        brand_client.get_users_tweets(brand["id"])
+    with pytest.raises(requests.ConnectionError):
+        brand_client.get_users_tweets(brand["id"])
+    assert brand_client.get_users_tweets(brand["id"])["meta"]["result_count"] == 2
+
+
+def test_slow_write_is_carried_out_though_its_answer_comes_too_late(
+    fake: FakeX, brand: dict[str, Any], http: requests.Session
+) -> None:
+    fake.slow("/2/tweets", 0.5)
+    with pytest.raises(requests.ReadTimeout):
+        http.post(
+            f"{fake.url}/2/tweets",
+            json={"text": "late"},
+            headers={"Authorization": f"Bearer {fake.issue_token(brand['id'])}"},
+            timeout=(5, 0.1),
+        )
+    assert wait_for(lambda: fake.posts_by("brand"))[0]["text"] == "late"
+
+
 # --- control endpoints and standalone mode ---------------------------------------------------
 
 
@@ -785,6 +1260,32 @@ def test_control_endpoints(fake: FakeX, http: requests.Session) -> None:
     missing = http.post(f"{fake.url}/_control/mentions", json={"to": "acme"})
     assert missing.status_code == 400 and "author" in missing.json()["error"]
     assert http.get(f"{fake.url}/_control/nothing").status_code == 404
+
+
+def test_control_endpoints_for_the_write_side(fake: FakeX, http: requests.Session) -> None:
+    brand = http.post(f"{fake.url}/_control/users", json={"username": "acme"}).json()
+    closed = http.post(
+        f"{fake.url}/_control/users", json={"username": "shy", "accepts_dms": False}
+    ).json()
+    auth = {"Authorization": f"Bearer {brand['access_token']}"}
+    refused = http.post(
+        f"{fake.url}/2/dm_conversations/with/{closed['user']['id']}/messages",
+        json={"text": "hi"},
+        headers=auth,
+    )
+    assert refused.status_code == 403
+
+    lost = {"path_prefix": "/2/tweets"}
+    assert http.post(f"{fake.url}/_control/lose_answer", json=lost).json() == {"ok": True}
+    with pytest.raises(requests.ConnectionError):
+        http.post(f"{fake.url}/2/tweets", json={"text": "hello"}, headers=auth)
+    assert http.post(f"{fake.url}/2/tweets", json={"text": "again"}, headers=auth).ok
+
+    state = http.get(f"{fake.url}/_control/state").json()
+    assert state["posts"] == {"acme": 2}
+    assert state["retweets"] == 0 and state["dms"] == 0
+    missing = http.post(f"{fake.url}/_control/lose_answer", json={})
+    assert missing.status_code == 400 and "path_prefix" in missing.json()["error"]
 
 
 def test_standalone_prints_configuration_and_serves() -> None:
@@ -841,6 +1342,14 @@ def assert_response_shape(
 ) -> None:
     """Validate against the schema the OpenAPI declares for that path, method and status."""
     pointer = _pointer("paths", path, method, "responses", status, "content", media_type, "schema")
+    Draft202012Validator({"$ref": SPEC_URI + pointer}, registry=registry).validate(instance)
+
+
+def assert_request_shape(registry: Registry, instance: Any, path: str, method: str) -> None:
+    """Validate a request body against the schema the OpenAPI declares for it."""
+    pointer = _pointer(
+        "paths", path, method, "requestBody", "content", "application/json", "schema"
+    )
     Draft202012Validator({"$ref": SPEC_URI + pointer}, registry=registry).validate(instance)
 
 
@@ -912,3 +1421,81 @@ def test_responses_match_the_openapi_description(
         fake.post_mention("brand", author="alice")
         (line,) = read_tweet_lines(stream.iter_lines(), 1)
     assert_response_shape(openapi, line, "/2/tweets/search/stream")
+
+
+def test_write_side_responses_match_the_openapi_description(
+    openapi: Registry,
+    fake: FakeX,
+    brand: dict[str, Any],
+    alice: dict[str, Any],
+    brand_client: Any,
+    http: requests.Session,
+) -> None:
+    mention = fake.post_mention("brand", author="alice")
+    auth = {"Authorization": f"Bearer {fake.issue_token(brand['id'])}"}
+    created = http.post(
+        f"{fake.url}/2/tweets",
+        json={"text": "@alice thanks", "reply": {"in_reply_to_tweet_id": mention["id"]}},
+        headers=auth,
+    )
+    assert created.status_code == 201
+    assert_response_shape(openapi, created.json(), "/2/tweets", "post", "201")
+    brand_client.create_tweet(text="second", in_reply_to_tweet_id=mention["id"], user_auth=False)
+    assert_request_shape(openapi, json.loads(fake.calls[-1].body), "/2/tweets", "post")
+
+    timeline = brand_client.get_users_tweets(
+        brand["id"],
+        max_results=5,
+        tweet_fields=["created_at", "conversation_id", "in_reply_to_user_id", "referenced_tweets"],
+        expansions=["referenced_tweets.id"],
+    )
+    assert timeline["includes"]["tweets"]
+    assert_response_shape(openapi, timeline, "/2/users/{id}/tweets")
+    assert_component_shape(openapi, timeline["data"][0]["referenced_tweets"], "PostReferencedPosts")
+
+    retweeted = brand_client.retweet(mention["id"], user_auth=False)
+    assert_response_shape(openapi, retweeted, "/2/users/{id}/retweets", "post")
+    assert_request_shape(openapi, json.loads(fake.calls[-1].body), "/2/users/{id}/retweets", "post")
+    retweeters = brand_client.get_retweeters(mention["id"], user_fields=["created_at"])
+    assert_response_shape(openapi, retweeters, "/2/tweets/{id}/retweeted_by")
+    undone = brand_client.unretweet(mention["id"], user_auth=False)
+    assert_response_shape(openapi, undone, "/2/users/{id}/retweets/{source_tweet_id}", "delete")
+
+    deleted = brand_client.delete_tweet(created.json()["data"]["id"], user_auth=False)
+    assert_response_shape(openapi, deleted, "/2/tweets/{id}", "delete")
+
+    sent = http.post(
+        f"{fake.url}/2/dm_conversations/with/{alice['id']}/messages",
+        json={"text": "hi"},
+        headers=auth,
+    )
+    assert sent.status_code == 201
+    messages = "/2/dm_conversations/with/{participant_id}/messages"
+    assert_response_shape(openapi, sent.json(), messages, "post", "201")
+    assert_request_shape(openapi, json.loads(fake.calls[-1].body), messages, "post")
+    events = brand_client.get_direct_message_events(
+        participant_id=alice["id"],
+        dm_event_fields=["created_at", "dm_conversation_id"],
+        expansions=["sender_id"],
+        user_auth=False,
+    )
+    assert events["includes"]["users"]
+    events_path = "/2/dm_conversations/with/{participant_id}/dm_events"
+    assert_response_shape(openapi, events, events_path)
+
+    # Typed problems (not found, invalid request) fit the snapshot's Problem union.
+    with pytest.raises(tweepy.NotFound) as not_found:
+        brand_client.delete_tweet("1", user_auth=False)
+    problem = not_found.value.response.json()
+    assert_response_shape(
+        openapi, problem, "/2/tweets/{id}", "delete", "default", "application/problem+json"
+    )
+    invalid = http.post(f"{fake.url}/2/tweets", json={"text": ""}, headers=auth).json()
+    assert_response_shape(
+        openapi, invalid, "/2/tweets", "post", "default", "application/problem+json"
+    )
+    # X's refusals are `about:blank` problems (as from the live API), which the snapshot's
+    # Problem union leaves out: only their RFC 7807 members can be checked.
+    refused = http.post(f"{fake.url}/2/tweets", json={"text": "second"}, headers=auth).json()
+    assert set(refused) == {"title", "type", "status", "detail"}
+    assert refused["type"] == "about:blank" and refused["status"] == 403

@@ -8,8 +8,18 @@ description (``shared/x-api/openapi.json``, see ``OPENAPI_PATH``):
 - ``GET /2/users/me``, ``GET /2/users/{id}``, ``GET /2/users/{id}/mentions``
 - ``GET /2/tweets/search/stream`` (filtered stream, chunked, one connection per app)
 - ``GET`` and ``POST /2/tweets/search/stream/rules``
+- ``POST /2/tweets``, ``DELETE /2/tweets/{id}``, ``GET /2/users/{id}/tweets``
+- ``POST /2/users/{id}/retweets``, ``DELETE /2/users/{id}/retweets/{source_tweet_id}``,
+  ``GET /2/tweets/{id}/retweeted_by``
+- ``POST /2/dm_conversations/with/{participant_id}/messages``,
+  ``GET /2/dm_conversations/with/{participant_id}/dm_events``
 
 plus ``/_control/...`` endpoints to drive it from outside the process (see ``FakeX._control``).
+
+Posting follows X's rules for self-serve apps: at most 280 weighted characters (twitter-text),
+no duplicate of the author's own recent text, and replies only where the replied-to author
+mentioned the account or the account is already in the conversation (``restrict_replies``).
+Retweets are kept apart from posts, so timelines and the stream hold none, as before.
 
 Naming: the OpenAPI snapshot (2.167) renamed its *schemas* from "tweet" to "post"
 (``note_post``, ``referenced_posts``, ``includes.posts``), yet its request parameters still say
@@ -41,13 +51,15 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+import twitter_text
 
 JsonDict = dict[str, Any]
 
@@ -63,9 +75,14 @@ _FIRST_USER_ID = 1_500_000_000_000_000_000
 _FIRST_TWEET_ID = 1_860_000_000_000_000_000
 _FIRST_MEDIA_ID = 1_865_000_000_000_000_000
 _FIRST_RULE_ID = 1_870_000_000_000_000_000
+_FIRST_DM_EVENT_ID = 1_875_000_000_000_000_000
 
 NOTE_TWEET_THRESHOLD = 280
+TWEET_WEIGHTED_LIMIT = 280  # twitter-text weighted length: CJK and emoji count 2, links 23.
 MENTIONS_TIMELINE_DEPTH = 800  # X serves only the 800 most recent mentions.
+USER_TIMELINE_DEPTH = 3200  # ...and a user's 3,200 most recent posts.
+DUPLICATE_WINDOW = timedelta(hours=24)
+"""How far back X looks for the same author's identical text."""
 RATE_LIMIT = 450
 RATE_WINDOW_SECONDS = 15 * 60
 # How often an idle stream checks whether its client went away, so a reconnect is not refused
@@ -76,6 +93,19 @@ _USERNAME = re.compile(r"[A-Za-z0-9_]{1,15}")
 # An @mention: not glued to a preceding word or @, and not longer than a username can be.
 _MENTION = re.compile(r"(?<![A-Za-z0-9_@])@([A-Za-z0-9_]{1,15})(?![A-Za-z0-9_@])")
 _SNOWFLAKE = re.compile(r"[0-9]{1,19}")
+
+# X's own words for refused writes (all 403, ``about:blank`` problems).
+REPLY_TARGET_GONE = "You attempted to reply to a Tweet that is deleted or not visible to you."
+REPLY_NOT_ALLOWED = (
+    "Reply to this conversation is not allowed because you have not been mentioned or "
+    "otherwise engaged by the author of the post you are replying to."
+)
+TEXT_TOO_LONG = (
+    "Your Tweet text is too long. For more information on how Twitter determines text length "
+    "see https://github.com/twitter/twitter-text."
+)
+DUPLICATE_CONTENT = "You are not allowed to create a Tweet with duplicate content."
+DMS_REFUSED = "You cannot send messages to this user."
 
 # Field and expansion names X accepts (from the OpenAPI request parameters). Names outside these
 # lists get a 400, as from X; names inside but not modelled by the fake are simply absent.
@@ -105,9 +135,30 @@ EXPANSIONS = frozenset(
     "entities.note.mentions.username referenced_tweets.id "
     "referenced_tweets.id.attachments.media_keys referenced_tweets.id.author_id".split()
 )
+# Expansions of endpoints that answer users (retweeted_by). The snapshot says
+# most_recent_post_id and pinned_post_id; the live API and tweepy say tweet.
+USER_EXPANSIONS = frozenset({"affiliation", "most_recent_tweet_id", "pinned_tweet_id"})
+# The snapshot lists sender_id, participant_ids and referenced posts only as expansions; X's
+# field documentation lists them as fields too. The fake accepts both.
+DM_EVENT_FIELDS = frozenset(
+    "attachments created_at dm_conversation_id entities event_type id participant_ids "
+    "referenced_tweets sender_id text".split()
+)
+DM_EXPANSIONS = frozenset(
+    "attachments.media_keys participant_ids referenced_posts referenced_tweets.id sender_id".split()
+)
+DM_EVENT_TYPES = frozenset({"MessageCreate", "ParticipantsJoin", "ParticipantsLeave"})
+# The properties of X's CreatePostsRequest (it allows no others). Only text and reply are
+# modelled; the rest are accepted and ignored.
+CREATE_TWEET_PROPERTIES = frozenset(
+    "card_uri community_id direct_message_deep_link edit_options for_super_followers_only geo "
+    "made_with_ai media nullcast paid_partnership poll quote_tweet_id reply reply_settings "
+    "share_with_followers text".split()
+)
 _DEFAULT_TWEET_FIELDS = frozenset({"id", "text", "edit_history_tweet_ids"})
 _DEFAULT_USER_FIELDS = frozenset({"id", "name", "username"})
 _DEFAULT_MEDIA_FIELDS = frozenset({"media_key", "type"})
+_DEFAULT_DM_EVENT_FIELDS = frozenset({"id", "event_type", "text"})
 _REFERENCE_EXPANSIONS = frozenset(name for name in EXPANSIONS if name.startswith("referenced_"))
 _MEDIA_KEY_PREFIX = {"photo": "3", "video": "7", "animated_gif": "16"}
 
@@ -201,6 +252,77 @@ def _invalid_request(parameter: str, value: str, message: str) -> ApiError:
     )
 
 
+def _not_found_error(resource_type: str, parameter: str, resource_id: str) -> ApiError:
+    """X's 404 for a write whose target does not exist: the resource-not-found problem."""
+    return ApiError(404, {**_not_found(resource_type, parameter, resource_id), "status": 404})
+
+
+def _forbidden(detail: str) -> ApiError:
+    return ApiError(403, _problem(403, detail))
+
+
+def _snowflake(parameter: str, value: str) -> str:
+    """`value` if it is an id, else X's 400 naming `parameter`."""
+    if not _SNOWFLAKE.fullmatch(value):
+        raise _invalid_request(
+            parameter, value, f"The `{parameter}` query parameter value [{value}] is not valid"
+        )
+    return value
+
+
+def _json_object(body: bytes) -> JsonDict:
+    """A request's JSON body, which must be an object; X's 400 otherwise."""
+    try:
+        request = json.loads(body or b"null")
+    except ValueError:
+        request = None
+    if not isinstance(request, dict):
+        raise ApiError(
+            400,
+            {
+                "errors": [{"message": "The request body must be a JSON object."}],
+                "title": "Invalid Request",
+                "detail": "One or more parameters to your request was invalid.",
+                "type": PROBLEMS_BASE + "invalid-request",
+            },
+        )
+    return request
+
+
+def _reject_unknown_properties(request: JsonDict, allowed: frozenset[str]) -> None:
+    """X's 400 for a body property its schema does not have (they allow no others)."""
+    unknown = sorted(request.keys() - allowed)
+    if unknown:
+        raise _invalid_request(
+            unknown[0],
+            json.dumps(request[unknown[0]]),
+            f"`{unknown[0]}` is not a valid request property",
+        )
+
+
+def _parse_time(value: str) -> datetime:
+    """An ISO 8601 time as X writes and accepts it ("...Z"), as an aware datetime."""
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _time_parameter(query: Mapping[str, str], name: str) -> datetime | None:
+    """A time query parameter (``start_time``, ``end_time``), or X's 400 if malformed."""
+    if name not in query:
+        return None
+    try:
+        return _parse_time(query[name])
+    except ValueError:
+        raise _invalid_request(
+            name, query[name], f"The `{name}` query parameter value [{query[name]}] is invalid"
+        ) from None
+
+
+def _conversation_id(first_user_id: str, second_user_id: str) -> str:
+    """A one-to-one DM conversation's id, as X forms it: both user ids, smaller first."""
+    return "-".join(sorted((first_user_id, second_user_id), key=int))
+
+
 def _unsupported_auth(used: str, supported: str) -> ApiError:
     return ApiError(
         403,
@@ -247,10 +369,31 @@ class Call:
 @dataclass(frozen=True, slots=True)
 class _StoredTweet:
     full: JsonDict  # every field, as X serves it (text HTML-escaped)
+    text: str  # the full text as posted, unescaped
     mentioned: frozenset[str]  # lower-cased usernames mentioned in the full text
     search_text: str  # lower-cased unescaped full text, for rule terms
     author_username: str  # lower-cased, as at posting time
     reply_to_username: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _DmEvent:
+    id: str
+    conversation_id: str
+    sender_id: str
+    recipient_id: str
+    text: str
+    created_at: str
+
+    def as_json(self) -> JsonDict:
+        return {
+            "id": self.id,
+            "event_type": "MessageCreate",
+            "text": self.text,
+            "sender_id": self.sender_id,
+            "created_at": self.created_at,
+            "dm_conversation_id": self.conversation_id,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,9 +404,19 @@ class _Selection:
     user_fields: frozenset[str]
     media_fields: frozenset[str]
     expansions: frozenset[str]
+    dm_event_fields: frozenset[str] = frozenset()
 
     @classmethod
-    def parse(cls, query: Mapping[str, str]) -> _Selection:
+    def parse(
+        cls,
+        query: Mapping[str, str],
+        *,
+        expansions: frozenset[str] = EXPANSIONS,
+        dm_event_fields: frozenset[str] = frozenset(),
+    ) -> _Selection:
+        """Parse the field and expansion parameters; `expansions` and `dm_event_fields` are
+        the names the endpoint accepts (tweet expansions and none by default)."""
+
         def names(parameter: str, allowed: frozenset[str]) -> frozenset[str]:
             requested = frozenset(filter(None, query.get(parameter, "").split(",")))
             unknown = sorted(requested - allowed)
@@ -280,8 +433,61 @@ class _Selection:
             tweet_fields=names("tweet.fields", TWEET_FIELDS),
             user_fields=names("user.fields", USER_FIELDS),
             media_fields=names("media.fields", MEDIA_FIELDS),
-            expansions=names("expansions", EXPANSIONS),
+            expansions=names("expansions", expansions),
+            dm_event_fields=names("dm_event.fields", dm_event_fields),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Paging:
+    """A page request over items with increasing snowflake ids, served newest first."""
+
+    max_results: int
+    since_id: int | None
+    until_id: int | None
+    page_bound: int | None  # exclusive upper id bound, from pagination_token
+
+    @classmethod
+    def parse(
+        cls, query: Mapping[str, str], *, smallest: int = 5, largest: int = 100, default: int = 10
+    ) -> _Paging:
+        raw_max = query.get("max_results", str(default))
+        if not raw_max.isdigit() or not smallest <= int(raw_max) <= largest:
+            raise _invalid_request(
+                "max_results",
+                raw_max,
+                f"The `max_results` query parameter value [{raw_max}] is not between "
+                f"{smallest} and {largest}",
+            )
+        bounds: dict[str, int] = {}
+        for name in ("since_id", "until_id"):
+            if name in query:
+                if not _SNOWFLAKE.fullmatch(query[name]):
+                    raise _invalid_request(
+                        name, query[name], f"The `{name}` query parameter value is invalid"
+                    )
+                bounds[name] = int(query[name])
+        page_bound = None
+        if "pagination_token" in query:
+            page_bound = _decode_page_token(query["pagination_token"])
+            if page_bound is None:
+                raise _invalid_request(
+                    "pagination_token",
+                    query["pagination_token"],
+                    "The `pagination_token` query parameter value is invalid",
+                )
+        return cls(int(raw_max), bounds.get("since_id"), bounds.get("until_id"), page_bound)
+
+    def window(self, ids: Sequence[int], low: int = 0) -> tuple[int, int, int]:
+        """(low, start, high): the page is ``ids[start:high]`` of ascending `ids`; `low` is the
+        oldest index in reach, so a next page exists while ``start > low``."""
+        if self.since_id is not None:
+            low = max(low, bisect.bisect_right(ids, self.since_id))
+        high = len(ids)
+        for upper in (self.until_id, self.page_bound):
+            if upper is not None:
+                high = min(high, bisect.bisect_left(ids, upper))
+        return low, max(low, high - self.max_results), high
 
 
 @dataclass(slots=True)
@@ -300,6 +506,23 @@ class _Delay:
     path_prefix: str
     seconds: float
     times: int
+
+
+@dataclass(slots=True)
+class _LostAnswer:
+    path_prefix: str
+    method: str | None
+    times: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Admission:
+    """What the fault settings decided for one request."""
+
+    delay: float
+    fault: ApiError | None
+    lose_answer: bool
+    rate_headers: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -492,16 +715,20 @@ class FakeX:
         port: int = 0,
         keepalive_seconds: float = 1.0,
         timeline_depth: int = MENTIONS_TIMELINE_DEPTH,
+        restrict_replies: bool = True,
         log_requests: bool = False,
     ) -> None:
         """Configure the server; nothing listens until `start()`.
 
         `timeline_depth` is how many of a user's most recent mentions the mentions timeline
-        reaches (800 on X). `log_requests` prints one line per request to stderr.
+        reaches (800 on X). `restrict_replies` refuses replies, as X does for self-serve apps,
+        unless the replied-to post is the account's own, mentions it, or sits in a conversation
+        the account already posted in. `log_requests` prints one line per request to stderr.
         """
         self._address = (host, port)
         self.keepalive_seconds = keepalive_seconds
         self.timeline_depth = timeline_depth
+        self.restrict_replies = restrict_replies
         self.log_requests = log_requests
 
         self._lock = threading.Lock()
@@ -524,6 +751,11 @@ class FakeX:
         # Mentions by lower-cased username, ascending tweet ids: bisect serves since_id,
         # until_id and pagination without scanning.
         self._mentions: dict[str, list[int]] = {}
+        self._timelines: dict[str, list[int]] = {}  # author id -> ascending tweet ids
+        # Retweets by source tweet id: retweeter's user id -> the retweet's own id.
+        self._retweets: dict[int, dict[str, int]] = {}
+        self._dm_events: list[_DmEvent] = []  # ascending ids
+        self._dms_closed: set[str] = set()  # user ids that accept DMs from nobody
         self._media: dict[str, JsonDict] = {}
         self._rules: dict[str, _Rule] = {}
         self._stream: _StreamConnection | None = None
@@ -532,10 +764,12 @@ class FakeX:
         self._next_tweet_id = _FIRST_TWEET_ID
         self._next_media_id = _FIRST_MEDIA_ID
         self._next_rule_id = _FIRST_RULE_ID
+        self._next_dm_event_id = _FIRST_DM_EVENT_ID
 
         self._calls: list[Call] = []
         self._faults: list[_Fault] = []
         self._delays: list[_Delay] = []
+        self._lost_answers: list[_LostAnswer] = []
         self._rate_windows: dict[str, tuple[int, int]] = {}  # path -> (reset epoch, count)
 
     # --- lifecycle ---
@@ -609,8 +843,12 @@ class FakeX:
         followers: int = 0,
         verified: bool = False,
         protected: bool = False,
+        accepts_dms: bool = True,
     ) -> JsonDict:
-        """Create a user and return its full user object (id as a string)."""
+        """Create a user and return its full user object (id as a string).
+
+        With `accepts_dms` false, DMs to the user are refused as X refuses them.
+        """
         if not _USERNAME.fullmatch(username):
             raise ValueError(f"invalid X username {username!r}")
         with self._lock:
@@ -640,6 +878,8 @@ class FakeX:
             }
             self._users[user_id] = user
             self._user_ids[username.lower()] = user_id
+            if not accepts_dms:
+                self._dms_closed.add(user_id)
             return copy.deepcopy(user)
 
     def issue_token(self, user_id: str) -> str:
@@ -689,6 +929,20 @@ class FakeX:
             user = self._require_user(user_id)
             del self._users[user_id]
             del self._user_ids[user["username"].lower()]
+
+    def user_id(self, username: str) -> str:
+        """The id of the user named `username` (any case)."""
+        with self._lock:
+            user_id = self._user_ids.get(username.lower())
+        if user_id is None:
+            raise ValueError(f"no user named {username!r}")
+        return user_id
+
+    def close_dms(self, user_id: str) -> None:
+        """Make the user refuse DMs from everyone from now on, as `accepts_dms=False` does."""
+        with self._lock:
+            self._require_user(user_id)
+            self._dms_closed.add(user_id)
 
     def _require_user(self, user_id: str) -> JsonDict:
         user = self._users.get(user_id)
@@ -746,71 +1000,145 @@ class FakeX:
                 parent = self._tweets.get(int(reply_to)) if reply_to.isdigit() else None
                 if parent is None:
                     raise ValueError(f"no tweet with id {reply_to!r}")
-            tweet_id = str(self._next_tweet_id)
-            self._next_tweet_id += _SNOWFLAKE_STEP
-
-            short_text = body[:NOTE_TWEET_THRESHOLD] if note_text is not None else body
-            full: JsonDict = {
-                "id": tweet_id,
-                "text": _escape(short_text),
-                "edit_history_tweet_ids": [tweet_id],
-                "author_id": author_id,
-                "conversation_id": parent.full["conversation_id"] if parent else tweet_id,
-                "created_at": created_at or _iso(datetime.now(UTC)),
-                "lang": lang,
-            }
-            if parent is not None:
-                full["in_reply_to_user_id"] = parent.full["author_id"]
-                full["referenced_tweets"] = [{"type": "replied_to", "id": parent.full["id"]}]
-            if media:
-                full["attachments"] = {"media_keys": [self._add_media(kind) for kind in media]}
-            full["entities"] = {"mentions": _mention_entities(short_text, self._user_ids)}
-            if note_text is not None:
-                full["note_tweet"] = {
-                    "text": _escape(body),
-                    "entities": {"mentions": _mention_entities(body, self._user_ids)},
-                }
-            full["public_metrics"] = {
-                "retweet_count": 0,
-                "reply_count": 0,
-                "like_count": 0,
-                "quote_count": 0,
-                "bookmark_count": 0,
-                "impression_count": 0,
-            }
-            reply_to_username = None
-            if parent is not None:
-                reply_to_username = parent.author_username
-            stored = _StoredTweet(
-                full=full,
-                mentioned=frozenset(match[1].lower() for match in _MENTION.finditer(body)),
-                search_text=body.lower(),
-                author_username=author.lower(),
-                reply_to_username=reply_to_username,
+            stored = self._store_tweet(
+                author_id,
+                body,
+                long=note_text is not None,
+                parent=parent,
+                media=media,
+                lang=lang,
+                created_at=created_at,
             )
-            self._tweets[int(tweet_id)] = stored
-            for username in stored.mentioned:
-                # Ids only grow, so appending keeps every list sorted.
-                self._mentions.setdefault(username, []).append(int(tweet_id))
-            self._push_to_stream(stored)
-            return copy.deepcopy(full)
+            return copy.deepcopy(stored.full)
 
     def delete_tweet(self, tweet_id: str) -> None:
-        """Delete a tweet: it leaves every timeline, and expansions referencing it report it
-        missing in ``errors``."""
+        """Delete a tweet: it leaves every timeline, its retweets go, and expansions
+        referencing it report it missing in ``errors``."""
         with self._lock:
-            stored = self._tweets.pop(int(tweet_id), None)
-            if stored is None:
+            if int(tweet_id) not in self._tweets:
                 raise ValueError(f"no tweet with id {tweet_id!r}")
-            for username in stored.mentioned:
-                ids = self._mentions[username]
-                del ids[bisect.bisect_left(ids, int(tweet_id))]
+            self._remove_tweet(int(tweet_id))
 
     def mentions_of(self, username: str) -> list[JsonDict]:
         """Every stored tweet mentioning `username`, newest first, with every field."""
         with self._lock:
             ids = self._mentions.get(username.lower(), [])
             return [copy.deepcopy(self._tweets[tweet_id].full) for tweet_id in reversed(ids)]
+
+    def posts_by(self, username: str) -> list[JsonDict]:
+        """What the user posted, newest first: ``id``, ``text`` (as posted, unescaped),
+        ``in_reply_to_tweet_id`` (None unless a reply) and ``created_at``."""
+        with self._lock:
+            user_id = self._user_ids.get(username.lower())
+            ids = self._timelines.get(user_id, []) if user_id is not None else []
+            posts = []
+            for tweet_id in reversed(ids):
+                stored = self._tweets[tweet_id]
+                replied_to = [
+                    reference["id"]
+                    for reference in stored.full.get("referenced_tweets", [])
+                    if reference["type"] == "replied_to"
+                ]
+                posts.append(
+                    {
+                        "id": stored.full["id"],
+                        "text": stored.text,
+                        "in_reply_to_tweet_id": replied_to[0] if replied_to else None,
+                        "created_at": stored.full["created_at"],
+                    }
+                )
+            return posts
+
+    def dms_between(self, sender: str, recipient: str) -> list[JsonDict]:
+        """The DMs `sender` sent `recipient` (usernames), newest first, as X's events."""
+        with self._lock:
+            sender_id = self._user_ids.get(sender.lower())
+            recipient_id = self._user_ids.get(recipient.lower())
+            return [
+                event.as_json()
+                for event in reversed(self._dm_events)
+                if event.sender_id == sender_id and event.recipient_id == recipient_id
+            ]
+
+    def retweeters_of(self, tweet_id: str) -> set[str]:
+        """The ids of the users who retweet `tweet_id` now."""
+        with self._lock:
+            return set(self._retweets.get(int(tweet_id), {}))
+
+    def _store_tweet(
+        self,
+        author_id: str,
+        body: str,
+        *,
+        long: bool = False,
+        parent: _StoredTweet | None = None,
+        media: Sequence[str] = (),
+        lang: str = "en",
+        created_at: str | None = None,
+    ) -> _StoredTweet:
+        """Store a new tweet by `author_id` with full text `body` (caller holds the lock).
+
+        A `long` body is a note tweet: ``text`` holds its first 280 characters. Indexes the
+        tweet in its author's timeline and the mentions of everyone it names, and pushes it
+        to an open filtered stream if rules match.
+        """
+        tweet_id = str(self._next_tweet_id)
+        self._next_tweet_id += _SNOWFLAKE_STEP
+
+        short_text = body[:NOTE_TWEET_THRESHOLD] if long else body
+        full: JsonDict = {
+            "id": tweet_id,
+            "text": _escape(short_text),
+            "edit_history_tweet_ids": [tweet_id],
+            "author_id": author_id,
+            "conversation_id": parent.full["conversation_id"] if parent else tweet_id,
+            "created_at": created_at or _iso(datetime.now(UTC)),
+            "lang": lang,
+        }
+        if parent is not None:
+            full["in_reply_to_user_id"] = parent.full["author_id"]
+            full["referenced_tweets"] = [{"type": "replied_to", "id": parent.full["id"]}]
+        if media:
+            full["attachments"] = {"media_keys": [self._add_media(kind) for kind in media]}
+        full["entities"] = {"mentions": _mention_entities(short_text, self._user_ids)}
+        if long:
+            full["note_tweet"] = {
+                "text": _escape(body),
+                "entities": {"mentions": _mention_entities(body, self._user_ids)},
+            }
+        full["public_metrics"] = {
+            "retweet_count": 0,
+            "reply_count": 0,
+            "like_count": 0,
+            "quote_count": 0,
+            "bookmark_count": 0,
+            "impression_count": 0,
+        }
+        stored = _StoredTweet(
+            full=full,
+            text=body,
+            mentioned=frozenset(match[1].lower() for match in _MENTION.finditer(body)),
+            search_text=body.lower(),
+            author_username=self._users[author_id]["username"].lower(),
+            reply_to_username=parent.author_username if parent is not None else None,
+        )
+        self._tweets[int(tweet_id)] = stored
+        # Ids only grow, so appending keeps every index sorted.
+        self._timelines.setdefault(author_id, []).append(int(tweet_id))
+        for username in stored.mentioned:
+            self._mentions.setdefault(username, []).append(int(tweet_id))
+        self._push_to_stream(stored)
+        return stored
+
+    def _remove_tweet(self, tweet_id: int) -> None:
+        """Drop a stored tweet from every index (caller holds the lock)."""
+        stored = self._tweets.pop(tweet_id)
+        for ids in (
+            self._timelines[stored.full["author_id"]],
+            *(self._mentions[username] for username in stored.mentioned),
+        ):
+            del ids[bisect.bisect_left(ids, tweet_id)]
+        self._retweets.pop(tweet_id, None)
 
     def _add_media(self, kind: str) -> str:
         media_id = self._next_media_id
@@ -862,9 +1190,23 @@ class FakeX:
             )
 
     def slow(self, path_prefix: str, seconds: float, *, times: int = 1) -> None:
-        """Delay the answers to the next `times` requests whose path starts with `path_prefix`."""
+        """Delay the answers to the next `times` requests whose path starts with `path_prefix`.
+
+        The request is carried out at once and only its answer waits, so a write exists while
+        a client that gave up on the answer does not know it (a stream opens after the delay).
+        """
         with self._lock:
             self._delays.append(_Delay(path_prefix, seconds, times))
+
+    def lose_answer(self, path_prefix: str, *, method: str | None = "POST", times: int = 1) -> None:
+        """Carry out the next `times` requests whose path starts with `path_prefix` (and of
+        `method`; None for any), then close their connections without an answer.
+
+        The client sees a dropped connection although the post, DM or retweet exists: the
+        outcome of a write it cannot know.
+        """
+        with self._lock:
+            self._lost_answers.append(_LostAnswer(path_prefix, method, times))
 
     def drop_streams(self, after_lines: int = 0) -> None:
         """Cut open stream connections, as a network drop would, after `after_lines` more
@@ -906,8 +1248,8 @@ class FakeX:
             self._sockets.discard(sock)
             self._connections_changed.notify_all()
 
-    def _admit(self, call: Call) -> tuple[float, ApiError | None, dict[str, str]]:
-        """Record a call; return its delay, an injected fault if any, and rate-limit headers."""
+    def _admit(self, call: Call) -> _Admission:
+        """Record a call; decide its delay, injected fault, lost answer and rate-limit headers."""
         now = time.time()
         with self._lock:
             self._calls.append(call)
@@ -940,8 +1282,18 @@ class FakeX:
                     pending.times -= 1
                     break
             self._faults = [pending for pending in self._faults if pending.times > 0]
+
+            lose_answer = False
+            for lost in self._lost_answers:
+                if call.path.startswith(lost.path_prefix) and (
+                    lost.method is None or lost.method.upper() == call.method
+                ):
+                    lose_answer = True
+                    lost.times -= 1
+                    break
+            self._lost_answers = [lost for lost in self._lost_answers if lost.times > 0]
         if fault is None:
-            return delay, None, headers
+            return _Admission(delay, None, lose_answer, headers)
         if fault.status == 429:
             headers["x-rate-limit-remaining"] = "0"
             reset_in = 1 if fault.reset_in is None else fault.reset_in
@@ -949,7 +1301,7 @@ class FakeX:
         if fault.retry_after is not None:
             headers["Retry-After"] = str(fault.retry_after)
         body = fault.body if fault.body is not None else _problem(fault.status)
-        return delay, ApiError(fault.status, body, headers), headers
+        return _Admission(delay, ApiError(fault.status, body, headers), lose_answer, headers)
 
     def _authenticate(self, authorization: str | None) -> _Principal:
         scheme, _, credentials = (authorization or "").partition(" ")
@@ -982,29 +1334,53 @@ class FakeX:
 
     def _handle_api(
         self, method: str, path: str, query: Mapping[str, str], headers: Headers, body: bytes
-    ) -> JsonDict:
-        """Answer one API request (all but the stream); raises ApiError for failures."""
+    ) -> tuple[int, JsonDict]:
+        """Answer one API request (all but the stream) with (status, payload); raises ApiError
+        for failures."""
         principal = self._authenticate(headers.get("authorization"))
         if method == "GET" and path == "/2/users/me":
             user_id = self._require_user_context(principal)
-            return self._get_user(user_id, query, parameter="id")
-        match = re.fullmatch(r"/2/users/([^/]+)(/mentions)?", path)
-        if method == "GET" and match:
-            if not _SNOWFLAKE.fullmatch(match[1]):
-                raise _invalid_request(
-                    "id", match[1], f"The `id` query parameter value [{match[1]}] is not valid"
-                )
-            if match[2] is None:
-                return self._get_user(match[1], query, parameter="id")
-            if self._require_user_context(principal) != match[1]:
-                raise ApiError(403, _problem(403))
-            return self._get_mentions(match[1], query)
+            return 200, self._get_user(user_id, query, parameter="id")
         if path == "/2/tweets/search/stream/rules" and method in ("GET", "POST"):
             self._require_app(principal)
             if method == "GET":
-                return self._get_rules(query)
-            return self._update_rules(query, body)
+                return 200, self._get_rules(query)
+            return 200, self._update_rules(query, body)
+        if method == "POST" and path == "/2/tweets":
+            return 201, self._create_tweet(self._require_user_context(principal), body)
+        if (match := re.fullmatch(r"/2/tweets/([^/]+)", path)) and method == "DELETE":
+            user_id = self._require_user_context(principal)
+            return 200, self._delete_own_tweet(user_id, _snowflake("id", match[1]))
+        if (match := re.fullmatch(r"/2/tweets/([^/]+)/retweeted_by", path)) and method == "GET":
+            return 200, self._get_retweeters(_snowflake("id", match[1]), query)
+        match = re.fullmatch(r"/2/users/([^/]+)(/mentions|/tweets)?", path)
+        if match and method == "GET":
+            user_id = _snowflake("id", match[1])
+            if match[2] is None:
+                return 200, self._get_user(user_id, query, parameter="id")
+            if match[2] == "/tweets":
+                return 200, self._get_user_tweets(user_id, query)
+            if self._require_user_context(principal) != user_id:
+                raise ApiError(403, _problem(403))
+            return 200, self._get_mentions(user_id, query)
+        match = re.fullmatch(r"/2/users/([^/]+)/retweets(?:/([^/]+))?", path)
+        if match and (method, match[2] is None) in (("POST", True), ("DELETE", False)):
+            user_id = self._require_user_context(principal)
+            if _snowflake("id", match[1]) != user_id:
+                raise ApiError(403, _problem(403))
+            if method == "POST":
+                return 200, self._retweet(user_id, body)
+            return 200, self._unretweet(user_id, _snowflake("source_tweet_id", match[2]))
+        match = re.fullmatch(r"/2/dm_conversations/with/([^/]+)/(messages|dm_events)", path)
+        if match and (method, match[2]) in (("POST", "messages"), ("GET", "dm_events")):
+            user_id = self._require_user_context(principal)
+            participant_id = _snowflake("participant_id", match[1])
+            if method == "POST":
+                return 201, self._send_dm(user_id, participant_id, body)
+            return 200, self._get_dm_events(user_id, participant_id, query)
         raise ApiError(404, _problem(404))
+
+    # --- reads ---
 
     def _get_user(self, user_id: str, query: Mapping[str, str], *, parameter: str) -> JsonDict:
         selection = _Selection.parse(query)
@@ -1016,57 +1392,260 @@ class FakeX:
 
     def _get_mentions(self, user_id: str, query: Mapping[str, str]) -> JsonDict:
         selection = _Selection.parse(query)
-        raw_max = query.get("max_results", "10")
-        if not raw_max.isdigit() or not 5 <= int(raw_max) <= 100:
-            raise _invalid_request(
-                "max_results",
-                raw_max,
-                f"The `max_results` query parameter value [{raw_max}] is not between 5 and 100",
-            )
-        bounds = {}
-        for name in ("since_id", "until_id"):
-            if name in query:
-                if not _SNOWFLAKE.fullmatch(query[name]):
-                    raise _invalid_request(
-                        name, query[name], f"The `{name}` query parameter value is invalid"
-                    )
-                bounds[name] = int(query[name])
-        page_bound = None
-        if "pagination_token" in query:
-            page_bound = _decode_page_token(query["pagination_token"])
-            if page_bound is None:
-                raise _invalid_request(
-                    "pagination_token",
-                    query["pagination_token"],
-                    "The `pagination_token` query parameter value is invalid",
-                )
-
+        paging = _Paging.parse(query)
         with self._lock:
             user = self._users.get(user_id)
             if user is None:  # deleted since the request authenticated
                 raise ApiError(401, _problem(401))
             ids = self._mentions.get(user["username"].lower(), [])
-            low = max(len(ids) - self.timeline_depth, 0)
-            if "since_id" in bounds:
-                low = max(low, bisect.bisect_right(ids, bounds["since_id"]))
-            high = len(ids)
-            for upper in (bounds.get("until_id"), page_bound):
-                if upper is not None:
-                    high = min(high, bisect.bisect_left(ids, upper))
-            start = max(low, high - int(raw_max))
-            if start >= high:
-                return {"meta": {"result_count": 0}}
-            page = [self._tweets[tweet_id] for tweet_id in reversed(ids[start:high])]
-            response = self._render_tweets(page, selection)
-            meta: JsonDict = {
-                "result_count": len(page),
-                "newest_id": page[0].full["id"],
-                "oldest_id": page[-1].full["id"],
-            }
+            return self._tweet_page(ids, paging, selection, depth=self.timeline_depth)
+
+    def _get_user_tweets(self, user_id: str, query: Mapping[str, str]) -> JsonDict:
+        selection = _Selection.parse(query)
+        paging = _Paging.parse(query)
+        start_time = _time_parameter(query, "start_time")
+        end_time = _time_parameter(query, "end_time")
+        excluded = frozenset(filter(None, query.get("exclude", "").split(",")))
+        if excluded - {"replies", "retweets"}:
+            raise _invalid_request(
+                "exclude",
+                query["exclude"],
+                f"The `exclude` query parameter value [{query['exclude']}] is not one of "
+                "[replies,retweets]",
+            )
+        with self._lock:
+            if user_id not in self._users:
+                return {"errors": [_not_found("user", "id", user_id)]}
+            ids = []
+            for tweet_id in self._timelines.get(user_id, [])[-USER_TIMELINE_DEPTH:]:
+                tweet = self._tweets[tweet_id].full
+                created_at = _parse_time(tweet["created_at"])
+                if (
+                    (start_time is None or created_at >= start_time)
+                    and (end_time is None or created_at < end_time)
+                    and not ("replies" in excluded and "in_reply_to_user_id" in tweet)
+                ):
+                    ids.append(tweet_id)
+            return self._tweet_page(ids, paging, selection)
+
+    def _tweet_page(
+        self,
+        ids: Sequence[int],
+        paging: _Paging,
+        selection: _Selection,
+        *,
+        depth: int | None = None,
+    ) -> JsonDict:
+        """One page, newest first, of the tweets with ascending `ids`, of which only the
+        `depth` most recent are in reach (caller holds the lock)."""
+        floor = 0 if depth is None else max(len(ids) - depth, 0)
+        low, start, high = paging.window(ids, floor)
+        if start >= high:
+            return {"meta": {"result_count": 0}}
+        page = [self._tweets[tweet_id] for tweet_id in reversed(ids[start:high])]
+        response = self._render_tweets(page, selection)
+        meta: JsonDict = {
+            "result_count": len(page),
+            "newest_id": page[0].full["id"],
+            "oldest_id": page[-1].full["id"],
+        }
+        if start > low:
+            meta["next_token"] = _encode_page_token(ids[start])
+        response["meta"] = meta
+        return response
+
+    def _get_retweeters(self, tweet_id: str, query: Mapping[str, str]) -> JsonDict:
+        selection = _Selection.parse(query, expansions=USER_EXPANSIONS)
+        paging = _Paging.parse(query, smallest=1, default=100)
+        with self._lock:
+            if int(tweet_id) not in self._tweets:
+                return {"errors": [_not_found("tweet", "id", tweet_id)]}
+            # Newest retweet first, paged by the retweets' own ids.
+            retweets = sorted(
+                (retweet_id, user_id)
+                for user_id, retweet_id in self._retweets.get(int(tweet_id), {}).items()
+                if user_id in self._users
+            )
+            ids = [retweet_id for retweet_id, _ in retweets]
+            low, start, high = paging.window(ids)
+            page = [self._users[user_id] for _, user_id in reversed(retweets[start:high])]
+            response: JsonDict = {}
+            if page:
+                response["data"] = [self._render_user(user, selection) for user in page]
+            response["meta"] = {"result_count": len(page)}
             if start > low:
-                meta["next_token"] = _encode_page_token(ids[start])
-            response["meta"] = meta
+                response["meta"]["next_token"] = _encode_page_token(ids[start])
             return response
+
+    def _get_dm_events(
+        self, user_id: str, participant_id: str, query: Mapping[str, str]
+    ) -> JsonDict:
+        selection = _Selection.parse(
+            query, expansions=DM_EXPANSIONS, dm_event_fields=DM_EVENT_FIELDS
+        )
+        paging = _Paging.parse(query, smallest=1, default=100)
+        event_types = frozenset(filter(None, query.get("event_types", "").split(",")))
+        if event_types - DM_EVENT_TYPES:
+            raise _invalid_request(
+                "event_types",
+                query["event_types"],
+                f"The `event_types` query parameter value [{query['event_types']}] is not one "
+                f"of [{','.join(sorted(DM_EVENT_TYPES))}]",
+            )
+        fields = _DEFAULT_DM_EVENT_FIELDS | selection.dm_event_fields
+        if "sender_id" in selection.expansions:
+            fields |= {"sender_id"}
+        conversation_id = _conversation_id(user_id, participant_id)
+        with self._lock:
+            # The fake's conversations hold only messages, no joins or leaves.
+            events = [
+                event
+                for event in self._dm_events
+                if event.conversation_id == conversation_id
+                and (not event_types or "MessageCreate" in event_types)
+            ]
+            low, start, high = paging.window([int(event.id) for event in events])
+            page = events[start:high][::-1]
+            response: JsonDict = {}
+            if page:
+                response["data"] = [
+                    {key: value for key, value in event.as_json().items() if key in fields}
+                    for event in page
+                ]
+            if "sender_id" in selection.expansions:
+                users: dict[str, JsonDict] = {}
+                errors: dict[str, JsonDict] = {}
+                for event in page:
+                    sender = self._users.get(event.sender_id)
+                    if sender is not None:
+                        users[event.sender_id] = self._render_user(sender, selection)
+                    else:
+                        errors[event.sender_id] = _not_found("user", "sender_id", event.sender_id)
+                if users:
+                    response["includes"] = {"users": list(users.values())}
+                if errors:
+                    response["errors"] = list(errors.values())
+            response["meta"] = {"result_count": len(page)}
+            if start > low:
+                response["meta"]["next_token"] = _encode_page_token(int(events[start].id))
+            return response
+
+    # --- writes ---
+
+    def _create_tweet(self, user_id: str, body: bytes) -> JsonDict:
+        request = _json_object(body)
+        _reject_unknown_properties(request, CREATE_TWEET_PROPERTIES)
+        text = request.get("text", "")
+        if not isinstance(text, str) or not (text.strip() or "media" in request):
+            raise _invalid_request(
+                "text", json.dumps(text), "The `text` field is required unless `media` is given"
+            )
+        reply_to = None
+        if "reply" in request:
+            reply = request["reply"]
+            reply_to = reply.get("in_reply_to_tweet_id") if isinstance(reply, dict) else None
+            if not isinstance(reply_to, str) or not _SNOWFLAKE.fullmatch(reply_to):
+                raise _invalid_request(
+                    "reply.in_reply_to_tweet_id",
+                    json.dumps(reply_to),
+                    "`reply.in_reply_to_tweet_id` must be a post id",
+                )
+        if twitter_text.parse_tweet(text).weightedLength > TWEET_WEIGHTED_LIMIT:
+            raise _forbidden(TEXT_TOO_LONG)
+        with self._lock:
+            parent = None
+            if reply_to is not None:
+                parent = self._tweets.get(int(reply_to))
+                if parent is None:
+                    raise _forbidden(REPLY_TARGET_GONE)
+                if self.restrict_replies and not self._may_reply(user_id, parent):
+                    raise _forbidden(REPLY_NOT_ALLOWED)
+            if self._is_duplicate(user_id, text):
+                raise _forbidden(DUPLICATE_CONTENT)
+            stored = self._store_tweet(user_id, text, parent=parent)
+        return {
+            "data": {
+                key: copy.deepcopy(stored.full[key])
+                for key in ("id", "text", "edit_history_tweet_ids")
+            }
+        }
+
+    def _may_reply(self, user_id: str, parent: _StoredTweet) -> bool:
+        """Whether a self-serve app's user may reply to `parent` (caller holds the lock)."""
+        if parent.full["author_id"] == user_id:
+            return True
+        if self._users[user_id]["username"].lower() in parent.mentioned:
+            return True
+        conversation_id = parent.full["conversation_id"]
+        return any(
+            self._tweets[tweet_id].full["conversation_id"] == conversation_id
+            for tweet_id in self._timelines.get(user_id, [])
+        )
+
+    def _is_duplicate(self, user_id: str, text: str) -> bool:
+        """Whether the user posted exactly `text` recently (caller holds the lock)."""
+        since = datetime.now(UTC) - DUPLICATE_WINDOW
+        return any(
+            self._tweets[tweet_id].text == text
+            and _parse_time(self._tweets[tweet_id].full["created_at"]) >= since
+            for tweet_id in self._timelines.get(user_id, [])
+        )
+
+    def _delete_own_tweet(self, user_id: str, tweet_id: str) -> JsonDict:
+        with self._lock:
+            stored = self._tweets.get(int(tweet_id))
+            if stored is None:
+                raise _not_found_error("tweet", "id", tweet_id)
+            if stored.full["author_id"] != user_id:
+                raise ApiError(403, _problem(403))
+            self._remove_tweet(int(tweet_id))
+        return {"data": {"deleted": True}}
+
+    def _retweet(self, user_id: str, body: bytes) -> JsonDict:
+        tweet_id = _json_object(body).get("tweet_id")
+        if not isinstance(tweet_id, str) or not _SNOWFLAKE.fullmatch(tweet_id):
+            raise _invalid_request("tweet_id", json.dumps(tweet_id), "`tweet_id` must be a post id")
+        with self._lock:
+            stored = self._tweets.get(int(tweet_id))
+            if stored is None:
+                raise _not_found_error("tweet", "tweet_id", tweet_id)
+            retweeters = self._retweets.setdefault(int(tweet_id), {})
+            if user_id not in retweeters:  # retweeting again changes nothing
+                retweeters[user_id] = self._next_tweet_id
+                self._next_tweet_id += _SNOWFLAKE_STEP
+                stored.full["public_metrics"]["retweet_count"] += 1
+            return {"data": {"retweeted": True, "rest_id": str(retweeters[user_id])}}
+
+    def _unretweet(self, user_id: str, tweet_id: str) -> JsonDict:
+        with self._lock:
+            if self._retweets.get(int(tweet_id), {}).pop(user_id, None) is not None:
+                self._tweets[int(tweet_id)].full["public_metrics"]["retweet_count"] -= 1
+        return {"data": {"retweeted": False}}
+
+    def _send_dm(self, sender_id: str, participant_id: str, body: bytes) -> JsonDict:
+        request = _json_object(body)
+        _reject_unknown_properties(request, frozenset({"text", "attachments"}))
+        text = request.get("text")
+        if not (isinstance(text, str) and text) and "attachments" not in request:
+            raise _invalid_request(
+                "text", json.dumps(text), "One of `text` or `attachments` is required"
+            )
+        with self._lock:
+            if participant_id not in self._users:
+                raise _not_found_error("user", "participant_id", participant_id)
+            if participant_id in self._dms_closed:
+                raise _forbidden(DMS_REFUSED)
+            event = _DmEvent(
+                id=str(self._next_dm_event_id),
+                conversation_id=_conversation_id(sender_id, participant_id),
+                sender_id=sender_id,
+                recipient_id=participant_id,
+                text=text or "",
+                created_at=_iso(datetime.now(UTC)),
+            )
+            self._next_dm_event_id += _SNOWFLAKE_STEP
+            self._dm_events.append(event)
+        return {"data": {"dm_conversation_id": event.conversation_id, "dm_event_id": event.id}}
 
     # --- rendering (callers hold the lock) ---
 
@@ -1335,6 +1914,7 @@ class FakeX:
                 followers=int(payload.get("followers", 0)),
                 verified=bool(payload.get("verified", False)),
                 protected=bool(payload.get("protected", False)),
+                accepts_dms=bool(payload.get("accepts_dms", True)),
             )
             consumer_key, consumer_secret, access_token, access_secret = self.issue_oauth1(
                 user["id"]
@@ -1375,6 +1955,13 @@ class FakeX:
                 body=payload.get("body"),
             )
             return {"ok": True}
+        if action == ("POST", "lose_answer"):
+            self.lose_answer(
+                payload["path_prefix"],
+                method=payload.get("method", "POST"),
+                times=int(payload.get("times", 1)),
+            )
+            return {"ok": True}
         if action == ("POST", "drop_streams"):
             self.drop_streams(int(payload.get("after_lines", 0)))
             return {"ok": True}
@@ -1398,6 +1985,13 @@ class FakeX:
                     "users": list(self._users.values()),
                     "tweets": len(self._tweets),
                     "mentions": {name: len(ids) for name, ids in self._mentions.items()},
+                    "posts": {
+                        self._users[user_id]["username"]: len(ids)
+                        for user_id, ids in self._timelines.items()
+                        if user_id in self._users and ids
+                    },
+                    "retweets": sum(len(users) for users in self._retweets.values()),
+                    "dms": len(self._dm_events),
                     "rules": [rule.as_json() for rule in self._rules.values()],
                     "open_streams": 0 if self._stream is None else 1,
                     "calls": len(self._calls),
@@ -1461,33 +2055,49 @@ class _Handler(BaseHTTPRequestHandler):
         # Read the body before answering anything, or leftovers would corrupt the next
         # request on this keep-alive connection.
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        rate_headers: dict[str, str] = {}
-        try:
-            if parts.path.startswith("/_control/"):
-                self._send_json(*fake._control(self.command, parts.path, body))
-                return
-            query = dict(parse_qsl(parts.query, keep_blank_values=True))
-            headers = Headers(self.headers.items())
-            call = Call(self.command, parts.path, query, headers, body)
-            delay, fault, rate_headers = fake._admit(call)
-            if delay:
-                fake._stopping.wait(delay)
-            if fault is not None:
-                raise fault
-            if self.command == "GET" and parts.path == "/2/tweets/search/stream":
-                self._serve_stream(query, headers, rate_headers)
-                return
-            payload = fake._handle_api(self.command, parts.path, query, headers, body)
-        except ApiError as error:
-            self._send_json(error.status, error.body, {**rate_headers, **error.headers})
+        if parts.path.startswith("/_control/"):
+            self._send_json(*fake._control(self.command, parts.path, body))
             return
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        headers = Headers(self.headers.items())
+        admission = fake._admit(Call(self.command, parts.path, query, headers, body))
+        answer_headers = admission.rate_headers
+        try:
+            if admission.fault is not None:
+                raise admission.fault
+            if self.command == "GET" and parts.path == "/2/tweets/search/stream":
+                if admission.delay:
+                    fake._stopping.wait(admission.delay)
+                if admission.lose_answer:
+                    self._hang_up()
+                else:
+                    self._serve_stream(query, headers, answer_headers)
+                return
+            status, payload = fake._handle_api(self.command, parts.path, query, headers, body)
+        except ApiError as error:
+            status, payload = error.status, error.body
+            answer_headers = {**answer_headers, **error.headers}
         except Exception as error:
             # A bug in the fake: answer like X's 500 instead of dropping the connection,
             # and log it so the failing test shows why.
             self.log_error("fake X failed on %s %s: %r", self.command, self.path, error)
-            self._send_json(500, _problem(500, repr(error)), rate_headers)
+            status, payload = 500, _problem(500, repr(error))
+        if admission.delay:
+            # X has carried the request out; only its answer is late.
+            fake._stopping.wait(admission.delay)
+        if admission.lose_answer:
+            self._hang_up()
             return
-        self._send_json(200, payload, rate_headers)
+        self._send_json(status, payload, answer_headers)
+
+    def _hang_up(self) -> None:
+        """End the connection without a byte of answer, as a network drop after the request
+        reached X would."""
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def _send_json(
         self, status: int, payload: Any, headers: Mapping[str, str] | None = None

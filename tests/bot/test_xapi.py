@@ -1,0 +1,365 @@
+"""The X adapter's write side against the fake X: every call, and every way it can fail."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+
+from bot.errors import (
+    XError,
+    XForbidden,
+    XNotFound,
+    XOutcomeUnknown,
+    XRateLimited,
+    XRecipientClosed,
+    XTokenRevoked,
+    XUnavailable,
+)
+from bot.xapi import XClient
+from tests.conftest import wait_for
+from tests.fakes.x_api import FakeX
+
+SHORT_TIMEOUT = (1.0, 0.2)
+"""(connect, read) seconds: short enough that a slowed answer times out."""
+
+
+@pytest.fixture
+def account(fake_x: FakeX) -> dict[str, Any]:
+    return fake_x.add_user("brand")
+
+
+@pytest.fixture
+def jane(fake_x: FakeX) -> dict[str, Any]:
+    return fake_x.add_user("jane")
+
+
+def client_for(fake_x: FakeX, user: dict[str, Any], auth_kind: str = "oauth2") -> XClient:
+    if auth_kind == "oauth1":
+        consumer_key, consumer_secret, token, secret = fake_x.issue_oauth1(user["id"])
+        credentials = {
+            "consumer_key": consumer_key,
+            "consumer_secret": consumer_secret,
+            "access_token": token,
+            "access_token_secret": secret,
+        }
+    else:
+        credentials = {"access_token": fake_x.issue_token(user["id"])}
+    return XClient(auth_kind, credentials, base_url=fake_x.url, timeout=SHORT_TIMEOUT)
+
+
+@pytest.fixture(params=["oauth2", "oauth1"])
+def client(request: pytest.FixtureRequest, fake_x: FakeX, account: dict[str, Any]) -> XClient:
+    """The account's client, once with each kind of user token."""
+    return client_for(fake_x, account, request.param)
+
+
+@pytest.fixture
+def mention(fake_x: FakeX, account: dict[str, Any], jane: dict[str, Any]) -> int:
+    """A post by @jane mentioning the account (so the account may reply to it)."""
+    return int(fake_x.post_mention("brand", author="jane", text="@brand my order?")["id"])
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port nobody listens on: connecting is refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    yield port
+
+
+# --- the calls -------------------------------------------------------------------------------
+
+
+def test_post_tweet_and_reply(fake_x: FakeX, client: XClient, mention: int) -> None:
+    plain = client.post_tweet("Opening hours & more")
+    reply = client.post_tweet("@jane it ships today", reply_to=mention)
+
+    assert int(reply) > int(plain)
+    assert [
+        (post["id"], post["text"], post["in_reply_to_tweet_id"])
+        for post in fake_x.posts_by("brand")
+    ] == [
+        (reply, "@jane it ships today", str(mention)),
+        (plain, "Opening hours & more", None),
+    ]
+
+
+def test_recent_posts_are_own_posts_since_a_time_newest_first(
+    fake_x: FakeX, account: dict[str, Any], client: XClient, mention: int
+) -> None:
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    fake_x.post_mention("jane", author="brand", created_at=base - timedelta(hours=1))
+    early = fake_x.post_mention("jane", author="brand", created_at=base + timedelta(seconds=0.1))
+    late = fake_x.post_mention("jane", author="brand", created_at=base + timedelta(seconds=0.9))
+    reply = client.post_tweet("@jane 5 < 6 & done", reply_to=mention)
+
+    # X takes whole seconds; the post 0.4 s before `since` is dropped all the same.
+    posts = client.recent_posts(int(account["id"]), since=base + timedelta(seconds=0.5))
+    assert [post["id"] for post in posts] == [reply, late["id"]]
+    assert early["id"] not in [post["id"] for post in posts]
+    newest = posts[0]
+    assert newest["text"] == "@jane 5 &lt; 6 &amp; done"  # as X serves it
+    assert newest["referenced_tweets"] == [{"type": "replied_to", "id": str(mention)}]
+    assert newest["conversation_id"] == str(mention)
+    assert newest["created_at"].endswith("Z")
+    call = fake_x.calls_to(f"/2/users/{account['id']}/tweets")[-1]
+    assert call.query["max_results"] == "100"
+    assert call.query["start_time"] == (base).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    naive = (base + timedelta(minutes=5)).replace(tzinfo=None)
+    assert [post["id"] for post in client.recent_posts(int(account["id"]), since=naive)] == [reply]
+
+
+def test_retweet_unretweet_and_retweeted(
+    fake_x: FakeX, account: dict[str, Any], client: XClient, mention: int
+) -> None:
+    user_id = int(account["id"])
+    assert client.retweeted(user_id, mention) is False
+
+    client.retweet(user_id, mention)
+    client.retweet(user_id, mention)  # twice is harmless
+    assert fake_x.retweeters_of(str(mention)) == {account["id"]}
+    assert client.retweeted(user_id, mention) is True
+
+    client.unretweet(user_id, mention)
+    client.unretweet(user_id, mention)
+    assert fake_x.retweeters_of(str(mention)) == set()
+    assert client.retweeted(user_id, mention) is False
+
+
+def test_retweeted_pages_through_later_retweeters(
+    fake_x: FakeX, account: dict[str, Any], client: XClient, mention: int
+) -> None:
+    client.retweet(int(account["id"]), mention)
+    with requests.Session() as http:
+        for n in range(120):
+            fan = fake_x.add_user(f"fan{n}")
+            answer = http.post(
+                f"{fake_x.url}/2/users/{fan['id']}/retweets",
+                json={"tweet_id": str(mention)},
+                headers={"Authorization": f"Bearer {fake_x.issue_token(fan['id'])}"},
+            )
+            assert answer.ok
+
+    assert client.retweeted(int(account["id"]), mention) is True
+    assert len(fake_x.calls_to(f"/2/tweets/{mention}/retweeted_by")) == 2
+
+
+def test_send_dm_and_recent_dms(
+    fake_x: FakeX, account: dict[str, Any], jane: dict[str, Any], client: XClient
+) -> None:
+    first = client.send_dm(int(jane["id"]), "Hi Jane, your refund is on its way")
+    answer = client_for(fake_x, jane).send_dm(int(account["id"]), "thank you!")
+
+    events = client.recent_dms(int(jane["id"]))
+    assert [(event["id"], event["sender_id"], event["text"]) for event in events] == [
+        (answer, jane["id"], "thank you!"),
+        (first, account["id"], "Hi Jane, your refund is on its way"),
+    ]
+    assert set(events[0]) == {
+        "id",
+        "event_type",
+        "text",
+        "sender_id",
+        "created_at",
+        "dm_conversation_id",
+    }
+    assert fake_x.dms_between("brand", "jane")[0]["id"] == first
+
+
+# --- what X refuses --------------------------------------------------------------------------
+
+
+def test_reply_to_a_deleted_post_is_not_found(fake_x: FakeX, client: XClient, mention: int) -> None:
+    fake_x.delete_tweet(str(mention))
+    with pytest.raises(XNotFound, match="deleted or is no longer visible") as raised:
+        client.post_tweet("@jane thanks", reply_to=mention)
+    assert "Nothing was posted" in str(raised.value)
+    assert fake_x.posts_by("brand") == []
+
+
+def test_reply_outside_the_accounts_conversations_is_forbidden(
+    fake_x: FakeX, client: XClient, jane: dict[str, Any]
+) -> None:
+    unrelated = fake_x.post_mention("jane", author="jane", text="@jane note to self")
+    with pytest.raises(XForbidden, match="mention") as raised:
+        client.post_tweet("hello", reply_to=int(unrelated["id"]))
+    assert not isinstance(raised.value, XRecipientClosed)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("a" * 281, "Shorten it"), ("日" * 141, "Shorten it"), ("@jane same words", "duplicate")],
+)
+def test_refused_text_says_what_to_change(
+    fake_x: FakeX, client: XClient, text: str, message: str
+) -> None:
+    fake_x.post_mention("jane", author="brand", text="@jane same words")  # posted before
+    with pytest.raises(XError, match=message) as raised:
+        client.post_tweet(text)
+    assert type(raised.value) is XError  # not a plan problem, not worth retrying as is
+
+
+def test_dm_to_a_closed_inbox(fake_x: FakeX, client: XClient) -> None:
+    private = fake_x.add_user("private", accepts_dms=False)
+    with pytest.raises(XRecipientClosed, match="^@private does not accept DMs"):
+        client.send_dm(int(private["id"]), "hi", handle="private")
+    with pytest.raises(XRecipientClosed, match="^The recipient does not accept DMs"):
+        client.send_dm(int(private["id"]), "hi")
+    assert fake_x.dms_between("brand", "private") == []
+
+
+def test_dm_to_an_unknown_user_is_not_found(client: XClient) -> None:
+    with pytest.raises(XNotFound, match="participant_id"):
+        client.send_dm(42, "hi")
+
+
+def test_retweet_of_a_deleted_post_and_on_behalf_of_another(
+    fake_x: FakeX, account: dict[str, Any], jane: dict[str, Any], client: XClient, mention: int
+) -> None:
+    with pytest.raises(XForbidden):
+        client.retweet(int(jane["id"]), mention)
+    fake_x.delete_tweet(str(mention))
+    with pytest.raises(XNotFound, match="deleted"):
+        client.retweet(int(account["id"]), mention)
+    with pytest.raises(XNotFound, match="deleted"):
+        client.retweeted(int(account["id"]), mention)
+
+
+def test_revoked_token_on_a_write(fake_x: FakeX, account: dict[str, Any]) -> None:
+    token = fake_x.issue_token(account["id"])
+    client = XClient("oauth2", {"access_token": token}, base_url=fake_x.url)
+    fake_x.revoke(token)
+    with pytest.raises(XTokenRevoked, match="Reconnect the account"):
+        client.post_tweet("hello")
+
+
+def test_rate_limited_write_carries_the_reset_and_did_nothing(
+    fake_x: FakeX, client: XClient, jane: dict[str, Any]
+) -> None:
+    fake_x.fail("/2/dm_conversations/", 429, reset_in=30, method="POST")
+    with pytest.raises(XRateLimited) as raised:
+        client.send_dm(int(jane["id"]), "hi")
+    wait = (raised.value.reset_at - datetime.now(UTC)).total_seconds()
+    assert 28 <= wait <= 31
+    assert fake_x.dms_between("brand", "jane") == []
+
+
+def test_other_refusals(fake_x: FakeX, client: XClient) -> None:
+    fake_x.fail("/2/tweets", 403, method="POST")
+    with pytest.raises(XForbidden, match="access level and plan"):
+        client.post_tweet("hello")
+    fake_x.fail("/2/tweets", 422, method="POST")
+    with pytest.raises(XError, match="X rejected posting"):
+        client.post_tweet("hello")
+    assert fake_x.posts_by("brand") == []
+
+
+# --- when the outcome is unknown -------------------------------------------------------------
+
+
+def test_server_error_on_a_write_is_an_unknown_outcome(
+    fake_x: FakeX, account: dict[str, Any], client: XClient, mention: int
+) -> None:
+    fake_x.fail("/2/tweets", 503, method="POST")
+    with pytest.raises(XOutcomeUnknown, match="may have gone through"):
+        client.post_tweet("@jane thanks", reply_to=mention)
+    # A 5xx on a read is just X failing: try again later.
+    fake_x.fail(f"/2/users/{account['id']}/tweets", 503)
+    with pytest.raises(XUnavailable):
+        client.recent_posts(int(account["id"]), since=datetime.now(UTC))
+
+
+def test_lost_answer_to_a_post_is_unknown_yet_the_post_exists(
+    fake_x: FakeX, account: dict[str, Any], client: XClient, mention: int
+) -> None:
+    started = datetime.now(UTC)
+    fake_x.lose_answer("/2/tweets")
+    with pytest.raises(XOutcomeUnknown, match="connection dropped") as raised:
+        client.post_tweet("@jane on its way", reply_to=mention)
+    assert "Check the account on X" in str(raised.value)
+
+    (post,) = fake_x.posts_by("brand")
+    found = client.recent_posts(int(account["id"]), since=started)
+    assert [(p["id"], p["text"]) for p in found] == [(post["id"], "@jane on its way")]
+
+
+def test_lost_answers_to_a_dm_and_a_retweet(
+    fake_x: FakeX, account: dict[str, Any], jane: dict[str, Any], client: XClient, mention: int
+) -> None:
+    fake_x.lose_answer("/2/dm_conversations/")
+    with pytest.raises(XOutcomeUnknown):
+        client.send_dm(int(jane["id"]), "hello")
+    assert [event["text"] for event in client.recent_dms(int(jane["id"]))] == ["hello"]
+
+    fake_x.lose_answer(f"/2/users/{account['id']}/retweets", method=None)
+    with pytest.raises(XOutcomeUnknown):
+        client.retweet(int(account["id"]), mention)
+    assert client.retweeted(int(account["id"]), mention) is True
+
+
+def test_slow_answer_to_a_write_is_unknown_and_the_post_lands(
+    fake_x: FakeX, client: XClient
+) -> None:
+    fake_x.slow("/2/tweets", 1.0)
+    started = time.monotonic()
+    with pytest.raises(XOutcomeUnknown, match="no answer in time"):
+        client.post_tweet("a slow one")
+    assert time.monotonic() - started < 0.9
+    assert wait_for(lambda: fake_x.posts_by("brand"))[0]["text"] == "a slow one"
+
+
+def test_slow_answer_to_a_read_is_unavailable(
+    fake_x: FakeX, account: dict[str, Any], client: XClient
+) -> None:
+    fake_x.slow(f"/2/users/{account['id']}/tweets", 1.0)
+    with pytest.raises(XUnavailable):
+        client.recent_posts(int(account["id"]), since=datetime.now(UTC))
+
+
+def test_unreachable_x_on_a_write_sent_nothing(
+    fake_x: FakeX, account: dict[str, Any], closed_port: int
+) -> None:
+    client = XClient(
+        "oauth2",
+        {"access_token": fake_x.issue_token(account["id"])},
+        base_url=f"http://127.0.0.1:{closed_port}",
+        timeout=SHORT_TIMEOUT,
+    )
+    with pytest.raises(XUnavailable, match="nothing was sent"):
+        client.post_tweet("hello")
+    with pytest.raises(XUnavailable, match="nothing was sent"):
+        client.send_dm(1, "hello")
+
+
+def test_connect_timeout_on_a_write_sent_nothing(fake_x: FakeX, account: dict[str, Any]) -> None:
+    # A listener that never accepts, with its queue full: new connections hang in SYN.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        address = listener.getsockname()
+        waiting = []
+        try:
+            for _ in range(4):
+                sock = socket.socket()
+                sock.setblocking(False)
+                sock.connect_ex(address)
+                waiting.append(sock)
+            client = XClient(
+                "oauth2",
+                {"access_token": fake_x.issue_token(account["id"])},
+                base_url=f"http://127.0.0.1:{address[1]}",
+                timeout=(0.2, 0.2),
+            )
+            with pytest.raises(XUnavailable, match="ConnectTimeout"):
+                client.post_tweet("hello")
+        finally:
+            for sock in waiting:
+                sock.close()
