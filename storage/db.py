@@ -12,7 +12,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, FromClause, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -62,6 +63,16 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database's schema up to `revision` (the `release` step)."""
     command.upgrade(alembic_config(url), revision)
+
+
+def insert_into(session: Session, table: FromClause) -> Any:
+    """The dialect's INSERT for `table`, so callers can say ON CONFLICT DO NOTHING.
+
+    The table, not the entity: the ORM's bulk path would split rows into one
+    statement per pattern of None values.
+    """
+    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return module.insert(table)
 
 
 def ping(engine: Engine) -> None:

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.normalize import IncomingMention
+from storage.db import insert_into
 from storage.models import Mention
 
 
@@ -46,7 +46,9 @@ def store_mentions(
     # another process (its delivery is then queued twice, which the card
     # claim makes harmless).
     session.execute(
-        _insert_for(session).on_conflict_do_nothing(index_elements=["account_id", "tweet_id"]),
+        insert_into(session, Mention.__table__).on_conflict_do_nothing(
+            index_elements=["account_id", "tweet_id"]
+        ),
         rows,
     )
     return [m.tweet_id for m in fresh]
@@ -111,14 +113,6 @@ def _cards(session: Session, account_id: int, conversations: set[int]) -> dict[i
         )
     )
     return {row.conversation_id: row.root_tweet_id for row in cards}
-
-
-def _insert_for(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    # The table, not the entity: the ORM's bulk path would split the rows into
-    # one statement per pattern of None values.
-    return module.insert(Mention.__table__)
 
 
 def claim_card(

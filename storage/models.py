@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -71,6 +72,8 @@ class Account(Base):
     credentials: Mapped[str] = mapped_column(Text)  # Fernet-sealed JSON; see bot.crypto
     token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cotags_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # DMs are private, so they carry no CoTag unless the account asks for one.
+    dm_cotags: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     banned_words: Mapped[list[str]] = mapped_column(JSON, default=list)
     sla_minutes: Mapped[int] = mapped_column(Integer, default=60)
     intake_status: Mapped[str] = mapped_column(String(16), default="active")
@@ -165,23 +168,43 @@ class Mention(Base):
 
 
 class Outbound(Base):
-    """Every post, reply, DM and retweet the team sends; a row before any call to X."""
+    """Every post, reply, DM and retweet the team sends; a row before any call to X.
+
+    The row is the guard that makes sending exactly once: its unique key stops a
+    second row for the same click, and its status moves awaiting_approval →
+    pending → sending → sent | failed | unknown, never back to pending once X
+    may have acted, except by a person's explicit retry.
+    """
 
     __tablename__ = "outbound"
+    __table_args__ = (
+        Index("ix_outbound_mention", "mention_id"),
+        Index("ix_outbound_status", "status", "started_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))  # reply, dm, retweet, unretweet
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     mention_id: Mapped[int | None] = mapped_column(ForeignKey("mentions.id", ondelete="SET NULL"))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
-    text: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    text: Mapped[str] = mapped_column(Text, default="")  # final, CoTag included
+    cotag: Mapped[str | None] = mapped_column(String(8))
+    # The post replied to or retweeted; the user a DM goes to.
+    target_tweet_id: Mapped[int | None] = mapped_column(BigInteger)
+    recipient_id: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    approver_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the latest call to X
     x_id: Mapped[str | None] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)
     run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the result was logged in the card's thread: logged once, even if the job runs again.
+    logged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Event(Base):

@@ -1,0 +1,161 @@
+"""Queries on outbound rows: the guard that makes every post, DM and retweet happen once.
+
+Each status change is one conditional UPDATE, so two workers (or a worker
+and a person clicking) can never both move a row from the same state.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from storage.db import insert_into
+from storage.models import Outbound
+
+SENDABLE = "pending"
+FINAL = frozenset({"sent", "failed", "rejected", "cancelled"})
+"""Statuses a row never leaves by itself; `unknown` waits for a person or a check."""
+
+
+def create(session: Session, **values: Any) -> int | None:
+    """Insert the row; its id, or None if a row with its idempotency key exists already."""
+    return session.scalar(
+        insert_into(session, Outbound.__table__)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(Outbound.__table__.c.id)
+    )
+
+
+def _move(
+    session: Session, outbound_id: int, from_: tuple[str, ...], **values: Any
+) -> Outbound | None:
+    moved = (
+        update(Outbound)
+        .where(Outbound.id == outbound_id, Outbound.status.in_(from_))
+        .values(**values)
+        .returning(Outbound)
+    )
+    return session.scalars(moved, execution_options={"synchronize_session": False}).one_or_none()
+
+
+def claim_for_sending(session: Session, outbound_id: int, now: datetime) -> Outbound | None:
+    """pending → sending, for exactly one caller; the row, or None if it is not pending."""
+    return _move(
+        session,
+        outbound_id,
+        (SENDABLE,),
+        status="sending",
+        started_at=now,
+        attempts=Outbound.attempts + 1,
+        error=None,
+    )
+
+
+def back_to_pending(
+    session: Session, outbound_id: int, *, run_at: datetime | None, error: str | None
+) -> None:
+    """sending → pending, only when X certainly did nothing (a 429, a refused connection)."""
+    _move(session, outbound_id, ("sending",), status=SENDABLE, run_at=run_at, error=error)
+
+
+def settle(
+    session: Session,
+    outbound_id: int,
+    status: str,
+    now: datetime,
+    *,
+    x_id: str | None = None,
+    error: str | None = None,
+) -> Outbound | None:
+    """sending or unknown → sent, failed or unknown; None if the row was elsewhere."""
+    values: dict[str, Any] = {"status": status, "error": error}
+    if status == "sent":
+        values.update(sent_at=now, x_id=x_id)
+    return _move(session, outbound_id, ("sending", "unknown"), **values)
+
+
+def decide(
+    session: Session, outbound_id: int, approver_id: int, approve: bool, now: datetime
+) -> Outbound | None:
+    """awaiting_approval → pending or rejected; None if someone decided first."""
+    return _move(
+        session,
+        outbound_id,
+        ("awaiting_approval",),
+        status=SENDABLE if approve else "rejected",
+        approver_id=approver_id,
+        decided_at=now,
+    )
+
+
+def retry(session: Session, outbound_id: int) -> Outbound | None:
+    """unknown or failed → pending, on a person's explicit say-so."""
+    return _move(session, outbound_id, ("unknown", "failed"), status=SENDABLE, run_at=None)
+
+
+def claim_log(session: Session, outbound_id: int, now: datetime) -> Outbound | None:
+    """The right to log a final result in the card's thread, once."""
+    claim = (
+        update(Outbound)
+        .where(
+            Outbound.id == outbound_id,
+            Outbound.logged_at.is_(None),
+            Outbound.status.in_(FINAL),
+        )
+        .values(logged_at=now)
+        .returning(Outbound)
+    )
+    return session.scalars(claim, execution_options={"synchronize_session": False}).one_or_none()
+
+
+def unclaim_log(session: Session, outbound_id: int) -> None:
+    session.execute(update(Outbound).where(Outbound.id == outbound_id).values(logged_at=None))
+
+
+def for_mention(session: Session, mention_id: int) -> list[Outbound]:
+    """The mention's outbound rows, oldest first: what its card shows."""
+    return list(
+        session.scalars(
+            select(Outbound).where(Outbound.mention_id == mention_id).order_by(Outbound.id)
+        )
+    )
+
+
+def count_sent(session: Session, mention_id: int, kind: str) -> int:
+    found = session.scalar(
+        select(func.count())
+        .select_from(Outbound)
+        .where(Outbound.mention_id == mention_id, Outbound.kind == kind, Outbound.status == "sent")
+    )
+    return int(found or 0)
+
+
+def stuck(
+    session: Session, account_id: int, now: datetime, *, sending_before: datetime
+) -> tuple[list[int], list[int]]:
+    """Rows the sweep must look at: (pending and due, sending since before `sending_before`).
+
+    A pending row whose job was lost (Redis flushed, enqueue failed) is sent
+    by queueing it again: the claim keeps a duplicate job harmless. A row
+    still `sending` long after any call to X could last belonged to a worker
+    that died: it is reconciled, never sent again blindly.
+    """
+    pending = session.scalars(
+        select(Outbound.id).where(
+            Outbound.account_id == account_id,
+            Outbound.status == SENDABLE,
+            or_(Outbound.run_at.is_(None), Outbound.run_at <= now),
+        )
+    )
+    sending = session.scalars(
+        select(Outbound.id).where(
+            Outbound.account_id == account_id,
+            Outbound.status == "sending",
+            Outbound.started_at < sending_before,
+        )
+    )
+    return list(pending), list(sending)

@@ -1,0 +1,107 @@
+"""Queries on the team: members, their CoTags and their roles on accounts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from storage.db import insert_into
+from storage.events import record_event
+from storage.models import Account, Grant, Member
+
+ROLES = ("owner", "agent", "needs-approval", "viewer")
+"""Roles on an account, most to least trusted."""
+
+ACTING_ROLES = frozenset({"owner", "agent", "needs-approval"})
+"""Roles that may reply, DM, retweet and resolve as an account (needs-approval through an owner)."""
+
+
+class CoTagTaken(Exception):
+    """Another member of the team already signs with this CoTag."""
+
+
+def member(session: Session, team_id: str, user_id: str, now: datetime) -> Member:
+    """The team's member for a Slack user, created on first sight."""
+    session.execute(
+        insert_into(session, Member.__table__)
+        .values(team_id=team_id, user_id=user_id, created_at=now)
+        .on_conflict_do_nothing(index_elements=["team_id", "user_id"])
+    )
+    return session.scalars(
+        select(Member).where(Member.team_id == team_id, Member.user_id == user_id)
+    ).one()
+
+
+def set_cotag(session: Session, someone: Member, cotag: str, now: datetime) -> None:
+    """Give the member this CoTag; raises CoTagTaken if a teammate has it."""
+    holder = session.scalar(
+        select(Member.user_id).where(
+            Member.team_id == someone.team_id, Member.cotag == cotag, Member.id != someone.id
+        )
+    )
+    if holder is not None:
+        raise CoTagTaken(holder)
+    previous = someone.cotag
+    someone.cotag = cotag
+    try:
+        # The unique constraint settles a race between two people claiming one CoTag.
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise CoTagTaken(None) from None
+    record_event(
+        session, "member.cotag", now, actor=someone.user_id, previous=previous, cotag=cotag
+    )
+
+
+def role_on(session: Session, member_id: int, account_id: int) -> str | None:
+    return session.scalar(
+        select(Grant.role).where(Grant.member_id == member_id, Grant.account_id == account_id)
+    )
+
+
+def owners_of(session: Session, account_id: int) -> list[str]:
+    """Slack user ids of the account's owners, who grant access and approve replies."""
+    return list(
+        session.scalars(
+            select(Member.user_id)
+            .join(Grant, Grant.member_id == Member.id)
+            .where(Grant.account_id == account_id, Grant.role == "owner")
+            .order_by(Member.user_id)
+        )
+    )
+
+
+def grant(
+    session: Session,
+    account: Account,
+    someone: Member,
+    role: str,
+    now: datetime,
+    *,
+    actor: str | None = None,
+) -> None:
+    """Give the member this role on the account, replacing any role they had."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+    found = session.scalar(
+        select(Grant).where(Grant.member_id == someone.id, Grant.account_id == account.id)
+    )
+    previous = found.role if found else None
+    if found is None:
+        session.add(Grant(member_id=someone.id, account_id=account.id, role=role, created_at=now))
+    else:
+        found.role = role
+    record_event(
+        session,
+        "grant.set",
+        now,
+        actor=actor,
+        account_id=account.id,
+        user=someone.user_id,
+        role=role,
+        previous=previous,
+    )
