@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from bot.blocks import button, confirm, context, quote, section
 from bot.mrkdwn import escape, escape_within, link
 
 SECTION_LIMIT = 3000
@@ -25,8 +26,29 @@ ACTION_DM = "mention.dm"
 ACTION_RETWEET = "mention.retweet"
 ACTION_ASSIGN = "mention.assign"
 ACTION_RESOLVE = "mention.resolve"
-CARD_ACTIONS = (ACTION_REPLY, ACTION_DM, ACTION_RETWEET, ACTION_ASSIGN, ACTION_RESOLVE)
+ACTION_REOPEN = "mention.reopen"
+ACTION_IGNORE = "mention.ignore"
+CARD_ACTIONS = (
+    ACTION_REPLY,
+    ACTION_DM,
+    ACTION_RETWEET,
+    ACTION_ASSIGN,
+    ACTION_RESOLVE,
+    ACTION_REOPEN,
+    ACTION_IGNORE,
+)
 """Stable action ids: Slack sends them back when a button is pressed."""
+
+ACTION_APPROVE = "outbound.approve"
+ACTION_REJECT = "outbound.reject"
+ACTION_CHECK = "outbound.check"
+ACTION_RETRY = "outbound.retry"
+ACTION_UNDO_RETWEET = "outbound.undo_retweet"
+OUTBOUND_ACTIONS = (ACTION_APPROVE, ACTION_REJECT, ACTION_CHECK, ACTION_RETRY, ACTION_UNDO_RETWEET)
+"""Buttons on one outbound action shown on the card; their value is the outbound id."""
+
+ACTIVITY_SHOWN = 5
+"""The latest outbound actions a card lists; the thread keeps the full log."""
 
 METADATA_EVENT = "roost_mention"
 """Message metadata type on every card, so a lost ts can be found again."""
@@ -38,6 +60,22 @@ STATUS_LABELS = {
     "resolved": "Resolved",
     "ignored": "Ignored",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class CardOutbound:
+    """One reply, DM or retweet sent (or on its way) as an account, as the card shows it."""
+
+    id: int
+    kind: str  # reply, dm, retweet, unretweet
+    status: str
+    actor: str | None  # Slack user id
+    account_handle: str
+    text: str = ""
+    after: timedelta | None = None  # from the mention to the send
+    x_url: str | None = None
+    error: str | None = None
+    undone: bool = False  # a retweet since undone
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +96,7 @@ class CardMention:
     media: tuple[dict[str, str], ...] = ()
     status: str = "open"
     thread_count: int = 0
+    activity: tuple[CardOutbound, ...] = ()
 
 
 def tweet_url(tweet_id: int, author_username: str | None) -> str:
@@ -76,14 +115,98 @@ def build_mention_card(mention: CardMention, *, in_thread: bool = False) -> list
         body += more
     blocks: list[dict[str, Any]] = []
     if not in_thread:
-        blocks.append(_context(f"Mention of *@{escape(mention.account_handle)}*"))
-    blocks.append(_section(_author_line(mention) + " · " + _when(mention.created_at)))
-    blocks.append(_section(body or "_(no text)_"))
-    blocks.append(_context(" · ".join(_notes(mention) + [link(url, "View on X")])))
+        blocks.append(context(f"Mention of *@{escape(mention.account_handle)}*"))
+    blocks.append(section(_author_line(mention) + " · " + _when(mention.created_at)))
+    blocks.append(section(body or "_(no text)_"))
+    blocks.append(context(" · ".join(_notes(mention) + [link(url, "View on X")])))
     blocks.append(_actions(mention, in_thread=in_thread))
+    for item in mention.activity[-ACTIVITY_SHOWN:]:
+        blocks.extend(_activity(item))
     if not in_thread:
-        blocks.append(_context(_status_line(mention)))
+        blocks.append(context(_status_line(mention)))
     return blocks
+
+
+_KIND_DONE = {"reply": "replied", "dm": "sent a DM", "retweet": "retweeted", "unretweet": "undid"}
+_KIND_NOUN = {"reply": "reply", "dm": "DM", "retweet": "retweet", "unretweet": "undo of a retweet"}
+
+
+def activity_line(item: CardOutbound) -> str:
+    """One outbound action in a sentence: who did what as which account, and how it went."""
+    who = f"<@{item.actor}>" if item.actor else "Roost"
+    handle = f"@{escape(item.account_handle)}"
+    noun = _KIND_NOUN.get(item.kind, item.kind)
+    if item.status == "sent":
+        line = f":white_check_mark: {who} {_KIND_DONE.get(item.kind, item.kind)} as {handle}"
+        if item.kind == "unretweet":
+            line = f":leftwards_arrow_with_hook: {who} undid the retweet as {handle}"
+        if item.after is not None and item.kind in ("reply", "dm"):
+            line += f" after {_duration(item.after)}"
+        if item.undone:
+            line += " (since undone)"
+        if item.x_url:
+            line += " · " + link(item.x_url, "View on X")
+        return line
+    if item.status == "awaiting_approval":
+        return f":hourglass: {who}'s {noun} as {handle} is awaiting approval by an owner"
+    if item.status in ("pending", "sending"):
+        return f":outbox_tray: {who}'s {noun} as {handle} is being sent"
+    if item.status == "unknown":
+        return (
+            f":grey_question: {who}'s {noun} as {handle}: unknown whether X took it. "
+            f"{escape(item.error or '')} Check, and retry only if it is missing."
+        )
+    if item.status == "rejected":
+        return f":no_entry_sign: {who}'s {noun} as {handle} was rejected"
+    return f":x: {who}'s {noun} as {handle} failed: {escape(item.error or 'unknown error')}"
+
+
+def _activity(item: CardOutbound) -> list[dict[str, Any]]:
+    blocks = [context(activity_line(item))]
+    value = str(item.id)
+    if item.status == "awaiting_approval":
+        body, _ = escape_within(item.text, SECTION_LIMIT - 2)
+        blocks.append(section(quote(body)))
+        buttons = [
+            button("Approve", ACTION_APPROVE, value, style="primary"),
+            button("Reject", ACTION_REJECT, value, style="danger"),
+        ]
+    elif item.status == "unknown":
+        buttons = [
+            button("Check again", ACTION_CHECK, value),
+            button("Retry", ACTION_RETRY, value, style="danger", confirm=_RETRY_CONFIRM),
+        ]
+    elif item.status == "failed":
+        buttons = [button("Retry", ACTION_RETRY, value)]
+    elif item.status == "sent" and item.kind == "retweet" and not item.undone:
+        buttons = [button("Undo retweet", ACTION_UNDO_RETWEET, value)]
+    else:
+        return blocks
+    blocks.append({"type": "actions", "block_id": f"outbound:{item.id}", "elements": buttons})
+    return blocks
+
+
+_RETRY_CONFIRM = confirm(
+    "Send it again?",
+    "Retry only after checking on X that it was not posted: if it was, retrying posts it twice.",
+    "Send again",
+)
+
+_RETWEET_CONFIRM = confirm(
+    "Retweet this post?", "Everyone following the account will see it.", "Retweet"
+)
+
+
+def _duration(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    if minutes < 1:
+        return "less than a minute"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{hours // 24} days"
 
 
 def notification_text(mention: CardMention) -> str:
@@ -146,9 +269,9 @@ def _status_line(mention: CardMention) -> str:
 def _actions(mention: CardMention, *, in_thread: bool) -> dict[str, Any]:
     value = str(mention.id)
     elements: list[dict[str, Any]] = [
-        _button("Reply", ACTION_REPLY, value, style="primary"),
-        _button("DM", ACTION_DM, value),
-        _button("Retweet", ACTION_RETWEET, value),
+        button("Reply", ACTION_REPLY, value, style="primary"),
+        button("DM", ACTION_DM, value),
+        button("Retweet", ACTION_RETWEET, value, confirm=_RETWEET_CONFIRM),
     ]
     if not in_thread:
         elements.append(
@@ -158,25 +281,10 @@ def _actions(mention: CardMention, *, in_thread: bool) -> dict[str, Any]:
                 "placeholder": {"type": "plain_text", "text": "Assign"},
             }
         )
-    elements.append(_button("Resolve", ACTION_RESOLVE, value))
+    if mention.status in ("resolved", "ignored"):
+        elements.append(button("Reopen", ACTION_REOPEN, value))
+    else:
+        elements.append(button("Resolve", ACTION_RESOLVE, value))
+        if not in_thread:
+            elements.append(button("Ignore", ACTION_IGNORE, value))
     return {"type": "actions", "block_id": f"mention:{mention.id}", "elements": elements}
-
-
-def _button(text: str, action_id: str, value: str, *, style: str | None = None) -> dict[str, Any]:
-    button: dict[str, Any] = {
-        "type": "button",
-        "text": {"type": "plain_text", "text": text},
-        "action_id": action_id,
-        "value": value,
-    }
-    if style:
-        button["style"] = style
-    return button
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.cards import (
+    ACTION_APPROVE,
     ACTION_ASSIGN,
-    CARD_ACTIONS,
+    ACTION_CHECK,
+    ACTION_DM,
+    ACTION_IGNORE,
+    ACTION_REJECT,
+    ACTION_REOPEN,
+    ACTION_REPLY,
+    ACTION_RESOLVE,
+    ACTION_RETRY,
+    ACTION_RETWEET,
+    ACTION_UNDO_RETWEET,
     SECTION_LIMIT,
     CardMention,
+    CardOutbound,
     build_mention_card,
     card_metadata,
     notification_text,
@@ -74,7 +85,14 @@ def test_card_shows_account_author_text_link_and_buttons() -> None:
     assert "<https://x.com/jane/status/1860000000000000001|View on X>" in joined
     assert "<!date^1795665600^{date_short_pretty} {time}|2026-11-26 04:00 UTC>" in joined
     actions = next(b for b in blocks if b["type"] == "actions")
-    assert [e["action_id"] for e in actions["elements"]] == list(CARD_ACTIONS)
+    assert [e["action_id"] for e in actions["elements"]] == [
+        ACTION_REPLY,
+        ACTION_DM,
+        ACTION_RETWEET,
+        ACTION_ASSIGN,
+        ACTION_RESOLVE,
+        ACTION_IGNORE,
+    ]
     assert actions["block_id"] == "mention:7"
     assert all(e.get("value") == "7" for e in actions["elements"] if e["type"] == "button")
     assert_within_slack_limits(blocks)
@@ -169,3 +187,80 @@ def test_notification_text_is_short() -> None:
     text = notification_text(card(text="x" * 1000))
     assert text.startswith("Mention of @brand from @jane: ") and text.endswith("…")
     assert len(text) < 250
+
+
+def outbound(**fields: object) -> CardOutbound:
+    values: dict[str, object] = {
+        "id": 3,
+        "kind": "reply",
+        "status": "sent",
+        "actor": "U0AGENT",
+        "account_handle": "brand",
+        "text": "@jane on it ^BK",
+    }
+    values.update(fields)
+    return CardOutbound(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("item", "line", "buttons"),
+    [
+        (
+            outbound(after=timedelta(minutes=12), x_url="https://x.com/brand/status/9"),
+            "<@U0AGENT> replied as @brand after 12 min · <https://x.com/brand/status/9|View on X>",
+            [],
+        ),
+        (
+            outbound(kind="dm", after=timedelta(hours=3, minutes=5)),
+            "sent a DM as @brand after 3 h 5 min",
+            [],
+        ),
+        (outbound(kind="retweet"), "<@U0AGENT> retweeted as @brand", [ACTION_UNDO_RETWEET]),
+        (outbound(kind="retweet", undone=True), "retweeted as @brand (since undone)", []),
+        (
+            outbound(status="awaiting_approval"),
+            "<@U0AGENT>'s reply as @brand is awaiting approval",
+            [ACTION_APPROVE, ACTION_REJECT],
+        ),
+        (outbound(status="pending"), "reply as @brand is being sent", []),
+        (
+            outbound(status="unknown", error="X's answer was lost."),
+            "unknown whether X took it. X's answer was lost.",
+            [ACTION_CHECK, ACTION_RETRY],
+        ),
+        (
+            outbound(status="failed", error="X refused <the> token"),
+            "failed: X refused &lt;the&gt; token",
+            [ACTION_RETRY],
+        ),
+        (outbound(status="rejected"), "reply as @brand was rejected", []),
+    ],
+)
+def test_card_lists_what_was_sent_with_the_buttons_each_state_needs(
+    item: CardOutbound, line: str, buttons: list[str]
+) -> None:
+    blocks = build_mention_card(card(activity=(item,)))
+    assert line in "\n".join(texts(blocks))
+    shown = [
+        e["action_id"]
+        for b in blocks
+        if b.get("block_id", "").startswith("outbound:")
+        for e in b["elements"]
+    ]
+    assert shown == buttons
+    assert_within_slack_limits(blocks)
+
+
+def test_a_resolved_card_offers_reopen_instead_of_resolve_and_ignore() -> None:
+    blocks = build_mention_card(card(status="resolved"))
+    actions = next(b for b in blocks if b["type"] == "actions")
+    ids = [e["action_id"] for e in actions["elements"]]
+    assert ACTION_REOPEN in ids and ACTION_RESOLVE not in ids and ACTION_IGNORE not in ids
+
+
+def test_a_busy_card_shows_only_the_latest_activity_within_slack_limits() -> None:
+    items = tuple(outbound(id=n, status="awaiting_approval", text="x" * 3000) for n in range(40))
+    blocks = build_mention_card(card(activity=items))
+    assert_within_slack_limits(blocks)
+    approvals = [b for b in blocks if b.get("block_id", "").startswith("outbound:")]
+    assert [b["block_id"] for b in approvals] == [f"outbound:{n}" for n in range(35, 40)]

@@ -1,0 +1,49 @@
+"""The few Block Kit elements every builder uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def quote(text: str) -> str:
+    """Already-escaped mrkdwn as a block quote, every line of it."""
+    return "> " + text.replace("\n", "\n> ")
+
+
+def button(
+    text: str,
+    action_id: str,
+    value: str,
+    *,
+    style: str | None = None,
+    confirm: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text},
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        found["style"] = style
+    if confirm:
+        found["confirm"] = confirm
+    return found
+
+
+def confirm(title: str, text: str, yes: str, no: str = "Cancel") -> dict[str, Any]:
+    """A confirmation dialog for a button."""
+    return {
+        "title": {"type": "plain_text", "text": title},
+        "text": {"type": "mrkdwn", "text": text},
+        "confirm": {"type": "plain_text", "text": yes},
+        "deny": {"type": "plain_text", "text": no},
+    }

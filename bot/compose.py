@@ -1,0 +1,196 @@
+"""The reply and DM modals: pure Block Kit builders and the draft they carry.
+
+Two steps, so nothing public goes out by accident: the compose view takes
+the text, its submission answers with a pushed preview of exactly what X
+will get, and only the preview's Publish creates the outbound row. The
+draft's nonce, made when the modal opened, is the row's idempotency key: a
+double click on Publish or Slack resending the submission finds the row
+already there.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from bot.blocks import context, quote, section
+from bot.guards import Finding
+from bot.mrkdwn import escape, escape_within
+from bot.tweet_text import Measured, describe_length
+
+COMPOSE_CALLBACK = "outbound.compose"
+PUBLISH_CALLBACK = "outbound.publish"
+
+TEXT_BLOCK = "text"
+TEXT_INPUT = "text_input"
+AS_DM_BLOCK = "as_dm"
+AS_DM_INPUT = "as_dm_input"
+
+INPUT_MAX = 3000
+"""Slack's limit on a plain-text input; X's own limit is checked on the counted text."""
+
+METADATA_LIMIT = 3000
+"""Slack's limit on a view's private_metadata."""
+
+QUOTE_LIMIT = 600
+"""Characters of the mention quoted in the modal."""
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """What a modal carries between its steps, in private_metadata."""
+
+    mention_id: int
+    kind: str  # reply or dm
+    nonce: str
+    text: str = ""
+
+    @classmethod
+    def new(cls, mention_id: int, kind: str) -> Draft:
+        return cls(mention_id, kind, secrets.token_hex(8))
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.mention_id}:{self.nonce}"
+
+    def dump(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def load(cls, raw: str) -> Draft:
+        values = json.loads(raw)
+        return cls(
+            int(values["mention_id"]), str(values["kind"]), str(values["nonce"]), values["text"]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ComposeContext:
+    """What the compose view shows around the text box."""
+
+    handle: str
+    author_username: str | None
+    mention_text: str
+    cotag: str | None  # the CoTag that will be appended, if any
+    needs_approval: bool = False
+
+
+def compose_view(
+    draft: Draft, around: ComposeContext, *, initial: str | None = None
+) -> dict[str, Any]:
+    """The first step: the text box, prefilled with `@author ` for a reply."""
+    author = f"@{around.author_username}" if around.author_username else "the author"
+    if draft.kind == "reply":
+        title, doing = (
+            "Reply",
+            f"Replying publicly as *@{escape(around.handle)}* to {escape(author)}",
+        )
+        prefill = f"@{around.author_username} " if around.author_username else ""
+    else:
+        title, doing = "DM", f"Sending a DM as *@{escape(around.handle)}* to {escape(author)}"
+        prefill = ""
+    signed = f"signed *{escape(around.cotag)}*" if around.cotag else "no CoTag"
+    shown, cut = escape_within(around.mention_text, QUOTE_LIMIT)
+    blocks: list[dict[str, Any]] = [
+        context(f"{doing} · {signed}"),
+        section(quote(shown + ("…" if cut else ""))),
+        {
+            "type": "input",
+            "block_id": TEXT_BLOCK,
+            "label": {"type": "plain_text", "text": "Your " + title.lower()},
+            "element": {
+                "type": "plain_text_input",
+                "action_id": TEXT_INPUT,
+                "multiline": True,
+                "max_length": INPUT_MAX,
+                "initial_value": prefill if initial is None else initial,
+            },
+        },
+    ]
+    if draft.kind == "reply":
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": AS_DM_BLOCK,
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Private?"},
+                "element": {
+                    "type": "checkboxes",
+                    "action_id": AS_DM_INPUT,
+                    "options": [
+                        {
+                            "text": {"type": "plain_text", "text": "Send as a DM instead"},
+                            "value": "dm",
+                        }
+                    ],
+                },
+            }
+        )
+    if around.needs_approval:
+        blocks.append(context(":hourglass: An owner approves this before it goes out."))
+    return _modal(COMPOSE_CALLBACK, title, "Preview", draft, blocks)
+
+
+def preview_view(
+    draft: Draft, handle: str, measured: Measured, warnings: list[str], *, needs_approval: bool
+) -> dict[str, Any]:
+    """The second step: exactly what X will get, its length as X counts it, any warning."""
+    where = "publicly, as a reply" if draft.kind == "reply" else "as a DM"
+    body, _ = escape_within(measured.text, 2900)
+    blocks: list[dict[str, Any]] = [
+        section(f"This goes out {where} from *@{escape(handle)}*:"),
+        section(quote(body)),
+        context("Length as X counts it: " + describe_length(measured)),
+    ]
+    blocks.extend(context(":warning: " + warning) for warning in warnings)
+    if needs_approval:
+        blocks.append(context(":hourglass: It goes to an owner for approval first."))
+    submit = (
+        "Send for approval" if needs_approval else ("Publish" if draft.kind == "reply" else "Send")
+    )
+    view = _modal(PUBLISH_CALLBACK, "Preview", submit, draft, blocks)
+    view["close"] = {"type": "plain_text", "text": "Back"}
+    return view
+
+
+def problem_view(draft: Draft, problems: list[str]) -> dict[str, Any]:
+    """What replaces the preview when publishing is refused: why, and nothing sent."""
+    blocks = [section(":no_entry: Nothing was sent.")]
+    blocks.extend(section(escape(problem)) for problem in problems)
+    view = _modal(PUBLISH_CALLBACK, "Not sent", "Publish", draft, blocks)
+    del view["submit"]
+    view["close"] = {"type": "plain_text", "text": "Back"}
+    return view
+
+
+def input_errors(findings: list[Finding], measured: Measured | None) -> dict[str, str]:
+    """Errors for the text box, as Slack's `response_action: errors` wants them."""
+    problems = [finding.message for finding in findings]
+    if measured is not None and not measured.fits:
+        problems.append(
+            f"Too long: {describe_length(measured)}. Shorten it by {measured.overflow}."
+        )
+    return {TEXT_BLOCK: " ".join(problems)[:1900]} if problems else {}
+
+
+def submitted_text(values: dict[str, Any]) -> tuple[str, bool]:
+    """The text typed into the compose view and whether "send as a DM" is ticked."""
+    text = values.get(TEXT_BLOCK, {}).get(TEXT_INPUT, {}).get("value") or ""
+    ticked = values.get(AS_DM_BLOCK, {}).get(AS_DM_INPUT, {}).get("selected_options") or []
+    return text, any(option.get("value") == "dm" for option in ticked)
+
+
+def _modal(
+    callback_id: str, title: str, submit: str, draft: Draft, blocks: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": callback_id,
+        "title": {"type": "plain_text", "text": title},
+        "submit": {"type": "plain_text", "text": submit},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "private_metadata": draft.dump(),
+        "blocks": blocks,
+    }
