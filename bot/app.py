@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Executor
 from typing import Any
 
 from slack_bolt import App, BoltResponse
@@ -13,8 +14,14 @@ from bot.runtime import Runtime
 logger = logging.getLogger(__name__)
 
 
-def create_app(rt: Runtime, *, verify_token: bool = True) -> App:
-    """A Bolt app on the runtime's Slack client, with every handler registered."""
+def create_app(
+    rt: Runtime, *, verify_token: bool = True, listener_executor: Executor | None = None
+) -> App:
+    """A Bolt app on the runtime's Slack client, with every handler registered.
+
+    Listeners run after their ack, on `listener_executor` (Bolt's thread pool
+    by default); tests pass one they can wait on.
+    """
     settings = rt.settings
     app = App(
         client=rt.slack,
@@ -24,6 +31,7 @@ def create_app(rt: Runtime, *, verify_token: bool = True) -> App:
             else None
         ),
         token_verification_enabled=verify_token,
+        listener_executor=listener_executor,
     )
 
     @app.error

@@ -87,6 +87,18 @@ def _parser() -> argparse.ArgumentParser:
     account_commands.add_parser("list", help="the connected accounts").set_defaults(
         run=_accounts_list
     )
+
+    grants = commands.add_parser("grants", help="who may act as which account")
+    grant_add = grants.add_subparsers(required=True).add_parser(
+        "add", help="give a Slack user a role on an account (replacing any they had)"
+    )
+    grant_add.add_argument("--account", required=True, help="the account's @handle")
+    grant_add.add_argument("--user", required=True, help="the Slack user id (U…)")
+    grant_add.add_argument(
+        "--role", required=True, choices=["owner", "agent", "needs-approval", "viewer"]
+    )
+    grant_add.add_argument("--team", help="the Slack workspace id (T…); asked of Slack if unset")
+    grant_add.set_defaults(run=_grants_add)
     return parser
 
 
@@ -205,6 +217,13 @@ def _accounts_list(args: argparse.Namespace, settings: Settings) -> int:
 
     for line in list_accounts(settings):
         print(line)
+    return 0
+
+
+def _grants_add(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.team import grant_role
+
+    print(grant_role(settings, args.account, args.user, args.role, args.team))
     return 0
 
 

@@ -22,9 +22,11 @@ from bot import runtime
 from bot.cards import (
     METADATA_EVENT,
     CardMention,
+    CardOutbound,
     build_mention_card,
     card_metadata,
     notification_text,
+    tweet_url,
 )
 from bot.errors import RoostError, SlackError, SlackRateLimited, SlackUnavailable
 from bot.replies import intake_stopped
@@ -39,7 +41,8 @@ from storage.mentions import (
     release_card,
     thread_size,
 )
-from storage.models import Account, Mention
+from storage.models import Account, Member, Mention, Outbound
+from storage.outbound import for_mention
 
 logger = logging.getLogger(__name__)
 
@@ -194,24 +197,76 @@ def _why_not_claimed(session: Session, mention_id: int) -> str:
 
 
 def refresh_card(rt: Runtime, mention_id: int) -> None:
-    """Re-render a posted card in place (status, thread count)."""
+    """Re-render a mention's posted message in place (status, actions, thread count)."""
     with rt.sessions.begin() as session:
-        card = session.get_one(Mention, mention_id)
-        account = session.get_one(Account, card.account_id)
-        view = _view(card, account.handle, thread_count=thread_size(session, card))
-    if card.slack_channel is None or card.slack_ts is None:
+        mention = session.get_one(Mention, mention_id)
+        account = session.get_one(Account, mention.account_id)
+        in_thread = mention.slack_thread_ts is not None
+        view = _view(
+            mention,
+            account.handle,
+            thread_count=0 if in_thread else thread_size(session, mention),
+            activity=activity_for(session, mention_id),
+        )
+    if mention.slack_channel is None or mention.slack_ts is None:
         return
     try:
-        with translate_errors(card.slack_channel):
+        with translate_errors(mention.slack_channel):
             rt.slack.chat_update(
-                channel=card.slack_channel,
-                ts=card.slack_ts,
+                channel=mention.slack_channel,
+                ts=mention.slack_ts,
                 text=notification_text(view),
-                blocks=build_mention_card(view),
+                blocks=build_mention_card(view, in_thread=in_thread),
             )
     except SlackError as exc:
-        # The thread reply is posted; a stale count on the card is cosmetic.
+        # What changed is logged in the thread too; a stale card is cosmetic.
         logger.warning("card %s not refreshed: %s", mention_id, exc)
+
+
+def card_thread(rt: Runtime, mention_id: int) -> tuple[str, str] | None:
+    """(channel, thread ts) where a mention's log goes: its card's thread; None if not posted."""
+    with rt.sessions() as session:
+        mention = session.get_one(Mention, mention_id)
+    if mention.slack_channel is None or mention.slack_ts is None:
+        return None
+    return mention.slack_channel, mention.slack_thread_ts or mention.slack_ts
+
+
+def activity_for(session: Session, mention_id: int) -> tuple[CardOutbound, ...]:
+    """The mention's replies, DMs and retweets, as its card lists them."""
+    found = for_mention(session, mention_id)
+    undone = {
+        int(row.idempotency_key.split(":")[1])
+        for row in found
+        if row.kind == "unretweet" and row.status == "sent"
+    }
+    return tuple(card_item(session, row, undone=row.id in undone) for row in found)
+
+
+def card_item(session: Session, row: Outbound, *, undone: bool = False) -> CardOutbound:
+    """The row as its card shows it."""
+    account = session.get_one(Account, row.account_id)
+    actor = session.get(Member, row.actor_id) if row.actor_id is not None else None
+    mention = session.get(Mention, row.mention_id) if row.mention_id is not None else None
+    after = row.sent_at - mention.created_at if row.sent_at and mention else None
+    if row.kind == "reply" and row.x_id:
+        x_url: str | None = tweet_url(int(row.x_id), account.handle)
+    elif row.kind in ("retweet", "unretweet") and mention is not None and row.status == "sent":
+        x_url = tweet_url(mention.tweet_id, mention.author_username)
+    else:
+        x_url = None
+    return CardOutbound(
+        id=row.id,
+        kind=row.kind,
+        status=row.status,
+        actor=actor.user_id if actor else None,
+        account_handle=account.handle,
+        text=row.text,
+        after=after,
+        x_url=x_url,
+        error=row.error,
+        undone=undone,
+    )
 
 
 def notify_intake_stopped(account_id: int) -> None:
@@ -224,7 +279,13 @@ def notify_intake_stopped(account_id: int) -> None:
         rt.slack.chat_postMessage(channel=channel, text=intake_stopped(handle, channel, error))
 
 
-def _view(mention: Mention, handle: str, *, thread_count: int) -> CardMention:
+def _view(
+    mention: Mention,
+    handle: str,
+    *,
+    thread_count: int,
+    activity: tuple[CardOutbound, ...] = (),
+) -> CardMention:
     return CardMention(
         id=mention.id,
         tweet_id=mention.tweet_id,
@@ -240,6 +301,7 @@ def _view(mention: Mention, handle: str, *, thread_count: int) -> CardMention:
         media=tuple(mention.media or ()),
         status=mention.status,
         thread_count=thread_count,
+        activity=activity,
     )
 
 

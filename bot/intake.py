@@ -27,6 +27,7 @@ from bot.delivery import CLAIM_STALE_AFTER, enqueue_deliveries, notify_intake_st
 from bot.errors import RoostError, XError, XForbidden, XRateLimited, XTokenRevoked
 from bot.lease import LEASE_SECONDS, Lease
 from bot.normalize import IncomingMention, mentions_from_payload, parse_time
+from bot.outbound import sweep_outbound
 from bot.runtime import Runtime
 from bot.xapi import XClient
 from storage.accounts import active_accounts, cursor, stop_intake
@@ -165,7 +166,9 @@ class Intake:
             cursor(session, account_id, self.rt.clock()).last_error = str(error)
 
     def sweep(self, account_id: int) -> int:
-        """Queue again the account's mentions whose delivery went missing."""
+        """Queue again the account's mentions whose delivery went missing, and its
+        outbound rows whose send went missing or was interrupted."""
+        sweep_outbound(self.rt, account_id)
         with self.rt.sessions.begin() as session:
             now = self.rt.clock()
             lost = undelivered(session, account_id, now - SWEEP_AFTER, now - CLAIM_STALE_AFTER)

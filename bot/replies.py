@@ -25,8 +25,10 @@ def coming_soon(action_id: str, tweet_url: str | None) -> str:
 
 HELP = """*Roost* brings every @mention of your X accounts into Slack as cards.
 • New mentions appear in each account's channel; follow-ups from the same conversation land in the card's thread.
-• Reply, DM, Retweet, Assign and Resolve on the cards are coming soon.
-• Add an X account on the server with `roost accounts add --handle NAME --channel CHANNEL_ID ...`."""  # noqa: E501
+• Reply, DM and Retweet on a card act as the account: a preview shows exactly what goes out, signed with your CoTag. Resolve, Ignore and Reopen keep the inbox honest.
+• `/roost cotag ^BK` sets your CoTag (^ and 1 to 4 letters, unique in the team).
+• Assigning from the card is coming soon.
+• On the server: `roost accounts add --handle NAME --channel CHANNEL_ID ...` adds an X account; `roost grants add --account NAME --user SLACK_USER_ID --role agent` lets someone act as it."""  # noqa: E501
 
 
 def home_view() -> dict[str, object]:

@@ -2,35 +2,103 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
 
-from bot.cards import CARD_ACTIONS
+from bot import outbox, triage
+from bot.cards import (
+    ACTION_APPROVE,
+    ACTION_ASSIGN,
+    ACTION_CHECK,
+    ACTION_DM,
+    ACTION_IGNORE,
+    ACTION_REJECT,
+    ACTION_REOPEN,
+    ACTION_REPLY,
+    ACTION_RESOLVE,
+    ACTION_RETRY,
+    ACTION_RETWEET,
+    ACTION_UNDO_RETWEET,
+)
+from bot.compose import compose_view
 from bot.inbox import mention_url
+from bot.outbox import Refused, Who
 from bot.replies import coming_soon
 from bot.runtime import Runtime
 
+Act = Callable[[Runtime, Who, int], object]
+
+_BY_BUTTON: dict[str, Act] = {
+    ACTION_RETWEET: outbox.retweet,
+    ACTION_RESOLVE: lambda rt, who, id_: triage.change_status(rt, who, id_, "resolve"),
+    ACTION_REOPEN: lambda rt, who, id_: triage.change_status(rt, who, id_, "reopen"),
+    ACTION_IGNORE: lambda rt, who, id_: triage.change_status(rt, who, id_, "ignore"),
+    ACTION_APPROVE: lambda rt, who, id_: outbox.decide(rt, who, id_, approve=True),
+    ACTION_REJECT: lambda rt, who, id_: outbox.decide(rt, who, id_, approve=False),
+    ACTION_CHECK: outbox.check_again,
+    ACTION_RETRY: outbox.retry,
+    ACTION_UNDO_RETWEET: outbox.undo_retweet,
+}
+"""Buttons that act at once; the card and its thread show the result."""
+
 
 def register(app: App, rt: Runtime) -> None:
-    for action_id in CARD_ACTIONS:
-        app.action(action_id)(_answer_coming_soon(rt, action_id))
+    for action_id in (ACTION_REPLY, ACTION_DM):
+        app.action(action_id)(_open_composer(rt, "reply" if action_id == ACTION_REPLY else "dm"))
+    for action_id, act in _BY_BUTTON.items():
+        app.action(action_id)(_act(rt, act))
+    app.action(ACTION_ASSIGN)(_coming_soon(rt))
 
 
-def _answer_coming_soon(rt: Runtime, action_id: str) -> Any:
-    def handle(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+def who_clicked(body: dict[str, Any]) -> Who:
+    user = body["user"]
+    return Who(
+        team_id=(body.get("team") or {}).get("id") or user.get("team_id", ""), user_id=user["id"]
+    )
+
+
+def _open_composer(rt: Runtime, kind: str) -> Any:
+    def handle(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()
-        mention_id = _mention_id(body)
-        url = mention_url(rt, mention_id) if mention_id is not None else None
-        respond(text=coming_soon(action_id, url), response_type="ephemeral", replace_original=False)
+        try:
+            draft, around = outbox.start(rt, who_clicked(body), _target(body), kind)
+        except Refused as exc:
+            respond(text=str(exc), response_type="ephemeral", replace_original=False)
+            return
+        client.views_open(trigger_id=body["trigger_id"], view=compose_view(draft, around))
 
     return handle
 
 
-def _mention_id(body: dict[str, Any]) -> int | None:
-    """The mention a card action is about: from the button's value or the block id."""
+def _act(rt: Runtime, act: Act) -> Any:
+    def handle(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        try:
+            act(rt, who_clicked(body), _target(body))
+        except Refused as exc:
+            respond(text=str(exc), response_type="ephemeral", replace_original=False)
+
+    return handle
+
+
+def _coming_soon(rt: Runtime) -> Any:
+    def handle(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        url = mention_url(rt, _target(body))
+        respond(
+            text=coming_soon(ACTION_ASSIGN, url), response_type="ephemeral", replace_original=False
+        )
+
+    return handle
+
+
+def _target(body: dict[str, Any]) -> int:
+    """The mention or outbound row a button is about: its value, else its block id."""
     for action in body.get("actions") or []:
         for candidate in (action.get("value"), str(action.get("block_id", "")).split(":")[-1]):
             if candidate and candidate.isdigit():
                 return int(candidate)
-    return None
+    raise Refused("This button names nothing Roost knows; the card may be from an old version.")

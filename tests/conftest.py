@@ -21,16 +21,18 @@ from cryptography.fernet import Fernet
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import SimpleWorker
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.engine import make_url
 
 from bot.crypto import TokenBox
+from bot.intake import Intake
 from bot.runtime import Runtime, install
 from bot.settings import Settings
 from bot.slack import make_client
 from storage.accounts import upsert_account
 from storage.db import make_engine, upgrade
 from storage.models import Account, Base
+from storage.team import grant, member, set_cotag
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
 
@@ -215,3 +217,33 @@ def add_brand_account(rt: Runtime, fake_x: FakeX, handle: str, channel: str) -> 
             now=rt.clock() - timedelta(minutes=1),
         )
     return account
+
+
+# --- the team ------------------------------------------------------------------
+
+AGENT = "U0AGENT"
+OWNER = "U0OWNER"
+LEAD = "U0LEAD"
+
+
+def give(rt: Runtime, fake_slack: FakeSlack, user: str, role: str, cotag: str | None) -> None:
+    """A role on the (only) account for a Slack user, and their CoTag if given."""
+    with rt.sessions.begin() as session:
+        account = session.scalars(select(Account)).one()
+        someone = member(session, fake_slack.team_id, user, rt.clock())
+        if cotag:
+            set_cotag(session, someone, cotag, rt.clock())
+        grant(session, account, someone, role, rt.clock())
+
+
+@pytest.fixture
+def jane_card(rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account) -> dict[str, Any]:
+    """@jane's mention of @brand delivered as a card; an agent (^BK) and two owners on @brand."""
+    fake_x.add_user("jane", name="Jane Doe")
+    fake_x.post_mention("brand", author="jane", text="@brand my phone will not turn on")
+    Intake(rt).poll(brand)
+    run_jobs(rt)
+    give(rt, fake_slack, AGENT, "agent", "^BK")
+    give(rt, fake_slack, OWNER, "owner", "^OW")
+    give(rt, fake_slack, LEAD, "owner", "^LD")
+    return fake_slack.messages(BRAND_CHANNEL)[0]

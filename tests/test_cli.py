@@ -231,3 +231,42 @@ def test_an_unreachable_database_is_named(
     monkeypatch.setenv("DATABASE_URL", "postgresql://roost@127.0.0.1:1/roost?connect_timeout=2")
     assert main(["db", "upgrade"]) == 1
     assert "Is DATABASE_URL right, and the server up?" in capsys.readouterr().err
+
+
+def test_grants_add_gives_a_role_asking_slack_for_the_workspace(
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    fake_x: FakeX,
+    fake_slack: FakeSlack,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("SLACK_API_URL", fake_slack.url)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", fake_slack.bot_token)
+    user = fake_x.add_user("brand")
+    assert main(["db", "upgrade"]) == 0
+    token = fake_x.issue_token(user["id"])
+    add = ["accounts", "add", "--handle", "brand", "--channel", BRAND_CHANNEL]
+    assert main([*add, f"--oauth2-access-token={token}"]) == 0
+    capsys.readouterr()
+
+    grant = ["grants", "add", "--account", "@Brand", "--user", "U0AGENT"]
+    assert main([*grant, "--role", "agent"]) == 0
+    assert capsys.readouterr().out.strip() == "U0AGENT is now agent on @brand."
+    assert main([*grant, "--role", "owner"]) == 0  # replaces the role, no second grant
+    engine = make_engine(f"sqlite:///{Path(env['ROOST_VAR_DIR']) / 'roost.db'}")
+    with engine.connect() as connection:
+        grants = connection.execute(
+            text(
+                "SELECT m.team_id, m.user_id, g.role"
+                " FROM grants g JOIN members m ON m.id = g.member_id"
+            )
+        ).all()
+    engine.dispose()
+    assert [tuple(g) for g in grants] == [(fake_slack.team_id, "U0AGENT", "owner")]
+
+    assert (
+        main(["grants", "add", "--account", "nobody", "--user", "U0AGENT", "--role", "agent"]) == 1
+    )
+    assert "No account @nobody" in capsys.readouterr().err
+    assert main(["grants", "add", "--account", "brand", "--user", "bob", "--role", "agent"]) == 1
+    assert "is not a Slack user id" in capsys.readouterr().err

@@ -1,0 +1,376 @@
+"""Sending outbound rows to X, exactly once: the RQ jobs behind Publish, Retweet and Approve.
+
+X takes no idempotency key and RQ runs a job at least once, so the row is
+the guard. `send_outbound` moves it pending → sending before calling X and
+never calls X for a row that is not pending. When X's answer is lost (a
+timeout, a dropped connection, a 5xx, a worker killed mid-call) nobody
+knows whether the post went out: the row is reconciled by looking for the
+post among the account's recent posts, and is marked `unknown` for a
+person to check if it is not there. Nothing is ever retried blindly.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from rq import Queue, Retry
+from sqlalchemy.orm import Session
+
+from bot import runtime
+from bot.blocks import quote
+from bot.cards import activity_line, tweet_url
+from bot.delivery import card_item, card_thread, refresh_card
+from bot.errors import (
+    SlackError,
+    XError,
+    XOutcomeUnknown,
+    XRateLimited,
+    XUnavailable,
+)
+from bot.mrkdwn import escape_within
+from bot.runtime import Runtime
+from bot.slack import translate_errors
+from bot.xapi import XClient
+from storage import outbound as rows
+from storage.events import record_event
+from storage.models import Account, Mention, Outbound
+
+logger = logging.getLogger(__name__)
+
+JOB_TIMEOUT = 120
+"""Seconds a send may take: one call to X, one reconciliation, a few Slack calls."""
+
+SENDING_STALE = timedelta(minutes=2)
+"""A row still `sending` this long after its call to X began lost its worker: longer
+than any one call may take (XClient's timeouts), so a live call is never overtaken."""
+
+RECHECK_AFTER = timedelta(minutes=1)
+"""X can take a moment to list a new post; an unknown outcome is checked once more after this."""
+
+RECONCILE_SKEW = timedelta(minutes=2)
+"""How far before a call began a post it made may be dated (clocks differ)."""
+
+MAX_UNAVAILABLE_ATTEMPTS = 6
+"""Calls that never reached X before the row fails with X's error."""
+
+UNAVAILABLE_BACKOFF = (10, 30, 60, 300, 900)
+"""Seconds before trying again after X could not be reached (nothing was sent)."""
+
+REPORT_RETRY = Retry(max=5, interval=[5, 30, 60, 300, 900])
+"""Logging in Slack waits out a Slack outage; the post itself is already settled."""
+
+_URL = re.compile(r"https?://\S+")
+
+
+def enqueue_send(queue: Queue, outbound_id: int, *, at: datetime | None = None) -> None:
+    """Queue the row's send, now or at `at`; a second job for one row is harmless."""
+    options: dict[str, Any] = {
+        "job_timeout": JOB_TIMEOUT,
+        "result_ttl": 0,
+        "description": f"send outbound {outbound_id}",
+    }
+    if at is None:
+        queue.enqueue(send_outbound, outbound_id, **options)
+    else:
+        queue.enqueue_at(at, send_outbound, outbound_id, **options)
+
+
+def enqueue_reconcile(queue: Queue, outbound_id: int, *, at: datetime | None = None) -> None:
+    options: dict[str, Any] = {"job_timeout": JOB_TIMEOUT, "result_ttl": 0}
+    if at is None:
+        queue.enqueue(reconcile_outbound, outbound_id, **options)
+    else:
+        queue.enqueue_at(at, reconcile_outbound, outbound_id, **options)
+
+
+def enqueue_report(queue: Queue, outbound_id: int) -> None:
+    queue.enqueue(
+        report_outbound, outbound_id, retry=REPORT_RETRY, job_timeout=JOB_TIMEOUT, result_ttl=0
+    )
+
+
+def send_outbound(outbound_id: int) -> str:
+    """RQ job: make the row's one call to X, settle the row, show the result in Slack."""
+    rt = runtime.current()
+    with rt.sessions.begin() as session:
+        row = rows.claim_for_sending(session, outbound_id, rt.clock())
+        if row is None:
+            found = session.get(Outbound, outbound_id)
+            return f"not pending ({found.status if found else 'gone'})"
+        account = session.get_one(Account, row.account_id)
+    try:
+        client = rt.x_client(account)
+    except BaseException:
+        with rt.sessions.begin() as session:
+            rows.back_to_pending(session, outbound_id, run_at=None, error=None)
+        raise
+    try:
+        x_id = _call(client, account, row)
+    except XRateLimited as exc:
+        # X took nothing: wait for its reset, then send.
+        with rt.sessions.begin() as session:
+            rows.back_to_pending(session, outbound_id, run_at=exc.reset_at, error=str(exc))
+        enqueue_send(rt.queue, outbound_id, at=exc.reset_at)
+        _note(rt, outbound_id, f":hourglass: {exc} It goes out then, once.")
+        return "rate limited"
+    except XUnavailable as exc:
+        return _unavailable(rt, row, exc)
+    except XOutcomeUnknown as exc:
+        outcome = _reconcile(rt, row, account, client, reason=str(exc))
+        if outcome == "unknown":
+            enqueue_reconcile(rt.queue, outbound_id, at=rt.clock() + RECHECK_AFTER)
+        report(rt, outbound_id)
+        return outcome
+    except XError as exc:
+        # Revoked token, deleted post, closed DMs, a plan that forbids it: a
+        # person must act, and the message says how.
+        _settle(rt, outbound_id, "failed", error=str(exc))
+    else:
+        _settle(rt, outbound_id, "sent", x_id=x_id)
+    # Anything else raised above leaves the row `sending`: its outcome is
+    # unknown, and the sweep reconciles it once SENDING_STALE has passed.
+    report(rt, outbound_id)
+    with rt.sessions() as session:
+        return session.get_one(Outbound, outbound_id).status
+
+
+def reconcile_outbound(outbound_id: int) -> str:
+    """RQ job: settle a row whose outcome is unknown by looking for it at X."""
+    rt = runtime.current()
+    with rt.sessions() as session:
+        row = session.get(Outbound, outbound_id)
+        if row is None or row.status not in ("sending", "unknown"):
+            return "nothing to reconcile"
+        if row.status == "sending" and (row.started_at or rt.clock()) > rt.clock() - SENDING_STALE:
+            return "still sending"
+        account = session.get_one(Account, row.account_id)
+    outcome = _reconcile(rt, row, account, rt.x_client(account), reason="X's answer was lost.")
+    report(rt, outbound_id)
+    return outcome
+
+
+def report_outbound(outbound_id: int) -> None:
+    """RQ job: show a row's state on its card and log a final result in the card's thread."""
+    report(runtime.current(), outbound_id, raise_on_slack=True)
+
+
+def sweep_outbound(rt: Runtime, account_id: int) -> int:
+    """Queue the account's rows whose job went missing; reconcile those whose worker died."""
+    now = rt.clock()
+    with rt.sessions() as session:
+        pending, stuck = rows.stuck(session, account_id, now, sending_before=now - SENDING_STALE)
+    for outbound_id in pending:
+        enqueue_send(rt.queue, outbound_id)
+    for outbound_id in stuck:
+        enqueue_reconcile(rt.queue, outbound_id)
+    if pending or stuck:
+        logger.warning(
+            "outbound sweep: %d pending re-queued, %d interrupted sends to reconcile",
+            len(pending),
+            len(stuck),
+        )
+    return len(pending) + len(stuck)
+
+
+def _call(client: XClient, account: Account, row: Outbound) -> str | None:
+    """The one call to X; X's id for what it made, if it names one."""
+    if row.kind == "reply":
+        return client.post_tweet(row.text, reply_to=row.target_tweet_id)
+    if row.kind == "dm":
+        assert row.recipient_id is not None
+        return client.send_dm(row.recipient_id, row.text)
+    assert row.target_tweet_id is not None
+    if row.kind == "retweet":
+        client.retweet(account.x_user_id, row.target_tweet_id)
+    elif row.kind == "unretweet":
+        client.unretweet(account.x_user_id, row.target_tweet_id)
+    else:
+        raise ValueError(f"unknown outbound kind {row.kind!r}")
+    return None
+
+
+def _unavailable(rt: Runtime, row: Outbound, exc: XUnavailable) -> str:
+    """X could not be reached, so nothing was sent: try again later, within reason."""
+    if row.attempts >= MAX_UNAVAILABLE_ATTEMPTS:
+        _settle(rt, row.id, "failed", error=f"{exc} Gave up after {row.attempts} tries.")
+        report(rt, row.id)
+        return "failed"
+    delay = UNAVAILABLE_BACKOFF[min(row.attempts, len(UNAVAILABLE_BACKOFF)) - 1]
+    at = rt.clock() + timedelta(seconds=delay)
+    with rt.sessions.begin() as session:
+        rows.back_to_pending(session, row.id, run_at=at, error=str(exc))
+    enqueue_send(rt.queue, row.id, at=at)
+    logger.warning("outbound %s: %s; trying again in %ss", row.id, exc, delay)
+    return "will retry"
+
+
+def _reconcile(
+    rt: Runtime, row: Outbound, account: Account, client: XClient, *, reason: str
+) -> str:
+    """Look for the row's effect at X: `sent` if found, else `unknown`."""
+    try:
+        found, x_id = _find_at_x(client, account, row)
+    except XError as exc:
+        found, x_id = False, None
+        reason = f"{reason} Checking X failed too ({exc})."
+    if found:
+        logger.info("outbound %s was sent after all (%s)", row.id, x_id)
+        _settle(rt, row.id, "sent", x_id=x_id)
+        return "sent"
+    what = "post" if row.kind != "dm" else "DM"
+    _settle(
+        rt,
+        row.id,
+        "unknown",
+        error=f"{reason} The {what} is not among @{account.handle}'s latest on X yet.",
+    )
+    return "unknown"
+
+
+def _find_at_x(client: XClient, account: Account, row: Outbound) -> tuple[bool, str | None]:
+    since = (row.started_at or row.created_at) - RECONCILE_SKEW
+    if row.kind == "reply":
+        for post in client.recent_posts(account.x_user_id, since=since):
+            replied_to = [
+                int(ref["id"])
+                for ref in post.get("referenced_tweets") or []
+                if ref.get("type") == "replied_to"
+            ]
+            if row.target_tweet_id in replied_to and _same_text(post["text"], row.text):
+                return True, str(post["id"])
+        return False, None
+    if row.kind == "dm":
+        assert row.recipient_id is not None
+        for event in client.recent_dms(row.recipient_id):
+            if str(event.get("sender_id")) == str(account.x_user_id) and _same_text(
+                event.get("text", ""), row.text
+            ):
+                return True, str(event["id"])
+        return False, None
+    assert row.target_tweet_id is not None
+    retweeted = client.retweeted(account.x_user_id, row.target_tweet_id)
+    return (retweeted if row.kind == "retweet" else not retweeted), None
+
+
+def _same_text(at_x: str, sent: str) -> bool:
+    """X escapes &, < and > and shortens links, so compare what survives both."""
+
+    def plain(text: str) -> str:
+        return " ".join(_URL.sub("", html.unescape(text)).split())
+
+    return plain(at_x) == plain(sent)
+
+
+def _settle(
+    rt: Runtime, outbound_id: int, status: str, *, x_id: str | None = None, error: str | None = None
+) -> None:
+    now = rt.clock()
+    with rt.sessions.begin() as session:
+        row = rows.settle(session, outbound_id, status, now, x_id=x_id, error=error)
+        if row is None:
+            return
+        if status == "sent" and row.mention_id is not None:
+            _responded(session, row, now)
+        handle = session.get_one(Account, row.account_id).handle
+        record_event(
+            session,
+            f"outbound.{status}",
+            now,
+            account_id=row.account_id,
+            mention_id=row.mention_id,
+            outbound_id=row.id,
+            action=row.kind,
+            x_id=x_id,
+            url=tweet_url(int(x_id), handle) if x_id and row.kind == "reply" else None,
+            error=error,
+        )
+
+
+def _responded(session: Session, row: Outbound, now: datetime) -> None:
+    """A reply or DM answers the mention: its first response time, and status `replied`."""
+    if row.kind not in ("reply", "dm"):
+        return
+    mention = session.get_one(Mention, row.mention_id, with_for_update=True)
+    if mention.first_response_at is None or now < mention.first_response_at:
+        mention.first_response_at = now
+    if mention.status in ("open", "assigned"):
+        mention.status = "replied"
+
+
+def report(rt: Runtime, outbound_id: int, *, raise_on_slack: bool = False) -> None:
+    """Show the row on its card, and log a final result once in the card's thread.
+
+    A Slack failure here never fails the send: the report is queued again.
+    """
+    try:
+        with rt.sessions() as session:
+            row = session.get_one(Outbound, outbound_id)
+            mention_id = row.mention_id
+        if mention_id is None:
+            return
+        refresh_card(rt, mention_id)
+        thread = card_thread(rt, mention_id)
+        if thread is None:
+            return
+        with rt.sessions.begin() as session:
+            claimed = rows.claim_log(session, outbound_id, rt.clock())
+            text = log_text(session, claimed) if claimed else None
+        if text is None:
+            if row.status in ("unknown", "awaiting_approval"):
+                _post_in_thread(rt, thread, _log_line(rt, outbound_id))
+            return
+        try:
+            _post_in_thread(rt, thread, text)
+        except BaseException:
+            with rt.sessions.begin() as session:
+                rows.unclaim_log(session, outbound_id)
+            raise
+    except SlackError as exc:
+        if raise_on_slack:
+            raise
+        logger.warning("outbound %s not shown in Slack yet (%s); queued again", outbound_id, exc)
+        enqueue_report(rt.queue, outbound_id)
+
+
+def _note(rt: Runtime, outbound_id: int, text: str) -> None:
+    """A passing note in the card's thread (a rate-limit wait); lost notes are harmless."""
+    with rt.sessions() as session:
+        mention_id = session.get_one(Outbound, outbound_id).mention_id
+    thread = card_thread(rt, mention_id) if mention_id is not None else None
+    if thread is None:
+        return
+    try:
+        _post_in_thread(rt, thread, text)
+    except SlackError as exc:
+        logger.warning("note on outbound %s not posted: %s", outbound_id, exc)
+
+
+def _log_line(rt: Runtime, outbound_id: int) -> str:
+    with rt.sessions() as session:
+        row = session.get_one(Outbound, outbound_id)
+        return log_text(session, row)
+
+
+def log_text(session: Session, row: Outbound) -> str:
+    """The thread's log entry for a row: the activity line, and what was said."""
+    line = activity_line(card_item(session, row))
+    if row.text:
+        shown, cut = escape_within(row.text, 2500)
+        line += "\n" + quote(shown + ("…" if cut else ""))
+    return line
+
+
+def _post_in_thread(rt: Runtime, thread: tuple[str, str], text: str) -> None:
+    channel, thread_ts = thread
+    with translate_errors(channel):
+        rt.slack.chat_postMessage(
+            channel=channel,
+            thread_ts=thread_ts,
+            text=text,
+            unfurl_links=False,
+            unfurl_media=False,
+        )

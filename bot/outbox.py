@@ -1,0 +1,354 @@
+"""Acting on a mention as an account: who may, what is checked, and the outbound row.
+
+The web process does only what must happen before Slack's 3 seconds are up:
+check the person's role, validate the text, write the outbound row. The
+call to X is the `send_outbound` job's (bot/outbound.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from redis.exceptions import RedisError
+from sqlalchemy.orm import Session
+
+from bot.compose import ComposeContext, Draft
+from bot.errors import RoostError
+from bot.guards import Finding, check_dm, check_public
+from bot.outbound import enqueue_reconcile, enqueue_report, enqueue_send
+from bot.runtime import Runtime
+from bot.tweet_text import Measured, measure
+from storage import outbound as rows
+from storage.events import record_event
+from storage.models import Account, Member, Mention, Outbound
+from storage.team import ACTING_ROLES, member, owners_of, role_on
+
+logger = logging.getLogger(__name__)
+
+DM_LIMIT = 10_000
+"""X's limit on a DM's text, in characters."""
+
+
+class Refused(RoostError):
+    """The person may not do this, or it cannot be done now; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    team_id: str
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A draft's text as it would go out, and what stands in its way."""
+
+    handle: str
+    measured: Measured
+    problems: list[Finding]
+    warnings: list[str]
+    needs_approval: bool
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and self.measured.fits
+
+
+@dataclass(frozen=True, slots=True)
+class Scene:
+    mention: Mention
+    account: Account
+    member: Member
+    role: str
+
+
+def scene_for(session: Session, who: Who, mention_id: int, now: datetime) -> Scene:
+    """The mention, its account and the person, or Refused if they may not act as it."""
+    mention = session.get(Mention, mention_id)
+    if mention is None:
+        raise Refused("This mention is no longer in Roost.")
+    account = session.get_one(Account, mention.account_id)
+    someone = member(session, who.team_id, who.user_id, now)
+    role = role_on(session, someone.id, account.id)
+    if role not in ACTING_ROLES:
+        raise Refused(_no_access(account.handle, role, owners_of(session, account.id)))
+    return Scene(mention, account, someone, role)
+
+
+def _no_access(handle: str, role: str | None, owners: list[str]) -> str:
+    having = "Your role on" if role else "You have no role on"
+    what = f"{having} *@{handle}*{f' ({role})' if role else ''} does not let you act as it."
+    if owners:
+        return f"{what} Ask an owner to grant you access: {', '.join(f'<@{u}>' for u in owners)}."
+    return (
+        f"{what} Nobody owns @{handle} in Roost yet: whoever runs Roost can grant roles with "
+        f"`roost grants add --account {handle} --user YOUR_SLACK_ID --role agent`."
+    )
+
+
+def _cotag_for(scene: Scene, kind: str) -> str | None:
+    """The CoTag appended to this kind of text, or None; Refused if the person needs one."""
+    wanted = scene.account.dm_cotags if kind == "dm" else scene.account.cotags_enabled
+    if not wanted:
+        return None
+    if scene.member.cotag is None:
+        raise Refused(
+            f"*@{scene.account.handle}* signs everything it sends with the author's CoTag, "
+            "and you have none yet. Set yours with `/roost cotag ^AB` (^ and 1 to 4 letters), "
+            "then try again."
+        )
+    return scene.member.cotag
+
+
+def start(rt: Runtime, who: Who, mention_id: int, kind: str) -> tuple[Draft, ComposeContext]:
+    """What the compose modal needs; Refused if the person may not reply or DM as the account."""
+    with rt.sessions.begin() as session:
+        scene = scene_for(session, who, mention_id, rt.clock())
+        cotag = _cotag_for(scene, kind)
+        if kind == "dm" and scene.mention.author_username is None:
+            raise Refused("The author's account is gone from X, so there is nobody to DM.")
+        context = ComposeContext(
+            handle=scene.account.handle,
+            author_username=scene.mention.author_username,
+            mention_text=scene.mention.text,
+            cotag=cotag,
+            needs_approval=scene.role == "needs-approval",
+        )
+    return Draft.new(mention_id, kind), context
+
+
+def check(rt: Runtime, who: Who, draft: Draft) -> Checked:
+    """Validate the draft as the account would send it: CoTag, length, guards, warnings."""
+    with rt.sessions.begin() as session:
+        scene = scene_for(session, who, draft.mention_id, rt.clock())
+        cotag = _cotag_for(scene, draft.kind)
+        if draft.kind == "reply":
+            measured = measure(draft.text, cotag)
+            problems = check_public(draft.text, banned=scene.account.banned_words or [])
+            problems = [_offer_dm(p) for p in problems]
+        else:
+            measured = measure(draft.text, cotag, limit=DM_LIMIT)
+            problems = check_dm(draft.text, banned=scene.account.banned_words or [])
+        warnings = _warnings(session, scene, draft.kind)
+        return Checked(
+            scene.account.handle, measured, problems, warnings, scene.role == "needs-approval"
+        )
+
+
+def _offer_dm(finding: Finding) -> Finding:
+    if finding.kind in ("empty", "banned_word"):
+        return finding
+    return Finding(
+        finding.kind,
+        finding.excerpt,
+        f"{finding.message} Or tick “Send as a DM instead”.",
+    )
+
+
+def _warnings(session: Session, scene: Scene, kind: str) -> list[str]:
+    warnings = []
+    mention = scene.mention
+    if mention.status in ("resolved", "ignored"):
+        warnings.append(
+            f"This mention was marked {mention.status} meanwhile; sending still goes ahead."
+        )
+    if kind == "reply":
+        earlier = [
+            row
+            for row in rows.for_mention(session, mention.id)
+            if row.kind == "reply" and row.status in ("sent", "sending", "pending")
+        ]
+        if earlier:
+            warnings.append("Someone already replied to this mention; this is another reply.")
+    return warnings
+
+
+def publish(rt: Runtime, who: Who, draft: Draft) -> Checked:
+    """Check the draft again and write its outbound row (once per draft); queue the send.
+
+    Returns the check; when it is not ok nothing was written. A second call
+    for the same draft (a double click, Slack resending) writes nothing more.
+    """
+    checked = check(rt, who, draft)
+    if not checked.ok:
+        return checked
+    now = rt.clock()
+    with rt.sessions.begin() as session:
+        scene = scene_for(session, who, draft.mention_id, now)
+        status = "awaiting_approval" if checked.needs_approval else "pending"
+        outbound_id = rows.create(
+            session,
+            idempotency_key=draft.key,
+            kind=draft.kind,
+            account_id=scene.account.id,
+            mention_id=scene.mention.id,
+            actor_id=scene.member.id,
+            text=checked.measured.text,
+            cotag=_cotag_for(scene, draft.kind),
+            target_tweet_id=scene.mention.tweet_id if draft.kind == "reply" else None,
+            recipient_id=scene.mention.author_id if draft.kind == "dm" else None,
+            status=status,
+            attempts=0,
+            created_at=now,
+        )
+        if outbound_id is not None:
+            record_event(
+                session,
+                f"outbound.{'requested' if status == 'pending' else 'awaiting_approval'}",
+                now,
+                actor=who.user_id,
+                account_id=scene.account.id,
+                mention_id=scene.mention.id,
+                outbound_id=outbound_id,
+                action=draft.kind,
+                text=checked.measured.text,
+            )
+    if outbound_id is None:
+        logger.info("draft %s was published already", draft.key)
+    else:
+        _queue(rt, outbound_id, status)
+    return checked
+
+
+def retweet(rt: Runtime, who: Who, mention_id: int) -> None:
+    """Write the retweet's row and queue it; a double click makes one row."""
+    now = rt.clock()
+    with rt.sessions.begin() as session:
+        scene = scene_for(session, who, mention_id, now)
+        # One retweet per mention until it is undone: the count of undos names the row.
+        undone = rows.count_sent(session, mention_id, "unretweet")
+        status = "awaiting_approval" if scene.role == "needs-approval" else "pending"
+        outbound_id = rows.create(
+            session,
+            idempotency_key=f"retweet:{mention_id}:{undone}",
+            kind="retweet",
+            account_id=scene.account.id,
+            mention_id=mention_id,
+            actor_id=scene.member.id,
+            text="",
+            target_tweet_id=scene.mention.tweet_id,
+            status=status,
+            attempts=0,
+            created_at=now,
+        )
+        if outbound_id is not None:
+            record_event(
+                session,
+                "outbound.requested",
+                now,
+                actor=who.user_id,
+                account_id=scene.account.id,
+                mention_id=mention_id,
+                outbound_id=outbound_id,
+                action="retweet",
+            )
+    if outbound_id is not None:
+        _queue(rt, outbound_id, status)
+
+
+def undo_retweet(rt: Runtime, who: Who, retweet_id: int) -> None:
+    """Queue the undo of a sent retweet, once."""
+    now = rt.clock()
+    with rt.sessions.begin() as session:
+        original = _outbound(session, retweet_id)
+        if original.kind != "retweet" or original.status != "sent":
+            raise Refused("Only a retweet that went out can be undone.")
+        scene = scene_for(session, who, _mention_of(original), now)
+        outbound_id = rows.create(
+            session,
+            idempotency_key=f"unretweet:{retweet_id}",
+            kind="unretweet",
+            account_id=original.account_id,
+            mention_id=original.mention_id,
+            actor_id=scene.member.id,
+            text="",
+            target_tweet_id=original.target_tweet_id,
+            status="pending",
+            attempts=0,
+            created_at=now,
+        )
+    if outbound_id is not None:
+        _queue(rt, outbound_id, "pending")
+
+
+def decide(rt: Runtime, who: Who, outbound_id: int, *, approve: bool) -> str:
+    """An owner approves or rejects a reply awaiting approval; never its author."""
+    now = rt.clock()
+    with rt.sessions.begin() as session:
+        row = _outbound(session, outbound_id)
+        someone = member(session, who.team_id, who.user_id, now)
+        if role_on(session, someone.id, row.account_id) != "owner":
+            raise Refused("Only an owner of the account approves or rejects what others send.")
+        if row.actor_id == someone.id:
+            raise Refused(
+                "You wrote this one, so another owner must approve it: approving your own "
+                "reply would skip the check it is waiting for."
+            )
+        decided = rows.decide(session, outbound_id, someone.id, approve, now)
+        if decided is None:
+            raise Refused(f"This was already decided: it is {row.status.replace('_', ' ')}.")
+        record_event(
+            session,
+            "outbound.approved" if approve else "outbound.rejected",
+            now,
+            actor=who.user_id,
+            account_id=row.account_id,
+            mention_id=row.mention_id,
+            outbound_id=outbound_id,
+        )
+    _queue(rt, outbound_id, "pending" if approve else "rejected")
+    return "approved" if approve else "rejected"
+
+
+def retry(rt: Runtime, who: Who, outbound_id: int) -> None:
+    """Send a failed or unknown row again, on a person's explicit say-so after checking X."""
+    now = rt.clock()
+    with rt.sessions.begin() as session:
+        row = _outbound(session, outbound_id)
+        scene_for(session, who, _mention_of(row), now)
+        if rows.retry(session, outbound_id) is None:
+            raise Refused(f"Nothing to retry: it is {row.status.replace('_', ' ')}.")
+        record_event(
+            session,
+            "outbound.retried",
+            now,
+            actor=who.user_id,
+            account_id=row.account_id,
+            mention_id=row.mention_id,
+            outbound_id=outbound_id,
+        )
+    _queue(rt, outbound_id, "pending")
+
+
+def check_again(rt: Runtime, who: Who, outbound_id: int) -> None:
+    """Look at X again for a row whose outcome is unknown."""
+    with rt.sessions.begin() as session:
+        row = _outbound(session, outbound_id)
+        scene_for(session, who, _mention_of(row), rt.clock())
+    enqueue_reconcile(rt.queue, outbound_id)
+
+
+def _outbound(session: Session, outbound_id: int) -> Outbound:
+    row = session.get(Outbound, outbound_id)
+    if row is None:
+        raise Refused("Roost has no record of this any more.")
+    return row
+
+
+def _mention_of(row: Outbound) -> int:
+    if row.mention_id is None:
+        raise Refused("The mention this belonged to is gone.")
+    return row.mention_id
+
+
+def _queue(rt: Runtime, outbound_id: int, status: str) -> None:
+    try:
+        if status == "pending":
+            enqueue_send(rt.queue, outbound_id)
+        else:
+            enqueue_report(rt.queue, outbound_id)
+    except RedisError as exc:
+        # The row is written: the sweep finds it pending and sends it once Redis is back.
+        logger.error("outbound %s not queued (%s); the sweep will send it", outbound_id, exc)

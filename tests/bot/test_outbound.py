@@ -1,0 +1,237 @@
+"""Sending outbound rows exactly once, through X's faults: the fake X, a real Redis, both DBs."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rq.registry import ScheduledJobRegistry
+from sqlalchemy import select
+
+from bot import outbox
+from bot.cards import ACTION_CHECK, ACTION_RETRY
+from bot.compose import Draft
+from bot.outbound import SENDING_STALE, send_outbound, sweep_outbound
+from bot.outbox import Who
+from bot.runtime import Runtime
+from storage.models import Account, Mention, Outbound
+from tests.conftest import AGENT, BRAND_CHANNEL, run_jobs, wait_for
+from tests.fakes.slack_api import FakeSlack
+from tests.fakes.x_api import FakeX
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def mention_of(rt: Runtime) -> Mention:
+    with rt.sessions() as session:
+        return session.scalars(select(Mention)).one()
+
+
+def row(rt: Runtime) -> Outbound:
+    with rt.sessions() as session:
+        return session.scalars(select(Outbound)).one()
+
+
+def publish(rt: Runtime, fake_slack: FakeSlack, text: str, kind: str = "reply") -> Outbound:
+    """The agent publishes a reply (or DM) to @jane's mention; its send is queued."""
+    draft = dataclasses.replace(Draft.new(mention_of(rt).id, kind), text=text)
+    checked = outbox.publish(rt, Who(fake_slack.team_id, AGENT), draft)
+    assert checked.ok, checked.problems
+    return row(rt)
+
+
+def card_text(fake_slack: FakeSlack, card: dict[str, Any]) -> str:
+    return str(fake_slack.message(BRAND_CHANNEL, card["ts"])["blocks"])
+
+
+def thread_text(fake_slack: FakeSlack, card: dict[str, Any]) -> str:
+    return "\n".join(m["text"] for m in fake_slack.thread(BRAND_CHANNEL, card["ts"]))
+
+
+def test_a_429_waits_for_xs_reset_then_sends_once(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, jane_card: dict[str, Any]
+) -> None:
+    fake_x.fail("/2/tweets", 429, reset_in=600, method="POST")
+    publish(rt, fake_slack, "@jane hello")
+    run_jobs(rt)
+
+    waiting = row(rt)
+    assert waiting.status == "pending" and waiting.run_at is not None
+    assert waiting.run_at > rt.clock() + timedelta(minutes=9)
+    scheduled = ScheduledJobRegistry(queue=rt.queue)
+    assert len(scheduled.get_job_ids()) == 1
+    assert "rate-limited" in thread_text(fake_slack, jane_card)
+    assert fake_x.posts_by("brand") == []
+
+    # At the reset, the scheduled job runs; a duplicate job for the row changes nothing.
+    send_outbound(waiting.id)
+    send_outbound(waiting.id)
+    assert len(fake_x.posts_by("brand")) == 1
+    assert row(rt).status == "sent"
+
+
+@pytest.mark.parametrize(
+    ("fault", "said"),
+    [
+        ("revoked", "revoked or has expired. Reconnect the account"),
+        ("deleted", "deleted"),
+        ("forbidden", "forbids"),
+    ],
+)
+def test_x_refusing_a_reply_ends_in_a_clear_message_on_the_card(
+    rt: Runtime,
+    fake_x: FakeX,
+    fake_slack: FakeSlack,
+    brand: Account,
+    jane_card: dict[str, Any],
+    fault: str,
+    said: str,
+) -> None:
+    if fault == "revoked":
+        with rt.sessions() as session:
+            sealed = session.get_one(Account, brand.id).credentials
+        fake_x.revoke(rt.box.open(sealed)["access_token"])
+    elif fault == "deleted":
+        fake_x.delete_tweet(str(mention_of(rt).tweet_id))
+    else:
+        fake_x.fail("/2/tweets", 403, method="POST")
+    publish(rt, fake_slack, "@jane hello")
+    run_jobs(rt)
+
+    failed = row(rt)
+    assert failed.status == "failed" and said in (failed.error or "")
+    assert said in card_text(fake_slack, jane_card)
+    assert said in thread_text(fake_slack, jane_card)
+    assert ACTION_RETRY in card_text(fake_slack, jane_card)
+    assert fake_x.posts_by("brand") == []
+    assert mention_of(rt).first_response_at is None
+
+
+def test_dms_closed_by_the_recipient_is_said_plainly(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, jane_card: dict[str, Any]
+) -> None:
+    fake_x.close_dms(fake_x.user_id("jane"))
+    publish(rt, fake_slack, "Can you send your order number?", kind="dm")
+    run_jobs(rt)
+    failed = row(rt)
+    assert failed.status == "failed"
+    assert "does not accept DMs" in (failed.error or "")
+    assert "does not accept DMs" in card_text(fake_slack, jane_card)
+
+
+def test_a_lost_answer_is_reconciled_from_the_accounts_posts_never_resent(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, jane_card: dict[str, Any]
+) -> None:
+    fake_x.lose_answer("/2/tweets", method="POST")
+    publish(rt, fake_slack, "@jane the fix is in & on its way")
+    run_jobs(rt)
+
+    (post,) = fake_x.posts_by("brand")
+    sent = row(rt)
+    assert (sent.status, sent.x_id) == ("sent", str(post["id"]))
+    assert len(fake_x.calls_to("/2/tweets", "POST")) == 1
+    assert mention_of(rt).first_response_at is not None
+
+
+def test_an_outcome_that_cannot_be_checked_is_unknown_until_a_person_checks(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, jane_card: dict[str, Any]
+) -> None:
+    fake_x.lose_answer("/2/tweets", method="POST")
+    fake_x.fail(f"/2/users/{brand.x_user_id}/tweets", 503, times=1)
+    publish(rt, fake_slack, "@jane hello")
+    run_jobs(rt)
+
+    unknown = row(rt)
+    assert unknown.status == "unknown"
+    shown = card_text(fake_slack, jane_card)
+    assert "unknown whether X took it" in shown
+    assert ACTION_CHECK in shown and ACTION_RETRY in shown
+    # An automatic second look is scheduled; a person can also press Check again.
+    assert len(ScheduledJobRegistry(queue=rt.queue).get_job_ids()) == 1
+    outbox.check_again(rt, Who(fake_slack.team_id, AGENT), unknown.id)
+    run_jobs(rt)
+    assert row(rt).status == "sent"
+    assert len(fake_x.calls_to("/2/tweets", "POST")) == 1
+
+
+def test_x_unreachable_means_nothing_was_sent_so_it_tries_again_later(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, jane_card: dict[str, Any]
+) -> None:
+    fake_x.stop()  # connection refused: the request never reached X
+    publish(rt, fake_slack, "@jane hello")
+    run_jobs(rt)
+    waiting = row(rt)
+    assert waiting.status == "pending" and waiting.run_at is not None
+    assert "could not be reached" in (waiting.error or "")
+
+
+def test_the_sweep_sends_a_row_whose_job_was_lost(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, jane_card: dict[str, Any]
+) -> None:
+    publish(rt, fake_slack, "@jane hello")
+    rt.redis.flushdb()  # the queued send is gone
+    assert sweep_outbound(rt, brand.id) == 1
+    run_jobs(rt)
+    assert row(rt).status == "sent"
+    assert len(fake_x.posts_by("brand")) == 1
+
+
+def test_a_worker_killed_after_x_answered_is_reconciled_not_resent(
+    rt: Runtime,
+    fake_x: FakeX,
+    fake_slack: FakeSlack,
+    brand: Account,
+    jane_card: dict[str, Any],
+    db_url: str,
+    redis_server: str,
+) -> None:
+    """A real process sends the row and is SIGKILLed once X has the post, before it
+    can mark the row sent. The sweep reconciles it from the account's posts."""
+    fake_x.slow("/2/tweets", 30.0)  # X takes the post, then holds its answer
+    pending = publish(rt, fake_slack, "@jane on our way")
+    rt.queue.empty()
+    settings = rt.settings
+    assert settings.roost_secret_key and settings.slack_bot_token
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "REDIS_URL": redis_server,
+        "X_API_URL": settings.x_api_url,
+        "SLACK_API_URL": settings.slack_api_url,
+        "SLACK_BOT_TOKEN": settings.slack_bot_token.get_secret_value(),
+        "ROOST_SECRET_KEY": settings.roost_secret_key.get_secret_value(),
+        "ROOST_VAR_DIR": str(settings.roost_var_dir),
+    }
+    script = (
+        "from bot.runtime import Runtime, install\n"
+        "from bot.settings import Settings\n"
+        "from bot.outbound import send_outbound\n"
+        "install(Runtime.from_settings(Settings(_env_file=None)))\n"
+        f"send_outbound({pending.id})\n"
+    )
+    worker = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=ROOT)
+    try:
+        wait_for(lambda: fake_x.posts_by("brand"), timeout=20)
+        assert row(rt).status == "sending"
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+
+    # Not yet stale: a live worker might still be waiting for X, so nothing moves.
+    assert sweep_outbound(rt, brand.id) == 0
+    later = rt.clock() + SENDING_STALE + timedelta(seconds=1)
+    rt.clock = lambda: later
+    assert sweep_outbound(rt, brand.id) == 1
+    run_jobs(rt)
+
+    (post,) = fake_x.posts_by("brand")
+    settled = row(rt)
+    assert (settled.status, settled.x_id) == ("sent", str(post["id"]))
+    assert len(fake_x.calls_to("/2/tweets", "POST")) == 1
