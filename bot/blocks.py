@@ -13,9 +13,18 @@ def context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
-def quote(text: str) -> str:
-    """Already-escaped mrkdwn as a block quote, every line of it."""
-    return "> " + text.replace("\n", "\n> ")
+SECTION_LIMIT = 3000
+"""Slack's limit on a section's text."""
+
+
+def quote(text: str, limit: int = SECTION_LIMIT) -> str:
+    """Already-escaped mrkdwn as a block quote, every line of it, within `limit` characters.
+
+    Quoting adds two characters a line, so a text with many short lines is cut
+    after quoting. A cut never makes markup: escaping left no `<` to cut into.
+    """
+    quoted = "> " + text.replace("\n", "\n> ")
+    return quoted if len(quoted) <= limit else quoted[: limit - 1] + "…"
 
 
 def button(

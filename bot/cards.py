@@ -12,11 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.blocks import button, confirm, context, quote, section
+from bot.blocks import SECTION_LIMIT, button, confirm, context, quote, section
 from bot.mrkdwn import escape, escape_within, link
-
-SECTION_LIMIT = 3000
-"""Slack's limit on a section's text."""
 
 NOTIFICATION_PREVIEW = 150
 """Characters of the post shown in the notification text."""

@@ -102,6 +102,8 @@ def send_outbound(outbound_id: int) -> str:
             found = session.get(Outbound, outbound_id)
             return f"not pending ({found.status if found else 'gone'})"
         account = session.get_one(Account, row.account_id)
+        mention = session.get(Mention, row.mention_id) if row.mention_id is not None else None
+        recipient = mention.author_username if mention is not None else None
     try:
         client = rt.x_client(account)
     except BaseException:
@@ -109,7 +111,7 @@ def send_outbound(outbound_id: int) -> str:
             rows.back_to_pending(session, outbound_id, run_at=None, error=None)
         raise
     try:
-        x_id = _call(client, account, row)
+        x_id = _call(client, account, row, recipient)
     except XRateLimited as exc:
         # X took nothing: wait for its reset, then send.
         with rt.sessions.begin() as session:
@@ -176,13 +178,13 @@ def sweep_outbound(rt: Runtime, account_id: int) -> int:
     return len(pending) + len(stuck)
 
 
-def _call(client: XClient, account: Account, row: Outbound) -> str | None:
+def _call(client: XClient, account: Account, row: Outbound, recipient: str | None) -> str | None:
     """The one call to X; X's id for what it made, if it names one."""
     if row.kind == "reply":
         return client.post_tweet(row.text, reply_to=row.target_tweet_id)
     if row.kind == "dm":
         assert row.recipient_id is not None
-        return client.send_dm(row.recipient_id, row.text)
+        return client.send_dm(row.recipient_id, row.text, handle=recipient)
     assert row.target_tweet_id is not None
     if row.kind == "retweet":
         client.retweet(account.x_user_id, row.target_tweet_id)

@@ -264,3 +264,10 @@ def test_a_busy_card_shows_only_the_latest_activity_within_slack_limits() -> Non
     assert_within_slack_limits(blocks)
     approvals = [b for b in blocks if b.get("block_id", "").startswith("outbound:")]
     assert [b["block_id"] for b in approvals] == [f"outbound:{n}" for n in range(35, 40)]
+
+
+def test_an_approval_quote_of_many_short_lines_stays_within_a_section() -> None:
+    blocks = build_mention_card(
+        card(activity=(outbound(status="awaiting_approval", text="a\n" * 2000),))
+    )
+    assert_within_slack_limits(blocks)

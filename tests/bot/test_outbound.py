@@ -122,7 +122,7 @@ def test_dms_closed_by_the_recipient_is_said_plainly(
     run_jobs(rt)
     failed = row(rt)
     assert failed.status == "failed"
-    assert "does not accept DMs" in (failed.error or "")
+    assert "@jane does not accept DMs" in (failed.error or "")
     assert "does not accept DMs" in card_text(fake_slack, jane_card)
 
 

@@ -401,3 +401,26 @@ def test_retweet_once_then_undo(
     run_jobs(rt)
     assert fake_x.retweeters_of(tweet_id) == set()
     assert "(since undone)" in all_text(latest_card(fake_slack, card)["blocks"])
+
+
+@pytest.mark.parametrize(("cotags", "dm_cotags"), [(False, False), (True, True)])
+def test_cotags_follow_the_accounts_settings(
+    app: App,
+    rt: Runtime,
+    fake_x: FakeX,
+    fake_slack: FakeSlack,
+    card: dict[str, Any],
+    cotags: bool,
+    dm_cotags: bool,
+) -> None:
+    with rt.sessions.begin() as session:
+        account = session.scalars(select(Account)).one()
+        account.cotags_enabled, account.dm_cotags = cotags, dm_cotags
+    for action, text in ((ACTION_REPLY, "@jane public"), (ACTION_DM, "private")):
+        answer = preview(app, fake_slack, card, text, action=action)
+        submit(app, fake_slack, answer["view"])
+    run_jobs(rt)
+    (post,) = fake_x.posts_by("brand")
+    (dm,) = fake_x.dms_between("brand", "jane")
+    assert post["text"] == ("@jane public ^BK" if cotags else "@jane public")
+    assert dm["text"] == ("private ^BK" if dm_cotags else "private")
