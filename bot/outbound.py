@@ -150,7 +150,12 @@ def reconcile_outbound(outbound_id: int) -> str:
         if row.status == "sending" and (row.started_at or rt.clock()) > rt.clock() - SENDING_STALE:
             return "still sending"
         account = session.get_one(Account, row.account_id)
-    outcome = _reconcile(rt, row, account, rt.x_client(account), reason="X's answer was lost.")
+    reason = (
+        "The send was interrupted before X's answer was recorded."
+        if row.status == "sending"
+        else "Checked again."
+    )
+    outcome = _reconcile(rt, row, account, rt.x_client(account), reason=reason)
     report(rt, outbound_id)
     return outcome
 
