@@ -123,7 +123,9 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     rt = _runtime(settings, "worker")
     # SimpleWorker runs jobs in this process, so they share its runtime and
     # connection pools instead of rebuilding them in a fork per job.
-    SimpleWorker([rt.queue], connection=rt.redis).work(with_scheduler=True)
+    level = os.environ.get("ROOST_LOG_LEVEL", "INFO")
+    # RQ sets its own loggers' level unless told: ROOST_LOG_LEVEL holds for them too.
+    SimpleWorker([rt.queue], connection=rt.redis).work(with_scheduler=True, logging_level=level)
     return 0
 
 

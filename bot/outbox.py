@@ -122,19 +122,25 @@ def start(rt: Runtime, who: Who, mention_id: int, kind: str) -> tuple[Draft, Com
 def check(rt: Runtime, who: Who, draft: Draft) -> Checked:
     """Validate the draft as the account would send it: CoTag, length, guards, warnings."""
     with rt.sessions.begin() as session:
-        scene = scene_for(session, who, draft.mention_id, rt.clock())
-        cotag = _cotag_for(scene, draft.kind)
-        if draft.kind == "reply":
-            measured = measure(draft.text, cotag)
-            problems = check_public(draft.text, banned=scene.account.banned_words or [])
-            problems = [_offer_dm(p) for p in problems]
-        else:
-            measured = measure(draft.text, cotag, limit=DM_LIMIT)
-            problems = check_dm(draft.text, banned=scene.account.banned_words or [])
-        warnings = _warnings(session, scene, draft.kind)
-        return Checked(
-            scene.account.handle, measured, problems, warnings, scene.role == "needs-approval"
-        )
+        return _check(session, scene_for(session, who, draft.mention_id, rt.clock()), draft)
+
+
+def _check(session: Session, scene: Scene, draft: Draft) -> Checked:
+    cotag = _cotag_for(scene, draft.kind)
+    banned = scene.account.banned_words or []
+    if draft.kind == "reply":
+        measured = measure(draft.text, cotag)
+        problems = [_offer_dm(p) for p in check_public(draft.text, banned=banned)]
+    else:
+        measured = measure(draft.text, cotag, limit=DM_LIMIT)
+        problems = check_dm(draft.text, banned=banned)
+    return Checked(
+        scene.account.handle,
+        measured,
+        problems,
+        _warnings(session, scene, draft.kind),
+        scene.role == "needs-approval",
+    )
 
 
 def _offer_dm(finding: Finding) -> Finding:
@@ -171,12 +177,14 @@ def publish(rt: Runtime, who: Who, draft: Draft) -> Checked:
     Returns the check; when it is not ok nothing was written. A second call
     for the same draft (a double click, Slack resending) writes nothing more.
     """
-    checked = check(rt, who, draft)
-    if not checked.ok:
-        return checked
     now = rt.clock()
     with rt.sessions.begin() as session:
+        # Checked again, in the transaction that writes: the role, the
+        # account's banned words or the CoTag may have changed since the preview.
         scene = scene_for(session, who, draft.mention_id, now)
+        checked = _check(session, scene, draft)
+        if not checked.ok:
+            return checked
         status = "awaiting_approval" if checked.needs_approval else "pending"
         outbound_id = rows.create(
             session,
@@ -186,7 +194,7 @@ def publish(rt: Runtime, who: Who, draft: Draft) -> Checked:
             mention_id=scene.mention.id,
             actor_id=scene.member.id,
             text=checked.measured.text,
-            cotag=_cotag_for(scene, draft.kind),
+            cotag=_cotag_for(scene, draft.kind),  # None where the account signs nothing
             target_tweet_id=scene.mention.tweet_id if draft.kind == "reply" else None,
             recipient_id=scene.mention.author_id if draft.kind == "dm" else None,
             status=status,

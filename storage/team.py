@@ -25,14 +25,24 @@ class CoTagTaken(Exception):
 
 def member(session: Session, team_id: str, user_id: str, now: datetime) -> Member:
     """The team's member for a Slack user, created on first sight."""
+    known = _member(session, team_id, user_id)
+    if known is not None:
+        return known
+    # Two first clicks at once: the constraint keeps one row, and both read it.
     session.execute(
         insert_into(session, Member.__table__)
         .values(team_id=team_id, user_id=user_id, created_at=now)
         .on_conflict_do_nothing(index_elements=["team_id", "user_id"])
     )
-    return session.scalars(
+    found = _member(session, team_id, user_id)
+    assert found is not None
+    return found
+
+
+def _member(session: Session, team_id: str, user_id: str) -> Member | None:
+    return session.scalar(
         select(Member).where(Member.team_id == team_id, Member.user_id == user_id)
-    ).one()
+    )
 
 
 def set_cotag(session: Session, someone: Member, cotag: str, now: datetime) -> None:
