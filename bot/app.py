@@ -19,8 +19,10 @@ def create_app(
 ) -> App:
     """A Bolt app on the runtime's Slack client, with every handler registered.
 
-    Listeners run after their ack, on `listener_executor` (Bolt's thread pool
-    by default); tests pass one they can wait on.
+    Requests are answered as soon as their listener acks (process_before_response):
+    buttons and commands ack at once and do their work in lazy listeners on
+    `listener_executor` (Bolt's thread pool by default; tests pass one they can
+    wait on); modal submissions answer with what their validation decided.
     """
     settings = rt.settings
     app = App(
@@ -31,6 +33,7 @@ def create_app(
             else None
         ),
         token_verification_enabled=verify_token,
+        process_before_response=True,
         listener_executor=listener_executor,
     )
 

@@ -62,6 +62,11 @@ def wsgi_app(rt: Runtime, app: App) -> Callable[[dict[str, Any], StartResponse],
     return application
 
 
+WEB_THREADS = 24
+"""waitress threads: enough that a burst of clicks is read at once rather than queued,
+since each request only verifies, acks and hands its work to Bolt's pool."""
+
+
 def serve(rt: Runtime, app: App) -> None:
     """Serve HTTP on PORT; in Socket Mode, Slack's requests come over the socket instead."""
     from waitress import serve as waitress_serve
@@ -72,4 +77,4 @@ def serve(rt: Runtime, app: App) -> None:
         SocketModeHandler(app, rt.settings.slack_app_token.get_secret_value()).connect()
         logger.info("Socket Mode connected; HTTP serves /healthz only")
     logger.info("web listening on port %s", rt.settings.port)
-    waitress_serve(wsgi_app(rt, app), host="0.0.0.0", port=rt.settings.port, threads=8)
+    waitress_serve(wsgi_app(rt, app), host="0.0.0.0", port=rt.settings.port, threads=WEB_THREADS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
 from bot import outbox, triage
@@ -28,6 +28,7 @@ from bot.inbox import mention_url
 from bot.outbox import Refused, Who
 from bot.replies import coming_soon
 from bot.runtime import Runtime
+from handlers.ack import acknowledge
 
 Act = Callable[[Runtime, Who, int], object]
 
@@ -46,11 +47,14 @@ _BY_BUTTON: dict[str, Act] = {
 
 
 def register(app: App, rt: Runtime) -> None:
+    # Each button is acknowledged at once, in the request; its work runs after,
+    # so a slow database or a busy moment never holds up Slack's 3 seconds.
     for action_id in (ACTION_REPLY, ACTION_DM):
-        app.action(action_id)(_open_composer(rt, "reply" if action_id == ACTION_REPLY else "dm"))
+        kind = "reply" if action_id == ACTION_REPLY else "dm"
+        app.action(action_id)(ack=acknowledge, lazy=[_open_composer(rt, kind)])
     for action_id, act in _BY_BUTTON.items():
-        app.action(action_id)(_act(rt, act))
-    app.action(ACTION_ASSIGN)(_coming_soon(rt))
+        app.action(action_id)(ack=acknowledge, lazy=[_act(rt, act)])
+    app.action(ACTION_ASSIGN)(ack=acknowledge, lazy=[_coming_soon(rt)])
 
 
 def who_clicked(body: dict[str, Any]) -> Who:
@@ -61,8 +65,7 @@ def who_clicked(body: dict[str, Any]) -> Who:
 
 
 def _open_composer(rt: Runtime, kind: str) -> Any:
-    def handle(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        ack()
+    def handle(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         try:
             draft, around = outbox.start(rt, who_clicked(body), _target(body), kind)
         except Refused as exc:
@@ -74,8 +77,7 @@ def _open_composer(rt: Runtime, kind: str) -> Any:
 
 
 def _act(rt: Runtime, act: Act) -> Any:
-    def handle(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
+    def handle(body: dict[str, Any], respond: Respond) -> None:
         try:
             act(rt, who_clicked(body), _target(body))
         except Refused as exc:
@@ -85,8 +87,7 @@ def _act(rt: Runtime, act: Act) -> Any:
 
 
 def _coming_soon(rt: Runtime) -> Any:
-    def handle(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
+    def handle(body: dict[str, Any], respond: Respond) -> None:
         url = mention_url(rt, _target(body))
         respond(
             text=coming_soon(ACTION_ASSIGN, url), response_type="ephemeral", replace_original=False
