@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check bench-intake clean
+.PHONY: run test check bench-intake bench-ack clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ check: $(STAMP)
 
 bench-intake: $(STAMP)
 	$(BIN)/python -m bench.intake
+
+bench-ack: $(STAMP)
+	$(BIN)/python -m bench.ack
 
 clean:
 	rm -rf $(VENV) var
