@@ -6,6 +6,7 @@ import logging
 
 from redis.exceptions import RedisError
 from rq import Retry
+from sqlalchemy import update
 
 from bot import runtime
 from bot.delivery import card_thread, refresh_card
@@ -24,6 +25,9 @@ CHANGES = {
 }
 """What each button does: the new status, and the line logged in the card's thread."""
 
+OPEN: tuple[str, ...] = ("open", "assigned", "replied")
+CLOSED: tuple[str, ...] = ("resolved", "ignored")
+
 SHOW_RETRY = Retry(max=5, interval=[5, 30, 60, 300, 900])
 
 
@@ -33,17 +37,25 @@ def change_status(rt: Runtime, who: Who, mention_id: int, change: str) -> None:
     now = rt.clock()
     with rt.sessions.begin() as session:
         scene = scene_for(session, who, mention_id, now)
-        mention = session.get_one(Mention, mention_id, with_for_update=True)
+        mention = scene.mention
         if change == "reopen":
-            if mention.status not in ("resolved", "ignored"):
+            if mention.status not in CLOSED:
                 raise Refused("This mention is already open.")
-            status = _reopened_status(mention)
-            mention.resolved_at = None
-        elif mention.status in ("resolved", "ignored"):
-            raise Refused(f"This mention is already {mention.status}.")
-        if change == "resolve":
-            mention.resolved_at = now
-        previous, mention.status = mention.status, status
+            status, resolved_at, moving_from = _reopened_status(mention), None, CLOSED
+        else:
+            if mention.status in CLOSED:
+                raise Refused(f"This mention is already {mention.status}.")
+            resolved_at = now if change == "resolve" else mention.resolved_at
+            moving_from = OPEN
+        # Conditional, so two people pressing at once change it once.
+        moved = session.execute(
+            update(Mention)
+            .where(Mention.id == mention_id, Mention.status.in_(moving_from))
+            .values(status=status, resolved_at=resolved_at),
+            execution_options={"synchronize_session": False},
+        )
+        if moved.rowcount == 0:  # type: ignore[attr-defined]
+            raise Refused("Someone changed this mention a moment ago; look at the card again.")
         record_event(
             session,
             f"mention.{status if change != 'reopen' else 'reopened'}",
@@ -51,7 +63,7 @@ def change_status(rt: Runtime, who: Who, mention_id: int, change: str) -> None:
             actor=who.user_id,
             account_id=scene.account.id,
             mention_id=mention_id,
-            previous=previous,
+            previous=mention.status,
         )
     try:
         rt.queue.enqueue(
