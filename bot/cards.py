@@ -94,6 +94,9 @@ class CardMention:
     status: str = "open"
     thread_count: int = 0
     activity: tuple[CardOutbound, ...] = ()
+    assignee: str | None = None  # Slack user id
+    sla_due_at: datetime | None = None  # while nobody has answered
+    overdue: bool = False
 
 
 def tweet_url(tweet_id: int, author_username: str | None) -> str:
@@ -256,11 +259,18 @@ def _notes(mention: CardMention) -> list[str]:
 
 
 def _status_line(mention: CardMention) -> str:
-    status = STATUS_LABELS.get(mention.status, mention.status.title())
+    parts = [STATUS_LABELS.get(mention.status, mention.status.title())]
+    if mention.assignee:
+        parts.append(f"assigned to <@{mention.assignee}>")
+    if mention.sla_due_at is not None and mention.status not in ("resolved", "ignored"):
+        if mention.overdue:
+            parts.append(f":alarm_clock: overdue: no reply since {_when(mention.created_at)}")
+        else:
+            parts.append(f"reply due by {_when(mention.sla_due_at)}")
     if mention.thread_count:
         more = "mention" if mention.thread_count == 1 else "mentions"
-        status += f" · {mention.thread_count} more {more} in the thread"
-    return status
+        parts.append(f"{mention.thread_count} more {more} in the thread")
+    return " · ".join(parts)
 
 
 def _actions(mention: CardMention, *, in_thread: bool) -> dict[str, Any]:
@@ -276,6 +286,7 @@ def _actions(mention: CardMention, *, in_thread: bool) -> dict[str, Any]:
                 "type": "users_select",
                 "action_id": ACTION_ASSIGN,
                 "placeholder": {"type": "plain_text", "text": "Assign"},
+                **({"initial_user": mention.assignee} if mention.assignee else {}),
             }
         )
     if mention.status in ("resolved", "ignored"):

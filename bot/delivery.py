@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from rq import Queue, Retry
 from slack_sdk import WebClient
@@ -153,7 +153,9 @@ def post_mention(rt: Runtime, mention_id: int, account: Account | None = None) -
             thread_ts = card.slack_ts or _card_ts(rt, card.id)
             if thread_ts is None:
                 raise CardNotReady(f"the card for mention {card.id} is not in Slack yet")
-        view = _view(mention, account.handle, thread_count=0)
+        # A card is an inbox item: its first-response target starts now.
+        sla_due_at = None if card else mention.created_at + timedelta(minutes=account.sla_minutes)
+        view = _view(mention, account.handle, thread_count=0, sla_due_at=sla_due_at)
         with translate_errors(channel):
             ts = None
             if mention.card_attempts > 1:  # an earlier try may have posted before it died
@@ -183,10 +185,33 @@ def post_mention(rt: Runtime, mention_id: int, account: Account | None = None) -
             release_card(session, mention_id, posted_maybe=True)
         raise
     with rt.sessions.begin() as session:
-        record_card(session, mention_id, channel, ts, thread_ts, rt.clock())
+        record_card(session, mention_id, channel, ts, thread_ts, rt.clock(), sla_due_at)
     if card is not None:
         refresh_card(rt, card.id)
+    if sla_due_at is not None:
+        schedule_reminder(rt.queue, mention_id, sla_due_at)
     return "posted"
+
+
+def reminder_job_id(mention_id: int) -> str:
+    return f"sla-reminder-{mention_id}"
+
+
+def schedule_reminder(queue: Queue, mention_id: int, due: datetime) -> None:
+    """Queue the mention's SLA reminder for when it falls due; one job per mention.
+
+    Named by path: bot.sla builds on this module. The database decides
+    whether it is still wanted when it runs, and the sweep sends it if the
+    job was lost.
+    """
+    queue.enqueue_at(
+        due,
+        "bot.sla.remind",
+        mention_id,
+        job_id=reminder_job_id(mention_id),
+        result_ttl=0,
+        retry=TRANSIENT_RETRY,
+    )
 
 
 def _why_not_claimed(session: Session, mention_id: int) -> str:
@@ -202,11 +227,15 @@ def refresh_card(rt: Runtime, mention_id: int) -> None:
         mention = session.get_one(Mention, mention_id)
         account = session.get_one(Account, mention.account_id)
         in_thread = mention.slack_thread_ts is not None
+        assignee = session.get(Member, mention.assignee_id) if mention.assignee_id else None
         view = _view(
             mention,
             account.handle,
             thread_count=0 if in_thread else thread_size(session, mention),
             activity=activity_for(session, mention_id),
+            assignee=assignee.user_id if assignee else None,
+            sla_due_at=mention.sla_due_at if mention.first_response_at is None else None,
+            overdue=mention.sla_reminded_at is not None,
         )
     if mention.slack_channel is None or mention.slack_ts is None:
         return
@@ -285,6 +314,9 @@ def _view(
     *,
     thread_count: int,
     activity: tuple[CardOutbound, ...] = (),
+    assignee: str | None = None,
+    sla_due_at: datetime | None = None,
+    overdue: bool = False,
 ) -> CardMention:
     return CardMention(
         id=mention.id,
@@ -302,6 +334,9 @@ def _view(
         status=mention.status,
         thread_count=thread_count,
         activity=activity,
+        assignee=assignee,
+        sla_due_at=sla_due_at,
+        overdue=overdue,
     )
 
 

@@ -29,6 +29,7 @@ from bot.lease import LEASE_SECONDS, Lease
 from bot.normalize import IncomingMention, mentions_from_payload, parse_time
 from bot.outbound import sweep_outbound
 from bot.runtime import Runtime
+from bot.sla import sweep_reminders
 from bot.xapi import XClient
 from storage.accounts import active_accounts, cursor, stop_intake
 from storage.mentions import store_mentions, undelivered
@@ -166,9 +167,10 @@ class Intake:
             cursor(session, account_id, self.rt.clock()).last_error = str(error)
 
     def sweep(self, account_id: int) -> int:
-        """Queue again the account's mentions whose delivery went missing, and its
-        outbound rows whose send went missing or was interrupted."""
+        """Queue again the account's mentions whose delivery went missing, its outbound
+        rows whose send went missing or was interrupted, and its lost SLA reminders."""
         sweep_outbound(self.rt, account_id)
+        sweep_reminders(self.rt, account_id)
         with self.rt.sessions.begin() as session:
             now = self.rt.clock()
             lost = undelivered(session, account_id, now - SWEEP_AFTER, now - CLAIM_STALE_AFTER)

@@ -33,6 +33,7 @@ from bot.errors import (
 )
 from bot.mrkdwn import escape_within
 from bot.runtime import Runtime
+from bot.sla import cancel_reminder
 from bot.slack import translate_errors
 from bot.xapi import XClient
 from storage import outbound as rows
@@ -295,6 +296,8 @@ def _settle(
             url=tweet_url(int(x_id), handle) if x_id and row.kind == "reply" else None,
             error=error,
         )
+    if status == "sent" and row.kind in ("reply", "dm") and row.mention_id is not None:
+        cancel_reminder(rt, row.mention_id)
 
 
 def _responded(session: Session, row: Outbound, now: datetime) -> None:

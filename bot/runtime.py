@@ -39,10 +39,17 @@ class Runtime:
     clock: Callable[[], datetime] = clock.now
     sessions: sessionmaker[Session] = field(init=False)
     queue: Queue = field(init=False)
+    _workspace_url: str | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.sessions = session_factory(self.engine)
         self.queue = make_queue(self.redis)
+
+    def workspace_url(self) -> str:
+        """The Slack workspace's address (auth.test, asked once), for links to cards."""
+        if self._workspace_url is None:
+            self._workspace_url = str(self.slack.auth_test()["url"]).rstrip("/")
+        return self._workspace_url
 
     def x_client(self, account: Account) -> XClient:
         """A client acting as this account, with its decrypted tokens."""

@@ -12,6 +12,7 @@ from bot import runtime
 from bot.delivery import card_thread, refresh_card
 from bot.outbox import Refused, Who, scene_for
 from bot.runtime import Runtime
+from bot.sla import cancel_reminder
 from bot.slack import translate_errors
 from storage.events import record_event
 from storage.models import Mention
@@ -65,6 +66,8 @@ def change_status(rt: Runtime, who: Who, mention_id: int, change: str) -> None:
             mention_id=mention_id,
             previous=mention.status,
         )
+    if status in CLOSED:
+        cancel_reminder(rt, mention_id)
     try:
         rt.queue.enqueue(
             show_status, mention_id, line.format(user=who.user_id), retry=SHOW_RETRY, result_ttl=0

@@ -8,7 +8,8 @@ from typing import Any
 from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
-from bot import outbox, triage
+from bot import assignment, outbox, triage
+from bot.assignment import ACTION_UNDO_ASSIGN
 from bot.cards import (
     ACTION_APPROVE,
     ACTION_ASSIGN,
@@ -24,9 +25,7 @@ from bot.cards import (
     ACTION_UNDO_RETWEET,
 )
 from bot.compose import compose_view
-from bot.inbox import mention_url
 from bot.outbox import Refused, Who
-from bot.replies import coming_soon
 from bot.runtime import Runtime
 from handlers.ack import acknowledge
 
@@ -54,7 +53,8 @@ def register(app: App, rt: Runtime) -> None:
         app.action(action_id)(ack=acknowledge, lazy=[_open_composer(rt, kind)])
     for action_id, act in _BY_BUTTON.items():
         app.action(action_id)(ack=acknowledge, lazy=[_act(rt, act)])
-    app.action(ACTION_ASSIGN)(ack=acknowledge, lazy=[_coming_soon(rt)])
+    app.action(ACTION_ASSIGN)(ack=acknowledge, lazy=[_assign_from_picker(rt)])
+    app.action(ACTION_UNDO_ASSIGN)(ack=acknowledge, lazy=[_act(rt, assignment.undo)])
 
 
 def who_clicked(body: dict[str, Any]) -> Who:
@@ -86,12 +86,13 @@ def _act(rt: Runtime, act: Act) -> Any:
     return handle
 
 
-def _coming_soon(rt: Runtime) -> Any:
-    def handle(body: dict[str, Any], respond: Respond) -> None:
-        url = mention_url(rt, _target(body))
-        respond(
-            text=coming_soon(ACTION_ASSIGN, url), response_type="ephemeral", replace_original=False
-        )
+def _assign_from_picker(rt: Runtime) -> Any:
+    def handle(body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        try:
+            target = action.get("selected_user")
+            assignment.assign(rt, who_clicked(body), _target(body), target, via="picker")
+        except Refused as exc:
+            respond(text=str(exc), response_type="ephemeral", replace_original=False)
 
     return handle
 

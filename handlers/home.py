@@ -5,16 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt import App
-from slack_sdk import WebClient
 
-from bot.replies import home_view
+from bot.home import publish_home
 from bot.runtime import Runtime
 from handlers.ack import acknowledge
 
 
 def register(app: App, rt: Runtime) -> None:
-    def publish_home(event: dict[str, Any], client: WebClient) -> None:
+    def opened(body: dict[str, Any], event: dict[str, Any]) -> None:
         if event.get("tab") == "home":
-            client.views_publish(user_id=event["user"], view=home_view())
+            publish_home(rt, str(body.get("team_id") or ""), event["user"])
 
-    app.event("app_home_opened")(ack=acknowledge, lazy=[publish_home])
+    app.event("app_home_opened")(ack=acknowledge, lazy=[opened])

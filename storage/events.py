@@ -19,15 +19,10 @@ def record_event(
     account_id: int | None = None,
     mention_id: int | None = None,
     **detail: Any,
-) -> None:
+) -> Event:
     """Add one entry; `actor` is a Slack user id, or None when Roost itself acted."""
-    session.add(
-        Event(
-            kind=kind,
-            at=at,
-            actor=actor,
-            account_id=account_id,
-            mention_id=mention_id,
-            detail=detail,
-        )
+    event = Event(
+        kind=kind, at=at, actor=actor, account_id=account_id, mention_id=mention_id, detail=detail
     )
+    session.add(event)
+    return event

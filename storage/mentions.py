@@ -148,7 +148,13 @@ def release_card(session: Session, mention_id: int, *, posted_maybe: bool) -> No
 
 
 def record_card(
-    session: Session, mention_id: int, channel: str, ts: str, thread_ts: str | None, now: datetime
+    session: Session,
+    mention_id: int,
+    channel: str,
+    ts: str,
+    thread_ts: str | None,
+    now: datetime,
+    sla_due_at: datetime | None = None,
 ) -> None:
     session.execute(
         update(Mention)
@@ -159,6 +165,7 @@ def record_card(
             slack_thread_ts=thread_ts,
             card_posted_at=now,
             card_error=None,
+            sla_due_at=sla_due_at,
         )
     )
 

@@ -125,6 +125,9 @@ class Mention(Base):
         UniqueConstraint("account_id", "tweet_id"),
         Index("ix_mentions_conversation", "account_id", "conversation_id"),
         Index("ix_mentions_uncarded", "card_posted_at", "received_at"),
+        Index("ix_mentions_assignee", "assignee_id", "status"),
+        Index("ix_mentions_sla", "sla_reminded_at", "sla_due_at"),
+        Index("ix_mentions_slack", "slack_channel", "slack_ts"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -148,6 +151,10 @@ class Mention(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when intake stored it
     status: Mapped[str] = mapped_column(String(16), default="open")
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The first-response target: set when the card is posted; one reminder when it passes.
+    sla_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sla_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -205,6 +212,25 @@ class Outbound(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the result was logged in the card's thread: logged once, even if the job runs again.
     logged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Note(Base):
+    """A message people wrote in a card's thread: internal, never sent to X."""
+
+    __tablename__ = "notes"
+    __table_args__ = (
+        # Slack may deliver a message event twice; its ts keeps one note.
+        UniqueConstraint("slack_channel", "slack_ts"),
+        Index("ix_notes_mention", "mention_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mention_id: Mapped[int] = mapped_column(ForeignKey("mentions.id", ondelete="CASCADE"))
+    author: Mapped[str] = mapped_column(String(32))  # Slack user id
+    slack_channel: Mapped[str] = mapped_column(String(32))
+    slack_ts: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Event(Base):

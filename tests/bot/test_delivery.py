@@ -86,7 +86,8 @@ def test_follow_ups_in_the_same_conversation_land_in_the_cards_thread(
     assert [section_texts(r)[1] for r in replies] == ["@brand still broken", "@brand hello?"]
     refreshed = fake_slack.message(BRAND_CHANNEL, card["ts"])
     status = refreshed["blocks"][-1]["elements"][0]["text"]
-    assert status == "Open · 2 more mentions in the thread"
+    assert status.startswith("Open · reply due by <!date^")
+    assert status.endswith(" · 2 more mentions in the thread")
 
 
 def test_a_follow_up_arriving_with_its_card_waits_for_it(

@@ -204,6 +204,7 @@ class FakeSlack:
             "conversations.history": self._conversations_history,
             "conversations.replies": self._conversations_replies,
             "conversations.join": self._conversations_join,
+            "conversations.open": self._conversations_open,
             "users.info": self._users_info,
             "views.open": self._views_open,
             "views.push": self._views_push,
@@ -292,13 +293,15 @@ class FakeSlack:
         deleted: bool = False,
         tz: str = "Asia/Seoul",
         is_admin: bool = False,
+        team_id: str | None = None,
     ) -> None:
-        """Add a workspace member that ``users.info`` will describe."""
+        """Add a workspace member that ``users.info`` will describe (``team_id``: a user of
+        another workspace, as Slack Connect shows them)."""
         offset = datetime.now(ZoneInfo(tz)).utcoffset() or timedelta(0)
         real_name = name if real_name is None else real_name
         user = {
             "id": user_id,
-            "team_id": self.team_id,
+            "team_id": team_id or self.team_id,
             "name": name,
             "real_name": real_name,
             "deleted": deleted,
@@ -654,6 +657,30 @@ class FakeSlack:
         # Asked about a reply, Slack answers with that reply alone.
         replies = [] if "thread_ts" in record else self._replies(channel.id, record["ts"])
         return self._message_page([record, *replies], args)
+
+    def _conversations_open(self, args: Json) -> Json:
+        """A DM with one user (``users``), opened once and kept: the bot is always in it."""
+        users = [u for u in str(args.get("users") or "").split(",") if u]
+        if len(users) != 1:
+            raise _SlackError("not_implemented" if users else "users_list_not_supplied")
+        user = self._users.get(users[0])
+        if user is None or user["deleted"]:
+            raise _SlackError("user_not_found" if user is None else "user_disabled")
+        if user["is_bot"]:
+            raise _SlackError("cannot_dm_bot")
+        channel_id = "D" + users[0][1:]
+        if channel_id not in self._channels:
+            self._channels[channel_id] = _Channel(
+                channel_id, users[0], True, True, int(time.time())
+            )
+            self._messages.setdefault(channel_id, {})
+        return {"channel": {"id": channel_id}}
+
+    def dms(self, user_id: str) -> list[Json]:
+        """Messages the bot sent to a user in their DM (see ``conversations.open``)."""
+        with self._lock:
+            opened = "D" + user_id[1:] in self._channels
+        return self.messages("D" + user_id[1:]) if opened else []
 
     def _users_info(self, args: Json) -> Json:
         user = self._users.get(args.get("user") or "")

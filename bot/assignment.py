@@ -1,0 +1,265 @@
+"""Who handles a mention: assigning from the card's picker or its thread, Undo, and the news.
+
+The web process decides (permission, target, the database change) and
+answers refusals at once; the `announce_assignment` job tells everyone
+concerned: the card's thread (with Undo), the card, DMs, App Homes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from redis.exceptions import RedisError
+from rq import Retry
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot import runtime
+from bot.blocks import button, section
+from bot.delivery import card_thread, refresh_card
+from bot.errors import SlackError
+from bot.home import card_url, publish_home
+from bot.mrkdwn import escape_within
+from bot.outbox import Refused, Who, scene_for
+from bot.runtime import Runtime
+from bot.slack import translate_errors
+from bot.thread_commands import parse
+from storage.assignments import add_note, card_in_thread, set_assignee
+from storage.events import record_event
+from storage.models import Account, Event, Member, Mention
+from storage.team import ACTING_ROLES, member, owners_of, role_on
+
+logger = logging.getLogger(__name__)
+
+ACTION_UNDO_ASSIGN = "assignment.undo"
+"""The Undo button under an assignment's thread answer; its value is the event id."""
+
+ANNOUNCE_RETRY = Retry(max=5, interval=[5, 30, 60, 300, 900])
+
+DM_PREVIEW = 200
+"""Characters of the mention quoted in an assignee's DM."""
+
+
+def assign(rt: Runtime, who: Who, mention_id: int, target: str | None, *, via: str) -> None:
+    """Give the mention to `target` (a Slack user id; None: to nobody); Refused says why not."""
+    now = rt.clock()
+    if target is not None:
+        with rt.sessions() as session:
+            scene_for(session, who, mention_id, now)  # may they assign at all? Before asking Slack
+        _check_person(rt, who.team_id, target)
+    with rt.sessions.begin() as session:
+        scene = scene_for(session, who, mention_id, now)
+        mention = _locked(session, scene.mention)
+        new = None
+        if target is not None:
+            new = member(session, who.team_id, target, now)
+            if role_on(session, new.id, scene.account.id) not in ACTING_ROLES:
+                owners = owners_of(session, scene.account.id)
+                ask = f" An owner can grant one: {_people(owners)}." if owners else ""
+                raise Refused(
+                    f"<@{target}> has no role on *@{scene.account.handle}* that lets them act "
+                    f"as it, so they cannot take this mention.{ask}"
+                )
+        if mention.assignee_id == (new.id if new else None):
+            raise Refused(f"Already assigned to <@{target}>." if target else "Nobody is assigned.")
+        previous = _user_of(session, set_assignee(session, mention, new.id if new else None, now))
+        event = record_event(
+            session,
+            "mention.assigned" if target else "mention.unassigned",
+            now,
+            actor=who.user_id,
+            account_id=scene.account.id,
+            mention_id=mention_id,
+            previous=previous,
+            assignee=target,
+            via=via,
+        )
+        session.flush()
+        event_id = event.id
+    _announce(rt, event_id)
+
+
+def undo(rt: Runtime, who: Who, event_id: int) -> None:
+    """Put back the assignee an assignment replaced: its author or an owner may."""
+    now = rt.clock()
+    with rt.sessions.begin() as session:
+        event = session.get(Event, event_id)
+        if event is None or event.mention_id is None or not event.kind.startswith("mention."):
+            raise Refused("Roost has no record of this assignment.")
+        mention = session.get_one(Mention, event.mention_id)
+        someone = member(session, who.team_id, who.user_id, now)
+        if who.user_id != event.actor and role_on(session, someone.id, mention.account_id) != (
+            "owner"
+        ):
+            raise Refused(f"Only <@{event.actor}>, who made this change, or an owner can undo it.")
+        mention = _locked(session, mention)
+        restored = event.detail.get("previous")
+        if _user_of(session, mention.assignee_id) != event.detail.get("assignee"):
+            raise Refused("The assignment has changed since; nothing was undone.")
+        back = member(session, who.team_id, restored, now) if restored else None
+        set_assignee(session, mention, back.id if back else None, now)
+        undone = record_event(
+            session,
+            "mention.assigned" if restored else "mention.unassigned",
+            now,
+            actor=who.user_id,
+            account_id=mention.account_id,
+            mention_id=mention.id,
+            previous=event.detail.get("assignee"),
+            assignee=restored,
+            via="undo",
+            undoes=event_id,
+        )
+        session.flush()
+        undone_id = undone.id
+    _announce(rt, undone_id)
+
+
+def on_thread_message(
+    rt: Runtime, event: dict[str, Any], team_id: str, bot_user_id: str | None
+) -> None:
+    """A message in a channel: under a card, a note, and perhaps an instruction to assign."""
+    if event.get("subtype") or event.get("bot_id") or not event.get("user"):
+        return
+    thread_ts, ts, channel = event.get("thread_ts"), event.get("ts"), event.get("channel")
+    if not thread_ts or not ts or thread_ts == ts or not channel:
+        return
+    text, author = str(event.get("text") or ""), str(event["user"])
+    with rt.sessions.begin() as session:
+        card = card_in_thread(session, channel, thread_ts)
+        if card is None:
+            return  # a thread that is not a Roost card's
+        # The note's unique ts is also what makes a twice-delivered event act once.
+        if not add_note(session, card.id, author, channel, ts, text, rt.clock()):
+            return
+        card_id = card.id
+    command = parse(text, bot_user_id)
+    if command is None:
+        return
+    who = Who(team_id=team_id, user_id=author)
+    try:
+        if command.kind == "ambiguous":
+            raise Refused(
+                f"Assign to whom? You named {_people(list(command.users))}: "
+                "write one of them alone at the start of a message."
+            )
+        if command.kind == "assign":
+            target: str | None = command.users[0]
+        else:
+            target = author if command.kind == "take" else None
+        assign(rt, who, card_id, target, via="thread")
+    except Refused as exc:
+        with translate_errors(channel):
+            rt.slack.chat_postEphemeral(
+                channel=channel, user=author, thread_ts=thread_ts, text=str(exc)
+            )
+
+
+def announce_assignment(event_id: int) -> None:
+    """RQ job: the thread answer with Undo, the card, DMs to the people concerned, their Homes."""
+    rt = runtime.current()
+    with rt.sessions() as session:
+        event = session.get_one(Event, event_id)
+        assert event.mention_id is not None
+        mention = session.get_one(Mention, event.mention_id)
+        handle = session.get_one(Account, mention.account_id).handle
+        team_id = _team_of(session, event.actor) or ""
+    actor, new, previous = event.actor, event.detail.get("assignee"), event.detail.get("previous")
+    refresh_card(rt, mention.id)
+    thread = card_thread(rt, mention.id)
+    if thread is not None:
+        _post_answer(rt, thread, _answer_text(event.detail, actor), event_id)
+    link = card_url(rt, mention)
+    quoted, cut = escape_within(mention.text, DM_PREVIEW)
+    about = f"a mention of *@{handle}* from @{mention.author_username or 'someone'}: “{quoted}"
+    about += "…”" if cut else "”"
+    if new and new != actor:
+        _dm(rt, new, f"<@{actor}> assigned you {about} <{link}|Open the card>")
+    if previous and previous != actor:
+        now_with = f"<@{new}>" if new else "nobody"
+        _dm(rt, previous, f"<@{actor}> handed {about} to {now_with}. <{link}|Open the card>")
+    for user in {u for u in (new, previous) if u}:
+        publish_home(rt, team_id, user)
+
+
+def _answer_text(detail: dict[str, Any], actor: str | None) -> str:
+    new, previous = detail.get("assignee"), detail.get("previous")
+    if detail.get("via") == "undo":
+        back = f"<@{new}>" if new else "nobody"
+        return f":leftwards_arrow_with_hook: <@{actor}> undid that: assigned to {back} again."
+    if new is None:
+        return f"Unassigned by <@{actor}> (it was <@{previous}>'s)."
+    if new == actor and detail.get("via") == "thread":
+        return f"<@{actor}> took this."
+    return f"Assigned to <@{new}> by <@{actor}>."
+
+
+def _post_answer(rt: Runtime, thread: tuple[str, str], text: str, event_id: int) -> None:
+    channel, thread_ts = thread
+    blocks: list[dict[str, Any]] = [section(text)]
+    if "undid" not in text:
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"assignment:{event_id}",
+                "elements": [button("Undo", ACTION_UNDO_ASSIGN, str(event_id))],
+            }
+        )
+    with translate_errors(channel):
+        rt.slack.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=blocks)
+
+
+def _dm(rt: Runtime, user: str, text: str) -> None:
+    """A DM from Roost; a person who cannot get one does not stop the others."""
+    try:
+        channel = rt.slack.conversations_open(users=user)["channel"]["id"]
+        with translate_errors(channel):
+            rt.slack.chat_postMessage(channel=channel, text=text, unfurl_links=False)
+    except (SlackApiError, SlackError) as exc:
+        logger.warning("no DM to %s: %s", user, exc)
+
+
+def _announce(rt: Runtime, event_id: int) -> None:
+    try:
+        rt.queue.enqueue(announce_assignment, event_id, retry=ANNOUNCE_RETRY, result_ttl=0)
+    except RedisError as exc:
+        # The assignment is saved; only the news of it is lost.
+        logger.error("assignment %s not announced (%s)", event_id, exc)
+
+
+def _check_person(rt: Runtime, team_id: str, user: str) -> None:
+    """Refused unless `user` is a person in this workspace."""
+    try:
+        found = rt.slack.users_info(user=user)["user"]
+    except SlackApiError as exc:
+        if exc.response.get("error") == "user_not_found":
+            raise Refused(
+                f"<@{user}> is not in this Slack workspace: invite them to Slack first."
+            ) from None
+        raise
+    if found.get("is_bot") or found.get("is_app_user"):
+        raise Refused(f"<@{user}> is a bot; mentions are assigned to people.")
+    if found.get("deleted"):
+        raise Refused(f"<@{user}> has left this workspace.")
+    if team_id and found.get("team_id") not in (None, team_id):
+        raise Refused(f"<@{user}> is in another workspace: invite them to this one first.")
+
+
+def _locked(session: Session, mention: Mention) -> Mention:
+    session.refresh(mention, with_for_update=True)
+    return mention
+
+
+def _user_of(session: Session, member_id: int | None) -> str | None:
+    found = session.get(Member, member_id) if member_id is not None else None
+    return found.user_id if found else None
+
+
+def _team_of(session: Session, user_id: str | None) -> str | None:
+    return session.scalar(select(Member.team_id).where(Member.user_id == user_id).limit(1))
+
+
+def _people(users: list[str]) -> str:
+    return ", ".join(f"<@{user}>" for user in users)

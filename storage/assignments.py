@@ -1,0 +1,139 @@
+"""Queries on who handles what: assignees, the lists people work from, thread notes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import Session
+
+from storage.db import insert_into
+from storage.models import Account, Grant, Mention, Note
+
+CLOSED = ("resolved", "ignored")
+"""Statuses that take a mention off everyone's list."""
+
+
+def set_assignee(
+    session: Session, mention: Mention, assignee_id: int | None, now: datetime
+) -> int | None:
+    """Give the mention to `assignee_id` (None: to nobody); returns the previous assignee.
+
+    The caller holds the mention's row lock. An open mention becomes
+    `assigned`, an assigned one `open` again when unassigned; a replied or
+    closed one keeps its status.
+    """
+    previous = mention.assignee_id
+    mention.assignee_id = assignee_id
+    mention.assigned_at = now if assignee_id is not None else None
+    if assignee_id is not None and mention.status == "open":
+        mention.status = "assigned"
+    elif assignee_id is None and mention.status == "assigned":
+        mention.status = "open"
+    return previous
+
+
+def card_in_thread(session: Session, channel: str, thread_ts: str) -> Mention | None:
+    """The card whose thread this is, if it is a Roost card's."""
+    return session.scalar(
+        select(Mention).where(
+            Mention.slack_channel == channel,
+            Mention.slack_ts == thread_ts,
+            Mention.slack_thread_ts.is_(None),
+        )
+    )
+
+
+def add_note(
+    session: Session, mention_id: int, author: str, channel: str, ts: str, text: str, now: datetime
+) -> bool:
+    """Keep a thread message as the mention's note; False if it was kept already."""
+    kept = session.execute(
+        insert_into(session, Note.__table__)
+        .values(
+            mention_id=mention_id,
+            author=author,
+            slack_channel=channel,
+            slack_ts=ts,
+            text=text,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["slack_channel", "slack_ts"])
+    )
+    return bool(kept.rowcount)  # type: ignore[attr-defined]
+
+
+def notes_of(session: Session, mention_id: int) -> list[Note]:
+    return list(
+        session.scalars(select(Note).where(Note.mention_id == mention_id).order_by(Note.id))
+    )
+
+
+def _open_cards() -> Select[Mention, str]:
+    return (
+        select(Mention, Account.handle)
+        .join(Account, Account.id == Mention.account_id)
+        .where(Mention.tweet_id == Mention.root_tweet_id, Mention.status.not_in(CLOSED))
+    )
+
+
+def assigned_to(
+    session: Session, member_id: int, limit: int
+) -> tuple[list[tuple[Mention, str]], int]:
+    """The member's open items, oldest first (at most `limit`), and how many there are."""
+    query = _open_cards().where(Mention.assignee_id == member_id)
+    return _page(session, query, limit)
+
+
+def unassigned(
+    session: Session, member_id: int, limit: int, account_ids: Sequence[int] | None = None
+) -> tuple[list[tuple[Mention, str]], int]:
+    """Open, unassigned items in the accounts the member has a role on, oldest first."""
+    mine = select(Grant.account_id).where(Grant.member_id == member_id)
+    query = _open_cards().where(Mention.assignee_id.is_(None), Mention.account_id.in_(mine))
+    if account_ids is not None:
+        query = query.where(Mention.account_id.in_(account_ids))
+    return _page(session, query, limit)
+
+
+def _page(
+    session: Session, query: Select[Mention, str], limit: int
+) -> tuple[list[tuple[Mention, str]], int]:
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    found = session.execute(query.order_by(Mention.created_at, Mention.id).limit(limit))
+    return [(mention, handle) for mention, handle in found], int(total)
+
+
+def claim_reminder(session: Session, mention_id: int, now: datetime) -> Mention | None:
+    """The right to send the mention's one SLA reminder: it is due, unanswered and open."""
+    claim = (
+        update(Mention)
+        .where(
+            Mention.id == mention_id,
+            Mention.sla_reminded_at.is_(None),
+            Mention.sla_due_at <= now,
+            Mention.first_response_at.is_(None),
+            Mention.status.not_in(CLOSED),
+        )
+        .values(sla_reminded_at=now)
+        .returning(Mention)
+    )
+    return session.scalars(claim, execution_options={"synchronize_session": False}).one_or_none()
+
+
+def reminders_due(session: Session, account_id: int, now: datetime, limit: int = 200) -> list[int]:
+    """Mentions whose reminder is due and was never sent (workers were down, Redis flushed)."""
+    return list(
+        session.scalars(
+            select(Mention.id)
+            .where(
+                Mention.account_id == account_id,
+                Mention.sla_reminded_at.is_(None),
+                Mention.sla_due_at <= now,
+                Mention.first_response_at.is_(None),
+                Mention.status.not_in(CLOSED),
+            )
+            .limit(limit)
+        )
+    )
