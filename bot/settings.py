@@ -21,6 +21,9 @@ SLACK_API_URL = "https://slack.com/api/"
 X_API_URL = "https://api.twitter.com"
 """X's API base as tweepy knows it; the tests point it at the fake X."""
 
+X_AUTHORIZE_URL = "https://x.com/i/oauth2/authorize"
+"""X's OAuth 2.0 consent page, where "Connect an account" sends the lead."""
+
 DEFAULT_POLL_SECONDS = 10.0
 """Mentions-timeline poll interval: well inside X's per-user read limits."""
 
@@ -37,6 +40,11 @@ WHERE_TO_GET = {
     "X_INTAKE": "'poll' (default, works on every X plan) or 'stream' (the filtered stream)",
     "X_POLL_SECONDS": "a number of seconds between mention polls, at least 1",
     "PORT": "a TCP port number for the web process",
+    "X_CLIENT_ID": "the OAuth 2.0 Client ID of your X app, in the X developer portal under "
+    "'Keys and tokens' > 'OAuth 2.0 Client ID and Client Secret'",
+    "ROOST_PUBLIC_URL": "the https address Slack and browsers reach the web process at, e.g. "
+    "https://roost.example.com (X sends people back to ROOST_PUBLIC_URL/x/oauth/callback)",
+    "ROOST_ADMINS": "comma-separated Slack user ids (U…) who manage every account in Roost",
     "DATABASE_URL": "a URL such as postgresql://user@host:5432/roost (unset: SQLite under var/)",
     "REDIS_URL": "a URL such as redis://host:6379/0 or unix:///path/redis.sock "
     "(unset: an embedded Redis under var/)",
@@ -60,11 +68,16 @@ class Settings(BaseSettings):
     x_bearer_token: SecretStr | None = None
     x_intake: Literal["poll", "stream"] = "poll"
     x_poll_seconds: float = Field(default=DEFAULT_POLL_SECONDS, ge=1)
+    x_client_id: str | None = None
+    x_client_secret: SecretStr | None = None
+    x_authorize_url: str = X_AUTHORIZE_URL
     database_url: str | None = None
     redis_url: str | None = None
     roost_secret_key: SecretStr | None = None
     roost_default_channel: str | None = None
     roost_var_dir: Path = Path("var")
+    roost_public_url: str | None = None
+    roost_admins: str = ""
     port: int = Field(default=3000, ge=1, le=65535)
 
     @field_validator("slack_api_url")
@@ -98,9 +111,21 @@ class Settings(BaseSettings):
             raise ValueError("not a Redis URL")
         return value
 
+    @field_validator("roost_public_url")
+    @classmethod
+    def _public_url_is_http(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("not an http(s) URL")
+        return value.rstrip("/") if value else value
+
     @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
+
+    @property
+    def admins(self) -> frozenset[str]:
+        """The bootstrap admins: Slack user ids who manage every account."""
+        return frozenset(u.strip() for u in self.roost_admins.split(",") if u.strip())
 
     def missing_for(self, process: Process) -> list[str]:
         """The required variables this process cannot run without, by name."""

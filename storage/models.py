@@ -76,6 +76,10 @@ class Account(Base):
     dm_cotags: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     banned_words: Mapped[list[str]] = mapped_column(JSON, default=list)
     sla_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    # {"tz": "Asia/Seoul", "days": [0, 1, 2, 3, 4], "start": "09:00", "end": "18:00"}, or
+    # None: the SLA clock runs around the clock.
+    business_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    connected_by: Mapped[str | None] = mapped_column(String(32))  # Slack user id
     intake_status: Mapped[str] = mapped_column(String(16), default="active")
     intake_error: Mapped[str | None] = mapped_column(Text)
     intake_stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -246,6 +250,36 @@ class Event(Base):
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
     mention_id: Mapped[int | None] = mapped_column(ForeignKey("mentions.id", ondelete="SET NULL"))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class OAuthState(Base):
+    """One "Connect an account" in flight: X sends its `state` back to the callback."""
+
+    __tablename__ = "oauth_states"
+
+    state: Mapped[str] = mapped_column(String(64), primary_key=True)
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    team_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))  # who started it, in Slack
+    channel_id: Mapped[str | None] = mapped_column(String(32))  # where the account's cards go
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Route(Base):
+    """Mentions of an account whose text matches go to another channel than its default."""
+
+    __tablename__ = "routes"
+    __table_args__ = (Index("ix_routes_account", "account_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    pattern: Mapped[str] = mapped_column(Text)  # keywords a|b|c, or a regular expression
+    is_regex: Mapped[bool] = mapped_column(Boolean, default=False)
+    channel_id: Mapped[str] = mapped_column(String(32))
+    position: Mapped[int] = mapped_column(Integer, default=0)  # first match wins
+    created_by: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class IntakeCursor(Base):
