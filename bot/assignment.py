@@ -8,6 +8,7 @@ concerned: the card's thread (with Undo), the card, DMs, App Homes.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -23,10 +24,11 @@ from bot.errors import SlackError
 from bot.home import card_url, publish_home
 from bot.mrkdwn import escape_within
 from bot.outbox import Refused, Who, scene_for
+from bot.people import check_person
 from bot.runtime import Runtime
 from bot.slack import translate_errors
 from bot.thread_commands import parse
-from storage.assignments import add_note, card_in_thread, set_assignee
+from storage.assignments import Changed, add_note, card_in_thread, set_assignee
 from storage.events import record_event
 from storage.models import Account, Event, Member, Mention
 from storage.team import ACTING_ROLES, member, owners_of, role_on
@@ -48,10 +50,10 @@ def assign(rt: Runtime, who: Who, mention_id: int, target: str | None, *, via: s
     if target is not None:
         with rt.sessions() as session:
             scene_for(session, who, mention_id, now)  # may they assign at all? Before asking Slack
-        _check_person(rt, who.team_id, target)
+        check_person(rt, who.team_id, target)
     with rt.sessions.begin() as session:
         scene = scene_for(session, who, mention_id, now)
-        mention = _locked(session, scene.mention)
+        mention = scene.mention
         new = None
         if target is not None:
             new = member(session, who.team_id, target, now)
@@ -64,7 +66,7 @@ def assign(rt: Runtime, who: Who, mention_id: int, target: str | None, *, via: s
                 )
         if mention.assignee_id == (new.id if new else None):
             raise Refused(f"Already assigned to <@{target}>." if target else "Nobody is assigned.")
-        previous = _user_of(session, set_assignee(session, mention, new.id if new else None, now))
+        previous = _user_of(session, _set(session, mention, new.id if new else None, now))
         event = record_event(
             session,
             "mention.assigned" if target else "mention.unassigned",
@@ -88,18 +90,19 @@ def undo(rt: Runtime, who: Who, event_id: int) -> None:
         event = session.get(Event, event_id)
         if event is None or event.mention_id is None or not event.kind.startswith("mention."):
             raise Refused("Roost has no record of this assignment.")
-        mention = session.get_one(Mention, event.mention_id)
-        someone = member(session, who.team_id, who.user_id, now)
-        if who.user_id != event.actor and role_on(session, someone.id, mention.account_id) != (
-            "owner"
-        ):
+        scene = scene_for(session, who, event.mention_id, now)  # may act on the account now
+        mention = scene.mention
+        if who.user_id != event.actor and scene.role != "owner":
             raise Refused(f"Only <@{event.actor}>, who made this change, or an owner can undo it.")
-        mention = _locked(session, mention)
         restored = event.detail.get("previous")
         if _user_of(session, mention.assignee_id) != event.detail.get("assignee"):
             raise Refused("The assignment has changed since; nothing was undone.")
         back = member(session, who.team_id, restored, now) if restored else None
-        set_assignee(session, mention, back.id if back else None, now)
+        if back is not None and role_on(session, back.id, mention.account_id) not in ACTING_ROLES:
+            raise Refused(
+                f"<@{restored}> no longer has a role on this account, so it cannot go back to them."
+            )
+        _set(session, mention, back.id if back else None, now)
         undone = record_event(
             session,
             "mention.assigned" if restored else "mention.unassigned",
@@ -181,7 +184,11 @@ def announce_assignment(event_id: int) -> None:
         now_with = f"<@{new}>" if new else "nobody"
         _dm(rt, previous, f"<@{actor}> handed {about} to {now_with}. <{link}|Open the card>")
     for user in {u for u in (new, previous) if u}:
-        publish_home(rt, team_id, user)
+        try:
+            publish_home(rt, team_id, user)
+        except (SlackApiError, SlackError) as exc:
+            # The rest is told; a Home refreshes again when it is opened.
+            logger.warning("Home of %s not refreshed: %s", user, exc)
 
 
 def _answer_text(detail: dict[str, Any], actor: str | None) -> str:
@@ -229,27 +236,13 @@ def _announce(rt: Runtime, event_id: int) -> None:
         logger.error("assignment %s not announced (%s)", event_id, exc)
 
 
-def _check_person(rt: Runtime, team_id: str, user: str) -> None:
-    """Refused unless `user` is a person in this workspace."""
+def _set(session: Session, mention: Mention, assignee_id: int | None, now: datetime) -> int | None:
     try:
-        found = rt.slack.users_info(user=user)["user"]
-    except SlackApiError as exc:
-        if exc.response.get("error") == "user_not_found":
-            raise Refused(
-                f"<@{user}> is not in this Slack workspace: invite them to Slack first."
-            ) from None
-        raise
-    if found.get("is_bot") or found.get("is_app_user"):
-        raise Refused(f"<@{user}> is a bot; mentions are assigned to people.")
-    if found.get("deleted"):
-        raise Refused(f"<@{user}> has left this workspace.")
-    if team_id and found.get("team_id") not in (None, team_id):
-        raise Refused(f"<@{user}> is in another workspace: invite them to this one first.")
-
-
-def _locked(session: Session, mention: Mention) -> Mention:
-    session.refresh(mention, with_for_update=True)
-    return mention
+        return set_assignee(session, mention, assignee_id, now)
+    except Changed:
+        raise Refused(
+            "Someone changed this mention a moment ago; look at the card again."
+        ) from None
 
 
 def _user_of(session: Session, member_id: int | None) -> str | None:

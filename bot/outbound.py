@@ -25,6 +25,7 @@ from bot.blocks import quote
 from bot.cards import activity_line, tweet_url
 from bot.delivery import card_item, card_thread, refresh_card
 from bot.errors import (
+    RoostError,
     SlackError,
     XError,
     XOutcomeUnknown,
@@ -32,6 +33,7 @@ from bot.errors import (
     XUnavailable,
 )
 from bot.mrkdwn import escape_within
+from bot.normalize import parse_time
 from bot.runtime import Runtime
 from bot.sla import cancel_reminder
 from bot.slack import translate_errors
@@ -105,13 +107,10 @@ def send_outbound(outbound_id: int) -> str:
         account = session.get_one(Account, row.account_id)
         mention = session.get(Mention, row.mention_id) if row.mention_id is not None else None
         recipient = mention.author_username if mention is not None else None
+    client: XClient | None = None
     try:
+        # Opening the client may refresh the account's token at X, and fail as X does.
         client = rt.x_client(account)
-    except BaseException:
-        with rt.sessions.begin() as session:
-            rows.back_to_pending(session, outbound_id, run_at=None, error=None)
-        raise
-    try:
         x_id = _call(client, account, row, recipient)
     except XRateLimited as exc:
         # X took nothing: wait for its reset, then send.
@@ -123,14 +122,15 @@ def send_outbound(outbound_id: int) -> str:
     except XUnavailable as exc:
         return _unavailable(rt, row, exc)
     except XOutcomeUnknown as exc:
+        assert client is not None  # only the call itself has an unknown outcome
         outcome = _reconcile(rt, row, account, client, reason=str(exc))
         if outcome == "unknown":
             enqueue_reconcile(rt.queue, outbound_id, at=rt.clock() + RECHECK_AFTER)
         report(rt, outbound_id)
         return outcome
-    except XError as exc:
-        # Revoked token, deleted post, closed DMs, a plan that forbids it: a
-        # person must act, and the message says how.
+    except RoostError as exc:
+        # Revoked token, deleted post, closed DMs, a plan that forbids it, tokens
+        # Roost cannot decrypt: a person must act, and the message says how.
         _settle(rt, outbound_id, "failed", error=str(exc))
     else:
         _settle(rt, outbound_id, "sent", x_id=x_id)
@@ -220,8 +220,11 @@ def _reconcile(
     rt: Runtime, row: Outbound, account: Account, client: XClient, *, reason: str
 ) -> str:
     """Look for the row's effect at X: `sent` if found, else `unknown`."""
+    with rt.sessions() as session:
+        since = (row.started_at or row.created_at) - RECONCILE_SKEW
+        claimed = rows.x_ids_of(session, row.account_id, row.kind, since=since, but=row.id)
     try:
-        found, x_id = _find_at_x(client, account, row)
+        found, x_id = _find_at_x(client, account, row, claimed)
     except XError as exc:
         found, x_id = False, None
         reason = f"{reason} Checking X failed too ({exc})."
@@ -239,7 +242,12 @@ def _reconcile(
     return "unknown"
 
 
-def _find_at_x(client: XClient, account: Account, row: Outbound) -> tuple[bool, str | None]:
+def _find_at_x(
+    client: XClient, account: Account, row: Outbound, claimed: set[str]
+) -> tuple[bool, str | None]:
+    """Whether X shows the row's effect, and X's id for it. Only what was made since the
+    call began counts, and never a post another row already accounts for: the same words
+    sent last week are not this send."""
     since = (row.started_at or row.created_at) - RECONCILE_SKEW
     if row.kind == "reply":
         for post in client.recent_posts(account.x_user_id, since=since):
@@ -248,14 +256,23 @@ def _find_at_x(client: XClient, account: Account, row: Outbound) -> tuple[bool, 
                 for ref in post.get("referenced_tweets") or []
                 if ref.get("type") == "replied_to"
             ]
-            if row.target_tweet_id in replied_to and _same_text(post["text"], row.text):
+            if (
+                row.target_tweet_id in replied_to
+                and _same_text(post["text"], row.text)
+                and str(post["id"]) not in claimed
+            ):
                 return True, str(post["id"])
         return False, None
     if row.kind == "dm":
         assert row.recipient_id is not None
         for event in client.recent_dms(row.recipient_id):
-            if str(event.get("sender_id")) == str(account.x_user_id) and _same_text(
-                event.get("text", ""), row.text
+            created = parse_time(event.get("created_at"))
+            if (
+                str(event.get("sender_id")) == str(account.x_user_id)
+                and _same_text(event.get("text", ""), row.text)
+                and created is not None
+                and created >= since
+                and str(event["id"]) not in claimed
             ):
                 return True, str(event["id"])
         return False, None

@@ -233,12 +233,14 @@ def retweet(rt: Runtime, who: Who, mention_id: int) -> None:
     now = rt.clock()
     with rt.sessions.begin() as session:
         scene = scene_for(session, who, mention_id, now)
-        # One retweet per mention until it is undone: the count of undos names the row.
+        # One retweet per mention until it is undone or turned down: those counts name
+        # the row, so a double click finds it and a later retweet gets a new one.
         undone = rows.count_sent(session, mention_id, "unretweet")
+        given_up = rows.count_kind(session, mention_id, "retweet", ("rejected", "cancelled"))
         status = "awaiting_approval" if scene.role == "needs-approval" else "pending"
         outbound_id = rows.create(
             session,
-            idempotency_key=f"retweet:{mention_id}:{undone}",
+            idempotency_key=f"retweet:{mention_id}:{undone}:{given_up}",
             kind="retweet",
             account_id=scene.account.id,
             mention_id=mention_id,
@@ -260,8 +262,12 @@ def retweet(rt: Runtime, who: Who, mention_id: int) -> None:
                 outbound_id=outbound_id,
                 action="retweet",
             )
-    if outbound_id is not None:
-        _queue(rt, outbound_id, status)
+    if outbound_id is None:
+        raise Refused(
+            f"This post is already retweeted as @{scene.account.handle}, or on its way: "
+            "the card shows where it stands."
+        )
+    _queue(rt, outbound_id, status)
 
 
 def undo_retweet(rt: Runtime, who: Who, retweet_id: int) -> None:
@@ -272,6 +278,7 @@ def undo_retweet(rt: Runtime, who: Who, retweet_id: int) -> None:
         if original.kind != "retweet" or original.status != "sent":
             raise Refused("Only a retweet that went out can be undone.")
         scene = scene_for(session, who, _mention_of(original), now)
+        status = "awaiting_approval" if scene.role == "needs-approval" else "pending"
         outbound_id = rows.create(
             session,
             idempotency_key=f"unretweet:{retweet_id}",
@@ -281,12 +288,12 @@ def undo_retweet(rt: Runtime, who: Who, retweet_id: int) -> None:
             actor_id=scene.member.id,
             text="",
             target_tweet_id=original.target_tweet_id,
-            status="pending",
+            status=status,
             attempts=0,
             created_at=now,
         )
     if outbound_id is not None:
-        _queue(rt, outbound_id, "pending")
+        _queue(rt, outbound_id, status)
 
 
 def decide(rt: Runtime, who: Who, outbound_id: int, *, approve: bool) -> str:

@@ -17,9 +17,10 @@ from rq.job import Job
 
 from bot import runtime
 from bot.delivery import card_thread, refresh_card, reminder_job_id
+from bot.errors import SlackError
 from bot.runtime import Runtime
 from bot.slack import translate_errors
-from storage.assignments import claim_reminder, reminders_due
+from storage.assignments import claim_reminder, release_reminder, reminders_due
 from storage.events import record_event
 from storage.models import Account, Member
 
@@ -54,8 +55,14 @@ def remind(mention_id: int) -> str:
             "the account's first-response target."
         )
         channel, thread_ts = thread
-        with translate_errors(channel):
-            rt.slack.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
+        try:
+            with translate_errors(channel):
+                rt.slack.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
+        except SlackError:
+            # Not posted: give the claim back, so RQ's retry or the sweep sends it.
+            with rt.sessions.begin() as session:
+                release_reminder(session, mention_id)
+            raise
     refresh_card(rt, mention_id)
     return "reminded"
 

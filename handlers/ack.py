@@ -1,9 +1,49 @@
-"""The acknowledgement every button, command and event gets at once, before its work."""
+"""What every button, command and event shares: the immediate ack, and answering the
+person afterwards wherever they clicked."""
 
 from __future__ import annotations
 
-from slack_bolt import Ack
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from slack_bolt import Ack, Respond
+from slack_sdk.errors import SlackApiError
+
+from bot.outbox import Refused
+from bot.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+FAILED = "Roost could not do that: something went wrong, and it is logged. Try again in a moment."
 
 
 def acknowledge(ack: Ack) -> None:
     ack()
+
+
+def tell(rt: Runtime, body: dict[str, Any], respond: Respond, text: str) -> None:
+    """Answer the person privately: where they clicked, or by DM from the App Home,
+    whose buttons come with no response_url."""
+    if body.get("response_url"):
+        respond(text=text, response_type="ephemeral", replace_original=False)
+        return
+    try:
+        channel = rt.slack.conversations_open(users=body["user"]["id"])["channel"]["id"]
+        rt.slack.chat_postMessage(channel=channel, text=text)
+    except SlackApiError as exc:
+        logger.warning("could not answer %s: %s", body["user"]["id"], exc)
+
+
+@contextmanager
+def answering(rt: Runtime, body: dict[str, Any], respond: Respond) -> Iterator[None]:
+    """Refusals become the person's answer; anything else is logged with its traceback
+    and the person told, rather than lost in a background thread."""
+    try:
+        yield
+    except Refused as exc:
+        tell(rt, body, respond, str(exc))
+    except Exception as exc:  # logged with its traceback, and the person answered
+        logger.exception("handling %s failed", body.get("type"), exc_info=exc)
+        tell(rt, body, respond, FAILED)

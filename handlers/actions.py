@@ -27,7 +27,7 @@ from bot.cards import (
 from bot.compose import compose_view
 from bot.outbox import Refused, Who
 from bot.runtime import Runtime
-from handlers.ack import acknowledge
+from handlers.ack import acknowledge, answering
 
 Act = Callable[[Runtime, Who, int], object]
 
@@ -66,33 +66,26 @@ def who_clicked(body: dict[str, Any]) -> Who:
 
 def _open_composer(rt: Runtime, kind: str) -> Any:
     def handle(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        try:
+        with answering(rt, body, respond):
             draft, around = outbox.start(rt, who_clicked(body), _target(body), kind)
-        except Refused as exc:
-            respond(text=str(exc), response_type="ephemeral", replace_original=False)
-            return
-        client.views_open(trigger_id=body["trigger_id"], view=compose_view(draft, around))
+            client.views_open(trigger_id=body["trigger_id"], view=compose_view(draft, around))
 
     return handle
 
 
 def _act(rt: Runtime, act: Act) -> Any:
     def handle(body: dict[str, Any], respond: Respond) -> None:
-        try:
+        with answering(rt, body, respond):
             act(rt, who_clicked(body), _target(body))
-        except Refused as exc:
-            respond(text=str(exc), response_type="ephemeral", replace_original=False)
 
     return handle
 
 
 def _assign_from_picker(rt: Runtime) -> Any:
     def handle(body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
-        try:
+        with answering(rt, body, respond):
             target = action.get("selected_user")
             assignment.assign(rt, who_clicked(body), _target(body), target, via="picker")
-        except Refused as exc:
-            respond(text=str(exc), response_type="ephemeral", replace_original=False)
 
     return handle
 

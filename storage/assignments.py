@@ -18,20 +18,41 @@ CLOSED = ("resolved", "ignored")
 def set_assignee(
     session: Session, mention: Mention, assignee_id: int | None, now: datetime
 ) -> int | None:
-    """Give the mention to `assignee_id` (None: to nobody); returns the previous assignee.
+    """Give the mention to `assignee_id` (None: to nobody), if it still has the assignee and
+    status the caller read; returns the previous assignee, or raises Changed.
 
-    The caller holds the mention's row lock. An open mention becomes
-    `assigned`, an assigned one `open` again when unassigned; a replied or
-    closed one keeps its status.
+    An open mention becomes `assigned`, an assigned one `open` again when
+    unassigned; a replied or closed one keeps its status. The UPDATE is
+    conditional, so of two people assigning at once one wins and the other
+    hears it changed (SQLite takes no row locks).
     """
     previous = mention.assignee_id
-    mention.assignee_id = assignee_id
-    mention.assigned_at = now if assignee_id is not None else None
-    if assignee_id is not None and mention.status == "open":
-        mention.status = "assigned"
-    elif assignee_id is None and mention.status == "assigned":
-        mention.status = "open"
+    status = mention.status
+    if assignee_id is not None and status == "open":
+        status = "assigned"
+    elif assignee_id is None and status == "assigned":
+        status = "open"
+    same_assignee = (
+        Mention.assignee_id.is_(None) if previous is None else Mention.assignee_id == previous
+    )
+    moved = session.execute(
+        update(Mention)
+        .where(Mention.id == mention.id, same_assignee, Mention.status == mention.status)
+        .values(
+            assignee_id=assignee_id,
+            assigned_at=now if assignee_id is not None else None,
+            status=status,
+        ),
+        execution_options={"synchronize_session": False},
+    )
+    if moved.rowcount == 0:  # type: ignore[attr-defined]
+        raise Changed(mention.id)
+    session.expire(mention)
     return previous
+
+
+class Changed(Exception):
+    """The mention's assignee or status changed since it was read."""
 
 
 def card_in_thread(session: Session, channel: str, thread_ts: str) -> Mention | None:
@@ -120,6 +141,13 @@ def claim_reminder(session: Session, mention_id: int, now: datetime) -> Mention 
         .returning(Mention)
     )
     return session.scalars(claim, execution_options={"synchronize_session": False}).one_or_none()
+
+
+def release_reminder(session: Session, mention_id: int) -> None:
+    session.execute(
+        update(Mention).where(Mention.id == mention_id).values(sla_reminded_at=None),
+        execution_options={"synchronize_session": False},
+    )
 
 
 def reminders_due(session: Session, account_id: int, now: datetime, limit: int = 200) -> list[int]:

@@ -93,8 +93,10 @@ def decide(
 
 
 def retry(session: Session, outbound_id: int) -> Outbound | None:
-    """unknown or failed → pending, on a person's explicit say-so."""
-    return _move(session, outbound_id, ("unknown", "failed"), status=SENDABLE, run_at=None)
+    """unknown or failed → pending, on a person's explicit say-so; its result is logged anew."""
+    return _move(
+        session, outbound_id, ("unknown", "failed"), status=SENDABLE, run_at=None, logged_at=None
+    )
 
 
 def claim_log(session: Session, outbound_id: int, now: datetime) -> Outbound | None:
@@ -123,6 +125,36 @@ def for_mention(session: Session, mention_id: int) -> list[Outbound]:
             select(Outbound).where(Outbound.mention_id == mention_id).order_by(Outbound.id)
         )
     )
+
+
+def x_ids_of(
+    session: Session, account_id: int, kind: str, *, since: datetime, but: int
+) -> set[str]:
+    """X's ids recorded for the account's rows of this kind sent since `since`, but row `but`."""
+    return set(
+        session.scalars(
+            select(Outbound.x_id).where(
+                Outbound.account_id == account_id,
+                Outbound.kind == kind,
+                Outbound.x_id.is_not(None),
+                Outbound.sent_at >= since,
+                Outbound.id != but,
+            )
+        )
+    )
+
+
+def count_kind(session: Session, mention_id: int, kind: str, statuses: tuple[str, ...]) -> int:
+    found = session.scalar(
+        select(func.count())
+        .select_from(Outbound)
+        .where(
+            Outbound.mention_id == mention_id,
+            Outbound.kind == kind,
+            Outbound.status.in_(statuses),
+        )
+    )
+    return int(found or 0)
 
 
 def count_sent(session: Session, mention_id: int, kind: str) -> int:

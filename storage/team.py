@@ -45,7 +45,9 @@ def _member(session: Session, team_id: str, user_id: str) -> Member | None:
     )
 
 
-def set_cotag(session: Session, someone: Member, cotag: str, now: datetime) -> None:
+def set_cotag(
+    session: Session, someone: Member, cotag: str, now: datetime, *, actor: str | None = None
+) -> None:
     """Give the member this CoTag; raises CoTagTaken if a teammate has it."""
     holder = session.scalar(
         select(Member.user_id).where(
@@ -63,7 +65,13 @@ def set_cotag(session: Session, someone: Member, cotag: str, now: datetime) -> N
     except IntegrityError:
         raise CoTagTaken(None) from None
     record_event(
-        session, "member.cotag", now, actor=someone.user_id, previous=previous, cotag=cotag
+        session,
+        "member.cotag",
+        now,
+        actor=actor or someone.user_id,
+        user=someone.user_id,
+        previous=previous,
+        cotag=cotag,
     )
 
 
@@ -115,3 +123,54 @@ def grant(
         role=role,
         previous=previous,
     )
+
+
+def revoke(
+    session: Session, account: Account, someone: Member, now: datetime, *, actor: str | None
+) -> str | None:
+    """Take away the member's role on the account; the role they had, or None."""
+    found = session.scalar(
+        select(Grant).where(Grant.member_id == someone.id, Grant.account_id == account.id)
+    )
+    if found is None:
+        return None
+    session.delete(found)
+    record_event(
+        session,
+        "grant.revoked",
+        now,
+        actor=actor,
+        account_id=account.id,
+        user=someone.user_id,
+        previous=found.role,
+    )
+    return found.role
+
+
+def grants_in_team(session: Session, team_id: str) -> list[tuple[Member, Account, str]]:
+    """Every role in the team: (member, account, role), by member then account."""
+    found = session.execute(
+        select(Member, Account, Grant.role)
+        .join(Grant, Grant.member_id == Member.id)
+        .join(Account, Account.id == Grant.account_id)
+        .where(Member.team_id == team_id)
+        .order_by(Member.user_id, Account.handle)
+    )
+    return [(m, a, role) for m, a, role in found]
+
+
+def members_of(session: Session, team_id: str) -> list[Member]:
+    return list(
+        session.scalars(select(Member).where(Member.team_id == team_id).order_by(Member.user_id))
+    )
+
+
+def grants_on(session: Session, account_id: int) -> list[tuple[str, str]]:
+    """(Slack user id, role) of everyone with a role on the account."""
+    found = session.execute(
+        select(Member.user_id, Grant.role)
+        .join(Grant, Grant.member_id == Member.id)
+        .where(Grant.account_id == account_id)
+        .order_by(Member.user_id)
+    )
+    return [(user, role) for user, role in found]

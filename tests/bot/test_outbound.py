@@ -240,3 +240,37 @@ def test_a_worker_killed_after_x_answered_is_reconciled_not_resent(
     settled = row(rt)
     assert (settled.status, settled.x_id) == ("sent", str(post["id"]))
     assert len(fake_x.calls_to("/2/tweets", "POST")) == 1
+
+
+def test_a_lost_dm_is_not_mistaken_for_an_older_one_with_the_same_words(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, jane_card: dict[str, Any]
+) -> None:
+    publish(rt, fake_slack, "Thanks, we're on it", kind="dm")
+    run_jobs(rt)
+    first = row(rt)
+    assert first.status == "sent"
+    # A week later the same words again; X fails without taking it.
+    later = rt.clock() + timedelta(days=7)
+    rt.clock = lambda: later
+    fake_x.fail("/2/dm_conversations/", 503, method="POST")
+    draft = dataclasses.replace(Draft.new(mention_of(rt).id, "dm"), text="Thanks, we're on it")
+    outbox.publish(rt, Who(fake_slack.team_id, AGENT), draft)
+    run_jobs(rt)
+    with rt.sessions() as session:
+        second = session.scalars(select(Outbound).order_by(Outbound.id.desc())).first()
+    assert second is not None and second.status == "unknown" and second.x_id is None
+    assert len(fake_x.dms_between("brand", "jane")) == 1
+
+
+def test_after_a_retry_the_thread_logs_that_it_went_out(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, jane_card: dict[str, Any]
+) -> None:
+    fake_x.fail("/2/tweets", 403, method="POST")
+    failed = publish(rt, fake_slack, "@jane hello")
+    run_jobs(rt)
+    assert row(rt).status == "failed"
+    outbox.retry(rt, Who(fake_slack.team_id, AGENT), failed.id)
+    run_jobs(rt)
+    assert row(rt).status == "sent"
+    log = thread_text(fake_slack, jane_card)
+    assert "failed" in log and "replied as @brand" in log

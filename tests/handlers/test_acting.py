@@ -28,9 +28,9 @@ from bot.compose import AS_DM_BLOCK, AS_DM_INPUT, TEXT_BLOCK, TEXT_INPUT
 from bot.runtime import Runtime
 from storage.models import Account, Event, Mention, Outbound
 from tests.conftest import AGENT, BRAND_CHANNEL, LEAD, OWNER, give, run_jobs
-from tests.fakes.slack_api import FakeSlack
+from tests.fakes.slack_api import FakeSlack, action_body
 from tests.fakes.x_api import FakeX
-from tests.handlers.signed import command, make_app, press, submit
+from tests.handlers.signed import button, command, dispatch, make_app, press, submit
 
 JUNIOR = "U0JUNIOR"
 STRANGER = "U0STRANGER"
@@ -300,9 +300,13 @@ def test_needs_approval_reply_waits_for_an_owner_other_than_its_author(
     assert "awaiting approval" in all_text(waiting["blocks"])
 
     # The junior cannot approve it, nor can an agent.
-    for user in (JUNIOR, AGENT):
+    for answered, user in enumerate((JUNIOR, AGENT), start=1):
         press(app, fake_slack, waiting, ACTION_APPROVE, user=user)
-        assert "Only an owner" in ephemeral_answer(fake_slack)
+        # The click's listener has finished (make_app): its answer is in.
+        assert len(fake_slack.responses) == answered
+        assert "Only an owner" in fake_slack.responses[-1]["text"]
+        run_jobs(rt)
+        assert outbound_rows(rt)[0].status == "awaiting_approval"
     assert fake_x.posts_by("brand") == []
 
     press(app, fake_slack, waiting, ACTION_APPROVE, user=OWNER)
@@ -424,3 +428,50 @@ def test_cotags_follow_the_accounts_settings(
     (dm,) = fake_x.dms_between("brand", "jane")
     assert post["text"] == ("@jane public ^BK" if cotags else "@jane public")
     assert dm["text"] == ("private ^BK" if dm_cotags else "private")
+
+
+def test_a_rejected_retweet_does_not_block_a_later_one(
+    app: App, rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, card: dict[str, Any]
+) -> None:
+    give(rt, fake_slack, JUNIOR, "needs-approval", "^JR")
+    press(app, fake_slack, card, ACTION_RETWEET, user=JUNIOR)
+    run_jobs(rt)
+    press(app, fake_slack, latest_card(fake_slack, card), ACTION_REJECT, user=OWNER)
+    run_jobs(rt)
+    press(app, fake_slack, latest_card(fake_slack, card), ACTION_RETWEET, user=OWNER)
+    run_jobs(rt)
+    assert fake_x.retweeters_of(str(the_mention(rt).tweet_id)) == {fake_x.user_id("brand")}
+    # Pressing again while it stands says so.
+    press(app, fake_slack, latest_card(fake_slack, card), ACTION_RETWEET, user=OWNER)
+    assert "already retweeted" in ephemeral_answer(fake_slack)
+
+
+def test_undoing_a_retweet_needs_approval_for_those_who_need_it(
+    app: App, rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, card: dict[str, Any]
+) -> None:
+    press(app, fake_slack, card, ACTION_RETWEET)
+    run_jobs(rt)
+    give(rt, fake_slack, JUNIOR, "needs-approval", "^JR")
+    press(app, fake_slack, latest_card(fake_slack, card), ACTION_UNDO_RETWEET, user=JUNIOR)
+    run_jobs(rt)
+    assert fake_x.retweeters_of(str(the_mention(rt).tweet_id)) == {fake_x.user_id("brand")}
+    assert outbound_rows(rt)[-1].status == "awaiting_approval"
+
+
+def test_a_refusal_from_the_app_home_arrives_by_dm(
+    app: App, rt: Runtime, fake_slack: FakeSlack, card: dict[str, Any]
+) -> None:
+    fake_slack.add_user(STRANGER, "stranger")
+    click = {
+        "type": "block_actions",
+        "team": {"id": fake_slack.team_id},
+        "user": {"id": STRANGER, "team_id": fake_slack.team_id},
+        "api_app_id": "AROOST",
+        "container": {"type": "view", "view_id": "V0HOME"},
+        "view": {"id": "V0HOME", "type": "home"},
+        "trigger_id": "1.2.3",
+        "actions": [button(card, ACTION_RESOLVE)],
+    }
+    assert dispatch(app, action_body(click)).status == 200
+    (dm,) = fake_slack.dms(STRANGER)
+    assert "no role on *@brand*" in dm["text"]

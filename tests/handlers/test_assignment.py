@@ -18,6 +18,7 @@ from sqlalchemy import select
 from bot.assignment import ACTION_UNDO_ASSIGN
 from bot.cards import ACTION_ASSIGN, ACTION_RESOLVE
 from bot.delivery import reminder_job_id
+from bot.errors import SlackError
 from bot.intake import Intake
 from bot.outbox import Who, retweet
 from bot.runtime import Runtime
@@ -436,3 +437,23 @@ def test_retweeting_is_not_an_answer(
     retweet(rt, Who(fake_slack.team_id, AGENT), the_mention(rt).id)
     run_jobs(rt)
     assert reminder_job_id(the_mention(rt).id) in scheduled(rt)
+
+
+def test_a_reminder_slack_refused_is_sent_when_tried_again(
+    rt: Runtime, fake_slack: FakeSlack, card: dict[str, Any]
+) -> None:
+    later(rt, 61)
+    fake_slack.fail("chat.postMessage", status=503)
+    with pytest.raises(SlackError):
+        remind(the_mention(rt).id)
+    assert remind(the_mention(rt).id) == "reminded"
+    assert len([m for m in thread(fake_slack, card) if ":alarm_clock:" in m["text"]]) == 1
+
+
+def test_a_home_that_cannot_be_refreshed_does_not_repeat_the_news(
+    app: App, rt: Runtime, fake_slack: FakeSlack, card: dict[str, Any]
+) -> None:
+    fake_slack.fail("views.publish", status=503, times=5)
+    pick(app, fake_slack, card, BOB)
+    run_jobs(rt)
+    assert len(thread(fake_slack, card)) == 1 and len(fake_slack.dms(BOB)) == 1
