@@ -1,4 +1,4 @@
-"""The `roost` command: the processes, migrations and account set-up."""
+"""The `roost` command: the processes, migrations, account set-up and key rotation."""
 
 from __future__ import annotations
 
@@ -99,20 +99,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     grant_add.add_argument("--team", help="the Slack workspace id (T…); asked of Slack if unset")
     grant_add.set_defaults(run=_grants_add)
+
+    keys = commands.add_parser("keys", help="ROOST_SECRET_KEY, which seals the accounts' tokens")
+    keys.add_subparsers(required=True).add_parser(
+        "rotate", help="re-encrypt every account's tokens with the newest (first) key"
+    ).set_defaults(run=_keys_rotate)
     return parser
 
 
 def _runtime(settings: Settings, process: Process) -> Runtime:
+    from bot.keys import check_key
     from bot.runtime import Runtime, install
 
-    return install(Runtime.from_settings(settings.require(process)))
+    settings.require(process)
+    check_key(settings)
+    return install(Runtime.from_settings(settings))
 
 
 def _web(args: argparse.Namespace, settings: Settings) -> int:
+    rt = _runtime(settings, "web")
+    # Imported once the settings are known good: a refusal need not load Bolt first.
     from bot.app import create_app
     from bot.web import serve
 
-    rt = _runtime(settings, "web")
     serve(rt, create_app(rt))
     return 0
 
@@ -120,7 +129,10 @@ def _web(args: argparse.Namespace, settings: Settings) -> int:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from rq import SimpleWorker
 
+    from bot.sweep import start_sweeping
+
     rt = _runtime(settings, "worker")
+    start_sweeping(rt.queue)
     # SimpleWorker runs jobs in this process, so they share its runtime and
     # connection pools instead of rebuilding them in a fork per job.
     level = os.environ.get("ROOST_LOG_LEVEL", "INFO")
@@ -143,16 +155,19 @@ def _listen(args: argparse.Namespace, settings: Settings) -> int:
 
 def _run_all(args: argparse.Namespace, settings: Settings) -> int:
     from bot.crypto import token_box
+    from bot.keys import check_key
     from bot.queue import socket_url, start_embedded
 
     settings.require("run")
     token_box(settings)  # a local key, if one is needed, is made once, before the children start
+    _db_upgrade(args, settings)
+    # Once here rather than three times in the children's dying words.
+    check_key(settings)
     env = dict(os.environ)
     embedded = None
     if not settings.redis_url:
         embedded = start_embedded(settings.roost_var_dir)
         env["REDIS_URL"] = socket_url(embedded)
-    _db_upgrade(args, settings)
     children = {
         name: subprocess.Popen([sys.executable, "-m", "bot.cli", name], env=env)
         for name in PROCESSES
@@ -226,6 +241,15 @@ def _grants_add(args: argparse.Namespace, settings: Settings) -> int:
     from bot.team import grant_role
 
     print(grant_role(settings, args.account, args.user, args.role, args.team))
+    return 0
+
+
+def _keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.keys import rotate_all
+
+    count = rotate_all(settings)
+    whose = "1 account's" if count == 1 else f"{count} accounts'"
+    print(f"re-encrypted {whose} tokens with the newest key")
     return 0
 
 

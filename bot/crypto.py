@@ -23,6 +23,11 @@ logger = logging.getLogger(__name__)
 LOCAL_KEY_FILE = "secret.key"
 """Where a development key lives under the var dir when ROOST_SECRET_KEY is unset."""
 
+WRONG_KEY = (
+    "Stored tokens cannot be decrypted with ROOST_SECRET_KEY: the key changed. "
+    "Put the old key after the new one (comma-separated) to read them."
+)
+
 
 class TokenBox:
     """Encrypts and decrypts account credentials; never shows them."""
@@ -50,12 +55,16 @@ class TokenBox:
         try:
             plain = self._fernet.decrypt(sealed.encode())
         except InvalidToken:
-            raise RoostError(
-                "Stored tokens cannot be decrypted with ROOST_SECRET_KEY: the key changed. "
-                "Put the old key after the new one (comma-separated) to read them."
-            ) from None
+            raise RoostError(WRONG_KEY) from None
         data: dict[str, str] = json.loads(plain)
         return data
+
+    def rotate(self, sealed: str) -> str:
+        """What `seal` made with any of the keys, sealed again with the newest."""
+        try:
+            return self._fernet.rotate(sealed.encode()).decode()
+        except InvalidToken:
+            raise RoostError(WRONG_KEY) from None
 
 
 def token_box(settings: Settings) -> TokenBox:

@@ -70,3 +70,23 @@ def test_processes_starting_together_agree_on_one_local_key(tmp_path) -> None:
     key = TokenBox([(tmp_path / "secret.key").read_bytes()])
     assert all(key.open(s) == {"a": "b"} for s in sealed)
     assert [p.name for p in tmp_path.iterdir()] == ["secret.key"]
+
+
+def test_rotate_seals_again_with_the_newest_key() -> None:
+    old, new = Fernet.generate_key(), Fernet.generate_key()
+    sealed = TokenBox([old]).seal({"access_token": "tok-secret"})
+    rotated = TokenBox([new, old]).rotate(sealed)
+    assert "tok-secret" not in rotated
+    assert TokenBox([new]).open(rotated) == {"access_token": "tok-secret"}
+    with pytest.raises(RoostError):
+        TokenBox([old]).open(rotated)
+    # Already the newest: sealed again all the same, still readable.
+    assert TokenBox([new]).open(TokenBox([new, old]).rotate(rotated)) == {
+        "access_token": "tok-secret"
+    }
+
+
+def test_rotate_without_the_old_key_says_what_to_do() -> None:
+    sealed = TokenBox([Fernet.generate_key()]).seal({"a": "b"})
+    with pytest.raises(RoostError, match="Put the old key after the new one"):
+        TokenBox([Fernet.generate_key()]).rotate(sealed)
