@@ -27,6 +27,7 @@ from bot.delivery import CLAIM_STALE_AFTER, enqueue_deliveries, notify_intake_st
 from bot.errors import RoostError, XError, XForbidden, XRateLimited, XTokenRevoked
 from bot.lease import LEASE_SECONDS, Lease
 from bot.normalize import IncomingMention, mentions_from_payload, parse_time
+from bot.oauth import REFRESH_AHEAD
 from bot.outbound import sweep_outbound
 from bot.runtime import Runtime
 from bot.sla import sweep_reminders
@@ -79,10 +80,19 @@ class Intake:
     def client(self, account: Account) -> XClient:
         """The account's X client, kept between polls (and its connection with it)."""
         cached = self._clients.get(account.id)
-        if cached is None or cached[0] != account.credentials:
+        if cached is None or cached[0] != account.credentials or self._expiring(account):
             cached = (account.credentials, self.rt.x_client(account))
             self._clients[account.id] = cached
         return cached[1]
+
+    def _expiring(self, account: Account) -> bool:
+        """An OAuth 2.0 token about to lapse: x_client refreshes it (once, under a lock)."""
+        expires = account.token_expires_at
+        return (
+            account.auth_kind == "oauth2"
+            and expires is not None
+            and expires - REFRESH_AHEAD <= self.rt.clock()
+        )
 
     def ingest(self, account: Account, payload: dict[str, Any], *, advance: bool = False) -> int:
         """Normalize, store (once) and queue delivery; returns how many were new.

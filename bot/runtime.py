@@ -52,10 +52,11 @@ class Runtime:
         return self._workspace_url
 
     def x_client(self, account: Account) -> XClient:
-        """A client acting as this account, with its decrypted tokens."""
-        credentials = self.box.open(account.credentials)
-        for value in credentials.values():
-            remember_secret(value)
+        """A client acting as this account, with its decrypted tokens; an OAuth 2.0 access
+        token about to expire is refreshed first (see bot.oauth.fresh_credentials)."""
+        from bot.oauth import fresh_credentials  # bot.oauth's jobs import this module
+
+        credentials = fresh_credentials(self, account)
         return XClient(account.auth_kind, credentials, base_url=self.settings.x_api_url)
 
     @classmethod

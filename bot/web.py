@@ -1,17 +1,21 @@
-"""The `web` process: Slack's HTTP endpoint and /healthz, as one WSGI app."""
+"""The `web` process: Slack's HTTP endpoint, X's OAuth callback and /healthz, as one WSGI app."""
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import parse_qs
 
 from redis.exceptions import RedisError
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.errors import RoostError, XError
+from bot.oauth import CALLBACK_PATH, ConnectRefused, complete
 from bot.runtime import Runtime
 from storage.db import ping
 
@@ -38,15 +42,78 @@ def health(rt: Runtime) -> dict[str, str]:
     return checks
 
 
+PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · Roost</title>
+<style>
+body {{ font: 17px/1.5 system-ui, sans-serif; max-width: 34rem; margin: 4rem auto;
+  padding: 0 1rem; color: #1d1c1d; }}
+</style>
+</head>
+<body>
+<h1>{title}</h1>
+<p>{message}</p>
+</body>
+</html>
+"""
+"""The callback's whole page: no script, no outside resources."""
+
+PAGE_HEADERS = [
+    ("Content-Type", "text/html; charset=utf-8"),
+    ("Cache-Control", "no-store"),
+    # The callback's address holds the authorization code: send it nowhere else.
+    ("Referrer-Policy", "no-referrer"),
+    ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'"),
+]
+
+
+def oauth_callback(rt: Runtime, query_string: str) -> tuple[str, str, str]:
+    """X's redirect after consent: (status, title, message) for the page the person sees."""
+    query = parse_qs(query_string)
+
+    def first(name: str) -> str | None:
+        return query.get(name, [None])[0]
+
+    try:
+        account = complete(rt, state=first("state"), code=first("code"), error=first("error"))
+    except ConnectRefused as exc:
+        logger.info("OAuth callback refused: %s", exc)
+        return "400 Bad Request", "Not connected", str(exc)
+    except XError as exc:
+        logger.warning("OAuth callback failed: %s", exc)
+        return "502 Bad Gateway", "Not connected", str(exc)
+    except RoostError as exc:
+        logger.error("OAuth callback failed: %s", exc)
+        return "500 Internal Server Error", "Not connected", str(exc)
+    message = f"Connected @{account.handle}. You can close this tab and go back to Slack."
+    return "200 OK", "Connected", message
+
+
+def page(start_response: StartResponse, status: str, title: str, message: str) -> list[bytes]:
+    body = PAGE.format(title=html.escape(title), message=html.escape(message)).encode()
+    start_response(status, [*PAGE_HEADERS, ("Content-Length", str(len(body)))])
+    return [body]
+
+
 def wsgi_app(rt: Runtime, app: App) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
-    """Routes /healthz here and /slack/events to Bolt (which verifies Slack's signature).
+    """Routes /healthz and X's OAuth callback here, /slack/events to Bolt (which verifies
+    Slack's signature).
 
     In Socket Mode Slack's requests come over the socket, there is no signing
-    secret to check HTTP ones against, so /slack/events is not served at all.
+    secret to check HTTP ones against, so /slack/events is not served at all;
+    the OAuth callback is, since browsers come back from X over HTTP.
     """
     slack = SlackRequestHandler(app, path=SLACK_PATH)
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == CALLBACK_PATH:
+            if environ.get("REQUEST_METHOD") != "GET":
+                start_response("405 Method Not Allowed", [("Allow", "GET")])
+                return [b""]
+            return page(start_response, *oauth_callback(rt, environ.get("QUERY_STRING", "")))
         if environ.get("PATH_INFO") == "/healthz":
             checks = health(rt)
             healthy = all(state == "ok" for state in checks.values())
@@ -75,6 +142,6 @@ def serve(rt: Runtime, app: App) -> None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         SocketModeHandler(app, rt.settings.slack_app_token.get_secret_value()).connect()
-        logger.info("Socket Mode connected; HTTP serves /healthz only")
+        logger.info("Socket Mode connected; HTTP serves /healthz and %s only", CALLBACK_PATH)
     logger.info("web listening on port %s", rt.settings.port)
     waitress_serve(wsgi_app(rt, app), host="0.0.0.0", port=rt.settings.port, threads=WEB_THREADS)

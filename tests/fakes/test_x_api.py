@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
@@ -25,7 +26,15 @@ from referencing.jsonschema import DRAFT202012
 from requests.adapters import HTTPAdapter
 
 from tests.conftest import wait_for
-from tests.fakes.x_api import OPENAPI_PATH, FakeX
+from tests.fakes.x_api import (
+    ACCESS_TOKEN_SECONDS,
+    INVALID_CODE,
+    INVALID_TOKEN,
+    MISSING_BASIC_AUTH,
+    OAUTH2_SCOPES,
+    OPENAPI_PATH,
+    FakeX,
+)
 
 X_HOST = "https://api.twitter.com"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -1304,6 +1313,7 @@ def test_standalone_prints_configuration_and_serves() -> None:
         url = text.split("listening on ")[1].split()[0]
         token = text.split("OAuth 2.0 user token:")[1].split()[0]
         assert "access_token_secret=" in text and "app bearer:" in text and "curl" in text
+        assert "X_CLIENT_ID=" in text and f"X_AUTHORIZE_URL={url}/i/oauth2/authorize" in text
 
         with requests.Session() as session:
             me = session.get(f"{url}/2/users/me", headers={"Authorization": f"Bearer {token}"})
@@ -1311,6 +1321,404 @@ def test_standalone_prints_configuration_and_serves() -> None:
 
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=5) == 0
+
+
+# --- OAuth 2.0 -------------------------------------------------------------------------------
+
+CALLBACK = "https://roost.example/x/oauth/callback"
+# RFC 7636, appendix B: a code verifier and its S256 challenge.
+VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+READ_SCOPES = "tweet.read users.read offline.access"
+
+
+def consent(
+    fake: FakeX, http: requests.Session, client_id: str, **overrides: str
+) -> requests.Response:
+    """Open the fake consent page as a browser would, without following its redirect."""
+    query = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": CALLBACK,
+        "scope": READ_SCOPES,
+        "state": "state-1",
+        "code_challenge": CHALLENGE,
+        "code_challenge_method": "S256",
+        **overrides,
+    }
+    return http.get(f"{fake.url}/i/oauth2/authorize", params=query, allow_redirects=False)
+
+
+def sent_back(response: requests.Response) -> dict[str, str]:
+    """The query the consent redirected to the callback with."""
+    assert response.status_code == 302, response.text
+    location = response.headers["Location"]
+    assert location.startswith(CALLBACK + "?")
+    return dict(parse_qsl(urlsplit(location).query))
+
+
+def token_call(fake: FakeX, http: requests.Session, **form: str) -> requests.Response:
+    return http.post(f"{fake.url}/2/oauth2/token", data=form)
+
+
+def exchange(
+    fake: FakeX, http: requests.Session, client_id: str, code: str, /, **overrides: str
+) -> requests.Response:
+    """Trade a code for tokens as a public client; `overrides` replace form fields."""
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": CALLBACK,
+        "code_verifier": VERIFIER,
+        "client_id": client_id,
+        **overrides,
+    }
+    return token_call(fake, http, **form)
+
+
+def me_status(fake: FakeX, http: requests.Session, access_token: str) -> int:
+    answer = http.get(f"{fake.url}/2/users/me", headers={"Authorization": f"Bearer {access_token}"})
+    return answer.status_code
+
+
+@pytest.fixture
+def public_client(fake: FakeX, brand: dict[str, Any]) -> str:
+    client_id, secret = fake.register_client(CALLBACK)
+    assert secret is None
+    fake.consent_as("brand")
+    return client_id
+
+
+def test_consent_sends_a_code_back_that_buys_working_tokens_once(
+    fake: FakeX,
+    brand: dict[str, Any],
+    public_client: str,
+    http: requests.Session,
+    client_for: Callable[..., Any],
+) -> None:
+    back = sent_back(consent(fake, http, public_client))
+    assert back["state"] == "state-1" and set(back) == {"code", "state"}
+
+    answer = exchange(fake, http, public_client, back["code"])
+    assert answer.status_code == 200, answer.text
+    tokens = answer.json()
+    assert set(tokens) == {"token_type", "expires_in", "access_token", "scope", "refresh_token"}
+    assert tokens["token_type"] == "bearer" and tokens["expires_in"] == ACCESS_TOKEN_SECONDS
+    assert tokens["scope"] == READ_SCOPES
+    me = client_for(bearer_token=tokens["access_token"]).get_me(user_auth=False)
+    assert me["data"]["id"] == brand["id"]
+
+    again = exchange(fake, http, public_client, back["code"])
+    assert again.status_code == 400
+    assert again.json() == {"error": "invalid_request", "error_description": INVALID_CODE}
+    calls = fake.calls_to("/2/oauth2/token", "POST")
+    assert [dict(parse_qsl(call.body.decode()))["grant_type"] for call in calls] == [
+        "authorization_code",
+        "authorization_code",
+    ]
+
+
+def test_without_offline_access_there_is_no_refresh_token(
+    fake: FakeX, public_client: str, http: requests.Session
+) -> None:
+    back = sent_back(consent(fake, http, public_client, scope="tweet.read users.read"))
+    tokens = exchange(fake, http, public_client, back["code"]).json()
+    assert "refresh_token" not in tokens and tokens["scope"] == "tweet.read users.read"
+
+
+def test_plain_code_challenge_is_accepted_too(
+    fake: FakeX, public_client: str, http: requests.Session
+) -> None:
+    back = sent_back(
+        consent(fake, http, public_client, code_challenge=VERIFIER, code_challenge_method="plain")
+    )
+    assert exchange(fake, http, public_client, back["code"]).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "mismatch",
+    ["verifier", "redirect_uri", "client", "expired", "unknown"],
+)
+def test_a_code_is_bound_to_its_client_callback_and_verifier(
+    fake: FakeX, public_client: str, http: requests.Session, mismatch: str
+) -> None:
+    other_client, _ = fake.register_client([CALLBACK, "https://other.example/cb"])
+    if mismatch == "expired":
+        fake.code_seconds = 0
+    code = sent_back(consent(fake, http, public_client))["code"]
+    overrides = {
+        "verifier": {"code_verifier": "x" * 43},
+        "redirect_uri": {"redirect_uri": "https://other.example/cb"},
+        "client": {"client_id": other_client},
+        "expired": {},
+        "unknown": {"code": "not-a-code"},
+    }[mismatch]
+    refused = exchange(fake, http, public_client, code, **overrides)
+    assert refused.status_code == 400
+    assert refused.json() == {"error": "invalid_request", "error_description": INVALID_CODE}
+    # Whatever went wrong with it, the code was spent.
+    spent = mismatch != "unknown"
+    assert exchange(fake, http, public_client, code).status_code == (400 if spent else 200)
+
+
+def test_consent_refusals_and_choices(
+    fake: FakeX, brand: dict[str, Any], alice: dict[str, Any], http: requests.Session
+) -> None:
+    client_id, _ = fake.register_client(CALLBACK)
+    nobody = consent(fake, http, client_id)
+    assert nobody.status_code == 400 and "consent_as" in nobody.text
+
+    # Addresses X cannot trust get a page, never a redirect.
+    unknown = consent(fake, http, "no-such-client")
+    assert unknown.status_code == 400 and "Location" not in unknown.headers
+    assert unknown.headers["Content-Type"].startswith("text/html")
+    elsewhere = consent(fake, http, client_id, redirect_uri="https://evil.example/cb")
+    assert elsewhere.status_code == 400 and "Location" not in elsewhere.headers
+
+    # Other mistakes go back to the app, with the state.
+    assert sent_back(consent(fake, http, client_id, scope="tweet.read nonsense.write")) == {
+        "error": "invalid_scope",
+        "state": "state-1",
+    }
+    assert sent_back(consent(fake, http, client_id, code_challenge=""))["error"] == (
+        "invalid_request"
+    )
+    assert sent_back(consent(fake, http, client_id, response_type="token"))["error"] == (
+        "unsupported_response_type"
+    )
+
+    fake.consent_as("brand")
+    fake.deny_consent()
+    assert sent_back(consent(fake, http, client_id, state="s-2")) == {
+        "error": "access_denied",
+        "state": "s-2",
+    }
+    code = sent_back(consent(fake, http, client_id, fake_user="alice"))["code"]
+    tokens = exchange(fake, http, client_id, code).json()
+    me = http.get(
+        f"{fake.url}/2/users/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
+    assert me.json()["data"]["username"] == "alice"
+    with pytest.raises(ValueError, match="no user"):
+        fake.consent_as("nobody")
+
+
+def test_refresh_tokens_rotate_and_work_once(
+    fake: FakeX, public_client: str, http: requests.Session
+) -> None:
+    first = exchange(
+        fake, http, public_client, sent_back(consent(fake, http, public_client))["code"]
+    )
+    tokens = first.json()
+    renewed = token_call(
+        fake,
+        http,
+        grant_type="refresh_token",
+        refresh_token=tokens["refresh_token"],
+        client_id=public_client,
+    )
+    assert renewed.status_code == 200, renewed.text
+    pair = renewed.json()
+    assert pair["refresh_token"] != tokens["refresh_token"]
+    assert pair["access_token"] != tokens["access_token"]
+    assert pair["scope"] == READ_SCOPES and pair["expires_in"] == ACCESS_TOKEN_SECONDS
+    assert me_status(fake, http, pair["access_token"]) == 200
+    # The old access token lives on until it expires.
+    assert me_status(fake, http, tokens["access_token"]) == 200
+
+    reused = token_call(
+        fake,
+        http,
+        grant_type="refresh_token",
+        refresh_token=tokens["refresh_token"],
+        client_id=public_client,
+    )
+    assert reused.status_code == 400
+    assert reused.json() == {"error": "invalid_request", "error_description": INVALID_TOKEN}
+    other_client, _ = fake.register_client(CALLBACK)
+    stolen = token_call(
+        fake,
+        http,
+        grant_type="refresh_token",
+        refresh_token=pair["refresh_token"],
+        client_id=other_client,
+    )
+    assert stolen.status_code == 400
+    # Refused for another client, the token still works for its own.
+    mine = token_call(
+        fake,
+        http,
+        grant_type="refresh_token",
+        refresh_token=pair["refresh_token"],
+        client_id=public_client,
+    )
+    assert mine.status_code == 200
+
+
+def test_two_refreshes_with_one_token_at_once_only_one_wins(
+    fake: FakeX, public_client: str
+) -> None:
+    with requests.Session() as http:
+        code = sent_back(consent(fake, http, public_client))["code"]
+        refresh_token = exchange(fake, http, public_client, code).json()["refresh_token"]
+    barrier = threading.Barrier(4)
+    statuses: list[int] = []
+
+    def refresh() -> None:
+        with requests.Session() as session:
+            barrier.wait()
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": refresh_token,
+                "client_id": public_client,
+            }
+            statuses.append(session.post(f"{fake.url}/2/oauth2/token", data=form).status_code)
+
+    threads = [threading.Thread(target=refresh) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200, 400, 400, 400]
+
+
+def test_access_tokens_expire_after_token_seconds(
+    fake: FakeX, public_client: str, http: requests.Session
+) -> None:
+    fake.token_seconds = 0
+    code = sent_back(consent(fake, http, public_client))["code"]
+    tokens = exchange(fake, http, public_client, code).json()
+    assert tokens["expires_in"] == 0
+    assert me_status(fake, http, tokens["access_token"]) == 401
+    # Its refresh token still buys a fresh pair.
+    fake.token_seconds = ACCESS_TOKEN_SECONDS
+    pair = token_call(
+        fake,
+        http,
+        grant_type="refresh_token",
+        refresh_token=tokens["refresh_token"],
+        client_id=public_client,
+    ).json()
+    assert me_status(fake, http, pair["access_token"]) == 200
+
+
+def test_a_confidential_client_authenticates_with_http_basic(
+    fake: FakeX, brand: dict[str, Any], http: requests.Session
+) -> None:
+    client_id, secret = fake.register_client(CALLBACK, confidential=True)
+    assert secret is not None
+    fake.consent_as("brand")
+    code = sent_back(consent(fake, http, client_id))["code"]
+
+    in_body = exchange(fake, http, client_id, code)
+    assert in_body.status_code == 401
+    assert in_body.json() == {
+        "error": "unauthorized_client",
+        "error_description": MISSING_BASIC_AUTH,
+    }
+    code = sent_back(consent(fake, http, client_id))["code"]
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": CALLBACK,
+        "code_verifier": VERIFIER,
+    }
+    wrong = http.post(f"{fake.url}/2/oauth2/token", data=form, auth=(client_id, "nope"))
+    assert wrong.status_code == 401
+    right = http.post(f"{fake.url}/2/oauth2/token", data=form, auth=(client_id, secret))
+    assert right.status_code == 200, right.text
+    assert me_status(fake, http, right.json()["access_token"]) == 200
+
+
+def test_revoke_ends_access_and_refresh_tokens(
+    fake: FakeX, public_client: str, http: requests.Session
+) -> None:
+    code = sent_back(consent(fake, http, public_client))["code"]
+    tokens = exchange(fake, http, public_client, code).json()
+    revoke = f"{fake.url}/2/oauth2/revoke"
+
+    for token, hint in (
+        (tokens["access_token"], "access_token"),
+        (tokens["refresh_token"], "refresh_token"),
+    ):
+        answer = http.post(
+            revoke, data={"token": token, "token_type_hint": hint, "client_id": public_client}
+        )
+        assert answer.status_code == 200 and answer.json() == {"revoked": True}
+    assert me_status(fake, http, tokens["access_token"]) == 401
+    refused = token_call(
+        fake,
+        http,
+        grant_type="refresh_token",
+        refresh_token=tokens["refresh_token"],
+        client_id=public_client,
+    )
+    assert refused.status_code == 400
+
+    # RFC 7009: revoking what is unknown (or revoked already) is no error.
+    again = http.post(revoke, data={"token": tokens["access_token"], "client_id": public_client})
+    assert again.json() == {"revoked": True}
+    assert http.post(revoke, data={"client_id": public_client}).status_code == 400
+    assert http.post(revoke, data={"token": "t"}).status_code == 401
+    assert len(fake.calls_to("/2/oauth2/revoke", "POST")) == 5
+
+    # From Python, as for any other token.
+    code = sent_back(consent(fake, http, public_client))["code"]
+    refresh_token = exchange(fake, http, public_client, code).json()["refresh_token"]
+    fake.revoke(refresh_token)
+    refused = token_call(
+        fake, http, grant_type="refresh_token", refresh_token=refresh_token, client_id=public_client
+    )
+    assert refused.status_code == 400
+
+
+def test_token_endpoint_refuses_malformed_requests(
+    fake: FakeX, public_client: str, http: requests.Session
+) -> None:
+    url = f"{fake.url}/2/oauth2/token"
+    as_json = http.post(url, json={"grant_type": "refresh_token", "client_id": public_client})
+    assert as_json.status_code == 400 and as_json.json()["error"] == "invalid_request"
+    missing = http.post(url, data={"client_id": public_client})
+    assert missing.json() == {
+        "error": "invalid_request",
+        "error_description": "Missing required parameter [grant_type].",
+    }
+    unknown = http.post(url, data={"client_id": public_client, "grant_type": "password"})
+    assert unknown.status_code == 400 and unknown.json()["error"] == "unsupported_grant_type"
+    no_code = http.post(url, data={"client_id": public_client, "grant_type": "authorization_code"})
+    assert no_code.json()["error_description"] == "Missing required parameter [code]."
+    assert http.get(url).status_code == 405
+
+
+def test_oauth_control_endpoints(fake: FakeX, http: requests.Session) -> None:
+    http.post(f"{fake.url}/_control/users", json={"username": "acme"})
+    client = http.post(
+        f"{fake.url}/_control/oauth/clients", json={"redirect_uris": [CALLBACK]}
+    ).json()
+    assert client["client_secret"] is None
+    assert http.post(f"{fake.url}/_control/oauth/consent", json={"username": "acme"}).json() == {
+        "ok": True
+    }
+    code = sent_back(consent(fake, http, client["client_id"]))["code"]
+    assert exchange(fake, http, client["client_id"], code).status_code == 200
+
+    http.post(f"{fake.url}/_control/oauth/consent", json={"deny": True})
+    assert sent_back(consent(fake, http, client["client_id"]))["error"] == "access_denied"
+    confidential = http.post(
+        f"{fake.url}/_control/oauth/clients",
+        json={"redirect_uris": CALLBACK, "confidential": True},
+    ).json()
+    assert confidential["client_secret"]
+    bad = http.post(f"{fake.url}/_control/oauth/clients", json={"redirect_uris": ["ftp://x"]})
+    assert bad.status_code == 400
+
+
+def test_oauth2_scopes_are_those_of_the_openapi_description() -> None:
+    if not OPENAPI_PATH.exists():
+        pytest.skip(f"X's OpenAPI description not found at {OPENAPI_PATH}")
+    spec = json.loads(OPENAPI_PATH.read_text())
+    flow = spec["components"]["securitySchemes"]["OAuth2UserToken"]["flows"]
+    assert OAUTH2_SCOPES == set(flow["authorizationCode"]["scopes"])
 
 
 # --- shapes against X's OpenAPI description --------------------------------------------------

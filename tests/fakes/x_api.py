@@ -5,6 +5,9 @@ Tests (and a person running Roost locally) point tweepy at this server instead o
 ``FakeX.url``. The fake serves the endpoints Roost uses, in the shapes of X's OpenAPI
 description (``shared/x-api/openapi.json``, see ``OPENAPI_PATH``):
 
+- ``GET /i/oauth2/authorize`` (a consent that answers at once, see ``FakeX.consent_as``),
+  ``POST /2/oauth2/token`` and ``POST /2/oauth2/revoke`` (OAuth 2.0 with PKCE, see
+  ``FakeX.register_client``)
 - ``GET /2/users/me``, ``GET /2/users/{id}``, ``GET /2/users/{id}/mentions``
 - ``GET /2/tweets/search/stream`` (filtered stream, chunked, one connection per app)
 - ``GET`` and ``POST /2/tweets/search/stream/rules``
@@ -39,6 +42,7 @@ import base64
 import binascii
 import bisect
 import copy
+import hashlib
 import html
 import json
 import math
@@ -57,7 +61,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import twitter_text
 
@@ -161,6 +165,27 @@ _DEFAULT_MEDIA_FIELDS = frozenset({"media_key", "type"})
 _DEFAULT_DM_EVENT_FIELDS = frozenset({"id", "event_type", "text"})
 _REFERENCE_EXPANSIONS = frozenset(name for name in EXPANSIONS if name.startswith("referenced_"))
 _MEDIA_KEY_PREFIX = {"photo": "3", "video": "7", "animated_gif": "16"}
+
+# OAuth 2.0. X serves the consent page on its web host (x.com) and the token endpoints on the
+# API host; the fake serves all three on its one host.
+AUTHORIZE_PATH = "/i/oauth2/authorize"
+TOKEN_PATH = "/2/oauth2/token"
+REVOKE_PATH = "/2/oauth2/revoke"
+AUTHORIZATION_CODE_SECONDS = 30.0
+"""How long an authorization code can be exchanged: X's codes last 30 seconds."""
+ACCESS_TOKEN_SECONDS = 7200
+"""The ``expires_in`` of X's OAuth 2.0 user access tokens: two hours."""
+# The scopes of OAuth2UserToken in the OpenAPI description.
+OAUTH2_SCOPES = frozenset(
+    "block.read block.write bookmark.read bookmark.write broadcast.read broadcast.write dm.read "
+    "dm.write follows.read follows.write like.read like.write list.read list.write media.write "
+    "mute.read mute.write offline.access space.read timeline.read tweet.moderate.write "
+    "tweet.read tweet.write users.read".split()
+)
+# X's words for a code or refresh token it does not take (400 invalid_request).
+INVALID_CODE = "Value passed for the authorization code was invalid."
+INVALID_TOKEN = "Value passed for the token was invalid."
+MISSING_BASIC_AUTH = "Missing valid authorization header"
 
 
 # --- small helpers ---------------------------------------------------------------------------
@@ -321,6 +346,24 @@ def _time_parameter(query: Mapping[str, str], name: str) -> datetime | None:
 def _conversation_id(first_user_id: str, second_user_id: str) -> str:
     """A one-to-one DM conversation's id, as X forms it: both user ids, smaller first."""
     return "-".join(sorted((first_user_id, second_user_id), key=int))
+
+
+def _oauth_error(status: int, error: str, description: str) -> ApiError:
+    """An OAuth 2.0 error body (RFC 6749), as X's token and revoke endpoints answer."""
+    return ApiError(status, {"error": error, "error_description": description})
+
+
+def _s256(verifier: str) -> str:
+    """The PKCE S256 code challenge of a code verifier (RFC 7636)."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def _with_query(url: str, parameters: Mapping[str, str]) -> str:
+    """`url` with `parameters` added to its query string."""
+    parts = urlsplit(url)
+    query = "&".join(filter(None, [parts.query, urlencode(parameters)]))
+    return urlunsplit(parts._replace(query=query))
 
 
 def _unsupported_auth(used: str, supported: str) -> ApiError:
@@ -523,6 +566,37 @@ class _Admission:
     fault: ApiError | None
     lose_answer: bool
     rate_headers: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _OAuthClient:
+    """An app's OAuth 2.0 client, as registered in X's developer portal."""
+
+    id: str
+    secret: str | None  # None for a public client
+    redirect_uris: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _AuthorizationCode:
+    """What a consent granted, to be exchanged once for tokens."""
+
+    client_id: str
+    redirect_uri: str
+    code_challenge: str
+    code_challenge_method: str
+    user_id: str
+    scope: str
+    expires_at: float  # time.monotonic()
+
+
+@dataclass(frozen=True, slots=True)
+class _RefreshGrant:
+    """What a refresh token renews."""
+
+    client_id: str
+    user_id: str
+    scope: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -744,6 +818,15 @@ class FakeX:
         self._consumer_secret = secrets.token_urlsafe(36)
         self._oauth2_users: dict[str, str] = {}  # OAuth 2.0 access token -> user id
         self._oauth1_users: dict[str, str] = {}  # OAuth 1.0a access token -> user id
+        # OAuth 2.0 (authorization code with PKCE): tokens from the token endpoint expire.
+        self.code_seconds = AUTHORIZATION_CODE_SECONDS
+        self.token_seconds = ACCESS_TOKEN_SECONDS
+        self._oauth_clients: dict[str, _OAuthClient] = {}
+        self._codes: dict[str, _AuthorizationCode] = {}
+        self._refresh_tokens: dict[str, _RefreshGrant] = {}
+        self._token_deadlines: dict[str, float] = {}  # access token -> time.monotonic()
+        self._consenting: str | None = None  # lower-cased username
+        self._denials = 0
 
         self._users: dict[str, JsonDict] = {}  # user id -> full user object
         self._user_ids: dict[str, str] = {}  # lower-cased username -> user id
@@ -909,16 +992,77 @@ class FakeX:
             )
 
     def revoke(self, token: str) -> None:
-        """Make a bearer, OAuth 2.0 or OAuth 1.0a access token answer 401 from now on."""
+        """Make a bearer, OAuth 2.0 or OAuth 1.0a access token answer 401 from now on, or an
+        OAuth 2.0 refresh token refused."""
         with self._lock:
-            known = (
-                self._oauth2_users.pop(token, None) is not None
-                or self._oauth1_users.pop(token, None) is not None
-                or token in self._app_tokens
-            )
+            known = self._forget_token(token) or token in self._app_tokens
             self._app_tokens.discard(token)
         if not known:
             raise ValueError("unknown token")
+
+    def register_client(
+        self, redirect_uris: str | Sequence[str], *, confidential: bool = False
+    ) -> tuple[str, str | None]:
+        """Register an app's OAuth 2.0 client with its callback URLs; (client_id, secret).
+
+        A public client (the default) has no secret and names itself with ``client_id`` in
+        token requests; a `confidential` one must authenticate with HTTP Basic, as on X.
+        """
+        uris = [redirect_uris] if isinstance(redirect_uris, str) else list(redirect_uris)
+        if not uris or not all(uri.startswith(("http://", "https://")) for uri in uris):
+            raise ValueError(f"invalid redirect URIs {redirect_uris!r}")
+        client = _OAuthClient(
+            id=secrets.token_urlsafe(24),
+            secret=secrets.token_urlsafe(36) if confidential else None,
+            redirect_uris=frozenset(uris),
+        )
+        with self._lock:
+            self._oauth_clients[client.id] = client
+        return client.id, client.secret
+
+    def consent_as(self, username: str) -> None:
+        """Make the fake consent page authorize as this user from now on.
+
+        A request's own ``fake_user`` query parameter takes precedence.
+        """
+        with self._lock:
+            if username.lower() not in self._user_ids:
+                raise ValueError(f"no user named {username!r}")
+            self._consenting = username.lower()
+
+    def deny_consent(self, times: int = 1) -> None:
+        """Make the next `times` consents decline: back to the app with
+        ``error=access_denied``, as when a person clicks Cancel on X."""
+        with self._lock:
+            self._denials += times
+
+    def _issue_pair(self, user_id: str, client_id: str, scope: str) -> JsonDict:
+        """A token endpoint answer: an expiring access token, and a refresh token if the scope
+        has ``offline.access`` (caller holds the lock)."""
+        access_token = secrets.token_urlsafe(48)
+        self._oauth2_users[access_token] = user_id
+        self._token_deadlines[access_token] = time.monotonic() + self.token_seconds
+        answer: JsonDict = {
+            "token_type": "bearer",
+            "expires_in": self.token_seconds,
+            "access_token": access_token,
+            "scope": scope,
+        }
+        if "offline.access" in scope.split():
+            refresh_token = secrets.token_urlsafe(48)
+            self._refresh_tokens[refresh_token] = _RefreshGrant(client_id, user_id, scope)
+            answer["refresh_token"] = refresh_token
+        return answer
+
+    def _forget_token(self, token: str) -> bool:
+        """Drop a user access token or refresh token; whether it existed (caller holds the
+        lock)."""
+        self._token_deadlines.pop(token, None)
+        return (
+            self._oauth2_users.pop(token, None) is not None
+            or self._oauth1_users.pop(token, None) is not None
+            or self._refresh_tokens.pop(token, None) is not None
+        )
 
     def delete_user(self, user_id: str) -> None:
         """Delete a user: their tokens stop working and they vanish from includes.
@@ -1309,6 +1453,9 @@ class FakeX:
             if scheme == "Bearer":
                 if credentials in self._app_tokens:
                     return _Principal(None)
+                deadline = self._token_deadlines.get(credentials)
+                if deadline is not None and time.monotonic() >= deadline:
+                    self._forget_token(credentials)
                 user_id = self._oauth2_users.get(credentials)
             elif scheme == "OAuth":
                 match = re.search(r'oauth_token="([^"]*)"', credentials)
@@ -1337,6 +1484,14 @@ class FakeX:
     ) -> tuple[int, JsonDict]:
         """Answer one API request (all but the stream) with (status, payload); raises ApiError
         for failures."""
+        if path in (TOKEN_PATH, REVOKE_PATH):
+            if method != "POST":
+                raise ApiError(405, _problem(405))
+            form = self._oauth_form(headers, body)
+            client = self._oauth_client(headers, form)
+            if path == TOKEN_PATH:
+                return 200, self._token(client, form)
+            return 200, self._revoke_token(form)
         principal = self._authenticate(headers.get("authorization"))
         if method == "GET" and path == "/2/users/me":
             user_id = self._require_user_context(principal)
@@ -1379,6 +1534,137 @@ class FakeX:
                 return 201, self._send_dm(user_id, participant_id, body)
             return 200, self._get_dm_events(user_id, participant_id, query)
         raise ApiError(404, _problem(404))
+
+    # --- OAuth 2.0 ---
+
+    def _consent(self, query: Mapping[str, str]) -> tuple[int, str]:
+        """The consent page's answer: (302, where to send the browser) or (400, why not).
+
+        Like X, it never redirects to an address it cannot trust (an unknown client or a
+        callback URL the client did not register); other mistakes go back to the app as
+        ``error=...``. The user consents at once: ``fake_user`` in the query, else the one
+        `consent_as` chose; `deny_consent` makes it decline instead.
+        """
+        with self._lock:
+            client = self._oauth_clients.get(query.get("client_id", ""))
+            if client is None:
+                return 400, "Something went wrong: the app's client_id is not known to X."
+            redirect_uri = query.get("redirect_uri", "")
+            if redirect_uri not in client.redirect_uris:
+                return 400, "Something went wrong: redirect_uri is not a callback URL of the app."
+            answer = {"state": query["state"]} if "state" in query else {}
+
+            def back(**parameters: str) -> tuple[int, str]:
+                return 302, _with_query(redirect_uri, {**parameters, **answer})
+
+            if query.get("response_type") != "code":
+                return back(error="unsupported_response_type")
+            scopes = query.get("scope", "").split()
+            if not scopes or set(scopes) - OAUTH2_SCOPES:
+                return back(error="invalid_scope")
+            method = query.get("code_challenge_method", "plain")
+            if not answer or not query.get("code_challenge") or method not in ("S256", "plain"):
+                return back(error="invalid_request")
+            if self._denials:
+                self._denials -= 1
+                return back(error="access_denied")
+            username = query.get("fake_user", "").lower() or self._consenting
+            user_id = self._user_ids.get(username or "")
+            if user_id is None:
+                return 400, "Nobody to consent as: call consent_as(username) or add fake_user=."
+            code = secrets.token_urlsafe(60)
+            self._codes[code] = _AuthorizationCode(
+                client_id=client.id,
+                redirect_uri=redirect_uri,
+                code_challenge=query["code_challenge"],
+                code_challenge_method=method,
+                user_id=user_id,
+                scope=" ".join(scopes),
+                expires_at=time.monotonic() + self.code_seconds,
+            )
+            return back(code=code)
+
+    @staticmethod
+    def _oauth_form(headers: Headers, body: bytes) -> dict[str, str]:
+        """A token or revoke request's form fields; X takes no other encoding."""
+        content_type = headers.get("content-type") or ""
+        if not content_type.startswith("application/x-www-form-urlencoded"):
+            raise _oauth_error(
+                400, "invalid_request", "Content-Type must be application/x-www-form-urlencoded."
+            )
+        return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+
+    def _oauth_client(self, headers: Headers, form: Mapping[str, str]) -> _OAuthClient:
+        """The client making a token or revoke request: a confidential one by HTTP Basic, a
+        public one by ``client_id`` in the form."""
+        scheme, _, encoded = (headers.get("authorization") or "").partition(" ")
+        with self._lock:
+            if scheme == "Basic":
+                try:
+                    decoded = base64.b64decode(encoded, validate=True).decode()
+                except (binascii.Error, UnicodeDecodeError):
+                    decoded = ""
+                client_id, _, secret = decoded.partition(":")
+                client = self._oauth_clients.get(unquote(client_id))
+                if client is not None and client.secret == unquote(secret):
+                    return client
+            else:
+                client = self._oauth_clients.get(form.get("client_id", ""))
+                if client is not None and client.secret is None:
+                    return client
+        raise _oauth_error(401, "unauthorized_client", MISSING_BASIC_AUTH)
+
+    def _token(self, client: _OAuthClient, form: Mapping[str, str]) -> JsonDict:
+        grant_type = form.get("grant_type")
+        if grant_type == "authorization_code":
+            for name in ("code", "redirect_uri", "code_verifier"):
+                if not form.get(name):
+                    raise _oauth_error(
+                        400, "invalid_request", f"Missing required parameter [{name}]."
+                    )
+            with self._lock:
+                # Single-use: a code is gone after its first exchange, successful or not.
+                code = self._codes.pop(form["code"], None)
+                if code is None or code.expires_at <= time.monotonic():
+                    raise _oauth_error(400, "invalid_request", INVALID_CODE)
+                if code.client_id != client.id or code.redirect_uri != form["redirect_uri"]:
+                    raise _oauth_error(400, "invalid_request", INVALID_CODE)
+                verifier = form["code_verifier"]
+                expected = _s256(verifier) if code.code_challenge_method == "S256" else verifier
+                if not secrets.compare_digest(expected, code.code_challenge):
+                    raise _oauth_error(400, "invalid_request", INVALID_CODE)
+                if code.user_id not in self._users:
+                    raise _oauth_error(400, "invalid_request", INVALID_CODE)
+                return self._issue_pair(code.user_id, client.id, code.scope)
+        if grant_type == "refresh_token":
+            if not form.get("refresh_token"):
+                raise _oauth_error(
+                    400, "invalid_request", "Missing required parameter [refresh_token]."
+                )
+            with self._lock:
+                # Rotation: a refresh token works once, and the answer carries its successor.
+                grant = self._refresh_tokens.pop(form["refresh_token"], None)
+                if grant is None or grant.client_id != client.id:
+                    if grant is not None:
+                        self._refresh_tokens[form["refresh_token"]] = grant
+                    raise _oauth_error(400, "invalid_request", INVALID_TOKEN)
+                if grant.user_id not in self._users:
+                    raise _oauth_error(400, "invalid_request", INVALID_TOKEN)
+                return self._issue_pair(grant.user_id, client.id, grant.scope)
+        if not grant_type:
+            raise _oauth_error(400, "invalid_request", "Missing required parameter [grant_type].")
+        raise _oauth_error(400, "unsupported_grant_type", f"Grant type {grant_type} is unknown.")
+
+    def _revoke_token(self, form: Mapping[str, str]) -> JsonDict:
+        if not form.get("token"):
+            raise _oauth_error(400, "invalid_request", "Missing required parameter [token].")
+        hint = form.get("token_type_hint")
+        if hint is not None and hint not in ("access_token", "refresh_token"):
+            raise _oauth_error(400, "unsupported_token_type", f"Token type {hint} is unknown.")
+        with self._lock:
+            # RFC 7009: an unknown or already revoked token is no error.
+            self._forget_token(form["token"])
+        return {"revoked": True}
 
     # --- reads ---
 
@@ -1968,6 +2254,17 @@ class FakeX:
         if action == ("POST", "revoke"):
             self.revoke(payload["token"])
             return {"ok": True}
+        if action == ("POST", "oauth/clients"):
+            client_id, client_secret = self.register_client(
+                payload["redirect_uris"], confidential=bool(payload.get("confidential", False))
+            )
+            return {"client_id": client_id, "client_secret": client_secret}
+        if action == ("POST", "oauth/consent"):
+            if payload.get("deny"):
+                self.deny_consent(int(payload.get("times", 1)))
+            else:
+                self.consent_as(payload["username"])
+            return {"ok": True}
         if action == ("GET", "calls"):
             return [
                 {
@@ -2065,6 +2362,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if admission.fault is not None:
                 raise admission.fault
+            if self.command == "GET" and parts.path == AUTHORIZE_PATH:
+                self._send_consent(*fake._consent(query))
+                return
             if self.command == "GET" and parts.path == "/2/tweets/search/stream":
                 if admission.delay:
                     fake._stopping.wait(admission.delay)
@@ -2098,6 +2398,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+    def _send_consent(self, status: int, answer: str) -> None:
+        """The consent page: a redirect back to the app, or a page saying what is wrong."""
+        if status == 302:
+            self.send_response(302)
+            self.send_header("Location", answer)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = f"<!doctype html><title>X</title><p>{html.escape(answer)}</p>".encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def _send_json(
         self, status: int, payload: Any, headers: Mapping[str, str] | None = None
@@ -2174,6 +2489,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8081, help="0 picks a free port")
     parser.add_argument("--user", default="brand", help="username of the brand account")
     parser.add_argument("--keepalive", type=float, default=20.0, help="stream keep-alive seconds")
+    parser.add_argument(
+        "--redirect-uri",
+        default="http://localhost:3000/x/oauth/callback",
+        help="the OAuth 2.0 callback URL of the app (ROOST_PUBLIC_URL + /x/oauth/callback)",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log requests")
     options = parser.parse_args(argv)
 
@@ -2186,6 +2506,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         brand = fake.add_user(options.user)
         consumer_key, consumer_secret, access_token, access_secret = fake.issue_oauth1(brand["id"])
+        client_id, _ = fake.register_client(options.redirect_uri)
+        fake.consent_as(brand["username"])
         example = json.dumps(
             {"to": brand["username"], "author": "alice", "text": f"@{brand['username']} hi!"}
         )
@@ -2198,6 +2520,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"                         access_token={access_token}\n"
             f"                         access_token_secret={access_secret}\n"
             f"  app bearer:            {fake.app_bearer}\n"
+            f"  OAuth 2.0 client:      X_CLIENT_ID={client_id}\n"
+            f"                         X_AUTHORIZE_URL={fake.url}{AUTHORIZE_PATH}\n"
+            f"                         (consents as @{brand['username']}, back to "
+            f"{options.redirect_uri})\n"
             f"Inject a mention:\n"
             f"  curl -s -X POST {fake.url}/_control/mentions "
             f"-H 'Content-Type: application/json' -d '{example}'\n"
