@@ -19,6 +19,7 @@ from slack_sdk import WebClient
 from sqlalchemy.orm import Session
 
 from bot import runtime
+from bot.business_hours import sla_due
 from bot.cards import (
     METADATA_EVENT,
     CardMention,
@@ -30,6 +31,7 @@ from bot.cards import (
 )
 from bot.errors import RoostError, SlackError, SlackRateLimited, SlackUnavailable
 from bot.replies import intake_stopped
+from bot.routing import channel_for
 from bot.runtime import Runtime
 from bot.slack import translate_errors
 from storage.mentions import (
@@ -145,7 +147,11 @@ def post_mention(rt: Runtime, mention_id: int, account: Account | None = None) -
             return _why_not_claimed(session, mention_id)
         account = account or session.get_one(Account, mention.account_id)
         card = conversation_card(session, mention)
-    channel = card.slack_channel if card and card.slack_channel else account.channel_id
+        # A new card goes where the account's routes send it; a thread reply follows its card.
+        if card is None:
+            channel = channel_for(session, account, mention.text)
+        else:
+            channel = card.slack_channel or channel_for(session, account, card.text)
     try:
         thread_ts = None
         if card is not None:
@@ -153,8 +159,20 @@ def post_mention(rt: Runtime, mention_id: int, account: Account | None = None) -
             thread_ts = card.slack_ts or _card_ts(rt, card.id)
             if thread_ts is None:
                 raise CardNotReady(f"the card for mention {card.id} is not in Slack yet")
-        # A card is an inbox item: its first-response target starts now.
-        sla_due_at = None if card else mention.created_at + timedelta(minutes=account.sla_minutes)
+            if card.slack_channel is None:  # posted just now: wherever routing sent it
+                with rt.sessions() as session:
+                    channel = session.get_one(Mention, card.id).slack_channel or channel
+        # A card is an inbox item: its first-response target starts now, in business hours.
+        sla_due_at = None
+        if card is None:
+            try:
+                sla_due_at = sla_due(
+                    mention.created_at, account.sla_minutes, account.business_hours
+                )
+            except ValueError as exc:
+                # Hours written by hand into the database must not hold cards back.
+                logger.error("account %s: %s; SLA counted around the clock", account.id, exc)
+                sla_due_at = mention.created_at + timedelta(minutes=account.sla_minutes)
         view = _view(mention, account.handle, thread_count=0, sla_due_at=sla_due_at)
         with translate_errors(channel):
             ts = None

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
-from bot.delivery import CLAIM_STALE_AFTER, post_mention
+from bot import routing
+from bot.business_hours import parse_hours
+from bot.delivery import CLAIM_STALE_AFTER, post_mention, reminder_job_id
 from bot.errors import SlackRateLimited
 from bot.intake import Intake
+from bot.routing import RouteError
 from bot.runtime import Runtime
 from storage.mentions import claim_card
 from storage.models import Account, Mention
-from tests.conftest import BRAND_CHANNEL, run_jobs
+from tests.conftest import BRAND_CHANNEL, OWNER, run_jobs
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
 
@@ -239,3 +243,116 @@ def test_a_thread_reply_gives_its_claim_back_when_its_card_cannot_be_posted(
     assert [m.card_claimed_at for m in mentions(rt)] == [None, None]
     assert post_mention(rt, reply.id) == "posted"
     assert len(fake_slack.thread(BRAND_CHANNEL, mentions(rt)[0].slack_ts or "")) == 1
+
+
+# --- routes and business hours -------------------------------------------------------------
+
+MOBILE = "C0MOBILE"
+
+
+def route_iphones_to_mobile(rt: Runtime, fake_slack: FakeSlack, brand: Account) -> None:
+    """#cs-mobile answers questions about iPhones: a route sends them there."""
+    fake_slack.add_channel(MOBILE, "cs-mobile")
+    routing.add_route(
+        rt,
+        account_id=brand.id,
+        pattern="아이폰|iphone",
+        is_regex=False,
+        channel_id=MOBILE,
+        actor=OWNER,
+    )
+
+
+def test_a_routed_mention_is_carded_in_the_routes_channel_and_its_follow_ups_follow(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    route_iphones_to_mobile(rt, fake_slack, brand)
+    fake_x.add_user("jane")
+    first = fake_x.post_mention("brand", author="jane", text="@brand 아이폰이 안 켜져요")
+    fake_x.post_mention("brand", author="jane", text="@brand where is my order?")
+    Intake(rt).poll(brand)
+    run_jobs(rt)
+    # The follow-up does not mention iPhones: it follows its card all the same.
+    fake_x.post_mention("brand", author="jane", text="@brand 아직도요", reply_to=first["id"])
+    Intake(rt).poll(brand)
+    run_jobs(rt)
+
+    (card,) = [m for m in fake_slack.messages(MOBILE) if "thread_ts" not in m]
+    assert section_texts(card)[1] == "@brand 아이폰이 안 켜져요"
+    (follow_up,) = fake_slack.thread(MOBILE, card["ts"])
+    assert section_texts(follow_up)[1] == "@brand 아직도요"
+    (elsewhere,) = fake_slack.messages(BRAND_CHANNEL)
+    assert section_texts(elsewhere)[1] == "@brand where is my order?"
+    routed, unrouted, reply = mentions(rt)
+    assert (routed.slack_channel, unrouted.slack_channel) == (MOBILE, BRAND_CHANNEL)
+    assert (reply.slack_channel, reply.slack_thread_ts) == (MOBILE, card["ts"])
+
+
+def test_a_follow_up_delivered_before_its_routed_card_lands_in_that_cards_thread(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    route_iphones_to_mobile(rt, fake_slack, brand)
+    fake_x.add_user("jane")
+    first = fake_x.post_mention("brand", author="jane", text="@brand iPhone 15 is stuck")
+    fake_x.post_mention("brand", author="jane", text="@brand hello?", reply_to=first["id"])
+    Intake(rt).poll(brand)
+    assert post_mention(rt, mentions(rt)[1].id) == "posted"  # posts the card first
+
+    card, follow_up = fake_slack.messages(MOBILE)
+    assert follow_up["thread_ts"] == card["ts"]
+    assert [section_texts(r)[1] for r in fake_slack.thread(MOBILE, card["ts"])] == ["@brand hello?"]
+    assert fake_slack.messages(BRAND_CHANNEL) == []
+
+
+def test_a_route_to_a_channel_roost_is_not_in_is_refused_with_how_to_invite_it(
+    rt: Runtime, fake_slack: FakeSlack, brand: Account
+) -> None:
+    fake_slack.add_channel(MOBILE, "cs-mobile", bot_is_member=False)
+    with pytest.raises(RouteError) as caught:
+        routing.add_route(
+            rt,
+            account_id=brand.id,
+            pattern="iphone",
+            is_regex=False,
+            channel_id=MOBILE,
+            actor=OWNER,
+        )
+    assert "invite it with /invite @Roost in <#C0MOBILE>" in str(caught.value)
+
+
+SEOUL = ZoneInfo("Asia/Seoul")
+
+
+def test_a_cards_sla_due_time_honours_the_accounts_business_hours(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    one_mention_stored(rt, fake_x, brand)
+    friday_evening = datetime(2025, 6, 13, 17, 50, tzinfo=SEOUL)
+    with rt.sessions.begin() as session:
+        account = session.get_one(Account, brand.id)
+        account.sla_minutes = 60
+        account.business_hours = parse_hours("Mon-Fri 09:00-18:00 Asia/Seoul")
+        (mention,) = session.scalars(select(Mention))
+        mention.created_at = friday_evening
+
+    assert post_mention(rt, mention.id) == "posted"
+    monday = datetime(2025, 6, 16, 9, 50, tzinfo=SEOUL)
+    assert mentions(rt)[0].sla_due_at == monday
+    registry = ScheduledJobRegistry(queue=rt.queue)
+    assert registry.get_scheduled_time(reminder_job_id(mention.id)) == monday.astimezone(UTC)
+    status = cards(fake_slack)[0]["blocks"][-1]["elements"][0]["text"]
+    assert f"reply due by <!date^{int(monday.timestamp())}^" in status
+
+
+def test_unreadable_business_hours_do_not_hold_a_card_back(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    one_mention_stored(rt, fake_x, brand)
+    with rt.sessions.begin() as session:
+        account = session.get_one(Account, brand.id)
+        account.business_hours = {"tz": "Atlantis", "days": [0], "start": "9", "end": "5"}
+
+    run_jobs(rt)
+    assert len(cards(fake_slack)) == 1
+    (mention,) = mentions(rt)
+    assert mention.sla_due_at == mention.created_at + timedelta(minutes=60)

@@ -1,0 +1,240 @@
+"""Business hours: when an account's first-response (SLA) clock runs.
+
+Stored on the account as {"tz": "Asia/Seoul", "days": [0, 1, 2, 3, 4],
+"start": "09:00", "end": "18:00"} (Monday is 0), or None: around the clock.
+Hours whose end is before their start run past midnight and belong to the
+day they open on. The clock counts real elapsed time inside the hours: an
+hour skipped when clocks go forward is not counted, and one lived twice
+when they go back counts twice. A time of day that does not exist on a
+spring-forward day is read as Python reads it, shifted forward by the gap;
+one that happens twice is the first of the two.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+AROUND_THE_CLOCK = "around the clock"
+"""What describe_hours shows for no business hours; parse_hours reads it back as None."""
+
+DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+EXPECTED_FORM = (
+    "Write the days, the hours and a time zone, such as “Mon-Fri 09:00-18:00 Asia/Seoul” "
+    "or “mon,tue,thu 8:30-17:00 Europe/Berlin”; “off” for around the clock."
+)
+
+MAX_TEXT = 200
+"""Characters of business hours read; anything longer is not business hours."""
+
+MAX_SCAN_DAYS = 3 * 366
+"""Calendar days sla_due looks ahead for enough open time before giving up."""
+
+_OFF = {"", "off", "none", "24/7", AROUND_THE_CLOCK}
+_FULL_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_KOREAN_NAMES = "월화수목금토일"
+_GROUPS = {"daily": range(7), "weekdays": range(5), "weekends": range(5, 7), "평일": range(5)}
+_DASHES = "-–~"
+_FORM = re.compile(
+    rf"(?P<days>.+?) (?P<start>\d{{1,2}}:\d{{2}}) ?[{_DASHES}] ?(?P<end>\d{{1,2}}:\d{{2}}) "
+    r"(?P<tz>\S+)"
+)
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
+_RANGE = re.compile(rf"(.+?)[{_DASHES}](.+)")
+_DAY = 24 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class _Hours:
+    zone: ZoneInfo
+    days: frozenset[int]
+    start: int  # minutes after midnight
+    end: int  # minutes after midnight, up to 24:00; before `start`: the next day
+
+    def window(self, day: date) -> tuple[datetime, datetime]:
+        """When the hours that open on `day` open and close, in UTC."""
+        close_day = day if self.end > self.start else day + timedelta(days=1)
+        return self._instant(day, self.start), self._instant(close_day, self.end)
+
+    def _instant(self, day: date, minutes: int) -> datetime:
+        day += timedelta(days=minutes // _DAY)  # 24:00 is the next day's 00:00
+        hour, minute = divmod(minutes % _DAY, 60)
+        local = datetime.combine(day, time(hour, minute), tzinfo=self.zone)
+        return local.astimezone(UTC)
+
+
+def parse_hours(text: str) -> dict[str, Any] | None:
+    """Business hours as a person writes them, as stored; None for around the clock.
+
+    Days are names (Mon, monday, 월) or groups (weekdays, daily), in lists
+    and ranges (Mon-Fri, Fri-Sun, mon,tue,thu); hours are 24-hour times;
+    the zone is an IANA name. ValueError says what was expected.
+    """
+    cleaned = " ".join(text.split())
+    if cleaned.casefold() in _OFF:
+        return None
+    found = _FORM.fullmatch(cleaned) if len(cleaned) <= MAX_TEXT else None
+    if found is None:
+        raise ValueError(f"Cannot read “{cleaned[:60]}” as business hours. {EXPECTED_FORM}")
+    start = _minutes(found["start"], allow_midnight_end=False)
+    end = _minutes(found["end"], allow_midnight_end=True)
+    if start == end:
+        raise ValueError(
+            "The hours open and close at the same time; for around the clock, write “off”."
+        )
+    return {
+        "tz": _zone(found["tz"]).key,
+        "days": _days(found["days"]),
+        "start": _clock(start),
+        "end": _clock(end),
+    }
+
+
+def describe_hours(hours: dict[str, Any] | None) -> str:
+    """Business hours for display, in the form parse_hours reads back."""
+    if hours is None:
+        return AROUND_THE_CLOCK
+    try:
+        week = _read(hours)
+    except ValueError:
+        return f"{AROUND_THE_CLOCK} (the stored business hours are unreadable)"
+    return f"{_describe_days(week.days)} {_clock(week.start)}-{_clock(week.end)} {week.zone.key}"
+
+
+def sla_due(start: datetime, minutes: int, hours: dict[str, Any] | None) -> datetime:
+    """When a first response is due: `minutes` of business hours after `start`, in UTC.
+
+    Without business hours the clock runs around the clock. A start outside
+    the hours waits for them to open. ValueError for a naive start, negative
+    minutes, unreadable hours, or a target that does not fit in
+    MAX_SCAN_DAYS of them.
+    """
+    if start.tzinfo is None or start.utcoffset() is None:
+        raise ValueError("The SLA start must be timezone-aware.")
+    if minutes < 0:
+        raise ValueError(f"An SLA target cannot be negative ({minutes} minutes).")
+    start = start.astimezone(UTC)
+    try:
+        left = timedelta(minutes=minutes)
+        if hours is None:
+            return start + left
+    except OverflowError:
+        raise ValueError(f"An SLA target of {minutes} minutes is beyond the calendar.") from None
+    week = _read(hours)
+    counted_until = start
+    # Hours opened yesterday may still run past midnight.
+    day = start.astimezone(week.zone).date() - timedelta(days=1)
+    for _ in range(MAX_SCAN_DAYS):
+        if day.weekday() in week.days:
+            opens, closes = week.window(day)
+            # Never count a moment twice, should a clock change make windows overlap.
+            opens = max(opens, counted_until)
+            if closes > opens:
+                if left <= closes - opens:
+                    return opens + left
+                left -= closes - opens
+                counted_until = closes
+        day += timedelta(days=1)
+    raise ValueError(
+        f"An SLA target of {minutes} minutes does not fit in {MAX_SCAN_DAYS} days of "
+        "these business hours."
+    )
+
+
+def _read(hours: dict[str, Any]) -> _Hours:
+    """Stored business hours, checked: they may have been written by hand."""
+    try:
+        zone, days, start, end = hours["tz"], hours["days"], hours["start"], hours["end"]
+    except (KeyError, TypeError):
+        raise ValueError(f"Business hours need tz, days, start and end: {hours!r}") from None
+    if not isinstance(days, list) or not days:
+        raise ValueError(f"Business hours need at least one day: {days!r}")
+    if not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 6 for d in days):
+        raise ValueError(f"Business days are 0 (Monday) to 6 (Sunday): {days!r}")
+    if not isinstance(zone, str) or not isinstance(start, str) or not isinstance(end, str):
+        raise ValueError(f"Business hours are text: {hours!r}")
+    opens = _minutes(start, allow_midnight_end=False)
+    closes = _minutes(end, allow_midnight_end=True)
+    if opens == closes:
+        raise ValueError("Business hours open and close at the same time.")
+    return _Hours(_zone(zone), frozenset(days), opens, closes)
+
+
+def _minutes(text: str, *, allow_midnight_end: bool) -> int:
+    found = _CLOCK.fullmatch(text)
+    if found is not None:
+        hour, minute = int(found[1]), int(found[2])
+        if minute < 60 and (hour < 24 or (allow_midnight_end and (hour, minute) == (24, 0))):
+            return hour * 60 + minute
+    raise ValueError(f"“{text}” is not a time of day: use 24-hour times such as 09:00 or 17:30.")
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # or a folder, such as "Asia"
+        pass
+    # Zone names are case-sensitive on disk, but nobody means "asia/seoul" as another zone.
+    for key in available_timezones():
+        if key.casefold() == name.casefold():
+            return ZoneInfo(key)
+    raise ValueError(
+        f"Unknown time zone “{name[:60]}”: use an IANA name such as Asia/Seoul or Europe/Berlin."
+    )
+
+
+def _days(text: str) -> list[int]:
+    days: set[int] = set()
+    joined = re.sub(rf" ?([{_DASHES}]) ?", r"\1", text)  # "Mon - Fri" is "Mon-Fri"
+    for part in re.split(r"[,\s]+", joined.strip(", ")):
+        ends = _RANGE.fullmatch(part)
+        if ends is not None:
+            begin, finish = _day(ends[1]), _day(ends[2])
+            # A range may wrap past Sunday: Fri-Mon is Friday to Monday.
+            days.update((begin + n) % 7 for n in range((finish - begin) % 7 + 1))
+        else:
+            days.update(_day_or_group(part))
+    return sorted(days)
+
+
+def _day_or_group(word: str) -> range | tuple[int]:
+    group = _GROUPS.get(word.casefold())
+    return group if group is not None else (_day(word),)
+
+
+def _day(word: str) -> int:
+    folded = word.casefold()
+    if len(folded) >= 3:
+        for number, name in enumerate(_FULL_NAMES):
+            if name.startswith(folded):
+                return number
+    korean = folded.removesuffix("요일")
+    if len(korean) == 1 and korean in _KOREAN_NAMES:
+        return _KOREAN_NAMES.index(korean)
+    raise ValueError(
+        f"“{word[:30]}” is not a day: use Mon, Tue, Wed, Thu, Fri, Sat and Sun, "
+        "in lists (mon,tue,thu) and ranges (Mon-Fri)."
+    )
+
+
+def _describe_days(days: frozenset[int]) -> str:
+    runs: list[list[int]] = []
+    for day in sorted(days):
+        if runs and runs[-1][-1] == day - 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return ", ".join(
+        f"{DAY_NAMES[run[0]]}-{DAY_NAMES[run[-1]]}"
+        if len(run) >= 3
+        else ", ".join(DAY_NAMES[d] for d in run)
+        for run in runs
+    )
