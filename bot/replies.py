@@ -10,7 +10,9 @@ HELP = """*Roost* brings every @mention of your X accounts into Slack as cards.
 • `/roost cotag ^BK` sets your CoTag (^ and 1 to 4 letters, unique in the team).
 • Assign with the card's picker, or write `@someone` at the start of a reply in the card's thread (`take`, `unassign` work too); anything else written there stays an internal note.
 • `/roost mine` lists what is assigned to you; `/roost inbox [@account]` what waits without an assignee. Your App Home shows both.
-• On the server: `roost accounts add --handle NAME --channel CHANNEL_ID ...` adds an X account; `roost grants add --account NAME --user SLACK_USER_ID --role agent` lets someone act as it."""  # noqa: E501
+• `/roost accounts` lists the X accounts, connects one, and opens each one's settings and routes; `/roost team` shows who holds which role, and grants, revokes and sets CoTags.
+• `/roost route @account 아이폰|iphone #channel` sends matching mentions to a department's channel; `/roost routes @account` lists them with a Test button.
+• `/roost audit [@account] [days]` sends you the audit log as a CSV file."""  # noqa: E501
 
 
 def intake_stopped(handle: str, channel: str, error: str | None) -> str:
@@ -18,6 +20,6 @@ def intake_stopped(handle: str, channel: str, error: str | None) -> str:
     return (
         f":warning: Roost stopped reading mentions of *@{escape(handle)}*: "
         f"{escape(error or 'unknown error')}\nMentions will flow again once the account is "
-        f"reconnected: `roost accounts add --handle {escape(handle)} --channel {channel} ...` "
-        "with fresh tokens."
+        "reconnected: *Connect an account* in `/roost accounts`, or on the server "
+        f"`roost accounts add --handle {escape(handle)} --channel {channel} ...` with fresh tokens."
     )

@@ -1,36 +1,109 @@
-"""The /roost command: `cotag`, `mine`, `inbox [@account]`, and help for anything else."""
+"""The /roost command: one word says what, the rest is its argument."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App, Respond
 
+from bot import admin, audit, oauth, routing
+from bot.admin_views import accounts_blocks, matches_text, routes_blocks, team_blocks
+from bot.errors import RoostError, SettingsError
 from bot.home import LIST_ITEMS, list_text, work_lists
-from bot.outbox import Who
+from bot.outbox import Refused, Who
 from bot.replies import HELP
 from bot.runtime import Runtime
 from bot.team import change_cotag
 from handlers.ack import acknowledge
 
+Answer = tuple[str, list[dict[str, Any]] | None]
+
 
 def register(app: App, rt: Runtime) -> None:
+    subcommands: dict[str, Callable[[Who, str, dict[str, Any]], Answer]] = {
+        "cotag": lambda who, rest, _: (change_cotag(rt, who, rest), None),
+        "mine": lambda who, rest, _: _mine(rt, who),
+        "inbox": lambda who, rest, _: _inbox(rt, who, rest.strip() or None),
+        "accounts": lambda who, rest, command: _accounts(rt, who, command.get("channel_id")),
+        "team": lambda who, rest, _: _team(rt, who),
+        "route": lambda who, rest, _: _route(rt, who, rest),
+        "routes": lambda who, rest, _: _routes(rt, who, rest),
+        "audit": lambda who, rest, _: (
+            audit.send_audit(rt, team_id=who.team_id, user_id=who.user_id, text=rest),
+            None,
+        ),
+    }
+
     def roost(command: dict[str, Any], respond: Respond) -> None:
         word, _, rest = (command.get("text") or "").strip().partition(" ")
         who = Who(team_id=command["team_id"], user_id=command["user_id"])
-        word = word.lower()
-        if word == "cotag":
-            answer = change_cotag(rt, who, rest)
-        elif word == "mine":
-            mine, _ = work_lists(rt, who.team_id, who.user_id, LIST_ITEMS)
-            answer = list_text("Assigned to you", mine, "Nothing is assigned to you. :tada:")
-        elif word == "inbox":
-            handle = rest.strip() or None
-            _, open_ = work_lists(rt, who.team_id, who.user_id, LIST_ITEMS, handle=handle)
-            title = f"Unassigned, open mentions of {handle}" if handle else "Unassigned, open"
-            answer = list_text(title, open_, "Nothing waits without an assignee.")
-        else:
-            answer = HELP
-        respond(text=answer, response_type="ephemeral")
+        run = subcommands.get(word.lower())
+        try:
+            text, blocks = run(who, rest, command) if run else (HELP, None)
+        except (Refused, ValueError) as exc:
+            text, blocks = str(exc), None
+        respond(text=text, blocks=blocks, response_type="ephemeral")
 
     app.command("/roost")(ack=acknowledge, lazy=[roost])
+
+
+def _mine(rt: Runtime, who: Who) -> Answer:
+    mine, _ = work_lists(rt, who.team_id, who.user_id, LIST_ITEMS)
+    return list_text("Assigned to you", mine, "Nothing is assigned to you. :tada:"), None
+
+
+def _inbox(rt: Runtime, who: Who, handle: str | None) -> Answer:
+    _, waiting = work_lists(rt, who.team_id, who.user_id, LIST_ITEMS, handle=handle)
+    title = f"Unassigned, open mentions of {handle}" if handle else "Unassigned, open"
+    return list_text(title, waiting, "Nothing waits without an assignee."), None
+
+
+def _accounts(rt: Runtime, who: Who, channel_id: str | None) -> Answer:
+    url, hint = None, None
+    if admin.may_connect(rt, who):
+        try:
+            url = oauth.authorize_url(
+                rt, team_id=who.team_id, user_id=who.user_id, channel_id=channel_id
+            )
+            hint = "Connect an account: its cards will come to this channel."
+        except SettingsError as exc:
+            hint = f"Connecting from Slack needs setting up on the server: {exc}"
+    found = admin.account_summaries(rt, who)
+    return "The connected X accounts", accounts_blocks(found, url, hint)
+
+
+def _team(rt: Runtime, who: Who) -> Answer:
+    members = admin.team(rt, who.team_id)
+    can_grant = bool(admin.manageable_accounts(rt, who))
+    return "The team", team_blocks(members, can_grant)
+
+
+def _route(rt: Runtime, who: Who, rest: str) -> Answer:
+    args = admin.parse_route_args(rest)
+    account = admin.find_account(rt, args.handle)
+    admin.require_manager_of(rt, who, account.id)
+    try:
+        if args.pattern is None:
+            routing.set_default_channel(rt, account.id, args.channel_id, actor=who.user_id)
+            return f"Mentions of *@{account.handle}* now go to <#{args.channel_id}>.", None
+        routing.add_route(
+            rt,
+            account_id=account.id,
+            pattern=args.pattern,
+            is_regex=args.is_regex,
+            channel_id=args.channel_id,
+            actor=who.user_id,
+        )
+    except RoostError as exc:
+        raise Refused(str(exc)) from None
+    found = routing.preview_route(rt, account.id, args.pattern, is_regex=args.is_regex)
+    added = f"Added: mentions of *@{account.handle}* matching it go to <#{args.channel_id}>."
+    return added + "\n" + matches_text(args.pattern, found, 200), None
+
+
+def _routes(rt: Runtime, who: Who, rest: str) -> Answer:
+    account = admin.find_account(rt, rest.strip() or "@")
+    admin.require_manager_of(rt, who, account.id)
+    found = routing.routes_of(rt, account.id)
+    return f"Routes of @{account.handle}", routes_blocks(account.handle, account.channel_id, found)

@@ -83,7 +83,7 @@ def test_roost_command_answers_privately_with_help(app: App, fake_slack: FakeSla
     assert dispatch(app, body).status == 200
     (answer,) = fake_slack.wait_for(lambda: fake_slack.responses)
     assert answer["response_type"] == "ephemeral"
-    assert "roost accounts add" in answer["text"]
+    assert "/roost accounts" in answer["text"] and "/roost cotag" in answer["text"]
 
 
 def test_app_home_is_published_when_opened(app: App, fake_slack: FakeSlack) -> None:

@@ -1,0 +1,316 @@
+"""Managing accounts and the team from Slack: who may, and what changes.
+
+An account is managed by its owners, the Slack workspace's admins and the
+bootstrap admins of ROOST_ADMINS. Every change is checked here, whatever
+surface it came from, and lands in the audit table.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.business_hours import describe_hours, parse_hours
+from bot.outbox import Refused, Who
+from bot.people import check_person, is_admin
+from bot.runtime import Runtime
+from bot.tweet_text import parse_cotag
+from storage.events import record_event
+from storage.models import Account, Member, Route
+from storage.team import (
+    ROLES,
+    CoTagTaken,
+    grant,
+    grants_in_team,
+    grants_on,
+    member,
+    owners_of,
+    revoke,
+    role_on,
+    set_cotag,
+)
+
+MAX_SLA_MINUTES = 7 * 24 * 60
+"""A first-response target longer than a week is a typo."""
+
+MAX_BANNED_WORDS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSummary:
+    """An account as `/roost accounts` and its settings modal show it."""
+
+    id: int
+    handle: str
+    channel_id: str
+    auth_kind: str
+    intake_status: str
+    cotags_enabled: bool
+    dm_cotags: bool
+    banned_words: list[str]
+    sla_minutes: int
+    business_hours: str
+    routes: int
+    roles: list[tuple[str, str]] = field(default_factory=list)  # (Slack user id, role)
+    manageable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TeamMember:
+    user_id: str
+    cotag: str | None
+    roles: list[tuple[str, str]]  # (handle, role)
+
+
+def manages(rt: Runtime, session: Session, who: Who, account_id: int) -> bool:
+    someone = session.scalar(
+        select(Member).where(Member.team_id == who.team_id, Member.user_id == who.user_id)
+    )
+    if someone is not None and role_on(session, someone.id, account_id) == "owner":
+        return True
+    return is_admin(rt, who.user_id)
+
+
+def _require_manager(rt: Runtime, session: Session, who: Who, account: Account) -> None:
+    if manages(rt, session, who, account.id):
+        return
+    owners = owners_of(session, account.id)
+    ask = f" Its owners: {', '.join(f'<@{u}>' for u in owners)}." if owners else ""
+    raise Refused(f"Only an owner of *@{account.handle}* or a Slack admin manages it.{ask}")
+
+
+def may_connect(rt: Runtime, who: Who) -> bool:
+    """Connecting an account: Slack admins, bootstrap admins, and owners of any account."""
+    if is_admin(rt, who.user_id):
+        return True
+    with rt.sessions() as session:
+        return any(
+            role == "owner"
+            for m, _, role in grants_in_team(session, who.team_id)
+            if m.user_id == who.user_id
+        )
+
+
+def account_summaries(rt: Runtime, who: Who) -> list[AccountSummary]:
+    with rt.sessions() as session:
+        accounts = list(session.scalars(select(Account).order_by(Account.handle)))
+        routes = {a.id: 0 for a in accounts}
+        for route in session.scalars(select(Route)):
+            routes[route.account_id] = routes.get(route.account_id, 0) + 1
+        return [
+            AccountSummary(
+                id=a.id,
+                handle=a.handle,
+                channel_id=a.channel_id,
+                auth_kind=a.auth_kind,
+                intake_status=a.intake_status,
+                cotags_enabled=a.cotags_enabled,
+                dm_cotags=a.dm_cotags,
+                banned_words=list(a.banned_words or []),
+                sla_minutes=a.sla_minutes,
+                business_hours=describe_hours(a.business_hours),
+                routes=routes.get(a.id, 0),
+                roles=grants_on(session, a.id),
+                manageable=manages(rt, session, who, a.id),
+            )
+            for a in accounts
+        ]
+
+
+def summary(rt: Runtime, who: Who, account_id: int) -> AccountSummary:
+    for found in account_summaries(rt, who):
+        if found.id == account_id:
+            if not found.manageable:
+                with rt.sessions() as session:
+                    _require_manager(rt, session, who, session.get_one(Account, account_id))
+            return found
+    raise Refused("This account is no longer in Roost.")
+
+
+def save_settings(rt: Runtime, who: Who, account_id: int, form: dict[str, Any]) -> dict[str, str]:
+    """Apply the settings modal; errors by field (empty when saved)."""
+    errors: dict[str, str] = {}
+    try:
+        minutes = int(str(form.get("sla_minutes") or "").strip())
+        if not 1 <= minutes <= MAX_SLA_MINUTES:
+            raise ValueError
+    except ValueError:
+        errors["sla_minutes"] = f"A whole number of minutes, 1 to {MAX_SLA_MINUTES}."
+        minutes = 0
+    try:
+        hours = parse_hours(str(form.get("business_hours") or ""))
+    except ValueError as exc:
+        errors["business_hours"] = str(exc)
+        hours = None
+    words = [
+        w.strip()
+        for w in str(form.get("banned_words") or "").replace("\n", ",").split(",")
+        if w.strip()
+    ]
+    if len(words) > MAX_BANNED_WORDS:
+        errors["banned_words"] = f"At most {MAX_BANNED_WORDS} words."
+    if errors:
+        return errors
+    now = rt.clock()
+    with rt.sessions.begin() as session:
+        account = session.get(Account, account_id, with_for_update=True)
+        if account is None:
+            raise Refused("This account is no longer in Roost.")
+        _require_manager(rt, session, who, account)
+        new = {
+            "cotags_enabled": bool(form.get("cotags_enabled")),
+            "dm_cotags": bool(form.get("dm_cotags")),
+            "banned_words": list(dict.fromkeys(words)),
+            "sla_minutes": minutes,
+            "business_hours": hours,
+        }
+        changes = {
+            name: {"from": getattr(account, name), "to": value}
+            for name, value in new.items()
+            if getattr(account, name) != value
+        }
+        for name, value in new.items():
+            setattr(account, name, value)
+        account.updated_at = now
+        if changes:
+            record_event(
+                session,
+                "account.settings",
+                now,
+                actor=who.user_id,
+                account_id=account_id,
+                changes=changes,
+            )
+    return {}
+
+
+def team(rt: Runtime, team_id: str) -> list[TeamMember]:
+    """Everyone with a CoTag or a role, with their roles."""
+    with rt.sessions() as session:
+        roles: dict[str, list[tuple[str, str]]] = {}
+        for someone, account, role in grants_in_team(session, team_id):
+            roles.setdefault(someone.user_id, []).append((account.handle, role))
+        members = session.scalars(
+            select(Member).where(Member.team_id == team_id).order_by(Member.user_id)
+        )
+        return [
+            TeamMember(m.user_id, m.cotag, roles.get(m.user_id, []))
+            for m in members
+            if m.cotag or m.user_id in roles
+        ]
+
+
+def manageable_accounts(rt: Runtime, who: Who) -> list[tuple[int, str]]:
+    return [(a.id, a.handle) for a in account_summaries(rt, who) if a.manageable]
+
+
+def set_role(rt: Runtime, who: Who, account_id: int, target: str, role: str | None) -> str:
+    """Grant `role` on the account to `target`, or revoke their role (None); the answer."""
+    if role is not None and role not in ROLES:
+        raise Refused(f"Unknown role {role!r}.")
+    with rt.sessions() as session:
+        account = session.get(Account, account_id)
+        if account is None:
+            raise Refused("This account is no longer in Roost.")
+        _require_manager(rt, session, who, account)
+    if role is not None:
+        check_person(rt, who.team_id, target)
+    now = rt.clock()
+    with rt.sessions.begin() as session:
+        account = session.get_one(Account, account_id)
+        someone = member(session, who.team_id, target, now)
+        if role is None:
+            previous = revoke(session, account, someone, now, actor=who.user_id)
+            if previous is None:
+                return f"<@{target}> had no role on *@{account.handle}*."
+            return f"<@{target}> is no longer {previous} on *@{account.handle}*."
+        if role_on(session, someone.id, account.id) == role:
+            return f"<@{target}> is already {role} on *@{account.handle}*."
+        grant(session, account, someone, role, now, actor=who.user_id)
+        return f"<@{target}> is now {role} on *@{account.handle}*."
+
+
+def set_cotag_of(rt: Runtime, who: Who, target: str, raw: str) -> str:
+    """Set someone's CoTag: their own, or a teammate's as an owner of an account they act for."""
+    try:
+        cotag = parse_cotag(raw)
+    except ValueError as exc:
+        raise Refused(str(exc)) from None
+    now = rt.clock()
+    with rt.sessions.begin() as session:
+        someone = member(session, who.team_id, target, now)
+        if target != who.user_id and not is_admin(rt, who.user_id):
+            theirs = {
+                a.id for m, a, _ in grants_in_team(session, who.team_id) if m.id == someone.id
+            }
+            if not any(manages(rt, session, who, account_id) for account_id in theirs):
+                raise Refused(
+                    f"Only <@{target}>, an owner of an account they act for, or a Slack admin "
+                    "sets their CoTag."
+                )
+        if someone.cotag == cotag:
+            return f"<@{target}>'s CoTag is already *{cotag}*."
+        try:
+            set_cotag(session, someone, cotag, now, actor=who.user_id)
+        except CoTagTaken as exc:
+            holder = f" by <@{exc.args[0]}>" if exc.args and exc.args[0] else ""
+            raise Refused(f"*{cotag}* is taken{holder}; CoTags are unique in the team.") from None
+    return f"<@{target}>'s CoTag is now *{cotag}*."
+
+
+def find_account(rt: Runtime, handle: str) -> Account:
+    with rt.sessions() as session:
+        for account in session.scalars(select(Account)):
+            if account.handle.lower() == handle.lstrip("@").lower():
+                return account
+    raise Refused(f"No account @{handle.lstrip('@')} in Roost: see `/roost accounts`.")
+
+
+def require_manager_of(rt: Runtime, who: Who, account_id: int) -> Account:
+    with rt.sessions() as session:
+        account = session.get(Account, account_id)
+        if account is None:
+            raise Refused("This account is no longer in Roost.")
+        _require_manager(rt, session, who, account)
+        return account
+
+
+_CHANNEL = re.compile(r"^(?:<#([CG][A-Z0-9]+)(?:\|[^>]*)?>|([CG][A-Z0-9]{4,}))$")
+
+
+@dataclass(frozen=True, slots=True)
+class RouteArgs:
+    handle: str
+    channel_id: str
+    pattern: str | None = None  # None: move the account's default channel
+    is_regex: bool = False
+
+
+ROUTE_USAGE = (
+    "`/roost route @account #channel` moves the account's cards; "
+    "`/roost route @account 아이폰|iphone #channel` routes mentions with those words; "
+    "`/roost route @account /regex/ #channel` routes by a regular expression."
+)
+
+
+def parse_route_args(text: str) -> RouteArgs:
+    """`@brand #channel`, `@brand words|more #channel` or `@brand /regex/ #channel`."""
+    words = text.split()
+    if len(words) < 2 or not words[0].startswith("@"):
+        raise Refused(ROUTE_USAGE)
+    channel = _CHANNEL.match(words[-1])
+    if channel is None:
+        raise Refused(
+            f"{words[-1]!r} is not a channel: pick one with # so Slack links it. " + ROUTE_USAGE
+        )
+    channel_id = channel.group(1) or channel.group(2)
+    middle = " ".join(words[1:-1]).strip()
+    if not middle:
+        return RouteArgs(words[0][1:], channel_id)
+    if len(middle) > 1 and middle.startswith("/") and middle.endswith("/"):
+        return RouteArgs(words[0][1:], channel_id, middle[1:-1], True)
+    return RouteArgs(words[0][1:], channel_id, middle, False)

@@ -1,0 +1,316 @@
+"""Block Kit for managing accounts, the team and routes: pure builders."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.admin import AccountSummary, TeamMember
+from bot.blocks import button, confirm, context, section
+from bot.mrkdwn import escape, escape_within
+from storage.models import Mention, Route
+
+ACTION_CONNECT = "accounts.connect"
+ACTION_SETTINGS = "accounts.settings"
+ACTION_DISCONNECT = "accounts.disconnect"
+ACTION_ROUTES = "accounts.routes"
+ACTION_GRANT = "team.grant"
+ACTION_ROUTE_TEST = "routes.test"
+ACTION_ROUTE_REMOVE = "routes.remove"
+
+SETTINGS_CALLBACK = "account.settings"
+GRANT_CALLBACK = "team.grant"
+
+ROLE_LABELS = {
+    "owner": "Owner — manages the account and its people",
+    "agent": "Agent — replies, DMs, retweets",
+    "needs-approval": "Needs approval — acts through an owner",
+    "viewer": "Viewer — sees cards only",
+    "none": "No role (revoke)",
+}
+
+LIST_LIMIT = 20
+"""Accounts, members or matches listed in one answer, within Slack's 50 blocks."""
+
+
+def accounts_blocks(
+    accounts: list[AccountSummary], connect_url: str | None, connect_hint: str | None
+) -> list[dict[str, Any]]:
+    """`/roost accounts`: each account with its channel, settings and people."""
+    blocks: list[dict[str, Any]] = []
+    if not accounts:
+        blocks.append(section("No X accounts are connected yet."))
+    for account in accounts[:LIST_LIMIT]:
+        blocks.append(section(_account_text(account)))
+        if account.manageable:
+            value = str(account.id)
+            blocks.append(
+                {
+                    "type": "actions",
+                    "block_id": f"account:{account.id}",
+                    "elements": [
+                        button("Settings", ACTION_SETTINGS, value),
+                        button("Routes", ACTION_ROUTES, value),
+                        button(
+                            "Disconnect",
+                            ACTION_DISCONNECT,
+                            value,
+                            style="danger",
+                            confirm=confirm(
+                                f"Disconnect @{account.handle}?",
+                                "Roost revokes its tokens at X and stops reading its mentions."
+                                " Connect it again any time.",
+                                "Disconnect",
+                            ),
+                        ),
+                    ],
+                }
+            )
+    if connect_url:
+        connect = button("Connect an account", ACTION_CONNECT, "connect", style="primary")
+        connect["url"] = connect_url
+        blocks.append({"type": "actions", "block_id": "accounts:connect", "elements": [connect]})
+    if connect_hint:
+        blocks.append(context(connect_hint))
+    return blocks
+
+
+def _account_text(account: AccountSummary) -> str:
+    state = "" if account.intake_status == "active" else f" · :warning: {account.intake_status}"
+    lines = [
+        f"*@{escape(account.handle)}* → <#{account.channel_id}>{state}",
+        f"CoTags {'on' if account.cotags_enabled else 'off'}"
+        f"{' (DMs too)' if account.dm_cotags else ''} · first reply within "
+        f"{account.sla_minutes} min ({escape(account.business_hours)})"
+        f" · {account.routes} route{'s' if account.routes != 1 else ''}",
+    ]
+    if account.banned_words:
+        lines.append("Banned words: " + escape(", ".join(account.banned_words))[:500])
+    by_role: dict[str, list[str]] = {}
+    for user, role in account.roles:
+        by_role.setdefault(role, []).append(f"<@{user}>")
+    people = " · ".join(f"{role}: {', '.join(users)}" for role, users in sorted(by_role.items()))
+    lines.append(people or "_Nobody has a role yet._")
+    return "\n".join(lines)
+
+
+def settings_modal(account: AccountSummary) -> dict[str, Any]:
+    checked = [
+        option
+        for option, on in (
+            (
+                _option("CoTags on public posts and replies", "cotags_enabled"),
+                account.cotags_enabled,
+            ),
+            (_option("CoTags on DMs too", "dm_cotags"), account.dm_cotags),
+        )
+        if on
+    ]
+    cotags: dict[str, Any] = {
+        "type": "checkboxes",
+        "action_id": "value",
+        "options": [
+            _option("CoTags on public posts and replies", "cotags_enabled"),
+            _option("CoTags on DMs too", "dm_cotags"),
+        ],
+    }
+    if checked:
+        cotags["initial_options"] = checked
+    hours = "" if account.business_hours == "around the clock" else account.business_hours
+    return {
+        "type": "modal",
+        "callback_id": SETTINGS_CALLBACK,
+        "private_metadata": json.dumps({"account_id": account.id}),
+        "title": {"type": "plain_text", "text": f"@{account.handle}"[:24]},
+        "submit": {"type": "plain_text", "text": "Save"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            _input("cotags", "Signing", cotags, optional=True),
+            _input(
+                "banned_words",
+                "Banned words (comma or line separated)",
+                _text_input(", ".join(account.banned_words), multiline=True),
+                optional=True,
+            ),
+            _input(
+                "sla_minutes", "First reply within (minutes)", _text_input(str(account.sla_minutes))
+            ),
+            _input(
+                "business_hours",
+                "Business hours for that target (empty: around the clock)",
+                _text_input(hours, placeholder="Mon-Fri 09:00-18:00 Asia/Seoul"),
+                optional=True,
+            ),
+        ],
+    }
+
+
+def settings_form(values: dict[str, Any]) -> dict[str, Any]:
+    """The settings modal's submitted values, by field."""
+    ticked = {
+        o["value"] for o in values.get("cotags", {}).get("value", {}).get("selected_options") or []
+    }
+
+    def text(block: str) -> str:
+        return str(values.get(block, {}).get("value", {}).get("value") or "")
+
+    return {
+        "cotags_enabled": "cotags_enabled" in ticked,
+        "dm_cotags": "dm_cotags" in ticked,
+        "banned_words": text("banned_words"),
+        "sla_minutes": text("sla_minutes"),
+        "business_hours": text("business_hours"),
+    }
+
+
+def team_blocks(members: list[TeamMember], can_grant: bool) -> list[dict[str, Any]]:
+    """`/roost team`: members, their CoTags and roles."""
+    blocks: list[dict[str, Any]] = []
+    if not members:
+        blocks.append(section("Nobody has a role or a CoTag yet."))
+    for person in members[:40]:
+        roles = ", ".join(f"{role} of @{escape(handle)}" for handle, role in person.roles)
+        tag = f" *{escape(person.cotag)}*" if person.cotag else " _(no CoTag)_"
+        blocks.append(context(f"<@{person.user_id}>{tag} — {roles or 'no role'}"))
+    if len(members) > 40:
+        blocks.append(context(f"… and {len(members) - 40} more."))
+    if can_grant:
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "team:grant",
+                "elements": [
+                    button(
+                        "Grant or revoke a role, set a CoTag",
+                        ACTION_GRANT,
+                        "grant",
+                        style="primary",
+                    )
+                ],
+            }
+        )
+    return blocks
+
+
+def grant_modal(accounts: list[tuple[int, str]]) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": GRANT_CALLBACK,
+        "title": {"type": "plain_text", "text": "Team"},
+        "submit": {"type": "plain_text", "text": "Save"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            _input("who", "Person", {"type": "users_select", "action_id": "value"}),
+            _input(
+                "account",
+                "Account",
+                {
+                    "type": "static_select",
+                    "action_id": "value",
+                    "options": [_option(f"@{handle}", str(id_)) for id_, handle in accounts[:100]],
+                },
+                optional=True,
+            ),
+            _input(
+                "role",
+                "Role on that account",
+                {
+                    "type": "static_select",
+                    "action_id": "value",
+                    "options": [_option(label, role) for role, label in ROLE_LABELS.items()],
+                },
+                optional=True,
+            ),
+            _input(
+                "cotag",
+                "CoTag (optional)",
+                _text_input("", placeholder="^BK"),
+                optional=True,
+            ),
+        ],
+    }
+
+
+def grant_form(values: dict[str, Any]) -> dict[str, str | None]:
+    def picked(block: str, key: str) -> str | None:
+        element = values.get(block, {}).get("value", {})
+        found = element.get(key)
+        if isinstance(found, dict):
+            return str(found.get("value")) if found.get("value") else None
+        return str(found) if found else None
+
+    return {
+        "user": picked("who", "selected_user"),
+        "account_id": picked("account", "selected_option"),
+        "role": picked("role", "selected_option"),
+        "cotag": (picked("cotag", "value") or "").strip() or None,
+    }
+
+
+def routes_blocks(handle: str, channel_id: str, routes: list[Route]) -> list[dict[str, Any]]:
+    """The account's routes, first match wins, each with Test and Remove."""
+    blocks: list[dict[str, Any]] = [
+        section(
+            f"*@{escape(handle)}*: mentions go to <#{channel_id}> unless a route below matches "
+            "first. Add one with `/roost route @account 아이폰|iphone #channel` (keywords) or "
+            "`/roost route @account /regex/ #channel`; `/roost route @account #channel` moves "
+            "the default."
+        )
+    ]
+    for route in routes[:LIST_LIMIT]:
+        kind = "regex" if route.is_regex else "keywords"
+        shown, _ = escape_within(route.pattern, 300)
+        blocks.append(section(f"{route.position + 1}. {kind} `{shown}` → <#{route.channel_id}>"))
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"route:{route.id}",
+                "elements": [
+                    button("Test", ACTION_ROUTE_TEST, str(route.id)),
+                    button("Remove", ACTION_ROUTE_REMOVE, str(route.id), style="danger"),
+                ],
+            }
+        )
+    return blocks
+
+
+def matches_text(pattern: str, found: list[Mention], looked_at: int) -> str:
+    """What a route would have caught among the recent mentions."""
+    shown, _ = escape_within(pattern, 200)
+    if not found:
+        return f"`{shown}` matches none of the latest {looked_at} mentions."
+    lines = [f"`{shown}` would have matched {len(found)} of the latest {looked_at} mentions:"]
+    for mention in found[:10]:
+        text, cut = escape_within(" ".join(mention.text.split()), 120)
+        who = f"@{escape(mention.author_username)}" if mention.author_username else "someone"
+        lines.append(f"• {who}: {text}{'…' if cut else ''}")
+    return "\n".join(lines)
+
+
+def _option(text: str, value: str) -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": text[:75]}, "value": value}
+
+
+def _text_input(initial: str, *, multiline: bool = False, placeholder: str = "") -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": "value",
+        "multiline": multiline,
+    }
+    if initial:
+        element["initial_value"] = initial
+    if placeholder:
+        element["placeholder"] = {"type": "plain_text", "text": placeholder}
+    return element
+
+
+def _input(
+    block_id: str, label: str, element: dict[str, Any], *, optional: bool = False
+) -> dict[str, Any]:
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "optional": optional,
+        "label": {"type": "plain_text", "text": label},
+        "element": element,
+    }

@@ -1,0 +1,168 @@
+"""Managing accounts, the team and routes: the buttons and modals of `/roost accounts`,
+`/roost team` and `/roost routes`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+
+from bot import admin, oauth, routing
+from bot.admin_views import (
+    ACTION_CONNECT,
+    ACTION_DISCONNECT,
+    ACTION_GRANT,
+    ACTION_ROUTE_REMOVE,
+    ACTION_ROUTE_TEST,
+    ACTION_ROUTES,
+    ACTION_SETTINGS,
+    GRANT_CALLBACK,
+    SETTINGS_CALLBACK,
+    grant_form,
+    grant_modal,
+    matches_text,
+    routes_blocks,
+    settings_form,
+    settings_modal,
+)
+from bot.blocks import section
+from bot.outbox import Refused
+from bot.runtime import Runtime
+from handlers.ack import acknowledge
+from handlers.actions import who_clicked
+
+PREVIEW_MENTIONS = 200
+"""Recent mentions a route's Test looks through."""
+
+
+def register(app: App, rt: Runtime) -> None:
+    app.action(ACTION_CONNECT)(acknowledge)  # a link button: the browser goes to X
+
+    def answer(respond: Respond, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+
+    def settings(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        try:
+            found = admin.summary(rt, who_clicked(body), _value(body))
+        except Refused as exc:
+            answer(respond, str(exc))
+            return
+        client.views_open(trigger_id=body["trigger_id"], view=settings_modal(found))
+
+    def disconnect(body: dict[str, Any], respond: Respond) -> None:
+        who = who_clicked(body)
+        try:
+            account = admin.require_manager_of(rt, who, _value(body))
+        except Refused as exc:
+            answer(respond, str(exc))
+            return
+        oauth.disconnect(rt, account.id, actor=who.user_id)
+        answer(
+            respond,
+            f"Disconnected *@{account.handle}*: Roost forgot its tokens (revoking them at X "
+            "where X allows) and stopped reading its mentions.",
+        )
+
+    def routes(body: dict[str, Any], respond: Respond) -> None:
+        try:
+            account = admin.require_manager_of(rt, who_clicked(body), _value(body))
+        except Refused as exc:
+            answer(respond, str(exc))
+            return
+        found = routing.routes_of(rt, account.id)
+        blocks = routes_blocks(account.handle, account.channel_id, found)
+        answer(respond, f"Routes of @{account.handle}", blocks)
+
+    def route_test(body: dict[str, Any], respond: Respond) -> None:
+        route = routing.route(rt, _value(body))
+        if route is None:
+            answer(respond, "This route was removed.")
+            return
+        found = routing.preview_route(
+            rt, route.account_id, route.pattern, is_regex=route.is_regex, limit=PREVIEW_MENTIONS
+        )
+        answer(respond, matches_text(route.pattern, found, PREVIEW_MENTIONS))
+
+    def route_remove(body: dict[str, Any], respond: Respond) -> None:
+        who = who_clicked(body)
+        route = routing.route(rt, _value(body))
+        if route is None:
+            answer(respond, "This route was removed already.")
+            return
+        try:
+            admin.require_manager_of(rt, who, route.account_id)
+        except Refused as exc:
+            answer(respond, str(exc))
+            return
+        routing.remove_route(rt, route.id, actor=who.user_id)
+        answer(respond, f"Removed the route `{route.pattern}`.")
+
+    def open_grant(body: dict[str, Any], client: WebClient) -> None:
+        accounts = admin.manageable_accounts(rt, who_clicked(body))
+        client.views_open(trigger_id=body["trigger_id"], view=grant_modal(accounts))
+
+    for action_id, work in (
+        (ACTION_SETTINGS, settings),
+        (ACTION_DISCONNECT, disconnect),
+        (ACTION_ROUTES, routes),
+        (ACTION_ROUTE_TEST, route_test),
+        (ACTION_ROUTE_REMOVE, route_remove),
+        (ACTION_GRANT, open_grant),
+    ):
+        app.action(action_id)(ack=acknowledge, lazy=[work])
+
+    @app.view(SETTINGS_CALLBACK)
+    def save_settings(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        account_id = int(json.loads(view["private_metadata"])["account_id"])
+        form = settings_form(view["state"]["values"])
+        try:
+            errors = admin.save_settings(rt, who_clicked(body), account_id, form)
+        except Refused as exc:
+            errors = {"sla_minutes": str(exc)}
+        if errors:
+            ack(response_action="errors", errors=errors)
+        else:
+            ack()
+
+    @app.view(GRANT_CALLBACK)
+    def save_grant(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        form = grant_form(view["state"]["values"])
+        who, user = who_clicked(body), form["user"]
+        if user is None:
+            ack(response_action="errors", errors={"who": "Pick a person."})
+            return
+        done: list[str] = []
+        try:
+            if form["role"] is not None:
+                if form["account_id"] is None:
+                    raise Refused("Pick the account the role is on.")
+                role = None if form["role"] == "none" else form["role"]
+                done.append(admin.set_role(rt, who, int(form["account_id"]), user, role))
+            if form["cotag"]:
+                done.append(admin.set_cotag_of(rt, who, user, form["cotag"]))
+        except Refused as exc:
+            block = "cotag" if form["cotag"] and "CoTag" in str(exc) else "who"
+            ack(response_action="errors", errors={block: str(exc)[:1900]})
+            return
+        if not done:
+            ack(response_action="errors", errors={"role": "Pick a role, or type a CoTag."})
+            return
+        ack(response_action="update", view=_done_view(done))
+
+
+def _done_view(lines: list[str]) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "Team"},
+        "close": {"type": "plain_text", "text": "Done"},
+        "blocks": [section(line) for line in lines],
+    }
+
+
+def _value(body: dict[str, Any]) -> int:
+    for action in body.get("actions") or []:
+        if str(action.get("value", "")).isdigit():
+            return int(action["value"])
+    raise Refused("This button names nothing Roost knows.")
