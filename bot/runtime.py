@@ -67,6 +67,7 @@ class Runtime:
             settings.slack_signing_secret,
             settings.slack_app_token,
             settings.x_bearer_token,
+            settings.x_client_secret,
         ):
             if secret is not None:
                 remember_secret(secret.get_secret_value())
