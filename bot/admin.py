@@ -38,6 +38,8 @@ MAX_SLA_MINUTES = 7 * 24 * 60
 """A first-response target longer than a week is a typo."""
 
 MAX_BANNED_WORDS = 200
+BANNED_WORDS_CHARS = 3000
+"""The list is shown one word a line in a Slack text input, which holds 3,000 characters."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +153,10 @@ def save_settings(rt: Runtime, who: Who, account_id: int, form: dict[str, Any]) 
         for w in str(form.get("banned_words") or "").replace("\n", ",").split(",")
         if w.strip()
     ]
-    if len(words) > MAX_BANNED_WORDS:
-        errors["banned_words"] = f"At most {MAX_BANNED_WORDS} words."
+    if len(words) > MAX_BANNED_WORDS or len("\n".join(words)) > BANNED_WORDS_CHARS:
+        errors["banned_words"] = (
+            f"At most {MAX_BANNED_WORDS} words and {BANNED_WORDS_CHARS:,} characters."
+        )
     if errors:
         return errors
     now = rt.clock()
@@ -232,6 +236,23 @@ def set_role(rt: Runtime, who: Who, account_id: int, target: str, role: str | No
             return f"<@{target}> is already {role} on *@{account.handle}*."
         grant(session, account, someone, role, now, actor=who.user_id)
         return f"<@{target}> is now {role} on *@{account.handle}*."
+
+
+def check_cotag_free(rt: Runtime, team_id: str, target: str, raw: str) -> None:
+    """Refused if `raw` is no CoTag or a teammate other than `target` holds it: checked
+    before anything else in the same form is changed."""
+    try:
+        cotag = parse_cotag(raw)
+    except ValueError as exc:
+        raise Refused(str(exc)) from None
+    with rt.sessions() as session:
+        holder = session.scalar(
+            select(Member.user_id).where(
+                Member.team_id == team_id, Member.cotag == cotag, Member.user_id != target
+            )
+        )
+    if holder is not None:
+        raise Refused(f"*{cotag}* is taken by <@{holder}>; CoTags are unique in the team.")
 
 
 def set_cotag_of(rt: Runtime, who: Who, target: str, raw: str) -> str:

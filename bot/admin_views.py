@@ -128,8 +128,8 @@ def settings_modal(account: AccountSummary) -> dict[str, Any]:
             _input("cotags", "Signing", cotags, optional=True),
             _input(
                 "banned_words",
-                "Banned words (comma or line separated)",
-                _text_input(", ".join(account.banned_words), multiline=True),
+                "Banned words (one a line, or comma separated)",
+                _text_input("\n".join(account.banned_words), multiline=True),
                 optional=True,
             ),
             _input(

@@ -29,7 +29,13 @@ from bot.cards import (
     notification_text,
     tweet_url,
 )
-from bot.errors import RoostError, SlackError, SlackRateLimited, SlackUnavailable
+from bot.errors import (
+    RoostError,
+    SlackChannelUnavailable,
+    SlackError,
+    SlackRateLimited,
+    SlackUnavailable,
+)
 from bot.replies import intake_stopped
 from bot.routing import channel_for
 from bot.runtime import Runtime
@@ -152,6 +158,7 @@ def post_mention(rt: Runtime, mention_id: int, account: Account | None = None) -
             channel = channel_for(session, account, mention.text)
         else:
             channel = card.slack_channel or channel_for(session, account, card.text)
+    broken: tuple[str, str] | None = None
     try:
         thread_ts = None
         if card is not None:
@@ -174,12 +181,16 @@ def post_mention(rt: Runtime, mention_id: int, account: Account | None = None) -
                 logger.error("account %s: %s; SLA counted around the clock", account.id, exc)
                 sla_due_at = mention.created_at + timedelta(minutes=account.sla_minutes)
         view = _view(mention, account.handle, thread_count=0, sla_due_at=sla_due_at)
-        with translate_errors(channel):
-            ts = None
-            if mention.card_attempts > 1:  # an earlier try may have posted before it died
-                ts = _find_posted(rt.slack, channel, mention, thread_ts)
-            if ts is None:
-                ts = _post(rt.slack, channel, view, thread_ts)
+        try:
+            ts = _post_once(rt, channel, mention, view, thread_ts)
+        except SlackChannelUnavailable as exc:
+            if card is not None or channel == account.channel_id:
+                raise
+            # A route's channel Roost cannot post in must not swallow the mentions it
+            # matches: the card goes to the account's own channel and says why.
+            logger.warning("mention %s: routed channel unusable (%s)", mention_id, exc)
+            broken, channel = (channel, str(exc)), account.channel_id
+            ts = _post_once(rt, channel, mention, view, thread_ts)
     except SlackRateLimited:
         # Slack refused the call outright: nothing was posted.
         with rt.sessions.begin() as session:
@@ -204,11 +215,39 @@ def post_mention(rt: Runtime, mention_id: int, account: Account | None = None) -
         raise
     with rt.sessions.begin() as session:
         record_card(session, mention_id, channel, ts, thread_ts, rt.clock(), sla_due_at)
+    if broken is not None:
+        _say_route_broken(rt, channel, ts, account.handle, *broken)
     if card is not None:
         refresh_card(rt, card.id)
     if sla_due_at is not None:
         schedule_reminder(rt.queue, mention_id, sla_due_at)
     return "posted"
+
+
+def _post_once(
+    rt: Runtime, channel: str, mention: Mention, view: CardMention, thread_ts: str | None
+) -> str:
+    """Post the message, unless an earlier, interrupted try did; its ts."""
+    with translate_errors(channel):
+        ts = None
+        if mention.card_attempts > 1:  # an earlier try may have posted before it died
+            ts = _find_posted(rt.slack, channel, mention, thread_ts)
+        return ts or _post(rt.slack, channel, view, thread_ts)
+
+
+def _say_route_broken(
+    rt: Runtime, channel: str, ts: str, handle: str, routed: str, why: str
+) -> None:
+    text = (
+        f":warning: This mention matched a route to <#{routed}>, but Roost cannot post there "
+        f"({why}) so it came here. Invite Roost there, or fix the route: "
+        f"`/roost routes @{handle}`."
+    )
+    try:
+        with translate_errors(channel):
+            rt.slack.chat_postMessage(channel=channel, thread_ts=ts, text=text)
+    except SlackError as exc:
+        logger.warning("note about the broken route not posted: %s", exc)
 
 
 def reminder_job_id(mention_id: int) -> str:

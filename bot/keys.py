@@ -9,7 +9,7 @@ account, far from the cause, so every process checks at start instead.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot import clock
 from bot.crypto import LOCAL_KEY_FILE, TokenBox, token_box
@@ -30,15 +30,24 @@ def rotate_all(settings: Settings) -> int:
     engine = make_engine(database_url(settings.database_url, settings.roost_var_dir))
     try:
         with session_factory(engine).begin() as session:
-            # Locked, so that tokens updated meanwhile are not overwritten with stale ones.
-            accounts = session.scalars(select(Account).order_by(Account.id).with_for_update())
+            stored = session.execute(
+                select(Account.id, Account.handle, Account.credentials).order_by(Account.id)
+            ).all()
             unreadable = []
             count = 0
-            for account in accounts:
+            for account_id, handle, sealed in stored:
                 try:
-                    account.credentials = box.rotate(account.credentials)
+                    fresh = box.rotate(sealed)
                 except RoostError:
-                    unreadable.append(account.handle)
+                    unreadable.append(handle)
+                    continue
+                # Only over what was read: tokens refreshed meanwhile are already sealed
+                # with the newest key, and must not be replaced by the spent ones.
+                session.execute(
+                    update(Account)
+                    .where(Account.id == account_id, Account.credentials == sealed)
+                    .values(credentials=fresh)
+                )
                 count += 1
             if unreadable:
                 raise SettingsError(_missing_key(settings, unreadable))

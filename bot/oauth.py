@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -230,10 +231,16 @@ def connected_text(handle: str, user_id: str) -> str:
     )
 
 
+_STATE_SHAPE = re.compile(r"[A-Za-z0-9_-]{20,64}")
+"""What secrets.token_urlsafe(32) makes: anything else is not a state Roost issued."""
+
+
 def _spend_state(rt: Runtime, state: str | None) -> _Pending:
     """Check the state X sent back and mark it used, committed before anything else: of two
     callbacks racing with one link, only one gets past this."""
     now = rt.clock()
+    if state is not None and not _STATE_SHAPE.fullmatch(state):
+        state = None  # not one of ours; and a NUL byte would trouble PostgreSQL
     with rt.sessions.begin() as session:
         found = session.get(OAuthState, state) if state else None
         if found is None:
@@ -273,9 +280,11 @@ def _store(
     handle = str(me["username"])
     with rt.sessions.begin() as session:
         known = account_for_x_user(session, int(me["id"]))
+        # A connected account keeps its channel (moving it is `/roost route`); a new
+        # one's cards go where "Connect an account" was pressed.
         channel = (
-            pending.channel_id
-            or (known.channel_id if known is not None else None)
+            (known.channel_id if known is not None else None)
+            or pending.channel_id
             or rt.settings.roost_default_channel
         )
         if not channel:

@@ -19,7 +19,7 @@ import re2
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
 
-from bot.errors import RoostError
+from bot.errors import RoostError, SlackError
 from bot.guards import find_banned_word
 from bot.runtime import Runtime
 from bot.slack import translate_errors
@@ -154,6 +154,17 @@ def check_channel(rt: Runtime, channel_id: str) -> str | None:
             "then try again."
         )
     return None
+
+
+def usable_channel(rt: Runtime, channel_id: str | None) -> str | None:
+    """`channel_id` if it is a channel Roost can post cards in, else None (a DM, a channel
+    Roost is not in, or Slack not saying)."""
+    if not channel_id or channel_id[:1] not in ("C", "G"):
+        return None
+    try:
+        return channel_id if check_channel(rt, channel_id) is None else None
+    except SlackError:
+        return None
 
 
 def add_route(

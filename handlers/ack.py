@@ -11,6 +11,7 @@ from typing import Any
 from slack_bolt import Ack, Respond
 from slack_sdk.errors import SlackApiError
 
+from bot.errors import RoostError
 from bot.outbox import Refused
 from bot.runtime import Runtime
 
@@ -43,6 +44,10 @@ def answering(rt: Runtime, body: dict[str, Any], respond: Respond) -> Iterator[N
     try:
         yield
     except Refused as exc:
+        tell(rt, body, respond, str(exc))
+    except RoostError as exc:
+        # Roost's own errors say what a person can do: say it to them.
+        logger.warning("handling %s: %s", body.get("type"), exc)
         tell(rt, body, respond, str(exc))
     except Exception as exc:  # logged with its traceback, and the person answered
         logger.exception("handling %s failed", body.get("type"), exc_info=exc)

@@ -30,8 +30,9 @@ from bot.admin_views import (
 from bot.blocks import section
 from bot.outbox import Refused
 from bot.runtime import Runtime
-from handlers.ack import acknowledge
+from handlers.ack import acknowledge, answering
 from handlers.actions import who_clicked
+from storage.models import Route
 
 PREVIEW_MENTIONS = 200
 """Recent mentions a route's Test looks through."""
@@ -44,64 +45,51 @@ def register(app: App, rt: Runtime) -> None:
         respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
 
     def settings(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        try:
+        with answering(rt, body, respond):
             found = admin.summary(rt, who_clicked(body), _value(body))
-        except Refused as exc:
-            answer(respond, str(exc))
-            return
-        client.views_open(trigger_id=body["trigger_id"], view=settings_modal(found))
+            client.views_open(trigger_id=body["trigger_id"], view=settings_modal(found))
 
     def disconnect(body: dict[str, Any], respond: Respond) -> None:
-        who = who_clicked(body)
-        try:
+        with answering(rt, body, respond):
+            who = who_clicked(body)
             account = admin.require_manager_of(rt, who, _value(body))
-        except Refused as exc:
-            answer(respond, str(exc))
-            return
-        oauth.disconnect(rt, account.id, actor=who.user_id)
-        answer(
-            respond,
-            f"Disconnected *@{account.handle}*: Roost forgot its tokens (revoking them at X "
-            "where X allows) and stopped reading its mentions.",
-        )
+            oauth.disconnect(rt, account.id, actor=who.user_id)
+            answer(
+                respond,
+                f"Disconnected *@{account.handle}*: Roost forgot its tokens (revoking them at "
+                "X where X allows) and stopped reading its mentions.",
+            )
 
     def routes(body: dict[str, Any], respond: Respond) -> None:
-        try:
+        with answering(rt, body, respond):
             account = admin.require_manager_of(rt, who_clicked(body), _value(body))
-        except Refused as exc:
-            answer(respond, str(exc))
-            return
-        found = routing.routes_of(rt, account.id)
-        blocks = routes_blocks(account.handle, account.channel_id, found)
-        answer(respond, f"Routes of @{account.handle}", blocks)
+            found = routing.routes_of(rt, account.id)
+            blocks = routes_blocks(account.handle, account.channel_id, found)
+            answer(respond, f"Routes of @{account.handle}", blocks)
 
     def route_test(body: dict[str, Any], respond: Respond) -> None:
-        route = routing.route(rt, _value(body))
-        if route is None:
-            answer(respond, "This route was removed.")
-            return
-        found = routing.preview_route(
-            rt, route.account_id, route.pattern, is_regex=route.is_regex, limit=PREVIEW_MENTIONS
-        )
-        answer(respond, matches_text(route.pattern, found, PREVIEW_MENTIONS))
+        with answering(rt, body, respond):
+            route = _route(rt, body)
+            admin.require_manager_of(rt, who_clicked(body), route.account_id)
+            found = routing.preview_route(
+                rt, route.account_id, route.pattern, is_regex=route.is_regex, limit=PREVIEW_MENTIONS
+            )
+            answer(respond, matches_text(route.pattern, found, PREVIEW_MENTIONS))
 
     def route_remove(body: dict[str, Any], respond: Respond) -> None:
-        who = who_clicked(body)
-        route = routing.route(rt, _value(body))
-        if route is None:
-            answer(respond, "This route was removed already.")
-            return
-        try:
+        with answering(rt, body, respond):
+            who = who_clicked(body)
+            route = _route(rt, body)
             admin.require_manager_of(rt, who, route.account_id)
-        except Refused as exc:
-            answer(respond, str(exc))
-            return
-        routing.remove_route(rt, route.id, actor=who.user_id)
-        answer(respond, f"Removed the route `{route.pattern}`.")
+            routing.remove_route(rt, route.id, actor=who.user_id)
+            answer(respond, f"Removed the route `{route.pattern}`.")
 
-    def open_grant(body: dict[str, Any], client: WebClient) -> None:
-        accounts = admin.manageable_accounts(rt, who_clicked(body))
-        client.views_open(trigger_id=body["trigger_id"], view=grant_modal(accounts))
+    def open_grant(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        with answering(rt, body, respond):
+            accounts = admin.manageable_accounts(rt, who_clicked(body))
+            if not accounts:
+                raise Refused("You manage no account, so you cannot grant roles on one.")
+            client.views_open(trigger_id=body["trigger_id"], view=grant_modal(accounts))
 
     for action_id, work in (
         (ACTION_SETTINGS, settings),
@@ -135,6 +123,8 @@ def register(app: App, rt: Runtime) -> None:
             return
         done: list[str] = []
         try:
+            if form["cotag"]:
+                admin.check_cotag_free(rt, who.team_id, user, form["cotag"])
             if form["role"] is not None:
                 if form["account_id"] is None:
                     raise Refused("Pick the account the role is on.")
@@ -159,6 +149,13 @@ def _done_view(lines: list[str]) -> dict[str, Any]:
         "close": {"type": "plain_text", "text": "Done"},
         "blocks": [section(line) for line in lines],
     }
+
+
+def _route(rt: Runtime, body: dict[str, Any]) -> Route:
+    found = routing.route(rt, _value(body))
+    if found is None:
+        raise Refused("This route was removed already.")
+    return found
 
 
 def _value(body: dict[str, Any]) -> int:

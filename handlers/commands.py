@@ -62,11 +62,18 @@ def _inbox(rt: Runtime, who: Who, handle: str | None) -> Answer:
 def _accounts(rt: Runtime, who: Who, channel_id: str | None) -> Answer:
     url, hint = None, None
     if admin.may_connect(rt, who):
+        usable = routing.usable_channel(rt, channel_id)
         try:
             url = oauth.authorize_url(
-                rt, team_id=who.team_id, user_id=who.user_id, channel_id=channel_id
+                rt, team_id=who.team_id, user_id=who.user_id, channel_id=usable
             )
-            hint = "Connect an account: its cards will come to this channel."
+            hint = (
+                "Connect an account: a new one's cards come to this channel."
+                if usable
+                else "Roost cannot post in this conversation, so a new account's cards would "
+                "go to ROOST_DEFAULT_CHANNEL: run `/roost accounts` in the channel they "
+                "belong in (with Roost invited) to connect one there."
+            )
         except SettingsError as exc:
             hint = f"Connecting from Slack needs setting up on the server: {exc}"
     found = admin.account_summaries(rt, who)

@@ -47,7 +47,7 @@ from bot.oauth import (
 from bot.runtime import Runtime
 from bot.web import wsgi_app
 from storage.models import Account, Event, OAuthState
-from tests.conftest import BRAND_CHANNEL, run_jobs
+from tests.conftest import BRAND_CHANNEL, run_jobs, wait_for
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import OPENAPI_PATH, FakeX
 
@@ -282,7 +282,9 @@ def test_connecting_a_connected_account_updates_its_tokens(
     assert connect(rt, fake_slack, channel=OTHER_CHANNEL).status_code == 200
 
     account = the_account(rt)  # one row still
-    assert account.channel_id == OTHER_CHANNEL
+    # A reconnect keeps the account's channel, wherever it was started (`/roost route`
+    # moves it): a lead reconnecting from a DM must not send the cards away.
+    assert account.channel_id == BRAND_CHANNEL
     assert tokens_of(rt)["access_token"] != first["access_token"]
     assert [kind for kind, _ in events(rt)] == [
         "account.added",
@@ -290,9 +292,8 @@ def test_connecting_a_connected_account_updates_its_tokens(
         "account.updated",
         "account.connected",
     ]
-    # Without a channel of its own choosing, a reconnect keeps the account's.
     assert connect(rt, fake_slack, channel=None).status_code == 200
-    assert the_account(rt).channel_id == OTHER_CHANNEL
+    assert the_account(rt).channel_id == BRAND_CHANNEL
 
 
 def test_reconnecting_resumes_a_stopped_intake(
@@ -807,13 +808,25 @@ def test_the_listener_refreshes_a_token_about_to_lapse_between_polls(
 def test_a_refresh_racing_a_key_rotation_keeps_the_new_pair(
     rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, client_id: str
 ) -> None:
+    import threading
+
     connect(rt, fake_slack)
     account = the_account(rt)
     make_due(rt)
-    # The tokens are sealed anew after this process read them, before it stores the refresh.
+    fake_x.slow("/2/oauth2/token", 1.0)  # X takes the refresh at once and answers late
+    refreshed: list[dict[str, str]] = []
+    worker = threading.Thread(target=lambda: refreshed.append(fresh_credentials(rt, account)))
+    worker.start()
+    wait_for(lambda: token_grants(fake_x, "refresh_token") == 1)
+    # Meanwhile `roost keys rotate` seals the same (now spent) tokens anew.
     with rt.sessions.begin() as session:
         stored = session.get_one(Account, account.id)
         stored.credentials = rt.box.seal(rt.box.open(stored.credentials))
-    refreshed = fresh_credentials(rt, account)
-    assert tokens_of(rt) == refreshed
-    assert me_status(fake_x, refreshed["access_token"]) == 200
+    worker.join(timeout=10)
+    (new,) = refreshed
+    assert tokens_of(rt) == new and new["refresh_token"] != tokens_of_before(account, rt)
+    assert me_status(fake_x, new["access_token"]) == 200
+
+
+def tokens_of_before(account: Account, rt: Runtime) -> str:
+    return rt.box.open(account.credentials)["refresh_token"]

@@ -189,7 +189,8 @@ def test_an_owner_grants_revokes_and_sets_cotags_all_audited(
     done = submit(app, fake_slack, modal, grant_values(BOB, "none"), user=OWNER)
     assert "is no longer agent on *@brand*" in shown(done["view"])
     assert role(rt, BOB) is None
-    assert [e.kind for e in events(rt, "grant.set")][-1] == "grant.set"
+    granted = events(rt, "grant.set")[-1]
+    assert (granted.actor, granted.detail["user"], granted.detail["role"]) == (OWNER, BOB, "agent")
     assert events(rt, "grant.revoked")[0].actor == OWNER
     assert events(rt, "member.cotag")[-1].detail["user"] == BOB
 
@@ -219,6 +220,7 @@ def test_a_taken_cotag_is_refused(
     modal = grant_modal(app, fake_slack, OWNER)
     refused = submit(app, fake_slack, modal, grant_values(BOB, "agent", "^BK"), user=OWNER)
     assert f"taken by <@{AGENT}>" in refused["errors"]["cotag"]
+    assert role(rt, BOB) is None  # nothing in the form was applied
 
 
 def test_a_bootstrap_admin_manages_everything(
@@ -285,3 +287,19 @@ def test_bad_routes_are_refused_with_what_to_do(
 def test_only_a_manager_routes(app: App, rt: Runtime, fake_slack: FakeSlack, team: Account) -> None:
     answer = ask(app, fake_slack, f"route @brand iphone <#{BRAND_CHANNEL}|x>", AGENT)
     assert "Only an owner of *@brand*" in answer["text"]
+
+
+def test_a_route_to_a_channel_roost_lost_sends_cards_home_and_says_why(
+    app: App, rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, team: Account
+) -> None:
+    fake_slack.add_channel(MOBILE, "cs-mobile")
+    ask(app, fake_slack, f"route @brand iphone <#{MOBILE}|cs-mobile>", OWNER)
+    fake_slack.remove_bot_from(MOBILE)
+    fake_x.add_user("jane")
+    fake_x.post_mention("brand", author="jane", text="@brand my iphone is dead")
+    Intake(rt).poll(team)
+    run_jobs(rt)
+    (card,) = [m for m in fake_slack.messages(BRAND_CHANNEL) if "thread_ts" not in m]
+    assert "my iphone is dead" in json.dumps(card["blocks"])
+    (note,) = fake_slack.thread(BRAND_CHANNEL, card["ts"])
+    assert f"matched a route to <#{MOBILE}>" in note["text"] and "/invite" in note["text"]
