@@ -191,6 +191,7 @@ class Outbound(Base):
     __table_args__ = (
         Index("ix_outbound_mention", "mention_id"),
         Index("ix_outbound_status", "status", "started_at"),
+        Index("ix_outbound_post", "post_id", "part"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -216,6 +217,11 @@ class Outbound(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the result was logged in the card's thread: logged once, even if the job runs again.
     logged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A composed post's row: which post, which part of its thread (0 for the first), and
+    # the media X gave ids for when it was uploaded as this account.
+    post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
+    part: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    media_ids: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class Note(Base):
@@ -235,6 +241,24 @@ class Note(Base):
     slack_ts: Mapped[str] = mapped_column(String(32))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Post(Base):
+    """A post composed in Slack for one or several accounts, now or at a time."""
+
+    __tablename__ = "posts"
+    __table_args__ = (Index("ix_posts_author", "team_id", "author_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    author_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)  # as written, before CoTags and thread numbering
+    media: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # Slack files
+    run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: at once
+    as_thread: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Event(Base):
