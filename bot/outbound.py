@@ -32,15 +32,18 @@ from bot.errors import (
     XRateLimited,
     XUnavailable,
 )
+from bot.media import download, upload_to_x
 from bot.mrkdwn import escape_within
 from bot.normalize import parse_time
+from bot.post_results import report_post
 from bot.runtime import Runtime
 from bot.sla import cancel_reminder
 from bot.slack import translate_errors
 from bot.xapi import XClient
 from storage import outbound as rows
 from storage.events import record_event
-from storage.models import Account, Mention, Outbound
+from storage.models import Account, Mention, Outbound, Post
+from storage.posts import next_part, previous_part
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +103,9 @@ def send_outbound(outbound_id: int) -> str:
     """RQ job: make the row's one call to X, settle the row, show the result in Slack."""
     rt = runtime.current()
     with rt.sessions.begin() as session:
+        waiting = _waiting_for_earlier_part(session, outbound_id)
+        if waiting is not None:
+            return waiting
         row = rows.claim_for_sending(session, outbound_id, rt.clock())
         if row is None:
             found = session.get(Outbound, outbound_id)
@@ -111,7 +117,10 @@ def send_outbound(outbound_id: int) -> str:
     try:
         # Opening the client may refresh the account's token at X, and fail as X does.
         client = rt.x_client(account)
-        x_id = _call(client, account, row, recipient)
+        if row.kind == "post":
+            x_id = _post(rt, client, row)
+        else:
+            x_id = _call(client, account, row, recipient)
     except XRateLimited as exc:
         # X took nothing: wait for its reset, then send.
         with rt.sessions.begin() as session:
@@ -201,6 +210,34 @@ def _call(client: XClient, account: Account, row: Outbound, recipient: str | Non
     return None
 
 
+def _waiting_for_earlier_part(session: Session, outbound_id: int) -> str | None:
+    """A thread's part goes out only after the part it replies to: the sweep may find a
+    later part due while an earlier one waits for a person's Retry."""
+    row = session.get(Outbound, outbound_id)
+    if row is None or row.kind != "post" or row.part == 0:
+        return None
+    earlier = previous_part(session, row)
+    if earlier is not None and earlier.status != "sent":
+        return f"waiting for part {row.part} of the thread ({earlier.status})"
+    return None
+
+
+def _post(rt: Runtime, client: XClient, row: Outbound) -> str | None:
+    """A composed post's part: with its media (uploaded once as this account) on the
+    first part, in reply to the part before on the others."""
+    with rt.sessions() as session:
+        earlier = previous_part(session, row)
+        post = session.get(Post, row.post_id) if row.post_id is not None else None
+    reply_to = int(earlier.x_id) if earlier is not None and earlier.x_id else None
+    media_ids = row.media_ids
+    if row.part == 0 and post is not None and post.media and not media_ids:
+        # Uploading posts nothing, so a try that dies after it only uploads again.
+        media_ids = [upload_to_x(client, download(rt, f), f["mimetype"]) for f in post.media]
+        with rt.sessions.begin() as session:
+            session.get_one(Outbound, row.id).media_ids = media_ids
+    return client.post_tweet(row.text, reply_to=reply_to, media_ids=media_ids or None)
+
+
 def _unavailable(rt: Runtime, row: Outbound, exc: XUnavailable) -> str:
     """X could not be reached, so nothing was sent: try again later, within reason."""
     if row.attempts >= MAX_UNAVAILABLE_ATTEMPTS:
@@ -223,8 +260,10 @@ def _reconcile(
     with rt.sessions() as session:
         since = (row.started_at or row.created_at) - RECONCILE_SKEW
         claimed = rows.x_ids_of(session, row.account_id, row.kind, since=since, but=row.id)
+        earlier = previous_part(session, row)
+        replied_part = int(earlier.x_id) if earlier is not None and earlier.x_id else None
     try:
-        found, x_id = _find_at_x(client, account, row, claimed)
+        found, x_id = _find_at_x(client, account, row, claimed, replied_part)
     except XError as exc:
         found, x_id = False, None
         reason = f"{reason} Checking X failed too ({exc})."
@@ -243,13 +282,18 @@ def _reconcile(
 
 
 def _find_at_x(
-    client: XClient, account: Account, row: Outbound, claimed: set[str]
+    client: XClient,
+    account: Account,
+    row: Outbound,
+    claimed: set[str],
+    replied_part: int | None = None,
 ) -> tuple[bool, str | None]:
     """Whether X shows the row's effect, and X's id for it. Only what was made since the
     call began counts, and never a post another row already accounts for: the same words
     sent last week are not this send."""
     since = (row.started_at or row.created_at) - RECONCILE_SKEW
-    if row.kind == "reply":
+    if row.kind in ("reply", "post"):
+        target = row.target_tweet_id if row.kind == "reply" else replied_part
         for post in client.recent_posts(account.x_user_id, since=since):
             replied_to = [
                 int(ref["id"])
@@ -257,7 +301,7 @@ def _find_at_x(
                 if ref.get("type") == "replied_to"
             ]
             if (
-                row.target_tweet_id in replied_to
+                (target in replied_to if target is not None else not replied_to)
                 and _same_text(post["text"], row.text)
                 and str(post["id"]) not in claimed
             ):
@@ -315,6 +359,11 @@ def _settle(
         )
     if status == "sent" and row.kind in ("reply", "dm") and row.mention_id is not None:
         cancel_reminder(rt, row.mention_id)
+    if status == "sent" and row.kind == "post":
+        with rt.sessions() as session:
+            following = next_part(session, row)
+        if following is not None and following.status == "pending":
+            enqueue_send(rt.queue, following.id)
 
 
 def _responded(session: Session, row: Outbound, now: datetime) -> None:
@@ -337,6 +386,9 @@ def report(rt: Runtime, outbound_id: int, *, raise_on_slack: bool = False) -> No
         with rt.sessions() as session:
             row = session.get_one(Outbound, outbound_id)
             mention_id = row.mention_id
+        if row.post_id is not None:
+            report_post(rt, outbound_id)
+            return
         if mention_id is None:
             return
         refresh_card(rt, mention_id)

@@ -330,7 +330,7 @@ def retry(rt: Runtime, who: Who, outbound_id: int) -> None:
     now = rt.clock()
     with rt.sessions.begin() as session:
         row = _outbound(session, outbound_id)
-        scene_for(session, who, _mention_of(row), now)
+        _may_act_on(session, who, row, now)
         if rows.retry(session, outbound_id) is None:
             raise Refused(f"Nothing to retry: it is {row.status.replace('_', ' ')}.")
         record_event(
@@ -349,7 +349,7 @@ def check_again(rt: Runtime, who: Who, outbound_id: int) -> None:
     """Look at X again for a row whose outcome is unknown."""
     with rt.sessions.begin() as session:
         row = _outbound(session, outbound_id)
-        scene_for(session, who, _mention_of(row), rt.clock())
+        _may_act_on(session, who, row, rt.clock())
     enqueue_reconcile(rt.queue, outbound_id)
 
 
@@ -358,6 +358,20 @@ def _outbound(session: Session, outbound_id: int) -> Outbound:
     if row is None:
         raise Refused("Roost has no record of this any more.")
     return row
+
+
+def _may_act_on(session: Session, who: Who, row: Outbound, now: datetime) -> None:
+    """Refused unless the person may act as the row's account: for a mention's row, as the
+    card's buttons check; for a composed post, its author or an owner or agent."""
+    if row.mention_id is not None or row.post_id is None:
+        scene_for(session, who, _mention_of(row), now)
+        return
+    someone = session.scalar(
+        select(Member).where(Member.team_id == who.team_id, Member.user_id == who.user_id)
+    )
+    role = role_on(session, someone.id, row.account_id) if someone else None
+    if someone is None or (someone.id != row.actor_id and role not in ("owner", "agent")):
+        raise Refused("Only its author, or an owner or agent of the account, can do that.")
 
 
 def _mention_of(row: Outbound) -> int:

@@ -49,3 +49,12 @@ def is_admin(rt: Runtime, user: str) -> bool:
     admin = bool(found.get("is_admin") or found.get("is_owner") or found.get("is_primary_owner"))
     _admins[key] = (time.monotonic() + ADMIN_CACHE_SECONDS, admin)
     return admin
+
+
+def time_zone(rt: Runtime, user: str) -> str:
+    """The person's time zone from their Slack profile (UTC if Slack does not say)."""
+    try:
+        found = rt.slack.users_info(user=user)["user"]
+    except SlackApiError:
+        return "UTC"
+    return str(found.get("tz") or "UTC")

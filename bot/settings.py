@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     roost_var_dir: Path = Path("var")
     roost_public_url: str | None = None
     roost_admins: str = ""
+    roost_max_schedule_days: int = Field(default=365, ge=1, le=3660)
     port: int = Field(default=3000, ge=1, le=65535)
 
     @field_validator("slack_api_url")

@@ -87,3 +87,30 @@ def describe_length(m: Measured) -> str:
     """A line for the modal: "120/280", or "283/280 — 3 over the limit"."""
     count = f"{m.length}/{m.limit}"
     return f"{count} — {m.overflow} over the limit" if m.overflow else count
+
+
+def split_thread(text: str, cotag: str | None, limit: int = MAX_WEIGHTED_LENGTH) -> list[str]:
+    """A text too long for one post as a numbered thread: each part signed and numbered
+    (" 1/3") and within `limit` as X counts it; split between words where it can.
+
+    Returns the final texts. A "word" longer than a part (a long URL, text without
+    spaces) is cut into pieces first, so nothing is dropped.
+    """
+    piece = limit // 4  # Hangul and emoji weigh 2: a piece of this many always fits
+    words = [w[i : i + piece] for w in text.split() for i in range(0, len(w), piece)]
+    if not words:
+        return []
+    for parts_guess in (9, 99, 999):
+        suffix_room = len(f" {parts_guess}/{parts_guess}")
+        parts: list[list[str]] = [[]]
+        for word in words:
+            candidate = " ".join([*parts[-1], word])
+            if parts[-1] and weighted_length(sign(candidate, cotag)) + suffix_room > limit:
+                parts.append([word])
+            else:
+                parts[-1].append(word)
+        texts = [" ".join(p) for p in parts]
+        if len(texts) <= parts_guess:
+            break
+    total = len(texts)
+    return [sign(f"{body} {index}/{total}", cotag) for index, body in enumerate(texts, start=1)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.runtime import Runtime
-from handlers import actions, admin, commands, events, home, views
+from handlers import actions, admin, commands, events, home, posts, views
 
 
 def register(app: App, rt: Runtime) -> None:
@@ -14,4 +14,5 @@ def register(app: App, rt: Runtime) -> None:
     commands.register(app, rt)
     events.register(app, rt)
     home.register(app, rt)
+    posts.register(app, rt)
     views.register(app, rt)

@@ -12,10 +12,13 @@ from bot.admin_views import accounts_blocks, matches_text, routes_blocks, team_b
 from bot.errors import RoostError, SettingsError
 from bot.home import LIST_ITEMS, list_text, work_lists
 from bot.outbox import Refused, Who
+from bot.post_views import queue_blocks
+from bot.posts import queue_of as post_queue
 from bot.replies import HELP
 from bot.runtime import Runtime
 from bot.team import change_cotag
 from handlers.ack import acknowledge
+from handlers.posts import open_composer
 
 Answer = tuple[str, list[dict[str, Any]] | None]
 
@@ -29,6 +32,10 @@ def register(app: App, rt: Runtime) -> None:
         "team": lambda who, rest, _: _team(rt, who),
         "route": lambda who, rest, _: _route(rt, who, rest),
         "routes": lambda who, rest, _: _routes(rt, who, rest),
+        "queue": lambda who, rest, _: (
+            "Scheduled posts",
+            queue_blocks(post_queue(rt, who, mine_only=False), who.user_id),
+        ),
         "audit": lambda who, rest, _: (
             audit.send_audit(rt, team_id=who.team_id, user_id=who.user_id, text=rest),
             None,
@@ -38,6 +45,12 @@ def register(app: App, rt: Runtime) -> None:
     def roost(command: dict[str, Any], respond: Respond) -> None:
         word, _, rest = (command.get("text") or "").strip().partition(" ")
         who = Who(team_id=command["team_id"], user_id=command["user_id"])
+        if word.lower() == "post":
+            try:
+                open_composer(rt, rt.slack, command["trigger_id"], who)
+            except Refused as exc:
+                respond(text=str(exc), response_type="ephemeral")
+            return
         run = subcommands.get(word.lower())
         try:
             text, blocks = run(who, rest, command) if run else (HELP, None)

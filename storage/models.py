@@ -250,6 +250,7 @@ class Post(Base):
     __table_args__ = (Index("ix_posts_author", "team_id", "author_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)  # the modal's nonce
     team_id: Mapped[str] = mapped_column(String(32))
     author_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
     text: Mapped[str] = mapped_column(Text)  # as written, before CoTags and thread numbering

@@ -1,0 +1,116 @@
+"""How a composed post went, per account: a message in the account's channel and a DM
+to its author, once per result, with Retry where a person can act."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+
+from bot.blocks import button, confirm, section
+from bot.cards import ACTION_CHECK, ACTION_RETRY, tweet_url
+from bot.errors import SlackError
+from bot.mrkdwn import escape, escape_within
+from bot.runtime import Runtime
+from bot.slack import translate_errors
+from storage import outbound as rows
+from storage.models import Account, Member, Outbound
+from storage.posts import parts_count, rows_of
+
+logger = logging.getLogger(__name__)
+
+LATE_AFTER = timedelta(minutes=1)
+"""A post sent this long after its time is reported late, with how late."""
+
+
+def report_post(rt: Runtime, outbound_id: int) -> None:
+    """Tell the account's channel and the author, once, how this row ended."""
+    with rt.sessions.begin() as session:
+        row = session.get_one(Outbound, outbound_id)
+        if row.status == "sent" and row.part + 1 < parts_count(session, row):
+            return  # a thread is reported when its last part is up (or one fails)
+        if row.status not in ("sent", "failed", "unknown"):
+            return
+        if row.status != "unknown" and rows.claim_log(session, outbound_id, rt.clock()) is None:
+            return
+        account = session.get_one(Account, row.account_id)
+        author = session.get(Member, row.actor_id) if row.actor_id else None
+        siblings = [r for r in rows_of(session, row.post_id or 0) if r.account_id == row.account_id]
+        text, blocks = _message(row, account.handle, author.user_id if author else None, siblings)
+        channel = account.channel_id
+    try:
+        with translate_errors(channel):
+            rt.slack.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False)
+    except SlackError:
+        with rt.sessions.begin() as session:
+            rows.unclaim_log(session, outbound_id)
+        raise
+    if author is not None:
+        _dm(rt, author.user_id, text)
+
+
+def _message(
+    row: Outbound, handle: str, author: str | None, siblings: list[Outbound]
+) -> tuple[str, list[dict[str, Any]]]:
+    who = f"<@{author}>" if author else "Someone"
+    at = f"@{escape(handle)}"
+    first = next((r for r in siblings if r.part == 0), row)
+    link = tweet_url(int(first.x_id), handle) if first.x_id else None
+    if row.status == "sent":
+        text = f":white_check_mark: {who} posted as {at}"
+        if len(siblings) > 1:
+            text += f", a thread of {len(siblings)} parts"
+        late = row.sent_at - first.run_at if row.sent_at and first.run_at else None
+        if late is not None and late > LATE_AFTER:
+            text += f", late by {_span(late)} (Roost could not send it at its time)"
+        if link:
+            text += f": <{link}|View on X>"
+        return text, [section(text)]
+    quoted, cut = escape_within(row.text, 500)
+    where = f"part {row.part + 1} of {len(siblings)}" if len(siblings) > 1 else "the post"
+    up = (
+        f" Parts 1–{row.part} are up (<{link}|the thread>); resume continues from here."
+        if row.part and link
+        else ""
+    )
+    if row.status == "unknown":
+        text = (
+            f":grey_question: {who}'s post as {at}: unknown whether X took {where}. "
+            f"{escape(row.error or '')} Check, and retry only if it is missing."
+        )
+        buttons = [
+            button("Check again", ACTION_CHECK, str(row.id)),
+            button(
+                "Retry",
+                ACTION_RETRY,
+                str(row.id),
+                style="danger",
+                confirm=confirm("Send it again?", "Only if it is not on X.", "Send again"),
+            ),
+        ]
+    else:
+        text = f":x: {who}'s post as {at} failed at {where}: {escape(row.error or 'unknown')}.{up}"
+        buttons = [button("Resume" if row.part else "Retry", ACTION_RETRY, str(row.id))]
+    text += f"\n> {quoted}{'…' if cut else ''}"
+    blocks = [
+        section(text),
+        {"type": "actions", "block_id": f"outbound:{row.id}", "elements": buttons},
+    ]
+    return text, blocks
+
+
+def _span(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    if minutes < 60:
+        return f"{max(minutes, 1)} min"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
+def _dm(rt: Runtime, user: str, text: str) -> None:
+    try:
+        channel = rt.slack.conversations_open(users=user)["channel"]["id"]
+        rt.slack.chat_postMessage(channel=channel, text=text, unfurl_links=False)
+    except SlackApiError as exc:
+        logger.warning("no DM to %s about their post: %s", user, exc)

@@ -1,0 +1,226 @@
+"""Block Kit for composing posts, their preview, and the queue: pure builders."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from bot.blocks import button, confirm, context, quote, section
+from bot.mrkdwn import escape, escape_within
+from bot.posts import Preview
+from bot.tweet_text import describe_length
+from storage.models import Post
+
+COMPOSE_CALLBACK = "post.compose"
+PUBLISH_CALLBACK = "post.publish"
+SHORTCUT = "roost.new_post"
+ACTION_EDIT = "post.edit"
+ACTION_CANCEL = "post.cancel"
+
+FILE_TYPES = ["jpg", "jpeg", "png", "gif", "webp", "mp4", "mov"]
+
+
+def compose_modal(
+    accounts: list[tuple[int, str]],
+    *,
+    meta: dict[str, Any],
+    text: str = "",
+    chosen: list[int] | None = None,
+    day: str | None = None,
+    at: str | None = None,
+    as_thread: bool = False,
+) -> dict[str, Any]:
+    """The post modal: text, From, When, a thread option and media."""
+    options = [_option(f"@{handle}", str(id_)) for id_, handle in accounts[:100]]
+    picked = [o for o in options if chosen and int(o["value"]) in chosen]
+    from_: dict[str, Any] = {
+        "type": "multi_static_select",
+        "action_id": "value",
+        "options": options,
+        "placeholder": {"type": "plain_text", "text": "Accounts"},
+    }
+    if picked:
+        from_["initial_options"] = picked
+    later = day is not None
+    when: dict[str, Any] = {
+        "type": "radio_buttons",
+        "action_id": "value",
+        "options": [_option("Now", "now"), _option("At a date and time (your time zone)", "later")],
+        "initial_option": _option("At a date and time (your time zone)", "later")
+        if later
+        else _option("Now", "now"),
+    }
+    date_picker: dict[str, Any] = {"type": "datepicker", "action_id": "value"}
+    time_picker: dict[str, Any] = {"type": "timepicker", "action_id": "value"}
+    if day:
+        date_picker["initial_date"] = day
+    if at:
+        time_picker["initial_time"] = at
+    thread: dict[str, Any] = {
+        "type": "checkboxes",
+        "action_id": "value",
+        "options": [_option("Post as a numbered thread if it is too long", "thread")],
+    }
+    if as_thread:
+        thread["initial_options"] = thread["options"]
+    text_input: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": "value",
+        "multiline": True,
+        "max_length": 3000,
+    }
+    if text:
+        text_input["initial_value"] = text
+    return {
+        "type": "modal",
+        "callback_id": COMPOSE_CALLBACK,
+        "private_metadata": json.dumps(meta),
+        "title": {
+            "type": "plain_text",
+            "text": "New post" if "post_id" not in meta else "Edit post",
+        },
+        "submit": {"type": "plain_text", "text": "Preview"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            _input("text", "Post", text_input),
+            _input("accounts", "From", from_),
+            _input("when", "When", when),
+            _input("date", "Date", date_picker, optional=True),
+            _input("time", "Time", time_picker, optional=True),
+            _input("thread", "Long text", thread, optional=True),
+            _input(
+                "media",
+                "Images (up to 4) or one video",
+                {
+                    "type": "file_input",
+                    "action_id": "value",
+                    "filetypes": FILE_TYPES,
+                    "max_files": 4,
+                },
+                optional=True,
+            ),
+        ],
+    }
+
+
+def read_compose(values: dict[str, Any]) -> dict[str, Any]:
+    """The compose modal's submitted values."""
+
+    def element(block: str) -> dict[str, Any]:
+        found: dict[str, Any] = values.get(block, {}).get("value", {})
+        return found
+
+    when = (element("when").get("selected_option") or {}).get("value", "now")
+    return {
+        "text": element("text").get("value") or "",
+        "account_ids": [int(o["value"]) for o in element("accounts").get("selected_options") or []],
+        "later": when == "later",
+        "day": element("date").get("selected_date"),
+        "at": element("time").get("selected_time"),
+        "as_thread": bool(element("thread").get("selected_options")),
+        "media": [
+            {
+                k: f.get(k)
+                for k in (
+                    "id",
+                    "name",
+                    "mimetype",
+                    "filetype",
+                    "size",
+                    "url_private",
+                    "url_private_download",
+                )
+            }
+            for f in element("media").get("files") or []
+        ],
+    }
+
+
+def preview_modal(
+    preview: Preview, run_at: datetime | None, meta: dict[str, Any]
+) -> dict[str, Any]:
+    """Exactly what each account will post, its length as X counts it, and any warning."""
+    blocks: list[dict[str, Any]] = []
+    when = (
+        f"Goes out <!date^{int(run_at.timestamp())}^{{date_long_pretty}} at {{time}}|"
+        f"{run_at:%Y-%m-%d %H:%M} UTC> (in your time zone)."
+        if run_at
+        else "Goes out as soon as you publish."
+    )
+    blocks.append(section(when))
+    blocks.extend(context(":information_source: " + escape(note)) for note in preview.notes)
+    for account in preview.accounts[:10]:
+        blocks.append(section(f"*@{escape(account.handle)}*"))
+        for text, measured in list(zip(account.parts, account.lengths, strict=False))[:8]:
+            shown, _ = escape_within(text, 2800)
+            blocks.append(section(quote(shown)))
+            blocks.append(context("Length as X counts it: " + describe_length(measured)))
+        if len(account.parts) > 8:
+            blocks.append(context(f"… and {len(account.parts) - 8} more parts."))
+    return {
+        "type": "modal",
+        "callback_id": PUBLISH_CALLBACK,
+        "private_metadata": json.dumps(meta),
+        "title": {"type": "plain_text", "text": "Preview"},
+        "submit": {"type": "plain_text", "text": "Schedule" if run_at else "Publish"},
+        "close": {"type": "plain_text", "text": "Back"},
+        "blocks": blocks[:100],
+    }
+
+
+def problems_text(problems: list[str]) -> str:
+    return "\n".join(f"• {p}" for p in problems)[:1900]
+
+
+def queue_blocks(posts: list[tuple[Post, list[str]]], user_id: str) -> list[dict[str, Any]]:
+    """`/roost queue`: scheduled posts, soonest first, with Edit and Cancel for their authors."""
+    if not posts:
+        return [section("Nothing is scheduled.")]
+    blocks: list[dict[str, Any]] = []
+    for post, handles in posts[:20]:
+        shown, cut = escape_within(" ".join(post.text.split()), 200)
+        assert post.run_at is not None
+        when = f"<!date^{int(post.run_at.timestamp())}^{{date_short_pretty}} {{time}}|later>"
+        accounts = ", ".join(f"@{escape(h)}" for h in handles)
+        blocks.append(section(f"{when} · {accounts}\n{shown}{'…' if cut else ''}"))
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"post:{post.id}",
+                "elements": [
+                    button("Edit", ACTION_EDIT, str(post.id)),
+                    button(
+                        "Cancel",
+                        ACTION_CANCEL,
+                        str(post.id),
+                        style="danger",
+                        confirm=confirm(
+                            "Cancel this post?",
+                            "Nothing of it will be posted.",
+                            "Cancel it",
+                            "Keep it",
+                        ),
+                    ),
+                ],
+            }
+        )
+    if len(posts) > 20:
+        blocks.append(context(f"… and {len(posts) - 20} more."))
+    return blocks
+
+
+def _option(text: str, value: str) -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": text[:75]}, "value": value}
+
+
+def _input(
+    block_id: str, label: str, element: dict[str, Any], *, optional: bool = False
+) -> dict[str, Any]:
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "optional": optional,
+        "label": {"type": "plain_text", "text": label},
+        "element": element,
+    }

@@ -1,0 +1,307 @@
+"""Composing posts for one or several accounts, now or at a time: checked per account,
+stored as one outbound row per account (and thread part), sent by the same machinery
+as replies — once, with no blind retry, a 429 waiting for X's reset.
+
+Scheduling is the database's: each row carries its run_at, an RQ job is queued for
+that moment, and the sweep sends any row that is due and pending (Redis flushed,
+workers down) — late, and saying how late.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from redis.exceptions import RedisError
+from sqlalchemy import select
+
+from bot.guards import check_public
+from bot.media import check_files
+from bot.outbound import enqueue_send
+from bot.outbox import Refused, Who
+from bot.runtime import Runtime
+from bot.tweet_text import Measured, measure, split_thread
+from bot.when import WhenError, check_run_at
+from storage import outbound as rows
+from storage.events import record_event
+from storage.models import Account, Grant, Member, Post
+from storage.posts import Started, create_post, rows_of, scheduled, withdraw
+from storage.team import member
+
+logger = logging.getLogger(__name__)
+
+POSTING_ROLES = frozenset({"owner", "agent"})
+"""Roles that post as an account on their own (needs-approval acts on mentions only)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Compose:
+    """What the post modal asked for."""
+
+    text: str
+    account_ids: list[int]
+    run_at: datetime | None  # None: now
+    media: list[dict[str, Any]] = field(default_factory=list)
+    as_thread: bool = False
+    when_note: str | None = None  # e.g. an ambiguous local time
+
+
+@dataclass(frozen=True, slots=True)
+class AccountPreview:
+    account_id: int
+    handle: str
+    parts: list[str]  # the exact texts, CoTag included
+    lengths: list[Measured]
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    accounts: list[AccountPreview]
+    problems: list[str]  # the whole post's: time, media
+    notes: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and all(a.ok for a in self.accounts)
+
+
+def postable_accounts(rt: Runtime, who: Who) -> list[tuple[int, str]]:
+    """(id, handle) of the accounts the person may post as."""
+    with rt.sessions() as session:
+        found = session.execute(
+            select(Account.id, Account.handle)
+            .join(Grant, Grant.account_id == Account.id)
+            .join(Member, Member.id == Grant.member_id)
+            .where(
+                Member.team_id == who.team_id,
+                Member.user_id == who.user_id,
+                Grant.role.in_(POSTING_ROLES),
+            )
+            .order_by(Account.handle)
+        )
+        return [(account_id, handle) for account_id, handle in found]
+
+
+def preview(rt: Runtime, who: Who, compose: Compose) -> Preview:
+    """The post as each account would send it, and everything that stands in its way."""
+    problems: list[str] = list(check_files(compose.media))
+    notes = [compose.when_note] if compose.when_note else []
+    if compose.run_at is not None:
+        try:
+            check_run_at(compose.run_at, rt.clock(), rt.settings.roost_max_schedule_days)
+        except WhenError as exc:
+            problems.append(str(exc))
+    if not compose.account_ids:
+        problems.append("Pick at least one account to post as.")
+    allowed = dict(postable_accounts(rt, who))
+    with rt.sessions() as session:
+        cotag = session.scalar(
+            select(Member.cotag).where(Member.team_id == who.team_id, Member.user_id == who.user_id)
+        )
+        accounts = []
+        for account_id in compose.account_ids:
+            account = session.get(Account, account_id)
+            if account is None:
+                problems.append("One of the accounts is no longer in Roost.")
+                continue
+            accounts.append(_for_account(account, compose, cotag, account_id in allowed))
+    return Preview(accounts, problems, notes)
+
+
+def _for_account(
+    account: Account, compose: Compose, cotag: str | None, allowed: bool
+) -> AccountPreview:
+    problems: list[str] = []
+    if not allowed:
+        problems.append(f"You may not post as @{account.handle}: ask one of its owners.")
+    signs = cotag if account.cotags_enabled else None
+    if account.cotags_enabled and cotag is None:
+        problems.append(
+            f"@{account.handle} signs posts with a CoTag and you have none: `/roost cotag ^AB`."
+        )
+    problems.extend(f.message for f in check_public(compose.text, banned=account.banned_words))
+    single = measure(compose.text, signs)
+    if single.fits or not compose.as_thread:
+        parts = [single.text] if compose.text.strip() else []
+        lengths = [single]
+        if not single.fits:
+            problems.append(
+                f"Too long for @{account.handle}: {single.length}/{single.limit}. "
+                "Shorten it, or tick “Post as a numbered thread”."
+            )
+    else:
+        parts = split_thread(compose.text, signs)
+        lengths = [measure(part, None) for part in parts]  # media go with the first part
+    return AccountPreview(account.id, account.handle, parts, lengths, problems)
+
+
+def submit(rt: Runtime, who: Who, compose: Compose, key: str) -> int | None:
+    """Check again and store the post and its rows; queue each account's first part at
+    its time. The post's id, or None if this modal's post was stored already."""
+    checked = preview(rt, who, compose)
+    if not checked.ok:
+        raise Refused(
+            " ".join(checked.problems + [p for a in checked.accounts for p in a.problems])
+        )
+    now = rt.clock()
+    with rt.sessions.begin() as session:
+        author = member(session, who.team_id, who.user_id, now)
+        post_id = create_post(
+            session,
+            key=key,
+            team_id=who.team_id,
+            author_id=author.id,
+            text=compose.text,
+            media=compose.media,
+            run_at=compose.run_at,
+            as_thread=compose.as_thread,
+            created_at=now,
+            updated_at=now,
+        )
+        if post_id is None:
+            return None
+        firsts = _write_rows(session, post_id, author, checked, compose.run_at, now, version=0)
+        record_event(
+            session,
+            "post.scheduled" if compose.run_at else "post.created",
+            now,
+            actor=who.user_id,
+            post_id=post_id,
+            accounts=[a.handle for a in checked.accounts],
+            run_at=compose.run_at.isoformat() if compose.run_at else None,
+        )
+    _queue(rt, firsts, compose.run_at)
+    return post_id
+
+
+def _write_rows(
+    session: Any,
+    post_id: int,
+    author: Member,
+    checked: Preview,
+    run_at: datetime | None,
+    now: datetime,
+    *,
+    version: int,
+) -> list[int]:
+    firsts = []
+    for account in checked.accounts:
+        for part, text in enumerate(account.parts):
+            outbound_id = rows.create(
+                session,
+                idempotency_key=f"post:{post_id}:{version}:{account.account_id}:{part}",
+                kind="post",
+                account_id=account.account_id,
+                actor_id=author.id,
+                text=text,
+                cotag=author.cotag,
+                status="pending",
+                attempts=0,
+                run_at=run_at or now,
+                created_at=now,
+                post_id=post_id,
+                part=part,
+            )
+            if part == 0 and outbound_id is not None:
+                firsts.append(outbound_id)
+    return firsts
+
+
+def _queue(rt: Runtime, outbound_ids: list[int], run_at: datetime | None) -> None:
+    try:
+        for outbound_id in outbound_ids:
+            enqueue_send(rt.queue, outbound_id, at=run_at)
+    except RedisError as exc:
+        # Stored is safe: the sweep sends pending rows that are due.
+        logger.error("post rows not queued (%s); the sweep will send them", exc)
+
+
+def cancel(rt: Runtime, who: Who, post_id: int) -> str:
+    """Withdraw a scheduled post, unless sending has begun for any of its accounts."""
+    now = rt.clock()
+    try:
+        with rt.sessions.begin() as session:
+            post = _own_post(session, who, post_id)
+            withdraw(session, post_id)
+            post.cancelled_at = now
+            record_event(session, "post.cancelled", now, actor=who.user_id, post_id=post_id)
+    except Started:
+        raise Refused(
+            "This post is already being sent (or was sent) for at least one account, so it "
+            "can no longer be cancelled; the account's channel shows how it went."
+        ) from None
+    return "Cancelled: nothing of it will be posted."
+
+
+def edit(rt: Runtime, who: Who, post_id: int, compose: Compose) -> str:
+    """Replace a scheduled post's text, time or media, checked again; until sending begins."""
+    checked = preview(rt, who, compose)
+    if not checked.ok:
+        raise Refused(
+            " ".join(checked.problems + [p for a in checked.accounts for p in a.problems])
+        )
+    now = rt.clock()
+    try:
+        with rt.sessions.begin() as session:
+            post = _own_post(session, who, post_id)
+            withdraw(session, post_id)
+            version = len(rows_of(session, post_id))  # keys stay unique across versions
+            author = session.get_one(Member, post.author_id)
+            firsts = _write_rows(
+                session, post_id, author, checked, compose.run_at, now, version=version
+            )
+            post.text, post.run_at, post.media = compose.text, compose.run_at, compose.media
+            post.as_thread, post.updated_at = compose.as_thread, now
+            record_event(session, "post.edited", now, actor=who.user_id, post_id=post_id)
+    except Started:
+        raise Refused(
+            "This post is already being sent for at least one account, so it can no longer "
+            "be edited."
+        ) from None
+    _queue(rt, firsts, compose.run_at)
+    return "Saved: the post goes out as edited."
+
+
+def _all_problems(checked: Preview) -> list[str]:
+    return checked.problems + [p for a in checked.accounts for p in a.problems]
+
+
+def own_post(rt: Runtime, who: Who, post_id: int) -> Post:
+    """The person's own post, still scheduled; Refused otherwise."""
+    with rt.sessions() as session:
+        return _own_post(session, who, post_id)
+
+
+def accounts_of(rt: Runtime, post_id: int) -> list[int]:
+    with rt.sessions() as session:
+        return sorted({r.account_id for r in rows_of(session, post_id) if r.status == "pending"})
+
+
+def _own_post(session: Any, who: Who, post_id: int) -> Post:
+    post = session.get(Post, post_id)
+    if post is None or post.cancelled_at is not None:
+        raise Refused("This post is no longer scheduled.")
+    author = session.get(Member, post.author_id)
+    if author is None or author.user_id != who.user_id:
+        raise Refused(f"Only <@{author.user_id if author else '?'}>, who wrote it, changes it.")
+    return post
+
+
+def queue_of(rt: Runtime, who: Who, *, mine_only: bool) -> list[tuple[Post, list[str]]]:
+    with rt.sessions() as session:
+        author = None
+        if mine_only:
+            someone = session.scalar(
+                select(Member).where(Member.team_id == who.team_id, Member.user_id == who.user_id)
+            )
+            if someone is None:
+                return []
+            author = someone.id
+        return scheduled(session, who.team_id, rt.clock(), author)

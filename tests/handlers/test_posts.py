@@ -1,0 +1,360 @@
+"""Composing and scheduling posts, through signed requests, the fake Slack and X, a real
+Redis and both databases."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from rq import SimpleWorker
+from slack_bolt import App
+from sqlalchemy import select
+
+from bot.outbound import send_outbound, sweep_outbound
+from bot.outbox import Who, retry
+from bot.post_views import ACTION_CANCEL, SHORTCUT
+from bot.runtime import Runtime
+from storage.models import Account, Outbound, Post
+from tests.conftest import AGENT, BRAND_CHANNEL, OWNER, add_brand_account, run_jobs
+from tests.fakes.slack_api import FakeSlack, action_body
+from tests.fakes.x_api import FakeX
+from tests.handlers.signed import button, card_click, command, dispatch, make_app, submit
+
+SHOP_CHANNEL = "C0SHOP"
+
+
+@pytest.fixture
+def app(rt: Runtime, fake_slack: FakeSlack) -> App:
+    return make_app(rt)
+
+
+@pytest.fixture
+def accounts(rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account) -> list[Account]:
+    """@brand and @shop; the agent (^BK, Asia/Seoul) may post as both."""
+    fake_slack.add_channel(SHOP_CHANNEL, "x-shop")
+    shop = add_brand_account(rt, fake_x, "shop", SHOP_CHANNEL)
+    fake_slack.add_user(AGENT, "agent", tz="Asia/Seoul")
+    fake_slack.add_user(OWNER, "owner", tz="Europe/Berlin")
+    for account in (brand, shop):
+        _give_on(rt, fake_slack, account, AGENT, "agent")
+    _cotag(rt, fake_slack, AGENT, "^BK")
+    return [brand, shop]
+
+
+def _give_on(rt: Runtime, fake_slack: FakeSlack, account: Account, user: str, role: str) -> None:
+    from storage.team import grant, member
+
+    with rt.sessions.begin() as session:
+        found = session.get_one(Account, account.id)
+        grant(
+            session, found, member(session, fake_slack.team_id, user, rt.clock()), role, rt.clock()
+        )
+
+
+def _cotag(rt: Runtime, fake_slack: FakeSlack, user: str, cotag: str) -> None:
+    from storage.team import member, set_cotag
+
+    with rt.sessions.begin() as session:
+        set_cotag(session, member(session, fake_slack.team_id, user, rt.clock()), cotag, rt.clock())
+
+
+def compose(
+    app: App, fake_slack: FakeSlack, *, user: str = AGENT, how: str = "command"
+) -> dict[str, Any]:
+    before = len(fake_slack.views)
+    if how == "command":
+        assert command(app, fake_slack, "post", user=user).status == 200
+    else:
+        shortcut = {
+            "type": "shortcut",
+            "callback_id": SHORTCUT,
+            "team": {"id": fake_slack.team_id},
+            "user": {"id": user, "team_id": fake_slack.team_id},
+            "trigger_id": "7.8.9",
+        }
+        assert dispatch(app, action_body(shortcut)).status == 200
+    return fake_slack.wait_for(lambda: fake_slack.views[before:])[0]["view"]
+
+
+def values(
+    text: str,
+    account_ids: list[int],
+    *,
+    day: str | None = None,
+    at: str | None = None,
+    thread: bool = False,
+    files: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "text": {"value": {"value": text}},
+        "accounts": {"value": {"selected_options": [{"value": str(i)} for i in account_ids]}},
+        "when": {"value": {"selected_option": {"value": "later" if day else "now"}}},
+        "date": {"value": {"selected_date": day}},
+        "time": {"value": {"selected_time": at}},
+        "thread": {"value": {"selected_options": [{"value": "thread"}] if thread else []}},
+        "media": {"value": {"files": files or []}},
+    }
+    return found
+
+
+def post_rows(rt: Runtime) -> list[Outbound]:
+    with rt.sessions() as session:
+        return list(
+            session.scalars(select(Outbound).where(Outbound.kind == "post").order_by(Outbound.id))
+        )
+
+
+def seoul(moment: datetime) -> tuple[str, str]:
+    local = moment.astimezone(ZoneInfo("Asia/Seoul"))
+    return local.strftime("%Y-%m-%d"), local.strftime("%H:%M")
+
+
+def texts(messages: list[dict[str, Any]]) -> str:
+    return "\n".join(m["text"] for m in messages)
+
+
+# --- now, to several accounts ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["command", "shortcut"])
+def test_a_post_to_two_accounts_previews_each_then_posts_once_each(
+    app: App,
+    rt: Runtime,
+    fake_x: FakeX,
+    fake_slack: FakeSlack,
+    accounts: list[Account],
+    how: str,
+) -> None:
+    modal = compose(app, fake_slack, how=how)
+    ids = [a.id for a in accounts]
+    answer = submit(app, fake_slack, modal, values("Our winter sale starts today!", ids))
+    assert answer["response_action"] == "push"
+    shown = json.dumps(answer["view"]["blocks"], ensure_ascii=False)
+    assert shown.count("Our winter sale starts today! ^BK") == 2
+    assert "Length as X counts it: 33/280" in shown
+    for _ in range(2):  # a double click on Publish
+        assert submit(app, fake_slack, answer["view"]) == {"response_action": "clear"}
+    run_jobs(rt)
+
+    for handle, channel in (("brand", BRAND_CHANNEL), ("shop", SHOP_CHANNEL)):
+        (post,) = fake_x.posts_by(handle)
+        assert post["text"] == "Our winter sale starts today! ^BK"
+        (said,) = fake_slack.messages(channel)[-1:]
+        assert f"<@{AGENT}> posted as @{handle}" in said["text"]
+        assert f"https://x.com/{handle}/status/{post['id']}" in said["text"]
+    assert len(fake_slack.dms(AGENT)) == 2
+    with rt.sessions() as session:
+        assert len(session.scalars(select(Post)).all()) == 1
+
+
+def test_two_accounts_where_the_person_may_post_as_one(
+    app: App, rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, accounts: list[Account]
+) -> None:
+    fake_slack.add_user("U0JUNIOR", "junior")
+    _give_on(rt, fake_slack, accounts[0], "U0JUNIOR", "agent")
+    _cotag(rt, fake_slack, "U0JUNIOR", "^JR")
+    modal = compose(app, fake_slack, user="U0JUNIOR")
+    answer = submit(
+        app, fake_slack, modal, values("hello", [a.id for a in accounts]), user="U0JUNIOR"
+    )
+    assert answer["response_action"] == "errors"
+    assert "You may not post as @shop" in answer["errors"]["accounts"]
+    assert post_rows(rt) == []
+
+
+def test_x_rejecting_one_account_does_not_stop_the_other(
+    app: App, rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, accounts: list[Account]
+) -> None:
+    with rt.sessions() as session:
+        sealed = session.get_one(Account, accounts[1].id).credentials
+    fake_x.revoke(rt.box.open(sealed)["access_token"])
+    modal = compose(app, fake_slack)
+    answer = submit(app, fake_slack, modal, values("Hello all", [a.id for a in accounts]))
+    submit(app, fake_slack, answer["view"])
+    run_jobs(rt)
+    assert len(fake_x.posts_by("brand")) == 1 and fake_x.posts_by("shop") == []
+    failed = fake_slack.messages(SHOP_CHANNEL)[-1]
+    assert "post as @shop failed" in failed["text"] and "Reconnect" in failed["text"]
+
+
+# --- time ------------------------------------------------------------------------------
+
+
+def test_a_past_time_and_one_too_far_ahead_are_refused(
+    app: App, rt: Runtime, fake_slack: FakeSlack, accounts: list[Account]
+) -> None:
+    modal = compose(app, fake_slack)
+    day, at = seoul(rt.clock() - timedelta(hours=1))
+    past = submit(app, fake_slack, modal, values("hi", [accounts[0].id], day=day, at=at))
+    assert "That time has passed" in past["errors"]["time"]
+    day, at = seoul(rt.clock() + timedelta(days=400))
+    far = submit(app, fake_slack, modal, values("hi", [accounts[0].id], day=day, at=at))
+    assert "at most 365 days ahead" in far["errors"]["time"]
+
+
+def test_a_time_the_dst_change_skips_is_refused_and_a_doubled_one_explained(
+    app: App, rt: Runtime, fake_slack: FakeSlack, accounts: list[Account]
+) -> None:
+    _give_on(rt, fake_slack, accounts[0], OWNER, "owner")
+    _cotag(rt, fake_slack, OWNER, "^OW")
+    year = rt.clock().year + 1  # Berlin: forward on the last Sunday of March, back in October
+    march = max(d for d in range(25, 32) if datetime(year, 3, d).weekday() == 6)
+    october = max(d for d in range(25, 32) if datetime(year, 10, d).weekday() == 6)
+    modal = compose(app, fake_slack, user=OWNER)
+    skipped = submit(
+        app,
+        fake_slack,
+        modal,
+        values("hi", [accounts[0].id], day=f"{year}-03-{march}", at="02:30"),
+        user=OWNER,
+    )
+    assert "does not exist" in skipped["errors"]["time"]
+    doubled = submit(
+        app,
+        fake_slack,
+        modal,
+        values("hi", [accounts[0].id], day=f"{year}-10-{october}", at="02:30"),
+        user=OWNER,
+    )
+    assert doubled["response_action"] == "push"
+    assert "happens twice" in json.dumps(doubled["view"]["blocks"])
+
+
+# --- scheduling -------------------------------------------------------------------------
+
+
+def schedule(
+    app: App,
+    rt: Runtime,
+    fake_slack: FakeSlack,
+    accounts: list[Account],
+    text: str,
+    ahead: timedelta,
+) -> dict[str, Any]:
+    modal = compose(app, fake_slack)
+    day, at = seoul(rt.clock() + ahead)
+    answer = submit(app, fake_slack, modal, values(text, [a.id for a in accounts], day=day, at=at))
+    assert answer["response_action"] == "push", answer
+    assert answer["view"]["submit"]["text"] == "Schedule"
+    assert submit(app, fake_slack, answer["view"]) == {"response_action": "clear"}
+    return answer
+
+
+def later(rt: Runtime, span: timedelta) -> None:
+    moment = rt.clock() + span
+    rt.clock = lambda: moment
+
+
+def test_a_scheduled_post_is_listed_can_be_cancelled_and_goes_nowhere(
+    app: App, rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, accounts: list[Account]
+) -> None:
+    schedule(app, rt, fake_slack, accounts, "Tomorrow's news", timedelta(hours=2))
+    assert {r.status for r in post_rows(rt)} == {"pending"}
+    command(app, fake_slack, "queue")
+    listing = fake_slack.wait_for(lambda: fake_slack.responses)[-1]
+    assert "Tomorrow's news" in json.dumps(listing["blocks"])
+    dispatch(app, card_click(fake_slack, button(listing, ACTION_CANCEL)))
+    assert {r.status for r in post_rows(rt)} == {"cancelled"}
+    later(rt, timedelta(hours=3))
+    for account in accounts:
+        sweep_outbound(rt, account.id)
+    run_jobs(rt)
+    assert fake_x.posts_by("brand") == [] and fake_x.posts_by("shop") == []
+
+
+def test_a_post_being_sent_cannot_be_cancelled(
+    app: App, rt: Runtime, fake_slack: FakeSlack, accounts: list[Account]
+) -> None:
+    from bot.outbox import Refused
+    from bot.posts import cancel
+
+    schedule(app, rt, fake_slack, accounts, "Soon", timedelta(hours=1))
+    with rt.sessions.begin() as session:
+        first = session.scalars(select(Outbound).where(Outbound.kind == "post")).first()
+        assert first is not None
+        first.status = "sending"
+        post_id = first.post_id
+    assert post_id is not None
+    with pytest.raises(Refused, match="already being sent"):
+        cancel(rt, Who(fake_slack.team_id, AGENT), post_id)
+    assert [r.status for r in post_rows(rt)].count("pending") == 1  # nothing half-cancelled
+
+
+def test_redis_flushed_after_scheduling_the_sweep_sends_once_marked_late(
+    app: App, rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, accounts: list[Account]
+) -> None:
+    schedule(app, rt, fake_slack, accounts, "Scheduled hello", timedelta(minutes=30))
+    rt.redis.flushdb()
+    later(rt, timedelta(minutes=45))
+    for _ in range(2):  # two sweeps, before any worker ran
+        for account in accounts:
+            sweep_outbound(rt, account.id)
+    run_jobs(rt)
+    assert len(fake_x.posts_by("brand")) == 1 and len(fake_x.posts_by("shop")) == 1
+    said = texts(fake_slack.messages(BRAND_CHANNEL))
+    assert "late by 15 min" in said
+
+
+def test_a_hundred_posts_due_in_the_same_second_go_out_once_each(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, accounts: list[Account]
+) -> None:
+    from bot.posts import Compose
+    from bot.posts import submit as store
+
+    due = rt.clock() + timedelta(minutes=5)
+    who = Who(fake_slack.team_id, AGENT)
+    for n in range(100):
+        store(rt, who, Compose(f"Post number {n}", [accounts[n % 2].id], due), key=f"k{n}")
+    later(rt, timedelta(minutes=6))
+    for account in accounts:
+        sweep_outbound(rt, account.id)  # and the scheduled jobs, as if both fired
+    jobs = rt.queue.scheduled_job_registry.get_job_ids()
+    for job_id in jobs:
+        rt.queue.scheduled_job_registry.remove(job_id)
+    for row in post_rows(rt):
+        send_outbound(row.id)  # a duplicate delivery of every job
+    run_jobs(rt)
+    posted = fake_x.posts_by("brand") + fake_x.posts_by("shop")
+    assert len(posted) == 100
+    assert len({p["text"] for p in posted}) == 100
+    assert len(fake_x.calls_to("/2/tweets", "POST")) == 100
+
+
+# --- threads -----------------------------------------------------------------------------
+
+
+def test_a_thread_whose_third_part_fails_keeps_the_first_two_and_resumes(
+    app: App, rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, accounts: list[Account]
+) -> None:
+    text = " ".join(f"word{n}" for n in range(200))
+    modal = compose(app, fake_slack)
+    too_long = submit(app, fake_slack, modal, values(text, [accounts[0].id]))
+    assert "numbered thread" in too_long["errors"]["text"]
+    answer = submit(app, fake_slack, modal, values(text, [accounts[0].id], thread=True))
+    assert answer["response_action"] == "push"
+    submit(app, fake_slack, answer["view"])
+    worker = SimpleWorker([rt.queue], connection=rt.redis)
+    worker.work(burst=True, max_jobs=2)  # parts 1 and 2
+    fake_x.fail("/2/tweets", 403, method="POST")
+    worker.work(burst=True, max_jobs=1)  # part 3 fails
+    run_jobs(rt)
+    parts = post_rows(rt)
+    assert [r.status for r in parts][:3] == ["sent", "sent", "failed"]
+    assert all(r.status == "pending" for r in parts[3:])
+    assert len(fake_x.posts_by("brand")) == 2
+    said = fake_slack.messages(BRAND_CHANNEL)[-1]
+    assert (
+        f"failed at part 3 of {len(parts)}" in said["text"] and "Parts 1–2 are up" in said["text"]
+    )
+
+    retry(rt, Who(fake_slack.team_id, AGENT), parts[2].id)  # Resume
+    run_jobs(rt)
+    posted = sorted(fake_x.posts_by("brand"), key=lambda p: int(p["id"]))
+    assert len(posted) == len(parts)
+    for earlier, part in zip(posted, posted[1:], strict=False):
+        assert str(part["in_reply_to_tweet_id"]) == str(earlier["id"])
+    assert posted[0]["text"].endswith(f"1/{len(parts)} ^BK")
+    assert "a thread of" in fake_slack.messages(BRAND_CHANNEL)[-1]["text"]
