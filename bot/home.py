@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from bot.blocks import button, context, section
 from bot.cards import ACTION_DM, ACTION_REPLY, ACTION_RESOLVE
 from bot.mrkdwn import escape, escape_within
+from bot.outbox import Who
 from bot.replies import HELP
 from bot.runtime import Runtime
 from storage.assignments import assigned_to, unassigned
@@ -22,6 +23,9 @@ from storage.team import member
 
 HOME_ITEMS = 12
 """Items per list in the App Home: each takes 3 blocks, and a Home holds 100."""
+
+HOME_POSTS = 10
+"""Scheduled posts in the App Home (2 blocks each); `/roost queue` lists them all."""
 
 LIST_ITEMS = 25
 """Items per private list (`/roost mine`, `/roost inbox`)."""
@@ -93,16 +97,27 @@ def _item(rt: Runtime, mention: Mention, handle: str) -> WorkItem:
 
 
 def publish_home(rt: Runtime, team_id: str, user_id: str) -> None:
+    from bot.post_views import queue_blocks
+    from bot.posts import queue_of
+
     mine, open_ = work_lists(rt, team_id, user_id, HOME_ITEMS)
-    rt.slack.views_publish(user_id=user_id, view=home_view(mine, open_))
+    scheduled = queue_of(rt, Who(team_id, user_id), mine_only=True)[:HOME_POSTS]
+    posts = queue_blocks(scheduled, user_id) if scheduled else []
+    rt.slack.views_publish(user_id=user_id, view=home_view(mine, open_, posts))
 
 
-def home_view(mine: WorkList, open_: WorkList) -> dict[str, Any]:
-    """The App Home: assigned to me, then unassigned in my accounts, each with its buttons."""
+def home_view(
+    mine: WorkList, open_: WorkList, scheduled: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The App Home: assigned to me, then unassigned in my accounts, each with its buttons;
+    then the person's scheduled posts."""
     blocks: list[dict[str, Any]] = [_header("Assigned to me")]
     blocks.extend(_home_list(mine, "Nothing is assigned to you. :tada:", "/roost mine"))
     blocks.append(_header("Unassigned in your accounts"))
     blocks.extend(_home_list(open_, "Every open mention has someone.", "/roost inbox"))
+    if scheduled:
+        blocks.append(_header("Your scheduled posts"))
+        blocks.extend(scheduled)
     blocks.append({"type": "divider"})
     blocks.append(context(HELP.replace("\n", " ")[:1900]))
     return {"type": "home", "blocks": blocks}

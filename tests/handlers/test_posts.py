@@ -358,3 +358,41 @@ def test_a_thread_whose_third_part_fails_keeps_the_first_two_and_resumes(
         assert str(part["in_reply_to_tweet_id"]) == str(earlier["id"])
     assert posted[0]["text"].endswith(f"1/{len(parts)} ^BK")
     assert "a thread of" in fake_slack.messages(BRAND_CHANNEL)[-1]["text"]
+
+
+def test_the_authors_home_lists_their_scheduled_posts(
+    app: App, rt: Runtime, fake_slack: FakeSlack, accounts: list[Account]
+) -> None:
+    from bot.home import publish_home
+
+    schedule(app, rt, fake_slack, accounts, "Next week's launch", timedelta(days=7))
+    publish_home(rt, fake_slack.team_id, AGENT)
+    home = [v for v in fake_slack.views if v.get("user_id") == AGENT][-1]["view"]
+    shown = json.dumps(home, ensure_ascii=False)
+    assert "Your scheduled posts" in shown and "Next week's launch" in shown
+    assert ACTION_CANCEL in shown and len(home["blocks"]) <= 100
+
+
+def test_an_edit_is_checked_again_and_only_the_edited_post_goes_out(
+    app: App, rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, accounts: list[Account]
+) -> None:
+    from bot.post_views import ACTION_EDIT
+
+    schedule(app, rt, fake_slack, accounts[:1], "First draft", timedelta(hours=1))
+    command(app, fake_slack, "queue")
+    listing = fake_slack.wait_for(lambda: fake_slack.responses)[-1]
+    before = len(fake_slack.views)
+    dispatch(app, card_click(fake_slack, button(listing, ACTION_EDIT)))
+    modal = fake_slack.wait_for(lambda: fake_slack.views[before:])[0]["view"]
+    assert "First draft" in json.dumps(modal)
+    day, at = seoul(rt.clock() + timedelta(hours=1))
+    ids = [accounts[0].id]
+    too_long = submit(app, fake_slack, modal, values("x" * 300, ids, day=day, at=at))
+    assert "Too long" in too_long["errors"]["text"]
+    answer = submit(app, fake_slack, modal, values("Final words", ids, day=day, at=at))
+    assert submit(app, fake_slack, answer["view"]) == {"response_action": "clear"}
+    assert sorted(r.status for r in post_rows(rt)) == ["cancelled", "pending"]
+    later(rt, timedelta(hours=2))
+    sweep_outbound(rt, accounts[0].id)
+    run_jobs(rt)
+    assert [p["text"] for p in fake_x.posts_by("brand")] == ["Final words ^BK"]
