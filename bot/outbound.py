@@ -231,8 +231,14 @@ def _post(rt: Runtime, client: XClient, row: Outbound) -> str | None:
     reply_to = int(earlier.x_id) if earlier is not None and earlier.x_id else None
     media_ids = row.media_ids
     if row.part == 0 and post is not None and post.media and not media_ids:
-        # Uploading posts nothing, so a try that dies after it only uploads again.
-        media_ids = [upload_to_x(client, download(rt, f), f["mimetype"]) for f in post.media]
+        # Uploading posts nothing, so a try that dies after it only uploads again, and an
+        # upload whose answer was lost is simply tried again later.
+        try:
+            media_ids = [upload_to_x(client, download(rt, f), f["mimetype"]) for f in post.media]
+        except XOutcomeUnknown as exc:
+            raise XUnavailable(
+                f"Uploading the media to X failed ({exc}); nothing was posted."
+            ) from None
         with rt.sessions.begin() as session:
             session.get_one(Outbound, row.id).media_ids = media_ids
     return client.post_tweet(row.text, reply_to=reply_to, media_ids=media_ids or None)

@@ -13,7 +13,8 @@ reached X, XOutcomeUnknown when it may have.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -60,6 +61,17 @@ POST_FIELDS = ["created_at", "conversation_id", "in_reply_to_user_id", "referenc
 
 DM_EVENT_FIELDS = ["id", "event_type", "text", "created_at", "dm_conversation_id"]
 """DM event fields in both X's documentation and its OpenAPI (sender_id comes as expansion)."""
+
+VIDEO_CHUNK_BYTES = 4 * 1024 * 1024
+"""Bytes per appended segment of a chunked upload (X takes up to 5 MB a segment)."""
+
+VIDEO_PROCESSING_WAIT = 600.0
+"""Seconds `upload_video` waits, at most, for X to finish processing a video."""
+
+DEFAULT_CHECK_AFTER = 1.0
+"""Seconds between STATUS polls when X does not say (`check_after_secs`)."""
+
+MEDIA_UPLOAD = "/2/media/upload"
 
 MENTION_EXPANSIONS = [
     "author_id",
@@ -200,14 +212,131 @@ class XClient:
             )
         return page
 
-    def post_tweet(self, text: str, *, reply_to: int | None = None) -> str:
-        """Post `text` as the account, replying to the post `reply_to` if given; the new id."""
+    def post_tweet(
+        self, text: str, *, reply_to: int | None = None, media_ids: list[str] | None = None
+    ) -> str:
+        """Post `text` as the account, replying to the post `reply_to` if given, with the
+        uploaded `media_ids` attached (up to four images, or one video); the new id."""
         doing = "posting the reply" if reply_to is not None else "posting"
         with translate_errors(doing, write=True):
             answer = self._client.create_tweet(
-                text=text, in_reply_to_tweet_id=reply_to, user_auth=self._user_auth
+                text=text,
+                in_reply_to_tweet_id=reply_to,
+                media_ids=media_ids or None,
+                user_auth=self._user_auth,
             )
         return str(_data(answer, doing)["id"])
+
+    # A failed upload posts nothing: at worst X holds a media id nobody uses, which expires
+    # in a day. So although uploads go through translate_errors as writes (an unanswered one
+    # says XOutcomeUnknown), uploading again from the start is always safe.
+
+    def upload_image(self, data: bytes, mime: str) -> str:
+        """Upload an image (a GIF as an animated GIF) in one request; its media id."""
+        doing = "uploading the image"
+        category = "tweet_gif" if mime == "image/gif" else "tweet_image"
+        with translate_errors(doing, write=True):
+            answer = self._multipart(MEDIA_UPLOAD, {"media_category": category}, data, mime)
+        return str(_data(answer, doing)["id"])
+
+    def upload_video(
+        self,
+        data: bytes,
+        mime: str,
+        *,
+        chunk_bytes: int = VIDEO_CHUNK_BYTES,
+        poll: Callable[[float], None] = time.sleep,
+    ) -> str:
+        """Upload a video in chunks and wait until X has processed it; its media id.
+
+        `poll` sleeps between STATUS checks (X says how long); a video X cannot process, or
+        one still processing after VIDEO_PROCESSING_WAIT seconds, raises XError.
+        """
+        doing = "uploading the video"
+        with translate_errors(doing, write=True):
+            started = self._client.request(
+                "POST",
+                f"{MEDIA_UPLOAD}/initialize",
+                json={
+                    "media_type": mime,
+                    "total_bytes": len(data),
+                    "media_category": "tweet_video",
+                },
+                user_auth=self._user_auth,
+            )
+            media_id = str(_data(started.json(), doing)["id"])
+            for index, offset in enumerate(range(0, len(data), chunk_bytes)):
+                self._multipart(
+                    f"{MEDIA_UPLOAD}/{media_id}/append",
+                    {"segment_index": str(index)},
+                    data[offset : offset + chunk_bytes],
+                    mime,
+                )
+            finalized = self._client.request(
+                "POST", f"{MEDIA_UPLOAD}/{media_id}/finalize", user_auth=self._user_auth
+            )
+        state = _data(finalized.json(), doing)
+        waited = 0.0
+        while True:
+            info = state.get("processing_info") or {"state": "succeeded"}
+            if info.get("state") == "succeeded":
+                return media_id
+            if info.get("state") == "failed":
+                error = info.get("error") or {}
+                reason = str(error.get("message") or error.get("name") or "no reason given")
+                raise XError(
+                    f"X could not process the video ({reason.rstrip('.')}). "
+                    "Check that it is an MP4 or MOV with H.264 video and AAC audio, "
+                    "or attach another."
+                )
+            delay = float(info.get("check_after_secs") or DEFAULT_CHECK_AFTER)
+            if waited + delay > VIDEO_PROCESSING_WAIT:
+                raise XError(
+                    f"X was still processing the video after {VIDEO_PROCESSING_WAIT / 60:.0f} "
+                    "minutes. Try again later, or attach a shorter video."
+                )
+            poll(delay)
+            waited += delay
+            with translate_errors("checking the video's processing"):
+                status = self._client.request(
+                    "GET",
+                    MEDIA_UPLOAD,
+                    params={"media_id": media_id, "command": "STATUS"},
+                    user_auth=self._user_auth,
+                )
+            state = _data(status.json(), "checking the video's processing")
+
+    def _multipart(
+        self, route: str, fields: dict[str, str], data: bytes, mime: str
+    ) -> dict[str, Any]:
+        """POST a multipart form with `data` as its `media` part; X's answer as JSON.
+
+        tweepy's `Client.request` sends only JSON bodies, so this signs the call the way it
+        does (OAuth 1.0a, which leaves multipart bodies out of the signature, or the bearer
+        token) and raises tweepy's exceptions for translate_errors.
+        """
+        client = self._client
+        headers = {"User-Agent": client.user_agent}
+        auth = None
+        if self._user_auth:
+            auth = tweepy.OAuth1UserHandler(
+                client.consumer_key,
+                client.consumer_secret,
+                client.access_token,
+                client.access_token_secret,
+            ).apply_auth()
+        else:
+            headers["Authorization"] = f"Bearer {client.bearer_token}"
+        with client.session.post(
+            TWEEPY_HOST + route,
+            data=fields,
+            files={"media": ("media", data, mime)},
+            headers=headers,
+            auth=auth,
+        ) as response:
+            _raise_for_status(response)
+            answer: dict[str, Any] = response.json() if response.content else {}
+        return answer
 
     def recent_posts(self, user_id: int, *, since: datetime) -> list[dict[str, Any]]:
         """The account's own posts created at or after `since`, newest first (up to 100).
@@ -390,6 +519,26 @@ def _refusal(exc: tweepy.Forbidden, doing: str, recipient: str | None) -> XError
         f"X forbids {doing} for this account or app ({detail}). "
         "Check the app's access level and plan in the X developer portal."
     )
+
+
+def _raise_for_status(response: requests.Response) -> None:
+    """Raise what tweepy's `Client.request` raises for the same answer."""
+    status = response.status_code
+    if status == 429:
+        reset = response.headers.get("x-rate-limit-reset")
+        raise tweepy.TooManyRequests(response, reset_time=_int(reset))
+    errors: dict[int, type[tweepy.HTTPException]] = {
+        400: tweepy.BadRequest,
+        401: tweepy.Unauthorized,
+        403: tweepy.Forbidden,
+        404: tweepy.NotFound,
+    }
+    if status in errors:
+        raise errors[status](response)
+    if status >= 500:
+        raise tweepy.TwitterServerError(response)
+    if not 200 <= status < 300:
+        raise tweepy.HTTPException(response)
 
 
 def _outcome_unknown(doing: str, why: str) -> XOutcomeUnknown:

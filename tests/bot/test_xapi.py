@@ -363,3 +363,94 @@ def test_connect_timeout_on_a_write_sent_nothing(fake_x: FakeX, account: dict[st
         finally:
             for sock in waiting:
                 sock.close()
+
+
+# --- media -----------------------------------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+MP4 = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40
+
+
+def test_upload_an_image_and_post_it(
+    request: pytest.FixtureRequest, fake_x: FakeX, client: XClient
+) -> None:
+    media_id = client.upload_image(PNG, "image/png")
+    (upload,) = fake_x.uploads_by("brand")
+    assert (upload["id"], upload["type"], upload["size"]) == (media_id, "photo", len(PNG))
+    (call,) = fake_x.calls_to("/2/media/upload", method="POST")
+    assert call.headers["content-type"].startswith("multipart/form-data")
+    scheme = {"oauth1": "OAuth", "oauth2": "Bearer"}[request.node.callspec.params["client"]]
+    assert call.headers["authorization"].startswith(scheme + " ")
+
+    post_id = client.post_tweet("New in store", media_ids=[media_id])
+    (post,) = fake_x.posts_by("brand")
+    assert (post["id"], post["text"], post["media_ids"]) == (post_id, "New in store", [media_id])
+
+
+def test_upload_a_video_in_chunks_waiting_as_x_says(fake_x: FakeX, client: XClient) -> None:
+    fake_x.video_polls = 2
+    fake_x.check_after_secs = 2
+    waits: list[float] = []
+    media_id = client.upload_video(MP4, "video/mp4", chunk_bytes=4000, poll=waits.append)
+
+    assert waits == [2.0, 2.0]
+    assert len(fake_x.calls_to(f"/2/media/upload/{media_id}/append")) == 3
+    (upload,) = fake_x.uploads_by("brand")
+    assert (upload["state"], upload["size"]) == ("succeeded", len(MP4))
+    client.post_tweet("Watch this", media_ids=[media_id])
+    assert fake_x.posts_by("brand")[0]["media_ids"] == [media_id]
+
+
+def test_video_x_cannot_process_says_why(fake_x: FakeX, client: XClient) -> None:
+    fake_x.fail_processing(error={"code": 3, "name": "InvalidMedia", "message": "Too long."})
+    with pytest.raises(XError, match=r"could not process the video \(Too long\)"):
+        client.upload_video(MP4, "video/mp4", poll=lambda seconds: None)
+
+
+def test_video_still_processing_after_the_wait_gives_up(fake_x: FakeX, client: XClient) -> None:
+    fake_x.video_polls = 1000
+    fake_x.check_after_secs = 250
+    waits: list[float] = []
+    with pytest.raises(XError, match="still processing the video after 10 minutes"):
+        client.upload_video(MP4, "video/mp4", poll=waits.append)
+    assert waits == [250.0, 250.0]
+
+
+def test_upload_refusals(fake_x: FakeX, client: XClient) -> None:
+    fake_x.max_image_bytes = 100
+    with pytest.raises(XError, match="X rejected uploading the image: File size exceeds 100"):
+        client.upload_image(PNG, "image/png")
+    with pytest.raises(XError, match="media type unrecognized"):
+        client.upload_image(b"%PDF-1.7 not an image", "image/png")
+    fake_x.max_video_bytes = 100
+    with pytest.raises(XError, match="X rejected uploading the video: File size exceeds 100"):
+        client.upload_video(MP4, "video/mp4")
+    fake_x.fail("/2/media/upload/", 429, reset_in=30, method="POST")
+    with pytest.raises(XRateLimited):
+        client.upload_video(MP4, "video/mp4")
+
+
+def test_unanswered_upload_is_a_write_of_unknown_outcome(fake_x: FakeX, client: XClient) -> None:
+    fake_x.fail("/2/media/upload/", 503, method="POST")
+    with pytest.raises(XOutcomeUnknown):
+        client.upload_video(MP4, "video/mp4")
+    fake_x.lose_answer("/2/media/upload")
+    with pytest.raises(XOutcomeUnknown):
+        client.upload_image(PNG, "image/png")
+    # Uploading again is safe: nothing was posted.
+    assert client.upload_image(PNG, "image/png")
+    assert fake_x.posts_by("brand") == []
+
+
+def test_revoked_token_on_an_upload(fake_x: FakeX, account: dict[str, Any]) -> None:
+    token = fake_x.issue_token(account["id"])
+    client = XClient("oauth2", {"access_token": token}, base_url=fake_x.url)
+    fake_x.revoke(token)
+    with pytest.raises(XTokenRevoked):
+        client.upload_image(PNG, "image/png")
+
+
+def test_posting_unknown_media_is_refused_with_xs_words(fake_x: FakeX, client: XClient) -> None:
+    with pytest.raises(XError, match="X rejected posting: Your media IDs are invalid"):
+        client.post_tweet("hello", media_ids=["1234"])
+    assert fake_x.posts_by("brand") == []

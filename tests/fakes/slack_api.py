@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self, TypeVar
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 BOT_TOKEN = "xoxb-roost-fake-bot-token"
@@ -61,6 +61,23 @@ MAX_ACTIONS_ELEMENTS = 25
 MAX_BLOCK_ID = 255
 MAX_MODAL_TITLE = 24
 DEFAULT_PAGE_SIZE = 100
+
+# Slack's short file types for the MIME types people attach; others fall back to the extension.
+FILETYPES = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/gif": "gif",
+    "image/webp": "webp",
+    "video/mp4": "mp4",
+    "video/quicktime": "mov",
+    "application/pdf": "pdf",
+    "text/plain": "text",
+}
+LOGIN_PAGE = (
+    "<!DOCTYPE html><html><head><title>Slack</title></head>"
+    "<body><h1>Sign in to Fake Workspace</h1></body></html>"
+)
+"""What Slack serves a file URL fetched without a valid token: its sign-in page (HTTP 200)."""
 
 Json = dict[str, Any]
 Listener = Callable[[str, Json], None]
@@ -92,7 +109,7 @@ class _Reply:
     """An HTTP answer: a JSON object or plain text body, plus extra headers."""
 
     status: int
-    body: Json | str
+    body: Json | str | bytes
     headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -147,8 +164,9 @@ class FakeSlack:
 
     Use as a context manager or call ``start()`` / ``stop()``. Seed it with ``add_channel`` and
     ``add_user``; inspect what the app did with ``messages``, ``thread``, ``ephemerals``,
-    ``responses``, ``views``, ``files`` and ``calls``; break it with ``fail``, ``slow``,
-    ``remove_bot_from`` and ``revoke``.
+    ``responses``, ``views``, ``files``, ``downloads`` and ``calls``; break it with ``fail``,
+    ``slow``, ``remove_bot_from``, ``revoke`` and ``delete_file``. Files a person attached (as
+    in a modal's ``file_input``) come from ``add_file``.
     """
 
     def __init__(
@@ -188,6 +206,10 @@ class FakeSlack:
         self._responses: list[Json] = []
         self._views: list[Json] = []
         self._files: list[Json] = []
+        # Files people shared in the workspace (add_file): id -> (files.info object, bytes).
+        self._workspace_files: dict[str, tuple[Json, bytes]] = {}
+        self._deleted_files: set[str] = set()
+        self._downloads: list[Json] = []
         self._listeners: list[Listener] = []
         self._ts_second = 0
         self._ts_sequence = 0
@@ -212,6 +234,7 @@ class FakeSlack:
             "views.update": self._views_update,
             "files.getUploadURLExternal": self._files_get_upload_url_external,
             "files.completeUploadExternal": self._files_complete_upload_external,
+            "files.info": self._files_info,
         }
         self.add_user(bot_user_id, BOT_NAME, real_name="Roost", is_bot=True)
 
@@ -316,6 +339,47 @@ class FakeSlack:
         with self._lock:
             self._users[user_id] = user
 
+    def add_file(self, name: str, mimetype: str, content: bytes, *, user: str = "U0PERSON") -> Json:
+        """Put a file in the workspace as if `user` had attached it; returns the file object
+        a ``file_input`` element gives a view submission (and ``files.info`` describes).
+
+        Its ``url_private`` and ``url_private_download`` serve `content` to a request carrying
+        ``Authorization: Bearer <bot token>``; without it, Slack's sign-in page after a redirect.
+        """
+        extension = name.rpartition(".")[2].lower() if "." in name else "binary"
+        with self._lock:
+            file_id = self._new_id("F")
+            base = f"{self.base_url}/files-pri/{self.team_id}-{file_id}"
+            created = int(time.time())
+            file = {
+                "id": file_id,
+                "created": created,
+                "timestamp": created,
+                "name": name,
+                "title": name,
+                "mimetype": mimetype,
+                "filetype": FILETYPES.get(mimetype, extension),
+                "user": user,
+                "mode": "hosted",
+                "is_external": False,
+                "is_public": False,
+                "size": len(content),
+                "url_private": f"{base}/{quote(name)}",
+                "url_private_download": f"{base}/download/{quote(name)}",
+                "permalink": f"{WORKSPACE_URL}/files/{user}/{file_id}/{quote(name)}",
+            }
+            self._workspace_files[file_id] = (file, content)
+            return copy.deepcopy(file)
+
+    def delete_file(self, file_id: str) -> None:
+        """Delete a file added with ``add_file``: its URLs answer 404, files.info
+        ``file_deleted``."""
+        with self._lock:
+            if file_id not in self._workspace_files:
+                raise KeyError(f"no file {file_id}")
+            del self._workspace_files[file_id]
+            self._deleted_files.add(file_id)
+
     def revoke(self, token: str) -> None:
         """Revoke a token; calls made with it answer ``token_revoked``."""
         with self._lock:
@@ -416,6 +480,13 @@ class FakeSlack:
             return copy.deepcopy(self._files)
 
     @property
+    def downloads(self) -> list[Json]:
+        """Fetches of file URLs: ``{"file", "path", "authorized"}`` (whether the bot token came
+        with it), in order."""
+        with self._lock:
+            return copy.deepcopy(self._downloads)
+
+    @property
     def calls(self) -> list[Call]:
         """Every Web API call in arrival order, including those answered with faults."""
         with self._lock:
@@ -500,6 +571,25 @@ class FakeSlack:
             self._changed.notify_all()
             # files.slack.com answers the raw upload with this plain-text line.
             return _Reply(200, f"OK - {len(content)}")
+
+    def _handle_file_download(self, path: str, authorization: str) -> _Reply:
+        """A ``url_private`` fetch: the bytes for the bot token; else a redirect to sign in,
+        as Slack answers a browser without a session."""
+        owner, _, rest = path.partition("/")
+        file_id = owner.removeprefix(f"{self.team_id}-")
+        token = authorization.removeprefix("Bearer ") if authorization.startswith("Bearer ") else ""
+        authorized = bool(token) and token == self.bot_token and token not in self._revoked
+        with self._lock:
+            self._downloads.append({"file": file_id, "path": path, "authorized": authorized})
+            self._changed.notify_all()
+            if not authorized:
+                return _Reply(302, "", {"Location": f"{self.base_url}/?redir={quote(path)}"})
+            stored = self._workspace_files.get(file_id)
+            name = unquote(rest.removeprefix("download/"))
+            if stored is None or stored[0]["name"] != name:
+                return _Reply(404, "File not found", {"Content-Type": "text/html"})
+            file, content = stored
+            return _Reply(200, content, {"Content-Type": file["mimetype"]})
 
     def _handle_control(self, verb: str, path: str, query: Json, body: bytes) -> _Reply:
         if (verb, path) == ("GET", "messages"):
@@ -776,6 +866,19 @@ class FakeSlack:
                     }
                 )
         return {"files": [{**summary, "user": self.bot_user_id} for summary in summaries]}
+
+    def _files_info(self, args: Json) -> Json:
+        file_id = _required(args, "file")
+        if file_id in self._deleted_files:
+            raise _SlackError("file_deleted")
+        stored = self._workspace_files.get(file_id)
+        if stored is None:
+            raise _SlackError("file_not_found")
+        return {
+            "file": copy.deepcopy(stored[0]),
+            "comments": [],
+            "response_metadata": {"next_cursor": ""},
+        }
 
     # ---------------------------------------------------------------- state helpers
 
@@ -1266,20 +1369,28 @@ class _Handler(BaseHTTPRequestHandler):
             return fake._handle_upload(rest, body)
         if section == "_control":
             return fake._handle_control(verb, rest, query, body)
+        if section == "files-pri" and verb == "GET":
+            return fake._handle_file_download(rest, self.headers.get("Authorization", ""))
+        if section == "" and verb == "GET":
+            return _Reply(200, LOGIN_PAGE, {"Content-Type": "text/html; charset=utf-8"})
         return _Reply.error("not_found", status=404)
 
     def _send(self, reply: _Reply) -> None:
-        if isinstance(reply.body, str):
+        if isinstance(reply.body, bytes):
+            content_type, payload = "application/octet-stream", reply.body
+        elif isinstance(reply.body, str):
             content_type, payload = "text/plain; charset=utf-8", reply.body.encode()
         else:
             content_type, payload = (
                 "application/json; charset=utf-8",
                 json.dumps(reply.body).encode(),
             )
+        headers = dict(reply.headers)
+        content_type = headers.pop("Content-Type", content_type)
         self.send_response(reply.status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
-        for name, value in reply.headers.items():
+        for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)

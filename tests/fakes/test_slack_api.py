@@ -378,6 +378,56 @@ def test_files_upload_v2_end_to_end(fake: FakeSlack, client: WebClient) -> None:
     ]
 
 
+def test_added_file_downloads_with_the_bot_token_only(fake: FakeSlack) -> None:
+    content = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+    file = fake.add_file("sunset photo.png", "image/png", content)
+    assert file["id"].startswith("F") and file["name"] == "sunset photo.png"
+    assert (file["mimetype"], file["filetype"], file["size"]) == ("image/png", "png", 264)
+    team_file = f"{fake.base_url}/files-pri/{fake.team_id}-{file['id']}"
+    assert file["url_private"] == f"{team_file}/sunset%20photo.png"
+    assert file["url_private_download"] == f"{team_file}/download/sunset%20photo.png"
+
+    auth = {"Authorization": f"Bearer {fake.bot_token}"}
+    for url in (file["url_private"], file["url_private_download"]):
+        fetched = requests.get(url, headers=auth, timeout=5)
+        assert fetched.status_code == 200 and fetched.content == content
+        assert fetched.headers["Content-Type"] == "image/png"
+
+    # Without the token (or with another) Slack sends people to its sign-in page.
+    for headers in ({}, {"Authorization": "Bearer xoxb-someone-else"}):
+        refused = requests.get(file["url_private"], headers=headers, timeout=5)
+        assert refused.status_code == 200 and refused.history[0].status_code == 302
+        assert refused.headers["Content-Type"].startswith("text/html")
+        assert b"Sign in" in refused.content
+    fake.revoke(fake.bot_token)
+    assert requests.get(file["url_private"], headers=auth, timeout=5).history
+    assert [download["authorized"] for download in fake.downloads] == [
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
+
+
+def test_files_info_and_deleted_files(fake: FakeSlack, client: WebClient) -> None:
+    file = fake.add_file("clip.mov", "video/quicktime", b"\x00\x00\x00\x14ftypqt  ")
+    assert client.files_info(file=file["id"])["file"] == file
+    assert file["filetype"] == "mov"
+
+    fake.delete_file(file["id"])
+    assert slack_error(client.files_info, file=file["id"]).response["error"] == "file_deleted"
+    assert slack_error(client.files_info, file="F0NOPE").response["error"] == "file_not_found"
+    gone = requests.get(
+        file["url_private_download"],
+        headers={"Authorization": f"Bearer {fake.bot_token}"},
+        timeout=5,
+    )
+    assert gone.status_code == 404
+    with pytest.raises(KeyError):
+        fake.delete_file(file["id"])
+
+
 def test_response_url_accepts_webhook_posts(fake: FakeSlack) -> None:
     webhook = WebhookClient(fake.response_url())
 

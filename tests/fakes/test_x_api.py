@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import select
@@ -1907,3 +1908,315 @@ def test_write_side_responses_match_the_openapi_description(
     refused = http.post(f"{fake.url}/2/tweets", json={"text": "second"}, headers=auth).json()
     assert set(refused) == {"title", "type", "status", "detail"}
     assert refused["type"] == "about:blank" and refused["status"] == 403
+
+
+# --- media uploads ---------------------------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4 + b"\r\n--not-a-boundary\r\n"
+GIF = b"GIF89a" + bytes(500)
+MP4 = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40
+
+
+def upload_image(
+    fake: FakeX, token: str, data: bytes = PNG, category: str = "tweet_image"
+) -> requests.Response:
+    return requests.post(
+        f"{fake.url}/2/media/upload",
+        data={"media_category": category},
+        files={"media": ("media", data, "application/octet-stream")},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5,
+    )
+
+
+def upload_video_chunks(
+    fake: FakeX, token: str, data: bytes = MP4, *, chunk: int = 4000, total: int | None = None
+) -> str:
+    """Initialize and append `data` in chunks; the media id (not finalized)."""
+    auth = {"Authorization": f"Bearer {token}"}
+    started = requests.post(
+        f"{fake.url}/2/media/upload/initialize",
+        json={
+            "media_type": "video/mp4",
+            "total_bytes": len(data) if total is None else total,
+            "media_category": "tweet_video",
+        },
+        headers=auth,
+        timeout=5,
+    )
+    assert started.status_code == 200, started.text
+    media_id: str = started.json()["data"]["id"]
+    for index, offset in enumerate(range(0, len(data), chunk)):
+        appended = requests.post(
+            f"{fake.url}/2/media/upload/{media_id}/append",
+            data={"segment_index": str(index)},
+            files={"media": ("media", data[offset : offset + chunk], "video/mp4")},
+            headers=auth,
+            timeout=5,
+        )
+        assert appended.status_code == 200, appended.text
+    return media_id
+
+
+def finalize(fake: FakeX, token: str, media_id: str) -> requests.Response:
+    return requests.post(
+        f"{fake.url}/2/media/upload/{media_id}/finalize",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5,
+    )
+
+
+def media_status(fake: FakeX, token: str, media_id: str) -> requests.Response:
+    return requests.get(
+        f"{fake.url}/2/media/upload",
+        params={"media_id": media_id, "command": "STATUS"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5,
+    )
+
+
+def error_messages(response: requests.Response) -> list[str]:
+    return [error["message"] for error in response.json().get("errors", [])]
+
+
+def test_image_upload_then_a_post_carrying_it(
+    fake: FakeX, brand: dict[str, Any], brand_client: Any
+) -> None:
+    token = fake.issue_token(brand["id"])
+    uploaded = upload_image(fake, token)
+    assert uploaded.status_code == 200
+    data = uploaded.json()["data"]
+    assert data["media_key"] == f"3_{data['id']}" and data["size"] == len(PNG)
+    assert "processing_info" not in data
+    (upload,) = fake.uploads_by("brand")
+    assert (upload["id"], upload["type"], upload["state"]) == (data["id"], "photo", "succeeded")
+
+    gif = upload_image(fake, token, GIF, "tweet_gif").json()["data"]
+    assert gif["media_key"].startswith("16_")
+
+    posted = brand_client.create_tweet(text="look", media_ids=[data["id"]], user_auth=False)
+    sent = json.loads(fake.calls_to("/2/tweets", method="POST")[-1].body)
+    assert sent["media"] == {"media_ids": [data["id"]]}
+    (post,) = fake.posts_by("brand")
+    assert (post["id"], post["media_ids"]) == (posted["data"]["id"], [data["id"]])
+
+    timeline = brand_client.get_users_tweets(
+        brand["id"],
+        max_results=5,
+        tweet_fields=["attachments"],
+        expansions=["attachments.media_keys"],
+        media_fields=["url"],
+    )
+    assert timeline["data"][0]["attachments"]["media_keys"] == [data["media_key"]]
+    assert timeline["includes"]["media"][0]["type"] == "photo"
+
+    # Media alone makes a post; JSON bodies carry the media base64-encoded.
+    encoded = base64.b64encode(PNG).decode()
+    again = requests.post(
+        f"{fake.url}/2/media/upload",
+        json={"media": encoded, "media_category": "tweet_image"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5,
+    ).json()["data"]
+    brand_client.create_tweet(media_ids=[again["id"]], user_auth=False)
+    assert fake.posts_by("brand")[0]["media_ids"] == [again["id"]]
+
+
+def test_image_upload_refusals(fake: FakeX, brand: dict[str, Any]) -> None:
+    token = fake.issue_token(brand["id"])
+    fake.max_image_bytes = 1000
+    too_big = upload_image(fake, token)
+    assert too_big.status_code == 400
+    assert error_messages(too_big) == ["File size exceeds 1000 bytes."]
+    fake.max_image_bytes = 5 * 1024 * 1024
+
+    not_an_image = upload_image(fake, token, b"%PDF-1.7 hello")
+    assert error_messages(not_an_image) == ["media type unrecognized."]
+    assert upload_image(fake, token, PNG, "tweet_gif").status_code == 400
+    assert upload_image(fake, token, MP4, "tweet_video").status_code == 400
+    assert upload_image(fake, token, PNG, "poster").status_code == 400
+    assert upload_image(fake, fake.app_bearer).status_code == 403
+    assert upload_image(fake, "nobody").status_code == 401
+    assert fake.uploads_by("brand") == []
+
+
+def test_chunked_video_processes_over_several_polls(
+    fake: FakeX, brand: dict[str, Any], brand_client: Any
+) -> None:
+    token = fake.issue_token(brand["id"])
+    fake.video_polls = 2
+    fake.check_after_secs = 3
+    media_id = upload_video_chunks(fake, token)
+    assert len(fake.calls_to(f"/2/media/upload/{media_id}/append")) == 3
+
+    finalized = finalize(fake, token, media_id)
+    assert finalized.status_code == 200
+    info = finalized.json()["data"]["processing_info"]
+    assert (info["state"], info["check_after_secs"]) == ("pending", 3)
+    assert finalized.json()["data"]["size"] == len(MP4)
+
+    # Not yet processed: X refuses to attach it.
+    with pytest.raises(tweepy.BadRequest) as refused:
+        brand_client.create_tweet(text="clip", media_ids=[media_id], user_auth=False)
+    assert refused.value.api_messages == ["Your media IDs are invalid."]
+
+    states = [
+        media_status(fake, token, media_id).json()["data"]["processing_info"]["state"]
+        for _ in range(3)
+    ]
+    assert states == ["in_progress", "succeeded", "succeeded"]
+    brand_client.create_tweet(text="clip", media_ids=[media_id], user_auth=False)
+    assert fake.posts_by("brand")[0]["media_ids"] == [media_id]
+    assert fake.uploads_by("brand")[0]["type"] == "video"
+
+    fake.video_polls = 0
+    at_once = finalize(fake, token, upload_video_chunks(fake, token)).json()["data"]
+    assert at_once["processing_info"]["state"] == "succeeded"
+
+
+def test_chunked_upload_checks_sizes_and_sessions(
+    fake: FakeX, brand: dict[str, Any], alice: dict[str, Any]
+) -> None:
+    token = fake.issue_token(brand["id"])
+    auth = {"Authorization": f"Bearer {token}"}
+    fake.max_video_bytes = len(MP4) - 1
+
+    def initialize(**request: Any) -> requests.Response:
+        body = {"media_type": "video/mp4", "total_bytes": 10, "media_category": "tweet_video"}
+        return requests.post(
+            f"{fake.url}/2/media/upload/initialize", json={**body, **request}, headers=auth
+        )
+
+    too_big = initialize(total_bytes=len(MP4))
+    assert too_big.status_code == 400
+    assert error_messages(too_big) == [f"File size exceeds {len(MP4) - 1} bytes."]
+    assert initialize(media_type="video/avi").status_code == 400
+    assert initialize(media_type="image/png").status_code == 400
+    assert initialize(total_bytes=-1).status_code == 400
+    assert initialize(duration=3).status_code == 400
+    fake.max_video_bytes = 512 * 1024 * 1024
+
+    short = upload_video_chunks(fake, token, total=len(MP4) + 1)
+    mismatch = finalize(fake, token, short)
+    assert error_messages(mismatch) == ["Segments do not add up to provided total file size."]
+
+    media_id = upload_video_chunks(fake, token)
+    alices = fake.issue_token(alice["id"])
+    assert finalize(fake, alices, media_id).status_code == 400
+    assert media_status(fake, alices, media_id).status_code == 400
+    assert finalize(fake, token, media_id).status_code == 200
+    assert finalize(fake, token, media_id).status_code == 400
+    late = requests.post(
+        f"{fake.url}/2/media/upload/{media_id}/append",
+        data={"segment_index": "9"},
+        files={"media": ("media", b"more", "video/mp4")},
+        headers=auth,
+    )
+    assert late.status_code == 400
+    bad_index = requests.post(
+        f"{fake.url}/2/media/upload/{short}/append",
+        data={"segment_index": "1000"},
+        files={"media": ("media", b"x", "video/mp4")},
+        headers=auth,
+    )
+    assert bad_index.status_code == 400
+    assert media_status(fake, token, "123").status_code == 400
+
+
+def test_video_processing_can_fail(fake: FakeX, brand: dict[str, Any], brand_client: Any) -> None:
+    token = fake.issue_token(brand["id"])
+    fake.video_polls = 1
+    fake.fail_processing(error={"code": 3, "name": "InvalidMedia", "message": "Too long."})
+    media_id = upload_video_chunks(fake, token)
+    assert finalize(fake, token, media_id).json()["data"]["processing_info"]["state"] == "pending"
+    info = media_status(fake, token, media_id).json()["data"]["processing_info"]
+    assert info["state"] == "failed"
+    assert info["error"] == {"code": 3, "name": "InvalidMedia", "message": "Too long."}
+    with pytest.raises(tweepy.BadRequest):
+        brand_client.create_tweet(text="clip", media_ids=[media_id], user_auth=False)
+
+    # Bytes that are no MP4 or MOV fail processing on their own.
+    garbage = upload_video_chunks(fake, token, b"not a video at all")
+    finalize(fake, token, garbage)
+    info = media_status(fake, token, garbage).json()["data"]["processing_info"]
+    assert (info["state"], info["error"]["name"]) == ("failed", "InvalidMedia")
+    assert [upload["state"] for upload in fake.uploads_by("brand")] == ["failed", "failed"]
+
+
+def test_posts_attach_only_own_finished_media_that_fit_one_post(
+    fake: FakeX, brand: dict[str, Any], alice: dict[str, Any], brand_client: Any
+) -> None:
+    token = fake.issue_token(brand["id"])
+    fake.video_polls = 0
+    images = [upload_image(fake, token).json()["data"]["id"] for _ in range(5)]
+    video = upload_video_chunks(fake, token)
+    finalize(fake, token, video)
+    alices = upload_image(fake, fake.issue_token(alice["id"])).json()["data"]["id"]
+
+    for media_ids in ([alices], ["1234"], images, [images[0], video], [video, video]):
+        with pytest.raises(tweepy.BadRequest):
+            brand_client.create_tweet(text=f"try {media_ids}", media_ids=media_ids, user_auth=False)
+    assert fake.posts_by("brand") == []
+
+    brand_client.create_tweet(text="four", media_ids=images[:4], user_auth=False)
+    brand_client.create_tweet(text="the clip", media_ids=[video], user_auth=False)
+    assert [post["media_ids"] for post in fake.posts_by("brand")] == [[video], images[:4]]
+
+
+def test_media_control_endpoint(fake: FakeX, brand: dict[str, Any], http: requests.Session) -> None:
+    answer = http.post(
+        f"{fake.url}/_control/media",
+        json={"video_polls": 0, "max_video_bytes": 10, "fail_processing": 1},
+    )
+    assert answer.json() == {"ok": True}
+    assert (fake.video_polls, fake.max_video_bytes) == (0, 10)
+    fake.max_video_bytes = 10_000_000
+    token = fake.issue_token(brand["id"])
+    media_id = upload_video_chunks(fake, token)
+    assert finalize(fake, token, media_id).json()["data"]["processing_info"]["state"] == "failed"
+    assert http.get(f"{fake.url}/_control/state").json()["uploads"] == 1
+
+
+def test_media_shapes_match_the_openapi_description(
+    openapi: Registry, fake: FakeX, brand: dict[str, Any]
+) -> None:
+    token = fake.issue_token(brand["id"])
+    fake.video_polls = 1
+    image = upload_image(fake, token).json()
+    assert_response_shape(openapi, image, "/2/media/upload", "post")
+
+    media_id = upload_video_chunks(fake, token)
+    initialize_call = fake.calls_to("/2/media/upload/initialize")[-1]
+    assert_request_shape(
+        openapi, json.loads(initialize_call.body), "/2/media/upload/initialize", "post"
+    )
+    appended = requests.post(
+        f"{fake.url}/2/media/upload/{media_id}/append",
+        data={"segment_index": "3"},  # an empty last segment: the total still adds up
+        files={"media": ("media", b"", "video/mp4")},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    assert_response_shape(openapi, appended, "/2/media/upload/{id}/append", "post")
+    finalized = finalize(fake, token, media_id).json()
+    assert_response_shape(openapi, finalized, "/2/media/upload/{id}/finalize", "post")
+    status = media_status(fake, token, media_id).json()
+    assert status["data"]["processing_info"]["state"] == "succeeded"
+    assert_response_shape(openapi, status, "/2/media/upload")
+
+    started = requests.post(
+        f"{fake.url}/2/media/upload/initialize",
+        json={"media_type": "video/mp4", "total_bytes": 1, "media_category": "tweet_video"},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    assert_response_shape(openapi, started, "/2/media/upload/initialize", "post")
+
+    post = {"text": "clip", "media": {"media_ids": [media_id]}}
+    assert_request_shape(openapi, post, "/2/tweets", "post")
+    refused = requests.post(
+        f"{fake.url}/2/tweets",
+        json={"text": "x", "media": {"media_ids": ["1"]}},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    assert_response_shape(
+        openapi, refused, "/2/tweets", "post", "default", "application/problem+json"
+    )

@@ -16,6 +16,9 @@ description (``shared/x-api/openapi.json``, see ``OPENAPI_PATH``):
   ``GET /2/tweets/{id}/retweeted_by``
 - ``POST /2/dm_conversations/with/{participant_id}/messages``,
   ``GET /2/dm_conversations/with/{participant_id}/dm_events``
+- ``POST /2/media/upload`` (one shot, images), ``POST /2/media/upload/initialize``,
+  ``POST /2/media/upload/{id}/append``, ``POST /2/media/upload/{id}/finalize`` (chunked) and
+  ``GET /2/media/upload?command=STATUS`` (video processing, see ``FakeX.video_polls``)
 
 plus ``/_control/...`` endpoints to drive it from outside the process (see ``FakeX._control``).
 
@@ -23,6 +26,13 @@ Posting follows X's rules for self-serve apps: at most 280 weighted characters (
 no duplicate of the author's own recent text, and replies only where the replied-to author
 mentioned the account or the account is already in the conversation (``restrict_replies``).
 Retweets are kept apart from posts, so timelines and the stream hold none, as before.
+
+Media: uploads are checked against X's limits (``max_image_bytes``, ``max_gif_bytes``,
+``max_video_bytes``, smaller in tests), images by their leading bytes as X sniffs them, videos
+by the ``ftyp`` box an MP4 or MOV starts with. A post may attach only media its author uploaded
+and that finished processing: up to four images, or one video or GIF. A failed processing carries
+``processing_info.error`` (code, name, message), as the live API sends it although the OpenAPI
+snapshot leaves it out.
 
 Naming: the OpenAPI snapshot (2.167) renamed its *schemas* from "tweet" to "post"
 (``note_post``, ``referenced_posts``, ``includes.posts``), yet its request parameters still say
@@ -110,6 +120,33 @@ TEXT_TOO_LONG = (
 )
 DUPLICATE_CONTENT = "You are not allowed to create a Tweet with duplicate content."
 DMS_REFUSED = "You cannot send messages to this user."
+INVALID_MEDIA_IDS = "Your media IDs are invalid."
+MEDIA_TYPE_UNRECOGNIZED = "media type unrecognized."
+SEGMENTS_MISMATCH = "Segments do not add up to provided total file size."
+PROCESSING_FAILED = {
+    "code": 1,
+    "name": "InvalidMedia",
+    "message": "Invalid or Unsupported media, Reason: UnsupportedMedia.",
+}
+"""The ``processing_info.error`` X answers for a video it cannot process."""
+
+# X's media limits (2026): images 5 MB, animated GIFs 15 MB, videos 512 MB.
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+MAX_GIF_BYTES = 15 * 1024 * 1024
+MAX_VIDEO_BYTES = 512 * 1024 * 1024
+MEDIA_EXPIRES_SECONDS = 86_400
+"""How long an uploaded media id stays usable: 24 hours."""
+MAX_MEDIA_PER_POST = 4
+# Values the OpenAPI description allows (InitializeMediaUploadRequest, MediaUploadRequest).
+UPLOAD_MEDIA_TYPES = frozenset(
+    "video/mp4 video/webm video/mp2t video/quicktime text/srt text/vtt image/jpeg image/gif "
+    "image/bmp image/png image/webp image/pjpeg image/tiff model/gltf-binary "
+    "model/vnd.usdz+zip".split()
+)
+ONE_SHOT_CATEGORIES = frozenset(
+    "tweet_image tweet_video tweet_gif dm_image dm_video dm_gif subtitles".split()
+)
+CHUNKED_CATEGORIES = ONE_SHOT_CATEGORIES | {"amplify_video"}
 
 # Field and expansion names X accepts (from the OpenAPI request parameters). Names outside these
 # lists get a 400, as from X; names inside but not modelled by the fake are simply absent.
@@ -152,8 +189,8 @@ DM_EXPANSIONS = frozenset(
     "attachments.media_keys participant_ids referenced_posts referenced_tweets.id sender_id".split()
 )
 DM_EVENT_TYPES = frozenset({"MessageCreate", "ParticipantsJoin", "ParticipantsLeave"})
-# The properties of X's CreatePostsRequest (it allows no others). Only text and reply are
-# modelled; the rest are accepted and ignored.
+# The properties of X's CreatePostsRequest (it allows no others). Only text, reply and
+# media.media_ids are modelled; the rest are accepted and ignored.
 CREATE_TWEET_PROPERTIES = frozenset(
     "card_uri community_id direct_message_deep_link edit_options for_super_followers_only geo "
     "made_with_ai media nullcast paid_partnership poll quote_tweet_id reply reply_settings "
@@ -379,6 +416,85 @@ def _unsupported_auth(used: str, supported: str) -> ApiError:
     )
 
 
+_FORM_NAME = re.compile(rb';\s*name="([^"]*)"')
+_BOUNDARY = re.compile(r'boundary="?([^";]+)"?')
+
+
+def _form(headers: Headers, body: bytes, allowed: frozenset[str]) -> dict[str, bytes]:
+    """The fields of a media request: multipart/form-data (raw bytes), or JSON with ``media``
+    base64-encoded, as the OpenAPI description allows both; X's 400 otherwise."""
+    content_type = headers.get("content-type") or ""
+    media_type = content_type.partition(";")[0].strip().lower()
+    fields: dict[str, bytes] = {}
+    if media_type == "application/json":
+        for name, value in _json_object(body).items():
+            if name != "media":
+                fields[name] = str(value).encode()
+                continue
+            try:
+                fields[name] = base64.b64decode(str(value), validate=True)
+            except binascii.Error:
+                raise _invalid_request("media", "...", "`media` must be base64") from None
+    elif media_type == "multipart/form-data" and (boundary := _BOUNDARY.search(content_type)):
+        delimiter = b"--" + boundary[1].encode()
+        for part in body.split(delimiter)[1:]:
+            if part.startswith(b"--"):
+                break
+            head, separator, content = part.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+            field_name = _FORM_NAME.search(head)
+            if not separator or field_name is None:
+                raise _invalid_request("media", "...", "The multipart body is malformed")
+            fields[field_name[1].decode()] = content.removesuffix(b"\r\n")
+    else:
+        raise _invalid_request(
+            "Content-Type", content_type, "Send multipart/form-data or application/json"
+        )
+    _reject_unknown_properties(dict.fromkeys(fields), allowed)
+    return fields
+
+
+def _media_ids(media: Any) -> list[str]:
+    """``media.media_ids`` of a post: one to four ids (CreatePostsMedia); X's 400 otherwise."""
+    ids = media.get("media_ids") if isinstance(media, dict) else None
+    if (
+        not isinstance(ids, list)
+        or not 1 <= len(ids) <= MAX_MEDIA_PER_POST
+        or not all(isinstance(media_id, str) and _SNOWFLAKE.fullmatch(media_id) for media_id in ids)
+    ):
+        raise _invalid_request(
+            "media.media_ids", json.dumps(ids), "`media.media_ids` must hold 1 to 4 media ids"
+        )
+    return ids
+
+
+def _sniff_image(data: bytes) -> str | None:
+    """The image type X would find in `data`'s leading bytes, if any."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _media_kind(category: str) -> str | None:
+    """photo, video or animated_gif for an upload's ``media_category``; None if not modelled."""
+    if category in ("tweet_image", "dm_image"):
+        return "photo"
+    if category in ("tweet_gif", "dm_gif"):
+        return "animated_gif"
+    if category in ("tweet_video", "dm_video", "amplify_video"):
+        return "video"
+    return None
+
+
+def _too_big(limit: int) -> ApiError:
+    return _invalid_request("total_bytes", str(limit), f"File size exceeds {limit} bytes.")
+
+
 # --- records ---------------------------------------------------------------------------------
 
 
@@ -417,6 +533,25 @@ class _StoredTweet:
     search_text: str  # lower-cased unescaped full text, for rule terms
     author_username: str  # lower-cased, as at posting time
     reply_to_username: str | None
+
+
+@dataclass(slots=True)
+class _Upload:
+    """One media upload: chunked ones gather segments until finalize, then (videos) process."""
+
+    id: str
+    key: str
+    owner_id: str
+    kind: str  # photo, video or animated_gif
+    total_bytes: int
+    segments: dict[int, bytes]
+    state: str  # uploading, pending, in_progress, succeeded or failed
+    polls: int = 0  # STATUS answers given since finalize
+    failure: JsonDict | None = None  # the processing error it will end with
+
+    @property
+    def size(self) -> int:
+        return sum(len(segment) for segment in self.segments.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -804,6 +939,14 @@ class FakeX:
         self.timeline_depth = timeline_depth
         self.restrict_replies = restrict_replies
         self.log_requests = log_requests
+        # Media: X's limits, and how video processing goes (see fail_processing).
+        self.max_image_bytes = MAX_IMAGE_BYTES
+        self.max_gif_bytes = MAX_GIF_BYTES
+        self.max_video_bytes = MAX_VIDEO_BYTES
+        self.video_polls = 2
+        """STATUS answers before a video is done: the last says succeeded (or failed); 0 makes
+        finalize answer succeeded at once."""
+        self.check_after_secs = 1
 
         self._lock = threading.Lock()
         self._connections_changed = threading.Condition(self._lock)
@@ -840,6 +983,8 @@ class FakeX:
         self._dm_events: list[_DmEvent] = []  # ascending ids
         self._dms_closed: set[str] = set()  # user ids that accept DMs from nobody
         self._media: dict[str, JsonDict] = {}
+        self._uploads: dict[str, _Upload] = {}  # media id -> upload
+        self._processing_failures: deque[JsonDict] = deque()
         self._rules: dict[str, _Rule] = {}
         self._stream: _StreamConnection | None = None
 
@@ -1171,7 +1316,8 @@ class FakeX:
 
     def posts_by(self, username: str) -> list[JsonDict]:
         """What the user posted, newest first: ``id``, ``text`` (as posted, unescaped),
-        ``in_reply_to_tweet_id`` (None unless a reply) and ``created_at``."""
+        ``in_reply_to_tweet_id`` (None unless a reply), ``created_at`` and ``media_ids`` (the
+        uploaded media attached, in order; empty if none)."""
         with self._lock:
             user_id = self._user_ids.get(username.lower())
             ids = self._timelines.get(user_id, []) if user_id is not None else []
@@ -1189,9 +1335,38 @@ class FakeX:
                         "text": stored.text,
                         "in_reply_to_tweet_id": replied_to[0] if replied_to else None,
                         "created_at": stored.full["created_at"],
+                        "media_ids": [
+                            key.partition("_")[2]
+                            for key in stored.full.get("attachments", {}).get("media_keys", [])
+                        ],
                     }
                 )
             return posts
+
+    def uploads_by(self, username: str) -> list[JsonDict]:
+        """The user's media uploads, oldest first: ``id``, ``media_key``, ``type`` (photo,
+        video, animated_gif), ``size`` (bytes received), ``total_bytes`` and ``state``
+        (uploading, pending, in_progress, succeeded, failed)."""
+        with self._lock:
+            user_id = self._user_ids.get(username.lower())
+            return [
+                {
+                    "id": upload.id,
+                    "media_key": upload.key,
+                    "type": upload.kind,
+                    "size": upload.size,
+                    "total_bytes": upload.total_bytes,
+                    "state": upload.state,
+                }
+                for upload in self._uploads.values()
+                if upload.owner_id == user_id
+            ]
+
+    def fail_processing(self, *, times: int = 1, error: JsonDict | None = None) -> None:
+        """Make the next `times` finalized videos fail processing: their last STATUS says
+        ``failed`` with `error` (X's InvalidMedia by default) in ``processing_info``."""
+        with self._lock:
+            self._processing_failures.extend([error or PROCESSING_FAILED] * times)
 
     def dms_between(self, sender: str, recipient: str) -> list[JsonDict]:
         """The DMs `sender` sent `recipient` (usernames), newest first, as X's events."""
@@ -1217,12 +1392,14 @@ class FakeX:
         long: bool = False,
         parent: _StoredTweet | None = None,
         media: Sequence[str] = (),
+        media_keys: Sequence[str] = (),
         lang: str = "en",
         created_at: str | None = None,
     ) -> _StoredTweet:
         """Store a new tweet by `author_id` with full text `body` (caller holds the lock).
 
-        A `long` body is a note tweet: ``text`` holds its first 280 characters. Indexes the
+        A `long` body is a note tweet: ``text`` holds its first 280 characters. `media` lists
+        kinds of new media to attach, `media_keys` uploaded media already stored. Indexes the
         tweet in its author's timeline and the mentions of everyone it names, and pushes it
         to an open filtered stream if rules match.
         """
@@ -1242,8 +1419,9 @@ class FakeX:
         if parent is not None:
             full["in_reply_to_user_id"] = parent.full["author_id"]
             full["referenced_tweets"] = [{"type": "replied_to", "id": parent.full["id"]}]
-        if media:
-            full["attachments"] = {"media_keys": [self._add_media(kind) for kind in media]}
+        if media or media_keys:
+            keys = [*media_keys, *(self._add_media(kind) for kind in media)]
+            full["attachments"] = {"media_keys": keys}
         full["entities"] = {"mentions": _mention_entities(short_text, self._user_ids)}
         if long:
             full["note_tweet"] = {
@@ -1284,9 +1462,15 @@ class FakeX:
             del ids[bisect.bisect_left(ids, tweet_id)]
         self._retweets.pop(tweet_id, None)
 
-    def _add_media(self, kind: str) -> str:
+    def _new_media_id(self) -> int:
         media_id = self._next_media_id
         self._next_media_id += _SNOWFLAKE_STEP
+        return media_id
+
+    def _add_media(self, kind: str, media_id: int | None = None) -> str:
+        """Store a media object of `kind` (a new id unless given); its media key."""
+        if media_id is None:
+            media_id = self._new_media_id()
         key = f"{_MEDIA_KEY_PREFIX[kind]}_{media_id}"
         item: JsonDict = {"media_key": key, "type": kind}
         if kind == "photo":
@@ -1533,6 +1717,8 @@ class FakeX:
             if method == "POST":
                 return 201, self._send_dm(user_id, participant_id, body)
             return 200, self._get_dm_events(user_id, participant_id, query)
+        if path == "/2/media/upload" or path.startswith("/2/media/upload/"):
+            return 200, self._handle_media(method, path, query, headers, body, principal)
         raise ApiError(404, _problem(404))
 
     # --- OAuth 2.0 ---
@@ -1836,9 +2022,11 @@ class FakeX:
                     json.dumps(reply_to),
                     "`reply.in_reply_to_tweet_id` must be a post id",
                 )
+        media_ids = _media_ids(request["media"]) if "media" in request else []
         if twitter_text.parse_tweet(text).weightedLength > TWEET_WEIGHTED_LIMIT:
             raise _forbidden(TEXT_TOO_LONG)
         with self._lock:
+            media_keys = self._attachable(user_id, media_ids)
             parent = None
             if reply_to is not None:
                 parent = self._tweets.get(int(reply_to))
@@ -1846,15 +2034,30 @@ class FakeX:
                     raise _forbidden(REPLY_TARGET_GONE)
                 if self.restrict_replies and not self._may_reply(user_id, parent):
                     raise _forbidden(REPLY_NOT_ALLOWED)
-            if self._is_duplicate(user_id, text):
+            if text.strip() and self._is_duplicate(user_id, text):
                 raise _forbidden(DUPLICATE_CONTENT)
-            stored = self._store_tweet(user_id, text, parent=parent)
+            stored = self._store_tweet(user_id, text, parent=parent, media_keys=media_keys)
         return {
             "data": {
                 key: copy.deepcopy(stored.full[key])
                 for key in ("id", "text", "edit_history_tweet_ids")
             }
         }
+
+    def _attachable(self, user_id: str, media_ids: list[str]) -> list[str]:
+        """The media keys of `media_ids`, if the user uploaded them all, they finished
+        processing and they fit in one post (images only, or one video or GIF); X's 400
+        otherwise (caller holds the lock)."""
+        uploads = [self._uploads.get(media_id) for media_id in media_ids]
+        ready = [
+            upload
+            for upload in uploads
+            if upload is not None and upload.owner_id == user_id and upload.state == "succeeded"
+        ]
+        mixed = len(ready) > 1 and any(upload.kind != "photo" for upload in ready)
+        if len(ready) != len(media_ids) or mixed:
+            raise _invalid_request("media.media_ids", json.dumps(media_ids), INVALID_MEDIA_IDS)
+        return [upload.key for upload in ready]
 
     def _may_reply(self, user_id: str, parent: _StoredTweet) -> bool:
         """Whether a self-serve app's user may reply to `parent` (caller holds the lock)."""
@@ -1932,6 +2135,226 @@ class FakeX:
             self._next_dm_event_id += _SNOWFLAKE_STEP
             self._dm_events.append(event)
         return {"data": {"dm_conversation_id": event.conversation_id, "dm_event_id": event.id}}
+
+    # --- media uploads ---
+
+    def _handle_media(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str],
+        headers: Headers,
+        body: bytes,
+        principal: _Principal,
+    ) -> JsonDict:
+        user_id = self._require_user_context(principal)
+        if path == "/2/media/upload" and method == "POST":
+            return self._upload_one_shot(user_id, headers, body)
+        if path == "/2/media/upload" and method == "GET":
+            return self._upload_status(user_id, query)
+        if path == "/2/media/upload/initialize" and method == "POST":
+            return self._initialize_upload(user_id, body)
+        match = re.fullmatch(r"/2/media/upload/([^/]+)/(append|finalize)", path)
+        if match and method == "POST":
+            media_id = _snowflake("id", match[1])
+            if match[2] == "append":
+                return self._append_upload(user_id, media_id, headers, body)
+            return self._finalize_upload(user_id, media_id)
+        raise ApiError(404, _problem(404))
+
+    def _limit(self, kind: str) -> int:
+        if kind == "video":
+            return self.max_video_bytes
+        return self.max_gif_bytes if kind == "animated_gif" else self.max_image_bytes
+
+    def _upload_one_shot(self, user_id: str, headers: Headers, body: bytes) -> JsonDict:
+        """``POST /2/media/upload``: an image or GIF in one request, usable at once."""
+        form = _form(headers, body, frozenset({"media", "media_category", "additional_owners"}))
+        category = form.get("media_category", b"").decode("utf-8", "replace")
+        kind = _media_kind(category)
+        if kind is None or kind == "video":
+            raise _invalid_request(
+                "media_category",
+                category,
+                "`media_category` must be one of [tweet_image,tweet_gif,dm_image,dm_gif]: "
+                "videos need the chunked upload",
+            )
+        data = form.get("media")
+        if not data:
+            raise _invalid_request("media", "", "`media` is required")
+        self._check_image(kind, data)
+        with self._lock:
+            upload = _Upload(
+                id=str(self._new_media_id()),
+                key="",
+                owner_id=user_id,
+                kind=kind,
+                total_bytes=len(data),
+                segments={0: data},
+                state="succeeded",
+            )
+            upload.key = self._add_media(kind, int(upload.id))
+            self._uploads[upload.id] = upload
+            return {"data": self._upload_json(upload)}
+
+    def _check_image(self, kind: str, data: bytes) -> None:
+        """X's 400 for an image or GIF it would not take: too big, or not an image at all."""
+        if len(data) > self._limit(kind):
+            raise _too_big(self._limit(kind))
+        sniffed = _sniff_image(data)
+        if sniffed is None or (kind == "animated_gif" and sniffed != "image/gif"):
+            raise _invalid_request("media", "...", MEDIA_TYPE_UNRECOGNIZED)
+
+    def _initialize_upload(self, user_id: str, body: bytes) -> JsonDict:
+        """``POST /2/media/upload/initialize``: open a chunked upload of `total_bytes`."""
+        request = _json_object(body)
+        _reject_unknown_properties(
+            request,
+            frozenset(
+                {"additional_owners", "media_category", "media_type", "shared", "total_bytes"}
+            ),
+        )
+        media_type = request.get("media_type")
+        if media_type not in UPLOAD_MEDIA_TYPES:
+            raise _invalid_request(
+                "media_type", json.dumps(media_type), "`media_type` is not a supported type"
+            )
+        category = request.get("media_category")
+        kind = _media_kind(category) if isinstance(category, str) else None
+        if kind is None:
+            raise _invalid_request(
+                "media_category", json.dumps(category), "`media_category` is not supported"
+            )
+        expected = {"video": "video/", "animated_gif": "image/gif", "photo": "image/"}[kind]
+        if not media_type.startswith(expected):
+            raise _invalid_request(
+                "media_type",
+                media_type,
+                f"`media_type` {media_type} does not fit `media_category` {category}",
+            )
+        total = request.get("total_bytes")
+        if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+            raise _invalid_request(
+                "total_bytes", json.dumps(total), "`total_bytes` must be a whole number of bytes"
+            )
+        if total > self._limit(kind):
+            raise _too_big(self._limit(kind))
+        with self._lock:
+            media_id = self._new_media_id()
+            upload = _Upload(
+                id=str(media_id),
+                key=f"{_MEDIA_KEY_PREFIX[kind]}_{media_id}",
+                owner_id=user_id,
+                kind=kind,
+                total_bytes=total,
+                segments={},
+                state="uploading",
+            )
+            self._uploads[upload.id] = upload
+            return {
+                "data": {
+                    "id": upload.id,
+                    "media_key": upload.key,
+                    "expires_after_secs": MEDIA_EXPIRES_SECONDS,
+                }
+            }
+
+    def _own_upload(self, user_id: str, media_id: str, parameter: str) -> _Upload:
+        """The user's upload `media_id`, or X's 400 (caller holds the lock)."""
+        upload = self._uploads.get(media_id)
+        if upload is None or upload.owner_id != user_id:
+            raise _invalid_request(
+                parameter, media_id, f"The `{parameter}` value [{media_id}] is not a known upload"
+            )
+        return upload
+
+    def _append_upload(
+        self, user_id: str, media_id: str, headers: Headers, body: bytes
+    ) -> JsonDict:
+        """``POST /2/media/upload/{id}/append``: one segment (index 0-999) of the upload."""
+        form = _form(headers, body, frozenset({"media", "segment_index"}))
+        index = form.get("segment_index", b"").decode("utf-8", "replace")
+        if not index.isdigit() or int(index) > 999:
+            raise _invalid_request(
+                "segment_index", index, "`segment_index` must be a whole number from 0 to 999"
+            )
+        if "media" not in form:
+            raise _invalid_request("media", "", "`media` is required")
+        with self._lock:
+            upload = self._own_upload(user_id, media_id, "id")
+            if upload.state != "uploading":
+                raise _invalid_request("id", media_id, "The upload was finalized already")
+            upload.segments[int(index)] = form["media"]
+        return {"data": {"expires_at": int(time.time()) + MEDIA_EXPIRES_SECONDS}}
+
+    def _finalize_upload(self, user_id: str, media_id: str) -> JsonDict:
+        """``POST /2/media/upload/{id}/finalize``: images are ready at once, videos start
+        processing (see `video_polls` and `fail_processing`)."""
+        with self._lock:
+            upload = self._own_upload(user_id, media_id, "id")
+            if upload.state != "uploading":
+                raise _invalid_request("id", media_id, "The upload was finalized already")
+            contiguous = sorted(upload.segments) == list(range(len(upload.segments)))
+            if upload.size != upload.total_bytes or not contiguous:
+                raise _invalid_request("id", media_id, SEGMENTS_MISMATCH)
+            data = b"".join(upload.segments[index] for index in sorted(upload.segments))
+            if upload.kind != "video":
+                self._check_image(upload.kind, data)
+                upload.state = "succeeded"
+                self._add_media(upload.kind, int(upload.id))
+                return {"data": self._upload_json(upload)}
+            # An MP4 or MOV starts with its ftyp box; anything else cannot be processed.
+            if self._processing_failures:
+                upload.failure = self._processing_failures.popleft()
+            elif data[4:8] != b"ftyp":
+                upload.failure = PROCESSING_FAILED
+            upload.state = "pending"
+            if self.video_polls <= 0:
+                self._finish_processing(upload)
+            return {"data": self._upload_json(upload)}
+
+    def _upload_status(self, user_id: str, query: Mapping[str, str]) -> JsonDict:
+        """``GET /2/media/upload?command=STATUS``: each call moves processing on a step."""
+        media_id = _snowflake("media_id", query.get("media_id", ""))
+        if query.get("command", "STATUS") != "STATUS":
+            raise _invalid_request(
+                "command", query["command"], "The `command` query parameter must be STATUS"
+            )
+        with self._lock:
+            upload = self._own_upload(user_id, media_id, "media_id")
+            if upload.state in ("pending", "in_progress"):
+                upload.polls += 1
+                if upload.polls >= self.video_polls:
+                    self._finish_processing(upload)
+                else:
+                    upload.state = "in_progress"
+            return {"data": self._upload_json(upload)}
+
+    def _finish_processing(self, upload: _Upload) -> None:
+        """End a video's processing as decided at finalize (caller holds the lock)."""
+        upload.state = "failed" if upload.failure is not None else "succeeded"
+        if upload.state == "succeeded":
+            self._add_media(upload.kind, int(upload.id))
+
+    def _upload_json(self, upload: _Upload) -> JsonDict:
+        """An upload as finalize and STATUS describe it (caller holds the lock)."""
+        data: JsonDict = {
+            "id": upload.id,
+            "media_key": upload.key,
+            "size": upload.size,
+            "expires_after_secs": MEDIA_EXPIRES_SECONDS,
+        }
+        if upload.kind == "video" and upload.state != "uploading":
+            info: JsonDict = {"state": upload.state}
+            if upload.state in ("pending", "in_progress"):
+                info["check_after_secs"] = self.check_after_secs
+                info["progress_percent"] = upload.polls * 100 // max(self.video_polls, 1)
+            else:
+                info["progress_percent"] = 100
+            if upload.state == "failed":
+                info["error"] = copy.deepcopy(upload.failure)
+            data["processing_info"] = info
+        return data
 
     # --- rendering (callers hold the lock) ---
 
@@ -2248,6 +2671,22 @@ class FakeX:
                 times=int(payload.get("times", 1)),
             )
             return {"ok": True}
+        if action == ("POST", "media"):
+            with self._lock:
+                for name in (
+                    "video_polls",
+                    "check_after_secs",
+                    "max_image_bytes",
+                    "max_gif_bytes",
+                    "max_video_bytes",
+                ):
+                    if name in payload:
+                        setattr(self, name, int(payload[name]))
+            if payload.get("fail_processing"):
+                self.fail_processing(
+                    times=int(payload["fail_processing"]), error=payload.get("error")
+                )
+            return {"ok": True}
         if action == ("POST", "drop_streams"):
             self.drop_streams(int(payload.get("after_lines", 0)))
             return {"ok": True}
@@ -2289,6 +2728,7 @@ class FakeX:
                     },
                     "retweets": sum(len(users) for users in self._retweets.values()),
                     "dms": len(self._dm_events),
+                    "uploads": len(self._uploads),
                     "rules": [rule.as_json() for rule in self._rules.values()],
                     "open_streams": 0 if self._stream is None else 1,
                     "calls": len(self._calls),

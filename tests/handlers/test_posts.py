@@ -396,3 +396,56 @@ def test_an_edit_is_checked_again_and_only_the_edited_post_goes_out(
     sweep_outbound(rt, accounts[0].id)
     run_jobs(rt)
     assert [p["text"] for p in fake_x.posts_by("brand")] == ["Final words ^BK"]
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+
+
+def test_images_from_slack_go_up_to_x_with_the_post(
+    app: App, rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, accounts: list[Account]
+) -> None:
+    images = [fake_slack.add_file(f"sale-{n}.png", "image/png", PNG) for n in range(2)]
+    modal = compose(app, fake_slack)
+    answer = submit(app, fake_slack, modal, values("Look!", [a.id for a in accounts], files=images))
+    submit(app, fake_slack, answer["view"])
+    run_jobs(rt)
+    for handle in ("brand", "shop"):
+        (post,) = fake_x.posts_by(handle)
+        assert len(post["media_ids"]) == 2  # uploaded as each account
+    assert all(d["authorized"] for d in fake_slack.downloads)
+
+
+@pytest.mark.parametrize(
+    ("file", "said"),
+    [
+        (
+            {"name": "menu.pdf", "mimetype": "application/pdf", "filetype": "pdf", "size": 1000},
+            "is not a type X takes",
+        ),
+        (
+            {"name": "launch.mp4", "mimetype": "video/mp4", "filetype": "mp4", "size": 600 * 2**20},
+            "X takes a video of up to 512 MB",
+        ),
+    ],
+)
+def test_an_unsupported_or_oversized_file_is_refused_before_anything_is_stored(
+    app: App, rt: Runtime, fake_slack: FakeSlack, accounts: list[Account], file: dict, said: str
+) -> None:
+    modal = compose(app, fake_slack)
+    refused = submit(app, fake_slack, modal, values("hi", [accounts[0].id], files=[file]))
+    assert said in refused["errors"]["media"]
+    assert post_rows(rt) == []
+
+
+def test_a_post_whose_answer_was_lost_is_found_on_x_not_posted_twice(
+    app: App, rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, accounts: list[Account]
+) -> None:
+    fake_x.lose_answer("/2/tweets", method="POST")  # as if the worker died mid-call
+    modal = compose(app, fake_slack)
+    answer = submit(app, fake_slack, modal, values("Once only", [accounts[0].id]))
+    submit(app, fake_slack, answer["view"])
+    run_jobs(rt)
+    (post,) = fake_x.posts_by("brand")
+    (row,) = post_rows(rt)
+    assert (row.status, row.x_id) == ("sent", str(post["id"]))
+    assert len(fake_x.calls_to("/2/tweets", "POST")) == 1
