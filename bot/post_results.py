@@ -62,7 +62,7 @@ def _message(
         text = f":white_check_mark: {who} posted as {at}"
         if len(siblings) > 1:
             text += f", a thread of {len(siblings)} parts"
-        late = row.sent_at - first.run_at if row.sent_at and first.run_at else None
+        late = first.sent_at - first.run_at if first.sent_at and first.run_at else None
         if late is not None and late > LATE_AFTER:
             text += f", late by {_span(late)} (Roost could not send it at its time)"
         if link:
