@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,6 +54,14 @@ JOB_TIMEOUT = 120
 SENDING_STALE = timedelta(minutes=2)
 """A row still `sending` this long after its call to X began lost its worker: longer
 than any one call may take (XClient's timeouts), so a live call is never overtaken."""
+
+PENDING_GRACE = timedelta(minutes=1)
+"""A row due this long and still pending lost its job (Redis flushed, a failed enqueue);
+sooner, it is most likely only waiting its turn in the queue."""
+
+EARLY_WAIT = timedelta(seconds=2)
+"""RQ files scheduled jobs by the whole second, so one may start up to a second early:
+a job this close to its row's time waits for it rather than sending early."""
 
 RECHECK_AFTER = timedelta(minutes=1)
 """X can take a moment to list a new post; an unknown outcome is checked once more after this."""
@@ -106,6 +115,14 @@ def send_outbound(outbound_id: int) -> str:
         waiting = _waiting_for_earlier_part(session, outbound_id)
         if waiting is not None:
             return waiting
+        early = _early_by(session, outbound_id, rt.clock())
+    if early is not None:
+        if early > EARLY_WAIT:
+            # Queued well before its time (an edit, a clock): back on the schedule.
+            enqueue_send(rt.queue, outbound_id, at=rt.clock() + early)
+            return "not due yet"
+        time.sleep(early.total_seconds())
+    with rt.sessions.begin() as session:
         row = rows.claim_for_sending(session, outbound_id, rt.clock())
         if row is None:
             found = session.get(Outbound, outbound_id)
@@ -179,7 +196,13 @@ def sweep_outbound(rt: Runtime, account_id: int) -> int:
     """Queue the account's rows whose job went missing; reconcile those whose worker died."""
     now = rt.clock()
     with rt.sessions() as session:
-        pending, stuck = rows.stuck(session, account_id, now, sending_before=now - SENDING_STALE)
+        pending, stuck = rows.stuck(
+            session,
+            account_id,
+            now,
+            sending_before=now - SENDING_STALE,
+            due_before=now - PENDING_GRACE,
+        )
     for outbound_id in pending:
         enqueue_send(rt.queue, outbound_id)
     for outbound_id in stuck:
@@ -208,6 +231,14 @@ def _call(client: XClient, account: Account, row: Outbound, recipient: str | Non
     else:
         raise ValueError(f"unknown outbound kind {row.kind!r}")
     return None
+
+
+def _early_by(session: Session, outbound_id: int, now: datetime) -> timedelta | None:
+    """How long before its time the row is, if it is."""
+    row = session.get(Outbound, outbound_id)
+    if row is None or row.run_at is None or row.run_at <= now:
+        return None
+    return row.run_at - now
 
 
 def _waiting_for_earlier_part(session: Session, outbound_id: int) -> str | None:

@@ -147,9 +147,7 @@ def submit(rt: Runtime, who: Who, compose: Compose, key: str) -> int | None:
     its time. The post's id, or None if this modal's post was stored already."""
     checked = preview(rt, who, compose)
     if not checked.ok:
-        raise Refused(
-            " ".join(checked.problems + [p for a in checked.accounts for p in a.problems])
-        )
+        raise Refused(" ".join(_all_problems(checked)))
     now = rt.clock()
     with rt.sessions.begin() as session:
         author = member(session, who.team_id, who.user_id, now)
@@ -244,9 +242,7 @@ def edit(rt: Runtime, who: Who, post_id: int, compose: Compose) -> str:
     """Replace a scheduled post's text, time or media, checked again; until sending begins."""
     checked = preview(rt, who, compose)
     if not checked.ok:
-        raise Refused(
-            " ".join(checked.problems + [p for a in checked.accounts for p in a.problems])
-        )
+        raise Refused(" ".join(_all_problems(checked)))
     now = rt.clock()
     try:
         with rt.sessions.begin() as session:

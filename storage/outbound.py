@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from storage.db import insert_into
@@ -167,9 +167,15 @@ def count_sent(session: Session, mention_id: int, kind: str) -> int:
 
 
 def stuck(
-    session: Session, account_id: int, now: datetime, *, sending_before: datetime
+    session: Session,
+    account_id: int,
+    now: datetime,
+    *,
+    sending_before: datetime,
+    due_before: datetime | None = None,
 ) -> tuple[list[int], list[int]]:
-    """Rows the sweep must look at: (pending and due, sending since before `sending_before`).
+    """Rows the sweep must look at: (pending and due before `due_before`, sending since
+    before `sending_before`).
 
     A pending row whose job was lost (Redis flushed, enqueue failed) is sent
     by queueing it again: the claim keeps a duplicate job harmless. A row
@@ -180,7 +186,7 @@ def stuck(
         select(Outbound.id).where(
             Outbound.account_id == account_id,
             Outbound.status == SENDABLE,
-            or_(Outbound.run_at.is_(None), Outbound.run_at <= now),
+            func.coalesce(Outbound.run_at, Outbound.created_at) <= (due_before or now),
         )
     )
     sending = session.scalars(

@@ -76,6 +76,9 @@ def test_a_429_waits_for_xs_reset_then_sends_once(
     assert fake_x.posts_by("brand") == []
 
     # At the reset, the scheduled job runs; a duplicate job for the row changes nothing.
+    assert waiting.run_at is not None
+    reset = waiting.run_at + timedelta(seconds=1)
+    rt.clock = lambda: reset
     send_outbound(waiting.id)
     send_outbound(waiting.id)
     assert len(fake_x.posts_by("brand")) == 1
@@ -182,6 +185,9 @@ def test_the_sweep_sends_a_row_whose_job_was_lost(
 ) -> None:
     publish(rt, fake_slack, "@jane hello")
     rt.redis.flushdb()  # the queued send is gone
+    assert sweep_outbound(rt, brand.id) == 0  # at first it may just be waiting its turn
+    later = rt.clock() + timedelta(minutes=2)
+    rt.clock = lambda: later
     assert sweep_outbound(rt, brand.id) == 1
     run_jobs(rt)
     assert row(rt).status == "sent"
