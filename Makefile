@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check bench-intake bench-ack clean
+.PHONY: run test check bench-intake bench-ack bench-schedule clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ bench-intake: $(STAMP)
 
 bench-ack: $(STAMP)
 	$(BIN)/python -m bench.ack
+
+bench-schedule: $(STAMP)
+	$(BIN)/python -m bench.schedule
 
 clean:
 	rm -rf $(VENV) var
