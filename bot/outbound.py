@@ -28,6 +28,7 @@ from bot.delivery import card_item, card_thread, refresh_card
 from bot.errors import (
     RoostError,
     SlackError,
+    SlackUnavailable,
     XError,
     XOutcomeUnknown,
     XRateLimited,
@@ -45,11 +46,13 @@ from storage import outbound as rows
 from storage.events import record_event
 from storage.models import Account, Mention, Outbound, Post
 from storage.posts import next_part, previous_part
+from storage.team import role_on
 
 logger = logging.getLogger(__name__)
 
-JOB_TIMEOUT = 120
-"""Seconds a send may take: one call to X, one reconciliation, a few Slack calls."""
+JOB_TIMEOUT = 900
+"""Seconds a send job may take: one call to X, one reconciliation, a few Slack calls, and
+for a post with a video its upload and X's processing (up to ten minutes)."""
 
 SENDING_STALE = timedelta(minutes=2)
 """A row still `sending` this long after its call to X began lost its worker: longer
@@ -116,12 +119,21 @@ def send_outbound(outbound_id: int) -> str:
         if waiting is not None:
             return waiting
         early = _early_by(session, outbound_id, rt.clock())
+        refused = _author_may_not_post(session, outbound_id)
+        needs_media = _needs_media(session, outbound_id)
+    if refused is not None:
+        _fail_pending(rt, outbound_id, refused)
+        return "failed"
     if early is not None:
         if early > EARLY_WAIT:
             # Queued well before its time (an edit, a clock): back on the schedule.
             enqueue_send(rt.queue, outbound_id, at=rt.clock() + early)
             return "not due yet"
         time.sleep(early.total_seconds())
+    if needs_media:
+        waited = _upload_media(rt, outbound_id)
+        if waited is not None:
+            return waited
     with rt.sessions.begin() as session:
         row = rows.claim_for_sending(session, outbound_id, rt.clock())
         if row is None:
@@ -254,25 +266,76 @@ def _waiting_for_earlier_part(session: Session, outbound_id: int) -> str | None:
 
 
 def _post(rt: Runtime, client: XClient, row: Outbound) -> str | None:
-    """A composed post's part: with its media (uploaded once as this account) on the
+    """A composed post's part: with its media (uploaded before the row was claimed) on the
     first part, in reply to the part before on the others."""
     with rt.sessions() as session:
         earlier = previous_part(session, row)
-        post = session.get(Post, row.post_id) if row.post_id is not None else None
     reply_to = int(earlier.x_id) if earlier is not None and earlier.x_id else None
-    media_ids = row.media_ids
-    if row.part == 0 and post is not None and post.media and not media_ids:
-        # Uploading posts nothing, so a try that dies after it only uploads again, and an
-        # upload whose answer was lost is simply tried again later.
-        try:
-            media_ids = [upload_to_x(client, download(rt, f), f["mimetype"]) for f in post.media]
-        except XOutcomeUnknown as exc:
-            raise XUnavailable(
-                f"Uploading the media to X failed ({exc}); nothing was posted."
-            ) from None
-        with rt.sessions.begin() as session:
-            session.get_one(Outbound, row.id).media_ids = media_ids
-    return client.post_tweet(row.text, reply_to=reply_to, media_ids=media_ids or None)
+    return client.post_tweet(row.text, reply_to=reply_to, media_ids=row.media_ids or None)
+
+
+MEDIA_RETRY = timedelta(minutes=1)
+"""When Slack or X fail while the media go up, the post waits this long and tries again."""
+
+
+def _needs_media(session: Session, outbound_id: int) -> bool:
+    row = session.get(Outbound, outbound_id)
+    if row is None or row.kind != "post" or row.part != 0 or row.media_ids:
+        return False
+    post = session.get(Post, row.post_id) if row.post_id is not None else None
+    return bool(post and post.media and row.status == "pending")
+
+
+def _upload_media(rt: Runtime, outbound_id: int) -> str | None:
+    """Download the post's files from Slack and upload them to X as the row's account,
+    before the row is claimed: uploading posts nothing, so a failure here only means
+    trying again, and a long video processing never looks like an interrupted send.
+    None when the media are up; otherwise what happened."""
+    with rt.sessions() as session:
+        row = session.get_one(Outbound, outbound_id)
+        account = session.get_one(Account, row.account_id)
+        files = list(session.get_one(Post, row.post_id).media)
+    try:
+        client = rt.x_client(account)
+        media_ids = [upload_to_x(client, download(rt, f), f["mimetype"]) for f in files]
+    except (XUnavailable, XOutcomeUnknown, XRateLimited, SlackUnavailable) as exc:
+        at = exc.reset_at if isinstance(exc, XRateLimited) else rt.clock() + MEDIA_RETRY
+        logger.warning("outbound %s: media not uploaded (%s); trying again at %s", row.id, exc, at)
+        enqueue_send(rt.queue, outbound_id, at=at)
+        return "media upload will be tried again"
+    except RoostError as exc:
+        _fail_pending(rt, outbound_id, f"The media could not go up to X: {exc}")
+        return "failed"
+    with rt.sessions.begin() as session:
+        rows.set_media(session, outbound_id, media_ids)
+    return None
+
+
+def _author_may_not_post(session: Session, outbound_id: int) -> str | None:
+    """Why a composed post's author may no longer post as its account, if they may not:
+    a scheduled post must not outlive its author's role."""
+    row = session.get(Outbound, outbound_id)
+    if row is None or row.kind != "post" or row.actor_id is None or row.status != "pending":
+        return None
+    if role_on(session, row.actor_id, row.account_id) in ("owner", "agent"):
+        return None
+    return "Its author no longer has a role that posts as this account, so it was not sent."
+
+
+def _fail_pending(rt: Runtime, outbound_id: int, error: str) -> None:
+    with rt.sessions.begin() as session:
+        failed = rows.fail_pending(session, outbound_id, error)
+        if failed is not None:
+            record_event(
+                session,
+                "outbound.failed",
+                rt.clock(),
+                account_id=failed.account_id,
+                outbound_id=outbound_id,
+                action=failed.kind,
+                error=error,
+            )
+    report(rt, outbound_id)
 
 
 def _unavailable(rt: Runtime, row: Outbound, exc: XUnavailable) -> str:

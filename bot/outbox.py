@@ -362,7 +362,7 @@ def _outbound(session: Session, outbound_id: int) -> Outbound:
 
 def _may_act_on(session: Session, who: Who, row: Outbound, now: datetime) -> None:
     """Refused unless the person may act as the row's account: for a mention's row, as the
-    card's buttons check; for a composed post, its author or an owner or agent."""
+    card's buttons check; for a composed post, as an owner or agent of its account."""
     if row.mention_id is not None or row.post_id is None:
         scene_for(session, who, _mention_of(row), now)
         return
@@ -370,8 +370,8 @@ def _may_act_on(session: Session, who: Who, row: Outbound, now: datetime) -> Non
         select(Member).where(Member.team_id == who.team_id, Member.user_id == who.user_id)
     )
     role = role_on(session, someone.id, row.account_id) if someone else None
-    if someone is None or (someone.id != row.actor_id and role not in ("owner", "agent")):
-        raise Refused("Only its author, or an owner or agent of the account, can do that.")
+    if role not in ("owner", "agent"):
+        raise Refused("Only an owner or agent of the account can do that.")
 
 
 def _mention_of(row: Outbound) -> int:

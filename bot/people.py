@@ -51,10 +51,11 @@ def is_admin(rt: Runtime, user: str) -> bool:
     return admin
 
 
-def time_zone(rt: Runtime, user: str) -> str:
-    """The person's time zone from their Slack profile (UTC if Slack does not say)."""
+def time_zone(rt: Runtime, user: str) -> str | None:
+    """The person's time zone from their Slack profile; None if Slack does not say."""
     try:
         found = rt.slack.users_info(user=user)["user"]
     except SlackApiError:
-        return "UTC"
-    return str(found.get("tz") or "UTC")
+        return None
+    zone = found.get("tz")
+    return str(zone) if zone else None

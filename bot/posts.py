@@ -28,7 +28,7 @@ from storage import outbound as rows
 from storage.events import record_event
 from storage.models import Account, Grant, Member, Post
 from storage.posts import Started, create_post, rows_of, scheduled, withdraw
-from storage.team import member
+from storage.team import member, role_on
 
 logger = logging.getLogger(__name__)
 
@@ -248,12 +248,14 @@ def edit(rt: Runtime, who: Who, post_id: int, compose: Compose) -> str:
         with rt.sessions.begin() as session:
             post = _own_post(session, who, post_id)
             withdraw(session, post_id)
-            version = len(rows_of(session, post_id))  # keys stay unique across versions
+            # Keys stay unique across versions: count every row ever made for the post.
+            version = len(rows_of(session, post_id, with_cancelled=True))
             author = session.get_one(Member, post.author_id)
             firsts = _write_rows(
                 session, post_id, author, checked, compose.run_at, now, version=version
             )
-            post.text, post.run_at, post.media = compose.text, compose.run_at, compose.media
+            post.text, post.run_at = compose.text, compose.run_at
+            post.media = compose.media or post.media  # Slack cannot show attached files again
             post.as_thread, post.updated_at = compose.as_thread, now
             record_event(session, "post.edited", now, actor=who.user_id, post_id=post_id)
     except Started:
@@ -281,23 +283,47 @@ def accounts_of(rt: Runtime, post_id: int) -> list[int]:
 
 
 def _own_post(session: Any, who: Who, post_id: int) -> Post:
+    """The post, if the person may change it: its author, or an owner of every account it
+    goes to (an owner can stop what a former agent scheduled)."""
     post = session.get(Post, post_id)
     if post is None or post.cancelled_at is not None:
         raise Refused("This post is no longer scheduled.")
     author = session.get(Member, post.author_id)
-    if author is None or author.user_id != who.user_id:
-        raise Refused(f"Only <@{author.user_id if author else '?'}>, who wrote it, changes it.")
-    return post
+    if author is not None and author.user_id == who.user_id:
+        return post
+    someone = session.scalar(
+        select(Member).where(Member.team_id == who.team_id, Member.user_id == who.user_id)
+    )
+    accounts = {r.account_id for r in rows_of(session, post_id)}
+    if (
+        someone is not None
+        and accounts
+        and all(role_on(session, someone.id, account_id) == "owner" for account_id in accounts)
+    ):
+        return post
+    raise Refused(
+        f"Only <@{author.user_id if author else '?'}>, who wrote it, or an owner of its "
+        "accounts changes it."
+    )
 
 
 def queue_of(rt: Runtime, who: Who, *, mine_only: bool) -> list[tuple[Post, list[str]]]:
+    """Scheduled posts the person may see: their own, or (not mine_only) every post going
+    to an account they hold a role on."""
     with rt.sessions() as session:
-        author = None
+        someone = session.scalar(
+            select(Member).where(Member.team_id == who.team_id, Member.user_id == who.user_id)
+        )
+        if someone is None:
+            return []
+        found = scheduled(session, who.team_id, rt.clock(), someone.id if mine_only else None)
         if mine_only:
-            someone = session.scalar(
-                select(Member).where(Member.team_id == who.team_id, Member.user_id == who.user_id)
+            return found
+        mine = set(
+            session.scalars(
+                select(Account.handle)
+                .join(Grant, Grant.account_id == Account.id)
+                .where(Grant.member_id == someone.id)
             )
-            if someone is None:
-                return []
-            author = someone.id
-        return scheduled(session, who.team_id, rt.clock(), author)
+        )
+        return [(post, handles) for post, handles in found if set(handles) <= mine]

@@ -81,7 +81,7 @@ def register(app: App, rt: Runtime) -> None:
             post = posts.own_post(rt, who, _value(body))
             day = at = None
             if post.run_at is not None:
-                local = post.run_at.astimezone(_zone(time_zone(rt, who.user_id)))
+                local = post.run_at.astimezone(_zone(time_zone(rt, who.user_id) or "UTC"))
                 day, at = local.strftime("%Y-%m-%d"), local.strftime("%H:%M")
             view = compose_modal(
                 posts.postable_accounts(rt, who),
@@ -117,7 +117,10 @@ def _compose(rt: Runtime, who: Who, form: dict[str, Any]) -> posts.Compose:
     if form["later"]:
         if not form["day"] or not form["at"]:
             raise WhenError("Pick a date and a time, or choose Now.")
-        run_at, note = local_to_utc(form["day"], form["at"], time_zone(rt, who.user_id))
+        zone = time_zone(rt, who.user_id)
+        if zone is None:
+            raise WhenError("Slack did not say what your time zone is; try again in a moment.")
+        run_at, note = local_to_utc(form["day"], form["at"], zone)
     return posts.Compose(
         text=form["text"],
         account_ids=form["account_ids"],

@@ -93,9 +93,29 @@ def decide(
 
 
 def retry(session: Session, outbound_id: int) -> Outbound | None:
-    """unknown or failed → pending, on a person's explicit say-so; its result is logged anew."""
+    """unknown or failed → pending, on a person's explicit say-so; its result is logged anew,
+    and media X may have expired meanwhile go up again."""
     return _move(
-        session, outbound_id, ("unknown", "failed"), status=SENDABLE, run_at=None, logged_at=None
+        session,
+        outbound_id,
+        ("unknown", "failed"),
+        status=SENDABLE,
+        run_at=None,
+        logged_at=None,
+        media_ids=None,
+    )
+
+
+def fail_pending(session: Session, outbound_id: int, error: str) -> Outbound | None:
+    """pending → failed, when it must not be sent at all (nothing reached X)."""
+    return _move(session, outbound_id, (SENDABLE,), status="failed", error=error)
+
+
+def set_media(session: Session, outbound_id: int, media_ids: list[str]) -> None:
+    session.execute(
+        update(Outbound)
+        .where(Outbound.id == outbound_id, Outbound.status == SENDABLE)
+        .values(media_ids=media_ids)
     )
 
 

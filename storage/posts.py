@@ -22,14 +22,15 @@ def create_post(session: Session, **values: Any) -> int | None:
     )
 
 
-def rows_of(session: Session, post_id: int) -> list[Outbound]:
-    return list(
-        session.scalars(
-            select(Outbound)
-            .where(Outbound.post_id == post_id)
-            .order_by(Outbound.account_id, Outbound.part)
-        )
-    )
+LIVE = Outbound.status != "cancelled"
+"""The post's current rows: an edit cancels every row of the version it replaces."""
+
+
+def rows_of(session: Session, post_id: int, *, with_cancelled: bool = False) -> list[Outbound]:
+    query = select(Outbound).where(Outbound.post_id == post_id)
+    if not with_cancelled:
+        query = query.where(LIVE)
+    return list(session.scalars(query.order_by(Outbound.account_id, Outbound.part)))
 
 
 def previous_part(session: Session, row: Outbound) -> Outbound | None:
@@ -41,6 +42,7 @@ def previous_part(session: Session, row: Outbound) -> Outbound | None:
             Outbound.post_id == row.post_id,
             Outbound.account_id == row.account_id,
             Outbound.part == row.part - 1,
+            LIVE,
         )
     )
 
@@ -53,6 +55,7 @@ def next_part(session: Session, row: Outbound) -> Outbound | None:
             Outbound.post_id == row.post_id,
             Outbound.account_id == row.account_id,
             Outbound.part == row.part + 1,
+            LIVE,
         )
     )
 
@@ -61,7 +64,7 @@ def parts_count(session: Session, row: Outbound) -> int:
     found = session.scalar(
         select(func.count())
         .select_from(Outbound)
-        .where(Outbound.post_id == row.post_id, Outbound.account_id == row.account_id)
+        .where(Outbound.post_id == row.post_id, Outbound.account_id == row.account_id, LIVE)
     )
     return int(found or 0)
 
@@ -74,7 +77,7 @@ def withdraw(session: Session, post_id: int) -> None:
     """Cancel every row of the post, all or none: raises Started (rolling the caller's
     transaction back) if any row is sending or settled."""
     total = session.scalar(
-        select(func.count()).select_from(Outbound).where(Outbound.post_id == post_id)
+        select(func.count()).select_from(Outbound).where(Outbound.post_id == post_id, LIVE)
     )
     moved = session.execute(
         update(Outbound)

@@ -449,3 +449,60 @@ def test_a_post_whose_answer_was_lost_is_found_on_x_not_posted_twice(
     (row,) = post_rows(rt)
     assert (row.status, row.x_id) == ("sent", str(post["id"]))
     assert len(fake_x.calls_to("/2/tweets", "POST")) == 1
+
+
+def test_an_edited_thread_goes_out_whole_and_reported_and_can_still_be_cancelled(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, accounts: list[Account]
+) -> None:
+    from bot.posts import Compose, cancel, edit
+    from bot.posts import submit as store
+
+    who = Who(fake_slack.team_id, AGENT)
+    due = rt.clock() + timedelta(hours=1)
+    post_id = store(rt, who, Compose("short", [accounts[0].id], due), key="edit-me")
+    assert post_id is not None
+    long_text = " ".join(f"word{n}" for n in range(120))
+    edit(rt, who, post_id, Compose("Second draft", [accounts[0].id], due))
+    edit(rt, who, post_id, Compose(long_text, [accounts[0].id], due, as_thread=True))
+    later(rt, timedelta(hours=2))
+    sweep_outbound(rt, accounts[0].id)
+    run_jobs(rt)
+    live = [r for r in post_rows(rt) if r.status != "cancelled"]
+    assert len(live) > 1 and all(r.status == "sent" for r in live)
+    assert len(fake_x.posts_by("brand")) == len(live)
+    assert "a thread of" in fake_slack.messages(BRAND_CHANNEL)[-1]["text"]
+
+    again = store(rt, who, Compose("to cancel", [accounts[0].id], due + timedelta(hours=5)), "c")
+    assert again is not None
+    edit(rt, who, again, Compose("edited", [accounts[0].id], due + timedelta(hours=5)))
+    assert cancel(rt, who, again).startswith("Cancelled")
+
+
+def test_a_scheduled_post_does_not_outlive_its_authors_role(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, accounts: list[Account]
+) -> None:
+    from bot.posts import Compose, queue_of
+    from bot.posts import submit as store
+    from storage.team import member, revoke
+
+    who = Who(fake_slack.team_id, AGENT)
+    due = rt.clock() + timedelta(hours=1)
+    store(rt, who, Compose("before I left", [accounts[0].id], due), key="left")
+    _give_on(rt, fake_slack, accounts[0], OWNER, "owner")
+    assert [p.text for p, _ in queue_of(rt, Who(fake_slack.team_id, OWNER), mine_only=False)] == [
+        "before I left"
+    ]
+    assert queue_of(rt, Who(fake_slack.team_id, "U0NOBODY"), mine_only=False) == []
+    with rt.sessions.begin() as session:
+        revoke(
+            session,
+            session.get_one(Account, accounts[0].id),
+            member(session, fake_slack.team_id, AGENT, rt.clock()),
+            rt.clock(),
+            actor=OWNER,
+        )
+    later(rt, timedelta(hours=2))
+    sweep_outbound(rt, accounts[0].id)
+    run_jobs(rt)
+    assert fake_x.posts_by("brand") == []
+    assert "no longer has a role" in fake_slack.messages(BRAND_CHANNEL)[-1]["text"]
