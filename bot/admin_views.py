@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from bot.admin import AccountSummary, TeamMember
-from bot.blocks import button, confirm, context, section
+from bot.blocks import button, confirm, context, input_block, option, section
 from bot.mrkdwn import escape, escape_within
 from storage.models import Mention, Route
 
@@ -99,10 +99,10 @@ def settings_modal(account: AccountSummary) -> dict[str, Any]:
         option
         for option, on in (
             (
-                _option("CoTags on public posts and replies", "cotags_enabled"),
+                option("CoTags on public posts and replies", "cotags_enabled"),
                 account.cotags_enabled,
             ),
-            (_option("CoTags on DMs too", "dm_cotags"), account.dm_cotags),
+            (option("CoTags on DMs too", "dm_cotags"), account.dm_cotags),
         )
         if on
     ]
@@ -110,8 +110,8 @@ def settings_modal(account: AccountSummary) -> dict[str, Any]:
         "type": "checkboxes",
         "action_id": "value",
         "options": [
-            _option("CoTags on public posts and replies", "cotags_enabled"),
-            _option("CoTags on DMs too", "dm_cotags"),
+            option("CoTags on public posts and replies", "cotags_enabled"),
+            option("CoTags on DMs too", "dm_cotags"),
         ],
     }
     if checked:
@@ -125,17 +125,17 @@ def settings_modal(account: AccountSummary) -> dict[str, Any]:
         "submit": {"type": "plain_text", "text": "Save"},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
-            _input("cotags", "Signing", cotags, optional=True),
-            _input(
+            input_block("cotags", "Signing", cotags, optional=True),
+            input_block(
                 "banned_words",
                 "Banned words (one a line, or comma separated)",
                 _text_input("\n".join(account.banned_words), multiline=True),
                 optional=True,
             ),
-            _input(
+            input_block(
                 "sla_minutes", "First reply within (minutes)", _text_input(str(account.sla_minutes))
             ),
-            _input(
+            input_block(
                 "business_hours",
                 "Business hours for that target (empty: around the clock)",
                 _text_input(hours, placeholder="Mon-Fri 09:00-18:00 Asia/Seoul"),
@@ -200,28 +200,28 @@ def grant_modal(accounts: list[tuple[int, str]]) -> dict[str, Any]:
         "submit": {"type": "plain_text", "text": "Save"},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
-            _input("who", "Person", {"type": "users_select", "action_id": "value"}),
-            _input(
+            input_block("who", "Person", {"type": "users_select", "action_id": "value"}),
+            input_block(
                 "account",
                 "Account",
                 {
                     "type": "static_select",
                     "action_id": "value",
-                    "options": [_option(f"@{handle}", str(id_)) for id_, handle in accounts[:100]],
+                    "options": [option(f"@{handle}", str(id_)) for id_, handle in accounts[:100]],
                 },
                 optional=True,
             ),
-            _input(
+            input_block(
                 "role",
                 "Role on that account",
                 {
                     "type": "static_select",
                     "action_id": "value",
-                    "options": [_option(label, role) for role, label in ROLE_LABELS.items()],
+                    "options": [option(label, role) for role, label in ROLE_LABELS.items()],
                 },
                 optional=True,
             ),
-            _input(
+            input_block(
                 "cotag",
                 "CoTag (optional)",
                 _text_input("", placeholder="^BK"),
@@ -287,10 +287,6 @@ def matches_text(pattern: str, found: list[Mention], looked_at: int) -> str:
     return "\n".join(lines)
 
 
-def _option(text: str, value: str) -> dict[str, Any]:
-    return {"text": {"type": "plain_text", "text": text[:75]}, "value": value}
-
-
 def _text_input(initial: str, *, multiline: bool = False, placeholder: str = "") -> dict[str, Any]:
     element: dict[str, Any] = {
         "type": "plain_text_input",
@@ -302,15 +298,3 @@ def _text_input(initial: str, *, multiline: bool = False, placeholder: str = "")
     if placeholder:
         element["placeholder"] = {"type": "plain_text", "text": placeholder}
     return element
-
-
-def _input(
-    block_id: str, label: str, element: dict[str, Any], *, optional: bool = False
-) -> dict[str, Any]:
-    return {
-        "type": "input",
-        "block_id": block_id,
-        "optional": optional,
-        "label": {"type": "plain_text", "text": label},
-        "element": element,
-    }

@@ -56,3 +56,25 @@ def confirm(title: str, text: str, yes: str, no: str = "Cancel") -> dict[str, An
         "confirm": {"type": "plain_text", "text": yes},
         "deny": {"type": "plain_text", "text": no},
     }
+
+
+def header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": text}}
+
+
+def option(text: str, value: str) -> dict[str, Any]:
+    """A select, radio or checkbox option; Slack cuts option text at 75 characters."""
+    return {"text": {"type": "plain_text", "text": text[:75]}, "value": value}
+
+
+def input_block(
+    block_id: str, label: str, element: dict[str, Any], *, optional: bool = False
+) -> dict[str, Any]:
+    """A modal input; its element's action_id is the caller's."""
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "optional": optional,
+        "label": {"type": "plain_text", "text": label},
+        "element": element,
+    }

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.blocks import button, context, section
+from bot.blocks import button, context, header, section
 from bot.cards import ACTION_DM, ACTION_REPLY, ACTION_RESOLVE
 from bot.mrkdwn import escape, escape_within
 from bot.outbox import Who
@@ -111,12 +111,12 @@ def home_view(
 ) -> dict[str, Any]:
     """The App Home: assigned to me, then unassigned in my accounts, each with its buttons;
     then the person's scheduled posts."""
-    blocks: list[dict[str, Any]] = [_header("Assigned to me")]
+    blocks: list[dict[str, Any]] = [header("Assigned to me")]
     blocks.extend(_home_list(mine, "Nothing is assigned to you. :tada:", "/roost mine"))
-    blocks.append(_header("Unassigned in your accounts"))
+    blocks.append(header("Unassigned in your accounts"))
     blocks.extend(_home_list(open_, "Every open mention has someone.", "/roost inbox"))
     if scheduled:
-        blocks.append(_header("Your scheduled posts"))
+        blocks.append(header("Your scheduled posts"))
         blocks.extend(scheduled)
     blocks.append({"type": "divider"})
     blocks.append(context(HELP.replace("\n", " ")[:1900]))
@@ -165,7 +165,3 @@ def _line(item: WorkItem) -> str:
     line = f"<{item.url}|{what}>" if item.url else what
     extra = " · :alarm_clock: overdue" if item.overdue else ""
     return f"{line}\n{when} · {item.status}{extra}"
-
-
-def _header(text: str) -> dict[str, Any]:
-    return {"type": "header", "text": {"type": "plain_text", "text": text}}

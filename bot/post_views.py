@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from bot.blocks import button, confirm, context, quote, section
+from bot.blocks import button, confirm, context, input_block, option, quote, section
 from bot.mrkdwn import escape, escape_within
 from bot.posts import Preview
 from bot.tweet_text import describe_length
@@ -32,7 +32,7 @@ def compose_modal(
     as_thread: bool = False,
 ) -> dict[str, Any]:
     """The post modal: text, From, When, a thread option and media."""
-    options = [_option(f"@{handle}", str(id_)) for id_, handle in accounts[:100]]
+    options = [option(f"@{handle}", str(id_)) for id_, handle in accounts[:100]]
     picked = [o for o in options if chosen and int(o["value"]) in chosen]
     from_: dict[str, Any] = {
         "type": "multi_static_select",
@@ -46,10 +46,10 @@ def compose_modal(
     when: dict[str, Any] = {
         "type": "radio_buttons",
         "action_id": "value",
-        "options": [_option("Now", "now"), _option("At a date and time (your time zone)", "later")],
-        "initial_option": _option("At a date and time (your time zone)", "later")
+        "options": [option("Now", "now"), option("At a date and time (your time zone)", "later")],
+        "initial_option": option("At a date and time (your time zone)", "later")
         if later
-        else _option("Now", "now"),
+        else option("Now", "now"),
     }
     date_picker: dict[str, Any] = {"type": "datepicker", "action_id": "value"}
     time_picker: dict[str, Any] = {"type": "timepicker", "action_id": "value"}
@@ -60,7 +60,7 @@ def compose_modal(
     thread: dict[str, Any] = {
         "type": "checkboxes",
         "action_id": "value",
-        "options": [_option("Post as a numbered thread if it is too long", "thread")],
+        "options": [option("Post as a numbered thread if it is too long", "thread")],
     }
     if as_thread:
         thread["initial_options"] = thread["options"]
@@ -83,13 +83,13 @@ def compose_modal(
         "submit": {"type": "plain_text", "text": "Preview"},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
-            _input("text", "Post", text_input),
-            _input("accounts", "From", from_),
-            _input("when", "When", when),
-            _input("date", "Date", date_picker, optional=True),
-            _input("time", "Time", time_picker, optional=True),
-            _input("thread", "Long text", thread, optional=True),
-            _input(
+            input_block("text", "Post", text_input),
+            input_block("accounts", "From", from_),
+            input_block("when", "When", when),
+            input_block("date", "Date", date_picker, optional=True),
+            input_block("time", "Time", time_picker, optional=True),
+            input_block("thread", "Long text", thread, optional=True),
+            input_block(
                 "media",
                 "Images (up to 4) or one video",
                 {
@@ -208,19 +208,3 @@ def queue_blocks(posts: list[tuple[Post, list[str]]], user_id: str) -> list[dict
     if len(posts) > 20:
         blocks.append(context(f"… and {len(posts) - 20} more."))
     return blocks
-
-
-def _option(text: str, value: str) -> dict[str, Any]:
-    return {"text": {"type": "plain_text", "text": text[:75]}, "value": value}
-
-
-def _input(
-    block_id: str, label: str, element: dict[str, Any], *, optional: bool = False
-) -> dict[str, Any]:
-    return {
-        "type": "input",
-        "block_id": block_id,
-        "optional": optional,
-        "label": {"type": "plain_text", "text": label},
-        "element": element,
-    }
