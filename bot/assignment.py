@@ -26,7 +26,7 @@ from bot.mrkdwn import escape_within
 from bot.outbox import Refused, Who, scene_for
 from bot.people import check_person
 from bot.runtime import Runtime
-from bot.slack import translate_errors
+from bot.slack import send_dm, translate_errors
 from bot.thread_commands import parse
 from storage.assignments import Changed, add_note, card_in_thread, set_assignee
 from storage.events import record_event
@@ -179,10 +179,12 @@ def announce_assignment(event_id: int) -> None:
     about = f"a mention of *@{handle}* from @{mention.author_username or 'someone'}: “{quoted}"
     about += "…”" if cut else "”"
     if new and new != actor:
-        _dm(rt, new, f"<@{actor}> assigned you {about} <{link}|Open the card>")
+        send_dm(rt.slack, new, f"<@{actor}> assigned you {about} <{link}|Open the card>")
     if previous and previous != actor:
         now_with = f"<@{new}>" if new else "nobody"
-        _dm(rt, previous, f"<@{actor}> handed {about} to {now_with}. <{link}|Open the card>")
+        send_dm(
+            rt.slack, previous, f"<@{actor}> handed {about} to {now_with}. <{link}|Open the card>"
+        )
     for user in {u for u in (new, previous) if u}:
         try:
             publish_home(rt, team_id, user)
@@ -216,16 +218,6 @@ def _post_answer(rt: Runtime, thread: tuple[str, str], text: str, event_id: int)
         )
     with translate_errors(channel):
         rt.slack.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=blocks)
-
-
-def _dm(rt: Runtime, user: str, text: str) -> None:
-    """A DM from Roost; a person who cannot get one does not stop the others."""
-    try:
-        channel = rt.slack.conversations_open(users=user)["channel"]["id"]
-        with translate_errors(channel):
-            rt.slack.chat_postMessage(channel=channel, text=text, unfurl_links=False)
-    except (SlackApiError, SlackError) as exc:
-        logger.warning("no DM to %s: %s", user, exc)
 
 
 def _announce(rt: Runtime, event_id: int) -> None:

@@ -7,14 +7,12 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
-
 from bot.blocks import button, confirm, section
 from bot.cards import ACTION_CHECK, ACTION_RETRY, tweet_url
 from bot.errors import SlackError
 from bot.mrkdwn import escape, escape_within
 from bot.runtime import Runtime
-from bot.slack import translate_errors
+from bot.slack import send_dm, translate_errors
 from storage import outbound as rows
 from storage.models import Account, Member, Outbound
 from storage.posts import parts_count, rows_of
@@ -48,7 +46,7 @@ def report_post(rt: Runtime, outbound_id: int) -> None:
             rows.unclaim_log(session, outbound_id)
         raise
     if author is not None:
-        _dm(rt, author.user_id, text)
+        send_dm(rt.slack, author.user_id, text)
 
 
 def _message(
@@ -106,11 +104,3 @@ def _span(span: timedelta) -> str:
     if minutes < 60:
         return f"{max(minutes, 1)} min"
     return f"{minutes // 60} h {minutes % 60} min"
-
-
-def _dm(rt: Runtime, user: str, text: str) -> None:
-    try:
-        channel = rt.slack.conversations_open(users=user)["channel"]["id"]
-        rt.slack.chat_postMessage(channel=channel, text=text, unfurl_links=False)
-    except SlackApiError as exc:
-        logger.warning("no DM to %s about their post: %s", user, exc)

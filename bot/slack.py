@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,6 +11,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot.errors import SlackChannelUnavailable, SlackError, SlackRateLimited, SlackUnavailable
+
+logger = logging.getLogger(__name__)
 
 RATE_LIMIT_RETRIES = 2
 """429s absorbed in-process (sleeping Retry-After) before the job itself backs off."""
@@ -37,6 +40,18 @@ def make_client(token: str, base_url: str) -> WebClient:
         timeout=15,
         retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)],
     )
+
+
+def send_dm(slack: WebClient, user: str, text: str) -> bool:
+    """A DM from Roost to one person; False (and a warning) if Slack would not deliver it,
+    so that a person who cannot get one never stops what else is being told."""
+    try:
+        channel = slack.conversations_open(users=user)["channel"]["id"]
+        slack.chat_postMessage(channel=channel, text=text, unfurl_links=False)
+    except (SlackApiError, OSError) as exc:
+        logger.warning("no DM to %s: %s", user, exc)
+        return False
+    return True
 
 
 @contextmanager

@@ -9,11 +9,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from slack_bolt import Ack, Respond
-from slack_sdk.errors import SlackApiError
 
 from bot.errors import RoostError
 from bot.outbox import Refused
 from bot.runtime import Runtime
+from bot.slack import send_dm
 
 logger = logging.getLogger(__name__)
 
@@ -30,11 +30,7 @@ def tell(rt: Runtime, body: dict[str, Any], respond: Respond, text: str) -> None
     if body.get("response_url"):
         respond(text=text, response_type="ephemeral", replace_original=False)
         return
-    try:
-        channel = rt.slack.conversations_open(users=body["user"]["id"])["channel"]["id"]
-        rt.slack.chat_postMessage(channel=channel, text=text)
-    except SlackApiError as exc:
-        logger.warning("could not answer %s: %s", body["user"]["id"], exc)
+    send_dm(rt.slack, body["user"]["id"], text)
 
 
 @contextmanager
