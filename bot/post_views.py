@@ -173,6 +173,27 @@ def problems_text(problems: list[str]) -> str:
     return "\n".join(f"• {p}" for p in problems)[:1900]
 
 
+def preview_errors(preview: Preview) -> dict[str, str]:
+    """The preview's problems as `response_action: errors`, each under its field."""
+    errors: dict[str, list[str]] = {k: list(v) for k, v in preview.problems.items()}
+    for account in preview.accounts:
+        if account.refusal:
+            errors.setdefault("accounts", []).append(f"@{account.handle}: {account.refusal}")
+        for problem in account.problems:
+            errors.setdefault("text", []).append(f"@{account.handle}: {problem}")
+    return {block: problems_text(found) for block, found in errors.items()}
+
+
+def problem_modal(text: str) -> dict[str, Any]:
+    """What replaces the preview when publishing is refused: why, and nothing posted."""
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "Not posted"},
+        "close": {"type": "plain_text", "text": "Back"},
+        "blocks": [section(text[:2900])],  # Roost's own words, mentions and all
+    }
+
+
 def queue_blocks(posts: list[tuple[Post, list[str]]], user_id: str) -> list[dict[str, Any]]:
     """`/roost queue`: scheduled posts, soonest first, with Edit and Cancel for their authors."""
     if not posts:

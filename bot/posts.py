@@ -9,10 +9,12 @@ workers down) — late, and saying how late.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from redis.exceptions import RedisError
 from sqlalchemy import select
@@ -21,9 +23,10 @@ from bot.guards import check_public
 from bot.media import check_files
 from bot.outbound import enqueue_send
 from bot.outbox import Refused, Who
+from bot.people import time_zone
 from bot.runtime import Runtime
 from bot.tweet_text import Measured, measure, split_thread
-from bot.when import WhenError, check_run_at
+from bot.when import WhenError, check_run_at, local_to_utc
 from storage import outbound as rows
 from storage.events import record_event
 from storage.models import Account, Grant, Member, Post
@@ -54,22 +57,83 @@ class AccountPreview:
     handle: str
     parts: list[str]  # the exact texts, CoTag included
     lengths: list[Measured]
-    problems: list[str]
+    problems: list[str]  # about the text, as this account would post it
+    allowed: bool = True  # may the person post as it
+
+    @property
+    def refusal(self) -> str | None:
+        if self.allowed:
+            return None
+        return f"You may not post as @{self.handle}: ask one of its owners."
+
+    @property
+    def everything(self) -> list[str]:
+        return ([self.refusal] if self.refusal else []) + self.problems
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return self.allowed and not self.problems
 
 
 @dataclass(frozen=True, slots=True)
 class Preview:
     accounts: list[AccountPreview]
-    problems: list[str]  # the whole post's: time, media
+    problems: dict[str, list[str]]  # the whole post's, by the modal field they are about
     notes: list[str]
 
     @property
     def ok(self) -> bool:
         return not self.problems and all(a.ok for a in self.accounts)
+
+
+DRAFT_SECONDS = 3600
+"""How long a previewed post waits for Publish (kept in Redis, not in the modal)."""
+
+
+def compose_from(rt: Runtime, who: Who, form: dict[str, Any]) -> Compose:
+    """What the modal asked for, its local date and time made UTC in the person's zone;
+    WhenError if the time cannot be used."""
+    run_at: datetime | None = None
+    note = None
+    if form["later"]:
+        if not form["day"] or not form["at"]:
+            raise WhenError("Pick a date and a time, or choose Now.")
+        zone = time_zone(rt, who.user_id)
+        if zone is None:
+            raise WhenError("Slack did not say what your time zone is; try again in a moment.")
+        run_at, note = local_to_utc(form["day"], form["at"], zone)
+    return Compose(
+        text=form["text"],
+        account_ids=form["account_ids"],
+        run_at=run_at,
+        media=form["media"],
+        as_thread=form["as_thread"],
+        when_note=note,
+    )
+
+
+def save_draft(rt: Runtime, nonce: str, form: dict[str, Any]) -> None:
+    rt.redis.set(_draft_key(nonce), json.dumps(form), ex=DRAFT_SECONDS)
+
+
+def load_draft(rt: Runtime, nonce: str) -> dict[str, Any]:
+    saved = rt.redis.get(_draft_key(nonce))
+    if saved is None:
+        raise Refused("This preview has expired: close it and compose again.")
+    found: dict[str, Any] = json.loads(saved)
+    return found
+
+
+def _draft_key(nonce: str) -> str:
+    return f"roost:post-draft:{nonce}"
+
+
+def local_time_of(rt: Runtime, who: Who, post: Post) -> tuple[str | None, str | None]:
+    """The post's time as the date and time pickers show it to this person."""
+    if post.run_at is None:
+        return None, None
+    local = post.run_at.astimezone(ZoneInfo(time_zone(rt, who.user_id) or "UTC"))
+    return local.strftime("%Y-%m-%d"), local.strftime("%H:%M")
 
 
 def postable_accounts(rt: Runtime, who: Who) -> list[tuple[int, str]]:
@@ -91,15 +155,16 @@ def postable_accounts(rt: Runtime, who: Who) -> list[tuple[int, str]]:
 
 def preview(rt: Runtime, who: Who, compose: Compose) -> Preview:
     """The post as each account would send it, and everything that stands in its way."""
-    problems: list[str] = list(check_files(compose.media))
+    problems: dict[str, list[str]] = {"media": check_files(compose.media), "time": []}
+    problems["accounts"] = []
     notes = [compose.when_note] if compose.when_note else []
     if compose.run_at is not None:
         try:
             check_run_at(compose.run_at, rt.clock(), rt.settings.roost_max_schedule_days)
         except WhenError as exc:
-            problems.append(str(exc))
+            problems["time"].append(str(exc))
     if not compose.account_ids:
-        problems.append("Pick at least one account to post as.")
+        problems["accounts"].append("Pick at least one account to post as.")
     allowed = dict(postable_accounts(rt, who))
     with rt.sessions() as session:
         cotag = session.scalar(
@@ -109,18 +174,16 @@ def preview(rt: Runtime, who: Who, compose: Compose) -> Preview:
         for account_id in compose.account_ids:
             account = session.get(Account, account_id)
             if account is None:
-                problems.append("One of the accounts is no longer in Roost.")
+                problems["accounts"].append("One of the accounts is no longer in Roost.")
                 continue
             accounts.append(_for_account(account, compose, cotag, account_id in allowed))
-    return Preview(accounts, problems, notes)
+    return Preview(accounts, {k: v for k, v in problems.items() if v}, notes)
 
 
 def _for_account(
     account: Account, compose: Compose, cotag: str | None, allowed: bool
 ) -> AccountPreview:
     problems: list[str] = []
-    if not allowed:
-        problems.append(f"You may not post as @{account.handle}: ask one of its owners.")
     signs = cotag if account.cotags_enabled else None
     if account.cotags_enabled and cotag is None:
         problems.append(
@@ -139,7 +202,7 @@ def _for_account(
     else:
         parts = split_thread(compose.text, signs)
         lengths = [measure(part, None) for part in parts]  # media go with the first part
-    return AccountPreview(account.id, account.handle, parts, lengths, problems)
+    return AccountPreview(account.id, account.handle, parts, lengths, problems, allowed)
 
 
 def submit(rt: Runtime, who: Who, compose: Compose, key: str) -> int | None:
@@ -268,7 +331,9 @@ def edit(rt: Runtime, who: Who, post_id: int, compose: Compose) -> str:
 
 
 def _all_problems(checked: Preview) -> list[str]:
-    return checked.problems + [p for a in checked.accounts for p in a.problems]
+    return [p for found in checked.problems.values() for p in found] + [
+        p for a in checked.accounts for p in a.everything
+    ]
 
 
 def own_post(rt: Runtime, who: Who, post_id: int) -> Post:

@@ -48,3 +48,12 @@ def answering(rt: Runtime, body: dict[str, Any], respond: Respond) -> Iterator[N
     except Exception as exc:  # logged with its traceback, and the person answered
         logger.exception("handling %s failed", body.get("type"), exc_info=exc)
         tell(rt, body, respond, FAILED)
+
+
+def button_value(body: dict[str, Any]) -> int:
+    """The id a button is about: its value, else the end of its block id."""
+    for action in body.get("actions") or []:
+        for candidate in (action.get("value"), str(action.get("block_id", "")).split(":")[-1]):
+            if candidate and candidate.isdigit():
+                return int(candidate)
+    raise Refused("This button names nothing Roost knows; the message may be from an old version.")

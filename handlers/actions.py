@@ -25,9 +25,9 @@ from bot.cards import (
     ACTION_UNDO_RETWEET,
 )
 from bot.compose import compose_view
-from bot.outbox import Refused, Who
+from bot.outbox import Who
 from bot.runtime import Runtime
-from handlers.ack import acknowledge, answering
+from handlers.ack import acknowledge, answering, button_value
 
 Act = Callable[[Runtime, Who, int], object]
 
@@ -67,7 +67,7 @@ def who_clicked(body: dict[str, Any]) -> Who:
 def _open_composer(rt: Runtime, kind: str) -> Any:
     def handle(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         with answering(rt, body, respond):
-            draft, around = outbox.start(rt, who_clicked(body), _target(body), kind)
+            draft, around = outbox.start(rt, who_clicked(body), button_value(body), kind)
             client.views_open(trigger_id=body["trigger_id"], view=compose_view(draft, around))
 
     return handle
@@ -76,7 +76,7 @@ def _open_composer(rt: Runtime, kind: str) -> Any:
 def _act(rt: Runtime, act: Act) -> Any:
     def handle(body: dict[str, Any], respond: Respond) -> None:
         with answering(rt, body, respond):
-            act(rt, who_clicked(body), _target(body))
+            act(rt, who_clicked(body), button_value(body))
 
     return handle
 
@@ -85,15 +85,6 @@ def _assign_from_picker(rt: Runtime) -> Any:
     def handle(body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         with answering(rt, body, respond):
             target = action.get("selected_user")
-            assignment.assign(rt, who_clicked(body), _target(body), target, via="picker")
+            assignment.assign(rt, who_clicked(body), button_value(body), target, via="picker")
 
     return handle
-
-
-def _target(body: dict[str, Any]) -> int:
-    """The mention or outbound row a button is about: its value, else its block id."""
-    for action in body.get("actions") or []:
-        for candidate in (action.get("value"), str(action.get("block_id", "")).split(":")[-1]):
-            if candidate and candidate.isdigit():
-                return int(candidate)
-    raise Refused("This button names nothing Roost knows; the card may be from an old version.")

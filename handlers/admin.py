@@ -30,7 +30,7 @@ from bot.admin_views import (
 from bot.blocks import section
 from bot.outbox import Refused
 from bot.runtime import Runtime
-from handlers.ack import acknowledge, answering
+from handlers.ack import acknowledge, answering, button_value
 from handlers.actions import who_clicked
 from storage.models import Route
 
@@ -46,13 +46,13 @@ def register(app: App, rt: Runtime) -> None:
 
     def settings(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         with answering(rt, body, respond):
-            found = admin.summary(rt, who_clicked(body), _value(body))
+            found = admin.summary(rt, who_clicked(body), button_value(body))
             client.views_open(trigger_id=body["trigger_id"], view=settings_modal(found))
 
     def disconnect(body: dict[str, Any], respond: Respond) -> None:
         with answering(rt, body, respond):
             who = who_clicked(body)
-            account = admin.require_manager_of(rt, who, _value(body))
+            account = admin.require_manager_of(rt, who, button_value(body))
             oauth.disconnect(rt, account.id, actor=who.user_id)
             answer(
                 respond,
@@ -62,7 +62,7 @@ def register(app: App, rt: Runtime) -> None:
 
     def routes(body: dict[str, Any], respond: Respond) -> None:
         with answering(rt, body, respond):
-            account = admin.require_manager_of(rt, who_clicked(body), _value(body))
+            account = admin.require_manager_of(rt, who_clicked(body), button_value(body))
             found = routing.routes_of(rt, account.id)
             blocks = routes_blocks(account.handle, account.channel_id, found)
             answer(respond, f"Routes of @{account.handle}", blocks)
@@ -152,14 +152,7 @@ def _done_view(lines: list[str]) -> dict[str, Any]:
 
 
 def _route(rt: Runtime, body: dict[str, Any]) -> Route:
-    found = routing.route(rt, _value(body))
+    found = routing.route(rt, button_value(body))
     if found is None:
         raise Refused("This route was removed already.")
     return found
-
-
-def _value(body: dict[str, Any]) -> int:
-    for action in body.get("actions") or []:
-        if str(action.get("value", "")).isdigit():
-            return int(action["value"])
-    raise Refused("This button names nothing Roost knows.")
