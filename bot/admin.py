@@ -14,13 +14,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot import oauth, routing
 from bot.business_hours import describe_hours, parse_hours
+from bot.errors import RoostError, SettingsError
 from bot.outbox import Refused, Who
 from bot.people import check_person, is_admin
 from bot.runtime import Runtime
 from bot.tweet_text import parse_cotag
 from storage.events import record_event
-from storage.models import Account, Member, Route
+from storage.models import Account, Member, Mention, Route
 from storage.team import (
     ROLES,
     CoTagTaken,
@@ -335,3 +337,98 @@ def parse_route_args(text: str) -> RouteArgs:
     if len(middle) > 1 and middle.startswith("/") and middle.endswith("/"):
         return RouteArgs(words[0][1:], channel_id, middle[1:-1], True)
     return RouteArgs(words[0][1:], channel_id, middle, False)
+
+
+class FieldRefused(Refused):
+    """A form that cannot be applied, and the field the person should look at."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def apply_team_form(rt: Runtime, who: Who, form: dict[str, str | None]) -> list[str]:
+    """The team modal: a role on an account and/or a CoTag for one person; what was done.
+
+    The CoTag is checked before anything changes, so a refused form changes nothing."""
+    user, cotag, role = form["user"], form["cotag"], form["role"]
+    if user is None:
+        raise FieldRefused("who", "Pick a person.")
+    if not role and not cotag:
+        raise FieldRefused("role", "Pick a role, or type a CoTag.")
+    done: list[str] = []
+    try:
+        if cotag:
+            check_cotag_free(rt, who.team_id, user, cotag)
+        if role is not None:
+            if form["account_id"] is None:
+                raise Refused("Pick the account the role is on.")
+            done.append(
+                set_role(rt, who, int(form["account_id"]), user, None if role == "none" else role)
+            )
+        if cotag:
+            done.append(set_cotag_of(rt, who, user, cotag))
+    except FieldRefused:
+        raise
+    except Refused as exc:
+        raise FieldRefused("cotag" if cotag and "CoTag" in str(exc) else "who", str(exc)) from None
+    return done
+
+
+def connect_offer(rt: Runtime, who: Who, channel_id: str | None) -> tuple[str | None, str | None]:
+    """The "Connect an account" link for this person, if they may connect one, and a line
+    saying where a new account's cards will go (or what the server still needs)."""
+    if not may_connect(rt, who):
+        return None, None
+    usable = routing.usable_channel(rt, channel_id)
+    try:
+        url = oauth.authorize_url(rt, team_id=who.team_id, user_id=who.user_id, channel_id=usable)
+    except SettingsError as exc:
+        return None, f"Connecting from Slack needs setting up on the server: {exc}"
+    if usable:
+        return url, "Connect an account: a new one's cards come to this channel."
+    return url, (
+        "Roost cannot post in this conversation, so a new account's cards would go to "
+        "ROOST_DEFAULT_CHANNEL: run `/roost accounts` in the channel they belong in (with "
+        "Roost invited) to connect one there."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RouteChange:
+    """What `/roost route` did: moved the default channel, or added a route (with the
+    recent mentions it would have caught)."""
+
+    handle: str
+    channel_id: str
+    pattern: str | None = None
+    matches: list[Mention] = field(default_factory=list)
+
+
+PREVIEW_MENTIONS = 200
+"""Recent mentions a new route, or a route's Test, looks through."""
+
+
+def apply_route(rt: Runtime, who: Who, text: str) -> RouteChange:
+    """`/roost route @account [pattern] #channel`, by an owner or admin."""
+    args = parse_route_args(text)
+    account = find_account(rt, args.handle)
+    require_manager_of(rt, who, account.id)
+    try:
+        if args.pattern is None:
+            routing.set_default_channel(rt, account.id, args.channel_id, actor=who.user_id)
+            return RouteChange(account.handle, args.channel_id)
+        routing.add_route(
+            rt,
+            account_id=account.id,
+            pattern=args.pattern,
+            is_regex=args.is_regex,
+            channel_id=args.channel_id,
+            actor=who.user_id,
+        )
+    except RoostError as exc:
+        raise Refused(str(exc)) from None
+    found = routing.preview_route(
+        rt, account.id, args.pattern, is_regex=args.is_regex, limit=PREVIEW_MENTIONS
+    )
+    return RouteChange(account.handle, args.channel_id, args.pattern, found)

@@ -34,9 +34,6 @@ from handlers.ack import acknowledge, answering, button_value
 from handlers.actions import who_clicked
 from storage.models import Route
 
-PREVIEW_MENTIONS = 200
-"""Recent mentions a route's Test looks through."""
-
 
 def register(app: App, rt: Runtime) -> None:
     app.action(ACTION_CONNECT)(acknowledge)  # a link button: the browser goes to X
@@ -72,9 +69,13 @@ def register(app: App, rt: Runtime) -> None:
             route = _route(rt, body)
             admin.require_manager_of(rt, who_clicked(body), route.account_id)
             found = routing.preview_route(
-                rt, route.account_id, route.pattern, is_regex=route.is_regex, limit=PREVIEW_MENTIONS
+                rt,
+                route.account_id,
+                route.pattern,
+                is_regex=route.is_regex,
+                limit=admin.PREVIEW_MENTIONS,
             )
-            answer(respond, matches_text(route.pattern, found, PREVIEW_MENTIONS))
+            answer(respond, matches_text(route.pattern, found, admin.PREVIEW_MENTIONS))
 
     def route_remove(body: dict[str, Any], respond: Respond) -> None:
         with answering(rt, body, respond):
@@ -116,28 +117,10 @@ def register(app: App, rt: Runtime) -> None:
 
     @app.view(GRANT_CALLBACK)
     def save_grant(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        form = grant_form(view["state"]["values"])
-        who, user = who_clicked(body), form["user"]
-        if user is None:
-            ack(response_action="errors", errors={"who": "Pick a person."})
-            return
-        done: list[str] = []
         try:
-            if form["cotag"]:
-                admin.check_cotag_free(rt, who.team_id, user, form["cotag"])
-            if form["role"] is not None:
-                if form["account_id"] is None:
-                    raise Refused("Pick the account the role is on.")
-                role = None if form["role"] == "none" else form["role"]
-                done.append(admin.set_role(rt, who, int(form["account_id"]), user, role))
-            if form["cotag"]:
-                done.append(admin.set_cotag_of(rt, who, user, form["cotag"]))
-        except Refused as exc:
-            block = "cotag" if form["cotag"] and "CoTag" in str(exc) else "who"
-            ack(response_action="errors", errors={block: str(exc)[:1900]})
-            return
-        if not done:
-            ack(response_action="errors", errors={"role": "Pick a role, or type a CoTag."})
+            done = admin.apply_team_form(rt, who_clicked(body), grant_form(view["state"]["values"]))
+        except admin.FieldRefused as exc:
+            ack(response_action="errors", errors={exc.field: str(exc)[:1900]})
             return
         ack(response_action="update", view=_done_view(done))
 

@@ -7,9 +7,8 @@ from typing import Any
 
 from slack_bolt import App, Respond
 
-from bot import admin, audit, oauth, routing
+from bot import admin, audit, routing
 from bot.admin_views import accounts_blocks, matches_text, routes_blocks, team_blocks
-from bot.errors import RoostError, SettingsError
 from bot.home import LIST_ITEMS, list_text, work_lists
 from bot.outbox import Refused, Who
 from bot.post_views import queue_blocks
@@ -73,22 +72,7 @@ def _inbox(rt: Runtime, who: Who, handle: str | None) -> Answer:
 
 
 def _accounts(rt: Runtime, who: Who, channel_id: str | None) -> Answer:
-    url, hint = None, None
-    if admin.may_connect(rt, who):
-        usable = routing.usable_channel(rt, channel_id)
-        try:
-            url = oauth.authorize_url(
-                rt, team_id=who.team_id, user_id=who.user_id, channel_id=usable
-            )
-            hint = (
-                "Connect an account: a new one's cards come to this channel."
-                if usable
-                else "Roost cannot post in this conversation, so a new account's cards would "
-                "go to ROOST_DEFAULT_CHANNEL: run `/roost accounts` in the channel they "
-                "belong in (with Roost invited) to connect one there."
-            )
-        except SettingsError as exc:
-            hint = f"Connecting from Slack needs setting up on the server: {exc}"
+    url, hint = admin.connect_offer(rt, who, channel_id)
     found = admin.account_summaries(rt, who)
     return "The connected X accounts", accounts_blocks(found, url, hint)
 
@@ -100,26 +84,12 @@ def _team(rt: Runtime, who: Who) -> Answer:
 
 
 def _route(rt: Runtime, who: Who, rest: str) -> Answer:
-    args = admin.parse_route_args(rest)
-    account = admin.find_account(rt, args.handle)
-    admin.require_manager_of(rt, who, account.id)
-    try:
-        if args.pattern is None:
-            routing.set_default_channel(rt, account.id, args.channel_id, actor=who.user_id)
-            return f"Mentions of *@{account.handle}* now go to <#{args.channel_id}>.", None
-        routing.add_route(
-            rt,
-            account_id=account.id,
-            pattern=args.pattern,
-            is_regex=args.is_regex,
-            channel_id=args.channel_id,
-            actor=who.user_id,
-        )
-    except RoostError as exc:
-        raise Refused(str(exc)) from None
-    found = routing.preview_route(rt, account.id, args.pattern, is_regex=args.is_regex)
-    added = f"Added: mentions of *@{account.handle}* matching it go to <#{args.channel_id}>."
-    return added + "\n" + matches_text(args.pattern, found, 200), None
+    change = admin.apply_route(rt, who, rest)
+    where = f"<#{change.channel_id}>"
+    if change.pattern is None:
+        return f"Mentions of *@{change.handle}* now go to {where}.", None
+    added = f"Added: mentions of *@{change.handle}* matching it go to {where}."
+    return added + "\n" + matches_text(change.pattern, change.matches, admin.PREVIEW_MENTIONS), None
 
 
 def _routes(rt: Runtime, who: Who, rest: str) -> Answer:
