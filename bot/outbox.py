@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from redis.exceptions import RedisError
 from sqlalchemy import and_, select
@@ -193,21 +194,18 @@ def publish(rt: Runtime, who: Who, draft: Draft) -> Checked:
         checked = _check(session, scene, draft)
         if not checked.ok:
             return checked
-        status = "awaiting_approval" if checked.needs_approval else "pending"
-        outbound_id = rows.create(
+        status = _status_for(scene)
+        outbound_id = _new_row(
             session,
-            idempotency_key=draft.key,
+            scene,
+            now,
+            key=draft.key,
             kind=draft.kind,
-            account_id=scene.account.id,
-            mention_id=scene.mention.id,
-            actor_id=scene.member.id,
+            status=status,
             text=checked.measured.text,
             cotag=_cotag_for(scene, draft.kind),  # None where the account signs nothing
             target_tweet_id=scene.mention.tweet_id if draft.kind == "reply" else None,
             recipient_id=scene.mention.author_id if draft.kind == "dm" else None,
-            status=status,
-            attempts=0,
-            created_at=now,
         )
         if outbound_id is not None:
             record_event(
@@ -228,6 +226,37 @@ def publish(rt: Runtime, who: Who, draft: Draft) -> Checked:
     return checked
 
 
+def _status_for(scene: Scene) -> str:
+    """What a new row starts as: needs-approval roles wait for an owner."""
+    return "awaiting_approval" if scene.role == "needs-approval" else "pending"
+
+
+def _new_row(
+    session: Session,
+    scene: Scene,
+    now: datetime,
+    *,
+    key: str,
+    kind: str,
+    status: str,
+    **fields: Any,
+) -> int | None:
+    """The row for something the person does as the scene's account about its mention;
+    None if a row with this key exists (a double click, Slack resending)."""
+    return rows.create(
+        session,
+        idempotency_key=key,
+        kind=kind,
+        account_id=scene.account.id,
+        mention_id=scene.mention.id,
+        actor_id=scene.member.id,
+        status=status,
+        attempts=0,
+        created_at=now,
+        **fields,
+    )
+
+
 def retweet(rt: Runtime, who: Who, mention_id: int) -> None:
     """Write the retweet's row and queue it; a double click makes one row."""
     now = rt.clock()
@@ -237,19 +266,15 @@ def retweet(rt: Runtime, who: Who, mention_id: int) -> None:
         # the row, so a double click finds it and a later retweet gets a new one.
         undone = rows.count_sent(session, mention_id, "unretweet")
         given_up = rows.count_kind(session, mention_id, "retweet", ("rejected", "cancelled"))
-        status = "awaiting_approval" if scene.role == "needs-approval" else "pending"
-        outbound_id = rows.create(
+        status = _status_for(scene)
+        outbound_id = _new_row(
             session,
-            idempotency_key=f"retweet:{mention_id}:{undone}:{given_up}",
+            scene,
+            now,
+            key=f"retweet:{mention_id}:{undone}:{given_up}",
             kind="retweet",
-            account_id=scene.account.id,
-            mention_id=mention_id,
-            actor_id=scene.member.id,
-            text="",
-            target_tweet_id=scene.mention.tweet_id,
             status=status,
-            attempts=0,
-            created_at=now,
+            target_tweet_id=scene.mention.tweet_id,
         )
         if outbound_id is not None:
             record_event(
@@ -278,19 +303,15 @@ def undo_retweet(rt: Runtime, who: Who, retweet_id: int) -> None:
         if original.kind != "retweet" or original.status != "sent":
             raise Refused("Only a retweet that went out can be undone.")
         scene = scene_for(session, who, _mention_of(original), now)
-        status = "awaiting_approval" if scene.role == "needs-approval" else "pending"
-        outbound_id = rows.create(
+        status = _status_for(scene)
+        outbound_id = _new_row(
             session,
-            idempotency_key=f"unretweet:{retweet_id}",
+            scene,
+            now,
+            key=f"unretweet:{retweet_id}",
             kind="unretweet",
-            account_id=original.account_id,
-            mention_id=original.mention_id,
-            actor_id=scene.member.id,
-            text="",
-            target_tweet_id=original.target_tweet_id,
             status=status,
-            attempts=0,
-            created_at=now,
+            target_tweet_id=original.target_tweet_id,
         )
     if outbound_id is not None:
         _queue(rt, outbound_id, status)
