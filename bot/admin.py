@@ -21,6 +21,7 @@ from bot.outbox import Refused, Who
 from bot.people import check_person, is_admin
 from bot.runtime import Runtime
 from bot.tweet_text import parse_cotag
+from storage.accounts import account_by_handle
 from storage.events import record_event
 from storage.models import Account, Member, Mention, Route
 from storage.team import (
@@ -287,9 +288,9 @@ def set_cotag_of(rt: Runtime, who: Who, target: str, raw: str) -> str:
 
 def find_account(rt: Runtime, handle: str) -> Account:
     with rt.sessions() as session:
-        for account in session.scalars(select(Account)):
-            if account.handle.lower() == handle.lstrip("@").lower():
-                return account
+        account = account_by_handle(session, handle)
+    if account is not None:
+        return account
     raise Refused(f"No account @{handle.lstrip('@')} in Roost: see `/roost accounts`.")
 
 

@@ -19,11 +19,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.people import is_admin
 from bot.runtime import Runtime
+from storage.accounts import account_by_handle
 from storage.events import record_event
 from storage.models import Account, Event, Grant, Member, Mention
 from storage.team import owners_of
@@ -167,7 +168,7 @@ def send_audit(rt: Runtime, *, team_id: str, user_id: str, text: str) -> str:
     except ValueError as exc:
         return str(exc)
     with rt.sessions() as session:
-        account = _account(session, handle) if handle else None
+        account = account_by_handle(session, handle) if handle else None
         if handle and account is None:
             return f"There is no account @{handle} in Roost: `/roost accounts` lists them."
         refusal = _refusal(rt, session, team_id, user_id, account)
@@ -208,10 +209,6 @@ def send_audit(rt: Runtime, *, team_id: str, user_id: str, text: str) -> str:
             events=len(rows),
         )
     return f"Sent you the audit of {whose} for {span} ({events}) as a CSV in your DM."
-
-
-def _account(session: Session, handle: str) -> Account | None:
-    return session.scalar(select(Account).where(func.lower(Account.handle) == handle.lower()))
 
 
 def _refusal(

@@ -9,16 +9,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-
 from bot.blocks import button, context, header, section
 from bot.cards import ACTION_DM, ACTION_REPLY, ACTION_RESOLVE
 from bot.mrkdwn import escape, escape_within
 from bot.outbox import Who
 from bot.replies import HELP
 from bot.runtime import Runtime
+from storage.accounts import account_by_handle
 from storage.assignments import assigned_to, unassigned
-from storage.models import Account, Mention
+from storage.models import Mention
 from storage.team import member
 
 HOME_ITEMS = 12
@@ -73,8 +72,8 @@ def work_lists(
         someone = member(session, team_id, user_id, rt.clock())
         account_ids = None
         if handle is not None:
-            named = func.lower(Account.handle) == handle.lstrip("@").lower()
-            account_ids = list(session.scalars(select(Account.id).where(named)))
+            named = account_by_handle(session, handle)
+            account_ids = [named.id] if named is not None else []
         mine, mine_total = assigned_to(session, someone.id, limit)
         open_, open_total = unassigned(session, someone.id, limit, account_ids)
     return (

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import func, select
 
 from bot import clock
 from bot.errors import RoostError, SettingsError
@@ -15,8 +14,8 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack import make_client
 from bot.tweet_text import parse_cotag
+from storage.accounts import account_by_handle
 from storage.db import database_url, make_engine, session_factory
-from storage.models import Account
 from storage.team import ROLES, CoTagTaken, grant, member, set_cotag
 
 
@@ -57,9 +56,7 @@ def grant_role(
     engine = make_engine(database_url(settings.database_url, settings.roost_var_dir))
     try:
         with session_factory(engine).begin() as session:
-            account = session.scalar(
-                select(Account).where(func.lower(Account.handle) == handle.lstrip("@").lower())
-            )
+            account = account_by_handle(session, handle)
             if account is None:
                 raise RoostError(f"No account @{handle.lstrip('@')}: see `roost accounts list`.")
             someone = member(session, team_id, user_id, clock.now())

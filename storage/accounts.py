@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.events import record_event
@@ -54,6 +54,13 @@ def upsert_account(
         auth=auth_kind,
     )
     return account, created
+
+
+def account_by_handle(session: Session, handle: str) -> Account | None:
+    """The account with this @handle, however it is written (case, a leading @)."""
+    return session.scalar(
+        select(Account).where(func.lower(Account.handle) == handle.lstrip("@").lower())
+    )
 
 
 def active_accounts(session: Session) -> list[Account]:
