@@ -40,8 +40,6 @@ import os
 import random
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -63,6 +61,7 @@ from slack_bolt import BoltRequest, BoltResponse
 from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import make_url
 
+from bench.common import Stack, ask, epoch, free_port, percentile, wait
 from bot.cards import ACTION_REOPEN, ACTION_RESOLVE
 from bot.compose import PUBLISH_CALLBACK, Draft
 from bot.crypto import TokenBox
@@ -123,7 +122,7 @@ def main() -> None:
         redis.flushdb()
 
     every_click = [ms for run in acks for ms in run.ms]
-    met = _p(every_click, 99) < TARGET_P99_MS
+    met = percentile(every_click, 99) < TARGET_P99_MS
     for n, run in enumerate(acks, 1):
         print(f"ack run {n}:      {_figures(run.ms)}")
         print(
@@ -152,19 +151,19 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "ack_p50_ms": round(_p(every_click, 50), 1),
-                "ack_p99_ms": round(_p(every_click, 99), 1),
-                "publish_p50_ms": round(_p(published.total, 50), 1),
-                "publish_p99_ms": round(_p(published.total, 99), 1),
+                "ack_p50_ms": round(percentile(every_click, 50), 1),
+                "ack_p99_ms": round(percentile(every_click, 99), 1),
+                "publish_p50_ms": round(percentile(published.total, 50), 1),
+                "publish_p99_ms": round(percentile(published.total, 99), 1),
                 "ack_clicks": len(every_click),
-                "ack_p99_by_run_ms": [round(_p(run.ms, 99), 1) for run in acks],
+                "ack_p99_by_run_ms": [round(percentile(run.ms, 99), 1) for run in acks],
                 "ack_target_met": met,
                 "ack_refused": sum(run.refused for run in acks),
-                "ack_alone_p99_ms": round(_p(alone.ms, 99), 1),
-                "ack_paced_p99_ms": round(_p(paced.ms, 99), 1),
-                "floor_p99_ms": round(_p(floor, 99), 1),
+                "ack_alone_p99_ms": round(percentile(alone.ms, 99), 1),
+                "ack_paced_p99_ms": round(percentile(paced.ms, 99), 1),
+                "floor_p99_ms": round(percentile(floor, 99), 1),
                 "publishes": len(published.total),
-                "publish_ack_p99_ms": round(_p(published.ack, 99), 1),
+                "publish_ack_p99_ms": round(percentile(published.ack, 99), 1),
                 "database": kind,
                 "elapsed_s": round(elapsed),
             }
@@ -174,15 +173,10 @@ def main() -> None:
 
 def _figures(values: list[float]) -> str:
     return (
-        f"{len(values):,} · p50 {_p(values, 50):.1f} ms, p90 {_p(values, 90):.1f} ms, "
-        f"p99 {_p(values, 99):.1f} ms, max {max(values):.1f} ms"
+        f"{len(values):,} · p50 {percentile(values, 50):.1f} ms, "
+        f"p90 {percentile(values, 90):.1f} ms, p99 {percentile(values, 99):.1f} ms, "
+        f"max {max(values):.1f} ms"
     )
-
-
-def _p(values: list[float], percentile: int) -> float:
-    """The nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(len(ordered) * percentile / 100) - 1)]
 
 
 @dataclass
@@ -207,46 +201,21 @@ class PublishRun:
 # --- the system under test -----------------------------------------------------------------
 
 
-class _Stack:
+class _Stack(Stack):
     """The fakes, the web process and the workers, with @brand's cards; stopped on exit."""
 
     def __init__(self, database: str, redis_url: str, redis: Redis, mentions: int) -> None:
         self.database, self.redis_url, self.redis = database, redis_url, redis
         self.mentions = mentions
-        self.children: list[subprocess.Popen[bytes]] = []
-        self.logs = Path(tempfile.mkdtemp(prefix="roost-bench-ack-"))
-        self.log_notes: list[str] = []  # what the children's logs say, read on exit
-        self.processes: list[Any] = []
         self.engines: list[Any] = []
+        super().__init__("roost-bench-ack-")
 
-    def __enter__(self) -> _Stack:
-        try:
-            self._start()
-        except BaseException:
-            self.__exit__(*sys.exc_info())
-            raise
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        for child in self.children:
-            child.send_signal(signal.SIGTERM)
-        for child in self.children:
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-        for process in self.processes:
-            process.terminate()
-            process.join(timeout=10)
+    def _dispose(self) -> None:
         for engine in self.engines:
             engine.dispose()
-        self.log_notes = _read_logs(self.logs)
-        if exc_info and exc_info[0] is not None:
-            for path in sorted(self.logs.glob("*.log")):
-                tail = path.read_text(errors="replace").splitlines()[-20:]
-                print(f"--- the end of {path.stem}'s log", *tail, sep="\n", file=sys.stderr)
-        shutil.rmtree(self.logs)
+
+    def _read_logs(self, folder: Path) -> list[str]:
+        return _read_logs(folder)
 
     def _start(self) -> None:
         events = multiprocessing.get_context("spawn").Queue()
@@ -275,7 +244,7 @@ class _Stack:
         self.publishers = [f"U0PUBLISH{n}" for n in range(PUBLISHERS)]
         _add_agents(self.rt, self.account, team_id, self.clickers + self.publishers)
         self.slack = _SlackElsewhere(team_id)
-        port = _free_port()
+        port = free_port()
         environment = {
             **os.environ,
             "SLACK_BOT_TOKEN": BOT_TOKEN,
@@ -297,23 +266,17 @@ class _Stack:
                     )
                 )
         self.events_url = f"http://127.0.0.1:{port}/slack/events"
-        _wait(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), "the web process to answer")
-
-    def _spawn(self, serve: Callable[[Any, Connection], None], argument: Any) -> Any:
-        """Start a fake in a process of its own; its pipe, then what it sent on starting."""
-        ours, theirs = multiprocessing.Pipe()
-        process = multiprocessing.get_context("spawn").Process(
-            target=serve, args=(argument, theirs), daemon=True
+        wait(
+            lambda: _answers(f"http://127.0.0.1:{port}/healthz"),
+            DEADLINE,
+            "the web process to answer",
         )
-        process.start()
-        self.processes.append(process)
-        return ours, *_ask(ours, None)
 
     def card_everything(self) -> None:
         """Intake reads every mention from the fake X; the workers post their cards."""
         stored = Intake(self.rt).poll(self.account)
         assert stored == self.mentions, f"intake stored {stored} of {self.mentions} mentions"
-        _wait(lambda: self._carded() == self.mentions, "the workers to post every card")
+        wait(lambda: self._carded() == self.mentions, DEADLINE, "the workers to post every card")
         with self.rt.sessions() as session:
             found = session.execute(
                 select(Mention.id, Mention.author_username).order_by(Mention.tweet_id)
@@ -342,7 +305,7 @@ class _Stack:
                 update(Mention).where(Mention.id.in_(ids)).values(status="open", resolved_at=None)
             )
         total = clickers * rounds * 2 * MENTIONS_PER_CLICKER
-        self.slack.response_urls = _ask(self.slack_pipe, total)
+        self.slack.response_urls = ask(self.slack_pipe, total)
         logged, refused = self.watch.counts()
 
         def clicker(n: int) -> list[float]:
@@ -360,7 +323,11 @@ class _Stack:
         began = time.monotonic()
         timings = _together(clicker, clickers)
         answered = time.monotonic()
-        _wait(lambda: sum(self.watch.counts()) - logged - refused >= total, "every click shown")
+        wait(
+            lambda: sum(self.watch.counts()) - logged - refused >= total,
+            DEADLINE,
+            "every click shown",
+        )
         ms = [t for one in timings for t in one]
         return AckRun(
             ms=ms,
@@ -371,13 +338,17 @@ class _Stack:
 
     def floor(self, rounds: int) -> list[float]:
         """The clickers' pattern against a constant app: loopback, client and waitress only."""
-        port = _free_port()
+        port = free_port()
         server = multiprocessing.get_context("spawn").Process(
             target=_serve_constant, args=(port,), daemon=True
         )
         server.start()
         try:
-            _wait(lambda: _answers(f"http://127.0.0.1:{port}/"), "the constant app to answer")
+            wait(
+                lambda: _answers(f"http://127.0.0.1:{port}/"),
+                DEADLINE,
+                "the constant app to answer",
+            )
             # Never called: the constant app answers nothing.
             self.slack.response_urls = (
                 ["http://127.0.0.1/unused"] * CLICKERS * rounds * 2 * MENTIONS_PER_CLICKER
@@ -442,8 +413,8 @@ class _Stack:
     def _replies_at_x(self) -> dict[int, float]:
         """When @brand's replies were posted on the fake X, by the id of the post they answer."""
         return {
-            int(post["in_reply_to_tweet_id"]): _epoch(post["created_at"])
-            for post in _ask(self.x_pipe, "posts")
+            int(post["in_reply_to_tweet_id"]): epoch(post["created_at"])
+            for post in ask(self.x_pipe, "posts")
             if post["in_reply_to_tweet_id"]
         }
 
@@ -603,11 +574,6 @@ def _serve_constant(port: int) -> None:
     serve(constant, host="127.0.0.1", port=port, threads=WEB_THREADS, _quiet=True)
 
 
-def _ask(pipe: Connection, question: Any) -> Any:
-    pipe.send(question)
-    return pipe.recv()
-
-
 # --- set-up --------------------------------------------------------------------------------
 
 
@@ -706,29 +672,11 @@ def _together(work: Callable[[int], T], threads: int) -> list[T]:
         return list(pool.map(run, range(threads)))
 
 
-def _epoch(iso: str) -> float:
-    return datetime.fromisoformat(iso).timestamp()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _answers(url: str) -> bool:
     try:
         return requests.get(url, timeout=1).ok
     except requests.ConnectionError:
         return False
-
-
-def _wait(predicate: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {DEADLINE:.0f} s for {what}")
-        time.sleep(0.05)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ import multiprocessing
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import make_url
 
+from bench.common import free_port
 from bot.crypto import TokenBox
 from bot.intake import Intake, Listener
 from bot.runtime import Runtime
@@ -207,7 +207,7 @@ def _start_fake_x(mentions: int) -> tuple[str, Identity, Identity, Any]:
 
 
 def _start_fake_slack() -> tuple[int, subprocess.Popen[bytes]]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.fakes.slack_api", "--port", str(port)]
         + ["--channel", f"{CHANNEL}:x-brand"],
@@ -453,12 +453,6 @@ def _carded(rt: Runtime) -> int:
 
 
 # --- helpers -----------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _answers(url: str) -> bool:

@@ -36,19 +36,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
-import multiprocessing
 import os
 import secrets
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -60,6 +55,7 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
+from bench.common import Stack, ask, epoch, percentile, wait
 from bot.crypto import TokenBox
 from bot.outbox import Who
 from bot.posts import Compose, submit
@@ -114,7 +110,7 @@ def main() -> None:
     load_after = os.getloadavg()
 
     late = [r.late_ms for r in run.rows if r.late_ms is not None]
-    met = bool(late) and _p(late, 99) < TARGET_P99_MS and run.sent == posts == len(late)
+    met = bool(late) and percentile(late, 99) < TARGET_P99_MS and run.sent == posts == len(late)
     print(
         f"scheduling:      {posts:,} submits in {run.scheduling_s:.1f} s "
         f"({posts / run.scheduling_s:,.0f}/s); first post due {run.lead_s:.1f} s after the last"
@@ -153,8 +149,8 @@ def main() -> None:
                 "scheduled": run.scheduled,
                 "sent": run.sent,
                 "duplicates": run.duplicates,
-                "lateness_p50_ms": round(_p(late, 50), 1) if late else None,
-                "lateness_p99_ms": round(_p(late, 99), 1) if late else None,
+                "lateness_p50_ms": round(percentile(late, 50), 1) if late else None,
+                "lateness_p99_ms": round(percentile(late, 99), 1) if late else None,
             }
         )
     )
@@ -164,22 +160,17 @@ def _figures(values: list[float]) -> str:
     if not values:
         return "none"
     return (
-        f"{len(values):,} · p50 {_p(values, 50):.0f} ms, p90 {_p(values, 90):.0f} ms, "
-        f"p99 {_p(values, 99):.0f} ms, max {max(values):.0f} ms, min {min(values):.0f} ms"
+        f"{len(values):,} · p50 {percentile(values, 50):.0f} ms, "
+        f"p90 {percentile(values, 90):.0f} ms, p99 {percentile(values, 99):.0f} ms, "
+        f"max {max(values):.0f} ms, min {min(values):.0f} ms"
     )
-
-
-def _p(values: list[float], percentile: int) -> float:
-    """The nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(len(ordered) * percentile / 100) - 1)]
 
 
 def _gaps(moves: list[tuple[float, int]]) -> str:
     gaps = [b - a for (a, _), (b, _) in zip(moves, moves[1:], strict=False)]
     if not gaps:
         return "no interval to show"
-    return f"{_p(gaps, 50) * 1000:.0f} ms apart (p50), {max(gaps) * 1000:.0f} ms at most"
+    return f"{percentile(gaps, 50) * 1000:.0f} ms apart (p50), {max(gaps) * 1000:.0f} ms at most"
 
 
 def _load(load: tuple[float, float, float]) -> str:
@@ -225,7 +216,7 @@ class _Run:
 # --- the system under test -----------------------------------------------------------------
 
 
-class _Stack:
+class _Stack(Stack):
     """The fakes, the accounts and the workers; stopped on exit."""
 
     def __init__(self, database: str, redis_url: str, redis: Redis, interval: float | None):
@@ -235,39 +226,14 @@ class _Stack:
             redis,
             interval,
         )
-        self.children: list[subprocess.Popen[bytes]] = []
-        self.processes: list[Any] = []
-        self.logs = Path(tempfile.mkdtemp(prefix="roost-bench-schedule-"))
-        self.log_notes: list[str] = []
+        super().__init__("roost-bench-schedule-")
 
-    def __enter__(self) -> _Stack:
-        try:
-            self._start()
-        except BaseException:
-            self.__exit__(*sys.exc_info())
-            raise
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        for child in self.children:
-            child.send_signal(signal.SIGTERM)
-        for child in self.children:
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-        for process in self.processes:
-            process.terminate()
-            process.join(timeout=10)
+    def _dispose(self) -> None:
         if hasattr(self, "rt"):
             self.rt.engine.dispose()
-        self.log_notes = _read_logs(self.logs)
-        if exc_info and exc_info[0] is not None:
-            for path in sorted(self.logs.glob("*.log")):
-                tail = path.read_text(errors="replace").splitlines()[-20:]
-                print(f"--- the end of {path.stem}'s log", *tail, sep="\n", file=sys.stderr)
-        shutil.rmtree(self.logs)
+
+    def _read_logs(self, folder: Path) -> list[str]:
+        return _read_logs(folder)
 
     def _start(self) -> None:
         self.x_pipe, x_url, identities = self._spawn(_serve_fake_x, ACCOUNTS)
@@ -310,16 +276,6 @@ class _Stack:
                     )
                 )
 
-    def _spawn(self, serve: Callable[[Any, Connection], None], argument: Any) -> Any:
-        """Start a fake in a process of its own; its pipe, then what it sent on starting."""
-        ours, theirs = multiprocessing.Pipe()
-        process = multiprocessing.get_context("spawn").Process(
-            target=serve, args=(argument, theirs), daemon=True
-        )
-        process.start()
-        self.processes.append(process)
-        return ours, *_ask(ours, None)
-
     def warm_up(self) -> None:
         """One post now per account: the workers' imports, pools and tokens, paid before."""
         started = time.perf_counter()
@@ -328,7 +284,7 @@ class _Stack:
             for account_id, handle in self.accounts
         ]
         self.submit_s = (time.perf_counter() - started) / len(ids)
-        _wait(lambda: self._done(ids) == len(ids), DEADLINE, "the warm-up posts")
+        wait(lambda: self._done(ids) == len(ids), DEADLINE, "the warm-up posts")
 
     def _submit(self, words: str, account_id: int, run_at: datetime | None) -> int:
         post_id = submit(
@@ -382,9 +338,9 @@ class _Stack:
     def _count(self, run: _Run, post_ids: list[int]) -> None:
         at_x: dict[str, list[float]] = {}
         handles = [handle for _, handle in self.accounts]
-        for post in _ask(self.x_pipe, ("posts", handles)):
-            at_x.setdefault(post["text"], []).append(_epoch(post["created_at"]))
-        run.x_calls = _ask(self.x_pipe, ("calls", None))
+        for post in ask(self.x_pipe, ("posts", handles)):
+            at_x.setdefault(post["text"], []).append(epoch(post["created_at"]))
+        run.x_calls = ask(self.x_pipe, ("calls", None))
         with self.rt.sessions() as session:
             rows = session.scalars(select(Outbound).where(Outbound.post_id.in_(post_ids))).all()
         texts = {row.text for row in rows}
@@ -490,11 +446,6 @@ def _channel(n: int) -> str:
     return f"C0BRAND{n:02d}"
 
 
-def _ask(pipe: Connection, question: Any) -> Any:
-    pipe.send(question)
-    return pipe.recv()
-
-
 # --- set-up --------------------------------------------------------------------------------
 
 
@@ -562,18 +513,6 @@ def _read_logs(folder: Path) -> list[str]:
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def _epoch(iso: str) -> float:
-    return datetime.fromisoformat(iso).timestamp()
-
-
-def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {timeout:.0f} s for {what}")
-        time.sleep(0.05)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,112 @@
+"""What the benchmarks share: figures, waiting, and a stack of processes to tear down.
+
+Each benchmark runs the fakes in processes of their own (so they do not share the
+measuring process's GIL) and Roost's own processes as subprocesses; `Stack` starts
+them through its subclass's `_start`, and stops and cleans up all of them whatever
+happened, printing the end of each log after a failure.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, Self
+
+
+def percentile(values: list[float], rank: int) -> float:
+    """The nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(len(ordered) * rank / 100) - 1)]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def ask(pipe: Connection, question: Any) -> Any:
+    """A question to a fake's process, and its answer."""
+    pipe.send(question)
+    return pipe.recv()
+
+
+def epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()
+
+
+def wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll until `predicate` holds, or TimeoutError naming what did not come."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout:.0f} s for {what}")
+        time.sleep(0.05)
+
+
+class Stack:
+    """The processes of one benchmark run: started on entry, all stopped on exit."""
+
+    def __init__(self, prefix: str) -> None:
+        self.children: list[subprocess.Popen[bytes]] = []  # Roost's processes
+        self.processes: list[Any] = []  # the fakes
+        self.logs = Path(tempfile.mkdtemp(prefix=prefix))
+        self.log_notes: list[str] = []  # what the children's logs say, read on exit
+
+    def __enter__(self) -> Self:
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__(*sys.exc_info())
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for child in self.children:
+            child.send_signal(signal.SIGTERM)
+        for child in self.children:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        for process in self.processes:
+            process.terminate()
+            process.join(timeout=10)
+        self._dispose()
+        self.log_notes = self._read_logs(self.logs)
+        if exc_info and exc_info[0] is not None:
+            for path in sorted(self.logs.glob("*.log")):
+                tail = path.read_text(errors="replace").splitlines()[-20:]
+                print(f"--- the end of {path.stem}'s log", *tail, sep="\n", file=sys.stderr)
+        shutil.rmtree(self.logs)
+
+    def _start(self) -> None:
+        raise NotImplementedError
+
+    def _dispose(self) -> None:
+        """Close what the run holds in this process (engines)."""
+
+    def _read_logs(self, folder: Path) -> list[str]:
+        return []
+
+    def _spawn(self, serve: Callable[[Any, Connection], None], argument: Any) -> Any:
+        """Start a fake in a process of its own; its pipe, then what it sent on starting."""
+        ours, theirs = multiprocessing.Pipe()
+        process = multiprocessing.get_context("spawn").Process(
+            target=serve, args=(argument, theirs), daemon=True
+        )
+        process.start()
+        self.processes.append(process)
+        return ours, *ask(ours, None)
