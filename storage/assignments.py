@@ -70,7 +70,8 @@ def add_note(
     session: Session, mention_id: int, author: str, channel: str, ts: str, text: str, now: datetime
 ) -> bool:
     """Keep a thread message as the mention's note; False if it was kept already."""
-    kept = session.execute(
+    # RETURNING, not rowcount: PostgreSQL's driver reports -1 for a conflicting INSERT here.
+    kept = session.scalar(
         insert_into(session, Note.__table__)
         .values(
             mention_id=mention_id,
@@ -81,8 +82,9 @@ def add_note(
             created_at=now,
         )
         .on_conflict_do_nothing(index_elements=["slack_channel", "slack_ts"])
+        .returning(Note.id)
     )
-    return bool(kept.rowcount)  # type: ignore[attr-defined]
+    return kept is not None
 
 
 def notes_of(session: Session, mention_id: int) -> list[Note]:
