@@ -13,6 +13,7 @@ one that happens twice is the first of the two.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -143,6 +144,43 @@ def sla_due(start: datetime, minutes: int, hours: dict[str, Any] | None) -> date
         f"An SLA target of {minutes} minutes does not fit in {MAX_SCAN_DAYS} days of "
         "these business hours."
     )
+
+
+def business_clock(hours: dict[str, Any] | None) -> Callable[[datetime, datetime], timedelta]:
+    """A function of (start, end): the time between them that falls inside the hours.
+
+    The hours are read once, so a figure over many mentions pays for it once.
+    Without business hours it is plain elapsed time. An end before the start
+    counts as nothing. ValueError for unreadable hours.
+    """
+    if hours is None:
+        return lambda start, end: max(end - start, timedelta(0))
+    week = _read(hours)
+    windows: dict[date, tuple[datetime, datetime] | None] = {}
+
+    def window(day: date) -> tuple[datetime, datetime] | None:
+        """The day's open window, worked out once per day however many mentions ask."""
+        if day not in windows:
+            windows[day] = week.window(day) if day.weekday() in week.days else None
+        return windows[day]
+
+    def elapsed(start: datetime, end: datetime) -> timedelta:
+        counted = timedelta(0)
+        counted_until = start
+        day = start.astimezone(week.zone).date() - timedelta(days=1)
+        last = end.astimezone(week.zone).date()
+        while day <= last:
+            if (open_ := window(day)) is not None:
+                # Never count a moment twice, should a clock change make windows overlap.
+                opens = max(open_[0], counted_until)
+                closes = min(open_[1], end)
+                if closes > opens:
+                    counted += closes - opens
+                    counted_until = closes
+            day += timedelta(days=1)
+        return counted
+
+    return elapsed
 
 
 def _read(hours: dict[str, Any]) -> _Hours:
