@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
@@ -42,6 +43,7 @@ from bot.errors import (
 )
 from bot.lease import Lease
 from bot.logs import remember_secret
+from bot.metrics import count_rate_limit
 from bot.mrkdwn import escape
 from bot.settings import WHERE_TO_GET, Settings
 from bot.slack import translate_errors
@@ -199,7 +201,12 @@ def complete(rt: Runtime, *, state: str | None, code: str | None, error: str | N
             f"X's codes work once and only briefly: {START_AGAIN}."
         ) from None
     tokens = _tokens(answer)
-    me = XClient("oauth2", tokens, base_url=rt.settings.x_api_url).me()
+    me = XClient(
+        "oauth2",
+        tokens,
+        base_url=rt.settings.x_api_url,
+        on_rate_limit=partial(count_rate_limit, rt.redis, "x"),
+    ).me()
     try:
         account = _store(rt, me, tokens, _expiry(answer, now), pending, now)
     except ConnectRefused:
@@ -526,7 +533,7 @@ def _client_post(rt: Runtime, path: str, form: dict[str, str], doing: str) -> re
     else:
         form = {**form, "client_id": client_id}
     try:
-        return requests.post(
+        response = requests.post(
             settings.x_api_url + path,
             data=form,
             auth=auth,
@@ -537,6 +544,9 @@ def _client_post(rt: Runtime, path: str, form: dict[str, str], doing: str) -> re
         raise XUnavailable(
             f"X could not be reached while {doing} ({type(exc).__name__})."
         ) from None
+    if response.status_code == 429:  # not through XBaseAdapter, so counted here
+        count_rate_limit(rt.redis, "x")
+    return response
 
 
 def _raise_for(response: requests.Response, doing: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from redis import Redis
 from rq import Queue
@@ -21,6 +22,7 @@ from bot import clock
 from bot.crypto import TokenBox, token_box
 from bot.errors import RoostError
 from bot.logs import remember_secret
+from bot.metrics import count_rate_limit
 from bot.queue import connect, make_queue
 from bot.settings import Settings
 from bot.slack import make_client
@@ -57,7 +59,12 @@ class Runtime:
         from bot.oauth import fresh_credentials  # bot.oauth's jobs import this module
 
         credentials = fresh_credentials(self, account)
-        return XClient(account.auth_kind, credentials, base_url=self.settings.x_api_url)
+        return XClient(
+            account.auth_kind,
+            credentials,
+            base_url=self.settings.x_api_url,
+            on_rate_limit=partial(count_rate_limit, self.redis, "x"),
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, *, redis: Redis | None = None) -> Runtime:
@@ -68,15 +75,21 @@ class Runtime:
             settings.slack_app_token,
             settings.x_bearer_token,
             settings.x_client_secret,
+            settings.roost_metrics_token,
         ):
             if secret is not None:
                 remember_secret(secret.get_secret_value())
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+        redis = redis or connect(settings.redis_url, settings.roost_var_dir)
         return cls(
             settings=settings,
             engine=make_engine(database_url(settings.database_url, settings.roost_var_dir)),
-            redis=redis or connect(settings.redis_url, settings.roost_var_dir),
-            slack=make_client(token, settings.slack_api_url),
+            redis=redis,
+            slack=make_client(
+                token,
+                settings.slack_api_url,
+                on_rate_limit=partial(count_rate_limit, redis, "slack"),
+            ),
             box=token_box(settings),
         )
 

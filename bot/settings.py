@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     roost_public_url: str | None = None
     roost_admins: str = ""
     roost_max_schedule_days: int = Field(default=365, ge=1, le=3660)
+    # The workspace's zone: digests run at their local time in it unless a channel names another.
+    roost_time_zone: str = "UTC"
+    # When set, /metrics answers only `Authorization: Bearer <this>`.
+    roost_metrics_token: SecretStr | None = None
     port: int = Field(default=3000, ge=1, le=65535)
 
     @field_validator("slack_api_url")
@@ -110,6 +114,17 @@ class Settings(BaseSettings):
     def _redis_url_has_a_scheme(cls, value: str | None) -> str | None:
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("not a Redis URL")
+        return value
+
+    @field_validator("roost_time_zone")
+    @classmethod
+    def _time_zone_exists(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not a time zone name such as Asia/Seoul or UTC") from None
         return value
 
     @field_validator("roost_public_url")

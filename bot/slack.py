@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 
 from bot.errors import SlackChannelUnavailable, SlackError, SlackRateLimited, SlackUnavailable
 
@@ -27,19 +30,45 @@ _CHANNEL_ERRORS = {
 }
 
 
-def make_client(token: str, base_url: str) -> WebClient:
+class CountingRateLimitHandler(RateLimitErrorRetryHandler):
+    """slack_sdk's 429 handler, which waits out Retry-After silently, telling
+    `on_rate_limit` of every 429 first: the ones it absorbs and the last one it gives up on."""
+
+    def __init__(self, on_rate_limit: Callable[[], None], *, max_retry_count: int) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.on_rate_limit = on_rate_limit
+
+    def can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        # The client asks its one handler once per answer, so each 429 is told once.
+        if response is not None and response.status_code == 429:
+            self.on_rate_limit()
+        return super().can_retry(state=state, request=request, response=response, error=error)
+
+
+def make_client(
+    token: str, base_url: str, *, on_rate_limit: Callable[[], None] | None = None
+) -> WebClient:
     """A WebClient that waits out Slack's rate limits instead of failing.
 
     A 429 means Slack took nothing, so trying again is safe. A dropped
     connection is not retried here: Slack may have posted the message
     already, and the delivery job knows how to look before posting again.
+    `on_rate_limit` is called for every 429 Slack answers (bot.metrics counts them);
+    it must not raise.
     """
-    return WebClient(
-        token=token,
-        base_url=base_url,
-        timeout=15,
-        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)],
+    handler = (
+        RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)
+        if on_rate_limit is None
+        else CountingRateLimitHandler(on_rate_limit, max_retry_count=RATE_LIMIT_RETRIES)
     )
+    return WebClient(token=token, base_url=base_url, timeout=15, retry_handlers=[handler])
 
 
 def send_dm(slack: WebClient, user: str, text: str) -> bool:
@@ -62,6 +91,7 @@ def translate_errors(channel: str) -> Iterator[None]:
     except SlackApiError as exc:
         error = str(exc.response.get("error", "unknown_error"))
         if exc.response.status_code == 429 or error == "ratelimited":
+            # Not counted here: make_client's handler counted each 429 as it came.
             retry_after = float(exc.response.headers.get("Retry-After", DEFAULT_RETRY_AFTER))
             raise SlackRateLimited(
                 f"Slack rate-limited posting to {channel}", retry_after

@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import tweepy
@@ -26,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.errors import RoostError, XError, XForbidden, XTokenRevoked
 from bot.intake import OUTAGE_WAIT, SWEEP_AFTER, Intake
 from bot.lease import LEASE_SECONDS, Lease
+from bot.metrics import count_rate_limit
 from bot.runtime import Runtime
 from bot.xapi import MENTION_FIELDS, mount, translate_errors
 from storage.accounts import active_accounts, cursor
@@ -79,7 +81,11 @@ class MentionStream(tweepy.StreamingClient):
     def __init__(self, rt: Runtime, intake: Intake) -> None:
         assert rt.settings.x_bearer_token is not None, "Settings.require('listener') checks it"
         super().__init__(rt.settings.x_bearer_token.get_secret_value(), return_type=dict)
-        mount(self.session, rt.settings.x_api_url)
+        mount(
+            self.session,
+            rt.settings.x_api_url,
+            on_rate_limit=partial(count_rate_limit, rt.redis, "x"),
+        )
         self.rt = rt
         self.intake = intake
         self.accounts: dict[int, Account] = {}

@@ -1,4 +1,5 @@
-"""The `web` process: Slack's HTTP endpoint, X's OAuth callback and /healthz, as one WSGI app."""
+"""The `web` process: Slack's HTTP endpoint, X's OAuth callback, /healthz and /metrics, as one
+WSGI app."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from redis.exceptions import RedisError
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import RoostError, XError
+from bot.metrics import authorized, metrics_registry, render
 from bot.oauth import CALLBACK_PATH, ConnectRefused, complete
 from bot.runtime import Runtime
 from storage.db import ping
@@ -22,6 +25,7 @@ from storage.db import ping
 logger = logging.getLogger(__name__)
 
 SLACK_PATH = "/slack/events"
+METRICS_PATH = "/metrics"
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
@@ -98,15 +102,42 @@ def page(start_response: StartResponse, status: str, title: str, message: str) -
     return [body]
 
 
+def metrics(
+    rt: Runtime, registry: CollectorRegistry, environ: dict[str, Any], start_response: StartResponse
+) -> list[bytes]:
+    """Prometheus's scrape: behind `Authorization: Bearer ROOST_METRICS_TOKEN` when set."""
+    method = environ.get("REQUEST_METHOD")
+    if method not in ("GET", "HEAD"):
+        start_response("405 Method Not Allowed", [("Allow", "GET, HEAD")])
+        return [b""]
+    if not authorized(rt.settings.roost_metrics_token, environ.get("HTTP_AUTHORIZATION")):
+        start_response(
+            "401 Unauthorized",
+            [("WWW-Authenticate", 'Bearer realm="roost-metrics"'), ("Content-Type", "text/plain")],
+        )
+        return [b"Unauthorized: send Authorization: Bearer ROOST_METRICS_TOKEN"]
+    body = render(registry)
+    start_response(
+        "200 OK",
+        [
+            ("Content-Type", CONTENT_TYPE_LATEST),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+        ],
+    )
+    return [b""] if method == "HEAD" else [body]
+
+
 def wsgi_app(rt: Runtime, app: App) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
-    """Routes /healthz and X's OAuth callback here, /slack/events to Bolt (which verifies
-    Slack's signature).
+    """Routes /healthz, /metrics and X's OAuth callback here, /slack/events to Bolt (which
+    verifies Slack's signature).
 
     In Socket Mode Slack's requests come over the socket, there is no signing
     secret to check HTTP ones against, so /slack/events is not served at all;
     the OAuth callback is, since browsers come back from X over HTTP.
     """
     slack = SlackRequestHandler(app, path=SLACK_PATH)
+    registry = metrics_registry(rt)
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == CALLBACK_PATH:
@@ -121,6 +152,8 @@ def wsgi_app(rt: Runtime, app: App) -> Callable[[dict[str, Any], StartResponse],
             status = "200 OK" if healthy else "503 Service Unavailable"
             start_response(status, [("Content-Type", "application/json")])
             return [body]
+        if environ.get("PATH_INFO") == METRICS_PATH:
+            return metrics(rt, registry, environ, start_response)
         if rt.settings.socket_mode:
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"Not Found: this Roost takes Slack's requests over Socket Mode"]
@@ -142,6 +175,10 @@ def serve(rt: Runtime, app: App) -> None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         SocketModeHandler(app, rt.settings.slack_app_token.get_secret_value()).connect()
-        logger.info("Socket Mode connected; HTTP serves /healthz and %s only", CALLBACK_PATH)
+        logger.info(
+            "Socket Mode connected; HTTP serves /healthz, %s and %s only",
+            METRICS_PATH,
+            CALLBACK_PATH,
+        )
     logger.info("web listening on port %s", rt.settings.port)
     waitress_serve(wsgi_app(rt, app), host="0.0.0.0", port=rt.settings.port, threads=WEB_THREADS)

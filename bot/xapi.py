@@ -3,7 +3,8 @@
 tweepy builds its host in (`https://api.twitter.com`) and sends every call
 through `client.session`, a requests.Session. An adapter mounted on that
 session rewrites the host to X_API_URL, gives every call a timeout (tweepy
-sets none), and records X's rate-limit headers so intake can honour them.
+sets none), records X's rate-limit headers so intake can honour them, and
+reports each 429 for bot.metrics to count.
 
 Writes (posts, DMs, retweets) take no idempotency key at X, so their errors
 say whether the call can have taken effect: XUnavailable only when it never
@@ -117,11 +118,18 @@ class RateLimit:
 class XBaseAdapter(HTTPAdapter):
     """Routes tweepy's requests to another base URL and watches rate limits."""
 
-    def __init__(self, base_url: str, *, timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        on_rate_limit: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__()
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.rate_limit = RateLimit()
+        self.on_rate_limit = on_rate_limit
 
     def send(  # type: ignore[override]
         self, request: requests.PreparedRequest, **kwargs: Any
@@ -133,6 +141,9 @@ class XBaseAdapter(HTTPAdapter):
             kwargs["timeout"] = self.timeout
         response = super().send(request, **kwargs)
         self._record(response)
+        # Every call to X passes here (the stream's connects too), so a 429 is seen once.
+        if response.status_code == 429 and self.on_rate_limit is not None:
+            self.on_rate_limit()
         return response
 
     def _record(self, response: requests.Response) -> None:
@@ -147,10 +158,18 @@ class XBaseAdapter(HTTPAdapter):
 
 
 def mount(
-    session: requests.Session, base_url: str, *, timeout: tuple[float, float] = DEFAULT_TIMEOUT
+    session: requests.Session,
+    base_url: str,
+    *,
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    on_rate_limit: Callable[[], None] | None = None,
 ) -> XBaseAdapter:
-    """Point a tweepy session at base_url; returns the adapter for its rate limits."""
-    adapter = XBaseAdapter(base_url, timeout=timeout)
+    """Point a tweepy session at base_url; returns the adapter for its rate limits.
+
+    `on_rate_limit` is called for every 429 X answers (bot.metrics counts them); it must
+    not raise.
+    """
+    adapter = XBaseAdapter(base_url, timeout=timeout, on_rate_limit=on_rate_limit)
     session.mount(TWEEPY_HOST, adapter)
     if not base_url.startswith(TWEEPY_HOST):
         session.mount(base_url, adapter)
@@ -167,8 +186,10 @@ class XClient:
         *,
         base_url: str,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        on_rate_limit: Callable[[], None] | None = None,
     ) -> None:
-        """A client for one account; `timeout` is (connect, read) seconds for every call."""
+        """A client for one account; `timeout` is (connect, read) seconds for every call,
+        `on_rate_limit` is told of every 429 (see `mount`)."""
         self._user_auth = auth_kind == "oauth1"
         if self._user_auth:
             self._client = tweepy.Client(
@@ -181,7 +202,9 @@ class XClient:
         else:
             # An OAuth 2.0 user access token is sent as a bearer token.
             self._client = tweepy.Client(bearer_token=credentials["access_token"], return_type=dict)
-        self._adapter = mount(self._client.session, base_url, timeout=timeout)
+        self._adapter = mount(
+            self._client.session, base_url, timeout=timeout, on_rate_limit=on_rate_limit
+        )
 
     def __repr__(self) -> str:
         return f"XClient(user_auth={self._user_auth}, base_url={self._adapter.base_url!r})"
@@ -447,7 +470,7 @@ def translate_errors(
     """
     try:
         yield
-    except tweepy.TooManyRequests as exc:
+    except tweepy.TooManyRequests as exc:  # counted already, by the session's XBaseAdapter
         reset_at = _epoch(exc.response.headers.get("x-rate-limit-reset"))
         reset_at = reset_at or clock.now() + DEFAULT_RATE_LIMIT_WAIT
         raise XRateLimited(
