@@ -473,6 +473,7 @@ def _responded(session: Session, row: Outbound, now: datetime) -> None:
     mention = session.get_one(Mention, row.mention_id, with_for_update=True)
     if mention.first_response_at is None or now < mention.first_response_at:
         mention.first_response_at = now
+        mention.first_responder_id = row.actor_id
     if mention.status in ("open", "assigned"):
         mention.status = "replied"
 

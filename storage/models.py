@@ -132,6 +132,8 @@ class Mention(Base):
         Index("ix_mentions_assignee", "assignee_id", "status"),
         Index("ix_mentions_sla", "sla_reminded_at", "sla_due_at"),
         Index("ix_mentions_slack", "slack_channel", "slack_ts"),
+        Index("ix_mentions_account_created", "account_id", "created_at"),
+        Index("ix_mentions_status", "status", "account_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -161,6 +163,10 @@ class Mention(Base):
     sla_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Who sent that first reply or DM, for the per-person figures.
+    first_responder_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL")
+    )
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The Slack message for this mention: the card, or its reply in a card's thread.
     slack_channel: Mapped[str | None] = mapped_column(String(32))
@@ -319,3 +325,43 @@ class IntakeCursor(Base):
     last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DigestSchedule(Base):
+    """When a channel's daily digest runs. A channel with none runs at the defaults."""
+
+    __tablename__ = "digest_schedules"
+
+    channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    at_minute: Mapped[int] = mapped_column(Integer)  # minutes after local midnight
+    tz: Mapped[str | None] = mapped_column(String(64))  # None: the workspace's zone
+    weekdays_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    set_by: Mapped[str | None] = mapped_column(String(32))  # Slack user id: told of failures
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Digest(Base):
+    """One digest for one channel (or one person's DM): the claim that makes it exactly one,
+    however many workers reach the minute, and what became of it."""
+
+    __tablename__ = "digests"
+    __table_args__ = (
+        UniqueConstraint("target", "slot", name="uq_digests_target_slot"),
+        Index("ix_digests_target_claimed", "target", "claimed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target: Mapped[str] = mapped_column(String(32))  # a channel id, or a person's user id
+    # A channel's: the instant it was scheduled for, in UTC (2026-11-26T00:00Z), so a change
+    # of time zone can neither repeat a day nor skip one. A person's: their local date.
+    slot: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(16))  # "channel" or "person"
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Claims so far: past the first, an earlier try may have posted before dying.
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    slack_channel: Mapped[str | None] = mapped_column(String(32))
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    chart_posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)  # why it was given up for the day
