@@ -13,6 +13,8 @@ HELP = """*Roost* brings every @mention of your X accounts into Slack as cards.
 • `/roost mine` lists what is assigned to you; `/roost inbox [@account]` what waits without an assignee. Your App Home shows both.
 • `/roost accounts` lists the X accounts, connects one, and opens each one's settings and routes; `/roost team` shows who holds which role, and grants, revokes and sets CoTags.
 • `/roost route @account 아이폰|iphone #channel` sends matching mentions to a department's channel; `/roost routes @account` lists them with a Test button.
+• Every morning each channel gets a digest: what came in, what is open and for whom, what is overdue, response times against the week before, and today's scheduled posts; people with assigned items get a short DM. `/roost digest` shows it now; `/roost digest at 08:30 weekdays Asia/Seoul` or `off` changes it.
+• `/roost stats [7d|30d] [@account]` shows the figures, and sends you the chart.
 • `/roost audit [@account] [days]` sends you the audit log as a CSV file."""  # noqa: E501
 
 

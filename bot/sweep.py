@@ -1,4 +1,5 @@
-"""The worker's own sweep: every minute, what a lost job or a dead worker left behind.
+"""The worker's own sweep: every minute, what a lost job or a dead worker left behind,
+and the daily digests that are due.
 
 The listener sweeps each account it reads, but an account whose intake is
 stopped, rate-limited or failing is not read, and its queued replies and
@@ -16,6 +17,7 @@ from rq import Queue
 from sqlalchemy import select
 
 from bot import runtime
+from bot.digest import queue_due_digests
 from bot.outbound import sweep_outbound
 from bot.sla import sweep_reminders
 from storage.models import Account
@@ -35,7 +37,8 @@ def start_sweeping(queue: Queue) -> None:
 
 
 def sweep() -> int:
-    """RQ job: sweep every account, then schedule the next sweep whatever happened."""
+    """RQ job: sweep every account and queue the digests that are due, then schedule the
+    next sweep whatever happened. Returns how many lost sends and reminders it found."""
     rt = runtime.current()
     found = 0
     try:
@@ -43,6 +46,7 @@ def sweep() -> int:
             accounts = list(session.scalars(select(Account.id)))
         for account_id in accounts:
             found += sweep_outbound(rt, account_id) + sweep_reminders(rt, account_id)
+        queue_due_digests(rt)
     finally:
         try:
             start_sweeping(rt.queue)

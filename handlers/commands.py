@@ -9,12 +9,14 @@ from slack_bolt import App, Respond
 
 from bot import admin, audit, routing
 from bot.admin_views import accounts_blocks, matches_text, routes_blocks, team_blocks
+from bot.digest import digest_command
 from bot.home import LIST_ITEMS, list_text, work_lists
 from bot.outbox import Refused, Who
 from bot.post_views import queue_blocks
 from bot.posts import queue_of as post_queue
 from bot.replies import HELP
 from bot.runtime import Runtime
+from bot.stats import stats
 from bot.team import change_cotag
 from handlers.ack import acknowledge
 from handlers.posts import open_composer
@@ -35,6 +37,8 @@ def register(app: App, rt: Runtime) -> None:
             "Scheduled posts",
             queue_blocks(post_queue(rt, who, mine_only=False), who.user_id),
         ),
+        "digest": lambda who, rest, command: digest_command(rt, who, rest, command["channel_id"]),
+        "stats": lambda who, rest, _: stats(rt, who, rest),
         "audit": lambda who, rest, _: (
             audit.send_audit(rt, team_id=who.team_id, user_id=who.user_id, text=rest),
             None,

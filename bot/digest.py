@@ -1,0 +1,590 @@
+"""The daily digest: when each channel's is due, what it says, and sending it exactly once.
+
+The worker's sweep (bot.sweep) asks every minute which channels' digests are
+due and queues them. A digest is claimed in the database for its channel and
+local day before anything is posted, so two workers at the same minute, a
+restart, or a job run twice still make one digest. A claim whose holder died
+before recording the message is taken over after STALE_CLAIM, and the new
+holder looks for the message in the channel before posting.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot import runtime
+from bot.blocks import context
+from bot.business_hours import business_clock
+from bot.charts import activity_chart, busiest_hours
+from bot.digest_views import (
+    LIST_ITEMS,
+    TERM_TEXTS,
+    DigestFacts,
+    Item,
+    Scheduled,
+    digest_blocks,
+    person_blocks,
+)
+from bot.figures import Clock, period_figures
+from bot.home import card_url
+from bot.outbox import Refused, Who
+from bot.people import is_admin
+from bot.runtime import Runtime
+from bot.slack import send_dm
+from bot.topics import recurring_terms
+from storage.digests import (
+    OpenCard,
+    claim_digest,
+    digest_channels,
+    finish_digest,
+    latest_digests,
+    leads_of,
+    mark_chart,
+    oldest_open,
+    open_by_assignee,
+    received_between,
+    response_rows,
+    save_schedule,
+    scheduled_between,
+    schedules,
+    scope_accounts,
+    texts_between,
+)
+from storage.events import record_event
+from storage.models import Account, Digest, DigestSchedule, Member
+from storage.team import role_on
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_AT = 9 * 60
+"""09:00, in minutes after midnight."""
+
+STALE_CLAIM = timedelta(minutes=5)
+"""A claim this old that posted nothing was held by a worker that died."""
+
+OVERNIGHT_FROM = time(18, 0)
+"""The evening before: what came in after this and before the digest's time is "overnight"."""
+
+METADATA_EVENT = "roost_digest"
+"""The metadata type every digest carries, so a retry can find one already posted."""
+
+FIND_POSTED_PAGES = 5
+
+GIVE_UP = {
+    "not_in_channel": "Roost is not a member of that channel any more",
+    "channel_not_found": "that channel no longer exists, or Roost cannot see it",
+    "is_archived": "that channel is archived",
+    "restricted_action": "the workspace does not let Roost post there",
+    "invalid_blocks": "Slack refused the digest's layout",
+    "msg_too_long": "the digest was too long for Slack",
+}
+"""Slack's answers that no retry today can fix, with what to tell the lead."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A channel's digest schedule, with the defaults filled in."""
+
+    channel: str
+    at_minute: int
+    zone: str
+    weekdays_only: bool
+    enabled: bool
+    set_by: str | None
+
+    def local_day(self, now: datetime) -> date:
+        return now.astimezone(ZoneInfo(self.zone)).date()
+
+    def due_slot(self, now: datetime) -> datetime | None:
+        """Today's scheduled instant (UTC) if it has come, today being a day it runs."""
+        if not self.enabled:
+            return None
+        local = now.astimezone(ZoneInfo(self.zone))
+        if self.weekdays_only and local.weekday() >= 5:
+            return None
+        at = datetime.combine(local.date(), time(*divmod(self.at_minute, 60)), ZoneInfo(self.zone))
+        return at.astimezone(UTC) if at <= local else None
+
+    def describe(self) -> str:
+        if not self.enabled:
+            return "off"
+        days = "weekdays" if self.weekdays_only else "every day"
+        hour, minute = divmod(self.at_minute, 60)
+        return f"{days} at {hour:02d}:{minute:02d} {self.zone}"
+
+
+def plan_from(channel: str, row: DigestSchedule | None, workspace_zone: str) -> Plan:
+    if row is None:
+        return Plan(channel, DEFAULT_AT, workspace_zone, False, True, None)
+    return Plan(
+        channel,
+        row.at_minute,
+        row.tz or workspace_zone,
+        row.weekdays_only,
+        row.enabled,
+        row.set_by,
+    )
+
+
+def plan_of(rt: Runtime, channel: str) -> Plan:
+    with rt.sessions() as session:
+        row = session.get(DigestSchedule, channel)
+        return plan_from(channel, row, rt.settings.roost_time_zone)
+
+
+# ---------------------------------------------------------------- what is due
+
+
+def slot_key(slot: datetime) -> str:
+    return f"{slot.astimezone(UTC):%Y-%m-%dT%H:%MZ}"
+
+
+def queue_due_digests(rt: Runtime) -> int:
+    """Queue every channel's digest that is due and not yet sent today; returns how many.
+
+    Called by the worker's sweep each minute. Queuing twice is harmless: the
+    claim in send_digest lets one through.
+    """
+    now = rt.clock()
+    with rt.sessions() as session:
+        rows = schedules(session)
+        plans = [
+            plan_from(channel, rows.get(channel), rt.settings.roost_time_zone)
+            for channel in digest_channels(session)
+        ]
+        latest = latest_digests(session, [plan.channel for plan in plans])
+    queued = 0
+    for plan in plans:
+        slot = plan.due_slot(now)
+        if slot is None or not _wanted(plan, slot_key(slot), latest.get(plan.channel), now):
+            continue
+        rt.queue.enqueue(
+            "bot.digest.send_digest",
+            plan.channel,
+            slot_key(slot),
+            job_id=f"roost-digest-{plan.channel}-{slot:%Y%m%d%H%M}",
+            result_ttl=0,
+            failure_ttl=int(timedelta(days=1).total_seconds()),
+        )
+        queued += 1
+    return queued
+
+
+def _wanted(plan: Plan, slot: str, latest: Digest | None, now: datetime) -> bool:
+    """Whether this slot's digest should be (re)tried: it is not done or underway, and the
+    channel has had no digest on this local day already (say, before a change of zone)."""
+    if latest is None:
+        return True
+    if latest.slot == slot:
+        underway = latest.posted_at is None and latest.error is None
+        return underway and latest.claimed_at <= now - STALE_CLAIM
+    return plan.local_day(latest.claimed_at) != plan.local_day(now)
+
+
+# ---------------------------------------------------------------- what it says
+
+
+def gather(rt: Runtime, channel: str, zone: str, now: datetime) -> DigestFacts:
+    """Read everything a channel's digest says at `now`: a few indexed queries."""
+    local_now = now.astimezone(ZoneInfo(zone))
+    yesterday = now - timedelta(days=1)
+    overnight_from = datetime.combine(
+        local_now.date() - timedelta(days=1), OVERNIGHT_FROM, tzinfo=ZoneInfo(zone)
+    )
+    morning = datetime.combine(local_now.date(), time(9, 0), tzinfo=ZoneInfo(zone))
+    day_ends = datetime.combine(local_now.date() + timedelta(days=1), time(0), ZoneInfo(zone))
+    with rt.sessions() as session:
+        accounts = scope_accounts(session, channel)
+        ids = [account.id for account in accounts]
+        rows = response_rows(session, ids, now - timedelta(days=14), now)
+        received_day = received_between(session, ids, yesterday, now)
+        overnight = received_between(
+            session, ids, max(overnight_from, yesterday), min(morning, now)
+        )
+        by_assignee = open_by_assignee(session, ids)
+        oldest, open_total = oldest_open(session, ids, LIST_ITEMS)
+        overdue, overdue_total = oldest_open(session, ids, LIST_ITEMS, overdue_at=now)
+        texts = texts_between(session, ids, yesterday, now, TERM_TEXTS)
+        scheduled = scheduled_between(session, ids, now, day_ends)
+    week = period_figures(
+        rows, until=now, days=7, zone=zone, handles=_handles(accounts), clocks=clocks(accounts)
+    )
+    return DigestFacts(
+        day=local_now.date(),
+        zone=zone,
+        handles=[account.handle for account in accounts],
+        received_day=received_day,
+        received_overnight=overnight,
+        open_total=open_total,
+        open_by_assignee=by_assignee,
+        oldest_open=[_item(rt, card, now) for card in oldest],
+        overdue_total=overdue_total,
+        overdue=[_item(rt, card, now) for card in overdue],
+        week=week,
+        busiest=busiest_hours(week.hours),
+        terms=recurring_terms(texts, exclude=own_words(accounts)),
+        terms_read=len(texts),
+        scheduled=_scheduled(scheduled),
+    )
+
+
+def clocks(accounts: list[Account]) -> dict[int, Clock]:
+    """Each account's business-time clock; unreadable stored hours count around the clock."""
+    found = {}
+    for account in accounts:
+        try:
+            found[account.id] = business_clock(account.business_hours)
+        except ValueError:
+            logger.warning(
+                "@%s: stored business hours unreadable; figures ignore them", account.handle
+            )
+            found[account.id] = business_clock(None)
+    return found
+
+
+def _handles(accounts: list[Account]) -> dict[int, str]:
+    return {account.id: account.handle for account in accounts}
+
+
+def own_words(accounts: list[Account]) -> list[str]:
+    words = [account.handle for account in accounts]
+    words += [word for account in accounts for word in account.name.split()]
+    return words
+
+
+def _item(rt: Runtime, card: OpenCard, now: datetime) -> Item:
+    mention = card.mention
+    return Item(
+        handle=card.handle,
+        author=mention.author_username,
+        text=mention.text,
+        created_at=mention.created_at,
+        url=card_url(rt, mention),
+        assignee=card.assignee,
+        overdue=(
+            mention.first_response_at is None
+            and mention.sla_due_at is not None
+            and mention.sla_due_at <= now
+        ),
+    )
+
+
+def _scheduled(rows: list[Any]) -> list[Scheduled]:
+    posts: dict[int, Scheduled] = {}
+    for row in rows:
+        found = posts.get(row.post_id)
+        if found is None:
+            posts[row.post_id] = Scheduled(row.run_at, [row.handle], row.text)
+        elif row.handle not in found.handles:
+            found.handles.append(row.handle)
+    return sorted(posts.values(), key=lambda post: post.run_at)
+
+
+# ---------------------------------------------------------------- sending it
+
+
+def send_digest(channel: str, slot: str) -> str:
+    """RQ job: the channel's digest for its scheduled `slot`, once. Returns what became of it."""
+    rt = runtime.current()
+    now = rt.clock()
+    plan = plan_of(rt, channel)
+    due = plan.due_slot(now)
+    if due is None or slot_key(due) != slot:
+        # The schedule changed, or the day is over (workers were down): the next slot it is.
+        logger.info("digest for %s at %s no longer due at %s; skipped", channel, slot, now)
+        return "not due"
+    with rt.sessions.begin() as session:
+        claim = claim_digest(session, channel, slot, "channel", now, STALE_CLAIM)
+        if claim is None:
+            return "taken"
+        digest_id, attempts = claim.id, claim.attempts
+    facts = gather(rt, channel, plan.zone, now)
+    text, blocks = digest_blocks(facts)
+    ts = _find_posted(rt, channel, slot, now) if attempts > 1 else None
+    if ts is None:
+        try:
+            answer = rt.slack.chat_postMessage(
+                channel=channel,
+                text=text,
+                blocks=blocks,
+                metadata={"event_type": METADATA_EVENT, "event_payload": {"slot": slot}},
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", ""))
+            if error not in GIVE_UP:
+                raise  # Slack may come back: the claim goes stale and the sweep tries again
+            _give_up(rt, plan, digest_id, error)
+            return error
+        ts = str(answer["ts"])
+    with rt.sessions.begin() as session:
+        finish_digest(session, digest_id, rt.clock(), channel=channel, ts=ts)
+    logger.info("digest for %s at %s posted as %s", channel, slot, ts)
+    if facts.week.received:
+        _attach_chart(rt, digest_id, channel, ts, facts)
+    _send_person_digests(rt, facts)
+    return "posted"
+
+
+def _find_posted(rt: Runtime, channel: str, slot: str, now: datetime) -> str | None:
+    """The ts of this slot's digest if an earlier, interrupted try posted it."""
+    oldest = str((now - timedelta(days=1)).timestamp())
+    cursor = None
+    for _ in range(FIND_POSTED_PAGES):
+        answer = rt.slack.conversations_history(
+            channel=channel, oldest=oldest, include_all_metadata=True, limit=200, cursor=cursor
+        )
+        for message in answer.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == METADATA_EVENT and payload.get("slot") == slot:
+                logger.info(
+                    "digest for %s at %s was already posted as %s", channel, slot, message["ts"]
+                )
+                return str(message["ts"])
+        cursor = (answer.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            return None
+    return None
+
+
+def _give_up(rt: Runtime, plan: Plan, digest_id: int, error: str) -> None:
+    """Record why today's digest cannot go out, and tell the people who can fix it."""
+    reason = GIVE_UP[error]
+    logger.error("digest for %s not posted: %s (%s)", plan.channel, reason, error)
+    with rt.sessions.begin() as session:
+        finish_digest(session, digest_id, rt.clock(), error=error)
+        accounts = scope_accounts(session, plan.channel)
+        leads = [plan.set_by] if plan.set_by else leads_of(session, [a.id for a in accounts])
+        if not leads:
+            leads = sorted({a.connected_by for a in accounts if a.connected_by})
+    message = (
+        f"Roost could not post today's digest in <#{plan.channel}>: {reason} (`{error}`). "
+        f"Invite Roost back with `/invite @Roost` in that channel, or turn its digest off "
+        f"there with `/roost digest off`."
+    )
+    if not leads:
+        logger.error("digest for %s: no one to tell (no owner or schedule setter)", plan.channel)
+    for lead in leads:
+        send_dm(rt.slack, lead, message)
+
+
+def _attach_chart(rt: Runtime, digest_id: int, channel: str, ts: str, facts: DigestFacts) -> None:
+    """The week's chart in the digest's thread; the digest stands without it if this fails."""
+    whose = ", ".join(f"@{h}" for h in facts.handles)
+    try:
+        png = activity_chart(
+            facts.week.hours,
+            facts.week.response_by_hour,
+            title=f"Mentions and first response by hour, last 7 days · {whose}",
+            zone=facts.zone,
+        )
+        rt.slack.files_upload_v2(
+            channel=channel,
+            thread_ts=ts,
+            content=png,
+            filename=f"roost-digest-{facts.day.isoformat()}.png",
+            title=f"Busiest hours, week to {facts.day:%-d %b}",
+            initial_comment="Mentions per hour and the median first response, last 7 days.",
+        )
+    except (SlackClientError, OSError) as exc:
+        logger.warning("digest chart for %s not attached: %s", channel, exc)
+        return
+    with rt.sessions.begin() as session:
+        mark_chart(session, digest_id, rt.clock())
+
+
+def _send_person_digests(rt: Runtime, facts: DigestFacts) -> None:
+    """Each person with open items here gets one short DM a day, listing all of theirs."""
+    now = rt.clock()
+    for user, _ in facts.open_by_assignee:
+        if user is None:
+            continue
+        with rt.sessions.begin() as session:
+            claim = claim_digest(session, user, facts.day.isoformat(), "person", now, STALE_CLAIM)
+            if claim is None:
+                continue
+            digest_id = claim.id
+            cards, total = oldest_open(session, None, LIST_ITEMS, assignee=user)
+        items = [_item(rt, card, now) for card in cards]
+        text, blocks = person_blocks(facts.day, items, total)
+        try:
+            channel = rt.slack.conversations_open(users=user)["channel"]["id"]
+            ts = str(rt.slack.chat_postMessage(channel=channel, text=text, blocks=blocks)["ts"])
+        except SlackClientError as exc:
+            logger.warning("digest DM to %s not sent: %s", user, exc)
+            with rt.sessions.begin() as session:
+                finish_digest(session, digest_id, rt.clock(), error=str(exc)[:500])
+            continue
+        with rt.sessions.begin() as session:
+            finish_digest(session, digest_id, rt.clock(), channel=channel, ts=ts)
+
+
+# ---------------------------------------------------------------- /roost digest
+
+USAGE = (
+    "`/roost digest` shows this channel's digest now. "
+    "`/roost digest at 08:30 [weekdays|daily] [Asia/Seoul]` sets when it runs, "
+    "`/roost digest off` and `/roost digest on` stop and restart it."
+)
+
+_TIME = re.compile(r"(\d{1,2})(?::(\d{2}))?")
+
+
+def digest_command(rt: Runtime, who: Who, text: str, channel: str) -> tuple[str, list[Any] | None]:
+    """`/roost digest [now | at HH:MM [weekdays|daily] [Zone] | off | on]` in a channel."""
+    words = text.split()
+    verb = words[0].lower() if words else "now"
+    if verb in ("now", "show"):
+        return show_digest(rt, who, channel)
+    if verb in ("at", "off", "on"):
+        return set_schedule(rt, who, channel, verb, words[1:]), None
+    raise ValueError(f"I don't know `{verb}` here. {USAGE}")
+
+
+def show_digest(rt: Runtime, who: Who, channel: str) -> tuple[str, list[Any]]:
+    """The channel's digest as it would be now, for the person alone."""
+    with rt.sessions() as session:
+        accounts = scope_accounts(session, channel)
+        if not accounts:
+            raise Refused("Roost has no X accounts yet, so there is nothing to digest.")
+        _require_role(rt, session, who, accounts, manage=False)
+    plan = plan_of(rt, channel)
+    text, blocks = digest_blocks(gather(rt, channel, plan.zone, rt.clock()))
+    note = f"This channel's digest runs {plan.describe()}. {USAGE}"
+    return text, [*blocks, context(note)]
+
+
+def set_schedule(rt: Runtime, who: Who, channel: str, verb: str, args: list[str]) -> str:
+    """Change when the channel's digest runs; owners of its accounts and admins may."""
+    now = rt.clock()
+    with rt.sessions() as session:
+        accounts = scope_accounts(session, channel)
+        if not accounts:
+            raise Refused("Roost has no X accounts yet, so there is nothing to digest.")
+        _require_role(rt, session, who, accounts, manage=True)
+        row = session.get(DigestSchedule, channel)
+        current = plan_from(channel, row, rt.settings.roost_time_zone)
+        stored_zone = row.tz if row is not None else None  # None: the workspace's, as it changes
+    at_minute, weekdays_only = current.at_minute, current.weekdays_only
+    enabled = verb != "off"
+    if verb == "at":
+        at_minute, weekdays_only, named_zone = parse_schedule(args, weekdays_only)
+        stored_zone = named_zone or stored_zone
+    elif args:
+        raise ValueError(f"`/roost digest {verb}` takes nothing after it. {USAGE}")
+    with rt.sessions.begin() as session:
+        save_schedule(
+            session,
+            channel,
+            at_minute=at_minute,
+            tz=stored_zone,
+            weekdays_only=weekdays_only,
+            enabled=enabled,
+            set_by=who.user_id,
+            now=now,
+        )
+        record_event(
+            session,
+            "digest.scheduled",
+            now,
+            actor=who.user_id,
+            channel=channel,
+            at_minute=at_minute,
+            tz=stored_zone or rt.settings.roost_time_zone,
+            weekdays_only=weekdays_only,
+            enabled=enabled,
+        )
+    plan = plan_of(rt, channel)
+    if not plan.enabled:
+        return "This channel's daily digest is off. `/roost digest on` starts it again."
+    with rt.sessions() as session:
+        latest = latest_digests(session, [channel]).get(channel)
+    sent = latest is not None and plan.local_day(latest.claimed_at) == plan.local_day(now)
+    return (
+        f"This channel's digest now runs {plan.describe()}. "
+        f"The next one: {next_run(plan, now, sent_today=sent):%a %-d %b %H:%M} {plan.zone}."
+    )
+
+
+def parse_schedule(args: list[str], weekdays_only: bool) -> tuple[int, bool, str | None]:
+    """(minutes after midnight, weekdays only, zone or None) from `08:30 weekdays Asia/Seoul`."""
+    at_minute = None
+    zone = None
+    for word in args:
+        lowered = word.lower()
+        if (clock := _TIME.fullmatch(lowered)) is not None:
+            hour, minute = int(clock.group(1)), int(clock.group(2) or 0)
+            if hour > 23 or minute > 59:
+                raise ValueError(f"{word} is not a time of day: write it as 08:30.")
+            at_minute = hour * 60 + minute
+        elif lowered in ("weekdays", "평일"):
+            weekdays_only = True
+        elif lowered in ("daily", "everyday", "every-day"):
+            weekdays_only = False
+        elif _is_zone(word):
+            zone = word
+        elif "/" in word:
+            raise ValueError(f"{word} is not a time zone I know: write one such as Asia/Seoul.")
+        else:
+            raise ValueError(
+                f"I could not read `{word}`: give a time such as 08:30, `weekdays` or "
+                "`daily`, and a time zone such as Asia/Seoul."
+            )
+    if at_minute is None:
+        raise ValueError(f"Say when: {USAGE}")
+    return at_minute, weekdays_only, zone
+
+
+def _is_zone(word: str) -> bool:
+    if "/" not in word and word != "UTC":
+        return False
+    try:
+        ZoneInfo(word)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def next_run(plan: Plan, now: datetime, *, sent_today: bool) -> datetime:
+    """When the digest next goes out, local to its zone."""
+    zone = ZoneInfo(plan.zone)
+    day = now.astimezone(zone).date()
+    for _ in range(8):
+        at = datetime.combine(day, time(*divmod(plan.at_minute, 60)), zone)
+        runs = not (plan.weekdays_only and day.weekday() >= 5)
+        today = day == now.astimezone(zone).date()
+        if runs and (not today or not sent_today):
+            return max(at, now.astimezone(zone)) if today else at
+        day += timedelta(days=1)
+    raise AssertionError("a digest runs at least five days a week")
+
+
+def _require_role(
+    rt: Runtime, session: Session, who: Who, accounts: list[Account], *, manage: bool
+) -> None:
+    """Anyone with a role on one of the digest's accounts may read it; owners change it."""
+    if is_admin(rt, who.user_id):
+        return
+    someone = session.scalar(
+        select(Member).where(Member.team_id == who.team_id, Member.user_id == who.user_id)
+    )
+    roles = [role_on(session, someone.id, a.id) for a in accounts] if someone else []
+    if manage and "owner" in roles:
+        return
+    if not manage and any(roles):
+        return
+    handles = ", ".join(f"@{a.handle}" for a in accounts)
+    if manage:
+        raise Refused(f"Only owners of {handles} and Slack admins change this channel's digest.")
+    raise Refused(f"This channel's digest covers {handles}; you have no role on them yet.")

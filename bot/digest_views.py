@@ -1,0 +1,284 @@
+"""What the digest, a person's DM digest and /roost stats look like: pure Block Kit.
+
+Every list is cut to fit Slack's limits (3,000 characters a section, 50
+blocks a message), however much is waiting, and says how many it left out
+and where the rest is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from bot.blocks import SECTION_LIMIT, context, header, section
+from bot.figures import Figure, Period, duration, trend
+from bot.mrkdwn import escape, escape_within
+
+LIST_ITEMS = 10
+"""Items a digest lists by name; the rest are counted."""
+
+PREVIEW = 90
+"""Characters of a mention shown in a digest."""
+
+TERMS = 8
+
+TERM_TEXTS = 20_000
+"""Mentions read for recurring words, newest first: enough to show what recurs, and a
+bound on the time it takes however busy the accounts are."""
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """An open card as a digest lists it."""
+
+    handle: str
+    author: str | None
+    text: str
+    created_at: datetime
+    url: str | None
+    assignee: str | None  # Slack user id
+    overdue: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduled:
+    run_at: datetime
+    handles: list[str]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class DigestFacts:
+    """Everything a channel's digest says, read from storage at one moment."""
+
+    day: date
+    zone: str
+    handles: list[str]
+    received_day: int  # in the 24 hours before
+    received_overnight: int  # since 18:00 the evening before
+    open_total: int
+    open_by_assignee: list[tuple[str | None, int]]
+    oldest_open: list[Item]
+    overdue_total: int
+    overdue: list[Item]
+    week: Period
+    busiest: list[int]
+    terms: list[tuple[str, int]]
+    terms_read: int  # how many texts the terms were counted in
+    scheduled: list[Scheduled]
+
+    @property
+    def quiet(self) -> bool:
+        return self.received_day == 0 and self.open_total == 0 and self.overdue_total == 0
+
+
+@dataclass(frozen=True, slots=True)
+class StatsFacts:
+    handles: list[str]
+    period: Period
+    busiest: list[int]
+    terms: list[tuple[str, int]]
+    terms_read: int
+
+
+def digest_blocks(facts: DigestFacts) -> tuple[str, list[dict[str, Any]]]:
+    """(notification text, blocks) for a channel's daily digest."""
+    title = f"Roost digest · {facts.day:%a %-d %b}"
+    whose = ", ".join(f"@{escape(h)}" for h in facts.handles) or "no accounts yet"
+    if facts.quiet:
+        text = f"{title}: a quiet day. No new mentions since yesterday, and nothing is open."
+        quiet = [
+            header(title),
+            section(
+                ":sunny: *A quiet day.* No new mentions since yesterday, and nothing is open "
+                f"for {whose}. Enjoy it."
+            ),
+            *_scheduled_blocks(facts),
+            context(_footer(facts.zone)),
+        ]
+        return text, quiet
+
+    text = (
+        f"{title}: {_count(facts.received_day, 'new mention')}, {facts.open_total} open, "
+        f"{facts.overdue_total} overdue."
+    )
+    came_in = (
+        f"*{_count(facts.received_day, 'new mention')}* since yesterday"
+        f" ({facts.received_overnight} overnight) for {whose}."
+    )
+    blocks: list[dict[str, Any]] = [header(title), section(came_in)]
+    blocks.append(section(_open_text(facts)))
+    if facts.overdue_total:
+        blocks.append(
+            section(
+                _list(
+                    f":alarm_clock: *Overdue* ({facts.overdue_total}): past the reply target",
+                    facts.overdue,
+                    facts.overdue_total,
+                    "/roost inbox",
+                )
+            )
+        )
+    blocks.append(section(_period_text("This week", facts.week)))
+    people = _people_text(facts.week.people)
+    if people:
+        blocks.append(section(people))
+    habits = _habits_text(facts.busiest, facts.terms, facts.terms_read)
+    if habits:
+        blocks.append(section(habits))
+    blocks.extend(_scheduled_blocks(facts))
+    blocks.append(context(_footer(facts.zone)))
+    return text, blocks
+
+
+def person_blocks(day: date, items: list[Item], total: int) -> tuple[str, list[dict[str, Any]]]:
+    """A person's morning DM: what is assigned to them."""
+    overdue = sum(1 for item in items if item.overdue)
+    title = f"Good morning. {_count(total, 'item')} assigned to you"
+    text = f"{title}." + (f" {overdue} overdue." if overdue else "")
+    body = _list(
+        f"*{title}*" + (f" ({overdue} overdue)" if overdue else ""), items, total, "/roost mine"
+    )
+    return text, [section(body), context(f"Your Roost digest for {day:%a %-d %b}.")]
+
+
+def stats_blocks(facts: StatsFacts) -> tuple[str, list[dict[str, Any]]]:
+    """`/roost stats`: the period's figures against the one before."""
+    period = facts.period
+    whose = ", ".join(f"@{escape(h)}" for h in facts.handles) or "no accounts"
+    title = f"Last {period.days} days for {whose}"
+    text = (
+        f"{title}: {_count(period.received, 'mention')}, median first response "
+        f"{duration(period.first_response.median)}."
+    )
+    blocks: list[dict[str, Any]] = [
+        section(f"*{escape_within(title, 200)[0]}*"),
+        section(_period_text(f"Last {period.days} days", period)),
+    ]
+    people = _people_text(period.people)
+    if people:
+        blocks.append(section(people))
+    habits = _habits_text(facts.busiest, facts.terms, facts.terms_read)
+    if habits:
+        blocks.append(section(habits))
+    blocks.append(context(_footer(period.zone)))
+    return text, blocks
+
+
+# ---------------------------------------------------------------- pieces
+
+
+def _open_text(facts: DigestFacts) -> str:
+    if facts.open_total == 0:
+        return ":white_check_mark: *Nothing is open.*"
+    who = []
+    for assignee, count in facts.open_by_assignee[:LIST_ITEMS]:
+        who.append(f"{'<@' + assignee + '>' if assignee else 'unassigned'} {count}")
+    rest = len(facts.open_by_assignee) - LIST_ITEMS
+    if rest > 0:
+        who.append(f"{rest} more people")
+    head = f":inbox_tray: *Open* ({facts.open_total}): " + " · ".join(who)
+    return _list(head + "\nOldest first:", facts.oldest_open, facts.open_total, "/roost inbox")
+
+
+def _list(head: str, items: list[Item], total: int, more: str) -> str:
+    """A heading and one line per item, cut to fit a section, ending with what was left."""
+    lines = [head]
+    shown = 0
+    reserve = 120  # room for the "and N more" line
+    for item in items:
+        line = "• " + _line(item)
+        if sum(len(x) + 1 for x in lines) + len(line) + reserve > SECTION_LIMIT:
+            break
+        lines.append(line)
+        shown += 1
+    if total > shown:
+        lines.append(f"… and {total - shown} more: `{more}`")
+    return "\n".join(lines)
+
+
+def _line(item: Item) -> str:
+    quoted, cut = escape_within(" ".join(item.text.split()), PREVIEW)
+    author = f"@{escape(item.author)}" if item.author else "someone"
+    what = f"{author} to @{escape(item.handle)}: {quoted}{'…' if cut else ''}"
+    shown = f"<{item.url}|{what.replace('|', '∣')}>" if item.url else what
+    whom = f" · <@{item.assignee}>" if item.assignee else " · unassigned"
+    since = f"<!date^{int(item.created_at.timestamp())}^{{date_short_pretty}} {{time}}|earlier>"
+    return f"{shown}\n    {since}{whom}{' · overdue' if item.overdue else ''}"
+
+
+def _period_text(name: str, period: Period) -> str:
+    first = period.first_response
+    lines = [
+        f":stopwatch: *{name}*: {_count(period.received, 'mention')} "
+        f"({period.received_before} the {period.days} days before), "
+        f"{period.answered} answered, {period.resolved} resolved.",
+        f"Median first response *{duration(first.median)}* ({trend(first.median, first.before)})",
+        f"Median resolution *{duration(period.resolution.median)}* "
+        f"({trend(period.resolution.median, period.resolution.before)})",
+    ]
+    if len(period.accounts) > 1:
+        lines.extend(_figure_line(f) for f in period.accounts[:LIST_ITEMS])
+        if len(period.accounts) > LIST_ITEMS:
+            lines.append(f"… and {len(period.accounts) - LIST_ITEMS} more accounts")
+    return "\n".join(lines)
+
+
+def _people_text(people: list[Figure]) -> str | None:
+    if not people:
+        return None
+    lines = ["*First responses by person*"]
+    lines.extend(_figure_line(f) for f in people[:LIST_ITEMS])
+    if len(people) > LIST_ITEMS:
+        lines.append(f"… and {len(people) - LIST_ITEMS} more people")
+    return "\n".join(lines)
+
+
+def _figure_line(figure: Figure) -> str:
+    return (
+        f"• {escape(figure.label) if not figure.label.startswith('<@') else figure.label}: "
+        f"{_count(figure.count, 'answer')}, median {duration(figure.median)} "
+        f"({trend(figure.median, figure.before)})"
+    )
+
+
+def _habits_text(busiest: list[int], terms: list[tuple[str, int]], read: int) -> str | None:
+    parts = []
+    if busiest:
+        parts.append(
+            ":bar_chart: *Busiest hours*: "
+            + ", ".join(f"{h:02d}:00–{(h + 1) % 24:02d}:00" for h in busiest)
+        )
+    if terms:
+        words = ", ".join(f"{escape(term)} ({count})" for term, count in terms[:TERMS])
+        among = f" (in the latest {read:,} mentions)" if read >= TERM_TEXTS else ""
+        parts.append(f":speech_balloon: *Recurring*{among}: {words}")
+    return "\n".join(parts) or None
+
+
+def _scheduled_blocks(facts: DigestFacts) -> list[dict[str, Any]]:
+    if not facts.scheduled:
+        return []
+    lines = [f":calendar: *Scheduled today* ({len(facts.scheduled)})"]
+    shown = 0
+    for post in facts.scheduled:
+        preview, cut = escape_within(" ".join(post.text.split()), PREVIEW)
+        when = f"<!date^{int(post.run_at.timestamp())}^{{time}}|{post.run_at:%H:%M} UTC>"
+        handles = ", ".join(f"@{escape(h)}" for h in post.handles)
+        line = f"• {when} {handles}: {preview}{'…' if cut else ''}"
+        if sum(len(x) + 1 for x in lines) + len(line) + 120 > SECTION_LIMIT:
+            break
+        lines.append(line)
+        shown += 1
+    if len(facts.scheduled) > shown:
+        lines.append(f"… and {len(facts.scheduled) - shown} more: `/roost queue`")
+    return [section("\n".join(lines))]
+
+
+def _footer(zone: str) -> str:
+    return f"Hours in {zone}. `/roost stats` for 7 or 30 days, `/roost inbox` for everything open."
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")

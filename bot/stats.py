@@ -1,0 +1,138 @@
+"""`/roost stats [7d|30d] [@account]`: the team's figures for a period, and its chart."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+from typing import Any
+
+from slack_sdk.errors import SlackClientError
+from sqlalchemy import select
+
+from bot.blocks import context
+from bot.charts import activity_chart, busiest_hours
+from bot.digest import clocks, own_words
+from bot.digest_views import TERM_TEXTS, StatsFacts, stats_blocks
+from bot.figures import period_figures
+from bot.outbox import Refused, Who
+from bot.people import is_admin, time_zone
+from bot.runtime import Runtime
+from bot.topics import recurring_terms
+from storage.accounts import account_by_handle
+from storage.digests import response_rows, texts_between
+from storage.models import Account, Grant, Member
+
+logger = logging.getLogger(__name__)
+
+PERIODS = (7, 30)
+USAGE = "Write `/roost stats`, `/roost stats 30d` or `/roost stats 7d @account`."
+_DAYS = re.compile(r"(\d+)\s*d(?:ays?)?")
+
+
+def parse_stats_args(text: str) -> tuple[int, str | None]:
+    """(days, @handle or None) from `30d @brand`; ValueError names what is wrong."""
+    days, handle = 7, None
+    for word in text.split():
+        lowered = word.lower()
+        if (found := _DAYS.fullmatch(lowered)) or lowered.isdigit():
+            days = int(found.group(1) if found else lowered)
+            if days not in PERIODS:
+                raise ValueError(f"Stats cover 7 or 30 days, not {days}. {USAGE}")
+        elif word.startswith("@") and len(word) > 1 and handle is None:
+            handle = word[1:]
+        else:
+            raise ValueError(f"I could not read `{word}`. {USAGE}")
+    return days, handle
+
+
+def stats(rt: Runtime, who: Who, text: str) -> tuple[str, list[dict[str, Any]]]:
+    """The figures for the person's accounts (or the one named), the chart to their DM."""
+    days, handle = parse_stats_args(text)
+    with rt.sessions() as session:
+        accounts = _visible(rt, session, who, handle)
+    zone = time_zone(rt, who.user_id) or rt.settings.roost_time_zone
+    facts = gather_stats(rt, accounts, days, zone)
+    answer, blocks = stats_blocks(facts)
+    if facts.period.received:
+        blocks.append(context(_send_chart(rt, who, facts)))
+    return answer, blocks
+
+
+def gather_stats(rt: Runtime, accounts: list[Account], days: int, zone: str) -> StatsFacts:
+    """The figures for these accounts over the `days` before now, against the days before."""
+    now = rt.clock()
+    ids = [account.id for account in accounts]
+    with rt.sessions() as session:
+        rows = response_rows(session, ids, now - timedelta(days=2 * days), now)
+        texts = texts_between(session, ids, now - timedelta(days=days), now, TERM_TEXTS)
+    period = period_figures(
+        rows,
+        until=now,
+        days=days,
+        zone=zone,
+        handles={account.id: account.handle for account in accounts},
+        clocks=clocks(accounts),
+    )
+    return StatsFacts(
+        handles=[account.handle for account in accounts],
+        period=period,
+        busiest=busiest_hours(period.hours),
+        terms=recurring_terms(texts, exclude=own_words(accounts)),
+        terms_read=len(texts),
+    )
+
+
+def _visible(rt: Runtime, session: Any, who: Who, handle: str | None) -> list[Account]:
+    """The accounts whose figures the person may see: those they hold a role on; admins,
+    every account."""
+    admin = is_admin(rt, who.user_id)
+    if handle is not None:
+        account = account_by_handle(session, handle)
+        if account is None:
+            raise Refused(f"There is no account @{handle} in Roost: `/roost accounts` lists them.")
+        if not admin and account.id not in _roles(session, who):
+            raise Refused(f"You have no role on @{account.handle}, so its figures are not yours.")
+        return [account]
+    query = select(Account).order_by(Account.handle)
+    if not admin:
+        query = query.where(Account.id.in_(_roles(session, who)))
+    accounts = list(session.scalars(query))
+    if not accounts:
+        raise Refused("You have no role on any account yet; an owner can give you one.")
+    return accounts
+
+
+def _roles(session: Any, who: Who) -> set[int]:
+    return set(
+        session.scalars(
+            select(Grant.account_id)
+            .join(Member, Member.id == Grant.member_id)
+            .where(Member.team_id == who.team_id, Member.user_id == who.user_id)
+        )
+    )
+
+
+def _send_chart(rt: Runtime, who: Who, facts: StatsFacts) -> str:
+    """The period's chart to the person's DM; what to tell them about it."""
+    period = facts.period
+    whose = ", ".join(f"@{handle}" for handle in facts.handles)
+    try:
+        png = activity_chart(
+            period.hours,
+            period.response_by_hour,
+            title=f"Mentions and first response by hour, last {period.days} days · {whose}",
+            zone=period.zone,
+        )
+        channel = rt.slack.conversations_open(users=who.user_id)["channel"]["id"]
+        rt.slack.files_upload_v2(
+            channel=channel,
+            content=png,
+            filename=f"roost-stats-{period.days}d.png",
+            title=f"Busiest hours, last {period.days} days",
+            initial_comment=f"Mentions per hour and the median first response for {whose}.",
+        )
+    except (SlackClientError, OSError) as exc:
+        logger.warning("stats chart for %s not sent: %s", who.user_id, exc)
+        return f"The chart could not be sent to your DM ({exc}); the figures above stand."
+    return "The chart is in your DM with Roost."
