@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check bench-intake bench-ack bench-schedule clean
+.PHONY: run test check bench-intake bench-ack bench-schedule bench-digest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ bench-ack: $(STAMP)
 
 bench-schedule: $(STAMP)
 	$(BIN)/python -m bench.schedule
+
+bench-digest: $(STAMP)
+	$(BIN)/python -m bench.digest
 
 clean:
 	rm -rf $(VENV) var

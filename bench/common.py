@@ -8,8 +8,10 @@ happened, printing the end of each log after a failure.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
+import os
 import shutil
 import signal
 import socket
@@ -17,11 +19,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Self
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from storage.db import make_engine, upgrade
 
 
 def percentile(values: list[float], rank: int) -> float:
@@ -110,3 +117,30 @@ class Stack:
         process.start()
         self.processes.append(process)
         return ours, *ask(ours, None)
+
+
+@contextlib.contextmanager
+def postgres_schema(schema: str) -> Iterator[str]:
+    """A migrated, empty schema of the benchmark's own, dropped afterwards; its URL.
+
+    The database is BENCH_DATABASE_URL, else TEST_DATABASE_URL, else the local `test`.
+    """
+    configured = (
+        os.environ.get("BENCH_DATABASE_URL")
+        or os.environ.get("TEST_DATABASE_URL")
+        or "postgresql://postgres@127.0.0.1:5432/test"
+    )
+    url = make_url(configured).set(drivername="postgresql+psycopg")
+    admin = make_engine(url.render_as_string(hide_password=False))
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    scoped = url.update_query_dict({"options": f"-csearch_path={schema}"})
+    database = scoped.render_as_string(hide_password=False)
+    try:
+        upgrade(database)
+        yield database
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()

@@ -34,7 +34,6 @@ the measurement — `roost worker` has no such setting).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
@@ -43,7 +42,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -52,10 +50,9 @@ from typing import Any
 from cryptography.fernet import Fernet
 from redis import Redis
 from rq.registry import ScheduledJobRegistry
-from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 
-from bench.common import Stack, ask, epoch, percentile, wait
+from bench.common import Stack, ask, epoch, percentile, postgres_schema, wait
 from bot.crypto import TokenBox
 from bot.outbox import Who
 from bot.posts import Compose, submit
@@ -63,7 +60,7 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack import make_client
 from storage.accounts import upsert_account
-from storage.db import make_engine, upgrade
+from storage.db import make_engine
 from storage.models import Outbound
 from storage.team import grant, member, set_cotag
 from tests.fakes.slack_api import BOT_TOKEN
@@ -95,7 +92,7 @@ def main() -> None:
     redis = Redis.from_url(redis_url)
     redis.flushdb()
     try:
-        with _bench_database() as database:
+        with postgres_schema(SCHEMA) as database:
             print(
                 f"machine: {os.cpu_count()} cores, load {_load(load_before)}; PostgreSQL, schema "
                 f"{SCHEMA}; {posts:,} posts over {ACCOUNTS} accounts due within {window:g} s, "
@@ -447,30 +444,6 @@ def _channel(n: int) -> str:
 
 
 # --- set-up --------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _bench_database() -> Iterator[str]:
-    """A migrated, empty schema of the benchmark's own, dropped afterwards; its URL."""
-    configured = (
-        os.environ.get("BENCH_DATABASE_URL")
-        or os.environ.get("TEST_DATABASE_URL")
-        or "postgresql://postgres@127.0.0.1:5432/test"
-    )
-    url = make_url(configured).set(drivername="postgresql+psycopg")
-    admin = make_engine(url.render_as_string(hide_password=False))
-    with admin.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-        connection.execute(text(f"CREATE SCHEMA {SCHEMA}"))
-    scoped = url.update_query_dict({"options": f"-csearch_path={SCHEMA}"})
-    database = scoped.render_as_string(hide_password=False)
-    try:
-        upgrade(database)
-        yield database
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-        admin.dispose()
 
 
 def _add_accounts(
