@@ -26,6 +26,7 @@ from bot.blocks import context
 from bot.business_hours import business_clock
 from bot.charts import activity_chart, busiest_hours
 from bot.digest_views import (
+    HANDLES_NAMED,
     LIST_ITEMS,
     TERM_TEXTS,
     DigestFacts,
@@ -46,6 +47,7 @@ from storage.digests import (
     claim_digest,
     digest_channels,
     finish_digest,
+    last_posted,
     latest_digests,
     leads_of,
     mark_chart,
@@ -57,6 +59,7 @@ from storage.digests import (
     scheduled_between,
     schedules,
     scope_accounts,
+    stale_claims,
     texts_between,
 )
 from storage.events import record_event
@@ -79,15 +82,28 @@ METADATA_EVENT = "roost_digest"
 
 FIND_POSTED_PAGES = 5
 
+_INVITE = (
+    "Invite Roost back with `/invite @Roost` in that channel, or turn its digest off there "
+    "with `/roost digest off`."
+)
+_REPORT = "This is Roost's fault, not yours: please pass it on to whoever runs Roost."
+_RECONNECT = "Roost's Slack token no longer works there: reinstall the Roost app."
+
 GIVE_UP = {
-    "not_in_channel": "Roost is not a member of that channel any more",
-    "channel_not_found": "that channel no longer exists, or Roost cannot see it",
-    "is_archived": "that channel is archived",
-    "restricted_action": "the workspace does not let Roost post there",
-    "invalid_blocks": "Slack refused the digest's layout",
-    "msg_too_long": "the digest was too long for Slack",
+    "not_in_channel": ("Roost is not a member of that channel any more", _INVITE),
+    "channel_not_found": ("that channel no longer exists, or Roost cannot see it", _INVITE),
+    "is_archived": ("that channel is archived", _INVITE),
+    "restricted_action": ("the workspace does not let Roost post there", _INVITE),
+    "invalid_blocks": ("Slack refused the digest's layout", _REPORT),
+    "msg_too_long": ("the digest was too long for Slack", _REPORT),
+    "invalid_metadata_format": ("Slack refused the digest's metadata", _REPORT),
+    "missing_scope": ("Roost lacks a Slack permission it needs", _RECONNECT),
+    "not_authed": ("Roost's Slack token was not accepted", _RECONNECT),
+    "invalid_auth": ("Roost's Slack token was not accepted", _RECONNECT),
+    "token_revoked": ("Roost's Slack token was revoked", _RECONNECT),
+    "account_inactive": ("Roost's Slack token was revoked", _RECONNECT),
 }
-"""Slack's answers that no retry today can fix, with what to tell the lead."""
+"""Slack's answers that no retry today can fix: what happened, and what the lead can do."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,25 +192,49 @@ def queue_due_digests(rt: Runtime) -> int:
             failure_ttl=int(timedelta(days=1).total_seconds()),
         )
         queued += 1
-    return queued
+    with rt.sessions() as session:
+        stale = stale_claims(session, "person", now - STALE_CLAIM, now - timedelta(days=1))
+    for claim in stale:
+        rt.queue.enqueue(
+            "bot.digest.retry_person_digest",
+            claim.target,
+            claim.slot,
+            job_id=f"roost-digest-person-{claim.target}-{claim.slot}",
+            result_ttl=0,
+            failure_ttl=int(timedelta(days=1).total_seconds()),
+        )
+    return queued + len(stale)
 
 
 def _wanted(plan: Plan, slot: str, latest: Digest | None, now: datetime) -> bool:
     """Whether this slot's digest should be (re)tried: it is not done or underway, and the
-    channel has had no digest on this local day already (say, before a change of zone)."""
+    channel has not had a digest on this local day already (say, before a change of zone).
+    One that was given up does not count: after the fix, a new time brings today's."""
     if latest is None:
         return True
     if latest.slot == slot:
         underway = latest.posted_at is None and latest.error is None
         return underway and latest.claimed_at <= now - STALE_CLAIM
-    return plan.local_day(latest.claimed_at) != plan.local_day(now)
+    return not _posted_today(plan, latest, now)
+
+
+def _posted_today(plan: Plan, latest: Digest | None, now: datetime) -> bool:
+    return (
+        latest is not None
+        and latest.posted_at is not None
+        and plan.local_day(latest.posted_at) == plan.local_day(now)
+    )
 
 
 # ---------------------------------------------------------------- what it says
 
 
 def gather(rt: Runtime, channel: str, zone: str, now: datetime) -> DigestFacts:
-    """Read everything a channel's digest says at `now`: a few indexed queries."""
+    """Read everything a channel's digest says at `now`: a few indexed queries.
+
+    "Came in" counts from the channel's last digest (so Monday's, after a weekend
+    without, covers the weekend), at most a week back; without one, the last day.
+    """
     local_now = now.astimezone(ZoneInfo(zone))
     yesterday = now - timedelta(days=1)
     overnight_from = datetime.combine(
@@ -205,15 +245,15 @@ def gather(rt: Runtime, channel: str, zone: str, now: datetime) -> DigestFacts:
     with rt.sessions() as session:
         accounts = scope_accounts(session, channel)
         ids = [account.id for account in accounts]
+        last = last_posted(session, channel, now - timedelta(days=7))
+        since = last if last is not None and last < now else yesterday
         rows = response_rows(session, ids, now - timedelta(days=14), now)
-        received_day = received_between(session, ids, yesterday, now)
-        overnight = received_between(
-            session, ids, max(overnight_from, yesterday), min(morning, now)
-        )
+        received = received_between(session, ids, since, now)
+        overnight = received_between(session, ids, max(overnight_from, since), min(morning, now))
         by_assignee = open_by_assignee(session, ids)
         oldest, open_total = oldest_open(session, ids, LIST_ITEMS)
         overdue, overdue_total = oldest_open(session, ids, LIST_ITEMS, overdue_at=now)
-        texts = texts_between(session, ids, yesterday, now, TERM_TEXTS)
+        texts = texts_between(session, ids, since, now, TERM_TEXTS)
         scheduled = scheduled_between(session, ids, now, day_ends)
     week = period_figures(
         rows, until=now, days=7, zone=zone, handles=_handles(accounts), clocks=clocks(accounts)
@@ -222,7 +262,9 @@ def gather(rt: Runtime, channel: str, zone: str, now: datetime) -> DigestFacts:
         day=local_now.date(),
         zone=zone,
         handles=[account.handle for account in accounts],
-        received_day=received_day,
+        since=since,
+        since_last=since is last,
+        received=received,
         received_overnight=overnight,
         open_total=open_total,
         open_by_assignee=by_assignee,
@@ -309,31 +351,39 @@ def send_digest(channel: str, slot: str) -> str:
         digest_id, attempts = claim.id, claim.attempts
     facts = gather(rt, channel, plan.zone, now)
     text, blocks = digest_blocks(facts)
-    ts = _find_posted(rt, channel, slot, now) if attempts > 1 else None
-    if ts is None:
-        try:
-            answer = rt.slack.chat_postMessage(
-                channel=channel,
-                text=text,
-                blocks=blocks,
-                metadata={"event_type": METADATA_EVENT, "event_payload": {"slot": slot}},
-                unfurl_links=False,
-                unfurl_media=False,
-            )
-        except SlackApiError as exc:
-            error = str(exc.response.get("error", ""))
-            if error not in GIVE_UP:
-                raise  # Slack may come back: the claim goes stale and the sweep tries again
-            _give_up(rt, plan, digest_id, error)
-            return error
-        ts = str(answer["ts"])
+    try:
+        ts = _find_posted(rt, channel, slot, now) if attempts > 1 else None
+        if ts is None:
+            ts = _post(rt, channel, text, blocks, slot)
+    except SlackApiError as exc:
+        error = str(exc.response.get("error", ""))
+        if error not in GIVE_UP:
+            raise  # Slack may come back: the claim goes stale and the sweep tries again
+        _give_up(rt, plan, digest_id, error)
+        return error
     with rt.sessions.begin() as session:
         finish_digest(session, digest_id, rt.clock(), channel=channel, ts=ts)
     logger.info("digest for %s at %s posted as %s", channel, slot, ts)
     if facts.week.received:
         _attach_chart(rt, digest_id, channel, ts, facts)
-    _send_person_digests(rt, facts)
+    day = facts.day.isoformat()
+    for user, _ in facts.open_by_assignee:
+        if user is not None:
+            send_person_digest(rt, user, day)
     return "posted"
+
+
+def _post(rt: Runtime, channel: str, text: str, blocks: list[Any], slot: str) -> str:
+    """Post a digest carrying its slot, so that a retry can find it; its ts."""
+    answer = rt.slack.chat_postMessage(
+        channel=channel,
+        text=text,
+        blocks=blocks,
+        metadata={"event_type": METADATA_EVENT, "event_payload": {"slot": slot}},
+        unfurl_links=False,
+        unfurl_media=False,
+    )
+    return str(answer["ts"])
 
 
 def _find_posted(rt: Runtime, channel: str, slot: str, now: datetime) -> str | None:
@@ -360,7 +410,7 @@ def _find_posted(rt: Runtime, channel: str, slot: str, now: datetime) -> str | N
 
 def _give_up(rt: Runtime, plan: Plan, digest_id: int, error: str) -> None:
     """Record why today's digest cannot go out, and tell the people who can fix it."""
-    reason = GIVE_UP[error]
+    reason, advice = GIVE_UP[error]
     logger.error("digest for %s not posted: %s (%s)", plan.channel, reason, error)
     with rt.sessions.begin() as session:
         finish_digest(session, digest_id, rt.clock(), error=error)
@@ -369,9 +419,7 @@ def _give_up(rt: Runtime, plan: Plan, digest_id: int, error: str) -> None:
         if not leads:
             leads = sorted({a.connected_by for a in accounts if a.connected_by})
     message = (
-        f"Roost could not post today's digest in <#{plan.channel}>: {reason} (`{error}`). "
-        f"Invite Roost back with `/invite @Roost` in that channel, or turn its digest off "
-        f"there with `/roost digest off`."
+        f"Roost could not post today's digest in <#{plan.channel}>: {reason} (`{error}`). " + advice
     )
     if not leads:
         logger.error("digest for %s: no one to tell (no owner or schedule setter)", plan.channel)
@@ -381,7 +429,7 @@ def _give_up(rt: Runtime, plan: Plan, digest_id: int, error: str) -> None:
 
 def _attach_chart(rt: Runtime, digest_id: int, channel: str, ts: str, facts: DigestFacts) -> None:
     """The week's chart in the digest's thread; the digest stands without it if this fails."""
-    whose = ", ".join(f"@{h}" for h in facts.handles)
+    whose = ", ".join(f"@{h}" for h in facts.handles[:HANDLES_NAMED])
     try:
         png = activity_chart(
             facts.week.hours,
@@ -404,30 +452,52 @@ def _attach_chart(rt: Runtime, digest_id: int, channel: str, ts: str, facts: Dig
         mark_chart(session, digest_id, rt.clock())
 
 
-def _send_person_digests(rt: Runtime, facts: DigestFacts) -> None:
-    """Each person with open items here gets one short DM a day, listing all of theirs."""
+def send_person_digest(rt: Runtime, user: str, day: str) -> str:
+    """One short DM a day to a person with open items, listing all of theirs, once.
+
+    Like a channel's digest it is claimed first; a claim left by a worker that
+    died is retaken by the sweep, which looks in the DM before posting again.
+    """
     now = rt.clock()
-    for user, _ in facts.open_by_assignee:
-        if user is None:
-            continue
+    with rt.sessions.begin() as session:
+        claim = claim_digest(session, user, day, "person", now, STALE_CLAIM)
+        if claim is None:
+            return "taken"
+        digest_id, attempts = claim.id, claim.attempts
+        cards, total = oldest_open(session, None, LIST_ITEMS, assignee=user)
+    if not total:
         with rt.sessions.begin() as session:
-            claim = claim_digest(session, user, facts.day.isoformat(), "person", now, STALE_CLAIM)
-            if claim is None:
-                continue
-            digest_id = claim.id
-            cards, total = oldest_open(session, None, LIST_ITEMS, assignee=user)
-        items = [_item(rt, card, now) for card in cards]
-        text, blocks = person_blocks(facts.day, items, total)
-        try:
-            channel = rt.slack.conversations_open(users=user)["channel"]["id"]
-            ts = str(rt.slack.chat_postMessage(channel=channel, text=text, blocks=blocks)["ts"])
-        except SlackClientError as exc:
-            logger.warning("digest DM to %s not sent: %s", user, exc)
-            with rt.sessions.begin() as session:
-                finish_digest(session, digest_id, rt.clock(), error=str(exc)[:500])
-            continue
+            finish_digest(session, digest_id, rt.clock(), error="nothing open")
+        return "nothing open"
+    items = [_item(rt, card, now) for card in cards]
+    text, blocks = person_blocks(date.fromisoformat(day), items, total)
+    try:
+        channel = rt.slack.conversations_open(users=user)["channel"]["id"]
+        ts = _find_posted(rt, channel, day, now) if attempts > 1 else None
+        if ts is None:
+            ts = _post(rt, channel, text, blocks, day)
+    except (SlackClientError, OSError) as exc:
+        error = exc.response.get("error", "") if isinstance(exc, SlackApiError) else ""
+        if error not in GIVE_UP and error not in PERSON_GONE:
+            # Perhaps sent, perhaps not: the claim goes stale and the sweep looks again.
+            logger.warning("digest DM to %s not sent yet: %s", user, exc)
+            return "retry"
+        logger.warning("digest DM to %s not sent: %s", user, error)
         with rt.sessions.begin() as session:
-            finish_digest(session, digest_id, rt.clock(), channel=channel, ts=ts)
+            finish_digest(session, digest_id, rt.clock(), error=str(error))
+        return str(error)
+    with rt.sessions.begin() as session:
+        finish_digest(session, digest_id, rt.clock(), channel=channel, ts=ts)
+    return "posted"
+
+
+PERSON_GONE = {"user_not_found", "user_disabled", "cannot_dm_bot", "user_not_visible"}
+"""Slack's answers for a person no DM can reach."""
+
+
+def retry_person_digest(user: str, day: str) -> str:
+    """RQ job: a person's DM digest whose claim went stale."""
+    return send_person_digest(runtime.current(), user, day)
 
 
 # ---------------------------------------------------------------- /roost digest
@@ -436,6 +506,11 @@ USAGE = (
     "`/roost digest` shows this channel's digest now. "
     "`/roost digest at 08:30 [weekdays|daily] [Asia/Seoul]` sets when it runs, "
     "`/roost digest off` and `/roost digest on` stop and restart it."
+)
+
+NO_DIGEST_HERE = (
+    "No account's cards come to this channel, so it has no digest. Run `/roost digest` in "
+    "an account's channel: `/roost accounts` shows which."
 )
 
 _TIME = re.compile(r"(\d{1,2})(?::(\d{2}))?")
@@ -457,7 +532,7 @@ def show_digest(rt: Runtime, who: Who, channel: str) -> tuple[str, list[Any]]:
     with rt.sessions() as session:
         accounts = scope_accounts(session, channel)
         if not accounts:
-            raise Refused("Roost has no X accounts yet, so there is nothing to digest.")
+            raise Refused(NO_DIGEST_HERE)
         _require_role(rt, session, who, accounts, manage=False)
     plan = plan_of(rt, channel)
     text, blocks = digest_blocks(gather(rt, channel, plan.zone, rt.clock()))
@@ -471,7 +546,7 @@ def set_schedule(rt: Runtime, who: Who, channel: str, verb: str, args: list[str]
     with rt.sessions() as session:
         accounts = scope_accounts(session, channel)
         if not accounts:
-            raise Refused("Roost has no X accounts yet, so there is nothing to digest.")
+            raise Refused(NO_DIGEST_HERE)
         _require_role(rt, session, who, accounts, manage=True)
         row = session.get(DigestSchedule, channel)
         current = plan_from(channel, row, rt.settings.roost_time_zone)
@@ -510,7 +585,7 @@ def set_schedule(rt: Runtime, who: Who, channel: str, verb: str, args: list[str]
         return "This channel's daily digest is off. `/roost digest on` starts it again."
     with rt.sessions() as session:
         latest = latest_digests(session, [channel]).get(channel)
-    sent = latest is not None and plan.local_day(latest.claimed_at) == plan.local_day(now)
+    sent = _posted_today(plan, latest, now)
     return (
         f"This channel's digest now runs {plan.describe()}. "
         f"The next one: {next_run(plan, now, sent_today=sent):%a %-d %b %H:%M} {plan.zone}."
@@ -551,7 +626,7 @@ def _is_zone(word: str) -> bool:
         return False
     try:
         ZoneInfo(word)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, America/Indiana
         return False
     return True
 
@@ -573,18 +648,19 @@ def next_run(plan: Plan, now: datetime, *, sent_today: bool) -> datetime:
 def _require_role(
     rt: Runtime, session: Session, who: Who, accounts: list[Account], *, manage: bool
 ) -> None:
-    """Anyone with a role on one of the digest's accounts may read it; owners change it."""
+    """A channel's digest shows every account whose cards go there: reading it takes a role
+    on each of them, changing it takes being owner of each (or a Slack admin)."""
     if is_admin(rt, who.user_id):
         return
     someone = session.scalar(
         select(Member).where(Member.team_id == who.team_id, Member.user_id == who.user_id)
     )
-    roles = [role_on(session, someone.id, a.id) for a in accounts] if someone else []
-    if manage and "owner" in roles:
+    roles = [role_on(session, someone.id, a.id) if someone else None for a in accounts]
+    if manage and all(role == "owner" for role in roles):
         return
-    if not manage and any(roles):
+    if not manage and all(roles):
         return
     handles = ", ".join(f"@{a.handle}" for a in accounts)
     if manage:
         raise Refused(f"Only owners of {handles} and Slack admins change this channel's digest.")
-    raise Refused(f"This channel's digest covers {handles}; you have no role on them yet.")
+    raise Refused(f"This channel's digest covers {handles}; it takes a role on each of them.")

@@ -23,6 +23,12 @@ PREVIEW = 90
 
 TERMS = 8
 
+TERM_CHARS = 40
+"""Characters of a recurring term shown: a run of text with no spaces can be one long term."""
+
+HANDLES_NAMED = 10
+"""Accounts a digest names; more are counted."""
+
 TERM_TEXTS = 20_000
 """Mentions read for recurring words, newest first: enough to show what recurs, and a
 bound on the time it takes however busy the accounts are."""
@@ -55,7 +61,9 @@ class DigestFacts:
     day: date
     zone: str
     handles: list[str]
-    received_day: int  # in the 24 hours before
+    since: datetime  # the last digest, or 24 hours before
+    since_last: bool  # whether `since` is the last digest's time
+    received: int  # since then
     received_overnight: int  # since 18:00 the evening before
     open_total: int
     open_by_assignee: list[tuple[str | None, int]]
@@ -70,7 +78,7 @@ class DigestFacts:
 
     @property
     def quiet(self) -> bool:
-        return self.received_day == 0 and self.open_total == 0 and self.overdue_total == 0
+        return self.received == 0 and self.open_total == 0 and self.overdue_total == 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +93,14 @@ class StatsFacts:
 def digest_blocks(facts: DigestFacts) -> tuple[str, list[dict[str, Any]]]:
     """(notification text, blocks) for a channel's daily digest."""
     title = f"Roost digest · {facts.day:%a %-d %b}"
-    whose = ", ".join(f"@{escape(h)}" for h in facts.handles) or "no accounts yet"
+    whose = _named(facts.handles)
+    since = _since(facts)
     if facts.quiet:
-        text = f"{title}: a quiet day. No new mentions since yesterday, and nothing is open."
+        text = f"{title}: a quiet day. No new mentions {since}, and nothing is open."
         quiet = [
             header(title),
             section(
-                ":sunny: *A quiet day.* No new mentions since yesterday, and nothing is open "
+                f":sunny: *A quiet day.* No new mentions {since}, and nothing is open "
                 f"for {whose}. Enjoy it."
             ),
             *_scheduled_blocks(facts),
@@ -100,11 +109,11 @@ def digest_blocks(facts: DigestFacts) -> tuple[str, list[dict[str, Any]]]:
         return text, quiet
 
     text = (
-        f"{title}: {_count(facts.received_day, 'new mention')}, {facts.open_total} open, "
+        f"{title}: {_count(facts.received, 'new mention')}, {facts.open_total} open, "
         f"{facts.overdue_total} overdue."
     )
     came_in = (
-        f"*{_count(facts.received_day, 'new mention')}* since yesterday"
+        f"*{_count(facts.received, 'new mention')}* {since}"
         f" ({facts.received_overnight} overnight) for {whose}."
     )
     blocks: list[dict[str, Any]] = [header(title), section(came_in)]
@@ -146,7 +155,7 @@ def person_blocks(day: date, items: list[Item], total: int) -> tuple[str, list[d
 def stats_blocks(facts: StatsFacts) -> tuple[str, list[dict[str, Any]]]:
     """`/roost stats`: the period's figures against the one before."""
     period = facts.period
-    whose = ", ".join(f"@{escape(h)}" for h in facts.handles) or "no accounts"
+    whose = _named(facts.handles)
     title = f"Last {period.days} days for {whose}"
     text = (
         f"{title}: {_count(period.received, 'mention')}, median first response "
@@ -251,7 +260,9 @@ def _habits_text(busiest: list[int], terms: list[tuple[str, int]], read: int) ->
             + ", ".join(f"{h:02d}:00–{(h + 1) % 24:02d}:00" for h in busiest)
         )
     if terms:
-        words = ", ".join(f"{escape(term)} ({count})" for term, count in terms[:TERMS])
+        words = ", ".join(
+            f"{escape_within(term, TERM_CHARS)[0]} ({count})" for term, count in terms[:TERMS]
+        )
         among = f" (in the latest {read:,} mentions)" if read >= TERM_TEXTS else ""
         parts.append(f":speech_balloon: *Recurring*{among}: {words}")
     return "\n".join(parts) or None
@@ -274,6 +285,20 @@ def _scheduled_blocks(facts: DigestFacts) -> list[dict[str, Any]]:
     if len(facts.scheduled) > shown:
         lines.append(f"… and {len(facts.scheduled) - shown} more: `/roost queue`")
     return [section("\n".join(lines))]
+
+
+def _named(handles: list[str]) -> str:
+    named = ", ".join(f"@{escape(h)}" for h in handles[:HANDLES_NAMED]) or "no accounts"
+    more = len(handles) - HANDLES_NAMED
+    return named + (f" and {more} more accounts" if more > 0 else "")
+
+
+def _since(facts: DigestFacts) -> str:
+    if not facts.since_last:
+        return "in the last 24 hours"
+    at = int(facts.since.timestamp())
+    fallback = f"{facts.since:%d %b %H:%M} UTC"
+    return f"since the last digest (<!date^{at}^{{date_short_pretty}} {{time}}|{fallback}>)"
 
 
 def _footer(zone: str) -> str:

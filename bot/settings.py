@@ -123,7 +123,7 @@ class Settings(BaseSettings):
 
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones
             raise ValueError("not a time zone name such as Asia/Seoul or UTC") from None
         return value
 

@@ -42,11 +42,14 @@ def sweep() -> int:
     rt = runtime.current()
     found = 0
     try:
+        try:
+            queue_due_digests(rt)
+        except Exception:  # one part's failure must not stop the others each minute
+            logger.exception("digests not checked this minute")
         with rt.sessions() as session:
             accounts = list(session.scalars(select(Account.id)))
         for account_id in accounts:
             found += sweep_outbound(rt, account_id) + sweep_reminders(rt, account_id)
-        queue_due_digests(rt)
     finally:
         try:
             start_sweeping(rt.queue)

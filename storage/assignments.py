@@ -14,6 +14,9 @@ from storage.models import Account, Grant, Mention, Note
 CLOSED = ("resolved", "ignored")
 """Statuses that take a mention off everyone's list."""
 
+OPEN = ("open", "assigned", "replied")
+"""Every other status: IN on these, unlike NOT IN on CLOSED, can use an index on status."""
+
 
 def set_assignee(
     session: Session, mention: Mention, assignee_id: int | None, now: datetime

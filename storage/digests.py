@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, DateTime, func, or_, select, type_coerce, update
+from sqlalchemy import ColumnElement, DateTime, func, select, type_coerce, update
 from sqlalchemy.orm import Session, aliased
 
-from storage.assignments import CLOSED
+from storage.assignments import OPEN
 from storage.db import insert_into
 from storage.models import (
     Account,
@@ -21,7 +21,6 @@ from storage.models import (
     Mention,
     Outbound,
     Post,
-    Route,
 )
 
 
@@ -49,11 +48,12 @@ class ScheduledRow(NamedTuple):
 
 
 def digest_channels(session: Session) -> list[str]:
-    """Every channel with a digest: those cards go to, and those given a schedule."""
-    cards = select(Account.channel_id)
-    routed = select(Route.channel_id)
-    scheduled = select(DigestSchedule.channel_id)
-    return sorted(set(session.scalars(cards.union(routed, scheduled))))
+    """Every channel with a digest: those accounts' cards go to.
+
+    A department's routed channel has none: its digest would list the whole
+    account's work, not the department's.
+    """
+    return sorted(set(session.scalars(select(Account.channel_id))))
 
 
 def schedules(session: Session) -> dict[str, DigestSchedule]:
@@ -87,14 +87,13 @@ def save_schedule(
 
 
 def scope_accounts(session: Session, channel_id: str) -> list[Account]:
-    """The accounts a channel's digest covers: those whose cards go there, or are routed
-    there; every account for a channel that has none."""
-    routed = select(Route.account_id).where(Route.channel_id == channel_id)
-    query = select(Account).order_by(Account.handle)
-    mine = list(
-        session.scalars(query.where(or_(Account.channel_id == channel_id, Account.id.in_(routed))))
+    """The accounts a channel's digest covers: those whose cards go there. A channel with
+    none has no digest, so that no channel shows accounts its members may not see."""
+    return list(
+        session.scalars(
+            select(Account).where(Account.channel_id == channel_id).order_by(Account.handle)
+        )
     )
-    return mine or list(session.scalars(query))
 
 
 def leads_of(session: Session, account_ids: Sequence[int]) -> list[str]:
@@ -134,6 +133,15 @@ def latest_digests(session: Session, targets: Sequence[str]) -> dict[str, Digest
     return {row.target: row for row in found}
 
 
+def last_posted(session: Session, channel: str, since: datetime) -> datetime | None:
+    """When the channel's latest digest since `since` was posted, if one was."""
+    return session.scalar(
+        select(func.max(Digest.posted_at)).where(
+            Digest.target == channel, Digest.kind == "channel", Digest.posted_at >= since
+        )
+    )
+
+
 def claim_digest(
     session: Session, target: str, slot: str, kind: str, now: datetime, stale_after: timedelta
 ) -> Digest | None:
@@ -162,6 +170,21 @@ def claim_digest(
         .returning(Digest)
     )
     return session.scalars(retake, execution_options={"synchronize_session": False}).one_or_none()
+
+
+def stale_claims(session: Session, kind: str, before: datetime, since: datetime) -> list[Digest]:
+    """Claims of this kind made in [since, before] that never finished: their holder died."""
+    return list(
+        session.scalars(
+            select(Digest).where(
+                Digest.kind == kind,
+                Digest.posted_at.is_(None),
+                Digest.error.is_(None),
+                Digest.claimed_at <= before,
+                Digest.claimed_at >= since,
+            )
+        )
+    )
 
 
 def finish_digest(
@@ -271,7 +294,7 @@ def received_between(
 
 
 def _open_cards(account_ids: Sequence[int] | None) -> list[ColumnElement[bool]]:
-    conditions = [Mention.tweet_id == Mention.root_tweet_id, Mention.status.not_in(CLOSED)]
+    conditions = [Mention.status.in_(OPEN), Mention.tweet_id == Mention.root_tweet_id]
     if account_ids is not None:
         conditions.append(Mention.account_id.in_(account_ids))
     return conditions

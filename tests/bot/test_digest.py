@@ -317,7 +317,7 @@ def test_the_digest_says_what_waits_for_whom_and_how_fast_the_team_answers(
     assert sweep_and_run(seoul) == 1
     (digest,) = digests(fake_slack)
     said = text_of(digest)
-    assert "*3 new mentions* since yesterday (2 overnight) for @brand" in said
+    assert "*3 new mentions* in the last 24 hours (2 overnight) for @brand" in said
     assert f"*Open* (2): unassigned 1 · <@{AGENT}> 1" in said
     assert "*Overdue* (1)" in said
     assert f"{seoul.workspace_url()}/archives/{BRAND_CHANNEL}/p" in said  # links to the cards
@@ -453,3 +453,119 @@ def test_a_schedule_that_cannot_be_read_says_why_and_changes_nothing(
     with pytest.raises(ValueError, match=problem):
         set_schedule(seoul, Who(fake_slack.team_id, OWNER), BRAND_CHANNEL, "at", args)
     assert plan_of(seoul, BRAND_CHANNEL).describe() == "every day at 09:00 Asia/Seoul"
+
+
+# --- what the review found -----------------------------------------------------------
+
+
+def test_a_retry_in_a_channel_roost_was_removed_from_gives_up_and_tells_the_lead(
+    seoul: Runtime, fake_slack: FakeSlack, brand: Account
+) -> None:
+    give(seoul, fake_slack, OWNER, "owner", None)
+    with seoul.sessions.begin() as session:
+        session.add(
+            Digest(
+                target=BRAND_CHANNEL, slot=slot_key(NINE_KST), kind="channel", claimed_at=NINE_KST
+            )
+        )
+    fake_slack.remove_bot_from(BRAND_CHANNEL)  # so the look for the earlier post fails too
+    at(seoul, NINE_KST + STALE_CLAIM)
+    assert sweep_and_run(seoul) == 1
+    assert len(seoul.queue.failed_job_registry) == 0
+    assert len(fake_slack.dms(OWNER)) == 1
+    at(seoul, NINE_KST + 3 * STALE_CLAIM)
+    assert sweep_and_run(seoul) == 0
+    assert len(fake_slack.dms(OWNER)) == 1
+
+
+def test_after_a_given_up_digest_is_fixed_a_new_time_brings_todays(
+    seoul: Runtime, fake_slack: FakeSlack, brand: Account
+) -> None:
+    give(seoul, fake_slack, OWNER, "owner", None)
+    fake_slack.remove_bot_from(BRAND_CHANNEL)
+    assert sweep_and_run(seoul) == 1
+    assert digests(fake_slack) == []
+
+    fake_slack.add_channel(BRAND_CHANNEL, "x-brand")  # invited back
+    at(seoul, NINE_KST + timedelta(minutes=30))
+    answer = set_schedule(seoul, Who(fake_slack.team_id, OWNER), BRAND_CHANNEL, "at", ["10:00"])
+    assert "The next one: Thu 26 Nov 10:00" in answer
+    at(seoul, NINE_KST + timedelta(hours=1))
+    assert sweep_and_run(seoul) == 1
+    assert len(digests(fake_slack)) == 1
+
+
+def test_long_runs_of_text_in_mentions_cannot_break_the_digest(
+    seoul: Runtime, fake_slack: FakeSlack, brand: Account
+) -> None:
+    words = " ".join(chr(ord("a") + n) * 400 for n in range(8))
+    add_mentions(
+        seoul,
+        brand,
+        *({"created": NINE_KST - timedelta(hours=h), "text": f"@brand {words}"} for h in (1, 2)),
+    )
+    assert sweep_and_run(seoul) == 1
+    (digest,) = digests(fake_slack)
+    assert "*Recurring*: " + "a" * 39 in text_of(digest)
+
+
+def test_a_person_dm_that_failed_is_retried_by_the_sweep_and_sent_once(
+    seoul: Runtime, fake_slack: FakeSlack, brand: Account
+) -> None:
+    add_mentions(seoul, brand, {"created": NINE_KST - timedelta(hours=2), "assignee": AGENT})
+    fake_slack.fail("conversations.open", status=503)
+    assert sweep_and_run(seoul) == 1
+    assert len(digests(fake_slack)) == 1 and fake_slack.dms(AGENT) == []
+    at(seoul, NINE_KST + STALE_CLAIM)
+    assert sweep_and_run(seoul) == 1  # the person's digest, retried
+    assert len(fake_slack.dms(AGENT)) == 1
+    at(seoul, NINE_KST + 3 * STALE_CLAIM)
+    assert sweep_and_run(seoul) == 0
+    assert len(fake_slack.dms(AGENT)) == 1
+
+
+def test_a_person_dm_whose_answer_was_lost_is_not_sent_again(
+    seoul: Runtime, fake_slack: FakeSlack, brand: Account
+) -> None:
+    add_mentions(seoul, brand, {"created": NINE_KST - timedelta(hours=2), "assignee": AGENT})
+    day = "2026-11-26"
+    dm = seoul.slack.conversations_open(users=AGENT)["channel"]["id"]
+    seoul.slack.chat_postMessage(
+        channel=dm,
+        text="Good morning.",
+        metadata={"event_type": METADATA_EVENT, "event_payload": {"slot": day}},
+    )
+    with seoul.sessions.begin() as session:
+        session.add(Digest(target=AGENT, slot=day, kind="person", claimed_at=NINE_KST))
+    at(seoul, NINE_KST + STALE_CLAIM)
+    sweep_and_run(seoul)
+    assert len(fake_slack.dms(AGENT)) == 1  # the channel digest's turn found it taken
+    with seoul.sessions() as session:
+        person = session.scalars(select(Digest).where(Digest.kind == "person")).one()
+        assert person.posted_at is not None and person.attempts == 2
+
+
+def test_a_monday_digest_counts_the_weekend(
+    seoul: Runtime, fake_slack: FakeSlack, brand: Account
+) -> None:
+    give(seoul, fake_slack, OWNER, "owner", None)
+    set_schedule(seoul, Who(fake_slack.team_id, OWNER), BRAND_CHANNEL, "at", ["09:00", "weekdays"])
+    friday = NINE_KST + timedelta(days=1)
+    at(seoul, friday)
+    assert sweep_and_run(seoul) == 1
+    saturday_noon = friday + timedelta(days=1, hours=3)
+    add_mentions(seoul, brand, {"created": saturday_noon}, {"created": saturday_noon})
+    monday = friday + timedelta(days=3)
+    at(seoul, monday)
+    assert sweep_and_run(seoul) == 1
+    said = text_of(digests(fake_slack)[-1])
+    assert "*2 new mentions* since the last digest" in said
+
+
+@pytest.mark.parametrize("zone", ["America/Indiana", "Asia", "../etc"])
+def test_a_folder_of_zones_is_not_a_zone(
+    seoul: Runtime, fake_slack: FakeSlack, brand: Account, zone: str
+) -> None:
+    give(seoul, fake_slack, OWNER, "owner", None)
+    with pytest.raises(ValueError):
+        set_schedule(seoul, Who(fake_slack.team_id, OWNER), BRAND_CHANNEL, "at", ["09:00", zone])

@@ -10,9 +10,10 @@ from slack_bolt import App
 
 from bot.runtime import Runtime
 from storage.models import Account
-from tests.conftest import AGENT, LEAD, OWNER, give
-from tests.fakes.slack_api import FakeSlack
-from tests.handlers.signed import command, make_app
+from tests.conftest import AGENT, BRAND_CHANNEL, LEAD, OWNER, add_brand_account, give
+from tests.fakes.slack_api import FakeSlack, command_body
+from tests.fakes.x_api import FakeX
+from tests.handlers.signed import command, dispatch, make_app
 from tests.stored import add_mentions
 
 NINE_KST = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
@@ -54,7 +55,7 @@ def test_digest_shows_this_channels_digest_now_to_the_asker_alone(
     answer = ask(app, fake_slack, "digest")
     assert answer["response_type"] == "ephemeral"
     text = said(answer)
-    assert "*1 new mention* since yesterday" in text
+    assert "*1 new mention* in the last 24 hours" in text
     assert "This channel's digest runs every day at 09:00 Asia/Seoul" in text
     # Shown, not sent: today's digest still goes out at its time, and nobody was DMed.
     assert fake_slack.messages("C0BRAND") == []
@@ -76,7 +77,36 @@ def test_digest_schedule_changes_by_owners_only(
 
 
 def test_digest_refuses_someone_without_a_role(app: App, fake_slack: FakeSlack) -> None:
-    assert "you have no role on them yet" in said(ask(app, fake_slack, "digest", user=STRANGER))
+    refused = said(ask(app, fake_slack, "digest", user=STRANGER))
+    assert "it takes a role on each of them" in refused
+
+
+def test_a_channel_without_accounts_has_no_digest_to_show_or_set(
+    app: App, fake_slack: FakeSlack
+) -> None:
+    for text, user in (("digest", AGENT), ("digest at 09:00", OWNER)):
+        body = command_body(
+            "/roost",
+            text,
+            user_id=user,
+            channel_id="C0GENERAL",
+            team_id=fake_slack.team_id,
+            response_url=fake_slack.response_url(),
+        )
+        dispatch(app, body)
+        answer = fake_slack.wait_for(lambda: fake_slack.responses)[-1]
+        assert "No account's cards come to this channel" in said(answer)
+    assert fake_slack.messages("C0BRAND") == []
+
+
+def test_a_digest_covering_two_accounts_takes_a_role_on_both(
+    rt: Runtime, app: App, fake_slack: FakeSlack, fake_x: FakeX
+) -> None:
+    secret = add_brand_account(rt, fake_x, "secret", BRAND_CHANNEL)
+    add_mentions(rt, secret, {"created": NINE_KST - timedelta(hours=1), "text": "@secret psst"})
+    assert "it takes a role on each of them" in said(ask(app, fake_slack, "digest", user=AGENT))
+    refused = said(ask(app, fake_slack, "digest off", user=OWNER))
+    assert "Only owners of @brand, @secret and Slack admins" in refused
 
 
 def test_stats_answers_with_figures_and_sends_the_chart(

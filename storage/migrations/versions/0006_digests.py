@@ -57,6 +57,7 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_mentions_account_created", ["account_id", "created_at"])
         batch_op.create_index("ix_mentions_status", ["status", "account_id"])
+        batch_op.create_index("ix_mentions_account_received", ["account_id", "received_at"])
     # Who answered first, for mentions answered before this column: the earliest sent reply or DM.
     op.execute(
         """
@@ -73,6 +74,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("mentions", schema=None) as batch_op:
+        batch_op.drop_index("ix_mentions_account_received")
         batch_op.drop_index("ix_mentions_status")
         batch_op.drop_index("ix_mentions_account_created")
         batch_op.drop_constraint(
