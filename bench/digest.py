@@ -92,7 +92,7 @@ def main() -> None:
         facts = gather(rt, CHANNEL, ZONE, NOW)
         _, blocks = digest_blocks(facts)
         print(
-            f"digest says: {facts.received_day:,} new, {facts.open_total:,} open, "
+            f"digest says: {facts.received:,} new, {facts.open_total:,} open, "
             f"{facts.overdue_total:,} overdue, {facts.week.answered:,} answered this week, "
             f"{len(blocks)} blocks"
         )
