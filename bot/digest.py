@@ -35,10 +35,10 @@ from bot.digest_views import (
     digest_blocks,
     person_blocks,
 )
-from bot.figures import Clock, period_figures
+from bot.figures import Clock, Period, period_figures
 from bot.home import card_url
 from bot.outbox import Refused, Who
-from bot.people import is_admin
+from bot.people import display_names, is_admin
 from bot.runtime import Runtime
 from bot.slack import send_dm
 from bot.topics import recurring_terms
@@ -276,7 +276,21 @@ def gather(rt: Runtime, channel: str, zone: str, now: datetime) -> DigestFacts:
         terms=recurring_terms(texts, exclude=own_words(accounts)),
         terms_read=len(texts),
         scheduled=_scheduled(scheduled),
+        names=display_names(rt, _named_people(by_assignee, oldest, overdue, week)),
     )
+
+
+def _named_people(
+    by_assignee: list[tuple[str | None, int]],
+    oldest: list[OpenCard],
+    overdue: list[OpenCard],
+    week: Period,
+) -> list[str]:
+    """Everyone the digest names, so it can name them without pinging them each morning."""
+    found = [user for user, _ in by_assignee[:LIST_ITEMS] if user]
+    found += [card.assignee for card in (*oldest, *overdue) if card.assignee]
+    found += [line.key for line in week.people[:LIST_ITEMS]]
+    return found
 
 
 def clocks(accounts: list[Account]) -> dict[int, Clock]:

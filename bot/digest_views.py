@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from bot.blocks import SECTION_LIMIT, context, header, section
-from bot.figures import Figure, Period, duration, trend
+from bot.figures import Line, Period, duration, trend
 from bot.mrkdwn import escape, escape_within
 
 LIST_ITEMS = 10
@@ -75,6 +75,7 @@ class DigestFacts:
     terms: list[tuple[str, int]]
     terms_read: int  # how many texts the terms were counted in
     scheduled: list[Scheduled]
+    names: dict[str, str]  # Slack user id -> name, to name people without pinging them
 
     @property
     def quiet(self) -> bool:
@@ -126,11 +127,12 @@ def digest_blocks(facts: DigestFacts) -> tuple[str, list[dict[str, Any]]]:
                     facts.overdue,
                     facts.overdue_total,
                     "/roost inbox",
+                    facts.names,
                 )
             )
         )
     blocks.append(section(_period_text("This week", facts.week)))
-    people = _people_text(facts.week.people)
+    people = _people_text(facts.week.people, facts.names)
     if people:
         blocks.append(section(people))
     habits = _habits_text(facts.busiest, facts.terms, facts.terms_read)
@@ -165,7 +167,7 @@ def stats_blocks(facts: StatsFacts) -> tuple[str, list[dict[str, Any]]]:
         section(f"*{escape_within(title, 200)[0]}*"),
         section(_period_text(f"Last {period.days} days", period)),
     ]
-    people = _people_text(period.people)
+    people = _people_text(period.people, {})
     if people:
         blocks.append(section(people))
     habits = _habits_text(facts.busiest, facts.terms, facts.terms_read)
@@ -183,21 +185,25 @@ def _open_text(facts: DigestFacts) -> str:
         return ":white_check_mark: *Nothing is open.*"
     who = []
     for assignee, count in facts.open_by_assignee[:LIST_ITEMS]:
-        who.append(f"{'<@' + assignee + '>' if assignee else 'unassigned'} {count}")
+        who.append(f"{_who(assignee, facts.names)} {count}")
     rest = len(facts.open_by_assignee) - LIST_ITEMS
     if rest > 0:
         who.append(f"{rest} more people")
     head = f":inbox_tray: *Open* ({facts.open_total}): " + " · ".join(who)
-    return _list(head + "\nOldest first:", facts.oldest_open, facts.open_total, "/roost inbox")
+    return _list(
+        head + "\nOldest first:", facts.oldest_open, facts.open_total, "/roost inbox", facts.names
+    )
 
 
-def _list(head: str, items: list[Item], total: int, more: str) -> str:
+def _list(
+    head: str, items: list[Item], total: int, more: str, names: dict[str, str] | None = None
+) -> str:
     """A heading and one line per item, cut to fit a section, ending with what was left."""
     lines = [head]
     shown = 0
     reserve = 120  # room for the "and N more" line
     for item in items:
-        line = "• " + _line(item)
+        line = "• " + _line(item, names or {})
         if sum(len(x) + 1 for x in lines) + len(line) + reserve > SECTION_LIMIT:
             break
         lines.append(line)
@@ -207,49 +213,61 @@ def _list(head: str, items: list[Item], total: int, more: str) -> str:
     return "\n".join(lines)
 
 
-def _line(item: Item) -> str:
+def _line(item: Item, names: dict[str, str]) -> str:
     quoted, cut = escape_within(" ".join(item.text.split()), PREVIEW)
     author = f"@{escape(item.author)}" if item.author else "someone"
     what = f"{author} to @{escape(item.handle)}: {quoted}{'…' if cut else ''}"
     shown = f"<{item.url}|{what.replace('|', '∣')}>" if item.url else what
-    whom = f" · <@{item.assignee}>" if item.assignee else " · unassigned"
+    whom = f" · {_who(item.assignee, names)}"
     since = f"<!date^{int(item.created_at.timestamp())}^{{date_short_pretty}} {{time}}|earlier>"
     return f"{shown}\n    {since}{whom}{' · overdue' if item.overdue else ''}"
 
 
 def _period_text(name: str, period: Period) -> str:
-    first = period.first_response
+    first, resolution = period.first_response, period.resolution
     lines = [
         f":stopwatch: *{name}*: {_count(period.received, 'mention')} "
         f"({period.received_before} the {period.days} days before), "
         f"{period.answered} answered, {period.resolved} resolved.",
         f"Median first response *{duration(first.median)}* ({trend(first.median, first.before)})",
-        f"Median resolution *{duration(period.resolution.median)}* "
-        f"({trend(period.resolution.median, period.resolution.before)})",
+        f"Median resolution *{duration(resolution.median)}* "
+        f"({trend(resolution.median, resolution.before)})",
     ]
     if len(period.accounts) > 1:
-        lines.extend(_figure_line(f) for f in period.accounts[:LIST_ITEMS])
+        lines.extend(_line_of(f"@{escape(a.key)}", a) for a in period.accounts[:LIST_ITEMS])
         if len(period.accounts) > LIST_ITEMS:
             lines.append(f"… and {len(period.accounts) - LIST_ITEMS} more accounts")
     return "\n".join(lines)
 
 
-def _people_text(people: list[Figure]) -> str | None:
+def _people_text(people: list[Line], names: dict[str, str]) -> str | None:
     if not people:
         return None
-    lines = ["*First responses by person*"]
-    lines.extend(_figure_line(f) for f in people[:LIST_ITEMS])
+    lines = ["*By person*: first responses sent, and mentions resolved"]
+    lines.extend(_line_of(_who(p.key, names), p) for p in people[:LIST_ITEMS])
     if len(people) > LIST_ITEMS:
         lines.append(f"… and {len(people) - LIST_ITEMS} more people")
     return "\n".join(lines)
 
 
-def _figure_line(figure: Figure) -> str:
-    return (
-        f"• {escape(figure.label) if not figure.label.startswith('<@') else figure.label}: "
-        f"{_count(figure.count, 'answer')}, median {duration(figure.median)} "
-        f"({trend(figure.median, figure.before)})"
-    )
+def _line_of(label: str, line: Line) -> str:
+    parts = []
+    for figure, noun in ((line.first_response, "answer"), (line.resolution, "resolved")):
+        if figure.count or figure.before is not None:
+            counted = _count(figure.count, noun) if noun == "answer" else f"{figure.count} {noun}"
+            parts.append(
+                f"{counted}, median {duration(figure.median)} "
+                f"({trend(figure.median, figure.before)})"
+            )
+    return f"• {label}: " + ("; ".join(parts) or "nothing this period")
+
+
+def _who(user: str | None, names: dict[str, str]) -> str:
+    """A person, named without pinging them where Slack gave their name."""
+    if user is None:
+        return "unassigned"
+    name = names.get(user)
+    return f"@{escape(name)}" if name else f"<@{user}>"
 
 
 def _habits_text(busiest: list[int], terms: list[tuple[str, int]], read: int) -> str | None:

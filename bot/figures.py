@@ -23,12 +23,20 @@ Clock = Callable[[datetime, datetime], timedelta]
 
 @dataclass(frozen=True, slots=True)
 class Figure:
-    """One line of a table: how many, and the median now and in the period before."""
+    """One measure: how many, and the median now and in the period before."""
 
-    label: str
     count: int
     median: timedelta | None
     before: timedelta | None
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """An account or a person: first responses they sent (or got), and resolutions."""
+
+    key: str  # an account's @handle, or a person's Slack user id
+    first_response: Figure
+    resolution: Figure
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,15 +45,24 @@ class Period:
     until: datetime
     received: int
     received_before: int
-    answered: int
-    resolved: int
     first_response: Figure
     resolution: Figure
-    accounts: list[Figure]  # first response per account
-    people: list[Figure]  # first response per person who answered first
+    accounts: list[Line]  # every account, by handle
+    people: list[Line]  # who answered first or resolved, busiest first
     hours: list[int]  # mentions per local hour of day
     response_by_hour: list[float | None]  # median first response in minutes, by that hour
     zone: str
+
+    @property
+    def answered(self) -> int:
+        return self.first_response.count
+
+    @property
+    def resolved(self) -> int:
+        return self.resolution.count
+
+
+_ALL = "*"
 
 
 def period_figures(
@@ -60,27 +77,29 @@ def period_figures(
     """The figures for the `days` before `until`, against the `days` before those.
 
     `rows` are the mentions posted in both periods; `clocks` count elapsed
-    business time per account (bot.business_hours.business_clock).
+    business time per account (bot.business_hours.business_clock). A mention
+    counts for its account, for the person who answered it first, and for the
+    person who resolved it.
     """
     since = until - timedelta(days=days)
     before_since = since - timedelta(days=days)
     local = ZoneInfo(zone)
     hour_of: dict[int, int] = {}  # UTC quarter hour since the epoch -> the local hour of day
-    now_first: dict[str, list[timedelta]] = defaultdict(list)
-    then_first: dict[str, list[timedelta]] = defaultdict(list)
-    now_resolve: list[timedelta] = []
-    then_resolve: list[timedelta] = []
-    received = received_before = 0
+    # (measure, period, key) -> durations; period 0 is now, 1 the one before.
+    waits: dict[tuple[str, int, str], list[timedelta]] = defaultdict(list)
+    received = [0, 0]
     hours = [0] * 24
     by_hour: list[list[float]] = [[] for _ in range(24)]
+    people: set[str] = set()
     for row in rows:
         if row.created_at >= until or row.created_at < before_since:
             continue
-        current = row.created_at >= since
+        period = 0 if row.created_at >= since else 1
+        received[period] += 1
         clock = clocks[row.account_id]
+        account = handles[row.account_id]
         hour = 0
-        if current:
-            received += 1
+        if period == 0:
             # Zones are whole quarter hours off UTC (India's :30, Nepal's :45), so the
             # local hour of day holds for a whole UTC quarter hour: worked out once each.
             quarter = int(row.created_at.timestamp()) // 900
@@ -89,52 +108,41 @@ def period_figures(
                 known = hour_of[quarter] = row.created_at.astimezone(local).hour
             hour = known
             hours[hour] += 1
-        else:
-            received_before += 1
-        firsts = now_first if current else then_first
         if row.first_response_at is not None:
             waited = clock(row.created_at, row.first_response_at)
-            firsts[f"a{row.account_id}"].append(waited)
+            for key in (_ALL, account, row.responder):
+                if key is not None:
+                    waits["first", period, key].append(waited)
             if row.responder is not None:
-                firsts[f"p{row.responder}"].append(waited)
-            if current:
+                people.add(row.responder)
+            if period == 0:
                 by_hour[hour].append(waited.total_seconds() / 60)
         if row.resolved_at is not None:
-            (now_resolve if current else then_resolve).append(
-                clock(row.created_at, row.resolved_at)
-            )
+            took = clock(row.created_at, row.resolved_at)
+            for key in (_ALL, account, row.resolver):
+                if key is not None:
+                    waits["resolve", period, key].append(took)
+            if row.resolver is not None:
+                people.add(row.resolver)
 
-    def figure(label: str, key: str | None) -> Figure:
-        if key is None:
-            now = [w for k, ws in now_first.items() if k[0] == "a" for w in ws]
-            then = [w for k, ws in then_first.items() if k[0] == "a" for w in ws]
-        else:
-            now, then = now_first.get(key, []), then_first.get(key, [])
-        return Figure(label, len(now), _median(now), _median(then))
+    def figure(measure: str, key: str) -> Figure:
+        now = waits.get((measure, 0, key), [])
+        return Figure(len(now), _median(now), _median(waits.get((measure, 1, key), [])))
 
-    accounts = [
-        figure(f"@{handles[account_id]}", f"a{account_id}")
-        for account_id in sorted(handles, key=lambda a: handles[a].casefold())
-    ]
-    people_keys = {k for k in (*now_first, *then_first) if k[0] == "p"}
-    people = sorted(
-        (figure(f"<@{key[1:]}>", key) for key in people_keys),
-        key=lambda f: (-f.count, f.label),
-    )
-    first_response = figure("All accounts", None)
+    def line(key: str) -> Line:
+        return Line(key, figure("first", key), figure("resolve", key))
+
+    by_person = [line(person) for person in people]
+    by_person.sort(key=lambda p: (-p.first_response.count - p.resolution.count, p.key))
     return Period(
         days=days,
         until=until,
-        received=received,
-        received_before=received_before,
-        answered=first_response.count,
-        resolved=len(now_resolve),
-        first_response=first_response,
-        resolution=Figure(
-            "Resolution", len(now_resolve), _median(now_resolve), _median(then_resolve)
-        ),
-        accounts=accounts,
-        people=people,
+        received=received[0],
+        received_before=received[1],
+        first_response=figure("first", _ALL),
+        resolution=figure("resolve", _ALL),
+        accounts=[line(handle) for handle in sorted(handles.values(), key=str.casefold)],
+        people=by_person,
         hours=hours,
         response_by_hour=[median(v) if v else None for v in by_hour],
         zone=zone,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.outbox import Refused
 from bot.runtime import Runtime
@@ -13,6 +14,11 @@ ADMIN_CACHE_SECONDS = 300.0
 """How long a person's Slack admin status is trusted before asking Slack again."""
 
 _admins: dict[tuple[str, str], tuple[float, bool]] = {}
+
+NAME_CACHE_SECONDS = 3600.0
+"""How long a person's display name is kept before asking Slack again."""
+
+_names: dict[tuple[str, str], tuple[float, str]] = {}
 
 
 def check_person(rt: Runtime, team_id: str, user: str) -> None:
@@ -59,3 +65,28 @@ def time_zone(rt: Runtime, user: str) -> str | None:
         return None
     zone = found.get("tz")
     return str(zone) if zone else None
+
+
+def display_names(rt: Runtime, users: Iterable[str]) -> dict[str, str]:
+    """People's names as Slack shows them, for text that names without pinging.
+
+    Someone Slack will not describe (or a Slack hiccup) is left out: the caller
+    falls back to a mention.
+    """
+    found: dict[str, str] = {}
+    for user in dict.fromkeys(users):
+        key = (rt.settings.slack_api_url, user)
+        cached = _names.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            found[user] = cached[1]
+            continue
+        try:
+            described = rt.slack.users_info(user=user)["user"]
+        except (SlackClientError, OSError):
+            continue
+        profile = described.get("profile") or {}
+        name = profile.get("display_name") or profile.get("real_name") or described.get("name")
+        if name:
+            _names[key] = (time.monotonic() + NAME_CACHE_SECONDS, str(name))
+            found[user] = str(name)
+    return found

@@ -43,16 +43,19 @@ def change_status(rt: Runtime, who: Who, mention_id: int, change: str) -> None:
             if mention.status not in CLOSED:
                 raise Refused("This mention is already open.")
             status, resolved_at, moving_from = _reopened_status(mention), None, CLOSED
+            resolver_id = None
         else:
             if mention.status in CLOSED:
                 raise Refused(f"This mention is already {mention.status}.")
-            resolved_at = now if change == "resolve" else mention.resolved_at
+            resolving = change == "resolve"
+            resolved_at = now if resolving else mention.resolved_at
+            resolver_id = scene.member.id if resolving else mention.resolver_id
             moving_from = OPEN
         # Conditional, so two people pressing at once change it once.
         moved = session.execute(
             update(Mention)
             .where(Mention.id == mention_id, Mention.status.in_(moving_from))
-            .values(status=status, resolved_at=resolved_at),
+            .values(status=status, resolved_at=resolved_at, resolver_id=resolver_id),
             execution_options={"synchronize_session": False},
         )
         if moved.rowcount == 0:  # type: ignore[attr-defined]

@@ -32,6 +32,7 @@ class ResponseRow(NamedTuple):
     first_response_at: datetime | None
     responder: str | None  # Slack user id of who answered first
     resolved_at: datetime | None
+    resolver: str | None  # Slack user id of who resolved it
 
 
 class OpenCard(NamedTuple):
@@ -229,6 +230,7 @@ def response_rows(
     most of the time.
     """
     responder = aliased(Member)
+    resolver = aliased(Member)
     table = Mention.__table__.c
     query = (
         select(
@@ -237,8 +239,10 @@ def response_rows(
             type_coerce(table.first_response_at, DateTime()),
             responder.user_id,
             type_coerce(table.resolved_at, DateTime()),
+            resolver.user_id,
         )
         .outerjoin(responder, responder.id == table.first_responder_id)
+        .outerjoin(resolver, resolver.id == table.resolver_id)
         .where(
             table.account_id.in_(account_ids),
             table.created_at >= since,
@@ -252,8 +256,9 @@ def response_rows(
             answered.replace(tzinfo=UTC) if answered is not None else None,
             who,
             resolved.replace(tzinfo=UTC) if resolved is not None else None,
+            closer,
         )
-        for account_id, created, answered, who, resolved in session.connection()
+        for account_id, created, answered, who, resolved, closer in session.connection()
         .execute(query)
         .all()
     ]

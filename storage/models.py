@@ -169,6 +169,7 @@ class Mention(Base):
         ForeignKey("members.id", ondelete="SET NULL")
     )
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolver_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     # The Slack message for this mention: the card, or its reply in a card's thread.
     slack_channel: Mapped[str | None] = mapped_column(String(32))
     slack_ts: Mapped[str | None] = mapped_column(String(32))

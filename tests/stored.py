@@ -24,7 +24,7 @@ def fresh_id() -> int:
 def add_mentions(rt: Runtime, account: Account, *rows: dict[str, Any]) -> list[int]:
     """Mentions of `account` as intake and delivery would have stored them: each row gives
     `created` and, as wanted, status, assignee (a Slack user), answered/resolved delays,
-    responder, sla_due, text; each is a card in the account's channel."""
+    responder, resolver, sla_due, text; each is a card in the account's channel."""
     values = []
     created_at = rt.clock()
     with rt.sessions.begin() as session:
@@ -59,6 +59,7 @@ def add_mentions(rt: Runtime, account: Account, *rows: dict[str, Any]) -> list[i
                     "assignee_id": member_id(row.get("assignee")),
                     "first_response_at": created + answered if answered is not None else None,
                     "first_responder_id": member_id(row.get("responder")),
+                    "resolver_id": member_id(row.get("resolver")),
                     "resolved_at": created + resolved if resolved is not None else None,
                     "sla_due_at": row.get("sla_due"),
                     "slack_channel": account.channel_id,

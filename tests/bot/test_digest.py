@@ -299,6 +299,7 @@ def test_the_digest_says_what_waits_for_whom_and_how_fast_the_team_answers(
             "answered": timedelta(minutes=10),
             "responder": AGENT,
             "resolved": hour,
+            "resolver": OWNER,
             "status": "resolved",
             "text": "@brand 배송 문의",
         },
@@ -318,12 +319,15 @@ def test_the_digest_says_what_waits_for_whom_and_how_fast_the_team_answers(
     (digest,) = digests(fake_slack)
     said = text_of(digest)
     assert "*3 new mentions* in the last 24 hours (2 overnight) for @brand" in said
-    assert f"*Open* (2): unassigned 1 · <@{AGENT}> 1" in said
+    # People are named, not pinged: the digest would ping them every morning.
+    assert "*Open* (2): unassigned 1 · @agent 1" in said
+    assert f"<@{AGENT}>" not in said and f"<@{OWNER}>" not in said
     assert "*Overdue* (1)" in said
     assert f"{seoul.workspace_url()}/archives/{BRAND_CHANNEL}/p" in said  # links to the cards
     assert "Median first response *10 min* (75% faster than 40 min)" in said
     assert "Median resolution *1 h 00 min*" in said
-    assert f"<@{AGENT}>: 1 answer, median 10 min" in said
+    assert "@agent: 1 answer, median 10 min (75% faster than 40 min)" in said
+    assert "@owner: 1 resolved, median 1 h 00 min (no figure to compare)" in said
     assert "Busiest hours" in said
     assert "배송 (3)" in said
     assert "Our winter sale starts at noon" in said

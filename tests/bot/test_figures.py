@@ -13,6 +13,7 @@ from storage.digests import ResponseRow
 NOW = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)  # Thu 09:00 in Seoul
 SEOUL_WEEKDAYS = {"tz": "Asia/Seoul", "days": [0, 1, 2, 3, 4], "start": "09:00", "end": "18:00"}
 AROUND = business_clock(None)
+HOUR = timedelta(hours=1)
 
 
 def row(
@@ -22,6 +23,7 @@ def row(
     *,
     by: str | None = None,
     resolved_after: timedelta | None = None,
+    resolver: str | None = None,
 ) -> ResponseRow:
     return ResponseRow(
         account,
@@ -29,6 +31,7 @@ def row(
         posted + answered_after if answered_after is not None else None,
         by,
         posted + resolved_after if resolved_after is not None else None,
+        resolver,
     )
 
 
@@ -46,13 +49,13 @@ def figures(rows: list[ResponseRow], one: Clock = AROUND) -> Period:
 def test_medians_are_exact_and_compare_with_the_week_before() -> None:
     day = timedelta(days=1)
     rows = [
-        row(1, NOW - day, timedelta(minutes=10), by="U1", resolved_after=timedelta(hours=1)),
-        row(1, NOW - 2 * day, timedelta(minutes=20), by="U1", resolved_after=timedelta(hours=3)),
+        row(1, NOW - day, timedelta(minutes=10), by="U1", resolved_after=HOUR, resolver="U2"),
+        row(1, NOW - 2 * day, timedelta(minutes=20), by="U1", resolved_after=3 * HOUR),
         row(2, NOW - 3 * day, timedelta(minutes=30), by="U2"),
         row(2, NOW - 4 * day, timedelta(minutes=40), by="U2"),
         row(1, NOW - 5 * day),  # not answered: counted, not in the medians
         # The week before: slower.
-        row(1, NOW - 8 * day, timedelta(minutes=60), by="U1", resolved_after=timedelta(hours=4)),
+        row(1, NOW - 8 * day, timedelta(minutes=60), by="U1", resolved_after=4 * HOUR),
         row(2, NOW - 9 * day, timedelta(minutes=80), by="U2"),
         # Older than both weeks, and from the future: ignored.
         row(1, NOW - 15 * day, timedelta(minutes=1), by="U1"),
@@ -67,13 +70,19 @@ def test_medians_are_exact_and_compare_with_the_week_before() -> None:
     assert first.before == timedelta(minutes=70)
     assert found.resolution.median == timedelta(hours=2)
     assert found.resolution.before == timedelta(hours=4)
-    by_account = {f.label: f for f in found.accounts}
-    assert by_account["@brand"].median == timedelta(minutes=15)
-    assert by_account["@brand_help"].median == timedelta(minutes=35)
-    assert by_account["@brand_help"].before == timedelta(minutes=80)
-    by_person = {f.label: f for f in found.people}
-    assert by_person["<@U1>"].count == 2 and by_person["<@U1>"].median == timedelta(minutes=15)
-    assert by_person["<@U2>"].before == timedelta(minutes=80)
+    by_account = {line.key: line for line in found.accounts}
+    assert by_account["brand"].first_response.median == timedelta(minutes=15)
+    assert by_account["brand"].resolution == found.resolution  # every resolution is @brand's
+    assert by_account["brand_help"].first_response.median == timedelta(minutes=35)
+    assert by_account["brand_help"].first_response.before == timedelta(minutes=80)
+    assert by_account["brand_help"].resolution.count == 0
+    by_person = {line.key: line for line in found.people}
+    assert [line.key for line in found.people] == ["U2", "U1"]  # the busiest first
+    u1, u2 = by_person["U1"], by_person["U2"]
+    assert u1.first_response.count == 2 and u1.first_response.median == timedelta(minutes=15)
+    assert u1.resolution.count == 0  # resolved nothing themselves: no resolver was recorded
+    assert u2.first_response.before == timedelta(minutes=80)
+    assert u2.resolution.count == 1 and u2.resolution.median == HOUR
 
 
 def test_hours_are_counted_in_the_zone_with_the_median_response_per_hour() -> None:

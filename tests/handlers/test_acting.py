@@ -26,7 +26,7 @@ from bot.cards import (
 )
 from bot.compose import AS_DM_BLOCK, AS_DM_INPUT, TEXT_BLOCK, TEXT_INPUT
 from bot.runtime import Runtime
-from storage.models import Account, Event, Mention, Outbound
+from storage.models import Account, Event, Member, Mention, Outbound
 from tests.conftest import AGENT, BRAND_CHANNEL, LEAD, OWNER, give, run_jobs
 from tests.fakes.slack_api import FakeSlack, action_body
 from tests.fakes.x_api import FakeX
@@ -350,9 +350,12 @@ def test_resolve_ignore_and_reopen_change_the_card_and_log_in_the_thread(
     resolved = latest_card(fake_slack, card)
     assert the_mention(rt).status == "resolved" and the_mention(rt).resolved_at is not None
     assert "Resolved" in all_text(resolved["blocks"])
+    with rt.sessions() as session:
+        resolver = session.get_one(Member, the_mention(rt).resolver_id)
+        assert resolver.user_id == AGENT  # for the digest's per-person resolution times
     press(app, fake_slack, resolved, ACTION_REOPEN, user=OWNER)
     run_jobs(rt)
-    assert the_mention(rt).status == "open"
+    assert the_mention(rt).status == "open" and the_mention(rt).resolver_id is None
     press(app, fake_slack, latest_card(fake_slack, card), ACTION_IGNORE)
     run_jobs(rt)
     assert the_mention(rt).status == "ignored"

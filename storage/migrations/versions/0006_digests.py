@@ -1,4 +1,4 @@
-"""digests: per-channel digest schedules, what was sent each day, who answered first
+"""digests: per-channel digest schedules, what was sent each day, who answered and resolved
 
 Revision ID: 0006
 Revises: 0005
@@ -55,6 +55,14 @@ def upgrade() -> None:
             ["id"],
             ondelete="SET NULL",
         )
+        batch_op.add_column(sa.Column("resolver_id", sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f("fk_mentions_resolver_id_members"),
+            "members",
+            ["resolver_id"],
+            ["id"],
+            ondelete="SET NULL",
+        )
         batch_op.create_index("ix_mentions_account_created", ["account_id", "created_at"])
         batch_op.create_index("ix_mentions_status", ["status", "account_id"])
         batch_op.create_index("ix_mentions_account_received", ["account_id", "received_at"])
@@ -70,6 +78,17 @@ def upgrade() -> None:
         WHERE first_response_at IS NOT NULL
         """
     )
+    # And who resolved it: the person of the latest resolve the audit log holds.
+    op.execute(
+        """
+        UPDATE mentions SET resolver_id = (
+            SELECT m.id FROM events e JOIN members m ON m.user_id = e.actor
+            WHERE e.mention_id = mentions.id AND e.kind = 'mention.resolved'
+            ORDER BY e.at DESC, e.id DESC, m.id LIMIT 1
+        )
+        WHERE resolved_at IS NOT NULL AND status = 'resolved'
+        """
+    )
 
 
 def downgrade() -> None:
@@ -77,6 +96,8 @@ def downgrade() -> None:
         batch_op.drop_index("ix_mentions_account_received")
         batch_op.drop_index("ix_mentions_status")
         batch_op.drop_index("ix_mentions_account_created")
+        batch_op.drop_constraint(batch_op.f("fk_mentions_resolver_id_members"), type_="foreignkey")
+        batch_op.drop_column("resolver_id")
         batch_op.drop_constraint(
             batch_op.f("fk_mentions_first_responder_id_members"), type_="foreignkey"
         )
