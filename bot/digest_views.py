@@ -149,7 +149,11 @@ def person_blocks(day: date, items: list[Item], total: int) -> tuple[str, list[d
     title = f"Good morning. {_count(total, 'item')} assigned to you"
     text = f"{title}." + (f" {overdue} overdue." if overdue else "")
     body = _list(
-        f"*{title}*" + (f" ({overdue} overdue)" if overdue else ""), items, total, "/roost mine"
+        f"*{title}*" + (f" ({overdue} overdue)" if overdue else ""),
+        items,
+        total,
+        "/roost mine",
+        whose=False,  # a person's own DM lists only their items
     )
     return text, [section(body), context(f"Your Roost digest for {day:%a %-d %b}.")]
 
@@ -196,14 +200,20 @@ def _open_text(facts: DigestFacts) -> str:
 
 
 def _list(
-    head: str, items: list[Item], total: int, more: str, names: dict[str, str] | None = None
+    head: str,
+    items: list[Item],
+    total: int,
+    more: str,
+    names: dict[str, str] | None = None,
+    *,
+    whose: bool = True,
 ) -> str:
     """A heading and one line per item, cut to fit a section, ending with what was left."""
     lines = [head]
     shown = 0
     reserve = 120  # room for the "and N more" line
     for item in items:
-        line = "• " + _line(item, names or {})
+        line = "• " + _line(item, names or {}, whose)
         if sum(len(x) + 1 for x in lines) + len(line) + reserve > SECTION_LIMIT:
             break
         lines.append(line)
@@ -213,12 +223,12 @@ def _list(
     return "\n".join(lines)
 
 
-def _line(item: Item, names: dict[str, str]) -> str:
+def _line(item: Item, names: dict[str, str], whose: bool) -> str:
     quoted, cut = escape_within(" ".join(item.text.split()), PREVIEW)
     author = f"@{escape(item.author)}" if item.author else "someone"
     what = f"{author} to @{escape(item.handle)}: {quoted}{'…' if cut else ''}"
     shown = f"<{item.url}|{what.replace('|', '∣')}>" if item.url else what
-    whom = f" · {_who(item.assignee, names)}"
+    whom = f" · {_who(item.assignee, names)}" if whose else ""
     since = f"<!date^{int(item.created_at.timestamp())}^{{date_short_pretty}} {{time}}|earlier>"
     return f"{shown}\n    {since}{whom}{' · overdue' if item.overdue else ''}"
 
@@ -227,7 +237,7 @@ def _period_text(name: str, period: Period) -> str:
     first, resolution = period.first_response, period.resolution
     lines = [
         f":stopwatch: *{name}*: {_count(period.received, 'mention')} "
-        f"({period.received_before} the {period.days} days before), "
+        f"({period.received_before} in the {period.days} days before), "
         f"{period.answered} answered, {period.resolved} resolved.",
         f"Median first response *{duration(first.median)}* ({trend(first.median, first.before)})",
         f"Median resolution *{duration(resolution.median)}* "

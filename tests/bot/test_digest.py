@@ -345,6 +345,7 @@ def test_the_digest_says_what_waits_for_whom_and_how_fast_the_team_answers(
     (dm,) = fake_slack.dms(AGENT)
     assert "1 item assigned to you" in dm["text"] and "1 overdue" in dm["text"]
     assert "배송이 너무 늦어요" in text_of(dm)
+    assert "<@" not in text_of(dm)  # their own list: it need not say whose each item is
 
 
 def test_user_text_in_a_digest_pings_no_one(
