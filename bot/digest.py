@@ -47,7 +47,7 @@ from storage.digests import (
     claim_digest,
     digest_channels,
     finish_digest,
-    last_posted,
+    last_covered,
     latest_digests,
     leads_of,
     mark_chart,
@@ -193,7 +193,8 @@ def queue_due_digests(rt: Runtime) -> int:
         )
         queued += 1
     with rt.sessions() as session:
-        stale = stale_claims(session, "person", now - STALE_CLAIM, now - timedelta(days=1))
+        yesterday = (now - timedelta(days=1)).date().isoformat()
+        stale = stale_claims(session, "person", now - STALE_CLAIM, yesterday, PERSON_ATTEMPTS)
     for claim in stale:
         rt.queue.enqueue(
             "bot.digest.retry_person_digest",
@@ -245,7 +246,7 @@ def gather(rt: Runtime, channel: str, zone: str, now: datetime) -> DigestFacts:
     with rt.sessions() as session:
         accounts = scope_accounts(session, channel)
         ids = [account.id for account in accounts]
-        last = last_posted(session, channel, now - timedelta(days=7))
+        last = last_covered(session, channel, now - timedelta(days=7))
         since = last if last is not None and last < now else yesterday
         rows = response_rows(session, ids, now - timedelta(days=14), now)
         received = received_between(session, ids, since, now)
@@ -263,7 +264,7 @@ def gather(rt: Runtime, channel: str, zone: str, now: datetime) -> DigestFacts:
         zone=zone,
         handles=[account.handle for account in accounts],
         since=since,
-        since_last=since is last,
+        since_last=last is not None and since == last,
         received=received,
         received_overnight=overnight,
         open_total=open_total,
@@ -487,7 +488,7 @@ def send_person_digest(rt: Runtime, user: str, day: str) -> str:
     text, blocks = person_blocks(date.fromisoformat(day), items, total)
     try:
         channel = rt.slack.conversations_open(users=user)["channel"]["id"]
-        ts = _find_posted(rt, channel, day, now) if attempts > 1 else None
+        ts = _find_in_dm(rt, channel, day, now) if attempts > 1 else None
         if ts is None:
             ts = _post(rt, channel, text, blocks, day)
     except (SlackClientError, OSError) as exc:
@@ -507,6 +508,22 @@ def send_person_digest(rt: Runtime, user: str, day: str) -> str:
 
 PERSON_GONE = {"user_not_found", "user_disabled", "cannot_dm_bot", "user_not_visible"}
 """Slack's answers for a person no DM can reach."""
+
+PERSON_ATTEMPTS = 12
+"""Tries at a person's DM digest (the sweep retries every STALE_CLAIM): an hour, then it is
+left for tomorrow's rather than arriving stale."""
+
+
+def _find_in_dm(rt: Runtime, channel: str, day: str, now: datetime) -> str | None:
+    """The DM digest an earlier try may have sent. Installs from before Roost asked for
+    `im:history` cannot look: then it is sent (a rare second DM beats a lost one)."""
+    try:
+        return _find_posted(rt, channel, day, now)
+    except SlackApiError as exc:
+        if exc.response.get("error") != "missing_scope":
+            raise
+        logger.warning("cannot read DMs (reinstall Roost for im:history); sending %s", day)
+        return None
 
 
 def retry_person_digest(user: str, day: str) -> str:

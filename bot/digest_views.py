@@ -241,10 +241,12 @@ def _period_text(name: str, period: Period) -> str:
         f"{period.answered} answered, {period.resolved} resolved.",
         f"Median first response *{duration(first.median)}* ({trend(first.median, first.before)})",
         f"Median resolution *{duration(resolution.median)}* "
-        f"({trend(resolution.median, resolution.before)})",
+        f"({trend(resolution.median, resolution.before, 'none resolved')})",
     ]
     if len(period.accounts) > 1:
-        lines.extend(_line_of(f"@{escape(a.key)}", a) for a in period.accounts[:LIST_ITEMS])
+        lines.extend(
+            _line_of(f"@{escape(a.key)}", a, account=True) for a in period.accounts[:LIST_ITEMS]
+        )
         if len(period.accounts) > LIST_ITEMS:
             lines.append(f"… and {len(period.accounts) - LIST_ITEMS} more accounts")
     return "\n".join(lines)
@@ -260,23 +262,32 @@ def _people_text(people: list[Line], names: dict[str, str]) -> str | None:
     return "\n".join(lines)
 
 
-def _line_of(label: str, line: Line) -> str:
-    parts = []
-    for figure, noun in ((line.first_response, "answer"), (line.resolution, "resolved")):
-        if figure.count or figure.before is not None:
-            counted = _count(figure.count, noun) if noun == "answer" else f"{figure.count} {noun}"
+def _line_of(label: str, line: Line, *, account: bool = False) -> str:
+    """One account's or person's figures: a measure with nothing now or before is left out."""
+    parts = [_count(line.received, "mention")] if account else []
+    for figure, did, none in (
+        (line.first_response, "answered", "none answered"),
+        (line.resolution, "resolved", "none resolved"),
+    ):
+        if figure.count:
             parts.append(
-                f"{counted}, median {duration(figure.median)} "
-                f"({trend(figure.median, figure.before)})"
+                f"{figure.count} {did}, median {duration(figure.median)} "
+                f"({trend(figure.median, figure.before, none)})"
             )
+        elif figure.before is not None:
+            parts.append(f"{none} (median {duration(figure.before)} the period before)")
     return f"• {label}: " + ("; ".join(parts) or "nothing this period")
+
+
+_MARKS = str.maketrans("", "", "*_~`")
 
 
 def _who(user: str | None, names: dict[str, str]) -> str:
     """A person, named without pinging them where Slack gave their name."""
     if user is None:
         return "unassigned"
-    name = names.get(user)
+    # Slack has no escape for its formatting marks: a name with ``` would open a code block.
+    name = names.get(user, "").translate(_MARKS).strip()
     return f"@{escape(name)}" if name else f"<@{user}>"
 
 

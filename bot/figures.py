@@ -37,6 +37,7 @@ class Line:
     key: str  # an account's @handle, or a person's Slack user id
     first_response: Figure
     resolution: Figure
+    received: int = 0  # an account's mentions in the period
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +91,8 @@ def period_figures(
     received = [0, 0]
     hours = [0] * 24
     by_hour: list[list[float]] = [[] for _ in range(24)]
-    people: set[str] = set()
+    people: set[str] = set()  # who answered or resolved something in the period
+    received_by: dict[str, int] = defaultdict(int)
     for row in rows:
         if row.created_at >= until or row.created_at < before_since:
             continue
@@ -108,21 +110,22 @@ def period_figures(
                 known = hour_of[quarter] = row.created_at.astimezone(local).hour
             hour = known
             hours[hour] += 1
+            received_by[account] += 1
         if row.first_response_at is not None:
             waited = clock(row.created_at, row.first_response_at)
             for key in (_ALL, account, row.responder):
                 if key is not None:
                     waits["first", period, key].append(waited)
-            if row.responder is not None:
-                people.add(row.responder)
             if period == 0:
                 by_hour[hour].append(waited.total_seconds() / 60)
+                if row.responder is not None:
+                    people.add(row.responder)
         if row.resolved_at is not None:
             took = clock(row.created_at, row.resolved_at)
             for key in (_ALL, account, row.resolver):
                 if key is not None:
                     waits["resolve", period, key].append(took)
-            if row.resolver is not None:
+            if row.resolver is not None and period == 0:
                 people.add(row.resolver)
 
     def figure(measure: str, key: str) -> Figure:
@@ -130,7 +133,7 @@ def period_figures(
         return Figure(len(now), _median(now), _median(waits.get((measure, 1, key), [])))
 
     def line(key: str) -> Line:
-        return Line(key, figure("first", key), figure("resolve", key))
+        return Line(key, figure("first", key), figure("resolve", key), received_by.get(key, 0))
 
     by_person = [line(person) for person in people]
     by_person.sort(key=lambda p: (-p.first_response.count - p.resolution.count, p.key))
@@ -176,10 +179,10 @@ def duration(value: timedelta | None) -> str:
     return f"{days} d {hours} h"
 
 
-def trend(now: timedelta | None, before: timedelta | None) -> str:
-    """How a median moved: faster is better, so it says so."""
+def trend(now: timedelta | None, before: timedelta | None, none: str = "none answered") -> str:
+    """How a median moved: faster is better, so it says so. `none` says there was none now."""
     if now is None or before is None:
-        return "no figure to compare" if before is None else "none answered"
+        return "no figure to compare" if before is None else f"{none}; {duration(before)} before"
     if before.total_seconds() == 0:
         return "same as before" if now.total_seconds() == 0 else "slower"
     change = (now - before) / before

@@ -134,15 +134,6 @@ def latest_digests(session: Session, targets: Sequence[str]) -> dict[str, Digest
     return {row.target: row for row in found}
 
 
-def last_posted(session: Session, channel: str, since: datetime) -> datetime | None:
-    """When the channel's latest digest since `since` was posted, if one was."""
-    return session.scalar(
-        select(func.max(Digest.posted_at)).where(
-            Digest.target == channel, Digest.kind == "channel", Digest.posted_at >= since
-        )
-    )
-
-
 def claim_digest(
     session: Session, target: str, slot: str, kind: str, now: datetime, stale_after: timedelta
 ) -> Digest | None:
@@ -173,8 +164,11 @@ def claim_digest(
     return session.scalars(retake, execution_options={"synchronize_session": False}).one_or_none()
 
 
-def stale_claims(session: Session, kind: str, before: datetime, since: datetime) -> list[Digest]:
-    """Claims of this kind made in [since, before] that never finished: their holder died."""
+def stale_claims(
+    session: Session, kind: str, before: datetime, first_slot: str, max_attempts: int
+) -> list[Digest]:
+    """Claims of this kind, claimed before `before` and never finished (their holder died,
+    or Slack failed), for slots from `first_slot` on, tried fewer than `max_attempts` times."""
     return list(
         session.scalars(
             select(Digest).where(
@@ -182,8 +176,22 @@ def stale_claims(session: Session, kind: str, before: datetime, since: datetime)
                 Digest.posted_at.is_(None),
                 Digest.error.is_(None),
                 Digest.claimed_at <= before,
-                Digest.claimed_at >= since,
+                Digest.slot >= first_slot,
+                Digest.attempts < max_attempts,
             )
+        )
+    )
+
+
+def last_covered(session: Session, channel: str, since: datetime) -> datetime | None:
+    """Up to when the channel's latest posted digest since `since` counted what came in:
+    the moment it was claimed, when it read the mentions."""
+    return session.scalar(
+        select(func.max(Digest.claimed_at)).where(
+            Digest.target == channel,
+            Digest.kind == "channel",
+            Digest.posted_at.is_not(None),
+            Digest.claimed_at >= since,
         )
     )
 

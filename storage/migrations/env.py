@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from alembic import context
 from sqlalchemy import pool
 
@@ -9,6 +11,7 @@ from storage.db import make_engine
 from storage.models import Base
 
 config = context.config
+logger = logging.getLogger("roost.migrations")
 
 
 def run_migrations_online() -> None:
@@ -32,9 +35,11 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
             if sqlite:
+                # Told, not raised: SQLite has committed each migration by now, and rows that
+                # point at nothing may predate them.
                 broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
                 if broken:
-                    raise RuntimeError(f"migration left rows pointing at nothing: {broken[:5]}")
+                    logger.warning("rows pointing at nothing after migrating: %s", broken[:5])
     engine.dispose()
 
 

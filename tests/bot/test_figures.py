@@ -83,6 +83,12 @@ def test_medians_are_exact_and_compare_with_the_week_before() -> None:
     assert u1.resolution.count == 0  # resolved nothing themselves: no resolver was recorded
     assert u2.first_response.before == timedelta(minutes=80)
     assert u2.resolution.count == 1 and u2.resolution.median == HOUR
+    assert by_account["brand"].received == 3 and by_account["brand_help"].received == 2
+
+
+def test_people_busy_only_the_period_before_are_not_listed() -> None:
+    rows = [row(1, NOW - timedelta(days=9), timedelta(minutes=5), by="U0GONE")]
+    assert figures(rows).people == []
 
 
 def test_hours_are_counted_in_the_zone_with_the_median_response_per_hour() -> None:
@@ -155,7 +161,8 @@ def test_duration_and_trend_read_as_people_say_them() -> None:
         "about the same"
     )
     assert trend(timedelta(minutes=5), None) == "no figure to compare"
-    assert trend(None, timedelta(minutes=5)) == "none answered"
+    assert trend(None, timedelta(minutes=5)) == "none answered; 5 min before"
+    assert trend(None, timedelta(minutes=5), "none resolved") == "none resolved; 5 min before"
 
 
 def _utc(text: str) -> datetime:
