@@ -2,10 +2,12 @@
 
 The worker's sweep (bot.sweep) asks every minute which channels' digests are
 due and queues them. A digest is claimed in the database for its channel and
-local day before anything is posted, so two workers at the same minute, a
-restart, or a job run twice still make one digest. A claim whose holder died
-before recording the message is taken over after STALE_CLAIM, and the new
-holder looks for the message in the channel before posting.
+scheduled time (its slot) before anything is posted, so two workers at the
+same minute, a restart, or a job run twice still make one digest; a channel
+that already had one on its local day gets no second. A claim whose holder
+died before recording the message is taken over after STALE_CLAIM, and the
+new holder looks for the message (it carries its slot) before posting. Each
+person with open items gets one DM a day, claimed the same way.
 """
 
 from __future__ import annotations
