@@ -482,12 +482,13 @@ def send_person_digest(rt: Runtime, user: str, day: str) -> str:
             return "taken"
         digest_id, attempts = claim.id, claim.attempts
         cards, total = oldest_open(session, None, LIST_ITEMS, assignee=user)
+        _, overdue = oldest_open(session, None, 0, assignee=user, overdue_at=now)
     if not total:
         with rt.sessions.begin() as session:
             finish_digest(session, digest_id, rt.clock(), error="nothing open")
         return "nothing open"
     items = [_item(rt, card, now) for card in cards]
-    text, blocks = person_blocks(date.fromisoformat(day), items, total)
+    text, blocks = person_blocks(date.fromisoformat(day), items, total, overdue)
     try:
         channel = rt.slack.conversations_open(users=user)["channel"]["id"]
         ts = _find_in_dm(rt, channel, day, now) if attempts > 1 else None

@@ -143,9 +143,10 @@ def digest_blocks(facts: DigestFacts) -> tuple[str, list[dict[str, Any]]]:
     return text, blocks
 
 
-def person_blocks(day: date, items: list[Item], total: int) -> tuple[str, list[dict[str, Any]]]:
-    """A person's morning DM: what is assigned to them."""
-    overdue = sum(1 for item in items if item.overdue)
+def person_blocks(
+    day: date, items: list[Item], total: int, overdue: int
+) -> tuple[str, list[dict[str, Any]]]:
+    """A person's morning DM: what is assigned to them (`total`), `overdue` of it late."""
     title = f"Good morning. {_count(total, 'item')} assigned to you"
     text = f"{title}." + (f" {overdue} overdue." if overdue else "")
     body = _list(

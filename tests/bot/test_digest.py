@@ -392,7 +392,9 @@ def test_thousands_of_open_items_stay_within_slacks_limits(
     assert "more: `/roost inbox`" in said
     # 40 assignees, each told once, each list cut with a pointer to /roost mine.
     assert all(len(fake_slack.dms(person)) == 1 for person in people)
-    assert "more: `/roost mine`" in text_of(fake_slack.dms(people[1])[0])
+    dm = fake_slack.dms(people[1])[0]
+    assert "more: `/roost mine`" in text_of(dm)
+    assert "50 items assigned to you* (50 overdue)" in text_of(dm)  # all, not the ten shown
 
 
 def _schedule_post(rt: Runtime, account: Account, run_at: datetime, text: str) -> None:
