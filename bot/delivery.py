@@ -39,7 +39,7 @@ from bot.errors import (
 from bot.replies import intake_stopped
 from bot.routing import channel_for
 from bot.runtime import Runtime
-from bot.slack import translate_errors
+from bot.slack import find_posted, translate_errors
 from storage.mentions import (
     claim_card,
     conversation_card,
@@ -426,40 +426,15 @@ def _find_posted(
     slack: WebClient, channel: str, mention: Mention, thread_ts: str | None
 ) -> str | None:
     """The ts of this mention's message if an earlier, interrupted try posted it."""
-    # Nothing about this mention was posted before intake stored it.
-    oldest = str((mention.received_at - timedelta(minutes=1)).timestamp())
-    page_cursor = None
-    for _ in range(FIND_POSTED_PAGES):
-        if thread_ts is None:
-            answer = slack.conversations_history(
-                channel=channel,
-                oldest=oldest,
-                include_all_metadata=True,
-                limit=200,
-                cursor=page_cursor,
-            )
-        else:
-            answer = slack.conversations_replies(
-                channel=channel,
-                ts=thread_ts,
-                oldest=oldest,
-                include_all_metadata=True,
-                limit=200,
-                cursor=page_cursor,
-            )
-        for message in answer.get("messages") or []:
-            metadata = message.get("metadata") or {}
-            payload = metadata.get("event_payload") or {}
-            if (
-                metadata.get("event_type") == METADATA_EVENT
-                and payload.get("mention_id") == mention.id
-            ):
-                logger.info("mention %s was already posted as %s", mention.id, message["ts"])
-                return str(message["ts"])
-        page_cursor = (answer.get("response_metadata") or {}).get("next_cursor")
-        if not page_cursor:
-            return None
-    logger.warning(
-        "mention %s: no earlier post in %d pages; posting", mention.id, FIND_POSTED_PAGES
+    found = find_posted(
+        slack,
+        channel,
+        {"event_type": METADATA_EVENT, "event_payload": {"mention_id": mention.id}},
+        # Nothing about this mention was posted before intake stored it.
+        oldest=(mention.received_at - timedelta(minutes=1)).timestamp(),
+        thread_ts=thread_ts,
+        pages=FIND_POSTED_PAGES,
     )
-    return None
+    if found is not None:
+        logger.info("mention %s was already posted as %s", mention.id, found)
+    return found

@@ -42,7 +42,7 @@ from bot.home import card_url
 from bot.outbox import Refused, Who
 from bot.people import display_names, is_admin
 from bot.runtime import Runtime
-from bot.slack import send_dm
+from bot.slack import find_posted, send_dm
 from bot.topics import recurring_terms
 from storage.digests import (
     OpenCard,
@@ -396,33 +396,30 @@ def _post(rt: Runtime, channel: str, text: str, blocks: list[Any], slot: str) ->
         channel=channel,
         text=text,
         blocks=blocks,
-        metadata={"event_type": METADATA_EVENT, "event_payload": {"slot": slot}},
+        metadata=_metadata(slot),
         unfurl_links=False,
         unfurl_media=False,
     )
     return str(answer["ts"])
 
 
+def _metadata(slot: str) -> dict[str, Any]:
+    """What every digest carries, so that a retry can find it."""
+    return {"event_type": METADATA_EVENT, "event_payload": {"slot": slot}}
+
+
 def _find_posted(rt: Runtime, channel: str, slot: str, now: datetime) -> str | None:
     """The ts of this slot's digest if an earlier, interrupted try posted it."""
-    oldest = str((now - timedelta(days=1)).timestamp())
-    cursor = None
-    for _ in range(FIND_POSTED_PAGES):
-        answer = rt.slack.conversations_history(
-            channel=channel, oldest=oldest, include_all_metadata=True, limit=200, cursor=cursor
-        )
-        for message in answer.get("messages") or []:
-            metadata = message.get("metadata") or {}
-            payload = metadata.get("event_payload") or {}
-            if metadata.get("event_type") == METADATA_EVENT and payload.get("slot") == slot:
-                logger.info(
-                    "digest for %s at %s was already posted as %s", channel, slot, message["ts"]
-                )
-                return str(message["ts"])
-        cursor = (answer.get("response_metadata") or {}).get("next_cursor")
-        if not cursor:
-            return None
-    return None
+    found = find_posted(
+        rt.slack,
+        channel,
+        _metadata(slot),
+        oldest=(now - timedelta(days=1)).timestamp(),
+        pages=FIND_POSTED_PAGES,
+    )
+    if found is not None:
+        logger.info("digest %s in %s was already posted as %s", slot, channel, found)
+    return found
 
 
 def _give_up(rt: Runtime, plan: Plan, digest_id: int, error: str) -> None:

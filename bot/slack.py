@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -81,6 +82,47 @@ def send_dm(slack: WebClient, user: str, text: str) -> bool:
         logger.warning("no DM to %s: %s", user, exc)
         return False
     return True
+
+
+def find_posted(
+    slack: WebClient,
+    channel: str,
+    metadata: dict[str, Any],
+    *,
+    oldest: float,
+    thread_ts: str | None = None,
+    pages: int,
+) -> str | None:
+    """The ts of a message posted since `oldest` carrying exactly this metadata (its
+    event_type and every key of its payload), in the channel or in one thread: how a retry
+    finds what an interrupted try already posted. Looks at `pages` pages of 200 at most."""
+    wanted = metadata["event_payload"]
+    cursor = None
+    for _ in range(pages):
+        window: dict[str, Any] = {
+            "channel": channel,
+            "oldest": str(oldest),
+            "include_all_metadata": True,
+            "limit": 200,
+            "cursor": cursor,
+        }
+        answer = (
+            slack.conversations_history(**window)
+            if thread_ts is None
+            else slack.conversations_replies(ts=thread_ts, **window)
+        )
+        for message in answer.get("messages") or []:
+            found = message.get("metadata") or {}
+            payload = found.get("event_payload") or {}
+            if found.get("event_type") == metadata["event_type"] and all(
+                payload.get(key) == value for key, value in wanted.items()
+            ):
+                return str(message["ts"])
+        cursor = (answer.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            return None
+    logger.warning("%s: no earlier post in %d pages of %s; posting", wanted, pages, channel)
+    return None
 
 
 @contextmanager
