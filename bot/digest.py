@@ -20,7 +20,6 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk.errors import SlackApiError, SlackClientError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import runtime
@@ -65,8 +64,8 @@ from storage.digests import (
     texts_between,
 )
 from storage.events import record_event
-from storage.models import Account, Digest, DigestSchedule, Member
-from storage.team import role_on
+from storage.models import Account, Digest, DigestSchedule
+from storage.team import roles_of
 
 logger = logging.getLogger(__name__)
 
@@ -683,10 +682,8 @@ def _require_role(
     on each of them, changing it takes being owner of each (or a Slack admin)."""
     if is_admin(rt, who.user_id):
         return
-    someone = session.scalar(
-        select(Member).where(Member.team_id == who.team_id, Member.user_id == who.user_id)
-    )
-    roles = [role_on(session, someone.id, a.id) if someone else None for a in accounts]
+    held = roles_of(session, who.team_id, who.user_id)
+    roles = [held.get(account.id) for account in accounts]
     if manage and all(role == "owner" for role in roles):
         return
     if not manage and all(roles):

@@ -21,7 +21,8 @@ from bot.runtime import Runtime
 from bot.topics import recurring_terms
 from storage.accounts import account_by_handle
 from storage.digests import response_rows, texts_between
-from storage.models import Account, Grant, Member
+from storage.models import Account
+from storage.team import roles_of
 
 logger = logging.getLogger(__name__)
 
@@ -91,26 +92,16 @@ def _visible(rt: Runtime, session: Any, who: Who, handle: str | None) -> list[Ac
         account = account_by_handle(session, handle)
         if account is None:
             raise Refused(f"There is no account @{handle} in Roost: `/roost accounts` lists them.")
-        if not admin and account.id not in _roles(session, who):
+        if not admin and account.id not in roles_of(session, who.team_id, who.user_id):
             raise Refused(f"You have no role on @{account.handle}, so its figures are not yours.")
         return [account]
     query = select(Account).order_by(Account.handle)
     if not admin:
-        query = query.where(Account.id.in_(_roles(session, who)))
+        query = query.where(Account.id.in_(roles_of(session, who.team_id, who.user_id)))
     accounts = list(session.scalars(query))
     if not accounts:
         raise Refused("You have no role on any account yet; an owner can give you one.")
     return accounts
-
-
-def _roles(session: Any, who: Who) -> set[int]:
-    return set(
-        session.scalars(
-            select(Grant.account_id)
-            .join(Member, Member.id == Grant.member_id)
-            .where(Member.team_id == who.team_id, Member.user_id == who.user_id)
-        )
-    )
 
 
 def _send_chart(rt: Runtime, who: Who, facts: StatsFacts) -> str:

@@ -81,6 +81,16 @@ def role_on(session: Session, member_id: int, account_id: int) -> str | None:
     )
 
 
+def roles_of(session: Session, team_id: str, user_id: str) -> dict[int, str]:
+    """A Slack user's role on each account they hold one on: account id to role."""
+    found = session.execute(
+        select(Grant.account_id, Grant.role)
+        .join(Member, Member.id == Grant.member_id)
+        .where(Member.team_id == team_id, Member.user_id == user_id)
+    )
+    return {account_id: role for account_id, role in found}
+
+
 def owners_of(session: Session, account_id: int) -> list[str]:
     """Slack user ids of the account's owners, who grant access and approve replies."""
     return list(
