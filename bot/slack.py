@@ -39,6 +39,11 @@ class CountingRateLimitHandler(RateLimitErrorRetryHandler):
         super().__init__(max_retry_count=max_retry_count)
         self.on_rate_limit = on_rate_limit
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> CountingRateLimitHandler:
+        # Bolt deep-copies each request, its client included, for lazy listeners; the
+        # callback holds a Redis pool and its locks, which cannot be copied and need not be.
+        return CountingRateLimitHandler(self.on_rate_limit, max_retry_count=self.max_retry_count)
+
     def can_retry(
         self,
         *,

@@ -364,6 +364,22 @@ def test_a_slack_429_waited_out_is_counted_once(
         built.engine.dispose()
 
 
+def test_the_counting_client_serves_bolts_lazy_listeners(
+    rt: Runtime, fake_slack: FakeSlack, brand: Account
+) -> None:
+    """Bolt deep-copies each request, client included, for a lazy listener: the counting
+    client, as Runtime.from_settings builds it, must survive that, or every click fails."""
+    from tests.handlers.signed import command, make_app
+
+    rt.slack = counting_client(rt, fake_slack, partial(count_rate_limit, rt.redis, "slack"))
+    fake_slack.add_user("U0AGENT", "agent")
+    assert command(make_app(rt), fake_slack, "mine").status == 200
+    assert "Nothing is assigned to you" in fake_slack.responses[-1]["text"]
+    fake_slack.fail("chat.postMessage", retry_after=0)
+    rt.slack.chat_postMessage(channel=BRAND_CHANNEL, text="hello")
+    assert rate_limited(rt) == {"slack": 1, "x": 0}  # and it still counts
+
+
 def test_slack_429s_past_the_retries_are_each_counted_once(
     rt: Runtime, fake_slack: FakeSlack
 ) -> None:
