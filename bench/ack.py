@@ -55,20 +55,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
-from cryptography.fernet import Fernet
 from redis import Redis
 from slack_bolt import BoltRequest, BoltResponse
 from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import make_url
 
-from bench.common import Stack, ask, epoch, free_port, percentile, wait
+from bench.common import Stack, ask, bench_runtime, epoch, free_port, key_of, percentile, wait
 from bot.cards import ACTION_REOPEN, ACTION_RESOLVE
 from bot.compose import PUBLISH_CALLBACK, Draft
-from bot.crypto import TokenBox
 from bot.intake import Intake
 from bot.runtime import Runtime
-from bot.settings import Settings
-from bot.slack import make_client
 from bot.web import WEB_THREADS
 from storage.accounts import upsert_account
 from storage.db import make_engine, upgrade
@@ -223,20 +219,8 @@ class _Stack(Stack):
         threading.Thread(target=self.watch.run, daemon=True).start()
         self.x_pipe, x_url, brand, token = self._spawn(_serve_fake_x, self.mentions)
         self.slack_pipe, slack_url, team_id = self._spawn(_serve_fake_slack, events)
-        key = Fernet.generate_key().decode()
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            slack_bot_token=BOT_TOKEN,
-            slack_api_url=slack_url,
-            x_api_url=x_url,
-            roost_secret_key=key,
-        )
-        self.rt = Runtime(
-            settings=settings,
-            engine=make_engine(self.database),
-            redis=self.redis,
-            slack=make_client(BOT_TOKEN, slack_url),
-            box=TokenBox([key.encode()]),
+        self.rt = bench_runtime(
+            self.database, self.redis, slack_token=BOT_TOKEN, slack_url=slack_url, x_api_url=x_url
         )
         self.engines.append(self.rt.engine)
         self.account = _add_brand(self.rt, brand, token)
@@ -253,7 +237,7 @@ class _Stack(Stack):
             "X_API_URL": x_url,
             "DATABASE_URL": self.database,
             "REDIS_URL": self.redis_url,
-            "ROOST_SECRET_KEY": key,
+            "ROOST_SECRET_KEY": key_of(self.rt),
             "ROOST_LOG_LEVEL": "WARNING",
             "PORT": str(port),
         }

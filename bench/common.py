@@ -25,9 +25,15 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Self
 
+from cryptography.fernet import Fernet
+from redis import Redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from bot.crypto import TokenBox
+from bot.runtime import Runtime
+from bot.settings import Settings
+from bot.slack import make_client
 from storage.db import make_engine, upgrade
 
 
@@ -144,3 +150,40 @@ def postgres_schema(schema: str) -> Iterator[str]:
         with admin.begin() as connection:
             connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         admin.dispose()
+
+
+def bench_runtime(
+    database: str,
+    redis: Redis,
+    *,
+    slack_token: str,
+    slack_url: str,
+    clock: Callable[[], datetime] | None = None,
+    **settings: Any,
+) -> Runtime:
+    """A Runtime on the benchmark's database, Redis and Slack, with a key of its own;
+    `settings` are any further Settings fields (x_api_url, roost_time_zone, …)."""
+    key = Fernet.generate_key().decode()
+    configured = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        slack_bot_token=slack_token,
+        slack_api_url=slack_url,
+        roost_secret_key=key,
+        **settings,
+    )
+    rt = Runtime(
+        settings=configured,
+        engine=make_engine(database),
+        redis=redis,
+        slack=make_client(slack_token, configured.slack_api_url),
+        box=TokenBox([key.encode()]),
+    )
+    if clock is not None:
+        rt.clock = clock
+    return rt
+
+
+def key_of(rt: Runtime) -> str:
+    """The runtime's token key, for Roost's own processes started beside it."""
+    assert rt.settings.roost_secret_key is not None, "bench_runtime always sets one"
+    return rt.settings.roost_secret_key.get_secret_value()

@@ -38,21 +38,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cryptography.fernet import Fernet
 from redis import Redis
 from sqlalchemy import func, select, text
 
-from bench.common import postgres_schema
+from bench.common import bench_runtime, postgres_schema
 from bot.charts import activity_chart
-from bot.crypto import TokenBox
 from bot.digest import gather
 from bot.digest_views import digest_blocks, stats_blocks
 from bot.runtime import Runtime
-from bot.settings import Settings
-from bot.slack import make_client
 from bot.stats import gather_stats
 from storage.accounts import upsert_account
-from storage.db import insert_into, make_engine
+from storage.db import insert_into
 from storage.models import Account, Mention
 from storage.team import member
 from tests.fakes.slack_api import FakeSlack
@@ -155,23 +151,15 @@ def _person(n: int) -> str:
 
 
 def _runtime(database: str, slack: FakeSlack) -> Runtime:
-    key = Fernet.generate_key().decode()
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        database_url=database,
-        roost_secret_key=key,
-        roost_time_zone=ZONE,
-        slack_bot_token=slack.bot_token,
-        slack_api_url=slack.url,
-    )
-    return Runtime(
-        settings=settings,
-        engine=make_engine(database),
+    return bench_runtime(
+        database,
         # Nothing is queued: the digest is composed, not sent. Nothing listens here.
-        redis=Redis(host="127.0.0.1", port=9),
-        slack=make_client(slack.bot_token, slack.url),
-        box=TokenBox([key.encode()]),
+        Redis(host="127.0.0.1", port=9),
+        slack_token=slack.bot_token,
+        slack_url=slack.url,
         clock=lambda: NOW,
+        database_url=database,
+        roost_time_zone=ZONE,
     )
 
 

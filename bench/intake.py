@@ -35,18 +35,14 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from cryptography.fernet import Fernet
 from redis import Redis
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import make_url
 
-from bench.common import free_port
-from bot.crypto import TokenBox
+from bench.common import bench_runtime, free_port, key_of
 from bot.intake import Intake, Listener
 from bot.runtime import Runtime
-from bot.settings import Settings
-from bot.slack import make_client
 from storage.accounts import cursor, upsert_account
 from storage.db import make_engine, upgrade
 from storage.models import Account, Base, Mention
@@ -83,21 +79,13 @@ def main() -> None:
 
     x_url, brand, live, fake_x = _start_fake_x(mentions)
     slack_port, fake_slack = _start_fake_slack()
-    key = Fernet.generate_key().decode()
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        slack_bot_token="xoxb-roost-fake-bot-token",
-        slack_api_url=f"http://127.0.0.1:{slack_port}/api/",
+    rt = bench_runtime(
+        database,
+        redis,
+        slack_token="xoxb-roost-fake-bot-token",
+        slack_url=f"http://127.0.0.1:{slack_port}/api/",
         x_api_url=x_url,
         x_poll_seconds=1,
-        roost_secret_key=key,
-    )
-    rt = Runtime(
-        settings=settings,
-        engine=make_engine(database),
-        redis=redis,
-        slack=make_client("xoxb-roost-fake-bot-token", settings.slack_api_url),
-        box=TokenBox([key.encode()]),
     )
     account = _add_brand(rt, *brand)
     _seed_history(rt, account)
@@ -107,7 +95,7 @@ def main() -> None:
         local_rates = [_ingest_run(rt, account, pages, mentions) for _ in range(REPEATS)]
         rows = _rows(rt, account)
         baselines = [_baseline_run(rt, rows) for _ in range(REPEATS)]
-        p50, p99, carded = _card_latency(rt, account, live, x_url, database, key, slack_port)
+        p50, p99, carded = _card_latency(rt, account, live, x_url, database, key_of(rt), slack_port)
     finally:
         for child in (fake_slack,):
             child.terminate()

@@ -47,20 +47,15 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from cryptography.fernet import Fernet
 from redis import Redis
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
-from bench.common import Stack, ask, epoch, percentile, postgres_schema, wait
-from bot.crypto import TokenBox
+from bench.common import Stack, ask, bench_runtime, epoch, key_of, percentile, postgres_schema, wait
 from bot.outbox import Who
 from bot.posts import Compose, submit
 from bot.runtime import Runtime
-from bot.settings import Settings
-from bot.slack import make_client
 from storage.accounts import upsert_account
-from storage.db import make_engine
 from storage.models import Outbound
 from storage.team import grant, member, set_cotag
 from tests.fakes.slack_api import BOT_TOKEN
@@ -235,20 +230,8 @@ class _Stack(Stack):
     def _start(self) -> None:
         self.x_pipe, x_url, identities = self._spawn(_serve_fake_x, ACCOUNTS)
         self.slack_pipe, slack_url, team_id = self._spawn(_serve_fake_slack, ACCOUNTS)
-        key = Fernet.generate_key().decode()
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            slack_bot_token=BOT_TOKEN,
-            slack_api_url=slack_url,
-            x_api_url=x_url,
-            roost_secret_key=key,
-        )
-        self.rt = Runtime(
-            settings=settings,
-            engine=make_engine(self.database),
-            redis=self.redis,
-            slack=make_client(BOT_TOKEN, slack_url),
-            box=TokenBox([key.encode()]),
+        self.rt = bench_runtime(
+            self.database, self.redis, slack_token=BOT_TOKEN, slack_url=slack_url, x_api_url=x_url
         )
         self.accounts = _add_accounts(self.rt, identities, team_id)
         self.who = Who(team_id, AGENT)
@@ -259,7 +242,7 @@ class _Stack(Stack):
             "X_API_URL": x_url,
             "DATABASE_URL": self.database,
             "REDIS_URL": self.redis_url,
-            "ROOST_SECRET_KEY": key,
+            "ROOST_SECRET_KEY": key_of(self.rt),
             "ROOST_LOG_LEVEL": "WARNING",
         }
         command = [sys.executable, "-m", "bot.cli", "worker"]
