@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from bot import oauth, routing
 from bot.business_hours import describe_hours, parse_hours
-from bot.errors import RoostError, SettingsError
-from bot.outbox import Refused, Who
+from bot.errors import Refused, RoostError, SettingsError
+from bot.outbox import Who
 from bot.people import check_person, is_admin
 from bot.runtime import Runtime
 from bot.tweet_text import parse_cotag

@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session
 from bot import runtime
 from bot.blocks import button, section
 from bot.delivery import card_thread, refresh_card
-from bot.errors import SlackError
+from bot.errors import Refused, SlackError
 from bot.home import card_url, publish_home
 from bot.mrkdwn import escape_within
-from bot.outbox import Refused, Who, scene_for
+from bot.outbox import Who, scene_for
 from bot.people import check_person
 from bot.runtime import Runtime
 from bot.slack import send_dm, translate_errors

@@ -36,9 +36,10 @@ from bot.digest_views import (
     digest_blocks,
     person_blocks,
 )
+from bot.errors import Refused
 from bot.figures import Clock, Period, period_figures
 from bot.home import card_url
-from bot.outbox import Refused, Who
+from bot.outbox import Who
 from bot.people import display_names, is_admin
 from bot.runtime import Runtime
 from bot.slack import find_posted, send_dm

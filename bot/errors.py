@@ -13,6 +13,10 @@ class RoostError(Exception):
     """Base of every error Roost raises on purpose."""
 
 
+class Refused(RoostError):
+    """The person may not do this, or it cannot be done now; the message says why."""
+
+
 class SettingsError(RoostError):
     """A setting is missing or malformed; the message names the variable."""
 

@@ -9,13 +9,14 @@ personal data is often the point of it, so only emptiness is checked.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 
 import phonenumbers
 from twitter_text import extract_urls_with_indices
+
+from bot.words import find_word
 
 PHONE_REGION = "KR"
 """Region for numbers written without a country code: the team is Korean."""
@@ -54,7 +55,7 @@ def check_dm(text: str, *, banned: Iterable[str] = ()) -> list[Finding]:
 
 
 def _banned_findings(text: str, banned: Iterable[str]) -> list[Finding]:
-    word = find_banned_word(text, banned)
+    word = find_word(text, banned)
     if word is None:
         return []
     message = f"“{word}” is on the banned-word list; reword the reply."
@@ -63,46 +64,6 @@ def _banned_findings(text: str, banned: Iterable[str]) -> list[Finding]:
 
 def _empty() -> Finding:
     return Finding(kind="empty", excerpt="", message="The reply is empty; write something first.")
-
-
-# -- banned words ---------------------------------------------------------------
-
-# Scripts written without spaces between words. Korean does use spaces, but
-# particles attach to the word ("환불해", "환불은"), so it is matched like CJK.
-_CJK = (
-    "\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
-    "\ua960-\ua97f\uac00-\ud7af\ud7b0-\ud7ff\uf900-\ufaff\uff66-\uff9f"
-    "\U00020000-\U0003134f"
-)
-_HAS_CJK = re.compile(f"[{_CJK}]")
-# A letter or digit of a spaced script: what a whole-word match may not touch.
-_SPACED_WORD_CHAR = f"[^\\W{_CJK}]"
-
-
-def find_banned_word(text: str, banned: Iterable[str]) -> str | None:
-    """The first banned word `text` uses, as configured, or None.
-
-    Case and Unicode form do not matter. Words in spaced scripts match whole
-    words only ("ass" is not in "class"); Hangul and CJK words match anywhere,
-    since Korean attaches particles ("환불" is in "환불해").
-    """
-    haystack = _fold(text)
-    for word in banned:
-        if word.strip() and _banned_pattern(word).search(haystack):
-            return word
-    return None
-
-
-def _fold(text: str) -> str:
-    return unicodedata.normalize("NFC", text).casefold()
-
-
-def _banned_pattern(word: str) -> re.Pattern[str]:
-    folded = _fold(word)
-    phrase = r"\s+".join(re.escape(part) for part in folded.split())
-    if _HAS_CJK.search(folded):
-        return re.compile(phrase)
-    return re.compile(f"(?<!{_SPACED_WORD_CHAR}){phrase}(?!{_SPACED_WORD_CHAR})")
 
 
 # -- personal data --------------------------------------------------------------

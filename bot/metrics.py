@@ -13,7 +13,6 @@ import hmac
 import logging
 from collections.abc import Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -25,33 +24,12 @@ from rq import Queue
 from sqlalchemy import Connection, case, func, literal, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.rate_limits import SERVICES, rate_limit_key
+from bot.runtime import Runtime
 from storage.mentions import MAX_CARD_ATTEMPTS
 from storage.models import Account, IntakeCursor, Mention, Outbound
 
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
-
 logger = logging.getLogger(__name__)
-
-Service = Literal["slack", "x"]
-SERVICES: tuple[Service, ...] = ("slack", "x")
-
-
-def rate_limit_key(service: Service) -> str:
-    """The Redis key that counts the 429s `service` answered, across every process."""
-    return f"roost:rate-limited:{service}"
-
-
-def count_rate_limit(redis: Redis, service: Service) -> None:
-    """Count one 429 from `service`.
-
-    Called from inside the Slack or X call that met it: Redis failing here
-    must not fail that call, so the 429 then goes uncounted.
-    """
-    try:
-        redis.incr(rate_limit_key(service))
-    except RedisError as exc:
-        logger.debug("a 429 from %s went uncounted: %s", service, exc)
 
 
 def authorized(token: SecretStr | None, authorization: str | None) -> bool:

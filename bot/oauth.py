@@ -43,8 +43,8 @@ from bot.errors import (
 )
 from bot.lease import Lease
 from bot.logs import remember_secret
-from bot.metrics import count_rate_limit
 from bot.mrkdwn import escape
+from bot.rate_limits import count_rate_limit
 from bot.settings import WHERE_TO_GET, Settings
 from bot.slack import translate_errors
 from bot.xapi import DEFAULT_RATE_LIMIT_WAIT, DEFAULT_TIMEOUT, XClient

@@ -17,7 +17,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from bot.compose import ComposeContext, Draft
-from bot.errors import RoostError
+from bot.errors import Refused
 from bot.guards import Finding, check_dm, check_public
 from bot.outbound import enqueue_reconcile, enqueue_report, enqueue_send
 from bot.runtime import Runtime
@@ -31,10 +31,6 @@ logger = logging.getLogger(__name__)
 
 DM_LIMIT = 10_000
 """X's limit on a DM's text, in characters."""
-
-
-class Refused(RoostError):
-    """The person may not do this, or it cannot be done now; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)

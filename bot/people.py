@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.outbox import Refused
+from bot.errors import Refused
 from bot.runtime import Runtime
 
 ADMIN_CACHE_SECONDS = 300.0

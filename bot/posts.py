@@ -19,10 +19,11 @@ from zoneinfo import ZoneInfo
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
+from bot.errors import Refused
 from bot.guards import check_public
 from bot.media import check_files
 from bot.outbound import enqueue_send
-from bot.outbox import Refused, Who
+from bot.outbox import Who
 from bot.people import time_zone
 from bot.runtime import Runtime
 from bot.tweet_text import Measured, measure, split_thread

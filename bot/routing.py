@@ -20,9 +20,9 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
 
 from bot.errors import RoostError, SlackError
-from bot.guards import find_banned_word
 from bot.runtime import Runtime
 from bot.slack import translate_errors
+from bot.words import find_word
 from storage import routes as queries
 from storage.events import record_event
 from storage.models import Account, Mention, Route
@@ -52,12 +52,12 @@ class RouteError(RoostError):
 
 @dataclass(frozen=True, slots=True)
 class KeywordMatcher:
-    """Any of the keywords, each matched like a banned word (see bot.guards)."""
+    """Any of the keywords, each matched like a banned word (see bot.words)."""
 
     keywords: tuple[str, ...]
 
     def matches(self, text: str) -> bool:
-        return find_banned_word(text, self.keywords) is not None
+        return find_word(text, self.keywords) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,8 +22,8 @@ from bot import clock
 from bot.crypto import TokenBox, token_box
 from bot.errors import RoostError
 from bot.logs import remember_secret
-from bot.metrics import count_rate_limit
 from bot.queue import connect, make_queue
+from bot.rate_limits import count_rate_limit
 from bot.settings import Settings
 from bot.slack import make_client
 from bot.xapi import XClient

@@ -14,8 +14,9 @@ from bot.blocks import context
 from bot.charts import activity_chart, busiest_hours
 from bot.digest import clocks, own_words
 from bot.digest_views import TERM_TEXTS, StatsFacts, stats_blocks
+from bot.errors import Refused
 from bot.figures import period_figures
-from bot.outbox import Refused, Who
+from bot.outbox import Who
 from bot.people import is_admin, time_zone
 from bot.runtime import Runtime
 from bot.topics import recurring_terms

@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.errors import RoostError, XError, XForbidden, XTokenRevoked
 from bot.intake import OUTAGE_WAIT, SWEEP_AFTER, Intake
 from bot.lease import LEASE_SECONDS, Lease
-from bot.metrics import count_rate_limit
+from bot.rate_limits import count_rate_limit
 from bot.runtime import Runtime
 from bot.xapi import MENTION_FIELDS, mount, translate_errors
 from storage.accounts import active_accounts, cursor

@@ -10,7 +10,8 @@ from sqlalchemy import update
 
 from bot import runtime
 from bot.delivery import card_thread, refresh_card
-from bot.outbox import Refused, Who, scene_for
+from bot.errors import Refused
+from bot.outbox import Who, scene_for
 from bot.runtime import Runtime
 from bot.sla import cancel_reminder
 from bot.slack import translate_errors

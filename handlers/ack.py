@@ -10,8 +10,7 @@ from typing import Any
 
 from slack_bolt import Ack, Respond
 
-from bot.errors import RoostError
-from bot.outbox import Refused
+from bot.errors import Refused, RoostError
 from bot.runtime import Runtime
 from bot.slack import send_dm
 

@@ -28,7 +28,7 @@ from bot.admin_views import (
     settings_modal,
 )
 from bot.blocks import section
-from bot.outbox import Refused
+from bot.errors import Refused
 from bot.runtime import Runtime
 from handlers.ack import acknowledge, answering, button_value
 from handlers.actions import who_clicked

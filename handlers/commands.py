@@ -10,8 +10,9 @@ from slack_bolt import App, Respond
 from bot import admin, audit, routing
 from bot.admin_views import accounts_blocks, matches_text, routes_blocks, team_blocks
 from bot.digest import digest_command
+from bot.errors import Refused
 from bot.home import LIST_ITEMS, list_text, work_lists
-from bot.outbox import Refused, Who
+from bot.outbox import Who
 from bot.post_views import queue_blocks
 from bot.posts import queue_of as post_queue
 from bot.replies import HELP

@@ -10,7 +10,8 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot import posts
-from bot.outbox import Refused, Who
+from bot.errors import Refused
+from bot.outbox import Who
 from bot.post_views import (
     ACTION_CANCEL,
     ACTION_EDIT,

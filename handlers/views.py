@@ -19,7 +19,7 @@ from bot.compose import (
     problem_view,
     submitted_text,
 )
-from bot.outbox import Refused
+from bot.errors import Refused
 from bot.runtime import Runtime
 from handlers.actions import who_clicked
 

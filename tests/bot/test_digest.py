@@ -24,7 +24,8 @@ from bot.digest import (
     set_schedule,
     slot_key,
 )
-from bot.outbox import Refused, Who
+from bot.errors import Refused
+from bot.outbox import Who
 from bot.runtime import Runtime
 from storage.models import Account, Digest, Member, Outbound, Post
 from storage.team import member

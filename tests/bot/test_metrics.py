@@ -29,8 +29,8 @@ from sqlalchemy import update
 from bot.app import create_app
 from bot.errors import SlackRateLimited, XRateLimited
 from bot.intake import Intake
-from bot.metrics import count_rate_limit
 from bot.oauth import CALLBACK_PATH, authorize_url, complete
+from bot.rate_limits import count_rate_limit
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack import make_client, translate_errors

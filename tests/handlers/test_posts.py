@@ -268,7 +268,7 @@ def test_a_scheduled_post_is_listed_can_be_cancelled_and_goes_nowhere(
 def test_a_post_being_sent_cannot_be_cancelled(
     app: App, rt: Runtime, fake_slack: FakeSlack, accounts: list[Account]
 ) -> None:
-    from bot.outbox import Refused
+    from bot.errors import Refused
     from bot.posts import cancel
 
     schedule(app, rt, fake_slack, accounts, "Soon", timedelta(hours=1))
