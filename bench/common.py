@@ -33,7 +33,7 @@ from sqlalchemy.engine import make_url
 from bot.crypto import TokenBox
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.slack import make_client
+from bot.slack.client import make_client
 from storage.db import make_engine, upgrade
 
 

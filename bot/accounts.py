@@ -8,7 +8,7 @@ from bot import clock
 from bot.crypto import token_box
 from bot.errors import RoostError, SettingsError
 from bot.settings import Settings
-from bot.xapi import XClient
+from bot.x.client import XClient
 from storage.accounts import accounts_with_cursors, upsert_account
 from storage.db import database_url, make_engine, session_factory
 from storage.models import Account

@@ -20,7 +20,7 @@ from bot.errors import Refused, RoostError, SettingsError
 from bot.outbox import Who
 from bot.people import check_person, is_admin
 from bot.runtime import Runtime
-from bot.tweet_text import parse_cotag
+from bot.x.text import parse_cotag
 from storage.accounts import account_by_handle
 from storage.events import record_event
 from storage.models import Account, Member, Mention, Route

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from bot.admin import AccountSummary, TeamMember
-from bot.blocks import button, confirm, context, input_block, option, section
-from bot.mrkdwn import escape, escape_within
+from bot.slack.blocks import button, confirm, context, input_block, option, section
+from bot.slack.mrkdwn import escape, escape_within
 from storage.models import Mention, Route
 
 ACTION_CONNECT = "accounts.connect"

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.blocks import SECTION_LIMIT, button, confirm, context, quote, section
-from bot.mrkdwn import escape, escape_within, link
+from bot.slack.blocks import SECTION_LIMIT, button, confirm, context, quote, section
+from bot.slack.mrkdwn import escape, escape_within, link
 
 NOTIFICATION_PREVIEW = 150
 """Characters of the post shown in the notification text."""

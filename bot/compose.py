@@ -15,10 +15,10 @@ import secrets
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bot.blocks import context, quote, section
 from bot.guards import Finding
-from bot.mrkdwn import escape, escape_within
-from bot.tweet_text import Measured, describe_length
+from bot.slack.blocks import context, quote, section
+from bot.slack.mrkdwn import escape, escape_within
+from bot.x.text import Measured, describe_length
 
 COMPOSE_CALLBACK = "outbound.compose"
 PUBLISH_CALLBACK = "outbound.publish"

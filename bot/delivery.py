@@ -39,7 +39,7 @@ from bot.errors import (
 from bot.replies import intake_stopped
 from bot.routing import channel_for
 from bot.runtime import Runtime
-from bot.slack import find_posted, translate_errors
+from bot.slack.client import find_posted, translate_errors
 from storage.mentions import (
     claim_card,
     conversation_card,

@@ -23,7 +23,6 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.orm import Session
 
 from bot import runtime
-from bot.blocks import context
 from bot.business_hours import business_clock
 from bot.charts import activity_chart, busiest_hours
 from bot.digest_views import (
@@ -42,7 +41,8 @@ from bot.home import card_url
 from bot.outbox import Who
 from bot.people import display_names, is_admin
 from bot.runtime import Runtime
-from bot.slack import find_posted, send_dm
+from bot.slack.blocks import context
+from bot.slack.client import find_posted, send_dm
 from bot.topics import recurring_terms
 from storage.digests import (
     OpenCard,

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from bot.blocks import SECTION_LIMIT, context, header, section
 from bot.figures import Line, Period, duration, trend
-from bot.mrkdwn import escape, escape_within
+from bot.slack.blocks import SECTION_LIMIT, context, header, section
+from bot.slack.mrkdwn import escape, escape_within
 
 LIST_ITEMS = 10
 """Items a digest lists by name; the rest are counted."""

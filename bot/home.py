@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.blocks import button, context, header, section
 from bot.cards import ACTION_DM, ACTION_REPLY, ACTION_RESOLVE
-from bot.mrkdwn import escape, escape_within
 from bot.outbox import Who
 from bot.replies import HELP
 from bot.runtime import Runtime
+from bot.slack.blocks import button, context, header, section
+from bot.slack.mrkdwn import escape, escape_within
 from storage.accounts import account_by_handle
 from storage.assignments import assigned_to, unassigned
 from storage.models import Mention

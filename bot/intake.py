@@ -26,14 +26,14 @@ from sqlalchemy.orm import Session
 from bot.delivery import CLAIM_STALE_AFTER, enqueue_deliveries, notify_intake_stopped
 from bot.errors import RoostError, XError, XForbidden, XRateLimited, XTokenRevoked
 from bot.lease import LEASE_SECONDS, Lease
-from bot.normalize import IncomingMention, mentions_from_payload, parse_time
 from bot.oauth import REFRESH_AHEAD
 from bot.outbound import sweep_outbound
 from bot.runtime import Runtime
 from bot.sla import sweep_reminders
-from bot.xapi import XClient
+from bot.x.client import XClient
+from bot.x.normalize import mentions_from_payload, parse_time
 from storage.accounts import active_accounts, cursor, stop_intake
-from storage.mentions import store_mentions, undelivered
+from storage.mentions import IncomingMention, store_mentions, undelivered
 from storage.models import Account
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from bot.errors import RoostError, SlackError, SlackUnavailable
-from bot.xapi import XClient
+from bot.x.client import XClient
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime

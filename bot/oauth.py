@@ -43,11 +43,11 @@ from bot.errors import (
 )
 from bot.lease import Lease
 from bot.logs import remember_secret
-from bot.mrkdwn import escape
 from bot.rate_limits import count_rate_limit
 from bot.settings import WHERE_TO_GET, Settings
-from bot.slack import translate_errors
-from bot.xapi import DEFAULT_RATE_LIMIT_WAIT, DEFAULT_TIMEOUT, XClient
+from bot.slack.client import translate_errors
+from bot.slack.mrkdwn import escape
+from bot.x.client import DEFAULT_RATE_LIMIT_WAIT, DEFAULT_TIMEOUT, XClient
 from storage.accounts import upsert_account
 from storage.events import record_event
 from storage.models import Account, OAuthState

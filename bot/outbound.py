@@ -22,7 +22,6 @@ from rq import Queue, Retry
 from sqlalchemy.orm import Session
 
 from bot import runtime
-from bot.blocks import quote
 from bot.cards import activity_line, tweet_url
 from bot.delivery import card_item, card_thread, refresh_card
 from bot.errors import (
@@ -35,13 +34,14 @@ from bot.errors import (
     XUnavailable,
 )
 from bot.media import download, upload_to_x
-from bot.mrkdwn import escape_within
-from bot.normalize import parse_time
 from bot.post_results import report_post
 from bot.runtime import Runtime
 from bot.sla import cancel_reminder
-from bot.slack import translate_errors
-from bot.xapi import XClient
+from bot.slack.blocks import quote
+from bot.slack.client import translate_errors
+from bot.slack.mrkdwn import escape_within
+from bot.x.client import XClient
+from bot.x.normalize import parse_time
 from storage import outbound as rows
 from storage.events import record_event
 from storage.models import Account, Mention, Outbound, Post

@@ -21,7 +21,7 @@ from bot.errors import Refused
 from bot.guards import Finding, check_dm, check_public
 from bot.outbound import enqueue_reconcile, enqueue_report, enqueue_send
 from bot.runtime import Runtime
-from bot.tweet_text import Measured, measure
+from bot.x.text import Measured, measure
 from storage import outbound as rows
 from storage.events import record_event
 from storage.models import Account, Grant, Member, Mention, Outbound

@@ -7,12 +7,12 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from bot.blocks import button, confirm, section
 from bot.cards import ACTION_CHECK, ACTION_RETRY, tweet_url
 from bot.errors import SlackError
-from bot.mrkdwn import escape, escape_within
 from bot.runtime import Runtime
-from bot.slack import send_dm, translate_errors
+from bot.slack.blocks import button, confirm, section
+from bot.slack.client import send_dm, translate_errors
+from bot.slack.mrkdwn import escape, escape_within
 from storage import outbound as rows
 from storage.models import Account, Member, Outbound
 from storage.posts import parts_count, rows_of

@@ -6,10 +6,10 @@ import json
 from datetime import datetime
 from typing import Any
 
-from bot.blocks import button, confirm, context, input_block, option, quote, section
-from bot.mrkdwn import escape, escape_within
 from bot.posts import Preview
-from bot.tweet_text import describe_length
+from bot.slack.blocks import button, confirm, context, input_block, option, quote, section
+from bot.slack.mrkdwn import escape, escape_within
+from bot.x.text import describe_length
 from storage.models import Post
 
 COMPOSE_CALLBACK = "post.compose"

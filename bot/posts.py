@@ -26,8 +26,8 @@ from bot.outbound import enqueue_send
 from bot.outbox import Who
 from bot.people import time_zone
 from bot.runtime import Runtime
-from bot.tweet_text import Measured, measure, split_thread
 from bot.when import WhenError, check_run_at, local_to_utc
+from bot.x.text import Measured, measure, split_thread
 from storage import outbound as rows
 from storage.events import record_event
 from storage.models import Account, Grant, Member, Post

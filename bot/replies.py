@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.mrkdwn import escape
+from bot.slack.mrkdwn import escape
 
 HELP = """*Roost* brings every @mention of your X accounts into Slack as cards.
 • New mentions appear in each account's channel; follow-ups from the same conversation land in the card's thread.

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from bot.errors import RoostError, SlackError
 from bot.runtime import Runtime
-from bot.slack import translate_errors
+from bot.slack.client import translate_errors
 from bot.words import find_word
 from storage import routes as queries
 from storage.events import record_event

@@ -25,8 +25,8 @@ from bot.logs import remember_secret
 from bot.queue import connect, make_queue
 from bot.rate_limits import count_rate_limit
 from bot.settings import Settings
-from bot.slack import make_client
-from bot.xapi import XClient
+from bot.slack.client import make_client
+from bot.x.client import XClient
 from storage.db import database_url, make_engine, session_factory
 from storage.models import Account
 

@@ -19,7 +19,7 @@ from bot import runtime
 from bot.delivery import card_thread, refresh_card, reminder_job_id
 from bot.errors import SlackError
 from bot.runtime import Runtime
-from bot.slack import translate_errors
+from bot.slack.client import translate_errors
 from storage.assignments import claim_reminder, release_reminder, reminders_due
 from storage.events import record_event
 from storage.models import Account, Member

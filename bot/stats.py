@@ -10,7 +10,6 @@ from typing import Any
 from slack_sdk.errors import SlackClientError
 from sqlalchemy import select
 
-from bot.blocks import context
 from bot.charts import activity_chart, busiest_hours
 from bot.digest import clocks, own_words
 from bot.digest_views import TERM_TEXTS, StatsFacts, stats_blocks
@@ -19,6 +18,7 @@ from bot.figures import period_figures
 from bot.outbox import Who
 from bot.people import is_admin, time_zone
 from bot.runtime import Runtime
+from bot.slack.blocks import context
 from bot.topics import recurring_terms
 from storage.accounts import account_by_handle
 from storage.digests import response_rows, texts_between

@@ -29,7 +29,7 @@ from bot.intake import OUTAGE_WAIT, SWEEP_AFTER, Intake
 from bot.lease import LEASE_SECONDS, Lease
 from bot.rate_limits import count_rate_limit
 from bot.runtime import Runtime
-from bot.xapi import MENTION_FIELDS, mount, translate_errors
+from bot.x.client import MENTION_FIELDS, mount, translate_errors
 from storage.accounts import active_accounts, cursor
 from storage.models import Account
 

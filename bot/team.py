@@ -8,12 +8,12 @@ from slack_sdk.errors import SlackApiError
 
 from bot import clock
 from bot.errors import RoostError, SettingsError
-from bot.mrkdwn import escape
 from bot.outbox import Who
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.slack import make_client
-from bot.tweet_text import parse_cotag
+from bot.slack.client import make_client
+from bot.slack.mrkdwn import escape
+from bot.x.text import parse_cotag
 from storage.accounts import account_by_handle
 from storage.db import database_url, make_engine, session_factory
 from storage.team import ROLES, CoTagTaken, grant, member, set_cotag

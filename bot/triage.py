@@ -14,7 +14,7 @@ from bot.errors import Refused
 from bot.outbox import Who, scene_for
 from bot.runtime import Runtime
 from bot.sla import cancel_reminder
-from bot.slack import translate_errors
+from bot.slack.client import translate_errors
 from storage.events import record_event
 from storage.models import Mention
 

@@ -12,7 +12,7 @@ from slack_bolt import Ack, Respond
 
 from bot.errors import Refused, RoostError
 from bot.runtime import Runtime
-from bot.slack import send_dm
+from bot.slack.client import send_dm
 
 logger = logging.getLogger(__name__)
 

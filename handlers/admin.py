@@ -27,9 +27,9 @@ from bot.admin_views import (
     settings_form,
     settings_modal,
 )
-from bot.blocks import section
 from bot.errors import Refused
 from bot.runtime import Runtime
+from bot.slack.blocks import section
 from handlers.ack import acknowledge, answering, button_value
 from handlers.actions import who_clicked
 from storage.models import Route

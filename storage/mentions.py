@@ -3,15 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from bot.normalize import IncomingMention
 from storage.db import insert_into
 from storage.models import Mention
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMention:
+    """A mention as intake stores it: what the card needs, nothing from the wire."""
+
+    tweet_id: int
+    conversation_id: int
+    author_id: int
+    text: str
+    created_at: datetime | None
+    in_reply_to_tweet_id: int | None = None
+    author_username: str | None = None
+    author_name: str | None = None
+    author_followers: int | None = None
+    author_verified: bool = False
+    author_protected: bool = False
+    lang: str | None = None
+    media: list[dict[str, str]] = field(default_factory=list)
 
 
 def store_mentions(

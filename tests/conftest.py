@@ -28,7 +28,7 @@ from bot.crypto import TokenBox
 from bot.intake import Intake
 from bot.runtime import Runtime, install
 from bot.settings import Settings
-from bot.slack import make_client
+from bot.slack.client import make_client
 from storage.accounts import upsert_account
 from storage.db import make_engine, upgrade
 from storage.models import Account, Base

@@ -20,7 +20,7 @@ from bot.compose import (
     submitted_text,
 )
 from bot.guards import check_public
-from bot.tweet_text import measure
+from bot.x.text import measure
 
 AROUND = ComposeContext(
     handle="brand", author_username="jane", mention_text="@brand <!here> help", cotag="^BK"

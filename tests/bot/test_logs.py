@@ -26,7 +26,7 @@ from bot.logs import REDACTED, configure_logging, redacting_filter, remember_sec
 from bot.outbox import Who
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.xapi import XClient
+from bot.x.client import XClient
 from storage.models import Account, Mention
 from storage.team import grant, member, set_cotag
 from tests.conftest import AGENT, BRAND_CHANNEL, run_jobs

@@ -10,7 +10,7 @@ from bot import media
 from bot.errors import RoostError, SlackError, XError
 from bot.media import MB, check_files, download, human_size, upload_to_x
 from bot.runtime import Runtime
-from bot.xapi import XClient
+from bot.x.client import XClient
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
 

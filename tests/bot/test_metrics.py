@@ -33,7 +33,7 @@ from bot.oauth import CALLBACK_PATH, authorize_url, complete
 from bot.rate_limits import count_rate_limit
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.slack import make_client, translate_errors
+from bot.slack.client import make_client, translate_errors
 from bot.stream import MentionStream
 from bot.web import wsgi_app
 from storage.accounts import stop_intake

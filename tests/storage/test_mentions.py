@@ -6,9 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.normalize import IncomingMention
 from bot.runtime import Runtime
-from storage.mentions import claim_card, mention_ids, store_mentions, thread_size, undelivered
+from storage.mentions import (
+    IncomingMention,
+    claim_card,
+    mention_ids,
+    store_mentions,
+    thread_size,
+    undelivered,
+)
 from storage.models import Account, Mention
 
 NOW = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from bot.tweet_text import (
+from bot.x.text import (
     MAX_WEIGHTED_LENGTH,
     Measured,
     describe_length,

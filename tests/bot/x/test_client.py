@@ -21,7 +21,7 @@ from bot.errors import (
     XTokenRevoked,
     XUnavailable,
 )
-from bot.xapi import XClient
+from bot.x.client import XClient
 from tests.conftest import wait_for
 from tests.fakes.x_api import FakeX
 

@@ -37,7 +37,7 @@ from bot.errors import (
     XTokenRevoked,
     XUnavailable,
 )
-from bot.normalize import parse_time
+from bot.x.normalize import parse_time
 
 logger = logging.getLogger(__name__)
 

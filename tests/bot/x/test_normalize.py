@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.normalize import mentions_from_payload
+from bot.x.normalize import mentions_from_payload
 
 AUTHOR = {
     "id": "200",

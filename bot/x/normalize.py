@@ -9,28 +9,10 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-
-@dataclass(frozen=True, slots=True)
-class IncomingMention:
-    """A mention as intake stores it: what the card needs, nothing from the wire."""
-
-    tweet_id: int
-    conversation_id: int
-    author_id: int
-    text: str
-    created_at: datetime | None
-    in_reply_to_tweet_id: int | None = None
-    author_username: str | None = None
-    author_name: str | None = None
-    author_followers: int | None = None
-    author_verified: bool = False
-    author_protected: bool = False
-    lang: str | None = None
-    media: list[dict[str, str]] = field(default_factory=list)
+from storage.mentions import IncomingMention
 
 
 def mentions_from_payload(
