@@ -21,12 +21,12 @@ from bot import runtime
 from bot.delivery import card_thread, refresh_card
 from bot.errors import Refused, SlackError
 from bot.home import card_url, publish_home
-from bot.outbox import Who, scene_for
-from bot.people import check_person
+from bot.outbox import scene_for
 from bot.runtime import Runtime
 from bot.slack.blocks import button, section
 from bot.slack.client import send_dm, translate_errors
 from bot.slack.mrkdwn import escape_within
+from bot.team.people import Who, check_person
 from bot.thread_commands import parse
 from storage.assignments import Changed, add_note, card_in_thread, set_assignee
 from storage.events import record_event

@@ -108,8 +108,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _runtime(settings: Settings, process: Process) -> Runtime:
-    from bot.keys import check_key
     from bot.runtime import Runtime, install
+    from bot.team.keys import check_key
 
     settings.require(process)
     check_key(settings)
@@ -155,8 +155,8 @@ def _listen(args: argparse.Namespace, settings: Settings) -> int:
 
 def _run_all(args: argparse.Namespace, settings: Settings) -> int:
     from bot.crypto import token_box
-    from bot.keys import check_key
     from bot.queue import socket_url, start_embedded
+    from bot.team.keys import check_key
 
     settings.require("run")
     token_box(settings)  # a local key, if one is needed, is made once, before the children start
@@ -202,7 +202,7 @@ def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _accounts_add(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.accounts import add_account, credentials_from
+    from bot.team.setup import add_account, credentials_from
 
     options = {name: _read_if_dash(name, value) for name, value in vars(args).items()}
     auth_kind, credentials = credentials_from(options)
@@ -230,7 +230,7 @@ def _read_if_dash(name: str, value: object) -> object:
 
 
 def _accounts_list(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.accounts import list_accounts
+    from bot.team.setup import list_accounts
 
     for line in list_accounts(settings):
         print(line)
@@ -238,14 +238,14 @@ def _accounts_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _grants_add(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.team import grant_role
+    from bot.team.setup import grant_role
 
     print(grant_role(settings, args.account, args.user, args.role, args.team))
     return 0
 
 
 def _keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.keys import rotate_all
+    from bot.team.keys import rotate_all
 
     count = rotate_all(settings)
     whose = "1 account's" if count == 1 else f"{count} accounts'"

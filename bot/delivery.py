@@ -19,7 +19,6 @@ from slack_sdk import WebClient
 from sqlalchemy.orm import Session
 
 from bot import runtime
-from bot.business_hours import sla_due
 from bot.cards import (
     METADATA_EVENT,
     CardMention,
@@ -40,6 +39,7 @@ from bot.replies import intake_stopped
 from bot.routing import channel_for
 from bot.runtime import Runtime
 from bot.slack.client import find_posted, translate_errors
+from bot.team.business_hours import sla_due
 from storage.mentions import (
     claim_card,
     conversation_card,

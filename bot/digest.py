@@ -23,7 +23,6 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.orm import Session
 
 from bot import runtime
-from bot.business_hours import business_clock
 from bot.charts import activity_chart, busiest_hours
 from bot.digest_views import (
     HANDLES_NAMED,
@@ -38,11 +37,11 @@ from bot.digest_views import (
 from bot.errors import Refused
 from bot.figures import Clock, Period, period_figures
 from bot.home import card_url
-from bot.outbox import Who
-from bot.people import display_names, is_admin
 from bot.runtime import Runtime
 from bot.slack.blocks import context
 from bot.slack.client import find_posted, send_dm
+from bot.team.business_hours import business_clock
+from bot.team.people import Who, display_names, is_admin
 from bot.topics import recurring_terms
 from storage.digests import (
     OpenCard,

@@ -10,11 +10,11 @@ from datetime import datetime
 from typing import Any
 
 from bot.cards import ACTION_DM, ACTION_REPLY, ACTION_RESOLVE
-from bot.outbox import Who
 from bot.replies import HELP
 from bot.runtime import Runtime
 from bot.slack.blocks import button, context, header, section
 from bot.slack.mrkdwn import escape, escape_within
+from bot.team.people import Who
 from storage.accounts import account_by_handle
 from storage.assignments import assigned_to, unassigned
 from storage.models import Mention

@@ -26,10 +26,10 @@ from sqlalchemy.orm import Session
 from bot.delivery import CLAIM_STALE_AFTER, enqueue_deliveries, notify_intake_stopped
 from bot.errors import RoostError, XError, XForbidden, XRateLimited, XTokenRevoked
 from bot.lease import LEASE_SECONDS, Lease
-from bot.oauth import REFRESH_AHEAD
 from bot.outbound import sweep_outbound
 from bot.runtime import Runtime
 from bot.sla import sweep_reminders
+from bot.team.credentials import REFRESH_AHEAD, x_client
 from bot.x.client import XClient
 from bot.x.normalize import mentions_from_payload, parse_time
 from storage.accounts import active_accounts, cursor, stop_intake
@@ -81,7 +81,7 @@ class Intake:
         """The account's X client, kept between polls (and its connection with it)."""
         cached = self._clients.get(account.id)
         if cached is None or cached[0] != account.credentials or self._expiring(account):
-            cached = (account.credentials, self.rt.x_client(account))
+            cached = (account.credentials, x_client(self.rt, account))
             self._clients[account.id] = cached
         return cached[1]
 

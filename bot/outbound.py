@@ -40,6 +40,7 @@ from bot.sla import cancel_reminder
 from bot.slack.blocks import quote
 from bot.slack.client import translate_errors
 from bot.slack.mrkdwn import escape_within
+from bot.team.credentials import x_client
 from bot.x.client import XClient
 from bot.x.normalize import parse_time
 from storage import outbound as rows
@@ -145,7 +146,7 @@ def send_outbound(outbound_id: int) -> str:
     client: XClient | None = None
     try:
         # Opening the client may refresh the account's token at X, and fail as X does.
-        client = rt.x_client(account)
+        client = x_client(rt, account)
         if row.kind == "post":
             x_id = _post(rt, client, row)
         else:
@@ -194,7 +195,7 @@ def reconcile_outbound(outbound_id: int) -> str:
         if row.status == "sending"
         else "Checked again."
     )
-    outcome = _reconcile(rt, row, account, rt.x_client(account), reason=reason)
+    outcome = _reconcile(rt, row, account, x_client(rt, account), reason=reason)
     report(rt, outbound_id)
     return outcome
 
@@ -296,7 +297,7 @@ def _upload_media(rt: Runtime, outbound_id: int) -> str | None:
         account = session.get_one(Account, row.account_id)
         files = list(session.get_one(Post, row.post_id).media)
     try:
-        client = rt.x_client(account)
+        client = x_client(rt, account)
         media_ids = [upload_to_x(client, download(rt, f), f["mimetype"]) for f in files]
     except (XUnavailable, XOutcomeUnknown, XRateLimited, SlackUnavailable) as exc:
         at = exc.reset_at if isinstance(exc, XRateLimited) else rt.clock() + MEDIA_RETRY

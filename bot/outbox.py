@@ -21,6 +21,7 @@ from bot.errors import Refused
 from bot.guards import Finding, check_dm, check_public
 from bot.outbound import enqueue_reconcile, enqueue_report, enqueue_send
 from bot.runtime import Runtime
+from bot.team.people import Who
 from bot.x.text import Measured, measure
 from storage import outbound as rows
 from storage.events import record_event
@@ -31,12 +32,6 @@ logger = logging.getLogger(__name__)
 
 DM_LIMIT = 10_000
 """X's limit on a DM's text, in characters."""
-
-
-@dataclass(frozen=True, slots=True)
-class Who:
-    team_id: str
-    user_id: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,9 +23,8 @@ from bot.errors import Refused
 from bot.guards import check_public
 from bot.media import check_files
 from bot.outbound import enqueue_send
-from bot.outbox import Who
-from bot.people import time_zone
 from bot.runtime import Runtime
+from bot.team.people import Who, time_zone
 from bot.when import WhenError, check_run_at, local_to_utc
 from bot.x.text import Measured, measure, split_thread
 from storage import outbound as rows

@@ -26,9 +26,7 @@ from bot.queue import connect, make_queue
 from bot.rate_limits import count_rate_limit
 from bot.settings import Settings
 from bot.slack.client import make_client
-from bot.x.client import XClient
 from storage.db import database_url, make_engine, session_factory
-from storage.models import Account
 
 
 @dataclass
@@ -52,19 +50,6 @@ class Runtime:
         if self._workspace_url is None:
             self._workspace_url = str(self.slack.auth_test()["url"]).rstrip("/")
         return self._workspace_url
-
-    def x_client(self, account: Account) -> XClient:
-        """A client acting as this account, with its decrypted tokens; an OAuth 2.0 access
-        token about to expire is refreshed first (see bot.oauth.fresh_credentials)."""
-        from bot.oauth import fresh_credentials  # bot.oauth's jobs import this module
-
-        credentials = fresh_credentials(self, account)
-        return XClient(
-            account.auth_kind,
-            credentials,
-            base_url=self.settings.x_api_url,
-            on_rate_limit=partial(count_rate_limit, self.redis, "x"),
-        )
 
     @classmethod
     def from_settings(cls, settings: Settings, *, redis: Redis | None = None) -> Runtime:

@@ -15,10 +15,9 @@ from bot.digest import clocks, own_words
 from bot.digest_views import TERM_TEXTS, StatsFacts, stats_blocks
 from bot.errors import Refused
 from bot.figures import period_figures
-from bot.outbox import Who
-from bot.people import is_admin, time_zone
 from bot.runtime import Runtime
 from bot.slack.blocks import context
+from bot.team.people import Who, is_admin, time_zone
 from bot.topics import recurring_terms
 from storage.accounts import account_by_handle
 from storage.digests import response_rows, texts_between

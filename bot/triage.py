@@ -11,10 +11,11 @@ from sqlalchemy import update
 from bot import runtime
 from bot.delivery import card_thread, refresh_card
 from bot.errors import Refused
-from bot.outbox import Who, scene_for
+from bot.outbox import scene_for
 from bot.runtime import Runtime
 from bot.sla import cancel_reminder
 from bot.slack.client import translate_errors
+from bot.team.people import Who
 from storage.events import record_event
 from storage.models import Mention
 

@@ -18,8 +18,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import RoostError, XError
 from bot.metrics import authorized, metrics_registry, render
-from bot.oauth import CALLBACK_PATH, ConnectRefused, complete
 from bot.runtime import Runtime
+from bot.team.connect import CALLBACK_PATH, ConnectRefused, complete
 from storage.db import ping
 
 logger = logging.getLogger(__name__)

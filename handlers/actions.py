@@ -25,8 +25,8 @@ from bot.cards import (
     ACTION_UNDO_RETWEET,
 )
 from bot.compose import compose_view
-from bot.outbox import Who
 from bot.runtime import Runtime
+from bot.team.people import Who
 from handlers.ack import acknowledge, answering, button_value
 
 Act = Callable[[Runtime, Who, int], object]

@@ -9,8 +9,12 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot import admin, oauth, routing
-from bot.admin_views import (
+from bot import routing
+from bot.errors import Refused
+from bot.runtime import Runtime
+from bot.slack.blocks import section
+from bot.team import admin, connect
+from bot.team.views import (
     ACTION_CONNECT,
     ACTION_DISCONNECT,
     ACTION_GRANT,
@@ -27,9 +31,6 @@ from bot.admin_views import (
     settings_form,
     settings_modal,
 )
-from bot.errors import Refused
-from bot.runtime import Runtime
-from bot.slack.blocks import section
 from handlers.ack import acknowledge, answering, button_value
 from handlers.actions import who_clicked
 from storage.models import Route
@@ -50,7 +51,7 @@ def register(app: App, rt: Runtime) -> None:
         with answering(rt, body, respond):
             who = who_clicked(body)
             account = admin.require_manager_of(rt, who, button_value(body))
-            oauth.disconnect(rt, account.id, actor=who.user_id)
+            connect.disconnect(rt, account.id, actor=who.user_id)
             answer(
                 respond,
                 f"Disconnected *@{account.handle}*: Roost forgot its tokens (revoking them at "

@@ -7,18 +7,19 @@ from typing import Any
 
 from slack_bolt import App, Respond
 
-from bot import admin, audit, routing
-from bot.admin_views import accounts_blocks, matches_text, routes_blocks, team_blocks
+from bot import routing
 from bot.digest import digest_command
 from bot.errors import Refused
 from bot.home import LIST_ITEMS, list_text, work_lists
-from bot.outbox import Who
 from bot.post_views import queue_blocks
 from bot.posts import queue_of as post_queue
 from bot.replies import HELP
 from bot.runtime import Runtime
 from bot.stats import stats
-from bot.team import change_cotag
+from bot.team import admin, audit
+from bot.team.cotags import change_cotag
+from bot.team.people import Who
+from bot.team.views import accounts_blocks, matches_text, routes_blocks, team_blocks
 from handlers.ack import acknowledge
 from handlers.posts import open_composer
 

@@ -11,7 +11,6 @@ from slack_sdk import WebClient
 
 from bot import posts
 from bot.errors import Refused
-from bot.outbox import Who
 from bot.post_views import (
     ACTION_CANCEL,
     ACTION_EDIT,
@@ -25,6 +24,7 @@ from bot.post_views import (
     read_compose,
 )
 from bot.runtime import Runtime
+from bot.team.people import Who
 from bot.when import WhenError
 from handlers.ack import acknowledge, answering, button_value, tell
 from handlers.actions import who_clicked

@@ -10,12 +10,12 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
 from bot import routing
-from bot.business_hours import parse_hours
 from bot.delivery import CLAIM_STALE_AFTER, post_mention, reminder_job_id
 from bot.errors import SlackRateLimited
 from bot.intake import Intake
 from bot.routing import RouteError
 from bot.runtime import Runtime
+from bot.team.business_hours import parse_hours
 from storage.mentions import claim_card
 from storage.models import Account, Mention
 from tests.conftest import BRAND_CHANNEL, OWNER, run_jobs

@@ -25,8 +25,8 @@ from bot.digest import (
     slot_key,
 )
 from bot.errors import Refused
-from bot.outbox import Who
 from bot.runtime import Runtime
+from bot.team.people import Who
 from storage.models import Account, Digest, Member, Outbound, Post
 from storage.team import member
 from tests.conftest import AGENT, BRAND_CHANNEL, LEAD, OWNER, give, run_jobs

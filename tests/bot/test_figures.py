@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.business_hours import business_clock
 from bot.figures import Clock, Period, duration, period_figures, trend
+from bot.team.business_hours import business_clock
 from storage.digests import ResponseRow
 
 NOW = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)  # Thu 09:00 in Seoul

@@ -23,9 +23,9 @@ from bot.cli import main
 from bot.compose import Draft
 from bot.intake import Intake
 from bot.logs import REDACTED, configure_logging, redacting_filter, remember_secret, scrub
-from bot.outbox import Who
 from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.team.people import Who
 from bot.x.client import XClient
 from storage.models import Account, Mention
 from storage.team import grant, member, set_cotag

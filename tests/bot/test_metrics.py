@@ -29,12 +29,13 @@ from sqlalchemy import update
 from bot.app import create_app
 from bot.errors import SlackRateLimited, XRateLimited
 from bot.intake import Intake
-from bot.oauth import CALLBACK_PATH, authorize_url, complete
 from bot.rate_limits import count_rate_limit
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack.client import make_client, translate_errors
 from bot.stream import MentionStream
+from bot.team.connect import CALLBACK_PATH, authorize_url, complete
+from bot.team.credentials import x_client
 from bot.web import wsgi_app
 from storage.accounts import stop_intake
 from storage.db import make_engine, session_factory
@@ -402,7 +403,7 @@ def test_redis_down_never_fails_the_call_being_counted(
     rt.redis = down
     fake_x.fail(f"/2/users/{brand.x_user_id}/mentions", 429)
     with pytest.raises(XRateLimited):
-        rt.x_client(brand).mentions_page(brand.x_user_id)
+        x_client(rt, brand).mentions_page(brand.x_user_id)
 
 
 def counting_client(

@@ -19,8 +19,8 @@ from bot import outbox
 from bot.cards import ACTION_CHECK, ACTION_RETRY
 from bot.compose import Draft
 from bot.outbound import SENDING_STALE, send_outbound, sweep_outbound
-from bot.outbox import Who
 from bot.runtime import Runtime
+from bot.team.people import Who
 from storage.models import Account, Mention, Outbound
 from tests.conftest import AGENT, BRAND_CHANNEL, run_jobs, wait_for
 from tests.fakes.slack_api import FakeSlack

@@ -20,9 +20,10 @@ from bot.cards import ACTION_ASSIGN, ACTION_RESOLVE
 from bot.delivery import reminder_job_id
 from bot.errors import SlackError
 from bot.intake import Intake
-from bot.outbox import Who, retweet
+from bot.outbox import retweet
 from bot.runtime import Runtime
 from bot.sla import remind, sweep_reminders
+from bot.team.people import Who
 from storage.models import Account, Event, Member, Mention, Note
 from tests.conftest import AGENT, BRAND_CHANNEL, LEAD, OWNER, give, run_jobs
 from tests.fakes.slack_api import FakeSlack, event_body

@@ -14,9 +14,10 @@ from slack_bolt import App
 from sqlalchemy import select
 
 from bot.outbound import send_outbound, sweep_outbound
-from bot.outbox import Who, retry
+from bot.outbox import retry
 from bot.post_views import ACTION_CANCEL, SHORTCUT
 from bot.runtime import Runtime
+from bot.team.people import Who
 from storage.models import Account, Outbound, Post
 from tests.conftest import AGENT, BRAND_CHANNEL, OWNER, add_brand_account, run_jobs
 from tests.fakes.slack_api import FakeSlack, action_body

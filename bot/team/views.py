@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.admin import AccountSummary, TeamMember
 from bot.slack.blocks import button, confirm, context, input_block, option, section
 from bot.slack.mrkdwn import escape, escape_within
+from bot.team.admin import AccountSummary, TeamMember
 from storage.models import Mention, Route
 
 ACTION_CONNECT = "accounts.connect"

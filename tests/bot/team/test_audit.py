@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.audit import DEFAULT_DAYS, MAX_DAYS, audit_csv, parse_audit_args, send_audit
 from bot.intake import Intake
 from bot.runtime import Runtime
+from bot.team.audit import DEFAULT_DAYS, MAX_DAYS, audit_csv, parse_audit_args, send_audit
 from storage.events import record_event
 from storage.models import Account, Event, Mention
 from tests.conftest import AGENT, LEAD, OWNER, add_brand_account, give

@@ -14,12 +14,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import oauth, routing
-from bot.business_hours import describe_hours, parse_hours
+from bot import routing
 from bot.errors import Refused, RoostError, SettingsError
-from bot.outbox import Who
-from bot.people import check_person, is_admin
 from bot.runtime import Runtime
+from bot.team import connect
+from bot.team.business_hours import describe_hours, parse_hours
+from bot.team.people import Who, check_person, is_admin
 from bot.x.text import parse_cotag
 from storage.accounts import account_by_handle
 from storage.events import record_event
@@ -383,7 +383,7 @@ def connect_offer(rt: Runtime, who: Who, channel_id: str | None) -> tuple[str | 
         return None, None
     usable = routing.usable_channel(rt, channel_id)
     try:
-        url = oauth.authorize_url(rt, team_id=who.team_id, user_id=who.user_id, channel_id=usable)
+        url = connect.authorize_url(rt, team_id=who.team_id, user_id=who.user_id, channel_id=usable)
     except SettingsError as exc:
         return None, f"Connecting from Slack needs setting up on the server: {exc}"
     if usable:

@@ -22,8 +22,8 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.people import is_admin
 from bot.runtime import Runtime
+from bot.team.people import is_admin
 from storage.accounts import account_by_handle
 from storage.events import record_event
 from storage.models import Account, Event, Grant, Member, Mention

@@ -16,8 +16,8 @@ from bot import clock
 from bot.cli import main
 from bot.crypto import TokenBox
 from bot.errors import RoostError, SettingsError
-from bot.keys import check_key, rotate_all
 from bot.settings import Settings
+from bot.team.keys import check_key, rotate_all
 from storage.accounts import upsert_account
 from storage.db import make_engine, session_factory
 from storage.models import Account, Event

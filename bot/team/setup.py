@@ -1,17 +1,26 @@
-"""Adding the brand's X accounts: credentials checked against X, sealed, stored."""
+"""Setting Roost up from the server: `roost accounts add|list` and `roost grants add`.
+
+An account's credentials are checked against X (they must be its own), sealed and
+stored; a grant gives a Slack user a role on an account.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from slack_sdk.errors import SlackApiError
 
 from bot import clock
 from bot.crypto import token_box
 from bot.errors import RoostError, SettingsError
 from bot.settings import Settings
+from bot.slack.client import make_client
 from bot.x.client import XClient
-from storage.accounts import accounts_with_cursors, upsert_account
+from storage.accounts import account_by_handle, accounts_with_cursors, upsert_account
 from storage.db import database_url, make_engine, session_factory
 from storage.models import Account
+from storage.team import ROLES, grant, member
 
 OAUTH1_KEYS = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
 
@@ -82,3 +91,44 @@ def list_accounts(settings: Settings) -> list[str]:
     finally:
         engine.dispose()
     return lines or ["No accounts yet: roost accounts add --handle NAME --channel CHANNEL_ID ..."]
+
+
+def grant_role(
+    settings: Settings, handle: str, user_id: str, role: str, team_id: str | None
+) -> str:
+    """`roost grants add`: give a Slack user a role on an account; the line to print."""
+    if role not in ROLES:
+        raise RoostError(f"Unknown role {role!r}: use one of {', '.join(ROLES)}.")
+    if not re.fullmatch(r"[UW][A-Z0-9]{2,}", user_id):
+        raise RoostError(
+            f"{user_id!r} is not a Slack user id: it looks like U012AB3CD "
+            "(the person's profile > ⋮ > Copy member ID)."
+        )
+    team_id = team_id or _workspace(settings)
+    engine = make_engine(database_url(settings.database_url, settings.roost_var_dir))
+    try:
+        with session_factory(engine).begin() as session:
+            account = account_by_handle(session, handle)
+            if account is None:
+                raise RoostError(f"No account @{handle.lstrip('@')}: see `roost accounts list`.")
+            someone = member(session, team_id, user_id, clock.now())
+            grant(session, account, someone, role, clock.now())
+            return f"{user_id} is now {role} on @{account.handle}."
+    finally:
+        engine.dispose()
+
+
+def _workspace(settings: Settings) -> str:
+    """The Slack workspace Roost is installed in, from its bot token."""
+    if settings.slack_bot_token is None:
+        raise SettingsError(
+            "SLACK_BOT_TOKEN is not set, so the workspace is unknown: give --team T… "
+            "(the workspace id, in the workspace's About page)."
+        )
+    slack = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    try:
+        return str(slack.auth_test()["team_id"])
+    except (SlackApiError, OSError) as exc:
+        raise RoostError(
+            f"Could not ask Slack which workspace this is ({exc}): give --team T…"
+        ) from None

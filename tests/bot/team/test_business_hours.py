@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.business_hours import AROUND_THE_CLOCK, describe_hours, parse_hours, sla_due
+from bot.team.business_hours import AROUND_THE_CLOCK, describe_hours, parse_hours, sla_due
 
 SEOUL = ZoneInfo("Asia/Seoul")
 BERLIN = ZoneInfo("Europe/Berlin")  # 2025: forward on Sun 30 March, back on Sun 26 October

@@ -32,20 +32,18 @@ from bot.app import create_app
 from bot.errors import RoostError, SettingsError, XTokenRevoked
 from bot.intake import Intake
 from bot.logs import redacting_filter
-from bot.oauth import (
+from bot.runtime import Runtime
+from bot.team.connect import (
     CALLBACK_PATH,
-    REFRESH_AHEAD,
-    SCOPES,
     STATE_TTL,
     ConnectRefused,
     authorize_url,
     complete,
     disconnect,
-    fresh_credentials,
-    refresh_due,
 )
-from bot.runtime import Runtime
+from bot.team.credentials import REFRESH_AHEAD, fresh_credentials, refresh_due, x_client
 from bot.web import wsgi_app
+from bot.x.oauth import SCOPES
 from storage.models import Account, Event, OAuthState
 from tests.conftest import BRAND_CHANNEL, run_jobs, wait_for
 from tests.fakes.slack_api import FakeSlack
@@ -511,7 +509,7 @@ def test_no_refresh_is_due_so_redis_is_not_asked(
     account = the_account(rt)
     rt.redis = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)  # nothing listens
 
-    assert rt.x_client(account).me()["username"] == "brand"
+    assert x_client(rt, account).me()["username"] == "brand"
     assert fresh_credentials(rt, account) == tokens_of(rt)
     assert token_grants(fake_x, "refresh_token") == 0
 
@@ -524,7 +522,7 @@ def test_an_access_token_is_refreshed_before_it_expires(
     old = tokens_of(rt)
     now = make_due(rt)
 
-    assert rt.x_client(account).me()["username"] == "brand"
+    assert x_client(rt, account).me()["username"] == "brand"
 
     assert token_grants(fake_x, "refresh_token") == 1
     new = tokens_of(rt)
@@ -542,7 +540,7 @@ def test_tokens_that_expire_quickly_are_refreshed_on_next_use(
 ) -> None:
     fake_x.token_seconds = 60  # inside REFRESH_AHEAD from the start
     connect(rt, fake_slack)
-    assert rt.x_client(the_account(rt)).me()["username"] == "brand"
+    assert x_client(rt, the_account(rt)).me()["username"] == "brand"
     assert token_grants(fake_x, "refresh_token") == 1
 
 
@@ -592,7 +590,7 @@ def test_two_threads_refreshing_at_once_make_one_refresh(
 
 CHILD = """
 import json, sys
-from bot.oauth import fresh_credentials
+from bot.team.credentials import fresh_credentials, x_client
 from bot.runtime import Runtime
 from bot.settings import load_settings
 from storage.models import Account
@@ -678,7 +676,7 @@ def test_a_refresh_token_x_refuses_asks_for_a_reconnect(
     make_due(rt)
 
     with pytest.raises(XTokenRevoked) as raised:
-        rt.x_client(account)
+        x_client(rt, account)
     message = str(raised.value)
     assert message.startswith("X refused @brand's refresh token")
     assert 'Reconnect the account with "Connect an account" in Slack.' in message
@@ -709,7 +707,7 @@ def test_disconnect_revokes_at_x_and_forgets_the_tokens(
     assert gone.intake_status == "disconnected"
     assert ("account.disconnected", LEAD) in events(rt)
     with pytest.raises(XTokenRevoked, match='disconnected from Roost. Reconnect it with "Connect'):
-        rt.x_client(gone)
+        x_client(rt, gone)
     with pytest.raises(RoostError, match="not in Roost"):
         disconnect(rt, 999, actor=LEAD)
 
@@ -773,7 +771,7 @@ def test_tokens_never_reach_the_logs(
         connect(rt, fake_slack)
         seen.update(tokens_of(rt).values())
         make_due(rt)
-        rt.x_client(the_account(rt)).me()
+        x_client(rt, the_account(rt)).me()
         seen.update(tokens_of(rt).values())
         fake_x.fail("/2/oauth2/revoke", 400, body={"error": "invalid_request"})
         disconnect(rt, the_account(rt).id, actor=LEAD)

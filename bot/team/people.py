@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.errors import Refused
 from bot.runtime import Runtime
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    """A person in Slack: who is asking, clicking or acting."""
+
+    team_id: str
+    user_id: str
+
 
 ADMIN_CACHE_SECONDS = 300.0
 """How long a person's Slack admin status is trusted before asking Slack again."""
