@@ -31,6 +31,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from bot.crypto import TokenBox
+from bot.home import publish_home
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack.client import make_client
@@ -177,6 +178,7 @@ def bench_runtime(
         redis=redis,
         slack=make_client(slack_token, configured.slack_api_url),
         box=TokenBox([key.encode()]),
+        publish_home=publish_home,
     )
     if clock is not None:
         rt.clock = clock

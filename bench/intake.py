@@ -41,7 +41,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import make_url
 
 from bench.common import bench_runtime, free_port, key_of
-from bot.intake import Intake, Listener
+from bot.inbox.intake import Intake, Listener
 from bot.runtime import Runtime
 from storage.accounts import cursor, upsert_account
 from storage.db import make_engine, upgrade

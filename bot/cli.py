@@ -108,12 +108,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _runtime(settings: Settings, process: Process) -> Runtime:
-    from bot.runtime import Runtime, install
+    from bot.runtime import install
     from bot.team.keys import check_key
+    from bot.wiring import runtime_from
 
     settings.require(process)
     check_key(settings)
-    return install(Runtime.from_settings(settings))
+    return install(runtime_from(settings))
 
 
 def _web(args: argparse.Namespace, settings: Settings) -> int:
@@ -142,12 +143,19 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _listen(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.intake import Listener
-    from bot.stream import StreamListener
+    from bot.inbox.intake import Listener
+    from bot.inbox.stream import StreamListener
+    from bot.outbound import sweep_outbound
 
     rt = _runtime(settings, "listener")
     stop = _stop_on_signals()
-    listener = StreamListener(rt) if settings.x_intake == "stream" else Listener(rt)
+    # The listener's sweep of each account it reads covers its outbound rows too.
+    sweeps = (sweep_outbound,)
+    listener = (
+        StreamListener(rt, also_sweep=sweeps)
+        if settings.x_intake == "stream"
+        else Listener(rt, also_sweep=sweeps)
+    )
     logger.info("listening for mentions (%s)", settings.x_intake)
     listener.run(stop)
     return 0

@@ -36,7 +36,7 @@ from bot.digest_views import (
 )
 from bot.errors import Refused
 from bot.figures import Clock, Period, period_figures
-from bot.home import card_url
+from bot.inbox.delivery import card_url
 from bot.runtime import Runtime
 from bot.slack.blocks import context
 from bot.slack.client import find_posted, send_dm

@@ -1,104 +1,29 @@
-"""Where people find their work: the App Home, `/roost mine` and `/roost inbox`.
+"""The App Home: a person's work in every domain, on one page.
 
-Builders are pure; `publish_home` and `work_lists` gather what they show.
+What is assigned to them and what waits unassigned in their accounts (the inbox),
+then their scheduled posts (posts). It sits above both domains, beside the entry
+points; the inbox refreshes a person's Home through `Runtime.publish_home`, which
+the entry points set to `publish_home` here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from bot.cards import ACTION_DM, ACTION_REPLY, ACTION_RESOLVE
-from bot.replies import HELP
+from bot.help import HELP
+from bot.inbox.worklists import HOME_ITEMS, WorkList, home_list, work_lists
+from bot.post_views import queue_blocks
+from bot.posts import queue_of
 from bot.runtime import Runtime
-from bot.slack.blocks import button, context, header, section
-from bot.slack.mrkdwn import escape, escape_within
+from bot.slack.blocks import context, header
 from bot.team.people import Who
-from storage.accounts import account_by_handle
-from storage.assignments import assigned_to, unassigned
-from storage.models import Mention
-from storage.team import member
-
-HOME_ITEMS = 12
-"""Items per list in the App Home: each takes 3 blocks, and a Home holds 100."""
 
 HOME_POSTS = 10
 """Scheduled posts in the App Home (2 blocks each); `/roost queue` lists them all."""
 
-LIST_ITEMS = 25
-"""Items per private list (`/roost mine`, `/roost inbox`)."""
-
-PREVIEW = 140
-"""Characters of a mention shown in a list."""
-
-
-@dataclass(frozen=True, slots=True)
-class WorkItem:
-    """A mention as the lists show it."""
-
-    mention_id: int
-    handle: str
-    author_username: str | None
-    text: str
-    created_at: datetime
-    status: str
-    url: str | None  # the card in Slack
-    overdue: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class WorkList:
-    items: list[WorkItem]
-    total: int
-
-
-def card_url(rt: Runtime, mention: Mention) -> str | None:
-    """The card's address in Slack, in the form Slack's own permalinks take."""
-    if mention.slack_channel is None or mention.slack_ts is None:
-        return None
-    message = "p" + mention.slack_ts.replace(".", "")
-    url = f"{rt.workspace_url()}/archives/{mention.slack_channel}/{message}"
-    if mention.slack_thread_ts:
-        url += f"?thread_ts={mention.slack_thread_ts}&cid={mention.slack_channel}"
-    return url
-
-
-def work_lists(
-    rt: Runtime, team_id: str, user_id: str, limit: int, *, handle: str | None = None
-) -> tuple[WorkList, WorkList]:
-    """(assigned to the person, unassigned in their accounts), open items, oldest first."""
-    with rt.sessions.begin() as session:
-        someone = member(session, team_id, user_id, rt.clock())
-        account_ids = None
-        if handle is not None:
-            named = account_by_handle(session, handle)
-            account_ids = [named.id] if named is not None else []
-        mine, mine_total = assigned_to(session, someone.id, limit)
-        open_, open_total = unassigned(session, someone.id, limit, account_ids)
-    return (
-        WorkList([_item(rt, m, h) for m, h in mine], mine_total),
-        WorkList([_item(rt, m, h) for m, h in open_], open_total),
-    )
-
-
-def _item(rt: Runtime, mention: Mention, handle: str) -> WorkItem:
-    return WorkItem(
-        mention_id=mention.id,
-        handle=handle,
-        author_username=mention.author_username,
-        text=mention.text,
-        created_at=mention.created_at,
-        status=mention.status,
-        url=card_url(rt, mention),
-        overdue=mention.sla_reminded_at is not None and mention.first_response_at is None,
-    )
-
 
 def publish_home(rt: Runtime, team_id: str, user_id: str) -> None:
-    from bot.post_views import queue_blocks
-    from bot.posts import queue_of
-
+    """Show the person their Home as it is now."""
     mine, open_ = work_lists(rt, team_id, user_id, HOME_ITEMS)
     scheduled = queue_of(rt, Who(team_id, user_id), mine_only=True)[:HOME_POSTS]
     posts = queue_blocks(scheduled, user_id) if scheduled else []
@@ -111,56 +36,12 @@ def home_view(
     """The App Home: assigned to me, then unassigned in my accounts, each with its buttons;
     then the person's scheduled posts."""
     blocks: list[dict[str, Any]] = [header("Assigned to me")]
-    blocks.extend(_home_list(mine, "Nothing is assigned to you. :tada:", "/roost mine"))
+    blocks.extend(home_list(mine, "Nothing is assigned to you. :tada:", "/roost mine"))
     blocks.append(header("Unassigned in your accounts"))
-    blocks.extend(_home_list(open_, "Every open mention has someone.", "/roost inbox"))
+    blocks.extend(home_list(open_, "Every open mention has someone.", "/roost inbox"))
     if scheduled:
         blocks.append(header("Your scheduled posts"))
         blocks.extend(scheduled)
     blocks.append({"type": "divider"})
     blocks.append(context(HELP.replace("\n", " ")[:1900]))
     return {"type": "home", "blocks": blocks}
-
-
-def _home_list(found: WorkList, empty: str, more: str) -> list[dict[str, Any]]:
-    if not found.items:
-        return [context(empty)]
-    blocks: list[dict[str, Any]] = []
-    for item in found.items:
-        blocks.append(section(_line(item)))
-        value = str(item.mention_id)
-        blocks.append(
-            {
-                "type": "actions",
-                "block_id": f"mention:{item.mention_id}",
-                "elements": [
-                    button("Reply", ACTION_REPLY, value, style="primary"),
-                    button("DM", ACTION_DM, value),
-                    button("Resolve", ACTION_RESOLVE, value),
-                ],
-            }
-        )
-    if found.total > len(found.items):
-        blocks.append(context(f"… and {found.total - len(found.items)} more: `{more}`"))
-    return blocks
-
-
-def list_text(title: str, found: WorkList, empty: str) -> str:
-    """A private list for `/roost mine` and `/roost inbox`."""
-    if not found.items:
-        return f"*{title}*\n{empty}"
-    lines = [f"*{title}* ({found.total})"]
-    lines.extend("• " + _line(item) for item in found.items)
-    if found.total > len(found.items):
-        lines.append(f"… and {found.total - len(found.items)} more, oldest shown first.")
-    return "\n".join(lines)
-
-
-def _line(item: WorkItem) -> str:
-    quoted, cut = escape_within(" ".join(item.text.split()), PREVIEW)
-    who = f"@{escape(item.author_username)}" if item.author_username else "someone"
-    what = f"{who} to @{escape(item.handle)}: {quoted}{'…' if cut else ''}"
-    when = f"<!date^{int(item.created_at.timestamp())}^{{date_short_pretty}} {{time}}|earlier>"
-    line = f"<{item.url}|{what}>" if item.url else what
-    extra = " · :alarm_clock: overdue" if item.overdue else ""
-    return f"{line}\n{when} · {item.status}{extra}"

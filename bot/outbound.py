@@ -22,8 +22,6 @@ from rq import Queue, Retry
 from sqlalchemy.orm import Session
 
 from bot import runtime
-from bot.cards import activity_line, tweet_url
-from bot.delivery import card_item, card_thread, refresh_card
 from bot.errors import (
     RoostError,
     SlackError,
@@ -33,10 +31,12 @@ from bot.errors import (
     XRateLimited,
     XUnavailable,
 )
+from bot.inbox.cards import activity_line, tweet_url
+from bot.inbox.delivery import card_item, card_thread, refresh_card
+from bot.inbox.sla import cancel_reminder
 from bot.media import download, upload_to_x
 from bot.post_results import report_post
 from bot.runtime import Runtime
-from bot.sla import cancel_reminder
 from bot.slack.blocks import quote
 from bot.slack.client import translate_errors
 from bot.slack.mrkdwn import escape_within

@@ -13,20 +13,21 @@ from datetime import datetime
 from typing import Any
 
 from redis.exceptions import RedisError
-from sqlalchemy import and_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.compose import ComposeContext, Draft
 from bot.errors import Refused
 from bot.guards import Finding, check_dm, check_public
+from bot.inbox.access import Scene, scene_for
 from bot.outbound import enqueue_reconcile, enqueue_report, enqueue_send
 from bot.runtime import Runtime
 from bot.team.people import Who
 from bot.x.text import Measured, measure
 from storage import outbound as rows
 from storage.events import record_event
-from storage.models import Account, Grant, Member, Mention, Outbound
-from storage.team import ACTING_ROLES, member, owners_of, role_on
+from storage.models import Member, Outbound
+from storage.team import member, role_on
 
 logger = logging.getLogger(__name__)
 
@@ -47,45 +48,6 @@ class Checked:
     @property
     def ok(self) -> bool:
         return not self.problems and self.measured.fits
-
-
-@dataclass(frozen=True, slots=True)
-class Scene:
-    mention: Mention
-    account: Account
-    member: Member
-    role: str
-
-
-def scene_for(session: Session, who: Who, mention_id: int, now: datetime) -> Scene:
-    """The mention, its account and the person, or Refused if they may not act as it.
-
-    One query: it runs on every click. Someone Roost has never seen holds no role.
-    """
-    found = session.execute(
-        select(Mention, Account, Member, Grant.role)
-        .join(Account, Account.id == Mention.account_id)
-        .outerjoin(Member, and_(Member.team_id == who.team_id, Member.user_id == who.user_id))
-        .outerjoin(Grant, and_(Grant.member_id == Member.id, Grant.account_id == Account.id))
-        .where(Mention.id == mention_id)
-    ).one_or_none()
-    if found is None:
-        raise Refused("This mention is no longer in Roost.")
-    mention, account, someone, role = found
-    if someone is None or role not in ACTING_ROLES:
-        raise Refused(_no_access(account.handle, role, owners_of(session, account.id)))
-    return Scene(mention, account, someone, role)
-
-
-def _no_access(handle: str, role: str | None, owners: list[str]) -> str:
-    having = "Your role on" if role else "You have no role on"
-    what = f"{having} *@{handle}*{f' ({role})' if role else ''} does not let you act as it."
-    if owners:
-        return f"{what} Ask an owner to grant you access: {', '.join(f'<@{u}>' for u in owners)}."
-    return (
-        f"{what} Nobody owns @{handle} in Roost yet: whoever runs Roost can grant roles with "
-        f"`roost grants add --account {handle} --user YOUR_SLACK_ID --role agent`."
-    )
 
 
 def _cotag_for(scene: Scene, kind: str) -> str | None:

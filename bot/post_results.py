@@ -7,8 +7,8 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from bot.cards import ACTION_CHECK, ACTION_RETRY, tweet_url
 from bot.errors import SlackError
+from bot.inbox.cards import ACTION_CHECK, ACTION_RETRY, tweet_url
 from bot.runtime import Runtime
 from bot.slack.blocks import button, confirm, section
 from bot.slack.client import send_dm, translate_errors

@@ -3,6 +3,10 @@
 Entry points build one Runtime from settings and install it; RQ jobs, which
 arrive with nothing but ids, find it with `current()`. Tests build theirs
 from the fake servers and install it the same way.
+
+The runtime imports no domain. Where a domain must reach one above it, the entry
+point hands the runtime a function: `publish_home` (bot.home, which shows the
+inbox's and posts' work together) is how the inbox refreshes a person's Home.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ from bot.settings import Settings
 from bot.slack.client import make_client
 from storage.db import database_url, make_engine, session_factory
 
+HomePublisher = Callable[["Runtime", str, str], None]
+"""Shows a person (team id, user id) their App Home as it is now."""
+
 
 @dataclass
 class Runtime:
@@ -36,6 +43,7 @@ class Runtime:
     redis: Redis
     slack: WebClient
     box: TokenBox
+    publish_home: HomePublisher
     clock: Callable[[], datetime] = clock.now
     sessions: sessionmaker[Session] = field(init=False)
     queue: Queue = field(init=False)
@@ -52,7 +60,9 @@ class Runtime:
         return self._workspace_url
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, redis: Redis | None = None) -> Runtime:
+    def from_settings(
+        cls, settings: Settings, *, publish_home: HomePublisher, redis: Redis | None = None
+    ) -> Runtime:
         """Connect everything the settings describe (nothing is called yet)."""
         for secret in (
             settings.slack_bot_token,
@@ -76,6 +86,7 @@ class Runtime:
                 on_rate_limit=partial(count_rate_limit, redis, "slack"),
             ),
             box=token_box(settings),
+            publish_home=publish_home,
         )
 
 

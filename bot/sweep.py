@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from bot import runtime
 from bot.digest import queue_due_digests
+from bot.inbox.sla import sweep_reminders
 from bot.outbound import sweep_outbound
-from bot.sla import sweep_reminders
 from storage.models import Account
 
 logger = logging.getLogger(__name__)

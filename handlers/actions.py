@@ -8,9 +8,11 @@ from typing import Any
 from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
-from bot import assignment, outbox, triage
-from bot.assignment import ACTION_UNDO_ASSIGN
-from bot.cards import (
+from bot import outbox
+from bot.compose import compose_view
+from bot.inbox import assignment, triage
+from bot.inbox.assignment import ACTION_UNDO_ASSIGN
+from bot.inbox.cards import (
     ACTION_APPROVE,
     ACTION_ASSIGN,
     ACTION_CHECK,
@@ -24,7 +26,6 @@ from bot.cards import (
     ACTION_RETWEET,
     ACTION_UNDO_RETWEET,
 )
-from bot.compose import compose_view
 from bot.runtime import Runtime
 from bot.team.people import Who
 from handlers.ack import acknowledge, answering, button_value

@@ -9,8 +9,14 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot import routing
 from bot.errors import Refused
+from bot.inbox import routing
+from bot.inbox.route_views import (
+    ACTION_ROUTE_REMOVE,
+    ACTION_ROUTE_TEST,
+    matches_text,
+    routes_blocks,
+)
 from bot.runtime import Runtime
 from bot.slack.blocks import section
 from bot.team import admin, connect
@@ -18,16 +24,12 @@ from bot.team.views import (
     ACTION_CONNECT,
     ACTION_DISCONNECT,
     ACTION_GRANT,
-    ACTION_ROUTE_REMOVE,
-    ACTION_ROUTE_TEST,
     ACTION_ROUTES,
     ACTION_SETTINGS,
     GRANT_CALLBACK,
     SETTINGS_CALLBACK,
     grant_form,
     grant_modal,
-    matches_text,
-    routes_blocks,
     settings_form,
     settings_modal,
 )
@@ -74,9 +76,9 @@ def register(app: App, rt: Runtime) -> None:
                 route.account_id,
                 route.pattern,
                 is_regex=route.is_regex,
-                limit=admin.PREVIEW_MENTIONS,
+                limit=routing.PREVIEW_MENTIONS,
             )
-            answer(respond, matches_text(route.pattern, found, admin.PREVIEW_MENTIONS))
+            answer(respond, matches_text(route.pattern, found, routing.PREVIEW_MENTIONS))
 
     def route_remove(body: dict[str, Any], respond: Respond) -> None:
         with answering(rt, body, respond):

@@ -7,19 +7,20 @@ from typing import Any
 
 from slack_bolt import App, Respond
 
-from bot import routing
 from bot.digest import digest_command
 from bot.errors import Refused
-from bot.home import LIST_ITEMS, list_text, work_lists
+from bot.help import HELP
+from bot.inbox import routing
+from bot.inbox.route_views import matches_text, routes_blocks
+from bot.inbox.worklists import LIST_ITEMS, list_text, work_lists
 from bot.post_views import queue_blocks
 from bot.posts import queue_of as post_queue
-from bot.replies import HELP
 from bot.runtime import Runtime
 from bot.stats import stats
 from bot.team import admin, audit
 from bot.team.cotags import change_cotag
 from bot.team.people import Who
-from bot.team.views import accounts_blocks, matches_text, routes_blocks, team_blocks
+from bot.team.views import accounts_blocks, team_blocks
 from handlers.ack import acknowledge
 from handlers.posts import open_composer
 
@@ -90,12 +91,14 @@ def _team(rt: Runtime, who: Who) -> Answer:
 
 
 def _route(rt: Runtime, who: Who, rest: str) -> Answer:
-    change = admin.apply_route(rt, who, rest)
+    change = routing.apply_route(rt, who, rest)
     where = f"<#{change.channel_id}>"
     if change.pattern is None:
         return f"Mentions of *@{change.handle}* now go to {where}.", None
     added = f"Added: mentions of *@{change.handle}* matching it go to {where}."
-    return added + "\n" + matches_text(change.pattern, change.matches, admin.PREVIEW_MENTIONS), None
+    return added + "\n" + matches_text(
+        change.pattern, change.matches, routing.PREVIEW_MENTIONS
+    ), None
 
 
 def _routes(rt: Runtime, who: Who, rest: str) -> Answer:

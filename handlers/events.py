@@ -6,7 +6,7 @@ from typing import Any
 
 from slack_bolt import App, BoltContext
 
-from bot.assignment import on_thread_message
+from bot.inbox.assignment import on_thread_message
 from bot.runtime import Runtime
 from handlers.ack import acknowledge
 

@@ -25,7 +25,8 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.engine import make_url
 
 from bot.crypto import TokenBox
-from bot.intake import Intake
+from bot.home import publish_home
+from bot.inbox.intake import Intake
 from bot.runtime import Runtime, install
 from bot.settings import Settings
 from bot.slack.client import make_client
@@ -35,6 +36,9 @@ from storage.models import Account, Base
 from storage.team import grant, member, set_cotag
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+"""The project's root, for Roost's own processes started by a test."""
 
 SIGNING_SECRET = "test-signing-secret"
 BRAND_CHANNEL = "C0BRAND"
@@ -180,6 +184,7 @@ def rt(settings: Settings, engine: Engine, redis: Redis) -> Iterator[Runtime]:
         redis=redis,
         slack=make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url),
         box=TokenBox([settings.roost_secret_key.get_secret_value().encode()]),
+        publish_home=publish_home,
     )
     install(runtime)
     yield runtime

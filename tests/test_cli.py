@@ -20,11 +20,9 @@ from sqlalchemy import text
 from bot.cli import main
 from bot.settings import Settings
 from storage.db import make_engine
-from tests.conftest import BRAND_CHANNEL, wait_for
+from tests.conftest import BRAND_CHANNEL, REPO_ROOT, wait_for
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -170,17 +168,17 @@ def test_roost_run_posts_cards_for_mentions(
         "PORT": str(port),
     }
     roost = [sys.executable, "-m", "bot.cli"]
-    subprocess.run([*roost, "db", "upgrade"], env=run_env, cwd=ROOT, check=True)
+    subprocess.run([*roost, "db", "upgrade"], env=run_env, cwd=REPO_ROOT, check=True)
     subprocess.run(
         [*roost, "accounts", "add", "--handle", "brand", "--channel", BRAND_CHANNEL]
         + [f"--oauth2-access-token={fake_x.issue_token(user['id'])}"],
         env=run_env,
-        cwd=ROOT,
+        cwd=REPO_ROOT,
         check=True,
     )
     log = (tmp_path / "run.log").open("w")
     process = subprocess.Popen(
-        [*roost, "run"], env=run_env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        [*roost, "run"], env=run_env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
     )
     try:
         health = wait_for(lambda: _healthz(port), timeout=30, interval=0.2)

@@ -7,23 +7,22 @@ surface it came from, and lands in the audit table.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import routing
-from bot.errors import Refused, RoostError, SettingsError
+from bot.errors import Refused, SettingsError
 from bot.runtime import Runtime
+from bot.slack.channels import usable_channel
 from bot.team import connect
 from bot.team.business_hours import describe_hours, parse_hours
 from bot.team.people import Who, check_person, is_admin
 from bot.x.text import parse_cotag
 from storage.accounts import account_by_handle
 from storage.events import record_event
-from storage.models import Account, Member, Mention, Route
+from storage.models import Account, Member, Route
 from storage.team import (
     ROLES,
     CoTagTaken,
@@ -303,43 +302,6 @@ def require_manager_of(rt: Runtime, who: Who, account_id: int) -> Account:
         return account
 
 
-_CHANNEL = re.compile(r"^(?:<#([CG][A-Z0-9]+)(?:\|[^>]*)?>|([CG][A-Z0-9]{4,}))$")
-
-
-@dataclass(frozen=True, slots=True)
-class RouteArgs:
-    handle: str
-    channel_id: str
-    pattern: str | None = None  # None: move the account's default channel
-    is_regex: bool = False
-
-
-ROUTE_USAGE = (
-    "`/roost route @account #channel` moves the account's cards; "
-    "`/roost route @account 아이폰|iphone #channel` routes mentions with those words; "
-    "`/roost route @account /regex/ #channel` routes by a regular expression."
-)
-
-
-def parse_route_args(text: str) -> RouteArgs:
-    """`@brand #channel`, `@brand words|more #channel` or `@brand /regex/ #channel`."""
-    words = text.split()
-    if len(words) < 2 or not words[0].startswith("@"):
-        raise Refused(ROUTE_USAGE)
-    channel = _CHANNEL.match(words[-1])
-    if channel is None:
-        raise Refused(
-            f"{words[-1]!r} is not a channel: pick one with # so Slack links it. " + ROUTE_USAGE
-        )
-    channel_id = channel.group(1) or channel.group(2)
-    middle = " ".join(words[1:-1]).strip()
-    if not middle:
-        return RouteArgs(words[0][1:], channel_id)
-    if len(middle) > 1 and middle.startswith("/") and middle.endswith("/"):
-        return RouteArgs(words[0][1:], channel_id, middle[1:-1], True)
-    return RouteArgs(words[0][1:], channel_id, middle, False)
-
-
 class FieldRefused(Refused):
     """A form that cannot be applied, and the field the person should look at."""
 
@@ -381,7 +343,7 @@ def connect_offer(rt: Runtime, who: Who, channel_id: str | None) -> tuple[str | 
     saying where a new account's cards will go (or what the server still needs)."""
     if not may_connect(rt, who):
         return None, None
-    usable = routing.usable_channel(rt, channel_id)
+    usable = usable_channel(rt.slack, channel_id)
     try:
         url = connect.authorize_url(rt, team_id=who.team_id, user_id=who.user_id, channel_id=usable)
     except SettingsError as exc:
@@ -393,43 +355,3 @@ def connect_offer(rt: Runtime, who: Who, channel_id: str | None) -> tuple[str | 
         "ROOST_DEFAULT_CHANNEL: run `/roost accounts` in the channel they belong in (with "
         "Roost invited) to connect one there."
     )
-
-
-@dataclass(frozen=True, slots=True)
-class RouteChange:
-    """What `/roost route` did: moved the default channel, or added a route (with the
-    recent mentions it would have caught)."""
-
-    handle: str
-    channel_id: str
-    pattern: str | None = None
-    matches: list[Mention] = field(default_factory=list)
-
-
-PREVIEW_MENTIONS = 200
-"""Recent mentions a new route, or a route's Test, looks through."""
-
-
-def apply_route(rt: Runtime, who: Who, text: str) -> RouteChange:
-    """`/roost route @account [pattern] #channel`, by an owner or admin."""
-    args = parse_route_args(text)
-    account = find_account(rt, args.handle)
-    require_manager_of(rt, who, account.id)
-    try:
-        if args.pattern is None:
-            routing.set_default_channel(rt, account.id, args.channel_id, actor=who.user_id)
-            return RouteChange(account.handle, args.channel_id)
-        routing.add_route(
-            rt,
-            account_id=account.id,
-            pattern=args.pattern,
-            is_regex=args.is_regex,
-            channel_id=args.channel_id,
-            actor=who.user_id,
-        )
-    except RoostError as exc:
-        raise Refused(str(exc)) from None
-    found = routing.preview_route(
-        rt, account.id, args.pattern, is_regex=args.is_regex, limit=PREVIEW_MENTIONS
-    )
-    return RouteChange(account.handle, args.channel_id, args.pattern, found)

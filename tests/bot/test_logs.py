@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from bot import outbox
 from bot.cli import main
 from bot.compose import Draft
-from bot.intake import Intake
+from bot.inbox.intake import Intake
 from bot.logs import REDACTED, configure_logging, redacting_filter, remember_secret, scrub
 from bot.runtime import Runtime
 from bot.settings import Settings

@@ -28,15 +28,16 @@ from sqlalchemy import update
 
 from bot.app import create_app
 from bot.errors import SlackRateLimited, XRateLimited
-from bot.intake import Intake
+from bot.inbox.intake import Intake
+from bot.inbox.stream import MentionStream
 from bot.rate_limits import count_rate_limit
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack.client import make_client, translate_errors
-from bot.stream import MentionStream
 from bot.team.connect import CALLBACK_PATH, authorize_url, complete
 from bot.team.credentials import x_client
 from bot.web import wsgi_app
+from bot.wiring import runtime_from
 from storage.accounts import stop_intake
 from storage.db import make_engine, session_factory
 from storage.mentions import MAX_CARD_ATTEMPTS
@@ -355,7 +356,7 @@ def test_an_x_429_on_the_token_exchange_is_counted_once(
 def test_a_slack_429_waited_out_is_counted_once(
     settings: Settings, redis: Redis, fake_slack: FakeSlack
 ) -> None:
-    built = Runtime.from_settings(settings, redis=redis)
+    built = runtime_from(settings, redis=redis)
     try:
         fake_slack.fail("chat.postMessage", retry_after=0)
         built.slack.chat_postMessage(channel=BRAND_CHANNEL, text="hello")
@@ -369,7 +370,7 @@ def test_the_counting_client_serves_bolts_lazy_listeners(
     rt: Runtime, fake_slack: FakeSlack, brand: Account
 ) -> None:
     """Bolt deep-copies each request, client included, for a lazy listener: the counting
-    client, as Runtime.from_settings builds it, must survive that, or every click fails."""
+    client, as bot.wiring.runtime_from builds it, must survive that, or every click fails."""
     from tests.handlers.signed import command, make_app
 
     rt.slack = counting_client(rt, fake_slack, partial(count_rate_limit, rt.redis, "slack"))

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,17 +15,15 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
 from bot import outbox
-from bot.cards import ACTION_CHECK, ACTION_RETRY
 from bot.compose import Draft
+from bot.inbox.cards import ACTION_CHECK, ACTION_RETRY
 from bot.outbound import SENDING_STALE, send_outbound, sweep_outbound
 from bot.runtime import Runtime
 from bot.team.people import Who
 from storage.models import Account, Mention, Outbound
-from tests.conftest import AGENT, BRAND_CHANNEL, run_jobs, wait_for
+from tests.conftest import AGENT, BRAND_CHANNEL, REPO_ROOT, run_jobs, wait_for
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def mention_of(rt: Runtime) -> Mention:
@@ -221,13 +218,14 @@ def test_a_worker_killed_after_x_answered_is_reconciled_not_resent(
         "ROOST_VAR_DIR": str(settings.roost_var_dir),
     }
     script = (
-        "from bot.runtime import Runtime, install\n"
+        "from bot.runtime import install\n"
         "from bot.settings import Settings\n"
         "from bot.outbound import send_outbound\n"
-        "install(Runtime.from_settings(Settings(_env_file=None)))\n"
+        "from bot.wiring import runtime_from\n"
+        "install(runtime_from(Settings(_env_file=None)))\n"
         f"send_outbound({pending.id})\n"
     )
-    worker = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=ROOT)
+    worker = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=REPO_ROOT)
     try:
         wait_for(lambda: fake_x.posts_by("brand"), timeout=20)
         assert row(rt).status == "sending"

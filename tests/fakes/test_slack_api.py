@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
-from pathlib import Path
 from typing import IO, Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,6 +22,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
+from tests.conftest import REPO_ROOT
 from tests.fakes.slack_api import (
     FakeSlack,
     action_body,
@@ -32,7 +32,6 @@ from tests.fakes.slack_api import (
 )
 
 BRAND = "C0BRAND"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def section(text: str) -> dict[str, Any]:
@@ -542,7 +541,7 @@ def test_standalone_server_prints_setup_and_each_message() -> None:
     command = [sys.executable, "-m", "tests.fakes.slack_api", "--port", "0"]
     with subprocess.Popen(
         [*command, "--channel", "C0CLI:cli"],
-        cwd=PROJECT_ROOT,
+        cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         text=True,
     ) as process:

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.client import HTTPConnection
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -26,7 +25,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from requests.adapters import HTTPAdapter
 
-from tests.conftest import wait_for
+from tests.conftest import REPO_ROOT, wait_for
 from tests.fakes.x_api import (
     ACCESS_TOKEN_SECONDS,
     INVALID_CODE,
@@ -38,7 +37,6 @@ from tests.fakes.x_api import (
 )
 
 X_HOST = "https://api.twitter.com"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 UNAUTHORIZED = {
     "title": "Unauthorized",
     "type": "about:blank",

@@ -12,15 +12,10 @@ import pytest
 from slack_bolt import App
 from sqlalchemy import select
 
-from bot.intake import Intake
+from bot.inbox.intake import Intake
+from bot.inbox.route_views import ACTION_ROUTE_REMOVE, ACTION_ROUTE_TEST
 from bot.runtime import Runtime
-from bot.team.views import (
-    ACTION_CONNECT,
-    ACTION_GRANT,
-    ACTION_ROUTE_REMOVE,
-    ACTION_ROUTE_TEST,
-    ACTION_SETTINGS,
-)
+from bot.team.views import ACTION_CONNECT, ACTION_GRANT, ACTION_SETTINGS
 from storage.models import Account, Event, Grant, Member, Route
 from tests.conftest import AGENT, BRAND_CHANNEL, LEAD, OWNER, give, run_jobs
 from tests.fakes.slack_api import FakeSlack

@@ -15,14 +15,14 @@ from rq.registry import ScheduledJobRegistry
 from slack_bolt import App
 from sqlalchemy import select
 
-from bot.assignment import ACTION_UNDO_ASSIGN
-from bot.cards import ACTION_ASSIGN, ACTION_RESOLVE
-from bot.delivery import reminder_job_id
 from bot.errors import SlackError
-from bot.intake import Intake
+from bot.inbox.assignment import ACTION_UNDO_ASSIGN
+from bot.inbox.cards import ACTION_ASSIGN, ACTION_RESOLVE
+from bot.inbox.delivery import reminder_job_id
+from bot.inbox.intake import Intake
+from bot.inbox.sla import remind, sweep_reminders
 from bot.outbox import retweet
 from bot.runtime import Runtime
-from bot.sla import remind, sweep_reminders
 from bot.team.people import Who
 from storage.models import Account, Event, Member, Mention, Note
 from tests.conftest import AGENT, BRAND_CHANNEL, LEAD, OWNER, give, run_jobs
@@ -345,7 +345,8 @@ def test_mine_inbox_and_the_home_list_open_items_with_links(
 def test_lists_stay_within_slacks_limits_with_hundreds_open(
     rt: Runtime, fake_slack: FakeSlack, card: dict[str, Any]
 ) -> None:
-    from bot.home import HOME_ITEMS, WorkItem, WorkList, home_view
+    from bot.home import home_view
+    from bot.inbox.worklists import HOME_ITEMS, WorkItem, WorkList
 
     item = WorkItem(1, "brand", "jane", "x" * 5000, the_mention(rt).created_at, "open", None)
     view = home_view(WorkList([item] * HOME_ITEMS, 900), WorkList([item] * HOME_ITEMS, 900))

@@ -14,8 +14,8 @@ from pydantic import SecretStr
 from slack_bolt import App, BoltRequest
 
 from bot.app import create_app
-from bot.cards import ACTION_REOPEN, CARD_ACTIONS
-from bot.intake import Intake
+from bot.inbox.cards import ACTION_REOPEN, CARD_ACTIONS
+from bot.inbox.intake import Intake
 from bot.runtime import Runtime
 from bot.web import wsgi_app
 from storage.models import Account

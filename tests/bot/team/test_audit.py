@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.intake import Intake
+from bot.inbox.intake import Intake
 from bot.runtime import Runtime
 from bot.team.audit import DEFAULT_DAYS, MAX_DAYS, audit_csv, parse_audit_args, send_audit
 from storage.events import record_event

@@ -30,7 +30,7 @@ from sqlalchemy import select, text, update
 
 from bot.app import create_app
 from bot.errors import RoostError, SettingsError, XTokenRevoked
-from bot.intake import Intake
+from bot.inbox.intake import Intake
 from bot.logs import redacting_filter
 from bot.runtime import Runtime
 from bot.team.connect import (
@@ -45,11 +45,10 @@ from bot.team.credentials import REFRESH_AHEAD, fresh_credentials, refresh_due, 
 from bot.web import wsgi_app
 from bot.x.oauth import SCOPES
 from storage.models import Account, Event, OAuthState
-from tests.conftest import BRAND_CHANNEL, run_jobs, wait_for
+from tests.conftest import BRAND_CHANNEL, REPO_ROOT, run_jobs, wait_for
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import OPENAPI_PATH, FakeX
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 LEAD = "U0LEAD"
 OTHER_CHANNEL = "C0OTHER"
 
@@ -590,12 +589,12 @@ def test_two_threads_refreshing_at_once_make_one_refresh(
 
 CHILD = """
 import json, sys
-from bot.team.credentials import fresh_credentials, x_client
-from bot.runtime import Runtime
+from bot.team.credentials import fresh_credentials
 from bot.settings import load_settings
+from bot.wiring import runtime_from
 from storage.models import Account
 
-rt = Runtime.from_settings(load_settings())
+rt = runtime_from(load_settings())
 with rt.sessions() as session:
     account = session.get_one(Account, int(sys.argv[1]))
 print("ready", flush=True)
@@ -791,7 +790,7 @@ def test_tokens_never_reach_the_logs(
 def test_the_listener_refreshes_a_token_about_to_lapse_between_polls(
     rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, client_id: str
 ) -> None:
-    from bot.intake import Intake
+    from bot.inbox.intake import Intake
 
     connect(rt, fake_slack)
     intake = Intake(rt)

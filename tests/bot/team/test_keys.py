@@ -180,7 +180,7 @@ def nothing_starts(monkeypatch: pytest.MonkeyPatch) -> None:
     def started(*args: object, **kwargs: object) -> None:
         raise AssertionError("started despite the wrong key")
 
-    monkeypatch.setattr("bot.runtime.Runtime.from_settings", started)
+    monkeypatch.setattr("bot.wiring.runtime_from", started)
     monkeypatch.setattr(subprocess, "Popen", started)
     # Set, so that `roost run` starts no embedded Redis; nothing connects to it.
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")

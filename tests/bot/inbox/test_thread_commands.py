@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.thread_commands import ThreadCommand, parse
+from bot.inbox.thread_commands import ThreadCommand, parse
 
 BOT = "U0ROOST"
 

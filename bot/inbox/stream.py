@@ -16,6 +16,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -25,7 +26,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import RoostError, XError, XForbidden, XTokenRevoked
-from bot.intake import OUTAGE_WAIT, SWEEP_AFTER, Intake
+from bot.inbox.intake import OUTAGE_WAIT, SWEEP_AFTER, AccountSweep, Intake
 from bot.lease import LEASE_SECONDS, Lease
 from bot.rate_limits import count_rate_limit
 from bot.runtime import Runtime
@@ -197,9 +198,10 @@ class StreamListener:
         lease_seconds: float = LEASE_SECONDS,
         retry_seconds: float = BACKFILL_RETRY_SECONDS,
         outage_wait: float = OUTAGE_WAIT,
+        also_sweep: Sequence[AccountSweep] = (),
     ) -> None:
         self.rt = rt
-        self.intake = Intake(rt)
+        self.intake = Intake(rt, also_sweep=also_sweep)
         self.lease = Lease(rt.redis, "intake:stream", seconds=lease_seconds)
         self.lease_seconds = lease_seconds
         self.retry_seconds = retry_seconds

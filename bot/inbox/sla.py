@@ -1,7 +1,7 @@
 """First-response targets: one reminder in the card's thread when a mention waits too long.
 
 A card's target is set when it is posted (the account's SLA minutes after
-the mention); an RQ job is scheduled for that moment (bot.delivery). When it
+the mention); an RQ job is scheduled for that moment (bot.inbox.delivery). When it
 runs, the database decides: a reminder is claimed once, and only for a
 mention still open and unanswered. A reply, a DM or a resolve cancels the
 job; the listener's sweep sends reminders whose job was lost, late but once.
@@ -16,8 +16,8 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from bot import runtime
-from bot.delivery import card_thread, refresh_card, reminder_job_id
 from bot.errors import SlackError
+from bot.inbox.delivery import card_thread, refresh_card, reminder_job_id
 from bot.runtime import Runtime
 from bot.slack.client import translate_errors
 from storage.assignments import claim_reminder, release_reminder, reminders_due

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,12 +23,14 @@ from rq import Retry
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from bot.delivery import CLAIM_STALE_AFTER, enqueue_deliveries, notify_intake_stopped
+from bot import runtime
 from bot.errors import RoostError, XError, XForbidden, XRateLimited, XTokenRevoked
+from bot.inbox.delivery import CLAIM_STALE_AFTER, enqueue_deliveries
+from bot.inbox.sla import sweep_reminders
 from bot.lease import LEASE_SECONDS, Lease
-from bot.outbound import sweep_outbound
 from bot.runtime import Runtime
-from bot.sla import sweep_reminders
+from bot.slack.client import translate_errors
+from bot.slack.mrkdwn import escape
 from bot.team.credentials import REFRESH_AHEAD, x_client
 from bot.x.client import XClient
 from bot.x.normalize import mentions_from_payload, parse_time
@@ -70,11 +72,17 @@ class LeaseLost(RoostError):
     """This listener no longer holds the account's lease; another one reads it now."""
 
 
+AccountSweep = Callable[[Runtime, int], object]
+"""More of an account's lost work for the listener's sweep to queue again, handed in by
+the entry point: the outbound rows of bot.outbound, a domain above this one."""
+
+
 class Intake:
     """Stores payloads from X and queues their delivery, for one process."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, *, also_sweep: Sequence[AccountSweep] = ()) -> None:
         self.rt = rt
+        self.also_sweep = tuple(also_sweep)
         self._clients: dict[int, tuple[str, XClient]] = {}
 
     def client(self, account: Account) -> XClient:
@@ -177,9 +185,11 @@ class Intake:
             cursor(session, account_id, self.rt.clock()).last_error = str(error)
 
     def sweep(self, account_id: int) -> int:
-        """Queue again the account's mentions whose delivery went missing, its outbound
-        rows whose send went missing or was interrupted, and its lost SLA reminders."""
-        sweep_outbound(self.rt, account_id)
+        """Queue again the account's mentions whose delivery went missing, its lost SLA
+        reminders, and whatever `also_sweep` finds (its outbound rows whose send went
+        missing or was interrupted)."""
+        for more in self.also_sweep:
+            more(self.rt, account_id)
         sweep_reminders(self.rt, account_id)
         with self.rt.sessions.begin() as session:
             now = self.rt.clock()
@@ -238,11 +248,12 @@ class Listener:
     rt: Runtime
     lease_seconds: float = LEASE_SECONDS
     outage_wait: float = OUTAGE_WAIT
+    also_sweep: Sequence[AccountSweep] = ()
     intake: Intake = field(init=False)
     held: dict[int, AccountIntake] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.intake = Intake(self.rt)
+        self.intake = Intake(self.rt, also_sweep=self.also_sweep)
 
     @property
     def interval(self) -> timedelta:
@@ -337,3 +348,23 @@ class Listener:
             except RedisError:
                 pass  # the lease expires by itself
         self.held.clear()
+
+
+def notify_intake_stopped(account_id: int) -> None:
+    """RQ job: tell the account's channel, once, that its intake stopped and why."""
+    rt = runtime.current()
+    with rt.sessions.begin() as session:
+        account = session.get_one(Account, account_id)
+        channel, handle, error = account.channel_id, account.handle, account.intake_error
+    with translate_errors(channel):
+        rt.slack.chat_postMessage(channel=channel, text=intake_stopped(handle, channel, error))
+
+
+def intake_stopped(handle: str, channel: str, error: str | None) -> str:
+    """The one notice a channel gets when X refuses its account's token or plan."""
+    return (
+        f":warning: Roost stopped reading mentions of *@{escape(handle)}*: "
+        f"{escape(error or 'unknown error')}\nMentions will flow again once the account is "
+        "reconnected: *Connect an account* in `/roost accounts`, or on the server "
+        f"`roost accounts add --handle {escape(handle)} --channel {channel} ...` with fresh tokens."
+    )

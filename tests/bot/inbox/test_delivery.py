@@ -9,11 +9,11 @@ import pytest
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
-from bot import routing
-from bot.delivery import CLAIM_STALE_AFTER, post_mention, reminder_job_id
 from bot.errors import SlackRateLimited
-from bot.intake import Intake
-from bot.routing import RouteError
+from bot.inbox import routing
+from bot.inbox.delivery import CLAIM_STALE_AFTER, post_mention, reminder_job_id
+from bot.inbox.intake import Intake
+from bot.inbox.routing import RouteError
 from bot.runtime import Runtime
 from bot.team.business_hours import parse_hours
 from storage.mentions import claim_card

@@ -1,8 +1,6 @@
-"""What Roost answers people in Slack, as text: pure functions the handlers render."""
+"""What Roost says about itself: `/roost help` and the foot of the App Home."""
 
 from __future__ import annotations
-
-from bot.slack.mrkdwn import escape
 
 HELP = """*Roost* brings every @mention of your X accounts into Slack as cards.
 • New mentions appear in each account's channel; follow-ups from the same conversation land in the card's thread.
@@ -16,13 +14,3 @@ HELP = """*Roost* brings every @mention of your X accounts into Slack as cards.
 • Every morning each channel gets a digest: what came in, what is open and for whom, what is overdue, response times against the week before, and today's scheduled posts; people with assigned items get a short DM. `/roost digest` shows it now; `/roost digest at 08:30 weekdays Asia/Seoul` or `off` changes it.
 • `/roost stats [7d|30d] [@account]` shows the figures, and sends you the chart.
 • `/roost audit [@account] [days]` sends you the audit log as a CSV file."""  # noqa: E501
-
-
-def intake_stopped(handle: str, channel: str, error: str | None) -> str:
-    """The one notice a channel gets when X refuses its account's token or plan."""
-    return (
-        f":warning: Roost stopped reading mentions of *@{escape(handle)}*: "
-        f"{escape(error or 'unknown error')}\nMentions will flow again once the account is "
-        "reconnected: *Connect an account* in `/roost accounts`, or on the server "
-        f"`roost accounts add --handle {escape(handle)} --channel {channel} ...` with fresh tokens."
-    )

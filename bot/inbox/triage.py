@@ -9,11 +9,11 @@ from rq import Retry
 from sqlalchemy import update
 
 from bot import runtime
-from bot.delivery import card_thread, refresh_card
 from bot.errors import Refused
-from bot.outbox import scene_for
+from bot.inbox.access import scene_for
+from bot.inbox.delivery import card_thread, refresh_card
+from bot.inbox.sla import cancel_reminder
 from bot.runtime import Runtime
-from bot.sla import cancel_reminder
 from bot.slack.client import translate_errors
 from bot.team.people import Who
 from storage.events import record_event

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bot import routing
 from bot.errors import SlackUnavailable
-from bot.intake import Intake
-from bot.routing import RouteError, channel_for, compile_route
+from bot.inbox import routing
+from bot.inbox.intake import Intake
+from bot.inbox.routing import RouteError, channel_for, compile_route
 from bot.runtime import Runtime
+from bot.slack.channels import check_channel
 from storage.models import Account, Event
 from storage.routes import append_route
 from tests.conftest import BRAND_CHANNEL, OWNER
@@ -173,7 +174,7 @@ def test_routes_are_tried_in_the_order_they_were_added(
 def test_a_route_to_a_channel_roost_is_not_in_says_how_to_invite_it(
     rt: Runtime, fake_slack: FakeSlack, brand: Account, channels: None, channel: str, says: str
 ) -> None:
-    assert routing.check_channel(rt, channel) is not None
+    assert check_channel(rt.slack, channel) is not None
     with pytest.raises(RouteError) as caught:
         route_to(rt, brand, "iphone", channel)
     assert says in str(caught.value)
@@ -200,7 +201,7 @@ def test_slack_failing_while_checking_a_channel_is_not_a_missing_channel(
 ) -> None:
     fake_slack.fail("conversations.info", status=503)
     with pytest.raises(SlackUnavailable):
-        routing.check_channel(rt, MOBILE)
+        check_channel(rt.slack, MOBILE)
 
 
 def test_a_removed_route_no_longer_routes(rt: Runtime, brand: Account, channels: None) -> None:

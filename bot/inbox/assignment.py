@@ -18,16 +18,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import runtime
-from bot.delivery import card_thread, refresh_card
 from bot.errors import Refused, SlackError
-from bot.home import card_url, publish_home
-from bot.outbox import scene_for
+from bot.inbox.access import scene_for
+from bot.inbox.delivery import card_thread, card_url, refresh_card
+from bot.inbox.thread_commands import parse
 from bot.runtime import Runtime
 from bot.slack.blocks import button, section
 from bot.slack.client import send_dm, translate_errors
 from bot.slack.mrkdwn import escape_within
 from bot.team.people import Who, check_person
-from bot.thread_commands import parse
 from storage.assignments import Changed, add_note, card_in_thread, set_assignee
 from storage.events import record_event
 from storage.models import Account, Event, Member, Mention
@@ -187,7 +186,7 @@ def announce_assignment(event_id: int) -> None:
         )
     for user in {u for u in (new, previous) if u}:
         try:
-            publish_home(rt, team_id, user)
+            rt.publish_home(rt, team_id, user)
         except (SlackApiError, SlackError) as exc:
             # The rest is told; a Home refreshes again when it is opened.
             logger.warning("Home of %s not refreshed: %s", user, exc)

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import re2
-from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
 
-from bot.errors import RoostError, SlackError
+from bot.errors import Refused, RoostError
 from bot.runtime import Runtime
-from bot.slack.client import translate_errors
+from bot.slack.channels import check_channel
+from bot.team.admin import find_account, require_manager_of
+from bot.team.people import Who
 from bot.words import find_word
 from storage import routes as queries
 from storage.events import record_event
@@ -129,42 +131,6 @@ def _regex_problem(exc: Exception) -> str:
     elif bad_escape and escaped == "Z":
         message += " For the end of the text, write \\z."
     return message
-
-
-def check_channel(rt: Runtime, channel_id: str) -> str | None:
-    """None if Roost can post in the channel; otherwise what a person should do about it.
-
-    Other Slack failures (rate limits, outages) raise SlackError.
-    """
-    with translate_errors(channel_id):
-        try:
-            found = rt.slack.conversations_info(channel=channel_id)["channel"]
-        except SlackApiError as exc:
-            if exc.response.get("error") != "channel_not_found":
-                raise
-            return (
-                f"Roost cannot find channel <#{channel_id}>: it does not exist, or it is private "
-                f"and Roost is not in it. Invite it with /invite @Roost in <#{channel_id}>."
-            )
-    if found.get("is_archived"):
-        return f"<#{channel_id}> is archived: unarchive it, or pick another channel."
-    if not found.get("is_member"):
-        return (
-            f"Roost is not in <#{channel_id}>: invite it with /invite @Roost in <#{channel_id}>, "
-            "then try again."
-        )
-    return None
-
-
-def usable_channel(rt: Runtime, channel_id: str | None) -> str | None:
-    """`channel_id` if it is a channel Roost can post cards in, else None (a DM, a channel
-    Roost is not in, or Slack not saying)."""
-    if not channel_id or channel_id[:1] not in ("C", "G"):
-        return None
-    try:
-        return channel_id if check_channel(rt, channel_id) is None else None
-    except SlackError:
-        return None
 
 
 def add_route(
@@ -290,6 +256,83 @@ def channel_for(session: Session, account: Account, text: str) -> str:
 
 
 def _require_usable(rt: Runtime, channel_id: str) -> None:
-    problem = check_channel(rt, channel_id)
+    problem = check_channel(rt.slack, channel_id)
     if problem is not None:
         raise RouteError(problem)
+
+
+_CHANNEL = re.compile(r"^(?:<#([CG][A-Z0-9]+)(?:\|[^>]*)?>|([CG][A-Z0-9]{4,}))$")
+
+
+@dataclass(frozen=True, slots=True)
+class RouteArgs:
+    handle: str
+    channel_id: str
+    pattern: str | None = None  # None: move the account's default channel
+    is_regex: bool = False
+
+
+ROUTE_USAGE = (
+    "`/roost route @account #channel` moves the account's cards; "
+    "`/roost route @account 아이폰|iphone #channel` routes mentions with those words; "
+    "`/roost route @account /regex/ #channel` routes by a regular expression."
+)
+
+
+def parse_route_args(text: str) -> RouteArgs:
+    """`@brand #channel`, `@brand words|more #channel` or `@brand /regex/ #channel`."""
+    words = text.split()
+    if len(words) < 2 or not words[0].startswith("@"):
+        raise Refused(ROUTE_USAGE)
+    channel = _CHANNEL.match(words[-1])
+    if channel is None:
+        raise Refused(
+            f"{words[-1]!r} is not a channel: pick one with # so Slack links it. " + ROUTE_USAGE
+        )
+    channel_id = channel.group(1) or channel.group(2)
+    middle = " ".join(words[1:-1]).strip()
+    if not middle:
+        return RouteArgs(words[0][1:], channel_id)
+    if len(middle) > 1 and middle.startswith("/") and middle.endswith("/"):
+        return RouteArgs(words[0][1:], channel_id, middle[1:-1], True)
+    return RouteArgs(words[0][1:], channel_id, middle, False)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteChange:
+    """What `/roost route` did: moved the default channel, or added a route (with the
+    recent mentions it would have caught)."""
+
+    handle: str
+    channel_id: str
+    pattern: str | None = None
+    matches: list[Mention] = field(default_factory=list)
+
+
+PREVIEW_MENTIONS = 200
+"""Recent mentions a new route, or a route's Test, looks through."""
+
+
+def apply_route(rt: Runtime, who: Who, text: str) -> RouteChange:
+    """`/roost route @account [pattern] #channel`, by an owner or admin."""
+    args = parse_route_args(text)
+    account = find_account(rt, args.handle)
+    require_manager_of(rt, who, account.id)
+    try:
+        if args.pattern is None:
+            set_default_channel(rt, account.id, args.channel_id, actor=who.user_id)
+            return RouteChange(account.handle, args.channel_id)
+        add_route(
+            rt,
+            account_id=account.id,
+            pattern=args.pattern,
+            is_regex=args.is_regex,
+            channel_id=args.channel_id,
+            actor=who.user_id,
+        )
+    except RoostError as exc:
+        raise Refused(str(exc)) from None
+    found = preview_route(
+        rt, account.id, args.pattern, is_regex=args.is_regex, limit=PREVIEW_MENTIONS
+    )
+    return RouteChange(account.handle, args.channel_id, args.pattern, found)

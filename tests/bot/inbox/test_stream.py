@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import func, select
 
+from bot.inbox.stream import StreamListener, backfill_since, stream_rules
 from bot.runtime import Runtime
-from bot.stream import StreamListener, backfill_since, stream_rules
 from storage.models import Account, Mention
 from tests.conftest import queued_mentions, wait_for
 from tests.fakes.x_api import FakeX

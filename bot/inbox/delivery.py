@@ -19,7 +19,14 @@ from slack_sdk import WebClient
 from sqlalchemy.orm import Session
 
 from bot import runtime
-from bot.cards import (
+from bot.errors import (
+    RoostError,
+    SlackChannelUnavailable,
+    SlackError,
+    SlackRateLimited,
+    SlackUnavailable,
+)
+from bot.inbox.cards import (
     METADATA_EVENT,
     CardMention,
     CardOutbound,
@@ -28,15 +35,7 @@ from bot.cards import (
     notification_text,
     tweet_url,
 )
-from bot.errors import (
-    RoostError,
-    SlackChannelUnavailable,
-    SlackError,
-    SlackRateLimited,
-    SlackUnavailable,
-)
-from bot.replies import intake_stopped
-from bot.routing import channel_for
+from bot.inbox.routing import channel_for
 from bot.runtime import Runtime
 from bot.slack.client import find_posted, translate_errors
 from bot.team.business_hours import sla_due
@@ -257,13 +256,13 @@ def reminder_job_id(mention_id: int) -> str:
 def schedule_reminder(queue: Queue, mention_id: int, due: datetime) -> None:
     """Queue the mention's SLA reminder for when it falls due; one job per mention.
 
-    Named by path: bot.sla builds on this module. The database decides
+    Named by path: bot.inbox.sla builds on this module. The database decides
     whether it is still wanted when it runs, and the sweep sends it if the
     job was lost.
     """
     queue.enqueue_at(
         due,
-        "bot.sla.remind",
+        "bot.inbox.sla.remind",
         mention_id,
         job_id=reminder_job_id(mention_id),
         result_ttl=0,
@@ -307,6 +306,17 @@ def refresh_card(rt: Runtime, mention_id: int) -> None:
     except SlackError as exc:
         # What changed is logged in the thread too; a stale card is cosmetic.
         logger.warning("card %s not refreshed: %s", mention_id, exc)
+
+
+def card_url(rt: Runtime, mention: Mention) -> str | None:
+    """The card's address in Slack, in the form Slack's own permalinks take."""
+    if mention.slack_channel is None or mention.slack_ts is None:
+        return None
+    message = "p" + mention.slack_ts.replace(".", "")
+    url = f"{rt.workspace_url()}/archives/{mention.slack_channel}/{message}"
+    if mention.slack_thread_ts:
+        url += f"?thread_ts={mention.slack_thread_ts}&cid={mention.slack_channel}"
+    return url
 
 
 def card_thread(rt: Runtime, mention_id: int) -> tuple[str, str] | None:
@@ -353,16 +363,6 @@ def card_item(session: Session, row: Outbound, *, undone: bool = False) -> CardO
         error=row.error,
         undone=undone,
     )
-
-
-def notify_intake_stopped(account_id: int) -> None:
-    """RQ job: tell the account's channel, once, that its intake stopped and why."""
-    rt = runtime.current()
-    with rt.sessions.begin() as session:
-        account = session.get_one(Account, account_id)
-        channel, handle, error = account.channel_id, account.handle, account.intake_error
-    with translate_errors(channel):
-        rt.slack.chat_postMessage(channel=channel, text=intake_stopped(handle, channel, error))
 
 
 def _view(

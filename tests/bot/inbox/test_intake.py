@@ -12,7 +12,7 @@ from redis.retry import Retry
 from sqlalchemy import select
 
 from bot.errors import XUnavailable
-from bot.intake import Intake, Listener
+from bot.inbox.intake import Intake, Listener
 from bot.runtime import Runtime
 from storage.models import Account, Event, IntakeCursor, Mention
 from tests.conftest import BRAND_CHANNEL, add_brand_account, queued_mentions, run_jobs, wait_for

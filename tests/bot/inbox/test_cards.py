@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.cards import (
+from bot.inbox.cards import (
     ACTION_APPROVE,
     ACTION_ASSIGN,
     ACTION_CHECK,
