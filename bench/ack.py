@@ -61,9 +61,9 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import make_url
 
 from bench.common import Stack, ask, bench_runtime, epoch, free_port, key_of, percentile, wait
-from bot.compose import PUBLISH_CALLBACK, Draft
 from bot.inbox.cards import ACTION_REOPEN, ACTION_RESOLVE
 from bot.inbox.intake import Intake
+from bot.outbound.reply_modal import PUBLISH_CALLBACK, Draft
 from bot.runtime import Runtime
 from bot.web import WEB_THREADS
 from storage.accounts import upsert_account

@@ -145,7 +145,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 def _listen(args: argparse.Namespace, settings: Settings) -> int:
     from bot.inbox.intake import Listener
     from bot.inbox.stream import StreamListener
-    from bot.outbound import sweep_outbound
+    from bot.outbound.sending import sweep_outbound
 
     rt = _runtime(settings, "listener")
     stop = _stop_on_signals()

@@ -78,7 +78,7 @@ def period_figures(
     """The figures for the `days` before `until`, against the `days` before those.
 
     `rows` are the mentions posted in both periods; `clocks` count elapsed
-    business time per account (bot.business_hours.business_clock). A mention
+    business time per account (bot.team.business_hours.business_clock). A mention
     counts for its account, for the person who answered it first, and for the
     person who resolved it.
     """

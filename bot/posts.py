@@ -20,9 +20,9 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from bot.errors import Refused
-from bot.guards import check_public
-from bot.media import check_files
-from bot.outbound import enqueue_send
+from bot.outbound.guards import check_public
+from bot.outbound.media import check_files
+from bot.outbound.sending import enqueue_send
 from bot.runtime import Runtime
 from bot.team.people import Who, time_zone
 from bot.when import WhenError, check_run_at, local_to_utc

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from bot import runtime
 from bot.digest import queue_due_digests
 from bot.inbox.sla import sweep_reminders
-from bot.outbound import sweep_outbound
+from bot.outbound.sending import sweep_outbound
 from storage.models import Account
 
 logger = logging.getLogger(__name__)

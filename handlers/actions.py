@@ -8,8 +8,6 @@ from typing import Any
 from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
-from bot import outbox
-from bot.compose import compose_view
 from bot.inbox import assignment, triage
 from bot.inbox.assignment import ACTION_UNDO_ASSIGN
 from bot.inbox.cards import (
@@ -26,6 +24,8 @@ from bot.inbox.cards import (
     ACTION_RETWEET,
     ACTION_UNDO_RETWEET,
 )
+from bot.outbound import acting
+from bot.outbound.reply_modal import compose_view
 from bot.runtime import Runtime
 from bot.team.people import Who
 from handlers.ack import acknowledge, answering, button_value
@@ -33,15 +33,15 @@ from handlers.ack import acknowledge, answering, button_value
 Act = Callable[[Runtime, Who, int], object]
 
 _BY_BUTTON: dict[str, Act] = {
-    ACTION_RETWEET: outbox.retweet,
+    ACTION_RETWEET: acting.retweet,
     ACTION_RESOLVE: lambda rt, who, id_: triage.change_status(rt, who, id_, "resolve"),
     ACTION_REOPEN: lambda rt, who, id_: triage.change_status(rt, who, id_, "reopen"),
     ACTION_IGNORE: lambda rt, who, id_: triage.change_status(rt, who, id_, "ignore"),
-    ACTION_APPROVE: lambda rt, who, id_: outbox.decide(rt, who, id_, approve=True),
-    ACTION_REJECT: lambda rt, who, id_: outbox.decide(rt, who, id_, approve=False),
-    ACTION_CHECK: outbox.check_again,
-    ACTION_RETRY: outbox.retry,
-    ACTION_UNDO_RETWEET: outbox.undo_retweet,
+    ACTION_APPROVE: lambda rt, who, id_: acting.decide(rt, who, id_, approve=True),
+    ACTION_REJECT: lambda rt, who, id_: acting.decide(rt, who, id_, approve=False),
+    ACTION_CHECK: acting.check_again,
+    ACTION_RETRY: acting.retry,
+    ACTION_UNDO_RETWEET: acting.undo_retweet,
 }
 """Buttons that act at once; the card and its thread show the result."""
 
@@ -68,7 +68,7 @@ def who_clicked(body: dict[str, Any]) -> Who:
 def _open_composer(rt: Runtime, kind: str) -> Any:
     def handle(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         with answering(rt, body, respond):
-            draft, around = outbox.start(rt, who_clicked(body), button_value(body), kind)
+            draft, around = acting.start(rt, who_clicked(body), button_value(body), kind)
             client.views_open(trigger_id=body["trigger_id"], view=compose_view(draft, around))
 
     return handle

@@ -7,8 +7,9 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot import outbox
-from bot.compose import (
+from bot.errors import Refused
+from bot.outbound import acting
+from bot.outbound.reply_modal import (
     COMPOSE_CALLBACK,
     METADATA_LIMIT,
     PUBLISH_CALLBACK,
@@ -19,7 +20,6 @@ from bot.compose import (
     problem_view,
     submitted_text,
 )
-from bot.errors import Refused
 from bot.runtime import Runtime
 from handlers.actions import who_clicked
 
@@ -31,7 +31,7 @@ def register(app: App, rt: Runtime) -> None:
         draft = Draft.load(view["private_metadata"])
         draft = dataclasses.replace(draft, text=text, kind="dm" if as_dm else draft.kind)
         try:
-            checked = outbox.check(rt, who_clicked(body), draft)
+            checked = acting.check(rt, who_clicked(body), draft)
         except Refused as exc:
             ack(response_action="errors", errors={TEXT_BLOCK: str(exc)})
             return
@@ -54,7 +54,7 @@ def register(app: App, rt: Runtime) -> None:
     def publish(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         draft = Draft.load(view["private_metadata"])
         try:
-            checked = outbox.publish(rt, who_clicked(body), draft)
+            checked = acting.publish(rt, who_clicked(body), draft)
         except Refused as exc:
             ack(response_action="update", view=problem_view(draft, [str(exc)]))
             return

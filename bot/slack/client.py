@@ -66,7 +66,7 @@ def make_client(
     A 429 means Slack took nothing, so trying again is safe. A dropped
     connection is not retried here: Slack may have posted the message
     already, and the delivery job knows how to look before posting again.
-    `on_rate_limit` is called for every 429 Slack answers (bot.metrics counts them);
+    `on_rate_limit` is called for every 429 Slack answers (bot.rate_limits counts them);
     it must not raise.
     """
     handler = (

@@ -4,7 +4,7 @@ tweepy builds its host in (`https://api.twitter.com`) and sends every call
 through `client.session`, a requests.Session. An adapter mounted on that
 session rewrites the host to X_API_URL, gives every call a timeout (tweepy
 sets none), records X's rate-limit headers so intake can honour them, and
-reports each 429 for bot.metrics to count.
+reports each 429 for bot.rate_limits to count.
 
 Writes (posts, DMs, retweets) take no idempotency key at X, so their errors
 say whether the call can have taken effect: XUnavailable only when it never
@@ -166,7 +166,7 @@ def mount(
 ) -> XBaseAdapter:
     """Point a tweepy session at base_url; returns the adapter for its rate limits.
 
-    `on_rate_limit` is called for every 429 X answers (bot.metrics counts them); it must
+    `on_rate_limit` is called for every 429 X answers (bot.rate_limits counts them); it must
     not raise.
     """
     adapter = XBaseAdapter(base_url, timeout=timeout, on_rate_limit=on_rate_limit)

@@ -18,11 +18,11 @@ import requests
 from pydantic import SecretStr
 from sqlalchemy import select, update
 
-from bot import outbox
 from bot.cli import main
-from bot.compose import Draft
 from bot.inbox.intake import Intake
 from bot.logs import REDACTED, configure_logging, redacting_filter, remember_secret, scrub
+from bot.outbound import acting
+from bot.outbound.reply_modal import Draft
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.team.people import Who
@@ -261,7 +261,7 @@ def test_no_credential_reaches_a_log_record_from_adding_accounts_to_replying(
         mentions = list(session.scalars(select(Mention.id).order_by(Mention.id)))
     for mention in mentions:
         draft = dataclasses.replace(Draft.new(mention, "reply"), text="@jane we are on it")
-        assert outbox.publish(rt, Who(fake_slack.team_id, AGENT), draft).ok
+        assert acting.publish(rt, Who(fake_slack.team_id, AGENT), draft).ok
     run_jobs(rt)  # the replies
     assert len(fake_x.posts_by("brand")) == len(fake_x.posts_by("brandjp")) == 1
 

@@ -13,7 +13,6 @@ import pytest
 from slack_bolt import App
 from sqlalchemy import select
 
-from bot.compose import AS_DM_BLOCK, AS_DM_INPUT, TEXT_BLOCK, TEXT_INPUT
 from bot.inbox.cards import (
     ACTION_APPROVE,
     ACTION_DM,
@@ -25,6 +24,7 @@ from bot.inbox.cards import (
     ACTION_RETWEET,
     ACTION_UNDO_RETWEET,
 )
+from bot.outbound.reply_modal import AS_DM_BLOCK, AS_DM_INPUT, TEXT_BLOCK, TEXT_INPUT
 from bot.runtime import Runtime
 from storage.models import Account, Event, Member, Mention, Outbound
 from tests.conftest import AGENT, BRAND_CHANNEL, LEAD, OWNER, give, run_jobs

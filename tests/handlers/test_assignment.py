@@ -21,7 +21,7 @@ from bot.inbox.cards import ACTION_ASSIGN, ACTION_RESOLVE
 from bot.inbox.delivery import reminder_job_id
 from bot.inbox.intake import Intake
 from bot.inbox.sla import remind, sweep_reminders
-from bot.outbox import retweet
+from bot.outbound.acting import retweet
 from bot.runtime import Runtime
 from bot.team.people import Who
 from storage.models import Account, Event, Member, Mention, Note
@@ -404,8 +404,8 @@ def test_answering_or_resolving_cancels_the_reminder(
     if how == "resolved":
         press(app, fake_slack, card, ACTION_RESOLVE)
     else:
-        from bot.compose import Draft
-        from bot.outbox import publish
+        from bot.outbound.acting import publish
+        from bot.outbound.reply_modal import Draft
 
         draft = Draft(mention.id, "reply", "n1", "@jane sorted")
         assert publish(rt, Who(fake_slack.team_id, AGENT), draft).ok

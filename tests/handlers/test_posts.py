@@ -13,8 +13,8 @@ from rq import SimpleWorker
 from slack_bolt import App
 from sqlalchemy import select
 
-from bot.outbound import send_outbound, sweep_outbound
-from bot.outbox import retry
+from bot.outbound.acting import retry
+from bot.outbound.sending import send_outbound, sweep_outbound
 from bot.post_views import ACTION_CANCEL, SHORTCUT
 from bot.runtime import Runtime
 from bot.team.people import Who

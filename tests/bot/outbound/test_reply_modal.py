@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from bot.compose import (
+from bot.outbound.guards import check_public
+from bot.outbound.reply_modal import (
     AS_DM_BLOCK,
     COMPOSE_CALLBACK,
     METADATA_LIMIT,
@@ -19,7 +20,6 @@ from bot.compose import (
     preview_view,
     submitted_text,
 )
-from bot.guards import check_public
 from bot.x.text import measure
 
 AROUND = ComposeContext(

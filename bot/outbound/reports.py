@@ -1,5 +1,9 @@
-"""How a composed post went, per account: a message in the account's channel and a DM
-to its author, once per result, with Retry where a person can act."""
+"""How a send ended, shown in Slack, once: on a mention's card and in its thread; for a
+composed post, a message in the account's channel and a DM to its author, per account,
+with Retry where a person can act.
+
+A Slack failure here never fails the send itself: the report is queued again.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,15 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from rq import Queue, Retry
+from sqlalchemy.orm import Session
+
+from bot import runtime
 from bot.errors import SlackError
-from bot.inbox.cards import ACTION_CHECK, ACTION_RETRY, tweet_url
+from bot.inbox.cards import ACTION_CHECK, ACTION_RETRY, activity_line, tweet_url
+from bot.inbox.delivery import card_item, card_thread, refresh_card
 from bot.runtime import Runtime
-from bot.slack.blocks import button, confirm, section
+from bot.slack.blocks import button, confirm, quote, section
 from bot.slack.client import send_dm, translate_errors
 from bot.slack.mrkdwn import escape, escape_within
 from storage import outbound as rows
@@ -21,6 +30,62 @@ logger = logging.getLogger(__name__)
 
 LATE_AFTER = timedelta(minutes=1)
 """A post sent this long after its time is reported late, with how late."""
+
+
+JOB_TIMEOUT = 300
+"""Seconds a report may take: a few Slack calls, each waiting out up to two 429s."""
+
+REPORT_RETRY = Retry(max=5, interval=[5, 30, 60, 300, 900])
+"""Logging in Slack waits out a Slack outage; the post itself is already settled."""
+
+
+def enqueue_report(queue: Queue, outbound_id: int) -> None:
+    queue.enqueue(
+        report_outbound, outbound_id, retry=REPORT_RETRY, job_timeout=JOB_TIMEOUT, result_ttl=0
+    )
+
+
+def report_outbound(outbound_id: int) -> None:
+    """RQ job: show a row's state on its card and log a final result in the card's thread."""
+    report(runtime.current(), outbound_id, raise_on_slack=True)
+
+
+def report(rt: Runtime, outbound_id: int, *, raise_on_slack: bool = False) -> None:
+    """Show the row on its card, and log a final result once in the card's thread.
+
+    A Slack failure here never fails the send: the report is queued again.
+    """
+    try:
+        with rt.sessions() as session:
+            row = session.get_one(Outbound, outbound_id)
+            mention_id = row.mention_id
+        if row.post_id is not None:
+            report_post(rt, outbound_id)
+            return
+        if mention_id is None:
+            return
+        refresh_card(rt, mention_id)
+        thread = card_thread(rt, mention_id)
+        if thread is None:
+            return
+        with rt.sessions.begin() as session:
+            claimed = rows.claim_log(session, outbound_id, rt.clock())
+            text = log_text(session, claimed) if claimed else None
+        if text is None:
+            if row.status in ("unknown", "awaiting_approval"):
+                _post_in_thread(rt, thread, _log_line(rt, outbound_id))
+            return
+        try:
+            _post_in_thread(rt, thread, text)
+        except BaseException:
+            with rt.sessions.begin() as session:
+                rows.unclaim_log(session, outbound_id)
+            raise
+    except SlackError as exc:
+        if raise_on_slack:
+            raise
+        logger.warning("outbound %s not shown in Slack yet (%s); queued again", outbound_id, exc)
+        enqueue_report(rt.queue, outbound_id)
 
 
 def report_post(rt: Runtime, outbound_id: int) -> None:
@@ -104,3 +169,43 @@ def _span(span: timedelta) -> str:
     if minutes < 60:
         return f"{max(minutes, 1)} min"
     return f"{minutes // 60} h {minutes % 60} min"
+
+
+def note(rt: Runtime, outbound_id: int, text: str) -> None:
+    """A passing note in the card's thread (a rate-limit wait); lost notes are harmless."""
+    with rt.sessions() as session:
+        mention_id = session.get_one(Outbound, outbound_id).mention_id
+    thread = card_thread(rt, mention_id) if mention_id is not None else None
+    if thread is None:
+        return
+    try:
+        _post_in_thread(rt, thread, text)
+    except SlackError as exc:
+        logger.warning("note on outbound %s not posted: %s", outbound_id, exc)
+
+
+def _log_line(rt: Runtime, outbound_id: int) -> str:
+    with rt.sessions() as session:
+        row = session.get_one(Outbound, outbound_id)
+        return log_text(session, row)
+
+
+def log_text(session: Session, row: Outbound) -> str:
+    """The thread's log entry for a row: the activity line, and what was said."""
+    line = activity_line(card_item(session, row))
+    if row.text:
+        shown, cut = escape_within(row.text, 2500)
+        line += "\n" + quote(shown + ("…" if cut else ""))
+    return line
+
+
+def _post_in_thread(rt: Runtime, thread: tuple[str, str], text: str) -> None:
+    channel, thread_ts = thread
+    with translate_errors(channel):
+        rt.slack.chat_postMessage(
+            channel=channel,
+            thread_ts=thread_ts,
+            text=text,
+            unfurl_links=False,
+            unfurl_media=False,
+        )

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from bot import media
 from bot.errors import RoostError, SlackError, XError
-from bot.media import MB, check_files, download, human_size, upload_to_x
+from bot.outbound import media
+from bot.outbound.media import MB, check_files, download, human_size, upload_to_x
 from bot.runtime import Runtime
 from bot.x.client import XClient
 from tests.fakes.slack_api import FakeSlack

@@ -2,7 +2,7 @@
 
 The web process does only what must happen before Slack's 3 seconds are up:
 check the person's role, validate the text, write the outbound row. The
-call to X is the `send_outbound` job's (bot/outbound.py).
+call to X is the `send_outbound` job's (bot.outbound.sending).
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.compose import ComposeContext, Draft
 from bot.errors import Refused
-from bot.guards import Finding, check_dm, check_public
 from bot.inbox.access import Scene, scene_for
-from bot.outbound import enqueue_reconcile, enqueue_report, enqueue_send
+from bot.outbound.guards import Finding, check_dm, check_public
+from bot.outbound.reply_modal import ComposeContext, Draft
+from bot.outbound.reports import enqueue_report
+from bot.outbound.sending import enqueue_reconcile, enqueue_send
 from bot.runtime import Runtime
 from bot.team.people import Who
 from bot.x.text import Measured, measure

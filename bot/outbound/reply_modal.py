@@ -15,7 +15,7 @@ import secrets
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bot.guards import Finding
+from bot.outbound.guards import Finding
 from bot.slack.blocks import context, quote, section
 from bot.slack.mrkdwn import escape, escape_within
 from bot.x.text import Measured, describe_length

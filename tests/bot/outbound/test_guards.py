@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.guards import Finding, check_dm, check_public, find_personal_data, mask
+from bot.outbound.guards import Finding, check_dm, check_public, find_personal_data, mask
 
 # (text, kind, the value as written): each must be found, once, as that kind.
 PERSONAL_DATA = [

@@ -18,28 +18,23 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from rq import Queue, Retry
+from rq import Queue
 from sqlalchemy.orm import Session
 
 from bot import runtime
 from bot.errors import (
     RoostError,
-    SlackError,
     SlackUnavailable,
     XError,
     XOutcomeUnknown,
     XRateLimited,
     XUnavailable,
 )
-from bot.inbox.cards import activity_line, tweet_url
-from bot.inbox.delivery import card_item, card_thread, refresh_card
+from bot.inbox.cards import tweet_url
 from bot.inbox.sla import cancel_reminder
-from bot.media import download, upload_to_x
-from bot.post_results import report_post
+from bot.outbound.media import download, upload_to_x
+from bot.outbound.reports import note, report
 from bot.runtime import Runtime
-from bot.slack.blocks import quote
-from bot.slack.client import translate_errors
-from bot.slack.mrkdwn import escape_within
 from bot.team.credentials import x_client
 from bot.x.client import XClient
 from bot.x.normalize import parse_time
@@ -79,8 +74,6 @@ MAX_UNAVAILABLE_ATTEMPTS = 6
 UNAVAILABLE_BACKOFF = (10, 30, 60, 300, 900)
 """Seconds before trying again after X could not be reached (nothing was sent)."""
 
-REPORT_RETRY = Retry(max=5, interval=[5, 30, 60, 300, 900])
-"""Logging in Slack waits out a Slack outage; the post itself is already settled."""
 
 _URL = re.compile(r"https?://\S+")
 
@@ -104,12 +97,6 @@ def enqueue_reconcile(queue: Queue, outbound_id: int, *, at: datetime | None = N
         queue.enqueue(reconcile_outbound, outbound_id, **options)
     else:
         queue.enqueue_at(at, reconcile_outbound, outbound_id, **options)
-
-
-def enqueue_report(queue: Queue, outbound_id: int) -> None:
-    queue.enqueue(
-        report_outbound, outbound_id, retry=REPORT_RETRY, job_timeout=JOB_TIMEOUT, result_ttl=0
-    )
 
 
 def send_outbound(outbound_id: int) -> str:
@@ -156,7 +143,7 @@ def send_outbound(outbound_id: int) -> str:
         with rt.sessions.begin() as session:
             rows.back_to_pending(session, outbound_id, run_at=exc.reset_at, error=str(exc))
         enqueue_send(rt.queue, outbound_id, at=exc.reset_at)
-        _note(rt, outbound_id, f":hourglass: {exc} It goes out then, once.")
+        note(rt, outbound_id, f":hourglass: {exc} It goes out then, once.")
         return "rate limited"
     except XUnavailable as exc:
         return _unavailable(rt, row, exc)
@@ -198,11 +185,6 @@ def reconcile_outbound(outbound_id: int) -> str:
     outcome = _reconcile(rt, row, account, x_client(rt, account), reason=reason)
     report(rt, outbound_id)
     return outcome
-
-
-def report_outbound(outbound_id: int) -> None:
-    """RQ job: show a row's state on its card and log a final result in the card's thread."""
-    report(runtime.current(), outbound_id, raise_on_slack=True)
 
 
 def sweep_outbound(rt: Runtime, account_id: int) -> int:
@@ -477,81 +459,3 @@ def _responded(session: Session, row: Outbound, now: datetime) -> None:
         mention.first_responder_id = row.actor_id
     if mention.status in ("open", "assigned"):
         mention.status = "replied"
-
-
-def report(rt: Runtime, outbound_id: int, *, raise_on_slack: bool = False) -> None:
-    """Show the row on its card, and log a final result once in the card's thread.
-
-    A Slack failure here never fails the send: the report is queued again.
-    """
-    try:
-        with rt.sessions() as session:
-            row = session.get_one(Outbound, outbound_id)
-            mention_id = row.mention_id
-        if row.post_id is not None:
-            report_post(rt, outbound_id)
-            return
-        if mention_id is None:
-            return
-        refresh_card(rt, mention_id)
-        thread = card_thread(rt, mention_id)
-        if thread is None:
-            return
-        with rt.sessions.begin() as session:
-            claimed = rows.claim_log(session, outbound_id, rt.clock())
-            text = log_text(session, claimed) if claimed else None
-        if text is None:
-            if row.status in ("unknown", "awaiting_approval"):
-                _post_in_thread(rt, thread, _log_line(rt, outbound_id))
-            return
-        try:
-            _post_in_thread(rt, thread, text)
-        except BaseException:
-            with rt.sessions.begin() as session:
-                rows.unclaim_log(session, outbound_id)
-            raise
-    except SlackError as exc:
-        if raise_on_slack:
-            raise
-        logger.warning("outbound %s not shown in Slack yet (%s); queued again", outbound_id, exc)
-        enqueue_report(rt.queue, outbound_id)
-
-
-def _note(rt: Runtime, outbound_id: int, text: str) -> None:
-    """A passing note in the card's thread (a rate-limit wait); lost notes are harmless."""
-    with rt.sessions() as session:
-        mention_id = session.get_one(Outbound, outbound_id).mention_id
-    thread = card_thread(rt, mention_id) if mention_id is not None else None
-    if thread is None:
-        return
-    try:
-        _post_in_thread(rt, thread, text)
-    except SlackError as exc:
-        logger.warning("note on outbound %s not posted: %s", outbound_id, exc)
-
-
-def _log_line(rt: Runtime, outbound_id: int) -> str:
-    with rt.sessions() as session:
-        row = session.get_one(Outbound, outbound_id)
-        return log_text(session, row)
-
-
-def log_text(session: Session, row: Outbound) -> str:
-    """The thread's log entry for a row: the activity line, and what was said."""
-    line = activity_line(card_item(session, row))
-    if row.text:
-        shown, cut = escape_within(row.text, 2500)
-        line += "\n" + quote(shown + ("…" if cut else ""))
-    return line
-
-
-def _post_in_thread(rt: Runtime, thread: tuple[str, str], text: str) -> None:
-    channel, thread_ts = thread
-    with translate_errors(channel):
-        rt.slack.chat_postMessage(
-            channel=channel,
-            thread_ts=thread_ts,
-            text=text,
-            unfurl_links=False,
-            unfurl_media=False,
-        )

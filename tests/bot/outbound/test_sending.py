@@ -14,10 +14,10 @@ import pytest
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
-from bot import outbox
-from bot.compose import Draft
 from bot.inbox.cards import ACTION_CHECK, ACTION_RETRY
-from bot.outbound import SENDING_STALE, send_outbound, sweep_outbound
+from bot.outbound import acting
+from bot.outbound.reply_modal import Draft
+from bot.outbound.sending import SENDING_STALE, send_outbound, sweep_outbound
 from bot.runtime import Runtime
 from bot.team.people import Who
 from storage.models import Account, Mention, Outbound
@@ -39,7 +39,7 @@ def row(rt: Runtime) -> Outbound:
 def publish(rt: Runtime, fake_slack: FakeSlack, text: str, kind: str = "reply") -> Outbound:
     """The agent publishes a reply (or DM) to @jane's mention; its send is queued."""
     draft = dataclasses.replace(Draft.new(mention_of(rt).id, kind), text=text)
-    checked = outbox.publish(rt, Who(fake_slack.team_id, AGENT), draft)
+    checked = acting.publish(rt, Who(fake_slack.team_id, AGENT), draft)
     assert checked.ok, checked.problems
     return row(rt)
 
@@ -160,7 +160,7 @@ def test_an_outcome_that_cannot_be_checked_is_unknown_until_a_person_checks(
     assert ACTION_CHECK in shown and ACTION_RETRY in shown
     # An automatic second look is scheduled; a person can also press Check again.
     assert len(scheduled_sends(rt)) == 1
-    outbox.check_again(rt, Who(fake_slack.team_id, AGENT), unknown.id)
+    acting.check_again(rt, Who(fake_slack.team_id, AGENT), unknown.id)
     run_jobs(rt)
     assert row(rt).status == "sent"
     assert len(fake_x.calls_to("/2/tweets", "POST")) == 1
@@ -220,7 +220,7 @@ def test_a_worker_killed_after_x_answered_is_reconciled_not_resent(
     script = (
         "from bot.runtime import install\n"
         "from bot.settings import Settings\n"
-        "from bot.outbound import send_outbound\n"
+        "from bot.outbound.sending import send_outbound\n"
         "from bot.wiring import runtime_from\n"
         "install(runtime_from(Settings(_env_file=None)))\n"
         f"send_outbound({pending.id})\n"
@@ -258,7 +258,7 @@ def test_a_lost_dm_is_not_mistaken_for_an_older_one_with_the_same_words(
     rt.clock = lambda: later
     fake_x.fail("/2/dm_conversations/", 503, method="POST")
     draft = dataclasses.replace(Draft.new(mention_of(rt).id, "dm"), text="Thanks, we're on it")
-    outbox.publish(rt, Who(fake_slack.team_id, AGENT), draft)
+    acting.publish(rt, Who(fake_slack.team_id, AGENT), draft)
     run_jobs(rt)
     with rt.sessions() as session:
         second = session.scalars(select(Outbound).order_by(Outbound.id.desc())).first()
@@ -273,7 +273,7 @@ def test_after_a_retry_the_thread_logs_that_it_went_out(
     failed = publish(rt, fake_slack, "@jane hello")
     run_jobs(rt)
     assert row(rt).status == "failed"
-    outbox.retry(rt, Who(fake_slack.team_id, AGENT), failed.id)
+    acting.retry(rt, Who(fake_slack.team_id, AGENT), failed.id)
     run_jobs(rt)
     assert row(rt).status == "sent"
     log = thread_text(fake_slack, jane_card)
