@@ -52,7 +52,7 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
 from bench.common import Stack, ask, bench_runtime, epoch, key_of, percentile, postgres_schema, wait
-from bot.posts import Compose, submit
+from bot.posts.compose import Compose, submit
 from bot.runtime import Runtime
 from bot.team.people import Who
 from storage.accounts import upsert_account

@@ -12,8 +12,8 @@ from typing import Any
 
 from bot.help import HELP
 from bot.inbox.worklists import HOME_ITEMS, WorkList, home_list, work_lists
-from bot.post_views import queue_blocks
-from bot.posts import queue_of
+from bot.posts.compose import queue_of
+from bot.posts.views import queue_blocks
 from bot.runtime import Runtime
 from bot.slack.blocks import context, header
 from bot.team.people import Who

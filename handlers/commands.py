@@ -13,8 +13,8 @@ from bot.help import HELP
 from bot.inbox import routing
 from bot.inbox.route_views import matches_text, routes_blocks
 from bot.inbox.worklists import LIST_ITEMS, list_text, work_lists
-from bot.post_views import queue_blocks
-from bot.posts import queue_of as post_queue
+from bot.posts.compose import queue_of as post_queue
+from bot.posts.views import queue_blocks
 from bot.runtime import Runtime
 from bot.stats import stats
 from bot.team import admin, audit

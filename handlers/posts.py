@@ -9,9 +9,9 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot import posts
 from bot.errors import Refused
-from bot.post_views import (
+from bot.posts import compose as posts
+from bot.posts.views import (
     ACTION_CANCEL,
     ACTION_EDIT,
     COMPOSE_CALLBACK,
@@ -23,9 +23,9 @@ from bot.post_views import (
     problem_modal,
     read_compose,
 )
+from bot.posts.when import WhenError
 from bot.runtime import Runtime
 from bot.team.people import Who
-from bot.when import WhenError
 from handlers.ack import acknowledge, answering, button_value, tell
 from handlers.actions import who_clicked
 

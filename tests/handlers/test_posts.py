@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from bot.outbound.acting import retry
 from bot.outbound.sending import send_outbound, sweep_outbound
-from bot.post_views import ACTION_CANCEL, SHORTCUT
+from bot.posts.views import ACTION_CANCEL, SHORTCUT
 from bot.runtime import Runtime
 from bot.team.people import Who
 from storage.models import Account, Outbound, Post
@@ -270,7 +270,7 @@ def test_a_post_being_sent_cannot_be_cancelled(
     app: App, rt: Runtime, fake_slack: FakeSlack, accounts: list[Account]
 ) -> None:
     from bot.errors import Refused
-    from bot.posts import cancel
+    from bot.posts.compose import cancel
 
     schedule(app, rt, fake_slack, accounts, "Soon", timedelta(hours=1))
     with rt.sessions.begin() as session:
@@ -302,8 +302,8 @@ def test_redis_flushed_after_scheduling_the_sweep_sends_once_marked_late(
 def test_a_hundred_posts_due_in_the_same_second_go_out_once_each(
     rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, accounts: list[Account]
 ) -> None:
-    from bot.posts import Compose
-    from bot.posts import submit as store
+    from bot.posts.compose import Compose
+    from bot.posts.compose import submit as store
 
     due = rt.clock() + timedelta(minutes=5)
     who = Who(fake_slack.team_id, AGENT)
@@ -377,7 +377,7 @@ def test_the_authors_home_lists_their_scheduled_posts(
 def test_an_edit_is_checked_again_and_only_the_edited_post_goes_out(
     app: App, rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, accounts: list[Account]
 ) -> None:
-    from bot.post_views import ACTION_EDIT
+    from bot.posts.views import ACTION_EDIT
 
     schedule(app, rt, fake_slack, accounts[:1], "First draft", timedelta(hours=1))
     command(app, fake_slack, "queue")
@@ -455,8 +455,8 @@ def test_a_post_whose_answer_was_lost_is_found_on_x_not_posted_twice(
 def test_an_edited_thread_goes_out_whole_and_reported_and_can_still_be_cancelled(
     rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, accounts: list[Account]
 ) -> None:
-    from bot.posts import Compose, cancel, edit
-    from bot.posts import submit as store
+    from bot.posts.compose import Compose, cancel, edit
+    from bot.posts.compose import submit as store
 
     who = Who(fake_slack.team_id, AGENT)
     due = rt.clock() + timedelta(hours=1)
@@ -482,8 +482,8 @@ def test_an_edited_thread_goes_out_whole_and_reported_and_can_still_be_cancelled
 def test_a_scheduled_post_does_not_outlive_its_authors_role(
     rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, accounts: list[Account]
 ) -> None:
-    from bot.posts import Compose, queue_of
-    from bot.posts import submit as store
+    from bot.posts.compose import Compose, queue_of
+    from bot.posts.compose import submit as store
     from storage.team import member, revoke
 
     who = Who(fake_slack.team_id, AGENT)

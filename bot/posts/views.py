@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from bot.posts import Preview
+from bot.posts.compose import Preview
 from bot.slack.blocks import button, confirm, context, input_block, option, quote, section
 from bot.slack.mrkdwn import escape, escape_within
 from bot.x.text import describe_length

@@ -23,9 +23,9 @@ from bot.errors import Refused
 from bot.outbound.guards import check_public
 from bot.outbound.media import check_files
 from bot.outbound.sending import enqueue_send
+from bot.posts.when import WhenError, check_run_at, local_to_utc
 from bot.runtime import Runtime
 from bot.team.people import Who, time_zone
-from bot.when import WhenError, check_run_at, local_to_utc
 from bot.x.text import Measured, measure, split_thread
 from storage import outbound as rows
 from storage.events import record_event
