@@ -42,11 +42,11 @@ from redis import Redis
 from sqlalchemy import func, select, text
 
 from bench.common import bench_runtime, postgres_schema
-from bot.charts import activity_chart
-from bot.digest import gather
-from bot.digest_views import digest_blocks, stats_blocks
+from bot.digest.charts import activity_chart
+from bot.digest.daily import gather
+from bot.digest.stats import gather_stats
+from bot.digest.views import digest_blocks, stats_blocks
 from bot.runtime import Runtime
-from bot.stats import gather_stats
 from storage.accounts import upsert_account
 from storage.db import insert_into
 from storage.models import Account, Mention

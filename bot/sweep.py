@@ -17,7 +17,7 @@ from rq import Queue
 from sqlalchemy import select
 
 from bot import runtime
-from bot.digest import queue_due_digests
+from bot.digest.daily import queue_due_digests
 from bot.inbox.sla import sweep_reminders
 from bot.outbound.sending import sweep_outbound
 from storage.models import Account

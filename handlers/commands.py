@@ -7,7 +7,8 @@ from typing import Any
 
 from slack_bolt import App, Respond
 
-from bot.digest import digest_command
+from bot.digest.daily import digest_command
+from bot.digest.stats import stats
 from bot.errors import Refused
 from bot.help import HELP
 from bot.inbox import routing
@@ -16,7 +17,6 @@ from bot.inbox.worklists import LIST_ITEMS, list_text, work_lists
 from bot.posts.compose import queue_of as post_queue
 from bot.posts.views import queue_blocks
 from bot.runtime import Runtime
-from bot.stats import stats
 from bot.team import admin, audit
 from bot.team.cotags import change_cotag
 from bot.team.people import Who

@@ -23,8 +23,10 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.orm import Session
 
 from bot import runtime
-from bot.charts import activity_chart, busiest_hours
-from bot.digest_views import (
+from bot.digest.charts import activity_chart, busiest_hours
+from bot.digest.figures import Clock, Period, period_figures
+from bot.digest.topics import recurring_terms
+from bot.digest.views import (
     HANDLES_NAMED,
     LIST_ITEMS,
     TERM_TEXTS,
@@ -35,14 +37,12 @@ from bot.digest_views import (
     person_blocks,
 )
 from bot.errors import Refused
-from bot.figures import Clock, Period, period_figures
 from bot.inbox.delivery import card_url
 from bot.runtime import Runtime
 from bot.slack.blocks import context
 from bot.slack.client import find_posted, send_dm
 from bot.team.business_hours import business_clock
 from bot.team.people import Who, display_names, is_admin
-from bot.topics import recurring_terms
 from storage.digests import (
     OpenCard,
     claim_digest,
@@ -185,7 +185,7 @@ def queue_due_digests(rt: Runtime) -> int:
         if slot is None or not _wanted(plan, slot_key(slot), latest.get(plan.channel), now):
             continue
         rt.queue.enqueue(
-            "bot.digest.send_digest",
+            "bot.digest.daily.send_digest",
             plan.channel,
             slot_key(slot),
             job_id=f"roost-digest-{plan.channel}-{slot:%Y%m%d%H%M}",
@@ -198,7 +198,7 @@ def queue_due_digests(rt: Runtime) -> int:
         stale = stale_claims(session, "person", now - STALE_CLAIM, yesterday, PERSON_ATTEMPTS)
     for claim in stale:
         rt.queue.enqueue(
-            "bot.digest.retry_person_digest",
+            "bot.digest.daily.retry_person_digest",
             claim.target,
             claim.slot,
             job_id=f"roost-digest-person-{claim.target}-{claim.slot}",

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.digest import (
+from bot.digest.daily import (
     METADATA_EVENT,
     STALE_CLAIM,
     plan_of,
@@ -199,8 +199,8 @@ def test_two_workers_at_the_digests_minute_make_one_digest(
     assert sorted(results) == ["posted", "taken", "taken", "taken"]
     # Two sweeps queue it twice, and the queue runs both: still one.
     assert queue_due_digests(seoul) == 0
-    seoul.queue.enqueue("bot.digest.send_digest", BRAND_CHANNEL, slot)
-    seoul.queue.enqueue("bot.digest.send_digest", BRAND_CHANNEL, slot)
+    seoul.queue.enqueue("bot.digest.daily.send_digest", BRAND_CHANNEL, slot)
+    seoul.queue.enqueue("bot.digest.daily.send_digest", BRAND_CHANNEL, slot)
     run_jobs(seoul)
     assert len(digests(fake_slack)) == 1
     assert len(fake_slack.dms(AGENT)) == 1  # and one DM digest for the assignee
@@ -247,7 +247,7 @@ def test_a_channel_roost_was_removed_from_is_logged_and_its_lead_told_once(
     give(seoul, fake_slack, OWNER, "owner", None)
     give(seoul, fake_slack, AGENT, "agent", None)
     fake_slack.remove_bot_from(BRAND_CHANNEL)
-    with caplog.at_level(logging.ERROR, logger="bot.digest"):
+    with caplog.at_level(logging.ERROR, logger="bot.digest.daily"):
         assert sweep_and_run(seoul) == 1
     assert digests(fake_slack) == []
     assert any("not_in_channel" in record.getMessage() for record in caplog.records)
@@ -582,7 +582,7 @@ def test_a_folder_of_zones_is_not_a_zone(
 def test_a_person_dm_failing_all_day_stops_after_an_hour_of_tries(
     seoul: Runtime, fake_slack: FakeSlack, brand: Account
 ) -> None:
-    from bot.digest import PERSON_ATTEMPTS
+    from bot.digest.daily import PERSON_ATTEMPTS
 
     add_mentions(seoul, brand, {"created": NINE_KST - timedelta(hours=2), "assignee": AGENT})
     fake_slack.fail("conversations.open", error="internal_error", times=100)

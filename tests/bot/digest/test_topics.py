@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.topics import recurring_terms
+from bot.digest.topics import recurring_terms
 
 
 def terms(texts: list[str]) -> list[str]:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from bot.charts import CHART_HEIGHT_PX, CHART_WIDTH_PX, activity_chart, busiest_hours
+from bot.digest.charts import CHART_HEIGHT_PX, CHART_WIDTH_PX, activity_chart, busiest_hours
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -159,7 +159,7 @@ def test_busiest_hours_wants_a_whole_day() -> None:
 
 
 def test_importing_the_module_leaves_matplotlib_unloaded() -> None:
-    probe = "import sys, bot.charts; print('matplotlib' in sys.modules)"
+    probe = "import sys, bot.digest.charts; print('matplotlib' in sys.modules)"
     loaded = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout

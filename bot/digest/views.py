@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from bot.figures import Line, Period, duration, trend
+from bot.digest.figures import Line, Period, duration, trend
 from bot.slack.blocks import SECTION_LIMIT, context, header, section
 from bot.slack.mrkdwn import escape, escape_within
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.figures import Clock, Period, duration, period_figures, trend
+from bot.digest.figures import Clock, Period, duration, period_figures, trend
 from bot.team.business_hours import business_clock
 from storage.digests import ResponseRow
 

@@ -10,15 +10,15 @@ from typing import Any
 from slack_sdk.errors import SlackClientError
 from sqlalchemy import select
 
-from bot.charts import activity_chart, busiest_hours
-from bot.digest import clocks, own_words
-from bot.digest_views import TERM_TEXTS, StatsFacts, stats_blocks
+from bot.digest.charts import activity_chart, busiest_hours
+from bot.digest.daily import clocks, own_words
+from bot.digest.figures import period_figures
+from bot.digest.topics import recurring_terms
+from bot.digest.views import TERM_TEXTS, StatsFacts, stats_blocks
 from bot.errors import Refused
-from bot.figures import period_figures
 from bot.runtime import Runtime
 from bot.slack.blocks import context
 from bot.team.people import Who, is_admin, time_zone
-from bot.topics import recurring_terms
 from storage.accounts import account_by_handle
 from storage.digests import response_rows, texts_between
 from storage.models import Account
