@@ -128,17 +128,14 @@ def _web(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    from rq import SimpleWorker
-
+    from bot.queue import RoostWorker
     from bot.sweep import start_sweeping
 
     rt = _runtime(settings, "worker")
     start_sweeping(rt.queue)
-    # SimpleWorker runs jobs in this process, so they share its runtime and
-    # connection pools instead of rebuilding them in a fork per job.
     level = os.environ.get("ROOST_LOG_LEVEL", "INFO")
     # RQ sets its own loggers' level unless told: ROOST_LOG_LEVEL holds for them too.
-    SimpleWorker([rt.queue], connection=rt.redis).work(with_scheduler=True, logging_level=level)
+    RoostWorker([rt.queue], connection=rt.redis).work(with_scheduler=True, logging_level=level)
     return 0
 
 

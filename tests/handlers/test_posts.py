@@ -9,13 +9,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from rq import SimpleWorker
 from slack_bolt import App
 from sqlalchemy import select
 
 from bot.outbound.acting import retry
 from bot.outbound.sending import send_outbound, sweep_outbound
 from bot.posts.views import ACTION_CANCEL, SHORTCUT
+from bot.queue import RoostWorker
 from bot.runtime import Runtime
 from bot.team.people import Who
 from storage.models import Account, Outbound, Post
@@ -337,7 +337,7 @@ def test_a_thread_whose_third_part_fails_keeps_the_first_two_and_resumes(
     answer = submit(app, fake_slack, modal, values(text, [accounts[0].id], thread=True))
     assert answer["response_action"] == "push"
     submit(app, fake_slack, answer["view"])
-    worker = SimpleWorker([rt.queue], connection=rt.redis)
+    worker = RoostWorker([rt.queue], connection=rt.redis)
     worker.work(burst=True, max_jobs=2)  # parts 1 and 2
     fake_x.fail("/2/tweets", 403, method="POST")
     worker.work(burst=True, max_jobs=1)  # part 3 fails
