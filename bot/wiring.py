@@ -7,13 +7,44 @@ builds its runtime here, so none is missing a piece.
 
 from __future__ import annotations
 
+from functools import partial
+
 from redis import Redis
 
+from bot.crypto import token_box
 from bot.home import publish_home
+from bot.logs import remember_secret
+from bot.queue import connect
+from bot.rate_limits import count_rate_limit
 from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.slack.client import make_client
+from storage.db import database_url, make_engine
 
 
 def runtime_from(settings: Settings, *, redis: Redis | None = None) -> Runtime:
     """Connect everything the settings describe (nothing is called yet)."""
-    return Runtime.from_settings(settings, publish_home=publish_home, redis=redis)
+    for secret in (
+        settings.slack_bot_token,
+        settings.slack_signing_secret,
+        settings.slack_app_token,
+        settings.x_bearer_token,
+        settings.x_client_secret,
+        settings.roost_metrics_token,
+    ):
+        if secret is not None:
+            remember_secret(secret.get_secret_value())
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+    redis = redis or connect(settings.redis_url, settings.roost_var_dir)
+    return Runtime(
+        settings=settings,
+        engine=make_engine(database_url(settings.database_url, settings.roost_var_dir)),
+        redis=redis,
+        slack=make_client(
+            token,
+            settings.slack_api_url,
+            on_rate_limit=partial(count_rate_limit, redis, "slack"),
+        ),
+        box=token_box(settings),
+        publish_home=publish_home,
+    )
