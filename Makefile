@@ -4,12 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check bench-intake bench-ack bench-schedule bench-digest clean
+.PHONY: run test check lock bench-intake bench-ack bench-schedule bench-digest clean
 
-$(STAMP): pyproject.toml
+# Exact versions with their hashes from requirements.lock (nothing else is resolved),
+# then Roost itself, editable, built by the locked setuptools.
+$(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -35,5 +37,13 @@ bench-schedule: $(STAMP)
 bench-digest: $(STAMP)
 	$(BIN)/python -m bench.digest
 
+# Upgrading is deliberate: re-resolve the newest versions pyproject.toml's ranges allow,
+# then review the lock's diff and run the tests before committing it.
+lock:
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet pip-tools==7.7.0
+	.venv-lock/bin/pip-compile --quiet --upgrade --extra dev --generate-hashes --allow-unsafe \
+		--strip-extras --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) .venv-lock var
