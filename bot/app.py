@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Executor
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App, BoltResponse
@@ -12,6 +14,41 @@ import handlers
 from bot.runtime import Runtime
 
 logger = logging.getLogger(__name__)
+
+LAZY_THREADS = 10
+"""Threads doing acknowledged work (Bolt's lazy listeners): Bolt's own default."""
+
+
+class LazyWork(ThreadPoolExecutor):
+    """Bolt's pool for the work done after a click or command was acknowledged, able to
+    tell when all of it is done: the web process drains it before it exits, so what Slack
+    was told is being handled is handled."""
+
+    def __init__(self, max_workers: int = LAZY_THREADS) -> None:
+        super().__init__(max_workers=max_workers, thread_name_prefix="lazy")
+        self._pending = 0
+        self._changed = threading.Condition()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        with self._changed:
+            self._pending += 1
+        try:
+            future = super().submit(fn, *args, **kwargs)
+        except BaseException:
+            self._done(None)
+            raise
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, _: Future[Any] | None) -> None:
+        with self._changed:
+            self._pending -= 1
+            self._changed.notify_all()
+
+    def drain(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for every submitted task to end; whether they did."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._pending == 0, timeout)
 
 
 def create_app(

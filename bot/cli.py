@@ -6,12 +6,8 @@ import argparse
 import getpass
 import logging
 import os
-import signal
-import subprocess
 import sys
-import threading
 from collections.abc import Sequence
-from types import FrameType
 from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
@@ -120,49 +116,49 @@ def _runtime(settings: Settings, process: Process) -> Runtime:
 def _web(args: argparse.Namespace, settings: Settings) -> int:
     rt = _runtime(settings, "web")
     # Imported once the settings are known good: a refusal need not load Bolt first.
-    from bot.app import create_app
+    from bot.app import LazyWork, create_app
     from bot.web import serve
 
-    serve(rt, create_app(rt))
+    lazy = LazyWork()
+    serve(rt, create_app(rt, listener_executor=lazy), lazy)
     return 0
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.queue import RoostWorker
-    from bot.sweep import start_sweeping
+    from bot.sweep import recurring
+    from bot.worker import RoostWorker
 
     rt = _runtime(settings, "worker")
-    start_sweeping(rt.queue)
     level = os.environ.get("ROOST_LOG_LEVEL", "INFO")
-    # RQ sets its own loggers' level unless told: ROOST_LOG_LEVEL holds for them too.
-    RoostWorker([rt.queue], connection=rt.redis).work(with_scheduler=True, logging_level=level)
+    worker = RoostWorker([rt.queue], connection=rt.redis, recurring=recurring(settings))
+    # RQ sets its own loggers' level unless told: ROOST_LOG_LEVEL holds for them too. Its
+    # scheduler runs in the worker's ticker thread (bot.worker), not in a forked process.
+    worker.work(logging_level=level)
     return 0
 
 
 def _listen(args: argparse.Namespace, settings: Settings) -> int:
     from bot.inbox.intake import Listener
     from bot.inbox.stream import StreamListener
-    from bot.outbound.sending import sweep_outbound
+    from bot.supervisor import LISTENER_DEADLINE, Signals, exit_at_deadline
 
     rt = _runtime(settings, "listener")
-    stop = _stop_on_signals()
-    # The listener's sweep of each account it reads covers its outbound rows too.
-    sweeps = (sweep_outbound,)
-    listener = (
-        StreamListener(rt, also_sweep=sweeps)
-        if settings.x_intake == "stream"
-        else Listener(rt, also_sweep=sweeps)
-    )
+    signals = Signals()
+    exit_at_deadline(signals.stop, LISTENER_DEADLINE, "the listener")
+    listener = StreamListener(rt) if settings.x_intake == "stream" else Listener(rt)
     logger.info("listening for mentions (%s)", settings.x_intake)
-    listener.run(stop)
+    listener.run(signals.stop)
+    logger.info("listener stopped")
     return 0
 
 
 def _run_all(args: argparse.Namespace, settings: Settings) -> int:
     from bot.crypto import token_box
-    from bot.queue import socket_url, start_embedded
+    from bot.queue import socket_url, start_embedded, stop_embedded
+    from bot.supervisor import Signals, supervise
     from bot.team.keys import check_key
 
+    signals = Signals()  # from here on a signal stops everything started, Redis included
     settings.require("run")
     token_box(settings)  # a local key, if one is needed, is made once, before the children start
     _db_upgrade(args, settings)
@@ -170,31 +166,16 @@ def _run_all(args: argparse.Namespace, settings: Settings) -> int:
     check_key(settings)
     env = dict(os.environ)
     embedded = None
-    if not settings.redis_url:
-        embedded = start_embedded(settings.roost_var_dir)
-        env["REDIS_URL"] = socket_url(embedded)
-    children = {
-        name: subprocess.Popen([sys.executable, "-m", "bot.cli", name], env=env)
-        for name in PROCESSES
-    }
-    stop = _stop_on_signals()
-    code = 0
-    while not stop.wait(0.5):
-        exited = {
-            name: child.returncode for name, child in children.items() if child.poll() is not None
-        }
-        if exited:
-            name, returncode = next(iter(exited.items()))
-            code = returncode or 1
-            logger.error("roost %s exited (%s); stopping the others", name, returncode)
-            break
-    for child in children.values():
-        if child.poll() is None:
-            child.terminate()
-    for child in children.values():
-        child.wait(timeout=30)
-    if embedded is not None:
-        embedded.shutdown()
+    try:
+        if not settings.redis_url:
+            embedded = start_embedded(settings.roost_var_dir)
+            env["REDIS_URL"] = socket_url(embedded)
+        commands = {name: [sys.executable, "-m", "bot.cli", name] for name in PROCESSES}
+        code = supervise(commands, env, signals) if not signals.stop.is_set() else 0
+    finally:
+        if embedded is not None:
+            stop_embedded(embedded)
+    logger.info("roost stopped")
     return code
 
 
@@ -256,18 +237,6 @@ def _keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     whose = "1 account's" if count == 1 else f"{count} accounts'"
     print(f"re-encrypted {whose} tokens with the newest key")
     return 0
-
-
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        logger.info("stopping (signal %s)", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
-    return stop
 
 
 if __name__ == "__main__":

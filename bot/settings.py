@@ -27,6 +27,10 @@ X_AUTHORIZE_URL = "https://x.com/i/oauth2/authorize"
 DEFAULT_POLL_SECONDS = 10.0
 """Mentions-timeline poll interval: well inside X's per-user read limits."""
 
+DEFAULT_SWEEP_SECONDS = 15.0
+"""The worker's sweep: often enough that a dead worker's work moves on within seconds,
+rarely enough to cost a few indexed queries per account."""
+
 WHERE_TO_GET = {
     "SLACK_BOT_TOKEN": "the Bot User OAuth Token (xoxb-...) on your Slack app's "
     "'OAuth & Permissions' page, after installing the app from manifest.json",
@@ -81,8 +85,13 @@ class Settings(BaseSettings):
     roost_max_schedule_days: int = Field(default=365, ge=1, le=3660)
     # The workspace's zone: digests run at their local time in it unless a channel names another.
     roost_time_zone: str = "UTC"
-    # When set, /metrics answers only `Authorization: Bearer <this>`.
+    # When set, /metrics answers only `Authorization: Bearer <this>`, and is served on PORT too.
     roost_metrics_token: SecretStr | None = None
+    # A private port for /metrics (and /healthz), on ROOST_METRICS_HOST (loopback by default).
+    roost_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    roost_metrics_host: str = "127.0.0.1"
+    # How often the worker's sweep looks for what a crash or a lost job left behind.
+    roost_sweep_seconds: float = Field(default=DEFAULT_SWEEP_SECONDS, ge=1)
     port: int = Field(default=3000, ge=1, le=65535)
 
     @field_validator("slack_api_url")
@@ -125,6 +134,13 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones
             raise ValueError("not a time zone name such as Asia/Seoul or UTC") from None
+        return value
+
+    @field_validator("roost_metrics_token")
+    @classmethod
+    def _metrics_token_not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("empty: set a long random token, or leave it unset")
         return value
 
     @field_validator("roost_public_url")

@@ -1,58 +1,68 @@
-"""The worker's own sweep: every minute, what a lost job or a dead worker left behind,
-and the daily digests that are due.
+"""The worker's sweep: what a lost job, a dead worker or a Redis that lost its data left
+behind, and the daily digests that are due, for every account.
 
-The listener sweeps each account it reads, but an account whose intake is
-stopped, rate-limited or failing is not read, and its queued replies and
-reminders must not wait for that. So the worker keeps one self-renewing RQ
-job (one id, however many workers start it) that sweeps every account.
+It runs once per ROOST_SWEEP_SECONDS however many workers run (each period is claimed
+in Redis by one of them; see bot.worker), and once more whenever a worker starts, so a
+restart after a crash recovers at once rather than a period later. Each run is a job
+of its own: none schedules the next, so none can cancel it.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
-from redis.exceptions import RedisError
-from rq import Queue
 from sqlalchemy import select
 
 from bot import runtime
 from bot.digest.daily import queue_due_digests
+from bot.inbox.delivery import sweep_mentions
 from bot.inbox.sla import sweep_reminders
 from bot.outbound.sending import sweep_outbound
+from bot.runtime import Runtime
+from bot.settings import Settings
+from bot.worker import Recurring, redis_forgot, requeue_orphans, worker_alive
+from storage import outbound as outbound_rows
+from storage.mentions import claim_owners, release_claims_of
 from storage.models import Account
 
 logger = logging.getLogger(__name__)
 
-SWEEP_EVERY = timedelta(minutes=1)
-"""How often the worker looks for lost sends and reminders."""
-
-SWEEP_JOB_ID = "roost-sweep"
-"""One id for the sweep, so every worker that starts it keeps the same single job."""
+SWEEP_TIMEOUT = 600
+"""Seconds a sweep may take: a few queries per account, and queueing what it finds."""
 
 
-def start_sweeping(queue: Queue) -> None:
-    """Schedule the sweep; a worker calls this when it starts."""
-    queue.enqueue_in(SWEEP_EVERY, sweep, job_id=SWEEP_JOB_ID, result_ttl=0)
+def recurring(settings: Settings) -> list[Recurring]:
+    """What a worker runs on its own, every period."""
+    return [Recurring("sweep", settings.roost_sweep_seconds, sweep, timeout=SWEEP_TIMEOUT)]
 
 
 def sweep() -> int:
-    """RQ job: sweep every account and queue the digests that are due, then schedule the
-    next sweep whatever happened. Returns how many lost sends and reminders it found."""
+    """RQ job: one sweep of everything; how many lost things it queued again."""
     rt = runtime.current()
-    found = 0
+    found = requeue_orphans(rt.queue)
+    forgot = redis_forgot(rt.redis)
+    if forgot:
+        logger.warning("Redis holds no jobs from before: queueing again all that waits")
+    dead = dead_workers(rt)
+    if dead:
+        with rt.sessions.begin() as session:
+            released = release_claims_of(session, dead)
+        logger.warning("released %d claims of dead workers %s", released, ", ".join(sorted(dead)))
     try:
-        try:
-            queue_due_digests(rt)
-        except Exception:  # one part's failure must not stop the others each minute
-            logger.exception("digests not checked this minute")
-        with rt.sessions() as session:
-            accounts = list(session.scalars(select(Account.id)))
-        for account_id in accounts:
-            found += sweep_outbound(rt, account_id) + sweep_reminders(rt, account_id)
-    finally:
-        try:
-            start_sweeping(rt.queue)
-        except RedisError as exc:
-            logger.error("next sweep not scheduled (%s); it starts again with a worker", exc)
+        queue_due_digests(rt)
+    except Exception:  # one part's failure must not stop the others
+        logger.exception("digests not checked by this sweep")
+    with rt.sessions() as session:
+        accounts = list(session.scalars(select(Account.id)))
+    for account_id in accounts:
+        found += sweep_outbound(rt, account_id, dead=dead, everything=forgot)
+        found += sweep_reminders(rt, account_id)
+        found += sweep_mentions(rt, account_id, everything=forgot)
     return found
+
+
+def dead_workers(rt: Runtime) -> set[str]:
+    """The workers holding a claim (a card being posted, a call to X) that are not alive."""
+    with rt.sessions() as session:
+        owners = claim_owners(session) | outbound_rows.sending_owners(session)
+    return {owner for owner in owners if not worker_alive(rt.redis, owner)}

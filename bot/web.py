@@ -6,7 +6,11 @@ from __future__ import annotations
 import html
 import json
 import logging
+import signal
+import threading
+import time
 from collections.abc import Callable, Iterable
+from types import FrameType
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -16,6 +20,7 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.app import LazyWork
 from bot.errors import RoostError, XError
 from bot.metrics import authorized, metrics_registry, render
 from bot.runtime import Runtime
@@ -26,6 +31,14 @@ logger = logging.getLogger(__name__)
 
 SLACK_PATH = "/slack/events"
 METRICS_PATH = "/metrics"
+HEALTH_PATH = "/healthz"
+
+MAX_BODY_BYTES = 2 * 1024 * 1024
+"""The largest request body read. Slack's biggest payloads (a modal's state) are tens of
+KB; anything larger is answered 413 before it is read, so no one can fill memory."""
+
+DRAIN_SECONDS = 6.0
+"""On SIGTERM, how long work already acknowledged to Slack may take to finish."""
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
@@ -103,9 +116,24 @@ def page(start_response: StartResponse, status: str, title: str, message: str) -
 
 
 def metrics(
-    rt: Runtime, registry: CollectorRegistry, environ: dict[str, Any], start_response: StartResponse
+    rt: Runtime,
+    registry: CollectorRegistry,
+    environ: dict[str, Any],
+    start_response: StartResponse,
+    *,
+    public: bool = False,
 ) -> list[bytes]:
-    """Prometheus's scrape: behind `Authorization: Bearer ROOST_METRICS_TOKEN` when set."""
+    """Prometheus's scrape: behind `Authorization: Bearer ROOST_METRICS_TOKEN` when set.
+
+    On the `public` port, which Slack must reach, only with the token: without one the
+    metrics are served on ROOST_METRICS_PORT alone, bound to loopback by default.
+    """
+    if public and rt.settings.roost_metrics_token is None:
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [
+            b"Not Found: /metrics is served here only with ROOST_METRICS_TOKEN set; "
+            b"without it, on ROOST_METRICS_PORT"
+        ]
     method = environ.get("REQUEST_METHOD")
     if method not in ("GET", "HEAD"):
         start_response("405 Method Not Allowed", [("Allow", "GET, HEAD")])
@@ -140,20 +168,17 @@ def wsgi_app(rt: Runtime, app: App) -> Callable[[dict[str, Any], StartResponse],
     registry = metrics_registry(rt)
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if too_large(environ):
+            return refuse_too_large(start_response)
         if environ.get("PATH_INFO") == CALLBACK_PATH:
             if environ.get("REQUEST_METHOD") != "GET":
                 start_response("405 Method Not Allowed", [("Allow", "GET")])
                 return [b""]
             return page(start_response, *oauth_callback(rt, environ.get("QUERY_STRING", "")))
-        if environ.get("PATH_INFO") == "/healthz":
-            checks = health(rt)
-            healthy = all(state == "ok" for state in checks.values())
-            body = json.dumps(checks).encode()
-            status = "200 OK" if healthy else "503 Service Unavailable"
-            start_response(status, [("Content-Type", "application/json")])
-            return [body]
+        if environ.get("PATH_INFO") == HEALTH_PATH:
+            return healthz(rt, start_response)
         if environ.get("PATH_INFO") == METRICS_PATH:
-            return metrics(rt, registry, environ, start_response)
+            return metrics(rt, registry, environ, start_response, public=True)
         if rt.settings.socket_mode:
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"Not Found: this Roost takes Slack's requests over Socket Mode"]
@@ -162,23 +187,116 @@ def wsgi_app(rt: Runtime, app: App) -> Callable[[dict[str, Any], StartResponse],
     return application
 
 
+def metrics_app(rt: Runtime) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    """The private port's app (ROOST_METRICS_PORT): /metrics and /healthz, nothing else."""
+    registry = metrics_registry(rt)
+
+    def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if too_large(environ):
+            return refuse_too_large(start_response)
+        if environ.get("PATH_INFO") == METRICS_PATH:
+            return metrics(rt, registry, environ, start_response)
+        if environ.get("PATH_INFO") == HEALTH_PATH:
+            return healthz(rt, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"Not Found: this port serves /metrics and /healthz"]
+
+    return application
+
+
+def healthz(rt: Runtime, start_response: StartResponse) -> list[bytes]:
+    """200 when the database and Redis answer, else 503 naming which does not."""
+    checks = health(rt)
+    healthy = all(state == "ok" for state in checks.values())
+    status = "200 OK" if healthy else "503 Service Unavailable"
+    start_response(status, [("Content-Type", "application/json")])
+    return [json.dumps(checks).encode()]
+
+
+def too_large(environ: dict[str, Any]) -> bool:
+    """Whether the request says its body is over MAX_BODY_BYTES (waitress refuses those
+    itself; this holds under any other WSGI server too)."""
+    length = str(environ.get("CONTENT_LENGTH") or "0")
+    return length.isdigit() and int(length) > MAX_BODY_BYTES
+
+
+def refuse_too_large(start_response: StartResponse) -> list[bytes]:
+    start_response("413 Request Entity Too Large", [("Content-Type", "text/plain")])
+    return [f"Request body over {MAX_BODY_BYTES // 1024 // 1024} MB".encode()]
+
+
 WEB_THREADS = 24
 """waitress threads: enough that a burst of clicks is read at once rather than queued,
 since each request only verifies, acks and hands its work to Bolt's pool."""
 
 
-def serve(rt: Runtime, app: App) -> None:
-    """Serve HTTP on PORT; in Socket Mode, Slack's requests come over the socket instead."""
-    from waitress import serve as waitress_serve
+def serve(rt: Runtime, app: App, lazy: LazyWork) -> None:
+    """Serve HTTP on PORT (and the metrics on ROOST_METRICS_PORT if set); in Socket Mode,
+    Slack's requests come over the socket instead. Returns on SIGTERM or SIGINT once the
+    requests in hand are answered and the work they acknowledged is done, within
+    DRAIN_SECONDS."""
+    from waitress.server import create_server
 
+    socket_mode = None
     if rt.settings.slack_app_token is not None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-        SocketModeHandler(app, rt.settings.slack_app_token.get_secret_value()).connect()
+        socket_mode = SocketModeHandler(app, rt.settings.slack_app_token.get_secret_value())
+        socket_mode.connect()
         logger.info(
             "Socket Mode connected; HTTP serves /healthz, %s and %s only",
             METRICS_PATH,
             CALLBACK_PATH,
         )
+    server = create_server(
+        wsgi_app(rt, app),
+        host="0.0.0.0",
+        port=rt.settings.port,
+        threads=WEB_THREADS,
+        max_request_body_size=MAX_BODY_BYTES,
+    )
+    private = None
+    if rt.settings.roost_metrics_port is not None:
+        private = create_server(
+            metrics_app(rt),
+            host=rt.settings.roost_metrics_host,
+            port=rt.settings.roost_metrics_port,
+            threads=2,
+            max_request_body_size=MAX_BODY_BYTES,
+        )
+        threading.Thread(target=private.run, name="metrics", daemon=True).start()
+        logger.info(
+            "metrics on %s:%s", rt.settings.roost_metrics_host, rt.settings.roost_metrics_port
+        )
     logger.info("web listening on port %s", rt.settings.port)
-    waitress_serve(wsgi_app(rt, app), host="0.0.0.0", port=rt.settings.port, threads=WEB_THREADS)
+    stopping = _exit_on_signals()
+    try:
+        server.run()  # SystemExit ends it; waitress then finishes the requests in hand
+    finally:
+        if socket_mode is not None:
+            socket_mode.close()
+        if private is not None:
+            private.close()
+        left = DRAIN_SECONDS - (time.monotonic() - stopping.get("at", time.monotonic()))
+        if lazy.drain(max(0.0, left)):
+            logger.info("web stopped; all acknowledged work done")
+        else:
+            logger.error(
+                "web stopped with acknowledged work unfinished after %.0f s", DRAIN_SECONDS
+            )
+
+
+def _exit_on_signals() -> dict[str, float]:
+    """SIGTERM and SIGINT end waitress's loop (it catches SystemExit); when, is noted."""
+    stopping: dict[str, float] = {}
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if "at" in stopping:
+            return  # already stopping: waitress and the drain have their deadlines
+        stopping["at"] = time.monotonic()
+        logger.info("stopping (signal %s)", signum)
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    return stopping

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.db import insert_into
@@ -135,12 +135,19 @@ def _cards(session: Session, account_id: int, conversations: set[int]) -> dict[i
 
 
 def claim_card(
-    session: Session, mention_id: int, now: datetime, stale_after: timedelta
+    session: Session,
+    mention_id: int,
+    now: datetime,
+    stale_after: timedelta,
+    *,
+    by: str | None = None,
 ) -> Mention | None:
     """Claim the right to post this mention's Slack message; the mention, or None.
 
     The mention for exactly one caller at a time: it has no message yet and
-    nobody claimed it, or a claim went stale (its worker died).
+    nobody claimed it, or a claim went stale (its worker died: the sweep
+    releases the claims of dead workers at once, and claims of unknown owners
+    go stale after `stale_after`). `by` is the claiming worker's name.
     """
     claim = (
         update(Mention)
@@ -149,7 +156,7 @@ def claim_card(
             Mention.slack_ts.is_(None),
             or_(Mention.card_claimed_at.is_(None), Mention.card_claimed_at < now - stale_after),
         )
-        .values(card_claimed_at=now, card_attempts=Mention.card_attempts + 1)
+        .values(card_claimed_at=now, card_claimed_by=by, card_attempts=Mention.card_attempts + 1)
         .returning(Mention)
     )
     return session.scalars(claim, execution_options={"synchronize_session": False}).one_or_none()
@@ -162,7 +169,7 @@ def release_card(session: Session, mention_id: int, *, posted_maybe: bool) -> No
     session.execute(
         update(Mention)
         .where(Mention.id == mention_id, Mention.slack_ts.is_(None))
-        .values(card_claimed_at=None, card_attempts=attempts)
+        .values(card_claimed_at=None, card_claimed_by=None, card_attempts=attempts)
     )
 
 
@@ -190,8 +197,47 @@ def record_card(
 
 
 def record_card_error(session: Session, mention_id: int, error: str) -> None:
-    """Note why the message could not be posted; the claim stays until it is stale."""
-    session.execute(update(Mention).where(Mention.id == mention_id).values(card_error=error))
+    """Note why the message could not be posted; the claim stays until it is stale,
+    whatever becomes of the worker that made it."""
+    session.execute(
+        update(Mention)
+        .where(Mention.id == mention_id)
+        .values(card_error=error, card_claimed_by=None)
+    )
+
+
+def mark_queued(session: Session, account_id: int, tweet_ids: Sequence[int], now: datetime) -> None:
+    """Note that these mentions' delivery is on the queue."""
+    if tweet_ids:
+        session.execute(
+            update(Mention)
+            .where(Mention.account_id == account_id, Mention.tweet_id.in_(tweet_ids))
+            .values(queued_at=now)
+        )
+
+
+def claim_owners(session: Session) -> set[str]:
+    """The workers holding claims on mentions not posted yet."""
+    return set(
+        session.scalars(
+            select(Mention.card_claimed_by)
+            .where(Mention.card_posted_at.is_(None), Mention.card_claimed_by.is_not(None))
+            .distinct()
+        )
+    )
+
+
+def release_claims_of(session: Session, workers: Collection[str]) -> int:
+    """Release the claims these (dead) workers held; how many. Their tries count: the
+    next one looks for a message they may have posted before dying."""
+    if not workers:
+        return 0
+    released = session.execute(
+        update(Mention)
+        .where(Mention.card_posted_at.is_(None), Mention.card_claimed_by.in_(workers))
+        .values(card_claimed_at=None, card_claimed_by=None)
+    )
+    return int(released.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def conversation_card(session: Session, mention: Mention) -> Mention | None:
@@ -226,22 +272,30 @@ MAX_CARD_ATTEMPTS = 20
 def undelivered(
     session: Session,
     account_id: int,
-    stored_before: datetime,
+    *,
+    never_queued_before: datetime,
+    queued_before: datetime,
     claimed_before: datetime,
+    everything: bool = False,
     limit: int = 500,
 ) -> list[int]:
-    """Tweet ids of mentions stored before `stored_before` whose Slack message is missing.
-
-    Their delivery job was lost (Redis flushed, enqueue failed) or keeps
-    failing; the sweep enqueues them again. A live claim is left alone.
+    """Tweet ids of mentions whose Slack message is missing and whose delivery job may be
+    lost: never queued though stored before `never_queued_before` (the listener died
+    between storing and queueing), or queued before `queued_before` and still not posted
+    (Redis flushed, a job that keeps failing). With `everything` (Redis lost its data),
+    all of them. A live claim is left alone.
     """
+    lost = or_(
+        and_(Mention.queued_at.is_(None), Mention.received_at < never_queued_before),
+        Mention.queued_at < queued_before,
+    )
     return list(
         session.scalars(
             select(Mention.tweet_id)
             .where(
                 Mention.account_id == account_id,
                 Mention.card_posted_at.is_(None),
-                Mention.received_at < stored_before,
+                *(() if everything else (lost,)),
                 or_(Mention.card_claimed_at.is_(None), Mention.card_claimed_at < claimed_before),
                 Mention.card_attempts < MAX_CARD_ATTEMPTS,
             )

@@ -174,7 +174,13 @@ class Mention(Base):
     slack_channel: Mapped[str | None] = mapped_column(String(32))
     slack_ts: Mapped[str | None] = mapped_column(String(32))
     slack_thread_ts: Mapped[str | None] = mapped_column(String(32))
+    # When its delivery job was last queued: a mention stored but never queued (the
+    # listener died in between) is queued again by the sweep at once.
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     card_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The worker holding the claim (None: unknown, so only its age can end it): a claim
+    # whose worker died is released at once.
+    card_claimed_by: Mapped[str | None] = mapped_column(String(64))
     # Claims so far: past the first, an earlier try may have posted before dying.
     card_attempts: Mapped[int] = mapped_column(Integer, default=0)
     card_posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -218,6 +224,8 @@ class Outbound(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the latest call to X
+    # The worker making that call: a row `sending` whose worker died is reconciled at once.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
     x_id: Mapped[str | None] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)
     run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -367,3 +375,21 @@ class Digest(Base):
     slack_ts: Mapped[str | None] = mapped_column(String(32))
     chart_posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)  # why it was given up for the day
+
+
+class SetAside(Base):
+    """Input that failed the same way every time, kept out of the way with its reason: a
+    post the database refuses, a job that keeps failing. It never holds back anything
+    else; `roost accounts list` and /metrics show it, for a person to look at."""
+
+    __tablename__ = "set_aside"
+    __table_args__ = (UniqueConstraint("kind", "ref", name="uq_set_aside_kind_ref"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "mention", "job"
+    ref: Mapped[str] = mapped_column(String(128))  # e.g. "account 3, tweet 17…"
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(Text)
+    times: Mapped[int] = mapped_column(Integer, default=1)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)

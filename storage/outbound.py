@@ -6,10 +6,11 @@ and a person clicking) can never both move a row from the same state.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.db import insert_into
@@ -42,14 +43,18 @@ def _move(
     return session.scalars(moved, execution_options={"synchronize_session": False}).one_or_none()
 
 
-def claim_for_sending(session: Session, outbound_id: int, now: datetime) -> Outbound | None:
-    """pending → sending, for exactly one caller; the row, or None if it is not pending."""
+def claim_for_sending(
+    session: Session, outbound_id: int, now: datetime, *, by: str | None = None
+) -> Outbound | None:
+    """pending → sending, for exactly one caller (`by`, the worker making the call); the
+    row, or None if it is not pending."""
     return _move(
         session,
         outbound_id,
         (SENDABLE,),
         status="sending",
         started_at=now,
+        claimed_by=by,
         attempts=Outbound.attempts + 1,
         error=None,
     )
@@ -193,14 +198,15 @@ def stuck(
     *,
     sending_before: datetime,
     due_before: datetime | None = None,
+    dead: Collection[str] = (),
 ) -> tuple[list[int], list[int]]:
     """Rows the sweep must look at: (pending and due before `due_before`, sending since
-    before `sending_before`).
+    before `sending_before` or by a worker in `dead`).
 
     A pending row whose job was lost (Redis flushed, enqueue failed) is sent
     by queueing it again: the claim keeps a duplicate job harmless. A row
-    still `sending` long after any call to X could last belonged to a worker
-    that died: it is reconciled, never sent again blindly.
+    still `sending` long after any call to X could last, or whose worker died,
+    is reconciled, never sent again blindly.
     """
     pending = session.scalars(
         select(Outbound.id).where(
@@ -213,7 +219,30 @@ def stuck(
         select(Outbound.id).where(
             Outbound.account_id == account_id,
             Outbound.status == "sending",
-            Outbound.started_at < sending_before,
+            or_(Outbound.started_at < sending_before, Outbound.claimed_by.in_(dead)),
         )
     )
     return list(pending), list(sending)
+
+
+def pending_later(session: Session, account_id: int, now: datetime) -> list[tuple[int, datetime]]:
+    """The account's pending rows due after `now`, with their times."""
+    found = session.execute(
+        select(Outbound.id, Outbound.run_at).where(
+            Outbound.account_id == account_id,
+            Outbound.status == SENDABLE,
+            Outbound.run_at > now,
+        )
+    )
+    return [(outbound_id, run_at) for outbound_id, run_at in found if run_at is not None]
+
+
+def sending_owners(session: Session) -> set[str]:
+    """The workers making calls to X for rows still `sending`."""
+    return set(
+        session.scalars(
+            select(Outbound.claimed_by)
+            .where(Outbound.status == "sending", Outbound.claimed_by.is_not(None))
+            .distinct()
+        )
+    )

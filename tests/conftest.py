@@ -31,10 +31,10 @@ from sqlalchemy.engine import make_url
 from bot.crypto import TokenBox
 from bot.home import publish_home
 from bot.inbox.intake import Intake
-from bot.queue import RoostWorker
 from bot.runtime import Runtime, install
 from bot.settings import Settings
 from bot.slack.client import make_client
+from bot.worker import RoostWorker
 from storage.accounts import upsert_account
 from storage.db import make_engine, upgrade
 from storage.models import Account, Base

@@ -19,6 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("bot.errors", "bot.clock", "bot.words", "bot.logs", "bot.rate_limits"),
     ("bot.settings",),
     ("bot.crypto", "bot.lease", "bot.queue"),
+    ("bot.worker",),
     ("bot.runtime",),
     # plumbing
     ("bot.x", "bot.slack"),
@@ -32,8 +33,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("bot.home",),
     # entry points
     ("handlers",),
-    ("bot.metrics", "bot.sweep"),
-    ("bot.web", "bot.app", "bot.wiring"),
+    ("bot.metrics", "bot.sweep", "bot.supervisor"),
+    ("bot.app", "bot.wiring"),
+    ("bot.web",),
     ("bot.cli",),
 ]
 """Bottom to top. Each entry is one layer; the groups in it may not import each other."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from rq import Queue, Retry
@@ -39,14 +39,17 @@ from bot.inbox.routing import channel_for
 from bot.runtime import Runtime
 from bot.slack.client import find_posted, translate_errors
 from bot.team.business_hours import sla_due
+from bot.worker import current_worker
 from storage.mentions import (
     claim_card,
     conversation_card,
+    mark_queued,
     mention_ids,
     record_card,
     record_card_error,
     release_card,
     thread_size,
+    undelivered,
 )
 from storage.models import Account, Member, Mention, Outbound
 from storage.outbound import for_mention
@@ -59,6 +62,14 @@ JOB_TIMEOUT = 300
 CLAIM_STALE_AFTER = timedelta(minutes=10)
 """A claim older than this belonged to a worker that died mid-delivery: well past
 JOB_TIMEOUT, so a slow but living worker is never overtaken."""
+
+QUEUE_GRACE = timedelta(seconds=10)
+"""A mention stored this long ago and never queued lost its enqueue (its listener died
+between the two); sooner, its listener may be queueing it at this moment."""
+
+SWEEP_AFTER = timedelta(minutes=2)
+"""A mention queued this long ago and still without a Slack message is queued again: its
+job may be lost (a worker killed between taking it and starting it)."""
 
 CARD_WAIT_SECONDS = 5.0
 """How long a thread reply waits for its conversation's card before retrying later."""
@@ -99,6 +110,36 @@ def enqueue_deliveries(queue: Queue, account_id: int, tweet_ids: Iterable[int]) 
     ]
     if jobs:
         queue.enqueue_many(jobs)
+
+
+def queue_deliveries(rt: Runtime, account_id: int, tweet_ids: Sequence[int]) -> None:
+    """Queue these mentions' delivery and note when, so the sweep can tell a lost enqueue
+    from a job still waiting its turn. RedisError if Redis refused: stored is safe, the
+    sweep queues them once Redis answers again."""
+    enqueue_deliveries(rt.queue, account_id, tweet_ids)
+    with rt.sessions.begin() as session:
+        mark_queued(session, account_id, tweet_ids, rt.clock())
+
+
+def sweep_mentions(rt: Runtime, account_id: int, *, everything: bool = False) -> int:
+    """Queue again the account's mentions whose delivery went missing; how many.
+
+    `everything`: Redis lost its data, so every mention not posted and not claimed is.
+    """
+    now = rt.clock()
+    with rt.sessions() as session:
+        lost = undelivered(
+            session,
+            account_id,
+            never_queued_before=now - QUEUE_GRACE,
+            queued_before=now - SWEEP_AFTER,
+            claimed_before=now - CLAIM_STALE_AFTER,
+            everything=everything,
+        )
+    if lost:
+        logger.warning("re-queueing %d undelivered mentions of account %s", len(lost), account_id)
+        queue_deliveries(rt, account_id, lost)
+    return len(lost)
 
 
 def deliver_mentions(account_id: int, tweet_ids: list[int]) -> dict[int, str]:
@@ -147,7 +188,9 @@ def post_mention(rt: Runtime, mention_id: int, account: Account | None = None) -
     given back, for the caller to try again later.
     """
     with rt.sessions.begin() as session:
-        mention = claim_card(session, mention_id, rt.clock(), CLAIM_STALE_AFTER)
+        mention = claim_card(
+            session, mention_id, rt.clock(), CLAIM_STALE_AFTER, by=current_worker()
+        )
         if mention is None:
             return _why_not_claimed(session, mention_id)
         account = account or session.get_one(Account, mention.account_id)

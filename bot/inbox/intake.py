@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,8 +25,7 @@ from sqlalchemy.orm import Session
 
 from bot import runtime
 from bot.errors import RoostError, XError, XForbidden, XRateLimited, XTokenRevoked
-from bot.inbox.delivery import CLAIM_STALE_AFTER, enqueue_deliveries
-from bot.inbox.sla import sweep_reminders
+from bot.inbox.delivery import queue_deliveries
 from bot.lease import LEASE_SECONDS, Lease
 from bot.runtime import Runtime
 from bot.slack.client import translate_errors
@@ -35,13 +34,10 @@ from bot.team.credentials import REFRESH_AHEAD, x_client
 from bot.x.client import XClient
 from bot.x.normalize import mentions_from_payload, parse_time
 from storage.accounts import active_accounts, cursor, stop_intake
-from storage.mentions import IncomingMention, store_mentions, undelivered
+from storage.mentions import IncomingMention, store_mentions
 from storage.models import Account
 
 logger = logging.getLogger(__name__)
-
-SWEEP_AFTER = timedelta(minutes=2)
-"""A mention still without a Slack message this long after intake is queued again."""
 
 MAX_BACKOFF = timedelta(minutes=5)
 """The longest wait between tries while X keeps failing for an account."""
@@ -65,24 +61,17 @@ class AccountIntake:
     lease: Lease
     next_poll_at: datetime
     backoff: timedelta = FIRST_BACKOFF
-    last_sweep_at: datetime | None = None
 
 
 class LeaseLost(RoostError):
     """This listener no longer holds the account's lease; another one reads it now."""
 
 
-AccountSweep = Callable[[Runtime, int], object]
-"""More of an account's lost work for the listener's sweep to queue again, handed in by
-the entry point: the outbound rows of bot.outbound, a domain above this one."""
-
-
 class Intake:
     """Stores payloads from X and queues their delivery, for one process."""
 
-    def __init__(self, rt: Runtime, *, also_sweep: Sequence[AccountSweep] = ()) -> None:
+    def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        self.also_sweep = tuple(also_sweep)
         self._clients: dict[int, tuple[str, XClient]] = {}
 
     def client(self, account: Account) -> XClient:
@@ -184,23 +173,6 @@ class Intake:
         with self.rt.sessions.begin() as session:
             cursor(session, account_id, self.rt.clock()).last_error = str(error)
 
-    def sweep(self, account_id: int) -> int:
-        """Queue again the account's mentions whose delivery went missing, its lost SLA
-        reminders, and whatever `also_sweep` finds (its outbound rows whose send went
-        missing or was interrupted)."""
-        for more in self.also_sweep:
-            more(self.rt, account_id)
-        sweep_reminders(self.rt, account_id)
-        with self.rt.sessions.begin() as session:
-            now = self.rt.clock()
-            lost = undelivered(session, account_id, now - SWEEP_AFTER, now - CLAIM_STALE_AFTER)
-        if lost:
-            logger.warning(
-                "re-queueing %d undelivered mentions of account %s", len(lost), account_id
-            )
-        self._enqueue(account_id, lost)
-        return len(lost)
-
     def stop(self, account: Account, error: XError) -> None:
         """Stop reading an account whose token or plan X refuses; tell its channel once."""
         status = "revoked" if isinstance(error, XTokenRevoked) else "forbidden"
@@ -212,9 +184,9 @@ class Intake:
 
     def _enqueue(self, account_id: int, tweet_ids: list[int]) -> None:
         try:
-            enqueue_deliveries(self.rt.queue, account_id, tweet_ids)
+            queue_deliveries(self.rt, account_id, tweet_ids)
         except RedisError as exc:
-            # Stored is safe: the sweep queues them once Redis answers again.
+            # Stored is safe: the worker's sweep queues them once Redis answers again.
             logger.error("could not queue %d deliveries (%s)", len(tweet_ids), exc)
 
 
@@ -248,12 +220,11 @@ class Listener:
     rt: Runtime
     lease_seconds: float = LEASE_SECONDS
     outage_wait: float = OUTAGE_WAIT
-    also_sweep: Sequence[AccountSweep] = ()
     intake: Intake = field(init=False)
     held: dict[int, AccountIntake] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.intake = Intake(self.rt, also_sweep=self.also_sweep)
+        self.intake = Intake(self.rt)
 
     @property
     def interval(self) -> timedelta:
@@ -337,9 +308,6 @@ class Listener:
                 "@%s: X's rate limit is spent until %s", account.handle, rate_limit.reset_at
             )
             entry.next_poll_at = max(entry.next_poll_at, rate_limit.reset_at)
-        if entry.last_sweep_at is None or now - entry.last_sweep_at >= SWEEP_AFTER:
-            self.intake.sweep(account.id)
-            entry.last_sweep_at = now
 
     def release_all(self) -> None:
         for entry in self.held.values():

@@ -16,7 +16,6 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -26,7 +25,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import RoostError, XError, XForbidden, XTokenRevoked
-from bot.inbox.intake import OUTAGE_WAIT, SWEEP_AFTER, AccountSweep, Intake
+from bot.inbox.intake import OUTAGE_WAIT, Intake
 from bot.lease import LEASE_SECONDS, Lease
 from bot.rate_limits import count_rate_limit
 from bot.runtime import Runtime
@@ -198,10 +197,9 @@ class StreamListener:
         lease_seconds: float = LEASE_SECONDS,
         retry_seconds: float = BACKFILL_RETRY_SECONDS,
         outage_wait: float = OUTAGE_WAIT,
-        also_sweep: Sequence[AccountSweep] = (),
     ) -> None:
         self.rt = rt
-        self.intake = Intake(rt, also_sweep=also_sweep)
+        self.intake = Intake(rt)
         self.lease = Lease(rt.redis, "intake:stream", seconds=lease_seconds)
         self.lease_seconds = lease_seconds
         self.retry_seconds = retry_seconds
@@ -244,7 +242,7 @@ class StreamListener:
             return
         thread = stream.filter(threaded=True, **MENTION_FIELDS)
         try:
-            last_retry = last_sweep = time.monotonic()
+            last_retry = time.monotonic()
             while not stop.is_set() and thread.is_alive():
                 stop.wait(self.lease_seconds / 3)
                 if not self.lease.renew():
@@ -255,10 +253,6 @@ class StreamListener:
                 if stream.pending and time.monotonic() - last_retry >= self.retry_seconds:
                     stream.backfill(set(stream.pending))
                     last_retry = time.monotonic()
-                if time.monotonic() - last_sweep >= SWEEP_AFTER.total_seconds():
-                    for account_id in list(stream.accounts):
-                        self.intake.sweep(account_id)
-                    last_sweep = time.monotonic()
         finally:
             stream.disconnect()
             thread.join(timeout=30)

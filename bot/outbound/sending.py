@@ -15,6 +15,7 @@ import html
 import logging
 import re
 import time
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,6 +37,7 @@ from bot.outbound.media import download, upload_to_x
 from bot.outbound.reports import note, report
 from bot.runtime import Runtime
 from bot.team.credentials import x_client
+from bot.worker import current_worker, worker_alive
 from bot.x.client import XClient
 from bot.x.normalize import parse_time
 from storage import outbound as rows
@@ -123,7 +125,7 @@ def send_outbound(outbound_id: int) -> str:
         if waited is not None:
             return waited
     with rt.sessions.begin() as session:
-        row = rows.claim_for_sending(session, outbound_id, rt.clock())
+        row = rows.claim_for_sending(session, outbound_id, rt.clock(), by=current_worker())
         if row is None:
             found = session.get(Outbound, outbound_id)
             return f"not pending ({found.status if found else 'gone'})"
@@ -174,7 +176,7 @@ def reconcile_outbound(outbound_id: int) -> str:
         row = session.get(Outbound, outbound_id)
         if row is None or row.status not in ("sending", "unknown"):
             return "nothing to reconcile"
-        if row.status == "sending" and (row.started_at or rt.clock()) > rt.clock() - SENDING_STALE:
+        if row.status == "sending" and _still_sending(rt, row):
             return "still sending"
         account = session.get_one(Account, row.account_id)
     reason = (
@@ -187,8 +189,15 @@ def reconcile_outbound(outbound_id: int) -> str:
     return outcome
 
 
-def sweep_outbound(rt: Runtime, account_id: int) -> int:
-    """Queue the account's rows whose job went missing; reconcile those whose worker died."""
+def sweep_outbound(
+    rt: Runtime, account_id: int, *, dead: Collection[str] = (), everything: bool = False
+) -> int:
+    """Queue the account's rows whose job went missing; reconcile those whose worker died
+    (one in `dead`, or silent past SENDING_STALE).
+
+    `everything`: Redis lost its data, so every pending row's job is gone: the due ones
+    are queued now, the scheduled ones again for their time.
+    """
     now = rt.clock()
     with rt.sessions() as session:
         pending, stuck = rows.stuck(
@@ -196,10 +205,14 @@ def sweep_outbound(rt: Runtime, account_id: int) -> int:
             account_id,
             now,
             sending_before=now - SENDING_STALE,
-            due_before=now - PENDING_GRACE,
+            due_before=now if everything else now - PENDING_GRACE,
+            dead=dead,
         )
+        later = rows.pending_later(session, account_id, now) if everything else []
     for outbound_id in pending:
         enqueue_send(rt.queue, outbound_id)
+    for outbound_id, run_at in later:
+        enqueue_send(rt.queue, outbound_id, at=run_at)
     for outbound_id in stuck:
         enqueue_reconcile(rt.queue, outbound_id)
     if pending or stuck:
@@ -209,6 +222,14 @@ def sweep_outbound(rt: Runtime, account_id: int) -> int:
             len(stuck),
         )
     return len(pending) + len(stuck)
+
+
+def _still_sending(rt: Runtime, row: Outbound) -> bool:
+    """Whether the row's call to X may still be under way: its worker lives (or, if Roost
+    does not know whose it is, the call began less than SENDING_STALE ago)."""
+    if row.claimed_by is not None:
+        return worker_alive(rt.redis, row.claimed_by)
+    return (row.started_at or rt.clock()) > rt.clock() - SENDING_STALE
 
 
 def _call(client: XClient, account: Account, row: Outbound, recipient: str | None) -> str | None:

@@ -26,18 +26,18 @@ from slack_sdk import WebClient
 from sqlalchemy import update
 
 from bot.app import create_app
-from bot.errors import SlackRateLimited, XRateLimited
+from bot.errors import SettingsError, SlackRateLimited, XRateLimited
 from bot.inbox.intake import Intake
 from bot.inbox.stream import MentionStream
-from bot.queue import RoostWorker
 from bot.rate_limits import count_rate_limit
 from bot.runtime import Runtime
-from bot.settings import Settings
+from bot.settings import Settings, load_settings
 from bot.slack.client import make_client, translate_errors
 from bot.team.connect import CALLBACK_PATH, authorize_url, complete
 from bot.team.credentials import x_client
-from bot.web import wsgi_app
+from bot.web import metrics_app, wsgi_app
 from bot.wiring import runtime_from
+from bot.worker import RoostWorker
 from storage.accounts import stop_intake
 from storage.db import make_engine, session_factory
 from storage.mentions import MAX_CARD_ATTEMPTS
@@ -76,9 +76,15 @@ class Answer:
 
 
 def scrape(
-    rt: Runtime, app: App, *, method: str = "GET", authorization: str | None = None
+    rt: Runtime,
+    app: App,
+    *,
+    method: str = "GET",
+    authorization: str | None = None,
+    public: bool = False,
 ) -> Answer:
-    """One request to /metrics through the web process's WSGI app."""
+    """One request to /metrics through the web process's WSGI app: the private metrics
+    port's, or (`public`) the one on PORT that Slack reaches."""
     environ: dict[str, Any] = {"REQUEST_METHOD": method, "PATH_INFO": "/metrics"}
     setup_testing_defaults(environ)
     if authorization is not None:
@@ -88,7 +94,8 @@ def scrape(
     def start_response(status: str, headers: list[tuple[str, str]]) -> None:
         started.append((status, headers))
 
-    body: Iterable[bytes] = wsgi_app(rt, app)(environ, start_response)
+    served = wsgi_app(rt, app) if public else metrics_app(rt)
+    body: Iterable[bytes] = served(environ, start_response)
     return Answer(*started[0], b"".join(body))
 
 
@@ -129,21 +136,31 @@ def test_a_scrape_is_valid_exposition_with_every_metric(rt: Runtime, app: App) -
     assert value(samples, "roost_rate_limited_total", service="x") == 0
 
 
-def test_with_a_token_set_only_its_bearer_may_scrape(rt: Runtime, app: App) -> None:
+@pytest.mark.parametrize("public", [True, False])
+def test_with_a_token_set_only_its_bearer_may_scrape(rt: Runtime, app: App, public: bool) -> None:
     rt.settings = rt.settings.model_copy(update={"roost_metrics_token": SecretStr(TOKEN)})
-    for refused in (None, "Bearer wrong", f"Basic {TOKEN}", "Bearer", "Bearer tökén"):
-        answer = scrape(rt, app, authorization=refused)
+    for refused in (None, "Bearer wrong", f"Basic {TOKEN}", "Bearer", "Bearer ", "Bearer tökén"):
+        answer = scrape(rt, app, authorization=refused, public=public)
         assert answer.status == "401 Unauthorized", refused
         assert answer.headers["WWW-Authenticate"].startswith("Bearer")
         assert b"roost_" not in answer.body
-    accepted = scrape(rt, app, authorization=f"Bearer {TOKEN}")
+    accepted = scrape(rt, app, authorization=f"Bearer {TOKEN}", public=public)
     assert accepted.status == "200 OK"
     assert value(accepted.samples(), "roost_up", dependency="database") == 1
 
 
-def test_without_a_token_metrics_are_open(rt: Runtime, app: App) -> None:
+def test_without_a_token_metrics_are_open_on_the_private_port_only(rt: Runtime, app: App) -> None:
     assert rt.settings.roost_metrics_token is None
     assert scrape(rt, app, authorization="Bearer anything").status == "200 OK"
+    public = scrape(rt, app, authorization="Bearer anything", public=True)
+    assert public.status == "404 Not Found"
+    assert b"ROOST_METRICS_TOKEN" in public.body and b"roost_" not in public.body
+
+
+@pytest.mark.parametrize("token", ["", "   "])
+def test_an_empty_metrics_token_refuses_to_start(token: str) -> None:
+    with pytest.raises(SettingsError, match="ROOST_METRICS_TOKEN is not valid"):
+        load_settings(_env_file=None, roost_metrics_token=token)
 
 
 def test_only_get_and_head_are_answered(rt: Runtime, app: App) -> None:
@@ -156,8 +173,10 @@ def test_only_get_and_head_are_answered(rt: Runtime, app: App) -> None:
 
 
 def test_metrics_are_served_in_socket_mode_too(rt: Runtime, app: App) -> None:
-    rt.settings = rt.settings.model_copy(update={"slack_app_token": SecretStr("xapp-1")})
-    assert scrape(rt, app).status == "200 OK"
+    rt.settings = rt.settings.model_copy(
+        update={"slack_app_token": SecretStr("xapp-1"), "roost_metrics_token": SecretStr(TOKEN)}
+    )
+    assert scrape(rt, app, authorization=f"Bearer {TOKEN}", public=True).status == "200 OK"
 
 
 def test_with_the_database_down_the_scrape_still_answers(rt: Runtime, app: App) -> None:

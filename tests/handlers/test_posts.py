@@ -15,9 +15,9 @@ from sqlalchemy import select
 from bot.outbound.acting import retry
 from bot.outbound.sending import send_outbound, sweep_outbound
 from bot.posts.views import ACTION_CANCEL, SHORTCUT
-from bot.queue import RoostWorker
 from bot.runtime import Runtime
 from bot.team.people import Who
+from bot.worker import RoostWorker
 from storage.models import Account, Outbound, Post
 from tests.conftest import AGENT, BRAND_CHANNEL, OWNER, add_brand_account, run_jobs
 from tests.fakes.slack_api import FakeSlack, action_body

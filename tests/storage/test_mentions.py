@@ -10,7 +10,10 @@ from bot.runtime import Runtime
 from storage.mentions import (
     IncomingMention,
     claim_card,
+    claim_owners,
+    mark_queued,
     mention_ids,
+    release_claims_of,
     store_mentions,
     thread_size,
     undelivered,
@@ -72,13 +75,52 @@ def test_one_claim_at_a_time_until_it_goes_stale(rt: Runtime, brand: Account) ->
         assert claim_card(session, mention_id, NOW + timedelta(minutes=3), stale)
 
 
-def test_undelivered_finds_old_mentions_without_a_message(rt: Runtime, brand: Account) -> None:
+def test_undelivered_finds_mentions_whose_delivery_may_be_lost(rt: Runtime, brand: Account) -> None:
     with rt.sessions.begin() as session:
-        old = store_mentions(session, brand.id, [incoming(50)], NOW - timedelta(minutes=5))
-        store_mentions(session, brand.id, [incoming(51)], NOW)
+        never_queued = store_mentions(session, brand.id, [incoming(50)], NOW - timedelta(minutes=1))
+        store_mentions(session, brand.id, [incoming(51)], NOW)  # its listener is queueing it
+        queued_long_ago = store_mentions(
+            session, brand.id, [incoming(52)], NOW - timedelta(hours=1)
+        )
+        mark_queued(session, brand.id, queued_long_ago, NOW - timedelta(minutes=5))
+        waiting = store_mentions(session, brand.id, [incoming(53)], NOW - timedelta(hours=1))
+        mark_queued(session, brand.id, waiting, NOW - timedelta(seconds=30))  # in a backlog
     with rt.sessions() as session:
-        two_minutes_ago = NOW - timedelta(minutes=2)
-        assert undelivered(session, brand.id, two_minutes_ago, two_minutes_ago) == old
+        found = undelivered(
+            session,
+            brand.id,
+            never_queued_before=NOW - timedelta(seconds=10),
+            queued_before=NOW - timedelta(minutes=2),
+            claimed_before=NOW - timedelta(minutes=10),
+        )
+        assert found == never_queued + queued_long_ago
+        everything = undelivered(
+            session,
+            brand.id,
+            never_queued_before=NOW,
+            queued_before=NOW,
+            claimed_before=NOW - timedelta(minutes=10),
+            everything=True,
+        )
+        assert everything == [50, 51, 52, 53]
+
+
+def test_a_dead_workers_claims_are_released_and_count_as_tries(rt: Runtime, brand: Account) -> None:
+    with rt.sessions.begin() as session:
+        ids = store_mentions(session, brand.id, [incoming(70), incoming(71)], NOW)
+        claimed = [
+            session.scalars(select(Mention.id).where(Mention.tweet_id == tweet_id)).one()
+            for tweet_id in ids
+        ]
+        claim_card(session, claimed[0], NOW, timedelta(minutes=10), by="dead-worker")
+        claim_card(session, claimed[1], NOW, timedelta(minutes=10), by="live-worker")
+    with rt.sessions.begin() as session:
+        assert claim_owners(session) == {"dead-worker", "live-worker"}
+        assert release_claims_of(session, {"dead-worker"}) == 1
+    with rt.sessions.begin() as session:
+        again = claim_card(session, claimed[0], NOW, timedelta(minutes=10), by="new-worker")
+        assert again is not None and again.card_attempts == 2  # so it looks before posting
+        assert claim_card(session, claimed[1], NOW, timedelta(minutes=10)) is None
 
 
 def test_a_reply_read_again_with_its_stored_card_joins_the_card(

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot.errors import SlackRateLimited
 from bot.inbox import routing
-from bot.inbox.delivery import CLAIM_STALE_AFTER, post_mention, reminder_job_id
+from bot.inbox.delivery import CLAIM_STALE_AFTER, post_mention, reminder_job_id, sweep_mentions
 from bot.inbox.intake import Intake
 from bot.inbox.routing import RouteError
 from bot.runtime import Runtime
@@ -179,7 +179,7 @@ def test_a_channel_roost_is_not_in_is_recorded_and_retried_later(
     fake_slack.add_channel(BRAND_CHANNEL, "x-brand")
     later = rt.clock() + CLAIM_STALE_AFTER * 2
     rt.clock = lambda: later
-    assert Intake(rt).sweep(brand.id) == 1
+    assert sweep_mentions(rt, brand.id) == 1
     run_jobs(rt)
     assert len(cards(fake_slack)) == 1
     assert mentions(rt)[0].card_error is None

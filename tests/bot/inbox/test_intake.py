@@ -12,6 +12,7 @@ from redis.retry import Retry
 from sqlalchemy import select
 
 from bot.errors import XUnavailable
+from bot.inbox.delivery import sweep_mentions
 from bot.inbox.intake import Intake, Listener
 from bot.runtime import Runtime
 from storage.models import Account, Event, IntakeCursor, Mention
@@ -226,10 +227,10 @@ def test_undelivered_mentions_are_queued_again_by_the_sweep(
     intake = Intake(rt)
     intake.poll(brand)
     rt.redis.flushdb()  # the queued delivery is lost
-    assert intake.sweep(brand.id) == 0  # too recent to call lost
+    assert sweep_mentions(rt, brand.id) == 0  # too recent to call lost
     later = rt.clock() + timedelta(minutes=3)
     rt.clock = lambda: later
-    assert intake.sweep(brand.id) == 1
+    assert sweep_mentions(rt, brand.id) == 1
     assert queued_mentions(rt) == 1
 
 

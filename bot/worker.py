@@ -1,0 +1,302 @@
+"""The worker: RQ's SimpleWorker made to stop in bounded time, to tell who is alive,
+and to run what recurs, once per period however many workers run.
+
+Each worker keeps a ticker thread beside its job loop. Every TICK_SECONDS it
+- renews its own liveness key, so others can tell it died within ALIVE_SECONDS
+  (and at once on the same machine, from its pid);
+- moves due scheduled jobs to the queue, as RQ's scheduler does, under RQ's
+  scheduler lock; a lock whose holder died is taken over at once, so a restarted
+  worker does not wait minutes for the dead one's lock to lapse;
+- claims each recurring job's current period in Redis (SET NX) and, if it won,
+  enqueues one run under an id of its own. No run reschedules itself, so no run
+  can cancel the next, and a worker that starts also enqueues one run of each at
+  once: whatever a crash left behind is swept without waiting a period.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, SimpleWorker
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from rq.scheduler import RQScheduler
+from rq.scripts import release_lock
+
+logger = logging.getLogger(__name__)
+
+TICK_SECONDS = 1.0
+"""How often the ticker renews liveness, moves due scheduled jobs and claims periods."""
+
+ALIVE_SECONDS = 5.0
+"""A worker whose liveness key was not renewed for this long is dead: five ticks."""
+
+SHUTDOWN_DEADLINE_SECONDS = 5.0
+"""After a stop request, how long the job in hand may run before the worker stops it
+(RQ's cold shutdown: the job fails or retries, and the sweep reconciles what it left)."""
+
+PUBSUB_POLL_SECONDS = 1.0
+"""How long RQ's command thread blocks between looks at its stop flag."""
+
+_current: str | None = None
+
+
+def current_worker() -> str | None:
+    """The name of the worker running in this process, if one is: who owns a claim."""
+    return _current
+
+
+def alive_key(name: str) -> str:
+    return f"roost:alive:{name}"
+
+
+def worker_alive(redis: Redis, name: str) -> bool:
+    """Whether the worker of that name is running: its liveness key is fresh and, on this
+    machine, its process exists."""
+    if not redis.exists(alive_key(name)):
+        return False
+    key = f"{SimpleWorker.redis_worker_namespace_prefix}{name}"
+    hostname, pid = (_text(value) for value in redis.hmget(key, "hostname", "pid"))
+    if hostname == socket.gethostname() and pid:
+        return _process_exists(int(pid))
+    return True
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+REDIS_EPOCH_KEY = "roost:redis-epoch"
+"""Set once and never deleted: its absence means Redis lost its data since the last look."""
+
+
+def redis_forgot(redis: Redis) -> bool:
+    """Whether Redis lost its data (restarted without persistence, flushed) since the last
+    call anywhere, and with it every queued and scheduled job; True once, to one caller."""
+    return bool(redis.set(REDIS_EPOCH_KEY, str(time.time()), nx=True))
+
+
+def requeue_orphans(queue: Queue) -> int:
+    """Put back on the queue the jobs that workers which died (SIGKILLed, out of memory,
+    their machine gone) had started; how many. RQ would fail them only once their
+    heartbeat lapsed, minutes later. Roost's jobs are idempotent: a job that had done part
+    of its work does the rest and nothing twice."""
+    redis: Redis = queue.connection
+    registry = queue.started_job_registry
+    requeued = 0
+    for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False):
+        entry = f"{job_id}:{execution_id}"
+        try:
+            job = Job.fetch(job_id, connection=redis)
+        except NoSuchJobError:
+            redis.zrem(registry.key, entry)
+            continue
+        if not job.worker_name or worker_alive(redis, job.worker_name):
+            continue
+        if redis.zrem(registry.key, entry):  # of several sweeps at once, one requeues it
+            logger.warning("job %s of dead worker %s queued again", job.id, job.worker_name)
+            queue.enqueue_job(job)
+            requeued += 1
+    return requeued
+
+
+@dataclass(frozen=True)
+class Recurring:
+    """A job run once per `every` seconds by whichever worker claims the period first."""
+
+    name: str
+    every: float
+    job: Callable[[], object]
+    timeout: int = 300
+
+
+class RoostWorker(SimpleWorker):
+    """RQ's SimpleWorker: jobs run in this process, sharing its runtime and connection
+    pools instead of rebuilding them in a fork per job. In a long-running worker (not a
+    burst) the ticker runs beside the job loop; see the module's docstring.
+
+    RQ 2.12 sends UNSUBSCRIBE on its command channel and then stops the thread reading
+    it. With redis-py 8.2 that thread can handle the unsubscribe reply first, loop, and
+    block in `subscribed_event.wait(60)` while stop() joins it with no timeout: a
+    stopping worker hung for a minute now and then. Here the thread's flag is cleared
+    before the unsubscribe, the join is bounded, and the thread polls every second.
+    """
+
+    def __init__(
+        self,
+        queues: Sequence[Queue],
+        *,
+        connection: Redis,
+        recurring: Sequence[Recurring] = (),
+        shutdown_deadline: float = SHUTDOWN_DEADLINE_SECONDS,
+        **options: Any,
+    ) -> None:
+        # A name of its own per process start: RQ refuses to register a name whose
+        # dead holder's key has not lapsed yet.
+        host = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())
+        options.setdefault("name", f"{host}-{os.getpid()}-{os.urandom(3).hex()}")
+        super().__init__(list(queues), connection=connection, **options)
+        self.recurring = tuple(recurring)
+        self.shutdown_deadline = shutdown_deadline
+        self._burst = False
+        self._ticker: _Ticker | None = None
+        self._escalation: threading.Timer | None = None
+
+    def work(self, burst: bool = False, **options: Any) -> bool:  # type: ignore[override]
+        self._burst = burst
+        return bool(super().work(burst=burst, **options))
+
+    def bootstrap(self, *args: Any, **kwargs: Any) -> None:
+        global _current
+        super().bootstrap(*args, **kwargs)
+        _current = self.name
+        if not self._burst:
+            self._ticker = _Ticker(self)
+            self._ticker.start()
+
+    def teardown(self) -> None:
+        global _current
+        if self._escalation is not None:
+            self._escalation.cancel()
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
+        _current = None
+        super().teardown()
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        """Warm shutdown, bounded: the job in hand gets `shutdown_deadline` seconds."""
+        self._escalation = threading.Timer(self.shutdown_deadline, self._escalate)
+        self._escalation.daemon = True
+        self._escalation.start()
+        super().request_stop(signum, frame)
+
+    def _escalate(self) -> None:
+        logger.warning(
+            "worker %s: the job in hand outlived the %.0f s shutdown deadline; stopping it",
+            self.name,
+            self.shutdown_deadline,
+        )
+        os.kill(os.getpid(), signal.SIGTERM)  # RQ's second signal: its cold shutdown
+
+    def subscribe(self) -> None:
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]
+            sleep_time=PUBSUB_POLL_SECONDS,
+            daemon=True,
+            exception_handler=self._pubsub_exception_handler,
+        )
+
+    def unsubscribe(self) -> None:
+        thread, pubsub = self.pubsub_thread, self.pubsub
+        if thread is None or pubsub is None:
+            return
+        self.pubsub_thread = None
+        thread.stop(timeout=0)  # the flag first: the unsubscribe reply then ends its loop
+        try:
+            pubsub.unsubscribe()
+        except RedisError as exc:
+            logger.debug("unsubscribing from %s: %s", self.pubsub_channel_name, exc)
+        thread.join(timeout=PUBSUB_POLL_SECONDS + 1)
+        if not thread.is_alive():
+            pubsub.close()
+
+
+class _Ticker(threading.Thread):
+    """The worker's background duties, one tick a second; see the module's docstring."""
+
+    def __init__(self, worker: RoostWorker) -> None:
+        super().__init__(name=f"ticker-{worker.name}", daemon=True)
+        self.worker = worker
+        self.redis: Redis = worker.connection
+        self.queue = worker.queues[0]
+        self.stopping = threading.Event()
+        self.scheduler = RQScheduler(
+            [q.name for q in worker.queues], connection=worker.connection, name=worker.name
+        )
+        self.claimed: dict[str, int] = {}
+
+    def run(self) -> None:
+        for recurring in self.worker.recurring:
+            # At start, once each, whoever ran this period: a restart sweeps at once.
+            self._enqueue(recurring, f"start-{self.worker.name}")
+        while True:
+            try:
+                self.tick()
+            except RedisError as exc:
+                logger.warning(
+                    "worker %s: ticker could not reach Redis (%s)", self.worker.name, exc
+                )
+            if self.stopping.wait(TICK_SECONDS):
+                return
+
+    def tick(self) -> None:
+        self.redis.set(alive_key(self.worker.name), "1", px=int(ALIVE_SECONDS * 1000))
+        self._move_due_jobs()
+        now = time.time()
+        for recurring in self.worker.recurring:
+            period = int(now // recurring.every)
+            if self.claimed.get(recurring.name) == period:
+                continue
+            key = f"roost:recurring:{recurring.name}:{period}"
+            ttl = max(1, int(recurring.every * 3))
+            if self.redis.set(key, self.worker.name, nx=True, ex=ttl):
+                self._enqueue(recurring, str(period))
+            self.claimed[recurring.name] = period
+
+    def _move_due_jobs(self) -> None:
+        """RQ's scheduler, in this thread: under its lock, move due scheduled jobs."""
+        if not self.scheduler.acquire_locks():
+            for name in self.scheduler._queue_names:
+                lock = self.scheduler.get_locking_key(name)
+                holder = _text(self.redis.get(lock))
+                if holder is not None and not worker_alive(self.redis, holder):
+                    logger.info(
+                        "worker %s: taking over dead %s's scheduler lock", self.worker.name, holder
+                    )
+                    release_lock(self.redis, lock, holder)
+            if not self.scheduler.acquire_locks():
+                return
+        self.scheduler.enqueue_scheduled_jobs()
+
+    def _enqueue(self, recurring: Recurring, run: str) -> None:
+        self.queue.enqueue(
+            recurring.job,
+            job_id=f"roost-{recurring.name}-{run}",
+            job_timeout=recurring.timeout,
+            result_ttl=0,
+            failure_ttl=24 * 3600,
+            description=f"{recurring.name} ({run})",
+        )
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=TICK_SECONDS * 2)
+        try:
+            self.scheduler.release_locks()
+            self.redis.delete(alive_key(self.worker.name))
+        except RedisError as exc:
+            logger.warning("worker %s: leaving its locks to lapse (%s)", self.worker.name, exc)

@@ -1,0 +1,399 @@
+"""What happens over time, through Roost's real processes: the worker's sweep period after
+period, stopping on SIGTERM, and recovery after every process is killed.
+
+Each test starts `roost worker`, `roost listen`, `roost web` or `roost run` as a person
+would, against this test's database, its Redis database and the fakes, with the sweep's
+period shortened by ROOST_SWEEP_SECONDS.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import requests
+from redis import Redis
+from redis.client import PubSub
+from rq import SimpleWorker
+
+from bot.runtime import Runtime
+from bot.worker import RoostWorker
+from storage.mentions import IncomingMention, store_mentions
+from storage.models import Account, Mention
+from tests.conftest import BRAND_CHANNEL, REPO_ROOT, wait_for
+from tests.fakes.slack_api import FakeSlack
+from tests.fakes.x_api import FakeX
+
+SWEEP_SECONDS = 1
+"""The sweep's period in these tests: a minute by default would make a test of minutes."""
+
+
+class Processes:
+    """Roost's processes for one test, each logging to a file; all killed at the end."""
+
+    def __init__(self, rt: Runtime, db_url: str, redis_url: str, tmp_path: Path) -> None:
+        assert rt.settings.slack_bot_token and rt.settings.roost_secret_key
+        self.env = {
+            "PATH": os.environ.get("PATH", ""),
+            "DATABASE_URL": db_url,
+            "REDIS_URL": redis_url,
+            "SLACK_BOT_TOKEN": rt.settings.slack_bot_token.get_secret_value(),
+            "SLACK_SIGNING_SECRET": "test-signing-secret",
+            "SLACK_API_URL": rt.settings.slack_api_url,
+            "X_API_URL": rt.settings.x_api_url,
+            "X_POLL_SECONDS": "1",
+            "ROOST_SECRET_KEY": rt.settings.roost_secret_key.get_secret_value(),
+            "ROOST_VAR_DIR": str(tmp_path / "var"),
+            "ROOST_SWEEP_SECONDS": str(SWEEP_SECONDS),
+        }
+        self.logs = tmp_path
+        self.started: list[tuple[subprocess.Popen[bytes], Path]] = []
+
+    def start(self, name: str, **env: str) -> subprocess.Popen[bytes]:
+        log = self.logs / f"{name}-{len(self.started)}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "bot.cli", name],
+                env={**self.env, **env},
+                cwd=REPO_ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its group: a failed test kills its children too
+            )
+        self.started.append((process, log))
+        return process
+
+    def log_of(self, process: subprocess.Popen[bytes]) -> str:
+        return next(log for p, log in self.started if p is process).read_text()
+
+    def logs_text(self) -> str:
+        return "\n".join(log.read_text() for _, log in self.started)
+
+    def kill_all(self) -> None:
+        """Whatever a test left running: each process's group, and an embedded Redis (it
+        detaches from its group, so it is found by its working directory, the var dir)."""
+        for process, _ in self.started:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait()
+        for pid in _working_in(Path(self.env["ROOST_VAR_DIR"])):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def processes(
+    rt: Runtime, db_url: str, redis_server_url: str, tmp_path: Path
+) -> Iterator[Processes]:
+    running = Processes(rt, db_url, redis_server_url, tmp_path)
+    yield running
+    running.kill_all()
+
+
+@pytest.fixture
+def redis_server_url(rt: Runtime) -> str:
+    """This test's Redis database, as a URL for Roost's own processes."""
+    kwargs = rt.redis.connection_pool.connection_kwargs
+    if "path" in kwargs:
+        return f"unix://{kwargs['path']}?db={kwargs.get('db', 0)}"
+    return f"redis://{kwargs['host']}:{kwargs['port']}/{kwargs.get('db', 0)}"
+
+
+def store_unqueued(rt: Runtime, account: Account, tweet_id: int, *, ago: timedelta) -> None:
+    """A mention stored `ago` whose delivery was never queued: its listener died between."""
+    with rt.sessions.begin() as session:
+        store_mentions(
+            session,
+            account.id,
+            [IncomingMention(tweet_id, tweet_id, 200, f"@brand lost {tweet_id}", rt.clock())],
+            rt.clock() - ago,
+        )
+
+
+def carded(fake_slack: FakeSlack, text: str) -> bool:
+    return any(text in str(message.get("blocks")) for message in fake_slack.messages(BRAND_CHANNEL))
+
+
+def sigterm_and_time(process: subprocess.Popen[bytes], timeout: float = 30) -> tuple[int, float]:
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    code = process.wait(timeout=timeout)
+    return code, time.monotonic() - started
+
+
+# --- the sweep, period after period -------------------------------------------------------
+
+
+def test_the_sweep_runs_every_period_once_however_many_workers_run(
+    rt: Runtime, processes: Processes, fake_slack: FakeSlack, brand: Account
+) -> None:
+    """The sweep used to reschedule itself under its own id and RQ deleted that next run
+    as the first one ended: one sweep per worker start, then none."""
+    store_unqueued(rt, brand, 5001, ago=timedelta(minutes=1))
+    first, second = processes.start("worker"), processes.start("worker")
+    fake_slack.wait_for(lambda: carded(fake_slack, "lost 5001"), timeout=20)
+    # Later periods still sweep: another mention whose enqueue was lost, well after start.
+    periods_seen = _sweep_periods(processes)
+    wait_for(lambda: len(_sweep_periods(processes)) >= len(periods_seen) + 3, timeout=20)
+    store_unqueued(rt, brand, 5002, ago=timedelta(minutes=1))
+    fake_slack.wait_for(lambda: carded(fake_slack, "lost 5002"), timeout=20)
+    for worker in (first, second):
+        code, _ = sigterm_and_time(worker)
+        assert code == 0, processes.log_of(worker)
+    periods = re.findall(STARTED_SWEEP, processes.logs_text())
+    assert len(periods) >= 4
+    assert len(periods) == len(set(periods)), "a period was swept twice"
+    assert len(re.findall(r"roost: sweep \(start-", processes.logs_text())) == 2  # one a start
+    with rt.sessions() as session:
+        assert session.query(Mention).filter(Mention.card_posted_at.is_(None)).count() == 0
+
+
+STARTED_SWEEP = r"roost: sweep \((\d+)\)"
+"""RQ's log line as a worker starts one period's sweep."""
+
+
+def _sweep_periods(processes: Processes) -> set[str]:
+    return set(re.findall(STARTED_SWEEP, processes.logs_text()))
+
+
+# --- stopping -------------------------------------------------------------------------------
+
+
+def test_the_shutdown_race_made_on_purpose_cannot_hang_a_roost_worker(redis: Redis) -> None:
+    """RQ 2.12 unsubscribes, then stops its command thread; when that thread handles the
+    unsubscribe reply first, it waits 60 s for a subscription that never comes, and so does
+    the worker stopping it. Here the reply is always handled first."""
+    original = PubSub.unsubscribe
+
+    def unsubscribe_and_let_the_reply_land(self: PubSub, *args: object) -> object:
+        answer = original(self, *args)
+        deadline = time.monotonic() + 5
+        while self.subscribed_event.is_set() and time.monotonic() < deadline:
+            time.sleep(0.01)  # the command thread has now read the reply and looped
+        return answer
+
+    PubSub.unsubscribe = unsubscribe_and_let_the_reply_land  # type: ignore[method-assign]
+    try:
+        stock = SimpleWorker(["roost"], connection=redis)
+        stock.subscribe()
+        hanging = threading.Thread(target=stock.unsubscribe, daemon=True)
+        hanging.start()
+        hanging.join(timeout=3)
+        assert hanging.is_alive(), "the race did not happen: this test proves nothing"
+
+        ours = RoostWorker([], connection=redis)
+        ours.subscribe()
+        started = time.monotonic()
+        ours.unsubscribe()
+        assert time.monotonic() - started < 3
+        assert ours.pubsub_thread is None
+    finally:
+        PubSub.unsubscribe = original  # type: ignore[method-assign]
+
+
+def test_sigterm_stops_an_idle_worker_at_once(rt: Runtime, processes: Processes) -> None:
+    worker = processes.start("worker")
+    wait_for(lambda: "roost-sweep-start-" in processes.log_of(worker), timeout=20)
+    code, took = sigterm_and_time(worker)
+    assert code == 0 and took < 5, processes.log_of(worker)
+
+
+def test_sigterm_stops_a_busy_worker_within_its_deadline(rt: Runtime, processes: Processes) -> None:
+    """A job that would run for a minute is stopped at the deadline (RQ's cold shutdown);
+    the worker still exits 0, within ten seconds."""
+    worker = processes.start("worker")
+    wait_for(lambda: "roost-sweep-start-" in processes.log_of(worker), timeout=20)
+    job = rt.queue.enqueue("time.sleep", 60)
+    wait_for(lambda: job.get_status(refresh=True) == "started", timeout=20)
+    code, took = sigterm_and_time(worker)
+    assert code == 0, processes.log_of(worker)
+    assert took < 10
+    assert job.get_status(refresh=True) == "failed"  # handed back, not lost in a dead process
+
+
+def test_roost_run_stops_on_sigterm_within_ten_seconds_with_nothing_left_running(
+    processes: Processes, fake_x: FakeX, fake_slack: FakeSlack
+) -> None:
+    """As the README runs it, on SQLite and the embedded Redis, during a burst."""
+    port = _free_port()
+    local = {**processes.env, "DATABASE_URL": "", "REDIS_URL": "", "PORT": str(port)}
+    user = fake_x.add_user("brand")
+    fake_x.add_user("jane")
+    roost = [sys.executable, "-m", "bot.cli"]
+    subprocess.run([*roost, "db", "upgrade"], env=local, cwd=REPO_ROOT, check=True)
+    subprocess.run(
+        [*roost, "accounts", "add", "--handle", "brand", "--channel", BRAND_CHANNEL]
+        + [f"--oauth2-access-token={fake_x.issue_token(user['id'])}"],
+        env=local,
+        cwd=REPO_ROOT,
+        check=True,
+    )
+    run = processes.start("run", **local)
+    wait_for(lambda: _healthy(port), timeout=30, interval=0.2)
+    family = _descendants(run.pid) + _working_in(Path(local["ROOST_VAR_DIR"]))
+    assert len(family) >= 4  # web, worker, listener and the embedded (daemonized) redis-server
+    fake_slack.slow("chat.postMessage", 0.05, times=200)
+    for number in range(100):
+        fake_x.post_mention("brand", author="jane", text=f"@brand burst {number}")
+    wait_for(lambda: fake_slack.messages(BRAND_CHANNEL), timeout=30, interval=0.05)
+    code, took = sigterm_and_time(run)
+    assert code == 0, processes.log_of(run)
+    assert took < 10
+    assert [pid for pid in family if _running(pid)] == []
+
+
+def test_web_finishes_acknowledged_work_before_it_exits(
+    rt: Runtime, processes: Processes, fake_slack: FakeSlack, brand: Account
+) -> None:
+    """A command acknowledged to Slack is answered even if SIGTERM comes right after."""
+    from tests.fakes.slack_api import command_body, signed_headers
+
+    port = _free_port()
+    web = processes.start("web", PORT=str(port))
+    wait_for(lambda: _healthy(port), timeout=30, interval=0.2)
+    fake_slack.slow("users.info", 2.0, times=5)  # /roost mine asks Slack who is asking
+    body = command_body(
+        "/roost",
+        "mine",
+        user_id="U0SOMEONE",
+        channel_id=BRAND_CHANNEL,
+        team_id=fake_slack.team_id,
+        response_url=fake_slack.response_url(),
+    )
+    headers = {
+        **signed_headers("test-signing-secret", body),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    acked = requests.post(
+        f"http://127.0.0.1:{port}/slack/events", data=body, headers=headers, timeout=5
+    )
+    assert acked.status_code == 200
+    code, took = sigterm_and_time(web)
+    assert code == 0, processes.log_of(web)
+    assert took < 10
+    assert fake_slack.responses, "the acknowledged command was never answered"
+
+
+def test_a_request_body_over_the_limit_is_refused_before_it_is_read(
+    rt: Runtime, processes: Processes
+) -> None:
+    port = _free_port()
+    processes.start("web", PORT=str(port))
+    wait_for(lambda: _healthy(port), timeout=30, interval=0.2)
+    sent = {"bytes": 0}
+
+    def body() -> Iterator[bytes]:
+        chunk = b"x" * 65536
+        for _ in range(16 * 1024 * 1024 // len(chunk)):
+            sent["bytes"] += len(chunk)
+            yield chunk
+
+    try:
+        answer = requests.post(
+            f"http://127.0.0.1:{port}/slack/events",
+            data=body(),
+            headers={"Content-Length": str(16 * 1024 * 1024)},
+            timeout=10,
+        )
+    except requests.ConnectionError:
+        answer = None  # it may also close the connection on us: then it did not read it all
+    assert answer is None or answer.status_code == 413
+    assert sent["bytes"] < 16 * 1024 * 1024
+
+
+# --- recovery -------------------------------------------------------------------------------
+
+
+def test_every_process_killed_mid_burst_recovers_within_seconds_and_cards_each_once(
+    rt: Runtime, processes: Processes, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    fake_x.add_user("jane")
+    burst = 120
+    fake_slack.slow("chat.postMessage", 0.02, times=burst * 2)  # a burst takes a while
+    for number in range(burst):
+        fake_x.post_mention("brand", author="jane", text=f"@brand burst {number}")
+    first = [processes.start("listen"), processes.start("worker"), processes.start("worker")]
+    wait_for(lambda: len(fake_slack.messages(BRAND_CHANNEL)) >= 10, timeout=30, interval=0.05)
+    for process in first:
+        process.kill()
+        process.wait()
+    restarted_at = time.monotonic()
+    processes.start("listen"), processes.start("worker"), processes.start("worker")
+    wait_for(lambda: len(fake_slack.messages(BRAND_CHANNEL)) >= burst, timeout=60, interval=0.1)
+    recovered = time.monotonic() - restarted_at
+    numbers = [
+        int(found)
+        for message in fake_slack.messages(BRAND_CHANNEL)
+        for found in re.findall(r"@brand burst (\d+)\b", message["text"])
+    ]
+    assert sorted(numbers) == list(range(burst))  # every one carded, none twice
+    assert recovered < 30, processes.logs_text()[-3000:]
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process under `pid`, from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, of in parents.items() if of == parent]
+        found += children
+        frontier += children
+    return found
+
+
+def _working_in(folder: Path) -> list[int]:
+    """Processes whose working directory is `folder`: the embedded Redis keeps its files in
+    the var dir and runs there, detached from whoever started it."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cwd").resolve() == folder.resolve():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
