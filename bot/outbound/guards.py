@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import date
 
 import phonenumbers
-from twitter_text import extract_urls_with_indices
 
 from bot.words import find_word
+from bot.x.text import url_spans
 
 PHONE_REGION = "KR"
 """Region for numbers written without a country code: the team is Korean."""
@@ -124,8 +124,7 @@ def find_personal_data(text: str) -> list[Finding]:
 
 def _not_data(text: str) -> Iterator[tuple[int, int]]:
     """Spans of URLs, @handles and #hashtags."""
-    for url in extract_urls_with_indices(text):
-        yield url["indices"][0], url["indices"][1]
+    yield from url_spans(text)
     for pattern in (_HANDLE, _HASHTAG):
         for m in pattern.finditer(text):
             yield m.start(), m.end()

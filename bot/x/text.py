@@ -9,9 +9,14 @@ enforce, so all counting goes through twitter-text.
 from __future__ import annotations
 
 import unicodedata
+import warnings
 from dataclasses import dataclass
 
-from twitter_text import parse_tweet
+with warnings.catch_warnings():
+    # twitter-text-parser reads its emoji table through pkg_resources, which warns that it
+    # is deprecated (setuptools is held below 82, where it is gone).
+    warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
+    from twitter_text import extract_urls_with_indices, parse_tweet
 
 MAX_WEIGHTED_LENGTH = 280
 """X's limit on a post's weighted length, for accounts without long posts."""
@@ -25,6 +30,11 @@ _COTAG_HELP = "A CoTag is ^ and 1 to 4 letters, like ^BK."
 def weighted_length(text: str) -> int:
     """The length X counts for `text` (twitter-text v3, NFC normalised first)."""
     return int(parse_tweet(text).weightedLength)
+
+
+def url_spans(text: str) -> list[tuple[int, int]]:
+    """Where the URLs are in `text`, as X finds them: (start, end) offsets."""
+    return [(url["indices"][0], url["indices"][1]) for url in extract_urls_with_indices(text)]
 
 
 def parse_cotag(raw: str) -> str:
