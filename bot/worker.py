@@ -34,6 +34,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.scheduler import RQScheduler
 from rq.scripts import release_lock
+from rq.utils import import_attribute
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +123,36 @@ def requeue_orphans(queue: Queue) -> int:
     return requeued
 
 
+MOVED_JOBS = {
+    "bot.delivery.deliver_mentions": "bot.inbox.delivery.deliver_mentions",
+    "bot.delivery.notify_intake_stopped": "bot.inbox.intake.notify_intake_stopped",
+    "bot.intake.notify_intake_stopped": "bot.inbox.intake.notify_intake_stopped",
+    "bot.sla.remind": "bot.inbox.sla.remind",
+    "bot.triage.show_status": "bot.inbox.triage.show_status",
+    "bot.assignment.announce_assignment": "bot.inbox.assignment.announce_assignment",
+    "bot.outbound.send_outbound": "bot.outbound.sending.send_outbound",
+    "bot.outbound.reconcile_outbound": "bot.outbound.sending.reconcile_outbound",
+    "bot.outbound.report_outbound": "bot.outbound.reports.report_outbound",
+    "bot.oauth.announce_connected": "bot.team.connect.announce_connected",
+    "bot.digest.send_digest": "bot.digest.daily.send_digest",
+    "bot.digest.retry_person_digest": "bot.digest.daily.retry_person_digest",
+}
+"""Jobs queued under a module's old name before bot/ was arranged in packages (December
+2026), and where each now lives: a job queued before an upgrade still runs after it.
+Safe to drop once no Roost older than that has jobs in Redis."""
+
+
+class RoostJob(Job):
+    """RQ's Job, running a job queued under a moved function's old name."""
+
+    @property
+    def func(self) -> Any:
+        moved = MOVED_JOBS.get(self.func_name or "")
+        if moved is not None and not self.instance:
+            return import_attribute(moved)
+        return super().func
+
+
 @dataclass(frozen=True)
 class Recurring:
     """A job run once per `every` seconds by whichever worker claims the period first."""
@@ -141,7 +172,7 @@ class RoostWorker(SimpleWorker):
     it. With redis-py 8.2 that thread can handle the unsubscribe reply first, loop, and
     block in `subscribed_event.wait(60)` while stop() joins it with no timeout: a
     stopping worker hung for a minute now and then. Here the thread's flag is cleared
-    before the unsubscribe, the join is bounded, and the thread polls every second.
+    before the UNSUBSCRIBE, the join is bounded, and the thread polls every second.
     """
 
     def __init__(
@@ -157,6 +188,7 @@ class RoostWorker(SimpleWorker):
         # dead holder's key has not lapsed yet.
         host = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())
         options.setdefault("name", f"{host}-{os.getpid()}-{os.urandom(3).hex()}")
+        options.setdefault("job_class", RoostJob)
         super().__init__(list(queues), connection=connection, **options)
         self.recurring = tuple(recurring)
         self.shutdown_deadline = shutdown_deadline
@@ -211,17 +243,22 @@ class RoostWorker(SimpleWorker):
         )
 
     def unsubscribe(self) -> None:
+        """Stop the command thread: its flag first, so no reply can send it back to wait;
+        then UNSUBSCRIBE, whose reply wakes it at once rather than at its next poll."""
         thread, pubsub = self.pubsub_thread, self.pubsub
         if thread is None or pubsub is None:
             return
         self.pubsub_thread = None
-        thread.stop(timeout=0)  # the flag first: the unsubscribe reply then ends its loop
-        try:
-            pubsub.unsubscribe()
-        except RedisError as exc:
-            logger.debug("unsubscribing from %s: %s", self.pubsub_channel_name, exc)
+        thread.stop(timeout=0)
+        if thread.is_alive():
+            try:
+                pubsub.unsubscribe()
+            except RedisError as exc:
+                logger.debug("unsubscribing from %s: %s", self.pubsub_channel_name, exc)
         thread.join(timeout=PUBSUB_POLL_SECONDS + 1)
-        if not thread.is_alive():
+        if thread.is_alive():
+            logger.warning("worker %s: command thread still running; leaving it", self.name)
+        else:
             pubsub.close()
 
 

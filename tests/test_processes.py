@@ -13,7 +13,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -21,12 +20,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from redis import Redis
-from redis.client import PubSub
-from rq import SimpleWorker
 
 from bot.runtime import Runtime
-from bot.worker import RoostWorker
 from storage.mentions import IncomingMention, store_mentions
 from storage.models import Account, Mention
 from tests.conftest import BRAND_CHANNEL, REPO_ROOT, wait_for
@@ -167,38 +162,6 @@ def _sweep_periods(processes: Processes) -> set[str]:
 
 
 # --- stopping -------------------------------------------------------------------------------
-
-
-def test_the_shutdown_race_made_on_purpose_cannot_hang_a_roost_worker(redis: Redis) -> None:
-    """RQ 2.12 unsubscribes, then stops its command thread; when that thread handles the
-    unsubscribe reply first, it waits 60 s for a subscription that never comes, and so does
-    the worker stopping it. Here the reply is always handled first."""
-    original = PubSub.unsubscribe
-
-    def unsubscribe_and_let_the_reply_land(self: PubSub, *args: object) -> object:
-        answer = original(self, *args)
-        deadline = time.monotonic() + 5
-        while self.subscribed_event.is_set() and time.monotonic() < deadline:
-            time.sleep(0.01)  # the command thread has now read the reply and looped
-        return answer
-
-    PubSub.unsubscribe = unsubscribe_and_let_the_reply_land  # type: ignore[method-assign]
-    try:
-        stock = SimpleWorker(["roost"], connection=redis)
-        stock.subscribe()
-        hanging = threading.Thread(target=stock.unsubscribe, daemon=True)
-        hanging.start()
-        hanging.join(timeout=3)
-        assert hanging.is_alive(), "the race did not happen: this test proves nothing"
-
-        ours = RoostWorker([], connection=redis)
-        ours.subscribe()
-        started = time.monotonic()
-        ours.unsubscribe()
-        assert time.monotonic() - started < 3
-        assert ours.pubsub_thread is None
-    finally:
-        PubSub.unsubscribe = original  # type: ignore[method-assign]
 
 
 def test_sigterm_stops_an_idle_worker_at_once(rt: Runtime, processes: Processes) -> None:

@@ -1,0 +1,80 @@
+"""The worker: stopping in bounded time, and jobs found wherever their code now lives."""
+
+from __future__ import annotations
+
+import ast
+import threading
+import time
+
+from redis import Redis
+from redis.client import PubSub
+from rq import SimpleWorker
+from rq.utils import import_attribute
+
+from bot.runtime import Runtime
+from bot.worker import MOVED_JOBS, RoostJob, RoostWorker
+from tests.conftest import REPO_ROOT
+
+
+def test_the_shutdown_race_made_on_purpose_cannot_hang_a_roost_worker(redis: Redis) -> None:
+    """RQ 2.12 unsubscribes, then stops its command thread; when that thread handles the
+    unsubscribe reply first, it waits 60 s for a subscription that never comes, and so does
+    the worker stopping it. Here the reply is always handled first."""
+    original = PubSub.unsubscribe
+
+    def unsubscribe_and_let_the_reply_land(self: PubSub, *args: object) -> object:
+        answer = original(self, *args)
+        deadline = time.monotonic() + 5
+        while self.subscribed_event.is_set() and time.monotonic() < deadline:
+            time.sleep(0.01)  # the command thread has now read the reply and looped
+        return answer
+
+    PubSub.unsubscribe = unsubscribe_and_let_the_reply_land  # type: ignore[method-assign]
+    try:
+        stock = SimpleWorker(["roost"], connection=redis)
+        stock.subscribe()
+        hanging = threading.Thread(target=stock.unsubscribe, daemon=True)
+        hanging.start()
+        hanging.join(timeout=3)
+        assert hanging.is_alive(), "the race did not happen: this test proves nothing"
+
+        ours = RoostWorker([], connection=redis)
+        ours.subscribe()
+        started = time.monotonic()
+        ours.unsubscribe()
+        assert time.monotonic() - started < 3
+        assert ours.pubsub_thread is None
+    finally:
+        PubSub.unsubscribe = original  # type: ignore[method-assign]
+
+
+def test_a_job_queued_under_a_moved_functions_old_name_still_runs(rt: Runtime) -> None:
+    for old, new in MOVED_JOBS.items():
+        job = rt.queue.enqueue(old, 1)
+        assert RoostJob.fetch(job.id, connection=rt.redis).func is import_attribute(new)
+    queued = rt.queue.enqueue("bot.delivery.deliver_mentions", 999, [1])  # no such account
+    RoostWorker([rt.queue], connection=rt.redis).work(burst=True)
+    assert queued.get_status(refresh=True) == "finished"
+
+
+def test_every_job_named_by_its_path_exists() -> None:
+    """Jobs queued by a dotted path (to keep a layer from importing one above it) name a
+    function that is there: a typo would only show when the job runs."""
+    named = set()
+    for path in (REPO_ROOT / "bot").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr.startswith("enqueue")
+            ):
+                named |= {
+                    arg.value
+                    for arg in node.args
+                    if isinstance(arg, ast.Constant)
+                    and isinstance(arg.value, str)
+                    and arg.value.startswith("bot.")
+                }
+    assert named, "no job is queued by its path any more: drop this test"
+    for path in sorted(named):
+        assert callable(import_attribute(path)), path
