@@ -15,7 +15,7 @@ Requests are built and signed with Slack's scheme by tests/handlers/signed.py.
    after each, the benchmark waits until every click's work shows in Slack (a line in the
    card's thread, or a refusal sent to the response_url) and says how long that took. Then,
    to tell waiting from working: one clicker alone, and the 20 paced at a click every 0.5 s.
-2. Publish: the Publish button of the reply preview (a view_submission of PUBLISH_CALLBACK),
+2. Publish: the Publish button of the reply preview (a view_submission of REPLY_PUBLISH_CALLBACK),
    five at a time, each for a mention of its own, after a warm-up. From sending the POST until
    the fake X holds the reply and the fake Slack has the chat.update showing "replied as" on
    the mention's card; with the moments between (answered, a worker took the outbound row).
@@ -63,7 +63,7 @@ from sqlalchemy.engine import make_url
 from bench.common import Stack, ask, bench_runtime, epoch, free_port, key_of, percentile, wait
 from bot.inbox.cards import ACTION_REOPEN, ACTION_RESOLVE
 from bot.inbox.intake import Intake
-from bot.outbound.reply_modal import PUBLISH_CALLBACK, Draft
+from bot.outbound.reply_modal import REPLY_PUBLISH_CALLBACK, Draft
 from bot.runtime import Runtime
 from bot.web import WEB_THREADS
 from storage.accounts import upsert_account
@@ -454,7 +454,7 @@ def _press(
 
 
 def _publish(web: _WebProcess, slack: _SlackElsewhere, draft: Draft, user: str) -> None:
-    view = {"callback_id": PUBLISH_CALLBACK, "private_metadata": draft.dump()}
+    view = {"callback_id": REPLY_PUBLISH_CALLBACK, "private_metadata": draft.dump()}
     answer = submit(web, slack, view, user=user)  # type: ignore[arg-type]
     assert answer == {"response_action": "clear"}, answer
 

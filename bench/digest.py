@@ -11,10 +11,10 @@ SLA targets that most of them have passed; texts in Korean and English with hash
 Three accounts keep business hours (Mon–Fri 09:00–18:00 Asia/Seoul), so their figures
 go through the business-time clock.
 
-`digest_ms` is `bot.digest.gather` plus `bot.digest_views.digest_blocks`: every query the
+`digest_ms` is `bot.digest.daily.gather` plus `bot.digest.views.digest_blocks`: every query the
 digest makes (the 14 days of response rows, the open lists, the overdue lists, the day's
 texts, today's scheduled posts) and the composition, as the worker runs it. `stats_30d_ms`
-is `bot.stats.gather_stats` plus `stats_blocks` for 30 days of all ten accounts, which reads
+is `bot.digest.stats.gather_stats` plus `stats_blocks` for 30 days of all ten accounts, which reads
 60 days of rows (the period and the one before) and every text of the 30 days. The chart
 (the same PNG for both) is timed on its own. Slack is the fake Slack, in this process on
 loopback: the digest asks it for the workspace's address (for the card links) and the names

@@ -6,7 +6,7 @@ Ten accounts on the fake X (each its own user and token), one agent with a CoTag
 agent role on all of them. Two `roost worker` processes (RQ's SimpleWorker with its
 scheduler, as in production) are started first and warmed with one immediate post per
 account. Then 1,000 posts, 100 per account with distinct texts, go through
-`bot.posts.submit` — one Compose with one account each — with run_at spread evenly, to the
+`bot.posts.compose.submit` — one Compose with one account each — with run_at spread evenly, to the
 millisecond, across one minute that begins 20 s after the scheduling is expected to finish,
 so the workers are idle and waiting when the first one falls due. The benchmark then polls
 the database until every row is sent, failed or unknown (bounded: the minute plus DEADLINE).

@@ -13,6 +13,7 @@ from slack_bolt import Ack, Respond
 from bot.errors import Refused, RoostError
 from bot.runtime import Runtime
 from bot.slack.client import send_dm
+from bot.team.people import Who
 
 logger = logging.getLogger(__name__)
 
@@ -56,3 +57,10 @@ def button_value(body: dict[str, Any]) -> int:
             if candidate and candidate.isdigit():
                 return int(candidate)
     raise Refused("This button names nothing Roost knows; the message may be from an old version.")
+
+
+def who_clicked(body: dict[str, Any]) -> Who:
+    user = body["user"]
+    return Who(
+        team_id=(body.get("team") or {}).get("id") or user.get("team_id", ""), user_id=user["id"]
+    )

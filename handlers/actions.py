@@ -25,10 +25,10 @@ from bot.inbox.cards import (
     ACTION_UNDO_RETWEET,
 )
 from bot.outbound import acting
-from bot.outbound.reply_modal import compose_view
+from bot.outbound.reply_modal import reply_view
 from bot.runtime import Runtime
 from bot.team.people import Who
-from handlers.ack import acknowledge, answering, button_value
+from handlers.ack import acknowledge, answering, button_value, who_clicked
 
 Act = Callable[[Runtime, Who, int], object]
 
@@ -58,18 +58,11 @@ def register(app: App, rt: Runtime) -> None:
     app.action(ACTION_UNDO_ASSIGN)(ack=acknowledge, lazy=[_act(rt, assignment.undo)])
 
 
-def who_clicked(body: dict[str, Any]) -> Who:
-    user = body["user"]
-    return Who(
-        team_id=(body.get("team") or {}).get("id") or user.get("team_id", ""), user_id=user["id"]
-    )
-
-
 def _open_composer(rt: Runtime, kind: str) -> Any:
     def handle(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         with answering(rt, body, respond):
             draft, around = acting.start(rt, who_clicked(body), button_value(body), kind)
-            client.views_open(trigger_id=body["trigger_id"], view=compose_view(draft, around))
+            client.views_open(trigger_id=body["trigger_id"], view=reply_view(draft, around))
 
     return handle
 

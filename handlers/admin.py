@@ -18,7 +18,6 @@ from bot.inbox.route_views import (
     routes_blocks,
 )
 from bot.runtime import Runtime
-from bot.slack.blocks import section
 from bot.team import admin, connect
 from bot.team.views import (
     ACTION_CONNECT,
@@ -32,10 +31,9 @@ from bot.team.views import (
     grant_modal,
     settings_form,
     settings_modal,
+    team_done_view,
 )
-from handlers.ack import acknowledge, answering, button_value
-from handlers.actions import who_clicked
-from storage.models import Route
+from handlers.ack import acknowledge, answering, button_value, who_clicked
 
 
 def register(app: App, rt: Runtime) -> None:
@@ -62,30 +60,18 @@ def register(app: App, rt: Runtime) -> None:
 
     def routes(body: dict[str, Any], respond: Respond) -> None:
         with answering(rt, body, respond):
-            account = admin.require_manager_of(rt, who_clicked(body), button_value(body))
-            found = routing.routes_of(rt, account.id)
+            account, found = routing.routes_for(rt, who_clicked(body), button_value(body))
             blocks = routes_blocks(account.handle, account.channel_id, found)
             answer(respond, f"Routes of @{account.handle}", blocks)
 
     def route_test(body: dict[str, Any], respond: Respond) -> None:
         with answering(rt, body, respond):
-            route = _route(rt, body)
-            admin.require_manager_of(rt, who_clicked(body), route.account_id)
-            found = routing.preview_route(
-                rt,
-                route.account_id,
-                route.pattern,
-                is_regex=route.is_regex,
-                limit=routing.PREVIEW_MENTIONS,
-            )
+            route, found = routing.test_saved_route(rt, who_clicked(body), button_value(body))
             answer(respond, matches_text(route.pattern, found, routing.PREVIEW_MENTIONS))
 
     def route_remove(body: dict[str, Any], respond: Respond) -> None:
         with answering(rt, body, respond):
-            who = who_clicked(body)
-            route = _route(rt, body)
-            admin.require_manager_of(rt, who, route.account_id)
-            routing.remove_route(rt, route.id, actor=who.user_id)
+            route = routing.remove_saved_route(rt, who_clicked(body), button_value(body))
             answer(respond, f"Removed the route `{route.pattern}`.")
 
     def open_grant(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
@@ -125,20 +111,4 @@ def register(app: App, rt: Runtime) -> None:
         except admin.FieldRefused as exc:
             ack(response_action="errors", errors={exc.field: str(exc)[:1900]})
             return
-        ack(response_action="update", view=_done_view(done))
-
-
-def _done_view(lines: list[str]) -> dict[str, Any]:
-    return {
-        "type": "modal",
-        "title": {"type": "plain_text", "text": "Team"},
-        "close": {"type": "plain_text", "text": "Done"},
-        "blocks": [section(line) for line in lines],
-    }
-
-
-def _route(rt: Runtime, body: dict[str, Any]) -> Route:
-    found = routing.route(rt, button_value(body))
-    if found is None:
-        raise Refused("This route was removed already.")
-    return found
+        ack(response_action="update", view=team_done_view(done))

@@ -102,7 +102,5 @@ def _route(rt: Runtime, who: Who, rest: str) -> Answer:
 
 
 def _routes(rt: Runtime, who: Who, rest: str) -> Answer:
-    account = admin.find_account(rt, rest.strip() or "@")
-    admin.require_manager_of(rt, who, account.id)
-    found = routing.routes_of(rt, account.id)
+    account, found = routing.routes_for(rt, who, admin.find_account(rt, rest.strip() or "@").id)
     return f"Routes of @{account.handle}", routes_blocks(account.handle, account.channel_id, found)

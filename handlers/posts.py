@@ -26,8 +26,7 @@ from bot.posts.views import (
 from bot.posts.when import WhenError
 from bot.runtime import Runtime
 from bot.team.people import Who
-from handlers.ack import acknowledge, answering, button_value, tell
-from handlers.actions import who_clicked
+from handlers.ack import acknowledge, answering, button_value, tell, who_clicked
 
 
 def register(app: App, rt: Runtime) -> None:

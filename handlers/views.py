@@ -10,9 +10,9 @@ from slack_bolt import Ack, App
 from bot.errors import Refused
 from bot.outbound import acting
 from bot.outbound.reply_modal import (
-    COMPOSE_CALLBACK,
     METADATA_LIMIT,
-    PUBLISH_CALLBACK,
+    REPLY_COMPOSE_CALLBACK,
+    REPLY_PUBLISH_CALLBACK,
     TEXT_BLOCK,
     Draft,
     input_errors,
@@ -21,11 +21,11 @@ from bot.outbound.reply_modal import (
     submitted_text,
 )
 from bot.runtime import Runtime
-from handlers.actions import who_clicked
+from handlers.ack import who_clicked
 
 
 def register(app: App, rt: Runtime) -> None:
-    @app.view(COMPOSE_CALLBACK)
+    @app.view(REPLY_COMPOSE_CALLBACK)
     def preview(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         text, as_dm = submitted_text(view["state"]["values"])
         draft = Draft.load(view["private_metadata"])
@@ -50,7 +50,7 @@ def register(app: App, rt: Runtime) -> None:
         )
         ack(response_action="push", view=view)
 
-    @app.view(PUBLISH_CALLBACK)
+    @app.view(REPLY_PUBLISH_CALLBACK)
     def publish(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         draft = Draft.load(view["private_metadata"])
         try:

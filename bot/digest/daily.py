@@ -1,6 +1,6 @@
 """The daily digest: when each channel's is due, what it says, and sending it exactly once.
 
-The worker's sweep (bot.sweep) asks every minute which channels' digests are
+The worker's sweep (bot.sweep) asks every period which channels' digests are
 due and queues them. A digest is claimed in the database for its channel and
 scheduled time (its slot) before anything is posted, so two workers at the
 same minute, a restart, or a job run twice still make one digest; a channel

@@ -3,6 +3,5 @@
 reminders (sla), thread commands, routing to channels, and the lists people work from.
 
 Imports core, plumbing, storage and bot.team; never outbound, posts, digest or the
-Home above it (the Home is reached through Runtime.publish_home, and the listener's
-sweep of outbound rows is handed in by the entry point).
+Home above it (the Home is reached through Runtime.publish_home).
 """

@@ -198,6 +198,39 @@ def route(rt: Runtime, route_id: int) -> Route | None:
         return session.get(Route, route_id)
 
 
+def routes_for(rt: Runtime, who: Who, account_id: int) -> tuple[Account, list[Route]]:
+    """The account and its routes, for someone who manages it; Refused otherwise."""
+    account = require_manager_of(rt, who, account_id)
+    return account, routes_of(rt, account.id)
+
+
+def test_saved_route(rt: Runtime, who: Who, route_id: int) -> tuple[Route, list[Mention]]:
+    """A route's Test: what it would have caught lately, for someone who manages it."""
+    found = _managed_route(rt, who, route_id)
+    matches = preview_route(
+        rt, found.account_id, found.pattern, is_regex=found.is_regex, limit=PREVIEW_MENTIONS
+    )
+    return found, matches
+
+
+def remove_saved_route(rt: Runtime, who: Who, route_id: int) -> Route:
+    """A route's Remove, by someone who manages its account; the route removed."""
+    found = _managed_route(rt, who, route_id)
+    try:
+        remove_route(rt, found.id, actor=who.user_id)
+    except RouteError as exc:
+        raise Refused(str(exc)) from None
+    return found
+
+
+def _managed_route(rt: Runtime, who: Who, route_id: int) -> Route:
+    found = route(rt, route_id)
+    if found is None:
+        raise Refused("This route was removed already.")
+    require_manager_of(rt, who, found.account_id)
+    return found
+
+
 def routes_of(rt: Runtime, account_id: int) -> list[Route]:
     """The account's routes in the order they are tried."""
     with rt.sessions() as session:

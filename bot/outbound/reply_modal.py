@@ -20,8 +20,8 @@ from bot.slack.blocks import context, quote, section
 from bot.slack.mrkdwn import escape, escape_within
 from bot.x.text import Measured, describe_length
 
-COMPOSE_CALLBACK = "outbound.compose"
-PUBLISH_CALLBACK = "outbound.publish"
+REPLY_COMPOSE_CALLBACK = "outbound.compose"
+REPLY_PUBLISH_CALLBACK = "outbound.publish"
 
 TEXT_BLOCK = "text"
 TEXT_INPUT = "text_input"
@@ -77,7 +77,7 @@ class ComposeContext:
     needs_approval: bool = False
 
 
-def compose_view(
+def reply_view(
     draft: Draft, around: ComposeContext, *, initial: str | None = None
 ) -> dict[str, Any]:
     """The first step: the text box, prefilled with `@author ` for a reply."""
@@ -130,7 +130,7 @@ def compose_view(
         )
     if around.needs_approval:
         blocks.append(context(":hourglass: An owner approves this before it goes out."))
-    return _modal(COMPOSE_CALLBACK, title, "Preview", draft, blocks)
+    return _modal(REPLY_COMPOSE_CALLBACK, title, "Preview", draft, blocks)
 
 
 def preview_view(
@@ -150,7 +150,7 @@ def preview_view(
     submit = (
         "Send for approval" if needs_approval else ("Publish" if draft.kind == "reply" else "Send")
     )
-    view = _modal(PUBLISH_CALLBACK, "Preview", submit, draft, blocks)
+    view = _modal(REPLY_PUBLISH_CALLBACK, "Preview", submit, draft, blocks)
     view["close"] = {"type": "plain_text", "text": "Back"}
     return view
 
@@ -159,7 +159,7 @@ def problem_view(draft: Draft, problems: list[str]) -> dict[str, Any]:
     """What replaces the preview when publishing is refused: why, and nothing sent."""
     blocks = [section(":no_entry: Nothing was sent.")]
     blocks.extend(section(escape(problem)) for problem in problems)
-    view = _modal(PUBLISH_CALLBACK, "Not sent", "Publish", draft, blocks)
+    view = _modal(REPLY_PUBLISH_CALLBACK, "Not sent", "Publish", draft, blocks)
     del view["submit"]
     view["close"] = {"type": "plain_text", "text": "Back"}
     return view

@@ -32,8 +32,8 @@ LATE_AFTER = timedelta(minutes=1)
 """A post sent this long after its time is reported late, with how late."""
 
 
-JOB_TIMEOUT = 300
-"""Seconds a report may take: a few Slack calls, each waiting out up to two 429s."""
+JOB_TIMEOUT = 900
+"""Seconds a report may take: a few Slack calls, each waiting out Slack's 429s."""
 
 REPORT_RETRY = Retry(max=5, interval=[5, 30, 60, 300, 900])
 """Logging in Slack waits out a Slack outage; the post itself is already settled."""

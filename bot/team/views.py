@@ -244,6 +244,16 @@ def grant_form(values: dict[str, Any]) -> dict[str, str | None]:
     }
 
 
+def team_done_view(lines: list[str]) -> dict[str, Any]:
+    """What the team modal shows once its changes are made."""
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "Team"},
+        "close": {"type": "plain_text", "text": "Done"},
+        "blocks": [section(line) for line in lines],
+    }
+
+
 def _text_input(initial: str, *, multiline: bool = False, placeholder: str = "") -> dict[str, Any]:
     element: dict[str, Any] = {
         "type": "plain_text_input",

@@ -1,6 +1,7 @@
 """X, as Roost talks to it: the client and X's errors made Roost's, posts normalized to
-mentions, media uploads, OAuth 2.0's token calls, and text as X counts it.
+the mentions intake stores, OAuth 2.0's token calls, and text as X counts it (with the
+CoTag that signs it).
 
-Plumbing: it imports only Roost's core (errors, clock, rate limits) and knows nothing
-of Slack or of any domain above it.
+Plumbing: it imports Roost's core (errors, clock, settings, logs) and storage's record
+of an incoming mention, and knows nothing of Slack or of any domain above it.
 """

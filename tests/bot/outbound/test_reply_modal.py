@@ -9,15 +9,15 @@ import pytest
 from bot.outbound.guards import check_public
 from bot.outbound.reply_modal import (
     AS_DM_BLOCK,
-    COMPOSE_CALLBACK,
     METADATA_LIMIT,
-    PUBLISH_CALLBACK,
+    REPLY_COMPOSE_CALLBACK,
+    REPLY_PUBLISH_CALLBACK,
     TEXT_BLOCK,
     ComposeContext,
     Draft,
-    compose_view,
     input_errors,
     preview_view,
+    reply_view,
     submitted_text,
 )
 from bot.x.text import measure
@@ -42,8 +42,8 @@ def test_a_draft_survives_private_metadata_and_keeps_its_key() -> None:
     ("kind", "prefill", "has_dm_box"), [("reply", "@jane ", True), ("dm", "", False)]
 )
 def test_compose_view_prefills_and_escapes(kind: str, prefill: str, has_dm_box: bool) -> None:
-    view = compose_view(Draft.new(7, kind), AROUND)
-    assert view["callback_id"] == COMPOSE_CALLBACK
+    view = reply_view(Draft.new(7, kind), AROUND)
+    assert view["callback_id"] == REPLY_COMPOSE_CALLBACK
     text_input = next(b for b in view["blocks"] if b.get("block_id") == TEXT_BLOCK)
     assert text_input["element"]["initial_value"] == prefill
     assert any(b.get("block_id") == AS_DM_BLOCK for b in view["blocks"]) is has_dm_box
@@ -54,7 +54,7 @@ def test_compose_view_prefills_and_escapes(kind: str, prefill: str, has_dm_box: 
 def test_preview_shows_the_signed_text_within_slack_limits() -> None:
     draft = Draft(7, "reply", "abc", "line\n" * 1000)
     view = preview_view(draft, "brand", measure(draft.text, "^BK"), ["late"], needs_approval=True)
-    assert view["callback_id"] == PUBLISH_CALLBACK
+    assert view["callback_id"] == REPLY_PUBLISH_CALLBACK
     assert view["submit"]["text"] == "Send for approval"
     assert all(len(text) <= 3000 for text in sections(view))
 
