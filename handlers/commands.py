@@ -9,7 +9,6 @@ from slack_bolt import App, Respond
 
 from bot.digest.daily import digest_command
 from bot.digest.stats import stats
-from bot.errors import Refused
 from bot.help import HELP
 from bot.inbox import routing
 from bot.inbox.route_views import matches_text, routes_blocks
@@ -21,7 +20,7 @@ from bot.team import admin, audit
 from bot.team.cotags import change_cotag
 from bot.team.people import Who
 from bot.team.views import accounts_blocks, team_blocks
-from handlers.ack import acknowledge
+from handlers.ack import acknowledge, answering
 from handlers.posts import open_composer
 
 Answer = tuple[str, list[dict[str, Any]] | None]
@@ -51,18 +50,18 @@ def register(app: App, rt: Runtime) -> None:
     def roost(command: dict[str, Any], respond: Respond) -> None:
         word, _, rest = (command.get("text") or "").strip().partition(" ")
         who = Who(team_id=command["team_id"], user_id=command["user_id"])
-        if word.lower() == "post":
-            try:
+        # Refusals are the person's answer; anything unexpected is logged and they are
+        # told, rather than left waiting for an answer that never comes.
+        with answering(rt, command, respond):
+            if word.lower() == "post":
                 open_composer(rt, rt.slack, command["trigger_id"], who)
-            except Refused as exc:
-                respond(text=str(exc), response_type="ephemeral")
-            return
-        run = subcommands.get(word.lower())
-        try:
-            text, blocks = run(who, rest, command) if run else (HELP, None)
-        except (Refused, ValueError) as exc:
-            text, blocks = str(exc), None
-        respond(text=text, blocks=blocks, response_type="ephemeral")
+                return
+            run = subcommands.get(word.lower())
+            try:
+                text, blocks = run(who, rest, command) if run else (HELP, None)
+            except ValueError as exc:  # the arguments did not parse: the message says how
+                text, blocks = str(exc), None
+            respond(text=text, blocks=blocks, response_type="ephemeral")
 
     app.command("/roost")(ack=acknowledge, lazy=[roost])
 

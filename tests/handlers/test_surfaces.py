@@ -18,6 +18,8 @@ from bot.inbox.cards import ACTION_REOPEN, CARD_ACTIONS
 from bot.inbox.intake import Intake
 from bot.runtime import Runtime
 from bot.web import wsgi_app
+from handlers.ack import FAILED
+from storage.db import make_engine, session_factory
 from storage.models import Account
 from tests.conftest import BRAND_CHANNEL, SIGNING_SECRET, run_jobs
 from tests.fakes.slack_api import FakeSlack, command_body, event_body, signed_headers
@@ -84,6 +86,20 @@ def test_roost_command_answers_privately_with_help(app: App, fake_slack: FakeSla
     (answer,) = fake_slack.wait_for(lambda: fake_slack.responses)
     assert answer["response_type"] == "ephemeral"
     assert "/roost accounts" in answer["text"] and "/roost cotag" in answer["text"]
+
+
+def test_a_command_that_fails_unexpectedly_still_answers_the_person(
+    app: App, rt: Runtime, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A database that stopped answering is nobody's refusal: before, the person waited
+    for an answer that never came, and only the log knew."""
+    rt.engine = make_engine("postgresql+psycopg://roost@127.0.0.1:1/roost")
+    rt.sessions = session_factory(rt.engine)
+    assert dispatch(app, roost_command(fake_slack, "mine")).status == 200
+    (answer,) = fake_slack.wait_for(lambda: fake_slack.responses)
+    assert answer["response_type"] == "ephemeral"
+    assert answer["text"] == FAILED
+    assert "OperationalError" in caplog.text
 
 
 def test_app_home_is_published_when_opened(app: App, fake_slack: FakeSlack) -> None:
