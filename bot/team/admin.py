@@ -258,7 +258,8 @@ def check_cotag_free(rt: Runtime, team_id: str, target: str, raw: str) -> None:
 
 
 def set_cotag_of(rt: Runtime, who: Who, target: str, raw: str) -> str:
-    """Set someone's CoTag: their own, or a teammate's as an owner of an account they act for."""
+    """Set someone's CoTag: their own, or a teammate's as an owner of every account they act
+    for (or a Slack admin)."""
     try:
         cotag = parse_cotag(raw)
     except ValueError as exc:
@@ -267,13 +268,15 @@ def set_cotag_of(rt: Runtime, who: Who, target: str, raw: str) -> str:
     with rt.sessions.begin() as session:
         someone = member(session, who.team_id, target, now)
         if target != who.user_id and not is_admin(rt, who.user_id):
+            # A CoTag signs for the whole workspace: changing someone else's takes owning
+            # every account they act for, not just one of them.
             theirs = {
                 a.id for m, a, _ in grants_in_team(session, who.team_id) if m.id == someone.id
             }
-            if not any(manages(rt, session, who, account_id) for account_id in theirs):
+            if not theirs or not all(manages(rt, session, who, a) for a in theirs):
                 raise Refused(
-                    f"Only <@{target}>, an owner of an account they act for, or a Slack admin "
-                    "sets their CoTag."
+                    f"Only <@{target}>, an owner of every account they act for, or a Slack "
+                    "admin sets their CoTag: it signs what they send as any of them."
                 )
         if someone.cotag == cotag:
             return f"<@{target}>'s CoTag is already *{cotag}*."

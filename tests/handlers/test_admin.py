@@ -17,7 +17,16 @@ from bot.inbox.route_views import ACTION_ROUTE_REMOVE, ACTION_ROUTE_TEST
 from bot.runtime import Runtime
 from bot.team.views import ACTION_CONNECT, ACTION_GRANT, ACTION_SETTINGS
 from storage.models import Account, Event, Grant, Member, Route
-from tests.conftest import AGENT, BRAND_CHANNEL, LEAD, OWNER, give, run_jobs
+from storage.team import grant, member
+from tests.conftest import (
+    AGENT,
+    BRAND_CHANNEL,
+    LEAD,
+    OWNER,
+    add_brand_account,
+    give,
+    run_jobs,
+)
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
 from tests.handlers.signed import button, card_click, command, dispatch, make_app, submit
@@ -216,6 +225,26 @@ def test_a_taken_cotag_is_refused(
     refused = submit(app, fake_slack, modal, grant_values(BOB, "agent", "^BK"), user=OWNER)
     assert f"taken by <@{AGENT}>" in refused["errors"]["cotag"]
     assert role(rt, BOB) is None  # nothing in the form was applied
+
+
+def test_an_owner_of_one_account_cannot_change_the_cotag_of_someone_acting_for_another(
+    app: App, rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, team: Account
+) -> None:
+    other = add_brand_account(rt, fake_x, "other", MOBILE)
+    with rt.sessions.begin() as session:
+        bob = member(session, fake_slack.team_id, BOB, rt.clock())
+        for account in (team, other):
+            grant(session, session.get_one(Account, account.id), bob, "agent", rt.clock())
+    modal = grant_modal(app, fake_slack, OWNER)  # OWNER owns @brand only
+    refused = submit(app, fake_slack, modal, grant_values(BOB, None, "^XX"), user=OWNER)
+    assert "owner of every account they act for" in refused["errors"]["cotag"]
+    with rt.sessions() as session:
+        assert session.scalars(select(Member.cotag).where(Member.user_id == BOB)).one() is None
+    with rt.sessions.begin() as session:
+        owner = member(session, fake_slack.team_id, OWNER, rt.clock())
+        grant(session, session.get_one(Account, other.id), owner, "owner", rt.clock())
+    done = submit(app, fake_slack, modal, grant_values(BOB, None, "^XX"), user=OWNER)
+    assert "CoTag is now *^XX*" in shown(done["view"])
 
 
 def test_a_bootstrap_admin_manages_everything(
