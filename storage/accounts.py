@@ -21,11 +21,13 @@ def upsert_account(
     auth_kind: str,
     sealed_credentials: str,
     now: datetime,
+    token_expires_at: datetime | None = None,
 ) -> tuple[Account, bool]:
     """Add the account, or update its tokens and channel if it is known.
 
     Returns the account and whether it is new. Updating tokens also resumes
-    an intake that stopped on a revoked token.
+    an intake that stopped on a revoked token. The tokens' expiry is the new
+    tokens' (None: unknown), never the old ones'.
     """
     account = session.scalar(select(Account).where(Account.x_user_id == x_user_id))
     created = account is None
@@ -39,6 +41,7 @@ def upsert_account(
     account.channel_id = channel_id
     account.auth_kind = auth_kind
     account.credentials = sealed_credentials
+    account.token_expires_at = token_expires_at
     account.intake_status = "active"
     account.intake_error = None
     account.intake_stopped_at = None

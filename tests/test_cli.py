@@ -75,6 +75,24 @@ def test_accounts_add_with_oauth2_looks_the_account_up_and_seals_its_tokens(
     assert kinds == ["account.added", "account.updated"]
 
 
+def test_adding_an_account_again_forgets_the_old_tokens_expiry(
+    env: dict[str, str], fake_x: FakeX
+) -> None:
+    """The new tokens' lifetime is unknown: keeping the old expiry had Roost refresh (or
+    not) on the old tokens' schedule."""
+    user = fake_x.add_user("brand")
+    assert main(["db", "upgrade"]) == 0
+    args = ["accounts", "add", "--handle", "brand", "--channel", BRAND_CHANNEL]
+    assert main([*args, f"--oauth2-access-token={fake_x.issue_token(user['id'])}"]) == 0
+    engine = make_engine(f"sqlite:///{Path(env['ROOST_VAR_DIR']) / 'roost.db'}")
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE accounts SET token_expires_at = '2026-12-01 00:00:00'"))
+    assert main([*args, f"--oauth2-access-token={fake_x.issue_token(user['id'])}"]) == 0
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT token_expires_at FROM accounts")).scalar() is None
+    engine.dispose()
+
+
 def test_tokens_can_come_from_standard_input(
     env: dict[str, str], fake_x: FakeX, monkeypatch: pytest.MonkeyPatch
 ) -> None:

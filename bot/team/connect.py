@@ -266,8 +266,8 @@ def _store(
             auth_kind="oauth2",
             sealed_credentials=rt.box.seal(tokens),
             now=now,
+            token_expires_at=expires_at,
         )
-        account.token_expires_at = expires_at
         account.connected_by = pending.user_id
         record_event(
             session,
