@@ -195,9 +195,21 @@ def _explain(exc: ValidationError) -> str:
     for error in exc.errors():
         name = str(error["loc"][0]).upper() if error["loc"] else "a setting"
         hint = WHERE_TO_GET.get(name)
-        got = error.get("input")
-        line = f"{name} is not valid ({error['msg']}; got {got!r})."
+        got = _shown(name, error.get("input"))
+        line = f"{name} is not valid ({error['msg']}; got {got})."
         if hint:
             line += f" Expected {hint}."
         lines.append(line)
     return "\n".join(lines)
+
+
+def _shown(name: str, value: object) -> str:
+    """A refused value as the error may show it: never a secret, nor what comes before
+    a URL's @ (a user and password, however malformed the URL around them)."""
+    if any(word in name for word in ("TOKEN", "SECRET", "KEY")):
+        return "a value (not shown)"
+    if isinstance(value, str) and "@" in value:
+        userinfo, _, rest = value.rpartition("@")
+        scheme = userinfo[: userinfo.find("//") + 2] if "//" in userinfo else ""
+        return repr(f"{scheme}…@{rest}")
+    return repr(value)

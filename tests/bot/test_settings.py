@@ -59,6 +59,30 @@ def test_malformed_values_are_named(monkeypatch: pytest.MonkeyPatch, name: str, 
     assert repr(value) in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "shown"),
+    [
+        (
+            "DATABASE_URL",
+            "postgres//roost:hunter2@db.internal/roost",
+            "'postgres//…@db.internal/roost'",
+        ),
+        ("REDIS_URL", "cache:hunter2@localhost:6379", "'…@localhost:6379'"),
+        ("REDIS_URL", "http://:hunter2@cache:6379/0", "'http://…@cache:6379/0'"),
+        ("ROOST_METRICS_TOKEN", "   ", "a value (not shown)"),
+    ],
+)
+def test_a_malformed_value_is_named_without_its_password(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, shown: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert str(raised.value).startswith(f"{name} is not valid")
+    assert shown in str(raised.value)
+    assert "hunter2" not in str(raised.value)
+
+
 def test_env_file_is_read(tmp_path) -> None:
     (tmp_path / ".env").write_text("SLACK_BOT_TOKEN=xoxb-from-file\nX_POLL_SECONDS=30\n")
     settings = load_settings()
