@@ -393,3 +393,17 @@ class SetAside(Base):
     times: Mapped[int] = mapped_column(Integer, default=1)
     first_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Notice(Base):
+    """One of Roost's own Slack messages that must appear once however often the job that
+    posts it runs (a reminder, an assignment's answer): claimed before posting, its ts
+    recorded after; past the first try, the next one looks for it before posting."""
+
+    __tablename__ = "notices"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    slack_channel: Mapped[str | None] = mapped_column(String(32))
+    slack_ts: Mapped[str | None] = mapped_column(String(32))

@@ -26,6 +26,7 @@ from bot.runtime import Runtime
 from bot.slack.blocks import button, section
 from bot.slack.client import send_dm, translate_errors
 from bot.slack.mrkdwn import escape_within
+from bot.slack.notices import post_notice
 from bot.team.people import Who, check_person
 from storage.assignments import Changed, add_note, card_in_thread, set_assignee
 from storage.events import record_event
@@ -215,8 +216,8 @@ def _post_answer(rt: Runtime, thread: tuple[str, str], text: str, event_id: int)
                 "elements": [button("Undo", ACTION_UNDO_ASSIGN, str(event_id))],
             }
         )
-    with translate_errors(channel):
-        rt.slack.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=blocks)
+    # Once, even when a retry of the job comes after Slack took it but its answer was lost.
+    post_notice(rt, f"assignment:{event_id}", channel, text, thread_ts=thread_ts, blocks=blocks)
 
 
 def _announce(rt: Runtime, event_id: int) -> None:

@@ -19,7 +19,7 @@ from bot import runtime
 from bot.errors import SlackError
 from bot.inbox.delivery import card_thread, refresh_card, reminder_job_id
 from bot.runtime import Runtime
-from bot.slack.client import translate_errors
+from bot.slack.notices import post_notice
 from storage.assignments import claim_reminder, release_reminder, reminders_due
 from storage.events import record_event
 from storage.models import Account, Member
@@ -56,10 +56,10 @@ def remind(mention_id: int) -> str:
         )
         channel, thread_ts = thread
         try:
-            with translate_errors(channel):
-                rt.slack.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
+            post_notice(rt, f"reminder:{mention_id}", channel, text, thread_ts=thread_ts)
         except SlackError:
-            # Not posted: give the claim back, so RQ's retry or the sweep sends it.
+            # Not posted, or not known to be: give the claim back, so RQ's retry or the
+            # sweep sends it (looking for it first, if a try may have posted it).
             with rt.sessions.begin() as session:
                 release_reminder(session, mention_id)
             raise

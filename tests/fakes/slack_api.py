@@ -201,6 +201,8 @@ class FakeSlack:
         self._response_ids: set[str] = set()
         self._faults: dict[str, deque[_Fault]] = {}
         self._delays: dict[str, deque[float]] = {}
+        # method -> how many of its next calls are carried out but never answered.
+        self._lost_answers: dict[str, int] = {}
         self._calls: list[Call] = []
         self._ephemerals: list[Json] = []
         self._responses: list[Json] = []
@@ -414,6 +416,21 @@ class FakeSlack:
             raise ValueError("times must be at least 1")
         with self._lock:
             self._delays.setdefault(method, deque()).extend([seconds] * times)
+
+    def lose_answer(self, method: str, *, times: int = 1) -> None:
+        """Carry out the next ``times`` calls to ``method`` (a message is posted) and then
+        drop the connection without answering, as when Slack's answer is lost on the way."""
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        with self._lock:
+            self._lost_answers[method] = self._lost_answers.get(method, 0) + times
+
+    def _answer_lost(self, method: str) -> bool:
+        with self._lock:
+            if self._lost_answers.get(method, 0) < 1:
+                return False
+            self._lost_answers[method] -= 1
+            return True
 
     def response_url(self) -> str:
         """A fresh URL that accepts POSTs like a Slack response_url, recorded in ``responses``."""
@@ -1349,6 +1366,10 @@ class _Handler(BaseHTTPRequestHandler):
             except Exception as exc:  # a bug in the fake must fail the test loudly, not hang it
                 traceback.print_exc()
                 reply = _Reply.error(f"fake_slack_crashed: {exc!r}", status=500)
+            section, _, method = urlsplit(self.path).path.lstrip("/").partition("/")
+            if section == "api" and self.server.fake._answer_lost(method):
+                self.close_connection = True  # done, and the client hears nothing back
+                return
             self._send(reply)
 
     def _dispatch(self, verb: str, body: bytes) -> _Reply:

@@ -454,6 +454,33 @@ def test_a_reminder_slack_refused_is_sent_when_tried_again(
     assert len([m for m in thread(fake_slack, card) if ":alarm_clock:" in m["text"]]) == 1
 
 
+def test_a_reminder_slack_took_but_whose_answer_was_lost_is_not_posted_again(
+    rt: Runtime, fake_slack: FakeSlack, card: dict[str, Any]
+) -> None:
+    later(rt, 61)
+    fake_slack.lose_answer("chat.postMessage")
+    with pytest.raises(SlackError):
+        remind(the_mention(rt).id)  # posted, but Roost cannot know
+    assert remind(the_mention(rt).id) == "reminded"  # the retry finds it in the thread
+    assert len([m for m in thread(fake_slack, card) if ":alarm_clock:" in m["text"]]) == 1
+
+
+def test_an_assignment_whose_answer_was_lost_is_announced_once(
+    app: App, rt: Runtime, fake_slack: FakeSlack, card: dict[str, Any]
+) -> None:
+    from bot.inbox.assignment import announce_assignment
+
+    fake_slack.lose_answer("chat.postMessage")
+    pick(app, fake_slack, card, BOB)
+    run_jobs(rt)  # the announcement's thread answer was posted; its answer lost: a retry waits
+    with rt.sessions() as session:
+        event_id = session.scalars(select(Event.id).where(Event.kind == "mention.assigned")).one()
+    announce_assignment(event_id)  # RQ's retry
+    answers = [m for m in thread(fake_slack, card) if "Assigned to" in m["text"]]
+    assert len(answers) == 1
+    assert len(fake_slack.dms(BOB)) == 1
+
+
 def test_a_home_that_cannot_be_refreshed_does_not_repeat_the_news(
     app: App, rt: Runtime, fake_slack: FakeSlack, card: dict[str, Any]
 ) -> None:

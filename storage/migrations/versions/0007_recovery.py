@@ -1,4 +1,5 @@
-"""recovery: who holds each claim, when a mention's delivery was queued, input set aside
+"""recovery: who holds each claim, when a mention's delivery was queued, input set aside,
+notices posted once
 
 Revision ID: 0007
 Revises: 0006
@@ -41,9 +42,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_set_aside")),
         sa.UniqueConstraint("kind", "ref", name="uq_set_aside_kind_ref"),
     )
+    op.create_table(
+        "notices",
+        sa.Column("key", sa.String(length=128), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("first_at", sa.DateTime(), nullable=False),
+        sa.Column("slack_channel", sa.String(length=32), nullable=True),
+        sa.Column("slack_ts", sa.String(length=32), nullable=True),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_notices")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("notices")
     op.drop_table("set_aside")
     with op.batch_alter_table("outbound", schema=None) as batch_op:
         batch_op.drop_column("claimed_by")
