@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.rate_limits import SERVICES, rate_limit_key
 from bot.runtime import Runtime
 from storage.mentions import MAX_CARD_ATTEMPTS
-from storage.models import Account, IntakeCursor, Mention, Outbound
+from storage.models import Account, IntakeCursor, Mention, Outbound, SetAside
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +86,30 @@ class RoostCollector(Collector):
 
 
 def database_metrics(connection: Connection, now: datetime) -> list[Metric]:
-    """Intake per account, outbound rows and undelivered mentions: three indexed reads."""
-    return [*_intake(connection, now), _outbound(connection), *_undelivered(connection, now)]
+    """Intake per account, outbound rows, undelivered mentions and what was set aside."""
+    return [
+        *_intake(connection, now),
+        _outbound(connection),
+        *_undelivered(connection, now),
+        _set_aside(connection),
+    ]
+
+
+def _set_aside(connection: Connection) -> Metric:
+    aside = GaugeMetricFamily(
+        "roost_set_aside",
+        "Input that failed the same way every time, kept out of the way for a person to look "
+        "at (`roost accounts list` shows each with its reason): mentions the database "
+        "refused, by kind.",
+        labels=["kind"],
+    )
+    counts = dict(
+        connection.execute(select(SetAside.kind, func.count()).group_by(SetAside.kind)).all()
+    )
+    aside.add_metric(["mention"], counts.pop("mention", 0))
+    for kind, count in counts.items():
+        aside.add_metric([kind], count)
+    return aside
 
 
 def _intake(connection: Connection, now: datetime) -> list[Metric]:

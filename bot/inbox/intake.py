@@ -20,7 +20,13 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from rq import Retry
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    SQLAlchemyError,
+    StatementError,
+)
 from sqlalchemy.orm import Session
 
 from bot import runtime
@@ -36,6 +42,7 @@ from bot.x.normalize import mentions_from_payload, parse_time
 from storage.accounts import active_accounts, cursor, stop_intake
 from storage.mentions import IncomingMention, store_mentions
 from storage.models import Account
+from storage.set_aside import set_aside
 
 logger = logging.getLogger(__name__)
 
@@ -104,14 +111,57 @@ class Intake:
     def store(
         self, account: Account, mentions: list[IncomingMention], *, advance: bool = False
     ) -> int:
-        """Store (once) and queue delivery of normalized mentions; returns how many were new."""
+        """Store (once) and queue delivery of normalized mentions; returns how many were new.
+
+        A mention the database refuses (it is not down: it says no to that row) is set
+        aside with the reason, and the others are stored without it, so one bad post
+        never holds back the ones after it.
+        """
         now = self.rt.clock()
-        with self.rt.sessions.begin() as session:
-            new = store_mentions(session, account.id, mentions, now)
+        try:
+            with self.rt.sessions.begin() as session:
+                new = store_mentions(session, account.id, mentions, now)
+                if advance and mentions:
+                    _advance(session, account.id, max(m.tweet_id for m in mentions), now)
+        except SQLAlchemyError as exc:
+            if not refused(exc):
+                raise
+            new = self._store_each(account, mentions, now)
             if advance and mentions:
-                _advance(session, account.id, max(m.tweet_id for m in mentions), now)
+                with self.rt.sessions.begin() as session:
+                    _advance(session, account.id, max(m.tweet_id for m in mentions), now)
         self._enqueue(account.id, new)
         return len(new)
+
+    def _store_each(
+        self, account: Account, mentions: list[IncomingMention], now: datetime
+    ) -> list[int]:
+        """One transaction a mention: those the database refuses are set aside."""
+        new: list[int] = []
+        for mention in mentions:
+            try:
+                with self.rt.sessions.begin() as session:
+                    new += store_mentions(session, account.id, [mention], now)
+            except SQLAlchemyError as exc:
+                if not refused(exc):
+                    raise
+                reason = _first_line(exc)
+                logger.error(
+                    "@%s: post %s set aside, the database refuses it: %s",
+                    account.handle,
+                    mention.tweet_id,
+                    reason,
+                )
+                with self.rt.sessions.begin() as session:
+                    set_aside(
+                        session,
+                        "mention",
+                        f"account {account.id}, post {mention.tweet_id}",
+                        f"The database refused this post: {reason}",
+                        now,
+                        account.id,
+                    )
+        return new
 
     def poll(
         self,
@@ -188,6 +238,19 @@ class Intake:
         except RedisError as exc:
             # Stored is safe: the worker's sweep queues them once Redis answers again.
             logger.error("could not queue %d deliveries (%s)", len(tweet_ids), exc)
+
+
+def refused(exc: SQLAlchemyError) -> bool:
+    """Whether the database refused the data (a value too long, a character it cannot
+    hold), as opposed to not answering (an outage, which pauses intake instead)."""
+    if isinstance(exc, DataError | IntegrityError):
+        return True
+    return isinstance(exc, StatementError) and not isinstance(exc, DBAPIError)
+
+
+def _first_line(exc: Exception) -> str:
+    detail = str(getattr(exc, "orig", None) or exc).strip()
+    return (detail.splitlines() or [type(exc).__name__])[0][:300]
 
 
 def _which(exc: Exception) -> str:
@@ -290,9 +353,11 @@ class Listener:
             entry.next_poll_at = max(exc.reset_at, now + self.interval)
             self.intake.note_error(account.id, exc)
             return
-        except RoostError as exc:
-            # X failing, or this account's tokens unreadable: back off for
-            # this account only; the others go on.
+        except (RoostError, SQLAlchemyError) as exc:
+            if isinstance(exc, SQLAlchemyError) and not refused(exc):
+                raise  # the database is down: intake pauses for every account
+            # X failing, this account's tokens unreadable, or something of its the database
+            # refuses: back off for this account only; the others go on.
             logger.warning("@%s: %s; trying again in %s", account.handle, exc, entry.backoff)
             entry.next_poll_at = now + entry.backoff
             entry.backoff = min(entry.backoff * 2, MAX_BACKOFF)

@@ -20,6 +20,7 @@ from bot.x.client import XClient
 from storage.accounts import account_by_handle, accounts_with_cursors, upsert_account
 from storage.db import database_url, make_engine, session_factory
 from storage.models import Account
+from storage.set_aside import set_aside_of
 from storage.team import ROLES, grant, member
 
 OAUTH1_KEYS = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
@@ -77,17 +78,24 @@ def add_account(
 
 
 def list_accounts(settings: Settings) -> list[str]:
-    """One line per account: handle, channel, auth, intake state and its latest error."""
+    """One line per account: handle, channel, auth, intake state and its latest error;
+    under it, one indented line for each of its posts set aside, with the reason."""
     engine = make_engine(database_url(settings.database_url, settings.roost_var_dir))
     try:
         with session_factory(engine)() as session:
             lines = []
+            aside = set_aside_of(session)
             for account, entry in accounts_with_cursors(session):
                 error = account.intake_error or (entry.last_error if entry else None)
                 fields = [f"@{account.handle}", account.channel_id, account.auth_kind]
                 lines.append(
                     "\t".join([*fields, account.intake_status, *([error] if error else [])])
                 )
+                lines += [
+                    f"\tset aside: {item.ref}, {item.times}× (last {item.last_at:%Y-%m-%d %H:%M} "
+                    f"UTC): {item.reason}"
+                    for item in aside.get(account.id, [])
+                ]
     finally:
         engine.dispose()
     return lines or ["No accounts yet: roost accounts add --handle NAME --channel CHANNEL_ID ..."]

@@ -2,7 +2,8 @@
 
 The same shape arrives from the mentions timeline (a page: `data` is a list)
 and from the filtered stream (a line: `data` is one tweet), each with
-`includes` for authors and media.
+`includes` for authors and media. Text is made storable on the way: no NUL
+(PostgreSQL refuses it) and no lone surrogate (no database can encode one).
 """
 
 from __future__ import annotations
@@ -46,15 +47,15 @@ def _mention(
         conversation_id=int(tweet.get("conversation_id") or tweet_id),
         author_id=int(author_id or 0),
         # X escapes &, < and > in text; store what the person actually wrote.
-        text=html.unescape(note.get("text") or tweet.get("text") or ""),
+        text=clean(html.unescape(note.get("text") or tweet.get("text") or "")),
         created_at=parse_time(tweet.get("created_at")),
         in_reply_to_tweet_id=_replied_to(tweet.get("referenced_tweets") or []),
-        author_username=author.get("username"),
-        author_name=author.get("name"),
+        author_username=_clean_or_none(author.get("username")),
+        author_name=_clean_or_none(author.get("name")),
         author_followers=metrics.get("followers_count"),
         author_verified=bool(author.get("verified")),
         author_protected=bool(author.get("protected")),
-        lang=tweet.get("lang"),
+        lang=_clean_or_none(tweet.get("lang")),
         media=_media((tweet.get("attachments") or {}).get("media_keys") or [], media),
     )
 
@@ -70,12 +71,28 @@ def _media(keys: Iterable[str], media: dict[str, dict[str, Any]]) -> list[dict[s
     found = []
     for key in keys:
         item = media.get(key, {})
-        entry = {"type": item.get("type", "media")}
+        entry = {"type": clean(str(item.get("type", "media")))}
         url = item.get("url") or item.get("preview_image_url")
         if url:
-            entry["url"] = url
+            entry["url"] = clean(str(url))
         found.append(entry)
     return found
+
+
+def clean(text: str) -> str:
+    """`text` as every database stores it: NULs dropped, a lone surrogate (JSON can carry
+    "\\ud800" alone) made U+FFFD; proper surrogate pairs become the character they encode."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def _clean_or_none(value: Any) -> str | None:
+    return clean(str(value)) if value is not None else None
 
 
 def parse_time(value: str | None) -> datetime | None:

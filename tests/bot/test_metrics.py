@@ -128,6 +128,7 @@ def test_a_scrape_is_valid_exposition_with_every_metric(rt: Runtime, app: App) -
         "roost_mentions_undelivered_age_seconds",
         "roost_rate_limited",
         "roost_queue_jobs",
+        "roost_set_aside",
     }
     samples = answer.samples()
     assert value(samples, "roost_up", dependency="database") == 1

@@ -15,7 +15,8 @@ from bot.errors import XUnavailable
 from bot.inbox.delivery import sweep_mentions
 from bot.inbox.intake import Intake, Listener
 from bot.runtime import Runtime
-from storage.models import Account, Event, IntakeCursor, Mention
+from bot.team.setup import list_accounts
+from storage.models import Account, Event, IntakeCursor, Mention, SetAside
 from tests.conftest import BRAND_CHANNEL, add_brand_account, queued_mentions, run_jobs, wait_for
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
@@ -202,6 +203,38 @@ def test_only_one_listener_reads_an_account_and_the_standby_takes_over(
     standby.cycle()
     assert len(stored(rt)) == 1
     standby.release_all()
+
+
+def test_a_post_the_database_refuses_is_set_aside_and_holds_back_nothing(
+    rt: Runtime, fake_x: FakeX, brand: Account, db_url: str
+) -> None:
+    """Before, the refusal was taken for a database outage: the listener paused every
+    account, and found the same post again at each try, for ever."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite stores a name of any length: the poison here is PostgreSQL's")
+    add_brand_account(rt, fake_x, "other", BRAND_CHANNEL)
+    fake_x.add_user("jane")
+    fake_x.add_user("poison", name="x" * 150)  # longer than the column holds
+    fake_x.post_mention("brand", author="poison", text="@brand I refuse to be stored")
+    fake_x.post_mention("brand", author="jane", text="@brand after the poison")
+    fake_x.post_mention("brand", author="jane", text="@brand nul\x00 made storable")
+    fake_x.post_mention("other", author="jane", text="@other another account")
+    listener = Listener(rt)
+    listener.cycle()
+    listener.release_all()
+    assert sorted(m.text for m in stored(rt)) == [
+        "@brand after the poison",
+        "@brand nul made storable",
+        "@other another account",
+    ]
+    with rt.sessions() as session:
+        (aside,) = session.scalars(select(SetAside)).all()
+        assert aside.account_id == brand.id and "value too long" in aside.reason
+        assert session.get_one(IntakeCursor, brand.id).since_id is not None  # moved past it
+    lines = list_accounts(rt.settings.model_copy(update={"database_url": db_url}))
+    assert any(
+        line.startswith("\tset aside: account") and "value too long" in line for line in lines
+    )
 
 
 def test_listener_runs_until_stopped(rt: Runtime, fake_x: FakeX, brand: Account) -> None:

@@ -100,3 +100,17 @@ def test_the_accounts_own_posts_are_skipped() -> None:
 
 def test_empty_page() -> None:
     assert mentions_from_payload({"meta": {"result_count": 0}}) == []
+
+
+def test_text_no_database_can_store_is_made_storable() -> None:
+    """PostgreSQL refuses NUL; no database can encode a lone surrogate, which JSON's
+    "\\ud800" escape can carry: either would make the post poison for intake."""
+    author = {**AUTHOR, "name": "Ja\x00ne \udc00"}
+    payload = {
+        "data": [tweet("1", text="@brand nul\x00 and \ud800 alone, \ud83d\ude00 paired")],
+        "includes": {"users": [author]},
+    }
+    (found,) = mentions_from_payload(payload)
+    assert found.text == "@brand nul and \ufffd alone, \U0001f600 paired"
+    assert found.author_name == "Jane \ufffd"
+    found.text.encode("utf-8")  # storable
