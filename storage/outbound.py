@@ -116,11 +116,35 @@ def fail_pending(session: Session, outbound_id: int, error: str) -> Outbound | N
     return _move(session, outbound_id, (SENDABLE,), status="failed", error=error)
 
 
-def set_media(session: Session, outbound_id: int, media_ids: list[str]) -> None:
+def claim_upload(
+    session: Session, outbound_id: int, by: str, now: datetime, *, taking_from: str | None
+) -> bool:
+    """The right to upload a pending row's media, for worker `by`: the row's upload claim
+    was `taking_from` (None: nobody's; else a worker that died). Whether it was won."""
+    claimed = session.execute(
+        update(Outbound)
+        .where(
+            Outbound.id == outbound_id,
+            Outbound.status == SENDABLE,
+            Outbound.claimed_by.is_(None)
+            if taking_from is None
+            else Outbound.claimed_by == taking_from,
+        )
+        .values(claimed_by=by, started_at=now),
+        execution_options={"synchronize_session": False},
+    )
+    return bool(claimed.rowcount)  # type: ignore[attr-defined]
+
+
+def set_media(session: Session, outbound_id: int, media_ids: list[str] | None) -> None:
+    """The media X gave ids for (None: the upload gave up); the upload claim ends."""
+    values: dict[str, Any] = {"claimed_by": None}
+    if media_ids is not None:
+        values["media_ids"] = media_ids
     session.execute(
         update(Outbound)
         .where(Outbound.id == outbound_id, Outbound.status == SENDABLE)
-        .values(media_ids=media_ids)
+        .values(**values)
     )
 
 
@@ -213,6 +237,8 @@ def stuck(
             Outbound.account_id == account_id,
             Outbound.status == SENDABLE,
             func.coalesce(Outbound.run_at, Outbound.created_at) <= (due_before or now),
+            # Its media going up in a live worker: that worker sends it next.
+            or_(Outbound.claimed_by.is_(None), Outbound.claimed_by.in_(dead)),
         )
     )
     sending = session.scalars(
@@ -238,11 +264,12 @@ def pending_later(session: Session, account_id: int, now: datetime) -> list[tupl
 
 
 def sending_owners(session: Session) -> set[str]:
-    """The workers making calls to X for rows still `sending`."""
+    """The workers making calls to X for rows still `sending`, or uploading the media of
+    rows still pending."""
     return set(
         session.scalars(
             select(Outbound.claimed_by)
-            .where(Outbound.status == "sending", Outbound.claimed_by.is_not(None))
+            .where(Outbound.status.in_((SENDABLE, "sending")), Outbound.claimed_by.is_not(None))
             .distinct()
         )
     )

@@ -290,11 +290,30 @@ def _needs_media(session: Session, outbound_id: int) -> bool:
     return bool(post and post.media and row.status == "pending")
 
 
+def _claim_upload(rt: Runtime, outbound_id: int) -> bool:
+    """Whether this worker may upload the row's media: no live worker is uploading them.
+
+    A video can take minutes to go up, longer than the sweep waits for a due row; a copy
+    of the job it queued would upload the video again, beside the first.
+    """
+    by = current_worker()
+    if by is None:
+        return True  # not in a worker (a test, a script): nothing to share the row with
+    with rt.sessions.begin() as session:
+        holder = session.get_one(Outbound, outbound_id, populate_existing=True).claimed_by
+        if holder not in (None, by) and worker_alive(rt.redis, holder):
+            logger.info("outbound %s: %s is uploading its media", outbound_id, holder)
+            return False
+        return rows.claim_upload(session, outbound_id, by, rt.clock(), taking_from=holder)
+
+
 def _upload_media(rt: Runtime, outbound_id: int) -> str | None:
     """Download the post's files from Slack and upload them to X as the row's account,
     before the row is claimed: uploading posts nothing, so a failure here only means
     trying again, and a long video processing never looks like an interrupted send.
     None when the media are up; otherwise what happened."""
+    if not _claim_upload(rt, outbound_id):
+        return "media upload under way in another worker"
     with rt.sessions() as session:
         row = session.get_one(Outbound, outbound_id)
         account = session.get_one(Account, row.account_id)
@@ -305,6 +324,8 @@ def _upload_media(rt: Runtime, outbound_id: int) -> str | None:
     except (XUnavailable, XOutcomeUnknown, XRateLimited, SlackUnavailable) as exc:
         at = exc.reset_at if isinstance(exc, XRateLimited) else rt.clock() + MEDIA_RETRY
         logger.warning("outbound %s: media not uploaded (%s); trying again at %s", row.id, exc, at)
+        with rt.sessions.begin() as session:
+            rows.set_media(session, outbound_id, None)
         enqueue_send(rt.queue, outbound_id, at=at)
         return "media upload will be tried again"
     except RoostError as exc:

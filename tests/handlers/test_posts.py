@@ -17,8 +17,9 @@ from bot.outbound.sending import send_outbound, sweep_outbound
 from bot.posts.views import ACTION_CANCEL, SHORTCUT
 from bot.runtime import Runtime
 from bot.team.people import Who
-from bot.worker import RoostWorker
+from bot.worker import RoostWorker, alive_key
 from storage.models import Account, Outbound, Post
+from storage.outbound import claim_upload
 from tests.conftest import AGENT, BRAND_CHANNEL, OWNER, add_brand_account, run_jobs
 from tests.fakes.slack_api import FakeSlack, action_body
 from tests.fakes.x_api import FakeX
@@ -414,6 +415,34 @@ def test_images_from_slack_go_up_to_x_with_the_post(
         (post,) = fake_x.posts_by(handle)
         assert len(post["media_ids"]) == 2  # uploaded as each account
     assert all(d["authorized"] for d in fake_slack.downloads)
+
+
+def test_media_going_up_in_a_live_worker_are_not_uploaded_again_beside_them(
+    app: App, rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, accounts: list[Account]
+) -> None:
+    """A video takes minutes to go up; the sweep, seeing its row due and still pending,
+    used to queue a second job that uploaded it again in parallel."""
+    image = fake_slack.add_file("sale.png", "image/png", PNG)
+    modal = compose(app, fake_slack)
+    answer = submit(app, fake_slack, modal, values("Look!", [accounts[0].id], files=[image]))
+    submit(app, fake_slack, answer["view"])
+    rt.queue.empty()  # its job is with the uploading worker, below
+    (row,) = post_rows(rt)
+    rt.redis.set(alive_key("uploader"), "1")  # a worker, alive, elsewhere
+    with rt.sessions.begin() as session:
+        assert claim_upload(session, row.id, "uploader", rt.clock(), taking_from=None)
+    later(rt, timedelta(minutes=5))
+    assert sweep_outbound(rt, accounts[0].id, dead=set()) == 0  # not lost: under way
+    send = rt.queue.enqueue(send_outbound, row.id)
+    RoostWorker([rt.queue], connection=rt.redis).work(burst=True)
+    assert send.return_value() == "media upload under way in another worker"
+    assert fake_x.uploads_by("brand") == []
+    rt.redis.delete(alive_key("uploader"))  # it died mid-upload: the sweep takes over
+    assert sweep_outbound(rt, accounts[0].id, dead={"uploader"}) == 1
+    RoostWorker([rt.queue], connection=rt.redis).work(burst=True)
+    assert len(fake_x.uploads_by("brand")) == 1
+    (post,) = fake_x.posts_by("brand")
+    assert len(post["media_ids"]) == 1
 
 
 @pytest.mark.parametrize(
