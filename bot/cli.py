@@ -7,6 +7,7 @@ import getpass
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,9 @@ logger = logging.getLogger("roost")
 
 PROCESSES = ("web", "worker", "listen")
 """What `roost run` starts, each as `roost NAME`."""
+
+RESTART_WAIT = 1.0
+"""Seconds before a worker whose loop ended on an error starts again."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -125,16 +129,31 @@ def _web(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from redis.exceptions import RedisError
+    from rq.exceptions import StopRequested
+
     from bot.sweep import recurring
     from bot.worker import RoostWorker
 
     rt = _runtime(settings, "worker")
     level = os.environ.get("ROOST_LOG_LEVEL", "INFO")
-    worker = RoostWorker([rt.queue], connection=rt.redis, recurring=recurring(settings))
-    # RQ sets its own loggers' level unless told: ROOST_LOG_LEVEL holds for them too. Its
-    # scheduler runs in the worker's ticker thread (bot.worker), not in a forked process.
-    worker.work(logging_level=level)
-    return 0
+    while True:
+        worker = RoostWorker([rt.queue], connection=rt.redis, recurring=recurring(settings))
+        try:
+            # RQ sets its own loggers' level unless told: ROOST_LOG_LEVEL holds for them
+            # too. Its scheduler runs in the worker's ticker thread (bot.worker).
+            worker.work(logging_level=level)
+        except RedisError as exc:
+            logger.error("worker stopped: Redis failed (%s)", exc)
+        if worker.asked_to_stop:
+            return 0
+        # RQ quits its loop on errors it does not expect (Redis restarting mid-job, among
+        # them): a worker nobody asked to stop starts again rather than leaving jobs be.
+        try:
+            logger.warning("worker loop ended unasked; starting again in %.0f s", RESTART_WAIT)
+            time.sleep(RESTART_WAIT)
+        except StopRequested:
+            return 0
 
 
 def _listen(args: argparse.Namespace, settings: Settings) -> int:

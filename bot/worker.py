@@ -65,9 +65,11 @@ def alive_key(name: str) -> str:
 
 def worker_alive(redis: Redis, name: str) -> bool:
     """Whether the worker of that name is running: its liveness key is fresh and, on this
-    machine, its process exists."""
+    machine, its process exists. Just after Redis lost its data every key is gone, the
+    live workers' too: until each had ALIVE_SECONDS to renew its own, every worker counts
+    as alive (and a dead one's claims wait for a later sweep)."""
     if not redis.exists(alive_key(name)):
-        return False
+        return not _liveness_known(redis)
     key = f"{SimpleWorker.redis_worker_namespace_prefix}{name}"
     hostname, pid = (_text(value) for value in redis.hmget(key, "hostname", "pid"))
     if hostname == socket.gethostname() and pid:
@@ -97,6 +99,13 @@ def redis_forgot(redis: Redis) -> bool:
     """Whether Redis lost its data (restarted without persistence, flushed) since the last
     call anywhere, and with it every queued and scheduled job; True once, to one caller."""
     return bool(redis.set(REDIS_EPOCH_KEY, str(time.time()), nx=True))
+
+
+def _liveness_known(redis: Redis) -> bool:
+    """Whether live workers have had ALIVE_SECONDS to renew their keys since Redis last
+    lost its data (as far as any sweep noticed)."""
+    since = _text(redis.get(REDIS_EPOCH_KEY))
+    return since is not None and time.time() - float(since) > ALIVE_SECONDS
 
 
 def requeue_orphans(queue: Queue) -> int:
@@ -175,6 +184,10 @@ class RoostWorker(SimpleWorker):
     before the UNSUBSCRIBE, the join is bounded, and the thread polls every second.
     """
 
+    max_connection_wait_time = 5.0
+    """The longest wait between tries while Redis does not answer (RQ's default is 60 s):
+    a Redis back from a restart is working again within seconds."""
+
     def __init__(
         self,
         queues: Sequence[Queue],
@@ -193,6 +206,7 @@ class RoostWorker(SimpleWorker):
         self.recurring = tuple(recurring)
         self.shutdown_deadline = shutdown_deadline
         self._burst = False
+        self.asked_to_stop = False  # by a signal, or RQ's shutdown command
         self._ticker: _Ticker | None = None
         self._escalation: threading.Timer | None = None
 
@@ -220,6 +234,7 @@ class RoostWorker(SimpleWorker):
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         """Warm shutdown, bounded: the job in hand gets `shutdown_deadline` seconds."""
+        self.asked_to_stop = True
         self._escalation = threading.Timer(self.shutdown_deadline, self._escalate)
         self._escalation.daemon = True
         self._escalation.start()

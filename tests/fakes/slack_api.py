@@ -199,7 +199,8 @@ class FakeSlack:
         self._views_by_id: dict[str, Json] = {}
         self._uploads: dict[str, _Upload] = {}
         self._response_ids: set[str] = set()
-        self._faults: dict[str, deque[_Fault]] = {}
+        # None: a call that passes, between the faults of fail(every=...).
+        self._faults: dict[str, deque[_Fault | None]] = {}
         self._delays: dict[str, deque[float]] = {}
         # method -> how many of its next calls are carried out but never answered.
         self._lost_answers: dict[str, int] = {}
@@ -395,20 +396,22 @@ class FakeSlack:
         retry_after: int = 1,
         times: int = 1,
         error: str | None = None,
+        every: int = 1,
     ) -> None:
-        """Make the next ``times`` calls to ``method`` fail.
+        """Make the next ``times`` calls to ``method`` fail (with ``every``, every
+        ``every``-th call, ``times`` times: a storm rather than an outage).
 
         With ``error`` they answer HTTP 200 ``{"ok": false, "error": error}``; otherwise HTTP 429
         with ``Retry-After: retry_after`` (Slack's rate limit) or the given 5xx ``status``.
         Faults queue up behind earlier ones for the same method.
         """
-        if times < 1:
-            raise ValueError("times must be at least 1")
+        if times < 1 or every < 1:
+            raise ValueError("times and every must be at least 1")
         if error is None and status != 429 and not 500 <= status <= 599:
             raise ValueError(f"status must be 429 or 5xx, not {status}")
         with self._lock:
             queue = self._faults.setdefault(method, deque())
-            queue.extend([_Fault(status, retry_after, error)] * times)
+            queue.extend(([None] * (every - 1) + [_Fault(status, retry_after, error)]) * times)
 
     def slow(self, method: str, seconds: float, *, times: int = 1) -> None:
         """Delay the answer to the next ``times`` calls to ``method`` by ``seconds``."""
@@ -637,6 +640,7 @@ class FakeSlack:
                 retry_after=int(spec.get("retry_after", 1)),
                 times=int(spec.get("times", 1)),
                 error=spec.get("error"),
+                every=int(spec.get("every", 1)),
             )
         except (UnicodeDecodeError, ValueError, TypeError, KeyError) as exc:
             return _Reply.error("invalid_arguments", status=400, messages=[str(exc)])

@@ -305,6 +305,17 @@ def test_server_errors_and_injected_api_errors(fake: FakeSlack, client: WebClien
         fake.fail("chat.postMessage", status=404)
 
 
+def test_a_storm_fails_every_nth_call(fake: FakeSlack, client: WebClient) -> None:
+    fake.fail("chat.postMessage", error="fatal_error", times=2, every=3)
+    outcomes = []
+    for _ in range(7):
+        try:
+            outcomes.append(client.chat_postMessage(channel=BRAND, text="t")["ok"])
+        except SlackApiError:
+            outcomes.append(False)
+    assert outcomes == [True, True, False, True, True, False, True]
+
+
 def test_slow_delays_the_answer(fake: FakeSlack, client: WebClient) -> None:
     fake.slow("auth.test", 0.3)
 

@@ -513,6 +513,22 @@ def test_injected_503_repeats_times_and_respects_method(
     assert brand_client.get_me(user_auth=False)["data"]["id"] == brand["id"]
 
 
+def test_a_storm_fails_every_nth_request(
+    fake: FakeX, brand: dict[str, Any], brand_client: Any
+) -> None:
+    fake.fail("/2/users/me", 503, times=2, every=3)
+    outcomes = []
+    for _ in range(7):
+        try:
+            brand_client.get_me(user_auth=False)
+            outcomes.append("ok")
+        except tweepy.TwitterServerError:
+            outcomes.append("503")
+    assert outcomes == ["ok", "ok", "503", "ok", "ok", "503", "ok"]
+    with pytest.raises(ValueError):
+        fake.fail("/2/users/me", 503, every=0)
+
+
 def test_injected_fault_with_custom_body(
     fake: FakeX, brand: dict[str, Any], brand_client: Any
 ) -> None:

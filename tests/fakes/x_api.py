@@ -677,6 +677,8 @@ class _Fault:
     reset_in: int | None
     method: str | None
     body: JsonDict | None
+    every: int = 1  # the fault hits every `every`-th matching request
+    seen: int = 0
 
 
 @dataclass(slots=True)
@@ -1505,16 +1507,20 @@ class FakeX:
         reset_in: int | None = None,
         method: str | None = None,
         body: JsonDict | None = None,
+        every: int = 1,
     ) -> None:
-        """Answer the next `times` requests whose path starts with `path_prefix` with `status`.
+        """Answer the next `times` requests whose path starts with `path_prefix` with `status`
+        (with `every`, every `every`-th of them instead: a storm rather than an outage).
 
         The body is X's problem format for that status unless `body` is given. A 429 carries
         ``x-rate-limit-remaining: 0`` and ``x-rate-limit-reset`` = now + `reset_in` (default
         1 s); `retry_after` adds a ``Retry-After`` header. `method` limits it to one method.
         """
+        if times < 1 or every < 1:
+            raise ValueError("times and every must be at least 1")
         with self._lock:
             self._faults.append(
-                _Fault(path_prefix, status, times, retry_after, reset_in, method, body)
+                _Fault(path_prefix, status, times, retry_after, reset_in, method, body, every)
             )
 
     def slow(self, path_prefix: str, seconds: float, *, times: int = 1) -> None:
@@ -1606,8 +1612,10 @@ class FakeX:
                 if call.path.startswith(pending.path_prefix) and (
                     pending.method is None or pending.method.upper() == call.method
                 ):
-                    fault = pending
-                    pending.times -= 1
+                    pending.seen += 1
+                    if pending.seen % pending.every == 0:
+                        fault = pending
+                        pending.times -= 1
                     break
             self._faults = [pending for pending in self._faults if pending.times > 0]
 
@@ -2662,6 +2670,7 @@ class FakeX:
                 reset_in=payload.get("reset_in"),
                 method=payload.get("method"),
                 body=payload.get("body"),
+                every=int(payload.get("every", 1)),
             )
             return {"ok": True}
         if action == ("POST", "lose_answer"):
