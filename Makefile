@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lock bench-intake bench-ack bench-schedule bench-digest clean
+.PHONY: run test check lock bench-intake bench-ack bench-schedule bench-digest bench-chaos clean
 
 # Exact versions with their hashes from requirements.lock (nothing else is resolved),
 # then Roost itself, editable, built by the locked setuptools.
@@ -36,6 +36,9 @@ bench-schedule: $(STAMP)
 
 bench-digest: $(STAMP)
 	$(BIN)/python -m bench.digest
+
+bench-chaos: $(STAMP)
+	$(BIN)/python -m bench.chaos
 
 # Upgrading is deliberate: re-resolve the newest versions pyproject.toml's ranges allow,
 # then review the lock's diff and run the tests before committing it.

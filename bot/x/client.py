@@ -48,6 +48,12 @@ DEFAULT_TIMEOUT = (5.0, 20.0)
 DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=1)
 """How long to back off after a 429 that carries no reset time."""
 
+READ_RETRIES = 2
+"""Further tries of a read X failed (5xx, no answer) before the caller hears of it."""
+
+READ_RETRY_WAIT = 0.5
+"""Seconds before the first further try of a read; the next waits twice as long."""
+
 MENTIONS_PAGE_SIZE = 100
 """The largest page X serves on the mentions timeline."""
 
@@ -220,19 +226,35 @@ class XClient:
         data: dict[str, Any] = answer["data"]
         return data
 
+    def _read(self, doing: str, call: Callable[[], Any]) -> Any:
+        """An idempotent read. X failing (a 5xx, no answer) is tried READ_RETRIES more
+        times, a moment apart, before XUnavailable: one flaky answer in a page of many
+        should not cost the whole poll, nor leave a storm impossible to read through."""
+        for attempt in range(READ_RETRIES + 1):
+            try:
+                with translate_errors(doing):
+                    return call()
+            except XUnavailable:
+                if attempt == READ_RETRIES:
+                    raise
+                time.sleep(READ_RETRY_WAIT * (attempt + 1))
+        raise AssertionError("unreachable")
+
     def mentions_page(
         self, user_id: int, *, since_id: int | None = None, pagination_token: str | None = None
     ) -> dict[str, Any]:
         """One page (up to 100, newest first) of the user's mentions timeline, raw JSON."""
-        with translate_errors("reading mentions"):
-            page: dict[str, Any] = self._client.get_users_mentions(
+        page: dict[str, Any] = self._read(
+            "reading mentions",
+            lambda: self._client.get_users_mentions(
                 user_id,
                 user_auth=self._user_auth,
                 max_results=MENTIONS_PAGE_SIZE,
                 since_id=since_id,
                 pagination_token=pagination_token,
                 **MENTION_FIELDS,
-            )
+            ),
+        )
         return page
 
     def post_tweet(
@@ -369,14 +391,16 @@ class XClient:
         """
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
-        with translate_errors("reading the account's recent posts"):
-            page = self._client.get_users_tweets(
+        page = self._read(
+            "reading the account's recent posts",
+            lambda: self._client.get_users_tweets(
                 user_id,
                 user_auth=self._user_auth,
                 max_results=PAGE_SIZE,
                 start_time=since,
                 tweet_fields=POST_FIELDS,
-            )
+            ),
+        )
         # start_time has whole seconds only: drop what falls in the second before `since`.
         return [
             post

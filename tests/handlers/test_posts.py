@@ -4,6 +4,7 @@ Redis and both databases."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,7 +18,7 @@ from bot.outbound.sending import send_outbound, sweep_outbound
 from bot.posts.views import ACTION_CANCEL, SHORTCUT
 from bot.runtime import Runtime
 from bot.team.people import Who
-from bot.worker import RoostWorker, alive_key
+from bot.worker import REDIS_EPOCH_KEY, RoostWorker, alive_key
 from storage.models import Account, Outbound, Post
 from storage.outbound import claim_upload
 from tests.conftest import AGENT, BRAND_CHANNEL, OWNER, add_brand_account, run_jobs
@@ -428,7 +429,9 @@ def test_media_going_up_in_a_live_worker_are_not_uploaded_again_beside_them(
     submit(app, fake_slack, answer["view"])
     rt.queue.empty()  # its job is with the uploading worker, below
     (row,) = post_rows(rt)
-    rt.redis.set(alive_key("uploader"), "1")  # a worker, alive, elsewhere
+    # Redis has held its data a while, so who is alive is known; one worker is, elsewhere.
+    rt.redis.set(REDIS_EPOCH_KEY, time.time() - 60)
+    rt.redis.set(alive_key("uploader"), "1")
     with rt.sessions.begin() as session:
         assert claim_upload(session, row.id, "uploader", rt.clock(), taking_from=None)
     later(rt, timedelta(minutes=5))

@@ -16,6 +16,7 @@ from bot.inbox.delivery import sweep_mentions
 from bot.inbox.intake import Intake, Listener
 from bot.runtime import Runtime
 from bot.team.setup import list_accounts
+from bot.x.client import READ_RETRIES
 from storage.models import Account, Event, IntakeCursor, Mention, SetAside
 from tests.conftest import BRAND_CHANNEL, add_brand_account, queued_mentions, run_jobs, wait_for
 from tests.fakes.slack_api import FakeSlack
@@ -116,7 +117,7 @@ def test_x_failing_mid_burst_is_retried_without_loss(
     fake_x.add_user("jane")
     Intake(rt).poll(brand)
     fake_x.post_mention("brand", author="jane")
-    fake_x.fail(f"/2/users/{brand.x_user_id}/mentions", 503)
+    fake_x.fail(f"/2/users/{brand.x_user_id}/mentions", 503, times=READ_RETRIES + 1)
     with pytest.raises(XUnavailable, match="503"):
         Intake(rt).poll(brand)
     assert Intake(rt).poll(brand) == 1
@@ -140,7 +141,7 @@ def test_429_waits_for_x_reset_time(rt: Runtime, fake_x: FakeX, brand: Account) 
 def test_503_backs_off_and_recovers(rt: Runtime, fake_x: FakeX, brand: Account) -> None:
     fake_x.add_user("jane")
     fake_x.post_mention("brand", author="jane")
-    fake_x.fail(f"/2/users/{brand.x_user_id}/mentions", 503, times=2)
+    fake_x.fail(f"/2/users/{brand.x_user_id}/mentions", 503, times=2 * (READ_RETRIES + 1))
     listener = Listener(rt)
     listener.cycle()
     first_wait = listener.held[brand.id].next_poll_at - rt.clock()

@@ -20,6 +20,7 @@ from bot.outbound.reply_modal import Draft
 from bot.outbound.sending import SENDING_STALE, send_outbound, sweep_outbound
 from bot.runtime import Runtime
 from bot.team.people import Who
+from bot.x.client import READ_RETRIES
 from storage.models import Account, Mention, Outbound
 from tests.conftest import AGENT, BRAND_CHANNEL, REPO_ROOT, run_jobs, wait_for
 from tests.fakes.slack_api import FakeSlack
@@ -149,7 +150,7 @@ def test_an_outcome_that_cannot_be_checked_is_unknown_until_a_person_checks(
     rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, jane_card: dict[str, Any]
 ) -> None:
     fake_x.lose_answer("/2/tweets", method="POST")
-    fake_x.fail(f"/2/users/{brand.x_user_id}/tweets", 503, times=1)
+    fake_x.fail(f"/2/users/{brand.x_user_id}/tweets", 503, times=READ_RETRIES + 1)
     publish(rt, fake_slack, "@jane hello")
     run_jobs(rt)
 

@@ -21,7 +21,7 @@ from bot.errors import (
     XTokenRevoked,
     XUnavailable,
 )
-from bot.x.client import DEFAULT_TIMEOUT, XClient
+from bot.x.client import DEFAULT_TIMEOUT, READ_RETRIES, XClient
 from tests.conftest import wait_for
 from tests.fakes.x_api import FakeX
 
@@ -277,10 +277,20 @@ def test_server_error_on_a_write_is_an_unknown_outcome(
     fake_x.fail("/2/tweets", 503, method="POST")
     with pytest.raises(XOutcomeUnknown, match="may have gone through"):
         client.post_tweet("@jane thanks", reply_to=mention)
-    # A 5xx on a read is just X failing: try again later.
-    fake_x.fail(f"/2/users/{account['id']}/tweets", 503)
+    # A 5xx on a read is just X failing: tried again at once, then later.
+    fake_x.fail(f"/2/users/{account['id']}/tweets", 503, times=READ_RETRIES + 1)
     with pytest.raises(XUnavailable):
         client.recent_posts(int(account["id"]), since=datetime.now(UTC))
+
+
+def test_a_read_x_fails_once_is_tried_again_at_once(
+    fake_x: FakeX, account: dict[str, Any], client: XClient, mention: int
+) -> None:
+    """A page of many that X fails now and then should not cost the whole poll."""
+    fake_x.fail(f"/2/users/{account['id']}/mentions", 503, times=READ_RETRIES)
+    page = client.mentions_page(int(account["id"]))
+    assert [tweet["id"] for tweet in page["data"]] == [str(mention)]
+    assert len(fake_x.calls_to(f"/2/users/{account['id']}/mentions")) == READ_RETRIES + 1
 
 
 def test_lost_answer_to_a_post_is_unknown_yet_the_post_exists(
@@ -325,7 +335,7 @@ def test_slow_answer_to_a_write_is_unknown_and_the_post_lands(
 
 def test_slow_answer_to_a_read_is_unavailable(fake_x: FakeX, account: dict[str, Any]) -> None:
     client = client_for(fake_x, account, timeout=SHORT_TIMEOUT)
-    fake_x.slow(f"/2/users/{account['id']}/tweets", 1.0)
+    fake_x.slow(f"/2/users/{account['id']}/tweets", 1.0, times=READ_RETRIES + 1)
     with pytest.raises(XUnavailable):
         client.recent_posts(int(account["id"]), since=datetime.now(UTC))
 
