@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from bot.inbox.intake import Intake
 from bot.runtime import Runtime
 from storage.mentions import IncomingMention, store_mentions
 from storage.models import Account, Mention
@@ -159,6 +160,36 @@ STARTED_SWEEP = r"roost: sweep \((\d+)\)"
 
 def _sweep_periods(processes: Processes) -> set[str]:
     return set(re.findall(STARTED_SWEEP, processes.logs_text()))
+
+
+def test_a_delivery_slack_refused_is_retried_on_schedule_by_the_running_worker(
+    rt: Runtime, processes: Processes, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    """A Slack 5xx fails the delivery job; RQ schedules its retry 2 s later, and the
+    worker's own ticker moves it to the queue when due (RQ's scheduler, in a thread)."""
+    fake_x.add_user("jane")
+    fake_slack.fail("chat.postMessage", status=503)
+    processes.start("worker")
+    fake_x.post_mention("brand", author="jane", text="@brand first try fails")
+    Intake(rt).poll(brand)
+    fake_slack.wait_for(lambda: carded(fake_slack, "first try fails"), timeout=20)
+    assert len(fake_slack.calls_to("chat.postMessage")) == 2
+
+
+def test_a_dead_workers_scheduler_lock_is_taken_over_at_once(
+    rt: Runtime, processes: Processes, fake_slack: FakeSlack, brand: Account
+) -> None:
+    """RQ's lock on moving scheduled jobs outlives a killed holder by a minute, and a
+    restarted worker would only have tried again at its next maintenance, minutes later."""
+    first = processes.start("worker")
+    wait_for(lambda: rt.redis.get("rq:scheduler-lock:roost"), timeout=20)
+    first.kill()
+    first.wait()
+    processes.start("worker")
+    due = rt.queue.enqueue_in(
+        timedelta(seconds=1), "bot.inbox.intake.notify_intake_stopped", brand.id
+    )
+    wait_for(lambda: due.get_status(refresh=True) == "finished", timeout=15)
 
 
 # --- stopping -------------------------------------------------------------------------------
