@@ -60,7 +60,7 @@ from slack_bolt import BoltRequest, BoltResponse
 from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import make_url
 
-from bench.common import Stack, ask, bench_runtime, epoch, free_port, key_of, percentile, wait
+from bench.common import Stack, ask, bench_runtime, epoch, key_of, percentile, wait
 from bot.inbox.cards import ACTION_REOPEN, ACTION_RESOLVE
 from bot.inbox.intake import Intake
 from bot.outbound.reply_modal import REPLY_PUBLISH_CALLBACK, Draft
@@ -73,6 +73,7 @@ from storage.team import grant, member, set_cotag
 from tests.conftest import BRAND_CHANNEL, SIGNING_SECRET
 from tests.fakes.slack_api import BOT_TOKEN
 from tests.handlers.signed import card_click, dispatch, submit
+from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = "roost_bench_ack"

@@ -52,7 +52,7 @@ from typing import Any
 from redis import Redis
 from sqlalchemy import func, select
 
-from bench.common import bench_runtime, free_port, key_of, postgres_schema, wait
+from bench.common import bench_runtime, key_of, postgres_schema, wait
 from bot.inbox.intake import Intake
 from bot.outbound import acting
 from bot.outbound.reply_modal import Draft
@@ -63,6 +63,7 @@ from storage.models import Account, Mention, Outbound
 from storage.team import grant, member, set_cotag
 from tests.conftest import BRAND_CHANNEL, SIGNING_SECRET
 from tests.fakes.slack_api import BOT_TOKEN
+from tests.processes import descendants, free_port, running
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = "roost_bench_chaos"
@@ -70,6 +71,11 @@ AGENT = "U0CHAOS"
 CUSTOMERS = 50
 DEADLINE = 240.0
 """Seconds any one wait of the benchmark may take before it gives up and says so."""
+
+LOOK_EVERY = 0.25
+"""Seconds between the benchmark's looks at the fakes: each look copies every message the
+fake Slack holds, work taken from the fake itself if done too often (the figures it
+times are this precise)."""
 
 ROUNDING = timedelta(milliseconds=5)
 
@@ -128,7 +134,7 @@ def _workers_killed() -> dict[str, Any]:
             victim.kill()
             victim.wait()
             workers[workers.index(victim)] = stack.roost.start("worker")
-        wait(lambda: stack.settled() >= len(expected), DEADLINE, "every send to settle")
+        _until(lambda: stack.settled() >= len(expected), "every send to settle")
         return {**stack.count_posts(expected), "kills": KILLS, "sends": len(expected)}
 
 
@@ -139,7 +145,7 @@ def _everything_killed() -> dict[str, Any]:
         stack.post_mentions(burst)
         began = time.monotonic()
         first = [stack.roost.start(name) for name in ("listen", "worker", "worker")]
-        wait(lambda: stack.cards() >= 300, DEADLINE, "300 cards before the kill")
+        _until(lambda: stack.cards() >= 300, "300 cards before the kill")
         for process in first:
             process.kill()
             process.wait()
@@ -147,9 +153,9 @@ def _everything_killed() -> dict[str, Any]:
         restarted = time.monotonic()
         for name in ("listen", "worker", "worker"):
             stack.roost.start(name)
-        wait(lambda: stack.cards() > carded_at_kill, DEADLINE, "a card after the restart")
+        _until(lambda: stack.cards() > carded_at_kill, "a card after the restart")
         first_card = time.monotonic() - restarted
-        wait(lambda: stack.cards() >= burst, DEADLINE, "every card after the restart")
+        _until(lambda: stack.cards() >= burst, "every card after the restart")
         recovery = time.monotonic() - restarted
         time.sleep(2)  # anything posted twice would show by now
         return {
@@ -168,7 +174,7 @@ def _redis_restarted() -> dict[str, Any]:
             stack.roost.start("worker")
         time.sleep(5)  # the workers run, the posts wait in Redis's schedule
         stack.redis_server.restart()  # killed, started empty
-        wait(lambda: stack.settled() >= len(expected), DEADLINE, "every scheduled post")
+        _until(lambda: stack.settled() >= len(expected), "every scheduled post")
         return {**stack.count_posts(expected), "early": stack.early_posts()}
 
 
@@ -181,10 +187,10 @@ def _storms() -> dict[str, Any]:
         stack.post_mentions(mentions)
         for name in ("listen", "worker", "worker"):
             stack.roost.start(name)
-        wait(lambda: stack.stored() >= mentions, DEADLINE, "the burst stored through the storm")
+        _until(lambda: stack.stored() >= mentions, "the burst stored through the storm")
         expected = stack.publish_replies(100)
-        wait(lambda: stack.cards() >= mentions, DEADLINE, "every card through the storm")
-        wait(lambda: stack.settled() >= len(expected), DEADLINE, "every reply through the storm")
+        _until(lambda: stack.cards() >= mentions, "every card through the storm")
+        _until(lambda: stack.settled() >= len(expected), "every reply through the storm")
         cards, posts = stack.count_cards(mentions), stack.count_posts(expected)
         return {
             "duplicates": cards["duplicates"] + posts["duplicates"],
@@ -198,13 +204,13 @@ def _shutdown() -> dict[str, Any]:
         port = free_port()
         stack.post_mentions(300)
         run = stack.roost.start("run", PORT=str(port))
-        wait(lambda: stack.cards() >= 50, DEADLINE, "roost run carding")
-        family = _descendants(run.pid)
+        _until(lambda: stack.cards() >= 50, "roost run carding")
+        family = descendants(run.pid)
         began = time.monotonic()
         run.send_signal(signal.SIGTERM)
         code = run.wait(timeout=60)
         took = time.monotonic() - began
-        orphans = [pid for pid in family if _running(pid)]
+        orphans = [pid for pid in family if running(pid)]
         for pid in orphans:
             os.kill(pid, signal.SIGKILL)
         return {"shutdown_s": round(took, 1), "exit_code": code, "orphans": len(orphans)}
@@ -217,6 +223,10 @@ SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
     "storms": _storms,
     "shutdown": _shutdown,
 }
+
+
+def _until(predicate: Callable[[], bool], what: str) -> None:
+    wait(predicate, DEADLINE, what, every=LOOK_EVERY)
 
 
 # --- the system under test -----------------------------------------------------------------
@@ -544,33 +554,6 @@ def _carded(messages: list[dict[str, Any]]) -> list[int]:
         for message in messages
         if (found := message.get("metadata") or {}).get("event_type") == "roost_mention"
     ]
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every process under `pid`, from /proc."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [pid]
-    while frontier:
-        parent = frontier.pop()
-        children = [child for child, of in parents.items() if of == parent]
-        found += children
-        frontier += children
-    return found
-
-
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ import multiprocessing
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,12 +43,6 @@ def percentile(values: list[float], rank: int) -> float:
     return ordered[max(0, math.ceil(len(ordered) * rank / 100) - 1)]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def ask(pipe: Connection, question: Any) -> Any:
     """A question to a fake's process, and its answer."""
     pipe.send(question)
@@ -60,13 +53,14 @@ def epoch(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
 
 
-def wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll until `predicate` holds, or TimeoutError naming what did not come."""
+def wait(predicate: Callable[[], bool], timeout: float, what: str, *, every: float = 0.05) -> None:
+    """Poll until `predicate` holds, every `every` seconds, or TimeoutError naming what did
+    not come."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise TimeoutError(f"waited {timeout:.0f} s for {what}")
-        time.sleep(0.05)
+        time.sleep(every)
 
 
 class Stack:

@@ -40,12 +40,13 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import make_url
 
-from bench.common import bench_runtime, free_port, key_of
+from bench.common import bench_runtime, key_of
 from bot.inbox.intake import Intake, Listener
 from bot.runtime import Runtime
 from storage.accounts import cursor, upsert_account
 from storage.db import make_engine, upgrade
 from storage.models import Account, Base, Mention
+from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = "roost_bench"

@@ -6,7 +6,6 @@ import io
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from storage.db import make_engine
 from tests.conftest import BRAND_CHANNEL, REPO_ROOT, wait_for
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
+from tests.processes import free_port
 
 
 @pytest.fixture
@@ -162,12 +162,6 @@ def test_a_malformed_setting_refuses_to_start(
     monkeypatch.setenv("X_INTAKE", "carrier-pigeon")
     assert main(["listen"]) == 2
     assert "X_INTAKE is not valid" in capsys.readouterr().err
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_roost_run_posts_cards_for_mentions(

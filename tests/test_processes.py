@@ -28,6 +28,7 @@ from storage.models import Account, Mention
 from tests.conftest import BRAND_CHANNEL, REPO_ROOT, wait_for
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
+from tests.processes import descendants, free_port, running, working_in
 
 SWEEP_SECONDS = 1
 """The sweep's period in these tests: a minute by default would make a test of minutes."""
@@ -83,7 +84,7 @@ class Processes:
             except ProcessLookupError:
                 pass
             process.wait()
-        for pid in _working_in(Path(self.env["ROOST_VAR_DIR"])):
+        for pid in working_in(Path(self.env["ROOST_VAR_DIR"])):
             os.kill(pid, signal.SIGKILL)
 
 
@@ -215,11 +216,11 @@ def test_sigterm_stops_a_busy_worker_within_its_deadline(rt: Runtime, processes:
     assert job.get_status(refresh=True) == "failed"  # handed back, not lost in a dead process
 
 
-def test_roost_run_stops_on_sigterm_within_ten_seconds_with_nothing_left_running(
+def test_roost_run_stops_on_sigterm_within_ten_seconds_with_nothing_leftrunning(
     processes: Processes, fake_x: FakeX, fake_slack: FakeSlack
 ) -> None:
     """As the README runs it, on SQLite and the embedded Redis, during a burst."""
-    port = _free_port()
+    port = free_port()
     local = {**processes.env, "DATABASE_URL": "", "REDIS_URL": "", "PORT": str(port)}
     user = fake_x.add_user("brand")
     fake_x.add_user("jane")
@@ -234,7 +235,7 @@ def test_roost_run_stops_on_sigterm_within_ten_seconds_with_nothing_left_running
     )
     run = processes.start("run", **local)
     wait_for(lambda: _healthy(port), timeout=30, interval=0.2)
-    family = _descendants(run.pid) + _working_in(Path(local["ROOST_VAR_DIR"]))
+    family = descendants(run.pid) + working_in(Path(local["ROOST_VAR_DIR"]))
     assert len(family) >= 4  # web, worker, listener and the embedded (daemonized) redis-server
     fake_slack.slow("chat.postMessage", 0.05, times=200)
     for number in range(100):
@@ -243,7 +244,7 @@ def test_roost_run_stops_on_sigterm_within_ten_seconds_with_nothing_left_running
     code, took = sigterm_and_time(run)
     assert code == 0, processes.log_of(run)
     assert took < 10
-    assert [pid for pid in family if _running(pid)] == []
+    assert [pid for pid in family if running(pid)] == []
 
 
 def test_web_finishes_acknowledged_work_before_it_exits(
@@ -252,7 +253,7 @@ def test_web_finishes_acknowledged_work_before_it_exits(
     """A command acknowledged to Slack is answered even if SIGTERM comes right after."""
     from tests.fakes.slack_api import command_body, signed_headers
 
-    port = _free_port()
+    port = free_port()
     web = processes.start("web", PORT=str(port))
     wait_for(lambda: _healthy(port), timeout=30, interval=0.2)
     fake_slack.slow("users.info", 2.0, times=5)  # /roost mine asks Slack who is asking
@@ -281,7 +282,7 @@ def test_web_finishes_acknowledged_work_before_it_exits(
 def test_a_request_body_over_the_limit_is_refused_before_it_is_read(
     rt: Runtime, processes: Processes
 ) -> None:
-    port = _free_port()
+    port = free_port()
     processes.start("web", PORT=str(port))
     wait_for(lambda: _healthy(port), timeout=30, interval=0.2)
     sent = {"bytes": 0}
@@ -334,60 +335,8 @@ def test_every_process_killed_mid_burst_recovers_within_seconds_and_cards_each_o
     assert recovered < 30, processes.logs_text()[-3000:]
 
 
-# --- helpers --------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _healthy(port: int) -> bool:
     try:
         return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
     except requests.ConnectionError:
         return False
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every process under `pid`, from /proc."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [pid]
-    while frontier:
-        parent = frontier.pop()
-        children = [child for child, of in parents.items() if of == parent]
-        found += children
-        frontier += children
-    return found
-
-
-def _working_in(folder: Path) -> list[int]:
-    """Processes whose working directory is `folder`: the embedded Redis keeps its files in
-    the var dir and runs there, detached from whoever started it."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "cwd").resolve() == folder.resolve():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
-
-
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
