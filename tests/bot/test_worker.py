@@ -13,7 +13,7 @@ from rq.utils import import_attribute
 
 from bot.runtime import Runtime
 from bot.worker import MOVED_JOBS, RoostJob, RoostWorker
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, wait_for
 
 
 def test_the_shutdown_race_made_on_purpose_cannot_hang_a_roost_worker(redis: Redis) -> None:
@@ -24,9 +24,8 @@ def test_the_shutdown_race_made_on_purpose_cannot_hang_a_roost_worker(redis: Red
 
     def unsubscribe_and_let_the_reply_land(self: PubSub, *args: object) -> object:
         answer = original(self, *args)
-        deadline = time.monotonic() + 5
-        while self.subscribed_event.is_set() and time.monotonic() < deadline:
-            time.sleep(0.01)  # the command thread has now read the reply and looped
+        # Back only once the command thread has read the reply, and so looped.
+        wait_for(lambda: not self.subscribed_event.is_set(), timeout=5)
         return answer
 
     PubSub.unsubscribe = unsubscribe_and_let_the_reply_land  # type: ignore[method-assign]
