@@ -2,9 +2,10 @@
 
 tweepy builds its host in (`https://api.twitter.com`) and sends every call
 through `client.session`, a requests.Session. An adapter mounted on that
-session rewrites the host to X_API_URL, gives every call a timeout (tweepy
-sets none), records X's rate-limit headers so intake can honour them, and
-reports each 429 for bot.rate_limits to count.
+session rewrites the host to X_API_URL (signing OAuth 1.0a calls again, for
+the host they now go to: the signature covers the URL), gives every call a
+timeout (tweepy sets none), records X's rate-limit headers so intake can
+honour them, and reports each 429 for bot.rate_limits to count.
 
 Writes (posts, DMs, retweets) take no idempotency key at X, so their errors
 say whether the call can have taken effect: XUnavailable only when it never
@@ -24,6 +25,7 @@ from typing import Any
 import requests
 import tweepy
 from requests.adapters import HTTPAdapter
+from requests_oauthlib import OAuth1
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from bot import clock
@@ -130,19 +132,25 @@ class XBaseAdapter(HTTPAdapter):
         *,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         on_rate_limit: Callable[[], None] | None = None,
+        oauth1: OAuth1 | None = None,
     ) -> None:
         super().__init__()
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.rate_limit = RateLimit()
         self.on_rate_limit = on_rate_limit
+        self.oauth1 = oauth1
 
     def send(  # type: ignore[override]
         self, request: requests.PreparedRequest, **kwargs: Any
     ) -> requests.Response:
         url = request.url or ""
-        if url.startswith(TWEEPY_HOST):
+        if url.startswith(TWEEPY_HOST) and self.base_url != TWEEPY_HOST:
             request.url = self.base_url + url[len(TWEEPY_HOST) :]
+            if self.oauth1 is not None and _signed_oauth1(request):
+                # tweepy signed for api.twitter.com; X checks the host the call reached.
+                del request.headers["Authorization"]
+                self.oauth1(request)
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
         response = super().send(request, **kwargs)
@@ -163,19 +171,27 @@ class XBaseAdapter(HTTPAdapter):
         )
 
 
+def _signed_oauth1(request: requests.PreparedRequest) -> bool:
+    authorization = request.headers.get("Authorization", "")
+    if isinstance(authorization, bytes):
+        authorization = authorization.decode("latin-1")
+    return authorization.startswith("OAuth ")
+
+
 def mount(
     session: requests.Session,
     base_url: str,
     *,
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     on_rate_limit: Callable[[], None] | None = None,
+    oauth1: OAuth1 | None = None,
 ) -> XBaseAdapter:
     """Point a tweepy session at base_url; returns the adapter for its rate limits.
 
     `on_rate_limit` is called for every 429 X answers (bot.rate_limits counts them); it must
-    not raise.
+    not raise. `oauth1` signs OAuth 1.0a calls again for base_url.
     """
-    adapter = XBaseAdapter(base_url, timeout=timeout, on_rate_limit=on_rate_limit)
+    adapter = XBaseAdapter(base_url, timeout=timeout, on_rate_limit=on_rate_limit, oauth1=oauth1)
     session.mount(TWEEPY_HOST, adapter)
     if not base_url.startswith(TWEEPY_HOST):
         session.mount(base_url, adapter)
@@ -209,8 +225,25 @@ class XClient:
             # An OAuth 2.0 user access token is sent as a bearer token.
             self._client = tweepy.Client(bearer_token=credentials["access_token"], return_type=dict)
         self._adapter = mount(
-            self._client.session, base_url, timeout=timeout, on_rate_limit=on_rate_limit
+            self._client.session,
+            base_url,
+            timeout=timeout,
+            on_rate_limit=on_rate_limit,
+            oauth1=self._oauth1(),
         )
+
+    def _oauth1(self) -> OAuth1 | None:
+        """The OAuth 1.0a signer tweepy itself uses for this client's keys, if it has them."""
+        if not self._user_auth:
+            return None
+        client = self._client
+        auth: OAuth1 = tweepy.OAuth1UserHandler(
+            client.consumer_key,
+            client.consumer_secret,
+            client.access_token,
+            client.access_token_secret,
+        ).apply_auth()
+        return auth
 
     def __repr__(self) -> str:
         return f"XClient(user_auth={self._user_auth}, base_url={self._adapter.base_url!r})"
@@ -362,15 +395,8 @@ class XClient:
         """
         client = self._client
         headers = {"User-Agent": client.user_agent}
-        auth = None
-        if self._user_auth:
-            auth = tweepy.OAuth1UserHandler(
-                client.consumer_key,
-                client.consumer_secret,
-                client.access_token,
-                client.access_token_secret,
-            ).apply_auth()
-        else:
+        auth = self._oauth1()
+        if auth is None:
             headers["Authorization"] = f"Bearer {client.bearer_token}"
         with client.session.post(
             TWEEPY_HOST + route,

@@ -24,6 +24,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from requests.adapters import HTTPAdapter
+from requests_oauthlib import OAuth1
 
 from tests.conftest import REPO_ROOT, wait_for
 from tests.fakes.x_api import (
@@ -47,15 +48,20 @@ RATE_HEADERS = ("x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-re
 
 
 class RedirectAdapter(HTTPAdapter):
-    """Sends requests meant for api.twitter.com to the fake instead."""
+    """Sends requests meant for api.twitter.com to the fake instead, signed for the fake's
+    address when `oauth1` (tweepy signs for api.twitter.com before any adapter runs)."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, oauth1: OAuth1 | None = None) -> None:
         super().__init__()
         self._base_url = base_url
+        self._oauth1 = oauth1
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
         assert request.url is not None and request.url.startswith(X_HOST)
         request.url = self._base_url + request.url[len(X_HOST) :]
+        if self._oauth1 is not None:
+            request.headers.pop("Authorization", None)
+            self._oauth1(request)
         return super().send(request, *args, **kwargs)
 
 
@@ -96,7 +102,15 @@ def client_for(fake: FakeX) -> Iterator[Callable[..., Any]]:
 
     def build(kind: type = tweepy.Client, **credentials: Any) -> Any:
         client = kind(return_type=dict, **credentials)
-        client.session.mount(X_HOST, RedirectAdapter(fake.url))
+        oauth1 = None
+        if "consumer_key" in credentials:
+            oauth1 = OAuth1(
+                credentials["consumer_key"],
+                credentials["consumer_secret"],
+                credentials["access_token"],
+                credentials["access_token_secret"],
+            )
+        client.session.mount(X_HOST, RedirectAdapter(fake.url, oauth1))
         sessions.append(client.session)
         return client
 
@@ -167,6 +181,42 @@ def test_users_me_with_oauth1_signed_request(
 
     assert client.get_me()["data"]["id"] == brand["id"]
     assert fake.calls_to("/2/users/me")[-1].headers["Authorization"].startswith("OAuth ")
+
+
+def test_oauth1_signatures_are_checked_against_the_host_requested(
+    fake: FakeX, brand: dict[str, Any], http: requests.Session
+) -> None:
+    consumer_key, consumer_secret, access_token, access_secret = fake.issue_oauth1(brand["id"])
+    oauth1 = OAuth1(consumer_key, consumer_secret, access_token, access_secret)
+
+    def signed_for(url: str, *, send_to: str | None = None) -> requests.Response:
+        request = requests.Request("GET", url).prepare()
+        oauth1(request)
+        request.url = send_to or url
+        return http.send(request, timeout=5)
+
+    me = f"{fake.url}/2/users/me"
+    assert signed_for(me).json()["data"]["id"] == brand["id"]
+    # Signed for X's host, sent to another one: what a host-rewriting adapter must not do.
+    assert signed_for(f"{X_HOST}/2/users/me", send_to=me).json() == UNAUTHORIZED
+    # Any change to the query after signing breaks the signature.
+    assert signed_for(f"{me}?user.fields=name", send_to=f"{me}?user.fields=id").status_code == 401
+    # A signature over the right request, with someone else's secret, is refused too.
+    forged = OAuth1(consumer_key, consumer_secret, access_token, "not-the-secret")
+    request = requests.Request("GET", me).prepare()
+    forged(request)
+    assert http.send(request, timeout=5).status_code == 401
+
+
+def test_oauth1_refuses_a_replayed_nonce(
+    fake: FakeX, brand: dict[str, Any], http: requests.Session
+) -> None:
+    oauth1 = OAuth1(*fake.issue_oauth1(brand["id"]))
+    request = requests.Request("GET", f"{fake.url}/2/users/me").prepare()
+    oauth1(request)
+
+    assert http.send(request, timeout=5).status_code == 200
+    assert http.send(request, timeout=5).json() == UNAUTHORIZED
 
 
 def test_user_by_id_and_unknown_user_error(

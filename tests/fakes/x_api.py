@@ -22,6 +22,10 @@ description (``shared/x-api/openapi.json``, see ``OPENAPI_PATH``):
 
 plus ``/_control/...`` endpoints to drive it from outside the process (see ``FakeX._control``).
 
+Authentication is checked as X checks it: bearer tokens by value, OAuth 1.0a by its HMAC-SHA1
+signature over the URL the request was sent to (so a client that signs for api.twitter.com and
+then sends elsewhere gets 401), with a fresh timestamp and an unused nonce.
+
 Posting follows X's rules for self-serve apps: at most 280 weighted characters (twitter-text),
 no duplicate of the author's own recent text, and replies only where the replied-to author
 mentioned the account or the account is already in the conversation (``restrict_replies``).
@@ -53,6 +57,7 @@ import binascii
 import bisect
 import copy
 import hashlib
+import hmac
 import html
 import json
 import math
@@ -71,7 +76,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import twitter_text
 
@@ -96,6 +101,7 @@ TWEET_WEIGHTED_LIMIT = 280  # twitter-text weighted length: CJK and emoji count 
 MENTIONS_TIMELINE_DEPTH = 800  # X serves only the 800 most recent mentions.
 USER_TIMELINE_DEPTH = 3200  # ...and a user's 3,200 most recent posts.
 DUPLICATE_WINDOW = timedelta(hours=24)
+OAUTH1_TIMESTAMP_SKEW = 300  # seconds an OAuth 1.0a timestamp may be off X's clock
 """How far back X looks for the same author's identical text."""
 RATE_LIMIT = 450
 RATE_WINDOW_SECONDS = 15 * 60
@@ -403,6 +409,35 @@ def _with_query(url: str, parameters: Mapping[str, str]) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
+def _percent(value: str) -> str:
+    """RFC 5849 3.6: every byte but ALPHA, DIGIT, "-", ".", "_" and "~" percent-encoded."""
+    return quote(value, safe="~")
+
+
+def _oauth1_signature(
+    method: str,
+    base_uri: str,
+    parameters: Iterable[tuple[str, str]],
+    consumer_secret: str,
+    token_secret: str,
+) -> str:
+    """The HMAC-SHA1 signature of a request (RFC 5849 3.4), written out here rather than
+    borrowed from oauthlib, so the fake checks tweepy's signing instead of repeating it."""
+    normalized = "&".join(
+        f"{name}={value}"
+        for name, value in sorted((_percent(name), _percent(value)) for name, value in parameters)
+    )
+    base_string = "&".join((method.upper(), _percent(base_uri), _percent(normalized)))
+    key = f"{_percent(consumer_secret)}&{_percent(token_secret)}"
+    digest = hmac.new(key.encode(), base_string.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def _oauth1_parameters(credentials: str) -> dict[str, str]:
+    """The parameters of an `Authorization: OAuth ...` header, decoded."""
+    return {name: unquote(value) for name, value in re.findall(r'([a-z_]+)="([^"]*)"', credentials)}
+
+
 def _unsupported_auth(used: str, supported: str) -> ApiError:
     return ApiError(
         403,
@@ -523,6 +558,7 @@ class Call:
     query: dict[str, str]
     headers: Headers
     body: bytes
+    raw_query: str = ""  # as sent, for OAuth 1.0a signatures (`query` loses repeats)
 
 
 @dataclass(frozen=True, slots=True)
@@ -963,6 +999,8 @@ class FakeX:
         self._consumer_secret = secrets.token_urlsafe(36)
         self._oauth2_users: dict[str, str] = {}  # OAuth 2.0 access token -> user id
         self._oauth1_users: dict[str, str] = {}  # OAuth 1.0a access token -> user id
+        self._oauth1_secrets: dict[str, str] = {}  # OAuth 1.0a access token -> its secret
+        self._oauth1_nonces: set[tuple[str, int]] = set()  # (nonce, timestamp) seen
         # OAuth 2.0 (authorization code with PKCE): tokens from the token endpoint expire.
         self.code_seconds = AUTHORIZATION_CODE_SECONDS
         self.token_seconds = ACCESS_TOKEN_SECONDS
@@ -1124,19 +1162,16 @@ class FakeX:
         """Issue OAuth 1.0a credentials for a user.
 
         Returns (consumer_key, consumer_secret, access_token, access_token_secret). Requests
-        authenticate by the ``oauth_token`` of their ``Authorization: OAuth`` header; signatures
-        are not checked.
+        must be signed with them (HMAC-SHA1) for the URL they are sent to: a signature made for
+        another host, a stale timestamp or a reused nonce answers 401, as X does.
         """
         with self._lock:
             self._require_user(user_id)
             access_token = f"{user_id}-{secrets.token_urlsafe(30)}"
+            access_secret = secrets.token_urlsafe(33)
             self._oauth1_users[access_token] = user_id
-            return (
-                self._consumer_key,
-                self._consumer_secret,
-                access_token,
-                secrets.token_urlsafe(33),
-            )
+            self._oauth1_secrets[access_token] = access_secret
+            return self._consumer_key, self._consumer_secret, access_token, access_secret
 
     def revoke(self, token: str) -> None:
         """Make a bearer, OAuth 2.0 or OAuth 1.0a access token answer 401 from now on, or an
@@ -1205,6 +1240,7 @@ class FakeX:
         """Drop a user access token or refresh token; whether it existed (caller holds the
         lock)."""
         self._token_deadlines.pop(token, None)
+        self._oauth1_secrets.pop(token, None)
         return (
             self._oauth2_users.pop(token, None) is not None
             or self._oauth1_users.pop(token, None) is not None
@@ -1639,8 +1675,10 @@ class FakeX:
         body = fault.body if fault.body is not None else _problem(fault.status)
         return _Admission(delay, ApiError(fault.status, body, headers), lose_answer, headers)
 
-    def _authenticate(self, authorization: str | None) -> _Principal:
-        scheme, _, credentials = (authorization or "").partition(" ")
+    def _authenticate(self, call: Call) -> _Principal:
+        scheme, _, credentials = (call.headers.get("authorization") or "").partition(" ")
+        if scheme == "OAuth":
+            return self._authenticate_oauth1(call, _oauth1_parameters(credentials))
         with self._lock:
             if scheme == "Bearer":
                 if credentials in self._app_tokens:
@@ -1649,13 +1687,45 @@ class FakeX:
                 if deadline is not None and time.monotonic() >= deadline:
                     self._forget_token(credentials)
                 user_id = self._oauth2_users.get(credentials)
-            elif scheme == "OAuth":
-                match = re.search(r'oauth_token="([^"]*)"', credentials)
-                user_id = self._oauth1_users.get(unquote(match[1])) if match else None
             else:
                 user_id = None
             if user_id is None or user_id not in self._users:
                 raise ApiError(401, _problem(401))
+            return _Principal(user_id)
+
+    def _authenticate_oauth1(self, call: Call, oauth: dict[str, str]) -> _Principal:
+        """Check an OAuth 1.0a request as X does: a known consumer key and access token, a
+        fresh timestamp and nonce, and an HMAC-SHA1 signature over the method, the URL the
+        request was sent to (scheme, Host header, path), its query and any form body."""
+        token = oauth.get("oauth_token", "")
+        parameters = [(name, value) for name, value in oauth.items() if name.startswith("oauth_")]
+        parameters = [(name, value) for name, value in parameters if name != "oauth_signature"]
+        parameters += parse_qsl(call.raw_query, keep_blank_values=True)
+        if call.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            parameters += parse_qsl(call.body.decode("utf-8", "replace"), keep_blank_values=True)
+        host = (call.headers.get("host") or "").lower().removesuffix(":80")
+        try:
+            timestamp = int(oauth.get("oauth_timestamp", ""))
+        except ValueError:
+            timestamp = 0
+        nonce = (oauth.get("oauth_nonce", ""), timestamp)
+        with self._lock:
+            user_id = self._oauth1_users.get(token)
+            secret = self._oauth1_secrets.get(token, "")
+            expected = _oauth1_signature(
+                call.method, f"http://{host}{call.path}", parameters, self._consumer_secret, secret
+            )
+            valid = (
+                user_id in self._users
+                and oauth.get("oauth_consumer_key") == self._consumer_key
+                and oauth.get("oauth_signature_method") == "HMAC-SHA1"
+                and abs(time.time() - timestamp) <= OAUTH1_TIMESTAMP_SKEW
+                and nonce not in self._oauth1_nonces
+                and hmac.compare_digest(expected, oauth.get("oauth_signature", ""))
+            )
+            if not valid or user_id is None:
+                raise ApiError(401, _problem(401))
+            self._oauth1_nonces.add(nonce)
             return _Principal(user_id)
 
     @staticmethod
@@ -1671,11 +1741,16 @@ class FakeX:
         if not principal.is_app:
             raise _unsupported_auth("OAuth 2.0 User Context", "OAuth 2.0 Application-Only")
 
-    def _handle_api(
-        self, method: str, path: str, query: Mapping[str, str], headers: Headers, body: bytes
-    ) -> tuple[int, JsonDict]:
+    def _handle_api(self, call: Call) -> tuple[int, JsonDict]:
         """Answer one API request (all but the stream) with (status, payload); raises ApiError
         for failures."""
+        method, path, query, headers, body = (
+            call.method,
+            call.path,
+            call.query,
+            call.headers,
+            call.body,
+        )
         if path in (TOKEN_PATH, REVOKE_PATH):
             if method != "POST":
                 raise ApiError(405, _problem(405))
@@ -1684,7 +1759,7 @@ class FakeX:
             if path == TOKEN_PATH:
                 return 200, self._token(client, form)
             return 200, self._revoke_token(form)
-        principal = self._authenticate(headers.get("authorization"))
+        principal = self._authenticate(call)
         if method == "GET" and path == "/2/users/me":
             user_id = self._require_user_context(principal)
             return 200, self._get_user(user_id, query, parameter="id")
@@ -2806,7 +2881,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         headers = Headers(self.headers.items())
-        admission = fake._admit(Call(self.command, parts.path, query, headers, body))
+        call = Call(self.command, parts.path, query, headers, body, parts.query)
+        admission = fake._admit(call)
         answer_headers = admission.rate_headers
         try:
             if admission.fault is not None:
@@ -2820,9 +2896,9 @@ class _Handler(BaseHTTPRequestHandler):
                 if admission.lose_answer:
                     self._hang_up()
                 else:
-                    self._serve_stream(query, headers, answer_headers)
+                    self._serve_stream(call, answer_headers)
                 return
-            status, payload = fake._handle_api(self.command, parts.path, query, headers, body)
+            status, payload = fake._handle_api(call)
         except ApiError as error:
             status, payload = error.status, error.body
             answer_headers = {**answer_headers, **error.headers}
@@ -2875,12 +2951,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _serve_stream(
-        self, query: Mapping[str, str], headers: Headers, rate_headers: Mapping[str, str]
-    ) -> None:
+    def _serve_stream(self, call: Call, rate_headers: Mapping[str, str]) -> None:
         fake = self.fake
-        fake._require_app(fake._authenticate(headers.get("authorization")))
-        connection = fake._open_stream(_Selection.parse(query))
+        fake._require_app(fake._authenticate(call))
+        connection = fake._open_stream(_Selection.parse(call.query))
         self.close_connection = True
         try:
             self.send_response(200)
