@@ -331,6 +331,12 @@ def _upload_media(rt: Runtime, outbound_id: int) -> str | None:
     except RoostError as exc:
         _fail_pending(rt, outbound_id, f"The media could not go up to X: {exc}")
         return "failed"
+    except BaseException:
+        # Anything else (a bug, RQ's job timeout) ends the upload too: let go of the row,
+        # or no other worker would take it while this one lives.
+        with rt.sessions.begin() as session:
+            rows.set_media(session, outbound_id, None)
+        raise
     with rt.sessions.begin() as session:
         rows.set_media(session, outbound_id, media_ids)
     return None

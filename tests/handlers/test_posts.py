@@ -13,6 +13,7 @@ import pytest
 from slack_bolt import App
 from sqlalchemy import select
 
+from bot.outbound import sending
 from bot.outbound.acting import retry
 from bot.outbound.sending import send_outbound, sweep_outbound
 from bot.posts.views import ACTION_CANCEL, SHORTCUT
@@ -444,6 +445,41 @@ def test_media_going_up_in_a_live_worker_are_not_uploaded_again_beside_them(
     assert sweep_outbound(rt, accounts[0].id, dead={"uploader"}) == 1
     RoostWorker([rt.queue], connection=rt.redis).work(burst=True)
     assert len(fake_x.uploads_by("brand")) == 1
+    (post,) = fake_x.posts_by("brand")
+    assert len(post["media_ids"]) == 1
+
+
+def test_an_upload_that_fails_unexpectedly_lets_go_of_its_row(
+    app: App,
+    rt: Runtime,
+    fake_x: FakeX,
+    fake_slack: FakeSlack,
+    accounts: list[Account],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bug or RQ's job timeout in the upload left the row claimed by a worker that lives
+    on, so no job and no sweep would ever upload it."""
+    image = fake_slack.add_file("sale.png", "image/png", PNG)
+    modal = compose(app, fake_slack)
+    answer = submit(app, fake_slack, modal, values("Look!", [accounts[0].id], files=[image]))
+    submit(app, fake_slack, answer["view"])
+    rt.queue.empty()
+    (row,) = post_rows(rt)
+    rt.redis.set(REDIS_EPOCH_KEY, time.time() - 60)
+    rt.redis.set(alive_key("uploader"), "1")  # the worker below lives on after the failure
+
+    def broken(*args: object) -> str:
+        raise RuntimeError("a bug in the upload")
+
+    monkeypatch.setattr(sending, "upload_to_x", broken)
+    failed = rt.queue.enqueue(send_outbound, row.id)
+    RoostWorker([rt.queue], connection=rt.redis, name="uploader").work(burst=True)
+    assert failed.get_status() == "failed"
+    monkeypatch.undo()
+
+    send = rt.queue.enqueue(send_outbound, row.id)
+    RoostWorker([rt.queue], connection=rt.redis, name="another").work(burst=True)
+    assert send.return_value() != "media upload under way in another worker"
     (post,) = fake_x.posts_by("brand")
     assert len(post["media_ids"]) == 1
 
