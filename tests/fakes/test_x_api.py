@@ -1071,13 +1071,23 @@ def test_retweet_unretweet_and_retweeters(
     }
     assert brand_client.retweet(tweet["id"], user_auth=False) == retweeted  # no change
     assert fake.retweeters_of(tweet["id"]) == {brand["id"]}
-    # Retweets are not posts in the fake: timelines stay as they were.
+    # A retweet is a post of its own on X, which posts_by leaves out.
     assert fake.posts_by("brand") == []
+    own = brand_client.get_users_tweets(brand["id"], tweet_fields=["referenced_tweets"])["data"]
+    assert own == [
+        {
+            "id": retweeted["data"]["rest_id"],
+            "text": "RT @alice: @brand love it",
+            "edit_history_tweet_ids": [retweeted["data"]["rest_id"]],
+            "referenced_tweets": [{"type": "retweeted", "id": tweet["id"]}],
+        }
+    ]
+    assert "data" not in brand_client.get_users_tweets(brand["id"], exclude=["retweets"])
 
     others = [fake.add_user(f"fan{n}") for n in range(2)]
     for other in others:
         client_for(bearer_token=fake.issue_token(other["id"])).retweet(tweet["id"], user_auth=False)
-    assert fake.mentions_of("brand")[0]["public_metrics"]["retweet_count"] == 3
+    assert fake.tweet(tweet["id"])["public_metrics"]["retweet_count"] == 3
 
     pages = list(tweepy.Paginator(brand_client.get_retweeters, tweet["id"], max_results=2))
     assert [user["username"] for page in pages for user in page["data"]] == [
@@ -1094,6 +1104,98 @@ def test_retweet_unretweet_and_retweeters(
     fake.delete_tweet(tweet["id"])
     assert fake.retweeters_of(tweet["id"]) == set()
     assert brand_client.get_retweeters(tweet["id"])["errors"][0]["resource_type"] == "tweet"
+    # The retweets went with it.
+    assert fake.mentions_of("brand") == []
+
+
+def test_retweets_reach_mentions_and_the_stream_unless_the_rule_excludes_them(
+    fake: FakeX, brand: dict[str, Any], alice: dict[str, Any], http: requests.Session
+) -> None:
+    fake.add_user("fan")
+    rules = {"add": [{"value": "@brand", "tag": "all"}, {"value": "@brand -is:retweet"}]}
+    http.post(
+        f"{fake.url}/2/tweets/search/stream/rules",
+        json=rules,
+        headers={"Authorization": f"Bearer {fake.app_bearer}"},
+    )
+    stream = open_stream(fake, http, "?tweet.fields=referenced_tweets")
+    lines = stream.iter_lines()
+    tweet = fake.post_mention("brand", author="alice", text="@brand love it")
+    assert len(json.loads(next(line for line in lines if line))["matching_rules"]) == 2
+
+    retweet = fake.retweet("fan", tweet["id"])
+
+    assert retweet["text"] == "RT @alice: @brand love it"
+    assert retweet["referenced_tweets"] == [{"type": "retweeted", "id": tweet["id"]}]
+    assert [m["username"] for m in retweet["entities"]["mentions"]] == ["alice", "brand"]
+    assert retweet["edit_controls"]["is_edit_eligible"] is False
+    pushed = json.loads(next(line for line in lines if line))
+    assert pushed["data"]["id"] == retweet["id"]
+    assert [rule["tag"] for rule in pushed["matching_rules"]] == ["all"]
+    assert [m["id"] for m in fake.mentions_of("brand")] == [retweet["id"], tweet["id"]]
+    assert [m["id"] for m in fake.mentions_of("alice")] == [retweet["id"]]
+    assert fake.retweet("fan", tweet["id"]) == retweet  # once per user
+    stream.close()
+
+
+def test_quote_posts_reference_the_post_they_quote(
+    fake: FakeX, brand: dict[str, Any], alice: dict[str, Any], brand_client: Any
+) -> None:
+    original = brand_client.create_tweet(text="Our new thing", user_auth=False)["data"]
+
+    quote = fake.post_mention(
+        "brand", author="alice", text="@brand is it out?", quote_of=original["id"]
+    )
+
+    assert quote["referenced_tweets"] == [{"type": "quoted", "id": original["id"]}]
+    page = brand_client.get_users_mentions(
+        brand["id"], expansions=["referenced_tweets.id"], tweet_fields=["referenced_tweets"]
+    )
+    assert page["data"][0]["referenced_tweets"] == [{"type": "quoted", "id": original["id"]}]
+    assert page["includes"]["tweets"][0]["text"] == "Our new thing"
+
+
+def test_an_edit_is_a_new_version_and_timelines_serve_the_newest(
+    fake: FakeX,
+    brand: dict[str, Any],
+    alice: dict[str, Any],
+    brand_client: Any,
+    http: requests.Session,
+) -> None:
+    http.post(
+        f"{fake.url}/2/tweets/search/stream/rules",
+        json={"add": [{"value": "@brand"}]},
+        headers={"Authorization": f"Bearer {fake.app_bearer}"},
+    )
+    stream = open_stream(fake, http, "?tweet.fields=edit_history_tweet_ids,edit_controls")
+    lines = stream.iter_lines()
+    first = fake.post_mention("brand", author="alice", text="@brand my order is lost")
+    next(line for line in lines if line)
+
+    edited = fake.edit_tweet(first["id"], "@brand my order 1234 is lost")
+
+    assert edited["id"] != first["id"]
+    assert edited["edit_history_tweet_ids"] == [first["id"], edited["id"]]
+    assert edited["conversation_id"] == first["id"]
+    assert edited["edit_controls"]["edits_remaining"] == 4
+    pushed = json.loads(next(line for line in lines if line))["data"]
+    assert pushed["id"] == edited["id"]
+    assert pushed["edit_history_tweet_ids"] == [first["id"], edited["id"]]
+    page = brand_client.get_users_mentions(brand["id"])
+    assert [t["id"] for t in page["data"]] == [edited["id"]]
+    assert fake.tweet(first["id"])["edit_history_tweet_ids"] == [first["id"], edited["id"]]
+    with pytest.raises(ValueError, match="no tweet"):
+        fake.edit_tweet(first["id"], "an older version cannot be edited")
+    for n in range(4):
+        edited = fake.edit_tweet(edited["id"], f"@brand edit {n}")
+    with pytest.raises(ValueError, match="5 times"):
+        fake.edit_tweet(edited["id"], "@brand once too often")
+    old = fake.post_mention(
+        "brand", author="alice", created_at=datetime.now(UTC) - timedelta(hours=2)
+    )
+    with pytest.raises(ValueError, match="first hour"):
+        fake.edit_tweet(old["id"], "@brand too late")
+    stream.close()
 
 
 def test_retweet_refusals(
@@ -1276,7 +1378,8 @@ def test_lost_answers_are_carried_out_then_dropped(
         brand_client.get_users_tweets(brand["id"])
     with pytest.raises(requests.ConnectionError):
         brand_client.get_users_tweets(brand["id"])
-    assert brand_client.get_users_tweets(brand["id"])["meta"]["result_count"] == 2
+    # The two posts and the retweet, which X lists among the user's posts.
+    assert brand_client.get_users_tweets(brand["id"])["meta"]["result_count"] == 3
 
 
 def test_slow_write_is_carried_out_though_its_answer_comes_too_late(

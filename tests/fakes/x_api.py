@@ -29,7 +29,11 @@ then sends elsewhere gets 401), with a fresh timestamp and an unused nonce.
 Posting follows X's rules for self-serve apps: at most 280 weighted characters (twitter-text),
 no duplicate of the author's own recent text, and replies only where the replied-to author
 mentioned the account or the account is already in the conversation (``restrict_replies``).
-Retweets are kept apart from posts, so timelines and the stream hold none, as before.
+Retweets are posts of their own, as on X: "RT @author: text", referencing the original
+(``retweeted``) and mentioning its author, so they reach mentions timelines and any stream rule
+without ``-is:retweet``. Quote posts reference theirs (``quoted``). An edit (``edit_tweet``) is
+a new version with a new id and the whole ``edit_history_tweet_ids``; timelines serve the newest
+version only, the stream delivers each version, and a looked-up older version still answers.
 
 Media: uploads are checked against X's limits (``max_image_bytes``, ``max_gif_bytes``,
 ``max_video_bytes``, smaller in tests), images by their leading bytes as X sniffs them, videos
@@ -101,6 +105,8 @@ TWEET_WEIGHTED_LIMIT = 280  # twitter-text weighted length: CJK and emoji count 
 MENTIONS_TIMELINE_DEPTH = 800  # X serves only the 800 most recent mentions.
 USER_TIMELINE_DEPTH = 3200  # ...and a user's 3,200 most recent posts.
 DUPLICATE_WINDOW = timedelta(hours=24)
+EDITS_PER_POST = 5  # edits X allows a post, each within EDIT_WINDOW of the first version
+EDIT_WINDOW = timedelta(hours=1)
 OAUTH1_TIMESTAMP_SKEW = 300  # seconds an OAuth 1.0a timestamp may be off X's clock
 """How far back X looks for the same author's identical text."""
 RATE_LIMIT = 450
@@ -384,6 +390,19 @@ def _time_parameter(query: Mapping[str, str], name: str) -> datetime | None:
         raise _invalid_request(
             name, query[name], f"The `{name}` query parameter value [{query[name]}] is invalid"
         ) from None
+
+
+def _reference(tweet: JsonDict, kind: str) -> str | None:
+    """The id of the tweet `tweet` replies to, quotes or retweets (`kind` is X's
+    ``replied_to``, ``quoted`` or ``retweeted``), if it does."""
+    for reference in tweet.get("referenced_tweets", ()):
+        if reference["type"] == kind:
+            return str(reference["id"])
+    return None
+
+
+def _is_reference(tweet: JsonDict, kind: str) -> bool:
+    return _reference(tweet, kind) is not None
 
 
 def _conversation_id(first_user_id: str, second_user_id: str) -> str:
@@ -873,8 +892,10 @@ class _RuleParser:
                     return lambda tweet: tweet.reply_to_username == argument
                 case "is", "reply":
                     return lambda tweet: "in_reply_to_user_id" in tweet.full
-                case "is", "retweet" | "quote":
-                    return lambda tweet: False  # the fake has neither reposts nor quotes
+                case "is", "retweet":
+                    return lambda tweet: _is_reference(tweet.full, "retweeted")
+                case "is", "quote":
+                    return lambda tweet: _is_reference(tweet.full, "quoted")
                 case "has", "media":
                     return lambda tweet: "attachments" in tweet.full
                 case "has", "mentions":
@@ -1020,6 +1041,7 @@ class FakeX:
         self._timelines: dict[str, list[int]] = {}  # author id -> ascending tweet ids
         # Retweets by source tweet id: retweeter's user id -> the retweet's own id.
         self._retweets: dict[int, dict[str, int]] = {}
+        self._replaced: set[int] = set()  # ids of versions an edit replaced
         self._dm_events: list[_DmEvent] = []  # ascending ids
         self._dms_closed: set[str] = set()  # user ids that accept DMs from nobody
         self._media: dict[str, JsonDict] = {}
@@ -1290,6 +1312,7 @@ class FakeX:
         media: Sequence[str] = (),
         lang: str = "en",
         created_at: datetime | str | None = None,
+        quote_of: str | None = None,
     ) -> JsonDict:
         """Post a tweet mentioning `to` (a username or several) by the existing user `author`.
 
@@ -1297,8 +1320,9 @@ class FakeX:
         a long post: `text` is then its first 280 characters and ``note_tweet`` holds it all.
         `reply_to` (a tweet id) makes a reply in that tweet's conversation. `media` lists kinds
         (``photo``, ``video``, ``animated_gif``) to attach. `created_at` (a datetime or an ISO
-        8601 string) defaults to now. Returns the tweet with every field, as X would serve it,
-        and pushes it to an open filtered stream if rules match.
+        8601 string) defaults to now. `quote_of` (a tweet id) makes a quote post of that
+        tweet. Returns the tweet with every field, as X would serve it, and pushes it to an
+        open filtered stream if rules match.
         """
         recipients = [to] if isinstance(to, str) else list(to)
         if not recipients or not all(_USERNAME.fullmatch(name) for name in recipients):
@@ -1322,19 +1346,66 @@ class FakeX:
             author_id = self._user_ids.get(author.lower())
             if author_id is None:
                 raise ValueError(f"no user named {author!r}")
-            parent = None
-            if reply_to is not None:
-                parent = self._tweets.get(int(reply_to)) if reply_to.isdigit() else None
-                if parent is None:
-                    raise ValueError(f"no tweet with id {reply_to!r}")
+            parent = None if reply_to is None else self._tweet_or_error(reply_to)
+            quoted = None if quote_of is None else self._tweet_or_error(quote_of)
             stored = self._store_tweet(
                 author_id,
                 body,
                 long=note_text is not None,
                 parent=parent,
+                quoted=quoted,
                 media=media,
                 lang=lang,
                 created_at=created_at,
+            )
+            return copy.deepcopy(stored.full)
+
+    def _tweet_or_error(self, tweet_id: str) -> _StoredTweet:
+        """The current version of a stored tweet, for the test driving the fake (caller holds
+        the lock)."""
+        stored = self._tweets.get(int(tweet_id)) if str(tweet_id).isdigit() else None
+        if stored is None or int(tweet_id) in self._replaced:
+            raise ValueError(f"no tweet with id {tweet_id!r}")
+        return stored
+
+    def retweet(self, username: str, tweet_id: str) -> JsonDict:
+        """Retweet `tweet_id` as the existing user `username`, as X shapes it: a post of its
+        own, "RT @author: text", referencing the original (type ``retweeted``) and mentioning
+        its author, so it reaches mentions timelines and matching stream rules. Again is
+        harmless. Returns the retweet with every field."""
+        with self._lock:
+            user_id = self._user_ids.get(username.lower())
+            if user_id is None:
+                raise ValueError(f"no user named {username!r}")
+            retweet = self._store_retweet(user_id, self._tweet_or_error(tweet_id))
+            return copy.deepcopy(retweet.full)
+
+    def edit_tweet(self, tweet_id: str, text: str) -> JsonDict:
+        """Edit a tweet as its author would: X makes a new version with a new id, lists every
+        version in ``edit_history_tweet_ids`` (oldest first), serves only the newest in
+        timelines and pushes it to the stream. A post can be edited 5 times in its first hour;
+        a retweet never. Returns the new version with every field."""
+        with self._lock:
+            original = self._tweet_or_error(tweet_id)
+            history = original.full["edit_history_tweet_ids"]
+            first = self._tweets[int(history[0])].full
+            if _is_reference(original.full, "retweeted"):
+                raise ValueError("a retweet cannot be edited")
+            if len(history) > EDITS_PER_POST:
+                raise ValueError(f"a post can be edited {EDITS_PER_POST} times")
+            if datetime.now(UTC) - _parse_time(first["created_at"]) > EDIT_WINDOW:
+                raise ValueError("a post can be edited only in its first hour")
+            parent_id = _reference(original.full, "replied_to")
+            quoted_id = _reference(original.full, "quoted")
+            stored = self._store_tweet(
+                original.full["author_id"],
+                text,
+                long=twitter_text.parse_tweet(text).weightedLength > NOTE_TWEET_THRESHOLD,
+                parent=None if parent_id is None else self._tweets.get(int(parent_id)),
+                quoted=None if quoted_id is None else self._tweets.get(int(quoted_id)),
+                media_keys=original.full.get("attachments", {}).get("media_keys", ()),
+                lang=original.full.get("lang", "en"),
+                edit_of=original,
             )
             return copy.deepcopy(stored.full)
 
@@ -1352,16 +1423,27 @@ class FakeX:
             ids = self._mentions.get(username.lower(), [])
             return [copy.deepcopy(self._tweets[tweet_id].full) for tweet_id in reversed(ids)]
 
+    def tweet(self, tweet_id: str) -> JsonDict:
+        """A stored tweet (any version of an edited one) with every field."""
+        with self._lock:
+            stored = self._tweets.get(int(tweet_id))
+            if stored is None:
+                raise ValueError(f"no tweet with id {tweet_id!r}")
+            return copy.deepcopy(stored.full)
+
     def posts_by(self, username: str) -> list[JsonDict]:
-        """What the user posted, newest first: ``id``, ``text`` (as posted, unescaped),
-        ``in_reply_to_tweet_id`` (None unless a reply), ``created_at`` and ``media_ids`` (the
-        uploaded media attached, in order; empty if none)."""
+        """What the user posted, newest first, retweets left out (see `retweeters_of`):
+        ``id``, ``text`` (as posted, unescaped), ``in_reply_to_tweet_id`` (None unless a
+        reply), ``created_at`` and ``media_ids`` (the uploaded media attached, in order; empty
+        if none)."""
         with self._lock:
             user_id = self._user_ids.get(username.lower())
             ids = self._timelines.get(user_id, []) if user_id is not None else []
             posts = []
             for tweet_id in reversed(ids):
                 stored = self._tweets[tweet_id]
+                if _is_reference(stored.full, "retweeted"):
+                    continue
                 replied_to = [
                     reference["id"]
                     for reference in stored.full.get("referenced_tweets", [])
@@ -1429,6 +1511,9 @@ class FakeX:
         *,
         long: bool = False,
         parent: _StoredTweet | None = None,
+        quoted: _StoredTweet | None = None,
+        retweeted: _StoredTweet | None = None,
+        edit_of: _StoredTweet | None = None,
         media: Sequence[str] = (),
         media_keys: Sequence[str] = (),
         lang: str = "en",
@@ -1436,27 +1521,45 @@ class FakeX:
     ) -> _StoredTweet:
         """Store a new tweet by `author_id` with full text `body` (caller holds the lock).
 
-        A `long` body is a note tweet: ``text`` holds its first 280 characters. `media` lists
-        kinds of new media to attach, `media_keys` uploaded media already stored. Indexes the
-        tweet in its author's timeline and the mentions of everyone it names, and pushes it
-        to an open filtered stream if rules match.
+        A `long` body is a note tweet: ``text`` holds its first 280 characters. `parent`,
+        `quoted` and `retweeted` are the tweets it replies to, quotes or retweets; `edit_of`
+        the version it replaces (which leaves every timeline). `media` lists kinds of new
+        media to attach, `media_keys` uploaded media already stored. Indexes the tweet in its
+        author's timeline and the mentions of everyone it names, and pushes it to an open
+        filtered stream if rules match.
         """
         tweet_id = str(self._next_tweet_id)
         self._next_tweet_id += _SNOWFLAKE_STEP
 
         short_text = body[:NOTE_TWEET_THRESHOLD] if long else body
+        history = [*edit_of.full["edit_history_tweet_ids"], tweet_id] if edit_of else [tweet_id]
         full: JsonDict = {
             "id": tweet_id,
             "text": _escape(short_text),
-            "edit_history_tweet_ids": [tweet_id],
+            "edit_history_tweet_ids": history,
             "author_id": author_id,
-            "conversation_id": parent.full["conversation_id"] if parent else tweet_id,
+            "conversation_id": parent.full["conversation_id"] if parent else history[0],
             "created_at": created_at or _iso(datetime.now(UTC)),
             "lang": lang,
         }
+        references = []
         if parent is not None:
             full["in_reply_to_user_id"] = parent.full["author_id"]
-            full["referenced_tweets"] = [{"type": "replied_to", "id": parent.full["id"]}]
+            references.append({"type": "replied_to", "id": parent.full["id"]})
+        if quoted is not None:
+            references.append({"type": "quoted", "id": quoted.full["id"]})
+        if retweeted is not None:
+            references.append({"type": "retweeted", "id": retweeted.full["id"]})
+        if references:
+            full["referenced_tweets"] = references
+        first_created = created_at or full["created_at"]
+        if edit_of is not None:
+            first_created = self._tweets[int(history[0])].full["created_at"]
+        full["edit_controls"] = {
+            "edits_remaining": EDITS_PER_POST + 1 - len(history),
+            "is_edit_eligible": retweeted is None,
+            "editable_until": _iso(_parse_time(first_created) + EDIT_WINDOW),
+        }
         if media or media_keys:
             keys = [*media_keys, *(self._add_media(kind) for kind in media)]
             full["attachments"] = {"media_keys": keys}
@@ -1483,6 +1586,13 @@ class FakeX:
             reply_to_username=parent.author_username if parent is not None else None,
         )
         self._tweets[int(tweet_id)] = stored
+        if edit_of is not None:
+            # Every version lists the whole history; only the newest stays in timelines.
+            for version in history[:-1]:
+                self._tweets[int(version)].full["edit_history_tweet_ids"] = list(history)
+                self._tweets[int(version)].full["edit_controls"]["edits_remaining"] = 0
+            self._unindex(int(edit_of.full["id"]))
+            self._replaced.add(int(edit_of.full["id"]))
         # Ids only grow, so appending keeps every index sorted.
         self._timelines.setdefault(author_id, []).append(int(tweet_id))
         for username in stored.mentioned:
@@ -1490,15 +1600,54 @@ class FakeX:
         self._push_to_stream(stored)
         return stored
 
-    def _remove_tweet(self, tweet_id: int) -> None:
-        """Drop a stored tweet from every index (caller holds the lock)."""
-        stored = self._tweets.pop(tweet_id)
+    def _store_retweet(self, user_id: str, source: _StoredTweet) -> _StoredTweet:
+        """`user_id`'s retweet of `source`, stored once (caller holds the lock)."""
+        retweeters = self._retweets.setdefault(int(source.full["id"]), {})
+        if user_id in retweeters:  # retweeting again changes nothing
+            return self._tweets[retweeters[user_id]]
+        author = self._users[source.full["author_id"]]["username"]
+        short_text = html.unescape(source.full["text"])
+        retweet = self._store_tweet(
+            user_id,
+            f"RT @{author}: {short_text}",
+            retweeted=source,
+            media_keys=source.full.get("attachments", {}).get("media_keys", ()),
+            lang=source.full.get("lang", "en"),
+        )
+        retweeters[user_id] = int(retweet.full["id"])
+        source.full["public_metrics"]["retweet_count"] += 1
+        return retweet
+
+    def _unindex(self, tweet_id: int) -> None:
+        """Take a stored tweet out of its author's timeline and every mentions timeline
+        (caller holds the lock)."""
+        stored = self._tweets[tweet_id]
         for ids in (
             self._timelines[stored.full["author_id"]],
             *(self._mentions[username] for username in stored.mentioned),
         ):
-            del ids[bisect.bisect_left(ids, tweet_id)]
-        self._retweets.pop(tweet_id, None)
+            at = bisect.bisect_left(ids, tweet_id)
+            if at < len(ids) and ids[at] == tweet_id:
+                del ids[at]
+
+    def _remove_tweet(self, tweet_id: int) -> None:
+        """Drop a stored tweet, its other versions and its retweets from every index (caller
+        holds the lock)."""
+        for version in self._tweets[tweet_id].full["edit_history_tweet_ids"]:
+            if int(version) not in self._tweets:
+                continue
+            self._unindex(int(version))
+            stored = self._tweets.pop(int(version))
+            self._replaced.discard(int(version))
+            for retweet_id in self._retweets.pop(int(version), {}).values():
+                if retweet_id in self._tweets:
+                    self._remove_tweet(retweet_id)
+            source_id = _reference(stored.full, "retweeted")
+            if source_id is not None:
+                retweeters = self._retweets.get(int(source_id), {})
+                retweeters.pop(stored.full["author_id"], None)
+                if int(source_id) in self._tweets:
+                    self._tweets[int(source_id)].full["public_metrics"]["retweet_count"] -= 1
 
     def _new_media_id(self) -> int:
         media_id = self._next_media_id
@@ -1979,6 +2128,7 @@ class FakeX:
                     (start_time is None or created_at >= start_time)
                     and (end_time is None or created_at < end_time)
                     and not ("replies" in excluded and "in_reply_to_user_id" in tweet)
+                    and not ("retweets" in excluded and _is_reference(tweet, "retweeted"))
                 ):
                     ids.append(tweet_id)
             return self._tweet_page(ids, paging, selection)
@@ -2181,17 +2331,14 @@ class FakeX:
             stored = self._tweets.get(int(tweet_id))
             if stored is None:
                 raise _not_found_error("tweet", "tweet_id", tweet_id)
-            retweeters = self._retweets.setdefault(int(tweet_id), {})
-            if user_id not in retweeters:  # retweeting again changes nothing
-                retweeters[user_id] = self._next_tweet_id
-                self._next_tweet_id += _SNOWFLAKE_STEP
-                stored.full["public_metrics"]["retweet_count"] += 1
-            return {"data": {"retweeted": True, "rest_id": str(retweeters[user_id])}}
+            retweet = self._store_retweet(user_id, stored)
+            return {"data": {"retweeted": True, "rest_id": retweet.full["id"]}}
 
     def _unretweet(self, user_id: str, tweet_id: str) -> JsonDict:
         with self._lock:
-            if self._retweets.get(int(tweet_id), {}).pop(user_id, None) is not None:
-                self._tweets[int(tweet_id)].full["public_metrics"]["retweet_count"] -= 1
+            retweet_id = self._retweets.get(int(tweet_id), {}).get(user_id)
+            if retweet_id is not None:
+                self._remove_tweet(retweet_id)
         return {"data": {"retweeted": False}}
 
     def _send_dm(self, sender_id: str, participant_id: str, body: bytes) -> JsonDict:
@@ -2735,7 +2882,12 @@ class FakeX:
                 media=payload.get("media", ()),
                 lang=payload.get("lang", "en"),
                 created_at=payload.get("created_at"),
+                quote_of=None if payload.get("quote_of") is None else str(payload["quote_of"]),
             )
+        if action == ("POST", "retweets"):
+            return self.retweet(payload["username"], str(payload["tweet_id"]))
+        if action == ("POST", "edits"):
+            return self.edit_tweet(str(payload["tweet_id"]), payload["text"])
         if action == ("POST", "faults"):
             self.fail(
                 payload["path_prefix"],
