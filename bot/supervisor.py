@@ -3,8 +3,11 @@ process answers.
 
 SIGTERM (or SIGINT) asks a process to stop: it finishes what it has in hand and exits
 0 within STOP_DEADLINE. `roost run` passes the request on to web, worker and listener,
-passes a second signal on too (RQ's cold shutdown: the job in hand is stopped), and
-kills whatever still runs at the deadline; the embedded Redis always stops with it.
+passes a second signal on too (RQ's cold shutdown: the job in hand is stopped; RQ heeds
+it a second or more after the first, since a terminal's Ctrl-C reaches every process of
+the group as well), and kills whatever still runs at the deadline; the embedded Redis
+always stops with it. A child stopped on its own (a signal sent to it alone) stops the
+others too: `roost run` is one unit, and exits 0 when every part stopped cleanly.
 """
 
 from __future__ import annotations
@@ -64,13 +67,23 @@ def exit_at_deadline(stop: threading.Event, seconds: float, what: str) -> None:
     threading.Thread(target=watch, name="deadline", daemon=True).start()
 
 
-def supervise(
-    commands: Mapping[str, Sequence[str]], env: Mapping[str, str], signals: Signals
-) -> int:
-    """Run each command as a child until a signal or a child's exit, then stop them all.
+STOPPED_CLEANLY = (0, -signal.SIGTERM, -signal.SIGINT)
+"""Exit codes of a child that stopped because it was asked to: a child already exiting
+when the request came dies of the signal itself, its handlers gone."""
 
-    Returns 0 when a signal stopped every child cleanly, else 1 (or the exit code of
-    the child that ended first on its own).
+
+def supervise(
+    commands: Mapping[str, Sequence[str]],
+    env: Mapping[str, str],
+    signals: Signals,
+    *,
+    deadline: float = STOP_DEADLINE,
+) -> int:
+    """Run each command as a child until a signal or a child's exit, then stop them all
+    (killing what still runs `deadline` seconds after the stop began).
+
+    Returns 0 when every child stopped cleanly, after a signal or after one of them was
+    stopped on its own; else the exit code of the child that failed first, or 1.
     """
     children = {
         name: subprocess.Popen(list(command), env=dict(env)) for name, command in commands.items()
@@ -82,13 +95,18 @@ def supervise(
         ]
         if ended:
             name, returncode = ended[0]
-            logger.error("roost %s exited (%s); stopping the others", name, returncode)
-            code = returncode or 1
+            if returncode in STOPPED_CLEANLY:
+                logger.info("roost %s stopped (%s); stopping the others", name, returncode)
+            else:
+                logger.error("roost %s exited (%s); stopping the others", name, returncode)
+                code = returncode if returncode > 0 else 1
             break
-    _stop(children, signals)
-    if signals.stop.is_set() and code == 0:
+    _stop(children, signals, deadline)
+    if code == 0:
         unclean = {
-            name: child.returncode for name, child in children.items() if child.returncode != 0
+            name: child.returncode
+            for name, child in children.items()
+            if child.returncode not in STOPPED_CLEANLY
         }
         if unclean:
             logger.error("stopped, but not cleanly: %s", unclean)
@@ -96,10 +114,12 @@ def supervise(
     return code
 
 
-def _stop(children: Mapping[str, subprocess.Popen[bytes]], signals: Signals) -> None:
-    """SIGTERM to each child still running, again on a second signal, SIGKILL at the
-    deadline; returns once every child has ended."""
-    deadline = time.monotonic() + STOP_DEADLINE
+def _stop(
+    children: Mapping[str, subprocess.Popen[bytes]], signals: Signals, seconds: float
+) -> None:
+    """SIGTERM to each child still running, again on a second signal, SIGKILL `seconds`
+    after the first; returns once every child has ended."""
+    deadline = time.monotonic() + seconds
     for child in children.values():
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
@@ -113,6 +133,6 @@ def _stop(children: Mapping[str, subprocess.Popen[bytes]], signals: Signals) -> 
         time.sleep(POLL_SECONDS / 2)
     for name, child in children.items():
         if child.poll() is None:
-            logger.error("roost %s did not stop within %.0f s; killing it", name, STOP_DEADLINE)
+            logger.error("roost %s did not stop within %.0f s; killing it", name, seconds)
             child.kill()
             child.wait()
