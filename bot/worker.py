@@ -31,7 +31,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from rq.exceptions import NoSuchJobError
-from rq.job import Job
+from rq.job import Job, JobStatus
 from rq.scheduler import RQScheduler
 from rq.scripts import release_lock
 from rq.utils import import_attribute
@@ -292,9 +292,8 @@ class _Ticker(threading.Thread):
         self.claimed: dict[str, int] = {}
 
     def run(self) -> None:
-        for recurring in self.worker.recurring:
-            # At start, once each, whoever ran this period: a restart sweeps at once.
-            self._enqueue(recurring, f"start-{self.worker.name}")
+        # Nothing may end this thread but stop(): without it the worker would take jobs
+        # while others, seeing no liveness, took its claims and queued its jobs again.
         while True:
             try:
                 self.tick()
@@ -302,16 +301,22 @@ class _Ticker(threading.Thread):
                 logger.warning(
                     "worker %s: ticker could not reach Redis (%s)", self.worker.name, exc
                 )
+            except Exception:
+                logger.exception("worker %s: ticker failed; trying again", self.worker.name)
             if self.stopping.wait(TICK_SECONDS):
                 return
 
     def tick(self) -> None:
         self.redis.set(alive_key(self.worker.name), "1", px=int(ALIVE_SECONDS * 1000))
         self._move_due_jobs()
-        now = time.time()
         for recurring in self.worker.recurring:
-            period = int(now // recurring.every)
-            if self.claimed.get(recurring.name) == period:
+            if recurring.name not in self.claimed:
+                # At start, once each, whoever ran this period, ahead of any backlog: a
+                # restart sweeps at once.
+                self._enqueue(recurring, f"start-{self.worker.name}", at_front=True)
+                self.claimed[recurring.name] = -1
+            period = int(time.time() // recurring.every)
+            if self.claimed[recurring.name] == period:
                 continue
             key = f"roost:recurring:{recurring.name}:{period}"
             ttl = max(1, int(recurring.every * 3))
@@ -334,14 +339,36 @@ class _Ticker(threading.Thread):
                 return
         self.scheduler.enqueue_scheduled_jobs()
 
-    def _enqueue(self, recurring: Recurring, run: str) -> None:
-        self.queue.enqueue(
+    def _enqueue(self, recurring: Recurring, run: str, *, at_front: bool = False) -> None:
+        """Queue one run, unless the last one queued has not finished: while the workers
+        are busy, runs would pile up behind one another and then run back to back."""
+        last_key = f"roost:recurring:{recurring.name}:last"
+        last = _text(self.redis.get(last_key))
+        if last is not None and not at_front and self._unfinished(last):
+            logger.info("worker %s: %s still waiting; not queued again", self.worker.name, last)
+            return
+        job = self.queue.enqueue(
             recurring.job,
             job_id=f"roost-{recurring.name}-{run}",
             job_timeout=recurring.timeout,
             result_ttl=0,
             failure_ttl=24 * 3600,
             description=f"{recurring.name} ({run})",
+            at_front=at_front,
+        )
+        self.redis.set(last_key, job.id, ex=max(recurring.timeout, int(recurring.every)) * 2)
+
+    def _unfinished(self, job_id: str) -> bool:
+        """Whether the job is still queued, or running in a live worker."""
+        try:
+            job = Job.fetch(job_id, connection=self.redis)
+        except NoSuchJobError:
+            return False
+        status = job.get_status(refresh=False)
+        if status == JobStatus.QUEUED:
+            return True
+        return status == JobStatus.STARTED and (
+            job.worker_name is None or worker_alive(self.redis, job.worker_name)
         )
 
     def stop(self) -> None:

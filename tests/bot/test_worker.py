@@ -12,8 +12,12 @@ from rq import SimpleWorker
 from rq.utils import import_attribute
 
 from bot.runtime import Runtime
-from bot.worker import MOVED_JOBS, RoostJob, RoostWorker
+from bot.worker import MOVED_JOBS, Recurring, RoostJob, RoostWorker, _Ticker, alive_key
 from tests.conftest import REPO_ROOT, wait_for
+
+
+def noop() -> None:
+    """A recurring job's body, for tests of how runs are queued."""
 
 
 def test_the_shutdown_race_made_on_purpose_cannot_hang_a_roost_worker(redis: Redis) -> None:
@@ -77,3 +81,45 @@ def test_every_job_named_by_its_path_exists() -> None:
     assert named, "no job is queued by its path any more: drop this test"
     for path in sorted(named):
         assert callable(import_attribute(path)), path
+
+
+def test_a_recurring_run_waits_for_the_last_one_rather_than_piling_up(rt: Runtime) -> None:
+    """While every worker was busy, a sweep a period queued up behind the last; they then
+    ran back to back."""
+    worker = RoostWorker([rt.queue], connection=rt.redis, recurring=[Recurring("t", 0.05, noop)])
+    ticker = _Ticker(worker)
+
+    ticker.tick()  # the run every worker queues as it starts, ahead of the rest
+    first = rt.queue.job_ids
+    for _ in range(4):
+        time.sleep(0.06)
+        ticker.tick()
+    assert rt.queue.job_ids == first  # four periods passed; none queued behind it
+
+    RoostWorker([rt.queue], connection=rt.redis).work(burst=True)
+    time.sleep(0.06)
+    ticker.tick()
+    assert len(rt.queue.job_ids) == 1 and rt.queue.job_ids != first
+
+
+def test_a_ticker_that_fails_keeps_ticking(rt: Runtime) -> None:
+    """A ticker ended by an unexpected error stops renewing the worker's liveness while the
+    worker goes on taking jobs: others would take its claims and run its jobs twice."""
+    worker = RoostWorker([rt.queue], connection=rt.redis, name="ticking")
+    ticker = _Ticker(worker)
+    failures = []
+
+    def failing_once() -> None:
+        if not failures:
+            failures.append(1)
+            raise ValueError("a bug in a duty")
+
+    ticker._move_due_jobs = failing_once  # type: ignore[method-assign]
+    ticker.start()
+    try:
+        wait_for(lambda: failures)
+        rt.redis.delete(alive_key("ticking"))
+        wait_for(lambda: rt.redis.exists(alive_key("ticking")))
+        assert ticker.is_alive()
+    finally:
+        ticker.stop()
