@@ -286,8 +286,9 @@ class _Ticker(threading.Thread):
         self.redis: Redis = worker.connection
         self.queue = worker.queues[0]
         self.stopping = threading.Event()
+        self.queue_names = [q.name for q in worker.queues]
         self.scheduler = RQScheduler(
-            [q.name for q in worker.queues], connection=worker.connection, name=worker.name
+            self.queue_names, connection=worker.connection, name=worker.name
         )
         self.claimed: dict[str, int] = {}
 
@@ -327,7 +328,7 @@ class _Ticker(threading.Thread):
     def _move_due_jobs(self) -> None:
         """RQ's scheduler, in this thread: under its lock, move due scheduled jobs."""
         if not self.scheduler.acquire_locks():
-            for name in self.scheduler._queue_names:
+            for name in self.queue_names:
                 lock = self.scheduler.get_locking_key(name)
                 holder = _text(self.redis.get(lock))
                 if holder is not None and not worker_alive(self.redis, holder):
