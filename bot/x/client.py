@@ -410,7 +410,8 @@ class XClient:
         return answer
 
     def recent_posts(self, user_id: int, *, since: datetime) -> list[dict[str, Any]]:
-        """The account's own posts created at or after `since`, newest first (up to 100).
+        """The account's own posts (its retweets left out) created at or after `since`,
+        newest first (up to 100).
 
         Raw X objects: id, text (HTML-escaped, links shortened, as X serves it),
         created_at, conversation_id, in_reply_to_user_id, referenced_tweets.
@@ -425,6 +426,7 @@ class XClient:
                 max_results=PAGE_SIZE,
                 start_time=since,
                 tweet_fields=POST_FIELDS,
+                exclude=["retweets"],
             ),
         )
         # start_time has whole seconds only: drop what falls in the second before `since`.

@@ -22,10 +22,13 @@ def mentions_from_payload(
     """Every tweet in the payload as an IncomingMention, oldest first.
 
     Tweets by `skip_author_id` (the brand account itself) are left out: the
-    team's own posts are not inbox items.
+    team's own posts are not inbox items. So are retweets ("RT @brand: …", or
+    of a post that mentions the brand): they reach the mentions timeline and
+    the stream, yet nobody asked the brand anything. Quote posts stay.
     """
     data = payload.get("data") or []
     tweets = [data] if isinstance(data, dict) else data
+    tweets = [tweet for tweet in tweets if not _is_retweet(tweet)]
     includes = payload.get("includes") or {}
     users = {u["id"]: u for u in includes.get("users", [])}
     media = {m["media_key"]: m for m in includes.get("media", [])}
@@ -58,6 +61,10 @@ def _mention(
         lang=_clean_or_none(tweet.get("lang")),
         media=_media((tweet.get("attachments") or {}).get("media_keys") or [], media),
     )
+
+
+def _is_retweet(tweet: dict[str, Any]) -> bool:
+    return any(ref.get("type") == "retweeted" for ref in tweet.get("referenced_tweets") or [])
 
 
 def _replied_to(references: Iterable[dict[str, str]]) -> int | None:

@@ -44,7 +44,7 @@ def streaming(rt: Runtime, fake_x: FakeX, brand: Account) -> Iterator[StreamList
 
 
 def test_rules_are_derived_from_the_accounts(brand: Account) -> None:
-    assert stream_rules([brand]) == {f"roost:{brand.id}": "@brand"}
+    assert stream_rules([brand]) == {f"roost:{brand.id}": "@brand -is:retweet"}
 
 
 def test_backfill_reads_from_a_little_before_the_cursor() -> None:
@@ -64,6 +64,25 @@ def test_stream_stores_and_queues_mentions_as_they_come(
     wait_for(lambda: stored_ids(rt) == [int(tweet["id"])])
     # Stored, then queued: the queue may trail the row by a moment.
     wait_for(lambda: queued_mentions(rt) == 1)
+
+
+def test_retweets_are_never_stored_from_the_stream_nor_the_backfill(
+    rt: Runtime, fake_x: FakeX, brand: Account, streaming: StreamListener
+) -> None:
+    """ "RT @brand: …" and retweets of a mention reach X's mentions timeline, and a rule
+    without -is:retweet; each would be a card nobody can answer."""
+    fake_x.add_user("fan")
+    mention = fake_x.post_mention("brand", author="jane", text="@brand where is my parcel")
+    wait_for(lambda: stored_ids(rt) == [int(mention["id"])])
+    own = fake_x.post_mention("jane", author="brand", text="@jane Our sale starts today")
+    retweets = [fake_x.retweet("fan", mention["id"]), fake_x.retweet("fan", own["id"])]
+    quote = fake_x.post_mention("brand", author="fan", text="@brand real?", quote_of=own["id"])
+    wait_for(lambda: int(quote["id"]) in stored_ids(rt))
+    fake_x.drop_streams(after_lines=0)  # the reconnect back-fills from the timeline
+    wait_for(lambda: backfills(streaming) == 2, timeout=10)
+
+    assert {r["id"] for r in retweets} <= {m["id"] for m in fake_x.mentions_of("brand")}
+    assert stored_ids(rt) == [int(mention["id"]), int(quote["id"])]
 
 
 def test_stream_dropped_mid_burst_is_backfilled_without_doubles(

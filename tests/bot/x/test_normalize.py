@@ -98,6 +98,24 @@ def test_the_accounts_own_posts_are_skipped() -> None:
     assert [m.tweet_id for m in mentions_from_payload(page, skip_author_id=100)] == [1]
 
 
+def test_retweets_are_dropped_and_quote_posts_kept() -> None:
+    page = {
+        "data": [
+            tweet(
+                "3",
+                text="RT @brand: our sale",
+                referenced_tweets=[{"type": "retweeted", "id": "1"}],
+            ),
+            tweet(
+                "4", text="@brand is this real?", referenced_tweets=[{"type": "quoted", "id": "1"}]
+            ),
+        ]
+    }
+    assert [m.tweet_id for m in mentions_from_payload(page)] == [4]
+    line = {"data": tweet("5", referenced_tweets=[{"type": "retweeted", "id": "4"}])}
+    assert mentions_from_payload(line) == []
+
+
 def test_empty_page() -> None:
     assert mentions_from_payload({"meta": {"result_count": 0}}) == []
 
