@@ -99,8 +99,8 @@ def _set_aside(connection: Connection) -> Metric:
     aside = GaugeMetricFamily(
         "roost_set_aside",
         "Input that failed the same way every time, kept out of the way for a person to look "
-        "at (`roost accounts list` shows each with its reason): mentions the database "
-        "refused, by kind.",
+        "at (`roost accounts list` shows each with its reason), by kind: mention (the "
+        "database refused it), rule (X refused an account's filtered-stream rule).",
         labels=["kind"],
     )
     counts = dict(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from storage.db import insert_into
@@ -46,3 +46,11 @@ def set_aside_of(session: Session) -> dict[int | None, list[SetAside]]:
     for item in session.scalars(select(SetAside).order_by(SetAside.last_at.desc())):
         found.setdefault(item.account_id, []).append(item)
     return found
+
+
+def forget(session: Session, kind: str, ref: str) -> None:
+    """`ref` is no longer set aside: it worked after all."""
+    session.execute(
+        delete(SetAside).where(SetAside.kind == kind, SetAside.ref == ref),
+        execution_options={"synchronize_session": False},
+    )

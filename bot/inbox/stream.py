@@ -2,7 +2,11 @@
 
 X allows one filtered-stream connection per app, so one listener holds the
 stream lease and reads for every account; the others stand by. Rules are
-derived from the accounts (`@handle -is:retweet`, tagged with the account id). tweepy's
+derived from the accounts (`@handle -is:retweet`, tagged with the account id);
+a rule X refuses (in the errors of a 200 answer) is logged, set aside for
+`roost accounts list` and /metrics, and tried again, while that account's
+timeline is read instead. A rule with the same value under another tag (X
+keeps one rule per value) is used as it is: tweets are routed by rule id. tweepy's
 StreamingClient keeps the connection and reconnects with X's backoff; each
 time it connects, each account's mentions timeline is read from just before
 its cursor, which covers whatever the stream missed while it was down. A
@@ -32,11 +36,13 @@ from bot.runtime import Runtime
 from bot.x.client import MENTION_FIELDS, mount, translate_errors
 from storage.accounts import active_accounts, cursor
 from storage.models import Account
+from storage.set_aside import forget, set_aside
 
 logger = logging.getLogger(__name__)
 
 RULE_TAG_PREFIX = "roost:"
-"""Rules Roost manages are tagged `roost:<account id>`; others are left alone."""
+"""Rules Roost manages are tagged `roost:<account id>`; others are left alone (yet used,
+when one has the very value an account needs: X keeps one rule per value)."""
 
 BACKFILL_OVERLAP_MS = 120_000
 """The back-fill re-reads this much before the account's cursor: a stream may
@@ -90,6 +96,8 @@ class MentionStream(tweepy.StreamingClient):
         self.rt = rt
         self.intake = intake
         self.accounts: dict[int, Account] = {}
+        self.rule_accounts: dict[str, int] = {}  # X's rule id -> the account it serves
+        self.unruled: dict[int, str] = {}  # account id -> why X has no rule for it
         self.fatal: str | None = None
         self.backfills = 0
         # Accounts whose last back-fill has not succeeded yet.
@@ -98,7 +106,8 @@ class MentionStream(tweepy.StreamingClient):
         self.lock = threading.RLock()
 
     def sync_rules(self) -> None:
-        """Make X's rules match the accounts: add what is missing, delete what is stale."""
+        """Make X's rules match the accounts: add what is missing, delete what is stale;
+        then learn which rule serves which account, and which account X gave none."""
         with self.rt.sessions() as session:
             accounts = active_accounts(session)
         self.accounts = {a.id: a for a in accounts}
@@ -107,15 +116,50 @@ class MentionStream(tweepy.StreamingClient):
             current = self.get_rules().get("data") or []
         ours = [r for r in current if str(r.get("tag", "")).startswith(RULE_TAG_PREFIX)]
         stale = [r["id"] for r in ours if wanted.get(r["tag"]) != r["value"]]
-        have = {r["tag"] for r in ours if r["id"] not in stale}
+        present = {r["value"] for r in current if r["id"] not in stale}
         missing = [
-            tweepy.StreamRule(value, tag) for tag, value in wanted.items() if tag not in have
+            tweepy.StreamRule(value, tag) for tag, value in wanted.items() if value not in present
         ]
+        refused: dict[str, str] = {}
         with translate_errors("updating the stream rules"):
             if stale:
                 self.delete_rules(stale)
             if missing:
-                self.add_rules(missing)
+                answer = self.add_rules(missing)
+                for error in answer.get("errors") or []:
+                    why = error.get("detail") or error.get("title") or "no reason given"
+                    refused[str(error.get("value"))] = str(why)
+                current = self.get_rules().get("data") or []
+        rule_ids = {r["value"]: str(r["id"]) for r in current}
+        self.rule_accounts = {}
+        self.unruled = {}
+        for account in accounts:
+            value = wanted[f"{RULE_TAG_PREFIX}{account.id}"]
+            if value in rule_ids:
+                self.rule_accounts[rule_ids[value]] = account.id
+            else:
+                self.unruled[account.id] = refused.get(value, "X did not keep the rule")
+        self._record_refusals(accounts, wanted)
+
+    def _record_refusals(self, accounts: list[Account], wanted: dict[str, str]) -> None:
+        """Log and set aside each rule X refused; forget those it now keeps."""
+        now = self.rt.clock()
+        with self.rt.sessions.begin() as session:
+            for account in accounts:
+                value = wanted[f"{RULE_TAG_PREFIX}{account.id}"]
+                ref = f"stream rule {value}"
+                why = self.unruled.get(account.id)
+                if why is None:
+                    forget(session, "rule", ref)
+                    continue
+                logger.error(
+                    "X refused the stream rule for @%s (%s); reading its timeline instead "
+                    "and asking again",
+                    account.handle,
+                    why,
+                )
+                reason = f"X refused the filtered-stream rule: {why}"
+                set_aside(session, "rule", ref, reason, now, account.id)
 
     def accounts_changed(self) -> bool:
         """Whether accounts were added, removed or renamed since the rules were set."""
@@ -165,10 +209,8 @@ class MentionStream(tweepy.StreamingClient):
             return
         with self.lock:
             for rule in payload.get("matching_rules") or []:
-                tag = str(rule.get("tag", ""))
-                if not tag.startswith(RULE_TAG_PREFIX):
-                    continue
-                account = self.accounts.get(int(tag[len(RULE_TAG_PREFIX) :]))
+                account_id = self.rule_accounts.get(str(rule.get("id")))
+                account = self.accounts.get(account_id) if account_id is not None else None
                 if account is not None:
                     complete = account.id not in self.pending
                     self.intake.ingest(account, payload, advance=complete)
@@ -197,9 +239,11 @@ class StreamListener:
         *,
         lease_seconds: float = LEASE_SECONDS,
         retry_seconds: float = BACKFILL_RETRY_SECONDS,
+        rules_retry_seconds: float = SETUP_WAIT.total_seconds(),
         outage_wait: float = OUTAGE_WAIT,
     ) -> None:
         self.rt = rt
+        self.rules_retry_seconds = rules_retry_seconds
         self.intake = Intake(rt)
         self.lease = Lease(rt.redis, "intake:stream", seconds=lease_seconds)
         self.lease_seconds = lease_seconds
@@ -243,16 +287,20 @@ class StreamListener:
             return
         thread = stream.filter(threaded=True, **MENTION_FIELDS)
         try:
-            last_retry = time.monotonic()
+            last_retry = last_rules = time.monotonic()
             while not stop.is_set() and thread.is_alive():
                 stop.wait(self.lease_seconds / 3)
                 if not self.lease.renew():
                     logger.warning("lost the stream lease; standing by")
                     break
-                if stream.accounts_changed():
+                refused_due = time.monotonic() - last_rules >= self.rules_retry_seconds
+                if stream.accounts_changed() or (stream.unruled and refused_due):
                     stream.sync_rules()
-                if stream.pending and time.monotonic() - last_retry >= self.retry_seconds:
-                    stream.backfill(set(stream.pending))
+                    last_rules = time.monotonic()
+                # Accounts without a rule are read from their timelines meanwhile.
+                behind = set(stream.pending) | set(stream.unruled)
+                if behind and time.monotonic() - last_retry >= self.retry_seconds:
+                    stream.backfill(behind)
                     last_retry = time.monotonic()
         finally:
             stream.disconnect()

@@ -680,6 +680,16 @@ def test_rules_add_list_and_delete(fake: FakeX, rules_client: Any) -> None:
     assert rules_client.get_rules()["meta"]["result_count"] == 0
 
 
+def test_rules_past_the_cap_are_refused_one_by_one_in_a_200(fake: FakeX, rules_client: Any) -> None:
+    fake.rule_cap = 2
+    answer = rules_client.add_rules([tweepy.StreamRule(f"@brand{n}") for n in range(3)])
+
+    assert answer["meta"]["summary"] == {"created": 2, "not_created": 1, "valid": 3, "invalid": 0}
+    (error,) = answer["errors"]
+    assert error["value"] == "@brand2" and error["title"] == "RulesCapExceeded"
+    assert len(rules_client.get_rules()["data"]) == 2
+
+
 def test_rules_and_stream_need_the_app_bearer(
     fake: FakeX, brand: dict[str, Any], http: requests.Session
 ) -> None:

@@ -110,6 +110,7 @@ EDIT_WINDOW = timedelta(hours=1)
 OAUTH1_TIMESTAMP_SKEW = 300  # seconds an OAuth 1.0a timestamp may be off X's clock
 """How far back X looks for the same author's identical text."""
 RATE_LIMIT = 450
+RULE_CAP = 1000  # filtered-stream rules per app (self-serve)
 RATE_WINDOW_SECONDS = 15 * 60
 # How often an idle stream checks whether its client went away, so a reconnect is not refused
 # as a second connection for long.
@@ -1048,6 +1049,8 @@ class FakeX:
         self._uploads: dict[str, _Upload] = {}  # media id -> upload
         self._processing_failures: deque[JsonDict] = deque()
         self._rules: dict[str, _Rule] = {}
+        self.rule_cap = RULE_CAP
+        """Stream rules the app may hold; more are refused one by one in a 200 answer."""
         self._stream: _StreamConnection | None = None
 
         self._next_user_id = _FIRST_USER_ID
@@ -1422,6 +1425,11 @@ class FakeX:
         with self._lock:
             ids = self._mentions.get(username.lower(), [])
             return [copy.deepcopy(self._tweets[tweet_id].full) for tweet_id in reversed(ids)]
+
+    def rules(self) -> list[JsonDict]:
+        """The app's filtered-stream rules, oldest first: id, value and tag."""
+        with self._lock:
+            return [rule.as_json() for rule in self._rules.values()]
 
     def tweet(self, tweet_id: str) -> JsonDict:
         """A stored tweet (any version of an edited one) with every field."""
@@ -2773,6 +2781,16 @@ class FakeX:
                             "id": taken[value],
                             "title": "DuplicateRule",
                             "type": PROBLEMS_BASE + "duplicate-rules",
+                        }
+                    )
+                    continue
+                if len(self._rules) + len(created) >= self.rule_cap:
+                    errors.append(
+                        {
+                            "value": value,
+                            "title": "RulesCapExceeded",
+                            "detail": f"Rule cap of {self.rule_cap} reached for this app.",
+                            "type": PROBLEMS_BASE + "rule-cap",
                         }
                     )
                     continue

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+import requests
 from sqlalchemy import func, select
 
 from bot.inbox.stream import StreamListener, backfill_since, stream_rules
 from bot.runtime import Runtime
 from storage.models import Account, Mention
-from tests.conftest import queued_mentions, wait_for
+from storage.set_aside import set_aside_of
+from tests.conftest import BRAND_CHANNEL, add_brand_account, queued_mentions, wait_for
 from tests.fakes.x_api import FakeX
 
 
@@ -40,6 +43,28 @@ def streaming(rt: Runtime, fake_x: FakeX, brand: Account) -> Iterator[StreamList
     yield listener
     stop.set()
     thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def reasons_set_aside(rt: Runtime, account: Account) -> str:
+    """What `roost accounts list` shows set aside under the account."""
+    with rt.sessions() as session:
+        return " ".join(item.reason for item in set_aside_of(session).get(account.id, []))
+
+
+@contextmanager
+def listening(rt: Runtime, fake_x: FakeX, **options: float) -> Iterator[StreamListener]:
+    """A stream listener running until the block ends, once it has back-filled."""
+    listener = StreamListener(rt, lease_seconds=1.5, retry_seconds=0.2, **options)
+    stop = threading.Event()
+    thread = threading.Thread(target=listener.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: fake_x.open_streams == 1 and backfills(listener) >= 1, timeout=5)
+        yield listener
+    finally:
+        stop.set()
+        thread.join(timeout=10)
     assert not thread.is_alive()
 
 
@@ -83,6 +108,49 @@ def test_retweets_are_never_stored_from_the_stream_nor_the_backfill(
 
     assert {r["id"] for r in retweets} <= {m["id"] for m in fake_x.mentions_of("brand")}
     assert stored_ids(rt) == [int(mention["id"]), int(quote["id"])]
+
+
+def test_a_rule_another_tool_made_with_the_same_value_serves_the_account(
+    rt: Runtime, fake_x: FakeX, brand: Account
+) -> None:
+    """X keeps one rule per value and answers a duplicate with an error in a 200; Roost
+    used to ignore both, so the account's tweets arrived under a tag it did not know."""
+    requests.post(
+        f"{fake_x.url}/2/tweets/search/stream/rules",
+        json={"add": [{"value": "@brand -is:retweet", "tag": "the other tool"}]},
+        headers={"Authorization": f"Bearer {fake_x.app_bearer}"},
+        timeout=5,
+    ).raise_for_status()
+    fake_x.add_user("jane")
+    with listening(rt, fake_x) as listener:
+        tweet = fake_x.post_mention("brand", author="jane", text="@brand live")
+        wait_for(lambda: stored_ids(rt) == [int(tweet["id"])])
+        assert listener.stream is not None and listener.stream.unruled == {}
+    assert [rule["tag"] for rule in fake_x.rules()] == ["the other tool"]
+
+
+def test_a_rule_x_refuses_is_shown_read_around_and_asked_for_again(
+    rt: Runtime, fake_x: FakeX, brand: Account, caplog: pytest.LogCaptureFixture
+) -> None:
+    shop = add_brand_account(rt, fake_x, "shop", BRAND_CHANNEL)
+    fake_x.add_user("jane")
+    fake_x.rule_cap = 1
+    with listening(rt, fake_x, rules_retry_seconds=0.5) as listener:
+        assert listener.stream is not None
+        wait_for(lambda: shop.id in listener.stream.unruled or brand.id in listener.stream.unruled)
+        refused = shop if shop.id in listener.stream.unruled else brand
+        assert "X refused the stream rule for @" + refused.handle in caplog.text
+        assert "Rule cap of 1 reached" in reasons_set_aside(rt, refused)
+        # Its mentions still come, from its timeline, read while the rule is refused.
+        tweet = fake_x.post_mention(refused.handle, author="jane")
+        wait_for(lambda: int(tweet["id"]) in stored_ids(rt), timeout=10)
+
+        fake_x.rule_cap = 10  # room again: the next try gets the rule
+        wait_for(lambda: listener.stream is not None and not listener.stream.unruled, timeout=10)
+        assert reasons_set_aside(rt, refused) == ""
+        live = fake_x.post_mention(refused.handle, author="jane", text=f"@{refused.handle} live")
+        wait_for(lambda: int(live["id"]) in stored_ids(rt))
+    assert len(fake_x.rules()) == 2
 
 
 def test_stream_dropped_mid_burst_is_backfilled_without_doubles(
