@@ -49,6 +49,11 @@ class XRecipientClosed(XForbidden):
     """The recipient does not accept DMs from this account; reply in public instead."""
 
 
+class XDuplicate(XError):
+    """X refused a post or reply as a repeat of one the account made recently: if Roost's
+    own earlier try made it, the post is there to be found."""
+
+
 class XUnavailable(XError):
     """X answered 5xx, timed out or dropped the connection; worth trying again.
 

@@ -67,6 +67,14 @@ def back_to_pending(
     _move(session, outbound_id, ("sending",), status=SENDABLE, run_at=run_at, error=error)
 
 
+def send_again(session: Session, outbound_id: int, *, error: str) -> Outbound | None:
+    """sending or unknown → pending, for a call that certainly ended (its worker died)
+    without leaving a trace at X; None if the row was elsewhere."""
+    return _move(
+        session, outbound_id, ("sending", "unknown"), status=SENDABLE, run_at=None, error=error
+    )
+
+
 def settle(
     session: Session,
     outbound_id: int,

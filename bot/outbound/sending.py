@@ -26,6 +26,7 @@ from bot import runtime
 from bot.errors import (
     RoostError,
     SlackUnavailable,
+    XDuplicate,
     XError,
     XOutcomeUnknown,
     XRateLimited,
@@ -69,6 +70,12 @@ RECHECK_AFTER = timedelta(minutes=1)
 
 RECONCILE_SKEW = timedelta(minutes=2)
 """How far before a call began a post it made may be dated (clocks differ)."""
+
+SEND_AGAIN_KINDS = frozenset({"reply", "post", "retweet", "unretweet"})
+"""What goes out again when its worker died mid-call and X shows no trace of it: X
+refuses a post or reply that repeats one the account just made (and Roost then finds
+that one), and retweeting is idempotent. A DM has no such guard: it stays unknown, for a
+person to check."""
 
 MAX_UNAVAILABLE_ATTEMPTS = 6
 """Calls that never reached X before the row fails with X's error."""
@@ -149,6 +156,14 @@ def send_outbound(outbound_id: int) -> str:
         return "rate limited"
     except XUnavailable as exc:
         return _unavailable(rt, row, exc)
+    except XDuplicate as exc:
+        # Refused as a repeat: of this row's own earlier, interrupted try, if X has it.
+        assert client is not None
+        outcome = _reconcile(
+            rt, row, account, client, reason=str(exc), since=row.created_at, missing=str(exc)
+        )
+        report(rt, outbound_id)
+        return outcome
     except XOutcomeUnknown as exc:
         assert client is not None  # only the call itself has an unknown outcome
         outcome = _reconcile(rt, row, account, client, reason=str(exc))
@@ -179,14 +194,30 @@ def reconcile_outbound(outbound_id: int) -> str:
         if row.status == "sending" and _still_sending(rt, row):
             return "still sending"
         account = session.get_one(Account, row.account_id)
+    interrupted = row.status == "sending"
     reason = (
         "The send was interrupted before X's answer was recorded."
-        if row.status == "sending"
+        if interrupted
         else "Checked again."
     )
     outcome = _reconcile(rt, row, account, x_client(rt, account), reason=reason)
+    # Its worker is known to have died, so its call has ended: what X does not show was
+    # not made, and goes again where X itself refuses a second copy.
+    if outcome == "unknown" and interrupted and row.claimed_by and _may_send_again(row):
+        with rt.sessions.begin() as session:
+            again = rows.send_again(session, outbound_id, error=f"{reason} Sent again.")
+        if again is not None:
+            logger.warning("outbound %s: interrupted, not at X; sending again", outbound_id)
+            enqueue_send(rt.queue, outbound_id)
+            return "sending again"
     report(rt, outbound_id)
     return outcome
+
+
+def _may_send_again(row: Outbound) -> bool:
+    if row.kind in ("reply", "post"):
+        return bool(row.text.strip())  # X's duplicate guard compares the text
+    return row.kind in SEND_AGAIN_KINDS
 
 
 def sweep_outbound(
@@ -385,16 +416,25 @@ def _unavailable(rt: Runtime, row: Outbound, exc: XUnavailable) -> str:
 
 
 def _reconcile(
-    rt: Runtime, row: Outbound, account: Account, client: XClient, *, reason: str
+    rt: Runtime,
+    row: Outbound,
+    account: Account,
+    client: XClient,
+    *,
+    reason: str,
+    since: datetime | None = None,
+    missing: str | None = None,
 ) -> str:
-    """Look for the row's effect at X: `sent` if found, else `unknown`."""
+    """Look for the row's effect at X, made at or after `since` (by default, when its
+    call began): `sent` if found; else `failed` with the message `missing`, if given, or
+    `unknown`."""
     with rt.sessions() as session:
-        since = (row.started_at or row.created_at) - RECONCILE_SKEW
+        since = (since or row.started_at or row.created_at) - RECONCILE_SKEW
         claimed = rows.x_ids_of(session, row.account_id, row.kind, since=since, but=row.id)
         earlier = previous_part(session, row)
         replied_part = int(earlier.x_id) if earlier is not None and earlier.x_id else None
     try:
-        found, x_id = _find_at_x(client, account, row, claimed, replied_part)
+        found, x_id = _find_at_x(client, account, row, claimed, replied_part, since)
     except XError as exc:
         found, x_id = False, None
         reason = f"{reason} Checking X failed too ({exc})."
@@ -402,6 +442,9 @@ def _reconcile(
         logger.info("outbound %s was sent after all (%s)", row.id, x_id)
         _settle(rt, row.id, "sent", x_id=x_id)
         return "sent"
+    if missing is not None:
+        _settle(rt, row.id, "failed", error=missing)
+        return "failed"
     what = "post" if row.kind != "dm" else "DM"
     _settle(
         rt,
@@ -417,12 +460,12 @@ def _find_at_x(
     account: Account,
     row: Outbound,
     claimed: set[str],
-    replied_part: int | None = None,
+    replied_part: int | None,
+    since: datetime,
 ) -> tuple[bool, str | None]:
-    """Whether X shows the row's effect, and X's id for it. Only what was made since the
-    call began counts, and never a post another row already accounts for: the same words
+    """Whether X shows the row's effect, and X's id for it. Only what was made since
+    `since` counts, and never a post another row already accounts for: the same words
     sent last week are not this send."""
-    since = (row.started_at or row.created_at) - RECONCILE_SKEW
     if row.kind in ("reply", "post"):
         target = row.target_tweet_id if row.kind == "reply" else replied_part
         for post in client.recent_posts(account.x_user_id, since=since):

@@ -30,6 +30,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from bot import clock
 from bot.errors import (
+    XDuplicate,
     XError,
     XForbidden,
     XNotFound,
@@ -581,7 +582,7 @@ def _refusal(exc: tweepy.Forbidden, doing: str, recipient: str | None) -> XError
             "is already part of. Post a new message that mentions the author instead."
         )
     if "duplicate content" in said:
-        return XError(
+        return XDuplicate(
             "X refused the post as a duplicate of one this account posted recently. "
             "Change the wording and send it again."
         )

@@ -7,21 +7,30 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
+import requests
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
 from bot.inbox.cards import ACTION_CHECK, ACTION_RETRY
 from bot.outbound import acting
 from bot.outbound.reply_modal import Draft
-from bot.outbound.sending import SENDING_STALE, send_outbound, sweep_outbound
+from bot.outbound.sending import (
+    SENDING_STALE,
+    reconcile_outbound,
+    send_outbound,
+    sweep_outbound,
+)
 from bot.runtime import Runtime
 from bot.team.people import Who
+from bot.worker import REDIS_EPOCH_KEY
 from bot.x.client import READ_RETRIES
 from storage.models import Account, Mention, Outbound
+from storage.outbound import claim_for_sending
 from tests.conftest import AGENT, BRAND_CHANNEL, REPO_ROOT, run_jobs, wait_for
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
@@ -245,6 +254,69 @@ def test_a_worker_killed_after_x_answered_is_reconciled_not_resent(
     settled = row(rt)
     assert (settled.status, settled.x_id) == ("sent", str(post["id"]))
     assert len(fake_x.calls_to("/2/tweets", "POST")) == 1
+
+
+def interrupted(rt: Runtime, outbound: Outbound) -> None:
+    """The row's send began in a worker that then died (SIGKILL) before recording anything,
+    as far as anyone can tell: Redis has held its data a while, and no liveness is left."""
+    rt.queue.empty()
+    rt.redis.set(REDIS_EPOCH_KEY, time.time() - 60)
+    with rt.sessions.begin() as session:
+        assert claim_for_sending(session, outbound.id, rt.clock(), by="gone-worker")
+
+
+def test_a_send_cut_before_x_had_it_goes_again_once(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, jane_card: dict[str, Any]
+) -> None:
+    """A worker SIGKILLed between claiming a row and X taking the post left it unknown, and
+    the reply was never sent (the chaos benchmark's one lost send)."""
+    interrupted(rt, publish(rt, fake_slack, "@jane on our way"))
+
+    rt.queue.enqueue(reconcile_outbound, row(rt).id)
+    run_jobs(rt)
+
+    (post,) = fake_x.posts_by("brand")
+    settled = row(rt)
+    assert (settled.status, settled.x_id) == ("sent", str(post["id"]))
+    assert "Sent again" not in card_text(fake_slack, jane_card)  # a detail, not news
+
+
+def test_a_repeat_x_refuses_is_the_rows_own_earlier_try_found(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, jane_card: dict[str, Any], brand: Account
+) -> None:
+    """Sent again, yet X had the first try after all (listed late): X refuses the repeat,
+    and the row settles on the post X has, instead of failing as a duplicate."""
+    pending = publish(rt, fake_slack, "@jane on our way ^BK")
+    rt.queue.empty()
+    token = fake_x.issue_token(str(brand.x_user_id))
+    requests.post(
+        f"{fake_x.url}/2/tweets",
+        json={
+            "text": pending.text,
+            "reply": {"in_reply_to_tweet_id": str(pending.target_tweet_id)},
+        },
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5,
+    ).raise_for_status()
+
+    rt.queue.enqueue(send_outbound, pending.id)
+    run_jobs(rt)
+
+    (post,) = fake_x.posts_by("brand")
+    settled = row(rt)
+    assert (settled.status, settled.x_id) == ("sent", str(post["id"]))
+
+
+def test_an_interrupted_dm_is_never_sent_again_unasked(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, jane_card: dict[str, Any]
+) -> None:
+    interrupted(rt, publish(rt, fake_slack, "Thanks, we're on it", kind="dm"))
+
+    rt.queue.enqueue(reconcile_outbound, row(rt).id)
+    run_jobs(rt)
+
+    assert row(rt).status == "unknown"
+    assert fake_x.dms_between("brand", "jane") == []
 
 
 def test_a_lost_dm_is_not_mistaken_for_an_older_one_with_the_same_words(
