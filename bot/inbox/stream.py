@@ -131,24 +131,28 @@ class MentionStream(tweepy.StreamingClient):
                     refused[str(error.get("value"))] = str(why)
                 current = self.get_rules().get("data") or []
         rule_ids = {r["value"]: str(r["id"]) for r in current}
-        self.rule_accounts = {}
-        self.unruled = {}
+        rule_accounts: dict[str, int] = {}
+        unruled: dict[int, str] = {}
         for account in accounts:
             value = wanted[f"{RULE_TAG_PREFIX}{account.id}"]
             if value in rule_ids:
-                self.rule_accounts[rule_ids[value]] = account.id
+                rule_accounts[rule_ids[value]] = account.id
             else:
-                self.unruled[account.id] = refused.get(value, "X did not keep the rule")
-        self._record_refusals(accounts, wanted)
+                unruled[account.id] = refused.get(value, "X did not keep the rule")
+        self._record_refusals(accounts, wanted, unruled)
+        # Whole, and only now: the stream's thread and the listener read them meanwhile.
+        self.rule_accounts, self.unruled = rule_accounts, unruled
 
-    def _record_refusals(self, accounts: list[Account], wanted: dict[str, str]) -> None:
+    def _record_refusals(
+        self, accounts: list[Account], wanted: dict[str, str], unruled: dict[int, str]
+    ) -> None:
         """Log and set aside each rule X refused; forget those it now keeps."""
         now = self.rt.clock()
         with self.rt.sessions.begin() as session:
             for account in accounts:
                 value = wanted[f"{RULE_TAG_PREFIX}{account.id}"]
                 ref = f"stream rule {value}"
-                why = self.unruled.get(account.id)
+                why = unruled.get(account.id)
                 if why is None:
                     forget(session, "rule", ref)
                     continue
