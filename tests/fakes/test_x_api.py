@@ -945,10 +945,16 @@ def test_post_tweet_refusals_read_like_x(
     first = brand_client.create_tweet(
         text="thanks!", in_reply_to_tweet_id=mention["id"], user_auth=False
     )["data"]
-    # Its own posts and conversations it is part of stay open to the account.
+    # Its own posts stay open to the account...
     brand_client.create_tweet(text="and more", in_reply_to_tweet_id=first["id"], user_auth=False)
+    # ...but since 2026-02-23 a conversation it joined does not: only a post whose author
+    # mentions it, or quotes one of its posts, summons it.
     later = fake.post_mention("bob", author="alice", text="@bob me too", reply_to=mention["id"])
-    brand_client.create_tweet(text="welcome", in_reply_to_tweet_id=later["id"], user_auth=False)
+    assert refusal(text="welcome", in_reply_to_tweet_id=later["id"])["detail"].startswith(
+        "Reply to this conversation is not allowed"
+    )
+    quote = fake.post_mention("bob", author="alice", text="@bob see this", quote_of=first["id"])
+    brand_client.create_tweet(text="welcome", in_reply_to_tweet_id=quote["id"], user_auth=False)
 
     assert refusal(text="thanks!") == forbidden(
         "You are not allowed to create a Tweet with duplicate content."
@@ -956,6 +962,12 @@ def test_post_tweet_refusals_read_like_x(
     bob_client = client_for(bearer_token=fake.issue_token(bob["id"]))
     assert bob_client.create_tweet(text="thanks!", user_auth=False)["data"]["text"] == "thanks!"
     assert len(fake.posts_by("brand")) == 4
+
+    # At most one cashtag a post; "$1" or "a$B" are not cashtags at all.
+    assert refusal(text="$TSLA beats $AAPL") == forbidden(
+        "Posts created via the API may contain at most 1 cashtag."
+    )
+    brand_client.create_tweet(text="$TSLA is up $1 from a$B", user_auth=False)
 
 
 def test_replies_are_unrestricted_when_asked() -> None:

@@ -26,9 +26,10 @@ Authentication is checked as X checks it: bearer tokens by value, OAuth 1.0a by 
 signature over the URL the request was sent to (so a client that signs for api.twitter.com and
 then sends elsewhere gets 401), with a fresh timestamp and an unused nonce.
 
-Posting follows X's rules for self-serve apps: at most 280 weighted characters (twitter-text),
-no duplicate of the author's own recent text, and replies only where the replied-to author
-mentioned the account or the account is already in the conversation (``restrict_replies``).
+Posting follows X's rules for self-serve apps (since 2026-02-23): at most 280 weighted characters
+(twitter-text), at most one cashtag, no duplicate of the author's own recent text, and replies
+only where the replied-to post's author summoned the account, by mentioning it or quoting one of
+its posts (``restrict_replies``).
 Retweets are posts of their own, as on X: "RT @author: text", referencing the original
 (``retweeted``) and mentioning its author, so they reach mentions timelines and any stream rule
 without ``-is:retweet``. Quote posts reference theirs (``quoted``). An edit (``edit_tweet``) is
@@ -120,6 +121,12 @@ _USERNAME = re.compile(r"[A-Za-z0-9_]{1,15}")
 # An @mention: not glued to a preceding word or @, and not longer than a username can be.
 _MENTION = re.compile(r"(?<![A-Za-z0-9_@])@([A-Za-z0-9_]{1,15})(?![A-Za-z0-9_@])")
 _SNOWFLAKE = re.compile(r"[0-9]{1,19}")
+# twitter-text's cashtag: $ and 1-6 letters (plus an optional .xx or _xx), after a space or
+# the start, before a space, punctuation or the end.
+_CASHTAG = re.compile(
+    r"(?:^|(?<=\s))[$＄]([a-z]{1,6}(?:[._][a-z]{1,2})?)(?=$|\s|[!'#%&()*+,\\\-./:;<=>?@\[\]^_{|}~$])",
+    re.IGNORECASE,
+)
 
 # X's own words for refused writes (all 403, ``about:blank`` problems).
 REPLY_TARGET_GONE = "You attempted to reply to a Tweet that is deleted or not visible to you."
@@ -132,6 +139,9 @@ TEXT_TOO_LONG = (
     "see https://github.com/twitter/twitter-text."
 )
 DUPLICATE_CONTENT = "You are not allowed to create a Tweet with duplicate content."
+MAX_CASHTAGS = 1  # per post from a self-serve app, since 2026-02-23
+# X documents the rule, not its words: this is the fake's wording of the refusal.
+TOO_MANY_CASHTAGS = "Posts created via the API may contain at most 1 cashtag."
 DMS_REFUSED = "You cannot send messages to this user."
 INVALID_MEDIA_IDS = "Your media IDs are invalid."
 MEDIA_TYPE_UNRECOGNIZED = "media type unrecognized."
@@ -991,8 +1001,8 @@ class FakeX:
 
         `timeline_depth` is how many of a user's most recent mentions the mentions timeline
         reaches (800 on X). `restrict_replies` refuses replies, as X does for self-serve apps,
-        unless the replied-to post is the account's own, mentions it, or sits in a conversation
-        the account already posted in. `log_requests` prints one line per request to stderr.
+        unless the replied-to post is the account's own, mentions it, or quotes one of its
+        posts. `log_requests` prints one line per request to stderr.
         """
         self._address = (host, port)
         self.keepalive_seconds = keepalive_seconds
@@ -2266,6 +2276,8 @@ class FakeX:
         media_ids = _media_ids(request["media"]) if "media" in request else []
         if twitter_text.parse_tweet(text).weightedLength > TWEET_WEIGHTED_LIMIT:
             raise _forbidden(TEXT_TOO_LONG)
+        if len(_CASHTAG.findall(text)) > MAX_CASHTAGS:
+            raise _forbidden(TOO_MANY_CASHTAGS)
         with self._lock:
             media_keys = self._attachable(user_id, media_ids)
             parent = None
@@ -2301,16 +2313,17 @@ class FakeX:
         return [upload.key for upload in ready]
 
     def _may_reply(self, user_id: str, parent: _StoredTweet) -> bool:
-        """Whether a self-serve app's user may reply to `parent` (caller holds the lock)."""
+        """Whether a self-serve app's user may reply to `parent`, under X's rule since
+        2026-02-23: only where its author summoned the user, by mentioning them in it or
+        quoting one of their posts (and, as ever, to the user's own posts). Having joined
+        the conversation earlier no longer counts (caller holds the lock)."""
         if parent.full["author_id"] == user_id:
             return True
         if self._users[user_id]["username"].lower() in parent.mentioned:
             return True
-        conversation_id = parent.full["conversation_id"]
-        return any(
-            self._tweets[tweet_id].full["conversation_id"] == conversation_id
-            for tweet_id in self._timelines.get(user_id, [])
-        )
+        quoted = _reference(parent.full, "quoted")
+        quoted_tweet = self._tweets.get(int(quoted)) if quoted is not None else None
+        return quoted_tweet is not None and quoted_tweet.full["author_id"] == user_id
 
     def _is_duplicate(self, user_id: str, text: str) -> bool:
         """Whether the user posted exactly `text` recently (caller holds the lock)."""
