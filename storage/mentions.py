@@ -31,6 +31,50 @@ class IncomingMention:
     author_protected: bool = False
     lang: str | None = None
     media: list[dict[str, str]] = field(default_factory=list)
+    summons: bool | None = None  # see bot.x.normalize.summons
+    edit_history: tuple[int, ...] = ()  # every version's id, oldest first, if edited
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A stored mention whose post was edited: the text it had, and the new version."""
+
+    mention_id: int
+    version_id: int
+    old_text: str
+
+
+def apply_edits(
+    session: Session, account_id: int, mentions: Sequence[IncomingMention], now: datetime
+) -> tuple[list[IncomingMention], list[Edit]]:
+    """Take the new versions of stored mentions out of `mentions`: each updates its stored
+    mention (text, media, whether it summons; tweet_id stays the first version's) instead
+    of becoming a mention of its own. Returns the mentions left to store, and the edits
+    made. A version older than the stored one, seen late, changes nothing.
+    """
+    edited = [m for m in mentions if len(m.edit_history) > 1]
+    if not edited:
+        return list(mentions), []
+    earlier = {version for m in edited for version in m.edit_history[:-1]}
+    stored = {
+        mention.tweet_id: mention
+        for mention in session.scalars(
+            select(Mention).where(Mention.account_id == account_id, Mention.tweet_id.in_(earlier))
+        )
+    }
+    consumed: set[int] = set()
+    edits = []
+    for m in sorted(edited, key=lambda m: m.tweet_id):
+        target = next((stored[v] for v in m.edit_history[:-1] if v in stored), None)
+        if target is None:
+            continue  # its first version was never a mention here: a mention of its own
+        consumed.add(m.tweet_id)
+        if target.version_id is not None and target.version_id >= m.tweet_id:
+            continue
+        edits.append(Edit(target.id, m.tweet_id, target.text))
+        target.text, target.media, target.summons = m.text, m.media, m.summons
+        target.version_id, target.edited_at = m.tweet_id, now
+    return [m for m in mentions if m.tweet_id not in consumed], edits
 
 
 def store_mentions(
@@ -101,6 +145,7 @@ def _row(account_id: int, m: IncomingMention, root: int, received_at: datetime) 
         "text": m.text,
         "lang": m.lang,
         "media": m.media,
+        "summons": m.summons,
         "created_at": m.created_at or received_at,
         "received_at": received_at,
         "status": "open",

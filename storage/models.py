@@ -151,9 +151,16 @@ class Mention(Base):
     author_followers: Mapped[int | None] = mapped_column(Integer)
     author_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     author_protected: Mapped[bool] = mapped_column(Boolean, default=False)
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)  # the newest version's, once edited
     lang: Mapped[str | None] = mapped_column(String(16))
     media: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Whether the post summons the account (mentions it, or quotes one of its posts): X
+    # refuses a reply from a self-serve app otherwise. None: stored before Roost knew.
+    summons: Mapped[bool | None] = mapped_column(Boolean)
+    # An edited post: its newest version's id (tweet_id stays the first's) and when the
+    # edit was stored.
+    version_id: Mapped[int | None] = mapped_column(BigInteger)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when X says it was posted
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when intake stored it
     status: Mapped[str] = mapped_column(String(16), default="open")

@@ -97,6 +97,7 @@ class CardMention:
     assignee: str | None = None  # Slack user id
     sla_due_at: datetime | None = None  # while nobody has answered
     overdue: bool = False
+    edited: bool = False  # the author edited the post; the thread has the text before
 
 
 def tweet_url(tweet_id: int, author_username: str | None) -> str:
@@ -245,7 +246,7 @@ def _when(moment: datetime) -> str:
 
 
 def _notes(mention: CardMention) -> list[str]:
-    notes = []
+    notes = [":pencil2: edited (the text before is in the thread)"] if mention.edited else []
     if mention.in_reply_to_tweet_id:
         notes.append(":leftwards_arrow_with_hook: a reply in a conversation")
     if mention.media:

@@ -437,6 +437,7 @@ def _view(
         assignee=assignee,
         sla_due_at=sla_due_at,
         overdue=overdue,
+        edited=mention.edited_at is not None,
     )
 
 

@@ -40,7 +40,7 @@ from bot.team.credentials import REFRESH_AHEAD, x_client
 from bot.x.client import XClient
 from bot.x.normalize import mentions_from_payload, parse_time
 from storage.accounts import active_accounts, cursor, stop_intake
-from storage.mentions import IncomingMention, store_mentions
+from storage.mentions import Edit, IncomingMention, apply_edits, store_mentions
 from storage.models import Account
 from storage.set_aside import set_aside
 
@@ -105,7 +105,7 @@ class Intake:
         payload, in the same transaction: the stream does this once a
         back-fill has made the account's intake complete up to the stream.
         """
-        mentions = mentions_from_payload(payload, skip_author_id=account.x_user_id)
+        mentions = mentions_from_payload(payload, account_x_id=account.x_user_id)
         return self.store(account, mentions, advance=advance)
 
     def store(
@@ -118,30 +118,52 @@ class Intake:
         never holds back the ones after it.
         """
         now = self.rt.clock()
+        edits: list[Edit] = []
         try:
             with self.rt.sessions.begin() as session:
-                new = store_mentions(session, account.id, mentions, now)
+                fresh, edits = apply_edits(session, account.id, mentions, now)
+                new = store_mentions(session, account.id, fresh, now)
                 if advance and mentions:
                     _advance(session, account.id, max(m.tweet_id for m in mentions), now)
         except SQLAlchemyError as exc:
             if not refused(exc):
                 raise
-            new = self._store_each(account, mentions, now)
+            new, edits = self._store_each(account, mentions, now)
             if advance and mentions:
                 with self.rt.sessions.begin() as session:
                     _advance(session, account.id, max(m.tweet_id for m in mentions), now)
         self._enqueue(account.id, new)
+        self._show_edits(edits)
         return len(new)
+
+    def _show_edits(self, edits: list[Edit]) -> None:
+        for edit in edits:
+            try:
+                self.rt.queue.enqueue(
+                    "bot.inbox.edits.show_edit",
+                    edit.mention_id,
+                    edit.version_id,
+                    edit.old_text,
+                    job_id=f"edit-{edit.mention_id}-{edit.version_id}",
+                    retry=NOTICE_RETRY,
+                    result_ttl=0,
+                )
+            except RedisError as exc:
+                # The new text is stored; the card shows it at its next refresh.
+                logger.error("edit of mention %s not shown (%s)", edit.mention_id, exc)
 
     def _store_each(
         self, account: Account, mentions: list[IncomingMention], now: datetime
-    ) -> list[int]:
+    ) -> tuple[list[int], list[Edit]]:
         """One transaction a mention: those the database refuses are set aside."""
         new: list[int] = []
+        edits: list[Edit] = []
         for mention in mentions:
             try:
                 with self.rt.sessions.begin() as session:
-                    new += store_mentions(session, account.id, [mention], now)
+                    fresh, edited = apply_edits(session, account.id, [mention], now)
+                    new += store_mentions(session, account.id, fresh, now)
+                    edits += edited
             except SQLAlchemyError as exc:
                 if not refused(exc):
                     raise
@@ -161,7 +183,7 @@ class Intake:
                         now,
                         account.id,
                     )
-        return new
+        return new, edits
 
     def poll(
         self,
@@ -198,7 +220,7 @@ class Intake:
             reached_start = False
             if since is None:
                 page, reached_start = _since_added(page, account.created_at)
-            burst += mentions_from_payload(page, skip_author_id=account.x_user_id)
+            burst += mentions_from_payload(page, account_x_id=account.x_user_id)
             token = meta.get("next_token")
             if not token or reached_start:
                 break

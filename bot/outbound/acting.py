@@ -72,6 +72,8 @@ def start(rt: Runtime, who: Who, mention_id: int, kind: str) -> tuple[Draft, Com
         cotag = _cotag_for(scene, kind)
         if kind == "dm" and scene.mention.author_username is None:
             raise Refused("The author's account is gone from X, so there is nobody to DM.")
+        if kind == "reply" and scene.mention.summons is False:
+            raise Refused(not_summoned(scene) + " Send a DM instead (the card's DM button).")
         context = ComposeContext(
             handle=scene.account.handle,
             author_username=scene.mention.author_username,
@@ -94,6 +96,8 @@ def _check(session: Session, scene: Scene, draft: Draft) -> Checked:
     if draft.kind == "reply":
         measured = measure(draft.text, cotag)
         problems = [_offer_dm(p) for p in check_public(draft.text, banned=banned)]
+        if scene.mention.summons is False:
+            problems.append(_offer_dm(Finding("not_summoned", "", not_summoned(scene))))
     else:
         measured = measure(draft.text, cotag, limit=DM_LIMIT)
         problems = check_dm(draft.text, banned=banned)
@@ -103,6 +107,16 @@ def _check(session: Session, scene: Scene, draft: Draft) -> Checked:
         problems,
         _warnings(session, scene, draft.kind),
         scene.role == "needs-approval",
+    )
+
+
+def not_summoned(scene: Scene) -> str:
+    """Why X will refuse a public reply to this mention."""
+    author = f"@{scene.mention.author_username}" if scene.mention.author_username else "Its author"
+    return (
+        f"X will refuse a public reply here: {author} neither mentions "
+        f"@{scene.account.handle} in this post nor quotes one of its posts, and X lets apps "
+        "reply only then (quoting it instead needs X's Enterprise plan)."
     )
 
 

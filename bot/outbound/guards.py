@@ -1,9 +1,10 @@
 """Checks a reply must pass before it goes out, as findings a person can act on.
 
 A public reply is seen by everyone, so it is stopped when it is empty, uses a
-word the brand has banned, or carries a customer's personal data (phone,
-e-mail, card, resident registration or bank account number). A DM is private:
-personal data is often the point of it, so only emptiness is checked.
+word the brand has banned, has more cashtags than X takes, or carries a
+customer's personal data (phone, e-mail, card, resident registration or bank
+account number). A DM is private: personal data is often the point of it, so
+only emptiness and banned words are checked.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import date
 import phonenumbers
 
 from bot.words import find_word
-from bot.x.text import url_spans
+from bot.x.text import MAX_CASHTAGS, cashtags, url_spans
 
 PHONE_REGION = "KR"
 """Region for numbers written without a country code: the team is Korean."""
@@ -41,7 +42,18 @@ def check_public(text: str, *, banned: Iterable[str]) -> list[Finding]:
     """Everything that stops `text` going out as a public reply; empty means go."""
     if not text.strip():
         return [_empty()]
-    return _banned_findings(text, banned) + find_personal_data(text)
+    return _banned_findings(text, banned) + _cashtag_findings(text) + find_personal_data(text)
+
+
+def _cashtag_findings(text: str) -> list[Finding]:
+    found = cashtags(text)
+    if len(found) <= MAX_CASHTAGS:
+        return []
+    listed = ", ".join(found)
+    message = (
+        f"X takes one cashtag a post from apps, and this has {len(found)} ({listed}): keep one."
+    )
+    return [Finding(kind="cashtags", excerpt=listed, message=message)]
 
 
 def check_dm(text: str, *, banned: Iterable[str] = ()) -> list[Finding]:

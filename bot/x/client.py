@@ -578,8 +578,12 @@ def _refusal(exc: tweepy.Forbidden, doing: str, recipient: str | None) -> XError
         )
     if "not been mentioned or otherwise engaged" in said:
         return XForbidden(
-            "X lets this account reply only to posts that mention it or to conversations it "
-            "is already part of. Post a new message that mentions the author instead."
+            "X lets apps reply only to a post whose author mentions the account in it or "
+            "quotes one of its posts, and this one does neither. Send a DM instead."
+        )
+    if "cashtag" in said:
+        return XError(
+            "X takes at most one cashtag ($TSLA) in a post from an app. Keep one and send it again."
         )
     if "duplicate content" in said:
         return XDuplicate(

@@ -17,14 +17,15 @@ from storage.mentions import IncomingMention
 
 
 def mentions_from_payload(
-    payload: dict[str, Any], *, skip_author_id: int | None = None
+    payload: dict[str, Any], *, account_x_id: int | None = None
 ) -> list[IncomingMention]:
-    """Every tweet in the payload as an IncomingMention, oldest first.
+    """Every tweet in the payload as an IncomingMention, oldest first, as the account
+    `account_x_id` receives them.
 
-    Tweets by `skip_author_id` (the brand account itself) are left out: the
-    team's own posts are not inbox items. So are retweets ("RT @brand: …", or
-    of a post that mentions the brand): they reach the mentions timeline and
-    the stream, yet nobody asked the brand anything. Quote posts stay.
+    The account's own tweets are left out: the team's own posts are not inbox items.
+    So are retweets ("RT @brand: …", or of a post that mentions the brand): they reach
+    the mentions timeline and the stream, yet nobody asked the brand anything. Quote
+    posts stay. Each mention says whether it summons the account (see `summons`).
     """
     data = payload.get("data") or []
     tweets = [data] if isinstance(data, dict) else data
@@ -32,19 +33,48 @@ def mentions_from_payload(
     includes = payload.get("includes") or {}
     users = {u["id"]: u for u in includes.get("users", [])}
     media = {m["media_key"]: m for m in includes.get("media", [])}
-    found = [_mention(tweet, users, media) for tweet in tweets]
-    return sorted((m for m in found if m.author_id != skip_author_id), key=lambda m: m.tweet_id)
+    # X's OpenAPI names the referenced posts `includes.posts`; the live API says tweets.
+    referenced = {t["id"]: t for t in [*includes.get("tweets", []), *includes.get("posts", [])]}
+    found = [_mention(tweet, users, media, referenced, account_x_id) for tweet in tweets]
+    return sorted((m for m in found if m.author_id != account_x_id), key=lambda m: m.tweet_id)
+
+
+def summons(
+    tweet: dict[str, Any], account_x_id: int | None, referenced: dict[str, dict[str, Any]]
+) -> bool | None:
+    """Whether the tweet summons the account, which X requires of a post a self-serve app
+    replies to: its author mentions the account in it, or quotes one of its posts. None
+    when the payload cannot tell (no entities asked for, no account given)."""
+    if account_x_id is None:
+        return None
+    note = _note(tweet)
+    entities = note.get("entities") or tweet.get("entities")
+    if entities is None and "referenced_tweets" not in tweet:
+        return None
+    mentioned = {str(m.get("id")) for m in (entities or {}).get("mentions") or []}
+    if str(account_x_id) in mentioned:
+        return True
+    for ref in _references(tweet):
+        quoted = referenced.get(str(ref.get("id"))) if ref.get("type") == "quoted" else None
+        if quoted is not None and str(quoted.get("author_id")) == str(account_x_id):
+            return True
+    return False
 
 
 def _mention(
-    tweet: dict[str, Any], users: dict[str, dict[str, Any]], media: dict[str, dict[str, Any]]
+    tweet: dict[str, Any],
+    users: dict[str, dict[str, Any]],
+    media: dict[str, dict[str, Any]],
+    referenced: dict[str, dict[str, Any]],
+    account_x_id: int | None,
 ) -> IncomingMention:
     tweet_id = int(tweet["id"])
     author_id = tweet.get("author_id")
     # A deleted or suspended author is absent from includes; the card says so.
     author = users.get(author_id, {}) if author_id else {}
     metrics = author.get("public_metrics") or {}
-    note = tweet.get("note_tweet") or {}
+    note = _note(tweet)
+    history = tweet.get("edit_history_tweet_ids") or tweet.get("edit_history_post_ids") or []
     return IncomingMention(
         tweet_id=tweet_id,
         conversation_id=int(tweet.get("conversation_id") or tweet_id),
@@ -52,7 +82,7 @@ def _mention(
         # X escapes &, < and > in text; store what the person actually wrote.
         text=clean(html.unescape(note.get("text") or tweet.get("text") or "")),
         created_at=parse_time(tweet.get("created_at")),
-        in_reply_to_tweet_id=_replied_to(tweet.get("referenced_tweets") or []),
+        in_reply_to_tweet_id=_replied_to(_references(tweet)),
         author_username=_clean_or_none(author.get("username")),
         author_name=_clean_or_none(author.get("name")),
         author_followers=metrics.get("followers_count"),
@@ -60,11 +90,25 @@ def _mention(
         author_protected=bool(author.get("protected")),
         lang=_clean_or_none(tweet.get("lang")),
         media=_media((tweet.get("attachments") or {}).get("media_keys") or [], media),
+        summons=summons(tweet, account_x_id, referenced),
+        edit_history=tuple(int(version) for version in history),
     )
 
 
+def _note(tweet: dict[str, Any]) -> dict[str, Any]:
+    """A long post's whole text and entities; X's OpenAPI calls it `note_post`."""
+    note: dict[str, Any] = tweet.get("note_tweet") or tweet.get("note_post") or {}
+    return note
+
+
+def _references(tweet: dict[str, Any]) -> list[dict[str, str]]:
+    """The posts a tweet replies to, quotes or retweets (`referenced_posts` in X's OpenAPI)."""
+    refs = tweet.get("referenced_tweets") or tweet.get("referenced_posts") or []
+    return list(refs)
+
+
 def _is_retweet(tweet: dict[str, Any]) -> bool:
-    return any(ref.get("type") == "retweeted" for ref in tweet.get("referenced_tweets") or [])
+    return any(ref.get("type") == "retweeted" for ref in _references(tweet))
 
 
 def _replied_to(references: Iterable[dict[str, str]]) -> int | None:

@@ -8,6 +8,7 @@ enforce, so all counting goes through twitter-text.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 import warnings
 from dataclasses import dataclass
@@ -30,6 +31,23 @@ _COTAG_HELP = "A CoTag is ^ and 1 to 4 letters, like ^BK."
 def weighted_length(text: str) -> int:
     """The length X counts for `text` (twitter-text v3, NFC normalised first)."""
     return int(parse_tweet(text).weightedLength)
+
+
+MAX_CASHTAGS = 1
+"""Cashtags ($TSLA) X takes in one post from a self-serve app, since 2026-02-23."""
+
+_CASHTAG = re.compile(
+    # twitter-text's: $ and 1-6 letters (an optional .xx or _xx), after a space or the
+    # start, before a space, punctuation or the end. "$1" and "a$B" are not cashtags.
+    r"(?:^|(?<=\s))[$＄]([a-z]{1,6}(?:[._][a-z]{1,2})?)"
+    r"(?=$|\s|[!'#%&()*+,\\\-./:;<=>?@\[\]^_{|}~$])",
+    re.IGNORECASE,
+)
+
+
+def cashtags(text: str) -> list[str]:
+    """The cashtags in `text`, as X finds them, each with its $."""
+    return ["$" + match for match in _CASHTAG.findall(text)]
 
 
 def url_spans(text: str) -> list[tuple[int, int]]:

@@ -218,6 +218,38 @@ def test_a_banned_word_blocks_naming_the_word(
     assert "refund" in answer["errors"][TEXT_BLOCK]
 
 
+def test_more_than_one_cashtag_is_refused_before_x_refuses_it(
+    app: App, fake_slack: FakeSlack, card: dict[str, Any]
+) -> None:
+    answer = preview(app, fake_slack, card, "@jane $TSLA beats $AAPL")
+    assert answer["response_action"] == "errors"
+    assert "one cashtag" in answer["errors"][TEXT_BLOCK]
+    assert "$TSLA, $AAPL" in answer["errors"][TEXT_BLOCK]
+
+
+def test_a_post_that_does_not_summon_the_account_offers_a_dm_instead_of_a_reply(
+    app: App, rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, card: dict[str, Any]
+) -> None:
+    """X refuses a self-serve app's reply unless the post's author mentioned the account or
+    quoted one of its posts; Reply says so at once, and DM still works."""
+    compose = open_modal(app, fake_slack, card, ACTION_REPLY)  # opened while it summoned
+    with rt.sessions.begin() as session:
+        session.scalars(select(Mention)).one().summons = False
+
+    press(app, fake_slack, card, ACTION_REPLY)
+    said = ephemeral_answer(fake_slack)
+    assert "X will refuse a public reply here" in said and "DM" in said
+    answer = submit(app, fake_slack, compose, typed("@jane on it"))
+    assert answer["response_action"] == "errors"
+    assert "neither mentions @brand" in answer["errors"][TEXT_BLOCK]
+
+    dm = preview(app, fake_slack, card, "On it", action=ACTION_DM)
+    submit(app, fake_slack, dm["view"])
+    run_jobs(rt)
+    assert len(fake_x.dms_between("brand", "jane")) == 1
+    assert fake_x.posts_by("brand") == []
+
+
 def test_empty_text_is_refused(app: App, fake_slack: FakeSlack, card: dict[str, Any]) -> None:
     answer = preview(app, fake_slack, card, "   \n ")
     assert answer["response_action"] == "errors"

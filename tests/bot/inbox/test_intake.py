@@ -303,3 +303,32 @@ def test_a_conversation_spanning_pages_has_one_card(
     rows = {m.tweet_id: m for m in stored(rt)}
     assert rows[int(first["id"])].is_card
     assert rows[int(reply["id"])].root_tweet_id == int(first["id"])
+
+
+def test_an_edited_post_updates_its_card_and_keeps_the_old_text_in_the_thread(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    """X makes an edit a new post with a new id; it used to become a second card."""
+    fake_x.add_user("jane")
+    first = fake_x.post_mention("brand", author="jane", text="@brand my order <!channel> is lost")
+    Intake(rt).poll(brand)
+    run_jobs(rt)
+    (card,) = fake_slack.messages(BRAND_CHANNEL)
+
+    edited = fake_x.edit_tweet(first["id"], "@brand my order 1234 is lost")
+    # Seen twice, as the stream and a back-fill would: one edit all the same.
+    assert Intake(rt).poll(brand) == 0
+    assert Intake(rt).poll(brand, since_id=int(first["id"]) - 1) == 0
+    run_jobs(rt)
+
+    cards = [m for m in fake_slack.messages(BRAND_CHANNEL) if "thread_ts" not in m]
+    assert [m["ts"] for m in cards] == [card["ts"]]  # no second card
+    (mention,) = stored(rt)
+    assert (mention.tweet_id, mention.version_id) == (int(first["id"]), int(edited["id"]))
+    assert mention.text == "@brand my order 1234 is lost"
+    shown = str(fake_slack.message(BRAND_CHANNEL, card["ts"])["blocks"])
+    assert "my order 1234 is lost" in shown and "edited" in shown
+    (note,) = fake_slack.thread(BRAND_CHANNEL, card["ts"])
+    assert "@jane edited the post" in note["text"]
+    assert "my order &lt;!channel&gt; is lost" in str(note["blocks"])
+    assert "<!channel>" not in str(note)

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from bot.errors import (
+    XDuplicate,
     XError,
     XForbidden,
     XNotFound,
@@ -201,16 +202,35 @@ def test_reply_outside_the_accounts_conversations_is_forbidden(
 
 
 @pytest.mark.parametrize(
-    ("text", "message"),
-    [("a" * 281, "Shorten it"), ("日" * 141, "Shorten it"), ("@jane same words", "duplicate")],
+    ("text", "message", "error"),
+    [
+        ("a" * 281, "Shorten it", XError),
+        ("日" * 141, "Shorten it", XError),
+        ("$TSLA or $AAPL", "one cashtag", XError),
+        # Its own type: the sender looks for its own earlier, interrupted try.
+        ("@jane same words", "duplicate", XDuplicate),
+    ],
 )
 def test_refused_text_says_what_to_change(
-    fake_x: FakeX, client: XClient, text: str, message: str
+    fake_x: FakeX, client: XClient, text: str, message: str, error: type[XError]
 ) -> None:
     fake_x.post_mention("jane", author="brand", text="@jane same words")  # posted before
     with pytest.raises(XError, match=message) as raised:
         client.post_tweet(text)
-    assert type(raised.value) is XError  # not a plan problem, not worth retrying as is
+    assert type(raised.value) is error  # not a plan problem, not worth retrying as is
+
+
+def test_a_reply_x_does_not_count_as_summoned_is_refused_saying_what_to_do(
+    fake_x: FakeX, client: XClient, jane: dict[str, Any]
+) -> None:
+    """Since 2026-02-23 a conversation the account joined does not open it to replies."""
+    mention = fake_x.post_mention("brand", author="jane")
+    client.post_tweet("@jane on it", reply_to=int(mention["id"]))
+    later = fake_x.post_mention(
+        "jane", author="jane", text="@jane still waiting", reply_to=mention["id"]
+    )
+    with pytest.raises(XForbidden, match="Send a DM instead"):
+        client.post_tweet("@jane soon", reply_to=int(later["id"]))
 
 
 def test_dm_to_a_closed_inbox(fake_x: FakeX, client: XClient) -> None:

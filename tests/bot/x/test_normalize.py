@@ -95,7 +95,7 @@ def test_reply_and_media_are_kept() -> None:
 
 def test_the_accounts_own_posts_are_skipped() -> None:
     page = {"data": [tweet("1"), tweet("2", author_id="100")]}
-    assert [m.tweet_id for m in mentions_from_payload(page, skip_author_id=100)] == [1]
+    assert [m.tweet_id for m in mentions_from_payload(page, account_x_id=100)] == [1]
 
 
 def test_retweets_are_dropped_and_quote_posts_kept() -> None:
@@ -114,6 +114,60 @@ def test_retweets_are_dropped_and_quote_posts_kept() -> None:
     assert [m.tweet_id for m in mentions_from_payload(page)] == [4]
     line = {"data": tweet("5", referenced_tweets=[{"type": "retweeted", "id": "4"}])}
     assert mentions_from_payload(line) == []
+
+
+BRAND = 100
+BRAND_MENTIONED = {"mentions": [{"start": 0, "end": 6, "username": "brand", "id": "100"}]}
+
+
+def test_a_post_summons_the_account_when_it_mentions_it_or_quotes_it() -> None:
+    quoted = {"id": "1", "text": "Our sale", "author_id": "100"}
+    page = {
+        "data": [
+            tweet("2", entities=BRAND_MENTIONED),
+            tweet("3", entities={}, referenced_tweets=[{"type": "quoted", "id": "1"}]),
+            tweet("4", entities={"mentions": [{"username": "bob", "id": "7"}]}),
+            tweet("5"),  # no entities asked for: nobody can tell
+        ],
+        "includes": {"tweets": [quoted]},
+    }
+    found = mentions_from_payload(page, account_x_id=BRAND)
+    assert [(m.tweet_id, m.summons) for m in found] == [(2, True), (3, True), (4, False), (5, None)]
+    # X's OpenAPI names the referenced posts `includes.posts`: read either.
+    page["includes"] = {"posts": [quoted]}
+    assert mentions_from_payload(page, account_x_id=BRAND)[1].summons is True
+
+
+def test_a_long_posts_mention_counts_from_its_note() -> None:
+    note = {"text": "x" * 300 + " @brand", "entities": BRAND_MENTIONED}
+    (found,) = mentions_from_payload(
+        {"data": [tweet("2", entities={}, note_tweet=note)]}, account_x_id=BRAND
+    )
+    assert found.summons is True and found.text.endswith("@brand")
+
+
+def test_the_spec_spellings_of_post_fields_are_read_too() -> None:
+    """X's OpenAPI (2.167) says note_post, referenced_posts and edit_history_post_ids where
+    the live API says tweet; Roost reads both."""
+    post = {
+        "id": "9",
+        "text": "@brand short",
+        "author_id": "200",
+        "note_post": {"text": "@brand the whole long text"},
+        "referenced_posts": [{"type": "replied_to", "id": "8"}],
+        "edit_history_post_ids": ["7", "9"],
+    }
+    (found,) = mentions_from_payload({"data": [post]})
+    assert found.text == "@brand the whole long text"
+    assert found.in_reply_to_tweet_id == 8
+    assert found.edit_history == (7, 9)
+    retweet = {**post, "referenced_posts": [{"type": "retweeted", "id": "8"}]}
+    assert mentions_from_payload({"data": [retweet]}) == []
+
+
+def test_an_edited_post_carries_its_history() -> None:
+    (found,) = mentions_from_payload({"data": [tweet("12", edit_history_tweet_ids=["11", "12"])]})
+    assert found.edit_history == (11, 12)
 
 
 def test_empty_page() -> None:
