@@ -2119,16 +2119,23 @@ def upload_image(
 
 
 def upload_video_chunks(
-    fake: FakeX, token: str, data: bytes = MP4, *, chunk: int = 4000, total: int | None = None
+    fake: FakeX,
+    token: str,
+    data: bytes = MP4,
+    *,
+    chunk: int = 4000,
+    total: int | None = None,
+    media_type: str = "video/mp4",
+    category: str = "tweet_video",
 ) -> str:
     """Initialize and append `data` in chunks; the media id (not finalized)."""
     auth = {"Authorization": f"Bearer {token}"}
     started = requests.post(
         f"{fake.url}/2/media/upload/initialize",
         json={
-            "media_type": "video/mp4",
+            "media_type": media_type,
             "total_bytes": len(data) if total is None else total,
-            "media_category": "tweet_video",
+            "media_category": category,
         },
         headers=auth,
         timeout=5,
@@ -2180,9 +2187,6 @@ def test_image_upload_then_a_post_carrying_it(
     (upload,) = fake.uploads_by("brand")
     assert (upload["id"], upload["type"], upload["state"]) == (data["id"], "photo", "succeeded")
 
-    gif = upload_image(fake, token, GIF, "tweet_gif").json()["data"]
-    assert gif["media_key"].startswith("16_")
-
     posted = brand_client.create_tweet(text="look", media_ids=[data["id"]], user_auth=False)
     sent = json.loads(fake.calls_to("/2/tweets", method="POST")[-1].body)
     assert sent["media"] == {"media_ids": [data["id"]]}
@@ -2221,12 +2225,44 @@ def test_image_upload_refusals(fake: FakeX, brand: dict[str, Any]) -> None:
 
     not_an_image = upload_image(fake, token, b"%PDF-1.7 hello")
     assert error_messages(not_an_image) == ["media type unrecognized."]
-    assert upload_image(fake, token, PNG, "tweet_gif").status_code == 400
+    # X documents the one-request upload for images only: GIFs go chunked.
+    assert upload_image(fake, token, GIF, "tweet_gif").status_code == 400
     assert upload_image(fake, token, MP4, "tweet_video").status_code == 400
     assert upload_image(fake, token, PNG, "poster").status_code == 400
     assert upload_image(fake, fake.app_bearer).status_code == 403
     assert upload_image(fake, "nobody").status_code == 401
     assert fake.uploads_by("brand") == []
+
+
+def test_an_animated_gif_goes_up_chunked_and_is_processed_before_use(
+    fake: FakeX, brand: dict[str, Any], brand_client: Any
+) -> None:
+    token = fake.issue_token(brand["id"])
+    fake.video_polls = 1
+    media_id = upload_video_chunks(fake, token, GIF, media_type="image/gif", category="tweet_gif")
+    finalized = finalize(fake, token, media_id).json()["data"]
+    assert finalized["processing_info"]["state"] == "pending"
+    with pytest.raises(tweepy.BadRequest):  # not usable until processed
+        brand_client.create_tweet(text="gif", media_ids=[media_id], user_auth=False)
+    status = requests.get(
+        f"{fake.url}/2/media/upload",
+        params={"media_id": media_id, "command": "STATUS"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5,
+    ).json()["data"]
+    assert status["processing_info"]["state"] == "succeeded"
+    assert status["media_key"].startswith("16_")
+    brand_client.create_tweet(text="gif", media_ids=[media_id], user_auth=False)
+
+    not_a_gif = upload_video_chunks(fake, token, PNG, media_type="image/gif", category="tweet_gif")
+    finalize(fake, token, not_a_gif)
+    failed = requests.get(
+        f"{fake.url}/2/media/upload",
+        params={"media_id": not_a_gif, "command": "STATUS"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5,
+    ).json()["data"]
+    assert failed["processing_info"]["state"] == "failed"
 
 
 def test_chunked_video_processes_over_several_polls(

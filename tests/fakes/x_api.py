@@ -2419,15 +2419,17 @@ class FakeX:
         return self.max_gif_bytes if kind == "animated_gif" else self.max_image_bytes
 
     def _upload_one_shot(self, user_id: str, headers: Headers, body: bytes) -> JsonDict:
-        """``POST /2/media/upload``: an image or GIF in one request, usable at once."""
+        """``POST /2/media/upload``: an image in one request, usable at once. X documents
+        this "simple" upload for images only: animated GIFs and videos need the chunked
+        upload, whose processing X requires of them."""
         form = _form(headers, body, frozenset({"media", "media_category", "additional_owners"}))
         category = form.get("media_category", b"").decode("utf-8", "replace")
         kind = _media_kind(category)
-        if kind is None or kind == "video":
+        if kind != "photo":
             raise _invalid_request(
                 "media_category",
                 category,
-                "`media_category` must be one of [tweet_image,tweet_gif,dm_image,dm_gif]: "
+                "`media_category` must be one of [tweet_image,dm_image]: animated GIFs and "
                 "videos need the chunked upload",
             )
         data = form.get("media")
@@ -2539,8 +2541,8 @@ class FakeX:
         return {"data": {"expires_at": int(time.time()) + MEDIA_EXPIRES_SECONDS}}
 
     def _finalize_upload(self, user_id: str, media_id: str) -> JsonDict:
-        """``POST /2/media/upload/{id}/finalize``: images are ready at once, videos start
-        processing (see `video_polls` and `fail_processing`)."""
+        """``POST /2/media/upload/{id}/finalize``: images are ready at once, videos and
+        animated GIFs start processing (see `video_polls` and `fail_processing`)."""
         with self._lock:
             upload = self._own_upload(user_id, media_id, "id")
             if upload.state != "uploading":
@@ -2549,15 +2551,21 @@ class FakeX:
             if upload.size != upload.total_bytes or not contiguous:
                 raise _invalid_request("id", media_id, SEGMENTS_MISMATCH)
             data = b"".join(upload.segments[index] for index in sorted(upload.segments))
-            if upload.kind != "video":
+            if upload.kind == "photo":
                 self._check_image(upload.kind, data)
                 upload.state = "succeeded"
                 self._add_media(upload.kind, int(upload.id))
                 return {"data": self._upload_json(upload)}
-            # An MP4 or MOV starts with its ftyp box; anything else cannot be processed.
+            # An MP4 or MOV starts with its ftyp box, a GIF with its signature; anything
+            # else cannot be processed.
+            playable = (
+                data[4:8] == b"ftyp"
+                if upload.kind == "video"
+                else data.startswith((b"GIF87a", b"GIF89a"))
+            )
             if self._processing_failures:
                 upload.failure = self._processing_failures.popleft()
-            elif data[4:8] != b"ftyp":
+            elif not playable:
                 upload.failure = PROCESSING_FAILED
             upload.state = "pending"
             if self.video_polls <= 0:
@@ -2582,7 +2590,7 @@ class FakeX:
             return {"data": self._upload_json(upload)}
 
     def _finish_processing(self, upload: _Upload) -> None:
-        """End a video's processing as decided at finalize (caller holds the lock)."""
+        """End a video's or GIF's processing as decided at finalize (caller holds the lock)."""
         upload.state = "failed" if upload.failure is not None else "succeeded"
         if upload.state == "succeeded":
             self._add_media(upload.kind, int(upload.id))
@@ -2595,7 +2603,7 @@ class FakeX:
             "size": upload.size,
             "expires_after_secs": MEDIA_EXPIRES_SECONDS,
         }
-        if upload.kind == "video" and upload.state != "uploading":
+        if upload.kind != "photo" and upload.state != "uploading":
             info: JsonDict = {"state": upload.state}
             if upload.state in ("pending", "in_progress"):
                 info["check_after_secs"] = self.check_after_secs
