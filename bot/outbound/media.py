@@ -131,10 +131,13 @@ def download(rt: Runtime, file: dict[str, Any]) -> bytes:
 def upload_to_x(
     client: XClient, data: bytes, mime: str, *, poll: Callable[[float], None] = time.sleep
 ) -> str:
-    """Upload the file to X as an image or a video by its type; the media id.
+    """Upload the file to X as an image, an animated GIF or a video by its type; the
+    media id.
 
-    `poll` sleeps between a video's processing checks.
+    `poll` sleeps between a GIF's or a video's processing checks.
     """
+    if mime == "image/gif":  # X takes animated GIFs only chunked, and processes them
+        return client.upload_gif(data, poll=poll)
     if mime in IMAGE_TYPES:
         return client.upload_image(data, mime)
     if mime in VIDEO_TYPES:

@@ -311,12 +311,17 @@ class XClient:
     # says XOutcomeUnknown), uploading again from the start is always safe.
 
     def upload_image(self, data: bytes, mime: str) -> str:
-        """Upload an image (a GIF as an animated GIF) in one request; its media id."""
+        """Upload a still image in one request (X's "simple" upload, for images only); its
+        media id. An animated GIF goes through `upload_gif`."""
         doing = "uploading the image"
-        category = "tweet_gif" if mime == "image/gif" else "tweet_image"
         with translate_errors(doing, write=True):
-            answer = self._multipart(MEDIA_UPLOAD, {"media_category": category}, data, mime)
+            answer = self._multipart(MEDIA_UPLOAD, {"media_category": "tweet_image"}, data, mime)
         return str(_data(answer, doing)["id"])
+
+    def upload_gif(self, data: bytes, *, poll: Callable[[float], None] = time.sleep) -> str:
+        """Upload an animated GIF in chunks, as X requires, and wait until X has processed
+        it; its media id. See `upload_video`."""
+        return self._upload_chunked(data, "image/gif", "tweet_gif", "GIF", poll=poll)
 
     def upload_video(
         self,
@@ -331,7 +336,22 @@ class XClient:
         `poll` sleeps between STATUS checks (X says how long); a video X cannot process, or
         one still processing after VIDEO_PROCESSING_WAIT seconds, raises XError.
         """
-        doing = "uploading the video"
+        return self._upload_chunked(
+            data, mime, "tweet_video", "video", chunk_bytes=chunk_bytes, poll=poll
+        )
+
+    def _upload_chunked(
+        self,
+        data: bytes,
+        mime: str,
+        category: str,
+        noun: str,
+        *,
+        chunk_bytes: int = VIDEO_CHUNK_BYTES,
+        poll: Callable[[float], None] = time.sleep,
+    ) -> str:
+        """INITIALIZE, APPEND in segments, FINALIZE, then STATUS until processed."""
+        doing = f"uploading the {noun}"
         with translate_errors(doing, write=True):
             started = self._client.request(
                 "POST",
@@ -339,7 +359,7 @@ class XClient:
                 json={
                     "media_type": mime,
                     "total_bytes": len(data),
-                    "media_category": "tweet_video",
+                    "media_category": category,
                 },
                 user_auth=self._user_auth,
             )
@@ -363,27 +383,33 @@ class XClient:
             if info.get("state") == "failed":
                 error = info.get("error") or {}
                 reason = str(error.get("message") or error.get("name") or "no reason given")
+                fix = (
+                    "Check that it is an MP4 or MOV with H.264 video and AAC audio"
+                    if noun == "video"
+                    else "Check that it is an animated GIF X can play (under 15 MB, "
+                    "at most 1280×1080 and 350 frames)"
+                )
                 raise XError(
-                    f"X could not process the video ({reason.rstrip('.')}). "
-                    "Check that it is an MP4 or MOV with H.264 video and AAC audio, "
-                    "or attach another."
+                    f"X could not process the {noun} ({reason.rstrip('.')}). "
+                    f"{fix}, or attach another."
                 )
             delay = float(info.get("check_after_secs") or DEFAULT_CHECK_AFTER)
             if waited + delay > VIDEO_PROCESSING_WAIT:
                 raise XError(
-                    f"X was still processing the video after {VIDEO_PROCESSING_WAIT / 60:.0f} "
-                    "minutes. Try again later, or attach a shorter video."
+                    f"X was still processing the {noun} after "
+                    f"{VIDEO_PROCESSING_WAIT / 60:.0f} minutes. Try again later, or attach a "
+                    f"smaller one."
                 )
             poll(delay)
             waited += delay
-            with translate_errors("checking the video's processing"):
+            with translate_errors(f"checking the {noun}'s processing"):
                 status = self._client.request(
                     "GET",
                     MEDIA_UPLOAD,
                     params={"media_id": media_id, "command": "STATUS"},
                     user_auth=self._user_auth,
                 )
-            state = _data(status.json(), "checking the video's processing")
+            state = _data(status.json(), f"checking the {noun}'s processing")
 
     def _multipart(
         self, route: str, fields: dict[str, str], data: bytes, mime: str

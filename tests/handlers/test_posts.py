@@ -419,6 +419,22 @@ def test_images_from_slack_go_up_to_x_with_the_post(
     assert all(d["authorized"] for d in fake_slack.downloads)
 
 
+def test_an_animated_gif_from_slack_goes_up_chunked_as_x_requires(
+    app: App, rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, accounts: list[Account]
+) -> None:
+    fake_x.video_polls = 0  # processed by the time it is finalized
+    gif = fake_slack.add_file("loop.gif", "image/gif", b"GIF89a" + bytes(600))
+    modal = compose(app, fake_slack)
+    answer = submit(app, fake_slack, modal, values("Loop!", [accounts[0].id], files=[gif]))
+    submit(app, fake_slack, answer["view"])
+    run_jobs(rt)
+    (upload,) = fake_x.uploads_by("brand")
+    assert upload["type"] == "animated_gif"
+    assert fake_x.calls_to("/2/media/upload/initialize")
+    (post,) = fake_x.posts_by("brand")
+    assert post["media_ids"] == [upload["id"]]
+
+
 def test_media_going_up_in_a_live_worker_are_not_uploaded_again_beside_them(
     app: App, rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, accounts: list[Account]
 ) -> None:

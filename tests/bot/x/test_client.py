@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -405,6 +406,7 @@ def test_connect_timeout_on_a_write_sent_nothing(fake_x: FakeX, account: dict[st
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 MP4 = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40
+GIF = b"GIF89a" + bytes(range(256)) * 4
 
 
 def test_upload_an_image_and_post_it(
@@ -435,6 +437,24 @@ def test_upload_a_video_in_chunks_waiting_as_x_says(fake_x: FakeX, client: XClie
     assert (upload["state"], upload["size"]) == ("succeeded", len(MP4))
     client.post_tweet("Watch this", media_ids=[media_id])
     assert fake_x.posts_by("brand")[0]["media_ids"] == [media_id]
+
+
+def test_an_animated_gif_goes_up_chunked_and_waits_for_processing(
+    fake_x: FakeX, client: XClient
+) -> None:
+    """X documents the one-request upload for images only; a GIF sent that way is refused."""
+    fake_x.video_polls = 1
+    waits: list[float] = []
+    media_id = client.upload_gif(GIF, poll=waits.append)
+
+    assert waits == [1.0]
+    (started,) = fake_x.calls_to("/2/media/upload/initialize")
+    assert json.loads(started.body)["media_category"] == "tweet_gif"
+    (upload,) = fake_x.uploads_by("brand")
+    assert (upload["type"], upload["state"]) == ("animated_gif", "succeeded")
+    client.post_tweet("Loop", media_ids=[media_id])
+    with pytest.raises(XError, match="could not process the GIF"):
+        client.upload_gif(PNG, poll=waits.append)
 
 
 def test_video_x_cannot_process_says_why(fake_x: FakeX, client: XClient) -> None:
