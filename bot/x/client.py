@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import requests
@@ -62,6 +63,10 @@ MENTIONS_PAGE_SIZE = 100
 
 PAGE_SIZE = 100
 """The largest page X serves on the user timeline, DM events and retweeters."""
+
+RECENT_POSTS_PAGES = 10
+"""Pages of the account's own posts `recent_posts` reads at most: in a burst of sends, the
+one looked for can be hundreds of posts back."""
 
 RETWEETERS_PAGES = 3
 """Pages of retweeters, newest first, that `retweeted` reads before answering no."""
@@ -436,32 +441,39 @@ class XClient:
             answer: dict[str, Any] = response.json() if response.content else {}
         return answer
 
-    def recent_posts(self, user_id: int, *, since: datetime) -> list[dict[str, Any]]:
+    def recent_posts(
+        self, user_id: int, *, since: datetime, pages: int = RECENT_POSTS_PAGES
+    ) -> Iterator[dict[str, Any]]:
         """The account's own posts (its retweets left out) created at or after `since`,
-        newest first (up to 100).
+        newest first, page by page (up to `pages` of 100) while the caller reads on.
 
         Raw X objects: id, text (HTML-escaped, links shortened, as X serves it),
         created_at, conversation_id, in_reply_to_user_id, referenced_tweets.
         """
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
-        page = self._read(
-            "reading the account's recent posts",
-            lambda: self._client.get_users_tweets(
-                user_id,
-                user_auth=self._user_auth,
-                max_results=PAGE_SIZE,
-                start_time=since,
-                tweet_fields=POST_FIELDS,
-                exclude=["retweets"],
-            ),
-        )
-        # start_time has whole seconds only: drop what falls in the second before `since`.
-        return [
-            post
-            for post in page.get("data") or []
-            if (parse_time(post.get("created_at")) or since) >= since
-        ]
+        token: str | None = None
+        for _ in range(pages):
+            page = self._read(
+                "reading the account's recent posts",
+                partial(
+                    self._client.get_users_tweets,
+                    user_id,
+                    user_auth=self._user_auth,
+                    max_results=PAGE_SIZE,
+                    start_time=since,
+                    tweet_fields=POST_FIELDS,
+                    exclude=["retweets"],
+                    pagination_token=token,
+                ),
+            )
+            # start_time has whole seconds only: drop what falls in the second before.
+            for post in page.get("data") or []:
+                if (parse_time(post.get("created_at")) or since) >= since:
+                    yield post
+            token = (page.get("meta") or {}).get("next_token")
+            if token is None:
+                return
 
     def retweet(self, user_id: int, tweet_id: int) -> None:
         """Retweet the post as the account `user_id` (this client's own); again is harmless."""

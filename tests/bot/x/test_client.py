@@ -109,7 +109,7 @@ def test_recent_posts_are_own_posts_since_a_time_newest_first(
     reply = client.post_tweet("@jane 5 < 6 & done", reply_to=mention)
 
     # X takes whole seconds; the post 0.4 s before `since` is dropped all the same.
-    posts = client.recent_posts(int(account["id"]), since=base + timedelta(seconds=0.5))
+    posts = list(client.recent_posts(int(account["id"]), since=base + timedelta(seconds=0.5)))
     assert [post["id"] for post in posts] == [reply, late["id"]]
     assert early["id"] not in [post["id"] for post in posts]
     newest = posts[0]
@@ -122,7 +122,24 @@ def test_recent_posts_are_own_posts_since_a_time_newest_first(
     assert call.query["start_time"] == (base).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     naive = (base + timedelta(minutes=5)).replace(tzinfo=None)
-    assert [post["id"] for post in client.recent_posts(int(account["id"]), since=naive)] == [reply]
+    assert [post["id"] for post in list(client.recent_posts(int(account["id"]), since=naive))] == [
+        reply
+    ]
+
+
+def test_recent_posts_read_on_page_after_page_as_long_as_the_caller_does(
+    fake_x: FakeX, account: dict[str, Any], client: XClient
+) -> None:
+    """In a burst of sends the post a reconcile looks for can be hundreds back."""
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    for n in range(150):
+        fake_x.post_mention("jane", author="brand", text=f"@jane number {n}")
+    calls = lambda: len(fake_x.calls_to(f"/2/users/{account['id']}/tweets"))  # noqa: E731
+
+    posts = client.recent_posts(int(account["id"]), since=since)
+    assert next(posts)["text"] == "@jane number 149"
+    assert calls() == 1  # the first page answered it
+    assert len(list(posts)) == 149 and calls() == 2
 
 
 def test_retweet_unretweet_and_retweeted(
@@ -301,7 +318,7 @@ def test_server_error_on_a_write_is_an_unknown_outcome(
     # A 5xx on a read is just X failing: tried again at once, then later.
     fake_x.fail(f"/2/users/{account['id']}/tweets", 503, times=READ_RETRIES + 1)
     with pytest.raises(XUnavailable):
-        client.recent_posts(int(account["id"]), since=datetime.now(UTC))
+        list(client.recent_posts(int(account["id"]), since=datetime.now(UTC)))
 
 
 def test_a_read_x_fails_once_is_tried_again_at_once(
@@ -324,7 +341,7 @@ def test_lost_answer_to_a_post_is_unknown_yet_the_post_exists(
     assert "Check the account on X" in str(raised.value)
 
     (post,) = fake_x.posts_by("brand")
-    found = client.recent_posts(int(account["id"]), since=started)
+    found = list(client.recent_posts(int(account["id"]), since=started))
     assert [(p["id"], p["text"]) for p in found] == [(post["id"], "@jane on its way")]
 
 
@@ -358,7 +375,7 @@ def test_slow_answer_to_a_read_is_unavailable(fake_x: FakeX, account: dict[str, 
     client = client_for(fake_x, account, timeout=SHORT_TIMEOUT)
     fake_x.slow(f"/2/users/{account['id']}/tweets", 1.0, times=READ_RETRIES + 1)
     with pytest.raises(XUnavailable):
-        client.recent_posts(int(account["id"]), since=datetime.now(UTC))
+        list(client.recent_posts(int(account["id"]), since=datetime.now(UTC)))
 
 
 def test_unreachable_x_on_a_write_sent_nothing(
