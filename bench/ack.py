@@ -60,7 +60,16 @@ from slack_bolt import BoltRequest, BoltResponse
 from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import make_url
 
-from bench.common import Stack, ask, bench_runtime, epoch, key_of, percentile, wait
+from bench.common import (
+    BENCH_LIMIT_FACTOR,
+    Stack,
+    ask,
+    bench_runtime,
+    epoch,
+    key_of,
+    percentile,
+    wait,
+)
 from bot.inbox.cards import ACTION_REOPEN, ACTION_RESOLVE
 from bot.inbox.intake import Intake
 from bot.outbound.reply_modal import REPLY_PUBLISH_CALLBACK, Draft
@@ -505,6 +514,7 @@ def _serve_fake_x(mentions: int, pipe: Connection) -> None:
     from tests.fakes.x_api import FakeX
 
     fake = FakeX(timeline_depth=mentions + 100).start()
+    fake.limit_factor = BENCH_LIMIT_FACTOR
     brand = fake.add_user("brand", name="The Brand")
     for n in range(AUTHORS):
         fake.add_user(f"customer{n}", name=f"Customer {n}")

@@ -52,7 +52,7 @@ from typing import Any
 from redis import Redis
 from sqlalchemy import func, select
 
-from bench.common import bench_runtime, key_of, postgres_schema, wait
+from bench.common import BENCH_LIMIT_FACTOR, bench_runtime, key_of, postgres_schema, wait
 from bot.inbox.intake import Intake
 from bot.outbound import acting
 from bot.outbound.reply_modal import Draft
@@ -514,6 +514,7 @@ def _serve_fake(kind: str, pipe: Connection) -> None:
     fake: Any
     if kind == "x":
         fake = FakeX(timeline_depth=5000)
+        fake.limit_factor = BENCH_LIMIT_FACTOR
     else:
         fake = FakeSlack()
         fake.add_channel(BRAND_CHANNEL, "x-brand")

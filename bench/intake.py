@@ -40,7 +40,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import make_url
 
-from bench.common import bench_runtime, key_of
+from bench.common import BENCH_LIMIT_FACTOR, bench_runtime, key_of
 from bot.inbox.intake import Intake, Listener
 from bot.runtime import Runtime
 from storage.accounts import cursor, upsert_account
@@ -153,6 +153,7 @@ def _serve_fake_x(mentions: int, pipe: Connection) -> None:
     from tests.fakes.x_api import FakeX
 
     fake = FakeX(timeline_depth=mentions + 10_000).start()
+    fake.limit_factor = BENCH_LIMIT_FACTOR
     brand = fake.add_user("brand", name="The Brand")
     authors = [
         fake.add_user(f"customer{n}", name=f"Customer {n}", followers=random.randint(0, 50_000))

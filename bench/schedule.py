@@ -51,7 +51,17 @@ from redis import Redis
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
-from bench.common import Stack, ask, bench_runtime, epoch, key_of, percentile, postgres_schema, wait
+from bench.common import (
+    BENCH_LIMIT_FACTOR,
+    Stack,
+    ask,
+    bench_runtime,
+    epoch,
+    key_of,
+    percentile,
+    postgres_schema,
+    wait,
+)
 from bot.posts.compose import Compose, submit
 from bot.runtime import Runtime
 from bot.team.people import Who
@@ -394,6 +404,7 @@ def _serve_fake_x(accounts: int, pipe: Connection) -> None:
     from tests.fakes.x_api import FakeX
 
     fake = FakeX().start()
+    fake.limit_factor = BENCH_LIMIT_FACTOR
     identities = []
     for n in range(accounts):
         user = fake.add_user(f"brand{n:02d}", name=f"Brand {n}")

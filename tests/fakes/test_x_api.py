@@ -603,7 +603,7 @@ def test_slow_delays_only_the_given_number_of_answers(
     assert time.monotonic() - started < 0.3
 
 
-def test_every_answer_carries_rate_limit_headers(
+def test_answers_carry_their_endpoints_rate_limit_headers(
     fake: FakeX, brand: dict[str, Any], http: requests.Session
 ) -> None:
     token = fake.issue_token(brand["id"])
@@ -615,13 +615,97 @@ def test_every_answer_carries_rate_limit_headers(
     ]
     assert [answer.status_code for answer in answers] == [200, 200, 401, 404]
     for answer in answers:
-        assert all(name in answer.headers for name in RATE_HEADERS)
         assert answer.headers["Content-Type"] == "application/json; charset=utf-8"
-    assert int(answers[1].headers["x-rate-limit-remaining"]) == (
-        int(answers[0].headers["x-rate-limit-remaining"]) - 1
-    )
+    assert [answers[0].headers[name] for name in RATE_HEADERS[:2]] == ["75", "74"]
+    assert answers[1].headers["x-rate-limit-remaining"] == "73"
     assert int(answers[0].headers["x-rate-limit-reset"]) > time.time() + 800
+    # Nobody to count a call against, or no such endpoint: no limits to report.
+    assert not any(name in answers[2].headers for name in RATE_HEADERS)
+    assert not any(name in answers[3].headers for name in RATE_HEADERS)
     assert answers[3].json()["title"] == "Not Found"
+
+
+def test_limits_are_enforced_per_endpoint_and_per_user_with_xs_429(
+    fake: FakeX, brand: dict[str, Any], alice: dict[str, Any], http: requests.Session
+) -> None:
+    brand_auth = {"Authorization": f"Bearer {fake.issue_token(brand['id'])}"}
+    alice_auth = {"Authorization": f"Bearer {fake.issue_token(alice['id'])}"}
+    me = f"{fake.url}/2/users/me"
+    answers = [http.get(me, headers=brand_auth) for _ in range(76)]
+
+    assert [a.status_code for a in answers[-2:]] == [200, 429]
+    limited = answers[-1]
+    assert limited.json() == {
+        "title": "Too Many Requests",
+        "detail": "Too Many Requests",
+        "type": "about:blank",
+        "status": 429,
+    }
+    assert limited.headers["x-rate-limit-remaining"] == "0"
+    assert int(limited.headers["x-rate-limit-reset"]) > time.time() + 800
+    # Another user, or another endpoint, has limits of its own.
+    assert http.get(me, headers=alice_auth).status_code == 200
+    assert http.get(f"{fake.url}/2/users/{brand['id']}/mentions", headers=brand_auth).ok
+
+
+def test_daily_caps_are_reported_and_enforced_beside_the_15_minute_window(
+    fake: FakeX, brand: dict[str, Any], alice: dict[str, Any], http: requests.Session
+) -> None:
+    brand_auth = {"Authorization": f"Bearer {fake.issue_token(brand['id'])}"}
+    dm = f"{fake.url}/2/dm_conversations/with/{alice['id']}/messages"
+    first = http.post(dm, json={"text": "hello 0"}, headers=brand_auth)
+    assert first.status_code == 201
+    assert first.headers["x-rate-limit-limit"] == "15"
+    assert first.headers["x-user-limit-24hour-limit"] == "1440"
+    assert first.headers["x-user-limit-24hour-remaining"] == "1439"
+    assert first.headers["x-app-limit-24hour-limit"] == "1440"
+    assert int(first.headers["x-user-limit-24hour-reset"]) > time.time() + 86_000
+    for n in range(1, 15):
+        assert http.post(dm, json={"text": f"hello {n}"}, headers=brand_auth).status_code == 201
+    assert http.post(dm, json={"text": "one too many"}, headers=brand_auth).status_code == 429
+
+    # Posts: 100 a user each 15 minutes, and 10,000 a day for the whole app.
+    post = http.post(f"{fake.url}/2/tweets", json={"text": "hi"}, headers=brand_auth)
+    assert post.headers["x-rate-limit-limit"] == "100"
+    assert post.headers["x-app-limit-24hour-limit"] == "10000"
+    assert "x-user-limit-24hour-limit" not in post.headers
+
+
+def test_a_daily_cap_spent_says_so_with_the_days_reset(
+    fake: FakeX, brand: dict[str, Any], alice: dict[str, Any], http: requests.Session
+) -> None:
+    """Once the app's daily posts are spent, a new 15-minute window does not help."""
+    fake.limit_factor = 0.0003  # 10,000 a day becomes 3; 100 a quarter hour, 1
+    tokens = [fake.issue_token(user["id"]) for user in (brand, alice)]
+    tokens.append(fake.issue_token(fake.add_user("carol")["id"]))
+    posts = [
+        http.post(
+            f"{fake.url}/2/tweets",
+            json={"text": f"hi {n}"},
+            headers={"Authorization": f"Bearer {t}"},
+        )
+        for n, t in enumerate(tokens)
+    ]
+    assert [p.status_code for p in posts] == [201, 201, 201]
+    dave = fake.issue_token(fake.add_user("dave")["id"])
+    refused = http.post(
+        f"{fake.url}/2/tweets", json={"text": "hi"}, headers={"Authorization": f"Bearer {dave}"}
+    )
+    assert refused.status_code == 429
+    assert refused.headers["x-rate-limit-remaining"] == "1"  # dave's own window is fresh
+    assert refused.headers["x-app-limit-24hour-remaining"] == "0"
+    assert int(refused.headers["x-app-limit-24hour-reset"]) > time.time() + 86_000
+
+
+def test_the_limit_factor_raises_every_limit_for_benchmarks(
+    fake: FakeX, brand: dict[str, Any], http: requests.Session
+) -> None:
+    fake.limit_factor = 10
+    answer = http.get(
+        f"{fake.url}/2/users/me",
+        headers={"Authorization": f"Bearer {fake.issue_token(brand['id'])}"},
+    )
+    assert answer.headers["x-rate-limit-limit"] == "750"
 
 
 def test_http_keep_alive_reuses_one_connection(fake: FakeX) -> None:

@@ -110,7 +110,6 @@ EDITS_PER_POST = 5  # edits X allows a post, each within EDIT_WINDOW of the firs
 EDIT_WINDOW = timedelta(hours=1)
 OAUTH1_TIMESTAMP_SKEW = 300  # seconds an OAuth 1.0a timestamp may be off X's clock
 """How far back X looks for the same author's identical text."""
-RATE_LIMIT = 450
 RULE_CAP = 1000  # filtered-stream rules per app (self-serve)
 RATE_WINDOW_SECONDS = 15 * 60
 # How often an idle stream checks whether its client went away, so a reconnect is not refused
@@ -138,6 +137,12 @@ TEXT_TOO_LONG = (
     "Your Tweet text is too long. For more information on how Twitter determines text length "
     "see https://github.com/twitter/twitter-text."
 )
+TOO_MANY_REQUESTS = {
+    "title": "Too Many Requests",
+    "detail": "Too Many Requests",
+    "type": "about:blank",
+    "status": 429,
+}
 DUPLICATE_CONTENT = "You are not allowed to create a Tweet with duplicate content."
 MAX_CASHTAGS = 1  # per post from a self-serve app, since 2026-02-23
 # X documents the rule, not its words: this is the fake's wording of the refusal.
@@ -401,6 +406,52 @@ def _time_parameter(query: Mapping[str, str], name: str) -> datetime | None:
         raise _invalid_request(
             name, query[name], f"The `{name}` query parameter value [{query[name]}] is invalid"
         ) from None
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One endpoint's rate limits as X's table states them (2026): requests per 15-minute
+    window per user (user-context tokens) and per app (app-only bearer), and the 24-hour
+    caps some endpoints add, per user and per app (all the app's users together)."""
+
+    method: str
+    pattern: str  # the path, {id} standing for one segment
+    user: int | None = None
+    app: int | None = None
+    user_day: int | None = None
+    app_day: int | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        regex = "/".join(
+            "[^/]+" if part.startswith("{") else re.escape(part) for part in self.pattern.split("/")
+        )
+        return method == self.method and re.fullmatch(regex, path) is not None
+
+
+LIMITS = (
+    Limit("GET", "/2/users/me", user=75),
+    Limit("GET", "/2/users/{id}/mentions", user=300, app=450),
+    Limit("GET", "/2/users/{id}/tweets", user=900, app=10_000),
+    Limit("GET", "/2/users/{id}", user=900, app=300),
+    Limit("POST", "/2/tweets", user=100, app_day=10_000),
+    Limit("DELETE", "/2/tweets/{id}", user=50),
+    Limit("GET", "/2/tweets/{id}/retweeted_by", user=75, app=75),
+    Limit("POST", "/2/users/{id}/retweets", user=50),
+    Limit("DELETE", "/2/users/{id}/retweets/{id}", user=50),
+    Limit("GET", "/2/dm_conversations/with/{id}/dm_events", user=15),
+    Limit("POST", "/2/dm_conversations/with/{id}/messages", user=15, user_day=1_440, app_day=1_440),
+    Limit("POST", "/2/media/upload", user=500, app_day=50_000),
+    Limit("GET", "/2/media/upload", user=1_000, app_day=100_000),
+    Limit("POST", "/2/media/upload/initialize", user=1_875, app_day=180_000),
+    Limit("POST", "/2/media/upload/{id}/append", user=1_875, app_day=180_000),
+    Limit("POST", "/2/media/upload/{id}/finalize", user=1_875, app_day=180_000),
+    Limit("GET", "/2/tweets/search/stream", app=50),
+    Limit("GET", "/2/tweets/search/stream/rules", app=450),
+    Limit("POST", "/2/tweets/search/stream/rules", app=100),
+)
+"""X's per-endpoint limits for the endpoints the fake serves (X's rate-limit table)."""
+
+DAY_SECONDS = 24 * 60 * 60
 
 
 def _reference(tweet: JsonDict, kind: str) -> str | None:
@@ -1073,7 +1124,10 @@ class FakeX:
         self._faults: list[_Fault] = []
         self._delays: list[_Delay] = []
         self._lost_answers: list[_LostAnswer] = []
-        self._rate_windows: dict[str, tuple[int, int]] = {}  # path -> (reset epoch, count)
+        # (method, endpoint, whose, window seconds) -> (reset epoch, calls counted)
+        self._rate_windows: dict[tuple[str, str, str, int], tuple[int, int]] = {}
+        self.limit_factor = 1.0
+        """Multiplies every rate limit in LIMITS: benchmarks raise it far past their load."""
 
     # --- lifecycle ---
 
@@ -1798,17 +1852,7 @@ class FakeX:
                     break
             self._delays = [pending for pending in self._delays if pending.times > 0]
 
-            reset, count = self._rate_windows.get(call.path, (0, 0))
-            if now >= reset:
-                reset, count = math.ceil(now + RATE_WINDOW_SECONDS), 0
-            count += 1
-            self._rate_windows[call.path] = (reset, count)
-            # Reported, not enforced: use fail(path, 429) to play an exhausted limit.
-            headers = {
-                "x-rate-limit-limit": str(RATE_LIMIT),
-                "x-rate-limit-remaining": str(max(RATE_LIMIT - count, 0)),
-                "x-rate-limit-reset": str(reset),
-            }
+            headers, limited = self._count(call, now)
 
             fault = None
             for pending in self._faults:
@@ -1832,7 +1876,7 @@ class FakeX:
                     break
             self._lost_answers = [lost for lost in self._lost_answers if lost.times > 0]
         if fault is None:
-            return _Admission(delay, None, lose_answer, headers)
+            return _Admission(delay, limited, lose_answer, headers)
         if fault.status == 429:
             headers["x-rate-limit-remaining"] = "0"
             reset_in = 1 if fault.reset_in is None else fault.reset_in
@@ -1841,6 +1885,56 @@ class FakeX:
             headers["Retry-After"] = str(fault.retry_after)
         body = fault.body if fault.body is not None else _problem(fault.status)
         return _Admission(delay, ApiError(fault.status, body, headers), lose_answer, headers)
+
+    def _rate_principal(self, headers: Headers) -> str | None:
+        """Whose limits a call counts against: "app" for the app's bearer token, else the
+        user its token stands for (caller holds the lock). None when it names nobody: its
+        401 comes later."""
+        scheme, _, credentials = (headers.get("authorization") or "").partition(" ")
+        if scheme == "Bearer":
+            if credentials in self._app_tokens:
+                return "app"
+            user_id = self._oauth2_users.get(credentials)
+        elif scheme == "OAuth":
+            user_id = self._oauth1_users.get(_oauth1_parameters(credentials).get("oauth_token", ""))
+        else:
+            user_id = None
+        return None if user_id is None else f"user:{user_id}"
+
+    def _count(self, call: Call, now: float) -> tuple[dict[str, str], ApiError | None]:
+        """Count a call against its endpoint's limits (caller holds the lock): X's headers
+        for them, and the 429 if one is exhausted (a refused call does not count)."""
+        limit = next((lim for lim in LIMITS if lim.matches(call.method, call.path)), None)
+        principal = self._rate_principal(call.headers)
+        if limit is None or principal is None:
+            return {}, None
+        app_only = principal == "app"
+        windows: list[tuple[str, int | None, int, str]] = [
+            ("x-rate-limit", limit.app if app_only else limit.user, RATE_WINDOW_SECONDS, principal),
+            ("x-user-limit-24hour", None if app_only else limit.user_day, DAY_SECONDS, principal),
+            ("x-app-limit-24hour", limit.app_day, DAY_SECONDS, "app"),
+        ]
+        counted = []
+        for prefix, allowed, seconds, whose in windows:
+            if allowed is None:
+                continue
+            key = (limit.method, limit.pattern, whose, seconds)
+            reset, count = self._rate_windows.get(key, (0, 0))
+            if now >= reset:
+                reset, count = math.ceil(now + seconds), 0
+            counted.append((prefix, max(1, round(allowed * self.limit_factor)), key, reset, count))
+        exhausted = any(count >= allowed for _, allowed, _, _, count in counted)
+        headers = {}
+        for prefix, allowed, key, reset, count in counted:
+            if not exhausted:
+                count += 1
+            self._rate_windows[key] = (reset, count)
+            headers[f"{prefix}-limit"] = str(allowed)
+            headers[f"{prefix}-remaining"] = str(max(allowed - count, 0))
+            headers[f"{prefix}-reset"] = str(reset)
+        if not exhausted:
+            return headers, None
+        return headers, ApiError(429, TOO_MANY_REQUESTS, headers)
 
     def _authenticate(self, call: Call) -> _Principal:
         scheme, _, credentials = (call.headers.get("authorization") or "").partition(" ")
