@@ -26,11 +26,13 @@ class XError(RoostError):
 
 
 class XRateLimited(XError):
-    """X answered 429; calls may resume at `reset_at`."""
+    """X answered 429; calls may resume at `reset_at`, when `window` (X's 15-minute limit,
+    or a daily cap) ends."""
 
-    def __init__(self, message: str, reset_at: datetime) -> None:
+    def __init__(self, message: str, reset_at: datetime, *, window: str = "15-minute") -> None:
         super().__init__(message)
         self.reset_at = reset_at
+        self.window = window
 
 
 class XTokenRevoked(XError):

@@ -129,18 +129,33 @@ def _intake(connection: Connection, now: datetime) -> list[Metric]:
         "forbidden, ...).",
         labels=["account", "status"],
     )
+    limited = GaugeMetricFamily(
+        "roost_x_limited_seconds",
+        "Seconds until the X limit the account spent last ends (a 15-minute window or a "
+        "daily cap; `limit` says which and what waits), 0 when none is spent. What waits "
+        "goes out by itself then, once.",
+        labels=["account", "limit"],
+        unit="seconds",
+    )
     rows = connection.execute(
         select(
-            Account.handle, Account.intake_status, Account.created_at, IntakeCursor.last_polled_at
+            Account.handle,
+            Account.intake_status,
+            Account.created_at,
+            IntakeCursor.last_polled_at,
+            Account.x_limit,
+            Account.x_limited_until,
         )
         .outerjoin(IntakeCursor, IntakeCursor.account_id == Account.id)
         .order_by(Account.handle)
     )
-    for handle, intake_status, added_at, last_polled_at in rows:
+    for handle, intake_status, added_at, last_polled_at, x_limit, limited_until in rows:
         since = last_polled_at or added_at
         age.add_metric([handle], max(0.0, (now - since).total_seconds()))
         status.add_metric([handle, intake_status], 1)
-    return [age, status]
+        left = (limited_until - now).total_seconds() if limited_until is not None else 0.0
+        limited.add_metric([handle, x_limit or ""], max(0.0, left))
+    return [age, status, limited]
 
 
 def _outbound(connection: Connection) -> Metric:

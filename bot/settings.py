@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import SettingsError
+from bot.plans import MENTIONS_PER_15_MINUTES, SELF_SERVE, Plan, poll_floor
 
 SLACK_API_URL = "https://slack.com/api/"
 """Slack's Web API base; the tests point it at the fake Slack."""
@@ -42,7 +43,9 @@ WHERE_TO_GET = {
     "ROOST_SECRET_KEY": "a Fernet key: python -c 'from cryptography.fernet import Fernet; "
     "print(Fernet.generate_key().decode())'",
     "X_INTAKE": "'poll' (default, works on every X plan) or 'stream' (the filtered stream)",
-    "X_POLL_SECONDS": "a number of seconds between mention polls, at least 1",
+    "X_POLL_SECONDS": "a number of seconds between mention polls, at least 1, and at least "
+    "what X_PLAN allows",
+    "X_PLAN": "the X API plan of your app: pay-per-use (default), basic, pro or enterprise",
     "PORT": "a TCP port number for the web process",
     "X_CLIENT_ID": "the OAuth 2.0 Client ID of your X app, in the X developer portal under "
     "'Keys and tokens' > 'OAuth 2.0 Client ID and Client Secret'",
@@ -71,7 +74,11 @@ class Settings(BaseSettings):
     x_api_url: str = X_API_URL
     x_bearer_token: SecretStr | None = None
     x_intake: Literal["poll", "stream"] = "poll"
-    x_poll_seconds: float = Field(default=DEFAULT_POLL_SECONDS, ge=1)
+    # The X plan the app is on: how often its mentions may be read, and whether X's
+    # self-serve rules (summoned replies, one cashtag) apply. See bot.x.limits.
+    x_plan: Plan = "pay-per-use"
+    # Unset: DEFAULT_POLL_SECONDS, or the plan's floor if that is longer.
+    x_poll_seconds: float | None = Field(default=None, ge=1)
     x_client_id: str | None = None
     x_client_secret: SecretStr | None = None
     x_authorize_url: str = X_AUTHORIZE_URL
@@ -99,6 +106,34 @@ class Settings(BaseSettings):
     def _slack_base_ends_with_slash(cls, value: str) -> str:
         # slack_sdk joins method names onto the base with plain concatenation.
         return value if value.endswith("/") else value + "/"
+
+    @property
+    def poll_seconds(self) -> float:
+        """Seconds between two reads of an account's mentions: X_POLL_SECONDS, else the
+        default, lengthened to what X_PLAN allows."""
+        if self.x_poll_seconds is not None:
+            return self.x_poll_seconds
+        return max(DEFAULT_POLL_SECONDS, poll_floor(self.x_plan))
+
+    def poll_warning(self) -> str | None:
+        """What to say when X_POLL_SECONDS reads mentions faster than X_PLAN allows: it is
+        used as given (a fake X, a contract with more), and X's 429s are waited out."""
+        floor = poll_floor(self.x_plan)
+        if self.poll_seconds >= floor:
+            return None
+        return (
+            f"X_POLL_SECONDS={self.poll_seconds:g} reads each account's mentions "
+            f"{900 / self.poll_seconds:.0f} times in 15 minutes, and X_PLAN={self.x_plan} "
+            f"allows {MENTIONS_PER_15_MINUTES[self.x_plan]} (one every {floor:.0f} s): X will "
+            "answer 429 and intake will wait for its reset. Unset X_POLL_SECONDS to follow "
+            "the plan."
+        )
+
+    @property
+    def self_serve(self) -> bool:
+        """Whether X's self-serve rules bind the app: replies only where summoned, one
+        cashtag a post (Enterprise is exempt)."""
+        return self.x_plan in SELF_SERVE
 
     @field_validator("x_api_url")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.events import record_event
@@ -86,6 +86,20 @@ def stop_intake(session: Session, account_id: int, status: str, error: str, now:
     account.updated_at = now
     record_event(session, "intake.stopped", now, account_id=account_id, status=status, error=error)
     return True
+
+
+def note_x_limit(session: Session, account_id: int, what: str, until: datetime) -> None:
+    """The account spent one of X's limits: `what` (which, and what waits) until `until`.
+    A later end wins over an earlier one, so a daily cap is not hidden by a 15-minute one."""
+    session.execute(
+        update(Account)
+        .where(
+            Account.id == account_id,
+            or_(Account.x_limited_until.is_(None), Account.x_limited_until <= until),
+        )
+        .values(x_limit=what[:200], x_limited_until=until),
+        execution_options={"synchronize_session": False},
+    )
 
 
 def cursor(session: Session, account_id: int, now: datetime) -> IntakeCursor:

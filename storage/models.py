@@ -83,6 +83,10 @@ class Account(Base):
     intake_status: Mapped[str] = mapped_column(String(16), default="active")
     intake_error: Mapped[str | None] = mapped_column(Text)
     intake_stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The latest of X's limits this account spent, and when it ends (a 15-minute window or
+    # a daily cap): `roost accounts list` and /metrics show it while it lasts.
+    x_limit: Mapped[str | None] = mapped_column(String(200))
+    x_limited_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -39,7 +39,7 @@ from bot.slack.mrkdwn import escape
 from bot.team.credentials import REFRESH_AHEAD, x_client
 from bot.x.client import XClient
 from bot.x.normalize import mentions_from_payload, parse_time
-from storage.accounts import active_accounts, cursor, stop_intake
+from storage.accounts import active_accounts, cursor, note_x_limit, stop_intake
 from storage.mentions import Edit, IncomingMention, apply_edits, store_mentions
 from storage.models import Account
 from storage.set_aside import set_aside
@@ -313,7 +313,7 @@ class Listener:
 
     @property
     def interval(self) -> timedelta:
-        return timedelta(seconds=self.rt.settings.x_poll_seconds)
+        return timedelta(seconds=self.rt.settings.poll_seconds)
 
     def run(self, stop: threading.Event) -> None:
         """Poll until `stop` is set; leases are given back on the way out.
@@ -322,6 +322,9 @@ class Listener:
         can be stored: intake then pauses, and resumes from its cursors once
         both answer, so what X received meanwhile is read then.
         """
+        warning = self.rt.settings.poll_warning()
+        if warning is not None:
+            logger.warning(warning)
         try:
             while not stop.is_set():
                 try:
@@ -374,6 +377,8 @@ class Listener:
             logger.warning("@%s: %s", account.handle, exc)
             entry.next_poll_at = max(exc.reset_at, now + self.interval)
             self.intake.note_error(account.id, exc)
+            with self.rt.sessions.begin() as session:
+                note_x_limit(session, account.id, f"mentions reads ({exc.window})", exc.reset_at)
             return
         except (RoostError, SQLAlchemyError) as exc:
             if isinstance(exc, SQLAlchemyError) and not refused(exc):
@@ -389,12 +394,12 @@ class Listener:
             logger.info("@%s: %d new mentions", account.handle, stored)
         entry.backoff = FIRST_BACKOFF
         entry.next_poll_at = now + self.interval
-        rate_limit = self.intake.client(account).rate_limit
-        if rate_limit.exhausted(now) and rate_limit.reset_at is not None:
+        spent = self.intake.client(account).rate_limit.spent(now)
+        if spent is not None and spent.reset_at is not None:
             logger.info(
-                "@%s: X's rate limit is spent until %s", account.handle, rate_limit.reset_at
+                "@%s: X's %s limit is spent until %s", account.handle, spent.name, spent.reset_at
             )
-            entry.next_poll_at = max(entry.next_poll_at, rate_limit.reset_at)
+            entry.next_poll_at = max(entry.next_poll_at, spent.reset_at)
 
     def release_all(self) -> None:
         for entry in self.held.values():

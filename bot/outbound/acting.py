@@ -72,7 +72,7 @@ def start(rt: Runtime, who: Who, mention_id: int, kind: str) -> tuple[Draft, Com
         cotag = _cotag_for(scene, kind)
         if kind == "dm" and scene.mention.author_username is None:
             raise Refused("The author's account is gone from X, so there is nobody to DM.")
-        if kind == "reply" and scene.mention.summons is False:
+        if kind == "reply" and scene.mention.summons is False and rt.settings.self_serve:
             raise Refused(not_summoned(scene) + " Send a DM instead (the card's DM button).")
         context = ComposeContext(
             handle=scene.account.handle,
@@ -87,16 +87,19 @@ def start(rt: Runtime, who: Who, mention_id: int, kind: str) -> tuple[Draft, Com
 def check(rt: Runtime, who: Who, draft: Draft) -> Checked:
     """Validate the draft as the account would send it: CoTag, length, guards, warnings."""
     with rt.sessions.begin() as session:
-        return _check(session, scene_for(session, who, draft.mention_id, rt.clock()), draft)
+        scene = scene_for(session, who, draft.mention_id, rt.clock())
+        return _check(session, scene, draft, self_serve=rt.settings.self_serve)
 
 
-def _check(session: Session, scene: Scene, draft: Draft) -> Checked:
+def _check(session: Session, scene: Scene, draft: Draft, *, self_serve: bool) -> Checked:
+    """The draft checked as X would take it; `self_serve`: under X's self-serve rules."""
     cotag = _cotag_for(scene, draft.kind)
     banned = scene.account.banned_words or []
     if draft.kind == "reply":
         measured = measure(draft.text, cotag)
-        problems = [_offer_dm(p) for p in check_public(draft.text, banned=banned)]
-        if scene.mention.summons is False:
+        found = check_public(draft.text, banned=banned, self_serve=self_serve)
+        problems = [_offer_dm(p) for p in found]
+        if scene.mention.summons is False and self_serve:
             problems.append(_offer_dm(Finding("not_summoned", "", not_summoned(scene))))
     else:
         measured = measure(draft.text, cotag, limit=DM_LIMIT)
@@ -159,7 +162,7 @@ def publish(rt: Runtime, who: Who, draft: Draft) -> Checked:
         # Checked again, in the transaction that writes: the role, the
         # account's banned words or the CoTag may have changed since the preview.
         scene = scene_for(session, who, draft.mention_id, now)
-        checked = _check(session, scene, draft)
+        checked = _check(session, scene, draft, self_serve=rt.settings.self_serve)
         if not checked.ok:
             return checked
         status = _status_for(scene)

@@ -38,11 +38,13 @@ class Finding:
     message: str
 
 
-def check_public(text: str, *, banned: Iterable[str]) -> list[Finding]:
-    """Everything that stops `text` going out as a public reply; empty means go."""
+def check_public(text: str, *, banned: Iterable[str], self_serve: bool = True) -> list[Finding]:
+    """Everything that stops `text` going out as a public reply; empty means go.
+    `self_serve`: X's rules for self-serve apps apply (one cashtag a post)."""
     if not text.strip():
         return [_empty()]
-    return _banned_findings(text, banned) + _cashtag_findings(text) + find_personal_data(text)
+    cashtag = _cashtag_findings(text) if self_serve else []
+    return _banned_findings(text, banned) + cashtag + find_personal_data(text)
 
 
 def _cashtag_findings(text: str) -> list[Finding]:

@@ -42,6 +42,7 @@ from bot.worker import current_worker, worker_alive
 from bot.x.client import XClient
 from bot.x.normalize import parse_time
 from storage import outbound as rows
+from storage.accounts import note_x_limit
 from storage.events import record_event
 from storage.models import Account, Mention, Outbound, Post
 from storage.posts import next_part, previous_part
@@ -70,6 +71,15 @@ RECHECK_AFTER = timedelta(minutes=1)
 
 RECONCILE_SKEW = timedelta(minutes=2)
 """How far before a call began a post it made may be dated (clocks differ)."""
+
+_LIMITED_KIND = {
+    "reply": "posts and replies",
+    "post": "posts and replies",
+    "dm": "DMs",
+    "retweet": "retweets",
+    "unretweet": "retweets",
+}
+"""What waits when X rate-limits a row of each kind: X limits each endpoint on its own."""
 
 SEND_AGAIN_KINDS = frozenset({"reply", "post", "retweet", "unretweet"})
 """What goes out again when its worker died mid-call and X shows no trace of it: X
@@ -151,6 +161,9 @@ def send_outbound(outbound_id: int) -> str:
         # X took nothing: wait for its reset, then send.
         with rt.sessions.begin() as session:
             rows.back_to_pending(session, outbound_id, run_at=exc.reset_at, error=str(exc))
+            note_x_limit(
+                session, account.id, f"{_LIMITED_KIND[row.kind]} ({exc.window})", exc.reset_at
+            )
         enqueue_send(rt.queue, outbound_id, at=exc.reset_at)
         note(rt, outbound_id, f":hourglass: {exc} It goes out then, once.")
         return "rate limited"

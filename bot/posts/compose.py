@@ -176,12 +176,14 @@ def preview(rt: Runtime, who: Who, compose: Compose) -> Preview:
             if account is None:
                 problems["accounts"].append("One of the accounts is no longer in Roost.")
                 continue
-            accounts.append(_for_account(account, compose, cotag, account_id in allowed))
+            accounts.append(
+                _for_account(account, compose, cotag, account_id in allowed, rt.settings.self_serve)
+            )
     return Preview(accounts, {k: v for k, v in problems.items() if v}, notes)
 
 
 def _for_account(
-    account: Account, compose: Compose, cotag: str | None, allowed: bool
+    account: Account, compose: Compose, cotag: str | None, allowed: bool, self_serve: bool
 ) -> AccountPreview:
     problems: list[str] = []
     signs = cotag if account.cotags_enabled else None
@@ -189,7 +191,8 @@ def _for_account(
         problems.append(
             f"@{account.handle} signs posts with a CoTag and you have none: `/roost cotag ^AB`."
         )
-    problems.extend(f.message for f in check_public(compose.text, banned=account.banned_words))
+    found = check_public(compose.text, banned=account.banned_words, self_serve=self_serve)
+    problems.extend(f.message for f in found)
     single = measure(compose.text, signs)
     if single.fits or not compose.as_thread:
         parts = [single.text] if compose.text.strip() else []

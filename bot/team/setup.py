@@ -79,7 +79,8 @@ def add_account(
 
 def list_accounts(settings: Settings) -> list[str]:
     """One line per account: handle, channel, auth, intake state and its latest error;
-    under it, one indented line for each of its posts set aside, with the reason."""
+    under it, the X limit it has spent while that lasts, and one indented line for each of
+    its posts set aside, with the reason."""
     engine = make_engine(database_url(settings.database_url, settings.roost_var_dir))
     try:
         with session_factory(engine)() as session:
@@ -91,6 +92,12 @@ def list_accounts(settings: Settings) -> list[str]:
                 lines.append(
                     "\t".join([*fields, account.intake_status, *([error] if error else [])])
                 )
+                until = account.x_limited_until
+                if until is not None and until > clock.now():
+                    lines.append(
+                        f"\tX limit spent: {account.x_limit}; resumes by itself at "
+                        f"{until:%Y-%m-%d %H:%M} UTC"
+                    )
                 lines += [
                     f"\tset aside: {item.ref}, {item.times}× (last {item.last_at:%Y-%m-%d %H:%M} "
                     f"UTC): {item.reason}"

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -41,6 +41,7 @@ from bot.errors import (
     XTokenRevoked,
     XUnavailable,
 )
+from bot.x.limits import Window, binding, windows
 from bot.x.normalize import parse_time
 
 logger = logging.getLogger(__name__)
@@ -119,14 +120,13 @@ MENTION_FIELDS: dict[str, list[str]] = {
 
 @dataclass
 class RateLimit:
-    """X's rate-limit headers from the latest answer on one client."""
+    """X's limits (15-minute window, daily caps) from the latest answer on one client."""
 
-    limit: int | None = None
-    remaining: int | None = None
-    reset_at: datetime | None = None
+    windows: list[Window] = field(default_factory=list)
 
-    def exhausted(self, now: datetime) -> bool:
-        return self.remaining == 0 and self.reset_at is not None and self.reset_at > now
+    def spent(self, now: datetime) -> Window | None:
+        """The spent limit that ends last, if one is spent: nothing goes through before."""
+        return binding(self.windows, now)
 
 
 class XBaseAdapter(HTTPAdapter):
@@ -167,14 +167,9 @@ class XBaseAdapter(HTTPAdapter):
         return response
 
     def _record(self, response: requests.Response) -> None:
-        headers = response.headers
-        if "x-rate-limit-remaining" not in headers:
-            return
-        self.rate_limit = RateLimit(
-            limit=_int(headers.get("x-rate-limit-limit")),
-            remaining=_int(headers.get("x-rate-limit-remaining")),
-            reset_at=_epoch(headers.get("x-rate-limit-reset")),
-        )
+        found = windows(response.headers)
+        if found:
+            self.rate_limit = RateLimit(found)
 
 
 def _signed_oauth1(request: requests.PreparedRequest) -> bool:
@@ -562,12 +557,7 @@ def translate_errors(
     try:
         yield
     except tweepy.TooManyRequests as exc:  # counted already, by the session's XBaseAdapter
-        reset_at = _epoch(exc.response.headers.get("x-rate-limit-reset"))
-        reset_at = reset_at or clock.now() + DEFAULT_RATE_LIMIT_WAIT
-        raise XRateLimited(
-            f"X rate-limited {doing}; it allows calls again at {reset_at:%H:%M:%S} UTC.",
-            reset_at,
-        ) from None
+        raise rate_limited(exc.response.headers, doing) from None
     except tweepy.Unauthorized:
         raise XTokenRevoked(
             f"X refused the account's token while {doing}: it was revoked or has expired. "
@@ -598,6 +588,36 @@ def translate_errors(
         if isinstance(exc, requests.Timeout):
             raise _outcome_unknown(doing, "no answer in time") from None
         raise _outcome_unknown(doing, "the connection dropped") from None
+
+
+def rate_limited(headers: Mapping[str, str], doing: str) -> XRateLimited:
+    """A 429 as Roost says it: which of X's limits is spent, and when calls resume (for a
+    daily cap, its own reset, not the next 15-minute window's)."""
+    now = clock.now()
+    found = windows(headers)
+    spent = binding(found, now)
+    if spent is None:  # a 429 that states no spent window: X's own wait, or a minute
+        reset_at = max((w.reset_at for w in found if w.reset_at), default=None)
+        reset_at = reset_at if reset_at and reset_at > now else now + DEFAULT_RATE_LIMIT_WAIT
+        return XRateLimited(
+            f"X rate-limited {doing}; it allows calls again at {reset_at:%H:%M:%S} UTC.",
+            reset_at,
+            window="15-minute",
+        )
+    assert spent.reset_at is not None
+    if not spent.daily:
+        return XRateLimited(
+            f"X rate-limited {doing} (its 15-minute limit of {spent.limit} is spent); it "
+            f"allows calls again at {spent.reset_at:%H:%M:%S} UTC.",
+            spent.reset_at,
+            window=spent.name,
+        )
+    return XRateLimited(
+        f"X's daily cap is spent ({spent.name}: {spent.limit} a day) while {doing}; it "
+        f"allows more at {spent.reset_at:%H:%M} UTC on {spent.reset_at:%d %b}.",
+        spent.reset_at,
+        window=spent.name,
+    )
 
 
 def _refusal(exc: tweepy.Forbidden, doing: str, recipient: str | None) -> XError:

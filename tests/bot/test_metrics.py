@@ -38,7 +38,7 @@ from bot.team.credentials import x_client
 from bot.web import metrics_app, wsgi_app
 from bot.wiring import runtime_from
 from bot.worker import RoostWorker
-from storage.accounts import stop_intake
+from storage.accounts import note_x_limit, stop_intake
 from storage.db import make_engine, session_factory
 from storage.mentions import MAX_CARD_ATTEMPTS
 from storage.models import Account, Mention, Outbound
@@ -129,6 +129,7 @@ def test_a_scrape_is_valid_exposition_with_every_metric(rt: Runtime, app: App) -
         "roost_rate_limited",
         "roost_queue_jobs",
         "roost_set_aside",
+        "roost_x_limited_seconds",
     }
     samples = answer.samples()
     assert value(samples, "roost_up", dependency="database") == 1
@@ -431,3 +432,23 @@ def counting_client(
     rt: Runtime, fake_slack: FakeSlack, on_rate_limit: Callable[[], None]
 ) -> WebClient:
     return make_client(fake_slack.bot_token, rt.settings.slack_api_url, on_rate_limit=on_rate_limit)
+
+
+def test_an_x_limit_an_account_spent_is_shown_until_it_ends(
+    rt: Runtime, app: App, brand: Account
+) -> None:
+    with rt.sessions.begin() as session:
+        note_x_limit(
+            session, brand.id, "DMs (daily, for this account)", rt.clock() + timedelta(hours=5)
+        )
+        # An earlier end does not hide a daily cap.
+        note_x_limit(
+            session, brand.id, "posts and replies (15-minute)", rt.clock() + timedelta(minutes=3)
+        )
+    left = value(
+        scrape(rt, app).samples(),
+        "roost_x_limited_seconds",
+        account="brand",
+        limit="DMs (daily, for this account)",
+    )
+    assert 5 * 3600 - 60 < left <= 5 * 3600

@@ -19,7 +19,7 @@ def test_defaults_point_at_the_real_services() -> None:
     settings = load_settings()
     assert settings.slack_api_url == "https://slack.com/api/"
     assert settings.x_api_url == "https://api.twitter.com"
-    assert settings.x_intake == "poll" and settings.x_poll_seconds == 10
+    assert settings.x_intake == "poll" and settings.poll_seconds == 10
     assert not settings.socket_mode
 
 
@@ -104,3 +104,27 @@ def test_slack_base_url_gets_its_trailing_slash(monkeypatch: pytest.MonkeyPatch)
     settings = load_settings()
     assert settings.slack_api_url == "http://127.0.0.1:9/api/"
     assert settings.x_api_url == "http://127.0.0.1:8"
+
+
+def test_the_poll_interval_follows_the_x_plan_unless_set() -> None:
+    assert load_settings(_env_file=None).poll_seconds == 10
+    # Basic allows 10 mentions reads an account each 15 minutes: one every 90 s.
+    assert load_settings(_env_file=None, x_plan="basic").poll_seconds == 90
+    assert load_settings(_env_file=None, x_plan="basic", x_poll_seconds=120).poll_seconds == 120
+    assert load_settings(_env_file=None, x_poll_seconds=3).poll_seconds == 3
+
+
+def test_a_poll_interval_faster_than_the_plan_is_used_as_given_with_a_warning() -> None:
+    basic = load_settings(_env_file=None, x_plan="basic", x_poll_seconds=10)
+    assert basic.poll_seconds == 10
+    said = basic.poll_warning()
+    assert said is not None and "90 times in 15 minutes" in said
+    assert "X_PLAN=basic allows 10" in said and "429" in said
+    assert load_settings(_env_file=None, x_plan="basic").poll_warning() is None
+    with pytest.raises(SettingsError, match="X_PLAN"):
+        load_settings(_env_file=None, x_plan="platinum")
+
+
+def test_enterprise_is_exempt_from_the_self_serve_rules() -> None:
+    assert load_settings(_env_file=None).self_serve
+    assert not load_settings(_env_file=None, x_plan="enterprise").self_serve

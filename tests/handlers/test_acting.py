@@ -250,6 +250,17 @@ def test_a_post_that_does_not_summon_the_account_offers_a_dm_instead_of_a_reply(
     assert fake_x.posts_by("brand") == []
 
 
+def test_on_enterprise_neither_rule_of_self_serve_apps_stands_in_the_way(
+    app: App, rt: Runtime, fake_slack: FakeSlack, card: dict[str, Any]
+) -> None:
+    """X exempts Enterprise from the summoned-reply rule and the one-cashtag rule."""
+    rt.settings = rt.settings.model_copy(update={"x_plan": "enterprise"})
+    with rt.sessions.begin() as session:
+        session.scalars(select(Mention)).one().summons = False
+    answer = preview(app, fake_slack, card, "@jane $TSLA beats $AAPL")
+    assert answer["response_action"] == "push"
+
+
 def test_empty_text_is_refused(app: App, fake_slack: FakeSlack, card: dict[str, Any]) -> None:
     answer = preview(app, fake_slack, card, "   \n ")
     assert answer["response_action"] == "errors"

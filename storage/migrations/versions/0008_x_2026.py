@@ -1,4 +1,5 @@
-"""X of 2026: whether a mention summons its account, and the edits of a mention
+"""X of 2026: whether a mention summons its account, the edits of a mention, and the X
+limit an account has spent
 
 Revision ID: 0008
 Revises: 0007
@@ -17,6 +18,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("x_limit", sa.String(length=200), nullable=True))
+        batch_op.add_column(sa.Column("x_limited_until", sa.DateTime(), nullable=True))
     with op.batch_alter_table("mentions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("summons", sa.Boolean(), nullable=True))
         batch_op.add_column(sa.Column("version_id", sa.BigInteger(), nullable=True))
@@ -28,3 +32,6 @@ def downgrade() -> None:
         batch_op.drop_column("edited_at")
         batch_op.drop_column("version_id")
         batch_op.drop_column("summons")
+    with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.drop_column("x_limited_until")
+        batch_op.drop_column("x_limit")

@@ -27,6 +27,7 @@ from bot.outbound.sending import (
 )
 from bot.runtime import Runtime
 from bot.team.people import Who
+from bot.team.setup import list_accounts
 from bot.worker import REDIS_EPOCH_KEY
 from bot.x.client import READ_RETRIES
 from storage.models import Account, Mention, Outbound
@@ -317,6 +318,36 @@ def test_an_interrupted_dm_is_never_sent_again_unasked(
 
     assert row(rt).status == "unknown"
     assert fake_x.dms_between("brand", "jane") == []
+
+
+def test_a_daily_cap_holds_the_send_until_its_own_reset_and_is_shown(
+    rt: Runtime,
+    fake_x: FakeX,
+    fake_slack: FakeSlack,
+    brand: Account,
+    jane_card: dict[str, Any],
+    db_url: str,
+) -> None:
+    """X's 24-hour caps were unknown to Roost: it retried at the next 15-minute reset."""
+    fake_x.limit_factor = 0.001  # DMs: 1 a quarter hour, and 1 a day
+    publish(rt, fake_slack, "First", kind="dm")
+    run_jobs(rt)
+    draft = dataclasses.replace(Draft.new(mention_of(rt).id, "dm"), text="Second")
+    assert acting.publish(rt, Who(fake_slack.team_id, AGENT), draft).ok
+    run_jobs(rt)
+
+    with rt.sessions() as session:
+        second = session.scalars(select(Outbound).order_by(Outbound.id.desc())).first()
+        account = session.get_one(Account, brand.id)
+    assert second is not None and second.status == "pending"
+    assert second.run_at is not None and second.run_at > rt.clock() + timedelta(hours=23)
+    assert "daily cap is spent" in thread_text(fake_slack, jane_card)
+    assert account.x_limit == "DMs (daily, for this account)"
+    lines = list_accounts(rt.settings.model_copy(update={"database_url": db_url}))
+    assert any(
+        "X limit spent: DMs (daily, for this account); resumes by itself" in line for line in lines
+    )
+    assert len(fake_x.dms_between("brand", "jane")) == 1
 
 
 def test_a_lost_dm_is_not_mistaken_for_an_older_one_with_the_same_words(

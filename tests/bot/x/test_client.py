@@ -251,6 +251,33 @@ def test_a_reply_x_does_not_count_as_summoned_is_refused_saying_what_to_do(
         client.post_tweet("@jane soon", reply_to=int(later["id"]))
 
 
+def test_a_spent_daily_cap_says_so_and_resumes_at_its_own_reset(
+    fake_x: FakeX, client: XClient, jane: dict[str, Any]
+) -> None:
+    """After a daily cap Roost used to retry at the next 15-minute reset, and say so."""
+    fake_x.limit_factor = 0.001  # DMs: 1 a quarter hour, and 1 a day
+    client.send_dm(int(jane["id"]), "hello")
+    assert client.rate_limit.spent(datetime.now(UTC)) is not None  # both windows are used up
+
+    with pytest.raises(XRateLimited) as raised:
+        client.send_dm(int(jane["id"]), "hello again")
+
+    limited = raised.value
+    assert limited.window == "daily, for this account"
+    assert limited.reset_at > datetime.now(UTC) + timedelta(hours=23)
+    assert "daily cap is spent" in str(limited) and "1 a day" in str(limited)
+
+
+def test_a_spent_15_minute_window_says_its_reset(fake_x: FakeX, client: XClient) -> None:
+    fake_x.limit_factor = 0.01  # posts: 1 a quarter hour, 100 a day for the app
+    client.post_tweet("one")
+    with pytest.raises(XRateLimited) as raised:
+        client.post_tweet("two")
+    assert raised.value.window == "15-minute"
+    left = raised.value.reset_at - datetime.now(UTC)
+    assert timedelta(minutes=14) < left <= timedelta(minutes=15, seconds=1)  # whole seconds
+
+
 def test_dm_to_a_closed_inbox(fake_x: FakeX, client: XClient) -> None:
     private = fake_x.add_user("private", accepts_dms=False)
     with pytest.raises(XRecipientClosed, match="^@private does not accept DMs"):
