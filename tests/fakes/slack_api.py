@@ -23,6 +23,7 @@ import hmac
 import http.client
 import itertools
 import json
+import random
 import socket
 import threading
 import time
@@ -49,6 +50,7 @@ BOT_NAME = "roost"
 WORKSPACE_URL = "https://fake.slack.test"
 
 # Slack's documented limits. Enforced so a builder that breaks one fails here as it would live.
+TRIGGER_SECONDS = 3.0  # a trigger_id's life; it works once
 MAX_TEXT_CHARS = 40_000
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
@@ -199,6 +201,10 @@ class FakeSlack:
         self._views_by_id: dict[str, Json] = {}
         self._uploads: dict[str, _Upload] = {}
         self._response_ids: set[str] = set()
+        # trigger_id -> when it was issued (time.monotonic()); used ones move to the set.
+        self._triggers: dict[str, float] = {}
+        self._used_triggers: set[str] = set()
+        self.trigger_seconds = TRIGGER_SECONDS
         # None: a call that passes, between the faults of fail(every=...).
         self._faults: dict[str, deque[_Fault | None]] = {}
         self._delays: dict[str, deque[float]] = {}
@@ -434,6 +440,25 @@ class FakeSlack:
                 return False
             self._lost_answers[method] -= 1
             return True
+
+    def issue_trigger(self) -> str:
+        """A fresh trigger_id, as a click, a shortcut or a command carries: views.open and
+        views.push take it once, within ``trigger_seconds`` (3 s on Slack)."""
+        trigger_id = f"{next(self._id_numbers)}.{random.randrange(10**12)}.{uuid.uuid4().hex}"
+        with self._lock:
+            self._triggers[trigger_id] = time.monotonic()
+        return trigger_id
+
+    def _use_trigger(self, trigger_id: str) -> None:
+        """Spend a trigger as Slack does, or raise Slack's error for it (caller holds the
+        lock)."""
+        issued = self._triggers.pop(trigger_id, None)
+        if issued is None:
+            used = trigger_id in self._used_triggers
+            raise _SlackError("exchanged_trigger_id" if used else "invalid_trigger_id")
+        self._used_triggers.add(trigger_id)
+        if time.monotonic() - issued > self.trigger_seconds:
+            raise _SlackError("expired_trigger_id")
 
     def response_url(self) -> str:
         """A fresh URL that accepts POSTs like a Slack response_url, recorded in ``responses``."""
@@ -802,11 +827,13 @@ class FakeSlack:
     def _views_open(self, args: Json) -> Json:
         trigger_id = _required(args, "trigger_id")
         view = _view_arg(args, "modal")
+        self._use_trigger(trigger_id)
         return {"view": self._save_view("views.open", view, trigger_id=trigger_id)}
 
     def _views_push(self, args: Json) -> Json:
         trigger_id = _required(args, "trigger_id")
         view = _view_arg(args, "modal")
+        self._use_trigger(trigger_id)
         return {"view": self._save_view("views.push", view, trigger_id=trigger_id)}
 
     def _views_publish(self, args: Json) -> Json:

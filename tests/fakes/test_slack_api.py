@@ -361,7 +361,7 @@ def test_views_are_recorded_and_validated(fake: FakeSlack, client: WebClient) ->
     assert published["id"].startswith("V") and published["blocks"] == home["blocks"]
 
     modal = {"type": "modal", "title": {"type": "plain_text", "text": "Reply"}, "blocks": []}
-    opened = client.views_open(trigger_id="T.1", view=modal)["view"]
+    opened = client.views_open(trigger_id=fake.issue_trigger(), view=modal)["view"]
     client.views_update(view_id=opened["id"], hash=opened["hash"], view=modal)
 
     assert [(v["method"], v["view"]) for v in fake.views] == [
@@ -373,8 +373,27 @@ def test_views_are_recorded_and_validated(fake: FakeSlack, client: WebClient) ->
     stale = slack_error(client.views_update, view_id=opened["id"], hash=opened["hash"], view=modal)
     assert stale.response["error"] == "hash_conflict"
     long_title = {**modal, "title": {"type": "plain_text", "text": "x" * 25}}
-    error = slack_error(client.views_open, trigger_id="T.2", view=long_title)
+    error = slack_error(client.views_open, trigger_id=fake.issue_trigger(), view=long_title)
     assert error.response["error"] == "invalid_arguments"
+
+
+def test_a_trigger_id_works_once_and_for_three_seconds(fake: FakeSlack, client: WebClient) -> None:
+    modal = {"type": "modal", "title": {"type": "plain_text", "text": "Reply"}, "blocks": []}
+    trigger = fake.issue_trigger()
+    client.views_open(trigger_id=trigger, view=modal)
+
+    assert slack_error(client.views_open, trigger_id=trigger, view=modal).response["error"] == (
+        "exchanged_trigger_id"
+    )
+    invalid = slack_error(client.views_open, trigger_id="1.2.3", view=modal)
+    assert invalid.response["error"] == "invalid_trigger_id"
+    fake.trigger_seconds = 0.05
+    late = fake.issue_trigger()
+    time.sleep(0.1)
+    assert slack_error(client.views_push, trigger_id=late, view=modal).response["error"] == (
+        "expired_trigger_id"
+    )
+    assert [v["method"] for v in fake.views] == ["views.open"]
 
 
 def test_files_upload_v2_end_to_end(fake: FakeSlack, client: WebClient) -> None:
