@@ -29,6 +29,7 @@ from bot.outbound.reply_modal import reply_view
 from bot.runtime import Runtime
 from bot.team.people import Who
 from handlers.ack import acknowledge, answering, button_value, who_clicked
+from handlers.modals import open_then_fill
 
 Act = Callable[[Runtime, Who, int], object]
 
@@ -60,9 +61,13 @@ def register(app: App, rt: Runtime) -> None:
 
 def _open_composer(rt: Runtime, kind: str) -> Any:
     def handle(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        with answering(rt, body, respond):
+        def build() -> dict[str, Any]:
             draft, around = acting.start(rt, who_clicked(body), button_value(body), kind)
-            client.views_open(trigger_id=body["trigger_id"], view=reply_view(draft, around))
+            return reply_view(draft, around)
+
+        with answering(rt, body, respond):
+            title = "Reply" if kind == "reply" else "Send a DM"
+            open_then_fill(client, body["trigger_id"], title, build)
 
     return handle
 

@@ -34,6 +34,7 @@ from bot.team.views import (
     team_done_view,
 )
 from handlers.ack import acknowledge, answering, button_value, who_clicked
+from handlers.modals import open_then_fill
 
 
 def register(app: App, rt: Runtime) -> None:
@@ -43,9 +44,11 @@ def register(app: App, rt: Runtime) -> None:
         respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
 
     def settings(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        def build() -> dict[str, Any]:
+            return settings_modal(admin.summary(rt, who_clicked(body), button_value(body)))
+
         with answering(rt, body, respond):
-            found = admin.summary(rt, who_clicked(body), button_value(body))
-            client.views_open(trigger_id=body["trigger_id"], view=settings_modal(found))
+            open_then_fill(client, body["trigger_id"], "Account settings", build)
 
     def disconnect(body: dict[str, Any], respond: Respond) -> None:
         with answering(rt, body, respond):
@@ -75,11 +78,14 @@ def register(app: App, rt: Runtime) -> None:
             answer(respond, f"Removed the route `{route.pattern}`.")
 
     def open_grant(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        with answering(rt, body, respond):
+        def build() -> dict[str, Any]:
             accounts = admin.manageable_accounts(rt, who_clicked(body))
             if not accounts:
                 raise Refused("You manage no account, so you cannot grant roles on one.")
-            client.views_open(trigger_id=body["trigger_id"], view=grant_modal(accounts))
+            return grant_modal(accounts)
+
+        with answering(rt, body, respond):
+            open_then_fill(client, body["trigger_id"], "Grant a role", build)
 
     for action_id, work in (
         (ACTION_SETTINGS, settings),

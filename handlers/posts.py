@@ -27,6 +27,7 @@ from bot.posts.when import WhenError
 from bot.runtime import Runtime
 from bot.team.people import Who
 from handlers.ack import acknowledge, answering, button_value, tell, who_clicked
+from handlers.modals import open_then_fill
 
 
 def register(app: App, rt: Runtime) -> None:
@@ -69,11 +70,11 @@ def register(app: App, rt: Runtime) -> None:
         ack(response_action="clear")
 
     def edit(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        with answering(rt, body, respond):
+        def build() -> dict[str, Any]:
             who = who_clicked(body)
             post = posts.own_post(rt, who, button_value(body))
             day, at = posts.local_time_of(rt, who, post)
-            view = compose_modal(
+            return compose_modal(
                 posts.postable_accounts(rt, who),
                 meta={"nonce": secrets.token_hex(8), "post_id": post.id},
                 text=post.text,
@@ -82,7 +83,9 @@ def register(app: App, rt: Runtime) -> None:
                 at=at,
                 as_thread=post.as_thread,
             )
-            client.views_open(trigger_id=body["trigger_id"], view=view)
+
+        with answering(rt, body, respond):
+            open_then_fill(client, body["trigger_id"], "Edit the post", build)
 
     def cancel(body: dict[str, Any], respond: Respond) -> None:
         with answering(rt, body, respond):
@@ -94,8 +97,11 @@ def register(app: App, rt: Runtime) -> None:
 
 def open_composer(rt: Runtime, client: WebClient, trigger_id: str, who: Who) -> None:
     """The post modal, with the accounts the person may post as."""
-    accounts = posts.postable_accounts(rt, who)
-    if not accounts:
-        raise Refused("You may post as no account: an owner can make you an agent of one.")
-    meta = {"nonce": secrets.token_hex(8)}
-    client.views_open(trigger_id=trigger_id, view=compose_modal(accounts, meta=meta))
+
+    def build() -> dict[str, Any]:
+        accounts = posts.postable_accounts(rt, who)
+        if not accounts:
+            raise Refused("You may post as no account: an owner can make you an agent of one.")
+        return compose_modal(accounts, meta={"nonce": secrets.token_hex(8)})
+
+    open_then_fill(client, trigger_id, "Post", build)

@@ -60,7 +60,7 @@ def card_click(fake_slack: FakeSlack, action: dict[str, Any], *, user: str = AGE
             "channel": {"id": BRAND_CHANNEL},
             "container": {"type": "message", "channel_id": BRAND_CHANNEL},
             "response_url": fake_slack.response_url(),
-            "trigger_id": "1.2.3",
+            "trigger_id": fake_slack.issue_trigger(),
             "actions": [action],
         }
     )
@@ -100,7 +100,7 @@ def submit(
         "team": {"id": fake_slack.team_id},
         "user": {"id": user, "team_id": fake_slack.team_id},
         "api_app_id": "AROOST",
-        "trigger_id": "4.5.6",
+        "trigger_id": fake_slack.issue_trigger(),
         "view": {
             "id": "V0MODAL",
             "type": "modal",
@@ -123,5 +123,17 @@ def command(app: App, fake_slack: FakeSlack, text: str, *, user: str = AGENT) ->
         channel_id=BRAND_CHANNEL,
         team_id=fake_slack.team_id,
         response_url=fake_slack.response_url(),
+        trigger_id=fake_slack.issue_trigger(),
     )
     return dispatch(app, body)
+
+
+def opened_modal(fake_slack: FakeSlack, before: int) -> dict[str, Any]:
+    """The modal a click opened after the first `before` views, once filled: Roost opens
+    it at once, loading, while the click's trigger_id is fresh, then fills it in place."""
+    views = fake_slack.wait_for(
+        lambda: len(fake_slack.views[before:]) >= 2 and fake_slack.views[before:]
+    )
+    assert [v["method"] for v in views[:2]] == ["views.open", "views.update"], views
+    filled: dict[str, Any] = views[1]["view"]
+    return filled

@@ -7,6 +7,7 @@ a real Redis and both databases.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from bot.inbox.cards import (
     ACTION_RETWEET,
     ACTION_UNDO_RETWEET,
 )
+from bot.outbound import acting
 from bot.outbound.reply_modal import AS_DM_BLOCK, AS_DM_INPUT, TEXT_BLOCK, TEXT_INPUT
 from bot.runtime import Runtime
 from storage.models import Account, Event, Member, Mention, Outbound
@@ -71,11 +73,22 @@ def typed(text: str, *, as_dm: bool = False) -> dict[str, Any]:
 def open_modal(
     app: App, fake_slack: FakeSlack, card: dict[str, Any], action: str, user: str = AGENT
 ) -> dict[str, Any]:
+    """Press the button; the modal it opens, once filled (it opens loading, at once)."""
     before = len(fake_slack.views)
     assert press(app, fake_slack, card, action, user=user).status == 200
-    opened = fake_slack.wait_for(lambda: fake_slack.views[before:])
-    assert opened[0]["method"] == "views.open"
-    return opened[0]["view"]
+    opened = fake_slack.wait_for(
+        lambda: fake_slack.views[before:][1:] and fake_slack.views[before:]
+    )
+    assert [v["method"] for v in opened] == ["views.open", "views.update"]
+    return opened[1]["view"]
+
+
+def modal_answer(fake_slack: FakeSlack) -> str:
+    """What the modal a button opened says instead of a form: why it cannot be used."""
+    opened = fake_slack.wait_for(lambda: len(fake_slack.views) >= 2 and fake_slack.views)
+    assert [v["method"] for v in opened[-2:]] == ["views.open", "views.update"]
+    assert "callback_id" not in opened[-1]["view"]  # nothing to submit
+    return json.dumps(opened[-1]["view"]["blocks"])
 
 
 def preview(
@@ -237,7 +250,7 @@ def test_a_post_that_does_not_summon_the_account_offers_a_dm_instead_of_a_reply(
         session.scalars(select(Mention)).one().summons = False
 
     press(app, fake_slack, card, ACTION_REPLY)
-    said = ephemeral_answer(fake_slack)
+    said = modal_answer(fake_slack)
     assert "X will refuse a public reply here" in said and "DM" in said
     answer = submit(app, fake_slack, compose, typed("@jane on it"))
     assert answer["response_action"] == "errors"
@@ -284,15 +297,33 @@ def test_user_text_reaches_slack_escaped(
 # --- permissions and CoTags ---------------------------------------------------------
 
 
+def test_the_modal_opens_within_the_triggers_life_however_slow_the_work_behind_it(
+    app: App, fake_slack: FakeSlack, card: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A click's trigger_id lives 3 s; Roost opened the modal only after its database work,
+    so a busy moment made the click do nothing (expired_trigger_id)."""
+    fake_slack.trigger_seconds = 0.3
+    start = acting.start
+
+    def slow_start(*args: Any) -> Any:
+        time.sleep(0.6)  # the database, busy
+        return start(*args)
+
+    monkeypatch.setattr(acting, "start", slow_start)
+    compose = open_modal(app, fake_slack, card, ACTION_REPLY)
+    assert compose["callback_id"] and TEXT_BLOCK in json.dumps(compose["blocks"])
+
+
 @pytest.mark.parametrize("action", [ACTION_REPLY, ACTION_DM, ACTION_RETWEET, ACTION_RESOLVE])
 def test_someone_without_a_grant_is_told_who_can_grant_it(
     app: App, rt: Runtime, fake_slack: FakeSlack, card: dict[str, Any], action: str
 ) -> None:
     assert press(app, fake_slack, card, action, user=STRANGER).status == 200
-    answer = ephemeral_answer(fake_slack)
+    opens_a_modal = action in (ACTION_REPLY, ACTION_DM)
+    answer = modal_answer(fake_slack) if opens_a_modal else ephemeral_answer(fake_slack)
     assert "no role on *@brand*" in answer
     assert f"<@{LEAD}>" in answer and f"<@{OWNER}>" in answer
-    assert fake_slack.views == [] and outbound_rows(rt) == []
+    assert outbound_rows(rt) == []
 
 
 def test_a_viewer_is_refused_too(
@@ -300,7 +331,7 @@ def test_a_viewer_is_refused_too(
 ) -> None:
     give(rt, fake_slack, STRANGER, "viewer", None)
     press(app, fake_slack, card, ACTION_REPLY, user=STRANGER)
-    assert "(viewer) does not let you act" in ephemeral_answer(fake_slack)
+    assert "(viewer) does not let you act" in modal_answer(fake_slack)
 
 
 def test_a_member_without_a_cotag_is_asked_to_set_one_first(
@@ -308,11 +339,10 @@ def test_a_member_without_a_cotag_is_asked_to_set_one_first(
 ) -> None:
     give(rt, fake_slack, STRANGER, "agent", None)
     press(app, fake_slack, card, ACTION_REPLY, user=STRANGER)
-    assert "/roost cotag" in ephemeral_answer(fake_slack)
-    assert fake_slack.views == []
+    assert "/roost cotag" in modal_answer(fake_slack)
 
     command(app, fake_slack, "cotag zz", user=STRANGER)
-    answer = fake_slack.wait_for(lambda: len(fake_slack.responses) > 1 and fake_slack.responses)
+    answer = fake_slack.wait_for(lambda: fake_slack.responses)
     assert "Your CoTag is now *^ZZ*" in answer[-1]["text"]
     assert open_modal(app, fake_slack, card, ACTION_REPLY, user=STRANGER)
 
@@ -515,7 +545,7 @@ def test_a_refusal_from_the_app_home_arrives_by_dm(
         "api_app_id": "AROOST",
         "container": {"type": "view", "view_id": "V0HOME"},
         "view": {"id": "V0HOME", "type": "home"},
-        "trigger_id": "1.2.3",
+        "trigger_id": fake_slack.issue_trigger(),
         "actions": [button(card, ACTION_RESOLVE)],
     }
     assert dispatch(app, action_body(click)).status == 200

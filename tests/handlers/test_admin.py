@@ -29,7 +29,15 @@ from tests.conftest import (
 )
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
-from tests.handlers.signed import button, card_click, command, dispatch, make_app, submit
+from tests.handlers.signed import (
+    button,
+    card_click,
+    command,
+    dispatch,
+    make_app,
+    opened_modal,
+    submit,
+)
 
 BOB = "U0BOB"
 ADMIN = "U0ADMIN"
@@ -127,8 +135,9 @@ def test_settings_modal_saves_and_audits_and_refuses_bad_values(
     app: App, rt: Runtime, fake_slack: FakeSlack, team: Account
 ) -> None:
     listing = message_with(ask(app, fake_slack, "accounts", OWNER))
+    before = len(fake_slack.views)
     dispatch(app, card_click(fake_slack, button(listing, ACTION_SETTINGS), user=OWNER))
-    modal = fake_slack.wait_for(lambda: fake_slack.views)[-1]["view"]
+    modal = opened_modal(fake_slack, before)
 
     def values(sla: str, hours: str) -> dict[str, Any]:
         return {
@@ -174,7 +183,7 @@ def grant_modal(app: App, fake_slack: FakeSlack, user: str) -> dict[str, Any]:
     listing = message_with(ask(app, fake_slack, "team", user))
     before = len(fake_slack.views)
     dispatch(app, card_click(fake_slack, button(listing, ACTION_GRANT), user=user))
-    return fake_slack.wait_for(lambda: fake_slack.views[before:])[0]["view"]
+    return opened_modal(fake_slack, before)
 
 
 def test_an_owner_grants_revokes_and_sets_cotags_all_audited(

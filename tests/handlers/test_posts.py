@@ -25,7 +25,15 @@ from storage.outbound import claim_upload
 from tests.conftest import AGENT, BRAND_CHANNEL, OWNER, add_brand_account, run_jobs
 from tests.fakes.slack_api import FakeSlack, action_body
 from tests.fakes.x_api import FakeX
-from tests.handlers.signed import button, card_click, command, dispatch, make_app, submit
+from tests.handlers.signed import (
+    button,
+    card_click,
+    command,
+    dispatch,
+    make_app,
+    opened_modal,
+    submit,
+)
 
 SHOP_CHANNEL = "C0SHOP"
 
@@ -77,10 +85,10 @@ def compose(
             "callback_id": SHORTCUT,
             "team": {"id": fake_slack.team_id},
             "user": {"id": user, "team_id": fake_slack.team_id},
-            "trigger_id": "7.8.9",
+            "trigger_id": fake_slack.issue_trigger(),
         }
         assert dispatch(app, action_body(shortcut)).status == 200
-    return fake_slack.wait_for(lambda: fake_slack.views[before:])[0]["view"]
+    return opened_modal(fake_slack, before)
 
 
 def values(
@@ -152,6 +160,13 @@ def test_a_post_to_two_accounts_previews_each_then_posts_once_each(
     assert len(fake_slack.dms(AGENT)) == 2
     with rt.sessions() as session:
         assert len(session.scalars(select(Post)).all()) == 1
+
+
+def test_someone_who_may_post_as_no_account_is_told_so_in_the_modal(
+    app: App, fake_slack: FakeSlack, accounts: list[Account]
+) -> None:
+    said = json.dumps(compose(app, fake_slack, user="U0NOBODY")["blocks"])
+    assert "You may post as no account" in said
 
 
 def test_two_accounts_where_the_person_may_post_as_one(
@@ -387,7 +402,7 @@ def test_an_edit_is_checked_again_and_only_the_edited_post_goes_out(
     listing = fake_slack.wait_for(lambda: fake_slack.responses)[-1]
     before = len(fake_slack.views)
     dispatch(app, card_click(fake_slack, button(listing, ACTION_EDIT)))
-    modal = fake_slack.wait_for(lambda: fake_slack.views[before:])[0]["view"]
+    modal = opened_modal(fake_slack, before)
     assert "First draft" in json.dumps(modal)
     day, at = seoul(rt.clock() + timedelta(hours=1))
     ids = [accounts[0].id]

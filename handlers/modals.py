@@ -1,0 +1,57 @@
+"""Modals opened from a click: at once, then filled.
+
+A click's `trigger_id` works once and only for 3 seconds, and the work that builds a modal
+(the database, a look at X) can take longer when Roost is busy: Slack then refuses the
+modal with `expired_trigger_id` and the click does nothing. So the modal opens first,
+saying it is loading, and is filled in place (views.update) once built; what stops it
+being built is said in the modal itself, where the person is looking.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_sdk import WebClient
+
+from bot.errors import RoostError
+from bot.slack.blocks import context, section
+from handlers.ack import FAILED
+
+logger = logging.getLogger(__name__)
+
+
+def loading_modal(title: str) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": title[:24]},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [context(":hourglass_flowing_sand: Loading…")],
+    }
+
+
+def notice_modal(title: str, text: str) -> dict[str, Any]:
+    """Roost's own words (a refusal names people as <@U…>), in place of the modal."""
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": title[:24]},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [section(text[:2900])],
+    }
+
+
+def open_then_fill(
+    client: WebClient, trigger_id: str, title: str, build: Callable[[], dict[str, Any]]
+) -> None:
+    """Open a modal titled `title` now, while `trigger_id` is fresh; fill it with what
+    `build` returns, or with why it could not be built."""
+    opened = client.views_open(trigger_id=trigger_id, view=loading_modal(title))["view"]
+    try:
+        view = build()
+    except RoostError as exc:  # a refusal, or X's or Slack's words: the person's answer
+        view = notice_modal(title, str(exc))
+    except Exception:
+        logger.exception("building the %r modal failed", title)
+        view = notice_modal(title, FAILED)
+    client.views_update(view_id=opened["id"], hash=opened["hash"], view=view)
