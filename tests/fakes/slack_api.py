@@ -460,6 +460,36 @@ class FakeSlack:
         if time.monotonic() - issued > self.trigger_seconds:
             raise _SlackError("expired_trigger_id")
 
+    def user_message_event(
+        self, channel_id: str, user: str, text: str, *, thread_ts: str, broadcast: bool = False
+    ) -> Json:
+        """A person's reply in a thread, stored in the channel, and the ``message`` event
+        Slack sends the app for it. With `broadcast` ("Also send to channel") Slack sends it
+        as subtype ``thread_broadcast``, with the thread's ``root`` message."""
+        with self._lock:
+            if thread_ts not in self._channel_messages(channel_id):
+                raise ValueError(f"no message {thread_ts} in {channel_id}")
+            record = self._store_message(
+                channel_id, text, [], thread_ts=thread_ts, reply_broadcast=broadcast
+            )
+            record["user"] = user
+            event: Json = {
+                "type": "message",
+                "channel": channel_id,
+                "channel_type": "channel",
+                "user": user,
+                "text": text,
+                "ts": record["ts"],
+                "thread_ts": thread_ts,
+                "event_ts": record["ts"],
+                "team": self.team_id,
+            }
+            if broadcast:
+                root = self._channel_messages(channel_id)[thread_ts]
+                event["subtype"] = "thread_broadcast"
+                event["root"] = self._api_message(root)
+            return event
+
     def response_url(self) -> str:
         """A fresh URL that accepts POSTs like a Slack response_url, recorded in ``responses``."""
         response_id = uuid.uuid4().hex

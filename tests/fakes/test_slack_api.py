@@ -396,6 +396,22 @@ def test_a_trigger_id_works_once_and_for_three_seconds(fake: FakeSlack, client: 
     assert [v["method"] for v in fake.views] == ["views.open"]
 
 
+def test_a_thread_reply_also_sent_to_the_channel_is_a_thread_broadcast(
+    fake: FakeSlack, client: WebClient
+) -> None:
+    card = client.chat_postMessage(channel="C0BRAND", text="a card")["ts"]
+    plain = fake.user_message_event("C0BRAND", "U0ALICE", "a note", thread_ts=card)
+    broadcast = fake.user_message_event(
+        "C0BRAND", "U0ALICE", "everyone: taken", thread_ts=card, broadcast=True
+    )
+
+    assert "subtype" not in plain and plain["thread_ts"] == card
+    assert broadcast["subtype"] == "thread_broadcast" and broadcast["thread_ts"] == card
+    assert broadcast["root"]["ts"] == card and broadcast["root"]["text"] == "a card"
+    replies = client.conversations_replies(channel="C0BRAND", ts=card)["messages"]
+    assert [m["text"] for m in replies] == ["a card", "a note", "everyone: taken"]
+
+
 def test_files_upload_v2_end_to_end(fake: FakeSlack, client: WebClient) -> None:
     parent = client.chat_postMessage(channel=BRAND, text="card")["ts"]
 
