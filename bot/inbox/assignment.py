@@ -120,11 +120,16 @@ def undo(rt: Runtime, who: Who, event_id: int) -> None:
     _announce(rt, undone_id)
 
 
+PERSONS_MESSAGES = frozenset({None, "thread_broadcast", "file_share"})
+"""Message subtypes a person writes: plain, a thread reply also sent to the channel, one
+with a file. Edits, deletions, joins and bots' messages are not notes."""
+
+
 def on_thread_message(
     rt: Runtime, event: dict[str, Any], team_id: str, bot_user_id: str | None
 ) -> None:
     """A message in a channel: under a card, a note, and perhaps an instruction to assign."""
-    if event.get("subtype") or event.get("bot_id") or not event.get("user"):
+    if event.get("subtype") not in PERSONS_MESSAGES or event.get("bot_id") or not event.get("user"):
         return
     thread_ts, ts, channel = event.get("thread_ts"), event.get("ts"), event.get("channel")
     if not thread_ts or not ts or thread_ts == ts or not channel:

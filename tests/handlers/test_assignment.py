@@ -155,6 +155,22 @@ def test_a_thread_reply_starting_with_an_instruction_assigns(
     assert answers[-1] in (f"Assigned to <@{BOB}> by <@{AGENT}>.", f"<@{AGENT}> took this.")
 
 
+def test_a_thread_reply_also_sent_to_the_channel_is_a_note_and_assigns_too(
+    app: App, rt: Runtime, fake_slack: FakeSlack, card: dict[str, Any]
+) -> None:
+    """Slack sends "Also send to channel" replies as subtype thread_broadcast; they were
+    dropped, notes and @user assignments with them."""
+    event = fake_slack.user_message_event(
+        BRAND_CHANNEL, AGENT, f"<@{BOB}> yours, everyone", thread_ts=card["ts"], broadcast=True
+    )
+    assert event["subtype"] == "thread_broadcast"
+    deliver(app, fake_slack, event)
+    run_jobs(rt)
+    assert assignee(rt) == BOB
+    with rt.sessions() as session:
+        assert [n.text for n in session.scalars(select(Note))] == [f"<@{BOB}> yours, everyone"]
+
+
 def test_unassign_and_reassign_tell_the_person_it_was_taken_from(
     app: App, rt: Runtime, fake_slack: FakeSlack, card: dict[str, Any]
 ) -> None:
