@@ -21,12 +21,13 @@ import pytest
 import requests
 import tweepy
 from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
+from referencing import Registry
 from requests.adapters import HTTPAdapter
 from requests_oauthlib import OAuth1
 
 from tests.conftest import REPO_ROOT, wait_for
+from tests.fakes.openapi import SPEC_URI, pointer
+from tests.fakes.openapi import registry as spec_registry
 from tests.fakes.x_api import (
     ACCESS_TOKEN_SECONDS,
     INVALID_CODE,
@@ -1997,21 +1998,13 @@ def test_oauth2_scopes_are_those_of_the_openapi_description() -> None:
 
 # --- shapes against X's OpenAPI description --------------------------------------------------
 
-SPEC_URI = "urn:x-api:openapi"
-
 
 @pytest.fixture(scope="module")
 def openapi() -> Registry:
-    if not OPENAPI_PATH.exists():
-        pytest.skip(
-            f"X's OpenAPI description shared/x-api/openapi.json not found at {OPENAPI_PATH}"
-        )
-    spec = json.loads(OPENAPI_PATH.read_text())
-    return Registry().with_resource(SPEC_URI, Resource(spec, DRAFT202012))
+    return spec_registry()
 
 
-def _pointer(*parts: str) -> str:
-    return "#/" + "/".join(part.replace("~", "~0").replace("/", "~1") for part in parts)
+_pointer = pointer
 
 
 def assert_response_shape(
@@ -2103,6 +2096,49 @@ def test_responses_match_the_openapi_description(
         fake.post_mention("brand", author="alice")
         (line,) = read_tweet_lines(stream.iter_lines(), 1)
     assert_response_shape(openapi, line, "/2/tweets/search/stream")
+
+
+def test_either_spelling_of_post_fields_is_taken_and_answered_in_kind(
+    openapi: Registry,
+    fake: FakeX,
+    brand: dict[str, Any],
+    alice: dict[str, Any],
+    http: requests.Session,
+) -> None:
+    """X's OpenAPI says post.fields, note_post and referenced_posts; the live API and tweepy
+    say tweet. The fake answers each in its own spelling."""
+    parent = fake.post_mention("alice", author="brand", text="@alice hi")
+    fake.post_mention(
+        "brand", author="alice", note_text="@brand " + "x" * 300, reply_to=parent["id"]
+    )
+    auth = {"Authorization": f"Bearer {fake.issue_token(brand['id'])}"}
+    url = f"{fake.url}/2/users/{brand['id']}/mentions"
+    as_spec = http.get(
+        url,
+        params={"post.fields": "note_post,referenced_posts", "expansions": "referenced_posts"},
+        headers=auth,
+    ).json()
+    (post,) = as_spec["data"]
+    assert set(post) == {"id", "text", "edit_history_post_ids", "note_post", "referenced_posts"}
+    assert as_spec["includes"]["posts"][0]["id"] == parent["id"]
+    assert_response_shape(openapi, as_spec, "/2/users/{id}/mentions")
+    assert_component_shape(openapi, post["note_post"], "PostNotePost")
+    live = http.get(
+        url,
+        params={
+            "tweet.fields": "note_tweet,referenced_tweets",
+            "expansions": "referenced_tweets.id",
+        },
+        headers=auth,
+    ).json()
+    assert set(live["data"][0]) == {
+        "id",
+        "text",
+        "edit_history_tweet_ids",
+        "note_tweet",
+        "referenced_tweets",
+    }
+    assert live["includes"]["tweets"][0]["id"] == parent["id"]
 
 
 def test_write_side_responses_match_the_openapi_description(

@@ -43,10 +43,10 @@ and that finished processing: up to four images, or one video or GIF. A failed p
 ``processing_info.error`` (code, name, message), as the live API sends it although the OpenAPI
 snapshot leaves it out.
 
-Naming: the OpenAPI snapshot (2.167) renamed its *schemas* from "tweet" to "post"
-(``note_post``, ``referenced_posts``, ``includes.posts``), yet its request parameters still say
-``tweet.fields=note_tweet,referenced_tweets`` and X's field documentation and tweepy use the
-tweet names. The fake serves the tweet names, which is what the live API sends. Problem ``type``
+Naming: the OpenAPI snapshot (2.167) spells some names "post" (``post.fields``, ``note_post``,
+``referenced_posts``, ``edit_history_post_ids``, ``includes.posts``) where X's field documentation,
+the live API and tweepy say "tweet". The fake takes either spelling and answers in the one it was
+asked in: ``tweet.fields`` gets tweet names, ``post.fields`` post names. Problem ``type``
 URLs use ``https://api.x.com/2/problems/...``: that is what the snapshot declares and what X
 answers since its host move (older clients saw ``https://api.twitter.com/2/problems/...``), so
 clients should match on the ``/2/problems/<name>`` suffix.
@@ -204,6 +204,21 @@ EXPANSIONS = frozenset(
     "entities.note.mentions.username referenced_tweets.id "
     "referenced_tweets.id.attachments.media_keys referenced_tweets.id.author_id".split()
 )
+# X's OpenAPI snapshot (2.167) spells some of them "post" (its PostFieldsParameter is
+# `post.fields`); the live API and tweepy say "tweet". The fake takes either, and answers
+# in the spelling it was asked in.
+TWEET_TO_POST_NAMES = {
+    "note_tweet": "note_post",
+    "referenced_tweets": "referenced_posts",
+    "edit_history_tweet_ids": "edit_history_post_ids",
+}
+POST_TO_TWEET_NAMES = {post: tweet for tweet, post in TWEET_TO_POST_NAMES.items()}
+POST_FIELDS = frozenset(TWEET_TO_POST_NAMES.get(name, name) for name in TWEET_FIELDS)
+POST_EXPANSIONS = {
+    "referenced_posts": "referenced_tweets.id",
+    "edit_history_post_ids": "edit_history_tweet_ids",
+}
+"""The spec's expansions, and the live API's names for them."""
 # Expansions of endpoints that answer users (retweeted_by). The snapshot says
 # most_recent_post_id and pinned_post_id; the live API and tweepy say tweet.
 USER_EXPANSIONS = frozenset({"affiliation", "most_recent_tweet_id", "pinned_tweet_id"})
@@ -700,6 +715,7 @@ class _Selection:
     media_fields: frozenset[str]
     expansions: frozenset[str]
     dm_event_fields: frozenset[str] = frozenset()
+    post_names: bool = False  # asked as the spec spells it (post.fields): answer so too
 
     @classmethod
     def parse(
@@ -724,12 +740,24 @@ class _Selection:
                 )
             return requested
 
+        post_names = "post.fields" in query
+        if post_names:
+            tweet_fields = frozenset(
+                POST_TO_TWEET_NAMES.get(name, name) for name in names("post.fields", POST_FIELDS)
+            )
+        else:
+            tweet_fields = names("tweet.fields", TWEET_FIELDS)
+        spec_expansions = frozenset(POST_EXPANSIONS) if expansions is EXPANSIONS else frozenset()
         return cls(
-            tweet_fields=names("tweet.fields", TWEET_FIELDS),
+            tweet_fields=tweet_fields,
             user_fields=names("user.fields", USER_FIELDS),
             media_fields=names("media.fields", MEDIA_FIELDS),
-            expansions=names("expansions", expansions),
+            expansions=frozenset(
+                POST_EXPANSIONS.get(name, name)
+                for name in names("expansions", expansions | spec_expansions)
+            ),
             dm_event_fields=names("dm_event.fields", dm_event_fields),
+            post_names=post_names,
         )
 
 
@@ -2721,11 +2749,14 @@ class FakeX:
 
     @staticmethod
     def _render_tweet(tweet: _StoredTweet, selection: _Selection) -> JsonDict:
-        return {
+        rendered = {
             key: value
             for key, value in tweet.full.items()
             if key in _DEFAULT_TWEET_FIELDS or key in selection.tweet_fields
         }
+        if selection.post_names:
+            rendered = {TWEET_TO_POST_NAMES.get(k, k): v for k, v in rendered.items()}
+        return rendered
 
     def _render_tweets(self, tweets: list[_StoredTweet], selection: _Selection) -> JsonDict:
         """``data`` for `tweets` plus the ``includes`` and ``errors`` their expansions call for."""
@@ -2782,9 +2813,10 @@ class FakeX:
                     include_media(target.full)
 
         response: JsonDict = {"data": [self._render_tweet(tweet, selection) for tweet in tweets]}
+        posts_name = "posts" if selection.post_names else "tweets"
         includes = {
             name: list(objects.values())
-            for name, objects in (("users", users), ("tweets", referenced), ("media", media))
+            for name, objects in (("users", users), (posts_name, referenced), ("media", media))
             if objects
         }
         if includes:
