@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import requests
+from jsonschema import ValidationError
 
 from bot.errors import (
     XDuplicate,
@@ -25,7 +26,8 @@ from bot.errors import (
 )
 from bot.x.client import DEFAULT_TIMEOUT, READ_RETRIES, XClient
 from tests.conftest import wait_for
-from tests.fakes.x_api import FakeX
+from tests.fakes import openapi
+from tests.fakes.x_api import Call, FakeX, Headers
 
 SHORT_TIMEOUT = (1.0, 0.2)
 """(connect, read) seconds: short enough that a slowed answer times out. Only for the
@@ -554,3 +556,61 @@ def test_posting_unknown_media_is_refused_with_xs_words(fake_x: FakeX, client: X
     with pytest.raises(XError, match="X rejected posting: Your media IDs are invalid"):
         client.post_tweet("hello", media_ids=["1234"])
     assert fake_x.posts_by("brand") == []
+
+
+def test_every_call_roost_makes_is_one_xs_openapi_description_allows(
+    fake_x: FakeX, client: XClient, account: dict[str, Any], jane: dict[str, Any], mention: int
+) -> None:
+    """Not hand-built requests: the calls XClient itself sends, as the fake received them,
+    each checked against X's description (endpoint, query parameters, JSON body)."""
+    registry = openapi.registry()
+    fake_x.video_polls = 1
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    client.me()
+    client.mentions_page(int(account["id"]))
+    list(client.recent_posts(int(account["id"]), since=since))
+    image = client.upload_image(PNG, "image/png")
+    gif = client.upload_gif(GIF, poll=lambda seconds: None)
+    video = client.upload_video(MP4, "video/mp4", chunk_bytes=4000, poll=lambda seconds: None)
+    client.post_tweet("@jane on it", reply_to=mention, media_ids=[image])
+    client.post_tweet("A loop", media_ids=[gif])
+    client.post_tweet("A film", media_ids=[video])
+    client.send_dm(int(jane["id"]), "hello")
+    client.recent_dms(int(jane["id"]))
+    client.retweet(int(account["id"]), mention)
+    client.retweeted(int(account["id"]), mention)
+    client.unretweet(int(account["id"]), mention)
+
+    calls = [call for call in fake_x.calls if not call.path.startswith("/2/oauth2/")]
+    assert len({(call.method, call.path.split("/")[2]) for call in calls}) >= 5
+    for call in calls:
+        openapi.assert_call_is_described(registry, call)
+
+
+def test_the_judge_of_calls_refuses_what_x_does_not_describe() -> None:
+    """So that the check above can fail: an unknown parameter, a value outside X's enum,
+    an extra property in a body X's schema closes."""
+    registry = openapi.registry()
+    headers = Headers([("content-type", "application/json")])
+
+    def call(method: str, path: str, query: dict[str, str], body: bytes = b"") -> Call:
+        return Call(method, path, query, headers, body)
+
+    openapi.assert_call_is_described(
+        registry, call("GET", "/2/users/1/mentions", {"max_results": "100"})
+    )
+    with pytest.raises(AssertionError, match="no parameter 'bogus'"):
+        openapi.assert_call_is_described(
+            registry, call("GET", "/2/users/1/mentions", {"bogus": "1"})
+        )
+    with pytest.raises(ValidationError):
+        openapi.assert_call_is_described(
+            registry, call("GET", "/2/users/1/mentions", {"tweet.fields": "author_id,colour"})
+        )
+    with pytest.raises(ValidationError):
+        openapi.assert_call_is_described(
+            registry,
+            call("POST", "/2/tweets", {}, json.dumps({"text": "hi", "colour": "red"}).encode()),
+        )
+    with pytest.raises(AssertionError, match="documents no"):
+        openapi.assert_call_is_described(registry, call("GET", "/2/nowhere", {}))
