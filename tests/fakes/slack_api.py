@@ -39,6 +39,8 @@ from typing import Any, Self, TypeVar
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
+from tests.fakes.socket_mode import SocketMode, accept_key
+
 BOT_TOKEN = "xoxb-roost-fake-bot-token"
 APP_TOKEN = "xapp-1-roost-fake-app-token"
 # Fixed so a person running the standalone server can put it in their .env once.
@@ -201,6 +203,8 @@ class FakeSlack:
         self._views_by_id: dict[str, Json] = {}
         self._uploads: dict[str, _Upload] = {}
         self._response_ids: set[str] = set()
+        self.socket_mode = SocketMode(APP_ID)
+        """Socket Mode: deliver(), wait_for_ack(), refresh() (see tests.fakes.socket_mode)."""
         # trigger_id -> when it was issued (time.monotonic()); used ones move to the set.
         self._triggers: dict[str, float] = {}
         self._used_triggers: set[str] = set()
@@ -273,6 +277,7 @@ class FakeSlack:
             return
         self._server = self._thread = None
         self._stopping.set()
+        self.socket_mode.close_all()
         server.shutdown()
         server.drop_connections(grace=5.0)
         server.server_close()
@@ -715,8 +720,10 @@ class FakeSlack:
         }
 
     def _apps_connections_open(self, args: Json) -> Json:
-        # Socket Mode is not faked: the URL has the real shape but points nowhere.
-        return {"url": f"wss://wss.fake.slack.test/link/?ticket={uuid.uuid4()}&app_id={APP_ID}"}
+        # ws://, not wss://: slack_sdk speaks plain WebSocket to any port but 443.
+        ticket = self.socket_mode.new_ticket()
+        host = self.base_url.removeprefix("http://")
+        return {"url": f"ws://{host}/link/?ticket={ticket}&app_id={APP_ID}"}
 
     def _chat_post_message(self, args: Json) -> Json:
         channel = self._member_channel(args.get("channel"))
@@ -1405,7 +1412,33 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_GET(self) -> None:
+        if (
+            urlsplit(self.path).path.startswith("/link/")
+            and "websocket" in (self.headers.get("Upgrade") or "").lower()
+        ):
+            self._socket_mode()
+            return
         self._route("GET")
+
+    def _socket_mode(self) -> None:
+        """Upgrade to a Socket Mode WebSocket, if the ticket is one apps.connections.open
+        handed out (once), and serve it on this thread until the client goes."""
+        ticket = _form_fields(urlsplit(self.path).query).get("ticket", "")
+        key = self.headers.get("Sec-WebSocket-Key") or ""
+        socket_mode = self.server.fake.socket_mode
+        self.close_connection = True
+        if not key or not socket_mode.accepts(ticket):
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(101, "Switching Protocols")
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept_key(key))
+        self.end_headers()
+        self.wfile.flush()
+        socket_mode.serve(self.connection, ticket)
 
     def do_POST(self) -> None:
         self._route("POST")

@@ -1,5 +1,6 @@
 """Tests for the fake Slack Web API, driven through the real slack_sdk clients over HTTP."""
 
+import base64
 import http.client
 import json
 import queue
@@ -22,7 +23,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, wait_for
 from tests.fakes.slack_api import (
     FakeSlack,
     action_body,
@@ -261,7 +262,9 @@ def test_wrong_and_revoked_tokens(fake: FakeSlack, client: WebClient) -> None:
 def test_app_token_only_opens_socket_mode_connections(fake: FakeSlack, client: WebClient) -> None:
     app_client = WebClient(token=fake.app_token, base_url=fake.url)
 
-    assert app_client.apps_connections_open(app_token=fake.app_token)["url"].startswith("wss://")
+    url = app_client.apps_connections_open(app_token=fake.app_token)["url"]
+    # ws://, not wss://: slack_sdk connects without TLS to any port but 443.
+    assert url.startswith(f"ws://{fake.url.removeprefix('http://').split('/')[0]}/link/?ticket=")
     error = slack_error(client.apps_connections_open, app_token=fake.bot_token)
     assert error.response["error"] == "not_allowed_token_type"
     assert slack_error(client.api_call, "chat.nope").response["error"] == "unknown_method"
@@ -687,3 +690,98 @@ def test_stop_is_prompt_with_idle_and_slow_connections() -> None:
     finally:
         fake.stop()
         idle.close()
+
+
+# --- Socket Mode -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def socket_client(fake: FakeSlack) -> Iterator[Any]:
+    """slack_sdk's own Socket Mode client, connected to the fake; it records what it got."""
+    from slack_sdk.socket_mode.builtin import SocketModeClient
+    from slack_sdk.socket_mode.request import SocketModeRequest
+    from slack_sdk.socket_mode.response import SocketModeResponse
+
+    client = SocketModeClient(
+        app_token=fake.app_token, web_client=WebClient(base_url=fake.url), ping_interval=1
+    )
+    client.received = []  # type: ignore[attr-defined]
+    client.acking = True  # type: ignore[attr-defined]
+
+    def listener(socket_client: SocketModeClient, request: SocketModeRequest) -> None:
+        client.received.append(request)  # type: ignore[attr-defined]
+        if client.acking:  # type: ignore[attr-defined]
+            payload = {"text": "ok"} if request.type == "slash_commands" else None
+            response = SocketModeResponse(envelope_id=request.envelope_id, payload=payload)
+            socket_client.send_socket_mode_response(response)
+
+    client.socket_mode_request_listeners.append(listener)
+    client.connect()
+    wait_for(lambda: fake.socket_mode.connections == 1, timeout=10)
+    yield client
+    client.close()
+
+
+def test_socket_mode_delivers_envelopes_and_takes_their_acks(
+    fake: FakeSlack, socket_client: Any
+) -> None:
+    event = fake.socket_mode.deliver(
+        "events_api", {"type": "event_callback", "event": {"type": "message", "text": "hi"}}
+    )
+    command = fake.socket_mode.deliver("slash_commands", {"command": "/roost", "text": "mine"})
+    click = fake.socket_mode.deliver("interactive", {"type": "block_actions", "actions": []})
+
+    assert fake.socket_mode.wait_for_ack(event) == {"envelope_id": event}
+    assert fake.socket_mode.wait_for_ack(command) == {
+        "envelope_id": command,
+        "payload": {"text": "ok"},
+    }
+    assert fake.socket_mode.wait_for_ack(click)["envelope_id"] == click
+    kinds = [(r.type, r.retry_attempt) for r in socket_client.received]
+    assert kinds == [("events_api", 0), ("slash_commands", 0), ("interactive", 0)]
+
+
+def test_socket_mode_refreshes_and_the_client_connects_again(
+    fake: FakeSlack, socket_client: Any
+) -> None:
+    fake.socket_mode.refresh()
+    wait_for(lambda: fake.socket_mode.opened == 2, timeout=10)
+    wait_for(lambda: fake.socket_mode.connections == 1, timeout=10)
+    after = fake.socket_mode.deliver("events_api", {"type": "event_callback", "event": {}})
+    assert fake.socket_mode.wait_for_ack(after)["envelope_id"] == after
+    assert len(fake.calls_to("apps.connections.open")) == 2
+
+
+def test_an_envelope_not_acknowledged_is_delivered_again(
+    fake: FakeSlack, socket_client: Any
+) -> None:
+    fake.socket_mode.ack_seconds = 0.5
+    socket_client.acking = False
+    envelope = fake.socket_mode.deliver("events_api", {"type": "event_callback", "event": {}})
+    wait_for(lambda: len(socket_client.received) >= 2, timeout=10)
+    socket_client.acking = True
+    fake.socket_mode.wait_for_ack(envelope)
+    again = socket_client.received[1]
+    assert (again.envelope_id, again.retry_attempt, again.retry_reason) == (envelope, 1, "timeout")
+
+
+def test_a_socket_mode_url_works_once_and_only_with_its_ticket(fake: FakeSlack) -> None:
+    app_client = WebClient(token=fake.app_token, base_url=fake.url)
+    url = app_client.apps_connections_open(app_token=fake.app_token)["url"]
+    host, _, rest = url.removeprefix("ws://").partition("/")
+    key = base64.b64encode(b"0123456789abcdef").decode()
+
+    def upgrade(path: str) -> int:
+        connection = http.client.HTTPConnection(host, timeout=5)
+        connection.request(
+            "GET",
+            path,
+            headers={"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": key},
+        )
+        status = connection.getresponse().status
+        connection.close()
+        return status
+
+    assert upgrade("/link/?ticket=forged") == 401
+    assert upgrade("/" + rest) == 101
+    assert upgrade("/" + rest) == 401  # once
