@@ -164,7 +164,12 @@ def _listen(args: argparse.Namespace, settings: Settings) -> int:
     rt = _runtime(settings, "listener")
     signals = Signals()
     exit_at_deadline(signals.stop, LISTENER_DEADLINE, "the listener")
-    listener = StreamListener(rt) if settings.x_intake == "stream" else Listener(rt)
+    retry = settings.x_stream_retry_seconds
+    listener = (
+        StreamListener(rt, retry_seconds=retry, rules_retry_seconds=retry)
+        if settings.x_intake == "stream"
+        else Listener(rt)
+    )
     logger.info("listening for mentions (%s)", settings.x_intake)
     listener.run(signals.stop)
     logger.info("listener stopped")

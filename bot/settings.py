@@ -45,6 +45,7 @@ WHERE_TO_GET = {
     "X_INTAKE": "'poll' (default, works on every X plan) or 'stream' (the filtered stream)",
     "X_POLL_SECONDS": "a number of seconds between mention polls, at least 1, and at least "
     "what X_PLAN allows",
+    "X_STREAM_RETRY_SECONDS": "a number of seconds, at least 1",
     "X_PLAN": "the X API plan of your app: pay-per-use (default), basic, pro or enterprise",
     "PORT": "a TCP port number for the web process",
     "X_CLIENT_ID": "the OAuth 2.0 Client ID of your X app, in the X developer portal under "
@@ -79,6 +80,9 @@ class Settings(BaseSettings):
     x_plan: Plan = "pay-per-use"
     # Unset: DEFAULT_POLL_SECONDS, or the plan's floor if that is longer.
     x_poll_seconds: float | None = Field(default=None, ge=1)
+    # With the stream up: how often a failed back-fill or a stream rule X refused is tried
+    # again (and an account without a rule has its timeline read meanwhile).
+    x_stream_retry_seconds: float = Field(default=60.0, ge=1)
     x_client_id: str | None = None
     x_client_secret: SecretStr | None = None
     x_authorize_url: str = X_AUTHORIZE_URL

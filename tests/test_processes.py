@@ -25,7 +25,7 @@ from bot.inbox.intake import Intake
 from bot.runtime import Runtime
 from storage.mentions import IncomingMention, store_mentions
 from storage.models import Account, Mention
-from tests.conftest import BRAND_CHANNEL, REPO_ROOT, wait_for
+from tests.conftest import BRAND_CHANNEL, REPO_ROOT, add_brand_account, wait_for
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
 from tests.processes import descendants, free_port, running, working_in
@@ -194,6 +194,41 @@ def test_a_dead_workers_scheduler_lock_is_taken_over_at_once(
 
 
 # --- stopping -------------------------------------------------------------------------------
+
+
+def test_a_stream_rule_x_refuses_is_read_around_and_asked_for_again_period_after_period(
+    rt: Runtime, processes: Processes, fake_x: FakeX, brand: Account
+) -> None:
+    """`roost listen` on the filtered stream, X refusing one account's rule (its app is at
+    the rule cap): that account's mentions still come, from its timeline, each period; the
+    rule is asked for again each period, and made once X has room."""
+    shop = add_brand_account(rt, fake_x, "shop", BRAND_CHANNEL)
+    fake_x.add_user("jane")
+    fake_x.rule_cap = 1
+    processes.start(
+        "listen",
+        X_INTAKE="stream",
+        X_BEARER_TOKEN=fake_x.app_bearer,
+        X_STREAM_RETRY_SECONDS="1",
+    )
+    wait_for(lambda: fake_x.open_streams == 1 and len(fake_x.rules()) == 1, timeout=20)
+    ruled = {rule["value"] for rule in fake_x.rules()}
+    refused = shop if "@brand -is:retweet" in ruled else brand
+    for n in range(2):  # two periods, each read from the timeline
+        tweet = fake_x.post_mention(refused.handle, author="jane", text=f"@{refused.handle} {n}")
+        wait_for(lambda t=tweet: stored(rt, int(t["id"])), timeout=15)
+    refusals = processes.logs_text().count("X refused the stream rule for @" + refused.handle)
+    assert refusals >= 2
+
+    fake_x.rule_cap = 10
+    wait_for(lambda: len(fake_x.rules()) == 2, timeout=15)
+    live = fake_x.post_mention(refused.handle, author="jane", text=f"@{refused.handle} live")
+    wait_for(lambda: stored(rt, int(live["id"])), timeout=15)
+
+
+def stored(rt: Runtime, tweet_id: int) -> bool:
+    with rt.sessions() as session:
+        return session.query(Mention).filter(Mention.tweet_id == tweet_id).count() == 1
 
 
 def test_sigterm_stops_an_idle_worker_at_once(rt: Runtime, processes: Processes) -> None:

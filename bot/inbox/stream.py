@@ -292,8 +292,9 @@ class StreamListener:
         thread = stream.filter(threaded=True, **MENTION_FIELDS)
         try:
             last_retry = last_rules = time.monotonic()
+            tick = min(self.lease_seconds / 3, self.retry_seconds, self.rules_retry_seconds)
             while not stop.is_set() and thread.is_alive():
-                stop.wait(self.lease_seconds / 3)
+                stop.wait(tick)
                 if not self.lease.renew():
                     logger.warning("lost the stream lease; standing by")
                     break
