@@ -8,6 +8,7 @@ period shortened by ROOST_SWEEP_SECONDS.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import signal
@@ -17,15 +18,19 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
 from bot.inbox.intake import Intake
+from bot.outbound import acting
+from bot.outbound.reply_modal import Draft
 from bot.runtime import Runtime
+from bot.team.people import Who
 from storage.mentions import IncomingMention, store_mentions
 from storage.models import Account, Mention
-from tests.conftest import BRAND_CHANNEL, REPO_ROOT, add_brand_account, wait_for
+from tests.conftest import AGENT, BRAND_CHANNEL, REPO_ROOT, add_brand_account, wait_for
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
 from tests.processes import descendants, free_port, running, working_in
@@ -175,6 +180,32 @@ def test_a_delivery_slack_refused_is_retried_on_schedule_by_the_running_worker(
     Intake(rt).poll(brand)
     fake_slack.wait_for(lambda: carded(fake_slack, "first try fails"), timeout=20)
     assert len(fake_slack.calls_to("chat.postMessage")) == 2
+
+
+def test_a_reply_x_rate_limits_waits_for_the_reset_in_the_running_worker_and_goes_once(
+    rt: Runtime,
+    processes: Processes,
+    fake_x: FakeX,
+    fake_slack: FakeSlack,
+    jane_card: dict[str, Any],
+    brand: Account,
+) -> None:
+    """X answers 429 with its 15-minute window spent until 2 s from now: the worker puts
+    the reply back, its ticker moves it to the queue at the reset, and it is posted once."""
+    fake_x.fail("/2/tweets", 429, method="POST", reset_in=2)
+    processes.start("worker")
+    with rt.sessions() as session:
+        mention_id = session.query(Mention.id).scalar()
+    draft = dataclasses.replace(Draft.new(mention_id, "reply"), text="@jane on it")
+    assert acting.publish(rt, Who(fake_slack.team_id, AGENT), draft).ok
+    wait_for(
+        lambda: [p["text"] for p in fake_x.posts_by("brand")] == ["@jane on it ^BK"], timeout=20
+    )
+    assert len(fake_x.calls_to("/2/tweets", "POST")) == 2
+    thread = " ".join(m["text"] for m in fake_slack.thread(BRAND_CHANNEL, jane_card["ts"]))
+    assert "15-minute limit" in thread and "It goes out then, once." in thread
+    with rt.sessions() as session:
+        assert session.get_one(Account, brand.id).x_limit == "posts and replies (15-minute)"
 
 
 def test_a_dead_workers_scheduler_lock_is_taken_over_at_once(
