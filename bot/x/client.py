@@ -41,7 +41,7 @@ from bot.errors import (
     XTokenRevoked,
     XUnavailable,
 )
-from bot.x.limits import Window, binding, windows
+from bot.x.limits import Window, binding, header_int, windows
 from bot.x.normalize import parse_time
 
 logger = logging.getLogger(__name__)
@@ -664,7 +664,7 @@ def _raise_for_status(response: requests.Response) -> None:
     status = response.status_code
     if status == 429:
         reset = response.headers.get("x-rate-limit-reset")
-        raise tweepy.TooManyRequests(response, reset_time=_int(reset))
+        raise tweepy.TooManyRequests(response, reset_time=header_int(reset))
     errors: dict[int, type[tweepy.HTTPException]] = {
         400: tweepy.BadRequest,
         401: tweepy.Unauthorized,
@@ -716,15 +716,3 @@ def _data(answer: dict[str, Any], doing: str) -> dict[str, Any]:
 def _detail(exc: tweepy.HTTPException) -> str:
     messages = (str(message).rstrip(".") for message in exc.api_messages)
     return "; ".join(messages) or str(exc.response.status_code)
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _epoch(value: str | None) -> datetime | None:
-    seconds = _int(value)
-    return datetime.fromtimestamp(seconds, UTC) if seconds is not None else None

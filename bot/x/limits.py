@@ -46,8 +46,8 @@ def windows(headers: Mapping[str, str]) -> list[Window]:
             found.append(
                 Window(
                     name,
-                    _int(headers.get(f"{prefix}-limit")),
-                    _int(headers.get(f"{prefix}-remaining")),
+                    header_int(headers.get(f"{prefix}-limit")),
+                    header_int(headers.get(f"{prefix}-remaining")),
                     _epoch(headers.get(f"{prefix}-reset")),
                 )
             )
@@ -60,7 +60,8 @@ def binding(found: list[Window], now: datetime) -> Window | None:
     return max(spent, key=lambda w: w.reset_at or now) if spent else None
 
 
-def _int(value: str | None) -> int | None:
+def header_int(value: str | None) -> int | None:
+    """A header's integer, or None when absent or malformed."""
     try:
         return int(value) if value is not None else None
     except ValueError:
@@ -68,5 +69,5 @@ def _int(value: str | None) -> int | None:
 
 
 def _epoch(value: str | None) -> datetime | None:
-    seconds = _int(value)
+    seconds = header_int(value)
     return datetime.fromtimestamp(seconds, UTC) if seconds is not None else None
