@@ -251,10 +251,13 @@ def test_a_stream_rule_x_refuses_is_read_around_and_asked_for_again_period_after
     refusals = processes.logs_text().count("X refused the stream rule for @" + refused.handle)
     assert refusals >= 2
 
+    # One posted just before X has room: the rule comes, yet this one is in no stream line.
+    gap = fake_x.post_mention(refused.handle, author="jane", text=f"@{refused.handle} gap")
     fake_x.rule_cap = 10
     wait_for(lambda: len(fake_x.rules()) == 2, timeout=15)
     live = fake_x.post_mention(refused.handle, author="jane", text=f"@{refused.handle} live")
     wait_for(lambda: stored(rt, int(live["id"])), timeout=15)
+    wait_for(lambda: stored(rt, int(gap["id"])), timeout=15)
 
 
 def stored(rt: Runtime, tweet_id: int) -> bool:

@@ -110,7 +110,6 @@ class MentionStream(tweepy.StreamingClient):
         then learn which rule serves which account, and which account X gave none."""
         with self.rt.sessions() as session:
             accounts = active_accounts(session)
-        self.accounts = {a.id: a for a in accounts}
         wanted = stream_rules(accounts)
         with translate_errors("reading the stream rules"):
             current = self.get_rules().get("data") or []
@@ -140,8 +139,14 @@ class MentionStream(tweepy.StreamingClient):
             else:
                 unruled[account.id] = refused.get(value, "X did not keep the rule")
         self._record_refusals(accounts, wanted, unruled)
-        # Whole, and only now: the stream's thread and the listener read them meanwhile.
-        self.rule_accounts, self.unruled = rule_accounts, unruled
+        granted = set(self.unruled) - set(unruled)
+        # Whole, and only now: the stream's thread reads them as tweets come.
+        with self.lock:
+            self.accounts = {a.id: a for a in accounts}
+            self.rule_accounts, self.unruled = rule_accounts, unruled
+        if granted:
+            # Read around until now, the timeline covers what came before the rule did.
+            self.backfill(granted)
 
     def _record_refusals(
         self, accounts: list[Account], wanted: dict[str, str], unruled: dict[int, str]
