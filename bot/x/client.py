@@ -596,9 +596,18 @@ def rate_limited(headers: Mapping[str, str], doing: str) -> XRateLimited:
     now = clock.now()
     found = windows(headers)
     spent = binding(found, now)
-    if spent is None:  # a 429 that states no spent window: X's own wait, or a minute
-        reset_at = max((w.reset_at for w in found if w.reset_at), default=None)
-        reset_at = reset_at if reset_at and reset_at > now else now + DEFAULT_RATE_LIMIT_WAIT
+    if spent is None:
+        # A 429 that names no spent window (a burst X smooths, a shared limit): the
+        # 15-minute window's reset, else X's Retry-After, else a minute. Never a daily
+        # cap's reset: a cap not spent is not what refused the call.
+        quarter = next((w.reset_at for w in found if not w.daily and w.reset_at), None)
+        retry_after = header_int(headers.get("retry-after"))
+        if quarter is not None and quarter > now:
+            reset_at = quarter
+        elif retry_after is not None:
+            reset_at = now + timedelta(seconds=retry_after)
+        else:
+            reset_at = now + DEFAULT_RATE_LIMIT_WAIT
         return XRateLimited(
             f"X rate-limited {doing}; it allows calls again at {reset_at:%H:%M:%S} UTC.",
             reset_at,

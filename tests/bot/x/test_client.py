@@ -24,7 +24,7 @@ from bot.errors import (
     XTokenRevoked,
     XUnavailable,
 )
-from bot.x.client import DEFAULT_TIMEOUT, READ_RETRIES, XClient
+from bot.x.client import DEFAULT_TIMEOUT, READ_RETRIES, XClient, rate_limited
 from tests.conftest import wait_for
 from tests.fakes import openapi
 from tests.fakes.x_api import Call, FakeX, Headers
@@ -278,6 +278,24 @@ def test_a_spent_15_minute_window_says_its_reset(fake_x: FakeX, client: XClient)
     assert raised.value.window == "15-minute"
     left = raised.value.reset_at - datetime.now(UTC)
     assert timedelta(minutes=14) < left <= timedelta(minutes=15, seconds=1)  # whole seconds
+
+
+def test_a_429_naming_no_spent_window_never_waits_for_a_daily_reset() -> None:
+    """A 429 whose headers show nothing spent used to wait for the latest reset of any
+    window: a daily cap's, 22 hours off."""
+    now = datetime.now(UTC)
+    headers = {
+        "x-rate-limit-limit": "100",
+        "x-rate-limit-remaining": "3",
+        "x-rate-limit-reset": str(int(now.timestamp()) + 600),
+        "x-app-limit-24hour-limit": "10000",
+        "x-app-limit-24hour-remaining": "50",
+        "x-app-limit-24hour-reset": str(int(now.timestamp()) + 80_000),
+    }
+    assert rate_limited(headers, "posting").reset_at - now <= timedelta(seconds=601)
+    after = rate_limited({"retry-after": "30"}, "posting").reset_at - now
+    assert timedelta(seconds=29) < after <= timedelta(seconds=31)
+    assert rate_limited({}, "posting").reset_at - now > timedelta(seconds=59)
 
 
 def test_dm_to_a_closed_inbox(fake_x: FakeX, client: XClient) -> None:
