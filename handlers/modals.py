@@ -14,39 +14,32 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
-from bot.errors import RoostError
-from bot.slack.blocks import context, section
+from bot.errors import Refused, RoostError
+from bot.slack.blocks import loading_modal, notice_modal
 from handlers.ack import FAILED
 
 logger = logging.getLogger(__name__)
 
-
-def loading_modal(title: str) -> dict[str, Any]:
-    return {
-        "type": "modal",
-        "title": {"type": "plain_text", "text": title[:24]},
-        "close": {"type": "plain_text", "text": "Close"},
-        "blocks": [context(":hourglass_flowing_sand: Loading…")],
-    }
-
-
-def notice_modal(title: str, text: str) -> dict[str, Any]:
-    """Roost's own words (a refusal names people as <@U…>), in place of the modal."""
-    return {
-        "type": "modal",
-        "title": {"type": "plain_text", "text": title[:24]},
-        "close": {"type": "plain_text", "text": "Close"},
-        "blocks": [section(text[:2900])],
-    }
+LATE = (
+    "Slack did not open the window in time (a click's chance to open one lasts 3 seconds). "
+    "Click again."
+)
 
 
 def open_then_fill(
     client: WebClient, trigger_id: str, title: str, build: Callable[[], dict[str, Any]]
 ) -> None:
     """Open a modal titled `title` now, while `trigger_id` is fresh; fill it with what
-    `build` returns, or with why it could not be built."""
-    opened = client.views_open(trigger_id=trigger_id, view=loading_modal(title))["view"]
+    `build` returns, or with why it could not be built. Refused if Slack would not open
+    it; nothing more if the person closed it meanwhile."""
+    try:
+        opened = client.views_open(trigger_id=trigger_id, view=loading_modal(title))["view"]
+    except SlackApiError as exc:
+        if exc.response.get("error") in ("expired_trigger_id", "exchanged_trigger_id"):
+            raise Refused(LATE) from None
+        raise
     try:
         view = build()
     except RoostError as exc:  # a refusal, or X's or Slack's words: the person's answer
@@ -54,4 +47,9 @@ def open_then_fill(
     except Exception:
         logger.exception("building the %r modal failed", title)
         view = notice_modal(title, FAILED)
-    client.views_update(view_id=opened["id"], hash=opened["hash"], view=view)
+    try:
+        client.views_update(view_id=opened["id"], hash=opened["hash"], view=view)
+    except SlackApiError as exc:
+        if exc.response.get("error") == "not_found":
+            return  # closed meanwhile: nobody is waiting for it
+        raise

@@ -78,3 +78,27 @@ def input_block(
         "label": {"type": "plain_text", "text": label},
         "element": element,
     }
+
+
+MODAL_TITLE_LIMIT = 24
+"""Slack's limit on a modal's title."""
+
+
+def loading_modal(title: str) -> dict[str, Any]:
+    """A modal opened at once, while the click's trigger is fresh, and filled after."""
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": title[:MODAL_TITLE_LIMIT]},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [context(":hourglass_flowing_sand: Loading…")],
+    }
+
+
+def notice_modal(title: str, text: str) -> dict[str, Any]:
+    """Roost's own words (a refusal names people as <@U…>) in place of a modal's form."""
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": title[:MODAL_TITLE_LIMIT]},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [section(text[: SECTION_LIMIT - 100])],
+    }

@@ -545,6 +545,11 @@ class FakeSlack:
         with self._lock:
             return copy.deepcopy(self._responses)
 
+    def close_view(self, view_id: str) -> None:
+        """The person closes a modal: updating it answers ``not_found`` from now on."""
+        with self._lock:
+            self._views_by_id.pop(view_id)
+
     @property
     def views(self) -> list[Json]:
         """views.open/push/publish/update calls: ``{"method", "view_id", "view"}`` plus the

@@ -314,6 +314,29 @@ def test_the_modal_opens_within_the_triggers_life_however_slow_the_work_behind_i
     assert compose["callback_id"] and TEXT_BLOCK in json.dumps(compose["blocks"])
 
 
+def test_a_click_slack_took_too_long_to_deliver_is_asked_for_again(
+    app: App, fake_slack: FakeSlack, card: dict[str, Any]
+) -> None:
+    fake_slack.trigger_seconds = 0.0  # spent before Roost could open anything
+    press(app, fake_slack, card, ACTION_REPLY)
+    assert "Click again" in ephemeral_answer(fake_slack)
+
+
+def test_a_modal_closed_while_it_loads_is_left_closed_and_nobody_is_told_of_a_failure(
+    app: App, fake_slack: FakeSlack, card: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start = acting.start
+
+    def closed_meanwhile(*args: Any) -> Any:
+        fake_slack.close_view(fake_slack.views[-1]["view_id"])
+        return start(*args)
+
+    monkeypatch.setattr(acting, "start", closed_meanwhile)
+    assert press(app, fake_slack, card, ACTION_REPLY).status == 200
+    assert [v["method"] for v in fake_slack.views] == ["views.open"]
+    assert fake_slack.responses == [] and fake_slack.ephemerals == []
+
+
 @pytest.mark.parametrize("action", [ACTION_REPLY, ACTION_DM, ACTION_RETWEET, ACTION_RESOLVE])
 def test_someone_without_a_grant_is_told_who_can_grant_it(
     app: App, rt: Runtime, fake_slack: FakeSlack, card: dict[str, Any], action: str
