@@ -100,16 +100,21 @@ def assert_call_is_described(registry: Registry, call: Call) -> None:
     parameters = _query_parameters(template, method, op)
     spelled = {tweet: post for post, tweet in POST_EXPANSIONS.items()}
     for name, raw in call.query.items():
-        spec_name = "post.fields" if name == "tweet.fields" else name
+        spec_name = name
+        if name not in parameters and name == "tweet.fields":
+            spec_name = "post.fields"
         assert spec_name in parameters, f"{call.method} {template}: no parameter {name!r}"
         at, schema = parameters[spec_name]
         value: Any = raw
         if schema.get("type") == "array":
+            # The description spells some endpoints' names "post" and others "tweet":
+            # each name as that endpoint's enum has it, if it has either.
+            enum = set(schema.get("items", {}).get("enum", ()))
+            value = [_as_described(v, enum, spelled) for v in raw.split(",")]
             beyond = (
                 DOCUMENTED_BEYOND_THE_SPEC if spec_name in ("post.fields", "expansions") else ()
             )
-            names = [v for v in raw.split(",") if v not in beyond]
-            value = [TWEET_TO_POST_NAMES.get(v, spelled.get(v, v)) for v in names]
+            value = [v for v in value if v in enum or not enum or v not in beyond]
             if not value:
                 continue
         elif schema.get("type") == "integer":
@@ -121,3 +126,11 @@ def assert_call_is_described(registry: Registry, call: Call) -> None:
         assert "application/json" in body, f"{call.method} {template} takes no JSON body"
         at = pointer("paths", template, method, "requestBody", "content", "application/json")
         validate(registry, json.loads(call.body), at + "/schema")
+
+
+def _as_described(name: str, enum: set[str], spelled: dict[str, str]) -> str:
+    """`name` as the parameter's enum spells it: as it is, else its "post" spelling."""
+    if not enum or name in enum:
+        return name
+    post = TWEET_TO_POST_NAMES.get(name, spelled.get(name, name))
+    return post if post in enum else name

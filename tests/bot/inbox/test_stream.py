@@ -15,6 +15,7 @@ from bot.runtime import Runtime
 from storage.models import Account, Mention
 from storage.set_aside import set_aside_of
 from tests.conftest import BRAND_CHANNEL, add_brand_account, queued_mentions, wait_for
+from tests.fakes import openapi
 from tests.fakes.x_api import FakeX
 
 
@@ -151,6 +152,20 @@ def test_a_rule_x_refuses_is_shown_read_around_and_asked_for_again(
         live = fake_x.post_mention(refused.handle, author="jane", text=f"@{refused.handle} live")
         wait_for(lambda: int(live["id"]) in stored_ids(rt))
     assert len(fake_x.rules()) == 2
+
+
+def test_every_call_the_stream_listener_makes_is_one_xs_openapi_description_allows(
+    rt: Runtime, fake_x: FakeX, brand: Account, streaming: StreamListener
+) -> None:
+    """The rules read and written, the stream's connect and the back-fill's reads, as the
+    fake received them from tweepy's StreamingClient and Roost's client."""
+    tweet = fake_x.post_mention("brand", author="jane", text="@brand live")
+    wait_for(lambda: int(tweet["id"]) in stored_ids(rt))
+    registry = openapi.registry()
+    paths = {call.path.split("/")[-1] for call in fake_x.calls}
+    assert {"rules", "stream", "mentions"} <= paths
+    for call in fake_x.calls:
+        openapi.assert_call_is_described(registry, call)
 
 
 def test_stream_dropped_mid_burst_is_backfilled_without_doubles(
