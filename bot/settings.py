@@ -111,6 +111,11 @@ class Settings(BaseSettings):
         # slack_sdk joins method names onto the base with plain concatenation.
         return value if value.endswith("/") else value + "/"
 
+    @field_validator("x_plan", mode="before")
+    @classmethod
+    def _plan_in_any_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @property
     def poll_seconds(self) -> float:
         """Seconds between two reads of an account's mentions: X_POLL_SECONDS, else the

@@ -121,6 +121,7 @@ def test_a_poll_interval_faster_than_the_plan_is_used_as_given_with_a_warning() 
     assert said is not None and "90 times in 15 minutes" in said
     assert "X_PLAN=basic allows 10" in said and "429" in said
     assert load_settings(_env_file=None, x_plan="basic").poll_warning() is None
+    assert load_settings(_env_file=None, x_plan=" Basic ").x_plan == "basic"
     with pytest.raises(SettingsError, match="X_PLAN"):
         load_settings(_env_file=None, x_plan="platinum")
 

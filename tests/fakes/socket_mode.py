@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import select
 import socket
 import struct
 import threading
@@ -208,7 +209,7 @@ class SocketMode:
     def serve(self, sock: socket.socket, ticket: str) -> None:
         """Talk to one client until it goes: hello, envelopes, acks, pings."""
         connection = Connection(sock, ticket)
-        sock.settimeout(0.2)
+        sock.settimeout(5.0)  # within a frame; between frames, select() waits instead
         with self._lock:
             self._connections.append(connection)
             self._opened += 1
@@ -223,11 +224,12 @@ class SocketMode:
         try:
             self._send_due()
             while connection.open:
-                try:
-                    opcode, data = read_frame(sock)
-                except TimeoutError:
+                # Wait for a frame's first byte here, never inside a frame: a timeout there
+                # would lose the bytes already read.
+                if not select.select([sock], [], [], 0.2)[0]:
                     self._send_due()
                     continue
+                opcode, data = read_frame(sock)
                 if opcode == OPCODE_PING:
                     connection.send(OPCODE_PONG, data)
                 elif opcode == OPCODE_CLOSE:

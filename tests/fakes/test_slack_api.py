@@ -785,3 +785,12 @@ def test_a_socket_mode_url_works_once_and_only_with_its_ticket(fake: FakeSlack) 
     assert upgrade("/link/?ticket=forged") == 401
     assert upgrade("/" + rest) == 101
     assert upgrade("/" + rest) == 401  # once
+
+
+def test_socket_mode_carries_large_envelopes_whole(fake: FakeSlack, socket_client: Any) -> None:
+    """Frames past 125 and 65,535 bytes use the longer length fields."""
+    big = "x" * 70_000
+    envelope = fake.socket_mode.deliver("events_api", {"type": "event_callback", "text": big})
+    fake.socket_mode.wait_for_ack(envelope)
+    (request,) = socket_client.received
+    assert request.payload["text"] == big
