@@ -139,14 +139,20 @@ class MentionStream(tweepy.StreamingClient):
             else:
                 unruled[account.id] = refused.get(value, "X did not keep the rule")
         self._record_refusals(accounts, wanted, unruled)
-        granted = set(self.unruled) - set(unruled)
+        # Accounts served before whose rule is new (X granted one it had refused, or another
+        # tool deleted the one they relied on): the stream missed what came in between.
+        before = {account_id: rule_id for rule_id, account_id in self.rule_accounts.items()}
+        regained = {
+            account_id
+            for rule_id, account_id in rule_accounts.items()
+            if account_id in self.accounts and before.get(account_id) != rule_id
+        }
         # Whole, and only now: the stream's thread reads them as tweets come.
         with self.lock:
             self.accounts = {a.id: a for a in accounts}
             self.rule_accounts, self.unruled = rule_accounts, unruled
-        if granted:
-            # Read around until now, the timeline covers what came before the rule did.
-            self.backfill(granted)
+        if regained:
+            self.backfill(regained)
 
     def _record_refusals(
         self, accounts: list[Account], wanted: dict[str, str], unruled: dict[int, str]
@@ -303,8 +309,10 @@ class StreamListener:
                 if not self.lease.renew():
                     logger.warning("lost the stream lease; standing by")
                     break
-                refused_due = time.monotonic() - last_rules >= self.rules_retry_seconds
-                if stream.accounts_changed() or (stream.unruled and refused_due):
+                # Now and then even when nothing changed here: X may have refused a rule,
+                # and another tool may have deleted one of the same value Roost relied on.
+                rules_due = time.monotonic() - last_rules >= self.rules_retry_seconds
+                if stream.accounts_changed() or rules_due:
                     stream.sync_rules()
                     last_rules = time.monotonic()
                 # Accounts without a rule are read from their timelines meanwhile.

@@ -123,11 +123,23 @@ def test_a_rule_another_tool_made_with_the_same_value_serves_the_account(
         timeout=5,
     ).raise_for_status()
     fake_x.add_user("jane")
-    with listening(rt, fake_x) as listener:
+    with listening(rt, fake_x, rules_retry_seconds=0.3) as listener:
         tweet = fake_x.post_mention("brand", author="jane", text="@brand live")
         wait_for(lambda: stored_ids(rt) == [int(tweet["id"])])
         assert listener.stream is not None and listener.stream.unruled == {}
-    assert [rule["tag"] for rule in fake_x.rules()] == ["the other tool"]
+        assert [rule["tag"] for rule in fake_x.rules()] == ["the other tool"]
+        # The other tool deletes its rule: Roost notices at its next look, adds its own.
+        requests.post(
+            f"{fake_x.url}/2/tweets/search/stream/rules",
+            json={"delete": {"ids": [fake_x.rules()[0]["id"]]}},
+            headers={"Authorization": f"Bearer {fake_x.app_bearer}"},
+            timeout=5,
+        ).raise_for_status()
+        gap = fake_x.post_mention("brand", author="jane", text="@brand while no rule served")
+        wait_for(lambda: [r["tag"] for r in fake_x.rules()] == [f"roost:{brand.id}"], timeout=5)
+        later = fake_x.post_mention("brand", author="jane", text="@brand again")
+        wait_for(lambda: int(later["id"]) in stored_ids(rt))
+        wait_for(lambda: int(gap["id"]) in stored_ids(rt))  # read from the timeline
 
 
 def test_a_rule_x_refuses_is_shown_read_around_and_asked_for_again(
