@@ -137,6 +137,18 @@ TEXT_TOO_LONG = (
     "Your Tweet text is too long. For more information on how Twitter determines text length "
     "see https://github.com/twitter/twitter-text."
 )
+# X's pay-per-use prices (its pricing page, as of 2026-08), in micro-dollars.
+PRICE_POST_READ = 5_000
+PRICE_OWNED_READ = 1_000
+PRICE_USER_READ = 10_000
+PRICE_DM_EVENT_READ = 10_000
+PRICE_POST = 15_000
+PRICE_POST_WITH_URL = 200_000
+PRICE_SUMMONED_REPLY = 10_000
+PRICE_DM = 15_000
+PRICE_INTERACTION = 15_000
+PRICE_DELETE = 10_000
+
 TOO_MANY_REQUESTS = {
     "title": "Too Many Requests",
     "detail": "Too Many Requests",
@@ -1155,6 +1167,13 @@ class FakeX:
         # (method, endpoint, whose, window seconds) -> (reset epoch, calls counted)
         self._rate_windows: dict[tuple[str, str, str, int], tuple[int, int]] = {}
         self.limit_factor = 1.0
+        # Billing: whose calls ("user:<id>" or "app") -> what -> micro-dollars, and the
+        # resources billed today (X bills a resource once a UTC day per app).
+        self._ledger: dict[str, dict[str, int]] = {}
+        self._billed_today: dict[tuple[str, str], set[str]] = {}
+        self.app_owner: str | None = None
+        """The user id of the account that owns the developer app: its reads of its own
+        posts and mentions are billed as owned reads."""
         """Multiplies every rate limit in LIMITS: benchmarks raise it far past their load."""
 
     # --- lifecycle ---
@@ -1913,6 +1932,87 @@ class FakeX:
             headers["Retry-After"] = str(fault.retry_after)
         body = fault.body if fault.body is not None else _problem(fault.status)
         return _Admission(delay, ApiError(fault.status, body, headers), lose_answer, headers)
+
+    # --- billing, as X's pay-per-use price list has it ---
+
+    def spend(self, username: str | None = None) -> float:
+        """Dollars X would bill: for the calls made with `username`'s tokens, or (None) for
+        the app's own (the stream). Resources read are billed once per UTC day per app."""
+        with self._lock:
+            if username is None:
+                whose = "app"
+            else:
+                whose = f"user:{self._user_ids[username.lower()]}"
+            return round(sum(self._ledger.get(whose, {}).values()) / 1_000_000, 6)
+
+    def spend_by_kind(self, username: str) -> dict[str, float]:
+        with self._lock:
+            whose = f"user:{self._user_ids[username.lower()]}"
+            return {k: v / 1_000_000 for k, v in self._ledger.get(whose, {}).items()}
+
+    def _bill(self, call: Call, status: int, payload: JsonDict) -> None:
+        """Bill a successful answer (called from handler threads)."""
+        unpriced = ("/2/oauth2/", "/2/media/", "/2/tweets/search/stream/rules")
+        if not 200 <= status < 300 or call.path.startswith(unpriced):
+            return
+        with self._lock:
+            whose = self._rate_principal(call.headers) or "nobody"
+            if call.method == "GET":
+                owned = (
+                    self.app_owner is not None
+                    and whose == f"user:{self.app_owner}"
+                    and call.path
+                    in (f"/2/users/{self.app_owner}/mentions", f"/2/users/{self.app_owner}/tweets")
+                )
+                self._bill_resources(whose, payload, owned=owned, dms="/dm_" in call.path)
+                return
+            price = None
+            if call.method == "POST" and call.path == "/2/tweets":
+                request = json.loads(call.body or b"{}")
+                text = str(request.get("text", ""))
+                if "http://" in text.lower() or "https://" in text.lower():
+                    price = PRICE_POST_WITH_URL
+                elif "reply" in request:
+                    price = PRICE_SUMMONED_REPLY
+                else:
+                    price = PRICE_POST
+            elif call.method == "POST" and call.path.endswith("/messages"):
+                price = PRICE_DM
+            elif "/retweets" in call.path:
+                price = PRICE_INTERACTION
+            elif call.method == "DELETE" and call.path.startswith("/2/tweets/"):
+                price = PRICE_DELETE
+            if price is not None:
+                kinds = self._ledger.setdefault(whose, {})
+                kinds[f"{call.method} {call.path}"] = (
+                    kinds.get(f"{call.method} {call.path}", 0) + price
+                )
+
+    def _bill_resources(
+        self, whose: str, payload: JsonDict, *, owned: bool, dms: bool = False
+    ) -> None:
+        """Bill what an answer returned, once a day per resource (caller holds the lock)."""
+        data = payload.get("data")
+        items = [data] if isinstance(data, dict) else list(data or [])
+        includes = payload.get("includes") or {}
+        if dms:
+            groups = [("dm_event", items, PRICE_DM_EVENT_READ)]
+        elif items and "username" in items[0]:
+            groups = [("user", items, PRICE_USER_READ)]
+        else:
+            post_price = PRICE_OWNED_READ if owned else PRICE_POST_READ
+            posts = items + list(includes.get("tweets", [])) + list(includes.get("posts", []))
+            groups = [("post", posts, post_price)]
+        groups.append(("user", list(includes.get("users", [])), PRICE_USER_READ))
+        day = datetime.now(UTC).date().isoformat()
+        for kind, resources, price in groups:
+            seen = self._billed_today.setdefault((day, kind), set())
+            new = {str(r["id"]) for r in resources if isinstance(r, dict) and "id" in r} - seen
+            seen |= new
+            if new:
+                kinds = self._ledger.setdefault(whose, {})
+                key = f"{kind} read{' (owned)' if owned and kind == 'post' else ''}"
+                kinds[key] = kinds.get(key, 0) + price * len(new)
 
     def _rate_principal(self, headers: Headers) -> str | None:
         """Whose limits a call counts against: "app" for the app's bearer token, else the
@@ -2865,6 +2965,7 @@ class FakeX:
             for rule in matching
         ]
         self._stream.push(json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode())
+        self._bill_resources("app", line, owned=False)
 
     def _get_rules(self, query: Mapping[str, str]) -> JsonDict:
         wanted = set(filter(None, query.get("ids", "").split(",")))
@@ -3216,6 +3317,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self._serve_stream(call, answer_headers)
                 return
             status, payload = fake._handle_api(call)
+            fake._bill(call, status, payload)
         except ApiError as error:
             status, payload = error.status, error.body
             answer_headers = {**answer_headers, **error.headers}
