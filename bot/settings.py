@@ -46,6 +46,7 @@ WHERE_TO_GET = {
     "X_POLL_SECONDS": "a number of seconds between mention polls, at least 1, and at least "
     "what X_PLAN allows",
     "X_STREAM_RETRY_SECONDS": "a number of seconds, at least 1",
+    "X_PRICES_FILE": "a JSON file shaped like bot/x/prices.json",
     "X_PLAN": "the X API plan of your app: pay-per-use (default), basic, pro or enterprise",
     "PORT": "a TCP port number for the web process",
     "X_CLIENT_ID": "the OAuth 2.0 Client ID of your X app, in the X developer portal under "
@@ -80,6 +81,11 @@ class Settings(BaseSettings):
     x_plan: Plan = "pay-per-use"
     # Unset: DEFAULT_POLL_SECONDS, or the plan's floor if that is longer.
     x_poll_seconds: float | None = Field(default=None, ge=1)
+    # X's prices: a file like bot/x/prices.json replacing the shipped list (prices change).
+    x_prices_file: Path | None = None
+    # The account (handle) that owns the X developer app: its reads of its own posts and
+    # mentions are X's cheaper "owned reads".
+    x_app_owner: str | None = None
     # With the stream up: how often a failed back-fill or a stream rule X refused is tried
     # again (and an account without a rule has its timeline read meanwhile).
     x_stream_retry_seconds: float = Field(default=60.0, ge=1)
@@ -110,6 +116,11 @@ class Settings(BaseSettings):
     def _slack_base_ends_with_slash(cls, value: str) -> str:
         # slack_sdk joins method names onto the base with plain concatenation.
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("x_app_owner")
+    @classmethod
+    def _owner_as_handle(cls, value: str | None) -> str | None:
+        return value.strip().lstrip("@").lower() or None if value else None
 
     @field_validator("x_plan", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ from functools import partial
 from redis import Redis
 
 from bot.crypto import token_box
+from bot.errors import SettingsError
 from bot.home import publish_home
 from bot.logs import remember_secret
 from bot.queue import connect
@@ -19,6 +20,7 @@ from bot.rate_limits import count_rate_limit
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack.client import make_client
+from bot.x.prices import load_prices
 from storage.db import database_url, make_engine
 
 
@@ -34,6 +36,10 @@ def runtime_from(settings: Settings, *, redis: Redis | None = None) -> Runtime:
     ):
         if secret is not None:
             remember_secret(secret.get_secret_value())
+    try:
+        load_prices(settings.x_prices_file)  # read once, and a wrong file named at start
+    except ValueError as exc:
+        raise SettingsError(f"X_PRICES_FILE is not valid: {exc}") from None
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
     redis = redis or connect(settings.redis_url, settings.roost_var_dir)
     return Runtime(

@@ -34,11 +34,15 @@ from bot.lease import LEASE_SECONDS, Lease
 from bot.rate_limits import count_rate_limit
 from bot.runtime import Runtime
 from bot.x.client import MENTION_FIELDS, mount, translate_errors
+from bot.x.meter import Meter
+from bot.x.prices import charges, load_prices
 from storage.accounts import active_accounts, cursor
 from storage.models import Account
 from storage.set_aside import forget, set_aside
 
 logger = logging.getLogger(__name__)
+
+STREAM_PATH = "/2/tweets/search/stream"
 
 RULE_TAG_PREFIX = "roost:"
 """Rules Roost manages are tagged `roost:<account id>`; others are left alone (yet used,
@@ -223,12 +227,23 @@ class MentionStream(tweepy.StreamingClient):
             logger.warning("stream message without data: %s", payload.get("errors"))
             return
         with self.lock:
+            billed = False
             for rule in payload.get("matching_rules") or []:
                 account_id = self.rule_accounts.get(str(rule.get("id")))
                 account = self.accounts.get(account_id) if account_id is not None else None
                 if account is not None:
+                    if not billed:  # X bills the app once a line, whatever rules matched
+                        self._meter(account.id, payload)
+                        billed = True
                     complete = account.id not in self.pending
                     self.intake.ingest(account, payload, advance=complete)
+
+    def _meter(self, account_id: int, payload: dict[str, Any]) -> None:
+        """What X bills for a stream line (its posts and users, as reads), counted as the
+        first matching account's."""
+        prices = load_prices(self.rt.settings.x_prices_file)
+        found = charges("GET", STREAM_PATH, None, payload, owned=False)
+        Meter(self.rt.redis, prices, account_id, self.rt.clock)(found)
 
     def on_request_error(self, status_code: int) -> None:
         if status_code in (401, 403):

@@ -23,7 +23,9 @@ from bot.logs import remember_secret
 from bot.rate_limits import count_rate_limit
 from bot.runtime import Runtime
 from bot.x.client import XClient
+from bot.x.meter import Meter
 from bot.x.oauth import TokenRefused, expiry_of, token_call, tokens_from
+from bot.x.prices import load_prices
 from storage.models import Account
 from storage.oauth import replace_tokens
 
@@ -47,11 +49,14 @@ REFRESH_POLL_SECONDS = 0.05
 def x_client(rt: Runtime, account: Account) -> XClient:
     """A client acting as this account, with its decrypted tokens; an OAuth 2.0 access
     token about to expire is refreshed first (see fresh_credentials)."""
+    owner = rt.settings.x_app_owner
     return XClient(
         account.auth_kind,
         fresh_credentials(rt, account),
         base_url=rt.settings.x_api_url,
         on_rate_limit=partial(count_rate_limit, rt.redis, "x"),
+        meter=Meter(rt.redis, load_prices(rt.settings.x_prices_file), account.id, rt.clock),
+        owner_x_id=account.x_user_id if owner == account.handle.lower() else None,
     )
 
 

@@ -14,7 +14,9 @@ reached X, XOutcomeUnknown when it may have.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import tweepy
@@ -43,6 +46,7 @@ from bot.errors import (
 )
 from bot.x.limits import Window, binding, header_int, windows
 from bot.x.normalize import parse_time
+from bot.x.prices import Charge, charges
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +143,8 @@ class XBaseAdapter(HTTPAdapter):
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         on_rate_limit: Callable[[], None] | None = None,
         oauth1: OAuth1 | None = None,
+        meter: Callable[[list[Charge]], None] | None = None,
+        owner_x_id: int | None = None,
     ) -> None:
         super().__init__()
         self.base_url = base_url.rstrip("/")
@@ -146,6 +152,8 @@ class XBaseAdapter(HTTPAdapter):
         self.rate_limit = RateLimit()
         self.on_rate_limit = on_rate_limit
         self.oauth1 = oauth1
+        self.meter = meter
+        self.owned = re.compile(rf"/2/users/{owner_x_id}/(mentions|tweets)") if owner_x_id else None
 
     def send(  # type: ignore[override]
         self, request: requests.PreparedRequest, **kwargs: Any
@@ -161,10 +169,33 @@ class XBaseAdapter(HTTPAdapter):
             kwargs["timeout"] = self.timeout
         response = super().send(request, **kwargs)
         self._record(response)
+        if (
+            self.meter is not None
+            and 200 <= response.status_code < 300
+            and not kwargs.get("stream")
+        ):
+            self._meter(request, response)
         # Every call to X passes here (the stream's connects too), so a 429 is seen once.
         if response.status_code == 429 and self.on_rate_limit is not None:
             self.on_rate_limit()
         return response
+
+    def _meter(self, request: requests.PreparedRequest, response: requests.Response) -> None:
+        """Price the call as X does and count it; never fails the call (it went through)."""
+        assert self.meter is not None
+        try:
+            path = urlsplit(request.url or "").path
+            body = request.body
+            sent: dict[str, Any] | None = None
+            if body and "json" in str(request.headers.get("Content-Type", "")):
+                sent = json.loads(body)
+            answer = response.json() if response.content else {}
+            owned = self.owned is not None and self.owned.fullmatch(path) is not None
+            found = charges(request.method or "GET", path, sent, answer, owned)
+            if found:
+                self.meter(found)
+        except Exception:
+            logger.exception("X call to %s not priced", request.url)
 
     def _record(self, response: requests.Response) -> None:
         found = windows(response.headers)
@@ -186,13 +217,24 @@ def mount(
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     on_rate_limit: Callable[[], None] | None = None,
     oauth1: OAuth1 | None = None,
+    meter: Callable[[list[Charge]], None] | None = None,
+    owner_x_id: int | None = None,
 ) -> XBaseAdapter:
     """Point a tweepy session at base_url; returns the adapter for its rate limits.
 
     `on_rate_limit` is called for every 429 X answers (bot.rate_limits counts them); it must
-    not raise. `oauth1` signs OAuth 1.0a calls again for base_url.
+    not raise. `oauth1` signs OAuth 1.0a calls again for base_url. `meter` is given what
+    each successful call costs (bot.x.prices); `owner_x_id` is the account's X id when it
+    owns the developer app, whose reads of its own posts and mentions X prices lower.
     """
-    adapter = XBaseAdapter(base_url, timeout=timeout, on_rate_limit=on_rate_limit, oauth1=oauth1)
+    adapter = XBaseAdapter(
+        base_url,
+        timeout=timeout,
+        on_rate_limit=on_rate_limit,
+        oauth1=oauth1,
+        meter=meter,
+        owner_x_id=owner_x_id,
+    )
     session.mount(TWEEPY_HOST, adapter)
     if not base_url.startswith(TWEEPY_HOST):
         session.mount(base_url, adapter)
@@ -210,9 +252,12 @@ class XClient:
         base_url: str,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         on_rate_limit: Callable[[], None] | None = None,
+        meter: Callable[[list[Charge]], None] | None = None,
+        owner_x_id: int | None = None,
     ) -> None:
         """A client for one account; `timeout` is (connect, read) seconds for every call,
-        `on_rate_limit` is told of every 429 (see `mount`)."""
+        `on_rate_limit` is told of every 429, `meter` of what each call costs (see
+        `mount`)."""
         self._user_auth = auth_kind == "oauth1"
         if self._user_auth:
             self._client = tweepy.Client(
@@ -231,6 +276,8 @@ class XClient:
             timeout=timeout,
             on_rate_limit=on_rate_limit,
             oauth1=self._oauth1(),
+            meter=meter,
+            owner_x_id=owner_x_id,
         )
 
     def _oauth1(self) -> OAuth1 | None:

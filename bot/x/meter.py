@@ -1,0 +1,83 @@
+"""Every X call priced where it is made, and counted in Redis: one round trip a call, no
+database write.
+
+The adapter hands each successful answer's charges (bot.x.prices) to the account's Meter.
+A resource read is charged once per UTC day across the whole app, as X deduplicates: the
+day's resource ids are kept in a Redis set per kind, and only those new to it are counted.
+Each account's day is a Redis hash of units and micro-dollars per kind, kept SPEND_DAYS;
+its running total (for /metrics) is another, kept while Redis keeps its data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from redis import Redis
+from redis.exceptions import RedisError
+
+from bot.x.prices import Charge, Prices, price_of
+
+logger = logging.getLogger(__name__)
+
+SPEND_DAYS = 70
+"""How long an account's daily spend is kept in Redis: this month and all of the last."""
+
+SEEN_SECONDS = 2 * 24 * 3600
+"""How long a day's set of resources read outlives the day (X's window is the UTC day)."""
+
+_COUNT = """
+local units = tonumber(ARGV[1])
+if #ARGV > 5 then
+  units = redis.call('SADD', KEYS[3], unpack(ARGV, 6))
+  redis.call('EXPIRE', KEYS[3], tonumber(ARGV[4]))
+end
+if units > 0 then
+  local micros = units * tonumber(ARGV[2])
+  redis.call('HINCRBY', KEYS[1], ARGV[3] .. ':units', units)
+  redis.call('HINCRBY', KEYS[1], ARGV[3] .. ':micros', micros)
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
+  redis.call('HINCRBY', KEYS[2], ARGV[3] .. ':micros', micros)
+end
+return units
+"""
+"""One charge counted: a read's resources new today (SADD), or one request; its units
+and micro-dollars added to the account's day and total."""
+
+
+def day_key(account_id: int, day: str) -> str:
+    """The account's spend on `day` (YYYY-MM-DD, UTC): `<kind>:units`, `<kind>:micros`."""
+    return f"roost:x-spend:{account_id}:{day}"
+
+
+def total_key(account_id: int) -> str:
+    """The account's spend so far, in micro-dollars by kind."""
+    return f"roost:x-spend-total:{account_id}"
+
+
+class Meter:
+    """Counts one account's X charges; a failure to count never fails the call."""
+
+    def __init__(
+        self, redis: Redis, prices: Prices, account_id: int, now: Callable[[], datetime]
+    ) -> None:
+        self.redis = redis
+        self.prices = prices
+        self.account_id = account_id
+        self.now = now
+        self._count = redis.register_script(_COUNT)
+
+    def __call__(self, charges: Sequence[Charge]) -> None:
+        day = self.now().strftime("%Y-%m-%d")
+        for charge in charges:
+            micros = round(price_of(self.prices, charge.kind) * 1_000_000)
+            keys = [day_key(self.account_id, day), total_key(self.account_id)]
+            args: list[str | int] = [1, micros, charge.kind, SEEN_SECONDS, SPEND_DAYS * 86_400]
+            if charge.resources:
+                keys.append(f"roost:x-seen:{day}:{charge.kind}")
+                args.extend(charge.resources)
+            try:
+                self._count(keys=keys, args=args)
+            except RedisError as exc:
+                logger.warning("X spend of @%s not counted: %s", self.account_id, exc)

@@ -1,0 +1,127 @@
+"""What X charges for each call, by its pay-per-use price list: pure functions.
+
+Reads are charged per resource returned (each post, user or DM event in `data` and in
+`includes`); the same resource is charged once per UTC day, across the whole developer app.
+Reads of an account's own posts and mentions cost the owned-read price only when that
+account owns the developer app. Writes are charged per request: a post, one with a URL, a
+reply X counts as summoned, a DM, a retweet or its undoing.
+
+The prices ship as `prices.json`, dated; X_PRICES_FILE names a file of the same shape that
+replaces them (prices change).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+SHIPPED = Path(__file__).with_name("prices.json")
+
+_URL = re.compile(r"https?://\S", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Prices:
+    """X's prices in dollars: per resource read, per request written."""
+
+    as_of: str
+    reads: dict[str, float]
+    writes: dict[str, float]
+
+
+@cache
+def load_prices(path: Path | None = None) -> Prices:
+    """The shipped price list, or the one in `path`; ValueError names what is wrong."""
+    source = path or SHIPPED
+    try:
+        raw = json.loads(source.read_text(encoding="utf-8"))
+        prices = Prices(
+            as_of=str(raw["as_of"]),
+            reads={k: float(v) for k, v in raw["reads_per_resource"].items()},
+            writes={k: float(v) for k, v in raw["writes_per_request"].items()},
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{source} is not a price list like {SHIPPED.name}: {exc}") from None
+    missing = (set(_READS) - set(prices.reads)) | (set(_WRITES) - set(prices.writes))
+    if missing:
+        raise ValueError(f"{source} has no price for {', '.join(sorted(missing))}")
+    return prices
+
+
+_READS = ("post", "owned_post", "user", "dm_event")
+_WRITES = ("post", "post_with_url", "summoned_reply", "dm", "user_interaction", "delete")
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What one call costs, before the day's deduplication: `kind` (a price name such as
+    "read:post" or "write:dm") and, for reads, the ids of the resources returned."""
+
+    kind: str
+    resources: tuple[str, ...] = ()
+
+
+def charges(
+    method: str, path: str, request: dict[str, Any] | None, answer: dict[str, Any], owned: bool
+) -> list[Charge]:
+    """What X charges for one successful call to `path`, given its JSON `request` body and
+    its `answer`. `owned`: the call reads the app owner's own posts or mentions."""
+    if path.startswith("/2/tweets/search/stream/rules") or path.startswith("/2/media/"):
+        return []  # rules and uploads are not on X's price list
+    if method == "GET":
+        return _reads(path, answer, owned)
+    if method == "POST" and path == "/2/tweets":
+        text = str((request or {}).get("text", ""))
+        if _URL.search(text):
+            return [Charge("write:post_with_url")]
+        if (request or {}).get("reply"):
+            # X prices a reply to a post that summoned the account lower; a self-serve
+            # app may reply nowhere else (bot.x.normalize.summons).
+            return [Charge("write:summoned_reply")]
+        return [Charge("write:post")]
+    if method == "POST" and re.fullmatch(r"/2/dm_conversations/with/[^/]+/messages", path):
+        return [Charge("write:dm")]
+    if re.fullmatch(r"/2/users/[^/]+/retweets(/[^/]+)?", path):
+        return [Charge("write:user_interaction")]
+    if method == "DELETE" and re.fullmatch(r"/2/tweets/[^/]+", path):
+        return [Charge("write:delete")]
+    return []  # media uploads, stream rules, OAuth: not on X's price list
+
+
+def _reads(path: str, answer: dict[str, Any], owned: bool) -> list[Charge]:
+    data = answer.get("data")
+    items = [data] if isinstance(data, dict) else list(data or [])
+    includes = answer.get("includes") or {}
+    if "/dm_conversations/" in path or path.startswith("/2/dm_events"):
+        kind, users = "read:dm_event", list(includes.get("users") or [])
+        return _nonempty([Charge(kind, _ids(items)), Charge("read:user", _ids(users))])
+    if re.fullmatch(
+        r"/2/users/[^/]+(/retweeted_by)?|/2/users/me|/2/tweets/[^/]+/retweeted_by", path
+    ):
+        return _nonempty([Charge("read:user", _ids(items + list(includes.get("users") or [])))])
+    post_kind = "read:owned_post" if owned else "read:post"
+    posts = items + list(includes.get("tweets") or includes.get("posts") or [])
+    return _nonempty(
+        [
+            Charge(post_kind, _ids(posts)),
+            Charge("read:user", _ids(list(includes.get("users") or []))),
+        ]
+    )
+
+
+def _ids(items: list[Any]) -> tuple[str, ...]:
+    return tuple(str(item["id"]) for item in items if isinstance(item, dict) and "id" in item)
+
+
+def _nonempty(found: list[Charge]) -> list[Charge]:
+    return [charge for charge in found if charge.resources]
+
+
+def price_of(prices: Prices, kind: str) -> float:
+    """The dollars one unit of `kind` ("read:post", "write:dm", ...) costs."""
+    side, _, name = kind.partition(":")
+    return (prices.reads if side == "read" else prices.writes)[name]

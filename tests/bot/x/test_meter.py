@@ -1,0 +1,154 @@
+"""What Roost counts of X's bill, against what the fake X bills from its own answers:
+equal to the micro-dollar, for reads (deduplicated per day), writes and the stream."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Any
+
+import pytest
+
+from bot.inbox.intake import Intake
+from bot.inbox.stream import StreamListener
+from bot.outbound import acting
+from bot.outbound.reply_modal import Draft
+from bot.runtime import Runtime
+from bot.team.people import Who
+from bot.x.meter import day_key, total_key
+from bot.x.prices import load_prices
+from storage.models import Account, Mention
+from tests.conftest import AGENT, run_jobs, wait_for
+from tests.fakes.slack_api import FakeSlack
+from tests.fakes.x_api import FakeX
+
+
+def counted(rt: Runtime, account: Account) -> float:
+    """Roost's count of the account's X spend so far, in dollars."""
+    micros = rt.redis.hgetall(total_key(account.id))
+    return round(sum(int(v) for v in micros.values()) / 1_000_000, 6)
+
+
+def mention_id(rt: Runtime) -> int:
+    with rt.sessions() as session:
+        found: int = session.query(Mention.id).order_by(Mention.id).first()[0]
+    return found
+
+
+def send(rt: Runtime, fake_slack: FakeSlack, kind: str, text: str) -> None:
+    draft = dataclasses.replace(Draft.new(mention_id(rt), kind), text=text)
+    assert acting.publish(rt, Who(fake_slack.team_id, AGENT), draft).ok
+    run_jobs(rt)
+
+
+def test_roosts_count_of_the_bill_is_what_x_bills_to_the_cent(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, jane_card: dict[str, Any]
+) -> None:
+    send(rt, fake_slack, "reply", "@jane on our way")  # a summoned reply
+    send(rt, fake_slack, "dm", "Your order number, please?")
+    acting.retweet(rt, Who(fake_slack.team_id, AGENT), mention_id(rt))
+    run_jobs(rt)
+    for n in range(3):
+        fake_x.post_mention("brand", author="jane", text=f"@brand and {n}")
+    Intake(rt).poll(brand)
+    # Read again the same day: X bills each post once, and so does Roost's count.
+    Intake(rt).poll(brand, since_id=1)
+
+    assert fake_x.spend("brand") > 0
+    assert counted(rt, brand) == fake_x.spend("brand")
+    day = rt.redis.hgetall(day_key(brand.id, rt.clock().strftime("%Y-%m-%d")))
+    units = {k.decode(): int(v) for k, v in day.items() if k.endswith(b":units")}
+    # jane's four posts and the brand's own retweet (X bills it, though no card shows it)
+    assert units["read:post:units"] == 5
+    assert units["write:summoned_reply:units"] == 1 and units["write:dm:units"] == 1
+    assert units["write:user_interaction:units"] == 1
+
+
+def test_owned_reads_are_counted_at_the_owned_price(
+    rt: Runtime, fake_x: FakeX, brand: Account
+) -> None:
+    fake_x.app_owner = str(brand.x_user_id)
+    rt.settings = rt.settings.model_copy(update={"x_app_owner": "brand"})
+    fake_x.add_user("jane")
+    for n in range(5):
+        fake_x.post_mention("brand", author="jane", text=f"@brand {n}")
+    Intake(rt).poll(brand)
+    prices = load_prices()
+    users = prices.reads["user"]  # jane, expanded as the author
+    assert (
+        counted(rt, brand)
+        == fake_x.spend("brand")
+        == round(5 * prices.reads["owned_post"] + users, 6)
+    )
+
+
+def test_the_stream_and_its_back_fill_never_pay_twice_for_one_post(
+    rt: Runtime, fake_x: FakeX, brand: Account
+) -> None:
+    fake_x.add_user("jane")
+    listener = StreamListener(rt, lease_seconds=1.5, retry_seconds=0.2)
+    stop = threading.Event()
+    thread = threading.Thread(target=listener.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: fake_x.open_streams == 1, timeout=5)
+        tweets = [fake_x.post_mention("brand", author="jane", text=f"@brand {n}") for n in range(3)]
+        wait_for(lambda: rt.redis.hgetall(total_key(brand.id)) and counted(rt, brand) >= 0.015)
+        fake_x.drop_streams(after_lines=0)  # the reconnect back-fills: the same posts again
+        wait_for(lambda: listener.stream is not None and listener.stream.backfills >= 2, timeout=10)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert tweets
+    assert counted(rt, brand) == round(fake_x.spend(None) + fake_x.spend("brand"), 6)
+    prices = load_prices()
+    assert counted(rt, brand) == round(3 * prices.reads["post"] + prices.reads["user"], 6)
+
+
+@pytest.mark.parametrize("bad", ['{"as_of": "x"}', "not json"])
+def test_a_price_file_that_is_not_one_is_named(tmp_path: Any, bad: str) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text(bad)
+    with pytest.raises(ValueError, match="is not a price list"):
+        load_prices(path)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "sent", "answer", "expected"),
+    [
+        ("POST", "/2/tweets", {"text": "see https://x.co/a"}, {}, ["write:post_with_url"]),
+        (
+            "POST",
+            "/2/tweets",
+            {"text": "hi", "reply": {"in_reply_to_tweet_id": "1"}},
+            {},
+            ["write:summoned_reply"],
+        ),
+        ("POST", "/2/tweets", {"text": "hi"}, {}, ["write:post"]),
+        ("POST", "/2/dm_conversations/with/7/messages", {"text": "hi"}, {}, ["write:dm"]),
+        ("POST", "/2/users/1/retweets", {"tweet_id": "2"}, {}, ["write:user_interaction"]),
+        ("DELETE", "/2/users/1/retweets/2", None, {}, ["write:user_interaction"]),
+        ("GET", "/2/tweets/search/stream/rules", None, {"data": [{"id": "9"}]}, []),
+        ("POST", "/2/media/upload/initialize", {"total_bytes": 1}, {"data": {"id": "3"}}, []),
+        (
+            "GET",
+            "/2/tweets/5/retweeted_by",
+            None,
+            {"data": [{"id": "1", "username": "a"}]},
+            ["read:user"],
+        ),
+        (
+            "GET",
+            "/2/dm_conversations/with/7/dm_events",
+            None,
+            {"data": [{"id": "e1"}], "includes": {"users": [{"id": "7"}]}},
+            ["read:dm_event", "read:user"],
+        ),
+    ],
+)
+def test_each_call_is_priced_as_xs_list_says(
+    method: str, path: str, sent: Any, answer: Any, expected: list[str]
+) -> None:
+    from bot.x.prices import charges
+
+    assert [c.kind for c in charges(method, path, sent, answer, owned=False)] == expected
