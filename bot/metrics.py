@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.rate_limits import SERVICES, rate_limit_key
 from bot.runtime import Runtime
+from bot.x.meter import total_key
 from storage.mentions import MAX_CARD_ATTEMPTS
 from storage.models import Account, IntakeCursor, Mention, Outbound, SetAside
 
@@ -78,11 +79,42 @@ class RoostCollector(Collector):
             from_redis = redis_metrics(self.rt.redis, self.rt.queue)
         except RedisError as exc:
             logger.info("metrics without Redis: %s", exc)
+        spend: Metric | None = None
+        if from_database is not None and from_redis is not None:
+            try:
+                spend = spend_metric(self.rt)
+            except (SQLAlchemyError, RedisError) as exc:
+                logger.info("metrics without X spend: %s", exc)
         up.add_metric(["database"], 0 if from_database is None else 1)
         up.add_metric(["redis"], 0 if from_redis is None else 1)
         yield up
         yield from from_database or []
         yield from from_redis or []
+        if spend is not None:
+            yield spend
+
+
+def spend_metric(rt: Runtime) -> Metric:
+    """What X has billed each account, as Roost counts it (bot.x.meter), by kind of call."""
+    spent = CounterMetricFamily(
+        "roost_x_spend_usd",
+        "Dollars X bills for the account's calls, by kind (read:post, write:summoned_reply, "
+        "...), as Roost counts them from X's pay-per-use prices (X_PRICES_FILE); kept while "
+        "Redis keeps its data.",
+        labels=["account", "kind"],
+    )
+    with rt.sessions() as session:
+        accounts = list(
+            session.execute(select(Account.id, Account.handle).order_by(Account.handle))
+        )
+    with rt.redis.pipeline(transaction=False) as pipe:
+        for account_id, _ in accounts:
+            pipe.hgetall(total_key(account_id))
+        totals = pipe.execute()
+    for (_, handle), micros in zip(accounts, totals, strict=True):
+        for field, value in sorted(micros.items()):
+            spent.add_metric([handle, field.decode().removesuffix(":micros")], int(value) / 1e6)
+    return spent
 
 
 def database_metrics(connection: Connection, now: datetime) -> list[Metric]:

@@ -8,6 +8,7 @@ from typing import Any
 from slack_bolt import App, Respond
 
 from bot.digest.daily import digest_command
+from bot.digest.spend import spend
 from bot.digest.stats import stats
 from bot.help import HELP
 from bot.inbox import routing
@@ -41,6 +42,7 @@ def register(app: App, rt: Runtime) -> None:
         ),
         "digest": lambda who, rest, command: digest_command(rt, who, rest, command["channel_id"]),
         "stats": lambda who, rest, _: stats(rt, who, rest),
+        "spend": lambda who, rest, _: spend(rt, who, rest),
         "audit": lambda who, rest, _: (
             audit.send_audit(rt, team_id=who.team_id, user_id=who.user_id, text=rest),
             None,

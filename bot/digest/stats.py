@@ -51,7 +51,7 @@ def stats(rt: Runtime, who: Who, text: str) -> tuple[str, list[dict[str, Any]]]:
     """The figures for the person's accounts (or the one named), the chart to their DM."""
     days, handle = parse_stats_args(text)
     with rt.sessions() as session:
-        accounts = _visible(rt, session, who, handle)
+        accounts = visible_accounts(rt, session, who, handle)
     zone = time_zone(rt, who.user_id) or rt.settings.roost_time_zone
     facts = gather_stats(rt, accounts, days, zone)
     answer, blocks = stats_blocks(facts)
@@ -84,7 +84,7 @@ def gather_stats(rt: Runtime, accounts: list[Account], days: int, zone: str) -> 
     )
 
 
-def _visible(rt: Runtime, session: Any, who: Who, handle: str | None) -> list[Account]:
+def visible_accounts(rt: Runtime, session: Any, who: Who, handle: str | None) -> list[Account]:
     """The accounts whose figures the person may see: those they hold a role on; admins,
     every account."""
     admin = is_admin(rt, who.user_id)

@@ -130,6 +130,7 @@ def test_a_scrape_is_valid_exposition_with_every_metric(rt: Runtime, app: App) -
         "roost_queue_jobs",
         "roost_set_aside",
         "roost_x_limited_seconds",
+        "roost_x_spend_usd",
     }
     samples = answer.samples()
     assert value(samples, "roost_up", dependency="database") == 1
@@ -452,3 +453,16 @@ def test_an_x_limit_an_account_spent_is_shown_until_it_ends(
         limit="DMs (daily, for this account)",
     )
     assert 5 * 3600 - 60 < left <= 5 * 3600
+
+
+def test_x_spend_is_a_counter_per_account_and_kind_equal_to_xs_bill(
+    rt: Runtime, app: App, fake_x: FakeX, brand: Account
+) -> None:
+    fake_x.add_user("jane")
+    for n in range(3):
+        fake_x.post_mention("brand", author="jane", text=f"@brand {n}")
+    Intake(rt).poll(brand)
+    samples = scrape(rt, app).samples()
+    posts = value(samples, "roost_x_spend_usd_total", account="brand", kind="read:post")
+    users = value(samples, "roost_x_spend_usd_total", account="brand", kind="read:user")
+    assert round(posts + users, 6) == fake_x.spend("brand") == 0.025
