@@ -20,6 +20,7 @@ from bot.inbox.sla import sweep_reminders
 from bot.outbound.sending import sweep_outbound
 from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.team.budget import tell_budgets
 from bot.worker import Recurring, redis_forgot, requeue_orphans, worker_alive
 from storage import outbound as outbound_rows
 from storage.mentions import claim_owners, release_claims_of
@@ -52,6 +53,10 @@ def sweep() -> int:
         queue_due_digests(rt)
     except Exception:  # one part's failure must not stop the others
         logger.exception("digests not checked by this sweep")
+    try:
+        tell_budgets(rt)
+    except Exception:
+        logger.exception("budgets not checked by this sweep")
     with rt.sessions() as session:
         accounts = list(session.scalars(select(Account.id)))
     for account_id in accounts:

@@ -87,6 +87,10 @@ class Account(Base):
     # a daily cap): `roost accounts list` and /metrics show it while it lasts.
     x_limit: Mapped[str | None] = mapped_column(String(200))
     x_limited_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What X may bill for the account's calls each month, in cents (None: no budget); with
+    # the hard cap, Roost makes no call of its own past it and pauses intake.
+    x_budget_cents: Mapped[int | None] = mapped_column(Integer)
+    x_budget_hard: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -28,6 +28,7 @@ from bot.outbound import acting
 from bot.outbound.reply_modal import Draft
 from bot.runtime import Runtime
 from bot.team.people import Who
+from bot.x.meter import day_key
 from storage.mentions import IncomingMention, store_mentions
 from storage.models import Account, Mention
 from tests.conftest import AGENT, BRAND_CHANNEL, REPO_ROOT, add_brand_account, wait_for
@@ -206,6 +207,30 @@ def test_a_reply_x_rate_limits_waits_for_the_reset_in_the_running_worker_and_goe
     assert "15-minute limit" in thread and "It goes out then, once." in thread
     with rt.sessions() as session:
         assert session.get_one(Account, brand.id).x_limit == "posts and replies (15-minute)"
+
+
+def test_the_running_worker_tells_the_channel_of_a_budget_once_period_after_period(
+    rt: Runtime, processes: Processes, fake_slack: FakeSlack, brand: Account
+) -> None:
+    """The sweep looks at budgets each period; the 80% notice goes out once however many
+    periods pass, and the 100% one once it is all spent."""
+    with rt.sessions.begin() as session:
+        session.get_one(Account, brand.id).x_budget_cents = 100  # a dollar
+    today = rt.clock().strftime("%Y-%m-%d")
+    rt.redis.hincrby(day_key(brand.id, today), "read:post:micros", 850_000)
+    processes.start("worker")
+    periods = _sweep_periods(processes)
+    wait_for(lambda: len(_sweep_periods(processes)) >= len(periods) + 2, timeout=20)
+
+    def budget_notices() -> list[str]:
+        return [m["text"] for m in fake_slack.messages(BRAND_CHANNEL) if "X budget" in m["text"]]
+
+    assert len(budget_notices()) == 1 and "used 80%" in budget_notices()[0]
+    rt.redis.hincrby(day_key(brand.id, today), "write:dm:micros", 150_000)
+    wait_for(lambda: len(budget_notices()) == 2, timeout=20)
+    periods = _sweep_periods(processes)
+    wait_for(lambda: len(_sweep_periods(processes)) >= len(periods) + 2, timeout=20)
+    assert len(budget_notices()) == 2 and "spent" in budget_notices()[1]
 
 
 def test_a_dead_workers_scheduler_lock_is_taken_over_at_once(

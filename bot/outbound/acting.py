@@ -23,11 +23,12 @@ from bot.outbound.reply_modal import ComposeContext, Draft
 from bot.outbound.reports import enqueue_report
 from bot.outbound.sending import enqueue_reconcile, enqueue_send
 from bot.runtime import Runtime
+from bot.team.budget import budget_of, cost_of, refuse_past_cap
 from bot.team.people import Who
 from bot.x.text import Measured, measure
 from storage import outbound as rows
 from storage.events import record_event
-from storage.models import Member, Outbound
+from storage.models import Account, Member, Outbound
 from storage.team import member, role_on
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,10 @@ class Checked:
     @property
     def ok(self) -> bool:
         return not self.problems and self.measured.fits
+
+
+SEND_KIND = {"reply": "write:summoned_reply", "dm": "write:dm", "retweet": "write:user_interaction"}
+"""What X bills for sending each kind (bot.x.prices): a reply to a mention is summoned."""
 
 
 def _cotag_for(scene: Scene, kind: str) -> str | None:
@@ -88,7 +93,17 @@ def check(rt: Runtime, who: Who, draft: Draft) -> Checked:
     """Validate the draft as the account would send it: CoTag, length, guards, warnings."""
     with rt.sessions.begin() as session:
         scene = scene_for(session, who, draft.mention_id, rt.clock())
-        return _check(session, scene, draft, self_serve=rt.settings.self_serve)
+        checked = _check(session, scene, draft, self_serve=rt.settings.self_serve)
+    return _within_budget(rt, scene.account, draft.kind, checked)
+
+
+def _within_budget(rt: Runtime, account: Account, kind: str, checked: Checked) -> Checked:
+    """The check, refused too if sending would pass the account's hard cap: a person's
+    reply is never dropped silently, nor sent past the budget."""
+    budget = budget_of(rt, account)
+    if budget is not None and budget.refuses(cost_of(rt, {SEND_KIND[kind]: 1})):
+        checked.problems.append(Finding("budget", "", budget.why()))
+    return checked
 
 
 def _check(session: Session, scene: Scene, draft: Draft, *, self_serve: bool) -> Checked:
@@ -163,6 +178,7 @@ def publish(rt: Runtime, who: Who, draft: Draft) -> Checked:
         # account's banned words or the CoTag may have changed since the preview.
         scene = scene_for(session, who, draft.mention_id, now)
         checked = _check(session, scene, draft, self_serve=rt.settings.self_serve)
+        checked = _within_budget(rt, scene.account, draft.kind, checked)
         if not checked.ok:
             return checked
         status = _status_for(scene)
@@ -233,6 +249,7 @@ def retweet(rt: Runtime, who: Who, mention_id: int) -> None:
     now = rt.clock()
     with rt.sessions.begin() as session:
         scene = scene_for(session, who, mention_id, now)
+        refuse_past_cap(rt, scene.account, {SEND_KIND["retweet"]: 1})
         # One retweet per mention until it is undone or turned down: those counts name
         # the row, so a double click finds it and a later retweet gets a new one.
         undone = rows.count_sent(session, mention_id, "unretweet")

@@ -37,10 +37,12 @@ from bot.inbox.sla import cancel_reminder
 from bot.outbound.media import download, upload_to_x
 from bot.outbound.reports import note, report
 from bot.runtime import Runtime
+from bot.team.budget import budget_of, cost_of
 from bot.team.credentials import x_client
 from bot.worker import current_worker, worker_alive
 from bot.x.client import XClient
 from bot.x.normalize import parse_time
+from bot.x.prices import charges
 from storage import outbound as rows
 from storage.accounts import note_x_limit
 from storage.events import record_event
@@ -128,6 +130,7 @@ def send_outbound(outbound_id: int) -> str:
         early = _early_by(session, outbound_id, rt.clock())
         refused = _author_may_not_post(session, outbound_id)
         needs_media = _needs_media(session, outbound_id)
+    refused = refused or _past_hard_cap(rt, outbound_id)
     if refused is not None:
         _fail_pending(rt, outbound_id, refused)
         return "failed"
@@ -384,6 +387,37 @@ def _upload_media(rt: Runtime, outbound_id: int) -> str | None:
     with rt.sessions.begin() as session:
         rows.set_media(session, outbound_id, media_ids)
     return None
+
+
+def _past_hard_cap(rt: Runtime, outbound_id: int) -> str | None:
+    """Why the row must not go: its send would take the account past its hard cap."""
+    with rt.sessions() as session:
+        row = session.get(Outbound, outbound_id)
+        if row is None or row.status != "pending":
+            return None
+        account = session.get_one(Account, row.account_id)
+    budget = budget_of(rt, account)
+    if budget is None:
+        return None
+    charge = charges(
+        "POST",
+        _PRICED_PATH[row.kind],
+        {"text": row.text, "reply": row.kind == "reply"},
+        {},
+        owned=False,
+    )
+    cost = cost_of(rt, {charge[0].kind: 1}) if charge else 0.0
+    return budget.why() if budget.refuses(cost) else None
+
+
+_PRICED_PATH = {
+    "reply": "/2/tweets",
+    "post": "/2/tweets",
+    "dm": "/2/dm_conversations/with/0/messages",
+    "retweet": "/2/users/0/retweets",
+    "unretweet": "/2/users/0/retweets/0",
+}
+"""Where each kind of row is sent, for pricing it as X will (bot.x.prices)."""
 
 
 def _author_may_not_post(session: Session, outbound_id: int) -> str | None:

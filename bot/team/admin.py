@@ -59,6 +59,8 @@ class AccountSummary:
     sla_minutes: int
     business_hours: str
     routes: int
+    budget_cents: int | None = None
+    budget_hard: bool = False
     roles: list[tuple[str, str]] = field(default_factory=list)  # (Slack user id, role)
     manageable: bool = False
 
@@ -118,6 +120,8 @@ def account_summaries(rt: Runtime, who: Who) -> list[AccountSummary]:
                 sla_minutes=a.sla_minutes,
                 business_hours=describe_hours(a.business_hours),
                 routes=routes.get(a.id, 0),
+                budget_cents=a.x_budget_cents,
+                budget_hard=a.x_budget_hard,
                 roles=grants_on(session, a.id),
                 manageable=manages(rt, session, who, a.id),
             )
@@ -155,6 +159,7 @@ def save_settings(rt: Runtime, who: Who, account_id: int, form: dict[str, Any]) 
         for w in str(form.get("banned_words") or "").replace("\n", ",").split(",")
         if w.strip()
     ]
+    budget, hard = parse_budget(form.get("budget"), bool(form.get("budget_hard")), errors)
     if len(words) > MAX_BANNED_WORDS or len("\n".join(words)) > BANNED_WORDS_CHARS:
         errors["banned_words"] = (
             f"At most {MAX_BANNED_WORDS} words and {BANNED_WORDS_CHARS:,} characters."
@@ -173,6 +178,8 @@ def save_settings(rt: Runtime, who: Who, account_id: int, form: dict[str, Any]) 
             "banned_words": list(dict.fromkeys(words)),
             "sla_minutes": minutes,
             "business_hours": hours,
+            "x_budget_cents": budget,
+            "x_budget_hard": hard,
         }
         changes = {
             name: {"from": getattr(account, name), "to": value}
@@ -192,6 +199,27 @@ def save_settings(rt: Runtime, who: Who, account_id: int, form: dict[str, Any]) 
                 changes=changes,
             )
     return {}
+
+
+MAX_BUDGET_DOLLARS = 1_000_000
+
+
+def parse_budget(raw: object, hard: bool, errors: dict[str, str]) -> tuple[int | None, bool]:
+    """The monthly X budget in cents from "$50" or "50.00" (empty: none), and whether it
+    is a hard cap; a value that is not one goes to `errors`."""
+    text = str(raw or "").strip().removeprefix("$").replace(",", "").strip()
+    if not text:
+        if hard:
+            errors["budget"] = "A hard cap needs a budget: give one, or untick the cap."
+        return None, False
+    try:
+        dollars = float(text)
+        if not 0 < dollars <= MAX_BUDGET_DOLLARS:
+            raise ValueError
+    except ValueError:
+        errors["budget"] = f"Dollars a month, such as 50 or 12.50 (at most {MAX_BUDGET_DOLLARS:,})."
+        return None, False
+    return round(dollars * 100), hard
 
 
 def team(rt: Runtime, team_id: str) -> list[TeamMember]:

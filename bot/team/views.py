@@ -114,6 +114,17 @@ def settings_modal(account: AccountSummary) -> dict[str, Any]:
     if checked:
         cotags["initial_options"] = checked
     hours = "" if account.business_hours == "around the clock" else account.business_hours
+    budget = "" if account.budget_cents is None else f"{account.budget_cents / 100:.2f}"
+    hard_option = option(
+        "Hard cap: pause intake, and make no call of Roost's own past it", "budget_hard"
+    )
+    hard_cap: dict[str, Any] = {
+        "type": "checkboxes",
+        "action_id": "value",
+        "options": [hard_option],
+    }
+    if account.budget_hard:
+        hard_cap["initial_options"] = [hard_option]
     return {
         "type": "modal",
         "callback_id": SETTINGS_CALLBACK,
@@ -138,6 +149,13 @@ def settings_modal(account: AccountSummary) -> dict[str, Any]:
                 _text_input(hours, placeholder="Mon-Fri 09:00-18:00 Asia/Seoul"),
                 optional=True,
             ),
+            input_block(
+                "budget",
+                "Monthly X budget in dollars (empty: none)",
+                _text_input(budget, placeholder="50"),
+                optional=True,
+            ),
+            input_block("budget_hard", "At the budget", hard_cap, optional=True),
         ],
     }
 
@@ -157,6 +175,8 @@ def settings_form(values: dict[str, Any]) -> dict[str, Any]:
         "banned_words": text("banned_words"),
         "sla_minutes": text("sla_minutes"),
         "business_hours": text("business_hours"),
+        "budget": text("budget"),
+        "budget_hard": bool(values.get("budget_hard", {}).get("value", {}).get("selected_options")),
     }
 
 

@@ -166,6 +166,33 @@ def test_settings_modal_saves_and_audits_and_refuses_bad_values(
     assert "Only an owner of *@brand*" in refused["errors"]["sla_minutes"]
 
 
+def test_an_owner_sets_a_monthly_x_budget_with_a_hard_cap(
+    app: App, rt: Runtime, fake_slack: FakeSlack, team: Account
+) -> None:
+    listing = message_with(ask(app, fake_slack, "accounts", OWNER))
+    before = len(fake_slack.views)
+    dispatch(app, card_click(fake_slack, button(listing, ACTION_SETTINGS), user=OWNER))
+    modal = opened_modal(fake_slack, before)
+    assert "Monthly X budget" in json.dumps(modal["blocks"])
+    values = {
+        "sla_minutes": {"value": {"value": "60"}},
+        "budget": {"value": {"value": "$50"}},
+        "budget_hard": {"value": {"selected_options": [{"value": "budget_hard"}]}},
+    }
+
+    assert submit(app, fake_slack, modal, values, user=OWNER) == {}
+
+    with rt.sessions() as session:
+        saved = session.get_one(Account, team.id)
+    assert (saved.x_budget_cents, saved.x_budget_hard) == (5000, True)
+    (event,) = events(rt, "account.settings")
+    assert event.detail["changes"]["x_budget_cents"] == {"from": None, "to": 5000}
+    bad = submit(
+        app, fake_slack, modal, {**values, "budget": {"value": {"value": "lots"}}}, user=OWNER
+    )
+    assert "Dollars a month" in bad["errors"]["budget"]
+
+
 # --- the team ---------------------------------------------------------------------
 
 

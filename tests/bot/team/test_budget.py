@@ -1,0 +1,120 @@
+"""Monthly X budgets: the channel told at 80% and 100% once, and a hard cap that refuses
+sends and pauses intake before a call could pass it, nothing lost."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from sqlalchemy import update
+
+from bot.inbox.intake import Intake, Listener
+from bot.outbound import acting
+from bot.outbound.reply_modal import Draft
+from bot.runtime import Runtime
+from bot.team.admin import parse_budget
+from bot.team.budget import month_spent, tell_budgets
+from bot.team.people import Who
+from storage.models import Account, Mention
+from tests.conftest import AGENT, BRAND_CHANNEL, run_jobs
+from tests.fakes.slack_api import FakeSlack
+from tests.fakes.x_api import FakeX
+
+
+def set_budget(rt: Runtime, account: Account, cents: int, *, hard: bool = False) -> None:
+    with rt.sessions.begin() as session:
+        session.execute(
+            update(Account)
+            .where(Account.id == account.id)
+            .values(x_budget_cents=cents, x_budget_hard=hard)
+        )
+
+
+def notices(fake_slack: FakeSlack) -> list[str]:
+    return [
+        m["text"]
+        for m in fake_slack.messages(BRAND_CHANNEL)
+        if "budget" in m["text"] and "thread_ts" not in m
+    ]
+
+
+def mention_id(rt: Runtime) -> int:
+    with rt.sessions() as session:
+        found: int = session.query(Mention.id).order_by(Mention.id).first()[0]
+    return found
+
+
+def test_the_channel_is_told_at_80_and_at_100_percent_once_each(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    fake_x.add_user("jane")
+    set_budget(rt, brand, 5)  # five cents a month
+    for n in range(5):
+        fake_x.post_mention("brand", author="jane", text=f"@brand {n}")
+    Intake(rt).poll(brand)  # 5 posts and jane: 3.5 cents, 70%
+    assert tell_budgets(rt) == 0 and notices(fake_slack) == []
+    fake_x.post_mention("brand", author="jane", text="@brand five")
+    Intake(rt).poll(brand)  # 4 cents: 80%
+    tell_budgets(rt)
+    tell_budgets(rt)
+    (at_80,) = notices(fake_slack)
+    assert "used 80% of its X budget" in at_80 and "$0.04 of its $0.05" in at_80
+    for n in range(2):
+        fake_x.post_mention("brand", author="jane", text=f"@brand more {n}")
+    Intake(rt).poll(brand)  # 5 cents: all of it
+    tell_budgets(rt)
+    tell_budgets(rt)
+    assert len(notices(fake_slack)) == 2
+    assert "budget for this month is spent" in notices(fake_slack)[-1]
+    assert "not a hard cap" in notices(fake_slack)[-1]
+    assert month_spent(rt.redis, brand.id, rt.clock().date()) == fake_x.spend("brand")
+
+
+def test_a_hard_cap_refuses_a_reply_before_anything_is_sent_and_says_why(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, jane_card: dict[str, Any]
+) -> None:
+    spent = month_spent(rt.redis, brand.id, rt.clock().date())  # jane's post and profile
+    set_budget(rt, brand, round(spent * 100) + 0, hard=True)
+    who = Who(fake_slack.team_id, AGENT)
+    draft = dataclasses.replace(Draft.new(mention_id(rt), "reply"), text="@jane on it")
+
+    checked = acting.publish(rt, who, draft)
+
+    assert not checked.ok
+    assert "X budget for this month is spent" in " ".join(p.message for p in checked.problems)
+    run_jobs(rt)
+    assert fake_x.posts_by("brand") == []
+    set_budget(rt, brand, 500, hard=True)  # an owner raises it: the reply goes
+    assert acting.publish(rt, who, draft).ok
+    run_jobs(rt)
+    assert len(fake_x.posts_by("brand")) == 1
+
+
+def test_a_hard_cap_pauses_intake_until_raised_and_loses_nothing(
+    rt: Runtime, fake_x: FakeX, brand: Account
+) -> None:
+    fake_x.add_user("jane")
+    set_budget(rt, brand, 100, hard=True)  # a dollar: less than a full page could cost
+    listener = Listener(rt)
+    calls = len(fake_x.calls_to(f"/2/users/{brand.x_user_id}/mentions"))
+    waiting = [fake_x.post_mention("brand", author="jane", text=f"@brand {n}") for n in range(3)]
+    listener.cycle()
+    assert len(fake_x.calls_to(f"/2/users/{brand.x_user_id}/mentions")) == calls  # no read
+    set_budget(rt, brand, 10_000, hard=True)
+    later = rt.clock() + (listener.interval * 2)
+    rt.clock = lambda: later
+    listener.cycle()
+    listener.release_all()
+    with rt.sessions() as session:
+        stored = {m.tweet_id for m in session.query(Mention)}
+    assert {int(t["id"]) for t in waiting} <= stored
+
+
+def test_a_budget_is_read_from_what_an_owner_types() -> None:
+    errors: dict[str, str] = {}
+    assert parse_budget("$1,250.50", True, errors) == (125_050, True)
+    assert parse_budget("", False, errors) == (None, False) and errors == {}
+    parse_budget("", True, errors)
+    assert "needs a budget" in errors["budget"]
+    parse_budget("fifty", False, errors)
+    assert "Dollars a month" in errors["budget"]
