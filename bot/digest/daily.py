@@ -19,12 +19,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from redis.exceptions import RedisError
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.orm import Session
 
 from bot import runtime
 from bot.digest.charts import activity_chart, busiest_hours
 from bot.digest.figures import Clock, Period, period_figures
+from bot.digest.spend import digest_line
 from bot.digest.topics import recurring_terms
 from bot.digest.views import (
     HANDLES_NAMED,
@@ -279,7 +281,18 @@ def gather(rt: Runtime, channel: str, zone: str, now: datetime) -> DigestFacts:
         terms_read=len(texts),
         scheduled=_scheduled(scheduled),
         names=display_names(rt, _named_people(by_assignee, oldest, overdue, week)),
+        spend=_spend_lines(rt, accounts),
     )
+
+
+def _spend_lines(rt: Runtime, accounts: list[Account]) -> list[str]:
+    """What X bills for each account, as the digest says it; none if Redis is away."""
+    try:
+        found = [digest_line(rt, a.id, a.handle, a.x_budget_cents) for a in accounts]
+    except RedisError as exc:
+        logger.warning("digest without X spend: %s", exc)
+        return []
+    return [line for line in found if line is not None]
 
 
 def _named_people(

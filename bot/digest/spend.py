@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from bot.digest.stats import visible_accounts
 from bot.runtime import Runtime
 from bot.slack.blocks import context, section
-from bot.team.people import Who
+from bot.team.people import Who, visible_accounts
 from bot.x.meter import day_key
 
 KIND_NAMES = {
@@ -141,3 +140,18 @@ def _summary(found: Spend, today: date) -> str:
 def _usd(dollars: float) -> str:
     """Dollars as a person reads them: $14.50; tenths of a cent below a dollar."""
     return f"${dollars:,.2f}" if dollars >= 1 or dollars == 0 else f"${dollars:.3f}"
+
+
+def digest_line(rt: Runtime, account_id: int, handle: str, budget_cents: int | None) -> str | None:
+    """The channel digest's line on an account's X spend, or None when there is nothing to
+    say: "@brand — X: $1.23 yesterday, $14.50 this month of $50"."""
+    today = rt.clock().date()
+    found = month_spend(rt, account_id, handle, today.replace(day=1))
+    if not found.days and budget_cents is None:
+        return None
+    yesterday = today - timedelta(days=1)
+    parts = [f"{_usd(found.total(yesterday))} yesterday"] if yesterday.month == today.month else []
+    month = f"{_usd(found.total())} this month"
+    if budget_cents is not None:
+        month += f" of ${budget_cents / 100:,.2f}"
+    return f"@{handle} — X: " + ", ".join([*parts, month])

@@ -8,21 +8,17 @@ from datetime import timedelta
 from typing import Any
 
 from slack_sdk.errors import SlackClientError
-from sqlalchemy import select
 
 from bot.digest.charts import activity_chart, busiest_hours
 from bot.digest.daily import clocks, own_words
 from bot.digest.figures import period_figures
 from bot.digest.topics import recurring_terms
 from bot.digest.views import TERM_TEXTS, StatsFacts, stats_blocks
-from bot.errors import Refused
 from bot.runtime import Runtime
 from bot.slack.blocks import context
-from bot.team.people import Who, is_admin, time_zone
-from storage.accounts import account_by_handle
+from bot.team.people import Who, time_zone, visible_accounts
 from storage.digests import response_rows, texts_between
 from storage.models import Account
-from storage.team import roles_of
 
 logger = logging.getLogger(__name__)
 
@@ -82,26 +78,6 @@ def gather_stats(rt: Runtime, accounts: list[Account], days: int, zone: str) -> 
         terms=recurring_terms(texts, exclude=own_words(accounts)),
         terms_read=len(texts),
     )
-
-
-def visible_accounts(rt: Runtime, session: Any, who: Who, handle: str | None) -> list[Account]:
-    """The accounts whose figures the person may see: those they hold a role on; admins,
-    every account."""
-    admin = is_admin(rt, who.user_id)
-    if handle is not None:
-        account = account_by_handle(session, handle)
-        if account is None:
-            raise Refused(f"There is no account @{handle} in Roost: `/roost accounts` lists them.")
-        if not admin and account.id not in roles_of(session, who.team_id, who.user_id):
-            raise Refused(f"You have no role on @{account.handle}, so its figures are not yours.")
-        return [account]
-    query = select(Account).order_by(Account.handle)
-    if not admin:
-        query = query.where(Account.id.in_(roles_of(session, who.team_id, who.user_id)))
-    accounts = list(session.scalars(query))
-    if not accounts:
-        raise Refused("You have no role on any account yet; an owner can give you one.")
-    return accounts
 
 
 def _send_chart(rt: Runtime, who: Who, facts: StatsFacts) -> str:

@@ -7,7 +7,7 @@ and where the rest is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -76,6 +76,7 @@ class DigestFacts:
     terms_read: int  # how many texts the terms were counted in
     scheduled: list[Scheduled]
     names: dict[str, str]  # Slack user id -> name, to name people without pinging them
+    spend: list[str] = field(default_factory=list)  # a line per account on what X bills
 
     @property
     def quiet(self) -> bool:
@@ -105,6 +106,7 @@ def digest_blocks(facts: DigestFacts) -> tuple[str, list[dict[str, Any]]]:
                 f"for {whose}. Enjoy it."
             ),
             *_scheduled_blocks(facts),
+            *_spend_blocks(facts),
             context(_footer(facts.zone)),
         ]
         return text, quiet
@@ -139,8 +141,17 @@ def digest_blocks(facts: DigestFacts) -> tuple[str, list[dict[str, Any]]]:
     if habits:
         blocks.append(section(habits))
     blocks.extend(_scheduled_blocks(facts))
+    blocks.extend(_spend_blocks(facts))
     blocks.append(context(_footer(facts.zone)))
     return text, blocks
+
+
+def _spend_blocks(facts: DigestFacts) -> list[dict[str, Any]]:
+    """What X bills, as Roost counts it: one line an account (its handle is Roost's own
+    text; `/roost spend` has the detail)."""
+    if not facts.spend:
+        return []
+    return [context(":money_with_wings: " + " · ".join(escape(line) for line in facts.spend))]
 
 
 def person_blocks(

@@ -5,11 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy import select
 
 from bot.errors import Refused
 from bot.runtime import Runtime
+from storage.accounts import account_by_handle
+from storage.models import Account
+from storage.team import roles_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,3 +105,23 @@ def display_names(rt: Runtime, users: Iterable[str]) -> dict[str, str]:
             _names[key] = (time.monotonic() + NAME_CACHE_SECONDS, str(name))
             found[user] = str(name)
     return found
+
+
+def visible_accounts(rt: Runtime, session: Any, who: Who, handle: str | None) -> list[Account]:
+    """The accounts whose figures the person may see: those they hold a role on; admins,
+    every account."""
+    admin = is_admin(rt, who.user_id)
+    if handle is not None:
+        account = account_by_handle(session, handle)
+        if account is None:
+            raise Refused(f"There is no account @{handle} in Roost: `/roost accounts` lists them.")
+        if not admin and account.id not in roles_of(session, who.team_id, who.user_id):
+            raise Refused(f"You have no role on @{account.handle}, so its figures are not yours.")
+        return [account]
+    query = select(Account).order_by(Account.handle)
+    if not admin:
+        query = query.where(Account.id.in_(roles_of(session, who.team_id, who.user_id)))
+    accounts = list(session.scalars(query))
+    if not accounts:
+        raise Refused("You have no role on any account yet; an owner can give you one.")
+    return accounts

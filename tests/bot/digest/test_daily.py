@@ -7,6 +7,7 @@ times the figures are computed from.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,7 @@ from bot.digest.daily import (
 from bot.errors import Refused
 from bot.runtime import Runtime
 from bot.team.people import Who
+from bot.x.meter import day_key
 from storage.models import Account, Digest, Member, Outbound, Post
 from storage.team import member
 from tests.conftest import AGENT, BRAND_CHANNEL, LEAD, OWNER, give, run_jobs
@@ -616,3 +618,18 @@ def test_names_cannot_format_or_ping(seoul: Runtime, fake_slack: FakeSlack, bran
     said = text_of(digests(fake_slack)[0])
     assert "@&lt;!channel&gt; boss 1" in said
     assert "```" not in said and "<!channel>" not in said
+
+
+def test_the_digest_says_what_x_billed_yesterday_and_this_month_of_the_budget(
+    seoul: Runtime, fake_slack: FakeSlack, brand: Account
+) -> None:
+    with seoul.sessions.begin() as session:
+        session.get_one(Account, brand.id).x_budget_cents = 5000
+    today = seoul.clock().astimezone(UTC).date()
+    for day, micros in ((today - timedelta(days=1), 1_230_000), (today, 250_000)):
+        if day.month == today.month:
+            seoul.redis.hincrby(day_key(brand.id, day.isoformat()), "read:post:micros", micros)
+    send_digest(BRAND_CHANNEL, slot_key(NINE_KST))
+    (digest,) = digests(fake_slack)
+    said = json.dumps(digest["blocks"], ensure_ascii=False)
+    assert "@brand — X: $1.23 yesterday, $1.48 this month of $50.00" in said
