@@ -41,8 +41,9 @@ from bot.team.budget import budget_of, cost_of
 from bot.team.credentials import x_client
 from bot.worker import current_worker, worker_alive
 from bot.x.client import XClient
+from bot.x.meter import Meter
 from bot.x.normalize import parse_time
-from bot.x.prices import charges
+from bot.x.prices import Charge, charges, load_prices
 from storage import outbound as rows
 from storage.accounts import note_x_limit
 from storage.events import record_event
@@ -399,15 +400,15 @@ def _past_hard_cap(rt: Runtime, outbound_id: int) -> str | None:
     budget = budget_of(rt, account)
     if budget is None:
         return None
-    charge = charges(
-        "POST",
-        _PRICED_PATH[row.kind],
-        {"text": row.text, "reply": row.kind == "reply"},
-        {},
-        owned=False,
-    )
+    charge = _write_charges(row)
     cost = cost_of(rt, {charge[0].kind: 1}) if charge else 0.0
     return budget.why() if budget.refuses(cost) else None
+
+
+def _write_charges(row: Outbound) -> list[Charge]:
+    """What X bills for sending the row (bot.x.prices)."""
+    sent = {"text": row.text, "reply": row.kind == "reply"}
+    return charges("POST", _PRICED_PATH[row.kind], sent, {}, owned=False)
 
 
 _PRICED_PATH = {
@@ -488,6 +489,10 @@ def _reconcile(
     if found:
         logger.info("outbound %s was sent after all (%s)", row.id, x_id)
         _settle(rt, row.id, "sent", x_id=x_id)
+        # X billed the call whose answer never came, so nothing counted it then.
+        Meter(rt.redis, load_prices(rt.settings.x_prices_file), account.id, rt.clock)(
+            _write_charges(row)
+        )
         return "sent"
     if missing is not None:
         _settle(rt, row.id, "failed", error=missing)
@@ -542,7 +547,14 @@ def _find_at_x(
                 return True, str(event["id"])
         return False, None
     assert row.target_tweet_id is not None
-    retweeted = client.retweeted(account.x_user_id, row.target_tweet_id)
+    if row.kind == "retweet":
+        # The cheapest answer first: the account's own timeline (owned reads).
+        shown = client.retweeted_since(account.x_user_id, row.target_tweet_id, since=since)
+        if shown is not None:
+            return shown, None
+    # An undo, or a timeline too full to tell: the retweeters, one page (billed a user
+    # read each), not three.
+    retweeted = client.retweeted(account.x_user_id, row.target_tweet_id, pages=1)
     return (retweeted if row.kind == "retweet" else not retweeted), None
 
 

@@ -73,6 +73,10 @@ RECENT_POSTS_PAGES = 10
 """Pages of the account's own posts `recent_posts` reads at most: in a burst of sends, the
 one looked for can be hundreds of posts back."""
 
+DM_CHECK_EVENTS = 10
+"""DM events `recent_dms` reads: each is billed ($0.010), and the DM looked for is among
+the latest of the conversation, sent moments before."""
+
 RETWEETERS_PAGES = 3
 """Pages of retweeters, newest first, that `retweeted` reads before answering no."""
 
@@ -538,11 +542,36 @@ class XClient:
             )
         _data(response.json(), doing)
 
-    def retweeted(self, user_id: int, tweet_id: int) -> bool:
-        """Whether the account `user_id` is among the post's latest retweeters."""
+    def retweeted_since(self, user_id: int, tweet_id: int, *, since: datetime) -> bool | None:
+        """Whether the account's own timeline shows its retweet of the post since `since`:
+        X bills this as reads of the account's own posts (one page, the cheapest answer;
+        the retweeters list bills each retweeter as a user read). None when a full page
+        holds no answer: too much was posted since to tell."""
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        page = self._read(
+            "reading the account's recent retweets",
+            lambda: self._client.get_users_tweets(
+                user_id,
+                user_auth=self._user_auth,
+                max_results=PAGE_SIZE,
+                start_time=since,
+                tweet_fields=["referenced_tweets"],
+            ),
+        )
+        posts = page.get("data") or []
+        for post in posts:
+            for ref in post.get("referenced_tweets") or []:
+                if ref.get("type") == "retweeted" and str(ref.get("id")) == str(tweet_id):
+                    return True
+        return None if (page.get("meta") or {}).get("next_token") else False
+
+    def retweeted(self, user_id: int, tweet_id: int, *, pages: int = RETWEETERS_PAGES) -> bool:
+        """Whether the account `user_id` is among the post's latest retweeters (up to
+        `pages` pages; each retweeter listed is billed as a user read)."""
         doing = "checking the post's retweets"
         token: str | None = None
-        for _ in range(RETWEETERS_PAGES):
+        for _ in range(pages):
             with translate_errors(doing):
                 page = self._client.get_retweeters(
                     tweet_id,
@@ -570,7 +599,8 @@ class XClient:
         return str(_data(answer, doing)["dm_event_id"])
 
     def recent_dms(self, participant_id: int) -> list[dict[str, Any]]:
-        """The latest messages (up to 100, newest first) between the account and the user.
+        """The latest messages (up to DM_CHECK_EVENTS, newest first) between the account and
+        the user.
 
         Raw X events: id, event_type, text, sender_id, created_at, dm_conversation_id.
         """
@@ -578,7 +608,7 @@ class XClient:
             page = self._client.get_direct_message_events(
                 participant_id=participant_id,
                 user_auth=self._user_auth,
-                max_results=PAGE_SIZE,
+                max_results=DM_CHECK_EVENTS,
                 event_types=["MessageCreate"],
                 dm_event_fields=DM_EVENT_FIELDS,
                 expansions=["sender_id"],

@@ -17,7 +17,7 @@ from bot.runtime import Runtime
 from bot.team.people import Who
 from bot.x.meter import day_key, total_key
 from bot.x.prices import load_prices
-from storage.models import Account, Mention
+from storage.models import Account, Mention, Outbound
 from tests.conftest import AGENT, run_jobs, wait_for
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
@@ -152,3 +152,28 @@ def test_each_call_is_priced_as_xs_list_says(
     from bot.x.prices import charges
 
     assert [c.kind for c in charges(method, path, sent, answer, owned=False)] == expected
+
+
+def test_a_retweet_whose_answer_was_lost_is_confirmed_by_the_cheapest_read(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, jane_card: dict[str, Any]
+) -> None:
+    """The retweeters list bills a user read for every retweeter (up to $3 for three pages);
+    the account's own timeline shows its retweet for the price of a post read."""
+    fans = [fake_x.add_user(f"fan{n}") for n in range(30)]
+    with rt.sessions() as session:
+        tweet_id = str(session.query(Mention.tweet_id).scalar())
+    for fan in fans:
+        fake_x.retweet(fan["username"], tweet_id)
+    before = fake_x.spend("brand")
+    fake_x.lose_answer(f"/2/users/{brand.x_user_id}/retweets", method="POST")
+
+    acting.retweet(rt, Who(fake_slack.team_id, AGENT), mention_id(rt))
+    run_jobs(rt)
+
+    with rt.sessions() as session:
+        (status,) = session.query(Outbound.status).all()[0:1]
+    assert status[0] == "sent"
+    assert fake_x.calls_to(f"/2/tweets/{tweet_id}/retweeted_by") == []
+    confirming = round(fake_x.spend("brand") - before - load_prices().writes["user_interaction"], 6)
+    assert confirming <= load_prices().reads["post"]  # the retweet itself, read once
+    assert counted(rt, brand) == fake_x.spend("brand")
