@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lock bench-intake bench-ack bench-schedule bench-digest bench-chaos clean
+.PHONY: run test check lock bench-intake bench-ack bench-schedule bench-digest bench-chaos bench-spend clean
 
 # Exact versions with their hashes from requirements.lock (nothing else is resolved),
 # then Roost itself, editable, built by the locked setuptools.
@@ -39,6 +39,9 @@ bench-digest: $(STAMP)
 
 bench-chaos: $(STAMP)
 	$(BIN)/python -m bench.chaos
+
+bench-spend: $(STAMP)
+	$(BIN)/python -m bench.spend
 
 # Upgrading is deliberate: re-resolve the newest versions pyproject.toml's ranges allow,
 # then review the lock's diff and run the tests before committing it.

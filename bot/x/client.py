@@ -194,6 +194,8 @@ class XBaseAdapter(HTTPAdapter):
             if body and "json" in str(request.headers.get("Content-Type", "")):
                 sent = json.loads(body)
             answer = response.json() if response.content else {}
+            # tweepy reads the answer next: hand it this parse rather than a second one.
+            response.json = lambda **_: answer  # type: ignore[method-assign]
             owned = self.owned is not None and self.owned.fullmatch(path) is not None
             found = charges(request.method or "GET", path, sent, answer, owned)
             if found:

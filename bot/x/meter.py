@@ -28,22 +28,29 @@ SEEN_SECONDS = 2 * 24 * 3600
 """How long a day's set of resources read outlives the day (X's window is the UTC day)."""
 
 _COUNT = """
-local units = tonumber(ARGV[1])
-if #ARGV > 5 then
-  units = redis.call('SADD', KEYS[3], unpack(ARGV, 6))
-  redis.call('EXPIRE', KEYS[3], tonumber(ARGV[4]))
+local day, total, seen_prefix = KEYS[1], KEYS[2], KEYS[3]
+local seen_ttl, spend_ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local i = 3
+while i <= #ARGV do
+  local kind, micros, n = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local units = 1
+  if n > 0 then
+    local seen = seen_prefix .. kind
+    units = redis.call('SADD', seen, unpack(ARGV, i + 3, i + 2 + n))
+    redis.call('EXPIRE', seen, seen_ttl)
+  end
+  if units > 0 then
+    redis.call('HINCRBY', day, kind .. ':units', units)
+    redis.call('HINCRBY', day, kind .. ':micros', units * micros)
+    redis.call('HINCRBY', total, kind .. ':micros', units * micros)
+  end
+  i = i + 3 + n
 end
-if units > 0 then
-  local micros = units * tonumber(ARGV[2])
-  redis.call('HINCRBY', KEYS[1], ARGV[3] .. ':units', units)
-  redis.call('HINCRBY', KEYS[1], ARGV[3] .. ':micros', micros)
-  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
-  redis.call('HINCRBY', KEYS[2], ARGV[3] .. ':micros', micros)
-end
-return units
+redis.call('EXPIRE', day, spend_ttl)
+return 1
 """
-"""One charge counted: a read's resources new today (SADD), or one request; its units
-and micro-dollars added to the account's day and total."""
+"""One call's charges counted, in one round trip: for each, a read's resources new today
+(SADD), or one request; units and micro-dollars added to the account's day and total."""
 
 
 def day_key(account_id: int, day: str) -> str:
@@ -69,15 +76,15 @@ class Meter:
         self._count = redis.register_script(_COUNT)
 
     def __call__(self, charges: Sequence[Charge]) -> None:
+        if not charges:
+            return
         day = self.now().strftime("%Y-%m-%d")
+        args: list[str | int] = [SEEN_SECONDS, SPEND_DAYS * 86_400]
         for charge in charges:
             micros = round(price_of(self.prices, charge.kind) * 1_000_000)
-            keys = [day_key(self.account_id, day), total_key(self.account_id)]
-            args: list[str | int] = [1, micros, charge.kind, SEEN_SECONDS, SPEND_DAYS * 86_400]
-            if charge.resources:
-                keys.append(f"roost:x-seen:{day}:{charge.kind}")
-                args.extend(charge.resources)
-            try:
-                self._count(keys=keys, args=args)
-            except RedisError as exc:
-                logger.warning("X spend of @%s not counted: %s", self.account_id, exc)
+            args += [charge.kind, micros, len(charge.resources), *charge.resources]
+        keys = [day_key(self.account_id, day), total_key(self.account_id), f"roost:x-seen:{day}:"]
+        try:
+            self._count(keys=keys, args=args)
+        except RedisError as exc:
+            logger.warning("X spend of account %s not counted: %s", self.account_id, exc)
