@@ -40,7 +40,7 @@ from bot.runtime import Runtime
 from bot.team.budget import budget_of, cost_of
 from bot.team.credentials import x_client
 from bot.worker import current_worker, worker_alive
-from bot.x.client import XClient
+from bot.x.client import RECENT_POSTS_PAGES, XClient
 from bot.x.meter import Meter
 from bot.x.normalize import parse_time
 from bot.x.prices import Charge, charges, load_prices
@@ -481,8 +481,10 @@ def _reconcile(
         claimed = rows.x_ids_of(session, row.account_id, row.kind, since=since, but=row.id)
         earlier = previous_part(session, row)
         replied_part = int(earlier.x_id) if earlier is not None and earlier.x_id else None
+    budget = budget_of(rt, account)
+    frugal = budget is not None and budget.reached(100)
     try:
-        found, x_id = _find_at_x(client, account, row, claimed, replied_part, since)
+        found, x_id = _find_at_x(client, account, row, claimed, replied_part, since, frugal)
     except XError as exc:
         found, x_id = False, None
         reason = f"{reason} Checking X failed too ({exc})."
@@ -494,6 +496,11 @@ def _reconcile(
             _write_charges(row)
         )
         return "sent"
+    if frugal:
+        reason += (
+            f" Only the cheapest check was made: @{account.handle}'s X budget for this month "
+            "is spent."
+        )
     if missing is not None:
         _settle(rt, row.id, "failed", error=missing)
         return "failed"
@@ -514,13 +521,16 @@ def _find_at_x(
     claimed: set[str],
     replied_part: int | None,
     since: datetime,
+    frugal: bool = False,
 ) -> tuple[bool, str | None]:
     """Whether X shows the row's effect, and X's id for it. Only what was made since
     `since` counts, and never a post another row already accounts for: the same words
-    sent last week are not this send."""
+    sent last week are not this send. `frugal` (the account's budget is spent): only the
+    cheapest read, one page; what it cannot tell stays unknown, for a person to check."""
     if row.kind in ("reply", "post"):
         target = row.target_tweet_id if row.kind == "reply" else replied_part
-        for post in client.recent_posts(account.x_user_id, since=since):
+        pages = 1 if frugal else RECENT_POSTS_PAGES
+        for post in client.recent_posts(account.x_user_id, since=since, pages=pages):
             replied_to = [
                 int(ref["id"])
                 for ref in post.get("referenced_tweets") or []
@@ -552,6 +562,8 @@ def _find_at_x(
         shown = client.retweeted_since(account.x_user_id, row.target_tweet_id, since=since)
         if shown is not None:
             return shown, None
+    if frugal:
+        return False, None  # not shown by the cheapest read: unknown, and said why
     # An undo, or a timeline too full to tell: the retweeters, one page (billed a user
     # read each), not three.
     retweeted = client.retweeted(account.x_user_id, row.target_tweet_id, pages=1)

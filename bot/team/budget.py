@@ -149,6 +149,7 @@ def _notice(budget: Budget, percent: int, today: date) -> str:
         )
     return (
         f":warning: @{budget.handle}'s X budget for this month is spent ({spent}). Roost goes "
-        "on (it is not a hard cap); an owner can raise it, or make it one, in the account's "
-        "settings."
+        "on (it is not a hard cap) but makes only the cheapest checks of what it sends: one "
+        "it cannot confirm that way is shown unknown, for a person to check. An owner can "
+        "raise the budget, or make it a hard cap, in the account's settings."
     )

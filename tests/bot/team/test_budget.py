@@ -15,7 +15,8 @@ from bot.runtime import Runtime
 from bot.team.admin import parse_budget
 from bot.team.budget import month_spent, tell_budgets
 from bot.team.people import Who
-from storage.models import Account, Mention
+from bot.x.client import READ_RETRIES
+from storage.models import Account, Mention, Outbound
 from tests.conftest import AGENT, BRAND_CHANNEL, run_jobs
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
@@ -118,3 +119,36 @@ def test_a_budget_is_read_from_what_an_owner_types() -> None:
     assert "needs a budget" in errors["budget"]
     parse_budget("fifty", False, errors)
     assert "Dollars a month" in errors["budget"]
+
+
+def test_a_spent_budget_keeps_confirmations_to_the_cheapest_read(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, jane_card: dict[str, Any]
+) -> None:
+    """A reply whose answer was lost is looked for on one page of the account's posts, not
+    ten, once the month's budget is spent; what that cannot tell stays unknown."""
+    set_budget(rt, brand, 1)  # a cent: spent by the card's reads already
+    fake_x.lose_answer("/2/tweets", method="POST")
+    fake_x.fail(f"/2/users/{brand.x_user_id}/tweets", 503, times=READ_RETRIES + 1)
+    draft = dataclasses.replace(Draft.new(mention_id(rt), "reply"), text="@jane on it")
+    who = Who(fake_slack.team_id, AGENT)
+    assert acting.publish(rt, who, draft).ok
+    run_jobs(rt)  # sent, its answer lost, and X could not be asked: unknown
+    with rt.sessions() as session:
+        (row,) = session.query(Outbound).all()
+    assert row.status == "unknown"
+    for n in range(150):  # the account posts on: the reply is on page two now
+        fake_x.post_mention("jane", author="brand", text=f"@jane news {n}")
+    reads = len(fake_x.calls_to(f"/2/users/{brand.x_user_id}/tweets"))
+
+    acting.check_again(rt, who, row.id)
+    run_jobs(rt)
+
+    assert len(fake_x.calls_to(f"/2/users/{brand.x_user_id}/tweets")) == reads + 1
+    with rt.sessions() as session:
+        (row,) = session.query(Outbound).all()
+    assert row.status == "unknown" and "budget for this month is spent" in (row.error or "")
+    set_budget(rt, brand, 10_000)  # raised: the full look finds it
+    acting.check_again(rt, who, row.id)
+    run_jobs(rt)
+    with rt.sessions() as session:
+        assert session.query(Outbound.status).scalar() == "sent"
