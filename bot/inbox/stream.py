@@ -33,6 +33,7 @@ from bot.inbox.intake import OUTAGE_WAIT, Intake
 from bot.lease import LEASE_SECONDS, Lease
 from bot.rate_limits import count_rate_limit
 from bot.runtime import Runtime
+from bot.team.budget import POLL_WORST_CASE, budget_of, cost_of
 from bot.x.client import MENTION_FIELDS, mount, translate_errors
 from bot.x.meter import Meter
 from bot.x.prices import charges, load_prices
@@ -102,6 +103,7 @@ class MentionStream(tweepy.StreamingClient):
         self.accounts: dict[int, Account] = {}
         self.rule_accounts: dict[str, int] = {}  # X's rule id -> the account it serves
         self.unruled: dict[int, str] = {}  # account id -> why X has no rule for it
+        self.paused: set[int] = set()  # accounts whose hard cap paused their stream
         self.fatal: str | None = None
         self.backfills = 0
         # Accounts whose last back-fill has not succeeded yet.
@@ -113,7 +115,9 @@ class MentionStream(tweepy.StreamingClient):
         """Make X's rules match the accounts: add what is missing, delete what is stale;
         then learn which rule serves which account, and which account X gave none."""
         with self.rt.sessions() as session:
-            accounts = active_accounts(session)
+            active = active_accounts(session)
+        accounts = self._streaming(active)
+        paused = {a.id for a in active} - {a.id for a in accounts}
         wanted = stream_rules(accounts)
         with translate_errors("reading the stream rules"):
             current = self.get_rules().get("data") or []
@@ -149,12 +153,13 @@ class MentionStream(tweepy.StreamingClient):
         regained = {
             account_id
             for rule_id, account_id in rule_accounts.items()
-            if account_id in self.accounts and before.get(account_id) != rule_id
+            if (account_id in self.accounts or account_id in self.paused)
+            and before.get(account_id) != rule_id
         }
         # Whole, and only now: the stream's thread reads them as tweets come.
         with self.lock:
             self.accounts = {a.id: a for a in accounts}
-            self.rule_accounts, self.unruled = rule_accounts, unruled
+            self.rule_accounts, self.unruled, self.paused = rule_accounts, unruled, paused
         if regained:
             self.backfill(regained)
 
@@ -181,10 +186,24 @@ class MentionStream(tweepy.StreamingClient):
                 set_aside(session, "rule", ref, reason, now, account.id)
 
     def accounts_changed(self) -> bool:
-        """Whether accounts were added, removed or renamed since the rules were set."""
+        """Whether accounts were added, removed, renamed, paused or resumed by their budget
+        since the rules were set."""
         with self.rt.sessions() as session:
-            wanted = stream_rules(active_accounts(session))
+            wanted = stream_rules(self._streaming(active_accounts(session)))
         return wanted != stream_rules(list(self.accounts.values()))
+
+    def _streaming(self, accounts: list[Account]) -> list[Account]:
+        """The accounts to stream for: not those whose hard cap a page of mentions could
+        pass (X bills each post the stream delivers). Their rule goes, and comes back, with
+        a read of the timeline from the cursor, once an owner raises the budget."""
+        kept = []
+        for account in accounts:
+            budget = budget_of(self.rt, account)
+            if budget is not None and budget.refuses(cost_of(self.rt, POLL_WORST_CASE)):
+                logger.info("@%s: stream paused, %s", account.handle, budget.why())
+                continue
+            kept.append(account)
+        return kept
 
     def backfill(self, account_ids: set[int] | None = None) -> None:
         """Read the timelines of these accounts (all by default) from their cursors.

@@ -4,11 +4,13 @@ sends and pauses intake before a call could pass it, nothing lost."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 from typing import Any
 
 from sqlalchemy import update
 
 from bot.inbox.intake import Intake, Listener
+from bot.inbox.stream import StreamListener
 from bot.outbound import acting
 from bot.outbound.reply_modal import Draft
 from bot.runtime import Runtime
@@ -17,7 +19,7 @@ from bot.team.budget import month_spent, tell_budgets
 from bot.team.people import Who
 from bot.x.client import READ_RETRIES
 from storage.models import Account, Mention, Outbound
-from tests.conftest import AGENT, BRAND_CHANNEL, run_jobs
+from tests.conftest import AGENT, BRAND_CHANNEL, run_jobs, wait_for
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
 
@@ -152,3 +154,32 @@ def test_a_spent_budget_keeps_confirmations_to_the_cheapest_read(
     run_jobs(rt)
     with rt.sessions() as session:
         assert session.query(Outbound.status).scalar() == "sent"
+
+
+def test_a_hard_cap_pauses_the_stream_and_a_raised_budget_resumes_it_nothing_lost(
+    rt: Runtime, fake_x: FakeX, brand: Account
+) -> None:
+    """X bills each post the stream delivers: a hard-capped account's rule goes; raised,
+    the rule comes back with a read of the timeline from where intake stopped."""
+    fake_x.add_user("jane")
+    set_budget(rt, brand, 100, hard=True)  # a dollar: less than a page could cost
+    listener = StreamListener(rt, lease_seconds=1.5, retry_seconds=0.2, rules_retry_seconds=0.3)
+    stop = threading.Event()
+    thread = threading.Thread(target=listener.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: fake_x.open_streams == 1, timeout=5)
+        assert fake_x.rules() == []  # paused: no rule, nothing delivered or billed
+        missed = fake_x.post_mention("brand", author="jane", text="@brand while paused")
+        set_budget(rt, brand, 10_000, hard=True)
+        wait_for(lambda: len(fake_x.rules()) == 1, timeout=5)
+        live = fake_x.post_mention("brand", author="jane", text="@brand after")
+        wait_for(lambda: stored_ids(rt) >= {int(missed["id"]), int(live["id"])}, timeout=10)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+def stored_ids(rt: Runtime) -> set[int]:
+    with rt.sessions() as session:
+        return {m.tweet_id for m in session.query(Mention)}
