@@ -23,6 +23,7 @@ from tests.conftest import BRAND_CHANNEL, REPO_ROOT, wait_for
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
 from tests.processes import free_port
+from tests.test_processes import cards
 
 
 @pytest.fixture
@@ -196,7 +197,7 @@ def test_roost_run_posts_cards_for_mentions(
         health = wait_for(lambda: _healthz(port), timeout=30, interval=0.2)
         assert health == {"database": "ok", "redis": "ok"}
         fake_x.post_mention("brand", author="jane", text="@brand does this work?")
-        card = wait_for(lambda: fake_slack.messages(BRAND_CHANNEL), timeout=30, interval=0.1)[0]
+        card = wait_for(lambda: cards(fake_slack), timeout=30, interval=0.1)[0]
         assert "@brand does this work?" in str(card["blocks"])
     finally:
         process.send_signal(signal.SIGTERM)
