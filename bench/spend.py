@@ -15,9 +15,8 @@ at most 1.02), and the metering's cost in intake throughput: polling the same me
 and without it, alternating, the median of each (target at most 3% slower).
 
 Environment: BENCH_DATABASE_URL (else TEST_DATABASE_URL, else the local `test` database;
-a schema of its own), BENCH_REDIS_URL (default redis://127.0.0.1:6379/15: the test suite's workers use 9 to 12,
-and flush theirs),
-BENCH_SPEND_MENTIONS (10000).
+a schema of its own), BENCH_REDIS_URL (default redis://127.0.0.1:6379/15: the test
+suite's workers use 9 to 12, and flush theirs), BENCH_SPEND_MENTIONS (10000).
 """
 
 from __future__ import annotations
