@@ -10,13 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from redis.exceptions import RedisError
+
+from bot.digest.spend import digest_line
 from bot.help import HELP
 from bot.inbox.worklists import HOME_ITEMS, WorkList, home_list, work_lists
 from bot.posts.compose import queue_of
 from bot.posts.views import queue_blocks
 from bot.runtime import Runtime
 from bot.slack.blocks import context, header
+from bot.slack.mrkdwn import escape
 from bot.team.people import Who
+from storage.models import Account
+from storage.team import roles_of
 
 HOME_POSTS = 10
 """Scheduled posts in the App Home (2 blocks each); `/roost queue` lists them all."""
@@ -27,14 +33,34 @@ def publish_home(rt: Runtime, team_id: str, user_id: str) -> None:
     mine, open_ = work_lists(rt, team_id, user_id, HOME_ITEMS)
     scheduled = queue_of(rt, Who(team_id, user_id), mine_only=True)[:HOME_POSTS]
     posts = queue_blocks(scheduled, user_id) if scheduled else []
-    rt.slack.views_publish(user_id=user_id, view=home_view(mine, open_, posts))
+    rt.slack.views_publish(
+        user_id=user_id, view=home_view(mine, open_, posts, _spend(rt, team_id, user_id))
+    )
+
+
+def _spend(rt: Runtime, team_id: str, user_id: str) -> list[str]:
+    """What X bills for each account the person owns: owners watch the budget."""
+    with rt.sessions() as session:
+        owned = [
+            (account.id, account.handle, account.x_budget_cents)
+            for account_id, role in roles_of(session, team_id, user_id).items()
+            if role == "owner" and (account := session.get(Account, account_id)) is not None
+        ]
+    try:
+        found = [digest_line(rt, *account) for account in sorted(owned, key=lambda a: a[1])]
+    except RedisError:
+        return []  # the Home shows the rest; the figures come back with Redis
+    return [line for line in found if line is not None]
 
 
 def home_view(
-    mine: WorkList, open_: WorkList, scheduled: list[dict[str, Any]] | None = None
+    mine: WorkList,
+    open_: WorkList,
+    scheduled: list[dict[str, Any]] | None = None,
+    spend: list[str] | None = None,
 ) -> dict[str, Any]:
     """The App Home: assigned to me, then unassigned in my accounts, each with its buttons;
-    then the person's scheduled posts."""
+    then the person's scheduled posts, and what X bills for the accounts they own."""
     blocks: list[dict[str, Any]] = [header("Assigned to me")]
     blocks.extend(home_list(mine, "Nothing is assigned to you. :tada:", "/roost mine"))
     blocks.append(header("Unassigned in your accounts"))
@@ -42,6 +68,10 @@ def home_view(
     if scheduled:
         blocks.append(header("Your scheduled posts"))
         blocks.extend(scheduled)
+    if spend:
+        blocks.append(header("What X bills for your accounts"))
+        blocks.extend(context(escape(line)) for line in spend)
+        blocks.append(context("`/roost spend` has the detail, by kind of call."))
     blocks.append({"type": "divider"})
     blocks.append(context(HELP.replace("\n", " ")[:1900]))
     return {"type": "home", "blocks": blocks}

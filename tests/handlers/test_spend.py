@@ -10,13 +10,14 @@ import pytest
 from slack_bolt import App
 
 from bot.digest.spend import parse_spend_args
+from bot.home import publish_home
 from bot.inbox.intake import Intake
 from bot.outbound import acting
 from bot.outbound.reply_modal import Draft
 from bot.runtime import Runtime
 from bot.team.people import Who
 from storage.models import Account, Mention
-from tests.conftest import AGENT, run_jobs
+from tests.conftest import AGENT, OWNER, run_jobs
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
 from tests.handlers.signed import command, make_app
@@ -77,3 +78,16 @@ def test_spend_arguments_that_do_not_parse_say_how() -> None:
     assert parse_spend_args("2026-11 brand") == ("brand", "2026-11")
     with pytest.raises(ValueError, match="neither an account nor a month"):
         parse_spend_args("@brand last-month")
+
+
+def test_owners_see_what_x_bills_on_their_home_and_agents_do_not(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, jane_card: dict[str, Any]
+) -> None:
+    for user in (OWNER, AGENT):
+        publish_home(rt, fake_slack.team_id, user)
+    homes = {
+        v["user_id"]: json.dumps(v["view"]["blocks"], ensure_ascii=False) for v in fake_slack.views
+    }
+    billed = fake_x.spend("brand")
+    assert "@brand — X:" in homes[OWNER] and f"${billed:.3f} this month" in homes[OWNER]
+    assert "What X bills" not in homes[AGENT]
