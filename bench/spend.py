@@ -28,6 +28,8 @@ import random
 import statistics
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -98,6 +100,35 @@ def main() -> None:
 
 def _day(mode: str, mentions: int, redis: Redis) -> dict[str, Any]:
     redis.flushdb()
+    with _stack(mentions, redis) as (rt, fake, account, who, authors):
+        if mode == "poll":
+            _post_mentions(fake, authors, mentions)
+            Intake(rt).poll(account)
+        else:
+            _stream(rt, fake, authors, mentions)
+        stored = _stored(rt)
+        _send_a_days_worth(rt, who)
+        counted = sum(int(v) for v in redis.hgetall(total_key(account.id)).values()) / 1e6
+        billed = round(fake.spend("brand") + fake.spend(None), 6)
+        post_reads = sum(
+            units
+            for kind, units in _units(redis, account.id).items()
+            if kind in ("read:post", "read:owned_post")
+        )
+        return {
+            "mentions_stored": stored,
+            "usd_counted": round(counted, 4),
+            "usd_billed": round(billed, 4),
+            "counted_equals_billed": round(counted, 6) == billed,
+            "usd_per_1000_mentions": round(counted / stored * 1000, 3),
+            "paid_reads_per_mention": round(post_reads / stored, 4),
+            "sent": _sent(rt),
+        }
+
+
+@contextmanager
+def _stack(mentions: int, redis: Redis) -> Iterator[tuple[Runtime, FakeX, Account, Who, list[str]]]:
+    """A fresh schema, the fakes, a Runtime on them, the brand and its 500 customers."""
     with postgres_schema(SCHEMA) as database, FakeX(timeline_depth=mentions + 1_000) as fake:
         fake.limit_factor = BENCH_LIMIT_FACTOR
         with FakeSlack() as slack:
@@ -113,29 +144,7 @@ def _day(mode: str, mentions: int, redis: Redis) -> dict[str, Any]:
             install(rt)
             account, who = _brand(rt, fake, slack)
             authors = [fake.add_user(f"customer{n}")["username"] for n in range(AUTHORS)]
-            if mode == "poll":
-                _post_mentions(fake, authors, mentions)
-                Intake(rt).poll(account)
-            else:
-                _stream(rt, fake, authors, mentions)
-            stored = _stored(rt)
-            _send_a_days_worth(rt, who)
-            counted = sum(int(v) for v in redis.hgetall(total_key(account.id)).values()) / 1e6
-            billed = round(fake.spend("brand") + fake.spend(None), 6)
-            post_reads = sum(
-                units
-                for kind, units in _units(redis, account.id).items()
-                if kind in ("read:post", "read:owned_post")
-            )
-            return {
-                "mentions_stored": stored,
-                "usd_counted": round(counted, 4),
-                "usd_billed": round(billed, 4),
-                "counted_equals_billed": round(counted, 6) == billed,
-                "usd_per_1000_mentions": round(counted / stored * 1000, 3),
-                "paid_reads_per_mention": round(post_reads / stored, 4),
-                "sent": _sent(rt),
-            }
+            yield rt, fake, account, who, authors
 
 
 def _brand(rt: Runtime, fake: FakeX, slack: FakeSlack) -> tuple[Account, Who]:
@@ -237,30 +246,18 @@ def _units(redis: Redis, account_id: int) -> dict[str, int]:
 def _metering_overhead(mentions: int, redis: Redis) -> dict[str, float]:
     """Intake of the same mentions with and without the meter, alternating, each from an
     empty table and an empty day (so every read is counted, as on its first day)."""
-    with postgres_schema(SCHEMA) as database, FakeX(timeline_depth=mentions + 1_000) as fake:
-        fake.limit_factor = BENCH_LIMIT_FACTOR
-        with FakeSlack() as slack:
-            rt = bench_runtime(
-                database,
-                redis,
-                slack_token=slack.bot_token,
-                slack_url=slack.url,
-                x_api_url=fake.url,
-            )
-            install(rt)
-            account, _ = _brand(rt, fake, slack)
-            authors = [fake.add_user(f"customer{n}")["username"] for n in range(AUTHORS)]
-            _post_mentions(fake, authors, mentions)
-            counted, uncounted = [], []
-            meter = x_client_module.XBaseAdapter._meter
-            for _ in range(OVERHEAD_RUNS):
-                for on in (True, False):
-                    x_client_module.XBaseAdapter._meter = meter if on else _no_meter  # type: ignore[method-assign]
-                    try:
-                        rate = _intake_rate(rt, account, redis, mentions)
-                    finally:
-                        x_client_module.XBaseAdapter._meter = meter  # type: ignore[method-assign]
-                    (counted if on else uncounted).append(rate)
+    with _stack(mentions, redis) as (rt, fake, account, _, authors):
+        _post_mentions(fake, authors, mentions)
+        counted, uncounted = [], []
+        meter = x_client_module.XBaseAdapter._meter
+        for _ in range(OVERHEAD_RUNS):
+            for on in (True, False):
+                x_client_module.XBaseAdapter._meter = meter if on else _no_meter  # type: ignore[method-assign]
+                try:
+                    rate = _intake_rate(rt, account, redis, mentions)
+                finally:
+                    x_client_module.XBaseAdapter._meter = meter  # type: ignore[method-assign]
+                (counted if on else uncounted).append(rate)
     with_rate, without_rate = statistics.median(counted), statistics.median(uncounted)
     return {
         "with_per_s": with_rate,
