@@ -26,7 +26,7 @@ Requests are built and signed with Slack's scheme by tests/handlers/signed.py.
 
 Environment: BENCH_DATABASE_URL (else TEST_DATABASE_URL, else the local PostgreSQL `test`
 database; the benchmark works in a schema of its own, dropped at the end; an sqlite:// URL makes
-it use a fresh file instead), BENCH_REDIS_URL (default redis://127.0.0.1:6379/11, flushed before
+it use a fresh file instead), BENCH_REDIS_URL (default redis://127.0.0.1:6379/8, flushed before
 and after), BENCH_CLICKS (clicks per measured run, 1200), BENCH_PUBLISHES (200).
 """
 
@@ -106,7 +106,7 @@ def main() -> None:
     started = time.monotonic()
     clicks = int(os.environ.get("BENCH_CLICKS", "1200"))
     publishes = int(os.environ.get("BENCH_PUBLISHES", "200"))
-    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
     rounds = max(1, math.ceil(clicks / (CLICKERS * 2 * MENTIONS_PER_CLICKER)))
     mentions = CLICKERS * MENTIONS_PER_CLICKER + PUBLISH_WARM_UP + publishes
     load = ", ".join(f"{n:.2f}" for n in os.getloadavg())

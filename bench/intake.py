@@ -14,7 +14,7 @@ Not a test: it prints its figures and ends with one JSON line.
 
 Environment: BENCH_DATABASE_URL (else TEST_DATABASE_URL, else the local
 PostgreSQL `test` database; the benchmark works in a schema of its own),
-BENCH_REDIS_URL (default redis://127.0.0.1:6379/10), BENCH_MENTIONS (20000).
+BENCH_REDIS_URL (default redis://127.0.0.1:6379/13), BENCH_MENTIONS (20000).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def main() -> None:
         or os.environ.get("TEST_DATABASE_URL")
         or "postgresql://postgres@127.0.0.1:5432/test"
     )
-    redis = Redis.from_url(os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10"))
+    redis = Redis.from_url(os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
     redis.flushdb()
     print(f"machine: {os.cpu_count()} cores; PostgreSQL schema {SCHEMA}; {mentions:,} mentions")
 
@@ -368,7 +368,7 @@ def _card_latency(
         "SLACK_BOT_TOKEN": "xoxb-roost-fake-bot-token",
         "SLACK_API_URL": f"http://127.0.0.1:{slack_port}/api/",
         "DATABASE_URL": database,
-        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10"),
+        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
         "ROOST_SECRET_KEY": key,
         "ROOST_LOG_LEVEL": "WARNING",
     }
