@@ -13,7 +13,7 @@ from typing import Any
 from bot.runtime import Runtime
 from bot.slack.blocks import context, section
 from bot.team.people import Who, visible_accounts
-from bot.x.meter import day_key
+from bot.x.meter import days_spent
 
 KIND_NAMES = {
     "read:post": "posts read",
@@ -70,13 +70,8 @@ def month_spend(rt: Runtime, account_id: int, handle: str, first: date) -> Spend
     """What Roost counted for the account on each day of the month starting `first`."""
     days_in = calendar.monthrange(first.year, first.month)[1]
     days = [first + timedelta(days=n) for n in range(days_in)]
-    with rt.redis.pipeline(transaction=False) as pipe:
-        for day in days:
-            pipe.hgetall(day_key(account_id, day.isoformat()))
-        answers = pipe.execute()
     found: dict[date, dict[str, tuple[int, float]]] = {}
-    for day, raw in zip(days, answers, strict=True):
-        fields = {k.decode(): int(v) for k, v in raw.items()}
+    for day, fields in zip(days, days_spent(rt.redis, account_id, days), strict=True):
         kinds = {name.rsplit(":", 1)[0] for name in fields}
         if kinds:
             found[day] = {

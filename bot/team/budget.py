@@ -21,7 +21,7 @@ from sqlalchemy import select
 from bot.errors import Refused, SlackError
 from bot.runtime import Runtime
 from bot.slack.notices import post_notice
-from bot.x.meter import day_key
+from bot.x.meter import days_spent
 from bot.x.prices import load_prices, price_of
 from storage.models import Account
 
@@ -44,12 +44,11 @@ def month_micros(redis: Redis, account_id: int, today: date) -> int:
     """Micro-dollars counted for the account this month: whole numbers, so a budget's
     thresholds are met exactly, not a float's rounding away."""
     days = [today.replace(day=n) for n in range(1, today.day + 1)]
-    with redis.pipeline(transaction=False) as pipe:
-        for day in days:
-            pipe.hgetall(day_key(account_id, day.isoformat()))
-        answers = pipe.execute()
     return sum(
-        int(value) for raw in answers for field, value in raw.items() if field.endswith(b":micros")
+        value
+        for counts in days_spent(redis, account_id, days)
+        for field, value in counts.items()
+        if field.endswith(":micros")
     )
 
 

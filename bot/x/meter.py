@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -56,6 +56,16 @@ return 1
 def day_key(account_id: int, day: str) -> str:
     """The account's spend on `day` (YYYY-MM-DD, UTC): `<kind>:units`, `<kind>:micros`."""
     return f"roost:x-spend:{account_id}:{day}"
+
+
+def days_spent(redis: Redis, account_id: int, days: Sequence[date]) -> list[dict[str, int]]:
+    """The account's counts on each of `days`, in one round trip: `<kind>:units` and
+    `<kind>:micros` to whole numbers (empty where nothing was counted)."""
+    with redis.pipeline(transaction=False) as pipe:
+        for day in days:
+            pipe.hgetall(day_key(account_id, day.isoformat()))
+        answers = pipe.execute()
+    return [{field.decode(): int(value) for field, value in raw.items()} for raw in answers]
 
 
 def total_key(account_id: int) -> str:
