@@ -25,6 +25,7 @@ from bot.outbound.sending import enqueue_reconcile, enqueue_send
 from bot.runtime import Runtime
 from bot.team.budget import budget_of, cost_of, refuse_past_cap
 from bot.team.people import Who
+from bot.x.prices import send_kind
 from bot.x.text import Measured, measure
 from storage import outbound as rows
 from storage.events import record_event
@@ -50,10 +51,6 @@ class Checked:
     @property
     def ok(self) -> bool:
         return not self.problems and self.measured.fits
-
-
-SEND_KIND = {"reply": "write:summoned_reply", "dm": "write:dm", "retweet": "write:user_interaction"}
-"""What X bills for sending each kind (bot.x.prices): a reply to a mention is summoned."""
 
 
 def _cotag_for(scene: Scene, kind: str) -> str | None:
@@ -101,7 +98,9 @@ def _within_budget(rt: Runtime, account: Account, kind: str, checked: Checked) -
     """The check, refused too if sending would pass the account's hard cap: a person's
     reply is never dropped silently, nor sent past the budget."""
     budget = budget_of(rt, account)
-    if budget is not None and budget.refuses(cost_of(rt, {SEND_KIND[kind]: 1})):
+    if budget is not None and budget.refuses(
+        cost_of(rt, {send_kind(kind, checked.measured.text): 1})
+    ):
         checked.problems.append(Finding("budget", "", budget.why()))
     return checked
 
@@ -249,7 +248,7 @@ def retweet(rt: Runtime, who: Who, mention_id: int) -> None:
     now = rt.clock()
     with rt.sessions.begin() as session:
         scene = scene_for(session, who, mention_id, now)
-        refuse_past_cap(rt, scene.account, {SEND_KIND["retweet"]: 1})
+        refuse_past_cap(rt, scene.account, {send_kind("retweet"): 1})
         # One retweet per mention until it is undone or turned down: those counts name
         # the row, so a double click finds it and a later retweet gets a new one.
         undone = rows.count_sent(session, mention_id, "unretweet")

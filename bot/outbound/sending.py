@@ -43,7 +43,7 @@ from bot.worker import current_worker, worker_alive
 from bot.x.client import RECENT_POSTS_PAGES, XClient
 from bot.x.meter import Meter
 from bot.x.normalize import parse_time
-from bot.x.prices import Charge, charges, load_prices
+from bot.x.prices import Charge, load_prices, send_kind
 from storage import outbound as rows
 from storage.accounts import note_x_limit
 from storage.events import record_event
@@ -400,25 +400,8 @@ def _past_hard_cap(rt: Runtime, outbound_id: int) -> str | None:
     budget = budget_of(rt, account)
     if budget is None:
         return None
-    charge = _write_charges(row)
-    cost = cost_of(rt, {charge[0].kind: 1}) if charge else 0.0
+    cost = cost_of(rt, {send_kind(row.kind, row.text): 1})
     return budget.why() if budget.refuses(cost) else None
-
-
-def _write_charges(row: Outbound) -> list[Charge]:
-    """What X bills for sending the row (bot.x.prices)."""
-    sent = {"text": row.text, "reply": row.kind == "reply"}
-    return charges("POST", _PRICED_PATH[row.kind], sent, {}, owned=False)
-
-
-_PRICED_PATH = {
-    "reply": "/2/tweets",
-    "post": "/2/tweets",
-    "dm": "/2/dm_conversations/with/0/messages",
-    "retweet": "/2/users/0/retweets",
-    "unretweet": "/2/users/0/retweets/0",
-}
-"""Where each kind of row is sent, for pricing it as X will (bot.x.prices)."""
 
 
 def _author_may_not_post(session: Session, outbound_id: int) -> str | None:
@@ -493,7 +476,7 @@ def _reconcile(
         _settle(rt, row.id, "sent", x_id=x_id)
         # X billed the call whose answer never came, so nothing counted it then.
         Meter(rt.redis, load_prices(rt.settings.x_prices_file), account.id, rt.clock)(
-            _write_charges(row)
+            [Charge(send_kind(row.kind, row.text))]
         )
         return "sent"
     if frugal:

@@ -75,14 +75,10 @@ def charges(
     if method == "GET":
         return _reads(path, answer, owned)
     if method == "POST" and path == "/2/tweets":
-        text = str((request or {}).get("text", ""))
-        if _URL.search(text):
-            return [Charge("write:post_with_url")]
-        if (request or {}).get("reply"):
-            # X prices a reply to a post that summoned the account lower; a self-serve
-            # app may reply nowhere else (bot.x.normalize.summons).
-            return [Charge("write:summoned_reply")]
-        return [Charge("write:post")]
+        # X prices a reply to a post that summoned the account lower; a self-serve app may
+        # reply nowhere else (bot.x.normalize.summons).
+        kind = "reply" if (request or {}).get("reply") else "post"
+        return [Charge(send_kind(kind, str((request or {}).get("text", ""))))]
     if method == "POST" and re.fullmatch(r"/2/dm_conversations/with/[^/]+/messages", path):
         return [Charge("write:dm")]
     if re.fullmatch(r"/2/users/[^/]+/retweets(/[^/]+)?", path):
@@ -90,6 +86,18 @@ def charges(
     if method == "DELETE" and re.fullmatch(r"/2/tweets/[^/]+", path):
         return [Charge("write:delete")]
     return []  # media uploads, stream rules, OAuth: not on X's price list
+
+
+def send_kind(kind: str, text: str = "") -> str:
+    """The price X bills for sending one of Roost's outbound kinds (reply, post, dm,
+    retweet, unretweet) with `text`: the same rules `charges` applies to the request."""
+    if kind in ("reply", "post"):
+        if _URL.search(text):
+            return "write:post_with_url"
+        return "write:summoned_reply" if kind == "reply" else "write:post"
+    if kind == "dm":
+        return "write:dm"
+    return "write:user_interaction"
 
 
 def _reads(path: str, answer: dict[str, Any], owned: bool) -> list[Charge]:
