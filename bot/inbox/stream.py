@@ -104,6 +104,7 @@ class MentionStream(tweepy.StreamingClient):
         self.rule_accounts: dict[str, int] = {}  # X's rule id -> the account it serves
         self.unruled: dict[int, str] = {}  # account id -> why X has no rule for it
         self.paused: set[int] = set()  # accounts whose hard cap paused their stream
+        self.meters: dict[int, Meter] = {}  # by account: built once, not for every line
         self.fatal: str | None = None
         self.backfills = 0
         # Accounts whose last back-fill has not succeeded yet.
@@ -260,9 +261,13 @@ class MentionStream(tweepy.StreamingClient):
     def _meter(self, account_id: int, payload: dict[str, Any]) -> None:
         """What X bills for a stream line (its posts and users, as reads), counted as the
         first matching account's."""
-        prices = load_prices(self.rt.settings.x_prices_file)
-        found = charges("GET", STREAM_PATH, None, payload, owned=False)
-        Meter(self.rt.redis, prices, account_id, self.rt.clock)(found)
+        meter = self.meters.get(account_id)
+        if meter is None:
+            prices = load_prices(self.rt.settings.x_prices_file)
+            meter = self.meters[account_id] = Meter(
+                self.rt.redis, prices, account_id, self.rt.clock
+            )
+        meter(charges("GET", STREAM_PATH, None, payload, owned=False))
 
     def on_request_error(self, status_code: int) -> None:
         if status_code in (401, 403):
