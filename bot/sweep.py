@@ -1,5 +1,6 @@
 """The worker's sweep: what a lost job, a dead worker or a Redis that lost its data left
-behind, and the daily digests that are due, for every account.
+behind, the daily digests that are due, and each account's X spend, kept and held to its
+budget, for every account.
 
 It runs once per ROOST_SWEEP_SECONDS however many workers run (each period is claimed
 in Redis by one of them; see bot.worker), and once more whenever a worker starts, so a
@@ -20,7 +21,7 @@ from bot.inbox.sla import sweep_reminders
 from bot.outbound.sending import sweep_outbound
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.team.budget import tell_budgets
+from bot.team.budget import keep_spend, tell_budgets
 from bot.worker import Recurring, redis_forgot, requeue_orphans, worker_alive
 from storage import outbound as outbound_rows
 from storage.mentions import claim_owners, release_claims_of
@@ -54,9 +55,10 @@ def sweep() -> int:
     except Exception:  # one part's failure must not stop the others
         logger.exception("digests not checked by this sweep")
     try:
+        keep_spend(rt)
         tell_budgets(rt)
     except Exception:
-        logger.exception("budgets not checked by this sweep")
+        logger.exception("X spend not kept or budgets not checked by this sweep")
     with rt.sessions() as session:
         accounts = list(session.scalars(select(Account.id)))
     for account_id in accounts:

@@ -7,13 +7,14 @@ PostgreSQL. Tweet ids are 64-bit integers, so they order and compare as X's
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -422,3 +423,20 @@ class Notice(Base):
     first_at: Mapped[datetime] = mapped_column(UTCDateTime)
     slack_channel: Mapped[str | None] = mapped_column(String(32))
     slack_ts: Mapped[str | None] = mapped_column(String(32))
+
+
+class XSpendDay(Base):
+    """What Roost counted of an account's X calls on one UTC day, by kind of call: a copy
+    the sweep keeps of Redis's running count (bot.x.meter), so a Redis that lost its data
+    loses at most one sweep period of it, and months stay readable after Redis lets them
+    go."""
+
+    __tablename__ = "x_spend_days"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)  # "read:post", ...
+    units: Mapped[int] = mapped_column(BigInteger)
+    micros: Mapped[int] = mapped_column(BigInteger)  # millionths of a dollar

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 import requests
+from sqlalchemy import func, select
 
 from bot.inbox.cards import METADATA_EVENT as CARD_EVENT
 from bot.inbox.intake import Intake
@@ -31,7 +32,7 @@ from bot.runtime import Runtime
 from bot.team.people import Who
 from bot.x.meter import day_key
 from storage.mentions import IncomingMention, store_mentions
-from storage.models import Account, Mention
+from storage.models import Account, Mention, XSpendDay
 from tests.conftest import AGENT, BRAND_CHANNEL, REPO_ROOT, add_brand_account, wait_for
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
@@ -246,6 +247,32 @@ def test_the_running_worker_tells_the_channel_of_a_budget_once_period_after_peri
     periods = _sweep_periods(processes)
     wait_for(lambda: len(_sweep_periods(processes)) >= len(periods) + 2, timeout=20)
     assert len(budget_notices()) == 2 and "spent" in budget_notices()[1]
+
+
+def test_the_running_worker_keeps_x_spend_and_gives_a_redis_that_lost_it_its_count_back(
+    rt: Runtime, processes: Processes, brand: Account
+) -> None:
+    """Each period the sweep copies the day's X spend to the database; after Redis lost
+    the day, the next period adds the copy back to what Redis counted since, once."""
+    key = day_key(brand.id, rt.clock().strftime("%Y-%m-%d"))
+    rt.redis.hincrby(key, "read:post:micros", 50_000)
+    processes.start("worker")
+    wait_for(lambda: _kept_micros(rt, brand) == 50_000, timeout=20)
+    rt.redis.delete(key)  # Redis lost its data, and counts on from nothing
+    rt.redis.hincrby(key, "read:post:micros", 20_000)
+    wait_for(lambda: _kept_micros(rt, brand) == 70_000, timeout=20)
+    periods = _sweep_periods(processes)
+    wait_for(lambda: len(_sweep_periods(processes)) >= len(periods) + 2, timeout=20)
+    assert int(rt.redis.hget(key, "read:post:micros") or 0) == 70_000
+    assert _kept_micros(rt, brand) == 70_000
+
+
+def _kept_micros(rt: Runtime, account: Account) -> int:
+    with rt.sessions() as session:
+        kept = session.scalar(
+            select(func.sum(XSpendDay.micros)).where(XSpendDay.account_id == account.id)
+        )
+    return int(kept or 0)
 
 
 def test_a_dead_workers_scheduler_lock_is_taken_over_at_once(

@@ -12,8 +12,10 @@ from typing import Any
 
 from bot.runtime import Runtime
 from bot.slack.blocks import context, section
+from bot.team.budget import ALLOWANCE_NAMES, allowance_of, allowance_use
 from bot.team.people import Who, visible_accounts
 from bot.x.meter import days_spent
+from bot.x.prices import ALLOWANCE_KINDS
 
 KIND_NAMES = {
     "read:post": "posts read",
@@ -71,7 +73,7 @@ def month_spend(rt: Runtime, account_id: int, handle: str, first: date) -> Spend
     days_in = calendar.monthrange(first.year, first.month)[1]
     days = [first + timedelta(days=n) for n in range(days_in)]
     found: dict[date, dict[str, tuple[int, float]]] = {}
-    for day, fields in zip(days, days_spent(rt.redis, account_id, days), strict=True):
+    for day, fields in zip(days, days_spent(rt.redis, rt.sessions, account_id, days), strict=True):
         kinds = {name.rsplit(":", 1)[0] for name in fields}
         if kinds:
             found[day] = {
@@ -91,6 +93,16 @@ def spend(rt: Runtime, who: Who, text: str) -> tuple[str, list[dict[str, Any]]]:
     spends = [month_spend(rt, account_id, name, first) for account_id, name in accounts]
     blocks: list[dict[str, Any]] = []
     lines = []
+    allowance = allowance_of(rt)
+    if allowance is not None:
+        last = min(today, _month_end(first))
+        plan = (
+            f"*X's {allowance.plan.title()} plan* (${allowance.usd_per_month:,.0f} a month, "
+            f"shared by all of Roost's accounts): {allowance_use(rt, allowance, last).share()} "
+            f"{'this month' if last == today else 'in ' + first.strftime('%B %Y')}."
+        )
+        lines.append(plan)
+        blocks.append(section(plan))
     for found in spends:
         summary = _summary(found, today)
         lines.append(summary)
@@ -109,9 +121,18 @@ def spend(rt: Runtime, who: Who, text: str) -> tuple[str, list[dict[str, Any]]]:
         context(
             "As Roost counts X's pay-per-use prices for its own calls; X's own bill, in its "
             "developer console, is the one that counts."
+            + (
+                " On a subscription the dollars are what the same calls would cost paying per use."
+                if allowance is not None
+                else ""
+            )
         )
     )
     return "\n".join(lines), blocks
+
+
+def _month_end(first: date) -> date:
+    return first.replace(day=calendar.monthrange(first.year, first.month)[1])
 
 
 def _summary(found: Spend, today: date) -> str:
@@ -147,6 +168,17 @@ def digest_line(rt: Runtime, account_id: int, handle: str, budget_cents: int | N
     yesterday = today - timedelta(days=1)
     parts = [f"{_usd(found.total(yesterday))} yesterday"] if yesterday.month == today.month else []
     month = f"{_usd(found.total())} this month"
+    allowance = allowance_of(rt)
+    if allowance is not None:
+        kinds = found.by_kind()
+        used = [
+            f"{n:,} {ALLOWANCE_NAMES[name]}"
+            for name, kind_names in ALLOWANCE_KINDS.items()
+            if (n := sum(kinds.get(kind, (0, 0.0))[0] for kind in kind_names))
+        ]
+        shares = allowance_use(rt, allowance, today).percents()
+        plan = f"{allowance.plan.title()} plan, all accounts: {shares}"
+        return f"@{handle} — X: {' and '.join(used) or 'nothing'} this month ({plan})"
     if budget_cents is not None:
         month += f" of ${budget_cents / 100:,.2f}"
     return f"@{handle} — X: " + ", ".join([*parts, month])

@@ -5,7 +5,9 @@ The adapter hands each successful answer's charges (bot.x.prices) to the account
 A resource read is charged once per UTC day across the whole app, as X deduplicates: the
 day's resource ids are kept in a Redis set per kind, and only those new to it are counted.
 Each account's day is a Redis hash of units and micro-dollars per kind, kept SPEND_DAYS;
-its running total (for /metrics) is another, kept while Redis keeps its data.
+its running total (for /metrics) is another, kept while Redis keeps its data. The sweep
+copies each day to the database (keep_days), which answers for the days Redis no longer
+holds whole.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
+from sqlalchemy.orm import Session
 
 from bot.x.prices import Charge, Prices, price_of
+from storage.spend import save_day, saved_days
 
 logger = logging.getLogger(__name__)
 
@@ -58,14 +63,76 @@ def day_key(account_id: int, day: str) -> str:
     return f"roost:x-spend:{account_id}:{day}"
 
 
-def days_spent(redis: Redis, account_id: int, days: Sequence[date]) -> list[dict[str, int]]:
-    """The account's counts on each of `days`, in one round trip: `<kind>:units` and
-    `<kind>:micros` to whole numbers (empty where nothing was counted)."""
+SAVED = "saved"
+"""The field that marks a day's hash as copied to the database at least once. A hash
+without it, when the database holds the day, is what is left of a Redis that lost its data:
+the database's counts are added to it (keep_days), and until then to what it says."""
+
+_RESTORE = """
+if redis.call('HEXISTS', KEYS[1], 'saved') == 1 then return 0 end
+local i = 1
+while i <= #ARGV do
+  redis.call('HINCRBY', KEYS[1], ARGV[i], tonumber(ARGV[i + 1]))
+  i = i + 2
+end
+redis.call('HSET', KEYS[1], 'saved', 1)
+return 1
+"""
+"""Mark a day's hash as saved, first adding the database's counts to it if it was not:
+at most once, however many sweeps race."""
+
+Sessions = Callable[[], Session]
+
+
+def days_spent(
+    redis: Redis, sessions: Sessions, account_id: int, days: Sequence[date]
+) -> list[dict[str, int]]:
+    """The account's counts on each of `days`: `<kind>:units` and `<kind>:micros` to whole
+    numbers (empty where nothing was counted). One Redis round trip; the database is read
+    only for days Redis does not hold whole (before the sweep's first copy of the day, or
+    after Redis lost or let go of it)."""
     with redis.pipeline(transaction=False) as pipe:
         for day in days:
             pipe.hgetall(day_key(account_id, day.isoformat()))
         answers = pipe.execute()
-    return [{field.decode(): int(value) for field, value in raw.items()} for raw in answers]
+    found = [_counts(raw) for raw in answers]
+    partial = [day for day, counts in zip(days, found, strict=True) if SAVED not in counts]
+    if partial:
+        with sessions() as session:
+            saved = saved_days(session, account_id, partial)
+        for day, counts in zip(days, found, strict=True):
+            if SAVED not in counts:
+                for field, value in saved.get(day, {}).items():
+                    counts[field] = counts.get(field, 0) + value
+    for counts in found:
+        counts.pop(SAVED, None)
+    return found
+
+
+def keep_days(redis: Redis, sessions: Sessions, account_id: int, days: Sequence[date]) -> int:
+    """Copy the account's counts on `days` from Redis to the database (the sweep, for
+    today and yesterday); how many days were copied. A day Redis lost mid-way gets the
+    database's counts back first, so the copy never shrinks."""
+    restore = redis.register_script(_RESTORE)
+    copied = 0
+    for day in days:
+        key = day_key(account_id, day.isoformat())
+        if not redis.exists(key):
+            continue  # nothing counted since Redis started; the database has the rest
+        with sessions() as session:
+            before = saved_days(session, account_id, [day]).get(day, {})
+        restore(keys=[key], args=[item for pair in before.items() for item in pair])
+        counts = _counts(redis.hgetall(key))
+        counts.pop(SAVED, None)
+        with sessions() as session, session.begin():
+            save_day(session, account_id, day, counts)
+        copied += 1
+    return copied
+
+
+def _counts(raw: Any) -> dict[str, int]:
+    """A day's hash as Redis answers it (bytes to bytes), as whole numbers by field."""
+    return {field.decode(): int(value) for field, value in raw.items()}
 
 
 def total_key(account_id: int) -> str:

@@ -7,7 +7,7 @@ import dataclasses
 import threading
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from bot.inbox.intake import Intake, Listener
 from bot.inbox.stream import StreamListener
@@ -15,10 +15,11 @@ from bot.outbound import acting
 from bot.outbound.reply_modal import Draft
 from bot.runtime import Runtime
 from bot.team.admin import parse_budget
-from bot.team.budget import month_spent, tell_budgets
+from bot.team.budget import keep_spend, month_spent, tell_budgets
 from bot.team.people import Who
 from bot.x.client import READ_RETRIES
-from storage.models import Account, Mention, Outbound
+from bot.x.meter import day_key
+from storage.models import Account, Mention, Outbound, XSpendDay
 from tests.conftest import AGENT, BRAND_CHANNEL, run_jobs, wait_for
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
@@ -70,13 +71,13 @@ def test_the_channel_is_told_at_80_and_at_100_percent_once_each(
     assert len(notices(fake_slack)) == 2
     assert "budget for this month is spent" in notices(fake_slack)[-1]
     assert "not a hard cap" in notices(fake_slack)[-1]
-    assert month_spent(rt.redis, brand.id, rt.clock().date()) == fake_x.spend("brand")
+    assert month_spent(rt, brand.id, rt.clock().date()) == fake_x.spend("brand")
 
 
 def test_a_hard_cap_refuses_a_reply_before_anything_is_sent_and_says_why(
     rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, jane_card: dict[str, Any]
 ) -> None:
-    spent = month_spent(rt.redis, brand.id, rt.clock().date())  # jane's post and profile
+    spent = month_spent(rt, brand.id, rt.clock().date())  # jane's post and profile
     set_budget(rt, brand, round(spent * 100) + 0, hard=True)
     who = Who(fake_slack.team_id, AGENT)
     draft = dataclasses.replace(Draft.new(mention_id(rt), "reply"), text="@jane on it")
@@ -183,3 +184,39 @@ def test_a_hard_cap_pauses_the_stream_and_a_raised_budget_resumes_it_nothing_los
 def stored_ids(rt: Runtime) -> set[int]:
     with rt.sessions() as session:
         return {m.tweet_id for m in session.query(Mention)}
+
+
+def test_the_sweep_keeps_spend_in_the_database_and_a_redis_that_lost_it_gets_it_back(
+    rt: Runtime, fake_x: FakeX, brand: Account
+) -> None:
+    """Redis counts every call; the sweep copies each day to the database. A day Redis
+    lost is read from the database, and once Redis counts again, the two add up."""
+    fake_x.add_user("jane")
+    today = rt.clock().date()
+    for n in range(3):
+        fake_x.post_mention("brand", author="jane", text=f"@brand {n}")
+    Intake(rt).poll(brand)
+    assert keep_spend(rt) == 1  # today; yesterday has nothing in Redis
+    assert saved_total(rt, brand) == fake_x.spend("brand") > 0
+
+    rt.redis.delete(day_key(brand.id, today.isoformat()))  # Redis lost its data
+    assert month_spent(rt, brand.id, today) == fake_x.spend("brand")
+    for n in range(2):
+        fake_x.post_mention("brand", author="jane", text=f"@brand after {n}")
+    Intake(rt).poll(brand)  # Redis counts from nothing again
+    assert month_spent(rt, brand.id, today) == fake_x.spend("brand")
+
+    keep_spend(rt)
+    keep_spend(rt)  # a second sweep adds nothing twice
+    assert month_spent(rt, brand.id, today) == fake_x.spend("brand")
+    assert saved_total(rt, brand) == fake_x.spend("brand")
+    rt.redis.delete(day_key(brand.id, today.isoformat()))  # and months after Redis let go
+    assert month_spent(rt, brand.id, today) == fake_x.spend("brand")
+
+
+def saved_total(rt: Runtime, account: Account) -> float:
+    with rt.sessions() as session:
+        micros = session.scalar(
+            select(func.sum(XSpendDay.micros)).where(XSpendDay.account_id == account.id)
+        )
+    return int(micros or 0) / 1_000_000
