@@ -19,6 +19,7 @@ from bot.inbox.route_views import (
 )
 from bot.runtime import Runtime
 from bot.team import admin, connect
+from bot.team.budget import allowance_of
 from bot.team.views import (
     ACTION_CONNECT,
     ACTION_DISCONNECT,
@@ -45,7 +46,11 @@ def register(app: App, rt: Runtime) -> None:
 
     def settings(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         def build() -> dict[str, Any]:
-            return settings_modal(admin.summary(rt, who_clicked(body), button_value(body)))
+            subscription = allowance_of(rt)
+            return settings_modal(
+                admin.summary(rt, who_clicked(body), button_value(body)),
+                plan=subscription.plan if subscription is not None else None,
+            )
 
         with answering(rt, body, respond):
             open_then_fill(client, body["trigger_id"], "Account settings", build)

@@ -36,7 +36,7 @@ from bot.lease import LEASE_SECONDS, Lease
 from bot.runtime import Runtime
 from bot.slack.client import translate_errors
 from bot.slack.mrkdwn import escape
-from bot.team.budget import POLL_WORST_CASE, budget_of, cost_of
+from bot.team.budget import POLL_WORST_CASE, budget_of
 from bot.team.credentials import REFRESH_AHEAD, x_client
 from bot.x.client import XClient
 from bot.x.normalize import mentions_from_payload, parse_time
@@ -365,7 +365,7 @@ class Listener:
     def _poll(self, account: Account, entry: AccountIntake) -> None:
         now = self.rt.clock()
         budget = budget_of(self.rt, account)
-        if budget is not None and budget.refuses(cost_of(self.rt, POLL_WORST_CASE)):
+        if budget is not None and budget.refuses(POLL_WORST_CASE):
             # A hard cap: no read that could pass it. The sweep tells the channel; an owner
             # raising the budget, or the next month, resumes from the cursor, nothing lost.
             logger.info("@%s: intake paused, %s", account.handle, budget.why())

@@ -33,7 +33,7 @@ from bot.inbox.intake import OUTAGE_WAIT, Intake
 from bot.lease import LEASE_SECONDS, Lease
 from bot.rate_limits import count_rate_limit
 from bot.runtime import Runtime
-from bot.team.budget import POLL_WORST_CASE, budget_of, cost_of
+from bot.team.budget import POLL_WORST_CASE, budget_of
 from bot.x.client import MENTION_FIELDS, mount, translate_errors
 from bot.x.meter import Meter
 from bot.x.prices import charges, load_prices
@@ -200,7 +200,7 @@ class MentionStream(tweepy.StreamingClient):
         kept = []
         for account in accounts:
             budget = budget_of(self.rt, account)
-            if budget is not None and budget.refuses(cost_of(self.rt, POLL_WORST_CASE)):
+            if budget is not None and budget.refuses(POLL_WORST_CASE):
                 logger.info("@%s: stream paused, %s", account.handle, budget.why())
                 continue
             kept.append(account)

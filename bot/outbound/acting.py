@@ -23,7 +23,7 @@ from bot.outbound.reply_modal import ComposeContext, Draft
 from bot.outbound.reports import enqueue_report
 from bot.outbound.sending import enqueue_reconcile, enqueue_send
 from bot.runtime import Runtime
-from bot.team.budget import budget_of, cost_of, refuse_past_cap
+from bot.team.budget import budget_of, refuse_past_cap
 from bot.team.people import Who
 from bot.x.prices import send_kind
 from bot.x.text import Measured, measure
@@ -98,9 +98,7 @@ def _within_budget(rt: Runtime, account: Account, kind: str, checked: Checked) -
     """The check, refused too if sending would pass the account's hard cap: a person's
     reply is never dropped silently, nor sent past the budget."""
     budget = budget_of(rt, account)
-    if budget is not None and budget.refuses(
-        cost_of(rt, {send_kind(kind, checked.measured.text): 1})
-    ):
+    if budget is not None and budget.refuses({send_kind(kind, checked.measured.text): 1}):
         checked.problems.append(Finding("budget", "", budget.why()))
     return checked
 

@@ -37,7 +37,7 @@ from bot.inbox.sla import cancel_reminder
 from bot.outbound.media import download, upload_to_x
 from bot.outbound.reports import note, report
 from bot.runtime import Runtime
-from bot.team.budget import budget_of, cost_of
+from bot.team.budget import budget_of
 from bot.team.credentials import x_client
 from bot.worker import current_worker, worker_alive
 from bot.x.client import RECENT_POSTS_PAGES, XClient
@@ -400,8 +400,7 @@ def _past_hard_cap(rt: Runtime, outbound_id: int) -> str | None:
     budget = budget_of(rt, account)
     if budget is None:
         return None
-    cost = cost_of(rt, {send_kind(row.kind, row.text): 1})
-    return budget.why() if budget.refuses(cost) else None
+    return budget.why() if budget.refuses({send_kind(row.kind, row.text): 1}) else None
 
 
 def _author_may_not_post(session: Session, outbound_id: int) -> str | None:

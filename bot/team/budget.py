@@ -6,23 +6,30 @@ The budget is set by an owner in the account's settings, in dollars a month. Pas
 a hard cap pauses intake (polling) and refuses sends before anything reaches X, each
 with the reason; without the hard cap Roost only says so. What X bills is X's: these are
 Roost's own counts of its own calls, from X's price list.
+
+On a legacy subscription (X_PLAN basic or pro) the app pays a fixed fee for monthly
+allowances shared by every account: those, not dollars, are what the month is held to,
+and as X stops serving an allowance once it is used, they are always a hard cap.
+
+The sweep also copies each day's counts from Redis to the database (keep_spend).
 """
 
 from __future__ import annotations
 
 import calendar
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Protocol
 
-from redis import Redis
 from sqlalchemy import select
 
 from bot.errors import Refused, SlackError
 from bot.runtime import Runtime
 from bot.slack.notices import post_notice
-from bot.x.meter import days_spent
-from bot.x.prices import load_prices, price_of
+from bot.x.meter import days_spent, keep_days
+from bot.x.prices import ALLOWANCE_KINDS, Allowance, Prices, load_prices, price_of
 from storage.models import Account
 
 logger = logging.getLogger(__name__)
@@ -35,21 +42,40 @@ POLL_WORST_CASE = {"read:post": 100, "read:user": 100}
 """What one page of the mentions timeline can cost at most: 100 posts and their authors."""
 
 
-def month_spent(redis: Redis, account_id: int, today: date) -> float:
+def month_spent(rt: Runtime, account_id: int, today: date) -> float:
     """Dollars counted for the account from the first of `today`'s month to today."""
-    return month_micros(redis, account_id, today) / 1_000_000
+    return month_micros(rt, account_id, today) / 1_000_000
 
 
-def month_micros(redis: Redis, account_id: int, today: date) -> int:
+def month_micros(rt: Runtime, account_id: int, today: date) -> int:
     """Micro-dollars counted for the account this month: whole numbers, so a budget's
     thresholds are met exactly, not a float's rounding away."""
-    days = [today.replace(day=n) for n in range(1, today.day + 1)]
     return sum(
         value
-        for counts in days_spent(redis, account_id, days)
+        for counts in days_spent(rt.redis, rt.sessions, account_id, _month_so_far(today))
         for field, value in counts.items()
         if field.endswith(":micros")
     )
+
+
+def _month_so_far(today: date) -> list[date]:
+    return [today.replace(day=n) for n in range(1, today.day + 1)]
+
+
+class Limit(Protocol):
+    """What a month's spend is held to: an account's budget, or the app's subscription."""
+
+    def reached(self, percent: int) -> bool:
+        """Whether `percent` of it is used."""
+        ...
+
+    def refuses(self, units: Mapping[str, int]) -> bool:
+        """Whether a call of these units ("write:dm": 1, ...) must not be made."""
+        ...
+
+    def why(self) -> str:
+        """Why it refuses, as the person refused reads it."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -60,6 +86,7 @@ class Budget:
     micros: int
     hard: bool
     spent_micros: int
+    prices: Prices
 
     @property
     def dollars(self) -> float:
@@ -72,9 +99,9 @@ class Budget:
     def reached(self, percent: int) -> bool:
         return self.spent_micros * 100 >= percent * self.micros
 
-    def refuses(self, cost: float) -> bool:
-        """Whether a call costing `cost` dollars must not be made: a hard cap it would
-        pass."""
+    def refuses(self, units: Mapping[str, int]) -> bool:
+        """A hard cap the call would pass, at its worst."""
+        cost = sum(price_of(self.prices, kind) * n for kind, n in units.items())
         return self.hard and self.spent_micros + round(cost * 1_000_000) > self.micros
 
     def why(self) -> str:
@@ -85,48 +112,177 @@ class Budget:
         )
 
 
-def budget_of(rt: Runtime, account: Account) -> Budget | None:
-    """The account's budget this month, or None if it has none."""
+@dataclass(frozen=True)
+class AllowanceUse:
+    """The app's legacy subscription this month: how much of each allowance all of
+    Roost's accounts have used. X stops serving an allowance once it is used, so Roost
+    stops asking: it is always a hard cap."""
+
+    allowance: Allowance
+    used: dict[str, int]  # allowance name -> units this month
+    month_end: date
+
+    def reached(self, percent: int) -> bool:
+        return any(
+            self.used[name] * 100 >= percent * limit
+            for name, limit in self.allowance.limits.items()
+        )
+
+    def refuses(self, units: Mapping[str, int]) -> bool:
+        return any(
+            self.used[name] >= limit and any(units.get(kind) for kind in ALLOWANCE_KINDS[name])
+            for name, limit in self.allowance.limits.items()
+        )
+
+    def spent(self) -> list[str]:
+        """The allowances used up, as a person reads them."""
+        return [
+            f"{limit:,} {ALLOWANCE_NAMES[name]}"
+            for name, limit in self.allowance.limits.items()
+            if self.used[name] >= limit
+        ]
+
+    def why(self) -> str:
+        return (
+            f"X's {self.allowance.plan.title()} plan allows {' and '.join(self.spent())} a "
+            "month for all of Roost's accounts, and this month's are used: X refuses more "
+            f"until {self.month_end + timedelta(days=1):%d %B}."
+        )
+
+    def share(self) -> str:
+        """Each allowance's use: "4,210 of 15,000 post reads (28%)"."""
+        return " and ".join(
+            f"{self.used[name]:,} of {limit:,} {ALLOWANCE_NAMES[name]} "
+            f"({self.used[name] * 100 // max(limit, 1)}%)"
+            for name, limit in self.allowance.limits.items()
+        )
+
+    def percents(self) -> str:
+        """Each allowance's share used: "28% of post reads, 1% of posts"."""
+        return ", ".join(
+            f"{self.used[name] * 100 // max(limit, 1)}% of {ALLOWANCE_NAMES[name]}"
+            for name, limit in self.allowance.limits.items()
+        )
+
+
+ALLOWANCE_NAMES = {"post_reads": "post reads", "posts": "posts"}
+
+
+def allowance_of(rt: Runtime) -> Allowance | None:
+    """The app's legacy subscription, if X_PLAN names one the price list has terms for."""
+    return load_prices(rt.settings.x_prices_file).subscriptions.get(rt.settings.x_plan)
+
+
+def allowance_use(rt: Runtime, allowance: Allowance, today: date | None = None) -> AllowanceUse:
+    """How much of the subscription's allowances all accounts have used in the month of
+    `today` (by default, the clock's), up to that day."""
+    today = today or rt.clock().date()
+    with rt.sessions() as session:
+        account_ids = list(session.scalars(select(Account.id)))
+    units: dict[str, int] = {}
+    for account_id in account_ids:
+        for counts in days_spent(rt.redis, rt.sessions, account_id, _month_so_far(today)):
+            for field, value in counts.items():
+                if field.endswith(":units"):
+                    kind = field.removesuffix(":units")
+                    units[kind] = units.get(kind, 0) + value
+    used = {name: sum(units.get(k, 0) for k in kinds) for name, kinds in ALLOWANCE_KINDS.items()}
+    days_left = calendar.monthrange(today.year, today.month)[1] - today.day
+    return AllowanceUse(allowance, used, today + timedelta(days=days_left))
+
+
+def budget_of(rt: Runtime, account: Account) -> Limit | None:
+    """What the account's X calls are held to this month: the app's subscription on a
+    legacy plan, else the account's own budget; None if neither."""
+    allowance = allowance_of(rt)
+    if allowance is not None:
+        return allowance_use(rt, allowance)
     if account.x_budget_cents is None:
         return None
-    spent = month_micros(rt.redis, account.id, rt.clock().date())
-    return Budget(account.handle, account.x_budget_cents * 10_000, account.x_budget_hard, spent)
-
-
-def cost_of(rt: Runtime, units: dict[str, int]) -> float:
-    """What `units` of each kind ("write:dm": 1, ...) cost at X's prices."""
+    spent = month_micros(rt, account.id, rt.clock().date())
     prices = load_prices(rt.settings.x_prices_file)
-    return sum(price_of(prices, kind) * n for kind, n in units.items())
+    return Budget(
+        account.handle, account.x_budget_cents * 10_000, account.x_budget_hard, spent, prices
+    )
 
 
 def refuse_past_cap(rt: Runtime, account: Account, units: dict[str, int]) -> None:
     """Refused, with the reason, if a call of these units would pass the hard cap."""
     budget = budget_of(rt, account)
-    if budget is not None and budget.refuses(cost_of(rt, units)):
+    if budget is not None and budget.refuses(units):
         raise Refused(budget.why())
+
+
+def keep_spend(rt: Runtime) -> int:
+    """Copy each account's X spend of today and yesterday from Redis to the database (the
+    sweep); how many account-days were copied."""
+    today = rt.clock().date()
+    with rt.sessions() as session:
+        account_ids = list(session.scalars(select(Account.id)))
+    return sum(
+        keep_days(rt.redis, rt.sessions, account_id, [today - timedelta(days=1), today])
+        for account_id in account_ids
+    )
 
 
 def tell_budgets(rt: Runtime) -> int:
     """Tell each account's channel, once a month, that 80% and then all of its budget is
-    spent; how many notices went out. Run by the worker's sweep."""
+    spent, or of the app's subscription on a legacy plan; how many notices went out. Run
+    by the worker's sweep."""
     today = rt.clock().date()
+    allowance = allowance_of(rt)
+    if allowance is not None:
+        return _tell_allowance(rt, allowance_use(rt, allowance), today)
     with rt.sessions() as session:
         accounts = list(session.scalars(select(Account).where(Account.x_budget_cents.is_not(None))))
     told = 0
     for account in accounts:
         budget = budget_of(rt, account)
-        if budget is None:
+        if not isinstance(budget, Budget):
             continue
         for percent in NOTICE_AT:
             if not budget.reached(percent):
                 break
             key = f"budget:{account.id}:{today:%Y-%m}:{percent}"
-            try:
-                post_notice(rt, key, account.channel_id, _notice(budget, percent, today))
-                told += 1
-            except SlackError as exc:
-                logger.warning("budget notice for @%s not posted: %s", account.handle, exc)
+            told += _tell(rt, key, account.channel_id, _notice(budget, percent, today))
     return told
+
+
+def _tell_allowance(rt: Runtime, use: AllowanceUse, today: date) -> int:
+    """The subscription is the whole app's: every account channel hears of it, once."""
+    with rt.sessions() as session:
+        channels = sorted(set(session.scalars(select(Account.channel_id))))
+    told = 0
+    for percent in NOTICE_AT:
+        if not use.reached(percent):
+            break
+        for channel in channels:
+            key = f"allowance:{channel}:{today:%Y-%m}:{percent}"
+            told += _tell(rt, key, channel, _allowance_notice(use, percent))
+    return told
+
+
+def _tell(rt: Runtime, key: str, channel: str, text: str) -> int:
+    try:
+        post_notice(rt, key, channel, text)
+    except SlackError as exc:
+        logger.warning("budget notice %s not posted: %s", key, exc)
+        return 0
+    return 1
+
+
+def _allowance_notice(use: AllowanceUse, percent: int) -> str:
+    plan = use.allowance.plan.title()
+    if percent < 100:
+        return (
+            f":money_with_wings: Roost's accounts have used {percent}% of an allowance of X's "
+            f"{plan} plan this month: {use.share()}. `/roost spend` says on what."
+        )
+    return (
+        f":no_entry: {use.why()} Roost has paused what that allowance pays for (reading "
+        "mentions, or sending posts and replies) and refuses sends with this reason; "
+        f"so far: {use.share()}."
+    )
 
 
 def _notice(budget: Budget, percent: int, today: date) -> str:

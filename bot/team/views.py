@@ -91,7 +91,9 @@ def _account_text(account: AccountSummary) -> str:
     return "\n".join(lines)
 
 
-def settings_modal(account: AccountSummary) -> dict[str, Any]:
+def settings_modal(account: AccountSummary, plan: str | None = None) -> dict[str, Any]:
+    """An account's settings; `plan`: the legacy X subscription the app holds, if any,
+    whose allowances stand in for the budget."""
     checked = [
         option
         for option, on in (
@@ -154,10 +156,21 @@ def settings_modal(account: AccountSummary) -> dict[str, Any]:
                 "Monthly X budget in dollars (empty: none)",
                 _text_input(budget, placeholder="50"),
                 optional=True,
-            ),
+            )
+            | _budget_hint(plan),
             input_block("budget_hard", "At the budget", hard_cap, optional=True),
         ],
     }
+
+
+def _budget_hint(plan: str | None) -> dict[str, Any]:
+    if plan is None:
+        return {}
+    hint = (
+        f"The app is on X's {plan.title()} plan: its monthly allowances, shared by every "
+        "account, hold the month instead. A budget here counts once it pays per use."
+    )
+    return {"hint": {"type": "plain_text", "text": hint}}
 
 
 def settings_form(values: dict[str, Any]) -> dict[str, Any]:

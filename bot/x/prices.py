@@ -7,7 +7,8 @@ account owns the developer app. Writes are charged per request: a post, one with
 reply X counts as summoned, a DM, a retweet or its undoing.
 
 The prices ship as `prices.json`, dated; X_PRICES_FILE names a file of the same shape that
-replaces them (prices change).
+replaces them (prices change). It also holds the monthly allowances of X's legacy
+subscriptions (Basic, Pro), which X_PLAN picks instead of paying per use.
 """
 
 from __future__ import annotations
@@ -24,13 +25,32 @@ SHIPPED = Path(__file__).with_name("prices.json")
 _URL = re.compile(r"https?://\S", re.IGNORECASE)
 
 
+ALLOWANCE_KINDS: dict[str, tuple[str, ...]] = {
+    "post_reads": ("read:post", "read:owned_post"),
+    "posts": ("write:post", "write:post_with_url", "write:summoned_reply"),
+}
+"""What each of a subscription's monthly allowances counts, by priced kind of call."""
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """A legacy subscription: its monthly fee and how many of each allowance
+    (ALLOWANCE_KINDS) it gives the whole developer app a month."""
+
+    plan: str
+    usd_per_month: float
+    limits: dict[str, int]
+
+
 @dataclass(frozen=True)
 class Prices:
-    """X's prices in dollars: per resource read, per request written."""
+    """X's prices in dollars: per resource read, per request written; and the allowances
+    of the subscriptions X still honours, by plan."""
 
     as_of: str
     reads: dict[str, float]
     writes: dict[str, float]
+    subscriptions: dict[str, Allowance]
 
 
 @cache
@@ -43,6 +63,14 @@ def load_prices(path: Path | None = None) -> Prices:
             as_of=str(raw["as_of"]),
             reads={k: float(v) for k, v in raw["reads_per_resource"].items()},
             writes={k: float(v) for k, v in raw["writes_per_request"].items()},
+            subscriptions={
+                plan: Allowance(
+                    plan,
+                    float(terms["usd_per_month"]),
+                    {name: int(terms[name]) for name in ALLOWANCE_KINDS},
+                )
+                for plan, terms in (raw.get("subscriptions") or {}).items()
+            },
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{source} is not a price list like {SHIPPED.name}: {exc}") from None
