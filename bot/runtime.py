@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import clock
 from bot.crypto import TokenBox
 from bot.errors import RoostError
-from bot.queue import make_queue
+from bot.queue import CARD_QUEUE, TEAM_QUEUE, make_queue
 from bot.settings import Settings
 from storage.db import session_factory
 
@@ -42,12 +42,21 @@ class Runtime:
     publish_home: HomePublisher
     clock: Callable[[], datetime] = clock.now
     sessions: sessionmaker[Session] = field(init=False)
-    queue: Queue = field(init=False)
+    queue: Queue = field(init=False)  # the sweep, digests, notices
+    team_queue: Queue = field(init=False)  # what a person pressed or waits for
+    card_queue: Queue = field(init=False)  # card deliveries, which a surge floods
     _workspace_url: str | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.sessions = session_factory(self.engine)
         self.queue = make_queue(self.redis)
+        self.team_queue = make_queue(self.redis, TEAM_QUEUE)
+        self.card_queue = make_queue(self.redis, CARD_QUEUE)
+
+    @property
+    def queues(self) -> list[Queue]:
+        """Every queue, in the order workers serve them (bot.queue.QUEUE_ORDER)."""
+        return [self.team_queue, self.queue, self.card_queue]
 
     def workspace_url(self) -> str:
         """The Slack workspace's address (auth.test, asked once), for links to cards."""

@@ -41,7 +41,7 @@ def recurring(settings: Settings) -> list[Recurring]:
 def sweep() -> int:
     """RQ job: one sweep of everything; how many lost things it queued again."""
     rt = runtime.current()
-    found = requeue_orphans(rt.queue)
+    found = sum(requeue_orphans(queue) for queue in rt.queues)
     forgot = redis_forgot(rt.redis)
     if forgot:
         logger.warning("Redis holds no jobs from before: queueing again all that waits")

@@ -36,6 +36,8 @@ from rq.scheduler import RQScheduler
 from rq.scripts import release_lock
 from rq.utils import import_attribute
 
+from bot.queue import QUEUE_NAME
+
 logger = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0
@@ -284,7 +286,8 @@ class _Ticker(threading.Thread):
         super().__init__(name=f"ticker-{worker.name}", daemon=True)
         self.worker = worker
         self.redis: Redis = worker.connection
-        self.queue = worker.queues[0]
+        # The sweep and its like go on the default queue: behind the team's own work.
+        self.queue = next((q for q in worker.queues if q.name == QUEUE_NAME), worker.queues[0])
         self.stopping = threading.Event()
         self.queue_names = [q.name for q in worker.queues]
         self.scheduler = RQScheduler(

@@ -217,12 +217,12 @@ def rt(settings: Settings, engine: Engine, redis: Redis) -> Iterator[Runtime]:
 
 def queued_mentions(rt: Runtime) -> int:
     """How many mentions wait for delivery on the queue (jobs carry several)."""
-    return sum(len(job.args[1]) for job in rt.queue.get_jobs())
+    return sum(len(job.args[1]) for job in rt.card_queue.get_jobs())
 
 
 def run_jobs(rt: Runtime) -> None:
     """Run every queued job in this process, as a worker would, then return."""
-    RoostWorker([rt.queue], connection=rt.redis).work(burst=True)
+    RoostWorker(rt.queues, connection=rt.redis).work(burst=True)
 
 
 @pytest.fixture

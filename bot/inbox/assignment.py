@@ -227,7 +227,7 @@ def _post_answer(rt: Runtime, thread: tuple[str, str], text: str, event_id: int)
 
 def _announce(rt: Runtime, event_id: int) -> None:
     try:
-        rt.queue.enqueue(announce_assignment, event_id, retry=ANNOUNCE_RETRY, result_ttl=0)
+        rt.team_queue.enqueue(announce_assignment, event_id, retry=ANNOUNCE_RETRY, result_ttl=0)
     except RedisError as exc:
         # The assignment is saved; only the news of it is lost.
         logger.error("assignment %s not announced (%s)", event_id, exc)

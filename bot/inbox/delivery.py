@@ -116,7 +116,7 @@ def queue_deliveries(rt: Runtime, account_id: int, tweet_ids: Sequence[int]) -> 
     """Queue these mentions' delivery and note when, so the sweep can tell a lost enqueue
     from a job still waiting its turn. RedisError if Redis refused: stored is safe, the
     sweep queues them once Redis answers again."""
-    enqueue_deliveries(rt.queue, account_id, tweet_ids)
+    enqueue_deliveries(rt.card_queue, account_id, tweet_ids)
     with rt.sessions.begin() as session:
         mark_queued(session, account_id, tweet_ids, rt.clock())
 
@@ -162,7 +162,7 @@ def deliver_mentions(account_id: int, tweet_ids: list[int]) -> dict[int, str]:
             outcomes[mention_id] = post_mention(rt, mention_id, account)
         except SlackRateLimited as exc:
             rest = [tweet_id for _, tweet_id in mentions[position:]]
-            rt.queue.enqueue_in(
+            rt.card_queue.enqueue_in(
                 timedelta(seconds=exc.retry_after),
                 deliver_mentions,
                 account_id,
@@ -262,7 +262,7 @@ def post_mention(rt: Runtime, mention_id: int, account: Account | None = None) -
     if card is not None:
         refresh_card(rt, card.id)
     if sla_due_at is not None:
-        schedule_reminder(rt.queue, mention_id, sla_due_at)
+        schedule_reminder(rt.team_queue, mention_id, sla_due_at)
     return "posted"
 
 

@@ -140,7 +140,7 @@ class Intake:
     def _show_edits(self, edits: list[Edit]) -> None:
         for edit in edits:
             try:
-                self.rt.queue.enqueue(
+                self.rt.card_queue.enqueue(
                     "bot.inbox.edits.show_edit",
                     edit.mention_id,
                     edit.version_id,

@@ -83,7 +83,7 @@ def sweep_reminders(rt: Runtime, account_id: int) -> int:
     with rt.sessions() as session:
         due = reminders_due(session, account_id, rt.clock())
     for mention_id in due:
-        rt.queue.enqueue(remind, mention_id, result_ttl=0)
+        rt.team_queue.enqueue(remind, mention_id, result_ttl=0)
     if due:
         logger.warning("queued %d overdue SLA reminders of account %s", len(due), account_id)
     return len(due)

@@ -74,7 +74,7 @@ def change_status(rt: Runtime, who: Who, mention_id: int, change: str) -> None:
     if status in CLOSED:
         cancel_reminder(rt, mention_id)
     try:
-        rt.queue.enqueue(
+        rt.team_queue.enqueue(
             show_status, mention_id, line.format(user=who.user_id), retry=SHOW_RETRY, result_ttl=0
         )
     except RedisError as exc:

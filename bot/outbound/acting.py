@@ -356,7 +356,7 @@ def check_again(rt: Runtime, who: Who, outbound_id: int) -> None:
     with rt.sessions.begin() as session:
         row = _outbound(session, outbound_id)
         _may_act_on(session, who, row, rt.clock())
-    enqueue_reconcile(rt.queue, outbound_id)
+    enqueue_reconcile(rt.team_queue, outbound_id)
 
 
 def _outbound(session: Session, outbound_id: int) -> Outbound:
@@ -389,9 +389,9 @@ def _mention_of(row: Outbound) -> int:
 def _queue(rt: Runtime, outbound_id: int, status: str) -> None:
     try:
         if status == "pending":
-            enqueue_send(rt.queue, outbound_id)
+            enqueue_send(rt.team_queue, outbound_id)
         else:
-            enqueue_report(rt.queue, outbound_id)
+            enqueue_report(rt.team_queue, outbound_id)
     except RedisError as exc:
         # The row is written: the sweep finds it pending and sends it once Redis is back.
         logger.error("outbound %s not queued (%s); the sweep will send it", outbound_id, exc)

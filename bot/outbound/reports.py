@@ -85,7 +85,7 @@ def report(rt: Runtime, outbound_id: int, *, raise_on_slack: bool = False) -> No
         if raise_on_slack:
             raise
         logger.warning("outbound %s not shown in Slack yet (%s); queued again", outbound_id, exc)
-        enqueue_report(rt.queue, outbound_id)
+        enqueue_report(rt.team_queue, outbound_id)
 
 
 def report_post(rt: Runtime, outbound_id: int) -> None:

@@ -138,7 +138,7 @@ def send_outbound(outbound_id: int) -> str:
     if early is not None:
         if early > EARLY_WAIT:
             # Queued well before its time (an edit, a clock): back on the schedule.
-            enqueue_send(rt.queue, outbound_id, at=rt.clock() + early)
+            enqueue_send(rt.team_queue, outbound_id, at=rt.clock() + early)
             return "not due yet"
         time.sleep(early.total_seconds())
     if needs_media:
@@ -168,7 +168,7 @@ def send_outbound(outbound_id: int) -> str:
             note_x_limit(
                 session, account.id, f"{_LIMITED_KIND[row.kind]} ({exc.window})", exc.reset_at
             )
-        enqueue_send(rt.queue, outbound_id, at=exc.reset_at)
+        enqueue_send(rt.team_queue, outbound_id, at=exc.reset_at)
         note(rt, outbound_id, f":hourglass: {exc} It goes out then, once.")
         return "rate limited"
     except XUnavailable as exc:
@@ -185,7 +185,7 @@ def send_outbound(outbound_id: int) -> str:
         assert client is not None  # only the call itself has an unknown outcome
         outcome = _reconcile(rt, row, account, client, reason=str(exc))
         if outcome == "unknown":
-            enqueue_reconcile(rt.queue, outbound_id, at=rt.clock() + RECHECK_AFTER)
+            enqueue_reconcile(rt.team_queue, outbound_id, at=rt.clock() + RECHECK_AFTER)
         report(rt, outbound_id)
         return outcome
     except RoostError as exc:
@@ -225,7 +225,7 @@ def reconcile_outbound(outbound_id: int) -> str:
             again = rows.send_again(session, outbound_id, error=f"{reason} Sent again.")
         if again is not None:
             logger.warning("outbound %s: interrupted, not at X; sending again", outbound_id)
-            enqueue_send(rt.queue, outbound_id)
+            enqueue_send(rt.team_queue, outbound_id)
             return "sending again"
     report(rt, outbound_id)
     return outcome
@@ -258,11 +258,11 @@ def sweep_outbound(
         )
         later = rows.pending_later(session, account_id, now) if everything else []
     for outbound_id in pending:
-        enqueue_send(rt.queue, outbound_id)
+        enqueue_send(rt.team_queue, outbound_id)
     for outbound_id, run_at in later:
-        enqueue_send(rt.queue, outbound_id, at=run_at)
+        enqueue_send(rt.team_queue, outbound_id, at=run_at)
     for outbound_id in stuck:
-        enqueue_reconcile(rt.queue, outbound_id)
+        enqueue_reconcile(rt.team_queue, outbound_id)
     if pending or stuck:
         logger.warning(
             "outbound sweep: %d pending re-queued, %d interrupted sends to reconcile",
@@ -374,7 +374,7 @@ def _upload_media(rt: Runtime, outbound_id: int) -> str | None:
         logger.warning("outbound %s: media not uploaded (%s); trying again at %s", row.id, exc, at)
         with rt.sessions.begin() as session:
             rows.set_media(session, outbound_id, None)
-        enqueue_send(rt.queue, outbound_id, at=at)
+        enqueue_send(rt.team_queue, outbound_id, at=at)
         return "media upload will be tried again"
     except RoostError as exc:
         _fail_pending(rt, outbound_id, f"The media could not go up to X: {exc}")
@@ -440,7 +440,7 @@ def _unavailable(rt: Runtime, row: Outbound, exc: XUnavailable) -> str:
     at = rt.clock() + timedelta(seconds=delay)
     with rt.sessions.begin() as session:
         rows.back_to_pending(session, row.id, run_at=at, error=str(exc))
-    enqueue_send(rt.queue, row.id, at=at)
+    enqueue_send(rt.team_queue, row.id, at=at)
     logger.warning("outbound %s: %s; trying again in %ss", row.id, exc, delay)
     return "will retry"
 
@@ -590,7 +590,7 @@ def _settle(
         with rt.sessions() as session:
             following = next_part(session, row)
         if following is not None and following.status == "pending":
-            enqueue_send(rt.queue, following.id)
+            enqueue_send(rt.team_queue, following.id)
 
 
 def _responded(session: Session, row: Outbound, now: datetime) -> None:

@@ -281,7 +281,7 @@ def _write_rows(
 def _queue(rt: Runtime, outbound_ids: list[int], run_at: datetime | None) -> None:
     try:
         for outbound_id in outbound_ids:
-            enqueue_send(rt.queue, outbound_id, at=run_at)
+            enqueue_send(rt.team_queue, outbound_id, at=run_at)
     except RedisError as exc:
         # Stored is safe: the sweep sends pending rows that are due.
         logger.error("post rows not queued (%s); the sweep will send them", exc)

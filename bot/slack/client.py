@@ -19,7 +19,8 @@ from bot.errors import SlackChannelUnavailable, SlackError, SlackRateLimited, Sl
 logger = logging.getLogger(__name__)
 
 RATE_LIMIT_RETRIES = 2
-"""429s absorbed in-process (sleeping Retry-After) before the job itself backs off."""
+"""429s absorbed in-process (sleeping Retry-After) by the web and the listener, whose
+callers wait for the answer. A worker absorbs none (see make_client)."""
 
 DEFAULT_RETRY_AFTER = 30.0
 """Seconds to wait after a 429 that names no Retry-After."""
@@ -59,7 +60,11 @@ class CountingRateLimitHandler(RateLimitErrorRetryHandler):
 
 
 def make_client(
-    token: str, base_url: str, *, on_rate_limit: Callable[[], None] | None = None
+    token: str,
+    base_url: str,
+    *,
+    on_rate_limit: Callable[[], None] | None = None,
+    rate_limit_retries: int = RATE_LIMIT_RETRIES,
 ) -> WebClient:
     """A WebClient that waits out Slack's rate limits instead of failing.
 
@@ -67,12 +72,13 @@ def make_client(
     connection is not retried here: Slack may have posted the message
     already, and the delivery job knows how to look before posting again.
     `on_rate_limit` is called for every 429 Slack answers (bot.rate_limits counts them);
-    it must not raise.
+    it must not raise. A worker's client waits out none (`rate_limit_retries=0`): its
+    jobs are queued again for when Slack allows, rather than holding the worker asleep.
     """
     handler = (
-        RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)
+        RateLimitErrorRetryHandler(max_retry_count=rate_limit_retries)
         if on_rate_limit is None
-        else CountingRateLimitHandler(on_rate_limit, max_retry_count=RATE_LIMIT_RETRIES)
+        else CountingRateLimitHandler(on_rate_limit, max_retry_count=rate_limit_retries)
     )
     return WebClient(token=token, base_url=base_url, timeout=15, retry_handlers=[handler])
 

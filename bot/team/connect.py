@@ -172,7 +172,7 @@ def complete(rt: Runtime, *, state: str | None, code: str | None, error: str | N
         _revoke_all(rt, tokens, "the refused connection's tokens")
         raise
     try:
-        rt.queue.enqueue(announce_connected, account.id, pending.user_id, retry=NOTICE_RETRY)
+        rt.team_queue.enqueue(announce_connected, account.id, pending.user_id, retry=NOTICE_RETRY)
     except RedisError as exc:
         logger.error("could not queue the notice that @%s is connected (%s)", account.handle, exc)
     return account

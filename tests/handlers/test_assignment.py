@@ -375,7 +375,7 @@ def test_lists_stay_within_slacks_limits_with_hundreds_open(
 
 
 def scheduled(rt: Runtime) -> list[str]:
-    return ScheduledJobRegistry(queue=rt.queue).get_job_ids()
+    return ScheduledJobRegistry(queue=rt.team_queue).get_job_ids()
 
 
 def later(rt: Runtime, minutes: int) -> None:

@@ -330,9 +330,9 @@ def test_a_hundred_posts_due_in_the_same_second_go_out_once_each(
     later(rt, timedelta(minutes=6))
     for account in accounts:
         sweep_outbound(rt, account.id)  # and the scheduled jobs, as if both fired
-    jobs = rt.queue.scheduled_job_registry.get_job_ids()
+    jobs = rt.team_queue.scheduled_job_registry.get_job_ids()
     for job_id in jobs:
-        rt.queue.scheduled_job_registry.remove(job_id)
+        rt.team_queue.scheduled_job_registry.remove(job_id)
     for row in post_rows(rt):
         send_outbound(row.id)  # a duplicate delivery of every job
     run_jobs(rt)
@@ -355,7 +355,7 @@ def test_a_thread_whose_third_part_fails_keeps_the_first_two_and_resumes(
     answer = submit(app, fake_slack, modal, values(text, [accounts[0].id], thread=True))
     assert answer["response_action"] == "push"
     submit(app, fake_slack, answer["view"])
-    worker = RoostWorker([rt.queue], connection=rt.redis)
+    worker = RoostWorker(rt.queues, connection=rt.redis)
     worker.work(burst=True, max_jobs=2)  # parts 1 and 2
     fake_x.fail("/2/tweets", 403, method="POST")
     worker.work(burst=True, max_jobs=1)  # part 3 fails
@@ -459,7 +459,7 @@ def test_media_going_up_in_a_live_worker_are_not_uploaded_again_beside_them(
     modal = compose(app, fake_slack)
     answer = submit(app, fake_slack, modal, values("Look!", [accounts[0].id], files=[image]))
     submit(app, fake_slack, answer["view"])
-    rt.queue.empty()  # its job is with the uploading worker, below
+    rt.team_queue.empty()  # its job is with the uploading worker, below
     (row,) = post_rows(rt)
     # Redis has held its data a while, so who is alive is known; one worker is, elsewhere.
     rt.redis.set(REDIS_EPOCH_KEY, time.time() - 60)
@@ -468,13 +468,13 @@ def test_media_going_up_in_a_live_worker_are_not_uploaded_again_beside_them(
         assert claim_upload(session, row.id, "uploader", rt.clock(), taking_from=None)
     later(rt, timedelta(minutes=5))
     assert sweep_outbound(rt, accounts[0].id, dead=set()) == 0  # not lost: under way
-    send = rt.queue.enqueue(send_outbound, row.id)
-    RoostWorker([rt.queue], connection=rt.redis).work(burst=True)
+    send = rt.team_queue.enqueue(send_outbound, row.id)
+    RoostWorker(rt.queues, connection=rt.redis).work(burst=True)
     assert send.return_value() == "media upload under way in another worker"
     assert fake_x.uploads_by("brand") == []
     rt.redis.delete(alive_key("uploader"))  # it died mid-upload: the sweep takes over
     assert sweep_outbound(rt, accounts[0].id, dead={"uploader"}) == 1
-    RoostWorker([rt.queue], connection=rt.redis).work(burst=True)
+    RoostWorker(rt.queues, connection=rt.redis).work(burst=True)
     assert len(fake_x.uploads_by("brand")) == 1
     (post,) = fake_x.posts_by("brand")
     assert len(post["media_ids"]) == 1
@@ -494,7 +494,7 @@ def test_an_upload_that_fails_unexpectedly_lets_go_of_its_row(
     modal = compose(app, fake_slack)
     answer = submit(app, fake_slack, modal, values("Look!", [accounts[0].id], files=[image]))
     submit(app, fake_slack, answer["view"])
-    rt.queue.empty()
+    rt.team_queue.empty()
     (row,) = post_rows(rt)
     rt.redis.set(REDIS_EPOCH_KEY, time.time() - 60)
     rt.redis.set(alive_key("uploader"), "1")  # the worker below lives on after the failure
@@ -503,13 +503,13 @@ def test_an_upload_that_fails_unexpectedly_lets_go_of_its_row(
         raise RuntimeError("a bug in the upload")
 
     monkeypatch.setattr(sending, "upload_to_x", broken)
-    failed = rt.queue.enqueue(send_outbound, row.id)
-    RoostWorker([rt.queue], connection=rt.redis, name="uploader").work(burst=True)
+    failed = rt.team_queue.enqueue(send_outbound, row.id)
+    RoostWorker(rt.queues, connection=rt.redis, name="uploader").work(burst=True)
     assert failed.get_status() == "failed"
     monkeypatch.undo()
 
-    send = rt.queue.enqueue(send_outbound, row.id)
-    RoostWorker([rt.queue], connection=rt.redis, name="another").work(burst=True)
+    send = rt.team_queue.enqueue(send_outbound, row.id)
+    RoostWorker(rt.queues, connection=rt.redis, name="another").work(burst=True)
     assert send.return_value() != "media upload under way in another worker"
     (post,) = fake_x.posts_by("brand")
     assert len(post["media_ids"]) == 1

@@ -146,13 +146,13 @@ def test_slack_429_delays_the_card_and_never_drops_it(
     fake_slack.fail("chat.postMessage", status=429, retry_after=1, times=3)
     run_jobs(rt)
     assert cards(fake_slack) == []
-    registry = ScheduledJobRegistry(queue=rt.queue)
+    registry = ScheduledJobRegistry(queue=rt.card_queue)
     assert registry.count == 1
     (mention,) = mentions(rt)
     assert mention.card_claimed_at is None and mention.slack_ts is None
 
     for job_id in registry.get_job_ids():  # the scheduler's moment comes
-        rt.queue.enqueue_job(rt.queue.fetch_job(job_id))  # type: ignore[arg-type]
+        rt.card_queue.enqueue_job(rt.card_queue.fetch_job(job_id))  # type: ignore[arg-type]
         registry.remove(job_id)
     run_jobs(rt)
     assert len(cards(fake_slack)) == 1
@@ -191,7 +191,7 @@ def test_slack_5xx_is_retried_with_backoff(
     one_mention_stored(rt, fake_x, brand)
     fake_slack.fail("chat.postMessage", status=503)
     run_jobs(rt)
-    registry = ScheduledJobRegistry(queue=rt.queue)
+    registry = ScheduledJobRegistry(queue=rt.card_queue)
     assert registry.count == 1  # RQ's retry, at the first backoff interval
     assert mentions(rt)[0].card_claimed_at is None
 
@@ -338,7 +338,7 @@ def test_a_cards_sla_due_time_honours_the_accounts_business_hours(
     assert post_mention(rt, mention.id) == "posted"
     monday = datetime(2025, 6, 16, 9, 50, tzinfo=SEOUL)
     assert mentions(rt)[0].sla_due_at == monday
-    registry = ScheduledJobRegistry(queue=rt.queue)
+    registry = ScheduledJobRegistry(queue=rt.team_queue)
     assert registry.get_scheduled_time(reminder_job_id(mention.id)) == monday.astimezone(UTC)
     status = cards(fake_slack)[0]["blocks"][-1]["elements"][0]["text"]
     assert f"reply due by <!date^{int(monday.timestamp())}^" in status

@@ -57,7 +57,7 @@ def publish(rt: Runtime, fake_slack: FakeSlack, text: str, kind: str = "reply") 
 
 def scheduled_sends(rt: Runtime) -> list[str]:
     """Scheduled jobs other than the cards' SLA reminders."""
-    found = ScheduledJobRegistry(queue=rt.queue).get_job_ids()
+    found = ScheduledJobRegistry(queue=rt.team_queue).get_job_ids()
     return [job_id for job_id in found if not job_id.startswith("sla-reminder-")]
 
 
@@ -215,7 +215,7 @@ def test_a_worker_killed_after_x_answered_is_reconciled_not_resent(
     can mark the row sent. The sweep reconciles it from the account's posts."""
     fake_x.slow("/2/tweets", 30.0)  # X takes the post, then holds its answer
     pending = publish(rt, fake_slack, "@jane on our way")
-    rt.queue.empty()
+    rt.team_queue.empty()
     settings = rt.settings
     assert settings.roost_secret_key and settings.slack_bot_token
     env = {
@@ -260,7 +260,7 @@ def test_a_worker_killed_after_x_answered_is_reconciled_not_resent(
 def interrupted(rt: Runtime, outbound: Outbound) -> None:
     """The row's send began in a worker that then died (SIGKILL) before recording anything,
     as far as anyone can tell: Redis has held its data a while, and no liveness is left."""
-    rt.queue.empty()
+    rt.team_queue.empty()
     rt.redis.set(REDIS_EPOCH_KEY, time.time() - 60)
     with rt.sessions.begin() as session:
         assert claim_for_sending(session, outbound.id, rt.clock(), by="gone-worker")
@@ -273,7 +273,7 @@ def test_a_send_cut_before_x_had_it_goes_again_once(
     the reply was never sent (the chaos benchmark's one lost send)."""
     interrupted(rt, publish(rt, fake_slack, "@jane on our way"))
 
-    rt.queue.enqueue(reconcile_outbound, row(rt).id)
+    rt.team_queue.enqueue(reconcile_outbound, row(rt).id)
     run_jobs(rt)
 
     (post,) = fake_x.posts_by("brand")
@@ -288,7 +288,7 @@ def test_a_repeat_x_refuses_is_the_rows_own_earlier_try_found(
     """Sent again, yet X had the first try after all (listed late): X refuses the repeat,
     and the row settles on the post X has, instead of failing as a duplicate."""
     pending = publish(rt, fake_slack, "@jane on our way ^BK")
-    rt.queue.empty()
+    rt.team_queue.empty()
     token = fake_x.issue_token(str(brand.x_user_id))
     requests.post(
         f"{fake_x.url}/2/tweets",
@@ -300,7 +300,7 @@ def test_a_repeat_x_refuses_is_the_rows_own_earlier_try_found(
         timeout=5,
     ).raise_for_status()
 
-    rt.queue.enqueue(send_outbound, pending.id)
+    rt.team_queue.enqueue(send_outbound, pending.id)
     run_jobs(rt)
 
     (post,) = fake_x.posts_by("brand")
@@ -313,7 +313,7 @@ def test_an_interrupted_dm_is_never_sent_again_unasked(
 ) -> None:
     interrupted(rt, publish(rt, fake_slack, "Thanks, we're on it", kind="dm"))
 
-    rt.queue.enqueue(reconcile_outbound, row(rt).id)
+    rt.team_queue.enqueue(reconcile_outbound, row(rt).id)
     run_jobs(rt)
 
     assert row(rt).status == "unknown"
