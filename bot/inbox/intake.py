@@ -195,7 +195,9 @@ class Intake:
     ) -> int:
         """Read the account's timeline since its cursor (or `since_id`) and store it.
 
-        The cursor moves to the newest id only after every page is stored.
+        The cursor moves to the newest id only after every page is stored. A hard cap
+        the next page could pass stops the reading there: what was read is stored, and
+        the cursor stays for the rest.
         A first poll, with no cursor yet, takes only mentions posted since the
         account was added: connecting an account does not replay its history.
         `still_held` is asked before each page, so a listener whose lease ran
@@ -211,9 +213,17 @@ class Intake:
         newest: int | None = None
         token: str | None = None
         burst: list[IncomingMention] = []
+        capped = None
         while True:
             if not still_held():
                 raise LeaseLost(f"another listener took over @{account.handle}")
+            budget = budget_of(self.rt, account)
+            if budget is not None and budget.refuses(POLL_WORST_CASE):
+                # A hard cap the next page could pass: what was read is stored, and the
+                # cursor stays, so the rest is read (the pages read again free, the same
+                # UTC day) once the budget allows.
+                capped = budget.why()
+                break
             page = client.mentions_page(account.x_user_id, since_id=since, pagination_token=token)
             meta = page.get("meta") or {}
             if newest is None and meta.get("newest_id"):
@@ -234,11 +244,13 @@ class Intake:
         )
         with self.rt.sessions.begin() as session:
             now = self.rt.clock()
-            if newest is not None:
+            if newest is not None and capped is None:
                 _advance(session, account.id, newest, now)
             entry = cursor(session, account.id, now)
             entry.last_polled_at = now
-            entry.last_error = None
+            entry.last_error = capped
+        if capped is not None:
+            logger.info("@%s: intake paused mid-way, %s", account.handle, capped)
         return stored
 
     def note_error(self, account_id: int, error: Exception) -> None:

@@ -33,10 +33,10 @@ from bot.inbox.intake import OUTAGE_WAIT, Intake
 from bot.lease import LEASE_SECONDS, Lease
 from bot.rate_limits import count_rate_limit
 from bot.runtime import Runtime
-from bot.team.budget import POLL_WORST_CASE, budget_of
+from bot.team.budget import POLL_WORST_CASE, Budget, budget_of
 from bot.x.client import MENTION_FIELDS, mount, translate_errors
 from bot.x.meter import Meter
-from bot.x.prices import charges, load_prices
+from bot.x.prices import charges, load_prices, price_of
 from storage.accounts import active_accounts, cursor
 from storage.models import Account
 from storage.set_aside import forget, set_aside
@@ -102,9 +102,15 @@ class MentionStream(tweepy.StreamingClient):
         self.intake = intake
         self.accounts: dict[int, Account] = {}
         self.rule_accounts: dict[str, int] = {}  # X's rule id -> the account it serves
+        # Rules Roost deleted, and the account each served: a line already on its way when
+        # its rule went is still billed, so still counted and stored.
+        self.retired: dict[str, Account] = {}
         self.unruled: dict[int, str] = {}  # account id -> why X has no rule for it
         self.paused: set[int] = set()  # accounts whose hard cap paused their stream
         self.meters: dict[int, Meter] = {}  # by account: built once, not for every line
+        # Micro-dollars a hard-capped account's stream may still bill before its rule must
+        # go, as of the last look at its budget; lines count it down as they come.
+        self.headroom: dict[int, int] = {}
         self.fatal: str | None = None
         self.backfills = 0
         # Accounts whose last back-fill has not succeeded yet.
@@ -117,7 +123,7 @@ class MentionStream(tweepy.StreamingClient):
         then learn which rule serves which account, and which account X gave none."""
         with self.rt.sessions() as session:
             active = active_accounts(session)
-        accounts = self._streaming(active)
+        accounts, headroom = self._streaming(active)
         paused = {a.id for a in active} - {a.id for a in accounts}
         wanted = stream_rules(accounts)
         with translate_errors("reading the stream rules"):
@@ -159,8 +165,12 @@ class MentionStream(tweepy.StreamingClient):
         }
         # Whole, and only now: the stream's thread reads them as tweets come.
         with self.lock:
+            for rule_id, account_id in self.rule_accounts.items():
+                if rule_id not in rule_accounts and account_id in self.accounts:
+                    self.retired[rule_id] = self.accounts[account_id]
             self.accounts = {a.id: a for a in accounts}
             self.rule_accounts, self.unruled, self.paused = rule_accounts, unruled, paused
+            self.headroom = headroom
         if regained:
             self.backfill(regained)
 
@@ -190,21 +200,28 @@ class MentionStream(tweepy.StreamingClient):
         """Whether accounts were added, removed, renamed, paused or resumed by their budget
         since the rules were set."""
         with self.rt.sessions() as session:
-            wanted = stream_rules(self._streaming(active_accounts(session)))
-        return wanted != stream_rules(list(self.accounts.values()))
+            streaming, headroom = self._streaming(active_accounts(session))
+        with self.lock:  # what the stream may still bill, as the budgets say it now
+            self.headroom = {k: v for k, v in headroom.items() if k in self.headroom}
+        return stream_rules(streaming) != stream_rules(list(self.accounts.values()))
 
-    def _streaming(self, accounts: list[Account]) -> list[Account]:
+    def _streaming(self, accounts: list[Account]) -> tuple[list[Account], dict[int, int]]:
         """The accounts to stream for: not those whose hard cap a page of mentions could
         pass (X bills each post the stream delivers). Their rule goes, and comes back, with
-        a read of the timeline from the cursor, once an owner raises the budget."""
+        a read of the timeline from the cursor, once an owner raises the budget. And for
+        each hard-capped one, the micro-dollars its stream may bill before that margin."""
         kept = []
+        headroom: dict[int, int] = {}
         for account in accounts:
             budget = budget_of(self.rt, account)
             if budget is not None and budget.refuses(POLL_WORST_CASE):
                 logger.info("@%s: stream paused, %s", account.handle, budget.why())
                 continue
+            if isinstance(budget, Budget) and budget.hard:
+                margin = round(budget.cost(POLL_WORST_CASE) * 1_000_000)
+                headroom[account.id] = budget.micros - budget.spent_micros - margin
             kept.append(account)
-        return kept
+        return kept, headroom
 
     def backfill(self, account_ids: set[int] | None = None) -> None:
         """Read the timelines of these accounts (all by default) from their cursors.
@@ -249,8 +266,10 @@ class MentionStream(tweepy.StreamingClient):
         with self.lock:
             billed = False
             for rule in payload.get("matching_rules") or []:
-                account_id = self.rule_accounts.get(str(rule.get("id")))
+                rule_id = str(rule.get("id"))
+                account_id = self.rule_accounts.get(rule_id)
                 account = self.accounts.get(account_id) if account_id is not None else None
+                account = account or self.retired.get(rule_id)
                 if account is not None:
                     if not billed:  # X bills the app once a line, whatever rules matched
                         self._meter(account.id, payload)
@@ -267,7 +286,29 @@ class MentionStream(tweepy.StreamingClient):
             meter = self.meters[account_id] = Meter(
                 self.rt.redis, prices, account_id, self.rt.clock
             )
-        meter(charges("GET", STREAM_PATH, None, payload, owned=False))
+        found = charges("GET", STREAM_PATH, None, payload, owned=False)
+        meter(found)
+        if account_id in self.headroom:
+            self.headroom[account_id] -= sum(
+                round(price_of(meter.prices, c.kind) * 1_000_000) * len(c.resources) for c in found
+            )
+            if self.headroom[account_id] < 0:
+                self._cap_reached(account_id)
+
+    def _cap_reached(self, account_id: int) -> None:
+        """The account's stream has billed what its hard cap leaves, short of the margin a
+        page of mentions keeps: its rule goes now, from this thread, not at the next look.
+        Lines already on their way are still stored; the budget's next look pauses it."""
+        del self.headroom[account_id]
+        rule_ids = [rule for rule, owner in self.rule_accounts.items() if owner == account_id]
+        logger.info(
+            "@%s: hard cap near; its stream rule goes now", self.accounts[account_id].handle
+        )
+        try:
+            with translate_errors("pausing a stream rule at its budget"):
+                self.delete_rules(rule_ids)
+        except XError as exc:
+            logger.error("stream rule of account %s not deleted: %s", account_id, exc)
 
     def on_request_error(self, status_code: int) -> None:
         if status_code in (401, 403):

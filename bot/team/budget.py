@@ -99,10 +99,13 @@ class Budget:
     def reached(self, percent: int) -> bool:
         return self.spent_micros * 100 >= percent * self.micros
 
+    def cost(self, units: Mapping[str, int]) -> float:
+        """What these units ("read:post": 100, ...) cost at X's prices."""
+        return sum(price_of(self.prices, kind) * n for kind, n in units.items())
+
     def refuses(self, units: Mapping[str, int]) -> bool:
         """A hard cap the call would pass, at its worst."""
-        cost = sum(price_of(self.prices, kind) * n for kind, n in units.items())
-        return self.hard and self.spent_micros + round(cost * 1_000_000) > self.micros
+        return self.hard and self.spent_micros + round(self.cost(units) * 1_000_000) > self.micros
 
     def why(self) -> str:
         return (
@@ -240,11 +243,17 @@ def tell_budgets(rt: Runtime) -> int:
         budget = budget_of(rt, account)
         if not isinstance(budget, Budget):
             continue
+        # Keyed by the budget too: one an owner raises is told of again when it is met.
+        month = f"{account.id}:{today:%Y-%m}:{account.x_budget_cents}"
         for percent in NOTICE_AT:
             if not budget.reached(percent):
                 break
-            key = f"budget:{account.id}:{today:%Y-%m}:{percent}"
+            key = f"budget:{month}:{percent}"
             told += _tell(rt, key, account.channel_id, _notice(budget, percent, today))
+        if budget.refuses(POLL_WORST_CASE) and not budget.reached(100):
+            # Intake stops a page's worst cost short of a hard cap: say so when it does.
+            key = f"budget:{month}:paused"
+            told += _tell(rt, key, account.channel_id, _paused_notice(budget, today))
     return told
 
 
@@ -282,6 +291,18 @@ def _allowance_notice(use: AllowanceUse, percent: int) -> str:
         f":no_entry: {use.why()} Roost has paused what that allowance pays for (reading "
         "mentions, or sending posts and replies) and refuses sends with this reason; "
         f"so far: {use.share()}."
+    )
+
+
+def _paused_notice(budget: Budget, today: date) -> str:
+    month_end = today.replace(day=calendar.monthrange(today.year, today.month)[1])
+    margin = budget.cost(POLL_WORST_CASE)
+    return (
+        f":no_entry: @{budget.handle}'s X budget is nearly spent (${budget.spent:,.2f} of its "
+        f"${budget.dollars:,.2f}, a hard cap), and a page of mentions can cost "
+        f"${margin:,.2f}: Roost has paused reading its mentions until "
+        f"{month_end + timedelta(days=1):%d %B}, or until an owner raises the budget in the "
+        "account's settings. Nothing is lost: it reads on from where it stopped."
     )
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select, update
 
 from bot.inbox.intake import Intake, Listener
@@ -220,3 +222,99 @@ def saved_total(rt: Runtime, account: Account) -> float:
             select(func.sum(XSpendDay.micros)).where(XSpendDay.account_id == account.id)
         )
     return int(micros or 0) / 1_000_000
+
+
+def test_a_hard_cap_stops_a_long_read_between_pages_and_the_rest_comes_when_raised(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    """A backlog of three pages under a $2 hard cap: one page is read (a page can cost
+    $1.50), the cursor stays, the channel is told intake paused; raised, the rest comes."""
+    fake_x.add_user("jane")
+    set_budget(rt, brand, 200, hard=True)
+    waiting = [fake_x.post_mention("brand", author="jane", text=f"@brand {n}") for n in range(300)]
+    listener = Listener(rt)
+    listener.cycle()
+    listener.release_all()
+    assert month_spent(rt, brand.id, rt.clock().date()) <= 2.00
+    assert fake_x.spend("brand") <= 2.00
+    tell_budgets(rt)
+    tell_budgets(rt)
+    (paused,) = notices(fake_slack)
+    assert "paused reading its mentions" in paused and "Nothing is lost" in paused
+    set_budget(rt, brand, 10_000, hard=True)
+    Intake(rt).poll(brand)
+    assert {int(t["id"]) for t in waiting} <= stored_ids(rt)
+
+
+def test_a_hard_capped_stream_gives_up_its_rule_before_the_cap(
+    rt: Runtime, fake_x: FakeX, brand: Account
+) -> None:
+    """X bills each post the stream delivers: the stream counts down what the cap leaves
+    short of a page's worth, and its rule goes when that is used, not at the next look."""
+    fake_x.add_user("jane")
+    set_budget(rt, brand, 200, hard=True)  # $2: half a dollar before the $1.50 margin
+    # Its periodic look at the budgets every ten seconds: only the countdown stops it here.
+    listener = StreamListener(rt, lease_seconds=30, retry_seconds=30, rules_retry_seconds=60)
+    stop = threading.Event()
+    thread = threading.Thread(target=listener.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: len(fake_x.rules()) == 1, timeout=5)
+        sent = []
+        for n in range(200):  # $3 of posts and authors, at a busy minute's pace
+            fake_x.add_user(f"fan{n}")
+            sent.append(fake_x.post_mention("brand", author=f"fan{n}", text=f"@brand {n}"))
+            time.sleep(0.005)
+        wait_for(lambda: fake_x.rules() == [], timeout=5)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    billed = fake_x.spend() + fake_x.spend("brand")  # the stream's lines, and back-fills
+    assert billed <= 2.00
+    assert month_spent(rt, brand.id, rt.clock().date()) == pytest.approx(billed, abs=1e-9)
+    set_budget(rt, brand, 10_000, hard=True)
+    Intake(rt).poll(brand)  # what the stream did not deliver, read from the cursor
+    assert {int(t["id"]) for t in sent} <= stored_ids(rt)
+
+
+def test_an_owner_raising_a_spent_budget_is_told_again_when_the_new_one_is_met(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    fake_x.add_user("jane")
+    set_budget(rt, brand, 1)
+    fake_x.post_mention("brand", author="jane", text="@brand hello")
+    Intake(rt).poll(brand)  # 1.5 cents: all of a cent
+    tell_budgets(rt)
+    set_budget(rt, brand, 2)
+    tell_budgets(rt)  # 75% of the new one: nothing new
+    fake_x.post_mention("brand", author="jane", text="@brand again")
+    Intake(rt).poll(brand)
+    tell_budgets(rt)
+    assert [n.count("is spent") for n in notices(fake_slack)].count(1) == 2
+
+
+def test_a_read_racing_the_sweep_that_restores_a_day_counts_it_once(
+    rt: Runtime, fake_x: FakeX, brand: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis lost the day; a budget read finds it unmarked, and before it reads the
+    database the sweep restores the day and saves it. The read must not count what Redis
+    counted since twice."""
+    import bot.x.meter as meter
+
+    fake_x.add_user("jane")
+    fake_x.post_mention("brand", author="jane", text="@brand one")
+    Intake(rt).poll(brand)
+    keep_spend(rt)
+    today = rt.clock().date()
+    rt.redis.delete(day_key(brand.id, today.isoformat()))
+    fake_x.post_mention("brand", author="jane", text="@brand two")
+    Intake(rt).poll(brand)
+    reading = meter.saved_days
+
+    def sweep_meanwhile(session: Any, account_id: int, days: Any) -> Any:
+        monkeypatch.setattr(meter, "saved_days", reading)
+        keep_spend(rt)  # the sweep, between this read's look at Redis and at the database
+        return reading(session, account_id, days)
+
+    monkeypatch.setattr(meter, "saved_days", sweep_meanwhile)
+    assert month_spent(rt, brand.id, today) == fake_x.spend("brand")
