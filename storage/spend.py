@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.db import insert_into
@@ -13,18 +13,26 @@ from storage.models import XSpendDay
 
 
 def save_day(session: Session, account_id: int, day: date, counts: Mapping[str, int]) -> None:
-    """Keep the account's counts for `day` (`<kind>:units`, `<kind>:micros`), replacing
-    what an earlier copy of the same day said: the count only grows."""
+    """Keep the account's counts for `day` (`<kind>:units`, `<kind>:micros`) where they
+    are more than an earlier copy of the same day said: the count only grows."""
+    larger = func.greatest if session.get_bind().dialect.name == "postgresql" else func.max
     kinds = {field.rsplit(":", 1)[0] for field in counts}
     for kind in sorted(kinds):
-        values = {
-            "units": counts.get(f"{kind}:units", 0),
-            "micros": counts.get(f"{kind}:micros", 0),
+        insert = insert_into(session, XSpendDay.__table__).values(
+            account_id=account_id,
+            day=day,
+            kind=kind,
+            units=counts.get(f"{kind}:units", 0),
+            micros=counts.get(f"{kind}:micros", 0),
+        )
+        # Never less than before: a Redis restored from an older snapshot, or two sweeps
+        # saving out of order, must not shrink what was counted.
+        kept = {
+            column: larger(XSpendDay.__table__.c[column], insert.excluded[column])
+            for column in ("units", "micros")
         }
         session.execute(
-            insert_into(session, XSpendDay.__table__)
-            .values(account_id=account_id, day=day, kind=kind, **values)
-            .on_conflict_do_update(index_elements=["account_id", "day", "kind"], set_=values)
+            insert.on_conflict_do_update(index_elements=["account_id", "day", "kind"], set_=kept)
         )
 
 

@@ -32,16 +32,21 @@ SPEND_DAYS = 70
 SEEN_SECONDS = 2 * 24 * 3600
 """How long a day's set of resources read outlives the day (X's window is the UTC day)."""
 
+RESOURCE = {"read:post": "post", "read:owned_post": "post"}
+"""The resource a read is of, as X deduplicates it: a post read once as the account's own
+and once not is one post, charged once a day."""
+
 _COUNT = """
 local day, total, seen_prefix = KEYS[1], KEYS[2], KEYS[3]
 local seen_ttl, spend_ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local i = 3
 while i <= #ARGV do
-  local kind, micros, n = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local kind, resource = ARGV[i], ARGV[i + 1]
+  local micros, n = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
   local units = 1
   if n > 0 then
-    local seen = seen_prefix .. kind
-    units = redis.call('SADD', seen, unpack(ARGV, i + 3, i + 2 + n))
+    local seen = seen_prefix .. resource
+    units = redis.call('SADD', seen, unpack(ARGV, i + 4, i + 3 + n))
     redis.call('EXPIRE', seen, seen_ttl)
   end
   if units > 0 then
@@ -49,7 +54,7 @@ while i <= #ARGV do
     redis.call('HINCRBY', day, kind .. ':micros', units * micros)
     redis.call('HINCRBY', total, kind .. ':micros', units * micros)
   end
-  i = i + 3 + n
+  i = i + 4 + n
 end
 redis.call('EXPIRE', day, spend_ttl)
 return 1
@@ -69,17 +74,24 @@ without it, when the database holds the day, is what is left of a Redis that los
 the database's counts are added to it (keep_days), and until then to what it says."""
 
 _RESTORE = """
-if redis.call('HEXISTS', KEYS[1], 'saved') == 1 then return 0 end
+local marked = redis.call('HEXISTS', KEYS[1], 'saved') == 1
 local i = 1
 while i <= #ARGV do
-  redis.call('HINCRBY', KEYS[1], ARGV[i], tonumber(ARGV[i + 1]))
+  local field, kept = ARGV[i], tonumber(ARGV[i + 1])
+  if not marked then
+    redis.call('HINCRBY', KEYS[1], field, kept)
+  elseif tonumber(redis.call('HGET', KEYS[1], field) or '0') < kept then
+    redis.call('HSET', KEYS[1], field, kept)
+  end
   i = i + 2
 end
 redis.call('HSET', KEYS[1], 'saved', 1)
 return 1
 """
-"""Mark a day's hash as saved, first adding the database's counts to it if it was not:
-at most once, however many sweeps race."""
+"""Mark a day's hash as saved, first adding the database's counts to it if it was not
+(at most once, however many sweeps race). A marked hash below the database's count is a
+Redis restored from an older snapshot: it is raised to the count, the most it is known
+to have reached."""
 
 Sessions = Callable[[], Session]
 
@@ -91,22 +103,29 @@ def days_spent(
     numbers (empty where nothing was counted). One Redis round trip; the database is read
     only for days Redis does not hold whole (before the sweep's first copy of the day, or
     after Redis lost or let go of it)."""
-    with redis.pipeline(transaction=False) as pipe:
-        for day in days:
-            pipe.hgetall(day_key(account_id, day.isoformat()))
-        answers = pipe.execute()
-    found = [_counts(raw) for raw in answers]
-    partial = [day for day, counts in zip(days, found, strict=True) if SAVED not in counts]
+    found = dict(zip(days, _read(redis, account_id, days), strict=True))
+    partial = [day for day, counts in found.items() if SAVED not in counts]
     if partial:
         with sessions() as session:
             saved = saved_days(session, account_id, partial)
-        for day, counts in zip(days, found, strict=True):
+        # Read again after the database: a sweep that restored a day in between has
+        # marked it, and its count is then Redis's alone; one that has not, has not yet
+        # added the database's count, which is added here.
+        for day, counts in zip(partial, _read(redis, account_id, partial), strict=True):
             if SAVED not in counts:
                 for field, value in saved.get(day, {}).items():
                     counts[field] = counts.get(field, 0) + value
-    for counts in found:
+            found[day] = counts
+    for counts in found.values():
         counts.pop(SAVED, None)
-    return found
+    return [found[day] for day in days]
+
+
+def _read(redis: Redis, account_id: int, days: Sequence[date]) -> list[dict[str, int]]:
+    with redis.pipeline(transaction=False) as pipe:
+        for day in days:
+            pipe.hgetall(day_key(account_id, day.isoformat()))
+        return [_counts(raw) for raw in pipe.execute()]
 
 
 def keep_days(redis: Redis, sessions: Sessions, account_id: int, days: Sequence[date]) -> int:
@@ -159,7 +178,8 @@ class Meter:
         args: list[str | int] = [SEEN_SECONDS, SPEND_DAYS * 86_400]
         for charge in charges:
             micros = round(price_of(self.prices, charge.kind) * 1_000_000)
-            args += [charge.kind, micros, len(charge.resources), *charge.resources]
+            resource = RESOURCE.get(charge.kind, charge.kind)
+            args += [charge.kind, resource, micros, len(charge.resources), *charge.resources]
         keys = [day_key(self.account_id, day), total_key(self.account_id), f"roost:x-seen:{day}:"]
         try:
             self._count(keys=keys, args=args)
