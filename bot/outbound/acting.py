@@ -91,14 +91,18 @@ def check(rt: Runtime, who: Who, draft: Draft) -> Checked:
     with rt.sessions.begin() as session:
         scene = scene_for(session, who, draft.mention_id, rt.clock())
         checked = _check(session, scene, draft, self_serve=rt.settings.self_serve)
-    return _within_budget(rt, scene.account, draft.kind, checked)
+    summoned = scene.mention.summons is not False
+    return _within_budget(rt, scene.account, draft.kind, checked, summoned=summoned)
 
 
-def _within_budget(rt: Runtime, account: Account, kind: str, checked: Checked) -> Checked:
+def _within_budget(
+    rt: Runtime, account: Account, kind: str, checked: Checked, *, summoned: bool
+) -> Checked:
     """The check, refused too if sending would pass the account's hard cap: a person's
     reply is never dropped silently, nor sent past the budget."""
     budget = budget_of(rt, account)
-    if budget is not None and budget.refuses({send_kind(kind, checked.measured.text): 1}):
+    price = send_kind(kind, checked.measured.text, summoned=summoned)
+    if budget is not None and budget.refuses({price: 1}):
         checked.problems.append(Finding("budget", "", budget.why()))
     return checked
 
@@ -175,7 +179,8 @@ def publish(rt: Runtime, who: Who, draft: Draft) -> Checked:
         # account's banned words or the CoTag may have changed since the preview.
         scene = scene_for(session, who, draft.mention_id, now)
         checked = _check(session, scene, draft, self_serve=rt.settings.self_serve)
-        checked = _within_budget(rt, scene.account, draft.kind, checked)
+        summoned = scene.mention.summons is not False
+        checked = _within_budget(rt, scene.account, draft.kind, checked, summoned=summoned)
         if not checked.ok:
             return checked
         status = _status_for(scene)

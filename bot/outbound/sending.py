@@ -75,6 +75,10 @@ RECHECK_AFTER = timedelta(minutes=1)
 RECONCILE_SKEW = timedelta(minutes=2)
 """How far before a call began a post it made may be dated (clocks differ)."""
 
+CHECK_WORST_CASE = {"read:post": 100, "read:user": 100}
+"""What the cheapest look for a lost send can cost: a page of the account's posts, or of a
+post's retweeters."""
+
 _LIMITED_KIND = {
     "reply": "posts and replies",
     "post": "posts and replies",
@@ -152,7 +156,6 @@ def send_outbound(outbound_id: int) -> str:
             return f"not pending ({found.status if found else 'gone'})"
         account = session.get_one(Account, row.account_id)
         mention = session.get(Mention, row.mention_id) if row.mention_id is not None else None
-        recipient = mention.author_username if mention is not None else None
     client: XClient | None = None
     try:
         # Opening the client may refresh the account's token at X, and fail as X does.
@@ -160,7 +163,7 @@ def send_outbound(outbound_id: int) -> str:
         if row.kind == "post":
             x_id = _post(rt, client, row)
         else:
-            x_id = _call(client, account, row, recipient)
+            x_id = _call(client, account, row, mention)
     except XRateLimited as exc:
         # X took nothing: wait for its reset, then send.
         with rt.sessions.begin() as session:
@@ -280,10 +283,12 @@ def _still_sending(rt: Runtime, row: Outbound) -> bool:
     return (row.started_at or rt.clock()) > rt.clock() - SENDING_STALE
 
 
-def _call(client: XClient, account: Account, row: Outbound, recipient: str | None) -> str | None:
+def _call(client: XClient, account: Account, row: Outbound, mention: Mention | None) -> str | None:
     """The one call to X; X's id for what it made, if it names one."""
+    recipient = mention.author_username if mention is not None else None
     if row.kind == "reply":
-        return client.post_tweet(row.text, reply_to=row.target_tweet_id)
+        summoned = mention is None or mention.summons is not False
+        return client.post_tweet(row.text, reply_to=row.target_tweet_id, summoned=summoned)
     if row.kind == "dm":
         assert row.recipient_id is not None
         return client.send_dm(row.recipient_id, row.text, handle=recipient)
@@ -323,7 +328,9 @@ def _post(rt: Runtime, client: XClient, row: Outbound) -> str | None:
     with rt.sessions() as session:
         earlier = previous_part(session, row)
     reply_to = int(earlier.x_id) if earlier is not None and earlier.x_id else None
-    return client.post_tweet(row.text, reply_to=reply_to, media_ids=row.media_ids or None)
+    return client.post_tweet(
+        row.text, reply_to=reply_to, media_ids=row.media_ids or None, summoned=False
+    )
 
 
 MEDIA_RETRY = timedelta(minutes=1)
@@ -400,7 +407,18 @@ def _past_hard_cap(rt: Runtime, outbound_id: int) -> str | None:
     budget = budget_of(rt, account)
     if budget is None:
         return None
-    return budget.why() if budget.refuses({send_kind(row.kind, row.text): 1}) else None
+    return budget.why() if budget.refuses({_price_kind(rt, row): 1}) else None
+
+
+def _price_kind(rt: Runtime, row: Outbound) -> str:
+    """What X bills for the row's send (bot.x.prices.send_kind): a reply to a post that did
+    not summon the account is priced as a post."""
+    summoned = True
+    if row.kind == "reply" and row.mention_id is not None:
+        with rt.sessions() as session:
+            mention = session.get(Mention, row.mention_id)
+            summoned = mention is None or mention.summons is not False
+    return send_kind(row.kind, row.text, summoned=summoned)
 
 
 def _author_may_not_post(session: Session, outbound_id: int) -> str | None:
@@ -465,17 +483,22 @@ def _reconcile(
         replied_part = int(earlier.x_id) if earlier is not None and earlier.x_id else None
     budget = budget_of(rt, account)
     frugal = budget is not None and budget.reached(100)
-    try:
-        found, x_id = _find_at_x(client, account, row, claimed, replied_part, since, frugal)
-    except XError as exc:
+    if budget is not None and budget.refuses(CHECK_WORST_CASE):
+        # Not even the cheapest look fits under the hard cap: a person checks instead.
         found, x_id = False, None
-        reason = f"{reason} Checking X failed too ({exc})."
+        reason = f"{reason} X was not asked: {budget.why()}"
+    else:
+        try:
+            found, x_id = _find_at_x(client, account, row, claimed, replied_part, since, frugal)
+        except XError as exc:
+            found, x_id = False, None
+            reason = f"{reason} Checking X failed too ({exc})."
     if found:
         logger.info("outbound %s was sent after all (%s)", row.id, x_id)
         _settle(rt, row.id, "sent", x_id=x_id)
         # X billed the call whose answer never came, so nothing counted it then.
         Meter(rt.redis, load_prices(rt.settings.x_prices_file), account.id, rt.clock)(
-            [Charge(send_kind(row.kind, row.text))]
+            [Charge(_price_kind(rt, row))]
         )
         return "sent"
     if frugal:

@@ -31,6 +31,7 @@ from bot.slack.client import translate_errors
 from bot.slack.mrkdwn import escape
 from bot.team.credentials import refresh_lease
 from bot.x.client import XClient
+from bot.x.meter import Meter
 from bot.x.oauth import (
     SCOPES,
     TokenRefused,
@@ -42,6 +43,7 @@ from bot.x.oauth import (
     token_call,
     tokens_from,
 )
+from bot.x.prices import Charge, load_prices
 from storage.accounts import upsert_account
 from storage.events import record_event
 from storage.models import Account, OAuthState
@@ -171,6 +173,9 @@ def complete(rt: Runtime, *, state: str | None, code: str | None, error: str | N
         # user's that revoking these could take along).
         _revoke_all(rt, tokens, "the refused connection's tokens")
         raise
+    # The profile read, counted once the account it is billed to exists.
+    meter = Meter(rt.redis, load_prices(rt.settings.x_prices_file), account.id, rt.clock)
+    meter([Charge("read:user", (str(me["id"]),))])
     try:
         rt.team_queue.enqueue(announce_connected, account.id, pending.user_id, retry=NOTICE_RETRY)
     except RedisError as exc:

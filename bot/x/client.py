@@ -20,6 +20,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -49,6 +50,10 @@ from bot.x.normalize import parse_time
 from bot.x.prices import Charge, charges
 
 logger = logging.getLogger(__name__)
+
+_SUMMONED: ContextVar[bool] = ContextVar("summoned", default=True)
+"""Whether the reply being posted answers a post that summoned the account: post_tweet
+says so to the meter, which sees only the request (bot.x.prices.charges)."""
 
 TWEEPY_HOST = "https://api.twitter.com"
 DEFAULT_TIMEOUT = (5.0, 20.0)
@@ -197,7 +202,8 @@ class XBaseAdapter(HTTPAdapter):
             # tweepy reads the answer next: hand it this parse rather than a second one.
             response.json = lambda **_: answer  # type: ignore[method-assign]
             owned = self.owned is not None and self.owned.fullmatch(path) is not None
-            found = charges(request.method or "GET", path, sent, answer, owned)
+            summoned = _SUMMONED.get()
+            found = charges(request.method or "GET", path, sent, answer, owned, summoned=summoned)
             if found:
                 self.meter(found)
         except Exception:
@@ -345,18 +351,29 @@ class XClient:
         return page
 
     def post_tweet(
-        self, text: str, *, reply_to: int | None = None, media_ids: list[str] | None = None
+        self,
+        text: str,
+        *,
+        reply_to: int | None = None,
+        media_ids: list[str] | None = None,
+        summoned: bool = True,
     ) -> str:
         """Post `text` as the account, replying to the post `reply_to` if given, with the
-        uploaded `media_ids` attached (up to four images, or one video); the new id."""
+        uploaded `media_ids` attached (up to four images, or one video); the new id.
+        `summoned`: the post replied to summoned the account (X prices such a reply lower);
+        not so for a thread's next part, which answers the account's own post."""
         doing = "posting the reply" if reply_to is not None else "posting"
-        with translate_errors(doing, write=True):
-            answer = self._client.create_tweet(
-                text=text,
-                in_reply_to_tweet_id=reply_to,
-                media_ids=media_ids or None,
-                user_auth=self._user_auth,
-            )
+        priced = _SUMMONED.set(summoned)
+        try:
+            with translate_errors(doing, write=True):
+                answer = self._client.create_tweet(
+                    text=text,
+                    in_reply_to_tweet_id=reply_to,
+                    media_ids=media_ids or None,
+                    user_auth=self._user_auth,
+                )
+        finally:
+            _SUMMONED.reset(priced)
         return str(_data(answer, doing)["id"])
 
     # A failed upload posts nothing: at worst X holds a media id nobody uses, which expires

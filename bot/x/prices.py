@@ -20,9 +20,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-SHIPPED = Path(__file__).with_name("prices.json")
+from bot.x.text import url_spans
 
-_URL = re.compile(r"https?://\S", re.IGNORECASE)
+SHIPPED = Path(__file__).with_name("prices.json")
 
 
 ALLOWANCE_KINDS: dict[str, tuple[str, ...]] = {
@@ -94,19 +94,28 @@ class Charge:
 
 
 def charges(
-    method: str, path: str, request: dict[str, Any] | None, answer: dict[str, Any], owned: bool
+    method: str,
+    path: str,
+    request: dict[str, Any] | None,
+    answer: dict[str, Any],
+    owned: bool,
+    *,
+    summoned: bool = True,
 ) -> list[Charge]:
     """What X charges for one successful call to `path`, given its JSON `request` body and
-    its `answer`. `owned`: the call reads the app owner's own posts or mentions."""
+    its `answer`. `owned`: the call reads the app owner's own posts or mentions;
+    `summoned`: a reply it makes answers a post that summoned the account (not one of the
+    account's own, as a thread's next part does)."""
     if path.startswith("/2/tweets/search/stream/rules") or path.startswith("/2/media/"):
         return []  # rules and uploads are not on X's price list
     if method == "GET":
         return _reads(path, answer, owned)
     if method == "POST" and path == "/2/tweets":
         # X prices a reply to a post that summoned the account lower; a self-serve app may
-        # reply nowhere else (bot.x.normalize.summons).
+        # reply nowhere else but to its own posts (bot.x.normalize.summons).
         kind = "reply" if (request or {}).get("reply") else "post"
-        return [Charge(send_kind(kind, str((request or {}).get("text", ""))))]
+        text = str((request or {}).get("text", ""))
+        return [Charge(send_kind(kind, text, summoned=summoned))]
     if method == "POST" and re.fullmatch(r"/2/dm_conversations/with/[^/]+/messages", path):
         return [Charge("write:dm")]
     if re.fullmatch(r"/2/users/[^/]+/retweets(/[^/]+)?", path):
@@ -116,13 +125,14 @@ def charges(
     return []  # media uploads, stream rules, OAuth: not on X's price list
 
 
-def send_kind(kind: str, text: str = "") -> str:
+def send_kind(kind: str, text: str = "", *, summoned: bool = True) -> str:
     """The price X bills for sending one of Roost's outbound kinds (reply, post, dm,
-    retweet, unretweet) with `text`: the same rules `charges` applies to the request."""
+    retweet, unretweet) with `text`: the same rules `charges` applies to the request. A
+    reply is a summoned one unless `summoned` says its post did not summon the account."""
     if kind in ("reply", "post"):
-        if _URL.search(text):
+        if url_spans(text):  # X links "example.com/x" as it does "https://…"
             return "write:post_with_url"
-        return "write:summoned_reply" if kind == "reply" else "write:post"
+        return "write:summoned_reply" if kind == "reply" and summoned else "write:post"
     if kind == "dm":
         return "write:dm"
     return "write:user_interaction"
@@ -136,7 +146,9 @@ def _reads(path: str, answer: dict[str, Any], owned: bool) -> list[Charge]:
         kind, users = "read:dm_event", list(includes.get("users") or [])
         return _nonempty([Charge(kind, _ids(items)), Charge("read:user", _ids(users))])
     if re.fullmatch(
-        r"/2/users/[^/]+(/retweeted_by)?|/2/users/me|/2/tweets/[^/]+/retweeted_by", path
+        r"/2/users/[^/]+|/2/users/by/username/[^/]+|/2/users/by|/2/users/me"
+        r"|/2/tweets/[^/]+/retweeted_by",
+        path,
     ):
         return _nonempty([Charge("read:user", _ids(items + list(includes.get("users") or [])))])
     post_kind = "read:owned_post" if owned else "read:post"

@@ -1970,11 +1970,13 @@ class FakeX:
             if call.method == "POST" and call.path == "/2/tweets":
                 request = json.loads(call.body or b"{}")
                 text = str(request.get("text", ""))
-                if "http://" in text.lower() or "https://" in text.lower():
+                parent_id = (request.get("reply") or {}).get("in_reply_to_tweet_id")
+                parent = self._tweets.get(int(parent_id)) if parent_id else None
+                if twitter_text.extract_urls(text):  # X links "example.com" too
                     price = PRICE_POST_WITH_URL
-                elif "reply" in request:
+                elif parent is not None and self._summoned(whose.removeprefix("user:"), parent):
                     price = PRICE_SUMMONED_REPLY
-                else:
+                else:  # a post, or a reply to one's own post or one that did not summon
                     price = PRICE_POST
             elif call.method == "POST" and call.path.endswith("/messages"):
                 price = PRICE_DM
@@ -2539,8 +2541,13 @@ class FakeX:
         2026-02-23: only where its author summoned the user, by mentioning them in it or
         quoting one of their posts (and, as ever, to the user's own posts). Having joined
         the conversation earlier no longer counts (caller holds the lock)."""
-        if parent.full["author_id"] == user_id:
-            return True
+        return parent.full["author_id"] == user_id or self._summoned(user_id, parent)
+
+    def _summoned(self, user_id: str, parent: _StoredTweet) -> bool:
+        """Whether `parent`'s author summoned the user: mentioned them in it, or quoted one
+        of their posts. X prices a reply to such a post lower (caller holds the lock)."""
+        if parent.full["author_id"] == user_id or user_id not in self._users:
+            return False
         if self._users[user_id]["username"].lower() in parent.mentioned:
             return True
         quoted = _reference(parent.full, "quoted")

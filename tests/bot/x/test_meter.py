@@ -125,6 +125,14 @@ def test_a_price_file_that_is_not_one_is_named(tmp_path: Any, bad: str) -> None:
             ["write:summoned_reply"],
         ),
         ("POST", "/2/tweets", {"text": "hi"}, {}, ["write:post"]),
+        ("POST", "/2/tweets", {"text": "see roost.example.com/x"}, {}, ["write:post_with_url"]),
+        (
+            "GET",
+            "/2/users/by/username/jane",
+            None,
+            {"data": {"id": "7", "username": "jane"}},
+            ["read:user"],
+        ),
         ("POST", "/2/dm_conversations/with/7/messages", {"text": "hi"}, {}, ["write:dm"]),
         ("POST", "/2/users/1/retweets", {"tweet_id": "2"}, {}, ["write:user_interaction"]),
         ("DELETE", "/2/users/1/retweets/2", None, {}, ["write:user_interaction"]),
@@ -177,3 +185,63 @@ def test_a_retweet_whose_answer_was_lost_is_confirmed_by_the_cheapest_read(
     confirming = round(fake_x.spend("brand") - before - load_prices().writes["user_interaction"], 6)
     assert confirming <= load_prices().reads["post"]  # the retweet itself, read once
     assert counted(rt, brand) == fake_x.spend("brand")
+
+
+def test_a_reply_to_a_post_that_did_not_summon_the_account_is_priced_as_a_post() -> None:
+    """A thread's next part answers the account's own post; an Enterprise reply may answer
+    a post that did not summon it: neither is X's cheaper summoned reply."""
+    from bot.x.prices import charges, send_kind
+
+    sent = {"text": "part two", "reply": {"in_reply_to_tweet_id": "1"}}
+    assert [c.kind for c in charges("POST", "/2/tweets", sent, {}, False, summoned=False)] == [
+        "write:post"
+    ]
+    assert send_kind("reply", "hi", summoned=False) == "write:post"
+    assert send_kind("reply", "hi") == "write:summoned_reply"
+
+
+def test_a_post_read_as_the_accounts_own_and_then_not_is_counted_once_a_day(
+    rt: Runtime, brand: Account
+) -> None:
+    """X deduplicates the post, whatever the price it was first read at."""
+    from bot.x.meter import Meter
+    from bot.x.prices import Charge
+
+    meter = Meter(rt.redis, load_prices(), brand.id, rt.clock)
+    meter([Charge("read:owned_post", ("111",))])
+    meter([Charge("read:post", ("111", "112"))])
+    day = {
+        k.decode(): int(v)
+        for k, v in rt.redis.hgetall(day_key(brand.id, f"{rt.clock():%Y-%m-%d}")).items()
+    }
+    assert day["read:owned_post:units"] == 1 and day["read:post:units"] == 1
+
+
+def test_a_thread_is_counted_as_x_bills_it_a_post_then_posts_not_summoned_replies(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, jane_card: dict[str, Any]
+) -> None:
+    from bot.outbound.sending import send_outbound
+    from storage.models import Outbound as Row
+
+    before = fake_x.spend("brand")
+    counted_before = counted(rt, brand)
+    with rt.sessions.begin() as session:
+        for part in range(2):
+            session.add(
+                Row(
+                    idempotency_key=f"thread-{part}",
+                    kind="post",
+                    account_id=brand.id,
+                    text=f"news part {part + 1}",
+                    status="pending",
+                    attempts=0,
+                    created_at=rt.clock(),
+                    part=part,
+                )
+            )
+    with rt.sessions() as session:
+        ids = [r.id for r in session.query(Row).filter(Row.kind == "post").order_by(Row.part)]
+    for outbound_id in ids:
+        assert send_outbound(outbound_id) == "sent"
+    assert round(fake_x.spend("brand") - before, 6) == 0.030  # two posts at $0.015
+    assert round(counted(rt, brand) - counted_before, 6) == 0.030
