@@ -25,14 +25,16 @@ import requests
 from sqlalchemy import func, select
 
 from bot.inbox.cards import METADATA_EVENT as CARD_EVENT
+from bot.inbox.delivery import queue_deliveries
 from bot.inbox.intake import Intake
 from bot.outbound import acting
 from bot.outbound.reply_modal import Draft
+from bot.outbound.sending import enqueue_send
 from bot.runtime import Runtime
 from bot.team.people import Who
 from bot.x.meter import day_key
 from storage.mentions import IncomingMention, store_mentions
-from storage.models import Account, Mention, XSpendDay
+from storage.models import Account, Mention, Outbound, XSpendDay
 from tests.conftest import AGENT, BRAND_CHANNEL, REPO_ROOT, add_brand_account, wait_for
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
@@ -186,8 +188,11 @@ def test_a_delivery_slack_refused_is_retried_on_schedule_by_the_running_worker(
     """A Slack 5xx fails the delivery job; RQ schedules its retry 2 s later, and the
     worker's own ticker moves it to the queue when due (RQ's scheduler, in a thread)."""
     fake_x.add_user("jane")
-    fake_slack.fail("chat.postMessage", status=503)
     processes.start("worker")
+    # Its first sweeps first: past 09:00 they post the day's digest, which would take the
+    # failure meant for the card.
+    wait_for(lambda: len(_sweep_periods(processes)) >= 2, timeout=20)
+    fake_slack.fail("chat.postMessage", status=503)
     fake_x.post_mention("brand", author="jane", text="@brand first try fails")
     Intake(rt).poll(brand)
     fake_slack.wait_for(lambda: carded(fake_slack, "first try fails"), timeout=20)
@@ -196,7 +201,7 @@ def test_a_delivery_slack_refused_is_retried_on_schedule_by_the_running_worker(
         for call in fake_slack.calls_to("chat.postMessage")
         if str(call.args.get("text", "")).startswith("Mention of")
     ]
-    assert len(tries) == 2  # refused, then posted (a digest may come between, after 09:00)
+    assert len(tries) == 2  # refused, then posted
 
 
 def test_a_reply_x_rate_limits_waits_for_the_reset_in_the_running_worker_and_goes_once(
@@ -273,6 +278,46 @@ def _kept_micros(rt: Runtime, account: Account) -> int:
             select(func.sum(XSpendDay.micros)).where(XSpendDay.account_id == account.id)
         )
     return int(kept or 0)
+
+
+def test_a_scheduled_post_goes_out_on_time_while_a_surge_of_cards_waits_its_turn(
+    rt: Runtime, processes: Processes, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    """The team's own work is served before card deliveries: a post falling due while
+    150 slow cards wait goes out at its time, not after them, and every card comes."""
+    incoming = [
+        IncomingMention(9_000 + n, 9_000 + n, 200, f"@brand surge {n}", rt.clock())
+        for n in range(150)
+    ]
+    with rt.sessions.begin() as session:
+        store_mentions(session, brand.id, incoming, rt.clock())
+    fake_slack.slow("chat.postMessage", 0.04, times=150)  # 6 s of cards for one worker
+    queue_deliveries(rt, brand.id, [m.tweet_id for m in incoming])
+    due = rt.clock() + timedelta(seconds=1)
+    with rt.sessions.begin() as session:
+        post = Outbound(
+            idempotency_key="scheduled-during-the-surge",
+            kind="post",
+            account_id=brand.id,
+            text="Our status: we are on it",
+            status="pending",
+            attempts=0,
+            created_at=rt.clock(),
+            run_at=due,
+            part=0,
+        )
+        session.add(post)
+    enqueue_send(rt.team_queue, post.id, at=due)
+    processes.start("worker")
+
+    wait_for(lambda: len(fake_x.posts_by("brand")) == 1, timeout=20)
+    carded_by_then = len(_cards(fake_slack))
+    assert carded_by_then < 100, f"the post waited for {carded_by_then} cards"
+    wait_for(lambda: len(_cards(fake_slack)) == 150, timeout=60)
+
+
+def _cards(fake_slack: FakeSlack) -> list[dict[str, Any]]:
+    return [m for m in fake_slack.messages(BRAND_CHANNEL) if "surge" in m.get("text", "")]
 
 
 def test_a_dead_workers_scheduler_lock_is_taken_over_at_once(

@@ -87,7 +87,10 @@ def spend(rt: Runtime, who: Who, text: str) -> tuple[str, list[dict[str, Any]]]:
     """`/roost spend`: each account the person may see, this month or the month named."""
     handle, month = parse_spend_args(text)
     today = rt.clock().date()
-    first = date.fromisoformat(f"{month}-01") if month else today.replace(day=1)
+    try:
+        first = date.fromisoformat(f"{month}-01") if month else today.replace(day=1)
+    except ValueError:
+        raise ValueError(f"“{month}” is not a month. {USAGE}") from None
     with rt.sessions() as session:
         accounts = [(a.id, a.handle) for a in visible_accounts(rt, session, who, handle)]
     spends = [month_spend(rt, account_id, name, first) for account_id, name in accounts]

@@ -213,13 +213,16 @@ def parse_budget(raw: object, hard: bool, errors: dict[str, str]) -> tuple[int |
             errors["budget"] = "A hard cap needs a budget: give one, or untick the cap."
         return None, False
     try:
-        dollars = float(text)
-        if not 0 < dollars <= MAX_BUDGET_DOLLARS:
+        cents = round(float(text) * 100)
+        if not 1 <= cents <= MAX_BUDGET_DOLLARS * 100:
             raise ValueError
     except ValueError:
-        errors["budget"] = f"Dollars a month, such as 50 or 12.50 (at most {MAX_BUDGET_DOLLARS:,})."
+        errors["budget"] = (
+            f"Dollars a month, such as 50 or 12.50: at least $0.01 and at most "
+            f"${MAX_BUDGET_DOLLARS:,}."
+        )
         return None, False
-    return round(dollars * 100), hard
+    return cents, hard
 
 
 def team(rt: Runtime, team_id: str) -> list[TeamMember]:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from slack_bolt import App
 
-from bot.digest.spend import parse_spend_args
+from bot.digest.spend import parse_spend_args, spend
 from bot.home import publish_home
 from bot.inbox.intake import Intake
 from bot.outbound import acting
@@ -78,6 +78,11 @@ def test_spend_arguments_that_do_not_parse_say_how() -> None:
     assert parse_spend_args("2026-11 brand") == ("brand", "2026-11")
     with pytest.raises(ValueError, match="neither an account nor a month"):
         parse_spend_args("@brand last-month")
+
+
+def test_a_month_that_is_not_one_says_how(rt: Runtime, fake_slack: FakeSlack) -> None:
+    with pytest.raises(ValueError, match="“2026-13” is not a month"):
+        spend(rt, Who(fake_slack.team_id, "U0ANYONE"), "2026-13")
 
 
 def test_owners_see_what_x_bills_on_their_home_and_agents_do_not(
