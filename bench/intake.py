@@ -292,7 +292,7 @@ def _intake_run(rt: Runtime, account: Account, mentions: int) -> float:
     stored = intake.poll(account)
     elapsed = time.perf_counter() - started
     assert stored == mentions, f"stored {stored} of {mentions}"
-    queued = sum(len(job.args[1]) for job in rt.queue.get_jobs())
+    queued = sum(len(job.args[1]) for job in rt.card_queue.get_jobs())
     assert queued == mentions, f"queued {queued} of {mentions}"
     return mentions / elapsed
 

@@ -312,7 +312,8 @@ class _Stack(Stack):
             print(f"warning: the first post fell due only {run.lead_s:.1f} s after scheduling")
 
         last = first + timedelta(seconds=window)
-        sampler = _Sampler(self.redis, self.rt.queue.key, ScheduledJobRegistry(queue=self.rt.queue))
+        queue = self.rt.team_queue
+        sampler = _Sampler(self.redis, queue.key, ScheduledJobRegistry(queue=queue))
         sampling = threading.Thread(target=sampler.run, daemon=True)
         sampling.start()
         deadline = time.monotonic() + (last - datetime.now(UTC)).total_seconds() + DEADLINE

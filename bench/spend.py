@@ -211,7 +211,7 @@ def _send_a_days_worth(rt: Runtime, who: Who) -> None:
     for n in range(POSTS):
         compose = Compose(text=f"Today's news, part {n}", account_ids=[account_id], run_at=None)
         submit(rt, who, compose, key=f"spend-{n}")
-    RoostWorker([rt.queue], connection=rt.redis).work(burst=True)
+    RoostWorker(rt.queues, connection=rt.redis).work(burst=True)
 
 
 def _stored(rt: Runtime) -> int:
@@ -275,7 +275,8 @@ def _intake_rate(rt: Runtime, account: Account, redis: Redis, mentions: int) -> 
         session.query(Mention).delete()
     for key in list(redis.scan_iter("roost:x-*")):
         redis.delete(key)
-    rt.queue.empty()
+    for queue in rt.queues:
+        queue.empty()
     started = time.perf_counter()
     stored = Intake(rt).poll(account, since_id=1)
     elapsed = time.perf_counter() - started
