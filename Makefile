@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lock bench-intake bench-ack bench-schedule bench-digest bench-chaos bench-spend clean
+.PHONY: run test check lock bench-intake bench-ack bench-schedule bench-digest bench-chaos bench-spend bench-grouping clean
 
 # Exact versions with their hashes from requirements.lock (nothing else is resolved),
 # then Roost itself, editable, built by the locked setuptools.
@@ -42,6 +42,9 @@ bench-chaos: $(STAMP)
 
 bench-spend: $(STAMP)
 	$(BIN)/python -m bench.spend
+
+bench-grouping: $(STAMP)
+	$(BIN)/python -m bench.grouping
 
 # Upgrading is deliberate: re-resolve the newest versions pyproject.toml's ranges allow,
 # then review the lock's diff and run the tests before committing it.

@@ -1,7 +1,7 @@
 """The architecture as a test: every import points down the layers of DESIGN.md.
 
 Bottom to top: storage; core; the X and Slack plumbing (which know nothing of each
-other); the domains team, inbox, outbound, then posts and digest (side by side);
+other); the domains team, inbox, outbound, surge, then posts and digest (side by side);
 the App Home; handlers; the process edges. A module may import its own group and
 anything below it, never beside or above it.
 """
@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("bot.team",),
     ("bot.inbox",),
     ("bot.outbound",),
+    ("bot.surge",),
     ("bot.posts", "bot.digest"),
     # what shows every domain at once
     ("bot.help",),

@@ -1,0 +1,296 @@
+"""Mentions grouped by what they are about, one at a time as they come: pure code.
+
+Each mention becomes a bag of features. A word of a spaced script (English) is itself,
+folded and crudely stemmed, unless it is a stop word. A Hangul word is its stem (the word
+with a particle or ending it carries stripped: "배송이", "배송은" → "배송") and the
+stem's character bigrams, so "배송지연" meets "배송 지연" and a typo still shares most of
+a word. Handles, links and numbers say nothing of the topic and are dropped.
+
+A mention joins the group whose features are most like its own (cosine of TF-IDF, the
+document frequencies counted as mentions come) if that is at least JOIN_AT, else it
+starts a group. A group a team named by keywords (`/roost group`) takes every mention
+that uses one of them first.
+
+Chosen over a morphological analyser (kiwipiepy) and MinHash: bench/surge.py measures
+all on the labelled set (bench/data/surge_mentions.jsonl); the figures are in the
+README. Bigrams need no model (kiwipiepy's takes 3 s and 500 MB to load in each worker)
+and group as well on short, misspelt posts; MinHash finds near-copies, not topics.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from bot.words import find_word
+
+JOIN_AT = 0.2
+"""The least cosine similarity at which a mention joins a group rather than start one."""
+
+IDF_EVERY = 64
+"""Mentions between two readings of the document frequencies (every one of the first
+IDF_EVERY, while they change most)."""
+
+MERGE_AT = 0.2
+"""The least cosine similarity at which two groups are folded into one (Grouper.merge)."""
+
+BIGRAM_WEIGHT = 0.5
+"""A Hangul bigram counts half a word: it backs a stem up rather than stands for one."""
+
+_HANDLE = re.compile(r"[@＠]\w+")
+_LINK = re.compile(r"https?://\S+|\b\w+\.(?:com|net|co|kr|ly|io)/\S*", re.IGNORECASE)
+_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+_HANGUL = re.compile(r"[\uac00-\ud7a3]")
+
+PARTICLES = tuple(
+    sorted(
+        # Case particles, and the endings customers' posts end nouns with most.
+        (
+            "이 가 은 는 을 를 에 에서 에게 께 으로 로 와 과 도 만 랑 이랑 하고 의 요 이요 "
+            "이에요 예요 인가요 인데 이라도 라도 부터 까지 처럼 보다 이나 나 이라고 라고 "
+            "이라는 라는 이래요 래요"
+        ).split(),
+        key=len,
+        reverse=True,
+    )
+)
+"""What is stripped from the end of a Hangul word to find its noun, longest first."""
+
+VERB_ENDINGS = tuple(
+    sorted(
+        {
+            stem + ending
+            for stem in "하 되 해 돼 했 됐 할 될 한 된 합 됩".split()
+            for ending in (
+                ["", *"다 요 면 고 서 는 지 죠 야 어".split()]
+                + "나요 어요 세요 주세요 줘요 는데 니다 습니다 야지".split()
+                + "래요 게요 까요 려면 던데 려고".split()
+            )
+        }
+        | set("해주세요 해줘요 해야 해야지 받을 받았어요 받았는데 안돼요 안되나요".split()),
+        key=len,
+        reverse=True,
+    )
+)
+"""The endings of verbs made of a noun with 하다 or 되다, the commonest in complaints:
+stripped, they leave the noun ("환불해주세요" → "환불")."""
+
+PREDICATE_ENDS = (
+    "요",
+    "다",
+    "까",
+    "죠",
+    "네",
+    "데",
+    "면",
+    "니",
+    "어",
+    "지",
+    "래",
+    "음",
+    "함",
+    "됨",
+)
+"""How a word that is only a verb or an adjective ends, once no noun was found in it."""
+
+STOP_WORDS = frozenset(
+    """a an the and or but if is are was were be been am i you he she it we they me my
+    your our their this that these those to of in on at by for with from as so not no do
+    does did have has had will would can could should just still yet now any all what when
+    where who why how which there here than then too very again also about up out into
+    over after before get got its it's im i'm dont don't lol plz asap omg""".split()
+)
+
+KO_STOP_WORDS = frozenset(
+    "진짜 정말 너무 아직 아직도 그냥 지금 오늘 이거 그거 저 제 좀 왜 언제 어떻게 뭐 다 또 "
+    "ㅋㅋ ㅋㅋㅋㅋ ㅠㅠ ㅜㅜ ㅎㅎ 있나요 하나요 되나요 해요 했는데 하는 있어요 없어요".split()
+)
+
+
+def features(text: str) -> Counter[str]:
+    """The mention's features: `w:` words and stems, `b:` Hangul bigrams."""
+    folded = unicodedata.normalize("NFC", text).casefold()
+    folded = _LINK.sub(" ", _HANDLE.sub(" ", folded))
+    found: Counter[str] = Counter()
+    for word in _WORD.findall(folded):
+        if _HANGUL.search(word):
+            stem = _stem_hangul(word)
+            if len(stem) < 2 or stem in KO_STOP_WORDS:
+                continue
+            found[f"w:{stem}"] += 1
+            for at in range(len(stem) - 1):
+                found[f"b:{stem[at : at + 2]}"] += 1
+        elif word.isascii():
+            if len(word) < 3 or word in STOP_WORDS:
+                continue
+            found[f"w:{_stem_latin(word)}"] += 1
+    return found
+
+
+def _stem_hangul(word: str) -> str:
+    """The word's noun, as far as endings tell: "배송이" → "배송", "취소하면" → "취소",
+    "개통됐어요" → "개통"; "" for a word that is only a predicate ("기다리는", "있나요")."""
+    for ending in VERB_ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= 2:
+            return word[: -len(ending)]  # 하다 and 되다 verbs: the noun they are made of
+    if word.endswith(PREDICATE_ENDS):
+        return ""  # a verb or an adjective, ending its sentence or clause
+    for particle in PARTICLES:
+        if word.endswith(particle) and len(word) - len(particle) >= 2:
+            return word[: -len(particle)]
+    return word
+
+
+def _stem_latin(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+@dataclass
+class Group:
+    """Mentions about one thing: how many, their summed features, and a name if a team
+    gave it keywords."""
+
+    key: int
+    name: str | None = None
+    keywords: tuple[str, ...] = ()
+    size: int = 0
+    terms: Counter[str] = field(default_factory=Counter)
+
+
+class Grouper:
+    """Groups mentions as they come, in one pass: assign() each, read groups() at any time.
+
+    Document frequencies are read as of the last IDF_EVERY mentions, so a group's weight
+    is worked out once for each of those rounds, not for every mention compared with it.
+    """
+
+    def __init__(
+        self, named: Sequence[tuple[str, Sequence[str]]] = (), join_at: float = JOIN_AT
+    ) -> None:
+        self.join_at = join_at
+        self.seen = 0
+        self.df: Counter[str] = Counter()
+        self.idf: dict[str, float] = {}
+        self.groups: list[Group] = [
+            Group(key=n, name=name, keywords=tuple(words)) for n, (name, words) in enumerate(named)
+        ]
+        self._norms: dict[int, float] = {}
+
+    def assign(self, text: str) -> Group:
+        """The group the mention joins (a new one if it is like none)."""
+        found = features(text)
+        self.seen += 1
+        self.df.update(found.keys())
+        if self.seen <= IDF_EVERY or self.seen % IDF_EVERY == 0:
+            self.idf = {term: self._idf_now(term) for term in self.df}
+            self._norms.clear()
+        group = self._named(text) or self._closest(found)
+        if group is None:
+            group = Group(key=len(self.groups))
+            self.groups.append(group)
+        group.size += 1
+        group.terms.update(found)
+        self._norms.pop(group.key, None)
+        return group
+
+    def merge(self, at: float = MERGE_AT) -> dict[int, int]:
+        """Fold each group into a larger one it has come to resemble (cosine of their
+        features at least `at`): groups started apart early, before the words that mark
+        a topic were known, come together. Which group went into which: {from: into}."""
+        merged: dict[int, int] = {}
+        kept: list[Group] = []
+        for group in sorted(self.groups, key=lambda g: -g.size):
+            if group.keywords or not group.size:
+                kept.append(group)
+                continue
+            into = max(
+                (k for k in kept if not k.keywords and k.size),
+                key=lambda k: self._cosine(group, k),
+                default=None,
+            )
+            if into is not None and self._cosine(group, into) >= at:
+                into.size += group.size
+                into.terms.update(group.terms)
+                self._norms.pop(into.key, None)
+                merged[group.key] = into.key
+            else:
+                kept.append(group)
+        self.groups = sorted(kept, key=lambda g: g.key)
+        self._norms.clear()
+        return merged
+
+    def _cosine(self, one: Group, other: Group) -> float:
+        dot = sum(
+            c * other.terms[t] * self._weight(t) ** 2
+            for t, c in one.terms.items()
+            if t in other.terms
+        )
+        return dot / ((self._norm(one) * self._norm(other)) or 1.0)
+
+    def label(self, group: Group, words: int = 3) -> list[str]:
+        """The group's top words: those most its own, by TF-IDF."""
+        scored = [
+            (count * self._weight(term), term[2:])
+            for term, count in group.terms.items()
+            if term.startswith("w:")
+        ]
+        return [word for _, word in sorted(scored, key=lambda item: (-item[0], item[1]))[:words]]
+
+    def _named(self, text: str) -> Group | None:
+        for group in self.groups:
+            if group.keywords and find_word(text, group.keywords) is not None:
+                return group
+        return None
+
+    def _closest(self, found: Counter[str]) -> Group | None:
+        mine = {term: count * self._weight(term) for term, count in found.items()}
+        norm = math.sqrt(sum(v * v for v in mine.values()))
+        if not norm:
+            return None
+        best, best_score = None, self.join_at
+        for group in self.groups:
+            if group.keywords or not group.size:
+                continue
+            dot = sum(
+                w * group.terms[t] * self._weight(t) for t, w in mine.items() if t in group.terms
+            )
+            if dot <= 0:
+                continue
+            score = dot / (norm * self._norm(group))
+            if score >= best_score:
+                best, best_score = group, score
+        return best
+
+    def _norm(self, group: Group) -> float:
+        found = self._norms.get(group.key)
+        if found is None:
+            found = math.sqrt(sum((c * self._weight(t)) ** 2 for t, c in group.terms.items()))
+            self._norms[group.key] = found
+        return found
+
+    def _weight(self, term: str) -> float:
+        idf = self.idf.get(term)
+        if idf is None:
+            idf = self._idf_now(term)
+        return idf * (BIGRAM_WEIGHT if term.startswith("b:") else 1.0)
+
+    def _idf_now(self, term: str) -> float:
+        return math.log((1 + self.seen) / (1 + self.df[term])) + 1
+
+
+def purity(assigned: Iterable[tuple[int, str]]) -> float:
+    """Of (group key, true label) pairs, the share in a group whose most common label is
+    theirs: 1.0 when no group mixes topics."""
+    by_group: dict[int, Counter[str]] = {}
+    total = 0
+    for key, label in assigned:
+        by_group.setdefault(key, Counter())[label] += 1
+        total += 1
+    return sum(max(labels.values()) for labels in by_group.values()) / max(total, 1)
