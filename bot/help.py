@@ -14,4 +14,5 @@ HELP = """*Roost* brings every @mention of your X accounts into Slack as cards.
 • Every morning each channel gets a digest: what came in, what is open and for whom, what is overdue, response times against the week before, and today's scheduled posts; people with assigned items get a short DM. `/roost digest` shows it now; `/roost digest at 08:30 weekdays Asia/Seoul` or `off` changes it.
 • `/roost stats [7d|30d] [@account]` shows the figures, and sends you the chart.
 • `/roost spend [@account] [YYYY-MM]` shows what X bills for each account: yesterday, this month, where the month is heading.
+• `/roost surge` shows each account's pace against its usual; `/roost surge on|off @account` switches surge mode on or off (owners and admins).
 • `/roost audit [@account] [days]` sends you the audit log as a CSV file."""  # noqa: E501

@@ -109,6 +109,11 @@ class Settings(BaseSettings):
     roost_metrics_host: str = "127.0.0.1"
     # How often the worker's sweep looks for what a crash or a lost job left behind.
     roost_sweep_seconds: float = Field(default=DEFAULT_SWEEP_SECONDS, ge=1)
+    # A surge: at least ROOST_SURGE_FLOOR mentions in ROOST_SURGE_WINDOW_SECONDS, and
+    # ROOST_SURGE_FACTOR times the account's usual for that hour of the day.
+    roost_surge_window_seconds: float = Field(default=600, ge=1)
+    roost_surge_floor: int = Field(default=30, ge=1)
+    roost_surge_factor: float = Field(default=4.0, gt=1)
     port: int = Field(default=3000, ge=1, le=65535)
 
     @field_validator("slack_api_url")

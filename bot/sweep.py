@@ -1,6 +1,6 @@
 """The worker's sweep: what a lost job, a dead worker or a Redis that lost its data left
-behind, the daily digests that are due, and each account's X spend, kept and held to its
-budget, for every account.
+behind, the daily digests that are due, each account's X spend, kept and held to its
+budget, and whether each account is in a surge.
 
 It runs once per ROOST_SWEEP_SECONDS however many workers run (each period is claimed
 in Redis by one of them; see bot.worker), and once more whenever a worker starts, so a
@@ -21,6 +21,7 @@ from bot.inbox.sla import sweep_reminders
 from bot.outbound.sending import sweep_outbound
 from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.surge.detect import check_surges
 from bot.team.budget import keep_spend, tell_budgets
 from bot.worker import Recurring, redis_forgot, requeue_orphans, worker_alive
 from storage import outbound as outbound_rows
@@ -59,6 +60,10 @@ def sweep() -> int:
         tell_budgets(rt)
     except Exception:
         logger.exception("X spend not kept or budgets not checked by this sweep")
+    try:
+        check_surges(rt)
+    except Exception:
+        logger.exception("surges not checked by this sweep")
     with rt.sessions() as session:
         accounts = list(session.scalars(select(Account.id)))
     for account_id in accounts:

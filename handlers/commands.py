@@ -17,6 +17,7 @@ from bot.inbox.worklists import LIST_ITEMS, list_text, work_lists
 from bot.posts.compose import queue_of as post_queue
 from bot.posts.views import queue_blocks
 from bot.runtime import Runtime
+from bot.surge.detect import surge_command
 from bot.team import admin, audit
 from bot.team.cotags import change_cotag
 from bot.team.people import Who
@@ -43,6 +44,7 @@ def register(app: App, rt: Runtime) -> None:
         "digest": lambda who, rest, command: digest_command(rt, who, rest, command["channel_id"]),
         "stats": lambda who, rest, _: stats(rt, who, rest),
         "spend": lambda who, rest, _: spend(rt, who, rest),
+        "surge": lambda who, rest, _: surge_command(rt, who, rest),
         "audit": lambda who, rest, _: (
             audit.send_audit(rt, team_id=who.team_id, user_id=who.user_id, text=rest),
             None,

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -440,3 +442,30 @@ class XSpendDay(Base):
     kind: Mapped[str] = mapped_column(String(40), primary_key=True)  # "read:post", ...
     units: Mapped[int] = mapped_column(BigInteger)
     micros: Mapped[int] = mapped_column(BigInteger)  # millionths of a dollar
+
+
+class Surge(Base):
+    """A stretch of time an account's mentions came far faster than usual, or a team said
+    they did (`/roost surge on`): while it lasts its mentions are grouped by what they are
+    about. At most one is open (no `ended_at`) per account."""
+
+    __tablename__ = "surges"
+    __table_args__ = (
+        Index(
+            "uq_surges_open",
+            "account_id",
+            unique=True,
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_by: Mapped[str | None] = mapped_column(String(32))  # a Slack user; None: Roost
+    ended_by: Mapped[str | None] = mapped_column(String(32))
+    rate: Mapped[int] = mapped_column(Integer)  # mentions a window when it started
+    usual: Mapped[float] = mapped_column(Float)  # the usual a window, for that hour
+    peak: Mapped[int] = mapped_column(Integer)  # the most a window while it lasted

@@ -320,6 +320,32 @@ def _cards(fake_slack: FakeSlack) -> list[dict[str, Any]]:
     return [m for m in fake_slack.messages(BRAND_CHANNEL) if "surge" in m.get("text", "")]
 
 
+def test_the_running_worker_tells_a_surge_once_as_it_starts_and_once_as_it_ends(
+    rt: Runtime, processes: Processes, fake_slack: FakeSlack, brand: Account
+) -> None:
+    """The sweep looks at each account's pace every period: a burst of mentions starts a
+    surge (told once however many periods see it), and a window with none ends it."""
+    processes.start("worker", ROOST_SURGE_WINDOW_SECONDS="4", ROOST_SURGE_FLOOR="5")
+    wait_for(lambda: len(_sweep_periods(processes)) >= 1, timeout=20)
+    burst = [
+        IncomingMention(7_000 + n, 7_000 + n, 200, f"@brand where is my order {n}", rt.clock())
+        for n in range(8)
+    ]
+    with rt.sessions.begin() as session:
+        store_mentions(session, brand.id, burst, rt.clock())
+
+    def told() -> list[str]:
+        return [m["text"] for m in fake_slack.messages(BRAND_CHANNEL) if "surge" in m["text"]]
+
+    wait_for(lambda: len(told()) == 1, timeout=20)
+    assert "A surge on *@brand*: 8 mentions in the last 4 s" in told()[0]
+    wait_for(lambda: len(told()) == 2, timeout=30)  # the window passes with nothing new
+    assert "The surge on *@brand* is over" in told()[1] and "8 mentions" in told()[1]
+    periods = _sweep_periods(processes)
+    wait_for(lambda: len(_sweep_periods(processes)) >= len(periods) + 2, timeout=20)
+    assert len(told()) == 2
+
+
 def test_a_dead_workers_scheduler_lock_is_taken_over_at_once(
     rt: Runtime, processes: Processes, fake_slack: FakeSlack, brand: Account
 ) -> None:

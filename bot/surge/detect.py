@@ -1,0 +1,228 @@
+"""When an account is in a surge: its mention rate against its usual one for that hour of
+the day, from the mentions stored over the last HISTORY_DAYS, with a floor, so a quiet
+account's handful is not a surge. Or a team says so (`/roost surge on|off @account`).
+
+The worker's sweep looks every period (check_surges): a surge starts at
+ROOST_SURGE_FACTOR times the usual rate and at least ROOST_SURGE_FLOOR mentions in
+ROOST_SURGE_WINDOW_SECONDS, and one Roost started ends once the rate is below half of
+that; one a person started ends when a person ends it. The channel is told of each start
+and end once, with the rate.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bot.errors import Refused, SlackError
+from bot.runtime import Runtime
+from bot.slack.blocks import context, section
+from bot.slack.mrkdwn import escape
+from bot.slack.notices import post_notice
+from bot.team.admin import require_manager_of
+from bot.team.people import Who, visible_accounts
+from storage.accounts import account_by_handle, active_accounts
+from storage.models import Account, Surge
+from storage.surges import (
+    end_surge,
+    note_peak,
+    open_surge,
+    received_between,
+    received_in,
+    start_surge,
+)
+
+logger = logging.getLogger(__name__)
+
+HISTORY_DAYS = 14
+"""How many earlier days the usual rate for an hour is taken from."""
+
+USAGE = "Use `/roost surge`, `/roost surge on @brand` or `/roost surge off @brand`."
+
+
+@dataclass(frozen=True)
+class Pace:
+    """An account's mentions in the last window against its usual, and the rate a surge
+    starts at."""
+
+    rate: int
+    usual: float  # mentions a window, usually, at this hour of the day
+    starts_at: float
+    window: timedelta
+
+    @property
+    def surging(self) -> bool:
+        return self.rate >= self.starts_at
+
+    @property
+    def calm(self) -> bool:
+        """Below half the rate a surge starts at: one Roost started is over."""
+        return self.rate < self.starts_at / 2
+
+    def says(self) -> str:
+        """ "240 mentions in the last 10 min, 12× the usual for this hour (about 20)"."""
+        minutes = self.window.total_seconds() / 60
+        span = f"{minutes:.0f} min" if minutes >= 1 else f"{self.window.total_seconds():.0f} s"
+        said = f"{self.rate:,} mention{'s' * (self.rate != 1)} in the last {span}"
+        if self.usual >= 0.5:
+            said += (
+                f", {self.rate / self.usual:.0f}× the usual for this hour (about {self.usual:.0f})"
+            )
+        else:
+            said += " (it usually has next to none at this hour)"
+        return said
+
+
+def pace_of(rt: Runtime, session: Session, account: Account, now: datetime) -> Pace:
+    """The account's pace now: the last window's mentions, and the same hour's usual over
+    the days it has had in Roost, up to HISTORY_DAYS."""
+    settings = rt.settings
+    window = timedelta(seconds=settings.roost_surge_window_seconds)
+    rate = received_between(session, account.id, now - window, now)
+    days = max(0, min(HISTORY_DAYS, (now - account.created_at).days))
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    spans = [
+        (hour - timedelta(days=d), hour - timedelta(days=d, hours=-1)) for d in range(1, days + 1)
+    ]
+    before = received_in(session, account.id, spans)
+    usual = before / (days * 3600 / window.total_seconds()) if days else 0.0
+    starts_at = max(float(settings.roost_surge_floor), settings.roost_surge_factor * usual)
+    return Pace(rate, usual, starts_at, window)
+
+
+def check_surges(rt: Runtime) -> int:
+    """Start and end surges as each active account's pace says; tell their channels.
+    How many notices went out. Run by the worker's sweep."""
+    now = rt.clock()
+    told = 0
+    with rt.sessions() as session:
+        accounts = active_accounts(session)
+    for account in accounts:
+        with rt.sessions.begin() as session:
+            pace = pace_of(rt, session, account, now)
+            surge = open_surge(session, account.id)
+            if surge is None and pace.surging:
+                surge = start_surge(session, account.id, now, rate=pace.rate, usual=pace.usual)
+                if surge is None:
+                    continue  # another sweep started it, and tells of it
+                text = f":rotating_light: A surge on *@{account.handle}*: {pace.says()}. "
+                text += _meanwhile(account.handle)
+                key, surge_id = "start", surge.id
+            elif surge is not None:
+                note_peak(session, surge.id, pace.rate)
+                if surge.started_by is not None or not pace.calm:
+                    continue  # a person's surge ends when a person ends it
+                if now - surge.started_at < pace.window or not end_surge(session, surge.id, now):
+                    continue
+                session.refresh(surge)
+                text = _over(session, account, surge, pace.window)
+                key, surge_id = "end", surge.id
+            else:
+                continue
+        told += _tell(rt, f"surge:{surge_id}:{key}", account.channel_id, text)
+    return told
+
+
+def _meanwhile(handle: str) -> str:
+    return (
+        "While it lasts Roost groups its mentions by what they are about. "
+        f"`/roost surge off @{handle}` ends it; `/roost surge` shows every account's pace."
+    )
+
+
+def surge_command(rt: Runtime, who: Who, text: str) -> tuple[str, list[dict[str, Any]] | None]:
+    """`/roost surge [on|off @account]`: the pace of each account the person may see, or a
+    surge switched on or off by one of the account's owners or an admin."""
+    words = text.split()
+    if not words:
+        return _status(rt, who)
+    if len(words) != 2 or words[0].lower() not in ("on", "off"):
+        raise ValueError(USAGE)
+    switch, handle = words[0].lower(), words[1]
+    now = rt.clock()
+    with rt.sessions() as session:
+        account = account_by_handle(session, handle)
+    if account is None:
+        shown = escape(handle[:40])
+        raise Refused(f"There is no account {shown} in Roost: `/roost accounts` lists them.")
+    require_manager_of(rt, who, account.id)
+    with rt.sessions.begin() as session:
+        pace = pace_of(rt, session, account, now)
+        surge = open_surge(session, account.id)
+        if switch == "on":
+            if surge is not None:
+                if surge.started_by is None:  # Roost's: now the person's, to end by hand
+                    surge.started_by = who.user_id
+                return f"A surge on *@{account.handle}* is already on: {pace.says()}.", None
+            surge = start_surge(
+                session, account.id, now, rate=pace.rate, usual=pace.usual, by=who.user_id
+            )
+            if surge is None:
+                return f"A surge on *@{account.handle}* is already on.", None
+            key, surge_id = "start", surge.id
+            notice = (
+                f":rotating_light: <@{who.user_id}> switched surge mode on for "
+                f"*@{account.handle}*: {pace.says()}. " + _meanwhile(account.handle)
+            )
+            answer = f"Surge mode is on for *@{account.handle}*; its channel is told."
+        else:
+            if surge is None or not end_surge(session, surge.id, now, by=who.user_id):
+                return f"There is no surge on *@{account.handle}* to end.", None
+            session.refresh(surge)
+            key, surge_id = "end", surge.id
+            notice = _over(session, account, surge, pace.window)
+            answer = f"The surge on *@{account.handle}* is over; its channel is told."
+    _tell(
+        rt,
+        f"surge:{surge_id}:{key}",
+        account.channel_id,
+        notice.replace("{handle}", account.handle),
+    )
+    return answer, None
+
+
+def _status(rt: Runtime, who: Who) -> tuple[str, list[dict[str, Any]]]:
+    now = rt.clock()
+    lines = []
+    with rt.sessions() as session:
+        for account in visible_accounts(rt, session, who, None):
+            pace = pace_of(rt, session, account, now)
+            surge = open_surge(session, account.id)
+            state = (
+                f"a surge since <!date^{int(surge.started_at.timestamp())}^{{time}}|"
+                f"{surge.started_at:%H:%M} UTC>"
+                if surge is not None
+                else f"no surge (one starts at {pace.starts_at:,.0f})"
+            )
+            lines.append(f"*@{account.handle}*: {state}; {pace.says()}.")
+    blocks = [section("\n".join(lines)), context(USAGE)]
+    return "\n".join(lines), blocks
+
+
+def _over(session: Session, account: Account, surge: Surge, window: timedelta) -> str:
+    """The end of a surge told: how long, how many (from the window that showed it), the
+    peak."""
+    assert surge.ended_at is not None
+    lasted = surge.ended_at - surge.started_at
+    hours, minutes = divmod(int(lasted.total_seconds() // 60), 60)
+    took = f"{hours} h {minutes} min" if hours else f"{minutes} min"
+    since = surge.started_at - window if surge.started_by is None else surge.started_at
+    mentions = received_between(session, account.id, since, surge.ended_at)
+    by = f" <@{surge.ended_by}> ended it." if surge.ended_by else ""
+    return (
+        f":white_check_mark: The surge on *@{account.handle}* is over after {took}: "
+        f"{mentions:,} mentions, at most {surge.peak:,} in one window.{by}"
+    )
+
+
+def _tell(rt: Runtime, key: str, channel: str, text: str) -> int:
+    try:
+        post_notice(rt, key, channel, text)
+    except SlackError as exc:
+        logger.warning("surge notice %s not posted: %s", key, exc)
+        return 0
+    return 1
