@@ -15,4 +15,5 @@ HELP = """*Roost* brings every @mention of your X accounts into Slack as cards.
 • `/roost stats [7d|30d] [@account]` shows the figures, and sends you the chart.
 • `/roost spend [@account] [YYYY-MM]` shows what X bills for each account: yesterday, this month, where the month is heading.
 • `/roost surge` shows each account's pace against its usual; `/roost surge on|off @account` switches surge mode on or off (owners and admins).
+• `/roost group @account 배송|delivery "Delivery delays"` names a group by its words: in a surge, mentions with them go to it first; `/roost group @account` lists them.
 • `/roost audit [@account] [days]` sends you the audit log as a CSV file."""  # noqa: E501

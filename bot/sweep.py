@@ -22,6 +22,7 @@ from bot.outbound.sending import sweep_outbound
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.surge.detect import check_surges
+from bot.surge.groups import group_surges
 from bot.team.budget import keep_spend, tell_budgets
 from bot.worker import Recurring, redis_forgot, requeue_orphans, worker_alive
 from storage import outbound as outbound_rows
@@ -62,8 +63,9 @@ def sweep() -> int:
         logger.exception("X spend not kept or budgets not checked by this sweep")
     try:
         check_surges(rt)
+        group_surges(rt)
     except Exception:
-        logger.exception("surges not checked by this sweep")
+        logger.exception("surges not checked or grouped by this sweep")
     with rt.sessions() as session:
         accounts = list(session.scalars(select(Account.id)))
     for account_id in accounts:

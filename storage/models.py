@@ -182,6 +182,10 @@ class Mention(Base):
     sla_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The group of a surge this mention was put in, if it came during one.
+    surge_group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("surge_groups.id", ondelete="SET NULL"), index=True
+    )
     # Who sent that first reply or DM, for the per-person figures.
     first_responder_id: Mapped[int | None] = mapped_column(
         ForeignKey("members.id", ondelete="SET NULL")
@@ -469,3 +473,36 @@ class Surge(Base):
     rate: Mapped[int] = mapped_column(Integer)  # mentions a window when it started
     usual: Mapped[float] = mapped_column(Float)  # the usual a window, for that hour
     peak: Mapped[int] = mapped_column(Integer)  # the most a window while it lasted
+
+
+class SurgeGroup(Base):
+    """Mentions of one surge about one thing (bot.surge.grouping): how many, since and
+    until when, the words that label it, and a few of them to read."""
+
+    __tablename__ = "surge_groups"
+    __table_args__ = (UniqueConstraint("surge_id", "key", name="uq_surge_groups_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    surge_id: Mapped[int] = mapped_column(ForeignKey("surges.id", ondelete="CASCADE"))
+    key: Mapped[int] = mapped_column(Integer)  # the grouper's own number for it
+    name: Mapped[str | None] = mapped_column(String(80))  # a team's name, if it has one
+    label: Mapped[list[str]] = mapped_column(JSON, default=list)  # its top words
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    samples: Mapped[list[int]] = mapped_column(JSON, default=list)  # up to 3 mention ids
+
+
+class GroupName(Base):
+    """A group a team named for an account by its keywords (`/roost group`): in a surge,
+    every mention using one of them goes to it, before any grouping by likeness."""
+
+    __tablename__ = "group_names"
+    __table_args__ = (UniqueConstraint("account_id", "name", name="uq_group_names_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(80))
+    keywords: Mapped[list[str]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -341,6 +341,7 @@ def test_the_running_worker_tells_a_surge_once_as_it_starts_and_once_as_it_ends(
     assert "A surge on *@brand*: 8 mentions in the last 4 s" in told()[0]
     wait_for(lambda: len(told()) == 2, timeout=30)  # the window passes with nothing new
     assert "The surge on *@brand* is over" in told()[1] and "8 mentions" in told()[1]
+    assert "What they were about:\n• *order*: 8 (0 answered)" in told()[1]  # grouped
     periods = _sweep_periods(processes)
     wait_for(lambda: len(_sweep_periods(processes)) >= len(periods) + 2, timeout=20)
     assert len(told()) == 2

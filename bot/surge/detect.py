@@ -23,6 +23,7 @@ from bot.runtime import Runtime
 from bot.slack.blocks import context, section
 from bot.slack.mrkdwn import escape
 from bot.slack.notices import post_notice
+from bot.surge.groups import group_surge, summaries, summary_lines
 from bot.team.admin import require_manager_of
 from bot.team.people import Who, visible_accounts
 from storage.accounts import account_by_handle, active_accounts
@@ -105,26 +106,34 @@ def check_surges(rt: Runtime) -> int:
         with rt.sessions.begin() as session:
             pace = pace_of(rt, session, account, now)
             surge = open_surge(session, account.id)
-            if surge is None and pace.surging:
-                surge = start_surge(session, account.id, now, rate=pace.rate, usual=pace.usual)
-                if surge is None:
-                    continue  # another sweep started it, and tells of it
-                text = f":rotating_light: A surge on *@{account.handle}*: {pace.says()}. "
-                text += _meanwhile(account.handle)
-                key, surge_id = "start", surge.id
-            elif surge is not None:
+            if surge is not None:
                 note_peak(session, surge.id, pace.rate)
-                if surge.started_by is not None or not pace.calm:
-                    continue  # a person's surge ends when a person ends it
-                if now - surge.started_at < pace.window or not end_surge(session, surge.id, now):
-                    continue
-                session.refresh(surge)
-                text = _over(session, account, surge, pace.window)
-                key, surge_id = "end", surge.id
-            else:
-                continue
-        told += _tell(rt, f"surge:{surge_id}:{key}", account.channel_id, text)
+        if surge is None and pace.surging:
+            with rt.sessions.begin() as session:
+                surge = start_surge(session, account.id, now, rate=pace.rate, usual=pace.usual)
+            if surge is None:
+                continue  # another sweep started it, and tells of it
+            text = f":rotating_light: A surge on *@{account.handle}*: {pace.says()}. "
+            text += _meanwhile(account.handle)
+            told += _tell(rt, f"surge:{surge.id}:start", account.channel_id, text)
+        elif surge is not None and surge.started_by is None and pace.calm:
+            # A person's surge ends when a person ends it; Roost's, a window after it began.
+            if now - surge.started_at >= pace.window:
+                told += _end(rt, account, surge, pace, by=None)  # told once, by its key
     return told
+
+
+def _end(rt: Runtime, account: Account, surge: Surge, pace: Pace, by: str | None) -> bool:
+    """End the surge, its last arrivals grouped first, and tell the channel once; False
+    if another sweep or a person ended it already."""
+    group_surge(rt, surge)
+    with rt.sessions.begin() as session:
+        if not end_surge(session, surge.id, rt.clock(), by=by):
+            return False
+        ended = session.get_one(Surge, surge.id, populate_existing=True)
+        text = _over(session, account, ended, pace.window)
+    _tell(rt, f"surge:{surge.id}:end", account.channel_id, text)
+    return True
 
 
 def _meanwhile(handle: str) -> str:
@@ -153,36 +162,26 @@ def surge_command(rt: Runtime, who: Who, text: str) -> tuple[str, list[dict[str,
     with rt.sessions.begin() as session:
         pace = pace_of(rt, session, account, now)
         surge = open_surge(session, account.id)
+        if switch == "on" and surge is not None:
+            if surge.started_by is None:  # Roost's: now the person's, to end by hand
+                surge.started_by = who.user_id
+            return f"A surge on *@{account.handle}* is already on: {pace.says()}.", None
         if switch == "on":
-            if surge is not None:
-                if surge.started_by is None:  # Roost's: now the person's, to end by hand
-                    surge.started_by = who.user_id
-                return f"A surge on *@{account.handle}* is already on: {pace.says()}.", None
             surge = start_surge(
                 session, account.id, now, rate=pace.rate, usual=pace.usual, by=who.user_id
             )
-            if surge is None:
-                return f"A surge on *@{account.handle}* is already on.", None
-            key, surge_id = "start", surge.id
-            notice = (
-                f":rotating_light: <@{who.user_id}> switched surge mode on for "
-                f"*@{account.handle}*: {pace.says()}. " + _meanwhile(account.handle)
-            )
-            answer = f"Surge mode is on for *@{account.handle}*; its channel is told."
-        else:
-            if surge is None or not end_surge(session, surge.id, now, by=who.user_id):
-                return f"There is no surge on *@{account.handle}* to end.", None
-            session.refresh(surge)
-            key, surge_id = "end", surge.id
-            notice = _over(session, account, surge, pace.window)
-            answer = f"The surge on *@{account.handle}* is over; its channel is told."
-    _tell(
-        rt,
-        f"surge:{surge_id}:{key}",
-        account.channel_id,
-        notice.replace("{handle}", account.handle),
+    if switch == "off":
+        if surge is None or not _end(rt, account, surge, pace, by=who.user_id):
+            return f"There is no surge on *@{account.handle}* to end.", None
+        return f"The surge on *@{account.handle}* is over; its channel is told.", None
+    if surge is None:
+        return f"A surge on *@{account.handle}* is already on.", None
+    notice = (
+        f":rotating_light: <@{who.user_id}> switched surge mode on for "
+        f"*@{account.handle}*: {pace.says()}. " + _meanwhile(account.handle)
     )
-    return answer, None
+    _tell(rt, f"surge:{surge.id}:start", account.channel_id, notice)
+    return f"Surge mode is on for *@{account.handle}*; its channel is told.", None
 
 
 def _status(rt: Runtime, who: Who) -> tuple[str, list[dict[str, Any]]]:
@@ -199,6 +198,8 @@ def _status(rt: Runtime, who: Who) -> tuple[str, list[dict[str, Any]]]:
                 else f"no surge (one starts at {pace.starts_at:,.0f})"
             )
             lines.append(f"*@{account.handle}*: {state}; {pace.says()}.")
+            if surge is not None and (groups := summaries(session, surge.id)):
+                lines.append(summary_lines(groups))
     blocks = [section("\n".join(lines)), context(USAGE)]
     return "\n".join(lines), blocks
 
@@ -213,9 +214,11 @@ def _over(session: Session, account: Account, surge: Surge, window: timedelta) -
     since = surge.started_at - window if surge.started_by is None else surge.started_at
     mentions = received_between(session, account.id, since, surge.ended_at)
     by = f" <@{surge.ended_by}> ended it." if surge.ended_by else ""
+    groups = summaries(session, surge.id)
+    about = f"\nWhat they were about:\n{summary_lines(groups)}" if groups else ""
     return (
         f":white_check_mark: The surge on *@{account.handle}* is over after {took}: "
-        f"{mentions:,} mentions, at most {surge.peak:,} in one window.{by}"
+        f"{mentions:,} mentions, at most {surge.peak:,} in one window.{by}{about}"
     )
 
 

@@ -19,6 +19,7 @@ and group as well on short, misspelt posts; MinHash finds near-copies, not topic
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import unicodedata
@@ -193,12 +194,85 @@ class Grouper:
             self._norms.clear()
         group = self._named(text) or self._closest(found)
         if group is None:
-            group = Group(key=len(self.groups))
+            group = Group(key=self._next_key())
             self.groups.append(group)
         group.size += 1
         group.terms.update(found)
         self._norms.pop(group.key, None)
         return group
+
+    def name(self, name: str, keywords: Sequence[str], key: int | None = None) -> Group:
+        """A group named by keywords, added if it is not there yet (a team named it during
+        a surge; `key`: the number it had before): from now on its words send mentions
+        to it first."""
+        for group in self.groups:
+            if group.name == name:
+                group.keywords = tuple(keywords)
+                return group
+        group = Group(
+            key=self._next_key() if key is None else key, name=name, keywords=tuple(keywords)
+        )
+        self.groups.append(group)
+        return group
+
+    def to_json(self) -> str:
+        """The grouper's state, to carry from one job to the next (from_json)."""
+        return json.dumps(
+            {
+                "join_at": self.join_at,
+                "seen": self.seen,
+                "df": self.df,
+                "groups": [
+                    {
+                        "key": g.key,
+                        "name": g.name,
+                        "keywords": list(g.keywords),
+                        "size": g.size,
+                        "terms": g.terms,
+                    }
+                    for g in self.groups
+                ],
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Grouper:
+        state = json.loads(raw)
+        grouper = cls(join_at=float(state["join_at"]))
+        grouper.seen = int(state["seen"])
+        grouper.df = Counter(state["df"])
+        grouper.groups = [
+            Group(
+                key=int(g["key"]),
+                name=g["name"],
+                keywords=tuple(g["keywords"]),
+                size=int(g["size"]),
+                terms=Counter(g["terms"]),
+            )
+            for g in state["groups"]
+        ]
+        grouper.idf = {term: grouper._idf_now(term) for term in grouper.df}
+        return grouper
+
+    def add_known(self, text: str, key: int) -> None:
+        """Count a mention already in group `key` (rebuilding the state from what was
+        stored), without grouping it again."""
+        found = features(text)
+        self.seen += 1
+        self.df.update(found.keys())
+        group = next((g for g in self.groups if g.key == key), None)
+        if group is None:
+            group = Group(key=key)
+            self.groups.append(group)
+        group.size += 1
+        group.terms.update(found)
+        self.idf = {}
+        self._norms.clear()
+
+    def _next_key(self) -> int:
+        return max((g.key for g in self.groups), default=-1) + 1
 
     def merge(self, at: float = MERGE_AT) -> dict[int, int]:
         """Fold each group into a larger one it has come to resemble (cosine of their

@@ -1,4 +1,5 @@
-"""Surges: when an account's mentions came far faster than usual, or a team said so
+"""Surges: when an account's mentions came far faster than usual, or a team said so; the
+groups of a surge's mentions, and the groups a team named
 
 Revision ID: 0010
 Revises: 0009
@@ -40,7 +41,51 @@ def upgrade() -> None:
         postgresql_where=sa.text("ended_at IS NULL"),
     )
 
+    op.create_table(
+        "surge_groups",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("surge_id", sa.Integer(), nullable=False),
+        sa.Column("key", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=80), nullable=True),
+        sa.Column("label", sa.JSON(), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("first_at", sa.DateTime(), nullable=False),
+        sa.Column("last_at", sa.DateTime(), nullable=False),
+        sa.Column("samples", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(["surge_id"], ["surges.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("surge_id", "key", name="uq_surge_groups_key"),
+    )
+    op.create_table(
+        "group_names",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=80), nullable=False),
+        sa.Column("keywords", sa.JSON(), nullable=False),
+        sa.Column("created_by", sa.String(length=32), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("account_id", "name", name="uq_group_names_name"),
+    )
+    with op.batch_alter_table("mentions", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("surge_group_id", sa.Integer(), nullable=True))
+        batch_op.create_index("ix_mentions_surge_group_id", ["surge_group_id"], unique=False)
+        batch_op.create_foreign_key(
+            "fk_mentions_surge_group_id",
+            "surge_groups",
+            ["surge_group_id"],
+            ["id"],
+            ondelete="SET NULL",
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("mentions", schema=None) as batch_op:
+        batch_op.drop_constraint("fk_mentions_surge_group_id", type_="foreignkey")
+        batch_op.drop_index("ix_mentions_surge_group_id")
+        batch_op.drop_column("surge_group_id")
+    op.drop_table("group_names")
+    op.drop_table("surge_groups")
     op.drop_index("uq_surges_open", table_name="surges")
     op.drop_table("surges")

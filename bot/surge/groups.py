@@ -1,0 +1,327 @@
+"""A surge's mentions put in groups as they come, kept in the database (each mention's
+group, each group's count, label and samples), with the grouper's state in Redis between
+runs, rebuilt from the database when Redis lost it. Run by the worker's sweep for each
+open surge: one run at a time per surge, under a lease.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from bot.lease import Lease
+from bot.runtime import Runtime
+from bot.slack.mrkdwn import escape
+from bot.surge.grouping import Grouper
+from bot.team.admin import require_manager_of
+from bot.team.people import Who, visible_accounts
+from storage.models import GroupName, Mention, Surge, SurgeGroup
+
+logger = logging.getLogger(__name__)
+
+BATCH = 2_000
+"""Mentions grouped in one transaction."""
+
+SAMPLES = 3
+"""Mentions a group keeps to show what it is about."""
+
+STATE_SECONDS = 2 * 24 * 3600
+"""How long a surge's grouper state stays in Redis after its last use."""
+
+
+def state_key(surge_id: int) -> str:
+    return f"roost:surge:{surge_id}:grouper"
+
+
+def group_surges(rt: Runtime) -> int:
+    """Group what each open surge's accounts received since the last run; how many."""
+    with rt.sessions() as session:
+        surges = list(session.scalars(select(Surge).where(Surge.ended_at.is_(None))))
+    return sum(group_surge(rt, surge) for surge in surges)
+
+
+def group_surge(rt: Runtime, surge: Surge) -> int:
+    """Group the surge's mentions not grouped yet (from the window that showed it on);
+    how many. Another run at it already: nothing, this time."""
+    lease = Lease(rt.redis, f"surge-groups:{surge.id}", seconds=60)
+    if not lease.acquire():
+        return 0
+    try:
+        grouper = _load(rt, surge)
+        since = surge.started_at - timedelta(seconds=rt.settings.roost_surge_window_seconds)
+        grouped = 0
+        while True:
+            with rt.sessions.begin() as session:
+                arrivals = list(
+                    session.execute(
+                        select(Mention.id, Mention.text, Mention.received_at)
+                        .where(
+                            Mention.account_id == surge.account_id,
+                            Mention.received_at >= since,
+                            Mention.surge_group_id.is_(None),
+                        )
+                        .order_by(Mention.id)
+                        .limit(BATCH)
+                    )
+                )
+                if not arrivals:
+                    break
+                _assign(session, grouper, surge, [(a.id, a.text, a.received_at) for a in arrivals])
+                grouped += len(arrivals)
+            _save(rt, surge, grouper)
+            lease.renew()
+        return grouped
+    finally:
+        lease.release()
+
+
+def _assign(
+    session: Session,
+    grouper: Grouper,
+    surge: Surge,
+    arrivals: Sequence[tuple[int, str, datetime]],
+) -> None:
+    """Group each arrival (id, text, when stored); count, label and sample each group it
+    went to, and note its group on each mention."""
+    rows = {
+        row.key: row
+        for row in session.scalars(select(SurgeGroup).where(SurgeGroup.surge_id == surge.id))
+    }
+    members: dict[int, list[int]] = {}
+    for mention_id, text, received_at in arrivals:
+        group = grouper.assign(text)
+        row = rows.get(group.key)
+        if row is None:
+            row = rows[group.key] = SurgeGroup(
+                surge_id=surge.id,
+                key=group.key,
+                name=group.name,
+                size=0,
+                first_at=received_at,
+                last_at=received_at,
+                samples=[],
+                label=[],
+            )
+            session.add(row)
+        row.size = group.size
+        row.first_at = min(row.first_at, received_at)
+        row.last_at = max(row.last_at, received_at)
+        if len(row.samples) < SAMPLES:
+            row.samples = [*row.samples, mention_id]
+        members.setdefault(group.key, []).append(mention_id)
+    session.flush()
+    for key, ids in members.items():
+        row = rows[key]
+        group = next(g for g in grouper.groups if g.key == key)
+        row.label = grouper.label(group)
+        session.execute(
+            update(Mention).where(Mention.id.in_(ids)).values(surge_group_id=row.id),
+            execution_options={"synchronize_session": False},
+        )
+
+
+def _load(rt: Runtime, surge: Surge) -> Grouper:
+    """The surge's grouper as the last run left it; rebuilt from the database if Redis
+    does not hold it; with the account's named groups as they are now."""
+    raw = rt.redis.get(state_key(surge.id))
+    with rt.sessions() as session:
+        names = list(
+            session.scalars(
+                select(GroupName)
+                .where(GroupName.account_id == surge.account_id)
+                .order_by(GroupName.id)
+            )
+        )
+        if raw is not None:
+            grouper = Grouper.from_json(raw)
+        else:
+            grouper = _rebuild(session, surge, names)
+    for named in names:
+        grouper.name(named.name, named.keywords)
+    current = {named.name for named in names}
+    for group in grouper.groups:
+        if group.name is not None and group.name not in current:
+            group.keywords = ()  # its name was dropped: it groups by likeness now
+    return grouper
+
+
+def _rebuild(session: Session, surge: Surge, names: list[GroupName]) -> Grouper:
+    started = time.perf_counter()
+    grouper = Grouper(named=[])
+    rows = session.scalars(select(SurgeGroup).where(SurgeGroup.surge_id == surge.id))
+    for row in sorted(rows, key=lambda r: r.key):
+        if row.name is not None:
+            keywords = next((n.keywords for n in names if n.name == row.name), [])
+            grouper.name(row.name, keywords, key=row.key)
+    grouped = session.execute(
+        select(Mention.text, SurgeGroup.key)
+        .join(SurgeGroup, Mention.surge_group_id == SurgeGroup.id)
+        .where(SurgeGroup.surge_id == surge.id)
+        .order_by(Mention.id)
+    )
+    count = 0
+    for text, key in grouped:
+        grouper.add_known(text, key)
+        count += 1
+    logger.info(
+        "surge %s: grouping rebuilt from %d mentions in %.2f s",
+        surge.id,
+        count,
+        time.perf_counter() - started,
+    )
+    return grouper
+
+
+def _save(rt: Runtime, surge: Surge, grouper: Grouper) -> None:
+    rt.redis.set(state_key(surge.id), grouper.to_json(), ex=STATE_SECONDS)
+
+
+GROUP_USAGE = (
+    'Use `/roost group @brand 배송|delivery "Delivery delays"` to name a group by its '
+    'words, `/roost group @brand` to list them, `/roost group @brand off "Delivery delays"` '
+    "to drop one."
+)
+
+NAME_LIMIT = 80
+KEYWORDS_LIMIT = 20
+
+
+def group_command(rt: Runtime, who: Who, text: str) -> tuple[str, list[dict[str, Any]] | None]:
+    """`/roost group @account [words "Name" | off "Name"]`: the groups a team named for an
+    account, by the words that send a surge's mentions to them. Naming and dropping take
+    an owner of the account or an admin; anyone with a role may list them."""
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        raise ValueError(f"A quote is not closed. {GROUP_USAGE}") from None
+    if not words:
+        raise ValueError(GROUP_USAGE)
+    now = rt.clock()
+    with rt.sessions() as session:
+        (account,) = visible_accounts(rt, session, who, words[0].lstrip("@"))
+    if len(words) == 1:
+        with rt.sessions() as session:
+            names = list(
+                session.scalars(
+                    select(GroupName)
+                    .where(GroupName.account_id == account.id)
+                    .order_by(GroupName.id)
+                )
+            )
+        if not names:
+            return f"*@{account.handle}* has no named groups. {GROUP_USAGE}", None
+        listed = "\n".join(f"• *{escape(n.name)}*: {escape(' | '.join(n.keywords))}" for n in names)
+        return f"Named groups of *@{account.handle}*:\n{listed}", None
+    require_manager_of(rt, who, account.id)
+    if words[1].lower() == "off" and len(words) == 3:
+        with rt.sessions.begin() as session:
+            dropped = session.execute(
+                delete(GroupName).where(
+                    GroupName.account_id == account.id, GroupName.name == words[2]
+                ),
+                execution_options={"synchronize_session": False},
+            )
+        if not dropped.rowcount:  # type: ignore[attr-defined]
+            return f"*@{account.handle}* has no group named “{escape(words[2])}”.", None
+        return f"Dropped the group “{escape(words[2])}” of *@{account.handle}*.", None
+    if len(words) != 3:
+        raise ValueError(GROUP_USAGE)
+    keywords = [word.strip() for word in words[1].split("|") if word.strip()]
+    name = words[2].strip()
+    if not name or len(name) > NAME_LIMIT:
+        raise ValueError(f"A group's name is 1 to {NAME_LIMIT} characters. {GROUP_USAGE}")
+    if not keywords or len(keywords) > KEYWORDS_LIMIT or any(len(k) > 40 for k in keywords):
+        raise ValueError(
+            f"Give 1 to {KEYWORDS_LIMIT} words of at most 40 characters, between |. " + GROUP_USAGE
+        )
+    with rt.sessions.begin() as session:
+        named = session.scalar(
+            select(GroupName).where(GroupName.account_id == account.id, GroupName.name == name)
+        )
+        if named is None:
+            session.add(
+                GroupName(
+                    account_id=account.id,
+                    name=name,
+                    keywords=keywords,
+                    created_by=who.user_id,
+                    created_at=now,
+                )
+            )
+        else:
+            named.keywords = keywords
+    shown = escape(" | ".join(keywords))
+    return (
+        f"In a surge on *@{account.handle}*, mentions with {shown} go to “{escape(name)}” "
+        "first, from the next mention grouped.",
+        None,
+    )
+
+
+@dataclass(frozen=True)
+class GroupSummary:
+    """A surge's group as people read it."""
+
+    name: str  # the team's name, or its top words
+    size: int
+    answered: int
+    first_at: datetime
+    last_at: datetime
+    samples: list[str]
+
+
+def summaries(session: Session, surge_id: int, top: int = 5) -> list[GroupSummary]:
+    """The surge's largest groups, largest first, with how many of each were answered."""
+    rows = list(
+        session.scalars(
+            select(SurgeGroup)
+            .where(SurgeGroup.surge_id == surge_id)
+            .order_by(SurgeGroup.size.desc(), SurgeGroup.key)
+            .limit(top)
+        )
+    )
+    answered = dict(
+        session.execute(
+            select(Mention.surge_group_id, func.count(Mention.id))
+            .where(
+                Mention.surge_group_id.in_([r.id for r in rows]),
+                Mention.first_response_at.is_not(None),
+            )
+            .group_by(Mention.surge_group_id)
+        ).all()
+    )
+    texts = dict(
+        session.execute(
+            select(Mention.id, Mention.text).where(
+                Mention.id.in_([m for r in rows for m in r.samples])
+            )
+        ).all()
+    )
+    return [
+        GroupSummary(
+            name=r.name or ", ".join(r.label) or "(no words in common)",
+            size=r.size,
+            answered=int(answered.get(r.id, 0)),
+            first_at=r.first_at,
+            last_at=r.last_at,
+            samples=[texts[m] for m in r.samples if m in texts],
+        )
+        for r in rows
+    ]
+
+
+def summary_lines(found: list[GroupSummary]) -> str:
+    """ "• *Delivery delays*: 120 (3 answered), the last at 14:32"; one a line."""
+    return "\n".join(
+        f"• *{escape(g.name)}*: {g.size:,} ({g.answered:,} answered), the last at "
+        f"<!date^{int(g.last_at.timestamp())}^{{time}}|{g.last_at:%H:%M} UTC>"
+        for g in found
+    )
