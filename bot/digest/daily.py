@@ -43,6 +43,7 @@ from bot.inbox.delivery import card_url
 from bot.runtime import Runtime
 from bot.slack.blocks import context
 from bot.slack.client import find_posted, send_dm
+from bot.surge.groups import surge_lines
 from bot.team.business_hours import business_clock
 from bot.team.people import Who, display_names, is_admin
 from storage.digests import (
@@ -259,6 +260,7 @@ def gather(rt: Runtime, channel: str, zone: str, now: datetime) -> DigestFacts:
         overdue, overdue_total = oldest_open(session, ids, LIST_ITEMS, overdue_at=now)
         texts = texts_between(session, ids, since, now, TERM_TEXTS)
         scheduled = scheduled_between(session, ids, now, day_ends)
+        surges = surge_lines(session, ids, since, now)
     week = period_figures(
         rows, until=now, days=7, zone=zone, handles=_handles(accounts), clocks=clocks(accounts)
     )
@@ -282,6 +284,7 @@ def gather(rt: Runtime, channel: str, zone: str, now: datetime) -> DigestFacts:
         scheduled=_scheduled(scheduled),
         names=display_names(rt, _named_people(by_assignee, oldest, overdue, week)),
         spend=_spend_lines(rt, accounts),
+        surges=surges,
     )
 
 

@@ -77,6 +77,7 @@ class DigestFacts:
     scheduled: list[Scheduled]
     names: dict[str, str]  # Slack user id -> name, to name people without pinging them
     spend: list[str] = field(default_factory=list)  # a line per account on what X bills
+    surges: list[str] = field(default_factory=list)  # a line per surge since, mrkdwn
 
     @property
     def quiet(self) -> bool:
@@ -120,6 +121,7 @@ def digest_blocks(facts: DigestFacts) -> tuple[str, list[dict[str, Any]]]:
         f" ({facts.received_overnight} overnight) for {whose}."
     )
     blocks: list[dict[str, Any]] = [header(title), section(came_in)]
+    blocks.extend(section(line) for line in facts.surges)
     blocks.append(section(_open_text(facts)))
     if facts.overdue_total:
         blocks.append(

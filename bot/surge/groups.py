@@ -23,7 +23,7 @@ from bot.slack.mrkdwn import escape
 from bot.surge.grouping import Grouper
 from bot.team.admin import require_manager_of
 from bot.team.people import Who, visible_accounts
-from storage.models import GroupName, Mention, Surge, SurgeGroup
+from storage.models import Account, GroupName, Mention, Surge, SurgeGroup
 
 logger = logging.getLogger(__name__)
 
@@ -325,3 +325,63 @@ def summary_lines(found: list[GroupSummary]) -> str:
         f"<!date^{int(g.last_at.timestamp())}^{{time}}|{g.last_at:%H:%M} UTC>"
         for g in found
     )
+
+
+def surge_lines(
+    session: Session, account_ids: list[int], since: datetime, now: datetime
+) -> list[str]:
+    """What the digest says of the surges of these accounts since `since`: when, how many,
+    what about, how many answered and the longest wait for a first reply. Already mrkdwn:
+    names a team typed are escaped here."""
+    surges = session.scalars(
+        select(Surge)
+        .where(
+            Surge.account_id.in_(account_ids),
+            (Surge.ended_at.is_(None)) | (Surge.ended_at >= since),
+        )
+        .order_by(Surge.started_at)
+    )
+    lines = []
+    for surge in surges:
+        handle = session.get_one(Account, surge.account_id).handle
+        until = surge.ended_at or now
+        counts = session.execute(
+            select(
+                func.count(Mention.id),
+                func.count(Mention.first_response_at),
+            )
+            .join(SurgeGroup, Mention.surge_group_id == SurgeGroup.id)
+            .where(SurgeGroup.surge_id == surge.id)
+        ).one()
+        waits = [
+            (answered or now) - received
+            for received, answered in session.execute(
+                select(Mention.received_at, Mention.first_response_at)
+                .join(SurgeGroup, Mention.surge_group_id == SurgeGroup.id)
+                .where(SurgeGroup.surge_id == surge.id)
+            )
+        ]
+        when = (
+            f"<!date^{int(surge.started_at.timestamp())}^{{date_short}} {{time}}|"
+            f"{surge.started_at:%d %b %H:%M} UTC>"
+        )
+        state = "still on" if surge.ended_at is None else f"for {_took(until - surge.started_at)}"
+        line = (
+            f":rotating_light: *@{handle}* had a surge from {when}, {state}: "
+            f"{counts[0]:,} mentions grouped, {counts[1]:,} answered"
+        )
+        if waits:
+            line += f", the longest wait for a first reply {_took(max(waits))}"
+        groups = summaries(session, surge.id, top=3)
+        if groups:
+            line += ". " + " · ".join(
+                f"{escape(g.name)} {g.size:,} ({g.answered:,} answered)" for g in groups
+            )
+        lines.append(line + ".")
+    return lines
+
+
+def _took(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"

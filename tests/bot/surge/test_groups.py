@@ -132,3 +132,28 @@ def test_mentions_before_a_surge_are_not_its_own(
     surge_on(rt, fake_slack)
     arrive(rt, brand, FEES, 100)
     assert group_surges(rt) == 3
+
+
+def test_the_next_digest_says_what_the_surge_was_about_and_how_long_people_waited(
+    rt: Runtime, fake_slack: FakeSlack, brand: Account
+) -> None:
+    from bot.digest.daily import gather
+
+    surge_on(rt, fake_slack)
+    arrive(rt, brand, DELIVERY + FEES, 0)
+    group_surges(rt)
+    with rt.sessions.begin() as session:
+        first = session.scalars(select(Mention).order_by(Mention.id)).first()
+        assert first is not None
+        first.first_response_at = first.received_at + timedelta(minutes=12)
+    later = rt.clock() + timedelta(minutes=45)
+    rt.clock = lambda: later
+    surge_command(rt, Who(fake_slack.team_id, OWNER), "off @brand")
+
+    facts = gather(rt, BRAND_CHANNEL, "UTC", later + timedelta(hours=1))
+
+    (line,) = facts.surges
+    assert "*@brand* had a surge from" in line and "for 45 min" in line
+    assert "6 mentions grouped, 1 answered" in line
+    assert "the longest wait for a first reply 1 h 45 min" in line  # the unanswered wait on
+    assert "(1 answered)" in line and "(0 answered)" in line
