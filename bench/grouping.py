@@ -11,7 +11,12 @@ groups a team named by keywords as `/roost group` names them, the share of each 
 topic's mentions that landed in its group and the share of each named group that is its
 topic. Speed: mentions grouped a second, one at a time as a surge brings them, over
 BENCH_GROUPING_MENTIONS (10,000) made from the set with words of their own; five runs,
-median and spread.
+median and spread; and over as many posts that share no topic at all (random words), the
+worst case, where the groups reach their cap (bot.surge.grouping.MAX_GROUPS).
+
+With kiwipiepy installed beside Roost (`.venv/bin/pip install kiwipiepy==0.24.1`; Roost
+does not depend on it), the same quality is measured with its nouns and verb stems in
+place of Roost's features, with the time and memory its model takes to load.
 """
 
 from __future__ import annotations
@@ -42,7 +47,9 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, load {load}")
     found = quality(rows)
     named = named_groups(rows)
-    speed = throughput(rows, int(os.environ.get("BENCH_GROUPING_MENTIONS", "10000")))
+    mentions = int(os.environ.get("BENCH_GROUPING_MENTIONS", "10000"))
+    speed = throughput(_like_the_set(rows, mentions))
+    worst = throughput(_unlike(mentions))
     print(
         f"{len(rows)} labelled mentions in {len({r['label'] for r in rows})} topics: purity "
         f"{found['purity']:.3f} in {found['groups']} groups ({found['groups_of_5']} of five or "
@@ -53,10 +60,19 @@ def main() -> None:
             f"named group {name!r}: {recall:.1%} of its topic in it, "
             f"{precision:.1%} of it its topic"
         )
-    print(
-        f"{speed['median']:,.0f} mentions grouped a second (runs {speed['low']:,.0f} to "
-        f"{speed['high']:,.0f}; {speed['mentions']:,} mentions, {speed['groups']} groups)"
-    )
+    for name, found_speed in (("like the set", speed), ("all unlike", worst)):
+        print(
+            f"{found_speed['median']:,.0f} mentions grouped a second, {name} (runs "
+            f"{found_speed['low']:,.0f} to {found_speed['high']:,.0f}; "
+            f"{found_speed['mentions']:,} mentions, {found_speed['groups']} groups)"
+        )
+    analyser = kiwi_quality(rows)
+    if analyser is not None:
+        print(
+            f"kiwipiepy in place of Roost's features: purity {analyser['purity']:.3f} in "
+            f"{analyser['groups']} groups; its model loaded in {analyser['load_s']:.1f} s, "
+            f"the process at {analyser['rss_mb']:,.0f} MB"
+        )
     print(
         json.dumps(
             {
@@ -68,6 +84,8 @@ def main() -> None:
                 "named_recall": {k: round(v[0], 4) for k, v in named.items()},
                 "named_precision": {k: round(v[1], 4) for k, v in named.items()},
                 "grouped_per_second": round(speed["median"]),
+                "grouped_per_second_unlike": round(worst["median"]),
+                "kiwi_purity": round(analyser["purity"], 4) if analyser else None,
             }
         )
     )
@@ -75,9 +93,7 @@ def main() -> None:
 
 def quality(rows: list[dict[str, str]]) -> dict[str, float]:
     grouper = Grouper()
-    keys = [grouper.assign(row["text"]).key for row in rows]
-    into = grouper.merge()
-    pairs = [(_final(key, into), row["label"]) for key, row in zip(keys, rows, strict=True)]
+    pairs = [(grouper.assign(row["text"]).key, row["label"]) for row in rows]
     sizes = Counter(key for key, _ in pairs)
     by_topic: dict[str, Counter[int]] = {}
     for key, label in pairs:
@@ -104,34 +120,80 @@ def named_groups(rows: list[dict[str, str]]) -> dict[str, tuple[float, float]]:
     return found
 
 
-def throughput(rows: list[dict[str, str]], mentions: int) -> dict[str, float]:
+def _like_the_set(rows: list[dict[str, str]], mentions: int) -> list[str]:
     rng = random.Random(7)
     extra = ["오늘", "빨리", "제발", "now", "today", "please", "ASAP", "급해요", "확인"]
-    texts = [
+    return [
         f"{rows[n % len(rows)]['text']} {rng.choice(extra)} {rng.randrange(1000)}"
         for n in range(mentions)
     ]
+
+
+def _unlike(mentions: int) -> list[str]:
+    """Posts of random words, Hangul and Latin, that share no topic."""
+    rng = random.Random(11)
+    syllables = [chr(0xAC00 + n) for n in range(0, 11172, 37)]
+    words = ["".join(rng.choices(syllables, k=rng.randint(2, 4))) for _ in range(3000)]
+    words += [
+        "".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=rng.randint(4, 9))) for _ in range(3000)
+    ]
+    return [" ".join(rng.choices(words, k=rng.randint(3, 8))) for _ in range(mentions)]
+
+
+def throughput(texts: list[str]) -> dict[str, float]:
     rates, groups = [], 0
     for _ in range(5):
         grouper = Grouper()
         started = time.perf_counter()
         for text in texts:
             grouper.assign(text)
-        rates.append(mentions / (time.perf_counter() - started))
+        rates.append(len(texts) / (time.perf_counter() - started))
         groups = len(grouper.groups)
     return {
         "median": statistics.median(rates),
         "low": min(rates),
         "high": max(rates),
-        "mentions": mentions,
+        "mentions": len(texts),
         "groups": groups,
     }
 
 
-def _final(key: int, into: dict[int, int]) -> int:
-    while key in into:
-        key = into[key]
-    return key
+def kiwi_quality(rows: list[dict[str, str]]) -> dict[str, float] | None:
+    """The labelled set grouped with kiwipiepy's nouns and verb stems as the features, if
+    kiwipiepy is installed; None if it is not."""
+    try:
+        from kiwipiepy import Kiwi  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    import resource
+
+    import bot.surge.grouping as grouping
+
+    started = time.perf_counter()
+    kiwi = Kiwi()
+    kiwi.tokenize("준비")
+    load = time.perf_counter() - started
+
+    def analysed(text: str) -> Counter[str]:
+        found: Counter[str] = Counter()
+        for token in kiwi.tokenize(text):
+            word = token.form.casefold()
+            if token.tag == "SL" and len(word) >= 3 and word not in grouping.STOP_WORDS:
+                found[f"w:{grouping._stem_latin(word)}"] += 1
+            elif token.tag in ("NNG", "NNP", "XR") and len(word) >= 2:
+                found[f"w:{word}"] += 1
+            elif token.tag in ("VV", "VA"):
+                found[f"w:{word}"] += 1
+        return found
+
+    ours = grouping.features
+    grouping.features = analysed
+    try:
+        found = quality(rows)
+    finally:
+        grouping.features = ours
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"purity": found["purity"], "groups": found["groups"], "load_s": load, "rss_mb": rss}
 
 
 if __name__ == "__main__":

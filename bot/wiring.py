@@ -19,7 +19,7 @@ from bot.queue import connect
 from bot.rate_limits import count_rate_limit
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.slack.client import RATE_LIMIT_RETRIES, make_client
+from bot.slack.client import WORKER_MAX_WAIT, make_client
 from bot.x.prices import load_prices
 from storage.db import database_url, make_engine
 
@@ -28,7 +28,8 @@ def runtime_from(
     settings: Settings, *, redis: Redis | None = None, worker: bool = False
 ) -> Runtime:
     """Connect everything the settings describe (nothing is called yet). A `worker`'s
-    Slack client leaves Slack's 429s to its jobs, which queue themselves again."""
+    Slack client waits out only Slack's short 429s; its jobs queue themselves again for
+    longer ones."""
     for secret in (
         settings.slack_bot_token,
         settings.slack_signing_secret,
@@ -53,7 +54,7 @@ def runtime_from(
             token,
             settings.slack_api_url,
             on_rate_limit=partial(count_rate_limit, redis, "slack"),
-            rate_limit_retries=0 if worker else RATE_LIMIT_RETRIES,
+            max_wait=WORKER_MAX_WAIT if worker else None,
         ),
         box=token_box(settings),
         publish_home=publish_home,

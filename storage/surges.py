@@ -64,24 +64,24 @@ def note_peak(session: Session, surge_id: int, rate: int) -> None:
     )
 
 
-def received_between(session: Session, account_id: int, start: datetime, end: datetime) -> int:
-    """How many of the account's mentions intake stored from `start` up to `end`."""
+def posted_between(session: Session, account_id: int, start: datetime, end: datetime) -> int:
+    """How many of the account's mentions were posted from `start` to `end`, both in, as X
+    dates them: mentions read late (a back-fill after an outage) count when they were
+    posted, not all at once when they were read."""
     return (
         session.scalar(
             select(func.count(Mention.id)).where(
                 Mention.account_id == account_id,
-                Mention.received_at >= start,
-                Mention.received_at < end,
+                Mention.created_at >= start,
+                Mention.created_at <= end,
             )
         )
         or 0
     )
 
 
-def received_in(
-    session: Session, account_id: int, spans: Sequence[tuple[datetime, datetime]]
-) -> int:
-    """How many of the account's mentions intake stored in any of `spans`, in one query."""
+def posted_in(session: Session, account_id: int, spans: Sequence[tuple[datetime, datetime]]) -> int:
+    """How many of the account's mentions were posted in any of `spans`, in one query."""
     if not spans:
         return 0
     return (
@@ -90,7 +90,7 @@ def received_in(
                 Mention.account_id == account_id,
                 or_(
                     *(
-                        Mention.received_at.between(s, e - timedelta(microseconds=1))
+                        Mention.created_at.between(s, e - timedelta(microseconds=1))
                         for s, e in spans
                     )
                 ),

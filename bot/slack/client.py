@@ -19,8 +19,12 @@ from bot.errors import SlackChannelUnavailable, SlackError, SlackRateLimited, Sl
 logger = logging.getLogger(__name__)
 
 RATE_LIMIT_RETRIES = 2
-"""429s absorbed in-process (sleeping Retry-After) by the web and the listener, whose
-callers wait for the answer. A worker absorbs none (see make_client)."""
+"""429s absorbed in-process (sleeping Retry-After) before the caller gets the last."""
+
+WORKER_MAX_WAIT = 2.0
+"""The longest Retry-After a worker sleeps through in-process: a DM or a card refresh,
+which nothing would try again, still gets through Slack's short limits, and a longer wait
+goes back to the job (a card delivery queues itself again for then)."""
 
 DEFAULT_RETRY_AFTER = 30.0
 """Seconds to wait after a 429 that names no Retry-After."""
@@ -34,16 +38,27 @@ _CHANNEL_ERRORS = {
 
 class CountingRateLimitHandler(RateLimitErrorRetryHandler):
     """slack_sdk's 429 handler, which waits out Retry-After silently, telling
-    `on_rate_limit` of every 429 first: the ones it absorbs and the last one it gives up on."""
+    `on_rate_limit` (if given) of every 429 first: the ones it absorbs and the last one it
+    gives up on. With `max_wait`, a 429 asking for a longer wait is not waited out: the
+    caller gets it at once (a worker's job is queued again for when Slack allows)."""
 
-    def __init__(self, on_rate_limit: Callable[[], None], *, max_retry_count: int) -> None:
+    def __init__(
+        self,
+        on_rate_limit: Callable[[], None] | None,
+        *,
+        max_retry_count: int,
+        max_wait: float | None = None,
+    ) -> None:
         super().__init__(max_retry_count=max_retry_count)
         self.on_rate_limit = on_rate_limit
+        self.max_wait = max_wait
 
     def __deepcopy__(self, memo: dict[int, Any]) -> CountingRateLimitHandler:
         # Bolt deep-copies each request, its client included, for lazy listeners; the
         # callback holds a Redis pool and its locks, which cannot be copied and need not be.
-        return CountingRateLimitHandler(self.on_rate_limit, max_retry_count=self.max_retry_count)
+        return CountingRateLimitHandler(
+            self.on_rate_limit, max_retry_count=self.max_retry_count, max_wait=self.max_wait
+        )
 
     def can_retry(
         self,
@@ -55,8 +70,21 @@ class CountingRateLimitHandler(RateLimitErrorRetryHandler):
     ) -> bool:
         # The client asks its one handler once per answer, so each 429 is told once.
         if response is not None and response.status_code == 429:
-            self.on_rate_limit()
+            if self.on_rate_limit is not None:
+                self.on_rate_limit()
+            if self.max_wait is not None and _retry_after(response) > self.max_wait:
+                return False
         return super().can_retry(state=state, request=request, response=response, error=error)
+
+
+def _retry_after(response: HttpResponse) -> float:
+    for name, values in response.headers.items():
+        if name.lower() == "retry-after":
+            try:
+                return float(values[0] if isinstance(values, list) else values)
+            except (TypeError, ValueError, IndexError):
+                break
+    return DEFAULT_RETRY_AFTER
 
 
 def make_client(
@@ -64,7 +92,7 @@ def make_client(
     base_url: str,
     *,
     on_rate_limit: Callable[[], None] | None = None,
-    rate_limit_retries: int = RATE_LIMIT_RETRIES,
+    max_wait: float | None = None,
 ) -> WebClient:
     """A WebClient that waits out Slack's rate limits instead of failing.
 
@@ -72,13 +100,12 @@ def make_client(
     connection is not retried here: Slack may have posted the message
     already, and the delivery job knows how to look before posting again.
     `on_rate_limit` is called for every 429 Slack answers (bot.rate_limits counts them);
-    it must not raise. A worker's client waits out none (`rate_limit_retries=0`): its
-    jobs are queued again for when Slack allows, rather than holding the worker asleep.
+    it must not raise. A worker's client waits out only short ones (`max_wait`, at most
+    WORKER_MAX_WAIT): for a longer one its job is queued again for when Slack allows,
+    rather than holding the worker asleep.
     """
-    handler = (
-        RateLimitErrorRetryHandler(max_retry_count=rate_limit_retries)
-        if on_rate_limit is None
-        else CountingRateLimitHandler(on_rate_limit, max_retry_count=rate_limit_retries)
+    handler = CountingRateLimitHandler(
+        on_rate_limit, max_retry_count=RATE_LIMIT_RETRIES, max_wait=max_wait
     )
     return WebClient(token=token, base_url=base_url, timeout=15, retry_handlers=[handler])
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.errors import Refused, SlackError
@@ -27,13 +28,13 @@ from bot.surge.groups import group_surge, summaries, summary_lines
 from bot.team.admin import require_manager_of
 from bot.team.people import Who, visible_accounts
 from storage.accounts import account_by_handle, active_accounts
-from storage.models import Account, Surge
+from storage.models import Account, Notice, Surge
 from storage.surges import (
     end_surge,
     note_peak,
     open_surge,
-    received_between,
-    received_in,
+    posted_between,
+    posted_in,
     start_surge,
 )
 
@@ -83,13 +84,13 @@ def pace_of(rt: Runtime, session: Session, account: Account, now: datetime) -> P
     the days it has had in Roost, up to HISTORY_DAYS."""
     settings = rt.settings
     window = timedelta(seconds=settings.roost_surge_window_seconds)
-    rate = received_between(session, account.id, now - window, now)
+    rate = posted_between(session, account.id, now - window, now)
     days = max(0, min(HISTORY_DAYS, (now - account.created_at).days))
     hour = now.replace(minute=0, second=0, microsecond=0)
     spans = [
         (hour - timedelta(days=d), hour - timedelta(days=d, hours=-1)) for d in range(1, days + 1)
     ]
-    before = received_in(session, account.id, spans)
+    before = posted_in(session, account.id, spans)
     usual = before / (days * 3600 / window.total_seconds()) if days else 0.0
     starts_at = max(float(settings.roost_surge_floor), settings.roost_surge_factor * usual)
     return Pace(rate, usual, starts_at, window)
@@ -113,14 +114,15 @@ def check_surges(rt: Runtime) -> int:
                 surge = start_surge(session, account.id, now, rate=pace.rate, usual=pace.usual)
             if surge is None:
                 continue  # another sweep started it, and tells of it
-            text = f":rotating_light: A surge on *@{account.handle}*: {pace.says()}. "
-            text += _meanwhile(account.handle)
-            told += _tell(rt, f"surge:{surge.id}:start", account.channel_id, text)
+            told += _tell(
+                rt, f"surge:{surge.id}:start", account.channel_id, _started(account, surge, pace)
+            )
         elif surge is not None and surge.started_by is None and pace.calm:
             # A person's surge ends when a person ends it; Roost's, a window after it began.
             if now - surge.started_at >= pace.window:
                 told += _end(rt, account, surge, pace, by=None)  # told once, by its key
-    return told
+    window = timedelta(seconds=rt.settings.roost_surge_window_seconds)
+    return told + tell_again(rt, window)
 
 
 def _end(rt: Runtime, account: Account, surge: Surge, pace: Pace, by: str | None) -> bool:
@@ -134,6 +136,51 @@ def _end(rt: Runtime, account: Account, surge: Surge, pace: Pace, by: str | None
         text = _over(session, account, ended, pace.window)
     _tell(rt, f"surge:{surge.id}:end", account.channel_id, text)
     return True
+
+
+def tell_again(rt: Runtime, window: timedelta) -> int:
+    """Post the start and end notices Slack would not take when they were due (a 429 in
+    a flood, an outage): each sweep tries those of the surges open or ended in the last
+    day whose notice is not in the channel yet. How many went out now."""
+    now = rt.clock()
+    with rt.sessions() as session:
+        surges = list(
+            session.scalars(
+                select(Surge).where(
+                    (Surge.ended_at.is_(None)) | (Surge.ended_at >= now - timedelta(days=1))
+                )
+            )
+        )
+        # An open surge's start; an ended one's end (its start, told late, would mislead).
+        wanted = {f"surge:{s.id}:{'end' if s.ended_at else 'start'}": s for s in surges}
+        posted = set(
+            session.scalars(
+                select(Notice.key).where(Notice.key.in_(wanted), Notice.slack_ts.is_not(None))
+            )
+        )
+        due = []
+        for key, surge in wanted.items():
+            if key in posted:
+                continue
+            account = session.get_one(Account, surge.account_id)
+            pace = Pace(surge.rate, surge.usual, 0.0, window)
+            text = (
+                _over(session, account, surge, window)
+                if key.endswith(":end")
+                else _started(account, surge, pace)
+            )
+            due.append((key, account.channel_id, text))
+    return sum(_tell(rt, key, channel, text) for key, channel, text in due)
+
+
+def _started(account: Account, surge: Surge, pace: Pace) -> str:
+    if surge.started_by is None:
+        opening = f":rotating_light: A surge on *@{account.handle}*"
+    else:
+        opening = (
+            f":rotating_light: <@{surge.started_by}> switched surge mode on for *@{account.handle}*"
+        )
+    return f"{opening}: {pace.says()}. " + _meanwhile(account.handle)
 
 
 def _meanwhile(handle: str) -> str:
@@ -176,11 +223,7 @@ def surge_command(rt: Runtime, who: Who, text: str) -> tuple[str, list[dict[str,
         return f"The surge on *@{account.handle}* is over; its channel is told.", None
     if surge is None:
         return f"A surge on *@{account.handle}* is already on.", None
-    notice = (
-        f":rotating_light: <@{who.user_id}> switched surge mode on for "
-        f"*@{account.handle}*: {pace.says()}. " + _meanwhile(account.handle)
-    )
-    _tell(rt, f"surge:{surge.id}:start", account.channel_id, notice)
+    _tell(rt, f"surge:{surge.id}:start", account.channel_id, _started(account, surge, pace))
     return f"Surge mode is on for *@{account.handle}*; its channel is told.", None
 
 
@@ -212,7 +255,7 @@ def _over(session: Session, account: Account, surge: Surge, window: timedelta) -
     hours, minutes = divmod(int(lasted.total_seconds() // 60), 60)
     took = f"{hours} h {minutes} min" if hours else f"{minutes} min"
     since = surge.started_at - window if surge.started_by is None else surge.started_at
-    mentions = received_between(session, account.id, since, surge.ended_at)
+    mentions = posted_between(session, account.id, since, surge.ended_at)
     by = f" <@{surge.ended_by}> ended it." if surge.ended_by else ""
     groups = summaries(session, surge.id)
     about = f"\nWhat they were about:\n{summary_lines(groups)}" if groups else ""

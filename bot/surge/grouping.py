@@ -11,10 +11,16 @@ document frequencies counted as mentions come) if that is at least JOIN_AT, else
 starts a group. A group a team named by keywords (`/roost group`) takes every mention
 that uses one of them first.
 
-Chosen over a morphological analyser (kiwipiepy) and MinHash: bench/surge.py measures
-all on the labelled set (bench/data/surge_mentions.jsonl); the figures are in the
-README. Bigrams need no model (kiwipiepy's takes 3 s and 500 MB to load in each worker)
-and group as well on short, misspelt posts; MinHash finds near-copies, not topics.
+Chosen over a morphological analyser: `make bench-grouping` measures both on the
+labelled set (bench/data/surge_mentions.jsonl) when kiwipiepy is installed beside Roost,
+and the figures are in the README. Bigrams need no model (kiwipiepy's takes 3 s and
+500 MB to load in each worker) and group better on short, misspelt posts. MinHash (as in
+datasketch) was not tried: it finds near-copies of one text, and a surge's mentions
+about one thing are rarely copies.
+
+At most MAX_GROUPS groups form by likeness; past that a mention joins the closest group
+however little alike, or, sharing nothing with any, the one group of the rest, so a
+flood of unlike posts cannot make each mention a comparison with thousands of groups.
 """
 
 from __future__ import annotations
@@ -36,8 +42,11 @@ IDF_EVERY = 64
 """Mentions between two readings of the document frequencies (every one of the first
 IDF_EVERY, while they change most)."""
 
-MERGE_AT = 0.2
-"""The least cosine similarity at which two groups are folded into one (Grouper.merge)."""
+MAX_GROUPS = 200
+"""The most groups that form by likeness (named groups aside)."""
+
+REST = "Everything else"
+"""The name of the group of mentions like no other, once MAX_GROUPS have formed."""
 
 BIGRAM_WEIGHT = 0.5
 """A Hangul bigram counts half a word: it backs a stem up rather than stands for one."""
@@ -192,10 +201,16 @@ class Grouper:
         if self.seen <= IDF_EVERY or self.seen % IDF_EVERY == 0:
             self.idf = {term: self._idf_now(term) for term in self.df}
             self._norms.clear()
-        group = self._named(text) or self._closest(found)
+        group = self._named(text)
         if group is None:
-            group = Group(key=self._next_key())
-            self.groups.append(group)
+            closest, score = self._closest(found)
+            full = sum(1 for g in self.groups if not g.keywords) >= MAX_GROUPS
+            if closest is not None and (score >= self.join_at or full):
+                group = closest
+            else:
+                group = self._rest() if full else Group(key=self._next_key())
+            if group not in self.groups:
+                self.groups.append(group)
         group.size += 1
         group.terms.update(found)
         self._norms.pop(group.key, None)
@@ -274,40 +289,6 @@ class Grouper:
     def _next_key(self) -> int:
         return max((g.key for g in self.groups), default=-1) + 1
 
-    def merge(self, at: float = MERGE_AT) -> dict[int, int]:
-        """Fold each group into a larger one it has come to resemble (cosine of their
-        features at least `at`): groups started apart early, before the words that mark
-        a topic were known, come together. Which group went into which: {from: into}."""
-        merged: dict[int, int] = {}
-        kept: list[Group] = []
-        for group in sorted(self.groups, key=lambda g: -g.size):
-            if group.keywords or not group.size:
-                kept.append(group)
-                continue
-            into = max(
-                (k for k in kept if not k.keywords and k.size),
-                key=lambda k: self._cosine(group, k),
-                default=None,
-            )
-            if into is not None and self._cosine(group, into) >= at:
-                into.size += group.size
-                into.terms.update(group.terms)
-                self._norms.pop(into.key, None)
-                merged[group.key] = into.key
-            else:
-                kept.append(group)
-        self.groups = sorted(kept, key=lambda g: g.key)
-        self._norms.clear()
-        return merged
-
-    def _cosine(self, one: Group, other: Group) -> float:
-        dot = sum(
-            c * other.terms[t] * self._weight(t) ** 2
-            for t, c in one.terms.items()
-            if t in other.terms
-        )
-        return dot / ((self._norm(one) * self._norm(other)) or 1.0)
-
     def label(self, group: Group, words: int = 3) -> list[str]:
         """The group's top words: those most its own, by TF-IDF."""
         scored = [
@@ -323,24 +304,32 @@ class Grouper:
                 return group
         return None
 
-    def _closest(self, found: Counter[str]) -> Group | None:
+    def _rest(self) -> Group:
+        """The group of mentions like no other, once MAX_GROUPS have formed."""
+        for group in self.groups:
+            if group.name == REST:
+                return group
+        return Group(key=self._next_key(), name=REST)
+
+    def _closest(self, found: Counter[str]) -> tuple[Group | None, float]:
+        """The group most like these features, and how alike (cosine); None if none shares
+        a feature with them."""
         mine = {term: count * self._weight(term) for term, count in found.items()}
         norm = math.sqrt(sum(v * v for v in mine.values()))
+        best, best_score = None, 0.0
         if not norm:
-            return None
-        best, best_score = None, self.join_at
+            return best, best_score
         for group in self.groups:
             if group.keywords or not group.size:
                 continue
-            dot = sum(
-                w * group.terms[t] * self._weight(t) for t, w in mine.items() if t in group.terms
-            )
+            terms = group.terms
+            dot = sum(w * terms[t] * self._weight(t) for t, w in mine.items() if t in terms)
             if dot <= 0:
                 continue
             score = dot / (norm * self._norm(group))
-            if score >= best_score:
+            if score > best_score:
                 best, best_score = group, score
-        return best
+        return best, best_score
 
     def _norm(self, group: Group) -> float:
         found = self._norms.get(group.key)

@@ -11,6 +11,7 @@ from sqlalchemy import update
 
 from bot.errors import Refused
 from bot.runtime import Runtime
+from bot.slack.client import WORKER_MAX_WAIT, make_client
 from bot.surge.detect import check_surges, pace_of, surge_command
 from bot.team.people import Who
 from storage.mentions import IncomingMention, store_mentions
@@ -147,3 +148,40 @@ def test_the_command_is_wired(rt: Runtime, fake_slack: FakeSlack, brand: Account
     app: App = make_app(rt)
     command(app, fake_slack, "surge on @brand", user=OWNER)
     assert any("switched surge mode on" in text for text in notices(fake_slack))
+
+
+def test_a_notice_slack_would_not_take_in_the_flood_goes_out_at_the_next_sweep(
+    at_two: Runtime, fake_slack: FakeSlack, brand: Account
+) -> None:
+    at_two.slack = make_client(fake_slack.bot_token, fake_slack.url, max_wait=WORKER_MAX_WAIT)
+    arrive(at_two, brand, 240, at_two.clock() - timedelta(minutes=3), start=900_000)
+    # Longer than a worker waits, and again when tried at once.
+    fake_slack.fail("chat.postMessage", retry_after=30, times=2)
+    check_surges(at_two)
+    assert notices(fake_slack) == []
+    check_surges(at_two)
+    check_surges(at_two)
+    (started,) = notices(fake_slack)
+    assert "A surge on *@brand*: 240 mentions" in started
+    calm = at_two.clock() + timedelta(minutes=30)
+    at_two.clock = lambda: calm
+    fake_slack.fail("chat.postMessage", retry_after=30, times=2)
+    check_surges(at_two)  # ended, its notice refused
+    check_surges(at_two)
+    assert len(notices(fake_slack)) == 2 and "is over" in notices(fake_slack)[1]
+
+
+def test_mentions_read_late_count_when_they_were_posted_not_when_read(
+    at_two: Runtime, brand: Account
+) -> None:
+    """A back-fill after an outage stores six hours of mentions at once: no surge."""
+    now = at_two.clock()
+    backlog = [
+        IncomingMention(70_000 + n, 70_000 + n, 200, f"@brand {n}", now - timedelta(minutes=6 * n))
+        for n in range(60)
+    ]
+    with at_two.sessions.begin() as session:
+        store_mentions(session, brand.id, backlog, now)
+    with at_two.sessions() as session:
+        pace = pace_of(at_two, session, brand, now)
+    assert pace.rate == 2 and not pace.surging  # posted in the last 10 minutes: two

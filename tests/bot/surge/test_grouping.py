@@ -7,6 +7,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from bot.surge.grouping import Grouper, features, purity
 
 LABELLED = Path(__file__).parents[3] / "bench" / "data" / "surge_mentions.jsonl"
@@ -63,21 +65,28 @@ def test_grouping_on_the_labelled_set_is_pure_and_keeps_topics_together() -> Non
     rows = labelled()
     assert len(rows) >= 500 and {r["label"] for r in rows} >= {"delivery", "fees"}
     grouper = Grouper()
-    keys = [grouper.assign(row["text"]).key for row in rows]
-    into = grouper.merge()
-
-    def final(key: int) -> int:
-        while key in into:
-            key = into[key]
-        return key
-
-    pairs = [(final(key), row["label"]) for key, row in zip(keys, rows, strict=True)]
+    pairs = [(grouper.assign(row["text"]).key, row["label"]) for row in rows]
     assert purity(pairs) >= 0.85
-    assert len({key for key, _ in pairs}) < 64
-    assert len(grouper.groups) == len({key for key, _ in pairs})
+    assert len({key for key, _ in pairs}) == len(grouper.groups) < 64
 
 
 def test_purity_is_the_share_in_a_group_whose_topic_is_theirs() -> None:
     assert purity([(1, "a"), (1, "a"), (2, "b")]) == 1.0
     assert purity([(1, "a"), (1, "b"), (1, "b"), (2, "a")]) == 0.75
     assert purity([]) == 0.0
+
+
+def test_past_the_cap_a_mention_joins_the_closest_group_or_everything_else(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import bot.surge.grouping as grouping
+
+    monkeypatch.setattr(grouping, "MAX_GROUPS", 2)
+    grouper = Grouper()
+    delivery = grouper.assign("배송 언제 와요")
+    fees = grouper.assign("유심비 얼마예요")
+    assert grouper.assign("배송비도 유심비도 궁금해요").key in (delivery.key, fees.key)
+    rest = grouper.assign("오늘 날씨 좋네요 weather lovely")
+    assert rest.name == "Everything else"
+    assert grouper.assign("점심 메뉴 추천 lunch").key == rest.key
+    assert len(grouper.groups) == 3
