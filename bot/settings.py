@@ -114,6 +114,8 @@ class Settings(BaseSettings):
     roost_surge_window_seconds: float = Field(default=600, ge=1)
     roost_surge_floor: int = Field(default=30, ge=1)
     roost_surge_factor: float = Field(default=4.0, gt=1)
+    # How often a surge's group cards are brought up to date.
+    roost_surge_publish_seconds: float = Field(default=2.0, ge=0.5)
     port: int = Field(default=3000, ge=1, le=65535)
 
     @field_validator("slack_api_url")

@@ -21,6 +21,7 @@ from bot.inbox.sla import sweep_reminders
 from bot.outbound.sending import sweep_outbound
 from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.surge.cards import publish
 from bot.surge.detect import check_surges
 from bot.surge.groups import group_surges
 from bot.team.budget import keep_spend, tell_budgets
@@ -36,8 +37,11 @@ SWEEP_TIMEOUT = 600
 
 
 def recurring(settings: Settings) -> list[Recurring]:
-    """What a worker runs on its own, every period."""
-    return [Recurring("sweep", settings.roost_sweep_seconds, sweep, timeout=SWEEP_TIMEOUT)]
+    """What a worker runs on its own, every period: the sweep, and a surge's cards."""
+    return [
+        Recurring("sweep", settings.roost_sweep_seconds, sweep, timeout=SWEEP_TIMEOUT),
+        Recurring("surge-cards", settings.roost_surge_publish_seconds, publish, timeout=300),
+    ]
 
 
 def sweep() -> int:

@@ -27,6 +27,8 @@ from bot.inbox.cards import (
 from bot.outbound import acting
 from bot.outbound.reply_modal import reply_view
 from bot.runtime import Runtime
+from bot.surge import cards
+from bot.surge.cards import OPEN_ACTION
 from bot.team.people import Who
 from handlers.ack import acknowledge, answering, button_value, who_clicked
 from handlers.modals import open_then_fill
@@ -43,6 +45,7 @@ _BY_BUTTON: dict[str, Act] = {
     ACTION_CHECK: acting.check_again,
     ACTION_RETRY: acting.retry,
     ACTION_UNDO_RETWEET: acting.undo_retweet,
+    OPEN_ACTION: cards.open_mention,
 }
 """Buttons that act at once; the card and its thread show the result."""
 

@@ -340,6 +340,7 @@ def undelivered(
             .where(
                 Mention.account_id == account_id,
                 Mention.card_posted_at.is_(None),
+                Mention.surge_held_at.is_(None),  # its surge group's card lists it
                 *(() if everything else (lost,)),
                 or_(Mention.card_claimed_at.is_(None), Mention.card_claimed_at < claimed_before),
                 Mention.card_attempts < MAX_CARD_ATTEMPTS,
@@ -348,3 +349,31 @@ def undelivered(
             .limit(limit)
         )
     )
+
+
+def hold_for_surge(session: Session, mention_id: int, now: datetime) -> None:
+    """Give back a card's claim and hold the mention for its surge group's card instead;
+    the try does not count as an attempt."""
+    session.execute(
+        update(Mention)
+        .where(Mention.id == mention_id)
+        .values(
+            surge_held_at=now,
+            card_claimed_at=None,
+            card_claimed_by=None,
+            card_attempts=Mention.card_attempts - 1,
+        ),
+        execution_options={"synchronize_session": False},
+    )
+
+
+def release_from_surge(session: Session, mention_id: int) -> bool:
+    """Let a held mention have its own card (a person opened it from its group); whether
+    it was held."""
+    released = session.execute(
+        update(Mention)
+        .where(Mention.id == mention_id, Mention.surge_held_at.is_not(None))
+        .values(surge_held_at=None),
+        execution_options={"synchronize_session": False},
+    )
+    return bool(released.rowcount)  # type: ignore[attr-defined]

@@ -186,6 +186,10 @@ class Mention(Base):
     surge_group_id: Mapped[int | None] = mapped_column(
         ForeignKey("surge_groups.id", ondelete="SET NULL"), index=True
     )
+    # In a surge a new mention gets no card of its own: it is held for its group's card
+    # and listed in that card's thread, where a person may open it as a card.
+    surge_held_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    surge_listed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Who sent that first reply or DM, for the per-person figures.
     first_responder_id: Mapped[int | None] = mapped_column(
         ForeignKey("members.id", ondelete="SET NULL")
@@ -491,6 +495,11 @@ class SurgeGroup(Base):
     first_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_at: Mapped[datetime] = mapped_column(UTCDateTime)
     samples: Mapped[list[int]] = mapped_column(JSON, default=list)  # up to 3 mention ids
+    # Its card in Slack, once posted, and what it last showed.
+    slack_channel: Mapped[str | None] = mapped_column(String(32))
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    shown: Mapped[str | None] = mapped_column(String(64))  # what it showed, as a key
 
 
 class GroupName(Base):

@@ -31,11 +31,12 @@ from bot.outbound import acting
 from bot.outbound.reply_modal import Draft
 from bot.outbound.sending import enqueue_send
 from bot.runtime import Runtime
+from bot.surge.detect import surge_command
 from bot.team.people import Who
 from bot.x.meter import day_key
 from storage.mentions import IncomingMention, store_mentions
 from storage.models import Account, Mention, Outbound, XSpendDay
-from tests.conftest import AGENT, BRAND_CHANNEL, REPO_ROOT, add_brand_account, wait_for
+from tests.conftest import AGENT, BRAND_CHANNEL, OWNER, REPO_ROOT, add_brand_account, give, wait_for
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
 from tests.processes import descendants, free_port, running, working_in
@@ -345,6 +346,43 @@ def test_the_running_worker_tells_a_surge_once_as_it_starts_and_once_as_it_ends(
     periods = _sweep_periods(processes)
     wait_for(lambda: len(_sweep_periods(processes)) >= len(periods) + 2, timeout=20)
     assert len(told()) == 2
+
+
+def test_in_a_surge_the_running_worker_posts_group_cards_and_lists_every_mention_once(
+    rt: Runtime, processes: Processes, fake_slack: FakeSlack, brand: Account
+) -> None:
+    """A surge switched on, 30 mentions of two kinds: the worker holds them from cards of
+    their own, and its recurring run posts a card a group and lists each mention once in
+    its thread, paced under Slack's limits, period after period."""
+    give(rt, fake_slack, OWNER, "owner", None)
+    surge_command(rt, Who(fake_slack.team_id, OWNER), "on @brand")
+    texts = ["아이폰 배송 언제 되나요", "유심비 따로 내야 하나요", "배송이 아직도 안 왔어요"]
+    burst = [
+        IncomingMention(8_000 + n, 8_000 + n, 200, f"@brand {texts[n % 3]} {n}", rt.clock())
+        for n in range(30)
+    ]
+    with rt.sessions.begin() as session:
+        store_mentions(session, brand.id, burst, rt.clock())
+    queue_deliveries(rt, brand.id, [m.tweet_id for m in burst])
+    processes.start("worker", ROOST_SURGE_PUBLISH_SECONDS="0.5")
+
+    def listed() -> list[str]:
+        return [
+            block["accessory"]["value"]
+            for message in fake_slack.messages(BRAND_CHANNEL)
+            if "thread_ts" in message
+            for block in message["blocks"]
+            if block.get("accessory", {}).get("action_id") == "surge_open"
+        ]
+
+    wait_for(lambda: len(listed()) == 30, timeout=40)
+    top = [m for m in fake_slack.messages(BRAND_CHANNEL) if "thread_ts" not in m]
+    groups = [m for m in top if m["text"].startswith("Surge group")]
+    assert 1 <= len(groups) <= 3 and not any("Mention of" in m["text"] for m in top)
+    assert len(set(listed())) == 30
+    periods = _sweep_periods(processes)
+    wait_for(lambda: len(_sweep_periods(processes)) >= len(periods) + 2, timeout=20)
+    assert len(listed()) == 30  # nothing listed twice
 
 
 def test_a_dead_workers_scheduler_lock_is_taken_over_at_once(

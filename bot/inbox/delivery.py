@@ -43,6 +43,7 @@ from bot.worker import current_worker
 from storage.mentions import (
     claim_card,
     conversation_card,
+    hold_for_surge,
     mark_queued,
     mention_ids,
     record_card,
@@ -53,6 +54,7 @@ from storage.mentions import (
 )
 from storage.models import Account, Member, Mention, Outbound
 from storage.outbound import for_mention
+from storage.surges import open_surge
 
 logger = logging.getLogger(__name__)
 
@@ -181,8 +183,13 @@ def deliver_mentions(account_id: int, tweet_ids: list[int]) -> dict[int, str]:
     return outcomes
 
 
-def post_mention(rt: Runtime, mention_id: int, account: Account | None = None) -> str:
+def post_mention(
+    rt: Runtime, mention_id: int, account: Account | None = None, *, opened: bool = False
+) -> str:
     """Post the mention's Slack message once; returns what happened, for the log.
+
+    In a surge a mention that would start a card is held for its group's card instead
+    (bot.surge): unless a person `opened` it from there.
 
     Raises SlackRateLimited, SlackUnavailable or CardNotReady, the claim
     given back, for the caller to try again later.
@@ -195,6 +202,9 @@ def post_mention(rt: Runtime, mention_id: int, account: Account | None = None) -
             return _why_not_claimed(session, mention_id)
         account = account or session.get_one(Account, mention.account_id)
         card = conversation_card(session, mention)
+        if card is None and not opened and open_surge(session, account.id) is not None:
+            hold_for_surge(session, mention_id, rt.clock())
+            return "held for its surge group"
         # A new card goes where the account's routes send it; a thread reply follows its card.
         if card is None:
             channel = channel_for(session, account, mention.text)

@@ -52,6 +52,10 @@ def upgrade() -> None:
         sa.Column("first_at", sa.DateTime(), nullable=False),
         sa.Column("last_at", sa.DateTime(), nullable=False),
         sa.Column("samples", sa.JSON(), nullable=False),
+        sa.Column("slack_channel", sa.String(length=32), nullable=True),
+        sa.Column("slack_ts", sa.String(length=32), nullable=True),
+        sa.Column("shown_at", sa.DateTime(), nullable=True),
+        sa.Column("shown", sa.String(length=64), nullable=True),
         sa.ForeignKeyConstraint(["surge_id"], ["surges.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("surge_id", "key", name="uq_surge_groups_key"),
@@ -70,6 +74,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("mentions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("surge_group_id", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("surge_held_at", sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column("surge_listed_at", sa.DateTime(), nullable=True))
         batch_op.create_index("ix_mentions_surge_group_id", ["surge_group_id"], unique=False)
         batch_op.create_foreign_key(
             "fk_mentions_surge_group_id",
@@ -84,6 +90,8 @@ def downgrade() -> None:
     with op.batch_alter_table("mentions", schema=None) as batch_op:
         batch_op.drop_constraint("fk_mentions_surge_group_id", type_="foreignkey")
         batch_op.drop_index("ix_mentions_surge_group_id")
+        batch_op.drop_column("surge_listed_at")
+        batch_op.drop_column("surge_held_at")
         batch_op.drop_column("surge_group_id")
     op.drop_table("group_names")
     op.drop_table("surge_groups")

@@ -1,0 +1,252 @@
+"""In a surge, a handful of group cards instead of a card a mention: each group's card
+(how many, how many answered, since and until when, its words, three of them to read),
+updated in place as it grows, and its mentions listed in the card's thread ten a message,
+each with a button that opens it as a card of its own.
+
+Run every ROOST_SURGE_PUBLISH_SECONDS by the worker (a recurring job) for each surge
+open or just ended: it groups what came, then posts and updates what changed, asking
+bot.slack.pace before each call so that Slack never has to answer 429. What the pace
+does not allow now waits for the next run; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from bot import runtime
+from bot.errors import SlackError
+from bot.inbox.access import scene_for
+from bot.inbox.delivery import post_mention
+from bot.lease import Lease
+from bot.runtime import Runtime
+from bot.slack.blocks import button, context, section
+from bot.slack.client import translate_errors
+from bot.slack.mrkdwn import escape, escape_within
+from bot.slack.notices import post_notice
+from bot.slack.pace import Pace
+from bot.surge.groups import group_surge
+from bot.team.people import Who
+from storage.mentions import release_from_surge
+from storage.models import Account, Mention, Surge, SurgeGroup
+
+logger = logging.getLogger(__name__)
+
+OPEN_ACTION = "surge_open"
+"""The button on a listed mention that opens it as a card of its own."""
+
+LINES = 10
+"""Mentions listed in one thread message."""
+
+UPDATE_EVERY = timedelta(seconds=5)
+"""The least time between two updates of one group's card."""
+
+JUST_ENDED = timedelta(hours=1)
+"""How long after a surge ends its cards are still brought up to date."""
+
+
+def publish() -> int:
+    """RQ job (recurring): every surge's groups brought up to date in Slack."""
+    return publish_surges(runtime.current())
+
+
+def publish_surges(rt: Runtime, pace: Pace | None = None) -> int:
+    """Group and show what came in each surge open or just ended, at `pace` (Slack's, by
+    default); Slack calls made."""
+    now = rt.clock()
+    with rt.sessions() as session:
+        surges = list(
+            session.scalars(
+                select(Surge).where(
+                    (Surge.ended_at.is_(None)) | (Surge.ended_at >= now - JUST_ENDED)
+                )
+            )
+        )
+    calls = 0
+    for surge in surges:
+        lease = Lease(rt.redis, f"surge-cards:{surge.id}", seconds=60)
+        if not lease.acquire():
+            continue  # another worker is at it
+        try:
+            if surge.ended_at is None:
+                group_surge(rt, surge)
+            calls += publish_surge(rt, surge, pace or Pace(rt.redis))
+        finally:
+            lease.release()
+    return calls
+
+
+def publish_surge(rt: Runtime, surge: Surge, pace: Pace) -> int:
+    """Post or update each of the surge's group cards that changed, and list their new
+    mentions in their threads, as far as the pace allows now; Slack calls made."""
+    with rt.sessions() as session:
+        account = session.get_one(Account, surge.account_id)
+        groups = list(
+            session.scalars(
+                select(SurgeGroup)
+                .where(SurgeGroup.surge_id == surge.id)
+                .order_by(SurgeGroup.size.desc(), SurgeGroup.key)
+            )
+        )
+    calls = 0
+    for group in groups:
+        try:
+            calls += _show(rt, account, group, pace)
+            calls += _list(rt, account, group, pace)
+        except SlackError as exc:
+            logger.warning("surge group %s not brought up to date: %s", group.id, exc)
+    return calls
+
+
+def _show(rt: Runtime, account: Account, group: SurgeGroup, pace: Pace) -> int:
+    """Post the group's card, or update it if it changed and was not just updated."""
+    now = rt.clock()
+    with rt.sessions() as session:
+        answered = _answered(session, group.id)
+        samples = {
+            mention_id: (author, text)
+            for mention_id, author, text in session.execute(
+                select(Mention.id, Mention.author_username, Mention.text).where(
+                    Mention.id.in_(group.samples)
+                )
+            )
+        }
+    shown = f"{group.size}:{answered}:{','.join(group.label)}"
+    if group.slack_ts is not None and (
+        shown == group.shown or (group.shown_at and now - group.shown_at < UPDATE_EVERY)
+    ):
+        return 0
+    channel = group.slack_channel or account.channel_id
+    method = "chat.update" if group.slack_ts else "chat.postMessage"
+    if not pace.may(method, channel):
+        return 0
+    text, blocks = group_card(account.handle, group, answered, samples)
+    if group.slack_ts is None:
+        ts = post_notice(rt, f"surge-group:{group.id}", channel, text, blocks=blocks)
+    else:
+        ts = group.slack_ts
+        with translate_errors(channel):
+            rt.slack.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+    with rt.sessions.begin() as session:
+        session.execute(
+            update(SurgeGroup)
+            .where(SurgeGroup.id == group.id)
+            .values(slack_channel=channel, slack_ts=ts, shown_at=now, shown=shown)
+        )
+    group.slack_channel, group.slack_ts, group.shown_at, group.shown = channel, ts, now, shown
+    return 1
+
+
+def _list(rt: Runtime, account: Account, group: SurgeGroup, pace: Pace) -> int:
+    """List the group's held mentions not listed yet in its card's thread, LINES a
+    message, while the pace allows."""
+    if group.slack_ts is None or group.slack_channel is None:
+        return 0
+    calls = 0
+    while True:
+        with rt.sessions() as session:
+            unlisted = list(
+                session.execute(
+                    select(Mention.id, Mention.author_username, Mention.text, Mention.created_at)
+                    .where(
+                        Mention.surge_group_id == group.id,
+                        Mention.surge_held_at.is_not(None),
+                        Mention.surge_listed_at.is_(None),
+                    )
+                    .order_by(Mention.id)
+                    .limit(LINES)
+                )
+            )
+        if not unlisted or not pace.may("chat.postMessage", group.slack_channel):
+            return calls
+        text, blocks = batch_lines(
+            [(m.id, m.author_username, m.text, m.created_at) for m in unlisted]
+        )
+        # Keyed by its first mention: a run that dies after posting does not post it twice.
+        post_notice(
+            rt,
+            f"surge-list:{group.id}:{unlisted[0].id}",
+            group.slack_channel,
+            text,
+            thread_ts=group.slack_ts,
+            blocks=blocks,
+        )
+        with rt.sessions.begin() as session:
+            session.execute(
+                update(Mention)
+                .where(Mention.id.in_([m.id for m in unlisted]))
+                .values(surge_listed_at=rt.clock()),
+                execution_options={"synchronize_session": False},
+            )
+        calls += 1
+
+
+def _answered(session: Any, group_id: int) -> int:
+    return int(
+        session.scalar(
+            select(func.count(Mention.id)).where(
+                Mention.surge_group_id == group_id, Mention.first_response_at.is_not(None)
+            )
+        )
+        or 0
+    )
+
+
+def group_card(
+    handle: str,
+    group: SurgeGroup,
+    answered: int,
+    samples: dict[int, tuple[str | None, str]],
+) -> tuple[str, list[dict[str, Any]]]:
+    """The group's card: its name or words, how many and how many answered, since and
+    until when, three of its mentions; every text a customer or a team wrote escaped."""
+    name = escape(group.name) if group.name else escape(", ".join(group.label) or "(no words)")
+    first = _when(group.first_at)
+    last = _when(group.last_at)
+    headline = (
+        f":rotating_light: *{name}*: {group.size:,} mention{'s' * (group.size != 1)} of "
+        f"*@{handle}* in this surge, {answered:,} answered · {first} to {last}"
+    )
+    blocks: list[dict[str, Any]] = [section(headline)]
+    if group.name and group.label:
+        blocks.append(context("Its words: " + escape(", ".join(group.label))))
+    for mention_id in group.samples:
+        if mention_id in samples:
+            author, text = samples[mention_id]
+            quoted, cut = escape_within(text, 280)
+            who = f"@{escape(author)}" if author else "someone"
+            blocks.append(context(f"{who}: “{quoted}{'…' if cut else ''}”"))
+    blocks.append(
+        context("Each mention is listed in this thread, with *Open* to act on it as a card.")
+    )
+    return f"Surge group {name}: {group.size} mentions of @{handle}", blocks
+
+
+def batch_lines(
+    mentions: list[tuple[int, str | None, str, datetime]],
+) -> tuple[str, list[dict[str, Any]]]:
+    """A thread message listing mentions, each with its Open button."""
+    blocks = []
+    for mention_id, author, text, created_at in mentions:
+        quoted, cut = escape_within(text, 500)
+        who = f"@{escape(author)}" if author else "someone"
+        line = f"{_when(created_at)} *{who}*: {quoted}{'…' if cut else ''}"
+        opens = button("Open", OPEN_ACTION, str(mention_id))
+        blocks.append(section(line) | {"accessory": opens})
+    return f"{len(mentions)} more mention{'s' * (len(mentions) != 1)} in this group", blocks
+
+
+def _when(at: datetime) -> str:
+    return f"<!date^{int(at.timestamp())}^{{time}}|{at:%H:%M} UTC>"
+
+
+def open_mention(rt: Runtime, who: Who, mention_id: int) -> str:
+    """A person opened a listed mention: it gets its card of its own, in the channel its
+    routes send it to, to act on as any other. Anyone with a role on the account may."""
+    with rt.sessions.begin() as session:
+        scene_for(session, who, mention_id, rt.clock())  # refused without a role on it
+        release_from_surge(session, mention_id)
+    return post_mention(rt, mention_id, opened=True)

@@ -1,0 +1,177 @@
+"""In a surge, group cards instead of a card a mention: held mentions listed in their
+group's thread with Open, the cards updated as groups grow, everything a customer or a
+team wrote escaped, and every call paced under Slack's limits."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot.errors import Refused
+from bot.inbox.delivery import sweep_mentions
+from bot.inbox.intake import Intake
+from bot.runtime import Runtime
+from bot.slack.pace import Pace
+from bot.surge.cards import OPEN_ACTION, open_mention, publish_surge, publish_surges
+from bot.surge.detect import surge_command
+from bot.surge.groups import group_command
+from bot.team.people import Who
+from storage.models import Account, Mention, Surge, SurgeGroup
+from tests.conftest import AGENT, BRAND_CHANNEL, OWNER, give, run_jobs
+from tests.fakes.slack_api import FakeSlack
+from tests.fakes.x_api import FakeX
+
+TEXTS = [
+    "아이폰 배송 언제 되나요?",
+    "배송이 아직도 안 왔어요 ㅠㅠ",
+    "배송 지연 공지 좀 해주세요",
+    "유심비 따로 내야 하나요",
+    "가입비 유심비 둘 다 내요?",
+]
+
+
+def surge_on(rt: Runtime, fake_slack: FakeSlack) -> None:
+    give(rt, fake_slack, OWNER, "owner", None)
+    surge_command(rt, Who(fake_slack.team_id, OWNER), "on @brand")
+
+
+FAST = {"chat.postMessage": (1000.0, 1000), "chat.update": (1000.0, 1000)}
+"""A pace no test waits on, where pacing is not what is tested."""
+
+
+def mentions_in(rt: Runtime, fake_x: FakeX, brand: Account, texts: list[str]) -> None:
+    """Each text a mention of @brand from a fan of its own, read and delivered."""
+    for text in texts:
+        fan = fake_x.add_user(f"fan{next(FANS)}")["username"]
+        fake_x.post_mention("brand", author=fan, text=f"@brand {text}")
+    Intake(rt).poll(brand)
+    run_jobs(rt)
+
+
+FANS = itertools.count()
+
+
+def top_level(fake_slack: FakeSlack) -> list[dict]:
+    return [m for m in fake_slack.messages(BRAND_CHANNEL) if "thread_ts" not in m]
+
+
+def group_cards(fake_slack: FakeSlack) -> list[dict]:
+    return [m for m in top_level(fake_slack) if m["text"].startswith("Surge group")]
+
+
+def opens(message: dict) -> list[str]:
+    return [
+        b["accessory"]["value"]
+        for b in message["blocks"]
+        if b.get("accessory", {}).get("action_id") == OPEN_ACTION
+    ]
+
+
+def test_in_a_surge_mentions_wait_for_their_group_card_not_a_card_each(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    surge_on(rt, fake_slack)
+    mentions_in(rt, fake_x, brand, TEXTS * 3)  # 15 mentions, two topics
+    assert group_cards(fake_slack) == [] and len(top_level(fake_slack)) == 1  # the notice
+    assert sweep_mentions(rt, brand.id, everything=True) == 0  # held, not lost
+
+    publish_surges(rt, Pace(rt.redis, FAST))
+
+    cards = group_cards(fake_slack)
+    assert len(cards) == 2
+    delivery = next(c for c in cards if "배송" in c["text"])
+    assert "*배송" in delivery["blocks"][0]["text"]["text"]
+    assert (
+        ": 9 mentions of *@brand* in this surge, 0 answered"
+        in delivery["blocks"][0]["text"]["text"]
+    )
+    listed = fake_slack.thread(BRAND_CHANNEL, delivery["ts"])
+    assert [len(opens(m)) for m in listed] == [9]
+    with rt.sessions() as session:
+        assert session.query(Mention).filter(Mention.surge_listed_at.is_(None)).count() == 0
+
+
+def test_a_group_card_grows_in_place_and_lists_ten_a_message(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    surge_on(rt, fake_slack)
+    mentions_in(rt, fake_x, brand, TEXTS[:3])
+    publish_surges(rt, Pace(rt.redis, FAST))
+    (card,) = group_cards(fake_slack)
+    assert publish_surges(rt, Pace(rt.redis, FAST)) == 0  # nothing new: no call
+    mentions_in(rt, fake_x, brand, [f"배송 언제 와요 {n}" for n in range(12)])
+    later = rt.clock() + timedelta(seconds=10)
+    rt.clock = lambda: later
+    publish_surges(rt, Pace(rt.redis, FAST))
+    (grown,) = group_cards(fake_slack)
+    assert grown["ts"] == card["ts"] and grown["edits"]
+    assert (
+        ": 15 mentions"
+        in fake_slack.message(BRAND_CHANNEL, card["ts"])["blocks"][0]["text"]["text"]
+    )
+    assert [len(opens(m)) for m in fake_slack.thread(BRAND_CHANNEL, card["ts"])] == [3, 10, 2]
+
+
+def test_what_customers_and_the_team_wrote_is_escaped_on_the_cards(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    surge_on(rt, fake_slack)
+    group_command(rt, Who(fake_slack.team_id, OWNER), '@brand 배송 "<!here> Delivery"')
+    mentions_in(rt, fake_x, brand, ["<!channel> 배송 <@U0BOSS> where?"])
+    publish_surges(rt, Pace(rt.redis, FAST))
+    (card,) = group_cards(fake_slack)
+    shown = json.dumps(card["blocks"]) + json.dumps(fake_slack.thread(BRAND_CHANNEL, card["ts"]))
+    assert "<!channel>" not in shown and "<!here>" not in shown and "<@U0BOSS>" not in shown
+    assert "&lt;!here&gt; Delivery" in shown and "&lt;!channel&gt;" in shown
+
+
+def test_open_gives_a_listed_mention_its_own_card_to_act_on(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    surge_on(rt, fake_slack)
+    mentions_in(rt, fake_x, brand, TEXTS[:2])
+    publish_surges(rt, Pace(rt.redis, FAST))
+    with rt.sessions() as session:
+        first = session.scalars(select(Mention).order_by(Mention.id)).first()
+    assert first is not None
+    with pytest.raises(Refused):
+        open_mention(rt, Who(fake_slack.team_id, "U0STRANGER"), first.id)
+    give(rt, fake_slack, AGENT, "agent", "^BK")
+    assert open_mention(rt, Who(fake_slack.team_id, AGENT), first.id) == "posted"
+    card = [m for m in top_level(fake_slack) if m["text"].startswith("Mention of @brand")]
+    assert len(card) == 1 and TEXTS[0] in card[0]["text"]
+    assert open_mention(rt, Who(fake_slack.team_id, AGENT), first.id) != "posted"  # once
+
+
+def test_a_run_makes_no_more_calls_to_a_channel_than_slacks_pace_allows(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    """Ten groups need ten cards and ten lists: a run posts three (Slack's burst) and
+    the next runs go on, at a message a second, until every mention is listed."""
+    surge_on(rt, fake_slack)
+    topics = [
+        "배송",
+        "유심비",
+        "개통",
+        "재고",
+        "환불",
+        "가입비",
+        "선가입",
+        "매장",
+        "요금",
+        "위약금",
+    ]
+    mentions_in(rt, fake_x, brand, [f"{t} 문의드려요" for t in topics])
+    with rt.sessions() as session:
+        surge = session.scalars(select(Surge)).one()
+    before = len(fake_slack.messages(BRAND_CHANNEL))
+    publish_surges(rt)  # groups them, and posts Slack's burst: three cards or lists
+    assert len(fake_slack.messages(BRAND_CHANNEL)) - before == 3
+    publish_surge(rt, surge, Pace(rt.redis, FAST))
+    with rt.sessions() as session:
+        assert session.query(SurgeGroup).filter(SurgeGroup.slack_ts.is_(None)).count() == 0
+        assert session.query(Mention).filter(Mention.surge_listed_at.is_(None)).count() == 0
