@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     # A surge: at least ROOST_SURGE_FLOOR mentions in ROOST_SURGE_WINDOW_SECONDS, and
     # ROOST_SURGE_FACTOR times the account's usual for that hour of the day.
     roost_surge_window_seconds: float = Field(default=600, ge=1)
-    roost_surge_floor: int = Field(default=30, ge=1)
+    roost_surge_floor: int = Field(default=100, ge=1)
     roost_surge_factor: float = Field(default=4.0, gt=1)
     # How often a surge's group cards are brought up to date.
     roost_surge_publish_seconds: float = Field(default=2.0, ge=0.5)

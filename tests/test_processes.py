@@ -62,6 +62,8 @@ class Processes:
             "ROOST_SECRET_KEY": rt.settings.roost_secret_key.get_secret_value(),
             "ROOST_VAR_DIR": str(tmp_path / "var"),
             "ROOST_SWEEP_SECONDS": str(SWEEP_SECONDS),
+            # A burst here is no surge unless a test says so (ROOST_SURGE_FLOOR of its own).
+            "ROOST_SURGE_FLOOR": "1000000",
         }
         self.logs = tmp_path
         self.started: list[tuple[subprocess.Popen[bytes], Path]] = []

@@ -65,6 +65,7 @@ def publish_surges(rt: Runtime, pace: Pace | None = None) -> int:
                 )
             )
         )
+    release_unlisted(rt, now)
     calls = 0
     for surge in surges:
         lease = Lease(rt.redis, f"surge-cards:{surge.id}", seconds=60)
@@ -77,6 +78,31 @@ def publish_surges(rt: Runtime, pace: Pace | None = None) -> int:
         finally:
             lease.release()
     return calls
+
+
+def release_unlisted(rt: Runtime, now: datetime) -> int:
+    """Mentions held for a surge that ended over JUST_ENDED ago and were never listed in a
+    group's thread (Slack refused all that time) go back to cards of their own, which the
+    sweep delivers: held, none is ever out of sight for long. How many."""
+    with rt.sessions.begin() as session:
+        # Accounts whose cards are still being brought up to date: those are left be.
+        current = select(Surge.account_id).where(
+            (Surge.ended_at.is_(None)) | (Surge.ended_at >= now - JUST_ENDED)
+        )
+        released = session.execute(
+            update(Mention)
+            .where(
+                Mention.surge_held_at.is_not(None),
+                Mention.surge_listed_at.is_(None),
+                Mention.account_id.not_in(current),
+            )
+            .values(surge_held_at=None),
+            execution_options={"synchronize_session": False},
+        )
+    count = int(released.rowcount or 0)  # type: ignore[attr-defined]
+    if count:
+        logger.warning("%d mentions held for a surge long over get cards of their own", count)
+    return count
 
 
 def publish_surge(rt: Runtime, surge: Surge, pace: Pace) -> int:

@@ -65,7 +65,9 @@ def group_surge(rt: Runtime, surge: Surge) -> int:
                         select(Mention.id, Mention.text, Mention.received_at)
                         .where(
                             Mention.account_id == surge.account_id,
-                            Mention.received_at >= since,
+                            # Those that came in the surge, and any held for it (one
+                            # stored earlier and delivered late, behind a backlog).
+                            (Mention.received_at >= since) | Mention.surge_held_at.is_not(None),
                             Mention.surge_group_id.is_(None),
                         )
                         .order_by(Mention.id)

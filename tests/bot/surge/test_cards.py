@@ -175,3 +175,22 @@ def test_a_run_makes_no_more_calls_to_a_channel_than_slacks_pace_allows(
     with rt.sessions() as session:
         assert session.query(SurgeGroup).filter(SurgeGroup.slack_ts.is_(None)).count() == 0
         assert session.query(Mention).filter(Mention.surge_listed_at.is_(None)).count() == 0
+
+
+def test_mentions_held_for_a_surge_long_over_and_never_listed_get_cards_of_their_own(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    """No run listed them before the surge was an hour over (no worker ran, or Slack
+    refused all that time): the held mentions are not left out of sight, the sweep
+    delivers them as cards."""
+    surge_on(rt, fake_slack)
+    mentions_in(rt, fake_x, brand, TEXTS[:2])
+    surge_command(rt, Who(fake_slack.team_id, OWNER), "off @brand")
+    assert sweep_mentions(rt, brand.id, everything=True) == 0  # still its cards' to list
+    later = rt.clock() + timedelta(hours=2)
+    rt.clock = lambda: later
+    publish_surges(rt, Pace(rt.redis, FAST))
+    assert sweep_mentions(rt, brand.id, everything=True) == 2
+    run_jobs(rt)
+    cards = [m for m in top_level(fake_slack) if m["text"].startswith("Mention of @brand")]
+    assert len(cards) == 2

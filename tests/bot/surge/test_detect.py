@@ -60,17 +60,17 @@ def test_a_quiet_accounts_handful_is_no_surge(at_two: Runtime, brand: Account) -
     arrive(at_two, brand, 20, at_two.clock() - timedelta(minutes=1), start=900_000)
     with at_two.sessions() as session:
         pace = pace_of(at_two, session, brand, at_two.clock())
-    assert pace.rate == 20 and pace.usual == 0 and pace.starts_at == 30 and not pace.surging
+    assert pace.rate == 20 and pace.usual == 0 and pace.starts_at == 100 and not pace.surging
 
 
 def test_a_surge_is_four_times_the_usual_for_the_hour(at_two: Runtime, brand: Account) -> None:
-    """120 mentions in this hour on each of 14 days: 20 every 10 minutes, usually; a surge
-    starts at 80."""
-    usual_history(at_two, brand, 120)
-    arrive(at_two, brand, 79, at_two.clock() - timedelta(minutes=2), start=900_000)
+    """240 mentions in this hour on each of 14 days: 40 every 10 minutes, usually; a surge
+    starts at 160."""
+    usual_history(at_two, brand, 240)
+    arrive(at_two, brand, 159, at_two.clock() - timedelta(minutes=2), start=900_000)
     with at_two.sessions() as session:
         pace = pace_of(at_two, session, brand, at_two.clock())
-    assert pace.usual == pytest.approx(20) and pace.starts_at == pytest.approx(80)
+    assert pace.usual == pytest.approx(40) and pace.starts_at == pytest.approx(160)
     assert not pace.surging
     arrive(at_two, brand, 1, at_two.clock() - timedelta(minutes=1), start=990_000)
     with at_two.sessions() as session:
