@@ -1661,15 +1661,15 @@ def main(argv: list[str] | None = None) -> None:
     for channel_id, name in channels:
         fake.add_channel(channel_id, name)
     fake.subscribe(lambda kind, record: print(describe(kind, record), flush=True))
-    with fake:
+    # Ctrl-C may come while the set-up is still being printed: it stops the fake all the same.
+    with fake, contextlib.suppress(KeyboardInterrupt):
         print(f"SLACK_API_URL={fake.url}")
         print(f"SLACK_BOT_TOKEN={fake.bot_token}")
         print(f"SLACK_SIGNING_SECRET={fake.signing_secret}")
         for channel_id, name in channels:
             print(f"channel {channel_id} #{name}")
         print("Fake Slack is up; messages appear below. Ctrl-C to stop.", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
+        threading.Event().wait()
     print("stopped", flush=True)
 
 
