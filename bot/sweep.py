@@ -21,7 +21,7 @@ from bot.inbox.sla import sweep_reminders
 from bot.outbound.sending import sweep_outbound
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.surge.cards import publish
+from bot.surge.cards import publish, release_unlisted
 from bot.surge.detect import check_surges
 from bot.surge.groups import group_surges
 from bot.team.budget import keep_spend, tell_budgets
@@ -68,6 +68,7 @@ def sweep() -> int:
     try:
         check_surges(rt)
         group_surges(rt)
+        release_unlisted(rt)
     except Exception:
         logger.exception("surges not checked or grouped by this sweep")
     with rt.sessions() as session:

@@ -145,6 +145,7 @@ class Mention(Base):
         Index("ix_mentions_slack", "slack_channel", "slack_ts"),
         Index("ix_mentions_account_created", "account_id", "created_at"),
         Index("ix_mentions_status", "status", "account_id"),
+        Index("ix_mentions_surge_held", "surge_held_at"),
         Index("ix_mentions_account_received", "account_id", "received_at"),
     )
 

@@ -202,9 +202,13 @@ def post_mention(
             return _why_not_claimed(session, mention_id)
         account = account or session.get_one(Account, mention.account_id)
         card = conversation_card(session, mention)
-        if card is None and not opened and open_surge(session, account.id) is not None:
-            hold_for_surge(session, mention_id, rt.clock())
-            return "held for its surge group"
+        # Held too: a reply whose conversation's first mention is itself held, with no
+        # card for it to follow.
+        held_card = card is not None and card.slack_ts is None and card.surge_held_at is not None
+        if (card is None or held_card) and not opened:
+            if held_card or open_surge(session, account.id) is not None:
+                hold_for_surge(session, mention_id, rt.clock())
+                return "held for its surge group"
         # A new card goes where the account's routes send it; a thread reply follows its card.
         if card is None:
             channel = channel_for(session, account, mention.text)

@@ -65,7 +65,6 @@ def publish_surges(rt: Runtime, pace: Pace | None = None) -> int:
                 )
             )
         )
-    release_unlisted(rt, now)
     calls = 0
     for surge in surges:
         lease = Lease(rt.redis, f"surge-cards:{surge.id}", seconds=60)
@@ -80,10 +79,12 @@ def publish_surges(rt: Runtime, pace: Pace | None = None) -> int:
     return calls
 
 
-def release_unlisted(rt: Runtime, now: datetime) -> int:
+def release_unlisted(rt: Runtime) -> int:
     """Mentions held for a surge that ended over JUST_ENDED ago and were never listed in a
     group's thread (Slack refused all that time) go back to cards of their own, which the
-    sweep delivers: held, none is ever out of sight for long. How many."""
+    sweep delivers: held, none is ever out of sight for long. How many. Run by the
+    sweep."""
+    now = rt.clock()
     with rt.sessions.begin() as session:
         # Accounts whose cards are still being brought up to date: those are left be.
         current = select(Surge.account_id).where(

@@ -77,6 +77,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("surge_held_at", sa.DateTime(), nullable=True))
         batch_op.add_column(sa.Column("surge_listed_at", sa.DateTime(), nullable=True))
         batch_op.create_index("ix_mentions_surge_group_id", ["surge_group_id"], unique=False)
+        batch_op.create_index("ix_mentions_surge_held", ["surge_held_at"], unique=False)
         batch_op.create_foreign_key(
             "fk_mentions_surge_group_id",
             "surge_groups",
@@ -89,6 +90,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("mentions", schema=None) as batch_op:
         batch_op.drop_constraint("fk_mentions_surge_group_id", type_="foreignkey")
+        batch_op.drop_index("ix_mentions_surge_held")
         batch_op.drop_index("ix_mentions_surge_group_id")
         batch_op.drop_column("surge_listed_at")
         batch_op.drop_column("surge_held_at")

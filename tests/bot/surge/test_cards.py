@@ -16,7 +16,13 @@ from bot.inbox.delivery import sweep_mentions
 from bot.inbox.intake import Intake
 from bot.runtime import Runtime
 from bot.slack.pace import Pace
-from bot.surge.cards import OPEN_ACTION, open_mention, publish_surge, publish_surges
+from bot.surge.cards import (
+    OPEN_ACTION,
+    open_mention,
+    publish_surge,
+    publish_surges,
+    release_unlisted,
+)
 from bot.surge.detect import surge_command
 from bot.surge.groups import group_command
 from bot.team.people import Who
@@ -189,8 +195,26 @@ def test_mentions_held_for_a_surge_long_over_and_never_listed_get_cards_of_their
     assert sweep_mentions(rt, brand.id, everything=True) == 0  # still its cards' to list
     later = rt.clock() + timedelta(hours=2)
     rt.clock = lambda: later
-    publish_surges(rt, Pace(rt.redis, FAST))
+    publish_surges(rt, Pace(rt.redis, FAST))  # the surge is over: its cards are left be
+    assert release_unlisted(rt) == 2  # the sweep
     assert sweep_mentions(rt, brand.id, everything=True) == 2
     run_jobs(rt)
     cards = [m for m in top_level(fake_slack) if m["text"].startswith("Mention of @brand")]
     assert len(cards) == 2
+
+
+def test_a_reply_in_a_held_mentions_conversation_is_held_with_it_not_left_waiting(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    surge_on(rt, fake_slack)
+    fake_x.add_user("jane")
+    first = fake_x.post_mention("brand", author="jane", text="@brand 배송 언제 와요")
+    fake_x.post_mention("brand", author="jane", text="@brand 아직이요?", reply_to=first["id"])
+    Intake(rt).poll(brand)
+    run_jobs(rt)
+    with rt.sessions() as session:
+        held = [m.surge_held_at is not None for m in session.scalars(select(Mention))]
+    assert held == [True, True]
+    publish_surges(rt, Pace(rt.redis, FAST))
+    listed = [v for m in fake_slack.messages(BRAND_CHANNEL) if "thread_ts" in m for v in opens(m)]
+    assert len(listed) == 2
