@@ -18,18 +18,21 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from bot import runtime
-from bot.errors import SlackError
+from bot.errors import Refused, SlackError
 from bot.inbox.access import scene_for
 from bot.inbox.delivery import post_mention
+from bot.inbox.sla import cancel_reminder
+from bot.inbox.triage import OPEN, SHOW_RETRY, show_status
 from bot.lease import Lease
 from bot.runtime import Runtime
-from bot.slack.blocks import button, context, section
+from bot.slack.blocks import button, confirm, context, section
 from bot.slack.client import translate_errors
 from bot.slack.mrkdwn import escape, escape_within
 from bot.slack.notices import post_notice
 from bot.slack.pace import Pace
 from bot.surge.groups import group_surge
 from bot.team.people import Who
+from storage.events import record_event
 from storage.mentions import release_from_surge
 from storage.models import Account, Mention, Surge, SurgeGroup
 
@@ -132,7 +135,7 @@ def _show(rt: Runtime, account: Account, group: SurgeGroup, pace: Pace) -> int:
     """Post the group's card, or update it if it changed and was not just updated."""
     now = rt.clock()
     with rt.sessions() as session:
-        answered = _answered(session, group.id)
+        answered, resolved = _answered(session, group.id)
         samples = {
             mention_id: (author, text)
             for mention_id, author, text in session.execute(
@@ -141,7 +144,7 @@ def _show(rt: Runtime, account: Account, group: SurgeGroup, pace: Pace) -> int:
                 )
             )
         }
-    shown = f"{group.size}:{answered}:{','.join(group.label)}"
+    shown = f"{group.size}:{answered}:{resolved}:{','.join(group.label)}"
     if group.slack_ts is not None and (
         shown == group.shown or (group.shown_at and now - group.shown_at < UPDATE_EVERY)
     ):
@@ -150,7 +153,7 @@ def _show(rt: Runtime, account: Account, group: SurgeGroup, pace: Pace) -> int:
     method = "chat.update" if group.slack_ts else "chat.postMessage"
     if not pace.may(method, channel):
         return 0
-    text, blocks = group_card(account.handle, group, answered, samples)
+    text, blocks = group_card(account.handle, group, (answered, resolved), samples)
     if group.slack_ts is None:
         ts = post_notice(rt, f"surge-group:{group.id}", channel, text, blocks=blocks)
     else:
@@ -211,31 +214,34 @@ def _list(rt: Runtime, account: Account, group: SurgeGroup, pace: Pace) -> int:
         calls += 1
 
 
-def _answered(session: Any, group_id: int) -> int:
-    return int(
-        session.scalar(
-            select(func.count(Mention.id)).where(
-                Mention.surge_group_id == group_id, Mention.first_response_at.is_not(None)
-            )
-        )
-        or 0
-    )
+def _answered(session: Any, group_id: int) -> tuple[int, int]:
+    """How many of the group's mentions were answered, and how many are resolved."""
+    answered, resolved = session.execute(
+        select(
+            func.count(Mention.first_response_at),
+            func.count(Mention.resolved_at),
+        ).where(Mention.surge_group_id == group_id)
+    ).one()
+    return int(answered), int(resolved)
 
 
 def group_card(
     handle: str,
     group: SurgeGroup,
-    answered: int,
+    counts: tuple[int, int],
     samples: dict[int, tuple[str | None, str]],
 ) -> tuple[str, list[dict[str, Any]]]:
     """The group's card: its name or words, how many and how many answered, since and
-    until when, three of its mentions; every text a customer or a team wrote escaped."""
+    until when, three of its mentions; every text a customer or a team wrote escaped.
+    `counts`: how many were answered, and how many resolved."""
+    answered, resolved = counts
     name = escape(group.name) if group.name else escape(", ".join(group.label) or "(no words)")
     first = _when(group.first_at)
     last = _when(group.last_at)
     headline = (
         f":rotating_light: *{name}*: {group.size:,} mention{'s' * (group.size != 1)} of "
-        f"*@{handle}* in this surge, {answered:,} answered · {first} to {last}"
+        f"*@{handle}* in this surge, {answered:,} answered, {resolved:,} resolved · "
+        f"{first} to {last}"
     )
     blocks: list[dict[str, Any]] = [section(headline)]
     if group.name and group.label:
@@ -249,6 +255,17 @@ def group_card(
     blocks.append(
         context("Each mention is listed in this thread, with *Open* to act on it as a card.")
     )
+    resolve = button(
+        "Resolve all",
+        RESOLVE_ACTION,
+        str(group.id),
+        confirm=confirm(
+            "Resolve the group?",
+            f"Every open mention of *{name}* is resolved, as its own Resolve would.",
+            "Resolve all",
+        ),
+    )
+    blocks.append({"type": "actions", "block_id": "surge_group", "elements": [resolve]})
     return f"Surge group {name}: {group.size} mentions of @{handle}", blocks
 
 
@@ -262,7 +279,7 @@ def batch_lines(
         who = f"@{escape(author)}" if author else "someone"
         line = f"{_when(created_at)} *{who}*: {quoted}{'…' if cut else ''}"
         opens = button("Open", OPEN_ACTION, str(mention_id))
-        blocks.append(section(line) | {"accessory": opens})
+        blocks.append(section(line) | {"block_id": f"listed-{mention_id}", "accessory": opens})
     return f"{len(mentions)} more mention{'s' * (len(mentions) != 1)} in this group", blocks
 
 
@@ -277,3 +294,61 @@ def open_mention(rt: Runtime, who: Who, mention_id: int) -> str:
         scene_for(session, who, mention_id, rt.clock())  # refused without a role on it
         release_from_surge(session, mention_id)
     return post_mention(rt, mention_id, opened=True)
+
+
+RESOLVE_ACTION = "surge_resolve_all"
+"""The group card's button that resolves every open mention of the group."""
+
+
+def resolve_group(rt: Runtime, who: Who, group_id: int) -> str:
+    """Resolve every open mention of the group at once (after the status update answered
+    them, say): each as its own Resolve would, one event each for the audit and the
+    figures, the cards of those opened shown resolved. What was done, to tell the person."""
+    now = rt.clock()
+    with rt.sessions.begin() as session:
+        group = session.get(SurgeGroup, group_id)
+        if group is None or not group.samples:
+            raise Refused("This group is no longer in Roost.")
+        scene = scene_for(session, who, group.samples[0], now)  # refused without a role
+        was: dict[int, str] = {
+            mention_id: status
+            for mention_id, status in session.execute(
+                select(Mention.id, Mention.status).where(
+                    Mention.surge_group_id == group_id, Mention.status.in_(OPEN)
+                )
+            )
+        }
+        # Conditional, so a mention someone resolved a moment ago is not resolved twice.
+        resolved: list[tuple[int, str | None]] = [
+            (mention_id, slack_ts)
+            for mention_id, slack_ts in session.execute(
+                update(Mention)
+                .where(Mention.id.in_(was), Mention.status.in_(OPEN))
+                .values(status="resolved", resolved_at=now, resolver_id=scene.member.id)
+                .returning(Mention.id, Mention.slack_ts),
+                execution_options={"synchronize_session": False},
+            )
+        ]
+        for mention_id, _ in resolved:
+            record_event(
+                session,
+                "mention.resolved",
+                now,
+                actor=who.user_id,
+                account_id=scene.account.id,
+                mention_id=mention_id,
+                previous=was[mention_id],
+                via="group",
+            )
+        session.execute(
+            update(SurgeGroup).where(SurgeGroup.id == group_id).values(shown=None)
+        )  # its card shows the new counts at the next run
+        name = group.name or ", ".join(group.label)
+    line = f":white_check_mark: Resolved by <@{who.user_id}> with its group."
+    for mention_id, slack_ts in resolved:
+        cancel_reminder(rt, mention_id)
+        if slack_ts is not None:
+            rt.team_queue.enqueue(show_status, mention_id, line, retry=SHOW_RETRY, result_ttl=0)
+    if not resolved:
+        return f"Every mention of “{escape(name)}” was resolved already."
+    return f"Resolved {len(resolved):,} open mentions of “{escape(name)}”."

@@ -18,15 +18,17 @@ from bot.runtime import Runtime
 from bot.slack.pace import Pace
 from bot.surge.cards import (
     OPEN_ACTION,
+    RESOLVE_ACTION,
     open_mention,
     publish_surge,
     publish_surges,
     release_unlisted,
+    resolve_group,
 )
 from bot.surge.detect import surge_command
 from bot.surge.groups import group_command
 from bot.team.people import Who
-from storage.models import Account, Mention, Surge, SurgeGroup
+from storage.models import Account, Event, Mention, Surge, SurgeGroup
 from tests.conftest import AGENT, BRAND_CHANNEL, OWNER, give, run_jobs
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
@@ -92,7 +94,7 @@ def test_in_a_surge_mentions_wait_for_their_group_card_not_a_card_each(
     delivery = next(c for c in cards if "배송" in c["text"])
     assert "*배송" in delivery["blocks"][0]["text"]["text"]
     assert (
-        ": 9 mentions of *@brand* in this surge, 0 answered"
+        ": 9 mentions of *@brand* in this surge, 0 answered, 0 resolved"
         in delivery["blocks"][0]["text"]["text"]
     )
     listed = fake_slack.thread(BRAND_CHANNEL, delivery["ts"])
@@ -218,3 +220,69 @@ def test_a_reply_in_a_held_mentions_conversation_is_held_with_it_not_left_waitin
     publish_surges(rt, Pace(rt.redis, FAST))
     listed = [v for m in fake_slack.messages(BRAND_CHANNEL) if "thread_ts" in m for v in opens(m)]
     assert len(listed) == 2
+
+
+def test_resolve_all_resolves_the_groups_open_mentions_once_each_and_says_so(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    surge_on(rt, fake_slack)
+    mentions_in(rt, fake_x, brand, TEXTS[:3])  # one group: delivery
+    publish_surges(rt, Pace(rt.redis, FAST))
+    (card,) = group_cards(fake_slack)
+    (group_id,) = [
+        e["value"]
+        for b in card["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == RESOLVE_ACTION
+    ]
+    with rt.sessions() as session:
+        first = session.scalars(select(Mention).order_by(Mention.id)).first()
+    assert first is not None
+    give(rt, fake_slack, AGENT, "agent", "^BK")
+    agent = Who(fake_slack.team_id, AGENT)
+    open_mention(rt, agent, first.id)  # one was opened as a card of its own
+    with pytest.raises(Refused):
+        resolve_group(rt, Who(fake_slack.team_id, "U0STRANGER"), int(group_id))
+
+    assert "Resolved 3 open mentions" in resolve_group(rt, agent, int(group_id))
+    assert "resolved already" in resolve_group(rt, agent, int(group_id))
+
+    with rt.sessions() as session:
+        assert {m.status for m in session.scalars(select(Mention))} == {"resolved"}
+        events = session.scalars(select(Event).where(Event.kind == "mention.resolved")).all()
+    assert len(events) == 3 and all(e.detail["via"] == "group" for e in events)
+    run_jobs(rt)  # the opened one's card shows it
+    later = rt.clock() + timedelta(seconds=10)
+    rt.clock = lambda: later
+    publish_surges(rt, Pace(rt.redis, FAST))
+    shows = fake_slack.message(BRAND_CHANNEL, card["ts"])["blocks"][0]["text"]["text"]
+    assert "0 answered, 3 resolved" in shows
+
+
+def test_the_group_cards_buttons_work_through_slack(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    """Open on a listed mention and Resolve all on the card, as Slack sends them: signed,
+    acknowledged at once, the work done after."""
+    from tests.handlers.signed import card_click, dispatch, make_app, press
+
+    surge_on(rt, fake_slack)
+    give(rt, fake_slack, AGENT, "agent", "^BK")
+    mentions_in(rt, fake_x, brand, TEXTS[:2])
+    publish_surges(rt, Pace(rt.redis, FAST))
+    app = make_app(rt)
+    (card,) = group_cards(fake_slack)
+    (listing,) = fake_slack.thread(BRAND_CHANNEL, card["ts"])
+    block = listing["blocks"][0]
+    action = {
+        "action_id": OPEN_ACTION,
+        "block_id": block["block_id"],
+        "type": "button",
+        "value": block["accessory"]["value"],
+    }
+    assert dispatch(app, card_click(fake_slack, action)).status == 200
+    run_jobs(rt)
+    assert any(m["text"].startswith("Mention of @brand") for m in top_level(fake_slack))
+    assert press(app, fake_slack, card, RESOLVE_ACTION).status == 200
+    assert any("Resolved 2 open mentions" in r.get("text", "") for r in fake_slack.responses)
