@@ -329,19 +329,27 @@ class _Ticker(threading.Thread):
             self.claimed[recurring.name] = period
 
     def _move_due_jobs(self) -> None:
-        """RQ's scheduler, in this thread: under its lock, move due scheduled jobs."""
-        if not self.scheduler.acquire_locks():
-            for name in self.queue_names:
-                lock = self.scheduler.get_locking_key(name)
-                holder = _text(self.redis.get(lock))
-                if holder is not None and not worker_alive(self.redis, holder):
-                    logger.info(
-                        "worker %s: taking over dead %s's scheduler lock", self.worker.name, holder
-                    )
-                    release_lock(self.redis, lock, holder)
-            if not self.scheduler.acquire_locks():
-                return
-        self.scheduler.enqueue_scheduled_jobs()
+        """RQ's scheduler, in this thread: under its locks (one a queue), move due scheduled
+        jobs. A lock a dead worker holds is taken over at once, each queue's on its own: a
+        worker that got some locks but not a dead one's would leave that queue's jobs be."""
+        acquired = self.scheduler.acquire_locks()
+        taken_over = False
+        for name in set(self.queue_names) - acquired:
+            lock = self.scheduler.get_locking_key(name)
+            holder = _text(self.redis.get(lock))
+            if holder is not None and not worker_alive(self.redis, holder):
+                logger.info(
+                    "worker %s: taking over dead %s's scheduler lock for %s",
+                    self.worker.name,
+                    holder,
+                    name,
+                )
+                release_lock(self.redis, lock, holder)
+                taken_over = True
+        if taken_over:
+            acquired = self.scheduler.acquire_locks()
+        if acquired:
+            self.scheduler.enqueue_scheduled_jobs()
 
     def _enqueue(self, recurring: Recurring, run: str, *, at_front: bool = False) -> None:
         """Queue one run, unless the last one queued has not finished: while the workers

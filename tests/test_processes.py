@@ -403,6 +403,19 @@ def test_a_dead_workers_scheduler_lock_is_taken_over_at_once(
     wait_for(lambda: due.get_status(refresh=True) == "finished", timeout=15)
 
 
+def test_a_dead_workers_lock_on_one_queue_is_taken_over_though_the_others_were_free(
+    rt: Runtime, processes: Processes, brand: Account
+) -> None:
+    """Each queue has its scheduler lock: a new worker that gets the free ones must still
+    take over the one a dead worker holds, or that queue's scheduled jobs would wait."""
+    rt.redis.set("rq:scheduler-lock:roost", "dead-worker", ex=120)
+    processes.start("worker")
+    due = rt.queue.enqueue_in(
+        timedelta(seconds=1), "bot.inbox.intake.notify_intake_stopped", brand.id
+    )
+    wait_for(lambda: due.get_status(refresh=True) == "finished", timeout=15)
+
+
 # --- stopping -------------------------------------------------------------------------------
 
 
