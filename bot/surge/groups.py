@@ -142,9 +142,10 @@ def _load(rt: Runtime, surge: Surge) -> Grouper:
                 .order_by(GroupName.id)
             )
         )
-        if raw is not None:
-            grouper = Grouper.from_json(raw)
-        else:
+        grouper = Grouper.from_json(raw) if raw is not None else None
+        if grouper is None or grouper.seen != _grouped(session, surge.id):
+            # Lost, or behind what the database holds (a run died between the two): the
+            # database is the record.
             grouper = _rebuild(session, surge, names)
     for named in names:
         grouper.name(named.name, named.keywords)
@@ -153,6 +154,18 @@ def _load(rt: Runtime, surge: Surge) -> Grouper:
         if group.name is not None and group.name not in current:
             group.keywords = ()  # its name was dropped: it groups by likeness now
     return grouper
+
+
+def _grouped(session: Session, surge_id: int) -> int:
+    """How many mentions the database has in the surge's groups."""
+    return int(
+        session.scalar(
+            select(func.count(Mention.id))
+            .join(SurgeGroup, Mention.surge_group_id == SurgeGroup.id)
+            .where(SurgeGroup.surge_id == surge_id)
+        )
+        or 0
+    )
 
 
 def _rebuild(session: Session, surge: Surge, names: list[GroupName]) -> Grouper:

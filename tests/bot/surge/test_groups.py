@@ -157,3 +157,21 @@ def test_the_next_digest_says_what_the_surge_was_about_and_how_long_people_waite
     assert "6 mentions grouped, 1 answered" in line
     assert "the longest wait for a first reply 1 h 45 min" in line  # the unanswered wait on
     assert "(1 answered)" in line and "(0 answered)" in line
+
+
+def test_a_grouping_state_behind_the_database_is_rebuilt_not_trusted(
+    rt: Runtime, fake_slack: FakeSlack, brand: Account
+) -> None:
+    """A run that died after its database commit left Redis one batch behind."""
+    surge = surge_on(rt, fake_slack)
+    arrive(rt, brand, DELIVERY, 0)
+    group_surges(rt)
+    behind = rt.redis.get(state_key(surge.id))
+    arrive(rt, brand, FEES, 100)
+    group_surges(rt)
+    assert behind is not None
+    rt.redis.set(state_key(surge.id), behind)
+    arrive(rt, brand, ["@brand 유심비 얼마예요"], 200)
+    group_surges(rt)
+    delivery, fees = groups(rt)
+    assert (delivery.size, fees.size) == (3, 4)
