@@ -7,12 +7,16 @@ Slack's history is read only on such a second try, never on the first.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
+from bot.errors import SlackError
 from bot.runtime import Runtime
 from bot.slack.client import find_posted, translate_errors
 from storage.notices import claim_notice, record_notice
+
+logger = logging.getLogger(__name__)
 
 METADATA_EVENT = "roost_notice"
 """The metadata type each notice carries, with its key."""
@@ -62,3 +66,14 @@ def post_notice(
     with rt.sessions.begin() as session:
         record_notice(session, key, channel, ts)
     return ts
+
+
+def try_notice(rt: Runtime, key: str, channel: str, text: str) -> bool:
+    """Post the notice named `key` once, if Slack takes it now; whether it is posted. A
+    refusal is logged: a caller that looks again each period tries again then."""
+    try:
+        post_notice(rt, key, channel, text)
+    except SlackError as exc:
+        logger.warning("notice %s not posted: %s", key, exc)
+        return False
+    return True

@@ -19,12 +19,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.errors import Refused, SlackError
+from bot.errors import Refused
 from bot.runtime import Runtime
 from bot.slack.blocks import context, section
 from bot.slack.mrkdwn import escape
-from bot.slack.notices import post_notice
-from bot.surge.groups import group_surge, summaries, summary_lines
+from bot.slack.notices import try_notice
+from bot.surge.groups import group_surge, lasting, summaries, summary_lines
 from bot.team.admin import require_manager_of
 from bot.team.people import Who, visible_accounts
 from storage.accounts import account_by_handle, active_accounts
@@ -114,7 +114,7 @@ def check_surges(rt: Runtime) -> int:
                 surge = start_surge(session, account.id, now, rate=pace.rate, usual=pace.usual)
             if surge is None:
                 continue  # another sweep started it, and tells of it
-            told += _tell(
+            told += try_notice(
                 rt, f"surge:{surge.id}:start", account.channel_id, _started(account, surge, pace)
             )
         elif surge is not None and surge.started_by is None and pace.calm:
@@ -134,7 +134,7 @@ def _end(rt: Runtime, account: Account, surge: Surge, pace: Pace, by: str | None
             return False
         ended = session.get_one(Surge, surge.id, populate_existing=True)
         text = _over(session, account, ended, pace.window)
-    _tell(rt, f"surge:{surge.id}:end", account.channel_id, text)
+    try_notice(rt, f"surge:{surge.id}:end", account.channel_id, text)
     return True
 
 
@@ -170,7 +170,7 @@ def tell_again(rt: Runtime, window: timedelta) -> int:
                 else _started(account, surge, pace)
             )
             due.append((key, account.channel_id, text))
-    return sum(_tell(rt, key, channel, text) for key, channel, text in due)
+    return sum(try_notice(rt, key, channel, text) for key, channel, text in due)
 
 
 def _started(account: Account, surge: Surge, pace: Pace) -> str:
@@ -223,7 +223,7 @@ def surge_command(rt: Runtime, who: Who, text: str) -> tuple[str, list[dict[str,
         return f"The surge on *@{account.handle}* is over; its channel is told.", None
     if surge is None:
         return f"A surge on *@{account.handle}* is already on.", None
-    _tell(rt, f"surge:{surge.id}:start", account.channel_id, _started(account, surge, pace))
+    try_notice(rt, f"surge:{surge.id}:start", account.channel_id, _started(account, surge, pace))
     return f"Surge mode is on for *@{account.handle}*; its channel is told.", None
 
 
@@ -251,9 +251,7 @@ def _over(session: Session, account: Account, surge: Surge, window: timedelta) -
     """The end of a surge told: how long, how many (from the window that showed it), the
     peak."""
     assert surge.ended_at is not None
-    lasted = surge.ended_at - surge.started_at
-    hours, minutes = divmod(int(lasted.total_seconds() // 60), 60)
-    took = f"{hours} h {minutes} min" if hours else f"{minutes} min"
+    took = lasting(surge.ended_at - surge.started_at)
     since = surge.started_at - window if surge.started_by is None else surge.started_at
     mentions = posted_between(session, account.id, since, surge.ended_at)
     by = f" <@{surge.ended_by}> ended it." if surge.ended_by else ""
@@ -263,12 +261,3 @@ def _over(session: Session, account: Account, surge: Surge, window: timedelta) -
         f":white_check_mark: The surge on *@{account.handle}* is over after {took}: "
         f"{mentions:,} mentions, at most {surge.peak:,} in one window.{by}{about}"
     )
-
-
-def _tell(rt: Runtime, key: str, channel: str, text: str) -> int:
-    try:
-        post_notice(rt, key, channel, text)
-    except SlackError as exc:
-        logger.warning("surge notice %s not posted: %s", key, exc)
-        return 0
-    return 1

@@ -380,13 +380,13 @@ def surge_lines(
             f"<!date^{int(surge.started_at.timestamp())}^{{date_short}} {{time}}|"
             f"{surge.started_at:%d %b %H:%M} UTC>"
         )
-        state = "still on" if surge.ended_at is None else f"for {_took(until - surge.started_at)}"
+        state = "still on" if surge.ended_at is None else f"for {lasting(until - surge.started_at)}"
         line = (
             f":rotating_light: *@{handle}* had a surge from {when}, {state}: "
             f"{counts[0]:,} mentions grouped, {counts[1]:,} answered"
         )
         if waits:
-            line += f", the longest wait for a first reply {_took(max(waits))}"
+            line += f", the longest wait for a first reply {lasting(max(waits))}"
         groups = summaries(session, surge.id, top=3)
         if groups:
             line += ". " + " · ".join(
@@ -396,7 +396,8 @@ def surge_lines(
     return lines
 
 
-def _took(span: timedelta) -> str:
+def lasting(span: timedelta) -> str:
+    """A span as people say it: "45 min", "1 h 18 min"."""
     minutes = int(span.total_seconds() // 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min" if hours else f"{minutes} min"

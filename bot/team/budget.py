@@ -25,9 +25,9 @@ from typing import Protocol
 
 from sqlalchemy import select
 
-from bot.errors import Refused, SlackError
+from bot.errors import Refused
 from bot.runtime import Runtime
-from bot.slack.notices import post_notice
+from bot.slack.notices import try_notice
 from bot.x.meter import days_spent, keep_days
 from bot.x.prices import ALLOWANCE_KINDS, Allowance, Prices, load_prices, price_of
 from storage.models import Account
@@ -249,11 +249,11 @@ def tell_budgets(rt: Runtime) -> int:
             if not budget.reached(percent):
                 break
             key = f"budget:{month}:{percent}"
-            told += _tell(rt, key, account.channel_id, _notice(budget, percent, today))
+            told += try_notice(rt, key, account.channel_id, _notice(budget, percent, today))
         if budget.refuses(POLL_WORST_CASE) and not budget.reached(100):
             # Intake stops a page's worst cost short of a hard cap: say so when it does.
             key = f"budget:{month}:paused"
-            told += _tell(rt, key, account.channel_id, _paused_notice(budget, today))
+            told += try_notice(rt, key, account.channel_id, _paused_notice(budget, today))
     return told
 
 
@@ -267,17 +267,8 @@ def _tell_allowance(rt: Runtime, use: AllowanceUse, today: date) -> int:
             break
         for channel in channels:
             key = f"allowance:{channel}:{today:%Y-%m}:{percent}"
-            told += _tell(rt, key, channel, _allowance_notice(use, percent))
+            told += try_notice(rt, key, channel, _allowance_notice(use, percent))
     return told
-
-
-def _tell(rt: Runtime, key: str, channel: str, text: str) -> int:
-    try:
-        post_notice(rt, key, channel, text)
-    except SlackError as exc:
-        logger.warning("budget notice %s not posted: %s", key, exc)
-        return 0
-    return 1
 
 
 def _allowance_notice(use: AllowanceUse, percent: int) -> str:
