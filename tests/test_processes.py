@@ -355,7 +355,8 @@ def test_in_a_surge_the_running_worker_posts_group_cards_and_lists_every_mention
 ) -> None:
     """A surge switched on, 30 mentions of two kinds: the worker holds them from cards of
     their own, and its recurring run posts a card a group and lists each mention once in
-    its thread, paced under Slack's limits, period after period."""
+    its thread, period after period, paced so that a Slack enforcing its limits never
+    answers 429."""
     give(rt, fake_slack, OWNER, "owner", None)
     surge_command(rt, Who(fake_slack.team_id, OWNER), "on @brand")
     texts = ["아이폰 배송 언제 되나요", "유심비 따로 내야 하나요", "배송이 아직도 안 왔어요"]
@@ -366,6 +367,7 @@ def test_in_a_surge_the_running_worker_posts_group_cards_and_lists_every_mention
     with rt.sessions.begin() as session:
         store_mentions(session, brand.id, burst, rt.clock())
     queue_deliveries(rt, brand.id, [m.tweet_id for m in burst])
+    fake_slack.enforce_limits()
     processes.start("worker", ROOST_SURGE_PUBLISH_SECONDS="0.5")
 
     def listed() -> list[str]:
@@ -385,6 +387,7 @@ def test_in_a_surge_the_running_worker_posts_group_cards_and_lists_every_mention
     periods = _sweep_periods(processes)
     wait_for(lambda: len(_sweep_periods(processes)) >= len(periods) + 2, timeout=20)
     assert len(listed()) == 30  # nothing listed twice
+    assert fake_slack.rate_limited == 0  # Slack, enforcing its limits, never had to refuse
 
 
 def test_a_dead_workers_scheduler_lock_is_taken_over_at_once(

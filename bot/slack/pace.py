@@ -2,9 +2,9 @@
 per channel and method, shared by every worker.
 
 Slack lets `chat.postMessage` post about one message a second in a channel, with short
-bursts over it, and `chat.update` about 50 a minute (its Tier 3); past them it answers
-429. Roost's surge cards ask here before each call and, told to wait, leave the call to
-their next run.
+bursts over it, and `chat.update` about 50 a minute for the whole workspace (its Tier 3);
+past them it answers 429. Roost's surge cards ask here before each call and, told to
+wait, leave the call to their next run.
 """
 
 from __future__ import annotations
@@ -17,7 +17,11 @@ PACES: dict[str, tuple[float, int]] = {
     "chat.postMessage": (1.0, 3),
     "chat.update": (0.8, 3),
 }
-"""Per method: calls a second in one channel, and the burst allowed over that."""
+"""Per method: calls a second, and the burst allowed over that; in one channel, or for
+the workspace (WORKSPACE_WIDE)."""
+
+WORKSPACE_WIDE = frozenset({"chat.update"})
+"""Methods whose limit is the workspace's, whatever the channel."""
 
 _TAKE = """
 local tokens_key, now = KEYS[1], tonumber(ARGV[3])
@@ -45,5 +49,6 @@ class Pace:
 
     def may(self, method: str, channel: str) -> bool:
         rate, burst = self.paces[method]
-        key = f"roost:pace:{method}:{channel}"
+        where = "" if method in WORKSPACE_WIDE else channel
+        key = f"roost:pace:{method}:{where}"
         return bool(self._take(keys=[key], args=[rate, burst, time.time()]))

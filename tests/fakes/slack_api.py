@@ -214,6 +214,11 @@ class FakeSlack:
         self._delays: dict[str, deque[float]] = {}
         # method -> how many of its next calls are carried out but never answered.
         self._lost_answers: dict[str, int] = {}
+        # Slack's rate limits, when enforce_limits() was called: buckets of tokens by
+        # (method, channel or "" for a workspace-wide limit), and the 429s answered.
+        self._limits: dict[str, tuple[float, float, bool]] = {}
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
+        self.rate_limited = 0
         self._calls: list[Call] = []
         self._ephemerals: list[Json] = []
         self._responses: list[Json] = []
@@ -424,6 +429,35 @@ class FakeSlack:
             queue = self._faults.setdefault(method, deque())
             queue.extend(([None] * (every - 1) + [_Fault(status, retry_after, error)]) * times)
 
+    def enforce_limits(self) -> None:
+        """Answer as Slack does past its rate limits, from now on: `chat.postMessage`
+        about one message a second in a channel with a short burst over it, and
+        `chat.update` at Tier 3 (50 a minute for the workspace), each with HTTP 429 and
+        `Retry-After`. `rate_limited` counts the 429s answered."""
+        with self._lock:
+            self._limits = {
+                "chat.postMessage": (1.0, 4.0, True),
+                "chat.update": (50 / 60, 4.0, False),
+            }
+
+    def _over_limit(self, method: str, args: Json) -> bool:
+        """Take a token for the call, if its method is limited; whether none was left
+        (caller holds the lock)."""
+        limit = self._limits.get(method)
+        if limit is None:
+            return False
+        rate, burst, per_channel = limit
+        key = (method, str(args.get("channel", "")) if per_channel else "")
+        now = time.monotonic()
+        tokens, at = self._buckets.get(key, (burst, now))
+        tokens = min(burst, tokens + (now - at) * rate)
+        if tokens < 1:
+            self._buckets[key] = (tokens, now)
+            self.rate_limited += 1
+            return True
+        self._buckets[key] = (tokens - 1, now)
+        return False
+
     def slow(self, method: str, seconds: float, *, times: int = 1) -> None:
         """Delay the answer to the next ``times`` calls to ``method`` by ``seconds``."""
         if times < 1:
@@ -607,6 +641,8 @@ class FakeSlack:
             self._stopping.wait(delay)  # outside the lock: other requests proceed meanwhile
         with self._lock:
             fault = self._pop(self._faults, method)
+            if fault is None and self._over_limit(method, args):
+                return _Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
             reply = fault.reply() if fault is not None else self._run_method(method, token, args)
             self._changed.notify_all()
             return reply

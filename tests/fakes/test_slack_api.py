@@ -794,3 +794,27 @@ def test_socket_mode_carries_large_envelopes_whole(fake: FakeSlack, socket_clien
     fake.socket_mode.wait_for_ack(envelope)
     (request,) = socket_client.received
     assert request.payload["text"] == big
+
+
+def test_enforced_limits_refuse_posting_past_a_channels_pace_as_slack_does(
+    fake: FakeSlack, client: WebClient
+) -> None:
+    fake.add_channel("C0QUIET", "quiet")
+    for n in range(4):  # the burst
+        client.chat_postMessage(channel=BRAND, text=f"card {n}")
+    assert fake.rate_limited == 0  # off until asked: the other tests post freely
+    fake.enforce_limits()
+    for n in range(4):
+        client.chat_postMessage(channel=BRAND, text=f"card {n}")
+    error = slack_error(client.chat_postMessage, channel=BRAND, text="one too many")
+    assert error.response.status_code == 429 and error.response.headers["Retry-After"] == "1"
+    assert client.chat_postMessage(channel="C0QUIET", text="another channel")["ok"]
+    time.sleep(1.05)  # a token a second
+    assert client.chat_postMessage(channel=BRAND, text="again")["ok"]
+    ts = client.chat_postMessage(channel="C0QUIET", text="to edit")["ts"]
+    for n in range(4):  # Tier 3: the workspace's, whatever the channel
+        client.chat_update(channel="C0QUIET", ts=ts, text=f"edit {n}")
+    assert (
+        slack_error(client.chat_update, channel=BRAND, ts=ts, text="x").response.status_code == 429
+    )
+    assert fake.rate_limited == 2
