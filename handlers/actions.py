@@ -28,7 +28,7 @@ from bot.outbound import acting
 from bot.outbound.reply_modal import reply_view
 from bot.runtime import Runtime
 from bot.surge import cards
-from bot.surge.cards import OPEN_ACTION, RESOLVE_ACTION
+from bot.surge.cards import ASSIGN_ACTION, OPEN_ACTION, RESOLVE_ACTION
 from bot.team.people import Who
 from handlers.ack import acknowledge, answering, button_value, who_clicked
 from handlers.modals import open_then_fill
@@ -59,6 +59,17 @@ def _resolve_group(rt: Runtime) -> Any:
     return handle
 
 
+def _assign_group(rt: Runtime) -> Any:
+    def handle(body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        with answering(rt, body, respond):
+            group_id = int(str(action.get("block_id", "")).rpartition(":")[2] or 0)
+            target = action.get("selected_user")
+            done = cards.assign_group(rt, who_clicked(body), group_id, target)
+            respond(text=done, response_type="ephemeral", replace_original=False)
+
+    return handle
+
+
 def register(app: App, rt: Runtime) -> None:
     # Each button is acknowledged at once, in the request; its work runs after,
     # so a slow database or a busy moment never holds up Slack's 3 seconds.
@@ -70,6 +81,7 @@ def register(app: App, rt: Runtime) -> None:
     app.action(ACTION_ASSIGN)(ack=acknowledge, lazy=[_assign_from_picker(rt)])
     app.action(ACTION_UNDO_ASSIGN)(ack=acknowledge, lazy=[_act(rt, assignment.undo)])
     app.action(RESOLVE_ACTION)(ack=acknowledge, lazy=[_resolve_group(rt)])
+    app.action(ASSIGN_ACTION)(ack=acknowledge, lazy=[_assign_group(rt)])
 
 
 def _open_composer(rt: Runtime, kind: str) -> Any:

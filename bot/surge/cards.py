@@ -26,15 +26,17 @@ from bot.inbox.triage import OPEN, SHOW_RETRY, show_status
 from bot.lease import Lease
 from bot.runtime import Runtime
 from bot.slack.blocks import button, confirm, context, section
-from bot.slack.client import translate_errors
+from bot.slack.client import send_dm, translate_errors
 from bot.slack.mrkdwn import escape, escape_within
 from bot.slack.notices import post_notice
 from bot.slack.pace import Pace
 from bot.surge.groups import group_surge
-from bot.team.people import Who
+from bot.team.people import Who, check_person
+from storage.assignments import Changed, set_assignee
 from storage.events import record_event
 from storage.mentions import release_from_surge
-from storage.models import Account, Mention, Surge, SurgeGroup
+from storage.models import Account, Member, Mention, Surge, SurgeGroup
+from storage.team import ACTING_ROLES, member, role_on
 
 logger = logging.getLogger(__name__)
 
@@ -265,7 +267,15 @@ def group_card(
             "Resolve all",
         ),
     )
-    blocks.append({"type": "actions", "block_id": "surge_group", "elements": [resolve]})
+    assign = {
+        "type": "users_select",
+        "action_id": ASSIGN_ACTION,
+        "placeholder": {"type": "plain_text", "text": "Give the group to…"},
+    }
+    # The picker carries no value: the block names the group.
+    blocks.append(
+        {"type": "actions", "block_id": f"surge_group:{group.id}", "elements": [resolve, assign]}
+    )
     return f"Surge group {name}: {group.size} mentions of @{handle}", blocks
 
 
@@ -352,3 +362,89 @@ def resolve_group(rt: Runtime, who: Who, group_id: int) -> str:
     if not resolved:
         return f"Every mention of “{escape(name)}” was resolved already."
     return f"Resolved {len(resolved):,} open mentions of “{escape(name)}”."
+
+
+ASSIGN_ACTION = "surge_assign_group"
+"""The group card's person picker: every open mention of the group to that person."""
+
+
+def assign_group(rt: Runtime, who: Who, group_id: int, target: str | None) -> str:
+    """Give every open mention of the group to `target`, as its own Assign would (one
+    audit event each), and tell them once, not once a mention. What was done."""
+    if target is None:
+        raise Refused("Pick the person to give the group to.")
+    now = rt.clock()
+    with rt.sessions() as session:
+        group = session.get(SurgeGroup, group_id)
+        if group is None or not group.samples:
+            raise Refused("This group is no longer in Roost.")
+        scene_for(session, who, group.samples[0], now)  # may they assign at all? Before Slack
+    check_person(rt, who.team_id, target)
+    with rt.sessions.begin() as session:
+        scene = scene_for(session, who, group.samples[0], now)
+        new = member(session, who.team_id, target, now)
+        if role_on(session, new.id, scene.account.id) not in ACTING_ROLES:
+            raise Refused(
+                f"<@{target}> has no role on *@{scene.account.handle}* that lets them act as "
+                "it, so they cannot take this group."
+            )
+        mentions = list(
+            session.scalars(
+                select(Mention).where(
+                    Mention.surge_group_id == group_id,
+                    Mention.status.in_(OPEN),
+                    Mention.assignee_id.is_distinct_from(new.id),
+                )
+            )
+        )
+        given: list[tuple[int, str | None]] = []
+        for mention in mentions:
+            try:
+                previous = set_assignee(session, mention, new.id, now)
+            except Changed:
+                continue  # someone changed it a moment ago: theirs stands
+            was = session.get(Member, previous) if previous is not None else None
+            record_event(
+                session,
+                "mention.assigned",
+                now,
+                actor=who.user_id,
+                account_id=scene.account.id,
+                mention_id=mention.id,
+                previous=was.user_id if was else None,
+                assignee=target,
+                via="group",
+            )
+            given.append((mention.id, mention.slack_ts))
+        session.execute(update(SurgeGroup).where(SurgeGroup.id == group_id).values(shown=None))
+        name = escape(group.name or ", ".join(group.label))
+        handle = scene.account.handle
+        link = _group_link(rt, group)
+    if not given:
+        return f"Every open mention of “{name}” is <@{target}>'s already."
+    if target != who.user_id:
+        send_dm(
+            rt.slack,
+            target,
+            f"<@{who.user_id}> gave you the {len(given):,} open mentions of “{name}” in "
+            f"*@{handle}*'s surge.{link}",
+        )
+    line = f":bust_in_silhouette: Assigned to <@{target}> by <@{who.user_id}> with its group."
+    for mention_id, slack_ts in given:
+        if slack_ts is not None:
+            rt.team_queue.enqueue(show_status, mention_id, line, retry=SHOW_RETRY, result_ttl=0)
+    try:
+        rt.publish_home(rt, who.team_id, target)
+    except SlackError as exc:
+        logger.warning("Home of %s not refreshed: %s", target, exc)
+    return f"Gave <@{target}> the {len(given):,} open mentions of “{name}”."
+
+
+def _group_link(rt: Runtime, group: SurgeGroup) -> str:
+    if group.slack_channel is None or group.slack_ts is None:
+        return ""
+    try:
+        base = rt.workspace_url()
+    except SlackError:
+        return ""
+    return f" <{base}/archives/{group.slack_channel}/p{group.slack_ts.replace('.', '')}|The group>"

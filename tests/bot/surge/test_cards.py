@@ -19,6 +19,7 @@ from bot.slack.pace import Pace
 from bot.surge.cards import (
     OPEN_ACTION,
     RESOLVE_ACTION,
+    assign_group,
     open_mention,
     publish_surge,
     publish_surges,
@@ -286,3 +287,39 @@ def test_the_group_cards_buttons_work_through_slack(
     assert any(m["text"].startswith("Mention of @brand") for m in top_level(fake_slack))
     assert press(app, fake_slack, card, RESOLVE_ACTION).status == 200
     assert any("Resolved 2 open mentions" in r.get("text", "") for r in fake_slack.responses)
+
+
+def test_a_group_is_given_to_one_person_with_one_dm_not_one_a_mention(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    from tests.handlers.signed import card_click, dispatch, make_app
+
+    surge_on(rt, fake_slack)
+    give(rt, fake_slack, AGENT, "agent", "^BK")
+    mentions_in(rt, fake_x, brand, TEXTS[:3])
+    publish_surges(rt, Pace(rt.redis, FAST))
+    (card,) = group_cards(fake_slack)
+    (actions,) = [b for b in card["blocks"] if b["type"] == "actions"]
+    picker = {
+        "action_id": "surge_assign_group",
+        "block_id": actions["block_id"],
+        "type": "users_select",
+        "selected_user": AGENT,
+    }
+    fake_slack.add_user(AGENT, name="agent")
+    dms_before = len(fake_slack.calls_to("conversations.open"))
+    app = make_app(rt)
+    assert dispatch(app, card_click(fake_slack, picker, user=OWNER)).status == 200
+    answers = [r.get("text", "") for r in fake_slack.responses]
+    assert any("Gave <@U0AGENT> the 3 open mentions" in text for text in answers)
+    assert len(fake_slack.calls_to("conversations.open")) == dms_before + 1  # one DM
+    with rt.sessions() as session:
+        mentions = list(session.scalars(select(Mention)))
+        events = session.scalars(select(Event).where(Event.kind == "mention.assigned")).all()
+    assert {m.status for m in mentions} == {"assigned"} and len(events) == 3
+    group_id = int(actions["block_id"].split(":")[1])
+    owner = Who(fake_slack.team_id, OWNER)
+    assert "already" in assign_group(rt, owner, group_id, AGENT)
+    fake_slack.add_user("U0NOROLE", name="norole")
+    with pytest.raises(Refused, match="has no role"):
+        assign_group(rt, owner, group_id, "U0NOROLE")
