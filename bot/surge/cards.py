@@ -197,10 +197,11 @@ def _list(rt: Runtime, account: Account, group: SurgeGroup, pace: Pace) -> int:
         text, blocks = batch_lines(
             [(m.id, m.author_username, m.text, m.created_at) for m in unlisted]
         )
-        # Keyed by its first mention: a run that dies after posting does not post it twice.
+        # Keyed by its first and last mention: a run that died after posting does not post
+        # it twice, and one that finds more since posts them (some again), never fewer.
         post_notice(
             rt,
-            f"surge-list:{group.id}:{unlisted[0].id}",
+            f"surge-list:{group.id}:{unlisted[0].id}-{unlisted[-1].id}",
             group.slack_channel,
             text,
             thread_ts=group.slack_ts,
