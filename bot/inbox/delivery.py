@@ -38,6 +38,7 @@ from bot.inbox.cards import (
 from bot.inbox.routing import channel_for
 from bot.runtime import Runtime
 from bot.slack.client import find_posted, translate_errors
+from bot.slack.mrkdwn import permalink
 from bot.team.business_hours import sla_due
 from bot.worker import current_worker
 from storage.mentions import (
@@ -369,11 +370,9 @@ def card_url(rt: Runtime, mention: Mention) -> str | None:
     """The card's address in Slack, in the form Slack's own permalinks take."""
     if mention.slack_channel is None or mention.slack_ts is None:
         return None
-    message = "p" + mention.slack_ts.replace(".", "")
-    url = f"{rt.workspace_url()}/archives/{mention.slack_channel}/{message}"
-    if mention.slack_thread_ts:
-        url += f"?thread_ts={mention.slack_thread_ts}&cid={mention.slack_channel}"
-    return url
+    return permalink(
+        rt.workspace_url(), mention.slack_channel, mention.slack_ts, mention.slack_thread_ts
+    )
 
 
 def card_thread(rt: Runtime, mention_id: int) -> tuple[str, str] | None:

@@ -38,3 +38,11 @@ def escape_within(text: str, limit: int) -> tuple[str, bool]:
 def link(url: str, label: str) -> str:
     """A mrkdwn link; the label is escaped, `|` in it would end the URL part."""
     return f"<{url}|{escape(label).replace('|', '∣')}>"
+
+
+def permalink(workspace_url: str, channel: str, ts: str, thread_ts: str | None = None) -> str:
+    """A message's address, in the form Slack's own permalinks take."""
+    url = f"{workspace_url}/archives/{channel}/p{ts.replace('.', '')}"
+    if thread_ts:
+        url += f"?thread_ts={thread_ts}&cid={channel}"
+    return url

@@ -27,7 +27,7 @@ from bot.lease import Lease
 from bot.runtime import Runtime
 from bot.slack.blocks import button, confirm, context, section
 from bot.slack.client import send_dm, translate_errors
-from bot.slack.mrkdwn import escape, escape_within
+from bot.slack.mrkdwn import escape, escape_within, permalink
 from bot.slack.notices import post_notice
 from bot.slack.pace import Pace
 from bot.surge.groups import group_surge
@@ -448,4 +448,4 @@ def _group_link(rt: Runtime, group: SurgeGroup) -> str:
         base = rt.workspace_url()
     except SlackError:
         return ""
-    return f" <{base}/archives/{group.slack_channel}/p{group.slack_ts.replace('.', '')}|The group>"
+    return f" <{permalink(base, group.slack_channel, group.slack_ts)}|The group>"
