@@ -352,17 +352,11 @@ def undelivered(
 
 
 def hold_for_surge(session: Session, mention_id: int, now: datetime) -> None:
-    """Give back a card's claim and hold the mention for its surge group's card instead;
-    the try does not count as an attempt."""
+    """Give back a card's claim (nothing was posted: not an attempt) and hold the mention
+    for its surge group's card instead."""
+    release_card(session, mention_id, posted_maybe=False)
     session.execute(
-        update(Mention)
-        .where(Mention.id == mention_id)
-        .values(
-            surge_held_at=now,
-            card_claimed_at=None,
-            card_claimed_by=None,
-            card_attempts=Mention.card_attempts - 1,
-        ),
+        update(Mention).where(Mention.id == mention_id).values(surge_held_at=now),
         execution_options={"synchronize_session": False},
     )
 
