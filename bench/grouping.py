@@ -27,6 +27,7 @@ import random
 import statistics
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.surge.grouping import Grouper, purity
@@ -91,8 +92,10 @@ def main() -> None:
     )
 
 
-def quality(rows: list[dict[str, str]]) -> dict[str, float]:
-    grouper = Grouper()
+def quality(
+    rows: list[dict[str, str]], read: Callable[[str], Counter[str]] | None = None
+) -> dict[str, float]:
+    grouper = Grouper(read=read)
     pairs = [(grouper.assign(row["text"]).key, row["label"]) for row in rows]
     sizes = Counter(key for key, _ in pairs)
     by_topic: dict[str, Counter[int]] = {}
@@ -186,12 +189,7 @@ def kiwi_quality(rows: list[dict[str, str]]) -> dict[str, float] | None:
                 found[f"w:{word}"] += 1
         return found
 
-    ours = grouping.features
-    grouping.features = analysed
-    try:
-        found = quality(rows)
-    finally:
-        grouping.features = ours
+    found = quality(rows, read=analysed)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"purity": found["purity"], "groups": found["groups"], "load_s": load, "rss_mb": rss}
 

@@ -30,7 +30,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bot.words import find_word
@@ -182,8 +182,14 @@ class Grouper:
     """
 
     def __init__(
-        self, named: Sequence[tuple[str, Sequence[str]]] = (), join_at: float = JOIN_AT
+        self,
+        named: Sequence[tuple[str, Sequence[str]]] = (),
+        join_at: float = JOIN_AT,
+        read: Callable[[str], Counter[str]] | None = None,
     ) -> None:
+        """`read`: how a mention becomes features (`features` by default; the benchmark
+        tries a morphological analyser in its place)."""
+        self.read = read or features
         self.join_at = join_at
         self.seen = 0
         self.df: Counter[str] = Counter()
@@ -195,7 +201,7 @@ class Grouper:
 
     def assign(self, text: str) -> Group:
         """The group the mention joins (a new one if it is like none)."""
-        found = features(text)
+        found = self.read(text)
         self.seen += 1
         self.df.update(found.keys())
         if self.seen <= IDF_EVERY or self.seen % IDF_EVERY == 0:
@@ -274,7 +280,7 @@ class Grouper:
     def add_known(self, text: str, key: int) -> None:
         """Count a mention already in group `key` (rebuilding the state from what was
         stored), without grouping it again."""
-        found = features(text)
+        found = self.read(text)
         self.seen += 1
         self.df.update(found.keys())
         group = next((g for g in self.groups if g.key == key), None)
