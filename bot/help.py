@@ -16,4 +16,5 @@ HELP = """*Roost* brings every @mention of your X accounts into Slack as cards.
 • `/roost spend [@account] [YYYY-MM]` shows what X bills for each account: yesterday, this month, where the month is heading.
 • `/roost surge` shows each account's pace against its usual; `/roost surge on|off @account` switches surge mode on or off (owners and admins).
 • `/roost group @account 배송|delivery "Delivery delays"` names a group by its words: in a surge, mentions with them go to it first; `/roost group @account` lists them.
+• In a surge, each group's card has *Reply to all* (one reply, signed, to everyone not answered yet, paced under X's limits, with Pause and Cancel), *Send to customer service* (the DM `/roost care @account <message>` sets) and *Post a status update* (“As of 14:30 KST…”, kept as the group's timeline).
 • `/roost audit [@account] [days]` sends you the audit log as a CSV file."""  # noqa: E501

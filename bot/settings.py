@@ -116,6 +116,11 @@ class Settings(BaseSettings):
     roost_surge_factor: float = Field(default=4.0, gt=1)
     # How often a surge's group cards are brought up to date.
     roost_surge_publish_seconds: float = Field(default=2.0, ge=0.5)
+    # How often a Reply to all (or Send to customer service) releases what X allows.
+    roost_batch_seconds: float = Field(default=5.0, ge=0.5)
+    # X's rate-limit window (15 minutes). Shortened only beside a fake X whose window is
+    # shortened the same, by tests and benchmarks that cannot wait for real ones.
+    x_rate_window_seconds: float = Field(default=900, ge=1)
     port: int = Field(default=3000, ge=1, le=65535)
 
     @field_validator("slack_api_url")

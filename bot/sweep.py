@@ -21,6 +21,7 @@ from bot.inbox.sla import sweep_reminders
 from bot.outbound.sending import sweep_outbound
 from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.surge.batches import advance
 from bot.surge.cards import publish, release_unlisted
 from bot.surge.detect import check_surges
 from bot.surge.groups import group_surges
@@ -37,10 +38,12 @@ SWEEP_TIMEOUT = 600
 
 
 def recurring(settings: Settings) -> list[Recurring]:
-    """What a worker runs on its own, every period: the sweep, and a surge's cards."""
+    """What a worker runs on its own, every period: the sweep, a surge's cards, and its
+    answers to many."""
     return [
         Recurring("sweep", settings.roost_sweep_seconds, sweep, timeout=SWEEP_TIMEOUT),
         Recurring("surge-cards", settings.roost_surge_publish_seconds, publish, timeout=300),
+        Recurring("batches", settings.roost_batch_seconds, advance, timeout=300),
     ]
 
 

@@ -26,9 +26,21 @@ from bot.inbox.cards import (
 )
 from bot.outbound import acting
 from bot.outbound.reply_modal import reply_view
+from bot.posts.status import status_modal
 from bot.runtime import Runtime
-from bot.surge import cards
-from bot.surge.cards import ASSIGN_ACTION, OPEN_ACTION, RESOLVE_ACTION
+from bot.surge import batches, cards
+from bot.surge.answer_modal import TITLES, answer_modal
+from bot.surge.cards import (
+    ASSIGN_ACTION,
+    CANCEL_ACTION,
+    CARE_ACTION,
+    OPEN_ACTION,
+    PAUSE_ACTION,
+    REPLY_ALL_ACTION,
+    RESOLVE_ACTION,
+    RESUME_ACTION,
+    STATUS_ACTION,
+)
 from bot.team.people import Who
 from handlers.ack import acknowledge, answering, button_value, who_clicked
 from handlers.modals import open_then_fill
@@ -70,6 +82,41 @@ def _assign_group(rt: Runtime) -> Any:
     return handle
 
 
+def _answer_group(rt: Runtime, kind: str) -> Any:
+    """Reply to all, or Send to customer service: the modal that says what it would do."""
+
+    def handle(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        def build() -> dict[str, Any]:
+            return answer_modal(rt, who_clicked(body), button_value(body), kind)
+
+        with answering(rt, body, respond):
+            open_then_fill(client, body["trigger_id"], TITLES[kind], build)
+
+    return handle
+
+
+def _status_update(rt: Runtime) -> Any:
+    def handle(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        def build() -> dict[str, Any]:
+            return status_modal(rt, who_clicked(body), button_value(body))
+
+        with answering(rt, body, respond):
+            open_then_fill(client, body["trigger_id"], "Status update", build)
+
+    return handle
+
+
+def _change_batch(rt: Runtime, to: str) -> Any:
+    """Pause, Resume or Cancel an answer to a whole group under way."""
+
+    def handle(body: dict[str, Any], respond: Respond) -> None:
+        with answering(rt, body, respond):
+            done = batches.change(rt, who_clicked(body), button_value(body), to)
+            respond(text=done, response_type="ephemeral", replace_original=False)
+
+    return handle
+
+
 def register(app: App, rt: Runtime) -> None:
     # Each button is acknowledged at once, in the request; its work runs after,
     # so a slow database or a busy moment never holds up Slack's 3 seconds.
@@ -82,6 +129,15 @@ def register(app: App, rt: Runtime) -> None:
     app.action(ACTION_UNDO_ASSIGN)(ack=acknowledge, lazy=[_act(rt, assignment.undo)])
     app.action(RESOLVE_ACTION)(ack=acknowledge, lazy=[_resolve_group(rt)])
     app.action(ASSIGN_ACTION)(ack=acknowledge, lazy=[_assign_group(rt)])
+    app.action(REPLY_ALL_ACTION)(ack=acknowledge, lazy=[_answer_group(rt, "reply")])
+    app.action(CARE_ACTION)(ack=acknowledge, lazy=[_answer_group(rt, "dm")])
+    app.action(STATUS_ACTION)(ack=acknowledge, lazy=[_status_update(rt)])
+    for action_id, to in (
+        (PAUSE_ACTION, batches.PAUSED),
+        (RESUME_ACTION, batches.RUNNING),
+        (CANCEL_ACTION, batches.CANCELLED),
+    ):
+        app.action(action_id)(ack=acknowledge, lazy=[_change_batch(rt, to)])
 
 
 def _open_composer(rt: Runtime, kind: str) -> Any:

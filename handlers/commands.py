@@ -17,6 +17,7 @@ from bot.inbox.worklists import LIST_ITEMS, list_text, work_lists
 from bot.posts.compose import queue_of as post_queue
 from bot.posts.views import queue_blocks
 from bot.runtime import Runtime
+from bot.surge.batches import care_command
 from bot.surge.detect import surge_command
 from bot.surge.groups import group_command
 from bot.team import admin, audit
@@ -47,6 +48,7 @@ def register(app: App, rt: Runtime) -> None:
         "spend": lambda who, rest, _: spend(rt, who, rest),
         "surge": lambda who, rest, _: surge_command(rt, who, rest),
         "group": lambda who, rest, _: group_command(rt, who, rest),
+        "care": lambda who, rest, _: care_command(rt, who, rest),
         "audit": lambda who, rest, _: (
             audit.send_audit(rt, team_id=who.team_id, user_id=who.user_id, text=rest),
             None,

@@ -94,6 +94,9 @@ class Account(Base):
     # the hard cap, Roost makes no call of its own past it and pauses intake.
     x_budget_cents: Mapped[int | None] = mapped_column(Integer)
     x_budget_hard: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # What "Send to customer service" DMs the authors of a surge's group: the team's
+    # contact, in the team's words (None: the button asks for it first).
+    care_dm: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -265,6 +268,10 @@ class Outbound(Base):
     post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
     part: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     media_ids: Mapped[list[str] | None] = mapped_column(JSON)
+    # One of the replies or DMs of an answer to a whole surge group (a Batch).
+    batch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("batches.id", ondelete="SET NULL"), index=True
+    )
 
 
 class Note(Base):
@@ -515,4 +522,47 @@ class GroupName(Base):
     name: Mapped[str] = mapped_column(String(80))
     keywords: Mapped[list[str]] = mapped_column(JSON)
     created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Batch(Base):
+    """One answer to many: "Reply to all" of a surge group, or "Send to customer service"
+    (a DM to each of its authors). It names the group's mentions up to the last one the
+    person saw; bot.surge.batches releases them to X a few at a time, as X's limits allow,
+    each as an outbound row of its own (Outbound.batch_id) and so sent exactly once."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)  # the modal's nonce
+    group_id: Mapped[int] = mapped_column(ForeignKey("surge_groups.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    actor_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))  # reply, dm
+    text: Mapped[str] = mapped_column(Text)  # as written, before the name and the CoTag
+    cotag: Mapped[str | None] = mapped_column(String(8))
+    upto_mention_id: Mapped[int] = mapped_column(Integer)  # the last mention it covers
+    planned: Mapped[int] = mapped_column(Integer)  # how many it was to send, when started
+    status: Mapped[str] = mapped_column(String(12))  # running, paused, cancelled, done
+    why: Mapped[str | None] = mapped_column(Text)  # why Roost paused it, if it did
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class StatusUpdate(Base):
+    """A time-stamped status update ("As of 14:30 KST, ...") posted as an account during a
+    surge, for one group or for the whole account: the group cards show the latest, and
+    "Reply to all" may link it."""
+
+    __tablename__ = "status_updates"
+    __table_args__ = (Index("ix_status_updates_surge", "surge_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    surge_id: Mapped[int] = mapped_column(ForeignKey("surges.id", ondelete="CASCADE"))
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("surge_groups.id", ondelete="CASCADE")
+    )  # None: about the whole surge
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)  # as posted, the time first, the CoTag last
+    created_by: Mapped[str] = mapped_column(String(32))  # a Slack user
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -30,3 +30,9 @@ def record_notice(session: Session, key: str, channel: str, ts: str) -> None:
         update(Notice).where(Notice.key == key).values(slack_channel=channel, slack_ts=ts),
         execution_options={"synchronize_session": False},
     )
+
+
+def posted(session: Session, key: str) -> bool:
+    """Whether the notice named `key` is in Slack."""
+    notice = session.get(Notice, key)
+    return notice is not None and notice.slack_ts is not None

@@ -53,7 +53,7 @@ class Checked:
         return not self.problems and self.measured.fits
 
 
-def _cotag_for(scene: Scene, kind: str) -> str | None:
+def cotag_for(scene: Scene, kind: str) -> str | None:
     """The CoTag appended to this kind of text, or None; Refused if the person needs one."""
     wanted = scene.account.dm_cotags if kind == "dm" else scene.account.cotags_enabled
     if not wanted:
@@ -71,7 +71,7 @@ def start(rt: Runtime, who: Who, mention_id: int, kind: str) -> tuple[Draft, Com
     """What the compose modal needs; Refused if the person may not reply or DM as the account."""
     with rt.sessions.begin() as session:
         scene = scene_for(session, who, mention_id, rt.clock())
-        cotag = _cotag_for(scene, kind)
+        cotag = cotag_for(scene, kind)
         if kind == "dm" and scene.mention.author_username is None:
             raise Refused("The author's account is gone from X, so there is nobody to DM.")
         if kind == "reply" and scene.mention.summons is False and rt.settings.self_serve:
@@ -109,7 +109,7 @@ def _within_budget(
 
 def _check(session: Session, scene: Scene, draft: Draft, *, self_serve: bool) -> Checked:
     """The draft checked as X would take it; `self_serve`: under X's self-serve rules."""
-    cotag = _cotag_for(scene, draft.kind)
+    cotag = cotag_for(scene, draft.kind)
     banned = scene.account.banned_words or []
     if draft.kind == "reply":
         measured = measure(draft.text, cotag)
@@ -192,7 +192,7 @@ def publish(rt: Runtime, who: Who, draft: Draft) -> Checked:
             kind=draft.kind,
             status=status,
             text=checked.measured.text,
-            cotag=_cotag_for(scene, draft.kind),  # None where the account signs nothing
+            cotag=cotag_for(scene, draft.kind),  # None where the account signs nothing
             target_tweet_id=scene.mention.tweet_id if draft.kind == "reply" else None,
             recipient_id=scene.mention.author_id if draft.kind == "dm" else None,
         )

@@ -11,7 +11,9 @@ does not allow now waits for the next run; nothing is skipped.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,12 +32,14 @@ from bot.slack.client import send_dm, translate_errors
 from bot.slack.mrkdwn import escape, escape_within, permalink
 from bot.slack.notices import post_notice
 from bot.slack.pace import Pace
+from bot.surge.batches import PAUSED, RUNNING, Progress, progress, progress_line
 from bot.surge.groups import group_surge
+from bot.surge.updates import Update, latest_update, post_timeline, update_line
 from bot.team.people import Who, check_person
 from storage.assignments import Changed, set_assignee
 from storage.events import record_event
 from storage.mentions import release_from_surge
-from storage.models import Account, Member, Mention, Surge, SurgeGroup
+from storage.models import Account, Batch, Member, Mention, Surge, SurgeGroup
 from storage.team import ACTING_ROLES, member, role_on
 
 logger = logging.getLogger(__name__)
@@ -62,11 +66,18 @@ def publish_surges(rt: Runtime, pace: Pace | None = None) -> int:
     """Group and show what came in each surge open or just ended, at `pace` (Slack's, by
     default); Slack calls made."""
     now = rt.clock()
+    answering = (
+        select(SurgeGroup.surge_id)
+        .join(Batch, Batch.group_id == SurgeGroup.id)
+        .where(Batch.status.in_((RUNNING, PAUSED)))
+    )
     with rt.sessions() as session:
         surges = list(
             session.scalars(
                 select(Surge).where(
-                    (Surge.ended_at.is_(None)) | (Surge.ended_at >= now - JUST_ENDED)
+                    (Surge.ended_at.is_(None))
+                    | (Surge.ended_at >= now - JUST_ENDED)
+                    | Surge.id.in_(answering)  # an answer to many outlasts its surge
                 )
             )
         )
@@ -128,6 +139,8 @@ def publish_surge(rt: Runtime, surge: Surge, pace: Pace) -> int:
         try:
             calls += _show(rt, account, group, pace)
             calls += _list(rt, account, group, pace)
+            with rt.sessions() as session:
+                calls += post_timeline(rt, session, group, account.handle, pace)
         except SlackError as exc:
             logger.warning("surge group %s not brought up to date: %s", group.id, exc)
     return calls
@@ -146,7 +159,12 @@ def _show(rt: Runtime, account: Account, group: SurgeGroup, pace: Pace) -> int:
                 )
             )
         }
-    shown = f"{group.size}:{answered}:{resolved}:{','.join(group.label)}"
+        answers = progress(session, group.id)
+        latest = latest_update(session, group, account.handle)
+    # What the card shows, as a key: an update only when it changed.
+    shown = hashlib.sha256(
+        repr((group.size, answered, resolved, group.label, answers, latest)).encode()
+    ).hexdigest()[:32]
     if group.slack_ts is not None and (
         shown == group.shown or (group.shown_at and now - group.shown_at < UPDATE_EVERY)
     ):
@@ -155,7 +173,9 @@ def _show(rt: Runtime, account: Account, group: SurgeGroup, pace: Pace) -> int:
     method = "chat.update" if group.slack_ts else "chat.postMessage"
     if not pace.may(method, channel):
         return 0
-    text, blocks = group_card(account.handle, group, (answered, resolved), samples)
+    text, blocks = group_card(
+        account.handle, group, (answered, resolved), samples, answers=answers, latest=latest
+    )
     if group.slack_ts is None:
         ts = post_notice(rt, f"surge-group:{group.id}", channel, text, blocks=blocks)
     else:
@@ -233,10 +253,15 @@ def group_card(
     group: SurgeGroup,
     counts: tuple[int, int],
     samples: dict[int, tuple[str | None, str]],
+    *,
+    answers: Sequence[Progress] = (),
+    latest: Update | None = None,
 ) -> tuple[str, list[dict[str, Any]]]:
     """The group's card: its name or words, how many and how many answered, since and
-    until when, three of its mentions; every text a customer or a team wrote escaped.
-    `counts`: how many were answered, and how many resolved."""
+    until when, three of its mentions, the latest status update, how far each answer to
+    the whole group got (with Pause, Resume and Cancel), and the buttons that act on the
+    group; every text a customer or a team wrote escaped. `counts`: how many were
+    answered, and how many resolved."""
     answered, resolved = counts
     name = escape(group.name) if group.name else escape(", ".join(group.label) or "(no words)")
     first = _when(group.first_at)
@@ -255,8 +280,22 @@ def group_card(
             quoted, cut = escape_within(text, 280)
             who = f"@{escape(author)}" if author else "someone"
             blocks.append(context(f"{who}: “{quoted}{'…' if cut else ''}”"))
+    if latest is not None:
+        blocks.append(context("Latest status update: " + update_line(latest)))
+    for answer in answers:
+        blocks.append(section(progress_line(answer)))
+        if answer.status in (RUNNING, PAUSED):
+            blocks.append(_batch_buttons(answer))
     blocks.append(
         context("Each mention is listed in this thread, with *Open* to act on it as a card.")
+    )
+    answer_all = [
+        button("Reply to all", REPLY_ALL_ACTION, str(group.id), style="primary"),
+        button("Send to customer service", CARE_ACTION, str(group.id)),
+        button("Post a status update", STATUS_ACTION, str(group.id)),
+    ]
+    blocks.append(
+        {"type": "actions", "block_id": f"surge_answer:{group.id}", "elements": answer_all}
     )
     resolve = button(
         "Resolve all",
@@ -278,6 +317,29 @@ def group_card(
         {"type": "actions", "block_id": f"surge_group:{group.id}", "elements": [resolve, assign]}
     )
     return f"Surge group {name}: {group.size} mentions of @{handle}", blocks
+
+
+def _batch_buttons(answer: Progress) -> dict[str, Any]:
+    """Pause (or Resume) and Cancel, for an answer to the group under way."""
+    value = str(answer.batch_id)
+    flip = (
+        button("Pause", PAUSE_ACTION, value)
+        if answer.status == RUNNING
+        else button("Resume", RESUME_ACTION, value)
+    )
+    cancel = button(
+        "Cancel",
+        CANCEL_ACTION,
+        value,
+        style="danger",
+        confirm=confirm(
+            "Cancel it?",
+            "Nothing more goes out; what was released to X and not sent yet is withdrawn. "
+            "What X has already posted stays.",
+            "Cancel it",
+        ),
+    )
+    return {"type": "actions", "block_id": f"batch:{value}", "elements": [flip, cancel]}
 
 
 def batch_lines(
@@ -306,6 +368,14 @@ def open_mention(rt: Runtime, who: Who, mention_id: int) -> str:
         release_from_surge(session, mention_id)
     return post_mention(rt, mention_id, opened=True)
 
+
+REPLY_ALL_ACTION = "surge_reply_all"
+CARE_ACTION = "surge_care_dm"
+STATUS_ACTION = "surge_status_update"
+PAUSE_ACTION = "batch_pause"
+RESUME_ACTION = "batch_resume"
+CANCEL_ACTION = "batch_cancel"
+"""The group card's buttons that answer the whole group, and those of an answer under way."""
 
 RESOLVE_ACTION = "surge_resolve_all"
 """The group card's button that resolves every open mention of the group."""

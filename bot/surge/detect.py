@@ -24,7 +24,7 @@ from bot.runtime import Runtime
 from bot.slack.blocks import context, section
 from bot.slack.mrkdwn import escape
 from bot.slack.notices import try_notice
-from bot.surge.groups import group_surge, lasting, summaries, summary_lines
+from bot.surge.groups import first_update, group_surge, lasting, summaries, summary_lines
 from bot.team.admin import require_manager_of
 from bot.team.people import Who, visible_accounts
 from storage.accounts import account_by_handle, active_accounts
@@ -259,5 +259,6 @@ def _over(session: Session, account: Account, surge: Surge, window: timedelta) -
     about = f"\nWhat they were about:\n{summary_lines(groups)}" if groups else ""
     return (
         f":white_check_mark: The surge on *@{account.handle}* is over after {took}: "
-        f"{mentions:,} mentions, at most {surge.peak:,} in one window.{by}{about}"
+        f"{mentions:,} mentions, at most {surge.peak:,} in one window, "
+        f"{first_update(session, surge)}.{by}{about}"
     )

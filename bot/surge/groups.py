@@ -21,6 +21,7 @@ from bot.lease import Lease
 from bot.runtime import Runtime
 from bot.slack.mrkdwn import escape
 from bot.surge.grouping import Grouper
+from bot.surge.updates import first_update_at
 from bot.team.admin import require_manager_of
 from bot.team.people import Who, visible_accounts
 from storage.models import Account, GroupName, Mention, Surge, SurgeGroup
@@ -387,6 +388,7 @@ def surge_lines(
         )
         if waits:
             line += f", the longest wait for a first reply {lasting(max(waits))}"
+        line += ", " + first_update(session, surge)
         groups = summaries(session, surge.id, top=3)
         if groups:
             line += ". " + " · ".join(
@@ -394,6 +396,15 @@ def surge_lines(
             )
         lines.append(line + ".")
     return lines
+
+
+def first_update(session: Session, surge: Surge) -> str:
+    """How soon the surge's first status update came: "the first status update 12 min
+    in", or that none came."""
+    first = first_update_at(session, surge.id)
+    if first is None:
+        return "no status update"
+    return f"the first status update {lasting(first - surge.started_at)} in"
 
 
 def lasting(span: timedelta) -> str:

@@ -1167,6 +1167,10 @@ class FakeX:
         # (method, endpoint, whose, window seconds) -> (reset epoch, calls counted)
         self._rate_windows: dict[tuple[str, str, str, int], tuple[int, int]] = {}
         self.limit_factor = 1.0
+        """Multiplies every rate limit in LIMITS: benchmarks raise it far past their load."""
+        self.window_seconds = RATE_WINDOW_SECONDS
+        """X's rate-limit window: tests and benchmarks that must see it pass shorten it
+        (and Roost's X_RATE_WINDOW_SECONDS with it)."""
         # Billing: whose calls ("user:<id>" or "app") -> what -> micro-dollars, and the
         # resources billed today (X bills a resource once a UTC day per app).
         self._ledger: dict[str, dict[str, int]] = {}
@@ -1174,7 +1178,6 @@ class FakeX:
         self.app_owner: str | None = None
         """The user id of the account that owns the developer app: its reads of its own
         posts and mentions are billed as owned reads."""
-        """Multiplies every rate limit in LIMITS: benchmarks raise it far past their load."""
 
     # --- lifecycle ---
 
@@ -2040,7 +2043,7 @@ class FakeX:
             return {}, None
         app_only = principal == "app"
         windows: list[tuple[str, int | None, int, str]] = [
-            ("x-rate-limit", limit.app if app_only else limit.user, RATE_WINDOW_SECONDS, principal),
+            ("x-rate-limit", limit.app if app_only else limit.user, self.window_seconds, principal),
             ("x-user-limit-24hour", None if app_only else limit.user_day, DAY_SECONDS, principal),
             ("x-app-limit-24hour", limit.app_day, DAY_SECONDS, "app"),
         ]

@@ -299,7 +299,7 @@ def test_a_group_is_given_to_one_person_with_one_dm_not_one_a_mention(
     mentions_in(rt, fake_x, brand, TEXTS[:3])
     publish_surges(rt, Pace(rt.redis, FAST))
     (card,) = group_cards(fake_slack)
-    (actions,) = [b for b in card["blocks"] if b["type"] == "actions"]
+    (actions,) = [b for b in card["blocks"] if b.get("block_id", "").startswith("surge_group:")]
     picker = {
         "action_id": "surge_assign_group",
         "block_id": actions["block_id"],

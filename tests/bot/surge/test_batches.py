@@ -1,0 +1,261 @@
+"""One answer to many in a surge: Reply to all and Send to customer service say what
+they would do before anything goes out, send once to each person, leave out whom they
+must, keep under X's limits with room for the team, and stop when told to."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from bot.runtime import Runtime
+from bot.slack.pace import Pace
+from bot.surge import batches
+from bot.surge.answer_modal import ANSWER_CALLBACK, TEXT_BLOCK, TEXT_INPUT
+from bot.surge.batches import LIMITS, advance_batches, care_command
+from bot.surge.cards import (
+    CANCEL_ACTION,
+    CARE_ACTION,
+    PAUSE_ACTION,
+    REPLY_ALL_ACTION,
+    publish_surges,
+)
+from bot.team.people import Who
+from storage.models import Account, Batch, Event, Mention, Outbound
+from tests.bot.surge.test_cards import FAST, group_cards, mentions_in, surge_on
+from tests.conftest import AGENT, OWNER, give, run_jobs
+from tests.fakes.slack_api import FakeSlack
+from tests.fakes.x_api import FakeX
+from tests.handlers.signed import make_app, opened_modal, press, submit
+
+DELIVERY = ["아이폰 배송 언제 되나요?", "배송이 아직도 안 왔어요", "배송 지연 공지 좀 해주세요"]
+
+
+def replies_by_brand(fake_x: FakeX) -> list[dict[str, Any]]:
+    return [p for p in fake_x.posts_by("brand") if p["in_reply_to_tweet_id"]]
+
+
+def one_group(rt: Runtime, fake_slack: FakeSlack) -> dict[str, Any]:
+    publish_surges(rt, Pace(rt.redis, FAST))
+    (card,) = group_cards(fake_slack)
+    return card
+
+
+def open_answer(app: Any, fake_slack: FakeSlack, card: dict[str, Any], action: str) -> dict:
+    before = len(fake_slack.views)
+    assert press(app, fake_slack, card, action).status == 200
+    return opened_modal(fake_slack, before)
+
+
+def text_of(view: dict[str, Any]) -> str:
+    return json.dumps(view["blocks"], ensure_ascii=False)
+
+
+def send(app: Any, fake_slack: FakeSlack, view: dict[str, Any], text: str, **more: Any) -> dict:
+    values = {TEXT_BLOCK: {TEXT_INPUT: {"type": "plain_text_input", "value": text}}, **more}
+    return submit(app, fake_slack, view, values)
+
+
+@pytest.fixture
+def surge(rt: Runtime, fake_slack: FakeSlack, brand: Account) -> None:
+    surge_on(rt, fake_slack)
+    give(rt, fake_slack, AGENT, "agent", "^BK")
+
+
+def test_reply_to_all_says_who_is_left_out_what_it_costs_and_replies_once_to_each(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, surge: None
+) -> None:
+    mentions_in(rt, fake_x, brand, DELIVERY * 3)  # 9 people
+    fan = fake_x.add_user("twice")["username"]
+    for text in ("배송 언제 와요", "배송 아직이에요?"):  # one person, twice
+        fake_x.post_mention("brand", author=fan, text=f"@brand {text}")
+    mentions_in(rt, fake_x, brand, ["배송 안 와요 010-1234-5678 로 연락주세요"])
+    with rt.sessions.begin() as session:
+        ids = list(session.scalars(select(Mention.id).order_by(Mention.id)))
+        session.execute(
+            update(Mention).where(Mention.id == ids[0]).values(first_response_at=rt.clock())
+        )
+        session.execute(update(Mention).where(Mention.id == ids[1]).values(summons=False))
+    card = one_group(rt, fake_slack)
+    app = make_app(rt)
+
+    view = open_answer(app, fake_slack, card, REPLY_ALL_ACTION)
+
+    said = text_of(view)
+    total = len(ids)
+    assert view["callback_id"] == ANSWER_CALLBACK
+    assert view["submit"]["text"] == "Send to 8"  # 12 less answered, not summoned, PII, repeat
+    assert f"*8* of the group's {total} mentions get this reply" in said
+    assert "1 answered already" in said and "1 did not summon the account" in said
+    assert "1 wrote personal data" in said and "1 are further mentions of someone" in said
+    assert "$0.010 a reply: *$0.08* for all 8" in said
+    assert "All go out now" in said and "signed ^BK" in said
+
+    closed = send(app, fake_slack, view, "Deliveries are 2 days late; details soon.")
+    assert closed == {"response_action": "clear"}
+    run_jobs(rt)
+
+    replies = replies_by_brand(fake_x)
+    assert len(replies) == 8
+    assert all(r["text"].endswith("Deliveries are 2 days late; details soon. ^BK") for r in replies)
+    assert all(r["text"].startswith("@fan") or r["text"].startswith("@twice") for r in replies)
+    assert len({r["in_reply_to_tweet_id"] for r in replies}) == 8
+    send(app, fake_slack, view, "Deliveries are 2 days late; details soon.")  # Slack resent it
+    advance_batches(rt)
+    run_jobs(rt)
+    assert len(replies_by_brand(fake_x)) == 8  # nobody twice
+    with rt.sessions() as session:
+        (batch,) = session.scalars(select(Batch))
+        assert batch.status == "done" and batch.planned == 8
+        answered = session.scalar(
+            select(Mention.id).where(Mention.first_response_at.is_not(None)).limit(1)
+        )
+        assert answered is not None
+    later = rt.clock() + timedelta(seconds=10)
+    rt.clock = lambda: later
+    publish_surges(rt, Pace(rt.redis, FAST))
+    (grown,) = group_cards(fake_slack)
+    assert "*Reply to all* by <@U0AGENT>: 8 of 8 sent · done" in text_of(grown)
+
+
+def test_reply_to_all_keeps_under_xs_window_with_room_left_for_the_team(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, surge: None
+) -> None:
+    """X's window shortened to 2 s, Roost's with it: a window's share goes, then nothing
+    until the window passes, then the rest; X never has to refuse one."""
+    limit = LIMITS["reply"]
+    fake_x.window_seconds = 2
+    rt.settings = rt.settings.model_copy(update={"x_rate_window_seconds": 2})
+    mentions_in(rt, fake_x, brand, [f"배송 언제 와요 {n}" for n in range(limit.per_window + 5)])
+    card = one_group(rt, fake_slack)
+    app = make_app(rt)
+    start = rt.clock()
+    rt.clock = lambda: start  # Roost's window passes when the test says, however slow it is
+    view = open_answer(app, fake_slack, card, REPLY_ALL_ACTION)
+    assert f"{limit.for_batches} go out now, the last in about *2 s*" in text_of(view)
+    send(app, fake_slack, view, "We're on it.")
+    run_jobs(rt)
+    assert len(replies_by_brand(fake_x)) == limit.for_batches  # a tenth kept for the team
+    assert advance_batches(rt) == 0  # the window is used: nothing more now
+    with rt.sessions() as session:
+        assert batches.room_for(rt, session, session.get_one(Account, brand.id), "reply") == 0
+
+    time.sleep(2.1)  # X's window, begun at the first reply, is over
+    rt.clock = lambda: start + timedelta(seconds=2.1)
+    assert advance_batches(rt) == limit.per_window + 5 - limit.for_batches
+    run_jobs(rt)
+    assert len(replies_by_brand(fake_x)) == limit.per_window + 5
+    with rt.sessions() as session:
+        statuses = set(
+            session.scalars(select(Outbound.status).where(Outbound.batch_id.is_not(None)))
+        )
+        assert statuses == {"sent"}  # none was ever held back by a 429
+        assert session.get_one(Account, brand.id).x_limited_until is None
+
+
+def test_pause_holds_what_is_not_released_and_cancel_withdraws_what_is_not_sent(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, surge: None
+) -> None:
+    mentions_in(rt, fake_x, brand, [f"배송 언제 와요 {n}" for n in range(100)])
+    card = one_group(rt, fake_slack)
+    app = make_app(rt)
+    send(app, fake_slack, open_answer(app, fake_slack, card, REPLY_ALL_ACTION), "Soon.")
+    assert advance_batches(rt) == 90  # released; their sends wait for a worker
+    later = rt.clock() + timedelta(seconds=10)
+    rt.clock = lambda: later
+    publish_surges(rt, Pace(rt.redis, FAST))
+    (card,) = group_cards(fake_slack)
+    assert "0 of 100 sent · going out as X's limits allow" in text_of(card)
+    assert press(app, fake_slack, card, PAUSE_ACTION).status == 200
+    assert any("is paused" in r.get("text", "") for r in fake_slack.responses)
+    assert press(app, fake_slack, card, CANCEL_ACTION).status == 200
+    said = [r.get("text", "") for r in fake_slack.responses]
+    assert any("90 not yet sent were withdrawn" in text for text in said), said
+    run_jobs(rt)
+    assert replies_by_brand(fake_x) == []
+    assert advance_batches(rt) == 0
+    with rt.sessions() as session:
+        assert session.scalar(select(Batch.status)) == "cancelled"
+        kinds = session.scalars(select(Event.kind).where(Event.kind.like("batch.%"))).all()
+        assert sorted(kinds) == ["batch.cancelled", "batch.paused", "batch.started"]
+
+
+def test_someone_answered_meanwhile_is_not_answered_again_by_the_batch(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, surge: None
+) -> None:
+    mentions_in(rt, fake_x, brand, DELIVERY * 2)
+    card = one_group(rt, fake_slack)
+    app = make_app(rt)
+    view = open_answer(app, fake_slack, card, REPLY_ALL_ACTION)
+    with rt.sessions.begin() as session:  # a reply of someone's own, after the modal opened
+        first = session.scalar(select(Mention.id).order_by(Mention.id).limit(1))
+        session.execute(
+            update(Mention).where(Mention.id == first).values(first_response_at=rt.clock())
+        )
+    send(app, fake_slack, view, "On its way.")
+    run_jobs(rt)
+    assert len(replies_by_brand(fake_x)) == 5
+
+
+def test_a_reply_too_long_with_the_longest_name_and_its_cotag_is_refused_in_the_modal(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, surge: None
+) -> None:
+    mentions_in(rt, fake_x, brand, DELIVERY)
+    card = one_group(rt, fake_slack)
+    app = make_app(rt)
+    view = open_answer(app, fake_slack, card, REPLY_ALL_ACTION)
+    answer = send(app, fake_slack, view, "x" * 270)
+    assert answer["response_action"] == "errors"
+    assert "over X's limit of 280: shorten it" in answer["errors"][TEXT_BLOCK]
+    answer = send(app, fake_slack, view, "Hi <!channel> call 010-1234-5678")
+    assert answer["response_action"] == "errors"
+    run_jobs(rt)
+    assert replies_by_brand(fake_x) == []
+
+
+def test_customer_service_dms_each_author_once_with_the_accounts_message(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, surge: None
+) -> None:
+    owner = Who(fake_slack.team_id, OWNER)
+    agent = Who(fake_slack.team_id, AGENT)
+    assert "has no customer-service message yet" in care_command(rt, agent, "@brand")[0]
+    with pytest.raises(Exception, match="owner"):
+        care_command(rt, agent, "@brand Call 1588-0000")
+    message = "Our care team answers at 1588-0000, 9 to 6."
+    assert "now DMs" in care_command(rt, owner, f"@brand {message}")[0]
+    mentions_in(rt, fake_x, brand, DELIVERY * 2)
+    fan = fake_x.add_user("twice2")["username"]
+    for text in ("배송 언제 와요", "배송 아직이에요?"):
+        fake_x.post_mention("brand", author=fan, text=f"@brand {text}")
+    mentions_in(rt, fake_x, brand, [])
+    card = one_group(rt, fake_slack)
+    app = make_app(rt)
+
+    view = open_answer(app, fake_slack, card, CARE_ACTION)
+
+    assert message in text_of(view) and "$0.015 a DM" in text_of(view)
+    assert view["submit"]["text"] == "Send to 7"
+    send(app, fake_slack, view, message)
+    run_jobs(rt)
+    with rt.sessions() as session:
+        authors = set(session.scalars(select(Mention.author_username)))
+    sent = [event for author in authors for event in fake_x.dms_between("brand", author or "")]
+    assert len(sent) == 7 and all(e["text"] == message for e in sent)
+    view = open_answer(app, fake_slack, card, CARE_ACTION)  # again: nobody is left
+    assert "Nobody in" in text_of(view) and "8 were sent a DM already" in text_of(view)
+
+
+def test_the_buttons_refuse_people_without_a_role_and_say_why(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, surge: None
+) -> None:
+    mentions_in(rt, fake_x, brand, DELIVERY)
+    card = one_group(rt, fake_slack)
+    app = make_app(rt)
+    before = len(fake_slack.views)
+    assert press(app, fake_slack, card, REPLY_ALL_ACTION, user="U0STRANGER").status == 200
+    view = opened_modal(fake_slack, before)
+    assert "You have no role on *@brand*" in text_of(view)
