@@ -31,11 +31,13 @@ from bot.outbound import acting
 from bot.outbound.reply_modal import Draft
 from bot.outbound.sending import enqueue_send
 from bot.runtime import Runtime
+from bot.surge import batches
 from bot.surge.detect import surge_command
+from bot.surge.groups import group_surge
 from bot.team.people import Who
 from bot.x.meter import day_key
 from storage.mentions import IncomingMention, store_mentions
-from storage.models import Account, Mention, Outbound, XSpendDay
+from storage.models import Account, Mention, Outbound, Surge, XSpendDay
 from tests.conftest import AGENT, BRAND_CHANNEL, OWNER, REPO_ROOT, add_brand_account, give, wait_for
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
@@ -388,6 +390,66 @@ def test_in_a_surge_the_running_worker_posts_group_cards_and_lists_every_mention
     wait_for(lambda: len(_sweep_periods(processes)) >= len(periods) + 2, timeout=20)
     assert len(listed()) == 30  # nothing listed twice
     assert fake_slack.rate_limited == 0  # Slack, enforcing its limits, never had to refuse
+
+
+def test_the_running_worker_answers_a_group_of_200_a_windows_share_at_a_time_once_each(
+    rt: Runtime, processes: Processes, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    """Reply to all on a group of 200, X's window shortened to 3 s (Roost's to 4 s, as
+    X's fixed windows can run a second past theirs): the worker releases a window's share
+    at a time, X never refuses one, a worker killed midway loses and repeats nothing, and
+    each of the 200 gets one reply."""
+    fake_x.window_seconds = 3
+    give(rt, fake_slack, OWNER, "owner", None)
+    give(rt, fake_slack, AGENT, "agent", "^BK")
+    surge_command(rt, Who(fake_slack.team_id, OWNER), "on @brand")
+    for n in range(200):
+        fan = fake_x.add_user(f"waiting{n}")["username"]
+        fake_x.post_mention("brand", author=fan, text=f"@brand 배송 언제 와요 {n}")
+    Intake(rt).poll(brand)
+    with rt.sessions() as session:
+        surge = session.scalars(select(Surge)).one()
+    group_surge(rt, surge)
+    with rt.sessions() as session:
+        group_id, upto = session.execute(
+            select(Mention.surge_group_id, func.max(Mention.id)).group_by(Mention.surge_group_id)
+        ).one()
+    assert not batches.start(
+        rt,
+        Who(fake_slack.team_id, AGENT),
+        key="reply-all-200",
+        group_id=group_id,
+        kind="reply",
+        upto=upto,
+        text="Deliveries are 2 days late.",
+        with_link=False,
+    )
+    window = {"X_RATE_WINDOW_SECONDS": "4", "ROOST_BATCH_SECONDS": "0.5"}
+    first = processes.start("worker", **window)
+
+    def replies() -> list[dict[str, Any]]:
+        return [p for p in fake_x.posts_by("brand") if p["in_reply_to_tweet_id"]]
+
+    wait_for(lambda: len(replies()) >= 90, timeout=30)
+    first.kill()  # mid-batch, perhaps mid-call
+    first.wait()
+    processes.start("worker", **window)
+    wait_for(lambda: len(replies()) >= 200, timeout=60)
+    time.sleep(1)  # nothing more comes
+    found = replies()
+    assert len(found) == 200 and len({r["in_reply_to_tweet_id"] for r in found}) == 200
+    with rt.sessions() as session:
+        rows = session.execute(
+            select(Outbound.status, Outbound.started_at, Outbound.error).where(
+                Outbound.batch_id.is_not(None)
+            )
+        ).all()
+        limited = session.get_one(Account, brand.id).x_limited_until
+    assert {status for status, _, _ in rows} == {"sent"} and limited is None  # no 429
+    starts = sorted(started for _, started, _ in rows)
+    assert starts[-1] - starts[0] >= timedelta(seconds=8)  # three windows, not one burst
+    busiest = max(sum(1 for t in starts if s <= t < s + timedelta(seconds=4)) for s in starts)
+    assert busiest <= 90, busiest
 
 
 def test_a_dead_workers_scheduler_lock_is_taken_over_at_once(

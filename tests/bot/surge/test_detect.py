@@ -122,8 +122,7 @@ def test_a_surge_switched_on_by_hand_lasts_until_switched_off(
     assert "is over" in surge_command(at_two, owner, "off @brand")[0]
     assert (
         f"over after 2 h 0 min: 0 mentions, at most 0 in one window, no status update. "
-        f"<@{OWNER}> ended it"
-        in (notices(fake_slack)[-1])
+        f"<@{OWNER}> ended it" in (notices(fake_slack)[-1])
     )
     assert "no surge on *@brand* to end" in surge_command(at_two, owner, "off @brand")[0]
 
