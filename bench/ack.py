@@ -46,28 +46,29 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import requests
 from redis import Redis
-from slack_bolt import BoltRequest, BoltResponse
 from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import make_url
 
 from bench.common import (
     BENCH_LIMIT_FACTOR,
+    SlackElsewhere,
     Stack,
+    WebProcess,
+    answers,
     ask,
     bench_runtime,
     epoch,
     key_of,
     percentile,
+    together,
     wait,
 )
 from bot.inbox.cards import ACTION_REOPEN, ACTION_RESOLVE
@@ -98,8 +99,6 @@ PUBLISH_WARM_UP = 20
 WORKERS = 2
 TARGET_P99_MS = 100  # the issue's target for the ack, on this machine
 DEADLINE = 120.0  # seconds any one wait of the benchmark may take
-
-T = TypeVar("T")
 
 
 def main() -> None:
@@ -237,7 +236,7 @@ class _Stack(Stack):
         self.clickers = [f"U0CLICK{n:02d}" for n in range(CLICKERS)]
         self.publishers = [f"U0PUBLISH{n}" for n in range(PUBLISHERS)]
         _add_agents(self.rt, self.account, team_id, self.clickers + self.publishers)
-        self.slack = _SlackElsewhere(team_id)
+        self.slack = SlackElsewhere(team_id)
         port = free_port()
         environment = {
             **os.environ,
@@ -261,7 +260,7 @@ class _Stack(Stack):
                 )
         self.events_url = f"http://127.0.0.1:{port}/slack/events"
         wait(
-            lambda: _answers(f"http://127.0.0.1:{port}/healthz"),
+            lambda: answers(f"http://127.0.0.1:{port}/healthz"),
             DEADLINE,
             "the web process to answer",
         )
@@ -303,7 +302,7 @@ class _Stack(Stack):
         logged, refused = self.watch.counts()
 
         def clicker(n: int) -> list[float]:
-            web, timings = _WebProcess(self.events_url), []
+            web, timings = WebProcess(self.events_url), []
             due = time.monotonic() + random.uniform(0, every)
             for _ in range(rounds):
                 for action_id in (ACTION_RESOLVE, ACTION_REOPEN):
@@ -315,7 +314,7 @@ class _Stack(Stack):
             return timings
 
         began = time.monotonic()
-        timings = _together(clicker, clickers)
+        timings = together(clicker, clickers)
         answered = time.monotonic()
         wait(
             lambda: sum(self.watch.counts()) - logged - refused >= total,
@@ -339,7 +338,7 @@ class _Stack(Stack):
         server.start()
         try:
             wait(
-                lambda: _answers(f"http://127.0.0.1:{port}/"),
+                lambda: answers(f"http://127.0.0.1:{port}/"),
                 DEADLINE,
                 "the constant app to answer",
             )
@@ -349,13 +348,13 @@ class _Stack(Stack):
             )
 
             def clicker(n: int) -> list[float]:
-                web, timings = _WebProcess(f"http://127.0.0.1:{port}/slack/events"), []
+                web, timings = WebProcess(f"http://127.0.0.1:{port}/slack/events"), []
                 for _ in range(rounds * 2 * MENTIONS_PER_CLICKER):
                     _press(web, self.slack, ACTION_RESOLVE, self.clicked[n][0], self.clickers[n])
                     timings.append(web.elapsed_ms)
                 return timings
 
-            return [t for one in _together(clicker, CLICKERS) for t in one]
+            return [t for one in together(clicker, CLICKERS) for t in one]
         finally:
             server.terminate()
             server.join(timeout=10)
@@ -371,7 +370,7 @@ class _Stack(Stack):
         sent: dict[int, tuple[float, float]] = {}  # mention id -> (sent at, ack ms)
 
         def publisher(n: int) -> None:
-            web = _WebProcess(self.events_url)
+            web = WebProcess(self.events_url)
             while True:
                 with lock:
                     mention_id, author = next(todo, (0, ""))
@@ -383,7 +382,7 @@ class _Stack(Stack):
                 sent[mention_id] = (web.sent_at, web.elapsed_ms)
                 self.watch.wait_for_reply(mention_id)
 
-        _together(publisher, PUBLISHERS)
+        together(publisher, PUBLISHERS)
         posted = self._replies_at_x()
         with self.rt.sessions() as session:
             found = session.execute(
@@ -413,44 +412,8 @@ class _Stack(Stack):
         }
 
 
-# --- Slack, seen from here -----------------------------------------------------------------
-
-
-@dataclass
-class _SlackElsewhere:
-    """What signed.py asks of the fake Slack, for one running in another process."""
-
-    team_id: str
-    response_urls: list[str] = field(default_factory=list)
-
-    def response_url(self) -> str:
-        return self.response_urls.pop()  # the fake made them; each click takes one
-
-
-class _WebProcess:
-    """Stands in for the Bolt app in signed.py: POSTs its signed requests to the web process.
-
-    One per thread: a keep-alive session, and the timing of the last request.
-    """
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.session = requests.Session()
-        self.sent_at = 0.0  # the wall clock, which the fakes stamp their records with
-        self.elapsed_ms = 0.0
-
-    def dispatch(self, request: BoltRequest) -> BoltResponse:
-        headers = {name: values[0] for name, values in request.headers.items()}
-        body = request.raw_body.encode()
-        self.sent_at = time.time()
-        started = time.perf_counter()
-        answer = self.session.post(self.url, data=body, headers=headers, timeout=DEADLINE)
-        self.elapsed_ms = (time.perf_counter() - started) * 1000
-        return BoltResponse(status=answer.status_code, body=answer.text)
-
-
 def _press(
-    web: _WebProcess, slack: _SlackElsewhere, action_id: str, mention_id: int, user: str
+    web: WebProcess, slack: SlackElsewhere, action_id: str, mention_id: int, user: str
 ) -> None:
     action = {
         "action_id": action_id,
@@ -463,7 +426,7 @@ def _press(
     assert response.status == 200, (response.status, response.body)
 
 
-def _publish(web: _WebProcess, slack: _SlackElsewhere, draft: Draft, user: str) -> None:
+def _publish(web: WebProcess, slack: SlackElsewhere, draft: Draft, user: str) -> None:
     view = {"callback_id": REPLY_PUBLISH_CALLBACK, "private_metadata": draft.dump()}
     answer = submit(web, slack, view, user=user)  # type: ignore[arg-type]
     assert answer == {"response_action": "clear"}, answer
@@ -653,25 +616,6 @@ def _is_error(line: str) -> bool:
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def _together(work: Callable[[int], T], threads: int) -> list[T]:
-    """Run work(0) ... work(threads - 1) at once, one thread each; their results."""
-    start = threading.Barrier(threads)
-
-    def run(n: int) -> T:
-        start.wait()
-        return work(n)
-
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(run, range(threads)))
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=1).ok
-    except requests.ConnectionError:
-        return False
 
 
 if __name__ == "__main__":

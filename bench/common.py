@@ -17,15 +17,20 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
+import requests
 from cryptography.fernet import Fernet
 from redis import Redis
+from slack_bolt import BoltRequest, BoltResponse
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -35,6 +40,11 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack.client import make_client
 from storage.db import make_engine, upgrade
+
+T = TypeVar("T")
+
+REQUEST_TIMEOUT = 120.0
+"""Seconds a request from a benchmark to Roost's web process may take."""
 
 BENCH_LIMIT_FACTOR = 1000
 """The fake X enforces X's rate limits (100 posts a user each 15 minutes, ...); a benchmark
@@ -187,3 +197,58 @@ def key_of(rt: Runtime) -> str:
     """The runtime's token key, for Roost's own processes started beside it."""
     assert rt.settings.roost_secret_key is not None, "bench_runtime always sets one"
     return rt.settings.roost_secret_key.get_secret_value()
+
+
+# --- Slack, seen from a benchmark --------------------------------------------------------
+
+
+@dataclass
+class SlackElsewhere:
+    """What signed.py asks of the fake Slack, for one running in another process."""
+
+    team_id: str
+    response_urls: list[str] = field(default_factory=list)
+
+    def response_url(self) -> str:
+        return self.response_urls.pop()  # the fake made them; each click takes one
+
+
+class WebProcess:
+    """Stands in for the Bolt app in signed.py: POSTs its signed requests to the web process.
+
+    One per thread: a keep-alive session, and the timing of the last request.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.session = requests.Session()
+        self.sent_at = 0.0  # the wall clock, which the fakes stamp their records with
+        self.elapsed_ms = 0.0
+
+    def dispatch(self, request: BoltRequest) -> BoltResponse:
+        headers = {name: values[0] for name, values in request.headers.items()}
+        body = request.raw_body.encode()
+        self.sent_at = time.time()
+        started = time.perf_counter()
+        answer = self.session.post(self.url, data=body, headers=headers, timeout=REQUEST_TIMEOUT)
+        self.elapsed_ms = (time.perf_counter() - started) * 1000
+        return BoltResponse(status=answer.status_code, body=answer.text)
+
+
+def together(work: Callable[[int], T], threads: int) -> list[T]:
+    """Run work(0) ... work(threads - 1) at once, one thread each; their results."""
+    start = threading.Barrier(threads)
+
+    def run(n: int) -> T:
+        start.wait()
+        return work(n)
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(run, range(threads)))
+
+
+def answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).ok
+    except requests.ConnectionError:
+        return False

@@ -72,7 +72,7 @@ import select
 import socket
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -1169,6 +1169,8 @@ class FakeX:
         self.limit_factor = 1.0
         """Multiplies every rate limit in LIMITS: benchmarks raise it far past their load."""
         self.window_seconds = RATE_WINDOW_SECONDS
+        self.rate_limited: Counter[str] = Counter()
+        """The 429s answered, by endpoint ("POST /2/tweets")."""
         """X's rate-limit window: tests and benchmarks that must see it pass shorten it
         (and Roost's X_RATE_WINDOW_SECONDS with it)."""
         # Billing: whose calls ("user:<id>" or "app") -> what -> micro-dollars, and the
@@ -2067,6 +2069,7 @@ class FakeX:
             headers[f"{prefix}-reset"] = str(reset)
         if not exhausted:
             return headers, None
+        self.rate_limited[f"{limit.method} {limit.pattern}"] += 1
         return headers, ApiError(429, TOO_MANY_REQUESTS, headers)
 
     def _authenticate(self, call: Call) -> _Principal:
