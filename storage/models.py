@@ -485,6 +485,9 @@ class Surge(Base):
     rate: Mapped[int] = mapped_column(Integer)  # mentions a window when it started
     usual: Mapped[float] = mapped_column(Float)  # the usual a window, for that hour
     peak: Mapped[int] = mapped_column(Integer)  # the most a window while it lasted
+    # What its board (the start notice, kept up to date) last showed, as a key, and when.
+    board_shown: Mapped[str | None] = mapped_column(String(64))
+    board_shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class SurgeGroup(Base):

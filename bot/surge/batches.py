@@ -87,6 +87,10 @@ LONGEST_HANDLE = "@" + "x" * 15
 """What a reply's text is measured with: the longest name X gives a user."""
 
 RUNNING, PAUSED, CANCELLED, DONE = "running", "paused", "cancelled", "done"
+
+LEASE_SECONDS = 10
+"""How long one worker alone releases an account's batches: a run takes well under a
+second, and a worker killed in one holds the others back no longer than this."""
 IN_FLIGHT = ("pending", "sending")
 
 
@@ -404,7 +408,7 @@ def advance_batches(rt: Runtime) -> int:
         )
     released = 0
     for batch in running:
-        lease = Lease(rt.redis, f"batches:{batch.account_id}", seconds=60)
+        lease = Lease(rt.redis, f"batches:{batch.account_id}", seconds=LEASE_SECONDS)
         if not lease.acquire():
             continue  # another worker is releasing this account's
         try:

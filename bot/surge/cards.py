@@ -30,16 +30,18 @@ from bot.runtime import Runtime
 from bot.slack.blocks import button, confirm, context, section
 from bot.slack.client import send_dm, translate_errors
 from bot.slack.mrkdwn import escape, escape_within, permalink
-from bot.slack.notices import post_notice
+from bot.slack.notices import METADATA_EVENT, post_notice
 from bot.slack.pace import Pace
 from bot.surge.batches import PAUSED, RUNNING, Progress, progress, progress_line
+from bot.surge.detect import Pace as DetectPace
+from bot.surge.detect import started_text
 from bot.surge.groups import group_surge
 from bot.surge.updates import Update, latest_update, post_timeline, update_line
 from bot.team.people import Who, check_person
 from storage.assignments import Changed, set_assignee
 from storage.events import record_event
 from storage.mentions import release_from_surge
-from storage.models import Account, Batch, Member, Mention, Surge, SurgeGroup
+from storage.models import Account, Batch, Member, Mention, Notice, Surge, SurgeGroup
 from storage.team import ACTING_ROLES, member, role_on
 
 logger = logging.getLogger(__name__)
@@ -49,6 +51,20 @@ OPEN_ACTION = "surge_open"
 
 LINES = 10
 """Mentions listed in one thread message."""
+
+MAX_CARDS = 8
+"""Groups of a surge with a card of their own, the largest: a handful to act on, each
+kept up to date within Slack's limits (chat.update: about 50 a minute a workspace)."""
+
+CARD_AT = 3
+"""Mentions a group has before it may have a card of its own: one or two are read in
+the board's thread."""
+
+BOARD_EVERY = timedelta(seconds=2)
+"""The least time between two updates of a surge's board."""
+
+BOARD_LINES = 12
+"""Groups named on a surge's board; the rest are counted together."""
 
 UPDATE_EVERY = timedelta(seconds=5)
 """The least time between two updates of one group's card."""
@@ -123,8 +139,9 @@ def release_unlisted(rt: Runtime) -> int:
 
 
 def publish_surge(rt: Runtime, surge: Surge, pace: Pace) -> int:
-    """Post or update each of the surge's group cards that changed, and list their new
-    mentions in their threads, as far as the pace allows now; Slack calls made."""
+    """Bring the surge's board up to date, post or update the cards of its largest groups,
+    and list new mentions in their threads (those of the smaller groups in the board's),
+    as far as the pace allows now; Slack calls made."""
     with rt.sessions() as session:
         account = session.get_one(Account, surge.account_id)
         groups = list(
@@ -134,16 +151,112 @@ def publish_surge(rt: Runtime, surge: Surge, pace: Pace) -> int:
                 .order_by(SurgeGroup.size.desc(), SurgeGroup.key)
             )
         )
+        notice = session.get(Notice, f"surge:{surge.id}:start")
+        board = (
+            (notice.slack_channel, notice.slack_ts)
+            if notice is not None and notice.slack_channel and notice.slack_ts
+            else None
+        )
+    carded = carded_groups(groups)
     calls = 0
+    try:
+        if board is not None:
+            calls += _show_board(rt, account, surge, groups, board, pace)
+    except SlackError as exc:
+        logger.warning("the board of surge %s not brought up to date: %s", surge.id, exc)
     for group in groups:
+        if group.id not in carded:
+            continue
         try:
             calls += _show(rt, account, group, pace)
-            calls += _list(rt, account, group, pace)
+            if group.slack_channel and group.slack_ts:
+                place = (group.slack_channel, group.slack_ts)
+                calls += _list(rt, place, [group.id], f"surge-list:{group.id}", pace)
             with rt.sessions() as session:
                 calls += post_timeline(rt, session, group, account.handle, pace)
         except SlackError as exc:
             logger.warning("surge group %s not brought up to date: %s", group.id, exc)
+    rest = [group.id for group in groups if group.id not in carded]
+    try:
+        if board is not None and rest:
+            calls += _list(rt, board, rest, f"surge-list:board:{surge.id}", pace)
+    except SlackError as exc:
+        logger.warning("the smaller groups of surge %s not listed: %s", surge.id, exc)
     return calls
+
+
+def carded_groups(groups: Sequence[SurgeGroup]) -> set[int]:
+    """The groups with a card of their own: those that have one, and the MAX_CARDS
+    largest of CARD_AT mentions or more (`groups` largest first). A handful of cards to
+    act on, each kept up to date within Slack's limits; the rest are counted on the
+    surge's board and listed in its thread."""
+    largest = [g.id for g in groups[:MAX_CARDS] if g.size >= CARD_AT]
+    return {g.id for g in groups if g.slack_ts is not None} | set(largest)
+
+
+def _show_board(
+    rt: Runtime,
+    account: Account,
+    surge: Surge,
+    groups: Sequence[SurgeGroup],
+    board: tuple[str, str],
+    pace: Pace,
+) -> int:
+    """Update the surge's start notice into its board: how many so far, and each group's
+    count, updated every BOARD_EVERY at most; the first place every mention is counted."""
+    now = rt.clock()
+    with rt.sessions() as session:
+        answered = {
+            group_id: int(count)
+            for group_id, count in session.execute(
+                select(Mention.surge_group_id, func.count(Mention.first_response_at))
+                .where(Mention.surge_group_id.in_([g.id for g in groups]))
+                .group_by(Mention.surge_group_id)
+            )
+            if group_id is not None
+        }
+    sizes = {str(g.id): g.size for g in groups}
+    shown = hashlib.sha256(repr((sizes, answered, surge.ended_at)).encode()).hexdigest()[:32]
+    if shown == surge.board_shown or (
+        surge.board_shown_at is not None and now - surge.board_shown_at < BOARD_EVERY
+    ):
+        return 0
+    channel, ts = board
+    if not pace.may("chat.update", channel):
+        return 0
+    window = timedelta(seconds=rt.settings.roost_surge_window_seconds)
+    opening = started_text(account, surge, DetectPace(surge.rate, surge.usual, 0.0, window))
+    text = opening + "\n" + board_lines(groups, answered, carded_groups(groups))
+    key = f"surge:{surge.id}:start"
+    metadata = {"event_type": METADATA_EVENT, "event_payload": {"key": key, "sizes": sizes}}
+    with translate_errors(channel):
+        rt.slack.chat_update(channel=channel, ts=ts, text=text, metadata=metadata)
+    with rt.sessions.begin() as session:
+        session.execute(
+            update(Surge).where(Surge.id == surge.id).values(board_shown=shown, board_shown_at=now)
+        )
+    surge.board_shown, surge.board_shown_at = shown, now
+    return 1
+
+
+def board_lines(groups: Sequence[SurgeGroup], answered: dict[int, int], carded: set[int]) -> str:
+    """ "*So far:* 4,512 mentions in 23 groups, 56 answered", then the largest groups'
+    counts, and the smaller ones together."""
+    total = sum(g.size for g in groups)
+    lines = [
+        f"*So far:* {total:,} mention{'s' * (total != 1)} in {len(groups):,} "
+        f"group{'s' * (len(groups) != 1)}, {sum(answered.values()):,} answered."
+    ]
+    for group in groups[:BOARD_LINES]:
+        name = escape(group.name or ", ".join(group.label) or "(no words in common)")
+        where = "its card" if group.id in carded else "listed in this thread"
+        lines.append(
+            f"• *{name}*: {group.size:,} ({answered.get(group.id, 0):,} answered), {where}"
+        )
+    rest = groups[BOARD_LINES:]
+    if rest:
+        lines.append(f"• {len(rest):,} smaller groups: {sum(g.size for g in rest):,} mentions")
+    return "\n".join(lines)
 
 
 def _show(rt: Runtime, account: Account, group: SurgeGroup, pace: Pace) -> int:
@@ -192,11 +305,10 @@ def _show(rt: Runtime, account: Account, group: SurgeGroup, pace: Pace) -> int:
     return 1
 
 
-def _list(rt: Runtime, account: Account, group: SurgeGroup, pace: Pace) -> int:
-    """List the group's held mentions not listed yet in its card's thread, LINES a
-    message, while the pace allows."""
-    if group.slack_ts is None or group.slack_channel is None:
-        return 0
+def _list(rt: Runtime, place: tuple[str, str], group_ids: list[int], key: str, pace: Pace) -> int:
+    """List the held mentions of these groups not listed yet in the thread at `place`
+    (channel, ts), LINES a message, while the pace allows."""
+    channel, thread_ts = place
     calls = 0
     while True:
         with rt.sessions() as session:
@@ -204,7 +316,7 @@ def _list(rt: Runtime, account: Account, group: SurgeGroup, pace: Pace) -> int:
                 session.execute(
                     select(Mention.id, Mention.author_username, Mention.text, Mention.created_at)
                     .where(
-                        Mention.surge_group_id == group.id,
+                        Mention.surge_group_id.in_(group_ids),
                         Mention.surge_held_at.is_not(None),
                         Mention.surge_listed_at.is_(None),
                     )
@@ -212,7 +324,7 @@ def _list(rt: Runtime, account: Account, group: SurgeGroup, pace: Pace) -> int:
                     .limit(LINES)
                 )
             )
-        if not unlisted or not pace.may("chat.postMessage", group.slack_channel):
+        if not unlisted or not pace.may("chat.postMessage", channel):
             return calls
         text, blocks = batch_lines(
             [(m.id, m.author_username, m.text, m.created_at) for m in unlisted]
@@ -221,10 +333,10 @@ def _list(rt: Runtime, account: Account, group: SurgeGroup, pace: Pace) -> int:
         # it twice, and one that finds more since posts them (some again), never fewer.
         post_notice(
             rt,
-            f"surge-list:{group.id}:{unlisted[0].id}-{unlisted[-1].id}",
-            group.slack_channel,
+            f"{key}:{unlisted[0].id}-{unlisted[-1].id}",
+            channel,
             text,
-            thread_ts=group.slack_ts,
+            thread_ts=thread_ts,
             blocks=blocks,
         )
         with rt.sessions.begin() as session:

@@ -115,7 +115,10 @@ def check_surges(rt: Runtime) -> int:
             if surge is None:
                 continue  # another sweep started it, and tells of it
             told += try_notice(
-                rt, f"surge:{surge.id}:start", account.channel_id, _started(account, surge, pace)
+                rt,
+                f"surge:{surge.id}:start",
+                account.channel_id,
+                started_text(account, surge, pace),
             )
         elif surge is not None and surge.started_by is None and pace.calm:
             # A person's surge ends when a person ends it; Roost's, a window after it began.
@@ -167,13 +170,13 @@ def tell_again(rt: Runtime, window: timedelta) -> int:
             text = (
                 _over(session, account, surge, window)
                 if key.endswith(":end")
-                else _started(account, surge, pace)
+                else started_text(account, surge, pace)
             )
             due.append((key, account.channel_id, text))
     return sum(try_notice(rt, key, channel, text) for key, channel, text in due)
 
 
-def _started(account: Account, surge: Surge, pace: Pace) -> str:
+def started_text(account: Account, surge: Surge, pace: Pace) -> str:
     if surge.started_by is None:
         opening = f":rotating_light: A surge on *@{account.handle}*"
     else:
@@ -223,7 +226,9 @@ def surge_command(rt: Runtime, who: Who, text: str) -> tuple[str, list[dict[str,
         return f"The surge on *@{account.handle}* is over; its channel is told.", None
     if surge is None:
         return f"A surge on *@{account.handle}* is already on.", None
-    try_notice(rt, f"surge:{surge.id}:start", account.channel_id, _started(account, surge, pace))
+    try_notice(
+        rt, f"surge:{surge.id}:start", account.channel_id, started_text(account, surge, pace)
+    )
     return f"Surge mode is on for *@{account.handle}*; its channel is told.", None
 
 

@@ -1,5 +1,6 @@
 """Answers to many during a surge (Reply to all, Send to customer service), the status
-updates posted during one, and each account's customer-service DM
+updates posted during one, each account's customer-service DM, and what a surge's board
+last showed
 
 Revision ID: 0011
 Revises: 0010
@@ -65,9 +66,15 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("care_dm", sa.Text(), nullable=True))
+    with op.batch_alter_table("surges", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("board_shown", sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column("board_shown_at", sa.DateTime(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("surges", schema=None) as batch_op:
+        batch_op.drop_column("board_shown_at")
+        batch_op.drop_column("board_shown")
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.drop_column("care_dm")
     with op.batch_alter_table("outbound", schema=None) as batch_op:

@@ -29,7 +29,7 @@ from bot.surge.cards import (
 from bot.surge.detect import surge_command
 from bot.surge.groups import group_command
 from bot.team.people import Who
-from storage.models import Account, Event, Mention, Surge, SurgeGroup
+from storage.models import Account, Event, Mention, Surge
 from tests.conftest import AGENT, BRAND_CHANNEL, OWNER, give, run_jobs
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
@@ -130,10 +130,12 @@ def test_what_customers_and_the_team_wrote_is_escaped_on_the_cards(
 ) -> None:
     surge_on(rt, fake_slack)
     group_command(rt, Who(fake_slack.team_id, OWNER), '@brand 배송 "<!here> Delivery"')
-    mentions_in(rt, fake_x, brand, ["<!channel> 배송 <@U0BOSS> where?"])
+    mentions_in(rt, fake_x, brand, ["<!channel> 배송 <@U0BOSS> where?"] * 3)
     publish_surges(rt, Pace(rt.redis, FAST))
     (card,) = group_cards(fake_slack)
+    (board,) = [m for m in top_level(fake_slack) if "switched surge mode on" in m["text"]]
     shown = json.dumps(card["blocks"]) + json.dumps(fake_slack.thread(BRAND_CHANNEL, card["ts"]))
+    shown += board["text"]
     assert "<!channel>" not in shown and "<!here>" not in shown and "<@U0BOSS>" not in shown
     assert "&lt;!here&gt; Delivery" in shown and "&lt;!channel&gt;" in shown
 
@@ -159,8 +161,9 @@ def test_open_gives_a_listed_mention_its_own_card_to_act_on(
 def test_a_run_makes_no_more_calls_to_a_channel_than_slacks_pace_allows(
     rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
 ) -> None:
-    """Ten groups need ten cards and ten lists: a run posts three (Slack's burst) and
-    the next runs go on, at a message a second, until every mention is listed."""
+    """Ten groups: the eight largest get cards, the two others are counted on the board
+    and listed in its thread. A run posts Slack's burst (three messages) and the next
+    runs go on, at a message a second, until every mention is listed."""
     surge_on(rt, fake_slack)
     topics = [
         "배송",
@@ -174,15 +177,26 @@ def test_a_run_makes_no_more_calls_to_a_channel_than_slacks_pace_allows(
         "요금",
         "위약금",
     ]
-    mentions_in(rt, fake_x, brand, [f"{t} 문의드려요" for t in topics])
+    sizes = dict(zip(topics, [6, 6, 5, 5, 4, 4, 4, 3, 1, 1], strict=True))
+    mentions_in(rt, fake_x, brand, [f"{t} 문의드려요" for t in topics for _ in range(sizes[t])])
     with rt.sessions() as session:
         surge = session.scalars(select(Surge)).one()
     before = len(fake_slack.messages(BRAND_CHANNEL))
     publish_surges(rt)  # groups them, and posts Slack's burst: three cards or lists
     assert len(fake_slack.messages(BRAND_CHANNEL)) - before == 3
     publish_surge(rt, surge, Pace(rt.redis, FAST))
+    assert len(group_cards(fake_slack)) == 8
+    (board,) = [m for m in top_level(fake_slack) if "switched surge mode on" in m["text"]]
+    assert "*So far:* 39 mentions in 10 groups, 0 answered." in board["text"]
+    assert "*요금*: 1 (0 answered), listed in this thread" in board["text"]
+    listed = [
+        block["accessory"]["value"]
+        for message in fake_slack.thread(BRAND_CHANNEL, board["ts"])
+        for block in message.get("blocks") or []
+        if "accessory" in block
+    ]
+    assert len(listed) == 2
     with rt.sessions() as session:
-        assert session.query(SurgeGroup).filter(SurgeGroup.slack_ts.is_(None)).count() == 0
         assert session.query(Mention).filter(Mention.surge_listed_at.is_(None)).count() == 0
 
 
@@ -270,7 +284,7 @@ def test_the_group_cards_buttons_work_through_slack(
 
     surge_on(rt, fake_slack)
     give(rt, fake_slack, AGENT, "agent", "^BK")
-    mentions_in(rt, fake_x, brand, TEXTS[:2])
+    mentions_in(rt, fake_x, brand, TEXTS[:3])
     publish_surges(rt, Pace(rt.redis, FAST))
     app = make_app(rt)
     (card,) = group_cards(fake_slack)
@@ -286,7 +300,7 @@ def test_the_group_cards_buttons_work_through_slack(
     run_jobs(rt)
     assert any(m["text"].startswith("Mention of @brand") for m in top_level(fake_slack))
     assert press(app, fake_slack, card, RESOLVE_ACTION).status == 200
-    assert any("Resolved 2 open mentions" in r.get("text", "") for r in fake_slack.responses)
+    assert any("Resolved 3 open mentions" in r.get("text", "") for r in fake_slack.responses)
 
 
 def test_a_group_is_given_to_one_person_with_one_dm_not_one_a_mention(
