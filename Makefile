@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lock bench-intake bench-ack bench-schedule bench-digest bench-chaos bench-spend bench-grouping clean
+.PHONY: run test check lock bench-intake bench-ack bench-schedule bench-digest bench-chaos bench-spend bench-grouping bench-surge clean
 
 # Exact versions with their hashes from requirements.lock (nothing else is resolved),
 # then Roost itself, editable, built by the locked setuptools.
@@ -45,6 +45,9 @@ bench-spend: $(STAMP)
 
 bench-grouping: $(STAMP)
 	$(BIN)/python -m bench.grouping
+
+bench-surge: $(STAMP)
+	$(BIN)/python -m bench.surge
 
 # Upgrading is deliberate: re-resolve the newest versions pyproject.toml's ranges allow,
 # then review the lock's diff and run the tests before committing it.

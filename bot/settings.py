@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     roost_surge_factor: float = Field(default=4.0, gt=1)
     # How often a surge's group cards are brought up to date.
     roost_surge_publish_seconds: float = Field(default=2.0, ge=0.5)
+    # Roost's pace for Slack's messages, as a multiple of Slack's own (about one a second a
+    # channel): 1 against the real Slack; raised only against a fake that does not limit.
+    roost_slack_pace: float = Field(default=1.0, gt=0)
     # How often a Reply to all (or Send to customer service) releases what X allows.
     roost_batch_seconds: float = Field(default=5.0, ge=0.5)
     # X's rate-limit window (15 minutes). Shortened only beside a fake X whose window is

@@ -20,6 +20,7 @@ from bot.rate_limits import count_rate_limit
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack.client import WORKER_MAX_WAIT, make_client
+from bot.slack.pace import Pace, paces
 from bot.x.prices import load_prices
 from storage.db import database_url, make_engine
 
@@ -55,6 +56,7 @@ def runtime_from(
             settings.slack_api_url,
             on_rate_limit=partial(count_rate_limit, redis, "slack"),
             max_wait=WORKER_MAX_WAIT if worker else None,
+            pace=Pace(redis, paces(settings.roost_slack_pace)),
         ),
         box=token_box(settings),
         publish_home=publish_home,

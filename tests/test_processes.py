@@ -66,6 +66,8 @@ class Processes:
             "ROOST_SWEEP_SECONDS": str(SWEEP_SECONDS),
             # A burst here is no surge unless a test says so (ROOST_SURGE_FLOOR of its own).
             "ROOST_SURGE_FLOOR": "1000000",
+            # The fake Slack limits no one unless a test says so: nor does Roost's pace.
+            "ROOST_SLACK_PACE": "100",
         }
         self.logs = tmp_path
         self.started: list[tuple[subprocess.Popen[bytes], Path]] = []
@@ -370,7 +372,7 @@ def test_in_a_surge_the_running_worker_posts_group_cards_and_lists_every_mention
         store_mentions(session, brand.id, burst, rt.clock())
     queue_deliveries(rt, brand.id, [m.tweet_id for m in burst])
     fake_slack.enforce_limits()
-    processes.start("worker", ROOST_SURGE_PUBLISH_SECONDS="0.5")
+    processes.start("worker", ROOST_SURGE_PUBLISH_SECONDS="0.5", ROOST_SLACK_PACE="1")
 
     def listed() -> list[str]:
         return [

@@ -39,6 +39,7 @@ from bot.inbox.routing import channel_for
 from bot.runtime import Runtime
 from bot.slack.client import find_posted, translate_errors
 from bot.slack.mrkdwn import permalink
+from bot.slack.pace import without_waiting
 from bot.team.business_hours import sla_due
 from bot.worker import current_worker
 from storage.mentions import (
@@ -162,7 +163,8 @@ def deliver_mentions(account_id: int, tweet_ids: list[int]) -> dict[int, str]:
     passing: list[RoostError] = []
     for position, (mention_id, _) in enumerate(mentions):
         try:
-            outcomes[mention_id] = post_mention(rt, mention_id, account)
+            with without_waiting():  # a card waits on the queue, not in a worker
+                outcomes[mention_id] = post_mention(rt, mention_id, account)
         except SlackRateLimited as exc:
             rest = [tweet_id for _, tweet_id in mentions[position:]]
             rt.card_queue.enqueue_in(

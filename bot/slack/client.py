@@ -15,6 +15,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from bot.errors import SlackChannelUnavailable, SlackError, SlackRateLimited, SlackUnavailable
+from bot.slack.pace import PACES, Pace, is_prepaid, waits
 
 logger = logging.getLogger(__name__)
 
@@ -87,12 +88,39 @@ def _retry_after(response: HttpResponse) -> float:
     return DEFAULT_RETRY_AFTER
 
 
+PACE_WAIT = 3.0
+"""The longest a call waits for its token from the pace before it goes anyway."""
+
+
+class PacedClient(WebClient):
+    """A WebClient whose every chat.postMessage and chat.update first takes a token from
+    the pace that every Roost process shares (bot.slack.pace)."""
+
+    def __init__(self, *args: Any, pace: Pace | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pace = pace
+
+    def api_call(self, api_method: str, **kwargs: Any) -> Any:
+        if self.pace is not None and api_method in PACES and not is_prepaid():
+            sent = kwargs.get("json") or kwargs.get("data") or kwargs.get("params") or {}
+            channel = str(sent.get("channel", ""))
+            rate, _ = self.pace.paces[api_method]
+            if not self.pace.wait(api_method, channel, longest=PACE_WAIT if waits() else 0):
+                if not waits():
+                    raise SlackRateLimited(
+                        f"Slack's pace for {api_method} in {channel} is used for now", 1 / rate
+                    )
+                logger.info("%s went without its pace's token", api_method)
+        return super().api_call(api_method, **kwargs)
+
+
 def make_client(
     token: str,
     base_url: str,
     *,
     on_rate_limit: Callable[[], None] | None = None,
     max_wait: float | None = None,
+    pace: Pace | None = None,
 ) -> WebClient:
     """A WebClient that waits out Slack's rate limits instead of failing.
 
@@ -102,12 +130,15 @@ def make_client(
     `on_rate_limit` is called for every 429 Slack answers (bot.rate_limits counts them);
     it must not raise. A worker's client waits out only short ones (`max_wait`, at most
     WORKER_MAX_WAIT): for a longer one its job is queued again for when Slack allows,
-    rather than holding the worker asleep.
+    rather than holding the worker asleep. With `pace`, its messages keep to the pace
+    every Roost process shares.
     """
     handler = CountingRateLimitHandler(
         on_rate_limit, max_retry_count=RATE_LIMIT_RETRIES, max_wait=max_wait
     )
-    return WebClient(token=token, base_url=base_url, timeout=15, retry_handlers=[handler])
+    return PacedClient(
+        token=token, base_url=base_url, timeout=15, retry_handlers=[handler], pace=pace
+    )
 
 
 def send_dm(slack: WebClient, user: str, text: str) -> bool:

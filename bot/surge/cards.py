@@ -31,7 +31,7 @@ from bot.slack.blocks import button, confirm, context, section
 from bot.slack.client import send_dm, translate_errors
 from bot.slack.mrkdwn import escape, escape_within, permalink
 from bot.slack.notices import METADATA_EVENT, post_notice
-from bot.slack.pace import Pace
+from bot.slack.pace import Pace, paces, prepaid
 from bot.surge.batches import PAUSED, RUNNING, Progress, progress, progress_line
 from bot.surge.detect import Pace as DetectPace
 from bot.surge.detect import started_text
@@ -105,7 +105,8 @@ def publish_surges(rt: Runtime, pace: Pace | None = None) -> int:
         try:
             if surge.ended_at is None:
                 group_surge(rt, surge)
-            calls += publish_surge(rt, surge, pace or Pace(rt.redis))
+            slack = pace or Pace(rt.redis, paces(rt.settings.roost_slack_pace))
+            calls += publish_surge(rt, surge, slack)
         finally:
             lease.release()
     return calls
@@ -164,24 +165,35 @@ def publish_surge(rt: Runtime, surge: Surge, pace: Pace) -> int:
             calls += _show_board(rt, account, surge, groups, board, pace)
     except SlackError as exc:
         logger.warning("the board of surge %s not brought up to date: %s", surge.id, exc)
+    lists: list[tuple[tuple[str, str], list[int], str]] = []
     for group in groups:
         if group.id not in carded:
             continue
         try:
             calls += _show(rt, account, group, pace)
-            if group.slack_channel and group.slack_ts:
-                place = (group.slack_channel, group.slack_ts)
-                calls += _list(rt, place, [group.id], f"surge-list:{group.id}", pace)
             with rt.sessions() as session:
                 calls += post_timeline(rt, session, group, account.handle, pace)
         except SlackError as exc:
             logger.warning("surge group %s not brought up to date: %s", group.id, exc)
+        if group.slack_channel and group.slack_ts:
+            place = (group.slack_channel, group.slack_ts)
+            lists.append((place, [group.id], f"surge-list:{group.id}"))
     rest = [group.id for group in groups if group.id not in carded]
-    try:
-        if board is not None and rest:
-            calls += _list(rt, board, rest, f"surge-list:board:{surge.id}", pace)
-    except SlackError as exc:
-        logger.warning("the smaller groups of surge %s not listed: %s", surge.id, exc)
+    if board is not None and rest:
+        lists.append((board, rest, f"surge-list:board:{surge.id}"))
+    # A message a thread in turn, largest group first, while the pace allows: every
+    # group's list moves on, none waits for a larger one's to be done.
+    while lists:
+        for listing in list(lists):
+            place, group_ids, key = listing
+            try:
+                listed = _list(rt, place, group_ids, key, pace)
+            except SlackError as exc:
+                logger.warning("surge mentions not listed under %s: %s", key, exc)
+                listed = 0
+            if not listed:
+                lists.remove(listing)
+            calls += listed
     return calls
 
 
@@ -229,7 +241,7 @@ def _show_board(
     text = opening + "\n" + board_lines(groups, answered, carded_groups(groups))
     key = f"surge:{surge.id}:start"
     metadata = {"event_type": METADATA_EVENT, "event_payload": {"key": key, "sizes": sizes}}
-    with translate_errors(channel):
+    with translate_errors(channel), prepaid():
         rt.slack.chat_update(channel=channel, ts=ts, text=text, metadata=metadata)
     with rt.sessions.begin() as session:
         session.execute(
@@ -290,10 +302,11 @@ def _show(rt: Runtime, account: Account, group: SurgeGroup, pace: Pace) -> int:
         account.handle, group, (answered, resolved), samples, answers=answers, latest=latest
     )
     if group.slack_ts is None:
-        ts = post_notice(rt, f"surge-group:{group.id}", channel, text, blocks=blocks)
+        with prepaid():
+            ts = post_notice(rt, f"surge-group:{group.id}", channel, text, blocks=blocks)
     else:
         ts = group.slack_ts
-        with translate_errors(channel):
+        with translate_errors(channel), prepaid():
             rt.slack.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
     with rt.sessions.begin() as session:
         session.execute(
@@ -306,31 +319,28 @@ def _show(rt: Runtime, account: Account, group: SurgeGroup, pace: Pace) -> int:
 
 
 def _list(rt: Runtime, place: tuple[str, str], group_ids: list[int], key: str, pace: Pace) -> int:
-    """List the held mentions of these groups not listed yet in the thread at `place`
-    (channel, ts), LINES a message, while the pace allows."""
+    """List the next LINES held mentions of these groups not listed yet, in one message
+    in the thread at `place` (channel, ts), if the pace allows; messages posted."""
     channel, thread_ts = place
-    calls = 0
-    while True:
-        with rt.sessions() as session:
-            unlisted = list(
-                session.execute(
-                    select(Mention.id, Mention.author_username, Mention.text, Mention.created_at)
-                    .where(
-                        Mention.surge_group_id.in_(group_ids),
-                        Mention.surge_held_at.is_not(None),
-                        Mention.surge_listed_at.is_(None),
-                    )
-                    .order_by(Mention.id)
-                    .limit(LINES)
+    with rt.sessions() as session:
+        unlisted = list(
+            session.execute(
+                select(Mention.id, Mention.author_username, Mention.text, Mention.created_at)
+                .where(
+                    Mention.surge_group_id.in_(group_ids),
+                    Mention.surge_held_at.is_not(None),
+                    Mention.surge_listed_at.is_(None),
                 )
+                .order_by(Mention.id)
+                .limit(LINES)
             )
-        if not unlisted or not pace.may("chat.postMessage", channel):
-            return calls
-        text, blocks = batch_lines(
-            [(m.id, m.author_username, m.text, m.created_at) for m in unlisted]
         )
-        # Keyed by its first and last mention: a run that died after posting does not post
-        # it twice, and one that finds more since posts them (some again), never fewer.
+    if not unlisted or not pace.may("chat.postMessage", channel):
+        return 0
+    text, blocks = batch_lines([(m.id, m.author_username, m.text, m.created_at) for m in unlisted])
+    # Keyed by its first and last mention: a run that died after posting does not post it
+    # twice, and one that finds more since posts them (some again), never fewer.
+    with prepaid():
         post_notice(
             rt,
             f"{key}:{unlisted[0].id}-{unlisted[-1].id}",
@@ -339,14 +349,14 @@ def _list(rt: Runtime, place: tuple[str, str], group_ids: list[int], key: str, p
             thread_ts=thread_ts,
             blocks=blocks,
         )
-        with rt.sessions.begin() as session:
-            session.execute(
-                update(Mention)
-                .where(Mention.id.in_([m.id for m in unlisted]))
-                .values(surge_listed_at=rt.clock()),
-                execution_options={"synchronize_session": False},
-            )
-        calls += 1
+    with rt.sessions.begin() as session:
+        session.execute(
+            update(Mention)
+            .where(Mention.id.in_([m.id for m in unlisted]))
+            .values(surge_listed_at=rt.clock()),
+            execution_options={"synchronize_session": False},
+        )
+    return 1
 
 
 def _answered(session: Any, group_id: int) -> tuple[int, int]:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from bot.runtime import Runtime
 from bot.slack.mrkdwn import escape_within
 from bot.slack.notices import post_notice
-from bot.slack.pace import Pace
+from bot.slack.pace import Pace, prepaid
 from storage.models import Outbound, StatusUpdate, SurgeGroup
 from storage.notices import posted
 
@@ -89,7 +89,8 @@ def post_timeline(rt: Runtime, session: Session, group: SurgeGroup, handle: str,
             continue
         if not pace.may("chat.postMessage", group.slack_channel):
             break
-        post_notice(rt, key, group.slack_channel, update_line(update), thread_ts=group.slack_ts)
+        with prepaid():
+            post_notice(rt, key, group.slack_channel, update_line(update), thread_ts=group.slack_ts)
         calls += 1
     return calls
 
