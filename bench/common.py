@@ -112,6 +112,9 @@ class Stack:
             for path in sorted(self.logs.glob("*.log")):
                 tail = path.read_text(errors="replace").splitlines()[-20:]
                 print(f"--- the end of {path.stem}'s log", *tail, sep="\n", file=sys.stderr)
+        kept = os.environ.get("BENCH_KEEP_LOGS")  # a folder to copy the logs to, to read
+        if kept:
+            shutil.copytree(self.logs, kept, dirs_exist_ok=True)
         shutil.rmtree(self.logs)
 
     def _start(self) -> None:

@@ -269,7 +269,7 @@ class _Stack(Stack):
             "DATABASE_URL": self.database,
             "REDIS_URL": self.redis_url,
             "ROOST_SECRET_KEY": key_of(self.rt),
-            "ROOST_LOG_LEVEL": "WARNING",
+            "ROOST_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
             "PORT": str(port),
         }
         for n, process in enumerate(["web", "listen"] + ["worker"] * WORKERS):

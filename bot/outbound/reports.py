@@ -15,13 +15,14 @@ from rq import Queue, Retry
 from sqlalchemy.orm import Session
 
 from bot import runtime
-from bot.errors import SlackError
+from bot.errors import SlackError, SlackRateLimited
 from bot.inbox.cards import ACTION_CHECK, ACTION_RETRY, activity_line, tweet_url
 from bot.inbox.delivery import card_item, card_thread, refresh_card
 from bot.runtime import Runtime
 from bot.slack.blocks import button, confirm, quote, section
 from bot.slack.client import send_dm, translate_errors
 from bot.slack.mrkdwn import escape, escape_within
+from bot.slack.pace import without_waiting
 from storage import outbound as rows
 from storage.models import Account, Member, Outbound
 from storage.posts import parts_count, rows_of
@@ -39,10 +40,17 @@ REPORT_RETRY = Retry(max=5, interval=[5, 30, 60, 300, 900])
 """Logging in Slack waits out a Slack outage; the post itself is already settled."""
 
 
-def enqueue_report(queue: Queue, outbound_id: int) -> None:
-    queue.enqueue(
-        report_outbound, outbound_id, retry=REPORT_RETRY, job_timeout=JOB_TIMEOUT, result_ttl=0
-    )
+def enqueue_report(queue: Queue, outbound_id: int, *, after: float = 0) -> None:
+    """Queue the row's report, now or `after` seconds from now."""
+    options: dict[str, Any] = {
+        "retry": REPORT_RETRY,
+        "job_timeout": JOB_TIMEOUT,
+        "result_ttl": 0,
+    }
+    if after > 0:
+        queue.enqueue_in(timedelta(seconds=after), report_outbound, outbound_id, **options)
+    else:
+        queue.enqueue(report_outbound, outbound_id, **options)
 
 
 def report_outbound(outbound_id: int) -> None:
@@ -53,39 +61,48 @@ def report_outbound(outbound_id: int) -> None:
 def report(rt: Runtime, outbound_id: int, *, raise_on_slack: bool = False) -> None:
     """Show the row on its card, and log a final result once in the card's thread.
 
-    A Slack failure here never fails the send: the report is queued again.
+    A Slack failure here never fails the send: the report is queued again. Nor does it
+    wait for Slack's pace in the worker: without a token now it is queued for then.
     """
     try:
-        with rt.sessions() as session:
-            row = session.get_one(Outbound, outbound_id)
-            mention_id = row.mention_id
-        if row.post_id is not None:
-            report_post(rt, outbound_id)
-            return
-        if mention_id is None:
-            return
-        refresh_card(rt, mention_id)
-        thread = card_thread(rt, mention_id)
-        if thread is None:
-            return
-        with rt.sessions.begin() as session:
-            claimed = rows.claim_log(session, outbound_id, rt.clock())
-            text = log_text(session, claimed) if claimed else None
-        if text is None:
-            if row.status in ("unknown", "awaiting_approval"):
-                _post_in_thread(rt, thread, _log_line(rt, outbound_id))
-            return
-        try:
-            _post_in_thread(rt, thread, text)
-        except BaseException:
-            with rt.sessions.begin() as session:
-                rows.unclaim_log(session, outbound_id)
-            raise
+        with without_waiting():
+            _report(rt, outbound_id)
+    except SlackRateLimited as exc:  # Slack's pace, or Slack itself: nothing was shown
+        logger.info("outbound %s shown in %ss: %s", outbound_id, exc.retry_after, exc)
+        enqueue_report(rt.team_queue, outbound_id, after=exc.retry_after)
     except SlackError as exc:
         if raise_on_slack:
             raise
         logger.warning("outbound %s not shown in Slack yet (%s); queued again", outbound_id, exc)
         enqueue_report(rt.team_queue, outbound_id)
+
+
+def _report(rt: Runtime, outbound_id: int) -> None:
+    with rt.sessions() as session:
+        row = session.get_one(Outbound, outbound_id)
+        mention_id = row.mention_id
+    if row.post_id is not None:
+        report_post(rt, outbound_id)
+        return
+    if mention_id is None:
+        return
+    refresh_card(rt, mention_id)
+    thread = card_thread(rt, mention_id)
+    if thread is None:
+        return
+    with rt.sessions.begin() as session:
+        claimed = rows.claim_log(session, outbound_id, rt.clock())
+        text = log_text(session, claimed) if claimed else None
+    if text is None:
+        if row.status in ("unknown", "awaiting_approval"):
+            _post_in_thread(rt, thread, _log_line(rt, outbound_id))
+        return
+    try:
+        _post_in_thread(rt, thread, text)
+    except BaseException:
+        with rt.sessions.begin() as session:
+            rows.unclaim_log(session, outbound_id)
+        raise
 
 
 def report_post(rt: Runtime, outbound_id: int) -> None:

@@ -147,7 +147,7 @@ def send_dm(slack: WebClient, user: str, text: str) -> bool:
     try:
         channel = slack.conversations_open(users=user)["channel"]["id"]
         slack.chat_postMessage(channel=channel, text=text, unfurl_links=False)
-    except (SlackApiError, OSError) as exc:
+    except (SlackApiError, SlackError, OSError) as exc:  # SlackError: the pace refused it
         logger.warning("no DM to %s: %s", user, exc)
         return False
     return True
