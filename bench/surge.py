@@ -171,6 +171,8 @@ def _report(
         f"windows {replied.busiest} (X allows {batches.LIMITS['reply'].per_window}, Roost "
         f"takes {batches.LIMITS['reply'].for_batches}); statuses {replied.statuses}"
     )
+    left = "; ".join(f"{n:,} {batches.LEFT_OUT[why]}" for why, n in replied.left_out.items())
+    print(f"  left out:      {left or 'none'}")
     print(f"x 429s:          {dict(x_429) or 0}")
     met = {
         "visible_p99_s": bool(surge.visible) and percentile(surge.visible, 99) <= 5.0,
@@ -219,6 +221,7 @@ class _Replied:
         self.busiest = 0
         self.took_s = 0.0
         self.statuses = ""
+        self.left_out: Counter[str] = Counter()
 
 
 # --- the system under test -----------------------------------------------------------------
@@ -430,6 +433,9 @@ class _Stack(Stack):
             )
         assert group_id is not None and ids
         upto = ids[min(count, len(ids)) - 1]
+        with self.rt.sessions() as session:
+            group = session.get_one(SurgeGroup, group_id)
+            run.left_out = batches.plan(self.rt, session, group, "reply", upto).left_out
         began = time.monotonic()
         problems = batches.start(
             self.rt,

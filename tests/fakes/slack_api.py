@@ -431,13 +431,19 @@ class FakeSlack:
 
     def enforce_limits(self) -> None:
         """Answer as Slack does past its rate limits, from now on: `chat.postMessage`
-        about one message a second in a channel with a short burst over it, and
-        `chat.update` at Tier 3 (50 a minute for the workspace), each with HTTP 429 and
-        `Retry-After`. `rate_limited` counts the 429s answered."""
+        about one message a second in a channel with a short burst over it, and the
+        methods Roost calls on its own at their documented tiers for the workspace
+        (Tier 3: 50 a minute, Tier 4: 100), each with HTTP 429 and `Retry-After`.
+        `rate_limited` counts the 429s answered. The `views.*` methods, which answer a
+        person's click, are left unlimited here."""
+        tier_3, tier_4 = (50 / 60, 5.0, False), (100 / 60, 10.0, False)
         with self._lock:
             self._limits = {
                 "chat.postMessage": (1.0, 4.0, True),
                 "chat.update": (50 / 60, 4.0, False),
+                "conversations.open": tier_3,
+                "chat.postEphemeral": tier_4,
+                "users.info": tier_4,
             }
 
     def _over_limit(self, method: str, args: Json) -> bool:

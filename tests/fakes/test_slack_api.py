@@ -818,3 +818,8 @@ def test_enforced_limits_refuse_posting_past_a_channels_pace_as_slack_does(
         slack_error(client.chat_update, channel=BRAND, ts=ts, text="x").response.status_code == 429
     )
     assert fake.rate_limited == 2
+    fake.add_user("U0PERSON", "person")
+    for _ in range(5):  # conversations.open is Tier 3 too: five at once, then a refusal
+        client.conversations_open(users="U0PERSON")
+    assert slack_error(client.conversations_open, users="U0PERSON").response.status_code == 429
+    assert fake.rate_limited == 3
