@@ -10,7 +10,8 @@ X_RATE_WINDOW_SECONDS one second longer, as X's fixed windows can end a second p
 theirs), and Roost's `web`, `listen` (polling every second) and two `worker`s on
 PostgreSQL and Redis.
 
-1. The surge. The team switches surge mode on as the launch begins (`/roost surge on`),
+1. The surge. The team names the three groups it expects (`/roost group`, as
+   bench.grouping's NAMED) and switches surge mode on as the launch begins (`/roost surge on`),
    50 posts are scheduled to fall due across the coming minute, and then 10,000 mentions
    of @brand arrive at the fake X over one minute, each from an author of its own, their
    texts drawn in turn from the labelled set (bench/data/surge_mentions.jsonl, Korean and
@@ -70,7 +71,7 @@ from bench.common import (
     together,
     wait,
 )
-from bench.grouping import LABELLED
+from bench.grouping import LABELLED, NAMED
 from bot.inbox.cards import ACTION_REPLY
 from bot.posts.compose import Compose, submit
 from bot.runtime import Runtime
@@ -78,6 +79,7 @@ from bot.surge import batches
 from bot.surge.cards import REPLY_ALL_ACTION
 from bot.surge.detect import surge_command
 from bot.surge.grouping import purity
+from bot.surge.groups import group_command
 from bot.team.people import Who
 from storage.accounts import upsert_account
 from storage.models import Batch, Mention, Outbound, SurgeGroup
@@ -293,7 +295,10 @@ class _Stack(Stack):
 
     def surge(self, rows: list[dict[str, str]], mentions: int, seconds: float) -> _Surge:
         run = _Surge()
-        said, _ = surge_command(self.rt, Who(self.team_id, OWNER), "on @brand")
+        owner = Who(self.team_id, OWNER)
+        for name, (_, words) in NAMED:  # as a team would, before the launch
+            group_command(self.rt, owner, f'@brand "{"|".join(words)}" "{name}"')
+        said, _ = surge_command(self.rt, owner, "on @brand")
         assert "Surge mode is on" in said, said
         begins = datetime.now(UTC) + timedelta(seconds=3)
         post_ids = self._schedule(begins, seconds)

@@ -58,6 +58,7 @@ def answer_modal(rt: Runtime, who: Who, group_id: int, kind: str) -> dict[str, A
     now = rt.clock()
     with rt.sessions() as session:
         group, scene = batches.group_scene(session, who, group_id, now)
+        batches.require_sender(scene, kind)
         account = scene.account
         cotag = cotag_for(scene, kind)  # refused if they need one and have none
         upto = int(

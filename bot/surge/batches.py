@@ -294,11 +294,7 @@ def start(
     now = rt.clock()
     with rt.sessions.begin() as session:
         group, scene = group_scene(session, who, group_id, now)
-        if scene.role not in ("owner", "agent"):
-            raise Refused(
-                f"{KINDS[kind]} sends as *@{scene.account.handle}* without an owner's "
-                "approval, which your role does not allow. Ask an owner or an agent."
-            )
+        require_sender(scene, kind)
         link = latest_link(session, group, scene.account.handle) if with_link else None
         problems = check_text(rt, scene, kind, text, link)
         if problems:
@@ -336,6 +332,16 @@ def start(
         session.execute(update(SurgeGroup).where(SurgeGroup.id == group.id).values(shown=None))
     rt.team_queue.enqueue(advance, result_ttl=0)  # the first go out now, not next period
     return []
+
+
+def require_sender(scene: Scene, kind: str) -> None:
+    """Refused unless the person may send as the account without an owner's approval:
+    an answer to a whole group is not approved a reply at a time."""
+    if scene.role not in ("owner", "agent"):
+        raise Refused(
+            f"{KINDS[kind]} sends as *@{scene.account.handle}* without an owner's approval, "
+            "which your role does not allow. Ask an owner or an agent."
+        )
 
 
 def group_scene(

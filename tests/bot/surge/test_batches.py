@@ -5,6 +5,7 @@ must, keep under X's limits with room for the team, and stop when told to."""
 from __future__ import annotations
 
 import json
+import math
 import time
 from datetime import timedelta
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from bot.errors import Refused
 from bot.runtime import Runtime
 from bot.slack.pace import Pace
 from bot.surge import batches
@@ -24,6 +26,7 @@ from bot.surge.cards import (
     REPLY_ALL_ACTION,
     publish_surges,
 )
+from bot.team.budget import Budget, budget_of
 from bot.team.people import Who
 from storage.models import Account, Batch, Event, Mention, Outbound
 from tests.bot.surge.test_cards import FAST, group_cards, mentions_in, surge_on
@@ -259,3 +262,63 @@ def test_the_buttons_refuse_people_without_a_role_and_say_why(
     assert press(app, fake_slack, card, REPLY_ALL_ACTION, user="U0STRANGER").status == 200
     view = opened_modal(fake_slack, before)
     assert "You have no role on *@brand*" in text_of(view)
+
+
+def test_a_hard_budget_pauses_the_batch_where_it_runs_out_and_says_why(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, surge: None
+) -> None:
+    """Five cents left, hard: five summoned replies of a cent each fit, then the batch pauses
+    with the budget's reason on its card, and resuming it releases nothing more."""
+    from tests.bot.team.test_budget import set_budget
+
+    mentions_in(rt, fake_x, brand, DELIVERY * 3)
+    set_budget(rt, brand, 1_000_000, hard=True)
+    with rt.sessions() as session:
+        found = budget_of(rt, session.get_one(Account, brand.id))
+    assert isinstance(found, Budget)  # reading the mentions cost something already
+    set_budget(rt, brand, math.ceil(found.spent * 100) + 5, hard=True)  # five replies more
+    card = one_group(rt, fake_slack)
+    app = make_app(rt)
+    view = open_answer(app, fake_slack, card, REPLY_ALL_ACTION)
+    assert "budget does not cover them all" in text_of(view)
+    send(app, fake_slack, view, "Soon.")
+    run_jobs(rt)
+    assert len(replies_by_brand(fake_x)) == 5
+    advance_batches(rt)
+    with rt.sessions() as session:
+        batch = session.scalars(select(Batch)).one()
+        assert batch.status == "paused" and "budget for this month is spent" in (batch.why or "")
+    later = rt.clock() + timedelta(seconds=10)
+    rt.clock = lambda: later
+    publish_surges(rt, Pace(rt.redis, FAST))
+    (card,) = group_cards(fake_slack)
+    assert "5 of 9 sent · paused: @brand's X budget" in text_of(card)
+    assert press(app, fake_slack, card, "batch_resume").status == 200
+    run_jobs(rt)
+    assert len(replies_by_brand(fake_x)) == 5
+
+
+def test_someone_who_needs_approval_cannot_answer_a_whole_group(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, surge: None
+) -> None:
+    give(rt, fake_slack, "U0NEW", "needs-approval", "^NW")
+    mentions_in(rt, fake_x, brand, DELIVERY)
+    card = one_group(rt, fake_slack)
+    app = make_app(rt)
+    before = len(fake_slack.views)
+    assert press(app, fake_slack, card, REPLY_ALL_ACTION, user="U0NEW").status == 200
+    view = opened_modal(fake_slack, before)
+    assert "without an owner's approval" in text_of(view) and "submit" not in view
+    with pytest.raises(Refused, match="without an owner's approval"):
+        batches.start(
+            rt,
+            Who(fake_slack.team_id, "U0NEW"),
+            key="k",
+            group_id=int(card["blocks"][-1]["block_id"].split(":")[1]),
+            kind="reply",
+            upto=10**6,
+            text="Hi",
+            with_link=False,
+        )
+    with rt.sessions() as session:
+        assert session.scalars(select(Batch)).all() == []
