@@ -28,6 +28,11 @@ PACES: dict[str, tuple[float, int]] = {
 the workspace (WORKSPACE_WIDE)."""
 
 
+FOR_THE_TEAM = 1
+"""Tokens what can wait (a surge's board, cards and lists) leaves in the bucket for the
+team's own messages: results, notices, a card a person opened."""
+
+
 def paces(factor: float) -> dict[str, tuple[float, int]]:
     """PACES at `factor` times Slack's pace (ROOST_SLACK_PACE; 1 against the real Slack)."""
     return {method: (rate * factor, burst) for method, (rate, burst) in PACES.items()}
@@ -38,12 +43,12 @@ WORKSPACE_WIDE = frozenset({"chat.update"})
 
 _TAKE = """
 local tokens_key, now = KEYS[1], tonumber(ARGV[3])
-local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local rate, burst, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[4])
 local state = redis.call('HMGET', tokens_key, 'tokens', 'at')
 local tokens, at = tonumber(state[1]) or burst, tonumber(state[2]) or now
 tokens = math.min(burst, tokens + (now - at) * rate)
 local took = 0
-if tokens >= 1 then
+if tokens >= 1 + keep then
   tokens = tokens - 1
   took = 1
 end
@@ -100,11 +105,13 @@ class Pace:
     def __deepcopy__(self, memo: dict[int, Any]) -> Pace:
         return self  # Bolt deep-copies the client that holds it; the Redis pool is shared
 
-    def may(self, method: str, channel: str) -> bool:
+    def may(self, method: str, channel: str, *, keep: int = 0) -> bool:
+        """Take a token if there is one, and `keep` more left after it: what can wait
+        (a surge's cards) keeps one for the team's own messages, which wait for it."""
         rate, burst = self.paces[method]
         where = "" if method in WORKSPACE_WIDE else channel
         key = f"roost:pace:{method}:{where}"
-        return bool(self._take(keys=[key], args=[rate, burst, time.time()]))
+        return bool(self._take(keys=[key], args=[rate, burst, time.time(), keep]))
 
     def wait(self, method: str, channel: str, *, longest: float) -> bool:
         """Take a token, waiting up to `longest` seconds for one; whether one was had (a

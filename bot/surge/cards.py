@@ -31,7 +31,7 @@ from bot.slack.blocks import button, confirm, context, section
 from bot.slack.client import send_dm, translate_errors
 from bot.slack.mrkdwn import escape, escape_within, permalink
 from bot.slack.notices import METADATA_EVENT, post_notice
-from bot.slack.pace import Pace, paces, prepaid
+from bot.slack.pace import FOR_THE_TEAM, Pace, paces, prepaid
 from bot.surge.batches import PAUSED, RUNNING, Progress, progress, progress_line
 from bot.surge.detect import Pace as DetectPace
 from bot.surge.detect import started_text
@@ -234,7 +234,7 @@ def _show_board(
     ):
         return 0
     channel, ts = board
-    if not pace.may("chat.update", channel):
+    if not pace.may("chat.update", channel, keep=FOR_THE_TEAM):
         return 0
     window = timedelta(seconds=rt.settings.roost_surge_window_seconds)
     opening = started_text(account, surge, DetectPace(surge.rate, surge.usual, 0.0, window))
@@ -296,7 +296,7 @@ def _show(rt: Runtime, account: Account, group: SurgeGroup, pace: Pace) -> int:
         return 0
     channel = group.slack_channel or account.channel_id
     method = "chat.update" if group.slack_ts else "chat.postMessage"
-    if not pace.may(method, channel):
+    if not pace.may(method, channel, keep=FOR_THE_TEAM):
         return 0
     text, blocks = group_card(
         account.handle, group, (answered, resolved), samples, answers=answers, latest=latest
@@ -335,7 +335,7 @@ def _list(rt: Runtime, place: tuple[str, str], group_ids: list[int], key: str, p
                 .limit(LINES)
             )
         )
-    if not unlisted or not pace.may("chat.postMessage", channel):
+    if not unlisted or not pace.may("chat.postMessage", channel, keep=FOR_THE_TEAM):
         return 0
     text, blocks = batch_lines([(m.id, m.author_username, m.text, m.created_at) for m in unlisted])
     # Keyed by its first and last mention: a run that died after posting does not post it

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from bot.runtime import Runtime
 from bot.slack.mrkdwn import escape_within
 from bot.slack.notices import post_notice
-from bot.slack.pace import Pace, prepaid
+from bot.slack.pace import FOR_THE_TEAM, Pace, prepaid
 from storage.models import Outbound, StatusUpdate, SurgeGroup
 from storage.notices import posted
 
@@ -87,7 +87,7 @@ def post_timeline(rt: Runtime, session: Session, group: SurgeGroup, handle: str,
         key = f"status-update:{update.id}:{group.id}"
         if posted(session, key):
             continue
-        if not pace.may("chat.postMessage", group.slack_channel):
+        if not pace.may("chat.postMessage", group.slack_channel, keep=FOR_THE_TEAM):
             break
         with prepaid():
             post_notice(rt, key, group.slack_channel, update_line(update), thread_ts=group.slack_ts)
