@@ -42,7 +42,7 @@ from bot.errors import Refused
 from bot.inbox.delivery import card_url
 from bot.runtime import Runtime
 from bot.slack.blocks import context
-from bot.slack.client import find_posted, send_dm
+from bot.slack.client import dm_channel, find_posted, send_dm
 from bot.surge.groups import surge_lines
 from bot.team.business_hours import business_clock
 from bot.team.people import Who, display_names, is_admin
@@ -502,7 +502,7 @@ def send_person_digest(rt: Runtime, user: str, day: str) -> str:
     items = [_item(rt, card, now) for card in cards]
     text, blocks = person_blocks(date.fromisoformat(day), items, total, overdue)
     try:
-        channel = rt.slack.conversations_open(users=user)["channel"]["id"]
+        channel = dm_channel(rt.slack, user)
         ts = _find_in_dm(rt, channel, day, now) if attempts > 1 else None
         if ts is None:
             ts = _post(rt, channel, text, blocks, day)

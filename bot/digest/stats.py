@@ -16,6 +16,7 @@ from bot.digest.topics import recurring_terms
 from bot.digest.views import TERM_TEXTS, StatsFacts, stats_blocks
 from bot.runtime import Runtime
 from bot.slack.blocks import context
+from bot.slack.client import dm_channel
 from bot.team.people import Who, time_zone, visible_accounts
 from storage.digests import response_rows, texts_between
 from storage.models import Account
@@ -91,7 +92,7 @@ def _send_chart(rt: Runtime, who: Who, facts: StatsFacts) -> str:
             title=f"Mentions and first response by hour, last {period.days} days · {whose}",
             zone=period.zone,
         )
-        channel = rt.slack.conversations_open(users=who.user_id)["channel"]["id"]
+        channel = dm_channel(rt.slack, who.user_id)
         rt.slack.files_upload_v2(
             channel=channel,
             content=png,

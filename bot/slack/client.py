@@ -99,6 +99,7 @@ class PacedClient(WebClient):
     def __init__(self, *args: Any, pace: Pace | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.pace = pace
+        self.dm_channels: dict[str, str] = {}  # a person -> the DM channel opened with them
 
     def api_call(self, api_method: str, **kwargs: Any) -> Any:
         if self.pace is not None and api_method in PACES and not is_prepaid():
@@ -141,11 +142,20 @@ def make_client(
     )
 
 
+def dm_channel(slack: WebClient, user: str) -> str:
+    """The DM channel with a person, opened once a client: it never changes, and
+    conversations.open is one of Slack's Tier 3 methods (50 calls a minute)."""
+    known = slack.dm_channels if isinstance(slack, PacedClient) else {}
+    if user not in known:
+        known[user] = str(slack.conversations_open(users=user)["channel"]["id"])
+    return known[user]
+
+
 def send_dm(slack: WebClient, user: str, text: str) -> bool:
     """A DM from Roost to one person; False (and a warning) if Slack would not deliver it,
     so that a person who cannot get one never stops what else is being told."""
     try:
-        channel = slack.conversations_open(users=user)["channel"]["id"]
+        channel = dm_channel(slack, user)
         slack.chat_postMessage(channel=channel, text=text, unfurl_links=False)
     except (SlackApiError, SlackError, OSError) as exc:  # SlackError: the pace refused it
         logger.warning("no DM to %s: %s", user, exc)

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.runtime import Runtime
+from bot.slack.client import dm_channel
 from bot.team.people import is_admin
 from storage.accounts import account_by_handle
 from storage.events import record_event
@@ -185,7 +186,7 @@ def send_audit(rt: Runtime, *, team_id: str, user_id: str, text: str) -> str:
         return f"No events for {whose} in {span}."
     events = "1 event" if len(rows) == 1 else f"{len(rows)} events"
     try:
-        channel = rt.slack.conversations_open(users=user_id)["channel"]["id"]
+        channel = dm_channel(rt.slack, user_id)
         rt.slack.files_upload_v2(
             channel=channel,
             filename=f"roost-audit-{account.handle if account else 'all'}-{days}d.csv",
