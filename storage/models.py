@@ -565,7 +565,7 @@ class StatusUpdate(Base):
     group_id: Mapped[int | None] = mapped_column(
         ForeignKey("surge_groups.id", ondelete="CASCADE")
     )  # None: about the whole surge
-    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), unique=True)
     text: Mapped[str] = mapped_column(Text)  # as posted, the time first, the CoTag last
     created_by: Mapped[str] = mapped_column(String(32))  # a Slack user
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -39,7 +39,7 @@ from bot.inbox.routing import channel_for
 from bot.runtime import Runtime
 from bot.slack.client import find_posted, translate_errors
 from bot.slack.mrkdwn import permalink
-from bot.slack.pace import without_waiting
+from bot.slack.pace import waiting, without_waiting
 from bot.team.business_hours import sla_due
 from bot.worker import current_worker
 from storage.mentions import (
@@ -274,10 +274,11 @@ def post_mention(
         raise
     with rt.sessions.begin() as session:
         record_card(session, mention_id, channel, ts, thread_ts, rt.clock(), sla_due_at)
-    if broken is not None:
-        _say_route_broken(rt, channel, ts, account.handle, *broken)
-    if card is not None:
-        refresh_card(rt, card.id)
+    with waiting():  # the card is up: what follows it is not tried again if refused
+        if broken is not None:
+            _say_route_broken(rt, channel, ts, account.handle, *broken)
+        if card is not None:
+            refresh_card(rt, card.id)
     if sla_due_at is not None:
         schedule_reminder(rt.team_queue, mention_id, sla_due_at)
     return "posted"

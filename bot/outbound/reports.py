@@ -22,7 +22,7 @@ from bot.runtime import Runtime
 from bot.slack.blocks import button, confirm, quote, section
 from bot.slack.client import send_dm, translate_errors
 from bot.slack.mrkdwn import escape, escape_within
-from bot.slack.pace import without_waiting
+from bot.slack.pace import waiting, without_waiting
 from storage import outbound as rows
 from storage.models import Account, Member, Outbound
 from storage.posts import parts_count, rows_of
@@ -86,7 +86,8 @@ def _report(rt: Runtime, outbound_id: int) -> None:
         return
     if mention_id is None:
         return
-    refresh_card(rt, mention_id)
+    with waiting():  # a card left showing "Open" would never be refreshed again
+        refresh_card(rt, mention_id)
     thread = card_thread(rt, mention_id)
     if thread is None:
         return

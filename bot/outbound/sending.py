@@ -422,10 +422,13 @@ def _price_kind(rt: Runtime, row: Outbound) -> str:
 
 
 def _author_may_not_post(session: Session, outbound_id: int) -> str | None:
-    """Why a composed post's author may no longer post as its account, if they may not:
-    a scheduled post must not outlive its author's role."""
+    """Why a composed post's author, or the sender of an answer to a whole surge group, may
+    no longer send as its account, if they may not: neither must outlive its author's
+    role."""
     row = session.get(Outbound, outbound_id)
-    if row is None or row.kind != "post" or row.actor_id is None or row.status != "pending":
+    if row is None or row.actor_id is None or row.status != "pending":
+        return None
+    if row.kind != "post" and row.batch_id is None:
         return None
     if role_on(session, row.actor_id, row.account_id) in ("owner", "agent"):
         return None

@@ -25,6 +25,7 @@ from bot.slack.blocks import context, section
 from bot.slack.mrkdwn import escape
 from bot.surge.batches import group_scene
 from bot.team.people import Who, time_zone
+from storage.db import insert_into
 from storage.events import record_event
 from storage.models import Post, StatusUpdate, Surge, SurgeGroup
 
@@ -46,8 +47,8 @@ def as_of(now: datetime, zone: str, text: str) -> str:
     name = local.tzname() or "UTC"
     if name[:1] in "+-":
         name = f"UTC{name}"
-    if _HANGUL.search(text):
-        return f"{local:%H:%M} 현재"
+    if _HANGUL.search(text):  # Korean readers take a bare time for Korea's
+        return f"{local:%H:%M} 현재" if name == "KST" else f"{local:%H:%M}({name}) 현재"
     return f"As of {local:%H:%M} {name}:"
 
 
@@ -155,8 +156,9 @@ def post_status(rt: Runtime, who: Who, raw: str, values: dict[str, Any]) -> dict
             ):
                 return {}
         (signed,) = checked.accounts[0].parts
-        session.add(
-            StatusUpdate(
+        kept = session.scalar(
+            insert_into(session, StatusUpdate.__table__)
+            .values(
                 surge_id=surge.id,
                 group_id=None if whole else group.id,
                 post_id=post_id,
@@ -164,7 +166,11 @@ def post_status(rt: Runtime, who: Who, raw: str, values: dict[str, Any]) -> dict
                 created_by=who.user_id,
                 created_at=now,
             )
+            .on_conflict_do_nothing(index_elements=["post_id"])
+            .returning(StatusUpdate.__table__.c.id)
         )
+        if kept is None:
+            return {}  # Slack resent the submission, and its twin kept it
         record_event(
             session,
             "surge.status_update",

@@ -90,6 +90,17 @@ def without_waiting() -> Iterator[None]:
         _WAITING.reset(token)
 
 
+@contextmanager
+def waiting() -> Iterator[None]:
+    """The Slack calls made inside wait a moment for their token even where the caller's
+    do not: a card's refresh, which nothing would try again."""
+    token = _WAITING.set(True)
+    try:
+        yield
+    finally:
+        _WAITING.reset(token)
+
+
 def waits() -> bool:
     return _WAITING.get()
 

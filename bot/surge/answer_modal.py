@@ -116,26 +116,21 @@ def _left_out(found: Plan) -> str:
 
 
 def _cost(rt: Runtime, account: Account, kind: str, count: int, link: str | None) -> str:
-    """What X bills for them all, with the link if there is one, against the budget."""
+    """What X bills for them all, as written and with a link (the status update's, or one
+    in the text: X bills a reply with a link as a post with one), against the budget."""
     each = batches.price(rt, kind, "text")
-    lines = [
-        f"X bills ${each:.3f} a {'reply' if kind == 'reply' else 'DM'}: "
-        f"*${each * count:,.2f}* for all {count:,}."
-    ]
-    if link is not None:
-        linked = batches.price(rt, kind, f"text {link}")
-        lines.append(
-            f"With the status update's link X bills ${linked:.3f} each (a post with a link): "
-            f"${linked * count:,.2f}."
-        )
+    what = "reply" if kind == "reply" else "DM"
+    lines = [f"X bills ${each:.3f} a {what}: *${each * count:,.2f}* for all {count:,}."]
+    linked = batches.price(rt, kind, "text https://x.com")
+    if linked != each:
+        with_what = "the status update's link, or any link" if link else "a link in it"
+        lines.append(f"With {with_what}, ${linked:.3f} a {what}: *${linked * count:,.2f}* for all.")
     budget = budget_of(rt, account)
-    if budget is not None:
-        price = send_kind(kind, "text")
-        if budget.refuses({price: count}):
-            lines.append(
-                f":warning: @{account.handle}'s budget does not cover them all: what it does not "
-                f"cover waits, paused, until an owner raises it. {budget.why()}"
-            )
+    if budget is not None and budget.refuses({send_kind(kind, "text"): count}):
+        lines.append(
+            f":warning: @{account.handle}'s budget does not cover them all: what it does not "
+            f"cover waits, paused, until an owner raises it. {budget.why()}"
+        )
     return "\n".join(lines)
 
 

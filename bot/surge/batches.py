@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, select, update
+from sqlalchemy import ColumnElement, exists, false, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from bot import runtime
@@ -54,6 +54,7 @@ from storage.models import (
     Surge,
     SurgeGroup,
 )
+from storage.team import role_on
 
 logger = logging.getLogger(__name__)
 
@@ -69,24 +70,35 @@ class XLimit:
     kinds: tuple[str, ...]  # Roost's outbound kinds that call the endpoint
     per_window: int
     per_day: int
+    kept: int  # a window's calls batches leave to the team's own
 
     @property
     def for_batches(self) -> int:
-        """A window's calls a batch may use: a tenth is kept for the team's own."""
-        return self.per_window - max(1, self.per_window // 10)
+        """A window's calls a batch may use."""
+        return self.per_window - self.kept
 
 
 LIMITS = {
-    "reply": XLimit("posts and replies", ("reply", "post"), per_window=100, per_day=10_000),
-    "dm": XLimit("DMs", ("dm",), per_window=15, per_day=1_440),
+    "reply": XLimit(
+        "posts and replies", ("reply", "post"), per_window=100, per_day=10_000, kept=10
+    ),
+    "dm": XLimit("DMs", ("dm",), per_window=15, per_day=1_440, kept=5),
 }
-"""POST /2/tweets, and POST /2/dm_conversations/with/{id}/messages."""
+"""POST /2/tweets, and POST /2/dm_conversations/with/{id}/messages. Of X's 15 DMs a
+window a third stays with the team: it answers personal data by DM while a batch runs."""
+
+WINDOW_MARGIN = timedelta(seconds=2)
+"""Counted beyond X's window: X's windows are fixed ones that can end a second after
+the window's length has passed since they began, and Roost counts a sliding one."""
 
 DAY = timedelta(hours=24)
 LONGEST_HANDLE = "@" + "x" * 15
 """What a reply's text is measured with: the longest name X gives a user."""
 
 RUNNING, PAUSED, CANCELLED, DONE = "running", "paused", "cancelled", "done"
+
+SENDING_ROLES = frozenset({"owner", "agent"})
+"""Roles that may answer a whole group: it is not approved a reply at a time."""
 
 LEASE_SECONDS = 10
 """How long one worker alone releases an account's batches: a run takes well under a
@@ -135,14 +147,23 @@ LEFT_OUT = {
 }
 
 
-def plan(rt: Runtime, session: Session, group: SurgeGroup, kind: str, upto: int) -> Plan:
-    """Who in the group, up to mention `upto`, would get the reply (or DM) now."""
+def plan(
+    rt: Runtime,
+    session: Session,
+    group: SurgeGroup,
+    kind: str,
+    upto: int,
+    *,
+    batch_id: int | None = None,
+) -> Plan:
+    """Who in the group, up to mention `upto`, would get the reply (or DM) now; with
+    `batch_id`, less those that batch took already, however that ended."""
     surge_account = session.get_one(Account, _account_id(session, group))
     limit = LIMITS[kind]
     found = Plan(kind, surge_account.handle, [])
     seen: set[int] = set()
     for mention, answered, in_batch in session.execute(
-        select(Mention, _answered(kind, group.id), _in_any_batch(kind))
+        select(Mention, _answered(kind, group.surge_id), _in_batch(batch_id))
         .where(Mention.surge_group_id == group.id, Mention.id <= upto)
         .order_by(Mention.id)
     ):
@@ -183,9 +204,10 @@ ANSWERING = ("awaiting_approval", "pending", "sending", "sent", "unknown")
 """A row in one of these answers its mention, or is about to."""
 
 
-def _answered(kind: str, group_id: int) -> Any:
+def _answered(kind: str, surge_id: int) -> Any:
     """Whether the mention was answered (for a reply), or its author was sent a DM about
-    one of the group's mentions (for a DM): by a person or a batch, sent or on its way."""
+    one of the surge's mentions, in any of its groups (for a DM): by a person or a batch,
+    sent or on its way."""
     if kind == "reply":
         return Mention.first_response_at.is_not(None) | exists().where(
             Outbound.mention_id == Mention.id,
@@ -196,17 +218,21 @@ def _answered(kind: str, group_id: int) -> Any:
     return exists().where(
         Outbound.kind == "dm",
         Outbound.recipient_id == Mention.author_id,
-        Outbound.mention_id.in_(select(listed.id).where(listed.surge_group_id == group_id)),
+        Outbound.mention_id.in_(
+            select(listed.id)
+            .join(SurgeGroup, SurgeGroup.id == listed.surge_group_id)
+            .where(SurgeGroup.surge_id == surge_id)
+        ),
         Outbound.status.in_(ANSWERING),
     )
 
 
-def _in_any_batch(kind: str) -> Any:
-    """Whether a batch of this kind took the mention already, however that ended: one that
-    failed at X is not tried again by the next run."""
-    return exists().where(
-        Outbound.mention_id == Mention.id, Outbound.batch_id.is_not(None), Outbound.kind == kind
-    )
+def _in_batch(batch_id: int | None) -> Any:
+    """Whether the batch took the mention already, however that ended: one X refused is
+    not tried again by its next run (another batch may)."""
+    if batch_id is None:
+        return false()
+    return exists().where(Outbound.mention_id == Mention.id, Outbound.batch_id == batch_id)
 
 
 def room_for(rt: Runtime, session: Session, account: Account, kind: str) -> int:
@@ -221,19 +247,20 @@ def room_for(rt: Runtime, session: Session, account: Account, kind: str) -> int:
         and (account.x_limit or "").startswith(limit.what)
     ):
         return 0  # X said so (a 429): nothing until its reset
-    window = timedelta(seconds=rt.settings.x_rate_window_seconds)
-    made = _calls(session, limit, now - window, now, account.id)
-    today = _calls(session, limit, now - DAY, now, None)
+    window = timedelta(seconds=rt.settings.x_rate_window_seconds) + WINDOW_MARGIN
+    made = _calls(session, limit, now - window, now + window, account.id)
+    today = _calls(session, limit, now - DAY, now + window, None)
     day_room = limit.per_day - max(1, limit.per_day // 10) - today
     return max(0, min(limit.for_batches - made, day_room))
 
 
 def _calls(
-    session: Session, limit: XLimit, since: datetime, now: datetime, account_id: int | None
+    session: Session, limit: XLimit, since: datetime, until: datetime, account_id: int | None
 ) -> int:
-    """Calls to the endpoint started since `since`, with the rows due and waiting to be
-    sent (a post scheduled for tomorrow is not this window's)."""
-    due = Outbound.status.in_(IN_FLIGHT) & (Outbound.run_at.is_(None) | (Outbound.run_at <= now))
+    """Calls to the endpoint started since `since`, with the rows waiting to be sent that
+    fall due before `until` (a post scheduled for the coming minutes has its place kept;
+    one for tomorrow is not this window's)."""
+    due = Outbound.status.in_(IN_FLIGHT) & (Outbound.run_at.is_(None) | (Outbound.run_at <= until))
     where: list[ColumnElement[bool]] = [
         Outbound.kind.in_(limit.kinds),
         (Outbound.started_at >= since) | due,
@@ -299,9 +326,19 @@ def start(
         problems = check_text(rt, scene, kind, text, link)
         if problems:
             return problems
-        found = plan(rt, session, group, kind, upto)
         if session.scalar(select(Batch.id).where(Batch.key == key)) is not None:
             return []  # this modal started it already
+        under_way = session.scalar(
+            select(Batch.status).where(
+                Batch.group_id == group.id, Batch.kind == kind, Batch.status.in_((RUNNING, PAUSED))
+            )
+        )
+        if under_way is not None:
+            return [
+                f"A {KINDS[kind]} of this group is {under_way} already: its card has Pause and "
+                "Cancel. Cancel it first to send another text."
+            ]
+        found = plan(rt, session, group, kind, upto)
         batch = Batch(
             key=key,
             group_id=group.id,
@@ -337,7 +374,7 @@ def start(
 def require_sender(scene: Scene, kind: str) -> None:
     """Refused unless the person may send as the account without an owner's approval:
     an answer to a whole group is not approved a reply at a time."""
-    if scene.role not in ("owner", "agent"):
+    if scene.role not in SENDING_ROLES:
         raise Refused(
             f"{KINDS[kind]} sends as *@{scene.account.handle}* without an owner's approval, "
             "which your role does not allow. Ask an owner or an agent."
@@ -358,10 +395,12 @@ def change(rt: Runtime, who: Who, batch_id: int, to: str) -> str:
     done. Cancelling withdraws what was released and not sent yet."""
     now = rt.clock()
     with rt.sessions.begin() as session:
-        batch = session.get(Batch, batch_id, with_for_update=True)
+        batch = _locked(session, batch_id)
         if batch is None:
             raise Refused("This answer to the group is no longer in Roost.")
-        group_scene(session, who, batch.group_id, now)
+        _, scene = group_scene(session, who, batch.group_id, now)
+        if to == RUNNING:
+            require_sender(scene, batch.kind)  # what it sends from now on, they send
         if batch.status in (CANCELLED, DONE):
             return f"It was {batch.status} already."
         if to == RUNNING and batch.status == RUNNING:
@@ -427,24 +466,35 @@ def advance_batches(rt: Runtime) -> int:
 def _advance(rt: Runtime, batch_id: int) -> int:
     now = rt.clock()
     released: list[int] = []
+    finished = False
     with rt.sessions.begin() as session:
-        batch = session.get_one(Batch, batch_id)
-        if batch.status != RUNNING:
+        # Locked first: a Pause or Cancel made meanwhile waits for this run's rows, and
+        # then withdraws them too.
+        batch = _locked(session, batch_id)
+        if batch is None or batch.status != RUNNING:
             return 0
-        group = session.get_one(SurgeGroup, batch.group_id)
         account = session.get_one(Account, batch.account_id)
-        found = plan(rt, session, group, batch.kind, batch.upto_mention_id)
+        if role_on(session, batch.actor_id, account.id) not in SENDING_ROLES:
+            batch.status = PAUSED
+            batch.why = "its sender no longer has a role that sends as the account"
+            session.execute(
+                update(SurgeGroup).where(SurgeGroup.id == batch.group_id).values(shown=None)
+            )
+            return 0
+        room = room_for(rt, session, account, batch.kind)
+        if room == 0 and _in_flight(session, batch.id):
+            return 0  # X's window is used: nothing to look at until it moves on
+        group = session.get_one(SurgeGroup, batch.group_id)
+        found = plan(rt, session, group, batch.kind, batch.upto_mention_id, batch_id=batch.id)
         if not found.targets:
             if _in_flight(session, batch.id):
                 return 0  # done when the last ones are
             batch.status, batch.finished_at = DONE, now
-            session.execute(update(SurgeGroup).where(SurgeGroup.id == group.id).values(shown=None))
             finished = True
         else:
-            finished = False
-            take = found.targets[: found.room]
-            take = take[: _affordable(rt, account, batch, take)]
-            if found.targets and not take and found.room:
+            take = found.targets[:room]
+            take = take[: _affordable(rt, session, account, batch, take)]
+            if room and not take:
                 batch.status = PAUSED
                 budget = budget_of(rt, account)
                 batch.why = budget.why() if budget is not None else "X's budget"
@@ -452,15 +502,23 @@ def _advance(rt: Runtime, batch_id: int) -> int:
                 outbound_id = _release(session, batch, mention, now)
                 if outbound_id is not None:
                     released.append(outbound_id)
-            if released:
-                session.execute(
-                    update(SurgeGroup).where(SurgeGroup.id == group.id).values(shown=None)
-                )
+        if released or finished or batch.status != RUNNING:
+            session.execute(update(SurgeGroup).where(SurgeGroup.id == group.id).values(shown=None))
     for outbound_id in released:
         enqueue_send(rt.team_queue, outbound_id)
     if finished:
         _tell_done(rt, batch_id)
     return len(released)
+
+
+def _locked(session: Session, batch_id: int) -> Batch | None:
+    """The batch, locked for the rest of the transaction (a row lock in PostgreSQL; in
+    SQLite, the write that takes the database's)."""
+    session.execute(
+        update(Batch).where(Batch.id == batch_id).values(status=Batch.status),
+        execution_options={"synchronize_session": False},
+    )
+    return session.get(Batch, batch_id, populate_existing=True, with_for_update=True)
 
 
 def _in_flight(session: Session, batch_id: int) -> bool:
@@ -473,16 +531,27 @@ def _in_flight(session: Session, batch_id: int) -> bool:
     )
 
 
-def _affordable(rt: Runtime, account: Account, batch: Batch, take: list[Mention]) -> int:
-    """How many of `take` the account's hard cap allows (all, without one)."""
+def _affordable(
+    rt: Runtime, session: Session, account: Account, batch: Batch, take: list[Mention]
+) -> int:
+    """How many of `take` the account's hard cap allows (all, without one), beside what
+    the batch released before and X has not billed yet."""
     budget = budget_of(rt, account)
     if budget is None or not take:
         return len(take)
     price = send_kind(batch.kind, the_text(batch.kind, batch.text, "x", None))
+    waiting = int(
+        session.scalar(
+            select(func.count())
+            .select_from(Outbound)
+            .where(Outbound.batch_id == batch.id, Outbound.status.in_(IN_FLIGHT))
+        )
+        or 0
+    )
     low, high = 0, len(take)
     while low < high:  # the most that the cap does not refuse
         middle = (low + high + 1) // 2
-        if budget.refuses({price: middle}):
+        if budget.refuses({price: waiting + middle}):
             high = middle - 1
         else:
             low = middle

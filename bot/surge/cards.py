@@ -56,6 +56,9 @@ MAX_CARDS = 8
 """Groups of a surge with a card of their own, the largest: a handful to act on, each
 kept up to date within Slack's limits (chat.update: about 50 a minute a workspace)."""
 
+LAST_CARDS = 12
+"""The most cards a surge's groups ever have."""
+
 CARD_AT = 3
 """Mentions a group has before it may have a card of its own: one or two are read in
 the board's thread."""
@@ -198,12 +201,15 @@ def publish_surge(rt: Runtime, surge: Surge, pace: Pace) -> int:
 
 
 def carded_groups(groups: Sequence[SurgeGroup]) -> set[int]:
-    """The groups with a card of their own: those that have one, and the MAX_CARDS
-    largest of CARD_AT mentions or more (`groups` largest first). A handful of cards to
-    act on, each kept up to date within Slack's limits; the rest are counted on the
-    surge's board and listed in its thread."""
-    largest = [g.id for g in groups[:MAX_CARDS] if g.size >= CARD_AT]
-    return {g.id for g in groups if g.slack_ts is not None} | set(largest)
+    """The groups with a card of their own (`groups` largest first): those that have one,
+    and those among the MAX_CARDS largest of CARD_AT mentions or more, up to LAST_CARDS
+    in all (a group that grows into the largest later gets one too). A handful to act on,
+    each kept up to date within Slack's limits; the rest are counted on the surge's
+    board and listed in its thread."""
+    have = {g.id for g in groups if g.slack_ts is not None}
+    room = max(0, LAST_CARDS - len(have))
+    largest = [g.id for g in groups[:MAX_CARDS] if g.size >= CARD_AT and g.id not in have]
+    return have | set(largest[:room])
 
 
 def _show_board(

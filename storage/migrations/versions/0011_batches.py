@@ -54,6 +54,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["post_id"], ["posts.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["surge_id"], ["surges.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("post_id"),
     )
     op.create_index(
         "ix_status_updates_surge", "status_updates", ["surge_id", "created_at"], unique=False

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from bot.errors import Refused
 from bot.runtime import Runtime
@@ -29,6 +31,7 @@ from bot.surge.cards import (
 from bot.team.budget import Budget, budget_of
 from bot.team.people import Who
 from storage.models import Account, Batch, Event, Mention, Outbound
+from storage.team import member, revoke
 from tests.bot.surge.test_cards import FAST, group_cards, mentions_in, surge_on
 from tests.conftest import AGENT, OWNER, give, run_jobs
 from tests.fakes.slack_api import FakeSlack
@@ -95,7 +98,7 @@ def test_reply_to_all_says_who_is_left_out_what_it_costs_and_replies_once_to_eac
     assert f"*8* of the group's {total} mentions get this reply" in said
     assert "1 answered already" in said and "1 did not summon the account" in said
     assert "1 wrote personal data" in said and "1 are further mentions of someone" in said
-    assert "$0.010 a reply: *$0.08* for all 8" in said
+    assert "$0.010 a reply: *$0.08* for all 8" in said and "a link in it, $0.200 a reply" in said
     assert "All go out now" in said and "signed ^BK" in said
 
     closed = send(app, fake_slack, view, "Deliveries are 2 days late; details soon.")
@@ -133,6 +136,7 @@ def test_reply_to_all_keeps_under_xs_window_with_room_left_for_the_team(
     limit = LIMITS["reply"]
     fake_x.window_seconds = 2
     rt.settings = rt.settings.model_copy(update={"x_rate_window_seconds": 2})
+    counted = 2 + batches.WINDOW_MARGIN.total_seconds()  # Roost's window: X's, and a margin
     mentions_in(rt, fake_x, brand, [f"배송 언제 와요 {n}" for n in range(limit.per_window + 5)])
     card = one_group(rt, fake_slack)
     app = make_app(rt)
@@ -148,7 +152,7 @@ def test_reply_to_all_keeps_under_xs_window_with_room_left_for_the_team(
         assert batches.room_for(rt, session, session.get_one(Account, brand.id), "reply") == 0
 
     time.sleep(2.1)  # X's window, begun at the first reply, is over
-    rt.clock = lambda: start + timedelta(seconds=2.1)
+    rt.clock = lambda: start + timedelta(seconds=counted + 0.1)
     assert advance_batches(rt) == limit.per_window + 5 - limit.for_batches
     run_jobs(rt)
     assert len(replies_by_brand(fake_x)) == limit.per_window + 5
@@ -322,3 +326,196 @@ def test_someone_who_needs_approval_cannot_answer_a_whole_group(
         )
     with rt.sessions() as session:
         assert session.scalars(select(Batch)).all() == []
+
+
+def start_reply_all(rt: Runtime, fake_slack: FakeSlack, text: str = "Soon.", **more: Any) -> list:
+    """Reply to all on the only group, as the agent, for every mention it has now."""
+    with rt.sessions() as session:
+        group_id, upto = session.execute(
+            select(Mention.surge_group_id, func.max(Mention.id)).group_by(Mention.surge_group_id)
+        ).one()
+    options: dict[str, Any] = {"kind": "reply", "with_link": False} | more
+    return batches.start(
+        rt,
+        Who(fake_slack.team_id, AGENT),
+        key=f"test-{text}",
+        group_id=group_id,
+        upto=upto,
+        text=text,
+        **options,
+    )
+
+
+def batch_rows(rt: Runtime) -> Counter[str]:
+    with rt.sessions() as session:
+        return Counter(
+            session.scalars(select(Outbound.status).where(Outbound.batch_id.is_not(None)))
+        )
+
+
+def test_a_cancel_during_a_release_withdraws_what_that_release_made_too(
+    rt: Runtime,
+    fake_x: FakeX,
+    fake_slack: FakeSlack,
+    brand: Account,
+    surge: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cancel clicked while a run is choosing whom to release: it waits for the run's
+    rows, and withdraws them with the rest; nothing goes out."""
+    mentions_in(rt, fake_x, brand, [f"배송 언제 와요 {n}" for n in range(30)])
+    publish_surges(rt, Pace(rt.redis, FAST))
+    assert start_reply_all(rt, fake_slack) == []
+    with rt.sessions() as session:
+        batch_id = session.scalars(select(Batch.id)).one()
+    planning, answers = batches.plan, []
+
+    def cancel_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        found = planning(*args, **kwargs)
+        if kwargs.get("batch_id") and not answers:
+            who = Who(fake_slack.team_id, OWNER)
+            clicked = threading.Thread(
+                target=lambda: answers.append(batches.change(rt, who, batch_id, "cancelled"))
+            )
+            clicked.start()
+            time.sleep(0.5)  # the click waits for this run's transaction
+            answers.append(clicked)
+        return found
+
+    monkeypatch.setattr(batches, "plan", cancel_meanwhile)
+    advance_batches(rt)
+    answers[0].join(timeout=10)
+    assert "30 not yet sent were withdrawn" in answers[1]
+    run_jobs(rt)
+    assert replies_by_brand(fake_x) == [] and batch_rows(rt) == {"cancelled": 30}
+
+
+def test_after_a_cancel_a_new_reply_to_all_reaches_those_it_withdrew(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, surge: None
+) -> None:
+    mentions_in(rt, fake_x, brand, [f"배송 언제 와요 {n}" for n in range(20)])
+    publish_surges(rt, Pace(rt.redis, FAST))
+    assert start_reply_all(rt, fake_slack, "A tpyo.") == []
+    assert advance_batches(rt) == 20
+    with rt.sessions() as session:
+        batch_id = session.scalars(select(Batch.id)).one()
+    owner = Who(fake_slack.team_id, OWNER)
+    assert "20 not yet sent were withdrawn" in batches.change(rt, owner, batch_id, "cancelled")
+    assert start_reply_all(rt, fake_slack, "No typo.") == []
+    run_jobs(rt)
+    replies = replies_by_brand(fake_x)
+    assert len(replies) == 20 and all(r["text"].endswith("No typo. ^BK") for r in replies)
+
+
+def test_a_second_reply_to_all_waits_for_the_first_to_end(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, surge: None
+) -> None:
+    mentions_in(rt, fake_x, brand, DELIVERY * 2)
+    publish_surges(rt, Pace(rt.redis, FAST))
+    assert start_reply_all(rt, fake_slack, "First.") == []
+    (problem,) = start_reply_all(rt, fake_slack, "Second.")
+    assert "A Reply to all of this group is running already" in problem
+
+
+def test_only_someone_who_may_send_resumes_and_a_sender_who_lost_their_role_pauses_it(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, surge: None
+) -> None:
+    give(rt, fake_slack, "U0NEW", "needs-approval", "^NW")
+    mentions_in(rt, fake_x, brand, DELIVERY * 2)
+    publish_surges(rt, Pace(rt.redis, FAST))
+    assert start_reply_all(rt, fake_slack) == []
+    with rt.sessions() as session:
+        batch_id = session.scalars(select(Batch.id)).one()
+    owner, newcomer = Who(fake_slack.team_id, OWNER), Who(fake_slack.team_id, "U0NEW")
+    assert "is paused" in batches.change(rt, owner, batch_id, "paused")
+    with pytest.raises(Refused, match="without an owner's approval"):
+        batches.change(rt, newcomer, batch_id, "running")
+    assert "goes on" in batches.change(rt, owner, batch_id, "running")
+
+    with rt.sessions.begin() as session:  # the agent who sent it leaves the team
+        account = session.get_one(Account, brand.id)
+        revoke(
+            session,
+            account,
+            member(session, fake_slack.team_id, AGENT, rt.clock()),
+            rt.clock(),
+            actor=OWNER,
+        )
+    assert advance_batches(rt) == 0
+    run_jobs(rt)
+    assert replies_by_brand(fake_x) == []
+    with rt.sessions() as session:
+        batch = session.get_one(Batch, batch_id)
+    assert batch.status == "paused" and "no longer has a role" in (batch.why or "")
+
+
+def test_one_person_in_two_groups_gets_the_customer_service_dm_once(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, surge: None
+) -> None:
+    care_command(rt, Who(fake_slack.team_id, OWNER), "@brand Call 1588-0000.")
+    fake_x.add_user("both")
+    for text in ["배송 언제 와요", "유심비 얼마예요"]:  # one person, in both groups
+        fake_x.post_mention("brand", author="both", text=f"@brand {text}")
+    mentions_in(
+        rt, fake_x, brand, ["배송 아직인가요", "배송 지연 공지", "유심비 문의", "유심비 따로"]
+    )
+    publish_surges(rt, Pace(rt.redis, FAST))
+    with rt.sessions() as session:
+        groups = session.execute(
+            select(Mention.surge_group_id, func.max(Mention.id)).group_by(Mention.surge_group_id)
+        ).all()
+    assert len(groups) == 2
+    for n, (group_id, upto) in enumerate(groups):
+        assert not batches.start(
+            rt,
+            Who(fake_slack.team_id, AGENT),
+            key=f"care-{n}",
+            group_id=group_id,
+            kind="dm",
+            upto=upto,
+            text="Call 1588-0000.",
+            with_link=False,
+        )
+        advance_batches(rt)
+        run_jobs(rt)
+    assert len(fake_x.dms_between("brand", "both")) == 1
+
+
+def test_a_hard_budget_counts_what_was_released_and_not_sent_yet(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, surge: None
+) -> None:
+    """Two runs before any send: the second releases nothing the first's already spend,
+    so none fails at X for the budget; the batch pauses with its reason."""
+    from tests.bot.team.test_budget import set_budget
+
+    mentions_in(rt, fake_x, brand, DELIVERY * 4)
+    set_budget(rt, brand, 1_000_000, hard=True)
+    with rt.sessions() as session:
+        found = budget_of(rt, session.get_one(Account, brand.id))
+    assert isinstance(found, Budget)
+    set_budget(rt, brand, math.ceil(found.spent * 100) + 5, hard=True)
+    publish_surges(rt, Pace(rt.redis, FAST))
+    assert start_reply_all(rt, fake_slack) == []
+    assert advance_batches(rt) == 5
+    assert advance_batches(rt) == 0
+    run_jobs(rt)
+    advance_batches(rt)
+    assert batch_rows(rt) == {"sent": 5}
+    with rt.sessions() as session:
+        assert session.scalar(select(Batch.status)) == "paused"
+
+
+def test_posts_scheduled_for_the_coming_window_keep_their_place_from_a_batch(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, surge: None
+) -> None:
+    from bot.posts.compose import Compose
+    from bot.posts.compose import submit as submit_post
+
+    mentions_in(rt, fake_x, brand, [f"배송 언제 와요 {n}" for n in range(100)])
+    publish_surges(rt, Pace(rt.redis, FAST))
+    soon = rt.clock() + timedelta(minutes=5)
+    for n in range(20):
+        compose = Compose(f"Store hours, part {n}", [brand.id], soon)
+        submit_post(rt, Who(fake_slack.team_id, AGENT), compose, f"scheduled-{n}")
+    assert start_reply_all(rt, fake_slack) == []
+    assert advance_batches(rt) == LIMITS["reply"].for_batches - 20

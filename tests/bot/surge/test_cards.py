@@ -20,6 +20,7 @@ from bot.surge.cards import (
     OPEN_ACTION,
     RESOLVE_ACTION,
     assign_group,
+    carded_groups,
     open_mention,
     publish_surge,
     publish_surges,
@@ -29,7 +30,7 @@ from bot.surge.cards import (
 from bot.surge.detect import surge_command
 from bot.surge.groups import group_command
 from bot.team.people import Who
-from storage.models import Account, Event, Mention, Surge
+from storage.models import Account, Event, Mention, Surge, SurgeGroup
 from tests.conftest import AGENT, BRAND_CHANNEL, OWNER, give, run_jobs
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
@@ -339,3 +340,21 @@ def test_a_group_is_given_to_one_person_with_one_dm_not_one_a_mention(
     fake_slack.add_user("U0NOROLE", name="norole")
     with pytest.raises(Refused, match="has no role"):
         assign_group(rt, owner, group_id, "U0NOROLE")
+
+
+def test_a_surge_has_a_handful_of_cards_however_its_groups_change() -> None:
+    """The eight largest groups of three or more get cards; one that grows into them
+    later gets one too, and twelve is the most there ever are."""
+
+    def groups(sizes: list[int], carded: set[int]) -> list[SurgeGroup]:
+        found = [
+            SurgeGroup(id=n, size=size, slack_ts="1.0" if n in carded else None)
+            for n, size in enumerate(sizes)
+        ]
+        return sorted(found, key=lambda g: -g.size)
+
+    assert carded_groups(groups([9, 8, 7, 6, 5, 4, 3, 3, 3, 2], set())) == set(range(8))
+    grown = groups([9, 8, 7, 6, 5, 4, 3, 3, 3, 2, 50, 40], set(range(8)))
+    assert carded_groups(grown) == set(range(8)) | {10, 11}
+    crowded = groups([1] * 12 + [30] * 8, set(range(10)))
+    assert carded_groups(crowded) == set(range(10)) | {12, 13}

@@ -96,7 +96,9 @@ def test_a_status_update_goes_out_timed_and_signed_and_the_group_keeps_its_timel
 
     # Reply to all can carry its link, and says what X bills for a post with one.
     view = open_answer(app, fake_slack, card, REPLY_ALL_ACTION)
-    assert url in text_of(view) and "X bills $0.200 each" in text_of(view)
+    assert url in text_of(
+        view
+    ) and "With the status update's link, or any link, $0.200 a reply" in text_of(view)
     send(app, fake_slack, view, "Details here:", **LINK)
     run_jobs(rt)
     replies = replies_by_brand(fake_x)
