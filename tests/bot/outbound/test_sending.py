@@ -26,6 +26,8 @@ from bot.outbound.sending import (
     sweep_outbound,
 )
 from bot.runtime import Runtime
+from bot.slack.client import make_client
+from bot.slack.pace import Pace
 from bot.team.people import Who
 from bot.team.setup import list_accounts
 from bot.worker import REDIS_EPOCH_KEY
@@ -382,3 +384,20 @@ def test_after_a_retry_the_thread_logs_that_it_went_out(
     assert row(rt).status == "sent"
     log = thread_text(fake_slack, jane_card)
     assert "failed" in log and "replied as @brand" in log
+
+
+def test_a_sent_reply_shows_on_its_card_though_slacks_pace_is_used_up_for_now(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, jane_card: dict[str, Any]
+) -> None:
+    """In a surge the surge's cards use Slack's pace for updates: the card of a reply
+    sent meanwhile still waits its moment and shows "replied", not "Open" for good."""
+    pace = Pace(rt.redis)
+    rt.slack = make_client(fake_slack.bot_token, fake_slack.url, pace=pace)
+    fake_slack.enforce_limits()
+    while pace.may("chat.update", BRAND_CHANNEL):
+        pass  # the surge's cards took every token there was
+    publish(rt, fake_slack, "@jane on its way")
+    run_jobs(rt)
+    assert row(rt).status == "sent"
+    assert "replied as" in card_text(fake_slack, jane_card)
+    assert fake_slack.rate_limited == 0
