@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 import phonenumbers
 
@@ -105,6 +106,13 @@ _RRN = re.compile(r"(\d{2})(\d{2})(\d{2})[ -]?([1-8])\d{6}")
 # Stands in for text already accounted for. Not a digit, Latin letter, currency
 # sign or phone punctuation, so it neither joins nor breaks a number beside it.
 _BLANK = "|"
+
+
+@lru_cache(maxsize=20_000)
+def has_personal_data(text: str) -> bool:
+    """Whether `text` holds personal data. Remembered: answering a surge group reads the
+    same posts again every few seconds, and the phone-number matcher is the slow part."""
+    return bool(find_personal_data(text))
 
 
 def find_personal_data(text: str) -> list[Finding]:

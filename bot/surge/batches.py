@@ -22,7 +22,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, exists, false, func, select, update
 from sqlalchemy.orm import Session, aliased
@@ -32,7 +32,7 @@ from bot.errors import Refused
 from bot.inbox.access import Scene, scene_for
 from bot.lease import Lease
 from bot.outbound.acting import DM_LIMIT, cotag_for
-from bot.outbound.guards import check_dm, check_public, find_personal_data
+from bot.outbound.guards import check_dm, check_public, has_personal_data
 from bot.outbound.sending import enqueue_send
 from bot.runtime import Runtime
 from bot.slack.mrkdwn import escape
@@ -114,6 +114,31 @@ def advance() -> int:
 # --- what a batch would send -------------------------------------------------------------
 
 
+class Target(NamedTuple):
+    """What a batch needs of a mention: to leave it out, or to answer it."""
+
+    id: int
+    tweet_id: int
+    author_id: int | None
+    author_username: str | None
+    status: str
+    summons: bool | None
+    text: str
+
+
+TARGET_COLUMNS = (
+    Mention.id,
+    Mention.tweet_id,
+    Mention.author_id,
+    Mention.author_username,
+    Mention.status,
+    Mention.summons,
+    Mention.text,
+)
+"""Read as these columns, not as whole rows: a surge group's thousands are read again
+every few seconds."""
+
+
 @dataclass(slots=True)
 class Plan:
     """What answering the group would do now: to whom, who is left out and why, what X
@@ -121,7 +146,7 @@ class Plan:
 
     kind: str
     handle: str
-    targets: list[Mention]
+    targets: list[Target]
     left_out: Counter[str] = field(default_factory=Counter)
     room: int = 0  # how many X allows now
     window: timedelta = timedelta(minutes=15)
@@ -162,11 +187,12 @@ def plan(
     limit = LIMITS[kind]
     found = Plan(kind, surge_account.handle, [])
     seen: set[int] = set()
-    for mention, answered, in_batch in session.execute(
-        select(Mention, _answered(kind, group.surge_id), _in_batch(batch_id))
+    for *columns, answered, in_batch in session.execute(
+        select(*TARGET_COLUMNS, _answered(kind, group.surge_id), _in_batch(batch_id))
         .where(Mention.surge_group_id == group.id, Mention.id <= upto)
         .order_by(Mention.id)
     ):
+        mention = Target(*columns)
         why = _left_out(rt, mention, kind, answered=answered or in_batch, seen=seen)
         if why is None:
             found.targets.append(mention)
@@ -181,7 +207,7 @@ def plan(
 
 
 def _left_out(
-    rt: Runtime, mention: Mention, kind: str, *, answered: bool, seen: set[int]
+    rt: Runtime, mention: Target, kind: str, *, answered: bool, seen: set[int]
 ) -> str | None:
     """Why a mention gets no reply (or its author no DM) from the batch, or None."""
     if mention.status == "ignored":
@@ -195,7 +221,7 @@ def _left_out(
     if kind == "reply":
         if mention.summons is False and rt.settings.self_serve:
             return "not_summoned"
-        if find_personal_data(mention.text):
+        if has_personal_data(mention.text):
             return "personal"
     return None
 
@@ -532,7 +558,7 @@ def _in_flight(session: Session, batch_id: int) -> bool:
 
 
 def _affordable(
-    rt: Runtime, session: Session, account: Account, batch: Batch, take: list[Mention]
+    rt: Runtime, session: Session, account: Account, batch: Batch, take: list[Target]
 ) -> int:
     """How many of `take` the account's hard cap allows (all, without one), beside what
     the batch released before and X has not billed yet."""
@@ -558,7 +584,7 @@ def _affordable(
     return low
 
 
-def _release(session: Session, batch: Batch, mention: Mention, now: datetime) -> int | None:
+def _release(session: Session, batch: Batch, mention: Target, now: datetime) -> int | None:
     """The mention's row of the batch, pending for the send job; None if it had one."""
     assert mention.author_username is not None
     text = measure(the_text(batch.kind, batch.text, mention.author_username, None), batch.cotag)
