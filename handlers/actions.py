@@ -8,6 +8,7 @@ from typing import Any
 from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
+from bot.errors import Refused
 from bot.inbox import assignment, triage
 from bot.inbox.assignment import ACTION_UNDO_ASSIGN
 from bot.inbox.cards import (
@@ -25,7 +26,7 @@ from bot.inbox.cards import (
     ACTION_UNDO_RETWEET,
 )
 from bot.outbound import acting
-from bot.outbound.reply_modal import reply_view
+from bot.outbound.reply_modal import SAVED_ACTION, Draft, reply_view
 from bot.posts.status import status_modal
 from bot.runtime import Runtime
 from bot.surge import batches, cards
@@ -106,6 +107,25 @@ def _status_update(rt: Runtime) -> Any:
     return handle
 
 
+def _fill_saved(rt: Runtime) -> Any:
+    """A saved reply picked in the reply or DM modal: the text box filled with it."""
+
+    def handle(
+        body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
+    ) -> None:
+        view = body["view"]
+        with answering(rt, body, respond):
+            draft = Draft.load(view["private_metadata"])
+            try:
+                chosen = int((action.get("selected_option") or {}).get("value", ""))
+            except ValueError:
+                raise Refused("Pick a saved reply from the list.") from None
+            filled = acting.fill_saved(rt, who_clicked(body), draft, chosen)
+            client.views_update(view_id=view["id"], hash=view["hash"], view=filled)
+
+    return handle
+
+
 def _change_batch(rt: Runtime, to: str) -> Any:
     """Pause, Resume or Cancel an answer to a whole group under way."""
 
@@ -132,6 +152,7 @@ def register(app: App, rt: Runtime) -> None:
     app.action(REPLY_ALL_ACTION)(ack=acknowledge, lazy=[_answer_group(rt, "reply")])
     app.action(CARE_ACTION)(ack=acknowledge, lazy=[_answer_group(rt, "dm")])
     app.action(STATUS_ACTION)(ack=acknowledge, lazy=[_status_update(rt)])
+    app.action(SAVED_ACTION)(ack=acknowledge, lazy=[_fill_saved(rt)])
     for action_id, to in (
         (PAUSE_ACTION, batches.PAUSED),
         (RESUME_ACTION, batches.RUNNING),

@@ -14,6 +14,7 @@ from bot.help import HELP
 from bot.inbox import routing
 from bot.inbox.route_views import matches_text, routes_blocks
 from bot.inbox.worklists import LIST_ITEMS, list_text, work_lists
+from bot.outbound.saved import replies_command
 from bot.posts.compose import queue_of as post_queue
 from bot.posts.views import queue_blocks
 from bot.runtime import Runtime
@@ -49,6 +50,7 @@ def register(app: App, rt: Runtime) -> None:
         "surge": lambda who, rest, _: surge_command(rt, who, rest),
         "group": lambda who, rest, _: group_command(rt, who, rest),
         "care": lambda who, rest, _: care_command(rt, who, rest),
+        "replies": lambda who, rest, _: replies_command(rt, who, rest),
         "audit": lambda who, rest, _: (
             audit.send_audit(rt, team_id=who.team_id, user_id=who.user_id, text=rest),
             None,

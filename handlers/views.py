@@ -15,12 +15,12 @@ from bot.outbound.reply_modal import (
     METADATA_LIMIT,
     REPLY_COMPOSE_CALLBACK,
     REPLY_PUBLISH_CALLBACK,
-    TEXT_BLOCK,
     Draft,
     input_errors,
     preview_view,
     problem_view,
     submitted_text,
+    text_block,
 )
 from bot.posts.status import STATUS_CALLBACK, post_status
 from bot.runtime import Runtime
@@ -47,11 +47,11 @@ def register(app: App, rt: Runtime) -> None:
         try:
             checked = acting.check(rt, who_clicked(body), draft)
         except Refused as exc:
-            ack(response_action="errors", errors={TEXT_BLOCK: str(exc)})
+            ack(response_action="errors", errors={text_block(draft): str(exc)})
             return
-        errors = input_errors(checked.problems, checked.measured)
+        errors = input_errors(checked.problems, checked.measured, text_block(draft))
         if not errors and len(draft.dump()) > METADATA_LIMIT:
-            errors = {TEXT_BLOCK: "This is too long to preview; shorten it."}
+            errors = {text_block(draft): "This is too long to preview; shorten it."}
         if errors:
             ack(response_action="errors", errors=errors)
             return

@@ -272,6 +272,10 @@ class Outbound(Base):
     batch_id: Mapped[int | None] = mapped_column(
         ForeignKey("batches.id", ondelete="SET NULL"), index=True
     )
+    # The saved reply its text began as, if it did: how often each is used.
+    saved_reply_id: Mapped[int | None] = mapped_column(
+        ForeignKey("saved_replies.id", ondelete="SET NULL"), index=True
+    )
 
 
 class Note(Base):
@@ -569,3 +573,23 @@ class StatusUpdate(Base):
     text: Mapped[str] = mapped_column(Text)  # as posted, the time first, the CoTag last
     created_by: Mapped[str] = mapped_column(String(32))  # a Slack user
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SavedReply(Base):
+    """A reply the team answers with again and again, for one account or for every one,
+    with placeholders ({name}, {handle}, {agent}) filled when it is used."""
+
+    __tablename__ = "saved_replies"
+    __table_args__ = (Index("ix_saved_replies_team", "team_id", "account_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE")
+    )  # None: every account's
+    name: Mapped[str] = mapped_column(String(75))
+    text: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

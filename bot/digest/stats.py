@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from slack_sdk.errors import SlackClientError
+from sqlalchemy import func, select
 
 from bot.digest.charts import activity_chart, busiest_hours
 from bot.digest.daily import clocks, own_words
@@ -17,9 +18,10 @@ from bot.digest.views import TERM_TEXTS, StatsFacts, stats_blocks
 from bot.runtime import Runtime
 from bot.slack.blocks import context
 from bot.slack.client import dm_channel
+from bot.slack.mrkdwn import escape
 from bot.team.people import Who, time_zone, visible_accounts
 from storage.digests import response_rows, texts_between
-from storage.models import Account
+from storage.models import Account, Outbound, SavedReply
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +54,35 @@ def stats(rt: Runtime, who: Who, text: str) -> tuple[str, list[dict[str, Any]]]:
     zone = time_zone(rt, who.user_id) or rt.settings.roost_time_zone
     facts = gather_stats(rt, accounts, days, zone)
     answer, blocks = stats_blocks(facts)
+    saved = saved_replies_used(rt, who, accounts, days)
+    if saved:
+        blocks.append(context(saved))
     if facts.period.received:
         blocks.append(context(_send_chart(rt, who, facts)))
     return answer, blocks
+
+
+def saved_replies_used(rt: Runtime, who: Who, accounts: list[Account], days: int) -> str | None:
+    """ "Saved replies used: Delivery delays 41×, ..." over the period, the most used
+    first; None if none was."""
+    since = rt.clock() - timedelta(days=days)
+    uses = func.count(Outbound.id)
+    with rt.sessions() as session:
+        found = session.execute(
+            select(SavedReply.name, uses)
+            .join(Outbound, Outbound.saved_reply_id == SavedReply.id)
+            .where(
+                SavedReply.team_id == who.team_id,
+                Outbound.account_id.in_([a.id for a in accounts]),
+                Outbound.created_at >= since,
+            )
+            .group_by(SavedReply.id, SavedReply.name)
+            .order_by(uses.desc(), SavedReply.name)
+            .limit(5)
+        ).all()
+    if not found:
+        return None
+    return "Saved replies used: " + ", ".join(f"{escape(name)} {n:,}×" for name, n in found)
 
 
 def gather_stats(rt: Runtime, accounts: list[Account], days: int, zone: str) -> StatsFacts:

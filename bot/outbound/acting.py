@@ -7,6 +7,7 @@ call to X is the `send_outbound` job's (bot.outbound.sending).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,12 +20,13 @@ from sqlalchemy.orm import Session
 from bot.errors import Refused
 from bot.inbox.access import Scene, scene_for
 from bot.outbound.guards import Finding, check_dm, check_public
-from bot.outbound.reply_modal import ComposeContext, Draft
+from bot.outbound.reply_modal import ComposeContext, Draft, reply_view
 from bot.outbound.reports import enqueue_report
+from bot.outbound.saved import Filled, fill, offered, usable
 from bot.outbound.sending import enqueue_reconcile, enqueue_send
 from bot.runtime import Runtime
 from bot.team.budget import budget_of, refuse_past_cap
-from bot.team.people import Who
+from bot.team.people import Who, display_names
 from bot.x.prices import send_kind
 from bot.x.text import Measured, measure
 from storage import outbound as rows
@@ -82,8 +84,24 @@ def start(rt: Runtime, who: Who, mention_id: int, kind: str) -> tuple[Draft, Com
             mention_text=scene.mention.text,
             cotag=cotag,
             needs_approval=scene.role == "needs-approval",
+            saved=tuple(offered(session, who.team_id, scene.account.id)),
         )
     return Draft.new(mention_id, kind), context
+
+
+def fill_saved(rt: Runtime, who: Who, draft: Draft, saved_id: int) -> dict[str, Any]:
+    """The compose view again, its text box filled with the saved reply picked, its
+    placeholders filled for this mention and this person; Refused if it may not be used."""
+    _, around = start(rt, who, draft.mention_id, draft.kind)
+    with rt.sessions() as session:
+        scene = scene_for(session, who, draft.mention_id, rt.clock())
+        saved = usable(session, who.team_id, scene.account.id, saved_id)
+        author = scene.mention.author_username
+        name = scene.mention.author_name or author or "there"
+    agent = display_names(rt, [who.user_id]).get(who.user_id, "our team")
+    text = fill(saved.text, Filled(name=name, handle=f"@{author}" if author else "", agent=agent))
+    filled = dataclasses.replace(draft, saved=saved_id, fills=draft.fills + 1)
+    return reply_view(filled, around, initial=text)
 
 
 def check(rt: Runtime, who: Who, draft: Draft) -> Checked:
@@ -195,6 +213,7 @@ def publish(rt: Runtime, who: Who, draft: Draft) -> Checked:
             cotag=cotag_for(scene, draft.kind),  # None where the account signs nothing
             target_tweet_id=scene.mention.tweet_id if draft.kind == "reply" else None,
             recipient_id=scene.mention.author_id if draft.kind == "dm" else None,
+            saved_reply_id=draft.saved,
         )
         if outbound_id is not None:
             record_event(

@@ -25,6 +25,9 @@ REPLY_PUBLISH_CALLBACK = "outbound.publish"
 
 TEXT_BLOCK = "text"
 TEXT_INPUT = "text_input"
+SAVED_BLOCK = "saved"
+SAVED_ACTION = "outbound.saved_reply"
+"""The compose view's select of saved replies: picking one fills the text box."""
 AS_DM_BLOCK = "as_dm"
 AS_DM_INPUT = "as_dm_input"
 
@@ -46,6 +49,8 @@ class Draft:
     kind: str  # reply or dm
     nonce: str
     text: str = ""
+    saved: int | None = None  # the saved reply picked, if one was
+    fills: int = 0  # how many times a saved reply filled the text box
 
     @classmethod
     def new(cls, mention_id: int, kind: str) -> Draft:
@@ -61,9 +66,21 @@ class Draft:
     @classmethod
     def load(cls, raw: str) -> Draft:
         values = json.loads(raw)
+        saved = values.get("saved")
         return cls(
-            int(values["mention_id"]), str(values["kind"]), str(values["nonce"]), values["text"]
+            int(values["mention_id"]),
+            str(values["kind"]),
+            str(values["nonce"]),
+            values["text"],
+            int(saved) if saved is not None else None,
+            int(values.get("fills", 0)),
         )
+
+
+def text_block(draft: Draft) -> str:
+    """The text box's block id: a new one each time a saved reply fills it, as Slack keeps
+    what was typed in a block it has seen and shows no new initial value there."""
+    return TEXT_BLOCK if not draft.fills else f"{TEXT_BLOCK}-{draft.fills}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +92,7 @@ class ComposeContext:
     mention_text: str
     cotag: str | None  # the CoTag that will be appended, if any
     needs_approval: bool = False
+    saved: tuple[tuple[int, str], ...] = ()  # (id, name) of the saved replies offered
 
 
 def reply_view(
@@ -96,9 +114,10 @@ def reply_view(
     blocks: list[dict[str, Any]] = [
         context(f"{doing} · {signed}"),
         section(quote(shown + ("…" if cut else ""))),
+        *_saved_select(draft, around),
         {
             "type": "input",
-            "block_id": TEXT_BLOCK,
+            "block_id": text_block(draft),
             "label": {"type": "plain_text", "text": "Your " + title.lower()},
             "element": {
                 "type": "plain_text_input",
@@ -133,6 +152,33 @@ def reply_view(
     return _modal(REPLY_COMPOSE_CALLBACK, title, "Preview", draft, blocks)
 
 
+def _saved_select(draft: Draft, around: ComposeContext) -> list[dict[str, Any]]:
+    """The saved replies to fill the text box with, if the account has any."""
+    if not around.saved:
+        return []
+    options = [
+        {"text": {"type": "plain_text", "text": name[:75]}, "value": str(saved_id)}
+        for saved_id, name in around.saved
+    ]
+    select: dict[str, Any] = {
+        "type": "static_select",
+        "action_id": SAVED_ACTION,
+        "placeholder": {"type": "plain_text", "text": "Start from a saved reply…"},
+        "options": options,
+    }
+    chosen = [o for o in options if o["value"] == str(draft.saved)]
+    if chosen:
+        select["initial_option"] = chosen[0]
+    return [
+        {
+            "type": "section",
+            "block_id": SAVED_BLOCK,
+            "text": {"type": "mrkdwn", "text": "Saved replies"},
+            "accessory": select,
+        }
+    ]
+
+
 def preview_view(
     draft: Draft, handle: str, measured: Measured, warnings: list[str], *, needs_approval: bool
 ) -> dict[str, Any]:
@@ -165,19 +211,23 @@ def problem_view(draft: Draft, problems: list[str]) -> dict[str, Any]:
     return view
 
 
-def input_errors(findings: list[Finding], measured: Measured | None) -> dict[str, str]:
-    """Errors for the text box, as Slack's `response_action: errors` wants them."""
+def input_errors(
+    findings: list[Finding], measured: Measured | None, block: str = TEXT_BLOCK
+) -> dict[str, str]:
+    """Errors for the text box (`block`), as Slack's `response_action: errors` wants them."""
     problems = [finding.message for finding in findings]
     if measured is not None and not measured.fits:
         problems.append(
             f"Too long: {describe_length(measured)}. Shorten it by {measured.overflow}."
         )
-    return {TEXT_BLOCK: " ".join(problems)[:1900]} if problems else {}
+    return {block: " ".join(problems)[:1900]} if problems else {}
 
 
 def submitted_text(values: dict[str, Any]) -> tuple[str, bool]:
     """The text typed into the compose view and whether "send as a DM" is ticked."""
-    text = values.get(TEXT_BLOCK, {}).get(TEXT_INPUT, {}).get("value") or ""
+    boxes = [b for b in values if b == TEXT_BLOCK or b.startswith(f"{TEXT_BLOCK}-")]
+    text = values.get(boxes[-1] if boxes else TEXT_BLOCK, {}).get(TEXT_INPUT, {}).get("value")
+    text = text or ""
     ticked = values.get(AS_DM_BLOCK, {}).get(AS_DM_INPUT, {}).get("selected_options") or []
     return text, any(option.get("value") == "dm" for option in ticked)
 

@@ -585,6 +585,11 @@ class FakeSlack:
         with self._lock:
             return copy.deepcopy(self._responses)
 
+    def open_view(self, view_id: str) -> Json:
+        """The modal as Slack holds it now (its id and hash too), for a click inside it."""
+        with self._lock:
+            return copy.deepcopy(self._views_by_id[view_id])
+
     def close_view(self, view_id: str) -> None:
         """The person closes a modal: updating it answers ``not_found`` from now on."""
         with self._lock:
