@@ -236,6 +236,9 @@ class Outbound(Base):
         Index("ix_outbound_mention", "mention_id"),
         Index("ix_outbound_status", "status", "started_at"),
         Index("ix_outbound_post", "post_id", "part"),
+        # A surge group's answers: has a batch taken this mention, was this person DMed.
+        Index("ix_outbound_mention_batch", "mention_id", "batch_id"),
+        Index("ix_outbound_recipient", "recipient_id", "kind"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -539,6 +542,17 @@ class Batch(Base):
     each as an outbound row of its own (Outbound.batch_id) and so sent exactly once."""
 
     __tablename__ = "batches"
+    __table_args__ = (
+        # One of each kind under way on a group at a time, however many submit at once.
+        Index(
+            "uq_batches_under_way",
+            "group_id",
+            "kind",
+            unique=True,
+            sqlite_where=text("status IN ('running', 'paused')"),
+            postgresql_where=text("status IN ('running', 'paused')"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(64), unique=True)  # the modal's nonce

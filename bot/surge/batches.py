@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, exists, false, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from bot import runtime
@@ -344,6 +345,29 @@ def start(
 ) -> list[str]:
     """Start answering the group (problems with the text, if any, and nothing started);
     a second submit of one modal (`key`) starts nothing more."""
+    try:
+        return _start(rt, who, key, group_id, kind, upto, text, with_link)
+    except IntegrityError:  # another submit started one of this kind a moment ago
+        return [_under_way(kind, RUNNING)]
+
+
+def _under_way(kind: str, status: str) -> str:
+    return (
+        f"A {KINDS[kind]} of this group is {status} already: its card has Pause and Cancel. "
+        "Cancel it first to send another text."
+    )
+
+
+def _start(
+    rt: Runtime,
+    who: Who,
+    key: str,
+    group_id: int,
+    kind: str,
+    upto: int,
+    text: str,
+    with_link: bool,
+) -> list[str]:
     now = rt.clock()
     with rt.sessions.begin() as session:
         group, scene = group_scene(session, who, group_id, now)
@@ -360,10 +384,7 @@ def start(
             )
         )
         if under_way is not None:
-            return [
-                f"A {KINDS[kind]} of this group is {under_way} already: its card has Pause and "
-                "Cancel. Cancel it first to send another text."
-            ]
+            return [_under_way(kind, under_way)]
         found = plan(rt, session, group, kind, upto)
         batch = Batch(
             key=key,
@@ -426,7 +447,9 @@ def change(rt: Runtime, who: Who, batch_id: int, to: str) -> str:
             raise Refused("This answer to the group is no longer in Roost.")
         _, scene = group_scene(session, who, batch.group_id, now)
         if to == RUNNING:
-            require_sender(scene, batch.kind)  # what it sends from now on, they send
+            require_sender(scene, batch.kind)
+            # What it sends from now on, they send, signed with their CoTag.
+            batch.actor_id, batch.cotag = scene.member.id, cotag_for(scene, batch.kind)
         if batch.status in (CANCELLED, DONE):
             return f"It was {batch.status} already."
         if to == RUNNING and batch.status == RUNNING:
@@ -491,45 +514,47 @@ def advance_batches(rt: Runtime) -> int:
 
 def _advance(rt: Runtime, batch_id: int) -> int:
     now = rt.clock()
-    released: list[int] = []
-    finished = False
-    with rt.sessions.begin() as session:
-        # Locked first: a Pause or Cancel made meanwhile waits for this run's rows, and
-        # then withdraws them too.
-        batch = _locked(session, batch_id)
+    # Whom to release is read first, with no lock held: a plan reads the whole group,
+    # and in SQLite a lock is the whole database's. The release then takes the batch's
+    # lock and looks at its status again; the rows' keys keep each mention's one.
+    with rt.sessions() as session:
+        batch = session.get(Batch, batch_id)
         if batch is None or batch.status != RUNNING:
             return 0
         account = session.get_one(Account, batch.account_id)
-        if role_on(session, batch.actor_id, account.id) not in SENDING_ROLES:
-            batch.status = PAUSED
-            batch.why = "its sender no longer has a role that sends as the account"
-            session.execute(
-                update(SurgeGroup).where(SurgeGroup.id == batch.group_id).values(shown=None)
-            )
-            return 0
-        room = room_for(rt, session, account, batch.kind)
-        if room == 0 and _in_flight(session, batch.id):
+        sender_left = role_on(session, batch.actor_id, account.id) not in SENDING_ROLES
+        room = 0 if sender_left else room_for(rt, session, account, batch.kind)
+        if not sender_left and room == 0:
             return 0  # X's window is used: nothing to look at until it moves on
         group = session.get_one(SurgeGroup, batch.group_id)
         found = plan(rt, session, group, batch.kind, batch.upto_mention_id, batch_id=batch.id)
-        if not found.targets:
-            if _in_flight(session, batch.id):
+        take = found.targets[:room]
+        take = take[: _affordable(rt, session, account, batch, take)]
+    released: list[int] = []
+    finished = False
+    with rt.sessions.begin() as session:
+        # Locked: a Pause or Cancel made meanwhile waits for these rows, and then
+        # withdraws them too; one made before this run is seen here.
+        locked = _locked(session, batch_id)
+        if locked is None or locked.status != RUNNING:
+            return 0
+        if sender_left:
+            locked.status = PAUSED
+            locked.why = "its sender no longer has a role that sends as the account"
+        elif not found.targets:
+            if _in_flight(session, batch_id):
                 return 0  # done when the last ones are
-            batch.status, batch.finished_at = DONE, now
+            locked.status, locked.finished_at = DONE, now
             finished = True
-        else:
-            take = found.targets[:room]
-            take = take[: _affordable(rt, session, account, batch, take)]
-            if room and not take:
-                batch.status = PAUSED
-                budget = budget_of(rt, account)
-                batch.why = budget.why() if budget is not None else "X's budget"
-            for mention in take:
-                outbound_id = _release(session, batch, mention, now)
-                if outbound_id is not None:
-                    released.append(outbound_id)
-        if released or finished or batch.status != RUNNING:
-            session.execute(update(SurgeGroup).where(SurgeGroup.id == group.id).values(shown=None))
+        elif not take:
+            locked.status = PAUSED
+            budget = budget_of(rt, account)
+            locked.why = budget.why() if budget is not None else "X's budget"
+        for mention in take:
+            outbound_id = _release(session, locked, mention, now)
+            if outbound_id is not None:
+                released.append(outbound_id)
+        session.execute(update(SurgeGroup).where(SurgeGroup.id == group.id).values(shown=None))
     for outbound_id in released:
         enqueue_send(rt.team_queue, outbound_id)
     if finished:
@@ -561,23 +586,23 @@ def _affordable(
     rt: Runtime, session: Session, account: Account, batch: Batch, take: list[Target]
 ) -> int:
     """How many of `take` the account's hard cap allows (all, without one), beside what
-    the batch released before and X has not billed yet."""
+    the account has released to X and X has not billed yet."""
     budget = budget_of(rt, account)
     if budget is None or not take:
         return len(take)
     price = send_kind(batch.kind, the_text(batch.kind, batch.text, "x", None))
-    waiting = int(
-        session.scalar(
-            select(func.count())
-            .select_from(Outbound)
-            .where(Outbound.batch_id == batch.id, Outbound.status.in_(IN_FLIGHT))
+    waiting: Counter[str] = Counter(
+        send_kind(kind, text)
+        for kind, text in session.execute(
+            select(Outbound.kind, Outbound.text).where(
+                Outbound.account_id == account.id, Outbound.status.in_(IN_FLIGHT)
+            )
         )
-        or 0
-    )
+    )  # every row of the account released and not billed yet, this batch's or not
     low, high = 0, len(take)
     while low < high:  # the most that the cap does not refuse
         middle = (low + high + 1) // 2
-        if budget.refuses({price: waiting + middle}):
+        if budget.refuses(waiting + Counter({price: middle})):
             high = middle - 1
         else:
             low = middle

@@ -41,6 +41,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("key"),
     )
+    op.create_index(
+        "uq_batches_under_way",
+        "batches",
+        ["group_id", "kind"],
+        unique=True,
+        sqlite_where=sa.text("status IN ('running', 'paused')"),
+        postgresql_where=sa.text("status IN ('running', 'paused')"),
+    )
     op.create_table(
         "status_updates",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -62,6 +70,8 @@ def upgrade() -> None:
     with op.batch_alter_table("outbound", schema=None) as batch_op:
         batch_op.add_column(sa.Column("batch_id", sa.Integer(), nullable=True))
         batch_op.create_index("ix_outbound_batch_id", ["batch_id"], unique=False)
+        batch_op.create_index("ix_outbound_mention_batch", ["mention_id", "batch_id"], unique=False)
+        batch_op.create_index("ix_outbound_recipient", ["recipient_id", "kind"], unique=False)
         batch_op.create_foreign_key(
             "fk_outbound_batch_id", "batches", ["batch_id"], ["id"], ondelete="SET NULL"
         )
@@ -80,8 +90,11 @@ def downgrade() -> None:
         batch_op.drop_column("care_dm")
     with op.batch_alter_table("outbound", schema=None) as batch_op:
         batch_op.drop_constraint("fk_outbound_batch_id", type_="foreignkey")
+        batch_op.drop_index("ix_outbound_recipient")
+        batch_op.drop_index("ix_outbound_mention_batch")
         batch_op.drop_index("ix_outbound_batch_id")
         batch_op.drop_column("batch_id")
     op.drop_index("ix_status_updates_surge", table_name="status_updates")
     op.drop_table("status_updates")
+    op.drop_index("uq_batches_under_way", table_name="batches")
     op.drop_table("batches")

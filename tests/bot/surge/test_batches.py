@@ -368,26 +368,27 @@ def test_a_cancel_during_a_release_withdraws_what_that_release_made_too(
     assert start_reply_all(rt, fake_slack) == []
     with rt.sessions() as session:
         batch_id = session.scalars(select(Batch.id)).one()
-    planning, answers = batches.plan, []
+    planning, answers, clicks = batches.plan, [], []
 
     def cancel_meanwhile(*args: Any, **kwargs: Any) -> Any:
         found = planning(*args, **kwargs)
-        if kwargs.get("batch_id") and not answers:
+        if kwargs.get("batch_id") and not clicks:
             who = Who(fake_slack.team_id, OWNER)
             clicked = threading.Thread(
                 target=lambda: answers.append(batches.change(rt, who, batch_id, "cancelled"))
             )
             clicked.start()
-            time.sleep(0.5)  # the click waits for this run's transaction
-            answers.append(clicked)
+            clicks.append(clicked)
+            time.sleep(0.5)
         return found
 
     monkeypatch.setattr(batches, "plan", cancel_meanwhile)
     advance_batches(rt)
-    answers[0].join(timeout=10)
-    assert "30 not yet sent were withdrawn" in answers[1]
+    clicks[0].join(timeout=10)
+    assert "cancelled" in answers[0]
     run_jobs(rt)
-    assert replies_by_brand(fake_x) == [] and batch_rows(rt) == {"cancelled": 30}
+    assert replies_by_brand(fake_x) == []
+    assert set(batch_rows(rt)) <= {"cancelled"}  # nothing released, or all withdrawn
 
 
 def test_after_a_cancel_a_new_reply_to_all_reaches_those_it_withdrew(
@@ -430,7 +431,7 @@ def test_only_someone_who_may_send_resumes_and_a_sender_who_lost_their_role_paus
     assert "is paused" in batches.change(rt, owner, batch_id, "paused")
     with pytest.raises(Refused, match="without an owner's approval"):
         batches.change(rt, newcomer, batch_id, "running")
-    assert "goes on" in batches.change(rt, owner, batch_id, "running")
+    assert "goes on" in batches.change(rt, Who(fake_slack.team_id, AGENT), batch_id, "running")
 
     with rt.sessions.begin() as session:  # the agent who sent it leaves the team
         account = session.get_one(Account, brand.id)
@@ -447,6 +448,16 @@ def test_only_someone_who_may_send_resumes_and_a_sender_who_lost_their_role_paus
     with rt.sessions() as session:
         batch = session.get_one(Batch, batch_id)
     assert batch.status == "paused" and "no longer has a role" in (batch.why or "")
+
+    # An owner takes it over: from now on it goes out as theirs, signed with their CoTag.
+    with pytest.raises(Refused, match="CoTag"):
+        batches.change(rt, owner, batch_id, "running")
+    give(rt, fake_slack, OWNER, "owner", "^OW")
+    assert "goes on" in batches.change(rt, owner, batch_id, "running")
+    assert advance_batches(rt) == 6
+    run_jobs(rt)
+    replies = replies_by_brand(fake_x)
+    assert len(replies) == 6 and all(r["text"].endswith("Soon. ^OW") for r in replies)
 
 
 def test_one_person_in_two_groups_gets_the_customer_service_dm_once(
@@ -519,3 +530,98 @@ def test_posts_scheduled_for_the_coming_window_keep_their_place_from_a_batch(
         submit_post(rt, Who(fake_slack.team_id, AGENT), compose, f"scheduled-{n}")
     assert start_reply_all(rt, fake_slack) == []
     assert advance_batches(rt) == LIMITS["reply"].for_batches - 20
+
+
+def test_a_hard_budget_counts_what_every_batch_of_the_account_released(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, surge: None
+) -> None:
+    """Two groups answered at once within a budget for five: five go out in all, and
+    the rest wait, paused, rather than fail at X for the budget."""
+    from tests.bot.team.test_budget import set_budget
+
+    mentions_in(
+        rt, fake_x, brand, DELIVERY * 2 + ["유심비 얼마예요", "유심비 따로", "유심비 문의"] * 2
+    )
+    set_budget(rt, brand, 1_000_000, hard=True)
+    with rt.sessions() as session:
+        found = budget_of(rt, session.get_one(Account, brand.id))
+    assert isinstance(found, Budget)
+    set_budget(rt, brand, math.ceil(found.spent * 100) + 5, hard=True)
+    publish_surges(rt, Pace(rt.redis, FAST))
+    with rt.sessions() as session:
+        groups = session.execute(
+            select(Mention.surge_group_id, func.max(Mention.id)).group_by(Mention.surge_group_id)
+        ).all()
+    assert len(groups) == 2
+    for n, (group_id, upto) in enumerate(groups):
+        assert not batches.start(
+            rt,
+            Who(fake_slack.team_id, AGENT),
+            key=f"budget-{n}",
+            group_id=group_id,
+            kind="reply",
+            upto=upto,
+            text="Soon.",
+            with_link=False,
+        )
+    advance_batches(rt)
+    advance_batches(rt)
+    run_jobs(rt)
+    assert batch_rows(rt) == {"sent": 5}
+
+
+def test_two_batches_of_a_kind_cannot_be_under_way_on_a_group_however_they_are_started(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, surge: None
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    mentions_in(rt, fake_x, brand, DELIVERY)
+    publish_surges(rt, Pace(rt.redis, FAST))
+    assert start_reply_all(rt, fake_slack, "First.") == []
+    with rt.sessions() as session:
+        first = session.scalars(select(Batch)).one()
+    second = {
+        column.name: getattr(first, column.name)
+        for column in Batch.__table__.columns
+        if column.name != "id"
+    } | {"key": "another"}
+    with pytest.raises(IntegrityError), rt.sessions.begin() as session:
+        session.add(Batch(**second))
+    assert "cancelled" in batches.change(rt, Who(fake_slack.team_id, OWNER), first.id, "cancelled")
+    with rt.sessions.begin() as session:  # once it is over, another may start
+        session.add(Batch(**second | {"key": "a third"}))
+
+
+def test_a_cancel_while_a_release_writes_its_rows_withdraws_them_all(
+    rt: Runtime,
+    fake_x: FakeX,
+    fake_slack: FakeSlack,
+    brand: Account,
+    surge: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cancel clicked while a run writes its rows: it waits for them, then withdraws all."""
+    mentions_in(rt, fake_x, brand, [f"배송 언제 와요 {n}" for n in range(30)])
+    publish_surges(rt, Pace(rt.redis, FAST))
+    assert start_reply_all(rt, fake_slack) == []
+    with rt.sessions() as session:
+        batch_id = session.scalars(select(Batch.id)).one()
+    releasing, answers, clicks = batches._release, [], []
+
+    def cancel_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        if not clicks:
+            who = Who(fake_slack.team_id, OWNER)
+            clicked = threading.Thread(
+                target=lambda: answers.append(batches.change(rt, who, batch_id, "cancelled"))
+            )
+            clicked.start()
+            clicks.append(clicked)
+            time.sleep(0.5)  # the click waits for this run's rows
+        return releasing(*args, **kwargs)
+
+    monkeypatch.setattr(batches, "_release", cancel_meanwhile)
+    assert advance_batches(rt) == 30
+    clicks[0].join(timeout=10)
+    assert "30 not yet sent were withdrawn" in answers[0]
+    run_jobs(rt)
+    assert replies_by_brand(fake_x) == [] and batch_rows(rt) == {"cancelled": 30}
