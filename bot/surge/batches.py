@@ -6,13 +6,14 @@ the modal. It never sends anything itself: every ROOST_BATCH_SECONDS the worker'
 `advance` job releases as many of its mentions as X's limits leave room for, each as an
 outbound row of its own (Outbound.batch_id) that bot.outbound.sending sends exactly
 once, as it sends a single reply. What X allows is counted from Roost's own rows: the
-calls started in the last window and the rows released but not sent yet. A tenth of
-each window is left to the team's own replies, which must never wait behind a batch.
+calls started in the last window (and a margin), the rows released but not sent yet,
+and the posts scheduled to fall due in the coming window. Part of each window is left
+to the team's own replies and DMs, which must never wait behind a batch.
 
 Each mention is checked again as it is released: one answered meanwhile, by a person or
 by an earlier batch, is skipped; each author gets one reply (their oldest mention's) and
-one DM. Pause stops the releasing; Cancel stops it and withdraws what was released and
-not yet sent.
+one DM in the whole surge. Pause stops the releasing; Cancel stops it and withdraws what
+was released and not yet sent; whoever resumes a batch sends it from then on.
 """
 
 from __future__ import annotations
