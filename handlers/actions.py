@@ -16,6 +16,7 @@ from bot.inbox.cards import (
     ACTION_ASSIGN,
     ACTION_CHECK,
     ACTION_DM,
+    ACTION_HISTORY,
     ACTION_IGNORE,
     ACTION_REJECT,
     ACTION_REOPEN,
@@ -25,6 +26,7 @@ from bot.inbox.cards import (
     ACTION_RETWEET,
     ACTION_UNDO_RETWEET,
 )
+from bot.inbox.people import history_view
 from bot.outbound import acting
 from bot.outbound.reply_modal import SAVED_ACTION, Draft, reply_view
 from bot.posts.status import status_modal
@@ -107,6 +109,19 @@ def _status_update(rt: Runtime) -> Any:
     return handle
 
 
+def _history(rt: Runtime) -> Any:
+    """A card's History: what Roost knows of its author, in a modal."""
+
+    def handle(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        def build() -> dict[str, Any]:
+            return history_view(rt, who_clicked(body), button_value(body))
+
+        with answering(rt, body, respond):
+            open_then_fill(client, body["trigger_id"], "History", build)
+
+    return handle
+
+
 def _fill_saved(rt: Runtime) -> Any:
     """A saved reply picked in the reply or DM modal: the text box filled with it."""
 
@@ -153,6 +168,7 @@ def register(app: App, rt: Runtime) -> None:
     app.action(CARE_ACTION)(ack=acknowledge, lazy=[_answer_group(rt, "dm")])
     app.action(STATUS_ACTION)(ack=acknowledge, lazy=[_status_update(rt)])
     app.action(SAVED_ACTION)(ack=acknowledge, lazy=[_fill_saved(rt)])
+    app.action(ACTION_HISTORY)(ack=acknowledge, lazy=[_history(rt)])
     for action_id, to in (
         (PAUSE_ACTION, batches.PAUSED),
         (RESUME_ACTION, batches.RUNNING),

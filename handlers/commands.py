@@ -12,6 +12,7 @@ from bot.digest.spend import spend
 from bot.digest.stats import stats
 from bot.help import HELP
 from bot.inbox import routing
+from bot.inbox.people import flag_command, note_command
 from bot.inbox.route_views import matches_text, routes_blocks
 from bot.inbox.worklists import LIST_ITEMS, list_text, work_lists
 from bot.outbound.saved import replies_command
@@ -51,6 +52,8 @@ def register(app: App, rt: Runtime) -> None:
         "group": lambda who, rest, _: group_command(rt, who, rest),
         "care": lambda who, rest, _: care_command(rt, who, rest),
         "replies": lambda who, rest, _: replies_command(rt, who, rest),
+        "note": lambda who, rest, _: note_command(rt, who, rest),
+        "flag": lambda who, rest, _: flag_command(rt, who, rest),
         "audit": lambda who, rest, _: (
             audit.send_audit(rt, team_id=who.team_id, user_id=who.user_id, text=rest),
             None,

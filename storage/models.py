@@ -148,6 +148,7 @@ class Mention(Base):
         Index("ix_mentions_slack", "slack_channel", "slack_ts"),
         Index("ix_mentions_account_created", "account_id", "created_at"),
         Index("ix_mentions_status", "status", "account_id"),
+        Index("ix_mentions_author", "author_id", "id"),  # a person's history
         Index("ix_mentions_surge_held", "surge_held_at"),
         Index("ix_mentions_account_received", "account_id", "received_at"),
     )
@@ -607,3 +608,33 @@ class SavedReply(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PersonNote(Base):
+    """What the team knows about a person on X (`/roost note @handle …`, or a card's
+    thread note that names them): it follows them to every later card."""
+
+    __tablename__ = "person_notes"
+    __table_args__ = (Index("ix_person_notes_author", "author_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    author_id: Mapped[int] = mapped_column(BigInteger)  # their X user id
+    username: Mapped[str | None] = mapped_column(String(15))  # their @handle when noted
+    text: Mapped[str] = mapped_column(Text)
+    written_by: Mapped[str] = mapped_column(String(32))  # a Slack user
+    mention_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mentions.id", ondelete="SET NULL")
+    )  # the card whose thread it was written in, if it was
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PersonFlag(Base):
+    """A person on X the team marked: a VIP, the press, or blocked for abuse; shown on
+    every card of theirs."""
+
+    __tablename__ = "person_flags"
+
+    author_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    flag: Mapped[str] = mapped_column(String(16))  # vip, press, blocked
+    set_by: Mapped[str] = mapped_column(String(32))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime)

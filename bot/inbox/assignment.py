@@ -21,6 +21,7 @@ from bot import runtime
 from bot.errors import Refused, SlackError
 from bot.inbox.access import scene_for
 from bot.inbox.delivery import card_thread, card_url, refresh_card
+from bot.inbox.people import note_if_named
 from bot.inbox.thread_commands import parse
 from bot.runtime import Runtime
 from bot.slack.blocks import button, section
@@ -142,6 +143,7 @@ def on_thread_message(
         # The note's unique ts is also what makes a twice-delivered event act once.
         if not add_note(session, card.id, author, channel, ts, text, rt.clock()):
             return
+        note_if_named(session, card, author, text, rt.clock())  # it follows them on
         card_id = card.id
     command = parse(text, bot_user_id)
     if command is None:

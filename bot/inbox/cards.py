@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.slack.blocks import SECTION_LIMIT, button, confirm, context, quote, section
 from bot.slack.mrkdwn import escape, escape_within, link
+from storage.people import Known
 
 NOTIFICATION_PREVIEW = 150
 """Characters of the post shown in the notification text."""
@@ -35,6 +36,16 @@ CARD_ACTIONS = (
     ACTION_IGNORE,
 )
 """Stable action ids: Slack sends them back when a button is pressed."""
+
+ACTION_HISTORY = "mention.history"
+"""The card's button that lists what Roost knows of its author; only where it knows some."""
+
+FLAGS = {
+    "vip": ":star: VIP",
+    "press": ":newspaper: press",
+    "blocked": ":no_entry: blocked for abuse",
+}
+"""The marks a team gives people, as a card shows them."""
 
 ACTION_APPROVE = "outbound.approve"
 ACTION_REJECT = "outbound.reject"
@@ -98,6 +109,7 @@ class CardMention:
     sla_due_at: datetime | None = None  # while nobody has answered
     overdue: bool = False
     edited: bool = False  # the author edited the post; the thread has the text before
+    known: Known | None = None  # what Roost knows of the author from before
 
 
 def tweet_url(tweet_id: int, author_username: str | None) -> str:
@@ -120,6 +132,8 @@ def build_mention_card(mention: CardMention, *, in_thread: bool = False) -> list
     blocks.append(section(_author_line(mention) + " · " + _when(mention.created_at)))
     blocks.append(section(body or "_(no text)_"))
     blocks.append(context(" · ".join(_notes(mention) + [link(url, "View on X")])))
+    if mention.known is not None and mention.known.anything:
+        blocks.append(context(known_line(mention.known)))
     blocks.append(_actions(mention, in_thread=in_thread))
     for item in mention.activity[-ACTIVITY_SHOWN:]:
         blocks.extend(_activity(item))
@@ -239,6 +253,30 @@ def _author_line(mention: CardMention) -> str:
     return " · ".join(parts)
 
 
+def known_line(known: Known) -> str:
+    """ ":star: VIP · 3 earlier conversations, the last 2 Dec, answered by @ana, resolved ·
+    2 notes"."""
+    parts = [FLAGS[known.flag]] if known.flag in FLAGS else []
+    if known.conversations:
+        earlier = (
+            "1 earlier conversation"
+            if known.conversations == 1
+            else f"{known.conversations:,} earlier conversations"
+        )
+        if known.last_at is not None:
+            earlier += f", the last {_when(known.last_at)}"
+            if known.last_answered_by:
+                earlier += f", answered by <@{known.last_answered_by}>"
+            if known.last_status:
+                earlier += f", {STATUS_LABELS.get(known.last_status, known.last_status).lower()}"
+        parts.append(earlier)
+    else:
+        parts.append("first time writing to the brand")
+    if known.notes:
+        parts.append(f"{known.notes:,} note{'s' * (known.notes != 1)} about them")
+    return ":bust_in_silhouette: " + " · ".join(parts)
+
+
 def _when(moment: datetime) -> str:
     # Slack renders this in each reader's own time zone.
     fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
@@ -290,6 +328,8 @@ def _actions(mention: CardMention, *, in_thread: bool) -> dict[str, Any]:
                 **({"initial_user": mention.assignee} if mention.assignee else {}),
             }
         )
+    if not in_thread and mention.known is not None and mention.known.anything:
+        elements.append(button("History", ACTION_HISTORY, value))
     if mention.status in ("resolved", "ignored"):
         elements.append(button("Reopen", ACTION_REOPEN, value))
     else:

@@ -56,6 +56,7 @@ from storage.mentions import (
 )
 from storage.models import Account, Member, Mention, Outbound
 from storage.outbound import for_mention
+from storage.people import Known, known_before
 from storage.surges import open_surge
 
 logger = logging.getLogger(__name__)
@@ -212,6 +213,8 @@ def post_mention(
             if held_card or open_surge(session, account.id) is not None:
                 hold_for_surge(session, mention_id, rt.clock())
                 return "held for its surge group"
+        # What is known of its author, on a card of its own; a thread reply's is its card's.
+        known = known_before(session, mention.author_id, mention.id) if card is None else None
         # A new card goes where the account's routes send it; a thread reply follows its card.
         if card is None:
             channel = channel_for(session, account, mention.text)
@@ -239,7 +242,7 @@ def post_mention(
                 # Hours written by hand into the database must not hold cards back.
                 logger.error("account %s: %s; SLA counted around the clock", account.id, exc)
                 sla_due_at = mention.created_at + timedelta(minutes=account.sla_minutes)
-        view = _view(mention, account.handle, thread_count=0, sla_due_at=sla_due_at)
+        view = _view(mention, account.handle, thread_count=0, sla_due_at=sla_due_at, known=known)
         try:
             ts = _post_once(rt, channel, mention, view, thread_ts)
         except SlackChannelUnavailable as exc:
@@ -353,6 +356,7 @@ def refresh_card(rt: Runtime, mention_id: int) -> None:
             assignee=assignee.user_id if assignee else None,
             sla_due_at=mention.sla_due_at if mention.first_response_at is None else None,
             overdue=mention.sla_reminded_at is not None,
+            known=None if in_thread else known_before(session, mention.author_id, mention.id),
         )
     if mention.slack_channel is None or mention.slack_ts is None:
         return
@@ -433,6 +437,7 @@ def _view(
     assignee: str | None = None,
     sla_due_at: datetime | None = None,
     overdue: bool = False,
+    known: Known | None = None,
 ) -> CardMention:
     return CardMention(
         id=mention.id,
@@ -454,6 +459,7 @@ def _view(
         sla_due_at=sla_due_at,
         overdue=overdue,
         edited=mention.edited_at is not None,
+        known=known,
     )
 
 
