@@ -38,9 +38,7 @@ def known_before(session: Session, author_id: int | None, mention_id: int) -> Kn
         Mention.slack_thread_ts.is_(None),  # a card of its own: one a conversation
     )
     conversations = int(
-        session.scalar(
-            select(func.count(func.distinct(Mention.conversation_id))).where(*earlier)
-        )
+        session.scalar(select(func.count(func.distinct(Mention.conversation_id))).where(*earlier))
         or 0
     )
     last = session.execute(
@@ -50,9 +48,7 @@ def known_before(session: Session, author_id: int | None, mention_id: int) -> Kn
         .order_by(Mention.id.desc())
         .limit(1)
     ).one_or_none()
-    notes = int(
-        session.scalar(select(func.count()).where(PersonNote.author_id == author_id)) or 0
-    )
+    notes = int(session.scalar(select(func.count()).where(PersonNote.author_id == author_id)) or 0)
     flag = session.scalar(select(PersonFlag.flag).where(PersonFlag.author_id == author_id))
     return Known(
         conversations,
