@@ -15,6 +15,7 @@ from bot.inbox import routing
 from bot.inbox.people import flag_command, note_command
 from bot.inbox.route_views import matches_text, routes_blocks
 from bot.inbox.worklists import LIST_ITEMS, list_text, work_lists
+from bot.outbound.own import allow_command, region_command
 from bot.outbound.saved import replies_command
 from bot.posts.compose import queue_of as post_queue
 from bot.posts.views import queue_blocks
@@ -54,6 +55,8 @@ def register(app: App, rt: Runtime) -> None:
         "replies": lambda who, rest, _: replies_command(rt, who, rest),
         "note": lambda who, rest, _: note_command(rt, who, rest),
         "flag": lambda who, rest, _: flag_command(rt, who, rest),
+        "allow": lambda who, rest, _: allow_command(rt, who, rest),
+        "region": lambda who, rest, _: region_command(rt, who, rest),
         "audit": lambda who, rest, _: (
             audit.send_audit(rt, team_id=who.team_id, user_id=who.user_id, text=rest),
             None,

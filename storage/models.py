@@ -97,6 +97,10 @@ class Account(Base):
     # What "Send to customer service" DMs the authors of a surge's group: the team's
     # contact, in the team's words (None: the button asks for it first).
     care_dm: Mapped[str | None] = mapped_column(Text)
+    # Numbers without a country code are read in this region (None: Korea's), and these
+    # numbers, e-mail addresses and domains are the account's own, not personal data.
+    phone_region: Mapped[str | None] = mapped_column(String(2))
+    own_data: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

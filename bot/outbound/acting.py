@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from bot.errors import Refused
 from bot.inbox.access import Scene, scene_for
-from bot.outbound.guards import Finding, check_dm, check_public
+from bot.outbound.guards import Finding, Own, check_dm, check_public
 from bot.outbound.reply_modal import ComposeContext, Draft, reply_view
 from bot.outbound.reports import enqueue_report
 from bot.outbound.saved import Filled, fill, offered, usable
@@ -131,7 +131,8 @@ def _check(session: Session, scene: Scene, draft: Draft, *, self_serve: bool) ->
     banned = scene.account.banned_words or []
     if draft.kind == "reply":
         measured = measure(draft.text, cotag)
-        found = check_public(draft.text, banned=banned, self_serve=self_serve)
+        own = Own.of(scene.account.phone_region, scene.account.own_data)
+        found = check_public(draft.text, banned=banned, self_serve=self_serve, own=own)
         problems = [_offer_dm(p) for p in found]
         if scene.mention.summons is False and self_serve:
             problems.append(_offer_dm(Finding("not_summoned", "", not_summoned(scene))))

@@ -21,13 +21,41 @@ from bot.words import find_word
 from bot.x.text import MAX_CASHTAGS, cashtags, url_spans
 
 PHONE_REGION = "KR"
-"""Region for numbers written without a country code: the team is Korean."""
+"""Region for numbers written without a country code, unless the account says another
+(`/roost region`): the team is Korean."""
 
 ACCOUNT_MIN_DIGITS = 10
 """Shortest digit run read as a bank account; order numbers are shorter."""
 
 MASK = "•"
 """Stands in for each hidden letter or digit of an excerpt."""
+
+
+@dataclass(frozen=True, slots=True)
+class Own:
+    """What an account may say in public though it looks like personal data: its own
+    numbers, e-mail addresses and domains (`/roost allow`), and the region its numbers
+    are read in."""
+
+    region: str = PHONE_REGION
+    allowed: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, region: str | None, allowed: Iterable[str] | None) -> Own:
+        return cls(region or PHONE_REGION, tuple(allowed or ()))
+
+    def allows(self, kind: str, excerpt: str) -> bool:
+        """Whether this finding is the account's own: the same digits as an allowed
+        number, or an e-mail at an allowed address or domain."""
+        for entry in self.allowed:
+            if kind == "email":
+                address = excerpt.casefold()
+                own = entry.casefold().lstrip("@")
+                if address == own or address.endswith("@" + own):
+                    return True
+            elif _digits(entry) and _digits(entry) == _digits(excerpt):
+                return True
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +67,16 @@ class Finding:
     message: str
 
 
-def check_public(text: str, *, banned: Iterable[str], self_serve: bool = True) -> list[Finding]:
+def check_public(
+    text: str, *, banned: Iterable[str], self_serve: bool = True, own: Own = Own()
+) -> list[Finding]:
     """Everything that stops `text` going out as a public reply; empty means go.
-    `self_serve`: X's rules for self-serve apps apply (one cashtag a post)."""
+    `self_serve`: X's rules for self-serve apps apply (one cashtag a post); `own`: what
+    the account may say though it looks like personal data."""
     if not text.strip():
         return [_empty()]
     cashtag = _cashtag_findings(text) if self_serve else []
-    return _banned_findings(text, banned) + cashtag + find_personal_data(text)
+    return _banned_findings(text, banned) + cashtag + find_personal_data(text, own)
 
 
 def _cashtag_findings(text: str) -> list[Finding]:
@@ -109,14 +140,15 @@ _BLANK = "|"
 
 
 @lru_cache(maxsize=20_000)
-def has_personal_data(text: str) -> bool:
+def has_personal_data(text: str, region: str = PHONE_REGION) -> bool:
     """Whether `text` holds personal data. Remembered: answering a surge group reads the
     same posts again every few seconds, and the phone-number matcher is the slow part."""
-    return bool(find_personal_data(text))
+    return bool(find_personal_data(text, Own(region)))
 
 
-def find_personal_data(text: str) -> list[Finding]:
-    """Personal data in `text`, each value once, in the order found.
+def find_personal_data(text: str, own: Own = Own()) -> list[Finding]:
+    """Personal data in `text`, each value once, in the order found; less what `own`
+    allows, numbers read in its region.
 
     Digits inside URLs, @handles and #hashtags are not data: a tweet link
     holds a 19-digit id. Each stretch of text is reported as one kind only.
@@ -128,7 +160,8 @@ def find_personal_data(text: str) -> list[Finding]:
         nonlocal blanked
         excerpt = text[start:end]
         key = (kind, excerpt.casefold() if kind == "email" else _digits(excerpt))
-        found.setdefault(key, _personal(kind, excerpt))
+        if not own.allows(kind, excerpt):
+            found.setdefault(key, _personal(kind, excerpt))
         blanked = blanked[:start] + _BLANK * (end - start) + blanked[end:]
 
     for m in _EMAIL.finditer(blanked):
@@ -136,10 +169,10 @@ def find_personal_data(text: str) -> list[Finding]:
     for start, end in _not_data(blanked):
         blanked = blanked[:start] + _BLANK * (end - start) + blanked[end:]
     # Phone numbers first: the matcher knows their punctuation, "(02) 123-4567".
-    for match in phonenumbers.PhoneNumberMatcher(blanked, PHONE_REGION):
+    for match in phonenumbers.PhoneNumberMatcher(blanked, own.region):
         report("phone", match.start, match.end)
     for run in list(_DIGIT_RUN.finditer(blanked)):
-        for kind, start, end in _classify_run(run.group(), run.start()):
+        for kind, start, end in _classify_run(run.group(), run.start(), own.region):
             report(kind, start, end)
     return list(found.values())
 
@@ -152,7 +185,7 @@ def _not_data(text: str) -> Iterator[tuple[int, int]]:
             yield m.start(), m.end()
 
 
-def _classify_run(run: str, offset: int) -> Iterator[tuple[str, int, int]]:
+def _classify_run(run: str, offset: int, region: str) -> Iterator[tuple[str, int, int]]:
     """Kinds of data in one run of digit groups, with spans in the whole text.
 
     A run may hold several values side by side ("4111 1111 1111 1111 2026"),
@@ -162,7 +195,7 @@ def _classify_run(run: str, offset: int) -> Iterator[tuple[str, int, int]]:
     groups = [(m.start(), m.end()) for m in re.finditer(r"\d[\d-]*", run)]
     i = 0
     while i < len(groups):
-        hit = _first_hit(run, groups, i)
+        hit = _first_hit(run, groups, i, region)
         if hit is None:
             i += 1
             continue
@@ -171,13 +204,15 @@ def _classify_run(run: str, offset: int) -> Iterator[tuple[str, int, int]]:
         i = j
 
 
-_Test = Callable[[str, str, int], bool]
+_Test = Callable[[str, str, int, str], bool]
 
 _LONGEST_STRETCH = 19
 """Most digits in a value spread over several groups: a long card number."""
 
 
-def _first_hit(run: str, groups: list[tuple[int, int]], i: int) -> tuple[str, int] | None:
+def _first_hit(
+    run: str, groups: list[tuple[int, int]], i: int, region: str
+) -> tuple[str, int] | None:
     stretches = []
     for j in range(i + 1, len(groups) + 1):
         piece = run[groups[i][0] : groups[j - 1][1]]
@@ -188,12 +223,12 @@ def _first_hit(run: str, groups: list[tuple[int, int]], i: int) -> tuple[str, in
         stretches.append((j, piece, digits))
     for kind, test in _RUN_KINDS:
         for j, piece, digits in reversed(stretches):
-            if test(piece, digits, j - i):
+            if test(piece, digits, j - i, region):
                 return kind, j
     return None
 
 
-def _is_rrn(piece: str, digits: str, _groups: int) -> bool:
+def _is_rrn(piece: str, digits: str, _groups: int, _region: str) -> bool:
     m = _RRN.fullmatch(piece)
     if m is None:
         return False
@@ -207,20 +242,19 @@ def _is_rrn(piece: str, digits: str, _groups: int) -> bool:
     return True
 
 
-def _is_card(piece: str, digits: str, _groups: int) -> bool:
+def _is_card(piece: str, digits: str, _groups: int, _region: str) -> bool:
     return 13 <= len(digits) <= 19 and _luhn_ok(digits)
 
 
-def _is_phone(piece: str, digits: str, _groups: int) -> bool:
+def _is_phone(piece: str, digits: str, _groups: int, region: str) -> bool:
     # The matcher on the whole text gives up when a phone number sits right
     # beside other digits ("010 1234 5678 900101-1234567"); alone it is found.
     return any(
-        m.start == 0 and m.end == len(piece)
-        for m in phonenumbers.PhoneNumberMatcher(piece, PHONE_REGION)
+        m.start == 0 and m.end == len(piece) for m in phonenumbers.PhoneNumberMatcher(piece, region)
     )
 
 
-def _is_account(piece: str, digits: str, groups: int) -> bool:
+def _is_account(piece: str, digits: str, groups: int, _region: str) -> bool:
     # Accounts are written whole or with hyphens; space-separated short
     # numbers side by side are more often scores or lists than an account.
     return groups == 1 and len(digits) >= ACCOUNT_MIN_DIGITS

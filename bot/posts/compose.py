@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from bot.errors import Refused
-from bot.outbound.guards import check_public
+from bot.outbound.guards import Own, check_public
 from bot.outbound.media import check_files
 from bot.outbound.sending import enqueue_send
 from bot.posts.when import WhenError, check_run_at, local_to_utc
@@ -191,7 +191,8 @@ def _for_account(
         problems.append(
             f"@{account.handle} signs posts with a CoTag and you have none: `/roost cotag ^AB`."
         )
-    found = check_public(compose.text, banned=account.banned_words, self_serve=self_serve)
+    own = Own.of(account.phone_region, account.own_data)
+    found = check_public(compose.text, banned=account.banned_words, self_serve=self_serve, own=own)
     problems.extend(f.message for f in found)
     single = measure(compose.text, signs)
     if single.fits or not compose.as_thread:

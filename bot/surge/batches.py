@@ -34,7 +34,7 @@ from bot.errors import Refused
 from bot.inbox.access import Scene, scene_for
 from bot.lease import Lease
 from bot.outbound.acting import DM_LIMIT, cotag_for
-from bot.outbound.guards import check_dm, check_public, has_personal_data
+from bot.outbound.guards import PHONE_REGION, Own, check_dm, check_public, has_personal_data
 from bot.outbound.sending import enqueue_send
 from bot.runtime import Runtime
 from bot.slack.mrkdwn import escape
@@ -188,6 +188,7 @@ def plan(
     surge_account = session.get_one(Account, _account_id(session, group))
     limit = LIMITS[kind]
     found = Plan(kind, surge_account.handle, [])
+    region = surge_account.phone_region or PHONE_REGION  # how its customers write numbers
     seen: set[int] = set()
     for *columns, answered, in_batch in session.execute(
         select(*TARGET_COLUMNS, _answered(kind, group.surge_id), _in_batch(batch_id))
@@ -195,7 +196,7 @@ def plan(
         .order_by(Mention.id)
     ):
         mention = Target(*columns)
-        why = _left_out(rt, mention, kind, answered=answered or in_batch, seen=seen)
+        why = _left_out(rt, mention, kind, answered=answered or in_batch, seen=seen, region=region)
         if why is None:
             found.targets.append(mention)
         else:
@@ -209,7 +210,7 @@ def plan(
 
 
 def _left_out(
-    rt: Runtime, mention: Target, kind: str, *, answered: bool, seen: set[int]
+    rt: Runtime, mention: Target, kind: str, *, answered: bool, seen: set[int], region: str
 ) -> str | None:
     """Why a mention gets no reply (or its author no DM) from the batch, or None."""
     if mention.status == "ignored":
@@ -223,7 +224,7 @@ def _left_out(
     if kind == "reply":
         if mention.summons is False and rt.settings.self_serve:
             return "not_summoned"
-        if has_personal_data(mention.text):
+        if has_personal_data(mention.text, region):
             return "personal"
     return None
 
@@ -319,7 +320,8 @@ def check_text(rt: Runtime, scene: Scene, kind: str, text: str, link: str | None
     cotag = cotag_for(scene, kind)
     banned = scene.account.banned_words or []
     if kind == "reply":
-        findings = check_public(text, banned=banned, self_serve=rt.settings.self_serve)
+        own = Own.of(scene.account.phone_region, scene.account.own_data)
+        findings = check_public(text, banned=banned, self_serve=rt.settings.self_serve, own=own)
         measured = measure(the_text(kind, text, LONGEST_HANDLE[1:], link), cotag)
     else:
         findings = check_dm(text, banned=banned)

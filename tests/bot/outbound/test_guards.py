@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.outbound.guards import Finding, check_dm, check_public, find_personal_data, mask
+from bot.outbound.guards import Finding, Own, check_dm, check_public, find_personal_data, mask
 
 # (text, kind, the value as written): each must be found, once, as that kind.
 PERSONAL_DATA = [
@@ -168,3 +168,19 @@ def test_check_dm_allows_personal_data(text: str, banned: list[str], kinds: list
 
 def _digits(text: str) -> str:
     return "".join(c for c in text if c.isdigit())
+
+
+def test_an_accounts_own_numbers_addresses_and_domains_go_through_and_nothing_else() -> None:
+    own = Own.of("KR", ["1588 0000", "@brand.example"])
+    assert [f.kind for f in find_personal_data("Call our care line 1588-0000")] == ["phone"]
+    assert find_personal_data("Call our care line 1588-0000 any time", own) == []
+    found = find_personal_data("care@brand.example or jane@gmail.com, 010-1234-5678", own)
+    assert [f.kind for f in found] == ["email", "phone"]  # a customer's, still stopped
+    assert check_public("Call 1588-0000 or mail care@brand.example", banned=(), own=own) == []
+
+
+def test_numbers_are_read_in_the_accounts_region() -> None:
+    """A US number written without +1 is a phone for a US account, not an account number."""
+    assert [f.kind for f in find_personal_data("Call me at 415-555-0132")] == ["account_number"]
+    us = find_personal_data("Call me at 415-555-0132", Own.of("US", None))
+    assert [f.kind for f in us] == ["phone"]

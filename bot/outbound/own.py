@@ -1,0 +1,106 @@
+"""What an account may say in public though it looks like personal data: its own
+customer-service numbers, e-mail addresses and domains (`/roost allow`), and the region
+its numbers are read in (`/roost region`), which the personal-data guard applies to
+every reply, post and answer to many (bot.outbound.guards.Own)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import phonenumbers
+from sqlalchemy import update
+
+from bot.outbound.guards import PHONE_REGION, Own, find_personal_data
+from bot.runtime import Runtime
+from bot.slack.mrkdwn import escape
+from bot.team.admin import require_manager_of
+from bot.team.people import Who, visible_accounts
+from storage.events import record_event
+from storage.models import Account
+
+ALLOW_USAGE = (
+    "`/roost allow @account 1588-0000` lets the account's own number, e-mail address or "
+    "domain (`@brand.example`) through the personal-data guard; `/roost allow @account` "
+    "lists them and `/roost allow @account off 1588-0000` takes one away (owners and admins)."
+)
+REGION_USAGE = (
+    "`/roost region @account US` reads numbers written without a country code as that "
+    "region's (two letters; Korea's, KR, until set)."
+)
+MOST = 20
+"""Entries an account's allow-list holds."""
+
+
+def allow_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
+    words = text.split(maxsplit=2)
+    if not words or not words[0].startswith("@"):
+        raise ValueError(ALLOW_USAGE)
+    with rt.sessions() as session:
+        (account,) = visible_accounts(rt, session, who, words[0].lstrip("@"))
+    allowed = list(account.own_data or [])
+    if len(words) == 1:
+        if not allowed:
+            return f"*@{account.handle}* lets nothing through yet. {ALLOW_USAGE}", None
+        listed = ", ".join(f"`{escape(entry)}`" for entry in allowed)
+        return f"*@{account.handle}* may say in public: {listed}.", None
+    require_manager_of(rt, who, account.id)
+    dropping = words[1].lower() == "off"
+    entry = (" ".join(words[2:]) if dropping else " ".join(words[1:])).strip()
+    if not entry or len(entry) > 100:
+        raise ValueError(ALLOW_USAGE)
+    if dropping:
+        if entry not in allowed:
+            return f"`{escape(entry)}` is not on *@{account.handle}*'s list.", None
+        allowed.remove(entry)
+    else:
+        if not _looks_like_data(entry, account.phone_region):
+            return (
+                f"`{escape(entry)}` is not something the guard stops (a phone, card or "
+                "account number, an e-mail address or a domain), so it needs no place here.",
+                None,
+            )
+        if entry in allowed:
+            return f"`{escape(entry)}` is on the list already.", None
+        if len(allowed) >= MOST:
+            return f"*@{account.handle}* lets {MOST} through already: take one away first.", None
+        allowed.append(entry)
+    _save(rt, who, account, own_data=allowed)
+    verb = "no longer lets" if dropping else "now lets"
+    return f"*@{account.handle}* {verb} `{escape(entry)}` through in public.", None
+
+
+def region_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
+    words = text.split()
+    if len(words) != 2 or not words[0].startswith("@"):
+        raise ValueError(REGION_USAGE)
+    region = words[1].upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"“{escape(words[1])}” is not a region. {REGION_USAGE}")
+    with rt.sessions() as session:
+        (account,) = visible_accounts(rt, session, who, words[0].lstrip("@"))
+    require_manager_of(rt, who, account.id)
+    _save(rt, who, account, phone_region=region)
+    return (
+        f"*@{account.handle}* reads numbers without a country code as {region}'s "
+        f"(it was {account.phone_region or PHONE_REGION}'s).",
+        None,
+    )
+
+
+def _looks_like_data(entry: str, region: str | None) -> bool:
+    if "@" in entry or ("." in entry and not any(c.isdigit() for c in entry)):
+        return True  # an address or a domain
+    return bool(find_personal_data(entry, Own.of(region, ())))
+
+
+def _save(rt: Runtime, who: Who, account: Account, **values: Any) -> None:
+    with rt.sessions.begin() as session:
+        session.execute(update(Account).where(Account.id == account.id).values(**values))
+        record_event(
+            session,
+            "account.own_data",
+            rt.clock(),
+            actor=who.user_id,
+            account_id=account.id,
+            **values,
+        )
