@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from redis.exceptions import RedisError
 from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import runtime
@@ -67,7 +68,7 @@ from storage.digests import (
     texts_between,
 )
 from storage.events import record_event
-from storage.models import Account, Digest, DigestSchedule
+from storage.models import Account, Digest, DigestSchedule, Member
 from storage.team import roles_of
 
 logger = logging.getLogger(__name__)
@@ -282,10 +283,29 @@ def gather(rt: Runtime, channel: str, zone: str, now: datetime) -> DigestFacts:
         terms=recurring_terms(texts, exclude=own_words(accounts)),
         terms_read=len(texts),
         scheduled=_scheduled(scheduled),
-        names=display_names(rt, _named_people(by_assignee, oldest, overdue, week)),
+        names=_names(rt, _named_people(by_assignee, oldest, overdue, week)),
         spend=_spend_lines(rt, accounts),
         surges=surges,
     )
+
+
+def _names(rt: Runtime, users: list[str]) -> dict[str, str]:
+    """How the digest names people without pinging them: as Slack shows them, else by
+    their CoTag (a digest that pinged a dozen people would be a dozen notifications)."""
+    names = display_names(rt, users)
+    missing = [user for user in users if user not in names]
+    if missing:
+        with rt.sessions() as session:
+            names |= {
+                user: cotag
+                for user, cotag in session.execute(
+                    select(Member.user_id, Member.cotag).where(
+                        Member.user_id.in_(missing), Member.cotag.is_not(None)
+                    )
+                )
+                if cotag
+            }
+    return names
 
 
 def _spend_lines(rt: Runtime, accounts: list[Account]) -> list[str]:

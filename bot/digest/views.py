@@ -297,12 +297,15 @@ _MARKS = str.maketrans("", "", "*_~`")
 
 
 def _who(user: str | None, names: dict[str, str]) -> str:
-    """A person, named without pinging them where Slack gave their name."""
+    """A person, named without pinging them: by the name Slack gave, their CoTag, or,
+    where Roost knows neither, their Slack id (a mention would notify them)."""
     if user is None:
         return "unassigned"
     # Slack has no escape for its formatting marks: a name with ``` would open a code block.
     name = names.get(user, "").translate(_MARKS).strip()
-    return f"@{escape(name)}" if name else f"<@{user}>"
+    if not name:
+        return f"a teammate ({escape(user)})"
+    return escape(name) if name.startswith("^") else f"@{escape(name)}"
 
 
 def _habits_text(busiest: list[int], terms: list[tuple[str, int]], read: int) -> str | None:

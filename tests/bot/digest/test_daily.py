@@ -620,6 +620,18 @@ def test_names_cannot_format_or_ping(seoul: Runtime, fake_slack: FakeSlack, bran
     assert "```" not in said and "<!channel>" not in said
 
 
+def test_someone_slack_cannot_name_is_named_by_their_cotag_not_pinged(
+    seoul: Runtime, fake_slack: FakeSlack, brand: Account
+) -> None:
+    give(seoul, fake_slack, "U0GONE", "agent", "^GN")  # Slack no longer describes them
+    add_mentions(seoul, brand, {"created": NINE_KST - timedelta(hours=1), "assignee": "U0GONE"})
+    add_mentions(seoul, brand, {"created": NINE_KST - timedelta(hours=2), "assignee": "U0LOST"})
+    assert sweep_and_run(seoul) == 1
+    said = text_of(digests(fake_slack)[0])
+    assert "^GN 1" in said and "a teammate (U0LOST) 1" in said
+    assert "<@U0GONE>" not in said and "<@U0LOST>" not in said
+
+
 def test_the_digest_says_what_x_billed_yesterday_and_this_month_of_the_budget(
     seoul: Runtime, fake_slack: FakeSlack, brand: Account
 ) -> None:
