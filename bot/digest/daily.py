@@ -135,6 +135,18 @@ class Plan:
         at = datetime.combine(local.date(), time(*divmod(self.at_minute, 60)), ZoneInfo(self.zone))
         return at.astimezone(UTC) if at <= local else None
 
+    def overnight(self, day: date) -> tuple[datetime, datetime, str]:
+        """The night before `day`'s digest, as this schedule has it: from OVERNIGHT_FROM
+        on the last day it ran (Friday, for a weekday digest on Monday) to its time on
+        `day`; and what to call it."""
+        zone = ZoneInfo(self.zone)
+        before = day - timedelta(days=1)
+        while self.weekdays_only and before.weekday() >= 5:
+            before -= timedelta(days=1)
+        ends = datetime.combine(day, time(*divmod(self.at_minute, 60)), zone)
+        label = "overnight" if before == day - timedelta(days=1) else f"since {before:%A} evening"
+        return datetime.combine(before, OVERNIGHT_FROM, zone), ends, label
+
     def describe(self) -> str:
         if not self.enabled:
             return "off"
@@ -235,18 +247,16 @@ def _posted_today(plan: Plan, latest: Digest | None, now: datetime) -> bool:
 # ---------------------------------------------------------------- what it says
 
 
-def gather(rt: Runtime, channel: str, zone: str, now: datetime) -> DigestFacts:
+def gather(rt: Runtime, channel: str, plan: Plan, now: datetime) -> DigestFacts:
     """Read everything a channel's digest says at `now`: a few indexed queries.
 
     "Came in" counts from the channel's last digest (so Monday's, after a weekend
     without, covers the weekend), at most a week back; without one, the last day.
     """
+    zone = plan.zone
     local_now = now.astimezone(ZoneInfo(zone))
     yesterday = now - timedelta(days=1)
-    overnight_from = datetime.combine(
-        local_now.date() - timedelta(days=1), OVERNIGHT_FROM, tzinfo=ZoneInfo(zone)
-    )
-    morning = datetime.combine(local_now.date(), time(9, 0), tzinfo=ZoneInfo(zone))
+    overnight_from, morning, overnight_label = plan.overnight(local_now.date())
     day_ends = datetime.combine(local_now.date() + timedelta(days=1), time(0), ZoneInfo(zone))
     with rt.sessions() as session:
         accounts = scope_accounts(session, channel)
@@ -273,6 +283,7 @@ def gather(rt: Runtime, channel: str, zone: str, now: datetime) -> DigestFacts:
         since_last=last is not None and since == last,
         received=received,
         received_overnight=overnight,
+        overnight_label=overnight_label,
         open_total=open_total,
         open_by_assignee=by_assignee,
         oldest_open=[_item(rt, card, now) for card in oldest],
@@ -401,7 +412,7 @@ def send_digest(channel: str, slot: str) -> str:
         if claim is None:
             return "taken"
         digest_id, attempts = claim.id, claim.attempts
-    facts = gather(rt, channel, plan.zone, now)
+    facts = gather(rt, channel, plan, now)
     text, blocks = digest_blocks(facts)
     try:
         ts = _find_posted(rt, channel, slot, now) if attempts > 1 else None
@@ -601,7 +612,7 @@ def show_digest(rt: Runtime, who: Who, channel: str) -> tuple[str, list[Any]]:
             raise Refused(NO_DIGEST_HERE)
         _require_role(rt, session, who, accounts, manage=False)
     plan = plan_of(rt, channel)
-    text, blocks = digest_blocks(gather(rt, channel, plan.zone, rt.clock()))
+    text, blocks = digest_blocks(gather(rt, channel, plan, rt.clock()))
     note = f"This channel's digest runs {plan.describe()}. {USAGE}"
     return text, [*blocks, context(note)]
 

@@ -64,7 +64,7 @@ class DigestFacts:
     since: datetime  # the last digest, or 24 hours before
     since_last: bool  # whether `since` is the last digest's time
     received: int  # since then
-    received_overnight: int  # since 18:00 the evening before
+    received_overnight: int  # since 18:00 the evening before, until the digest's time
     open_total: int
     open_by_assignee: list[tuple[str | None, int]]
     oldest_open: list[Item]
@@ -78,6 +78,7 @@ class DigestFacts:
     names: dict[str, str]  # Slack user id -> name, to name people without pinging them
     spend: list[str] = field(default_factory=list)  # a line per account on what X bills
     surges: list[str] = field(default_factory=list)  # a line per surge since, mrkdwn
+    overnight_label: str = "overnight"  # "since Friday evening", for Monday's weekday digest
 
     @property
     def quiet(self) -> bool:
@@ -118,7 +119,7 @@ def digest_blocks(facts: DigestFacts) -> tuple[str, list[dict[str, Any]]]:
     )
     came_in = (
         f"*{_count(facts.received, 'new mention')}* {since}"
-        f" ({facts.received_overnight} overnight) for {whose}."
+        f" ({facts.received_overnight} {facts.overnight_label}) for {whose}."
     )
     blocks: list[dict[str, Any]] = [header(title), section(came_in)]
     blocks.extend(section(line) for line in facts.surges)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -19,6 +20,7 @@ from sqlalchemy import select
 from bot.digest.daily import (
     METADATA_EVENT,
     STALE_CLAIM,
+    Plan,
     plan_of,
     queue_due_digests,
     send_digest,
@@ -645,3 +647,21 @@ def test_the_digest_says_what_x_billed_yesterday_and_this_month_of_the_budget(
     (digest,) = digests(fake_slack)
     said = json.dumps(digest["blocks"], ensure_ascii=False)
     assert "@brand — X: $1.23 yesterday, $1.48 this month of $50.00" in said
+
+
+def test_overnight_follows_the_channels_schedule() -> None:
+    """A weekday digest at 08:30 on Monday counts the weekend, from Friday evening; a
+    daily one at 07:00 counts the night until 07:00, not a fixed 09:00."""
+    seoul = ZoneInfo(SEOUL)
+    weekdays = Plan(BRAND_CHANNEL, 8 * 60 + 30, SEOUL, True, True, None)
+    begins, ends, label = weekdays.overnight(date(2026, 12, 7))  # a Monday
+    assert begins == datetime(2026, 12, 4, 18, 0, tzinfo=seoul)
+    assert ends == datetime(2026, 12, 7, 8, 30, tzinfo=seoul)
+    assert label == "since Friday evening"
+    daily = Plan(BRAND_CHANNEL, 7 * 60, SEOUL, False, True, None)
+    begins, ends, label = daily.overnight(date(2026, 12, 10))
+    assert (begins, ends, label) == (
+        datetime(2026, 12, 9, 18, 0, tzinfo=seoul),
+        datetime(2026, 12, 10, 7, 0, tzinfo=seoul),
+        "overnight",
+    )

@@ -137,7 +137,7 @@ def test_mentions_before_a_surge_are_not_its_own(
 def test_the_next_digest_says_what_the_surge_was_about_and_how_long_people_waited(
     rt: Runtime, fake_slack: FakeSlack, brand: Account
 ) -> None:
-    from bot.digest.daily import gather
+    from bot.digest.daily import gather, plan_of
 
     surge_on(rt, fake_slack)
     arrive(rt, brand, DELIVERY + FEES, 0)
@@ -150,7 +150,7 @@ def test_the_next_digest_says_what_the_surge_was_about_and_how_long_people_waite
     rt.clock = lambda: later
     surge_command(rt, Who(fake_slack.team_id, OWNER), "off @brand")
 
-    facts = gather(rt, BRAND_CHANNEL, "UTC", later + timedelta(hours=1))
+    facts = gather(rt, BRAND_CHANNEL, plan_of(rt, BRAND_CHANNEL), later + timedelta(hours=1))
 
     (line,) = facts.surges
     assert "*@brand* had a surge from" in line and "for 45 min" in line
