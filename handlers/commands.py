@@ -24,6 +24,7 @@ from bot.surge.batches import care_command
 from bot.surge.detect import surge_command
 from bot.surge.groups import group_command
 from bot.team import admin, audit
+from bot.team.admin import holidays_command
 from bot.team.cotags import change_cotag
 from bot.team.people import Who
 from bot.team.views import accounts_blocks, team_blocks
@@ -57,6 +58,7 @@ def register(app: App, rt: Runtime) -> None:
         "flag": lambda who, rest, _: flag_command(rt, who, rest),
         "allow": lambda who, rest, _: allow_command(rt, who, rest),
         "region": lambda who, rest, _: region_command(rt, who, rest),
+        "holidays": lambda who, rest, _: holidays_command(rt, who, rest),
         "audit": lambda who, rest, _: (
             audit.send_audit(rt, team_id=who.team_id, user_id=who.user_id, text=rest),
             None,

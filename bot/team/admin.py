@@ -8,16 +8,23 @@ surface it came from, and lands in the audit table.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.errors import Refused, SettingsError
 from bot.runtime import Runtime
 from bot.slack.channels import usable_channel
 from bot.team import connect
-from bot.team.business_hours import describe_hours, parse_hours
+from bot.team.business_hours import (
+    CLOSING_KEYS,
+    closing,
+    describe_hours,
+    parse_hours,
+    sla_due,
+)
 from bot.team.people import Who, check_person, is_admin
 from bot.x.text import parse_cotag
 from storage.accounts import account_by_handle
@@ -172,6 +179,12 @@ def save_settings(rt: Runtime, who: Who, account_id: int, form: dict[str, Any]) 
         if account is None:
             raise Refused("This account is no longer in Roost.")
         _require_manager(rt, session, who, account)
+        if hours is not None and account.business_hours:
+            # Holidays and days off are set apart (/roost holidays): new hours keep them.
+            kept = {
+                k: account.business_hours[k] for k in CLOSING_KEYS if k in account.business_hours
+            }
+            hours = hours | kept
         new = {
             "cotags_enabled": bool(form.get("cotags_enabled")),
             "dm_cotags": bool(form.get("dm_cotags")),
@@ -389,3 +402,65 @@ def connect_offer(rt: Runtime, who: Who, channel_id: str | None) -> tuple[str | 
         "ROOST_DEFAULT_CHANNEL: run `/roost accounts` in the channel they belong in (with "
         "Roost invited) to connect one there."
     )
+
+
+HOLIDAYS_USAGE = (
+    "`/roost holidays @account KR` closes its business hours on that country's public "
+    "holidays (`none` reopens them); `/roost holidays @account off 2026-12-31` adds a day "
+    "off of the team's own, `open 2026-12-31` takes it away; `/roost holidays @account` "
+    "says what is closed (owners and admins change it)."
+)
+
+
+def holidays_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
+    """`/roost holidays @account [CC | none | off DATE | open DATE]`: what closes the
+    account's business hours besides the week, so its SLA clocks stop then too."""
+    words = text.split()
+    if not words or not words[0].startswith("@"):
+        raise ValueError(HOLIDAYS_USAGE)
+    account = find_account(rt, words[0])
+    hours = dict(account.business_hours or {})
+    country, off = hours.get("holidays"), list(hours.get("off") or [])
+    if len(words) == 1:
+        return f"*@{account.handle}*: " + closing(
+            account.business_hours, country=country, off=off
+        ), None
+    require_manager_of(rt, who, account.id)
+    if not account.business_hours:
+        raise Refused(
+            f"*@{account.handle}* answers around the clock: set its business hours first "
+            "(`/roost accounts` → Settings); holidays close those."
+        )
+    verb = words[1].lower()
+    if verb in ("off", "open") and len(words) == 3:
+        try:
+            day = date.fromisoformat(words[2]).isoformat()
+        except ValueError:
+            raise ValueError(f"“{words[2]}” is not a date such as 2026-12-31.") from None
+        off = sorted({*off, day}) if verb == "off" else [d for d in off if d != day]
+    elif len(words) == 2 and verb == "none":
+        country = None
+    elif len(words) == 2:
+        country = words[1].upper()
+    else:
+        raise ValueError(HOLIDAYS_USAGE)
+    changed = {**hours, "holidays": country, "off": off}
+    changed = {k: v for k, v in changed.items() if v not in (None, [])}
+    try:
+        sla_due(rt.clock(), account.sla_minutes, changed)  # read as the SLA will read it
+    except ValueError as exc:
+        raise Refused(str(exc)) from None
+    with rt.sessions.begin() as session:
+        session.execute(
+            update(Account).where(Account.id == account.id).values(business_hours=changed)
+        )
+        record_event(
+            session,
+            "account.holidays",
+            rt.clock(),
+            actor=who.user_id,
+            account_id=account.id,
+            holidays=country,
+            off=off,
+        )
+    return f"*@{account.handle}*: " + closing(changed, country=country, off=off), None

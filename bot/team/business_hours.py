@@ -1,7 +1,10 @@
 """Business hours: when an account's first-response (SLA) clock runs.
 
 Stored on the account as {"tz": "Asia/Seoul", "days": [0, 1, 2, 3, 4],
-"start": "09:00", "end": "18:00"} (Monday is 0), or None: around the clock.
+"start": "09:00", "end": "18:00"} (Monday is 0), or None: around the clock. Two keys
+may close days the hours would open: "holidays", a country whose public holidays they
+skip (the `holidays` package's), and "off", the team's own days off (ISO dates); set by
+`/roost holidays`, kept when the hours change.
 Hours whose end is before their start run past midnight and belong to the
 day they open on. The clock counts real elapsed time inside the hours: an
 hour skipped when clocks go forward is not counted, and one lived twice
@@ -18,6 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import holidays
 
 AROUND_THE_CLOCK = "around the clock"
 """What describe_hours shows for no business hours; parse_hours reads it back as None."""
@@ -49,12 +54,24 @@ _RANGE = re.compile(rf"(.+?)[{_DASHES}](.+)")
 _DAY = 24 * 60
 
 
+CLOSING_KEYS = ("holidays", "off")
+"""What closes days the hours would open; kept when the hours themselves change."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Hours:
     zone: ZoneInfo
     days: frozenset[int]
     start: int  # minutes after midnight
     end: int  # minutes after midnight, up to 24:00; before `start`: the next day
+    country: holidays.HolidayBase | None = None  # its public holidays are closed
+    off: frozenset[date] = frozenset()  # the team's own days off
+
+    def opens_on(self, day: date) -> bool:
+        """Whether the hours open on `day`: a working day, not a holiday nor a day off."""
+        if day.weekday() not in self.days or day in self.off:
+            return False
+        return self.country is None or day not in self.country
 
     def window(self, day: date) -> tuple[datetime, datetime]:
         """When the hours that open on `day` open and close, in UTC."""
@@ -130,7 +147,7 @@ def sla_due(start: datetime, minutes: int, hours: dict[str, Any] | None) -> date
     # Hours opened yesterday may still run past midnight.
     day = start.astimezone(week.zone).date() - timedelta(days=1)
     for _ in range(MAX_SCAN_DAYS):
-        if day.weekday() in week.days:
+        if week.opens_on(day):
             opens, closes = week.window(day)
             # Never count a moment twice, should a clock change make windows overlap.
             opens = max(opens, counted_until)
@@ -161,7 +178,7 @@ def business_clock(hours: dict[str, Any] | None) -> Callable[[datetime, datetime
     def window(day: date) -> tuple[datetime, datetime] | None:
         """The day's open window, worked out once per day however many mentions ask."""
         if day not in windows:
-            windows[day] = week.window(day) if day.weekday() in week.days else None
+            windows[day] = week.window(day) if week.opens_on(day) else None
         return windows[day]
 
     def elapsed(start: datetime, end: datetime) -> timedelta:
@@ -199,7 +216,43 @@ def _read(hours: dict[str, Any]) -> _Hours:
     closes = _minutes(end, allow_midnight_end=True)
     if opens == closes:
         raise ValueError("Business hours open and close at the same time.")
-    return _Hours(_zone(zone), frozenset(days), opens, closes)
+    return _Hours(
+        _zone(zone),
+        frozenset(days),
+        opens,
+        closes,
+        _country(hours.get("holidays")),
+        _days_off(hours.get("off")),
+    )
+
+
+def _country(code: object) -> holidays.HolidayBase | None:
+    if code is None:
+        return None
+    if not isinstance(code, str) or code.upper() not in holidays.list_supported_countries():
+        raise ValueError(f"No public holidays are known for “{code!s:.20}”.")
+    return holidays.country_holidays(code.upper())
+
+
+def _days_off(days: object) -> frozenset[date]:
+    if days is None:
+        return frozenset()
+    try:
+        return frozenset(date.fromisoformat(str(day)) for day in days)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        raise ValueError(f"Days off are ISO dates (2026-12-31): {days!r:.60}") from None
+
+
+def closing(hours: dict[str, Any] | None, *, country: str | None, off: list[str]) -> str:
+    """How public holidays and days off close these hours, in a line."""
+    parts = []
+    if country:
+        parts.append(f"{country}'s public holidays")
+    if off:
+        parts.append(f"{len(off)} day{'s' * (len(off) != 1)} off ({', '.join(off[:5])})")
+    if hours is None:
+        return "Around the clock: holidays and days off close nothing until business hours are set."
+    return "Closed on " + " and ".join(parts) + "." if parts else "No holidays or days off."
 
 
 def _minutes(text: str, *, allow_midnight_end: bool) -> int:

@@ -8,7 +8,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.team.business_hours import AROUND_THE_CLOCK, describe_hours, parse_hours, sla_due
+from bot.team.business_hours import (
+    AROUND_THE_CLOCK,
+    business_clock,
+    describe_hours,
+    parse_hours,
+    sla_due,
+)
 
 SEOUL = ZoneInfo("Asia/Seoul")
 BERLIN = ZoneInfo("Europe/Berlin")  # 2025: forward on Sun 30 March, back on Sun 26 October
@@ -236,3 +242,30 @@ def test_impossible_sla_targets_raise(start: datetime, minutes: int, hours: Any,
     with pytest.raises(ValueError) as caught:
         sla_due(start, minutes, hours)
     assert says in str(caught.value)
+
+
+KST = ZoneInfo("Asia/Seoul")
+WEEK_KR = {"tz": "Asia/Seoul", "days": [0, 1, 2, 3, 4], "start": "09:00", "end": "18:00"}
+
+
+def test_the_sla_clock_skips_public_holidays_and_the_teams_days_off() -> None:
+    """Christmas Eve at 17:00, two hours to answer: an hour that evening, then Christmas
+    (a public holiday in Korea) and the weekend are closed, so it is due Monday 10:00;
+    with Monday a day off of the team's own, Tuesday 10:00."""
+    eve = datetime(2026, 12, 24, 17, 0, tzinfo=KST)
+    assert sla_due(eve, 120, WEEK_KR) == datetime(2026, 12, 25, 10, 0, tzinfo=KST)
+    holidays_kr = WEEK_KR | {"holidays": "KR"}
+    assert sla_due(eve, 120, holidays_kr) == datetime(2026, 12, 28, 10, 0, tzinfo=KST)
+    day_off = holidays_kr | {"off": ["2026-12-28"]}
+    assert sla_due(eve, 120, day_off) == datetime(2026, 12, 29, 10, 0, tzinfo=KST)
+    clock = business_clock(day_off)
+    assert clock(eve, datetime(2026, 12, 29, 10, 0, tzinfo=KST)) == timedelta(hours=2)
+
+
+@pytest.mark.parametrize(
+    ("closing", "says"),
+    [({"holidays": "XX"}, "No public holidays are known"), ({"off": ["soon"]}, "ISO dates")],
+)
+def test_holidays_and_days_off_that_cannot_be_read_say_so(closing: Any, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        sla_due(datetime(2026, 12, 24, 17, 0, tzinfo=KST), 60, WEEK_KR | closing)
