@@ -9,7 +9,7 @@ from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
 from bot.errors import Refused
-from bot.inbox import assignment, triage
+from bot.inbox import assignment, duty, triage
 from bot.inbox.assignment import ACTION_UNDO_ASSIGN
 from bot.inbox.cards import (
     ACTION_APPROVE,
@@ -122,6 +122,20 @@ def _history(rt: Runtime) -> Any:
     return handle
 
 
+def _hand_over(rt: Runtime, *, to_inbox: bool) -> Any:
+    """Going off duty: one's open items back to the inbox, or to the person picked."""
+
+    def handle(body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        with answering(rt, body, respond):
+            target = None if to_inbox else action.get("selected_user")
+            if not to_inbox and not target:
+                raise Refused("Pick the person to hand them to.")
+            done = duty.hand_over(rt, who_clicked(body), target)
+            respond(text=done, response_type="ephemeral", replace_original=True)
+
+    return handle
+
+
 def _fill_saved(rt: Runtime) -> Any:
     """A saved reply picked in the reply or DM modal: the text box filled with it."""
 
@@ -169,6 +183,8 @@ def register(app: App, rt: Runtime) -> None:
     app.action(STATUS_ACTION)(ack=acknowledge, lazy=[_status_update(rt)])
     app.action(SAVED_ACTION)(ack=acknowledge, lazy=[_fill_saved(rt)])
     app.action(ACTION_HISTORY)(ack=acknowledge, lazy=[_history(rt)])
+    app.action(duty.RETURN_ACTION)(ack=acknowledge, lazy=[_hand_over(rt, to_inbox=True)])
+    app.action(duty.GIVE_ACTION)(ack=acknowledge, lazy=[_hand_over(rt, to_inbox=False)])
     for action_id, to in (
         (PAUSE_ACTION, batches.PAUSED),
         (RESUME_ACTION, batches.RUNNING),

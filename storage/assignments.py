@@ -9,7 +9,8 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from storage.db import insert_into
-from storage.models import Account, Grant, Mention, Note
+from storage.models import Account, Grant, Member, Mention, Note
+from storage.team import ACTING_ROLES
 
 CLOSED = ("resolved", "ignored")
 """Statuses that take a mention off everyone's list."""
@@ -170,3 +171,33 @@ def reminders_due(session: Session, account_id: int, now: datetime, limit: int =
             .limit(limit)
         )
     )
+
+
+def next_on_duty(session: Session, account: Account, now: datetime) -> Member | None:
+    """The person on duty the account's next card goes to, marked as given one now; None
+    if auto-assign is off or nobody fits."""
+    if account.auto_assign_max is None:
+        return None
+    open_items = (
+        select(Mention.assignee_id, func.count(Mention.id).label("open"))
+        .where(Mention.status.in_(OPEN), Mention.assignee_id.is_not(None))
+        .group_by(Mention.assignee_id)
+        .subquery()
+    )
+    chosen = session.scalar(
+        select(Member)
+        .join(Grant, Grant.member_id == Member.id)
+        .outerjoin(open_items, open_items.c.assignee_id == Member.id)
+        .where(
+            Member.on_duty.is_(True),
+            Grant.account_id == account.id,
+            Grant.role.in_(ACTING_ROLES),
+            func.coalesce(open_items.c.open, 0) < account.auto_assign_max,
+        )
+        .order_by(Member.auto_assigned_at.is_not(None), Member.auto_assigned_at, Member.id)
+        .limit(1)
+        .with_for_update(of=Member)
+    )
+    if chosen is not None:
+        chosen.auto_assigned_at = now
+    return chosen

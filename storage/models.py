@@ -101,6 +101,9 @@ class Account(Base):
     # numbers, e-mail addresses and domains are the account's own, not personal data.
     phone_region: Mapped[str | None] = mapped_column(String(2))
     own_data: Mapped[list[str] | None] = mapped_column(JSON)
+    # Auto-assign: each new card goes to the next person on duty with a role on the
+    # account and fewer than this many open items (None: cards wait in the inbox).
+    auto_assign_max: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -123,6 +126,11 @@ class Member(Base):
     user_id: Mapped[str] = mapped_column(String(32))
     cotag: Mapped[str | None] = mapped_column(String(8))
     tz: Mapped[str | None] = mapped_column(String(64))
+    # On duty: new cards of auto-assigning accounts come to them, in turn (the one given
+    # a card longest ago first); off duty, no SLA reminder pings them.
+    on_duty: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    duty_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    auto_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

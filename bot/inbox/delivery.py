@@ -42,6 +42,8 @@ from bot.slack.mrkdwn import permalink
 from bot.slack.pace import waiting, without_waiting
 from bot.team.business_hours import sla_due
 from bot.worker import current_worker
+from storage.assignments import Changed, next_on_duty, set_assignee
+from storage.events import record_event
 from storage.mentions import (
     claim_card,
     conversation_card,
@@ -215,6 +217,8 @@ def post_mention(
                 return "held for its surge group"
         # What is known of its author, on a card of its own; a thread reply's is its card's.
         known = known_before(session, mention.author_id, mention.id) if card is None else None
+        # A new card of an auto-assigning account goes to the next person on duty.
+        given = _auto_assign(session, account, mention, rt.clock()) if card is None else None
         # A new card goes where the account's routes send it; a thread reply follows its card.
         if card is None:
             channel = channel_for(session, account, mention.text)
@@ -242,7 +246,14 @@ def post_mention(
                 # Hours written by hand into the database must not hold cards back.
                 logger.error("account %s: %s; SLA counted around the clock", account.id, exc)
                 sla_due_at = mention.created_at + timedelta(minutes=account.sla_minutes)
-        view = _view(mention, account.handle, thread_count=0, sla_due_at=sla_due_at, known=known)
+        view = _view(
+            mention,
+            account.handle,
+            thread_count=0,
+            sla_due_at=sla_due_at,
+            known=known,
+            assignee=given.user_id if given else None,
+        )
         try:
             ts = _post_once(rt, channel, mention, view, thread_ts)
         except SlackChannelUnavailable as exc:
@@ -277,6 +288,11 @@ def post_mention(
         raise
     with rt.sessions.begin() as session:
         record_card(session, mention_id, channel, ts, thread_ts, rt.clock(), sla_due_at)
+    if given is not None:
+        try:
+            rt.publish_home(rt, given.team_id, given.user_id)
+        except SlackError as exc:
+            logger.warning("Home of %s not refreshed: %s", given.user_id, exc)
     with waiting():  # the card is up: what follows it is not tried again if refused
         if broken is not None:
             _say_route_broken(rt, channel, ts, account.handle, *broken)
@@ -426,6 +442,33 @@ def card_item(session: Session, row: Outbound, *, undone: bool = False) -> CardO
         error=row.error,
         undone=undone,
     )
+
+
+def _auto_assign(
+    session: Session, account: Account, mention: Mention, now: datetime
+) -> Member | None:
+    """Give the new card to the next person on duty, if the account auto-assigns and
+    someone fits; whom. A card posted again after Slack refused it keeps whom it had."""
+    if mention.assignee_id is not None:
+        return session.get(Member, mention.assignee_id)
+    given = next_on_duty(session, account, now)
+    if given is None:
+        return None
+    try:
+        set_assignee(session, mention, given.id, now)
+    except Changed:
+        return None  # someone assigned it meanwhile: theirs stands
+    record_event(
+        session,
+        "mention.assigned",
+        now,
+        account_id=account.id,
+        mention_id=mention.id,
+        previous=None,
+        assignee=given.user_id,
+        via="auto",
+    )
+    return given
 
 
 def _view(

@@ -37,6 +37,7 @@ def remind(mention_id: int) -> str:
             return "not needed"
         account = session.get_one(Account, mention.account_id)
         assignee = session.get(Member, mention.assignee_id) if mention.assignee_id else None
+        off_duty = assignee is not None and not assignee.on_duty and assignee.duty_since is not None
         late = now - mention.sla_due_at if mention.sla_due_at else None
         record_event(
             session,
@@ -49,7 +50,13 @@ def remind(mention_id: int) -> str:
         sla_minutes = account.sla_minutes
     thread = card_thread(rt, mention_id)
     if thread is not None:
-        who = f"<@{assignee.user_id}>" if assignee else "<!here> nobody is assigned yet, and"
+        if assignee is None:
+            who = "<!here> nobody is assigned yet, and"
+        elif off_duty:
+            # They said they are off duty: the channel is told, not their phone.
+            who = "<!here> its assignee is off duty, and"
+        else:
+            who = f"<@{assignee.user_id}>"
         text = (
             f":alarm_clock: {who} this mention has had no reply for {sla_minutes} min, "
             "the account's first-response target."

@@ -1,0 +1,154 @@
+"""Who is on duty, and new cards given to them in turn.
+
+`/roost duty on|off` puts a person on or off duty. An account with auto-assign on
+(`/roost autoassign @account on 5`) gives each new card to the next person on duty who
+holds a role that acts on it and has fewer than its limit of open items: the one given
+a card longest ago first. No one fits: the card waits in the inbox, as without
+auto-assign. Going off duty with open items offers to hand them to someone or return
+them to the inbox; off duty, SLA reminders ping the channel, not them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from bot.errors import Refused
+from bot.inbox.assignment import assign
+from bot.runtime import Runtime
+from bot.slack.blocks import button, context, section
+from bot.team.admin import require_manager_of
+from bot.team.people import Who, visible_accounts
+from storage.assignments import OPEN
+from storage.events import record_event
+from storage.models import Account, Member, Mention
+from storage.team import member
+
+DUTY_USAGE = (
+    "`/roost duty on` or `off` puts you on or off duty; `/roost duty` says who is on. "
+    "`/roost autoassign @account on 5` gives its new cards to those on duty in turn, five "
+    "open items each at most; `off` stops it (owners and admins)."
+)
+RETURN_ACTION = "duty.return"
+"""Going off duty: the button that returns one's open items to the inbox."""
+GIVE_ACTION = "duty.give"
+"""Going off duty: the person picker that hands one's open items to someone."""
+MOST_OPEN = 100
+"""The highest limit of open items auto-assign takes."""
+
+
+def duty_command(rt: Runtime, who: Who, text: str) -> tuple[str, list[dict[str, Any]] | None]:
+    word = text.strip().lower()
+    now = rt.clock()
+    if word not in ("", "on", "off"):
+        raise ValueError(DUTY_USAGE)
+    if not word:
+        with rt.sessions() as session:
+            on = list(
+                session.scalars(
+                    select(Member.user_id)
+                    .where(Member.team_id == who.team_id, Member.on_duty.is_(True))
+                    .order_by(Member.duty_since)
+                )
+            )
+        listed = ", ".join(f"<@{user}>" for user in on) or "nobody"
+        return f"On duty: {listed}. {DUTY_USAGE}", None
+    with rt.sessions.begin() as session:
+        me = member(session, who.team_id, who.user_id, now)
+        me.on_duty, me.duty_since = word == "on", now
+        record_event(session, f"duty.{word}", now, actor=who.user_id)
+        open_items = _open_of(session, me.id)
+    if word == "on":
+        return "You are on duty: auto-assigning accounts give you new cards in turn.", None
+    if not open_items:
+        return "You are off duty, with nothing open.", None
+    text = (
+        f"You are off duty, with {open_items} open item{'s' * (open_items != 1)} still yours. "
+        "Hand them to someone on duty, or return them to the inbox."
+    )
+    picker = {
+        "type": "users_select",
+        "action_id": GIVE_ACTION,
+        "placeholder": {"type": "plain_text", "text": "Give them to…"},
+    }
+    actions = [button("Return them to the inbox", RETURN_ACTION, "inbox"), picker]
+    return text, [
+        section(text),
+        {"type": "actions", "block_id": "duty_handover", "elements": actions},
+        context("Nothing moves until you choose."),
+    ]
+
+
+def _open_of(session: Session, member_id: int) -> int:
+    return int(
+        session.scalar(
+            select(func.count(Mention.id)).where(
+                Mention.assignee_id == member_id, Mention.status.in_(OPEN)
+            )
+        )
+        or 0
+    )
+
+
+def hand_over(rt: Runtime, who: Who, target: str | None) -> str:
+    """Give every open item of the person's to `target`, or back to the inbox (None), each
+    as its own Assign would; what was done, and what could not be."""
+    with rt.sessions() as session:
+        me = member(session, who.team_id, who.user_id, rt.clock())
+        mine = list(
+            session.scalars(
+                select(Mention.id).where(Mention.assignee_id == me.id, Mention.status.in_(OPEN))
+            )
+        )
+    moved, refused = 0, []
+    for mention_id in mine:
+        try:
+            assign(rt, who, mention_id, target, via="duty")
+            moved += 1
+        except Refused as exc:
+            refused.append(str(exc))
+    where = f"to <@{target}>" if target else "back to the inbox"
+    said = f"Moved {moved} open item{'s' * (moved != 1)} {where}."
+    if refused:
+        said += f" {len(refused)} stayed yours: {refused[0]}"
+    return said
+
+
+def auto_assign_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
+    """`/roost autoassign @account on [N] | off`: see DUTY_USAGE."""
+    words = text.split()
+    if len(words) not in (2, 3) or not words[0].startswith("@"):
+        raise ValueError(DUTY_USAGE)
+    with rt.sessions() as session:
+        (account,) = visible_accounts(rt, session, who, words[0].lstrip("@"))
+    require_manager_of(rt, who, account.id)
+    if words[1].lower() == "off" and len(words) == 2:
+        limit = None
+    elif words[1].lower() == "on":
+        raw = words[2] if len(words) == 3 else "5"
+        if not raw.isdigit() or not 1 <= int(raw) <= MOST_OPEN:
+            raise ValueError(f"The limit is a number of open items, 1 to {MOST_OPEN}.")
+        limit = int(raw)
+    else:
+        raise ValueError(DUTY_USAGE)
+    with rt.sessions.begin() as session:
+        session.execute(
+            update(Account).where(Account.id == account.id).values(auto_assign_max=limit)
+        )
+        record_event(
+            session,
+            "account.auto_assign",
+            rt.clock(),
+            actor=who.user_id,
+            account_id=account.id,
+            limit=limit,
+        )
+    if limit is None:
+        return f"*@{account.handle}*'s new cards wait in the inbox again.", None
+    return (
+        f"*@{account.handle}* gives each new card to the next person on duty with a role on "
+        f"it and fewer than {limit} open items.",
+        None,
+    )

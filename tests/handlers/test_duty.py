@@ -1,0 +1,116 @@
+"""On duty and auto-assign through Slack: people go on and off duty, an auto-assigning
+account gives its new cards to those on duty in turn within a limit of open items,
+going off duty offers to hand one's items over, and off duty nobody's phone is pinged
+by an SLA reminder."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from slack_bolt import App
+from sqlalchemy import select
+
+from bot.inbox.duty import RETURN_ACTION
+from bot.inbox.intake import Intake
+from bot.inbox.sla import remind
+from bot.runtime import Runtime
+from storage.models import Account, Event, Member, Mention
+from tests.conftest import AGENT, BRAND_CHANNEL, LEAD, OWNER, run_jobs
+from tests.fakes.slack_api import FakeSlack
+from tests.fakes.x_api import FakeX
+from tests.handlers.signed import card_click, command, dispatch, make_app
+
+
+def roost(app: App, fake_slack: FakeSlack, text: str, user: str = OWNER) -> dict[str, Any]:
+    assert command(app, fake_slack, text, user=user).status == 200
+    return dict(fake_slack.responses[-1])
+
+
+def new_mentions(rt: Runtime, fake_x: FakeX, brand: Account, texts: list[str]) -> None:
+    for n, text in enumerate(texts):
+        fake_x.add_user(f"fan{n}{len(text)}")
+        fake_x.post_mention("brand", author=f"fan{n}{len(text)}", text=f"@brand {text}")
+    Intake(rt).poll(brand)
+    run_jobs(rt)
+
+
+def assignees(rt: Runtime) -> list[str | None]:
+    with rt.sessions() as session:
+        return [
+            user
+            for _, user in session.execute(
+                select(Mention.id, Member.user_id)
+                .outerjoin(Member, Member.id == Mention.assignee_id)
+                .order_by(Mention.id)
+            )
+        ]
+
+
+def test_new_cards_go_to_those_on_duty_in_turn_within_their_limit(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, jane_card: dict[str, Any]
+) -> None:
+    app = make_app(rt)
+    assert "Only an owner" in roost(app, fake_slack, "autoassign @brand on 1", user=AGENT)["text"]
+    assert "fewer than 1 open items" in roost(app, fake_slack, "autoassign @brand on 1")["text"]
+    assert "on duty" in roost(app, fake_slack, "duty on", user=AGENT)["text"]
+    roost(app, fake_slack, "duty on", user=LEAD)
+    said = roost(app, fake_slack, "duty")["text"]
+    assert f"<@{AGENT}>" in said and f"<@{LEAD}>" in said
+
+    new_mentions(rt, fake_x, brand, ["one", "two", "three"])
+
+    first, *given = assignees(rt)  # jane's card came before auto-assign: in the inbox
+    assert first is None and sorted(given[:2]) == sorted([AGENT, LEAD]) and given[2] is None
+    cards = [m for m in fake_slack.messages(BRAND_CHANNEL) if "thread_ts" not in m]
+    assert f"assigned to <@{given[0]}>" in json.dumps(cards[1]["blocks"])
+    with rt.sessions() as session:
+        auto = session.scalars(select(Event).where(Event.kind == "mention.assigned")).all()
+    assert [e.detail["via"] for e in auto] == ["auto", "auto"]
+
+
+def test_going_off_duty_offers_to_hand_over_and_off_duty_is_not_pinged(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, jane_card: dict[str, Any]
+) -> None:
+    app = make_app(rt)
+    roost(app, fake_slack, "autoassign @brand on 5")
+    roost(app, fake_slack, "duty on", user=AGENT)
+    new_mentions(rt, fake_x, brand, ["one", "two"])
+    assert assignees(rt)[1:] == [AGENT, AGENT]
+
+    answer = roost(app, fake_slack, "duty off", user=AGENT)
+    assert "with 2 open items still yours" in answer["text"]
+    later = rt.clock() + timedelta(hours=2)
+    rt.clock = lambda: later
+    with rt.sessions() as session:
+        second = session.scalars(select(Mention.id).order_by(Mention.id)).all()[1]
+    assert remind(second) == "reminded"
+    reminders = [
+        m["text"]
+        for m in fake_slack.messages(BRAND_CHANNEL)
+        if ":alarm_clock:" in m.get("text", "")
+    ] + [
+        m["text"]
+        for card in fake_slack.messages(BRAND_CHANNEL)
+        for m in fake_slack.thread(BRAND_CHANNEL, card["ts"])
+        if ":alarm_clock:" in m.get("text", "")
+    ]
+    assert any("its assignee is off duty" in text for text in reminders)
+    assert not any(f"<@{AGENT}>" in text for text in reminders)
+
+    (button,) = [
+        e
+        for b in answer["blocks"]
+        for e in b.get("elements", [])
+        if e.get("action_id") == RETURN_ACTION
+    ]
+    click = {
+        "action_id": RETURN_ACTION,
+        "block_id": "duty_handover",
+        "type": "button",
+        "value": "inbox",
+    }
+    assert dispatch(app, card_click(fake_slack, click, user=AGENT)).status == 200
+    assert "Moved 2 open items back to the inbox" in fake_slack.responses[-1]["text"]
+    assert assignees(rt)[1:] == [None, None]
