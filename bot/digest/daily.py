@@ -68,7 +68,7 @@ from storage.digests import (
     texts_between,
 )
 from storage.events import record_event
-from storage.models import Account, Digest, DigestSchedule, Member
+from storage.models import Account, Digest, DigestSchedule, Grant, Member
 from storage.team import roles_of
 
 logger = logging.getLogger(__name__)
@@ -272,6 +272,15 @@ def gather(rt: Runtime, channel: str, plan: Plan, now: datetime) -> DigestFacts:
         texts = texts_between(session, ids, since, now, TERM_TEXTS)
         scheduled = scheduled_between(session, ids, now, day_ends)
         surges = surge_lines(session, ids, since, now)
+        on_duty = list(
+            session.scalars(
+                select(Member.user_id)
+                .join(Grant, Grant.member_id == Member.id)
+                .where(Member.on_duty.is_(True), Grant.account_id.in_(ids))
+                .distinct()
+                .order_by(Member.user_id)
+            )
+        )
     week = period_figures(
         rows, until=now, days=7, zone=zone, handles=_handles(accounts), clocks=clocks(accounts)
     )
@@ -294,9 +303,10 @@ def gather(rt: Runtime, channel: str, plan: Plan, now: datetime) -> DigestFacts:
         terms=recurring_terms(texts, exclude=own_words(accounts)),
         terms_read=len(texts),
         scheduled=_scheduled(scheduled),
-        names=_names(rt, _named_people(by_assignee, oldest, overdue, week)),
+        names=_names(rt, _named_people(by_assignee, oldest, overdue, week) + on_duty),
         spend=_spend_lines(rt, accounts),
         surges=surges,
+        on_duty=on_duty,
     )
 
 

@@ -79,6 +79,7 @@ class DigestFacts:
     spend: list[str] = field(default_factory=list)  # a line per account on what X bills
     surges: list[str] = field(default_factory=list)  # a line per surge since, mrkdwn
     overnight_label: str = "overnight"  # "since Friday evening", for Monday's weekday digest
+    on_duty: list[str] = field(default_factory=list)  # Slack users on duty, at its time
 
     @property
     def quiet(self) -> bool:
@@ -123,6 +124,9 @@ def digest_blocks(facts: DigestFacts) -> tuple[str, list[dict[str, Any]]]:
     )
     blocks: list[dict[str, Any]] = [header(title), section(came_in)]
     blocks.extend(section(line) for line in facts.surges)
+    if facts.on_duty:
+        on = ", ".join(_who(user, facts.names) for user in facts.on_duty)
+        blocks.append(context(f":large_green_circle: On duty: {on}"))
     blocks.append(section(_open_text(facts)))
     if facts.overdue_total:
         blocks.append(

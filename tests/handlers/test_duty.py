@@ -58,6 +58,9 @@ def test_new_cards_go_to_those_on_duty_in_turn_within_their_limit(
     roost(app, fake_slack, "duty on", user=LEAD)
     said = roost(app, fake_slack, "duty")["text"]
     assert f"<@{AGENT}>" in said and f"<@{LEAD}>" in said
+    fake_slack.add_user(AGENT, "agent")
+    digest = json.dumps(roost(app, fake_slack, "digest")["blocks"])
+    assert "On duty: @agent" in digest and f"<@{AGENT}>" not in digest  # named, not pinged
 
     new_mentions(rt, fake_x, brand, ["one", "two", "three"])
 
