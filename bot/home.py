@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 
 from bot.digest.spend import digest_line
 from bot.help import HELP
+from bot.inbox.duty import duty_blocks, is_on_duty
 from bot.inbox.worklists import HOME_ITEMS, WorkList, home_list, work_lists
 from bot.posts.compose import queue_of
 from bot.posts.views import queue_blocks
@@ -33,9 +34,10 @@ def publish_home(rt: Runtime, team_id: str, user_id: str) -> None:
     mine, open_ = work_lists(rt, team_id, user_id, HOME_ITEMS)
     scheduled = queue_of(rt, Who(team_id, user_id), mine_only=True)[:HOME_POSTS]
     posts = queue_blocks(scheduled, user_id) if scheduled else []
-    rt.slack.views_publish(
-        user_id=user_id, view=home_view(mine, open_, posts, _spend(rt, team_id, user_id))
+    view = home_view(
+        mine, open_, posts, _spend(rt, team_id, user_id), on_duty=is_on_duty(rt, team_id, user_id)
     )
+    rt.slack.views_publish(user_id=user_id, view=view)
 
 
 def _spend(rt: Runtime, team_id: str, user_id: str) -> list[str]:
@@ -58,10 +60,13 @@ def home_view(
     open_: WorkList,
     scheduled: list[dict[str, Any]] | None = None,
     spend: list[str] | None = None,
+    *,
+    on_duty: bool = False,
 ) -> dict[str, Any]:
-    """The App Home: assigned to me, then unassigned in my accounts, each with its buttons;
-    then the person's scheduled posts, and what X bills for the accounts they own."""
-    blocks: list[dict[str, Any]] = [header("Assigned to me")]
+    """The App Home: whether I am on duty, assigned to me, then unassigned in my
+    accounts, each with its buttons; then the person's scheduled posts, and what X bills
+    for the accounts they own."""
+    blocks: list[dict[str, Any]] = [*duty_blocks(on_duty), header("Assigned to me")]
     blocks.extend(home_list(mine, "Nothing is assigned to you. :tada:", "/roost mine"))
     blocks.append(header("Unassigned in your accounts"))
     blocks.extend(home_list(open_, "Every open mention has someone.", "/roost inbox"))

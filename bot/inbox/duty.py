@@ -35,6 +35,9 @@ RETURN_ACTION = "duty.return"
 """Going off duty: the button that returns one's open items to the inbox."""
 GIVE_ACTION = "duty.give"
 """Going off duty: the person picker that hands one's open items to someone."""
+TOGGLE_ACTION = "duty.toggle"
+"""The App Home's button that puts its person on or off duty (its value says which)."""
+
 MOST_OPEN = 100
 """The highest limit of open items auto-assign takes."""
 
@@ -152,3 +155,23 @@ def auto_assign_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
         f"it and fewer than {limit} open items.",
         None,
     )
+
+
+def duty_blocks(on_duty: bool) -> list[dict[str, Any]]:
+    """The App Home's line on the person's duty, with the button that changes it."""
+    if on_duty:
+        said = ":large_green_circle: You are on duty: auto-assigning accounts give you new cards."
+        flip = button("Go off duty", TOGGLE_ACTION, "off")
+    else:
+        said = ":white_circle: You are off duty."
+        flip = button("Go on duty", TOGGLE_ACTION, "on", style="primary")
+    return [section(said) | {"accessory": flip}]
+
+
+def is_on_duty(rt: Runtime, team_id: str, user_id: str) -> bool:
+    with rt.sessions() as session:
+        return bool(
+            session.scalar(
+                select(Member.on_duty).where(Member.team_id == team_id, Member.user_id == user_id)
+            )
+        )

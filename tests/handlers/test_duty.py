@@ -117,3 +117,44 @@ def test_going_off_duty_offers_to_hand_over_and_off_duty_is_not_pinged(
     assert dispatch(app, card_click(fake_slack, click, user=AGENT)).status == 200
     assert "Moved 2 open items back to the inbox" in fake_slack.responses[-1]["text"]
     assert assignees(rt)[1:] == [None, None]
+
+
+def test_the_app_home_says_whether_one_is_on_duty_and_changes_it(
+    rt: Runtime, fake_slack: FakeSlack, brand: Account, jane_card: dict[str, Any]
+) -> None:
+    from bot.home import publish_home
+    from bot.inbox.duty import TOGGLE_ACTION
+    from tests.fakes.slack_api import action_body
+
+    app = make_app(rt)
+    fake_slack.add_user(AGENT, "agent")
+    publish_home(rt, fake_slack.team_id, AGENT)
+    home = fake_slack.views[-1]["view"]
+    assert "You are off duty" in json.dumps(home["blocks"])
+    (flip,) = [
+        b["accessory"]
+        for b in home["blocks"]
+        if b.get("accessory", {}).get("action_id") == TOGGLE_ACTION
+    ]
+    click = {
+        "type": "block_actions",
+        "team": {"id": fake_slack.team_id},
+        "user": {"id": AGENT, "team_id": fake_slack.team_id},
+        "api_app_id": "AROOST",
+        "container": {"type": "view", "view_id": "V0HOME"},
+        "view": {"id": "V0HOME", "type": "home"},
+        "trigger_id": fake_slack.issue_trigger(),
+        "actions": [
+            {
+                "action_id": TOGGLE_ACTION,
+                "block_id": "duty",
+                "type": "button",
+                "value": flip["value"],
+            }
+        ],
+    }
+    assert flip["value"] == "on"
+    assert dispatch(app, action_body(click)).status == 200
+    fake_slack.wait_for(lambda: fake_slack.dms(AGENT) or None)
+    assert "You are on duty" in fake_slack.dms(AGENT)[-1]["text"]
+    fake_slack.wait_for(lambda: "You are on duty" in json.dumps(fake_slack.views[-1]["view"]))
