@@ -12,7 +12,7 @@ HELP = """*Roost* brings every @mention of your X accounts into Slack as cards.
 • A card whose author wrote before says what the team knows of them (earlier conversations, who answered, notes, a mark), with *History*; `/roost note @handle …` adds a note that follows them (so does a thread note that names them), `/roost flag @handle vip|press|blocked|off` marks them (owners and admins).
 • `/roost allow @account 1588-0000` lets the account's own number, address or domain through the personal-data guard; `/roost region @account US` reads its numbers as that region's (owners and admins).
 • `/roost holidays @account KR` closes its business hours (and SLA clocks) on that country's public holidays; `/roost holidays @account off 2026-12-31` adds a day off.
-• `/roost duty on|off` puts you on or off duty; `/roost autoassign @account on 5` gives its new cards to those on duty in turn (owners and admins). Off duty, SLA reminders do not ping you.
+• `/roost duty on|off` puts you on or off duty; `/roost autoassign @account on 5` gives its new cards to those on duty in turn, and `/roost rota @account @person Mon-Fri 09:00-18:00` puts people on duty by the week (owners and admins). Off duty, SLA reminders do not ping you.
 • `/roost mine` lists what is assigned to you; `/roost inbox [@account]` what waits without an assignee. Your App Home shows both.
 • `/roost accounts` lists the X accounts, connects one, and opens each one's settings and routes; `/roost team` shows who holds which role, and grants, revokes and sets CoTags.
 • `/roost route @account 아이폰|iphone #channel` sends matching mentions to a department's channel; `/roost routes @account` lists them with a Test button.

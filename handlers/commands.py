@@ -12,7 +12,7 @@ from bot.digest.spend import spend
 from bot.digest.stats import stats
 from bot.help import HELP
 from bot.inbox import routing
-from bot.inbox.duty import auto_assign_command, duty_command
+from bot.inbox.duty import auto_assign_command, duty_command, rota_command
 from bot.inbox.people import flag_command, note_command
 from bot.inbox.route_views import matches_text, routes_blocks
 from bot.inbox.worklists import LIST_ITEMS, list_text, work_lists
@@ -62,6 +62,7 @@ def register(app: App, rt: Runtime) -> None:
         "holidays": lambda who, rest, _: holidays_command(rt, who, rest),
         "duty": lambda who, rest, _: duty_command(rt, who, rest),
         "autoassign": lambda who, rest, _: auto_assign_command(rt, who, rest),
+        "rota": lambda who, rest, _: rota_command(rt, who, rest),
         "audit": lambda who, rest, _: (
             audit.send_audit(rt, team_id=who.team_id, user_id=who.user_id, text=rest),
             None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import Select, func, select, update
@@ -173,9 +173,12 @@ def reminders_due(session: Session, account_id: int, now: datetime, limit: int =
     )
 
 
-def next_on_duty(session: Session, account: Account, now: datetime) -> Member | None:
-    """The person on duty the account's next card goes to, marked as given one now; None
-    if auto-assign is off or nobody fits."""
+def next_on_duty(
+    session: Session, account: Account, now: datetime, rostered: Collection[str] = ()
+) -> Member | None:
+    """The person on duty (by hand, or `rostered` by the account's rota now) the account's
+    next card goes to, marked as given one now; None if auto-assign is off or nobody
+    fits."""
     if account.auto_assign_max is None:
         return None
     open_items = (
@@ -189,7 +192,7 @@ def next_on_duty(session: Session, account: Account, now: datetime) -> Member | 
         .join(Grant, Grant.member_id == Member.id)
         .outerjoin(open_items, open_items.c.assignee_id == Member.id)
         .where(
-            Member.on_duty.is_(True),
+            Member.on_duty.is_(True) | Member.user_id.in_(list(rostered)),
             Grant.account_id == account.id,
             Grant.role.in_(ACTING_ROLES),
             func.coalesce(open_items.c.open, 0) < account.auto_assign_max,

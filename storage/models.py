@@ -104,6 +104,9 @@ class Account(Base):
     # Auto-assign: each new card goes to the next person on duty with a role on the
     # account and fewer than this many open items (None: cards wait in the inbox).
     auto_assign_max: Mapped[int | None] = mapped_column(Integer)
+    # The weekly rota: [{"user": a Slack user, "hours": business hours}], in the
+    # workspace's time zone; whoever's hours it is counts as on duty for the account.
+    rota: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -40,7 +40,7 @@ from bot.runtime import Runtime
 from bot.slack.client import find_posted, translate_errors
 from bot.slack.mrkdwn import permalink
 from bot.slack.pace import waiting, without_waiting
-from bot.team.business_hours import sla_due
+from bot.team.business_hours import sla_due, within
 from bot.worker import current_worker
 from storage.assignments import Changed, next_on_duty, set_assignee
 from storage.events import record_event
@@ -451,7 +451,8 @@ def _auto_assign(
     someone fits; whom. A card posted again after Slack refused it keeps whom it had."""
     if mention.assignee_id is not None:
         return session.get(Member, mention.assignee_id)
-    given = next_on_duty(session, account, now)
+    rostered = [entry["user"] for entry in account.rota or () if within(entry["hours"], now)]
+    given = next_on_duty(session, account, now, rostered)
     if given is None:
         return None
     try:

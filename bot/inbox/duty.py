@@ -10,6 +10,7 @@ them to the inbox; off duty, SLA reminders ping the channel, not them.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -20,11 +21,12 @@ from bot.inbox.assignment import assign
 from bot.runtime import Runtime
 from bot.slack.blocks import button, context, section
 from bot.team.admin import require_manager_of
+from bot.team.business_hours import describe_hours, overlap, parse_hours
 from bot.team.people import Who, visible_accounts
 from storage.assignments import OPEN
 from storage.events import record_event
 from storage.models import Account, Member, Mention
-from storage.team import member
+from storage.team import ACTING_ROLES, member, role_on
 
 DUTY_USAGE = (
     "`/roost duty on` or `off` puts you on or off duty; `/roost duty` says who is on. "
@@ -174,4 +176,78 @@ def is_on_duty(rt: Runtime, team_id: str, user_id: str) -> bool:
             session.scalar(
                 select(Member.on_duty).where(Member.team_id == team_id, Member.user_id == user_id)
             )
+        )
+
+
+ROTA_USAGE = (
+    "`/roost rota @account @person Mon-Fri 09:00-18:00` puts someone on the account's "
+    "weekly rota, in the workspace's time zone; `/roost rota @account` shows it and "
+    "`/roost rota @account off @person` takes them off it (owners and admins)."
+)
+_PERSON = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>|([UW][A-Z0-9]{2,})")
+
+
+def rota_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
+    """`/roost rota @account [@person hours | off @person]`: whose hours make them on duty
+    for the account each week. A person's hours that overlap their own are refused."""
+    words = text.split(maxsplit=2)
+    if not words or not words[0].startswith("@"):
+        raise ValueError(ROTA_USAGE)
+    with rt.sessions() as session:
+        (account,) = visible_accounts(rt, session, who, words[0].lstrip("@"))
+    rota = list(account.rota or [])
+    if len(words) == 1:
+        if not rota:
+            return f"*@{account.handle}* has no rota. {ROTA_USAGE}", None
+        lines = [f"• <@{e['user']}>: {describe_hours(e['hours'])}" for e in rota]
+        return f"*@{account.handle}*'s rota:\n" + "\n".join(lines), None
+    require_manager_of(rt, who, account.id)
+    if words[1].lower() == "off" and len(words) == 3:
+        person = _person(words[2])
+        kept = [e for e in rota if e["user"] != person]
+        if len(kept) == len(rota):
+            return f"<@{person}> is not on *@{account.handle}*'s rota.", None
+        _save_rota(rt, who, account, kept)
+        return f"<@{person}> is off *@{account.handle}*'s rota.", None
+    if len(words) != 3:
+        raise ValueError(ROTA_USAGE)
+    person = _person(words[1])
+    try:
+        hours = parse_hours(f"{words[2]} {rt.settings.roost_time_zone}")
+    except ValueError as exc:
+        raise ValueError(f"{exc} {ROTA_USAGE}") from None
+    if hours is None:
+        raise ValueError(ROTA_USAGE)
+    with rt.sessions() as session:
+        someone = session.scalar(
+            select(Member).where(Member.team_id == who.team_id, Member.user_id == person)
+        )
+        role = role_on(session, someone.id, account.id) if someone is not None else None
+    if role not in ACTING_ROLES:
+        raise Refused(f"<@{person}> has no role on *@{account.handle}* that acts on its cards.")
+    clash = next((e for e in rota if e["user"] == person and overlap(e["hours"], hours)), None)
+    if clash is not None:
+        raise Refused(
+            f"That overlaps <@{person}>'s {describe_hours(clash['hours'])} on the rota: take "
+            f"them off it first (`/roost rota @{account.handle} off <@{person}>`)."
+        )
+    _save_rota(rt, who, account, [*rota, {"user": person, "hours": hours}])
+    return (
+        f"<@{person}> is on duty for *@{account.handle}* {describe_hours(hours)} each week.",
+        None,
+    )
+
+
+def _person(word: str) -> str:
+    found = _PERSON.fullmatch(word.strip())
+    if found is None:
+        raise ValueError(f"Name the person as @someone. {ROTA_USAGE}")
+    return found.group(1) or found.group(2)
+
+
+def _save_rota(rt: Runtime, who: Who, account: Account, rota: list[dict[str, Any]]) -> None:
+    with rt.sessions.begin() as session:
+        session.execute(update(Account).where(Account.id == account.id).values(rota=rota or None))
+        record_event(
+            session, "account.rota", rt.clock(), actor=who.user_id, account_id=account.id, rota=rota
         )

@@ -329,3 +329,25 @@ def _describe_days(days: frozenset[int]) -> str:
         else ", ".join(DAY_NAMES[d] for d in run)
         for run in runs
     )
+
+
+def within(hours: dict[str, Any], moment: datetime) -> bool:
+    """Whether `moment` falls inside the hours (their windows of the day before and the
+    day itself: hours past midnight belong to the day they open on)."""
+    week = _read(hours)
+    day = moment.astimezone(week.zone).date()
+    for opening in (day - timedelta(days=1), day):
+        if week.opens_on(opening):
+            opens, closes = week.window(opening)
+            if opens <= moment < closes:
+                return True
+    return False
+
+
+def overlap(first: dict[str, Any], second: dict[str, Any]) -> bool:
+    """Whether two weekly hours share a moment, tried over a whole week of each's windows."""
+    one, other = _read(first), _read(second)
+    start = date(2026, 1, 5)  # a Monday; a week of windows shows any overlap
+    windows = [one.window(start + timedelta(days=n)) for n in range(7) if n in one.days]
+    theirs = [other.window(start + timedelta(days=n)) for n in range(-1, 8) if n % 7 in other.days]
+    return any(a < d and c < b for a, b in windows for c, d in theirs)

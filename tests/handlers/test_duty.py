@@ -5,6 +5,7 @@ by an SLA reminder."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import timedelta
 from typing import Any
@@ -28,10 +29,13 @@ def roost(app: App, fake_slack: FakeSlack, text: str, user: str = OWNER) -> dict
     return dict(fake_slack.responses[-1])
 
 
+FANS = itertools.count()
+
+
 def new_mentions(rt: Runtime, fake_x: FakeX, brand: Account, texts: list[str]) -> None:
-    for n, text in enumerate(texts):
-        fake_x.add_user(f"fan{n}{len(text)}")
-        fake_x.post_mention("brand", author=f"fan{n}{len(text)}", text=f"@brand {text}")
+    for text in texts:
+        fan = fake_x.add_user(f"fan{next(FANS)}")["username"]
+        fake_x.post_mention("brand", author=fan, text=f"@brand {text}")
     Intake(rt).poll(brand)
     run_jobs(rt)
 
@@ -158,3 +162,26 @@ def test_the_app_home_says_whether_one_is_on_duty_and_changes_it(
     fake_slack.wait_for(lambda: fake_slack.dms(AGENT) or None)
     assert "You are on duty" in fake_slack.dms(AGENT)[-1]["text"]
     fake_slack.wait_for(lambda: "You are on duty" in json.dumps(fake_slack.views[-1]["view"]))
+
+
+def test_the_weekly_rota_puts_people_on_duty_in_their_hours_and_refuses_overlaps(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account, jane_card: dict[str, Any]
+) -> None:
+    app = make_app(rt)
+    roost(app, fake_slack, "autoassign @brand on 5")
+    agent = f"<@{AGENT}|agent>"
+    said = roost(app, fake_slack, f"rota @brand {agent} daily 00:00-24:00")["text"]
+    assert f"<@{AGENT}> is on duty for *@brand* Mon-Sun 00:00-24:00 UTC each week" in said
+    said = roost(app, fake_slack, f"rota @brand {agent} Mon-Fri 09:00-18:00")["text"]
+    assert "That overlaps" in said
+    said = roost(app, fake_slack, "rota @brand <@U0NOBODY|x> Mon-Fri 09:00-18:00")["text"]
+    assert "has no role on *@brand*" in said
+    assert "Cannot read" in roost(app, fake_slack, f"rota @brand {agent} sometimes")["text"]
+    assert f"<@{AGENT}>: Mon-Sun" in roost(app, fake_slack, "rota @brand", user=AGENT)["text"]
+
+    new_mentions(rt, fake_x, brand, ["one"])  # the agent never said "duty on": the rota did
+    assert assignees(rt)[1:] == [AGENT]
+
+    assert "is off" in roost(app, fake_slack, f"rota @brand off {agent}")["text"]
+    new_mentions(rt, fake_x, brand, ["two"])
+    assert assignees(rt)[1:] == [AGENT, None]

@@ -1,4 +1,5 @@
-"""Who is on duty, and accounts that give their new cards to them in turn
+"""Who is on duty (by hand, or by an account's weekly rota), and accounts that give
+their new cards to them in turn
 
 Revision ID: 0015
 Revises: 0014
@@ -25,10 +26,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("auto_assigned_at", sa.DateTime(), nullable=True))
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("auto_assign_max", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("rota", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.drop_column("rota")
         batch_op.drop_column("auto_assign_max")
     with op.batch_alter_table("members", schema=None) as batch_op:
         batch_op.drop_column("auto_assigned_at")
