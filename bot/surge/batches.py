@@ -348,10 +348,59 @@ def start(
 ) -> list[str]:
     """Start answering the group (problems with the text, if any, and nothing started);
     a second submit of one modal (`key`) starts nothing more."""
+    now = rt.clock()
     try:
-        return _start(rt, who, key, group_id, kind, upto, text, with_link)
+        with rt.sessions.begin() as session:
+            group, scene = group_scene(session, who, group_id, now)
+            require_sender(scene, kind)
+            link = latest_link(session, group, scene.account.handle) if with_link else None
+            problems = check_text(rt, scene, kind, text, link)
+            if problems:
+                return problems
+            if session.scalar(select(Batch.id).where(Batch.key == key)) is not None:
+                return []  # this modal started it already
+            under_way = session.scalar(
+                select(Batch.status).where(
+                    Batch.group_id == group.id,
+                    Batch.kind == kind,
+                    Batch.status.in_((RUNNING, PAUSED)),
+                )
+            )
+            if under_way is not None:
+                return [_under_way(kind, under_way)]
+            found = plan(rt, session, group, kind, upto)
+            batch = Batch(
+                key=key,
+                group_id=group.id,
+                account_id=scene.account.id,
+                actor_id=scene.member.id,
+                kind=kind,
+                text=f"{text.strip()} {link}" if link else text.strip(),
+                cotag=cotag_for(scene, kind),
+                upto_mention_id=upto,
+                planned=len(found.targets),
+                status=RUNNING,
+                created_at=now,
+            )
+            session.add(batch)
+            session.flush()
+            record_event(
+                session,
+                "batch.started",
+                now,
+                actor=who.user_id,
+                account_id=scene.account.id,
+                batch_id=batch.id,
+                group_id=group.id,
+                action=kind,
+                planned=batch.planned,
+                text=batch.text,
+            )
+            session.execute(update(SurgeGroup).where(SurgeGroup.id == group.id).values(shown=None))
     except IntegrityError:  # another submit started one of this kind a moment ago
         return [_under_way(kind, RUNNING)]
+    rt.team_queue.enqueue(advance, result_ttl=0)  # the first go out now, not next period
+    return []
 
 
 def _under_way(kind: str, status: str) -> str:
@@ -359,66 +408,6 @@ def _under_way(kind: str, status: str) -> str:
         f"A {KINDS[kind]} of this group is {status} already: its card has Pause and Cancel. "
         "Cancel it first to send another text."
     )
-
-
-def _start(
-    rt: Runtime,
-    who: Who,
-    key: str,
-    group_id: int,
-    kind: str,
-    upto: int,
-    text: str,
-    with_link: bool,
-) -> list[str]:
-    now = rt.clock()
-    with rt.sessions.begin() as session:
-        group, scene = group_scene(session, who, group_id, now)
-        require_sender(scene, kind)
-        link = latest_link(session, group, scene.account.handle) if with_link else None
-        problems = check_text(rt, scene, kind, text, link)
-        if problems:
-            return problems
-        if session.scalar(select(Batch.id).where(Batch.key == key)) is not None:
-            return []  # this modal started it already
-        under_way = session.scalar(
-            select(Batch.status).where(
-                Batch.group_id == group.id, Batch.kind == kind, Batch.status.in_((RUNNING, PAUSED))
-            )
-        )
-        if under_way is not None:
-            return [_under_way(kind, under_way)]
-        found = plan(rt, session, group, kind, upto)
-        batch = Batch(
-            key=key,
-            group_id=group.id,
-            account_id=scene.account.id,
-            actor_id=scene.member.id,
-            kind=kind,
-            text=f"{text.strip()} {link}" if link else text.strip(),
-            cotag=cotag_for(scene, kind),
-            upto_mention_id=upto,
-            planned=len(found.targets),
-            status=RUNNING,
-            created_at=now,
-        )
-        session.add(batch)
-        session.flush()
-        record_event(
-            session,
-            "batch.started",
-            now,
-            actor=who.user_id,
-            account_id=scene.account.id,
-            batch_id=batch.id,
-            group_id=group.id,
-            action=kind,
-            planned=batch.planned,
-            text=batch.text,
-        )
-        session.execute(update(SurgeGroup).where(SurgeGroup.id == group.id).values(shown=None))
-    rt.team_queue.enqueue(advance, result_ttl=0)  # the first go out now, not next period
-    return []
 
 
 def require_sender(scene: Scene, kind: str) -> None:

@@ -353,6 +353,26 @@ def batch_rows(rt: Runtime) -> Counter[str]:
         )
 
 
+def start_on_each_group(rt: Runtime, fake_slack: FakeSlack, kind: str, text: str) -> None:
+    """Start the kind of answer on each of the surge's two groups, as the agent."""
+    with rt.sessions() as session:
+        groups = session.execute(
+            select(Mention.surge_group_id, func.max(Mention.id)).group_by(Mention.surge_group_id)
+        ).all()
+    assert len(groups) == 2
+    for n, (group_id, upto) in enumerate(groups):
+        assert not batches.start(
+            rt,
+            Who(fake_slack.team_id, AGENT),
+            key=f"{kind}-{n}",
+            group_id=group_id,
+            kind=kind,
+            upto=upto,
+            text=text,
+            with_link=False,
+        )
+
+
 def test_a_cancel_during_a_release_withdraws_what_that_release_made_too(
     rt: Runtime,
     fake_x: FakeX,
@@ -471,22 +491,8 @@ def test_one_person_in_two_groups_gets_the_customer_service_dm_once(
         rt, fake_x, brand, ["배송 아직인가요", "배송 지연 공지", "유심비 문의", "유심비 따로"]
     )
     publish_surges(rt, Pace(rt.redis, FAST))
-    with rt.sessions() as session:
-        groups = session.execute(
-            select(Mention.surge_group_id, func.max(Mention.id)).group_by(Mention.surge_group_id)
-        ).all()
-    assert len(groups) == 2
-    for n, (group_id, upto) in enumerate(groups):
-        assert not batches.start(
-            rt,
-            Who(fake_slack.team_id, AGENT),
-            key=f"care-{n}",
-            group_id=group_id,
-            kind="dm",
-            upto=upto,
-            text="Call 1588-0000.",
-            with_link=False,
-        )
+    start_on_each_group(rt, fake_slack, "dm", "Call 1588-0000.")
+    for _ in range(2):
         advance_batches(rt)
         run_jobs(rt)
     assert len(fake_x.dms_between("brand", "both")) == 1
@@ -548,22 +554,7 @@ def test_a_hard_budget_counts_what_every_batch_of_the_account_released(
     assert isinstance(found, Budget)
     set_budget(rt, brand, math.ceil(found.spent * 100) + 5, hard=True)
     publish_surges(rt, Pace(rt.redis, FAST))
-    with rt.sessions() as session:
-        groups = session.execute(
-            select(Mention.surge_group_id, func.max(Mention.id)).group_by(Mention.surge_group_id)
-        ).all()
-    assert len(groups) == 2
-    for n, (group_id, upto) in enumerate(groups):
-        assert not batches.start(
-            rt,
-            Who(fake_slack.team_id, AGENT),
-            key=f"budget-{n}",
-            group_id=group_id,
-            kind="reply",
-            upto=upto,
-            text="Soon.",
-            with_link=False,
-        )
+    start_on_each_group(rt, fake_slack, "reply", "Soon.")
     advance_batches(rt)
     advance_batches(rt)
     run_jobs(rt)
