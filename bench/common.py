@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -255,3 +256,18 @@ def answers(url: str) -> bool:
         return requests.get(url, timeout=1).ok
     except requests.ConnectionError:
         return False
+
+
+def logged(folder: Path, whose: str) -> list[str]:
+    """Errors and warnings `whose` logs (in the folder's *.log) hold: the errors counted,
+    the first few shown, and the commonest warnings."""
+    errors, warnings = [], Counter[str]()
+    for path in sorted(folder.glob("*.log")):
+        for line in path.read_text(errors="replace").splitlines():
+            if " ERROR " in line or " CRITICAL " in line or line.startswith("Traceback"):
+                errors.append(f"{path.stem}: {line}")
+            elif " WARNING " in line:
+                warnings[line.split(" WARNING ", 1)[1][:80]] += 1
+    notes = [f"errors logged by {whose}: {len(errors)}"] + errors[:10]
+    notes += [f"warning, {n} times: {line}" for line, n in warnings.most_common(5)]
+    return notes

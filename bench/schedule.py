@@ -58,6 +58,7 @@ from bench.common import (
     bench_runtime,
     epoch,
     key_of,
+    logged,
     percentile,
     postgres_schema,
     wait,
@@ -235,7 +236,7 @@ class _Stack(Stack):
             self.rt.engine.dispose()
 
     def _read_logs(self, folder: Path) -> list[str]:
-        return _read_logs(folder)
+        return logged(folder, "the workers")
 
     def _start(self) -> None:
         self.x_pipe, x_url, identities = self._spawn(_serve_fake_x, ACCOUNTS)
@@ -464,23 +465,6 @@ def _add_accounts(
             grant(session, account, agent, "agent", now)
             added.append((account.id, account.handle))
     return added
-
-
-def _read_logs(folder: Path) -> list[str]:
-    """Errors and warnings the workers logged, counted, with the first few errors."""
-    errors, warnings = [], Counter[str]()
-    for path in sorted(folder.glob("*.log")):
-        for line in path.read_text(errors="replace").splitlines():
-            if " ERROR " in line or " CRITICAL " in line or line.startswith("Traceback"):
-                errors.append(f"{path.stem}: {line}")
-            elif " WARNING " in line:
-                warnings[line.split(" WARNING ", 1)[1][:80]] += 1
-    notes = [f"errors logged by the workers: {len(errors)}"] + errors[:10]
-    notes += [f"warning, {n} times: {line}" for line, n in warnings.most_common(5)]
-    return notes
-
-
-# --- helpers -------------------------------------------------------------------------------
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ from bench.common import (
     bench_runtime,
     epoch,
     key_of,
+    logged,
     percentile,
     postgres_schema,
     together,
@@ -243,7 +244,7 @@ class _Stack(Stack):
             self.rt.engine.dispose()
 
     def _read_logs(self, folder: Path) -> list[str]:
-        return _read_logs(folder)
+        return logged(folder, "Roost's processes")
 
     def _start(self) -> None:
         self.events = multiprocessing.get_context("spawn").Queue()
@@ -623,20 +624,6 @@ def _add_brand(
             set_cotag(session, agent, f"^C{chr(ord('A') + n)}", now)  # CoTags are one a person
             grant(session, account, agent, "agent", now)
         return account.id
-
-
-def _read_logs(folder: Path) -> list[str]:
-    """Errors and warnings Roost's processes logged, counted, with the first few errors."""
-    errors, warnings = [], Counter[str]()
-    for path in sorted(folder.glob("*.log")):
-        for line in path.read_text(errors="replace").splitlines():
-            if " ERROR " in line or " CRITICAL " in line or line.startswith("Traceback"):
-                errors.append(f"{path.stem}: {line}")
-            elif " WARNING " in line:
-                warnings[line.split(" WARNING ", 1)[1][:80]] += 1
-    notes = [f"errors logged: {len(errors)}"] + errors[:10]
-    notes += [f"warning, {n} times: {line}" for line, n in warnings.most_common(5)]
-    return notes
 
 
 if __name__ == "__main__":

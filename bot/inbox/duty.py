@@ -13,19 +13,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.errors import Refused
 from bot.inbox.assignment import assign
 from bot.runtime import Runtime
 from bot.slack.blocks import button, context, section
-from bot.team.admin import require_manager_of
+from bot.team.admin import change_account, require_manager_of
 from bot.team.business_hours import describe_hours, overlap, parse_hours
 from bot.team.people import Who, visible_accounts
 from storage.assignments import OPEN
 from storage.events import record_event
-from storage.models import Account, Member, Mention
+from storage.models import Member, Mention
 from storage.team import ACTING_ROLES, member, role_on
 
 DUTY_USAGE = (
@@ -138,18 +138,7 @@ def auto_assign_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
         limit = int(raw)
     else:
         raise ValueError(DUTY_USAGE)
-    with rt.sessions.begin() as session:
-        session.execute(
-            update(Account).where(Account.id == account.id).values(auto_assign_max=limit)
-        )
-        record_event(
-            session,
-            "account.auto_assign",
-            rt.clock(),
-            actor=who.user_id,
-            account_id=account.id,
-            limit=limit,
-        )
+    change_account(rt, who, account.id, "account.auto_assign", auto_assign_max=limit)
     if limit is None:
         return f"*@{account.handle}*'s new cards wait in the inbox again.", None
     return (
@@ -207,7 +196,7 @@ def rota_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
         kept = [e for e in rota if e["user"] != person]
         if len(kept) == len(rota):
             return f"<@{person}> is not on *@{account.handle}*'s rota.", None
-        _save_rota(rt, who, account, kept)
+        change_account(rt, who, account.id, "account.rota", rota=kept or None)
         return f"<@{person}> is off *@{account.handle}*'s rota.", None
     if len(words) != 3:
         raise ValueError(ROTA_USAGE)
@@ -231,7 +220,8 @@ def rota_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
             f"That overlaps <@{person}>'s {describe_hours(clash['hours'])} on the rota: take "
             f"them off it first (`/roost rota @{account.handle} off <@{person}>`)."
         )
-    _save_rota(rt, who, account, [*rota, {"user": person, "hours": hours}])
+    rota.append({"user": person, "hours": hours})
+    change_account(rt, who, account.id, "account.rota", rota=rota)
     return (
         f"<@{person}> is on duty for *@{account.handle}* {describe_hours(hours)} each week.",
         None,
@@ -243,11 +233,3 @@ def _person(word: str) -> str:
     if found is None:
         raise ValueError(f"Name the person as @someone. {ROTA_USAGE}")
     return found.group(1) or found.group(2)
-
-
-def _save_rota(rt: Runtime, who: Who, account: Account, rota: list[dict[str, Any]]) -> None:
-    with rt.sessions.begin() as session:
-        session.execute(update(Account).where(Account.id == account.id).values(rota=rota or None))
-        record_event(
-            session, "account.rota", rt.clock(), actor=who.user_id, account_id=account.id, rota=rota
-        )

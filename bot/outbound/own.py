@@ -5,18 +5,13 @@ every reply, post and answer to many (bot.outbound.guards.Own)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import phonenumbers
-from sqlalchemy import update
 
 from bot.outbound.guards import PHONE_REGION, Own, find_personal_data
 from bot.runtime import Runtime
 from bot.slack.mrkdwn import escape
-from bot.team.admin import require_manager_of
+from bot.team.admin import change_account, require_manager_of
 from bot.team.people import Who, visible_accounts
-from storage.events import record_event
-from storage.models import Account
 
 ALLOW_USAGE = (
     "`/roost allow @account 1588-0000` lets the account's own number, e-mail address or "
@@ -64,7 +59,7 @@ def allow_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
         if len(allowed) >= MOST:
             return f"*@{account.handle}* lets {MOST} through already: take one away first.", None
         allowed.append(entry)
-    _save(rt, who, account, own_data=allowed)
+    change_account(rt, who, account.id, "account.own_data", own_data=allowed)
     verb = "no longer lets" if dropping else "now lets"
     return f"*@{account.handle}* {verb} `{escape(entry)}` through in public.", None
 
@@ -79,7 +74,7 @@ def region_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
     with rt.sessions() as session:
         (account,) = visible_accounts(rt, session, who, words[0].lstrip("@"))
     require_manager_of(rt, who, account.id)
-    _save(rt, who, account, phone_region=region)
+    change_account(rt, who, account.id, "account.own_data", phone_region=region)
     return (
         f"*@{account.handle}* reads numbers without a country code as {region}'s "
         f"(it was {account.phone_region or PHONE_REGION}'s).",
@@ -91,16 +86,3 @@ def _looks_like_data(entry: str, region: str | None) -> bool:
     if "@" in entry or ("." in entry and not any(c.isdigit() for c in entry)):
         return True  # an address or a domain
     return bool(find_personal_data(entry, Own.of(region, ())))
-
-
-def _save(rt: Runtime, who: Who, account: Account, **values: Any) -> None:
-    with rt.sessions.begin() as session:
-        session.execute(update(Account).where(Account.id == account.id).values(**values))
-        record_event(
-            session,
-            "account.own_data",
-            rt.clock(),
-            actor=who.user_id,
-            account_id=account.id,
-            **values,
-        )

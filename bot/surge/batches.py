@@ -40,7 +40,7 @@ from bot.runtime import Runtime
 from bot.slack.mrkdwn import escape
 from bot.slack.notices import post_notice
 from bot.surge.updates import latest_link
-from bot.team.admin import require_manager_of
+from bot.team.admin import change_account, require_manager_of
 from bot.team.budget import budget_of
 from bot.team.people import Who, visible_accounts
 from bot.x.prices import load_prices, price_of, send_kind
@@ -757,11 +757,7 @@ def care_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
         problems.append(f"It is {len(message):,} characters; keep it under {CARE_LIMIT:,}.")
     if problems:
         return " ".join(problems), None
-    with rt.sessions.begin() as session:
-        session.execute(update(Account).where(Account.id == account.id).values(care_dm=message))
-        record_event(
-            session, "account.care_dm", rt.clock(), actor=who.user_id, account_id=account.id
-        )
+    change_account(rt, who, account.id, "account.care_dm", care_dm=message)
     return (
         f"“Send to customer service” on *@{account.handle}*'s surge groups now DMs:\n"
         f">{escape(message)}",

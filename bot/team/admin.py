@@ -340,6 +340,14 @@ def find_account(rt: Runtime, handle: str) -> Account:
     raise Refused(f"No account @{handle.lstrip('@')} in Roost: see `/roost accounts`.")
 
 
+def change_account(rt: Runtime, who: Who, account_id: int, event: str, **values: Any) -> None:
+    """Set these fields of the account, with an audit event that names them; the caller
+    has checked that the person may."""
+    with rt.sessions.begin() as session:
+        session.execute(update(Account).where(Account.id == account_id).values(**values))
+        record_event(session, event, rt.clock(), actor=who.user_id, account_id=account_id, **values)
+
+
 def require_manager_of(rt: Runtime, who: Who, account_id: int) -> Account:
     with rt.sessions() as session:
         account = session.get(Account, account_id)
@@ -450,17 +458,5 @@ def holidays_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
         sla_due(rt.clock(), account.sla_minutes, changed)  # read as the SLA will read it
     except ValueError as exc:
         raise Refused(str(exc)) from None
-    with rt.sessions.begin() as session:
-        session.execute(
-            update(Account).where(Account.id == account.id).values(business_hours=changed)
-        )
-        record_event(
-            session,
-            "account.holidays",
-            rt.clock(),
-            actor=who.user_id,
-            account_id=account.id,
-            holidays=country,
-            off=off,
-        )
+    change_account(rt, who, account.id, "account.holidays", business_hours=changed)
     return f"*@{account.handle}*: " + closing(changed, country=country, off=off), None
