@@ -474,6 +474,118 @@ def test_concurrent_posts_and_reads_stay_consistent(
     assert ids == sorted(ids, reverse=True)
 
 
+# --- recent search ---------------------------------------------------------------------------
+
+
+def test_recent_search_finds_matching_posts_of_the_last_seven_days_newest_first(
+    fake: FakeX, brand: dict[str, Any], alice: dict[str, Any], brand_client: Any
+) -> None:
+    fake.add_user("bob")
+    old = fake.post_mention(
+        [],
+        author="bob",
+        text="아이폰 배송 지난주",
+        created_at=datetime.now(UTC) - timedelta(days=8),
+    )
+    first = fake.post_mention([], author="alice", text="아이폰 배송 언제 와요?")
+    galaxy = fake.post_mention([], author="bob", text="갤럭시 배송은 빨라요")
+    own = fake.post_mention([], author="brand", text="아이폰 배송 안내드립니다")
+    mention = fake.post_mention("brand", author="bob", text="@brand 아이폰 배송 문의")
+    retweet = fake.retweet("bob", first["id"])
+
+    def found(query: str, **options: Any) -> list[str]:
+        page = brand_client.search_recent_tweets(query, user_auth=False, **options)
+        return [tweet["id"] for tweet in page.get("data", [])]
+
+    assert found('"아이폰 배송"') == [retweet["id"], mention["id"], own["id"], first["id"]]
+    assert old["id"] not in found("지난주")
+    assert found('"아이폰 배송" -from:brand -@brand -is:retweet') == [first["id"]]
+    assert found("(갤럭시 OR 아이폰) from:bob -is:retweet") == [mention["id"], galaxy["id"]]
+    assert found("배송 since_nothing") == []
+
+    page = brand_client.search_recent_tweets('"아이폰 배송"', user_auth=False, max_results=10)
+    assert page["meta"] == {
+        "result_count": 4,
+        "newest_id": retweet["id"],
+        "oldest_id": first["id"],
+    }
+    assert found('"아이폰 배송"', since_id=own["id"]) == [retweet["id"], mention["id"]]
+
+
+def test_recent_search_pages_with_next_token(
+    fake: FakeX, brand: dict[str, Any], alice: dict[str, Any], brand_client: Any
+) -> None:
+    posted = [
+        fake.post_mention([], author="alice", text=f"delivery late {n}")["id"] for n in range(25)
+    ]
+    seen: list[str] = []
+    token = None
+    while True:
+        page = brand_client.search_recent_tweets(
+            "delivery", user_auth=False, max_results=10, next_token=token
+        )
+        seen += [tweet["id"] for tweet in page["data"]]
+        token = page["meta"].get("next_token")
+        if token is None:
+            break
+    assert seen == posted[::-1]
+    assert fake.calls_to("/2/tweets/search/recent")[-1].query["next_token"]
+
+
+def test_recent_search_refuses_queries_x_refuses(
+    openapi: Registry, fake: FakeX, brand: dict[str, Any], http: requests.Session
+) -> None:
+    auth = {"Authorization": f"Bearer {fake.issue_token(brand['id'])}"}
+    url = f"{fake.url}/2/tweets/search/recent"
+
+    def refused(**params: str) -> str:
+        answer = http.get(url, params=params, headers=auth)
+        assert answer.status_code == 400, answer.text
+        body = answer.json()
+        assert_response_shape(
+            openapi,
+            body,
+            "/2/tweets/search/recent",
+            status="default",
+            media_type="application/problem+json",
+        )
+        assert body["title"] == "Invalid Request"
+        return str(body["errors"][0]["message"])
+
+    assert "can not be empty" in refused(query=" ")
+    assert "non-negation term" in refused(query="-from:brand -is:retweet")
+    assert "ends too early" in refused(query="(delivery OR late")
+    assert "Query is too long" in refused(query="x" * 513)
+    assert "must be on or after" in refused(
+        query="delivery",
+        start_time=(datetime.now(UTC) - timedelta(days=8)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    assert "between 10 and 100" in refused(query="delivery", max_results="5")
+    assert http.get(url, params={"query": "x" * 512}, headers=auth).status_code == 200
+
+
+def test_recent_search_is_billed_per_post_and_rate_limited(
+    fake: FakeX, brand: dict[str, Any], alice: dict[str, Any], http: requests.Session
+) -> None:
+    for n in range(3):
+        fake.post_mention([], author="alice", text=f"late parcel {n}")
+    auth = {"Authorization": f"Bearer {fake.issue_token(brand['id'])}"}
+    answer = http.get(
+        f"{fake.url}/2/tweets/search/recent",
+        params={"query": "parcel", "expansions": "author_id"},
+        headers=auth,
+    )
+    assert answer.headers["x-rate-limit-limit"] == "300"
+    assert answer.json()["meta"]["result_count"] == 3
+    # Three posts at $0.005 and their one author at $0.010; the same again today is free.
+    assert fake.spend("brand") == pytest.approx(0.025)
+    http.get(f"{fake.url}/2/tweets/search/recent", params={"query": "parcel"}, headers=auth)
+    assert fake.spend("brand") == pytest.approx(0.025)
+    app = {"Authorization": f"Bearer {fake.app_bearer}"}
+    answer = http.get(f"{fake.url}/2/tweets/search/recent", params={"query": "x"}, headers=app)
+    assert answer.status_code == 200 and answer.headers["x-rate-limit-limit"] == "450"
+
+
 # --- authentication --------------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ description (``shared/x-api/openapi.json``, see ``OPENAPI_PATH``):
   ``FakeX.register_client``)
 - ``GET /2/users/me``, ``GET /2/users/{id}``, ``GET /2/users/{id}/mentions``
 - ``GET /2/tweets/search/stream`` (filtered stream, chunked, one connection per app)
+- ``GET /2/tweets/search/recent`` (the last seven days, by the rules' query language)
 - ``GET`` and ``POST /2/tweets/search/stream/rules``
 - ``POST /2/tweets``, ``DELETE /2/tweets/{id}``, ``GET /2/users/{id}/tweets``
 - ``POST /2/users/{id}/retweets``, ``DELETE /2/users/{id}/retweets/{source_tweet_id}``,
@@ -111,6 +112,9 @@ EDIT_WINDOW = timedelta(hours=1)
 OAUTH1_TIMESTAMP_SKEW = 300  # seconds an OAuth 1.0a timestamp may be off X's clock
 """How far back X looks for the same author's identical text."""
 RULE_CAP = 1000  # filtered-stream rules per app (self-serve)
+QUERY_LIMIT = 512  # characters in a recent-search query (self-serve plans)
+SEARCH_DAYS = 7  # how far back recent search reaches
+NEGATION_ONLY = "Rules must contain a non-negation term"
 RATE_WINDOW_SECONDS = 15 * 60
 # How often an idle stream checks whether its client went away, so a reconnect is not refused
 # as a second connection for long.
@@ -472,6 +476,7 @@ LIMITS = (
     Limit("POST", "/2/media/upload/initialize", user=1_875, app_day=180_000),
     Limit("POST", "/2/media/upload/{id}/append", user=1_875, app_day=180_000),
     Limit("POST", "/2/media/upload/{id}/finalize", user=1_875, app_day=180_000),
+    Limit("GET", "/2/tweets/search/recent", user=300, app=450),
     Limit("GET", "/2/tweets/search/stream", app=50),
     Limit("GET", "/2/tweets/search/stream/rules", app=450),
     Limit("POST", "/2/tweets/search/stream/rules", app=100),
@@ -922,6 +927,8 @@ class _RuleParser:
     def __init__(self, value: str) -> None:
         self._tokens = _RULE_TOKEN.findall(value)
         self._position = 0
+        self._negations = 0  # how many `-` the term being read is under
+        self._positive = False  # whether a term not under any `-` was read
 
     def compile(self) -> _Predicate:
         if not self._tokens:
@@ -929,6 +936,8 @@ class _RuleParser:
         predicate = self._any_of()
         if self._position != len(self._tokens):
             raise ValueError(f"unexpected {self._tokens[self._position]!r}")
+        if not self._positive:
+            raise ValueError(NEGATION_ONLY)
         return predicate
 
     def _peek(self) -> str | None:
@@ -963,7 +972,9 @@ class _RuleParser:
     def _unary(self) -> _Predicate:
         token = self._take()
         if token == "-":
+            self._negations += 1
             inner = self._unary()
+            self._negations -= 1
             return lambda tweet: not inner(tweet)
         if token == "(":
             inner = self._any_of()
@@ -972,6 +983,7 @@ class _RuleParser:
             return inner
         if token == ")":
             raise ValueError("unbalanced parentheses")
+        self._positive = self._positive or not self._negations
         return self._term(token)
 
     @staticmethod
@@ -1433,7 +1445,8 @@ class FakeX:
         created_at: datetime | str | None = None,
         quote_of: str | None = None,
     ) -> JsonDict:
-        """Post a tweet mentioning `to` (a username or several) by the existing user `author`.
+        """Post a tweet mentioning `to` (a username or several) by the existing user `author`;
+        with `to` empty, a post by `author` that mentions nobody (its `text` is then needed).
 
         The text defaults to ``"@to hello"``; a missing ``@to`` is prepended. `note_text` makes
         a long post: `text` is then its first 280 characters and ``note_tweet`` holds it all.
@@ -1444,8 +1457,10 @@ class FakeX:
         open filtered stream if rules match.
         """
         recipients = [to] if isinstance(to, str) else list(to)
-        if not recipients or not all(_USERNAME.fullmatch(name) for name in recipients):
+        if not all(_USERNAME.fullmatch(name) for name in recipients):
             raise ValueError(f"invalid recipients {to!r}")
+        if not recipients and text is None and note_text is None:
+            raise ValueError("a post that mentions nobody needs its text")
         if text is not None and note_text is not None:
             raise ValueError("give text or note_text, not both")
         unknown_media = set(media) - _MEDIA_KEY_PREFIX.keys()
@@ -2165,6 +2180,8 @@ class FakeX:
             if method == "GET":
                 return 200, self._get_rules(query)
             return 200, self._update_rules(query, body)
+        if method == "GET" and path == "/2/tweets/search/recent":
+            return 200, self._search_recent(query)
         if method == "POST" and path == "/2/tweets":
             return 201, self._create_tweet(self._require_user_context(principal), body)
         if (match := re.fullmatch(r"/2/tweets/([^/]+)", path)) and method == "DELETE":
@@ -2351,6 +2368,64 @@ class FakeX:
                 raise ApiError(401, _problem(401))
             ids = self._mentions.get(user["username"].lower(), [])
             return self._tweet_page(ids, paging, selection, depth=self.timeline_depth)
+
+    def _search_recent(self, query: Mapping[str, str]) -> JsonDict:
+        """Recent search: the posts of the last SEARCH_DAYS matching `query`, newest first,
+        retweets included unless the query leaves them out (`-is:retweet`); an edited
+        post by its newest version only, as timelines serve it."""
+        text = query.get("query", "")
+        if not text.strip():
+            raise _invalid_request("query", text, "The `query` query parameter can not be empty")
+        if len(text) > QUERY_LIMIT:
+            raise _invalid_request(
+                "query",
+                text,
+                f"There were errors processing your request: Query is too long "
+                f"({len(text)} characters; the maximum is {QUERY_LIMIT})",
+            )
+        try:
+            matches = _RuleParser(text).compile()
+        except ValueError as error:
+            raise _invalid_request(
+                "query", text, f"There were errors processing your request: {error}"
+            ) from None
+        if "next_token" in query and "pagination_token" in query:
+            raise _invalid_request(
+                "next_token",
+                query["next_token"],
+                "At most one of `pagination_token`, `next_token` may be provided",
+            )
+        if "next_token" in query:  # X's name for it here; the timelines' is pagination_token
+            query = {**query, "pagination_token": query["next_token"]}
+        selection = _Selection.parse(query)
+        paging = _Paging.parse(query, smallest=10)
+        reach = datetime.now(UTC) - timedelta(days=SEARCH_DAYS)
+        start_time = _time_parameter(query, "start_time")
+        end_time = _time_parameter(query, "end_time")
+        if start_time is not None and start_time < reach:
+            raise _invalid_request(
+                "start_time",
+                query["start_time"],
+                f"Invalid 'start_time':'{query['start_time']}'. 'start_time' must be on or "
+                f"after {_iso(reach)}",
+            )
+        if start_time is not None and paging.since_id is not None:
+            raise _invalid_request(
+                "since_id",
+                str(paging.since_id),
+                "At most one of `start_time`, `since_id` may be provided",
+            )
+        since = max(reach, start_time) if start_time is not None else reach
+        with self._lock:
+            ids = []
+            for timeline in self._timelines.values():
+                for tweet_id in timeline:
+                    stored = self._tweets[tweet_id]
+                    posted = _parse_time(stored.full["created_at"])
+                    if since <= posted and (end_time is None or posted < end_time):
+                        if matches(stored):
+                            ids.append(tweet_id)
+            return self._tweet_page(sorted(ids), paging, selection)
 
     def _get_user_tweets(self, user_id: str, query: Mapping[str, str]) -> JsonDict:
         selection = _Selection.parse(query)
@@ -3153,7 +3228,7 @@ class FakeX:
             if not author_exists:
                 self.add_user(payload["author"])
             return self.post_mention(
-                payload["to"],
+                payload.get("to", []),
                 author=payload["author"],
                 text=payload.get("text"),
                 note_text=payload.get("note_text"),
