@@ -51,6 +51,10 @@ class XRecipientClosed(XForbidden):
     """The recipient does not accept DMs from this account; reply in public instead."""
 
 
+class XQueryRefused(XError):
+    """X refused a search query: its words say what to change."""
+
+
 class XDuplicate(XError):
     """X refused a post or reply as a repeat of one the account made recently: if Roost's
     own earlier try made it, the post is there to be found."""

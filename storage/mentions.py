@@ -33,6 +33,7 @@ class IncomingMention:
     media: list[dict[str, str]] = field(default_factory=list)
     summons: bool | None = None  # see bot.x.normalize.summons
     edit_history: tuple[int, ...] = ()  # every version's id, oldest first, if edited
+    watch_id: int | None = None  # the watch that found it (bot.inbox.watch), not a mention
 
 
 @dataclass(frozen=True)
@@ -98,10 +99,18 @@ def store_mentions(
         return []
     # A new tweet that starts its conversation has nothing stored before it,
     # so only the other conversations' cards are looked up.
+    # A post a watch found is a card of its own, and never a mention's: the two answer
+    # differently (X lets Roost reply to mentions only).
     starters = {m.tweet_id for m in fresh}
-    roots = _cards(session, account_id, {m.conversation_id for m in fresh} - starters)
+    conversations = {m.conversation_id for m in fresh if m.watch_id is None}
+    roots = _cards(session, account_id, conversations - starters)
     rows = [
-        _row(account_id, m, roots.setdefault(m.conversation_id, m.tweet_id), received_at)
+        _row(
+            account_id,
+            m,
+            m.tweet_id if m.watch_id else roots.setdefault(m.conversation_id, m.tweet_id),
+            received_at,
+        )
         for m in fresh
     ]
     # Executed once for many rows without RETURNING, so the driver pipelines
@@ -146,6 +155,7 @@ def _row(account_id: int, m: IncomingMention, root: int, received_at: datetime) 
         "lang": m.lang,
         "media": m.media,
         "summons": m.summons,
+        "watch_id": m.watch_id,
         "created_at": m.created_at or received_at,
         "received_at": received_at,
         "status": "open",
@@ -174,6 +184,7 @@ def _cards(session: Session, account_id: int, conversations: set[int]) -> dict[i
             Mention.account_id == account_id,
             Mention.conversation_id.in_(conversations),
             Mention.tweet_id == Mention.root_tweet_id,
+            Mention.watch_id.is_(None),
         )
     )
     return {row.conversation_id: row.root_tweet_id for row in cards}

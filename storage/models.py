@@ -210,6 +210,11 @@ class Mention(Base):
     # and listed in that card's thread, where a person may open it as a card.
     surge_held_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     surge_listed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A post a watch found (bot.inbox.watch): it did not address the account, which X
+    # does not let Roost answer in public. None: a mention.
+    watch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("watches.id", ondelete="SET NULL"), index=True
+    )
     # Who sent that first reply or DM, for the per-person figures.
     first_responder_id: Mapped[int | None] = mapped_column(
         ForeignKey("members.id", ondelete="SET NULL")
@@ -653,3 +658,35 @@ class PersonFlag(Base):
     flag: Mapped[str] = mapped_column(String(16))  # vip, press, blocked
     set_by: Mapped[str] = mapped_column(String(32))
     set_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Watch(Base):
+    """Words an account's owners watch on X beyond its @mentions: X's recent search for
+    `query` read every period, its posts brought into `channel_id` as cards marked as not
+    addressing the account, until this month's spend reaches `budget_micros`."""
+
+    __tablename__ = "watches"
+    __table_args__ = (Index("ix_watches_account", "account_id", "stopped_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    query: Mapped[str] = mapped_column(String(512))  # as the owner wrote it
+    channel_id: Mapped[str] = mapped_column(String(32))
+    budget_micros: Mapped[int] = mapped_column(BigInteger)  # a month's, in micro-dollars
+    created_by: Mapped[str] = mapped_column(String(32))  # a Slack user
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The newest post read, once a whole read succeeded: the next starts after it.
+    since_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # What its reads cost in `month` (YYYY-MM, UTC): posts and micro-dollars, before X's
+    # once-a-day deduplication, so never below what X bills for them.
+    month: Mapped[str | None] = mapped_column(String(7))
+    month_posts: Mapped[int] = mapped_column(Integer, default=0)
+    month_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The month whose budget it reached: it reads again from the next, or a higher budget.
+    capped_month: Mapped[str | None] = mapped_column(String(7))
+    # X refused its query (X's words): it reads no more until changed.
+    refused: Mapped[str | None] = mapped_column(Text)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    stopped_by: Mapped[str | None] = mapped_column(String(32))

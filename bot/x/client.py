@@ -40,6 +40,7 @@ from bot.errors import (
     XForbidden,
     XNotFound,
     XOutcomeUnknown,
+    XQueryRefused,
     XRateLimited,
     XRecipientClosed,
     XTokenRevoked,
@@ -69,6 +70,8 @@ READ_RETRY_WAIT = 0.5
 """Seconds before the first further try of a read; the next waits twice as long."""
 
 MENTIONS_PAGE_SIZE = 100
+SEARCH_PAGE_SIZE = 100
+"""The most posts a page of recent search holds (X takes 10 to 100)."""
 """The largest page X serves on the mentions timeline."""
 
 PAGE_SIZE = 100
@@ -129,6 +132,13 @@ MENTION_FIELDS: dict[str, list[str]] = {
     "media_fields": MEDIA_FIELDS,
 }
 """The fields every mention read asks for, as tweepy keywords (timeline and stream)."""
+
+SEARCH_FIELDS: dict[str, list[str]] = {
+    **MENTION_FIELDS,
+    "expansions": [e for e in MENTION_EXPANSIONS if e != "referenced_tweets.id.author_id"],
+}
+"""A search's fields: a mention's, without the authors of the posts referenced (each a
+paid user read; the referenced post's own author_id says whether it is the account's)."""
 
 
 @dataclass
@@ -348,6 +358,35 @@ class XClient:
                 **MENTION_FIELDS,
             ),
         )
+        return page
+
+    def search_page(
+        self,
+        query: str,
+        *,
+        since_id: int | None = None,
+        start_time: datetime | None = None,
+        max_results: int = SEARCH_PAGE_SIZE,
+        next_token: str | None = None,
+    ) -> dict[str, Any]:
+        """One page (newest first) of X's recent search for `query`, raw JSON, with the
+        fields a mention is read with. A query X refuses raises XQueryRefused, in X's words."""
+
+        def search() -> Any:
+            try:
+                return self._client.search_recent_tweets(
+                    query,
+                    user_auth=self._user_auth,
+                    max_results=max_results,
+                    since_id=since_id,
+                    start_time=start_time,
+                    next_token=next_token,
+                    **SEARCH_FIELDS,
+                )
+            except tweepy.BadRequest as exc:
+                raise XQueryRefused(f"X refuses the search: {_detail(exc)}.") from None
+
+        page: dict[str, Any] = self._read("searching X", search)
         return page
 
     def post_tweet(
