@@ -7,6 +7,7 @@ import getpass
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -159,6 +160,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 def _listen(args: argparse.Namespace, settings: Settings) -> int:
     from bot.inbox.intake import Listener
     from bot.inbox.stream import StreamListener
+    from bot.inbox.watch_reader import WatchReader
     from bot.supervisor import LISTENER_DEADLINE, Signals, exit_at_deadline
 
     rt = _runtime(settings, "listener")
@@ -170,8 +172,14 @@ def _listen(args: argparse.Namespace, settings: Settings) -> int:
         if settings.x_intake == "stream"
         else Listener(rt)
     )
+    # Watched words are read beside the mentions, in their own thread, either way.
+    watches = threading.Thread(
+        target=WatchReader(rt).run, args=(signals.stop,), name="watches", daemon=True
+    )
+    watches.start()
     logger.info("listening for mentions (%s)", settings.x_intake)
     listener.run(signals.stop)
+    watches.join(timeout=LISTENER_DEADLINE)
     logger.info("listener stopped")
     return 0
 

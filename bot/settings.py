@@ -119,6 +119,8 @@ class Settings(BaseSettings):
     # Roost's pace for Slack's messages, as a multiple of Slack's own (about one a second a
     # channel): 1 against the real Slack; raised only against a fake that does not limit.
     roost_slack_pace: float = Field(default=1.0, gt=0)
+    # How often each watch (`/roost watch`) reads X's recent search for new posts.
+    roost_watch_seconds: float = Field(default=60.0, ge=1)
     # How often a Reply to all (or Send to customer service) releases what X allows.
     roost_batch_seconds: float = Field(default=5.0, ge=0.5)
     # X's rate-limit window (15 minutes). Shortened only beside a fake X whose window is

@@ -15,6 +15,7 @@ from bot.inbox import routing
 from bot.inbox.duty import auto_assign_command, duty_command, rota_command
 from bot.inbox.people import flag_command, note_command
 from bot.inbox.route_views import matches_text, routes_blocks
+from bot.inbox.watch import watch_command
 from bot.inbox.worklists import LIST_ITEMS, list_text, work_lists
 from bot.outbound.own import allow_command, region_command
 from bot.outbound.saved import replies_command
@@ -63,6 +64,7 @@ def register(app: App, rt: Runtime) -> None:
         "duty": lambda who, rest, _: duty_command(rt, who, rest),
         "autoassign": lambda who, rest, _: auto_assign_command(rt, who, rest),
         "rota": lambda who, rest, _: rota_command(rt, who, rest),
+        "watch": lambda who, rest, command: watch_command(rt, who, rest, command.get("channel_id")),
         "audit": lambda who, rest, _: (
             audit.send_audit(rt, team_id=who.team_id, user_id=who.user_id, text=rest),
             None,

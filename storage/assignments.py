@@ -118,7 +118,10 @@ def unassigned(
 ) -> tuple[list[tuple[Mention, str]], int]:
     """Open, unassigned items in the accounts the member has a role on, oldest first."""
     mine = select(Grant.account_id).where(Grant.member_id == member_id)
-    query = _open_cards().where(Mention.assignee_id.is_(None), Mention.account_id.in_(mine))
+    # A watch's posts are not waiting for an answer: they are listed once someone takes one.
+    query = _open_cards().where(
+        Mention.assignee_id.is_(None), Mention.account_id.in_(mine), Mention.watch_id.is_(None)
+    )
     if account_ids is not None:
         query = query.where(Mention.account_id.in_(account_ids))
     return _page(session, query, limit)

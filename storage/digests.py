@@ -255,6 +255,7 @@ def response_rows(
             table.account_id.in_(account_ids),
             table.created_at >= since,
             table.created_at < until,
+            table.watch_id.is_(None),  # a watch's posts did not ask the brand anything
         )
     )
     return [
@@ -283,6 +284,7 @@ def texts_between(
                 Mention.account_id.in_(account_ids),
                 Mention.created_at >= since,
                 Mention.created_at < until,
+                Mention.watch_id.is_(None),
             )
             .order_by(Mention.created_at.desc())
             .limit(limit)
@@ -300,6 +302,7 @@ def received_between(
                 Mention.account_id.in_(account_ids),
                 Mention.received_at >= since,
                 Mention.received_at < until,
+                Mention.watch_id.is_(None),
             )
         )
         or 0
@@ -307,7 +310,12 @@ def received_between(
 
 
 def _open_cards(account_ids: Sequence[int] | None) -> list[ColumnElement[bool]]:
-    conditions = [Mention.status.in_(OPEN), Mention.tweet_id == Mention.root_tweet_id]
+    conditions = [
+        Mention.status.in_(OPEN),
+        Mention.tweet_id == Mention.root_tweet_id,
+        # A watch's post is the team's work once someone takes it, not before.
+        Mention.watch_id.is_(None) | Mention.assignee_id.is_not(None),
+    ]
     if account_ids is not None:
         conditions.append(Mention.account_id.in_(account_ids))
     return conditions

@@ -72,6 +72,7 @@ def posted_between(session: Session, account_id: int, start: datetime, end: date
         session.scalar(
             select(func.count(Mention.id)).where(
                 Mention.account_id == account_id,
+                Mention.watch_id.is_(None),  # a watch's posts did not address the account
                 Mention.created_at >= start,
                 Mention.created_at <= end,
             )
@@ -88,6 +89,7 @@ def posted_in(session: Session, account_id: int, spans: Sequence[tuple[datetime,
         session.scalar(
             select(func.count(Mention.id)).where(
                 Mention.account_id == account_id,
+                Mention.watch_id.is_(None),
                 or_(
                     *(
                         Mention.created_at.between(s, e - timedelta(microseconds=1))

@@ -37,7 +37,7 @@ from bot.surge.groups import group_surge
 from bot.team.people import Who
 from bot.x.meter import day_key
 from storage.mentions import IncomingMention, store_mentions
-from storage.models import Account, Mention, Outbound, Surge, XSpendDay
+from storage.models import Account, Mention, Outbound, Surge, Watch, XSpendDay
 from tests.conftest import AGENT, BRAND_CHANNEL, OWNER, REPO_ROOT, add_brand_account, give, wait_for
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
@@ -518,6 +518,66 @@ def test_a_stream_rule_x_refuses_is_read_around_and_asked_for_again_period_after
     live = fake_x.post_mention(refused.handle, author="jane", text=f"@{refused.handle} live")
     wait_for(lambda: stored(rt, int(live["id"])), timeout=15)
     wait_for(lambda: stored(rt, int(gap["id"])), timeout=15)
+
+
+def test_the_running_listener_reads_a_watch_each_period_and_stops_it_at_its_budget_once(
+    rt: Runtime, processes: Processes, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    """`roost listen` reads a watch every ROOST_WATCH_SECONDS and `roost worker` cards what
+    it finds in the watch's channel, period after period, each post once; at its budget the
+    watch stops reading and its channel is told once, however many periods pass."""
+    fake_slack.add_channel("C0WATCH", "brand-watch")
+    with rt.sessions.begin() as session:
+        session.add(
+            Watch(
+                account_id=brand.id,
+                query="택배",
+                channel_id="C0WATCH",
+                budget_micros=400_000,  # $0.40: 16 posts at their worst, $0.015 each here
+                created_by=OWNER,
+                created_at=rt.clock() - timedelta(seconds=5),
+                month_posts=0,
+                month_micros=0,
+            )
+        )
+    fans = iter(range(100))
+
+    def post(count: int) -> None:
+        for _ in range(count):
+            fan = fake_x.add_user(f"fan{next(fans)}")["username"]
+            fake_x.post_mention([], author=fan, text=f"택배 언제 와요 {fan}")
+
+    def watched() -> list[str]:
+        return [
+            m["text"]
+            for m in fake_slack.messages("C0WATCH")
+            if (m.get("metadata") or {}).get("event_type") == CARD_EVENT
+        ]
+
+    def searches() -> int:
+        return len(fake_x.calls_to("/2/tweets/search/recent"))
+
+    processes.start("listen", ROOST_WATCH_SECONDS="1")
+    processes.start("worker")
+    post(3)
+    wait_for(lambda: len(watched()) == 3, timeout=20)
+    post(2)
+    wait_for(lambda: len(watched()) == 5, timeout=20)
+    read = searches()
+    wait_for(lambda: searches() >= read + 2, timeout=20)  # two more periods: nothing new
+    assert len(watched()) == 5 and len(set(watched())) == 5
+
+    post(20)  # $0.325 left pays for 13 of them; then the watch stops for the month
+    wait_for(
+        lambda: any("stopped at its budget" in m["text"] for m in fake_slack.messages("C0WATCH")),
+        timeout=20,
+    )
+    stopped_at = searches()
+    time.sleep(3)  # three periods
+    assert searches() == stopped_at
+    notices = [m for m in fake_slack.messages("C0WATCH") if "stopped at its budget" in m["text"]]
+    assert len(notices) == 1 and len(watched()) == 18
+    assert cards(fake_slack) == []  # nothing in the account's own channel
 
 
 def stored(rt: Runtime, tweet_id: int) -> bool:

@@ -110,6 +110,7 @@ class CardMention:
     overdue: bool = False
     edited: bool = False  # the author edited the post; the thread has the text before
     known: Known | None = None  # what Roost knows of the author from before
+    watched: str | None = None  # the words of the watch that found it: not a mention
 
 
 def tweet_url(tweet_id: int, author_username: str | None) -> str:
@@ -128,7 +129,7 @@ def build_mention_card(mention: CardMention, *, in_thread: bool = False) -> list
         body += more
     blocks: list[dict[str, Any]] = []
     if not in_thread:
-        blocks.append(context(f"Mention of *@{escape(mention.account_handle)}*"))
+        blocks.append(context(_header(mention)))
     blocks.append(section(_author_line(mention) + " · " + _when(mention.created_at)))
     blocks.append(section(body or "_(no text)_"))
     blocks.append(context(" · ".join(_notes(mention) + [link(url, "View on X")])))
@@ -140,6 +141,17 @@ def build_mention_card(mention: CardMention, *, in_thread: bool = False) -> list
     if not in_thread:
         blocks.append(context(_status_line(mention)))
     return blocks
+
+
+def _header(mention: CardMention) -> str:
+    handle = escape(mention.account_handle)
+    if mention.watched is None:
+        return f"Mention of *@{handle}*"
+    words = escape(mention.watched).replace("`", "ˋ")
+    return (
+        f":eyes: *Watched words* for *@{handle}*: `{words}` · not addressed to @{handle}: "
+        "its author did not mention the account"
+    )
 
 
 _KIND_DONE = {"reply": "replied", "dm": "sent a DM", "retweet": "retweeted", "unretweet": "undid"}
@@ -228,7 +240,8 @@ def notification_text(mention: CardMention) -> str:
     """The message's `text`: what notifications and screen readers show."""
     who = f"@{mention.author_username}" if mention.author_username else "an unknown author"
     preview, cut = escape_within(mention.text, NOTIFICATION_PREVIEW)
-    return f"Mention of @{mention.account_handle} from {who}: {preview}{'…' if cut else ''}"
+    what = "Watched words for" if mention.watched is not None else "Mention of"
+    return f"{what} @{mention.account_handle} from {who}: {preview}{'…' if cut else ''}"
 
 
 def card_metadata(mention: CardMention) -> dict[str, Any]:

@@ -56,7 +56,7 @@ from storage.mentions import (
     thread_size,
     undelivered,
 )
-from storage.models import Account, Member, Mention, Outbound
+from storage.models import Account, Member, Mention, Outbound, Watch
 from storage.outbound import for_mention
 from storage.people import Known, known_before
 from storage.surges import open_surge
@@ -211,19 +211,26 @@ def post_mention(
         # Held too: a reply whose conversation's first mention is itself held, with no
         # card for it to follow.
         held_card = card is not None and card.slack_ts is None and card.surge_held_at is not None
-        if (card is None or held_card) and not opened:
+        # A post a watch found did not address the account: no surge holds it, nobody is
+        # given it, no first-response clock runs for it, and it goes to the watch's channel.
+        watch = session.get(Watch, mention.watch_id) if mention.watch_id else None
+        if (card is None or held_card) and not opened and watch is None:
             if held_card or open_surge(session, account.id) is not None:
                 hold_for_surge(session, mention_id, rt.clock())
                 return "held for its surge group"
         # What is known of its author, on a card of its own; a thread reply's is its card's.
         known = known_before(session, mention.author_id, mention.id) if card is None else None
         # A new card of an auto-assigning account goes to the next person on duty.
-        given = _auto_assign(session, account, mention, rt.clock()) if card is None else None
+        inbox_card = card is None and watch is None
+        given = _auto_assign(session, account, mention, rt.clock()) if inbox_card else None
         # A new card goes where the account's routes send it; a thread reply follows its card.
-        if card is None:
+        if watch is not None:
+            channel = watch.channel_id
+        elif card is None:
             channel = channel_for(session, account, mention.text)
         else:
             channel = card.slack_channel or channel_for(session, account, card.text)
+        watched = watch.query if watch is not None else None
     broken: tuple[str, str] | None = None
     try:
         thread_ts = None
@@ -237,7 +244,7 @@ def post_mention(
                     channel = session.get_one(Mention, card.id).slack_channel or channel
         # A card is an inbox item: its first-response target starts now, in business hours.
         sla_due_at = None
-        if card is None:
+        if inbox_card:
             try:
                 sla_due_at = sla_due(
                     mention.created_at, account.sla_minutes, account.business_hours
@@ -253,6 +260,7 @@ def post_mention(
             sla_due_at=sla_due_at,
             known=known,
             assignee=given.user_id if given else None,
+            watched=watched,
         )
         try:
             ts = _post_once(rt, channel, mention, view, thread_ts)
@@ -295,7 +303,7 @@ def post_mention(
             logger.warning("Home of %s not refreshed: %s", given.user_id, exc)
     with waiting():  # the card is up: what follows it is not tried again if refused
         if broken is not None:
-            _say_route_broken(rt, channel, ts, account.handle, *broken)
+            _say_route_broken(rt, channel, ts, account.handle, *broken, watched=watch)
         if card is not None:
             refresh_card(rt, card.id)
     if sla_due_at is not None:
@@ -315,13 +323,27 @@ def _post_once(
 
 
 def _say_route_broken(
-    rt: Runtime, channel: str, ts: str, handle: str, routed: str, why: str
+    rt: Runtime,
+    channel: str,
+    ts: str,
+    handle: str,
+    routed: str,
+    why: str,
+    *,
+    watched: Watch | None = None,
 ) -> None:
-    text = (
-        f":warning: This mention matched a route to <#{routed}>, but Roost cannot post there "
-        f"({why}) so it came here. Invite Roost there, or fix the route: "
-        f"`/roost routes @{handle}`."
-    )
+    if watched is not None:
+        text = (
+            f":warning: Watch {watched.id} brings its posts to <#{routed}>, but Roost cannot "
+            f"post there ({why}) so this one came here. Invite Roost there, or stop the "
+            f"watch and add it again with another channel: `/roost watch @{handle}`."
+        )
+    else:
+        text = (
+            f":warning: This mention matched a route to <#{routed}>, but Roost cannot post "
+            f"there ({why}) so it came here. Invite Roost there, or fix the route: "
+            f"`/roost routes @{handle}`."
+        )
     try:
         with translate_errors(channel):
             rt.slack.chat_postMessage(channel=channel, thread_ts=ts, text=text)
@@ -373,6 +395,7 @@ def refresh_card(rt: Runtime, mention_id: int) -> None:
             sla_due_at=mention.sla_due_at if mention.first_response_at is None else None,
             overdue=mention.sla_reminded_at is not None,
             known=None if in_thread else known_before(session, mention.author_id, mention.id),
+            watched=_watched(session, mention),
         )
     if mention.slack_channel is None or mention.slack_ts is None:
         return
@@ -482,6 +505,7 @@ def _view(
     sla_due_at: datetime | None = None,
     overdue: bool = False,
     known: Known | None = None,
+    watched: str | None = None,
 ) -> CardMention:
     return CardMention(
         id=mention.id,
@@ -504,7 +528,14 @@ def _view(
         overdue=overdue,
         edited=mention.edited_at is not None,
         known=known,
+        watched=watched,
     )
+
+
+def _watched(session: Session, mention: Mention) -> str | None:
+    """The words of the watch that found the post, if one did."""
+    watch = session.get(Watch, mention.watch_id) if mention.watch_id else None
+    return watch.query if watch is not None else None
 
 
 def _card_ts(rt: Runtime, card_id: int) -> str | None:

@@ -151,6 +151,13 @@ def _check(session: Session, scene: Scene, draft: Draft, *, self_serve: bool) ->
 def not_summoned(scene: Scene) -> str:
     """Why X will refuse a public reply to this mention."""
     author = f"@{scene.mention.author_username}" if scene.mention.author_username else "Its author"
+    if scene.mention.watch_id is not None:
+        return (
+            f"X will refuse a public reply here: this post came from watched words, and "
+            f"{author} did not write to @{scene.account.handle}. Since February 2026 X lets "
+            "apps reply in public only to posts that mention the account or quote one of "
+            "its posts. Answer them by DM, if they take DMs, or from X itself."
+        )
     return (
         f"X will refuse a public reply here: {author} neither mentions "
         f"@{scene.account.handle} in this post nor quotes one of its posts, and X lets apps "

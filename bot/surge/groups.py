@@ -70,6 +70,7 @@ def group_surge(rt: Runtime, surge: Surge) -> int:
                             # stored earlier and delivered late, behind a backlog).
                             (Mention.received_at >= since) | Mention.surge_held_at.is_not(None),
                             Mention.surge_group_id.is_(None),
+                            Mention.watch_id.is_(None),  # not addressed to the account
                         )
                         .order_by(Mention.id)
                         .limit(BATCH)

@@ -1,0 +1,379 @@
+"""Words watched on X beyond the brand's @mentions: `/roost watch`.
+
+An owner or admin of an account adds a watch: `/roost watch @acme "아이폰 배송" -from:brand`.
+Roost asks X about the query at once, so a query X refuses is answered with X's words
+before anything is saved. From then on the listener reads X's recent search for it every
+ROOST_WATCH_SECONDS (bot.inbox.watch_reader): the posts that match, leaving out the
+account's own, those that mention it (they are mentions already) and retweets, come into
+the chosen channel as cards marked as not addressed to the account. X lets an app reply
+in public only to a post that mentions the account or quotes one of its posts, so such a
+card's Reply says so and points to the DM.
+
+Each watch has a monthly budget ($10 unless given). Its reads are priced as X bills them
+(each post and each author returned), counted before X's once-a-day deduplication, so its
+figure is never below what X bills for it; a read that could pass the budget is not made,
+and the watch stops for the month, its channel told once. Its reads count towards the
+account's own budget too.
+
+Recent search rather than stream rules, even with the stream: a rule delivers, and X
+bills, every match as it comes, and only deleting the rule stops it, while a search's
+page size bounds each read's cost before it is made.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot import runtime
+from bot.errors import Refused, XError, XQueryRefused, XRateLimited
+from bot.runtime import Runtime
+from bot.slack.channels import check_channel
+from bot.slack.mrkdwn import escape
+from bot.slack.notices import post_notice
+from bot.team.admin import require_manager_of
+from bot.team.credentials import x_client
+from bot.team.people import Who, visible_accounts
+from bot.x.prices import Prices, load_prices, price_of
+from storage.events import record_event
+from storage.models import Account, Watch
+from storage.watches import live_count, month_micros, watches_of
+
+USAGE = (
+    '`/roost watch @account "words" -from:brand` watches X for posts with those words '
+    "that do not mention the account, into this channel (add `in #channel` for another, "
+    "`budget $20` for a monthly budget other than $10); `/roost watch` lists the watches, "
+    "`/roost watch stop 3` stops one, `/roost watch budget 3 $20` changes its budget "
+    "(owners and admins)."
+)
+
+QUERY_LIMIT = 512
+"""The most characters X takes in a recent-search query on self-serve plans, with what
+Roost adds to it."""
+
+DEFAULT_BUDGET_MICROS = 10_000_000
+"""A watch's monthly budget unless its owner gives one: $10."""
+
+MOST_BUDGET_MICROS = 10_000_000_000
+"""The highest monthly budget a watch takes: $10,000."""
+
+MOST_WATCHES = 10
+"""Watches an account may run at once: each reads X every ROOST_WATCH_SECONDS, and X
+allows 300 searches an account each 15 minutes (150 for ten, at a minute each)."""
+
+CHECK_SPAN = timedelta(seconds=30)
+"""How far back the check of a new query looks: X answers whether it takes the query,
+and bills the few posts it finds."""
+
+SEARCH_REACH = timedelta(days=7)
+"""How far back X's recent search reaches."""
+
+_CHANNEL = re.compile(r"(?:^|\s+)(?:in\s+)?<#([CG][A-Z0-9]+)(?:\|[^>]*)?>\s*$", re.IGNORECASE)
+_BUDGET = re.compile(r"(?:^|\s+)budget\s+(\S+)\s*$", re.IGNORECASE)
+_DOLLARS = re.compile(r"\$?([0-9]{1,6}(?:\.[0-9]{1,2})?)")
+_BRAND = re.compile(r"(?<![A-Za-z0-9_])(from:|to:|@)brand(?![A-Za-z0-9_])", re.IGNORECASE)
+
+
+def search_query(query: str, handle: str) -> str:
+    """What Roost asks X for: the owner's words (`brand` in `from:brand`, `to:brand` and
+    `@brand` standing for the account), without the account's own posts, its mentions
+    and retweets."""
+    words = _BRAND.sub(lambda found: found.group(1) + handle, query.strip())
+    return f"({words}) -from:{handle} -@{handle} -is:retweet"
+
+
+def watch_command(
+    rt: Runtime, who: Who, text: str, channel_id: str | None
+) -> tuple[str, list[dict[str, Any]] | None]:
+    """`/roost watch …`: list, add, stop, or change a budget."""
+    words = text.split()
+    if not words:
+        return _listing(rt, who, None), None
+    verb = words[0].lower()
+    if verb == "stop" and len(words) == 2:
+        return _stop(rt, who, _number(words[1])), None
+    if verb == "budget" and len(words) == 3:
+        return _rebudget(rt, who, _number(words[1]), _micros(words[2])), None
+    if not words[0].startswith("@"):
+        raise ValueError(USAGE)
+    handle = words[0].lstrip("@")
+    if len(words) == 1:
+        return _listing(rt, who, handle), None
+    return _add(rt, who, handle, text.split(maxsplit=1)[1], channel_id), None
+
+
+def _add(rt: Runtime, who: Who, handle: str, rest: str, here: str | None) -> str:
+    rest, budget = _take_budget(rest)
+    rest, channel = _take_channel(rest)
+    channel = channel or (here if here and here[:1] in ("C", "G") else None)
+    if channel is None:
+        raise Refused(f"Name the channel its posts go to (`in #channel`). {USAGE}")
+    query = rest.strip()
+    if not query:
+        raise ValueError(f"Give the words to watch for. {USAGE}")
+    with rt.sessions() as session:
+        (account,) = visible_accounts(rt, session, who, handle)
+    require_manager_of(rt, who, account.id)
+    searched = search_query(query, account.handle)
+    if len(searched) > QUERY_LIMIT:
+        raise Refused(
+            f"That query is {len(searched):,} characters with what Roost adds to it (the "
+            f"account's own posts, its mentions and retweets left out); X takes "
+            f"{QUERY_LIMIT}. Shorten it by {len(searched) - QUERY_LIMIT:,}."
+        )
+    with rt.sessions() as session:
+        if live_count(session, account.id) >= MOST_WATCHES:
+            raise Refused(
+                f"*@{escape(account.handle)}* already has {MOST_WATCHES} watches, as many as "
+                "X's search limits let Roost read each minute: stop one first "
+                "(`/roost watch stop N`)."
+            )
+    problem = check_channel(rt.slack, channel)
+    if problem is not None:
+        raise Refused(problem)
+    _ask_x(rt, account, searched)
+    now = rt.clock()
+    micros = budget if budget is not None else DEFAULT_BUDGET_MICROS
+    with rt.sessions.begin() as session:
+        watch = Watch(
+            account_id=account.id,
+            query=query,
+            channel_id=channel,
+            budget_micros=micros,
+            created_by=who.user_id,
+            created_at=now,
+            month_posts=0,
+            month_micros=0,
+        )
+        session.add(watch)
+        session.flush()
+        record_event(
+            session,
+            "watch.added",
+            now,
+            actor=who.user_id,
+            account_id=account.id,
+            watch=watch.id,
+            query=query,
+            channel=channel,
+            budget=micros / 1_000_000,
+        )
+        number = watch.id
+    prices = load_prices(rt.settings.x_prices_file)
+    return (
+        f"Watching X for {_quoted(query)} on behalf of *@{escape(account.handle)}* "
+        f"(watch {number}): posts that match and do not mention it come to <#{channel}> as "
+        f"cards, read every {_period(rt.settings.roost_watch_seconds)}. "
+        f"{_price_line(prices)} It stops for the month at {_dollars(micros)}. "
+        f"`/roost watch stop {number}` stops it."
+    )
+
+
+def _ask_x(rt: Runtime, account: Account, searched: str) -> None:
+    """Whether X takes the query, asked over a few seconds of posts; Refused with X's words
+    if not, or if X cannot answer now."""
+    since = rt.clock() - CHECK_SPAN
+    try:
+        x_client(rt, account).search_page(searched, start_time=since, max_results=10)
+    except XQueryRefused as exc:
+        raise Refused(f"{exc} Nothing was saved: change the words and try again.") from None
+    except XRateLimited as exc:
+        raise Refused(
+            f"X's search limit for *@{escape(account.handle)}* is spent until "
+            f"{exc.reset_at:%H:%M} UTC: add the watch then."
+        ) from None
+    except XError as exc:
+        raise Refused(f"{exc} Nothing was saved: try again in a moment.") from None
+
+
+def _stop(rt: Runtime, who: Who, number: int) -> str:
+    watch = _watch(rt, number)
+    account = require_manager_of(rt, who, watch.account_id)
+    if watch.stopped_at is not None:
+        return f"Watch {number} stopped already."
+    now = rt.clock()
+    with rt.sessions.begin() as session:
+        row = session.get_one(Watch, number)
+        row.stopped_at, row.stopped_by = now, who.user_id
+        record_event(
+            session, "watch.stopped", now, actor=who.user_id, account_id=account.id, watch=number
+        )
+    return (
+        f"Stopped watch {number} ({_quoted(watch.query)} for *@{escape(account.handle)}*): "
+        "its cards stay where they are."
+    )
+
+
+def _rebudget(rt: Runtime, who: Who, number: int, micros: int) -> str:
+    watch = _watch(rt, number)
+    account = require_manager_of(rt, who, watch.account_id)
+    now = rt.clock()
+    month = month_of(now)
+    spent = month_micros(watch, month)
+    with rt.sessions.begin() as session:
+        row = session.get_one(Watch, number, with_for_update=True)
+        row.budget_micros = micros
+        resumed = row.capped_month == month and micros > spent
+        if resumed:
+            row.capped_month = None
+        record_event(
+            session,
+            "watch.budget",
+            now,
+            actor=who.user_id,
+            account_id=account.id,
+            watch=number,
+            budget=micros / 1_000_000,
+        )
+    said = (
+        f"Watch {number} ({_quoted(watch.query)} for *@{escape(account.handle)}*) now has "
+        f"{_dollars(micros)} a month; {_dollars(spent)} is spent this month."
+    )
+    if resumed:
+        said += " It reads again from where it stopped."
+    return said
+
+
+def _listing(rt: Runtime, who: Who, handle: str | None) -> str:
+    now = rt.clock()
+    with rt.sessions() as session:
+        accounts = {a.id: a for a in visible_accounts(rt, session, who, handle)}
+        found = watches_of(session, list(accounts))
+    if not found:
+        return f"No watches yet. {USAGE}"
+    month = month_of(now)
+    lines = [
+        f"• *{w.id}* · *@{escape(accounts[w.account_id].handle)}* · {_quoted(w.query)} → "
+        f"<#{w.channel_id}> · {_spend_line(w, month, now)} · {state_of(w, month, now)}"
+        for w in found
+    ]
+    return "Watched words:\n" + "\n".join(lines) + f"\n{USAGE}"
+
+
+def _spend_line(watch: Watch, month: str, now: datetime) -> str:
+    posts = watch.month_posts if watch.month == month else 0
+    return (
+        f"{_dollars(month_micros(watch, month))} of {_dollars(watch.budget_micros)} in "
+        f"{now:%B} ({posts:,} post{'s' * (posts != 1)} read)"
+    )
+
+
+def state_of(watch: Watch, month: str, now: datetime) -> str:
+    """Where the watch stands, as its list says it."""
+    if watch.stopped_at is not None:
+        return f"stopped by <@{watch.stopped_by}>" if watch.stopped_by else "stopped"
+    if watch.refused is not None:
+        return f":warning: {escape(watch.refused)} Stop it and add it again, changed."
+    if watch.capped_month == month:
+        return (
+            f":double_vertical_bar: stopped at its budget; it reads again on "
+            f"{next_month(now):%-d %B}, or raise it (`/roost watch budget {watch.id} $N`)"
+        )
+    if watch.last_error:
+        return f"reading; the last read failed: {escape(watch.last_error)}"
+    return "reading" if watch.last_polled_at else "starting"
+
+
+def capped_text(watch: Watch, handle: str, now: datetime) -> str:
+    """The channel's one notice of the month when a watch reaches its budget."""
+    return (
+        f":double_vertical_bar: Watch {watch.id} ({_quoted(watch.query)} for "
+        f"*@{escape(handle)}*) stopped at its budget: {_dollars(watch.month_micros)} of "
+        f"{_dollars(watch.budget_micros)} this month. It reads again on "
+        f"{next_month(now):%-d %B}, from where it stopped, or sooner if an owner raises it: "
+        f"`/roost watch budget {watch.id} $N`."
+    )
+
+
+def refused_text(watch: Watch, handle: str, why: str) -> str:
+    """The channel's notice when X stops taking a watch's query."""
+    return (
+        f":warning: Watch {watch.id} ({_quoted(watch.query)} for *@{escape(handle)}*) "
+        f"stopped: {escape(why)} Stop it (`/roost watch stop {watch.id}`) and add it again "
+        "with words X takes."
+    )
+
+
+def tell_watch(watch_id: int, key: str, text: str) -> None:
+    """RQ job: post a watch's notice in its channel, once however often it runs."""
+    rt = runtime.current()
+    with rt.sessions() as session:
+        channel = session.get_one(Watch, watch_id).channel_id
+    post_notice(rt, key, channel, text)
+
+
+def month_of(moment: datetime) -> str:
+    """The UTC month a read is counted in: YYYY-MM."""
+    return f"{moment:%Y-%m}"
+
+
+def next_month(moment: datetime) -> datetime:
+    return (moment.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def worst_per_post(prices: Prices) -> int:
+    """The most a post found can cost, in micro-dollars: itself, the two posts it can
+    reference (the one it replies to, the one it quotes), and its author."""
+    return round((3 * price_of(prices, "read:post") + price_of(prices, "read:user")) * 1e6)
+
+
+def _price_line(prices: Prices) -> str:
+    post, user = price_of(prices, "read:post"), price_of(prices, "read:user")
+    return f"X bills ${post:.3f} for each post read and ${user:.3f} for each author."
+
+
+def _take_budget(text: str) -> tuple[str, int | None]:
+    found = _BUDGET.search(text)
+    if found is None:
+        return text, None
+    return text[: found.start()], _micros(found.group(1))
+
+
+def _take_channel(text: str) -> tuple[str, str | None]:
+    found = _CHANNEL.search(text)
+    if found is None:
+        return text, None
+    return text[: found.start()], found.group(1)
+
+
+def _micros(word: str) -> int:
+    found = _DOLLARS.fullmatch(word.strip())
+    micros = round(float(found.group(1)) * 1_000_000) if found else 0
+    if not 0 < micros <= MOST_BUDGET_MICROS:
+        raise ValueError(
+            f"{word!r} is not a budget: give dollars a month, such as `$20`, up to "
+            f"{_dollars(MOST_BUDGET_MICROS)}."
+        )
+    return micros
+
+
+def _number(word: str) -> int:
+    if not word.isdigit():
+        raise ValueError(f"{word!r} is not a watch's number: `/roost watch` lists them.")
+    return int(word)
+
+
+def _watch(rt: Runtime, number: int) -> Watch:
+    with rt.sessions() as session:
+        watch = session.get(Watch, number)
+    if watch is None:
+        raise Refused(f"There is no watch {number}: `/roost watch` lists them.")
+    return watch
+
+
+def _quoted(query: str) -> str:
+    return f"`{escape(query).replace('`', 'ˋ')}`"
+
+
+def _dollars(micros: int) -> str:
+    """Dollars with cents, or with tenths of a cent where X's prices leave some: $0.015."""
+    places = 2 if micros % 10_000 == 0 else 3
+    return f"${micros / 1_000_000:,.{places}f}"
+
+
+def _period(seconds: float) -> str:
+    if seconds % 60 == 0:
+        minutes = int(seconds // 60)
+        return "minute" if minutes == 1 else f"{minutes} minutes"
+    return f"{seconds:g} seconds"
