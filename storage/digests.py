@@ -16,6 +16,7 @@ from storage.models import (
     Account,
     Digest,
     DigestSchedule,
+    Event,
     Grant,
     Member,
     Mention,
@@ -386,3 +387,25 @@ def scheduled_between(
         for post_id, run_at, text, handle in found
         if run_at is not None
     ]
+
+
+def on_duty_between(
+    session: Session, account_ids: Sequence[int], since: datetime, until: datetime
+) -> list[str]:
+    """Who, of those with a role on these accounts, was on duty by their own say at some
+    time from `since` to `until`: on duty now, or going on or off in that time."""
+    changed = select(Event.actor).where(
+        Event.kind.in_(("duty.on", "duty.off")), Event.at >= since, Event.at < until
+    )
+    return list(
+        session.scalars(
+            select(Member.user_id)
+            .join(Grant, Grant.member_id == Member.id)
+            .where(
+                Grant.account_id.in_(account_ids),
+                Member.on_duty.is_(True) | Member.user_id.in_(changed),
+            )
+            .distinct()
+            .order_by(Member.user_id)
+        )
+    )

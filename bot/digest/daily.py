@@ -45,7 +45,7 @@ from bot.runtime import Runtime
 from bot.slack.blocks import context
 from bot.slack.client import dm_channel, find_posted, send_dm
 from bot.surge.groups import surge_lines
-from bot.team.business_hours import business_clock
+from bot.team.business_hours import business_clock, open_between
 from bot.team.people import Who, display_names, is_admin
 from storage.digests import (
     OpenCard,
@@ -57,6 +57,7 @@ from storage.digests import (
     leads_of,
     mark_chart,
     oldest_open,
+    on_duty_between,
     open_by_assignee,
     received_between,
     response_rows,
@@ -68,7 +69,7 @@ from storage.digests import (
     texts_between,
 )
 from storage.events import record_event
-from storage.models import Account, Digest, DigestSchedule, Grant, Member
+from storage.models import Account, Digest, DigestSchedule, Member
 from storage.team import roles_of
 
 logger = logging.getLogger(__name__)
@@ -272,15 +273,8 @@ def gather(rt: Runtime, channel: str, plan: Plan, now: datetime) -> DigestFacts:
         texts = texts_between(session, ids, since, now, TERM_TEXTS)
         scheduled = scheduled_between(session, ids, now, day_ends)
         surges = surge_lines(session, ids, since, now)
-        on_duty = list(
-            session.scalars(
-                select(Member.user_id)
-                .join(Grant, Grant.member_id == Member.id)
-                .where(Member.on_duty.is_(True), Grant.account_id.in_(ids))
-                .distinct()
-                .order_by(Member.user_id)
-            )
-        )
+        said_so = on_duty_between(session, ids, since, now)
+    on_duty = sorted(set(said_so) | _rostered(accounts, since, now))
     week = period_figures(
         rows, until=now, days=7, zone=zone, handles=_handles(accounts), clocks=clocks(accounts)
     )
@@ -308,6 +302,16 @@ def gather(rt: Runtime, channel: str, plan: Plan, now: datetime) -> DigestFacts:
         surges=surges,
         on_duty=on_duty,
     )
+
+
+def _rostered(accounts: list[Account], since: datetime, until: datetime) -> set[str]:
+    """Who the accounts' weekly rotas put on duty at some time from `since` to `until`."""
+    return {
+        entry["user"]
+        for account in accounts
+        for entry in account.rota or ()
+        if open_between(entry["hours"], since, until)
+    }
 
 
 def _names(rt: Runtime, users: list[str]) -> dict[str, str]:

@@ -79,7 +79,8 @@ class DigestFacts:
     spend: list[str] = field(default_factory=list)  # a line per account on what X bills
     surges: list[str] = field(default_factory=list)  # a line per surge since, mrkdwn
     overnight_label: str = "overnight"  # "since Friday evening", for Monday's weekday digest
-    on_duty: list[str] = field(default_factory=list)  # Slack users on duty, at its time
+    # Slack users on duty at some time since `since`: by their own say, or by a rota.
+    on_duty: list[str] = field(default_factory=list)
 
     @property
     def quiet(self) -> bool:
@@ -126,7 +127,8 @@ def digest_blocks(facts: DigestFacts) -> tuple[str, list[dict[str, Any]]]:
     blocks.extend(section(line) for line in facts.surges)
     if facts.on_duty:
         on = ", ".join(_who(user, facts.names) for user in facts.on_duty)
-        blocks.append(context(f":large_green_circle: On duty: {on}"))
+        when = "since the last digest" if facts.since_last else "in the last 24 hours"
+        blocks.append(context(f":large_green_circle: On duty {when}: {on}"))
     blocks.append(section(_open_text(facts)))
     if facts.overdue_total:
         blocks.append(

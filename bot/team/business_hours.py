@@ -344,6 +344,19 @@ def within(hours: dict[str, Any], moment: datetime) -> bool:
     return False
 
 
+def open_between(hours: dict[str, Any], start: datetime, end: datetime) -> bool:
+    """Whether the hours are open at some moment from `start` to `end`."""
+    week = _read(hours)
+    day = start.astimezone(week.zone).date() - timedelta(days=1)
+    while day <= end.astimezone(week.zone).date():
+        if week.opens_on(day):
+            opens, closes = week.window(day)
+            if opens < end and start < closes:
+                return True
+        day += timedelta(days=1)
+    return False
+
+
 def overlap(first: dict[str, Any], second: dict[str, Any]) -> bool:
     """Whether two weekly hours share a moment, tried over a whole week of each's windows."""
     one, other = _read(first), _read(second)

@@ -64,7 +64,8 @@ def test_new_cards_go_to_those_on_duty_in_turn_within_their_limit(
     assert f"<@{AGENT}>" in said and f"<@{LEAD}>" in said
     fake_slack.add_user(AGENT, "agent")
     digest = json.dumps(roost(app, fake_slack, "digest")["blocks"])
-    assert "On duty: @agent" in digest and f"<@{AGENT}>" not in digest  # named, not pinged
+    # Named, not pinged.
+    assert "On duty in the last 24 hours: @agent" in digest and f"<@{AGENT}>" not in digest
 
     new_mentions(rt, fake_x, brand, ["one", "two", "three"])
 
@@ -185,3 +186,22 @@ def test_the_weekly_rota_puts_people_on_duty_in_their_hours_and_refuses_overlaps
     assert "is off" in roost(app, fake_slack, f"rota @brand off {agent}")["text"]
     new_mentions(rt, fake_x, brand, ["two"])
     assert assignees(rt)[1:] == [AGENT, None]
+
+
+def test_the_digest_names_who_was_on_duty_by_their_say_or_the_rota_not_only_who_is_now(
+    rt: Runtime, fake_slack: FakeSlack, brand: Account, jane_card: dict[str, Any]
+) -> None:
+    app = make_app(rt)
+    for user, name in ((AGENT, "agent"), (LEAD, "lead"), (OWNER, "owner")):
+        fake_slack.add_user(user, name)
+    roost(app, fake_slack, "duty on", user=LEAD)
+    roost(app, fake_slack, "duty off", user=LEAD)  # on for the night, off by the morning
+    roost(app, fake_slack, f"rota @brand <@{OWNER}> daily 00:00-24:00")
+
+    (line,) = [
+        element["text"]
+        for block in roost(app, fake_slack, "digest")["blocks"]
+        for element in block.get("elements", [])
+        if "On duty" in element.get("text", "")
+    ]
+    assert line == ":large_green_circle: On duty in the last 24 hours: @lead, @owner"

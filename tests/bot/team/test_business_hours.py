@@ -12,6 +12,7 @@ from bot.team.business_hours import (
     AROUND_THE_CLOCK,
     business_clock,
     describe_hours,
+    open_between,
     parse_hours,
     sla_due,
 )
@@ -269,3 +270,22 @@ def test_the_sla_clock_skips_public_holidays_and_the_teams_days_off() -> None:
 def test_holidays_and_days_off_that_cannot_be_read_say_so(closing: Any, says: str) -> None:
     with pytest.raises(ValueError, match=says):
         sla_due(datetime(2026, 12, 24, 17, 0, tzinfo=KST), 60, WEEK_KR | closing)
+
+
+@pytest.mark.parametrize(
+    ("hours", "start", "end", "expected"),
+    [
+        # 2026-12-04 is a Friday, in Seoul.
+        ("WEEKDAYS", (2026, 12, 4, 17, 59), (2026, 12, 4, 20, 0), True),
+        ("WEEKDAYS", (2026, 12, 4, 18, 0), (2026, 12, 7, 9, 0), False),  # a weekend
+        ("WEEKDAYS", (2026, 12, 4, 18, 0), (2026, 12, 7, 9, 1), True),
+        ("NIGHTS", (2026, 12, 5, 5, 0), (2026, 12, 5, 8, 0), True),  # Friday night's tail
+        ("NIGHTS", (2026, 12, 5, 6, 0), (2026, 12, 7, 22, 0), False),
+    ],
+)
+def test_open_between_finds_any_open_moment_in_a_span(
+    hours: str, start: tuple[int, ...], end: tuple[int, ...], expected: bool
+) -> None:
+    week = WEEKDAYS_SEOUL if hours == "WEEKDAYS" else NIGHTS_SEOUL
+    assert week is not None
+    assert open_between(week, at(SEOUL, *start), at(SEOUL, *end)) is expected
