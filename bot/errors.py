@@ -55,6 +55,11 @@ class XQueryRefused(XError):
     """X refused a search query: its words say what to change."""
 
 
+class XSearchSpanRefused(XError):
+    """X refused where a search starts or ends (a since_id or start_time past its reach, a
+    next_token it no longer serves): the query stands, the span must change."""
+
+
 class XDuplicate(XError):
     """X refused a post or reply as a repeat of one the account made recently: if Roost's
     own earlier try made it, the post is there to be found."""

@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     roost_slack_pace: float = Field(default=1.0, gt=0)
     # How often each watch (`/roost watch`) reads X's recent search for new posts.
     roost_watch_seconds: float = Field(default=60.0, ge=1)
+    # How far behind now a watch reads: X takes a search's end at least 10 s before the
+    # request, and indexes a post a few seconds after it is posted. Shortened only beside
+    # a fake X whose rule is shortened too, by tests that cannot wait.
+    x_search_lag_seconds: float = Field(default=15.0, ge=0)
     # How often a Reply to all (or Send to customer service) releases what X allows.
     roost_batch_seconds: float = Field(default=5.0, ge=0.5)
     # X's rate-limit window (15 minutes). Shortened only beside a fake X whose window is

@@ -22,6 +22,7 @@ from bot.outbound.saved import replies_command
 from bot.posts.compose import queue_of as post_queue
 from bot.posts.views import queue_blocks
 from bot.runtime import Runtime
+from bot.slack.mrkdwn import unescape
 from bot.surge.batches import care_command
 from bot.surge.detect import surge_command
 from bot.surge.groups import group_command
@@ -72,7 +73,9 @@ def register(app: App, rt: Runtime) -> None:
     }
 
     def roost(command: dict[str, Any], respond: Respond) -> None:
-        word, _, rest = (command.get("text") or "").strip().partition(" ")
+        # Slack escapes the person's &, < and >: each command reads what they typed, and
+        # escapes whatever of it it shows (bot.slack.mrkdwn).
+        word, _, rest = unescape(command.get("text") or "").strip().partition(" ")
         who = Who(team_id=command["team_id"], user_id=command["user_id"])
         # Refusals are the person's answer; anything unexpected is logged and they are
         # told, rather than left waiting for an answer that never comes.

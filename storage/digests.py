@@ -409,3 +409,13 @@ def on_duty_between(
             .order_by(Member.user_id)
         )
     )
+
+
+def role_holders(session: Session, account_ids: Sequence[int]) -> set[tuple[str, int]]:
+    """(Slack user, account) for every role held on these accounts."""
+    found = session.execute(
+        select(Member.user_id, Grant.account_id)
+        .join(Grant, Grant.member_id == Member.id)
+        .where(Grant.account_id.in_(account_ids))
+    )
+    return {(user, account_id) for user, account_id in found}

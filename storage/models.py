@@ -675,8 +675,13 @@ class Watch(Base):
     budget_micros: Mapped[int] = mapped_column(BigInteger)  # a month's, in micro-dollars
     created_by: Mapped[str] = mapped_column(String(32))  # a Slack user
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # The newest post read, once a whole read succeeded: the next starts after it.
+    # The newest post read, once a whole read succeeded: the next starts after it. X
+    # refuses a since_id older than its reach (7 days), so when it was posted is kept too.
     since_id: Mapped[int | None] = mapped_column(BigInteger)
+    since_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A read cut short (the budget, X's limit, X failing): where it goes on from, as X's
+    # next_token wants it (the same span), and the newest post it had read.
+    resume: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     # What its reads cost in `month` (YYYY-MM, UTC): posts and micro-dollars, before X's

@@ -28,6 +28,11 @@ class Known:
         return bool(self.conversations or self.notes or self.flag)
 
 
+WITH_THE_BRAND = Mention.watch_id.is_(None) | Mention.first_response_at.is_not(None)
+"""A post that was a conversation with the brand: a mention, or a post a watch found that
+the team answered (a post it only saw is not)."""
+
+
 def known_before(session: Session, author_id: int | None, mention_id: int) -> Known | None:
     """What is known of the author from before this mention; None for an unknown author."""
     if author_id is None:
@@ -36,6 +41,7 @@ def known_before(session: Session, author_id: int | None, mention_id: int) -> Kn
         Mention.author_id == author_id,
         Mention.id < mention_id,
         Mention.slack_thread_ts.is_(None),  # a card of its own: one a conversation
+        WITH_THE_BRAND,
     )
     conversations = int(
         session.scalar(select(func.count(func.distinct(Mention.conversation_id))).where(*earlier))
@@ -70,7 +76,7 @@ def earlier_mentions(
         for mention, handle in session.execute(
             select(Mention, Account.handle)
             .join(Account, Account.id == Mention.account_id)
-            .where(Mention.author_id == author_id, Mention.id < before_id)
+            .where(Mention.author_id == author_id, Mention.id < before_id, WITH_THE_BRAND)
             .order_by(Mention.id.desc())
             .limit(limit)
         )

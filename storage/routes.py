@@ -73,7 +73,11 @@ def latest_cards(session: Session, account_id: int, limit: int) -> list[Mention]
     return list(
         session.scalars(
             select(Mention)
-            .where(Mention.account_id == account_id, Mention.root_tweet_id == Mention.tweet_id)
+            .where(
+                Mention.account_id == account_id,
+                Mention.root_tweet_id == Mention.tweet_id,
+                Mention.watch_id.is_(None),  # routes send mentions; a watch has its channel
+            )
             .order_by(Mention.tweet_id.desc())
             .limit(limit)
         )

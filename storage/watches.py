@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Account, Watch
@@ -36,14 +37,13 @@ def watches_of(session: Session, account_ids: list[int]) -> list[Watch]:
     )
 
 
-def live_count(session: Session, account_id: int) -> int:
-    """How many of the account's watches are not stopped."""
-    count = session.scalar(
-        select(func.count(Watch.id)).where(
-            Watch.account_id == account_id, Watch.stopped_at.is_(None)
+def live_watches(session: Session, account_id: int) -> list[Watch]:
+    """The account's watches that are not stopped."""
+    return list(
+        session.scalars(
+            select(Watch).where(Watch.account_id == account_id, Watch.stopped_at.is_(None))
         )
     )
-    return count or 0
 
 
 def count_read(session: Session, watch_id: int, month: str, posts: int, micros: int) -> int:
@@ -62,12 +62,14 @@ def month_micros(watch: Watch, month: str) -> int:
     return watch.month_micros if watch.month == month else 0
 
 
-def cap(session: Session, watch_id: int, month: str) -> bool:
-    """Stop the watch for `month`, its budget reached; True if this call stopped it."""
+def cap(session: Session, watch_id: int, month: str, budget_micros: int) -> bool:
+    """Stop the watch for `month`, its budget of `budget_micros` reached; True if this call
+    stopped it. A budget raised meanwhile stands: the watch is not stopped."""
     done = session.execute(
         update(Watch)
         .where(
             Watch.id == watch_id,
+            Watch.budget_micros == budget_micros,
             (Watch.capped_month.is_(None)) | (Watch.capped_month != month),
         )
         .values(capped_month=month),
@@ -76,11 +78,29 @@ def cap(session: Session, watch_id: int, month: str) -> bool:
     return bool(getattr(done, "rowcount", 0))
 
 
-def read_done(
-    session: Session, watch_id: int, newest: int | None, now: datetime, error: str | None
+def read_whole(
+    session: Session,
+    watch_id: int,
+    newest: int | None,
+    newest_at: datetime | None,
+    now: datetime,
 ) -> None:
-    """A read ended: the cursor moves to `newest` (when the whole read succeeded)."""
+    """A read is whole: the cursor moves to its newest post, if it found one."""
     watch = session.get_one(Watch, watch_id)
     if newest is not None and (watch.since_id is None or newest > watch.since_id):
-        watch.since_id = newest
-    watch.last_polled_at, watch.last_error = now, error
+        watch.since_id, watch.since_at = newest, newest_at
+    watch.resume = None
+    watch.last_polled_at, watch.last_error = now, None
+
+
+def read_cut_short(
+    session: Session,
+    watch_id: int,
+    resume: dict[str, Any] | None,
+    now: datetime,
+    why: str | None,
+) -> None:
+    """A read stopped before its end: the next goes on from `resume` (None: starts anew)."""
+    watch = session.get_one(Watch, watch_id)
+    watch.resume = resume
+    watch.last_polled_at, watch.last_error = now, why

@@ -533,7 +533,9 @@ def test_the_running_listener_reads_a_watch_each_period_and_stops_it_at_its_budg
                 account_id=brand.id,
                 query="택배",
                 channel_id="C0WATCH",
-                budget_micros=400_000,  # $0.40: 16 posts at their worst, $0.015 each here
+                # $0.40: 16 posts at their worst ($0.025); here each costs $0.015 (itself
+                # and its author).
+                budget_micros=400_000,
                 created_by=OWNER,
                 created_at=rt.clock() - timedelta(seconds=5),
                 month_posts=0,
@@ -557,7 +559,8 @@ def test_the_running_listener_reads_a_watch_each_period_and_stops_it_at_its_budg
     def searches() -> int:
         return len(fake_x.calls_to("/2/tweets/search/recent"))
 
-    processes.start("listen", ROOST_WATCH_SECONDS="1")
+    fake_x.search_lag_seconds = 1  # X's 10 s, shortened alike on both sides
+    processes.start("listen", ROOST_WATCH_SECONDS="1", X_SEARCH_LAG_SECONDS="1")
     processes.start("worker")
     post(3)
     wait_for(lambda: len(watched()) == 3, timeout=20)

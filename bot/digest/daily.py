@@ -44,6 +44,7 @@ from bot.inbox.delivery import card_url
 from bot.runtime import Runtime
 from bot.slack.blocks import context
 from bot.slack.client import dm_channel, find_posted, send_dm
+from bot.slack.mrkdwn import escape
 from bot.surge.groups import surge_lines
 from bot.team.business_hours import business_clock, open_between
 from bot.team.people import Who, display_names, is_admin
@@ -61,6 +62,7 @@ from storage.digests import (
     open_by_assignee,
     received_between,
     response_rows,
+    role_holders,
     save_schedule,
     scheduled_between,
     schedules,
@@ -274,7 +276,10 @@ def gather(rt: Runtime, channel: str, plan: Plan, now: datetime) -> DigestFacts:
         scheduled = scheduled_between(session, ids, now, day_ends)
         surges = surge_lines(session, ids, since, now)
         said_so = on_duty_between(session, ids, since, now)
-    on_duty = sorted(set(said_so) | _rostered(accounts, since, now))
+        holders = role_holders(session, ids)
+    # A rota's person counts while they hold a role on its account.
+    rostered = {user for user, account_id in _rostered(accounts, since, now) & holders}
+    on_duty = sorted(set(said_so) | rostered)
     week = period_figures(
         rows, until=now, days=7, zone=zone, handles=_handles(accounts), clocks=clocks(accounts)
     )
@@ -304,10 +309,11 @@ def gather(rt: Runtime, channel: str, plan: Plan, now: datetime) -> DigestFacts:
     )
 
 
-def _rostered(accounts: list[Account], since: datetime, until: datetime) -> set[str]:
-    """Who the accounts' weekly rotas put on duty at some time from `since` to `until`."""
+def _rostered(accounts: list[Account], since: datetime, until: datetime) -> set[tuple[str, int]]:
+    """(person, account) of the accounts' weekly rotas that put someone on duty at some
+    time from `since` to `until`."""
     return {
-        entry["user"]
+        (entry["user"], account.id)
         for account in accounts
         for entry in account.rota or ()
         if open_between(entry["hours"], since, until)
@@ -692,7 +698,7 @@ def parse_schedule(args: list[str], weekdays_only: bool) -> tuple[int, bool, str
         if (clock := _TIME.fullmatch(lowered)) is not None:
             hour, minute = int(clock.group(1)), int(clock.group(2) or 0)
             if hour > 23 or minute > 59:
-                raise ValueError(f"{word} is not a time of day: write it as 08:30.")
+                raise ValueError(f"{escape(word)} is not a time of day: write it as 08:30.")
             at_minute = hour * 60 + minute
         elif lowered in ("weekdays", "평일"):
             weekdays_only = True
@@ -701,10 +707,12 @@ def parse_schedule(args: list[str], weekdays_only: bool) -> tuple[int, bool, str
         elif _is_zone(word):
             zone = word
         elif "/" in word:
-            raise ValueError(f"{word} is not a time zone I know: write one such as Asia/Seoul.")
+            raise ValueError(
+                f"{escape(word)} is not a time zone I know: write one such as Asia/Seoul."
+            )
         else:
             raise ValueError(
-                f"I could not read `{word}`: give a time such as 08:30, `weekdays` or "
+                f"I could not read `{escape(word)}`: give a time such as 08:30, `weekdays` or "
                 "`daily`, and a time zone such as Asia/Seoul."
             )
     if at_minute is None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.runtime import Runtime
 from bot.slack.blocks import context, section
+from bot.slack.mrkdwn import escape
 from bot.team.budget import ALLOWANCE_NAMES, allowance_of, allowance_use
 from bot.team.people import Who, visible_accounts
 from bot.x.meter import days_spent
@@ -64,7 +65,7 @@ def parse_spend_args(text: str) -> tuple[str | None, str | None]:
         elif re.fullmatch(r"@?[A-Za-z0-9_]{1,15}", word) and handle is None:
             handle = word.lstrip("@")
         else:
-            raise ValueError(f"“{word}” is neither an account nor a month. {USAGE}")
+            raise ValueError(f"“{escape(word)}” is neither an account nor a month. {USAGE}")
     return handle, month
 
 

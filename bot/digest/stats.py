@@ -42,7 +42,7 @@ def parse_stats_args(text: str) -> tuple[int, str | None]:
         elif word.startswith("@") and len(word) > 1 and handle is None:
             handle = word[1:]
         else:
-            raise ValueError(f"I could not read `{word}`. {USAGE}")
+            raise ValueError(f"I could not read `{escape(word)}`. {USAGE}")
     return days, handle
 
 

@@ -62,8 +62,9 @@ def duty_command(rt: Runtime, who: Who, text: str) -> tuple[str, list[dict[str, 
         return f"On duty: {listed}. {DUTY_USAGE}", None
     with rt.sessions.begin() as session:
         me = member(session, who.team_id, who.user_id, now)
-        me.on_duty, me.duty_since = word == "on", now
-        record_event(session, f"duty.{word}", now, actor=who.user_id)
+        if me.on_duty != (word == "on"):  # the audit, and the digest, hear of changes only
+            me.on_duty, me.duty_since = word == "on", now
+            record_event(session, f"duty.{word}", now, actor=who.user_id)
         open_items = _open_of(session, me.id)
     if word == "on":
         return "You are on duty: auto-assigning accounts give you new cards in turn.", None

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from bot.errors import Refused, RoostError
 from bot.runtime import Runtime
 from bot.slack.channels import check_channel
+from bot.slack.mrkdwn import escape
 from bot.team.admin import find_account, require_manager_of
 from bot.team.people import Who
 from bot.words import find_word
@@ -320,7 +321,8 @@ def parse_route_args(text: str) -> RouteArgs:
     channel = _CHANNEL.match(words[-1])
     if channel is None:
         raise Refused(
-            f"{words[-1]!r} is not a channel: pick one with # so Slack links it. " + ROUTE_USAGE
+            f"{escape(words[-1])!r} is not a channel: pick one with # so Slack links it. "
+            + ROUTE_USAGE
         )
     channel_id = channel.group(1) or channel.group(2)
     middle = " ".join(words[1:-1]).strip()

@@ -26,19 +26,21 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from bot import runtime
 from bot.errors import Refused, XError, XQueryRefused, XRateLimited
 from bot.runtime import Runtime
 from bot.slack.channels import check_channel
 from bot.slack.mrkdwn import escape
 from bot.slack.notices import post_notice
-from bot.team.admin import require_manager_of
+from bot.team.admin import find_account, require_manager_of
 from bot.team.credentials import x_client
 from bot.team.people import Who, visible_accounts
 from bot.x.prices import Prices, load_prices, price_of
 from storage.events import record_event
 from storage.models import Account, Watch
-from storage.watches import live_count, month_micros, watches_of
+from storage.watches import live_watches, month_micros, watches_of
 
 USAGE = (
     '`/roost watch @account "words" -from:brand` watches X for posts with those words '
@@ -68,6 +70,9 @@ and bills the few posts it finds."""
 
 SEARCH_REACH = timedelta(days=7)
 """How far back X's recent search reaches."""
+
+SMALLEST_PAGE = 10
+"""The fewest posts X lets a search page ask for."""
 
 _CHANNEL = re.compile(r"(?:^|\s+)(?:in\s+)?<#([CG][A-Z0-9]+)(?:\|[^>]*)?>\s*$", re.IGNORECASE)
 _BUDGET = re.compile(r"(?:^|\s+)budget\s+(\S+)\s*$", re.IGNORECASE)
@@ -104,17 +109,16 @@ def watch_command(
 
 
 def _add(rt: Runtime, who: Who, handle: str, rest: str, here: str | None) -> str:
-    rest, budget = _take_budget(rest)
-    rest, channel = _take_channel(rest)
+    query, channel, budget = _options(rest)
     channel = channel or (here if here and here[:1] in ("C", "G") else None)
     if channel is None:
         raise Refused(f"Name the channel its posts go to (`in #channel`). {USAGE}")
-    query = rest.strip()
     if not query:
         raise ValueError(f"Give the words to watch for. {USAGE}")
-    with rt.sessions() as session:
-        (account,) = visible_accounts(rt, session, who, handle)
-    require_manager_of(rt, who, account.id)
+    account = require_manager_of(rt, who, find_account(rt, handle).id)
+    prices = load_prices(rt.settings.x_prices_file)
+    micros = budget if budget is not None else DEFAULT_BUDGET_MICROS
+    _require_a_read(micros, prices)
     searched = search_query(query, account.handle)
     if len(searched) > QUERY_LIMIT:
         raise Refused(
@@ -123,19 +127,16 @@ def _add(rt: Runtime, who: Who, handle: str, rest: str, here: str | None) -> str
             f"{QUERY_LIMIT}. Shorten it by {len(searched) - QUERY_LIMIT:,}."
         )
     with rt.sessions() as session:
-        if live_count(session, account.id) >= MOST_WATCHES:
-            raise Refused(
-                f"*@{escape(account.handle)}* already has {MOST_WATCHES} watches, as many as "
-                "X's search limits let Roost read each minute: stop one first "
-                "(`/roost watch stop N`)."
-            )
+        _require_room(session, account, query)
     problem = check_channel(rt.slack, channel)
     if problem is not None:
         raise Refused(problem)
     _ask_x(rt, account, searched)
     now = rt.clock()
-    micros = budget if budget is not None else DEFAULT_BUDGET_MICROS
     with rt.sessions.begin() as session:
+        # Checked again with the account's row locked: two adds at once cannot both pass.
+        session.get_one(Account, account.id, with_for_update=True)
+        _require_room(session, account, query)
         watch = Watch(
             account_id=account.id,
             query=query,
@@ -160,7 +161,6 @@ def _add(rt: Runtime, who: Who, handle: str, rest: str, here: str | None) -> str
             budget=micros / 1_000_000,
         )
         number = watch.id
-    prices = load_prices(rt.settings.x_prices_file)
     return (
         f"Watching X for {_quoted(query)} on behalf of *@{escape(account.handle)}* "
         f"(watch {number}): posts that match and do not mention it come to <#{channel}> as "
@@ -170,12 +170,35 @@ def _add(rt: Runtime, who: Who, handle: str, rest: str, here: str | None) -> str
     )
 
 
+def _require_room(session: Session, account: Account, query: str) -> None:
+    """Refused if the account runs as many watches as it may, or one of these words."""
+    running = live_watches(session, account.id)
+    same = next((w for w in running if _same_words(w.query, query)), None)
+    if same is not None:
+        raise Refused(
+            f"Watch {same.id} already watches {_quoted(query)} for "
+            f"*@{escape(account.handle)}*: `/roost watch budget {same.id} $N` changes its budget."
+        )
+    if len(running) >= MOST_WATCHES:
+        raise Refused(
+            f"*@{escape(account.handle)}* already has {MOST_WATCHES} watches, as many as "
+            "X's search limits let Roost read each minute: stop one first "
+            "(`/roost watch stop N`)."
+        )
+
+
+def _same_words(one: str, other: str) -> bool:
+    return " ".join(one.casefold().split()) == " ".join(other.casefold().split())
+
+
 def _ask_x(rt: Runtime, account: Account, searched: str) -> None:
     """Whether X takes the query, asked over a few seconds of posts; Refused with X's words
     if not, or if X cannot answer now."""
-    since = rt.clock() - CHECK_SPAN
+    end = rt.clock() - timedelta(seconds=rt.settings.x_search_lag_seconds)
     try:
-        x_client(rt, account).search_page(searched, start_time=since, max_results=10)
+        x_client(rt, account).search_page(
+            searched, start_time=end - CHECK_SPAN, end_time=end, max_results=SMALLEST_PAGE
+        )
     except XQueryRefused as exc:
         raise Refused(f"{exc} Nothing was saved: change the words and try again.") from None
     except XRateLimited as exc:
@@ -208,13 +231,16 @@ def _stop(rt: Runtime, who: Who, number: int) -> str:
 def _rebudget(rt: Runtime, who: Who, number: int, micros: int) -> str:
     watch = _watch(rt, number)
     account = require_manager_of(rt, who, watch.account_id)
+    prices = load_prices(rt.settings.x_prices_file)
+    _require_a_read(micros, prices)
     now = rt.clock()
     month = month_of(now)
-    spent = month_micros(watch, month)
     with rt.sessions.begin() as session:
         row = session.get_one(Watch, number, with_for_update=True)
+        spent = month_micros(row, month)
         row.budget_micros = micros
-        resumed = row.capped_month == month and micros > spent
+        enough = micros - spent >= smallest_read(prices)
+        resumed = row.capped_month == month and enough
         if resumed:
             row.capped_month = None
         record_event(
@@ -232,6 +258,11 @@ def _rebudget(rt: Runtime, who: Who, number: int, micros: int) -> str:
     )
     if resumed:
         said += " It reads again from where it stopped."
+    elif not enough:
+        said += (
+            f" That leaves less than X's smallest read ({_dollars(smallest_read(prices))}), "
+            f"so it reads again on {next_month(now):%-d %B}."
+        )
     return said
 
 
@@ -279,7 +310,8 @@ def capped_text(watch: Watch, handle: str, now: datetime) -> str:
     """The channel's one notice of the month when a watch reaches its budget."""
     return (
         f":double_vertical_bar: Watch {watch.id} ({_quoted(watch.query)} for "
-        f"*@{escape(handle)}*) stopped at its budget: {_dollars(watch.month_micros)} of "
+        f"*@{escape(handle)}*) stopped at its budget: "
+        f"{_dollars(month_micros(watch, month_of(now)))} of "
         f"{_dollars(watch.budget_micros)} this month. It reads again on "
         f"{next_month(now):%-d %B}, from where it stopped, or sooner if an owner raises it: "
         f"`/roost watch budget {watch.id} $N`."
@@ -312,6 +344,20 @@ def next_month(moment: datetime) -> datetime:
     return (moment.replace(day=1) + timedelta(days=32)).replace(day=1)
 
 
+def smallest_read(prices: Prices) -> int:
+    """What X's smallest search page (SMALLEST_PAGE posts) can cost at its worst: a
+    watch's budget must leave this much for it to read, in micro-dollars."""
+    return SMALLEST_PAGE * worst_per_post(prices)
+
+
+def _require_a_read(micros: int, prices: Prices) -> None:
+    if micros < smallest_read(prices):
+        raise Refused(
+            f"A watch's budget must pay for X's smallest read ({SMALLEST_PAGE} posts, "
+            f"{_dollars(smallest_read(prices))} at their worst): give at least that."
+        )
+
+
 def worst_per_post(prices: Prices) -> int:
     """The most a post found can cost, in micro-dollars: itself, the two posts it can
     reference (the one it replies to, the one it quotes), and its author."""
@@ -323,18 +369,18 @@ def _price_line(prices: Prices) -> str:
     return f"X bills ${post:.3f} for each post read and ${user:.3f} for each author."
 
 
-def _take_budget(text: str) -> tuple[str, int | None]:
-    found = _BUDGET.search(text)
-    if found is None:
-        return text, None
-    return text[: found.start()], _micros(found.group(1))
-
-
-def _take_channel(text: str) -> tuple[str, str | None]:
-    found = _CHANNEL.search(text)
-    if found is None:
-        return text, None
-    return text[: found.start()], found.group(1)
+def _options(text: str) -> tuple[str, str | None, int | None]:
+    """(the words, the channel, the budget) of an add: `in #channel` and `budget $N` come
+    after the words, in either order."""
+    channel: str | None = None
+    budget: int | None = None
+    while True:
+        if channel is None and (found := _CHANNEL.search(text)) is not None:
+            channel, text = found.group(1), text[: found.start()]
+        elif budget is None and (found := _BUDGET.search(text)) is not None:
+            budget, text = _micros(found.group(1)), text[: found.start()]
+        else:
+            return text.strip(), channel, budget
 
 
 def _micros(word: str) -> int:

@@ -15,6 +15,12 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def unescape(text: str) -> str:
+    """What a person typed, from text as Slack sends it (a slash command's, a message's):
+    Slack escapes their `&`, `<` and `>`; its own links and mentions stay as they are."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def escape_within(text: str, limit: int) -> tuple[str, bool]:
     """Escape text, cut so the escaped result fits `limit` characters.
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from bot.errors import Refused, SettingsError
 from bot.runtime import Runtime
 from bot.slack.channels import usable_channel
+from bot.slack.mrkdwn import escape
 from bot.team import connect
 from bot.team.business_hours import (
     CLOSING_KEYS,
@@ -337,7 +338,7 @@ def find_account(rt: Runtime, handle: str) -> Account:
         account = account_by_handle(session, handle)
     if account is not None:
         return account
-    raise Refused(f"No account @{handle.lstrip('@')} in Roost: see `/roost accounts`.")
+    raise Refused(f"No account @{escape(handle.lstrip('@'))} in Roost: see `/roost accounts`.")
 
 
 def change_account(rt: Runtime, who: Who, account_id: int, event: str, **values: Any) -> None:
@@ -444,7 +445,7 @@ def holidays_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
         try:
             day = date.fromisoformat(words[2]).isoformat()
         except ValueError:
-            raise ValueError(f"“{words[2]}” is not a date such as 2026-12-31.") from None
+            raise ValueError(f"“{escape(words[2])}” is not a date such as 2026-12-31.") from None
         off = sorted({*off, day}) if verb == "off" else [d for d in off if d != day]
     elif len(words) == 2 and verb == "none":
         country = None

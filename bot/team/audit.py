@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from bot.runtime import Runtime
 from bot.slack.client import dm_channel
+from bot.slack.mrkdwn import escape
 from bot.team.people import is_admin
 from storage.accounts import account_by_handle
 from storage.events import record_event
@@ -171,7 +172,7 @@ def send_audit(rt: Runtime, *, team_id: str, user_id: str, text: str) -> str:
     with rt.sessions() as session:
         account = account_by_handle(session, handle) if handle else None
         if handle and account is None:
-            return f"There is no account @{handle} in Roost: `/roost accounts` lists them."
+            return f"There is no account @{escape(handle)} in Roost: `/roost accounts` lists them."
         refusal = _refusal(rt, session, team_id, user_id, account)
     if refusal:
         return refusal

@@ -43,6 +43,7 @@ from bot.errors import (
     XQueryRefused,
     XRateLimited,
     XRecipientClosed,
+    XSearchSpanRefused,
     XTokenRevoked,
     XUnavailable,
 )
@@ -70,9 +71,15 @@ READ_RETRY_WAIT = 0.5
 """Seconds before the first further try of a read; the next waits twice as long."""
 
 MENTIONS_PAGE_SIZE = 100
+"""The largest page X serves on the mentions timeline."""
+
 SEARCH_PAGE_SIZE = 100
 """The most posts a page of recent search holds (X takes 10 to 100)."""
-"""The largest page X serves on the mentions timeline."""
+
+SEARCH_SPAN = frozenset(
+    {"since_id", "until_id", "start_time", "end_time", "next_token", "pagination_token"}
+)
+"""The parameters of a search that say where it starts and ends, not what it finds."""
 
 PAGE_SIZE = 100
 """The largest page X serves on the user timeline, DM events and retweeters."""
@@ -366,11 +373,14 @@ class XClient:
         *,
         since_id: int | None = None,
         start_time: datetime | None = None,
+        end_time: datetime | None = None,
         max_results: int = SEARCH_PAGE_SIZE,
         next_token: str | None = None,
     ) -> dict[str, Any]:
         """One page (newest first) of X's recent search for `query`, raw JSON, with the
-        fields a mention is read with. A query X refuses raises XQueryRefused, in X's words."""
+        fields a mention is read with. A query X refuses raises XQueryRefused, in X's words;
+        a span it refuses (a since_id past its reach, a stale next_token),
+        XSearchSpanRefused."""
 
         def search() -> Any:
             try:
@@ -380,11 +390,24 @@ class XClient:
                     max_results=max_results,
                     since_id=since_id,
                     start_time=start_time,
+                    end_time=end_time,
                     next_token=next_token,
                     **SEARCH_FIELDS,
                 )
             except tweepy.BadRequest as exc:
-                raise XQueryRefused(f"X refuses the search: {_detail(exc)}.") from None
+                named = {
+                    name
+                    for error in exc.api_errors
+                    if isinstance(error, dict)
+                    for name in error.get("parameters") or {}
+                }
+                if "query" in named:
+                    raise XQueryRefused(f"X refuses the search: {_detail(exc)}.") from None
+                if named & SEARCH_SPAN:
+                    raise XSearchSpanRefused(
+                        f"X refuses the search's span: {_detail(exc)}."
+                    ) from None
+                raise
 
         page: dict[str, Any] = self._read("searching X", search)
         return page

@@ -24,6 +24,7 @@ import http.client
 import itertools
 import json
 import random
+import re
 import socket
 import threading
 import time
@@ -1612,11 +1613,13 @@ def command_body(
     response_url: str,
     trigger_id: str = "T.1",
 ) -> str:
-    """A form-urlencoded slash-command request body, as Slack POSTs it to the app."""
+    """A form-urlencoded slash-command request body, as Slack POSTs it to the app: the
+    `text` as typed, with Slack's own links and mentions (``<#C123|name>``, ``<@U123>``)
+    kept and the person's ``&``, ``<`` and ``>`` escaped, as Slack escapes them."""
     return urlencode(
         {
             "command": command,
-            "text": text,
+            "text": slack_escaped(text),
             "team_id": team_id,
             "channel_id": channel_id,
             "user_id": user_id,
@@ -1626,6 +1629,25 @@ def command_body(
             "trigger_id": trigger_id,
         }
     )
+
+
+_SLACK_TOKEN = re.compile(r"<[#@!][^<>]*>|<https?://[^<>]*>")
+
+
+def slack_escaped(text: str) -> str:
+    """Typed text as Slack sends it: ``&``, ``<`` and ``>`` escaped outside its own tokens."""
+    parts = []
+    at = 0
+    for token in _SLACK_TOKEN.finditer(text):
+        parts.append(_escaped(text[at : token.start()]))
+        parts.append(token.group(0))
+        at = token.end()
+    parts.append(_escaped(text[at:]))
+    return "".join(parts)
+
+
+def _escaped(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def action_body(payload: dict[str, Any]) -> str:

@@ -561,6 +561,14 @@ def test_recent_search_refuses_queries_x_refuses(
         start_time=(datetime.now(UTC) - timedelta(days=8)).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
     assert "between 10 and 100" in refused(query="delivery", max_results="5")
+    just_now = (datetime.now(UTC) - timedelta(seconds=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert "minimum of 10 seconds prior" in refused(query="delivery", end_time=just_now)
+    assert "minimum of 10 seconds prior" in refused(query="delivery", start_time=just_now)
+    fake.add_user("alice")
+    old = fake.post_mention(
+        [], author="alice", text="old", created_at=datetime.now(UTC) - timedelta(days=8)
+    )
+    assert "must be a tweet id created after" in refused(query="delivery", since_id=old["id"])
     assert http.get(url, params={"query": "x" * 512}, headers=auth).status_code == 200
 
 

@@ -114,6 +114,7 @@ OAUTH1_TIMESTAMP_SKEW = 300  # seconds an OAuth 1.0a timestamp may be off X's cl
 RULE_CAP = 1000  # filtered-stream rules per app (self-serve)
 QUERY_LIMIT = 512  # characters in a recent-search query (self-serve plans)
 SEARCH_DAYS = 7  # how far back recent search reaches
+SEARCH_LAG_SECONDS = 10  # how long before the request a search's start_time or end_time must be
 NEGATION_ONLY = "Rules must contain a non-negation term"
 RATE_WINDOW_SECONDS = 15 * 60
 # How often an idle stream checks whether its client went away, so a reconnect is not refused
@@ -1164,6 +1165,9 @@ class FakeX:
         self._rules: dict[str, _Rule] = {}
         self.rule_cap = RULE_CAP
         """Stream rules the app may hold; more are refused one by one in a 200 answer."""
+        self.search_lag_seconds: float = SEARCH_LAG_SECONDS
+        """How long before the request recent search takes a start_time or end_time (X's
+        rule); tests that cannot wait shorten it."""
         self._stream: _StreamConnection | None = None
 
         self._next_user_id = _FIRST_USER_ID
@@ -2399,9 +2403,26 @@ class FakeX:
             query = {**query, "pagination_token": query["next_token"]}
         selection = _Selection.parse(query)
         paging = _Paging.parse(query, smallest=10)
-        reach = datetime.now(UTC) - timedelta(days=SEARCH_DAYS)
+        now = datetime.now(UTC)
+        reach = now - timedelta(days=SEARCH_DAYS)
         start_time = _time_parameter(query, "start_time")
         end_time = _time_parameter(query, "end_time")
+        latest = now - timedelta(seconds=self.search_lag_seconds)
+        for name, moment in (("start_time", start_time), ("end_time", end_time)):
+            if moment is not None and moment > latest:
+                raise _invalid_request(
+                    name,
+                    query[name],
+                    f"Invalid '{name}':'{query[name]}'. '{name}' must be a minimum of "
+                    f"{self.search_lag_seconds:g} seconds prior to the request time.",
+                )
+        if start_time is not None and end_time is not None and end_time <= start_time:
+            raise _invalid_request(
+                "end_time",
+                query["end_time"],
+                f"Invalid 'end_time':'{query['end_time']}'. 'end_time' must be after "
+                f"'start_time':'{query['start_time']}'.",
+            )
         if start_time is not None and start_time < reach:
             raise _invalid_request(
                 "start_time",
@@ -2417,6 +2438,14 @@ class FakeX:
             )
         since = max(reach, start_time) if start_time is not None else reach
         with self._lock:
+            known = self._tweets.get(paging.since_id) if paging.since_id is not None else None
+            if known is not None and _parse_time(known.full["created_at"]) < reach:
+                raise _invalid_request(
+                    "since_id",
+                    str(paging.since_id),
+                    f"Invalid 'since_id':'{paging.since_id}'. 'since_id' must be a tweet id "
+                    f"created after {_iso(reach)}.",
+                )
             ids = []
             for timeline in self._timelines.values():
                 for tweet_id in timeline:

@@ -11,13 +11,13 @@ from datetime import timedelta
 from typing import Any
 
 from slack_bolt import App
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from bot.inbox.duty import RETURN_ACTION
 from bot.inbox.intake import Intake
 from bot.inbox.sla import remind
 from bot.runtime import Runtime
-from storage.models import Account, Event, Member, Mention
+from storage.models import Account, Event, Grant, Member, Mention
 from tests.conftest import AGENT, BRAND_CHANNEL, LEAD, OWNER, run_jobs
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.x_api import FakeX
@@ -196,7 +196,12 @@ def test_the_digest_names_who_was_on_duty_by_their_say_or_the_rota_not_only_who_
         fake_slack.add_user(user, name)
     roost(app, fake_slack, "duty on", user=LEAD)
     roost(app, fake_slack, "duty off", user=LEAD)  # on for the night, off by the morning
+    roost(app, fake_slack, "duty off", user=AGENT)  # never on: nothing changed
     roost(app, fake_slack, f"rota @brand <@{OWNER}> daily 00:00-24:00")
+    roost(app, fake_slack, f"rota @brand <@{AGENT}> daily 00:00-24:00")
+    with rt.sessions.begin() as session:  # the agent's role is gone; the rota still names them
+        agent = session.scalars(select(Member).where(Member.user_id == AGENT)).one()
+        session.execute(delete(Grant).where(Grant.member_id == agent.id))
 
     (line,) = [
         element["text"]

@@ -28,6 +28,8 @@ def upgrade() -> None:
         sa.Column("created_by", sa.String(length=32), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("since_id", sa.BigInteger(), nullable=True),
+        sa.Column("since_at", sa.DateTime(), nullable=True),
+        sa.Column("resume", sa.JSON(), nullable=True),
         sa.Column("last_polled_at", sa.DateTime(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("month", sa.String(length=7), nullable=True),
