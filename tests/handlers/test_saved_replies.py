@@ -88,6 +88,12 @@ def test_owners_manage_an_accounts_saved_replies_and_bad_ones_are_refused_clearl
     assert "Retired" in roost(app, fake_slack, 'replies retire @brand "Long"', user=OWNER)
     assert "*Long*" not in roost(app, fake_slack, "replies")
     assert "no saved reply “Nope”" in roost(app, fake_slack, 'replies retire @brand "Nope"', OWNER)
+    # Kept as typed, though Slack escapes a command's & < and >; shown escaped once.
+    said = roost(app, fake_slack, 'replies add @brand "Q&A" See our Q&A <3', user=OWNER)
+    assert "Saved “Q&amp;A”" in said
+    with rt.sessions() as session:
+        kept = session.scalars(select(SavedReply.text).where(SavedReply.name == "Q&A")).one()
+    assert kept == "See our Q&A <3"
 
 
 def test_a_saved_reply_fills_the_modal_for_this_author_and_goes_out_checked_and_counted(
