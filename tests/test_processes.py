@@ -397,12 +397,13 @@ def test_in_a_surge_the_running_worker_posts_group_cards_and_lists_every_mention
 def test_the_running_worker_answers_a_group_of_200_a_windows_share_at_a_time_once_each(
     rt: Runtime, processes: Processes, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
 ) -> None:
-    """Reply to all on a group of 200, X's window shortened to 3 s and Roost's with it
+    """Reply to all on a group of 200, X's window shortened to 5 s and Roost's with it
     (Roost counts a margin past it, as X's fixed windows can end a second late): the
     worker releases a window's share
     at a time, X never refuses one, a worker killed midway loses and repeats nothing, and
     each of the 200 gets one reply."""
-    fake_x.window_seconds = 3
+    # Short windows, yet long beside what a loaded machine can delay a call by.
+    fake_x.window_seconds = 5
     give(rt, fake_slack, OWNER, "owner", None)
     give(rt, fake_slack, AGENT, "agent", "^BK")
     surge_command(rt, Who(fake_slack.team_id, OWNER), "on @brand")
@@ -427,7 +428,7 @@ def test_the_running_worker_answers_a_group_of_200_a_windows_share_at_a_time_onc
         text="Deliveries are 2 days late.",
         with_link=False,
     )
-    window = {"X_RATE_WINDOW_SECONDS": "3", "ROOST_BATCH_SECONDS": "0.5"}
+    window = {"X_RATE_WINDOW_SECONDS": "5", "ROOST_BATCH_SECONDS": "0.5"}
     first = processes.start("worker", **window)
 
     def replies() -> list[dict[str, Any]]:
@@ -450,8 +451,8 @@ def test_the_running_worker_answers_a_group_of_200_a_windows_share_at_a_time_onc
         limited = session.get_one(Account, brand.id).x_limited_until
     assert {status for status, _, _ in rows} == {"sent"} and limited is None  # no 429
     starts = sorted(started for _, started, _ in rows)
-    assert starts[-1] - starts[0] >= timedelta(seconds=8)  # three windows, not one burst
-    busiest = max(sum(1 for t in starts if s <= t < s + timedelta(seconds=4)) for s in starts)
+    assert starts[-1] - starts[0] >= timedelta(seconds=10)  # three windows, not one burst
+    busiest = max(sum(1 for t in starts if s <= t < s + timedelta(seconds=6)) for s in starts)
     assert busiest <= 90, busiest
 
 
