@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lock bench-intake bench-ack bench-schedule bench-digest bench-chaos bench-spend bench-grouping bench-surge clean
+.PHONY: run test check messages lock bench-intake bench-ack bench-schedule bench-digest bench-chaos bench-spend bench-grouping bench-surge clean
 
 # Exact versions with their hashes from requirements.lock (nothing else is resolved),
 # then Roost itself, editable, built by the locked setuptools.
@@ -24,6 +24,18 @@ check: $(STAMP)
 	$(BIN)/ruff check bot handlers storage tests bench
 	$(BIN)/ruff format --check bot handlers storage tests bench
 	$(BIN)/mypy
+
+# The message catalogues: every sentence marked in the code (bot.i18n) into the template,
+# and each language's catalogue brought up to date with it; then translate what is new
+# (an empty msgstr) in bot/locale/<language>/LC_MESSAGES/roost.po. To add a language:
+# `$(BIN)/pybabel init -D roost -i var/roost.pot -d bot/locale -l <code>`, and add its
+# code to bot.i18n.LANGUAGES.
+messages: $(STAMP)
+	mkdir -p var
+	$(BIN)/pybabel -q extract -F babel.cfg --no-location --sort-output --omit-header -w 100 \
+		-o var/roost.pot bot handlers
+	$(BIN)/pybabel -q update -D roost -i var/roost.pot -d bot/locale --no-fuzzy-matching -w 100 \
+		--ignore-obsolete
 
 bench-intake: $(STAMP)
 	$(BIN)/python -m bench.intake

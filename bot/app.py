@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Callable
@@ -11,7 +12,9 @@ from typing import Any
 from slack_bolt import App, BoltResponse
 
 import handlers
+from bot.i18n import speaking
 from bot.runtime import Runtime
+from bot.team.language import as_person
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +54,34 @@ class LazyWork(ThreadPoolExecutor):
             return self._changed.wait_for(lambda: self._pending == 0, timeout)
 
 
+class InContext(Executor):
+    """Runs each task in a copy of the context it was submitted from: a lazy listener
+    speaks the language the request was set to (bot.i18n), in Bolt's other thread."""
+
+    def __init__(self, inner: Executor) -> None:
+        self.inner = inner
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        return self.inner.submit(contextvars.copy_context().run, fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.inner.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def person_of(body: dict[str, Any]) -> str | None:
+    """The Slack user a request comes from: who clicked, typed or wrote."""
+    user = body.get("user")
+    if isinstance(user, dict):
+        return user.get("id")
+    if isinstance(user, str):
+        return user
+    if body.get("user_id"):  # a slash command
+        return str(body["user_id"])
+    event = body.get("event") or {}
+    found = event.get("user")
+    return found.get("id") if isinstance(found, dict) else found
+
+
 def create_app(
     rt: Runtime, *, verify_token: bool = True, listener_executor: Executor | None = None
 ) -> App:
@@ -71,8 +102,16 @@ def create_app(
         ),
         token_verification_enabled=verify_token,
         process_before_response=True,
-        listener_executor=listener_executor,
+        listener_executor=InContext(listener_executor or LazyWork()),
     )
+
+    @app.middleware
+    def speak_their_language(body: dict[str, Any], next: Callable[[], Any]) -> Any:
+        # What only the person sees speaks their Slack language; what goes to a channel
+        # speaks the channel's, where it is said (bot.team.language.in_channel).
+        user = person_of(body)
+        with speaking(as_person(rt, user) if user else None):
+            return next()
 
     @app.error
     def log_error(error: Exception, body: dict[str, Any]) -> BoltResponse:

@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     roost_max_schedule_days: int = Field(default=365, ge=1, le=3660)
     # The workspace's zone: digests run at their local time in it unless a channel names another.
     roost_time_zone: str = "UTC"
+    # What Roost speaks where no one chose: a channel sets its own (`/roost language`), and
+    # each person's own views follow their Slack language. en or ko.
+    roost_language: str = "en"
     # When set, /metrics answers only `Authorization: Bearer <this>`, and is served on PORT too.
     roost_metrics_token: SecretStr | None = None
     # A private port for /metrics (and /healthz), on ROOST_METRICS_HOST (loopback by default).
@@ -200,6 +203,16 @@ class Settings(BaseSettings):
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("not a Redis URL")
         return value
+
+    @field_validator("roost_language")
+    @classmethod
+    def _language_spoken(cls, value: str) -> str:
+        from bot.i18n import LANGUAGES, supported
+
+        found = supported(value)
+        if found is None:
+            raise ValueError(f"not a language Roost speaks: {', '.join(LANGUAGES)}")
+        return found
 
     @field_validator("roost_time_zone")
     @classmethod

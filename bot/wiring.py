@@ -14,6 +14,7 @@ from redis import Redis
 from bot.crypto import token_box
 from bot.errors import SettingsError
 from bot.home import publish_home
+from bot.i18n import set_default
 from bot.logs import remember_secret
 from bot.queue import connect
 from bot.rate_limits import count_rate_limit
@@ -45,6 +46,7 @@ def runtime_from(
         load_prices(settings.x_prices_file)  # read once, and a wrong file named at start
     except ValueError as exc:
         raise SettingsError(f"X_PRICES_FILE is not valid: {exc}") from None
+    set_default(settings.roost_language)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
     redis = redis or connect(settings.redis_url, settings.roost_var_dir)
     return Runtime(

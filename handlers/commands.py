@@ -29,6 +29,7 @@ from bot.surge.groups import group_command
 from bot.team import admin, audit
 from bot.team.admin import holidays_command
 from bot.team.cotags import change_cotag
+from bot.team.language import language_command
 from bot.team.people import Who
 from bot.team.views import accounts_blocks, team_blocks
 from handlers.ack import acknowledge, answering
@@ -65,6 +66,10 @@ def register(app: App, rt: Runtime) -> None:
         "duty": lambda who, rest, _: duty_command(rt, who, rest),
         "autoassign": lambda who, rest, _: auto_assign_command(rt, who, rest),
         "rota": lambda who, rest, _: rota_command(rt, who, rest),
+        "language": lambda who, rest, command: (
+            language_command(rt, who, rest, command.get("channel_id")),
+            None,
+        ),
         "watch": lambda who, rest, command: watch_command(rt, who, rest, command.get("channel_id")),
         "audit": lambda who, rest, _: (
             audit.send_audit(rt, team_id=who.team_id, user_id=who.user_id, text=rest),

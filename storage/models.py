@@ -695,3 +695,14 @@ class Watch(Base):
     refused: Mapped[str | None] = mapped_column(Text)
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     stopped_by: Mapped[str | None] = mapped_column(String(32))
+
+
+class ChannelLanguage(Base):
+    """The language a channel's cards, digests and notices speak (`/roost language`)."""
+
+    __tablename__ = "channel_languages"
+
+    channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    language: Mapped[str] = mapped_column(String(8))
+    set_by: Mapped[str] = mapped_column(String(32))  # a Slack user
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -16,7 +16,15 @@ from tests.conftest import REPO_ROOT
 LAYERS: list[tuple[str, ...]] = [
     ("storage",),
     # core
-    ("bot.errors", "bot.clock", "bot.words", "bot.logs", "bot.rate_limits", "bot.plans"),
+    (
+        "bot.errors",
+        "bot.clock",
+        "bot.words",
+        "bot.logs",
+        "bot.rate_limits",
+        "bot.plans",
+        "bot.i18n",
+    ),
     ("bot.settings",),
     ("bot.crypto", "bot.lease", "bot.queue"),
     ("bot.worker",),

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 import unicodedata
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+
+from bot.i18n import _
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -41,16 +44,51 @@ _BUSIEST_COLOUR = "#1d4e9e"
 _RESPONSE_COLOUR = "#c2410c"
 _NOTE_COLOUR = "#64748b"
 
-_TITLE_FONTS = (
+_TITLE_FONTS = (  # not spoken
     "DejaVu Sans",
+    "NanumGothic",
     "Noto Sans CJK KR",
     "Noto Sans KR",
-    "NanumGothic",
     "Apple SD Gothic Neo",
     "Malgun Gothic",
 )
-"""Fonts tried in turn for a title's characters: the Korean ones, where installed,
-draw Hangul in a brand's name instead of empty boxes."""
+"""Fonts tried in turn for a title's characters: the Korean ones draw Hangul in a
+brand's name instead of empty boxes. NanumGothic installs with Roost (_korean_font)."""
+
+KOREAN_FONT_PACKAGE = "koreanize-matplotlib"
+"""The package index's distribution that carries NanumGothic (SIL Open Font License):
+read as files, never imported (importing it would change matplotlib's settings)."""
+
+_fonts_lock = threading.Lock()
+_fonts_ready = False
+
+
+def korean_font_files() -> list[str]:
+    """The NanumGothic files installed with Roost, so a machine without a Korean font of
+    its own draws Hangul."""
+    from importlib.metadata import PackageNotFoundError, files
+
+    try:
+        found = files(KOREAN_FONT_PACKAGE) or []
+    except PackageNotFoundError:
+        return []
+    return [str(f.locate()) for f in found if str(f).endswith(".ttf")]
+
+
+def _ready_fonts() -> None:
+    """Register the Korean font once, and make every text of a chart fall back to it for
+    what DejaVu Sans cannot draw (axes, notes and legend speak Korean too)."""
+    global _fonts_ready
+    with _fonts_lock:
+        if _fonts_ready:
+            return
+        import matplotlib
+        from matplotlib.font_manager import fontManager
+
+        for path in korean_font_files():
+            fontManager.addfont(path)
+        matplotlib.rcParams["font.family"] = _installed(_TITLE_FONTS)
+        _fonts_ready = True
 
 
 def busiest_hours(hours: Sequence[int], top: int = BUSIEST_SHOWN) -> list[int]:
@@ -87,6 +125,7 @@ def activity_chart(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    _ready_fonts()
     figure = Figure(figsize=(CHART_WIDTH_PX / _DPI, CHART_HEIGHT_PX / _DPI), dpi=_DPI)
     canvas = FigureCanvasAgg(figure)
     # Fixed margins rather than a layout engine: the size never changes, so
@@ -109,7 +148,7 @@ def activity_chart(
     figure.text(
         0.01,
         0.015,
-        f"Hours in {zone}",
+        _("Hours in {zone}").format(zone=zone),
         fontsize=10,
         color=_NOTE_COLOUR,
         usetex=False,
@@ -118,7 +157,7 @@ def activity_chart(
 
     buffer = io.BytesIO()
     # No "Software" key naming the matplotlib version: the bytes depend on the numbers.
-    figure.savefig(buffer, format="png", metadata={"Software": None})
+    figure.savefig(buffer, format="png", metadata={"Software": None})  # not spoken
     return buffer.getvalue()
 
 
@@ -127,31 +166,31 @@ def _draw_mentions(axes: Axes, counts: list[int]) -> None:
     colours = [_BUSIEST_COLOUR if h in busiest else _MENTIONS_COLOUR for h in range(HOURS_IN_DAY)]
     bars = axes.bar(range(HOURS_IN_DAY), counts, width=0.8, color=colours)
     axes.bar_label(bars, labels=[str(c) if h in busiest else "" for h, c in enumerate(counts)])
-    axes.set_ylabel("Mentions")
+    axes.set_ylabel(_("Mentions"))
     _style(axes)
     if busiest:
         from matplotlib.patches import Patch
 
         axes.set_ylim(0, max(counts) * 1.15)
         axes.legend(
-            handles=[Patch(color=_BUSIEST_COLOUR, label="Busiest hours")],
+            handles=[Patch(color=_BUSIEST_COLOUR, label=_("Busiest hours"))],
             # Above the panel, so it never hides an hour's bar.
-            loc="lower right",
+            loc="lower right",  # not spoken
             bbox_to_anchor=(1, 1),
             frameon=False,
         )
     else:
         axes.set_ylim(0, 1)
         axes.set_yticks([0, 1])
-        _note(axes, "No mentions")
+        _note(axes, _("No mentions"))
 
 
 def _draw_response(axes: Axes, minutes: list[float]) -> None:
     # NaN breaks the line, so an hour nobody wrote in is a gap rather than a zero;
     # markers keep an hour between two gaps visible as a point.
     axes.plot(range(HOURS_IN_DAY), minutes, color=_RESPONSE_COLOUR, marker="o", markersize=4)
-    axes.set_ylabel("Median first\nresponse (min)")
-    axes.set_xlabel("Hour of day")
+    axes.set_ylabel(_("Median first\nresponse (min)"))
+    axes.set_xlabel(_("Hour of day"))
     ticks = range(0, HOURS_IN_DAY, _HOUR_LABEL_STEP)
     axes.set_xticks(ticks, [f"{hour:02d}" for hour in ticks])
     axes.set_xticks(range(HOURS_IN_DAY), minor=True)
@@ -160,7 +199,7 @@ def _draw_response(axes: Axes, minutes: list[float]) -> None:
     timed = [m for m in minutes if not math.isnan(m)]
     axes.set_ylim(0, max(max(timed, default=0) * 1.15, 1))
     if not timed:
-        _note(axes, "No response times")
+        _note(axes, _("No response times"))
 
 
 def _style(axes: Axes) -> None:
@@ -207,7 +246,7 @@ def _drawable(text: str, families: Sequence[str]) -> str:
     for char in text:
         if char.isspace() or any(font.get_char_index(ord(char)) for font in fonts):
             drawn.append(char)
-        elif unicodedata.category(char) not in ("Cf", "Mn", "Me"):
+        elif unicodedata.category(char) not in ("Cf", "Mn", "Me"):  # not spoken
             drawn.append(_MISSING_GLYPH)
     return "".join(drawn)
 
@@ -230,12 +269,12 @@ def _fit_width(text: Text, canvas: FigureCanvasAgg) -> None:
 
 def _counts(hours: Sequence[int]) -> list[int]:
     if len(hours) != HOURS_IN_DAY:
-        raise ValueError(
+        raise ValueError(  # not spoken: a caller's mistake, for the log
             f"hours needs {HOURS_IN_DAY} counts, one per hour of day; got {len(hours)}"
         )
     for hour, count in enumerate(hours):
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise ValueError(
+            raise ValueError(  # not spoken: a caller's mistake, for the log
                 f"hours[{hour}] is {count!r}; a count of mentions is a whole number, 0 or more"
             )
     return list(hours)
@@ -243,7 +282,7 @@ def _counts(hours: Sequence[int]) -> list[int]:
 
 def _minutes(response_minutes: Sequence[float | None]) -> list[float]:
     if len(response_minutes) != HOURS_IN_DAY:
-        raise ValueError(
+        raise ValueError(  # not spoken: a caller's mistake, for the log
             f"response_minutes needs {HOURS_IN_DAY} values, one per hour of day; "
             f"got {len(response_minutes)}"
         )
@@ -258,7 +297,7 @@ def _minutes(response_minutes: Sequence[float | None]) -> list[float]:
             or not math.isfinite(value)
             or value < 0
         ):
-            raise ValueError(
+            raise ValueError(  # not spoken: a caller's mistake, for the log
                 f"response_minutes[{hour}] is {value!r}; expected minutes (0 or more) or None"
             )
         minutes.append(float(value))

@@ -337,9 +337,11 @@ class FakeSlack:
         tz: str = "Asia/Seoul",
         is_admin: bool = False,
         team_id: str | None = None,
+        locale: str = "en-US",
     ) -> None:
         """Add a workspace member that ``users.info`` will describe (``team_id``: a user of
-        another workspace, as Slack Connect shows them)."""
+        another workspace, as Slack Connect shows them; ``locale``: their Slack language,
+        which ``users.info`` gives only with ``include_locale``)."""
         offset = datetime.now(ZoneInfo(tz)).utcoffset() or timedelta(0)
         real_name = name if real_name is None else real_name
         user = {
@@ -354,6 +356,7 @@ class FakeSlack:
             "is_app_user": False,
             "tz": tz,
             "tz_offset": int(offset.total_seconds()),
+            "locale": locale,
             "profile": {"display_name": name, "real_name": real_name},
         }
         with self._lock:
@@ -912,7 +915,10 @@ class FakeSlack:
         user = self._users.get(args.get("user") or "")
         if user is None:
             raise _SlackError("user_not_found")
-        return {"user": copy.deepcopy(user)}
+        described = copy.deepcopy(user)
+        if str(args.get("include_locale", "")).lower() not in ("1", "true"):
+            described.pop("locale", None)  # Slack says it only when asked
+        return {"user": described}
 
     def _views_open(self, args: Json) -> Json:
         trigger_id = _required(args, "trigger_id")
