@@ -64,7 +64,14 @@ MAX_HEADER_TEXT = 150
 MAX_CONTEXT_ELEMENTS = 10
 MAX_ACTIONS_ELEMENTS = 25
 MAX_BLOCK_ID = 255
-MAX_MODAL_TITLE = 24
+MAX_MODAL_TITLE = 24  # a modal's title, and its submit and close buttons' texts
+MAX_BUTTON_TEXT = 75
+MAX_OPTION_TEXT = 75  # an option's text, and its description
+MAX_PLACEHOLDER = 150
+MAX_LABEL = 2_000  # an input block's label and hint
+MAX_CONFIRM_TITLE = 100
+MAX_CONFIRM_TEXT = 300
+MAX_CONFIRM_BUTTON = 30
 DEFAULT_PAGE_SIZE = 100
 
 # Slack's short file types for the MIME types people attach; others fall back to the extension.
@@ -1294,6 +1301,9 @@ def _view_arg(args: Json, *allowed_types: str) -> Json:
     problems = _block_problems(blocks, MAX_VIEW_BLOCKS, pointer="/view/blocks")
     if view["type"] == "modal":
         problems += _text_problems(view.get("title"), "/view/title", MAX_MODAL_TITLE, plain=True)
+        for name in ("submit", "close"):
+            if view.get(name) is not None:
+                problems += _text_problems(view[name], f"/view/{name}", MAX_MODAL_TITLE, plain=True)
     if problems:
         raise _SlackError("invalid_arguments", problems)
     return view
@@ -1377,6 +1387,7 @@ def _section_problems(block: Json, where: str) -> list[str]:
     if text is None and fields is None:
         return [f"[ERROR] must provide either text or fields [json-pointer:{where}]"]
     problems = [] if text is None else _text_problems(text, f"{where}/text", MAX_SECTION_TEXT)
+    problems += _element_problems(block.get("accessory"), f"{where}/accessory")
     if fields is not None:
         if not isinstance(fields, list) or len(fields) > MAX_SECTION_FIELDS:
             limit = MAX_SECTION_FIELDS
@@ -1387,6 +1398,52 @@ def _section_problems(block: Json, where: str) -> list[str]:
             for index, item in enumerate(fields):
                 problems += _text_problems(item, f"{where}/fields/{index}", MAX_FIELD_TEXT)
     return problems
+
+
+def _element_problems(element: object, where: str) -> list[str]:
+    """The limits of an interactive element's texts: a button's, a select's options and
+    placeholder, a confirmation dialog's."""
+    if not isinstance(element, dict):
+        return []
+    problems = []
+    if element.get("type") == "button":
+        problems += _text_problems(
+            element.get("text"), f"{where}/text", MAX_BUTTON_TEXT, plain=True
+        )
+    if element.get("placeholder") is not None:
+        problems += _text_problems(
+            element["placeholder"], f"{where}/placeholder", MAX_PLACEHOLDER, plain=True
+        )
+    options = list(element.get("options") or [])
+    for group in element.get("option_groups") or []:
+        options += list(group.get("options") or [])
+    for index, option in enumerate(options):
+        at = f"{where}/options/{index}"
+        problems += _text_problems((option or {}).get("text"), f"{at}/text", MAX_OPTION_TEXT)
+        if (option or {}).get("description") is not None:
+            problems += _text_problems(
+                option["description"], f"{at}/description", MAX_OPTION_TEXT, plain=True
+            )
+    confirm = element.get("confirm")
+    if isinstance(confirm, dict):
+        at = f"{where}/confirm"
+        problems += _text_problems(
+            confirm.get("title"), f"{at}/title", MAX_CONFIRM_TITLE, plain=True
+        )
+        problems += _text_problems(confirm.get("text"), f"{at}/text", MAX_CONFIRM_TEXT)
+        for name in ("confirm", "deny"):
+            if confirm.get(name) is not None:
+                problems += _text_problems(
+                    confirm[name], f"{at}/{name}", MAX_CONFIRM_BUTTON, plain=True
+                )
+    return problems
+
+
+def _input_problems(block: Json, where: str) -> list[str]:
+    problems = _text_problems(block.get("label"), f"{where}/label", MAX_LABEL, plain=True)
+    if block.get("hint") is not None:
+        problems += _text_problems(block["hint"], f"{where}/hint", MAX_LABEL, plain=True)
+    return problems + _element_problems(block.get("element"), f"{where}/element")
 
 
 def _header_problems(block: Json, where: str) -> list[str]:
@@ -1400,7 +1457,11 @@ def _elements_check(limit: int) -> Callable[[Json, str], list[str]]:
             return [f"[ERROR] must provide at least 1 item [json-pointer:{where}/elements]"]
         if len(elements) > limit:
             return [f"[ERROR] no more than {limit} items allowed [json-pointer:{where}/elements]"]
-        return []
+        return [
+            problem
+            for index, element in enumerate(elements)
+            for problem in _element_problems(element, f"{where}/elements/{index}")
+        ]
 
     return check
 
@@ -1410,6 +1471,7 @@ _BLOCK_CHECKS: dict[str, Callable[[Json, str], list[str]]] = {
     "header": _header_problems,
     "context": _elements_check(MAX_CONTEXT_ELEMENTS),
     "actions": _elements_check(MAX_ACTIONS_ELEMENTS),
+    "input": _input_problems,
 }
 
 

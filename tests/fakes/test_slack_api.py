@@ -216,6 +216,46 @@ def test_section_text_over_3000_chars_is_invalid(client: WebClient) -> None:
     ]
 
 
+def test_a_buttons_and_a_modals_texts_keep_slacks_limits(
+    fake: FakeSlack, client: WebClient
+) -> None:
+    """Slack refuses a button over 75 characters, an option over 75, a placeholder over
+    150, and a modal's title, submit or close over 24: in any language."""
+
+    def actions(**button: Any) -> list[dict[str, Any]]:
+        element = {"type": "button", "action_id": "a", **button}
+        return [{"type": "actions", "elements": [element]}]
+
+    fine = {"text": {"type": "plain_text", "text": "답" * 75}}
+    assert client.chat_postMessage(channel=BRAND, text="t", blocks=actions(**fine))["ok"]
+    long = {"text": {"type": "plain_text", "text": "답" * 76}}
+    error = slack_error(client.chat_postMessage, channel=BRAND, text="t", blocks=actions(**long))
+    assert error.response["response_metadata"]["messages"] == [
+        "[ERROR] must be less than 76 characters [json-pointer:/blocks/0/elements/0/text/text]"
+    ]
+    select = {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": "pick"},
+        "accessory": {
+            "type": "static_select",
+            "action_id": "s",
+            "placeholder": {"type": "plain_text", "text": "x" * 151},
+            "options": [{"text": {"type": "plain_text", "text": "y" * 76}, "value": "1"}],
+        },
+    }
+    error = slack_error(client.chat_postMessage, channel=BRAND, text="t", blocks=[select])
+    assert len(error.response["response_metadata"]["messages"]) == 2
+
+    def modal(**parts: Any) -> dict[str, Any]:
+        title = {"type": "plain_text", "text": "제목"}
+        return {"type": "modal", "title": title, "blocks": [section("b")], **parts}
+
+    trigger = fake.issue_trigger()
+    submit = {"type": "plain_text", "text": "보내기" * 9}
+    error = slack_error(client.views_open, trigger_id=trigger, view=modal(submit=submit))
+    assert "/view/submit/text" in error.response["response_metadata"]["messages"][0]
+
+
 @pytest.mark.parametrize(
     ("payload", "expected"),
     [
