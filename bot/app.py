@@ -12,7 +12,7 @@ from typing import Any
 from slack_bolt import App, BoltResponse
 
 import handlers
-from bot.i18n import speaking
+from bot.i18n import speak
 from bot.runtime import Runtime
 from bot.team.language import as_person
 
@@ -108,10 +108,12 @@ def create_app(
     @app.middleware
     def speak_their_language(body: dict[str, Any], next: Callable[[], Any]) -> Any:
         # What only the person sees speaks their Slack language; what goes to a channel
-        # speaks the channel's, where it is said (bot.team.language.in_channel).
+        # speaks the channel's, where it is said (bot.team.language.in_channel). Bolt runs
+        # the listeners after every middleware has returned, in this thread's context
+        # (the ack) and in copies of it (InContext): so it is set, not wrapped.
         user = person_of(body)
-        with speaking(as_person(rt, user) if user else None):
-            return next()
+        speak(as_person(rt, user) if user else None)
+        return next()
 
     @app.error
     def log_error(error: Exception, body: dict[str, Any]) -> BoltResponse:

@@ -57,7 +57,12 @@ class XQueryRefused(XError):
 
 class XSearchSpanRefused(XError):
     """X refused where a search starts or ends (a since_id or start_time past its reach, a
-    next_token it no longer serves): the query stands, the span must change."""
+    next_token it no longer serves, an end too close to now): the query stands, the span
+    must change. `parameters`: the ones X named."""
+
+    def __init__(self, message: str, parameters: frozenset[str] = frozenset()) -> None:
+        super().__init__(message)
+        self.parameters = parameters
 
 
 class XDuplicate(XError):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-HELP = """*Roost* brings every @mention of your X accounts into Slack as cards.
+from bot.i18n import N_
+
+HELP = N_(
+    """*Roost* brings every @mention of your X accounts into Slack as cards.
 • New mentions appear in each account's channel; follow-ups from the same conversation land in the card's thread.
 • Reply, DM and Retweet on a card act as the account: a preview shows exactly what goes out, signed with your CoTag. Resolve, Ignore and Reopen keep the inbox honest.
 • `/roost cotag ^BK` sets your CoTag (^ and 1 to 4 letters, unique in the team).
@@ -24,3 +27,5 @@ HELP = """*Roost* brings every @mention of your X accounts into Slack as cards.
 • `/roost group @account 배송|delivery "Delivery delays"` names a group by its words: in a surge, mentions with them go to it first; `/roost group @account` lists them.
 • In a surge, each group's card has *Reply to all* (one reply, signed, to everyone not answered yet, paced under X's limits, with Pause and Cancel), *Send to customer service* (the DM `/roost care @account <message>` sets) and *Post a status update* (“As of 14:30 KST…”, kept as the group's timeline).
 • `/roost audit [@account] [days]` sends you the audit log as a CSV file."""  # noqa: E501
+)
+"""Shown with _(HELP): it mentions {name}, {handle} and {agent} as text, never formatted."""

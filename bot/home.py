@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 
 from bot.digest.spend import digest_line
 from bot.help import HELP
+from bot.i18n import _, speaking
 from bot.inbox.duty import duty_blocks, is_on_duty
 from bot.inbox.worklists import HOME_ITEMS, WorkList, home_list, work_lists
 from bot.posts.compose import queue_of
@@ -21,6 +22,7 @@ from bot.posts.views import queue_blocks
 from bot.runtime import Runtime
 from bot.slack.blocks import context, header
 from bot.slack.mrkdwn import escape
+from bot.team.language import as_person
 from bot.team.people import Who
 from storage.models import Account
 from storage.team import roles_of
@@ -30,14 +32,19 @@ HOME_POSTS = 10
 
 
 def publish_home(rt: Runtime, team_id: str, user_id: str) -> None:
-    """Show the person their Home as it is now."""
-    mine, open_ = work_lists(rt, team_id, user_id, HOME_ITEMS)
-    scheduled = queue_of(rt, Who(team_id, user_id), mine_only=True)[:HOME_POSTS]
-    posts = queue_blocks(scheduled, user_id) if scheduled else []
-    view = home_view(
-        mine, open_, posts, _spend(rt, team_id, user_id), on_duty=is_on_duty(rt, team_id, user_id)
-    )
-    rt.slack.views_publish(user_id=user_id, view=view)
+    """Show the person their Home as it is now, in their own language."""
+    with speaking(as_person(rt, user_id)):
+        mine, open_ = work_lists(rt, team_id, user_id, HOME_ITEMS)
+        scheduled = queue_of(rt, Who(team_id, user_id), mine_only=True)[:HOME_POSTS]
+        posts = queue_blocks(scheduled, user_id) if scheduled else []
+        view = home_view(
+            mine,
+            open_,
+            posts,
+            _spend(rt, team_id, user_id),
+            on_duty=is_on_duty(rt, team_id, user_id),
+        )
+        rt.slack.views_publish(user_id=user_id, view=view)
 
 
 def _spend(rt: Runtime, team_id: str, user_id: str) -> list[str]:
@@ -66,17 +73,19 @@ def home_view(
     """The App Home: whether I am on duty, assigned to me, then unassigned in my
     accounts, each with its buttons; then the person's scheduled posts, and what X bills
     for the accounts they own."""
-    blocks: list[dict[str, Any]] = [*duty_blocks(on_duty), header("Assigned to me")]
-    blocks.extend(home_list(mine, "Nothing is assigned to you. :tada:", "/roost mine"))
-    blocks.append(header("Unassigned in your accounts"))
-    blocks.extend(home_list(open_, "Every open mention has someone.", "/roost inbox"))
+    blocks: list[dict[str, Any]] = [*duty_blocks(on_duty), header(_("Assigned to me"))]
+    mine_empty = _("Nothing is assigned to you. :tada:")
+    blocks.extend(home_list(mine, mine_empty, "/roost mine"))  # not spoken: a command
+    blocks.append(header(_("Unassigned in your accounts")))
+    open_empty = _("Every open mention has someone.")
+    blocks.extend(home_list(open_, open_empty, "/roost inbox"))  # not spoken: a command
     if scheduled:
-        blocks.append(header("Your scheduled posts"))
+        blocks.append(header(_("Your scheduled posts")))
         blocks.extend(scheduled)
     if spend:
-        blocks.append(header("What X bills for your accounts"))
+        blocks.append(header(_("What X bills for your accounts")))
         blocks.extend(context(escape(line)) for line in spend)
-        blocks.append(context("`/roost spend` has the detail, by kind of call."))
+        blocks.append(context(_("`/roost spend` has the detail, by kind of call.")))
     blocks.append({"type": "divider"})
-    blocks.append(context(HELP.replace("\n", " ")[:1900]))
+    blocks.append(context(_(HELP).replace("\n", " ")[:1900]))
     return {"type": "home", "blocks": blocks}

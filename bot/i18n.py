@@ -6,6 +6,7 @@ catalogue, and looked up when it is said:
     _("Watching X for {words}.").format(words=…)      # a sentence
     ngettext("{n} post", "{n} posts", n).format(n=n)   # a count: Korean has one form
     N_("Resolved")                                      # a constant, translated where shown
+    pgettext("button", "Open")                          # the same English, meant otherwise
 
 The catalogue is `bot/locale/<language>/LC_MESSAGES/roost.po`, read once, as text (no
 compiled files to keep in step); `make messages` extracts the marked sentences into
@@ -75,6 +76,12 @@ def language() -> str:
     return chosen or _default
 
 
+def speak(chosen: str | Resolver | None) -> None:
+    """Say everything from here on in `chosen`, in this context: for a request whose thread
+    is reused, set again by each (Bolt's middleware runs before, not around, listeners)."""
+    _speaking.set(chosen if callable(chosen) else supported(chosen))
+
+
 @contextmanager
 def speaking(chosen: str | Resolver | None) -> Iterator[None]:
     """Say everything inside in `chosen`: a language code, or a function that finds one
@@ -107,6 +114,12 @@ def _(message: str) -> str:
 def ngettext(singular: str, plural: str, n: int) -> str:
     """The form of a counted sentence for `n`, in this context's language."""
     return _translations(language()).ngettext(singular, plural, n)
+
+
+def pgettext(context: str, message: str) -> str:
+    """`message` in this context's language, where the same English says two things: a
+    button's "Open" (열기) is not a status's "Open" (열림)."""
+    return _translations(language()).pgettext(context, message)
 
 
 def N_(message: str) -> str:

@@ -11,13 +11,16 @@ from typing import Any
 from slack_bolt import Ack, Respond
 
 from bot.errors import Refused, RoostError
+from bot.i18n import N_, _
 from bot.runtime import Runtime
 from bot.slack.client import send_dm
 from bot.team.people import Who
 
 logger = logging.getLogger(__name__)
 
-FAILED = "Roost could not do that: something went wrong, and it is logged. Try again in a moment."
+FAILED = N_(
+    "Roost could not do that: something went wrong, and it is logged. Try again in a moment."
+)
 
 
 def acknowledge(ack: Ack) -> None:
@@ -47,7 +50,7 @@ def answering(rt: Runtime, body: dict[str, Any], respond: Respond) -> Iterator[N
         tell(rt, body, respond, str(exc))
     except Exception as exc:  # logged with its traceback, and the person answered
         logger.exception("handling %s failed", body.get("type"), exc_info=exc)
-        tell(rt, body, respond, FAILED)
+        tell(rt, body, respond, _(FAILED))
 
 
 def button_value(body: dict[str, Any]) -> int:
@@ -56,7 +59,9 @@ def button_value(body: dict[str, Any]) -> int:
         for candidate in (action.get("value"), str(action.get("block_id", "")).split(":")[-1]):
             if candidate and candidate.isdigit():
                 return int(candidate)
-    raise Refused("This button names nothing Roost knows; the message may be from an old version.")
+    raise Refused(
+        _("This button names nothing Roost knows; the message may be from an old version.")
+    )
 
 
 def who_clicked(body: dict[str, Any]) -> Who:

@@ -9,6 +9,7 @@ from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
 from bot.errors import Refused
+from bot.i18n import _
 from bot.inbox import assignment, duty, triage
 from bot.inbox.assignment import ACTION_UNDO_ASSIGN
 from bot.inbox.cards import (
@@ -93,7 +94,7 @@ def _answer_group(rt: Runtime, kind: str) -> Any:
             return answer_modal(rt, who_clicked(body), button_value(body), kind)
 
         with answering(rt, body, respond):
-            open_then_fill(client, body["trigger_id"], TITLES[kind], build)
+            open_then_fill(client, body["trigger_id"], _(TITLES[kind]), build)
 
     return handle
 
@@ -104,7 +105,7 @@ def _status_update(rt: Runtime) -> Any:
             return status_modal(rt, who_clicked(body), button_value(body))
 
         with answering(rt, body, respond):
-            open_then_fill(client, body["trigger_id"], "Status update", build)
+            open_then_fill(client, body["trigger_id"], _("Status update"), build)
 
     return handle
 
@@ -117,7 +118,7 @@ def _history(rt: Runtime) -> Any:
             return history_view(rt, who_clicked(body), button_value(body))
 
         with answering(rt, body, respond):
-            open_then_fill(client, body["trigger_id"], "History", build)
+            open_then_fill(client, body["trigger_id"], _("History"), build)
 
     return handle
 
@@ -129,7 +130,7 @@ def _hand_over(rt: Runtime, *, to_inbox: bool) -> Any:
         with answering(rt, body, respond):
             target = None if to_inbox else action.get("selected_user")
             if not to_inbox and not target:
-                raise Refused("Pick the person to hand them to.")
+                raise Refused(_("Pick the person to hand them to."))
             done = duty.hand_over(rt, who_clicked(body), target)
             respond(text=done, response_type="ephemeral", replace_original=True)
 
@@ -148,7 +149,7 @@ def _fill_saved(rt: Runtime) -> Any:
             try:
                 chosen = int((action.get("selected_option") or {}).get("value", ""))
             except ValueError:
-                raise Refused("Pick a saved reply from the list.") from None
+                raise Refused(_("Pick a saved reply from the list.")) from None
             filled = acting.fill_saved(rt, who_clicked(body), draft, chosen)
             client.views_update(view_id=view["id"], hash=view["hash"], view=filled)
 
@@ -200,7 +201,7 @@ def _open_composer(rt: Runtime, kind: str) -> Any:
             return reply_view(draft, around)
 
         with answering(rt, body, respond):
-            title = "Reply" if kind == "reply" else "Send a DM"
+            title = _("Reply") if kind == "reply" else _("Send a DM")
             open_then_fill(client, body["trigger_id"], title, build)
 
     return handle

@@ -10,6 +10,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot.errors import Refused
+from bot.i18n import _
 from bot.inbox import routing
 from bot.inbox.route_views import (
     ACTION_ROUTE_REMOVE,
@@ -53,7 +54,7 @@ def register(app: App, rt: Runtime) -> None:
             )
 
         with answering(rt, body, respond):
-            open_then_fill(client, body["trigger_id"], "Account settings", build)
+            open_then_fill(client, body["trigger_id"], _("Account settings"), build)
 
     def disconnect(body: dict[str, Any], respond: Respond) -> None:
         with answering(rt, body, respond):
@@ -62,15 +63,17 @@ def register(app: App, rt: Runtime) -> None:
             connect.disconnect(rt, account.id, actor=who.user_id)
             answer(
                 respond,
-                f"Disconnected *@{account.handle}*: Roost forgot its tokens (revoking them at "
-                "X where X allows) and stopped reading its mentions.",
+                _(
+                    "Disconnected *@{handle}*: Roost forgot its tokens (revoking them at X where "
+                    "X allows) and stopped reading its mentions."
+                ).format(handle=account.handle),
             )
 
     def routes(body: dict[str, Any], respond: Respond) -> None:
         with answering(rt, body, respond):
             account, found = routing.routes_for(rt, who_clicked(body), button_value(body))
             blocks = routes_blocks(account.handle, account.channel_id, found)
-            answer(respond, f"Routes of @{account.handle}", blocks)
+            answer(respond, _("Routes of @{handle}").format(handle=account.handle), blocks)
 
     def route_test(body: dict[str, Any], respond: Respond) -> None:
         with answering(rt, body, respond):
@@ -80,17 +83,17 @@ def register(app: App, rt: Runtime) -> None:
     def route_remove(body: dict[str, Any], respond: Respond) -> None:
         with answering(rt, body, respond):
             route = routing.remove_saved_route(rt, who_clicked(body), button_value(body))
-            answer(respond, f"Removed the route `{route.pattern}`.")
+            answer(respond, _("Removed the route `{pattern}`.").format(pattern=route.pattern))
 
     def open_grant(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         def build() -> dict[str, Any]:
             accounts = admin.manageable_accounts(rt, who_clicked(body))
             if not accounts:
-                raise Refused("You manage no account, so you cannot grant roles on one.")
+                raise Refused(_("You manage no account, so you cannot grant roles on one."))
             return grant_modal(accounts)
 
         with answering(rt, body, respond):
-            open_then_fill(client, body["trigger_id"], "Grant a role", build)
+            open_then_fill(client, body["trigger_id"], _("Grant a role"), build)
 
     for action_id, work in (
         (ACTION_SETTINGS, settings),

@@ -11,6 +11,7 @@ from bot.digest.daily import digest_command
 from bot.digest.spend import spend
 from bot.digest.stats import stats
 from bot.help import HELP
+from bot.i18n import _
 from bot.inbox import routing
 from bot.inbox.duty import auto_assign_command, duty_command, rota_command
 from bot.inbox.people import flag_command, note_command
@@ -22,7 +23,7 @@ from bot.outbound.saved import replies_command
 from bot.posts.compose import queue_of as post_queue
 from bot.posts.views import queue_blocks
 from bot.runtime import Runtime
-from bot.slack.mrkdwn import unescape
+from bot.slack.mrkdwn import escape, unescape
 from bot.surge.batches import care_command
 from bot.surge.detect import surge_command
 from bot.surge.groups import group_command
@@ -40,38 +41,38 @@ Answer = tuple[str, list[dict[str, Any]] | None]
 
 def register(app: App, rt: Runtime) -> None:
     subcommands: dict[str, Callable[[Who, str, dict[str, Any]], Answer]] = {
-        "cotag": lambda who, rest, _: (change_cotag(rt, who, rest), None),
-        "mine": lambda who, rest, _: _mine(rt, who),
-        "inbox": lambda who, rest, _: _inbox(rt, who, rest.strip() or None),
+        "cotag": lambda who, rest, command: (change_cotag(rt, who, rest), None),
+        "mine": lambda who, rest, command: _mine(rt, who),
+        "inbox": lambda who, rest, command: _inbox(rt, who, rest.strip() or None),
         "accounts": lambda who, rest, command: _accounts(rt, who, command.get("channel_id")),
-        "team": lambda who, rest, _: _team(rt, who),
-        "route": lambda who, rest, _: _route(rt, who, rest),
-        "routes": lambda who, rest, _: _routes(rt, who, rest),
-        "queue": lambda who, rest, _: (
-            "Scheduled posts",
+        "team": lambda who, rest, command: _team(rt, who),
+        "route": lambda who, rest, command: _route(rt, who, rest),
+        "routes": lambda who, rest, command: _routes(rt, who, rest),
+        "queue": lambda who, rest, command: (
+            _("Scheduled posts"),
             queue_blocks(post_queue(rt, who, mine_only=False), who.user_id),
         ),
         "digest": lambda who, rest, command: digest_command(rt, who, rest, command["channel_id"]),
-        "stats": lambda who, rest, _: stats(rt, who, rest),
-        "spend": lambda who, rest, _: spend(rt, who, rest),
-        "surge": lambda who, rest, _: surge_command(rt, who, rest),
-        "group": lambda who, rest, _: group_command(rt, who, rest),
-        "care": lambda who, rest, _: care_command(rt, who, rest),
-        "replies": lambda who, rest, _: replies_command(rt, who, rest),
-        "note": lambda who, rest, _: note_command(rt, who, rest),
-        "flag": lambda who, rest, _: flag_command(rt, who, rest),
-        "allow": lambda who, rest, _: allow_command(rt, who, rest),
-        "region": lambda who, rest, _: region_command(rt, who, rest),
-        "holidays": lambda who, rest, _: holidays_command(rt, who, rest),
-        "duty": lambda who, rest, _: duty_command(rt, who, rest),
-        "autoassign": lambda who, rest, _: auto_assign_command(rt, who, rest),
-        "rota": lambda who, rest, _: rota_command(rt, who, rest),
+        "stats": lambda who, rest, command: stats(rt, who, rest),
+        "spend": lambda who, rest, command: spend(rt, who, rest),
+        "surge": lambda who, rest, command: surge_command(rt, who, rest),
+        "group": lambda who, rest, command: group_command(rt, who, rest),
+        "care": lambda who, rest, command: care_command(rt, who, rest),
+        "replies": lambda who, rest, command: replies_command(rt, who, rest),
+        "note": lambda who, rest, command: note_command(rt, who, rest),
+        "flag": lambda who, rest, command: flag_command(rt, who, rest),
+        "allow": lambda who, rest, command: allow_command(rt, who, rest),
+        "region": lambda who, rest, command: region_command(rt, who, rest),
+        "holidays": lambda who, rest, command: holidays_command(rt, who, rest),
+        "duty": lambda who, rest, command: duty_command(rt, who, rest),
+        "autoassign": lambda who, rest, command: auto_assign_command(rt, who, rest),
+        "rota": lambda who, rest, command: rota_command(rt, who, rest),
         "language": lambda who, rest, command: (
             language_command(rt, who, rest, command.get("channel_id")),
             None,
         ),
         "watch": lambda who, rest, command: watch_command(rt, who, rest, command.get("channel_id")),
-        "audit": lambda who, rest, _: (
+        "audit": lambda who, rest, command: (
             audit.send_audit(rt, team_id=who.team_id, user_id=who.user_id, text=rest),
             None,
         ),
@@ -80,7 +81,7 @@ def register(app: App, rt: Runtime) -> None:
     def roost(command: dict[str, Any], respond: Respond) -> None:
         # Slack escapes the person's &, < and >: each command reads what they typed, and
         # escapes whatever of it it shows (bot.slack.mrkdwn).
-        word, _, rest = unescape(command.get("text") or "").strip().partition(" ")
+        word, _space, rest = unescape(command.get("text") or "").strip().partition(" ")
         who = Who(team_id=command["team_id"], user_id=command["user_id"])
         # Refusals are the person's answer; anything unexpected is logged and they are
         # told, rather than left waiting for an answer that never comes.
@@ -90,7 +91,7 @@ def register(app: App, rt: Runtime) -> None:
                 return
             run = subcommands.get(word.lower())
             try:
-                text, blocks = run(who, rest, command) if run else (HELP, None)
+                text, blocks = run(who, rest, command) if run else (_(HELP), None)
             except ValueError as exc:  # the arguments did not parse: the message says how
                 text, blocks = str(exc), None
             respond(text=text, blocks=blocks, response_type="ephemeral")
@@ -99,34 +100,41 @@ def register(app: App, rt: Runtime) -> None:
 
 
 def _mine(rt: Runtime, who: Who) -> Answer:
-    mine, _ = work_lists(rt, who.team_id, who.user_id, LIST_ITEMS)
-    return list_text("Assigned to you", mine, "Nothing is assigned to you. :tada:"), None
+    mine, _open = work_lists(rt, who.team_id, who.user_id, LIST_ITEMS)
+    return list_text(_("Assigned to you"), mine, _("Nothing is assigned to you. :tada:")), None
 
 
 def _inbox(rt: Runtime, who: Who, handle: str | None) -> Answer:
-    _, waiting = work_lists(rt, who.team_id, who.user_id, LIST_ITEMS, handle=handle)
-    title = f"Unassigned, open mentions of {handle}" if handle else "Unassigned, open"
-    return list_text(title, waiting, "Nothing waits without an assignee."), None
+    _assigned, waiting = work_lists(rt, who.team_id, who.user_id, LIST_ITEMS, handle=handle)
+    title = (
+        _("Unassigned, open mentions of {handle}").format(handle=escape(handle))
+        if handle
+        else _("Unassigned, open")
+    )
+    return list_text(title, waiting, _("Nothing waits without an assignee.")), None
 
 
 def _accounts(rt: Runtime, who: Who, channel_id: str | None) -> Answer:
     url, hint = admin.connect_offer(rt, who, channel_id)
     found = admin.account_summaries(rt, who)
-    return "The connected X accounts", accounts_blocks(found, url, hint)
+    return _("The connected X accounts"), accounts_blocks(found, url, hint)
 
 
 def _team(rt: Runtime, who: Who) -> Answer:
     members = admin.team(rt, who.team_id)
     can_grant = bool(admin.manageable_accounts(rt, who))
-    return "The team", team_blocks(members, can_grant)
+    return _("The team"), team_blocks(members, can_grant)
 
 
 def _route(rt: Runtime, who: Who, rest: str) -> Answer:
     change = routing.apply_route(rt, who, rest)
-    where = f"<#{change.channel_id}>"
     if change.pattern is None:
-        return f"Mentions of *@{change.handle}* now go to {where}.", None
-    added = f"Added: mentions of *@{change.handle}* matching it go to {where}."
+        return _("Mentions of *@{handle}* now go to <#{channel}>.").format(
+            handle=change.handle, channel=change.channel_id
+        ), None
+    added = _("Added: mentions of *@{handle}* matching it go to <#{channel}>.").format(
+        handle=change.handle, channel=change.channel_id
+    )
     return added + "\n" + matches_text(
         change.pattern, change.matches, routing.PREVIEW_MENTIONS
     ), None
@@ -134,4 +142,6 @@ def _route(rt: Runtime, who: Who, rest: str) -> Answer:
 
 def _routes(rt: Runtime, who: Who, rest: str) -> Answer:
     account, found = routing.routes_for(rt, who, admin.find_account(rt, rest.strip() or "@").id)
-    return f"Routes of @{account.handle}", routes_blocks(account.handle, account.channel_id, found)
+    return _("Routes of @{handle}").format(handle=account.handle), routes_blocks(
+        account.handle, account.channel_id, found
+    )

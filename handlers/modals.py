@@ -17,12 +17,13 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.errors import Refused, RoostError
+from bot.i18n import N_, _
 from bot.slack.blocks import loading_modal, notice_modal
 from handlers.ack import FAILED
 
 logger = logging.getLogger(__name__)
 
-LATE = (
+LATE = N_(
     "Slack did not open the window in time (a click's chance to open one lasts 3 seconds). "
     "Click again."
 )
@@ -38,7 +39,7 @@ def open_then_fill(
         opened = client.views_open(trigger_id=trigger_id, view=loading_modal(title))["view"]
     except SlackApiError as exc:
         if exc.response.get("error") in ("expired_trigger_id", "exchanged_trigger_id"):
-            raise Refused(LATE) from None
+            raise Refused(_(LATE)) from None
         raise
     try:
         view = build()
@@ -46,7 +47,7 @@ def open_then_fill(
         view = notice_modal(title, str(exc))
     except Exception:
         logger.exception("building the %r modal failed", title)
-        view = notice_modal(title, FAILED)
+        view = notice_modal(title, _(FAILED))
     try:
         client.views_update(view_id=opened["id"], hash=opened["hash"], view=view)
     except SlackApiError as exc:

@@ -10,6 +10,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot.errors import Refused
+from bot.i18n import _
 from bot.posts import compose as posts
 from bot.posts.views import (
     ACTION_CANCEL,
@@ -85,7 +86,7 @@ def register(app: App, rt: Runtime) -> None:
             )
 
         with answering(rt, body, respond):
-            open_then_fill(client, body["trigger_id"], "Edit the post", build)
+            open_then_fill(client, body["trigger_id"], _("Edit the post"), build)
 
     def cancel(body: dict[str, Any], respond: Respond) -> None:
         with answering(rt, body, respond):
@@ -101,7 +102,7 @@ def open_composer(rt: Runtime, client: WebClient, trigger_id: str, who: Who) -> 
     def build() -> dict[str, Any]:
         accounts = posts.postable_accounts(rt, who)
         if not accounts:
-            raise Refused("You may post as no account: an owner can make you an agent of one.")
+            raise Refused(_("You may post as no account: an owner can make you an agent of one."))
         return compose_modal(accounts, meta={"nonce": secrets.token_hex(8)})
 
-    open_then_fill(client, trigger_id, "Post", build)
+    open_then_fill(client, trigger_id, _("Post"), build)

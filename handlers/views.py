@@ -10,6 +10,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.errors import Refused
+from bot.i18n import _
 from bot.outbound import acting
 from bot.outbound.reply_modal import (
     METADATA_LIMIT,
@@ -51,7 +52,7 @@ def register(app: App, rt: Runtime) -> None:
             return
         errors = input_errors(checked.problems, checked.measured, text_block(draft))
         if not errors and len(draft.dump()) > METADATA_LIMIT:
-            errors = {text_block(draft): "This is too long to preview; shorten it."}
+            errors = {text_block(draft): _("This is too long to preview; shorten it.")}
         if errors:
             ack(response_action="errors", errors=errors)
             return
@@ -74,7 +75,7 @@ def register(app: App, rt: Runtime) -> None:
             return
         if not checked.ok:
             problems = [finding.message for finding in checked.problems]
-            ack(response_action="update", view=problem_view(draft, problems or ["Too long."]))
+            ack(response_action="update", view=problem_view(draft, problems or [_("Too long.")]))
             return
         ack(response_action="clear")
 

@@ -1,5 +1,5 @@
 """Sentences a person could read that are not in the message catalogue: English written
-straight into the code instead of through bot.i18n's `_()`, `ngettext()` or `N_()`.
+straight into the code instead of through bot.i18n's `_()`, `ngettext()`, `pgettext()` or `N_()`.
 
 A sentence here is a string of at least two words, or one capitalized word (a button's
 label), outside those calls, a docstring, a
@@ -38,7 +38,7 @@ OPERATORS_ONLY = frozenset(
 )
 """Modules whose words only an operator reads (the terminal, the logs, /metrics)."""
 
-MARKERS = frozenset({"_", "ngettext", "N_"})
+MARKERS = frozenset({"_", "ngettext", "pgettext", "N_"})
 PRAGMA = "# not spoken"
 _BLOCKS = (
     ast.FunctionDef,

@@ -24,7 +24,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import runtime
+from bot import i18n, runtime
 from bot.digest.charts import activity_chart, busiest_hours
 from bot.digest.figures import Clock, Period, period_figures
 from bot.digest.spend import digest_line
@@ -40,6 +40,7 @@ from bot.digest.views import (
     person_blocks,
 )
 from bot.errors import Refused
+from bot.i18n import N_, _, speaking
 from bot.inbox.delivery import card_url
 from bot.runtime import Runtime
 from bot.slack.blocks import context
@@ -47,6 +48,7 @@ from bot.slack.client import dm_channel, find_posted, send_dm
 from bot.slack.mrkdwn import escape
 from bot.surge.groups import surge_lines
 from bot.team.business_hours import business_clock, open_between
+from bot.team.language import as_person, in_channel
 from bot.team.people import Who, display_names, is_admin
 from storage.digests import (
     OpenCard,
@@ -90,28 +92,56 @@ METADATA_EVENT = "roost_digest"
 
 FIND_POSTED_PAGES = 5
 
-_INVITE = (
+_INVITE = N_(
     "Invite Roost back with `/invite @Roost` in that channel, or turn its digest off there "
     "with `/roost digest off`."
 )
-_REPORT = "This is Roost's fault, not yours: please pass it on to whoever runs Roost."
-_RECONNECT = "Roost's Slack token no longer works there: reinstall the Roost app."
+_REPORT = N_("This is Roost's fault, not yours: please pass it on to whoever runs Roost.")
+_RECONNECT = N_("Roost's Slack token no longer works there: reinstall the Roost app.")
 
 GIVE_UP = {
-    "not_in_channel": ("Roost is not a member of that channel any more", _INVITE),
-    "channel_not_found": ("that channel no longer exists, or Roost cannot see it", _INVITE),
-    "is_archived": ("that channel is archived", _INVITE),
-    "restricted_action": ("the workspace does not let Roost post there", _INVITE),
-    "invalid_blocks": ("Slack refused the digest's layout", _REPORT),
-    "msg_too_long": ("the digest was too long for Slack", _REPORT),
-    "invalid_metadata_format": ("Slack refused the digest's metadata", _REPORT),
-    "missing_scope": ("Roost lacks a Slack permission it needs", _RECONNECT),
-    "not_authed": ("Roost's Slack token was not accepted", _RECONNECT),
-    "invalid_auth": ("Roost's Slack token was not accepted", _RECONNECT),
-    "token_revoked": ("Roost's Slack token was revoked", _RECONNECT),
-    "account_inactive": ("Roost's Slack token was revoked", _RECONNECT),
+    "not_in_channel": (N_("Roost is not a member of that channel any more"), _INVITE),
+    "channel_not_found": (N_("that channel no longer exists, or Roost cannot see it"), _INVITE),
+    "is_archived": (N_("that channel is archived"), _INVITE),
+    "restricted_action": (N_("the workspace does not let Roost post there"), _INVITE),
+    "invalid_blocks": (N_("Slack refused the digest's layout"), _REPORT),
+    "msg_too_long": (N_("the digest was too long for Slack"), _REPORT),
+    "invalid_metadata_format": (N_("Slack refused the digest's metadata"), _REPORT),
+    "missing_scope": (N_("Roost lacks a Slack permission it needs"), _RECONNECT),
+    "not_authed": (N_("Roost's Slack token was not accepted"), _RECONNECT),
+    "invalid_auth": (N_("Roost's Slack token was not accepted"), _RECONNECT),
+    "token_revoked": (N_("Roost's Slack token was revoked"), _RECONNECT),
+    "account_inactive": (N_("Roost's Slack token was revoked"), _RECONNECT),
 }
-"""Slack's answers that no retry today can fix: what happened, and what the lead can do."""
+"""Slack's answers that no retry today can fix: what happened, and what the lead can do
+(marked for the catalogue, said in the lead's language)."""
+
+_SINCE_EVENING = (
+    N_("since Monday evening"),
+    N_("since Tuesday evening"),
+    N_("since Wednesday evening"),
+    N_("since Thursday evening"),
+    N_("since Friday evening"),
+    N_("since Saturday evening"),
+    N_("since Sunday evening"),
+)
+"""What a digest after a day without one calls its night before, by that day (Monday first)."""
+
+_DAY_OF_MONTH = (
+    N_("{day} Jan"),
+    N_("{day} Feb"),
+    N_("{day} Mar"),
+    N_("{day} Apr"),
+    N_("{day} May"),
+    N_("{day} Jun"),
+    N_("{day} Jul"),
+    N_("{day} Aug"),
+    N_("{day} Sep"),
+    N_("{day} Oct"),
+    N_("{day} Nov"),
+    N_("{day} Dec"),
+)
+"""A day of a month, short: "6 Dec", "12월 6일"."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,15 +177,20 @@ class Plan:
         while self.weekdays_only and before.weekday() >= 5:
             before -= timedelta(days=1)
         ends = datetime.combine(day, time(*divmod(self.at_minute, 60)), zone)
-        label = "overnight" if before == day - timedelta(days=1) else f"since {before:%A} evening"
+        if before == day - timedelta(days=1):
+            label = _("overnight")
+        else:
+            label = _(_SINCE_EVENING[before.weekday()])
         return datetime.combine(before, OVERNIGHT_FROM, zone), ends, label
 
     def describe(self) -> str:
+        """When it runs, in the context's language: "weekdays at 08:30 Asia/Seoul"."""
         if not self.enabled:
-            return "off"
-        days = "weekdays" if self.weekdays_only else "every day"
-        hour, minute = divmod(self.at_minute, 60)
-        return f"{days} at {hour:02d}:{minute:02d} {self.zone}"
+            return _("off")
+        at = i18n.clock(datetime.combine(date(2000, 1, 1), time(*divmod(self.at_minute, 60))))
+        if self.weekdays_only:
+            return _("weekdays at {time} {zone}").format(time=at, zone=self.zone)
+        return _("every day at {time} {zone}").format(time=at, zone=self.zone)
 
 
 def plan_from(channel: str, row: DigestSchedule | None, workspace_zone: str) -> Plan:
@@ -426,31 +461,32 @@ def send_digest(channel: str, slot: str) -> str:
     if due is None or slot_key(due) != slot:
         # The schedule changed, or the day is over (workers were down): the next slot it is.
         logger.info("digest for %s at %s no longer due at %s; skipped", channel, slot, now)
-        return "not due"
+        return "not due"  # not spoken: what became of the job, for RQ
     with rt.sessions.begin() as session:
         claim = claim_digest(session, channel, slot, "channel", now, STALE_CLAIM)
         if claim is None:
             return "taken"
         digest_id, attempts = claim.id, claim.attempts
-    facts = gather(rt, channel, plan, now)
-    text, blocks = digest_blocks(facts)
-    try:
-        ts = _find_posted(rt, channel, slot, now) if attempts > 1 else None
-        if ts is None:
-            ts = _post(rt, channel, text, blocks, slot)
-    except SlackApiError as exc:
-        error = str(exc.response.get("error", ""))
-        if error not in GIVE_UP:
-            raise  # Slack may come back: the claim goes stale and the sweep tries again
-        _give_up(rt, plan, digest_id, error)
-        return error
+    with in_channel(rt, channel):  # the channel's digest speaks the channel's language
+        facts = gather(rt, channel, plan, now)
+        text, blocks = digest_blocks(facts)
+        try:
+            ts = _find_posted(rt, channel, slot, now) if attempts > 1 else None
+            if ts is None:
+                ts = _post(rt, channel, text, blocks, slot)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", ""))
+            if error not in GIVE_UP:
+                raise  # Slack may come back: the claim goes stale and the sweep tries again
+            _give_up(rt, plan, digest_id, error)
+            return error
     with rt.sessions.begin() as session:
         finish_digest(session, digest_id, rt.clock(), channel=channel, ts=ts)
     logger.info("digest for %s at %s posted as %s", channel, slot, ts)
     if facts.week.received:
         _attach_chart(rt, digest_id, channel, ts, facts)
     day = facts.day.isoformat()
-    for user, _ in facts.open_by_assignee:
+    for user, _count in facts.open_by_assignee:
         if user is not None:
             send_person_digest(rt, user, day)
     return "posted"
@@ -498,33 +534,39 @@ def _give_up(rt: Runtime, plan: Plan, digest_id: int, error: str) -> None:
         leads = [plan.set_by] if plan.set_by else leads_of(session, [a.id for a in accounts])
         if not leads:
             leads = sorted({a.connected_by for a in accounts if a.connected_by})
-    message = (
-        f"Roost could not post today's digest in <#{plan.channel}>: {reason} (`{error}`). " + advice
-    )
     if not leads:
         logger.error("digest for %s: no one to tell (no owner or schedule setter)", plan.channel)
     for lead in leads:
-        send_dm(rt.slack, lead, message)
+        with speaking(as_person(rt, lead)):  # a DM: the lead's own language
+            message = _(
+                "Roost could not post today's digest in <#{channel}>: {reason} (`{error}`)."
+            ).format(channel=plan.channel, reason=_(reason), error=error)
+            send_dm(rt.slack, lead, message + " " + _(advice))
 
 
 def _attach_chart(rt: Runtime, digest_id: int, channel: str, ts: str, facts: DigestFacts) -> None:
-    """The week's chart in the digest's thread; the digest stands without it if this fails."""
+    """The week's chart in the digest's thread, in the channel's language; the digest stands
+    without it if this fails."""
     whose = ", ".join(f"@{h}" for h in facts.handles[:HANDLES_NAMED])
     try:
-        png = activity_chart(
-            facts.week.hours,
-            facts.week.response_by_hour,
-            title=f"Mentions and first response by hour, last 7 days · {whose}",
-            zone=facts.zone,
-        )
-        rt.slack.files_upload_v2(
-            channel=channel,
-            thread_ts=ts,
-            content=png,
-            filename=f"roost-digest-{facts.day.isoformat()}.png",
-            title=f"Busiest hours, week to {facts.day:%-d %b}",
-            initial_comment="Mentions per hour and the median first response, last 7 days.",
-        )
+        with in_channel(rt, channel):
+            png = activity_chart(
+                facts.week.hours,
+                facts.week.response_by_hour,
+                title=_(
+                    "Mentions and first response by hour, last {days} days · {accounts}"
+                ).format(days=7, accounts=whose),
+                zone=facts.zone,
+            )
+            week_to = _(_DAY_OF_MONTH[facts.day.month - 1]).format(day=facts.day.day)
+            rt.slack.files_upload_v2(
+                channel=channel,
+                thread_ts=ts,
+                content=png,
+                filename=f"roost-digest-{facts.day.isoformat()}.png",
+                title=_("Busiest hours, week to {day}").format(day=week_to),
+                initial_comment=_("Mentions per hour and the median first response, last 7 days."),
+            )
     except (SlackClientError, OSError) as exc:
         logger.warning("digest chart for %s not attached: %s", channel, exc)
         return
@@ -545,28 +587,29 @@ def send_person_digest(rt: Runtime, user: str, day: str) -> str:
             return "taken"
         digest_id, attempts = claim.id, claim.attempts
         cards, total = oldest_open(session, None, LIST_ITEMS, assignee=user)
-        _, overdue = oldest_open(session, None, 0, assignee=user, overdue_at=now)
+        overdue = oldest_open(session, None, 0, assignee=user, overdue_at=now)[1]
     if not total:
         with rt.sessions.begin() as session:
-            finish_digest(session, digest_id, rt.clock(), error="nothing open")
-        return "nothing open"
+            finish_digest(session, digest_id, rt.clock(), error="nothing open")  # not spoken
+        return "nothing open"  # not spoken: what became of the job, for RQ
     items = [_item(rt, card, now) for card in cards]
-    text, blocks = person_blocks(date.fromisoformat(day), items, total, overdue)
-    try:
-        channel = dm_channel(rt.slack, user)
-        ts = _find_in_dm(rt, channel, day, now) if attempts > 1 else None
-        if ts is None:
-            ts = _post(rt, channel, text, blocks, day)
-    except (SlackClientError, OSError) as exc:
-        error = exc.response.get("error", "") if isinstance(exc, SlackApiError) else ""
-        if error not in GIVE_UP and error not in PERSON_GONE:
-            # Perhaps sent, perhaps not: the claim goes stale and the sweep looks again.
-            logger.warning("digest DM to %s not sent yet: %s", user, exc)
-            return "retry"
-        logger.warning("digest DM to %s not sent: %s", user, error)
-        with rt.sessions.begin() as session:
-            finish_digest(session, digest_id, rt.clock(), error=str(error))
-        return str(error)
+    with speaking(as_person(rt, user)):  # a DM: the person's own language
+        text, blocks = person_blocks(date.fromisoformat(day), items, total, overdue)
+        try:
+            channel = dm_channel(rt.slack, user)
+            ts = _find_in_dm(rt, channel, day, now) if attempts > 1 else None
+            if ts is None:
+                ts = _post(rt, channel, text, blocks, day)
+        except (SlackClientError, OSError) as exc:
+            error = exc.response.get("error", "") if isinstance(exc, SlackApiError) else ""
+            if error not in GIVE_UP and error not in PERSON_GONE:
+                # Perhaps sent, perhaps not: the claim goes stale and the sweep looks again.
+                logger.warning("digest DM to %s not sent yet: %s", user, exc)
+                return "retry"
+            logger.warning("digest DM to %s not sent: %s", user, error)
+            with rt.sessions.begin() as session:
+                finish_digest(session, digest_id, rt.clock(), error=str(error))
+            return str(error)
     with rt.sessions.begin() as session:
         finish_digest(session, digest_id, rt.clock(), channel=channel, ts=ts)
     return "posted"
@@ -599,13 +642,13 @@ def retry_person_digest(user: str, day: str) -> str:
 
 # ---------------------------------------------------------------- /roost digest
 
-USAGE = (
+USAGE = N_(
     "`/roost digest` shows this channel's digest now. "
     "`/roost digest at 08:30 [weekdays|daily] [Asia/Seoul]` sets when it runs, "
     "`/roost digest off` and `/roost digest on` stop and restart it."
 )
 
-NO_DIGEST_HERE = (
+NO_DIGEST_HERE = N_(
     "No account's cards come to this channel, so it has no digest. Run `/roost digest` in "
     "an account's channel: `/roost accounts` shows which."
 )
@@ -621,7 +664,9 @@ def digest_command(rt: Runtime, who: Who, text: str, channel: str) -> tuple[str,
         return show_digest(rt, who, channel)
     if verb in ("at", "off", "on"):
         return set_schedule(rt, who, channel, verb, words[1:]), None
-    raise ValueError(f"I don't know `{verb}` here. {USAGE}")
+    raise ValueError(
+        _("I don't know `{verb}` here. {usage}").format(verb=escape(verb), usage=_(USAGE))
+    )
 
 
 def show_digest(rt: Runtime, who: Who, channel: str) -> tuple[str, list[Any]]:
@@ -629,11 +674,12 @@ def show_digest(rt: Runtime, who: Who, channel: str) -> tuple[str, list[Any]]:
     with rt.sessions() as session:
         accounts = scope_accounts(session, channel)
         if not accounts:
-            raise Refused(NO_DIGEST_HERE)
+            raise Refused(_(NO_DIGEST_HERE))
         _require_role(rt, session, who, accounts, manage=False)
     plan = plan_of(rt, channel)
     text, blocks = digest_blocks(gather(rt, channel, plan, rt.clock()))
-    note = f"This channel's digest runs {plan.describe()}. {USAGE}"
+    note = _("This channel's digest runs {schedule}.").format(schedule=plan.describe())
+    note += " " + _(USAGE)
     return text, [*blocks, context(note)]
 
 
@@ -643,7 +689,7 @@ def set_schedule(rt: Runtime, who: Who, channel: str, verb: str, args: list[str]
     with rt.sessions() as session:
         accounts = scope_accounts(session, channel)
         if not accounts:
-            raise Refused(NO_DIGEST_HERE)
+            raise Refused(_(NO_DIGEST_HERE))
         _require_role(rt, session, who, accounts, manage=True)
         row = session.get(DigestSchedule, channel)
         current = plan_from(channel, row, rt.settings.roost_time_zone)
@@ -654,7 +700,11 @@ def set_schedule(rt: Runtime, who: Who, channel: str, verb: str, args: list[str]
         at_minute, weekdays_only, named_zone = parse_schedule(args, weekdays_only)
         stored_zone = named_zone or stored_zone
     elif args:
-        raise ValueError(f"`/roost digest {verb}` takes nothing after it. {USAGE}")
+        raise ValueError(
+            _("`/roost digest {verb}` takes nothing after it. {usage}").format(
+                verb=verb, usage=_(USAGE)
+            )
+        )
     with rt.sessions.begin() as session:
         save_schedule(
             session,
@@ -679,13 +729,14 @@ def set_schedule(rt: Runtime, who: Who, channel: str, verb: str, args: list[str]
         )
     plan = plan_of(rt, channel)
     if not plan.enabled:
-        return "This channel's daily digest is off. `/roost digest on` starts it again."
+        return _("This channel's daily digest is off. `/roost digest on` starts it again.")
     with rt.sessions() as session:
         latest = latest_digests(session, [channel]).get(channel)
     sent = _posted_today(plan, latest, now)
-    return (
-        f"This channel's digest now runs {plan.describe()}. "
-        f"The next one: {next_run(plan, now, sent_today=sent):%a %-d %b %H:%M} {plan.zone}."
+    return _("This channel's digest now runs {schedule}. The next one: {when} {zone}.").format(
+        schedule=plan.describe(),
+        when=i18n.day_and_clock(next_run(plan, now, sent_today=sent)),
+        zone=plan.zone,
     )
 
 
@@ -698,7 +749,9 @@ def parse_schedule(args: list[str], weekdays_only: bool) -> tuple[int, bool, str
         if (clock := _TIME.fullmatch(lowered)) is not None:
             hour, minute = int(clock.group(1)), int(clock.group(2) or 0)
             if hour > 23 or minute > 59:
-                raise ValueError(f"{escape(word)} is not a time of day: write it as 08:30.")
+                raise ValueError(
+                    _("{word} is not a time of day: write it as 08:30.").format(word=escape(word))
+                )
             at_minute = hour * 60 + minute
         elif lowered in ("weekdays", "평일"):
             weekdays_only = True
@@ -708,15 +761,19 @@ def parse_schedule(args: list[str], weekdays_only: bool) -> tuple[int, bool, str
             zone = word
         elif "/" in word:
             raise ValueError(
-                f"{escape(word)} is not a time zone I know: write one such as Asia/Seoul."
+                _("{word} is not a time zone I know: write one such as Asia/Seoul.").format(
+                    word=escape(word)
+                )
             )
         else:
             raise ValueError(
-                f"I could not read `{escape(word)}`: give a time such as 08:30, `weekdays` or "
-                "`daily`, and a time zone such as Asia/Seoul."
+                _(
+                    "I could not read `{word}`: give a time such as 08:30, `weekdays` or "
+                    "`daily`, and a time zone such as Asia/Seoul."
+                ).format(word=escape(word))
             )
     if at_minute is None:
-        raise ValueError(f"Say when: {USAGE}")
+        raise ValueError(_("Say when: {usage}").format(usage=_(USAGE)))
     return at_minute, weekdays_only, zone
 
 
@@ -734,14 +791,14 @@ def next_run(plan: Plan, now: datetime, *, sent_today: bool) -> datetime:
     """When the digest next goes out, local to its zone."""
     zone = ZoneInfo(plan.zone)
     day = now.astimezone(zone).date()
-    for _ in range(8):
+    for _day in range(8):
         at = datetime.combine(day, time(*divmod(plan.at_minute, 60)), zone)
         runs = not (plan.weekdays_only and day.weekday() >= 5)
         today = day == now.astimezone(zone).date()
         if runs and (not today or not sent_today):
             return max(at, now.astimezone(zone)) if today else at
         day += timedelta(days=1)
-    raise AssertionError("a digest runs at least five days a week")
+    raise AssertionError("a digest runs at least five days a week")  # not spoken: a bug
 
 
 def _require_role(
@@ -759,5 +816,13 @@ def _require_role(
         return
     handles = ", ".join(f"@{a.handle}" for a in accounts)
     if manage:
-        raise Refused(f"Only owners of {handles} and Slack admins change this channel's digest.")
-    raise Refused(f"This channel's digest covers {handles}; it takes a role on each of them.")
+        raise Refused(
+            _("Only owners of {accounts} and Slack admins change this channel's digest.").format(
+                accounts=handles
+            )
+        )
+    raise Refused(
+        _("This channel's digest covers {accounts}; it takes a role on each of them.").format(
+            accounts=handles
+        )
+    )

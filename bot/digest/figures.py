@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from statistics import median
 from zoneinfo import ZoneInfo
 
+from bot.i18n import N_, _
 from storage.digests import ResponseRow
 
 Clock = Callable[[datetime, datetime], timedelta]
@@ -163,30 +164,45 @@ def _median(values: Sequence[timedelta]) -> timedelta | None:
 
 
 def duration(value: timedelta | None) -> str:
-    """A median as people say it: "42 s", "14 min", "3 h 05 min", "2 d 4 h"; "–" for none."""
+    """A median as people say it: "42 s", "14 min", "3 h 05 min", "2 d 4 h"; "–" for none
+    (in Korean "42초", "14분", "3시간 5분", "2일 4시간")."""
     if value is None:
         return "–"
     seconds = int(value.total_seconds())
     if seconds < 60:
-        return f"{seconds} s"
+        return _("{seconds} s").format(seconds=seconds)
     minutes = seconds // 60
     if minutes < 60:
-        return f"{minutes} min"
+        return _("{minutes} min").format(minutes=minutes)
     hours, minutes = divmod(minutes, 60)
     if hours < 24:
-        return f"{hours} h {minutes:02d} min"
+        # Whole messages for the English zero padding, so Korean says "3시간 5분", "1시간".
+        if minutes == 0:
+            return _("{hours} h 00 min").format(hours=hours)
+        if minutes < 10:
+            return _("{hours} h 0{minutes} min").format(hours=hours, minutes=minutes)
+        return _("{hours} h {minutes} min").format(hours=hours, minutes=minutes)
     days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h"
+    if hours == 0:
+        return _("{days} d 0 h").format(days=days)
+    return _("{days} d {hours} h").format(days=days, hours=hours)
 
 
-def trend(now: timedelta | None, before: timedelta | None, none: str = "none answered") -> str:
-    """How a median moved: faster is better, so it says so. `none` says there was none now."""
+def trend(now: timedelta | None, before: timedelta | None, none: str = N_("none answered")) -> str:
+    """How a median moved: faster is better, so it says so. `none` says there was none now
+    (a constant marked with N_, said here in the context's language)."""
     if now is None or before is None:
-        return "no figure to compare" if before is None else f"{none}; {duration(before)} before"
+        if before is None:
+            return _("no figure to compare")
+        return _("{none}; {duration} before").format(none=_(none), duration=duration(before))
     if before.total_seconds() == 0:
-        return "same as before" if now.total_seconds() == 0 else "slower"
+        return _("same as before") if now.total_seconds() == 0 else _("slower")
     change = (now - before) / before
     if abs(change) < 0.05:
-        return f"about the same as {duration(before)}"
-    word = "faster" if change < 0 else "slower"
-    return f"{abs(change):.0%} {word} than {duration(before)}"
+        return _("about the same as {duration}").format(duration=duration(before))
+    percent = f"{abs(change):.0%}"
+    if change < 0:
+        return _("{percent} faster than {duration}").format(
+            percent=percent, duration=duration(before)
+        )
+    return _("{percent} slower than {duration}").format(percent=percent, duration=duration(before))

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from bot import i18n
+from bot.i18n import N_, _
 from bot.runtime import Runtime
 from bot.slack.blocks import context, section
 from bot.slack.mrkdwn import escape
@@ -19,20 +21,20 @@ from bot.x.meter import days_spent
 from bot.x.prices import ALLOWANCE_KINDS
 
 KIND_NAMES = {
-    "read:post": "posts read",
-    "read:owned_post": "own posts and mentions read (owned reads)",
-    "read:user": "profiles read",
-    "read:dm_event": "DMs read",
-    "write:post": "posts",
-    "write:post_with_url": "posts with a link",
-    "write:summoned_reply": "replies",
-    "write:dm": "DMs sent",
-    "write:user_interaction": "retweets and their undoing",
-    "write:delete": "deletions",
+    "read:post": N_("posts read"),
+    "read:owned_post": N_("own posts and mentions read (owned reads)"),
+    "read:user": N_("profiles read"),
+    "read:dm_event": N_("DMs read"),
+    "write:post": N_("posts"),
+    "write:post_with_url": N_("posts with a link"),
+    "write:summoned_reply": N_("replies"),
+    "write:dm": N_("DMs sent"),
+    "write:user_interaction": N_("retweets and their undoing"),
+    "write:delete": N_("deletions"),
 }
-"""What each priced kind of call is, as a person reads it."""
+"""What each priced kind of call is, as a person reads it (translated where shown)."""
 
-USAGE = "Use `/roost spend`, `/roost spend @brand` or `/roost spend @brand 2026-11`."
+USAGE = N_("Use `/roost spend`, `/roost spend @brand` or `/roost spend @brand 2026-11`.")
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,11 @@ def parse_spend_args(text: str) -> tuple[str | None, str | None]:
         elif re.fullmatch(r"@?[A-Za-z0-9_]{1,15}", word) and handle is None:
             handle = word.lstrip("@")
         else:
-            raise ValueError(f"“{escape(word)}” is neither an account nor a month. {USAGE}")
+            raise ValueError(
+                _("“{word}” is neither an account nor a month. {usage}").format(
+                    word=escape(word), usage=_(USAGE)
+                )
+            )
     return handle, month
 
 
@@ -91,7 +97,9 @@ def spend(rt: Runtime, who: Who, text: str) -> tuple[str, list[dict[str, Any]]]:
     try:
         first = date.fromisoformat(f"{month}-01") if month else today.replace(day=1)
     except ValueError:
-        raise ValueError(f"“{month}” is not a month. {USAGE}") from None
+        raise ValueError(
+            _("“{month}” is not a month. {usage}").format(month=month, usage=_(USAGE))
+        ) from None
     with rt.sessions() as session:
         accounts = [(a.id, a.handle) for a in visible_accounts(rt, session, who, handle)]
     spends = [month_spend(rt, account_id, name, first) for account_id, name in accounts]
@@ -100,10 +108,21 @@ def spend(rt: Runtime, who: Who, text: str) -> tuple[str, list[dict[str, Any]]]:
     allowance = allowance_of(rt)
     if allowance is not None:
         last = min(today, _month_end(first))
-        plan = (
-            f"*X's {allowance.plan.title()} plan* (${allowance.usd_per_month:,.0f} a month, "
-            f"shared by all of Roost's accounts): {allowance_use(rt, allowance, last).share()} "
-            f"{'this month' if last == today else 'in ' + first.strftime('%B %Y')}."
+        if last == today:
+            said = _(
+                "*X's {plan} plan* ({price} a month, shared by all of Roost's accounts): "
+                "{share} this month."
+            )
+        else:
+            said = _(
+                "*X's {plan} plan* ({price} a month, shared by all of Roost's accounts): "
+                "{share} in {month}."
+            )
+        plan = said.format(
+            plan=allowance.plan.title(),
+            price=f"${allowance.usd_per_month:,.0f}",
+            share=allowance_use(rt, allowance, last).share(),
+            month=_month_of_year(first),
         )
         lines.append(plan)
         blocks.append(section(plan))
@@ -116,23 +135,31 @@ def spend(rt: Runtime, who: Who, text: str) -> tuple[str, list[dict[str, Any]]]:
             blocks.append(
                 context(
                     " · ".join(
-                        f"{KIND_NAMES.get(kind, kind)}: {units:,} ({_usd(dollars)})"
+                        f"{_kind_name(kind)}: {units:,} ({_usd(dollars)})"
                         for kind, (units, dollars) in kinds
                     )
                 )
             )
-    blocks.append(
-        context(
-            "As Roost counts X's pay-per-use prices for its own calls; X's own bill, in its "
-            "developer console, is the one that counts."
-            + (
-                " On a subscription the dollars are what the same calls would cost paying per use."
-                if allowance is not None
-                else ""
-            )
-        )
+    caveat = _(
+        "As Roost counts X's pay-per-use prices for its own calls; X's own bill, in its "
+        "developer console, is the one that counts."
     )
+    if allowance is not None:
+        caveat += " " + _(
+            "On a subscription the dollars are what the same calls would cost paying per use."
+        )
+    blocks.append(context(caveat))
     return "\n".join(lines), blocks
+
+
+def _kind_name(kind: str) -> str:
+    """A priced kind of call as a person reads it; a kind Roost has no name for, as X has it."""
+    return _(KIND_NAMES[kind]) if kind in KIND_NAMES else kind
+
+
+def _month_of_year(first: date) -> str:
+    """A month and its year: "December 2026", "2026년 12월"."""
+    return _("{month} {year}").format(month=i18n.month(first), year=first.year)
 
 
 def _month_end(first: date) -> date:
@@ -141,19 +168,26 @@ def _month_end(first: date) -> date:
 
 def _summary(found: Spend, today: date) -> str:
     name = f"*@{found.handle}*"
-    month_name = found.month.strftime("%B %Y")
     total = _usd(found.total())
     if (found.month.year, found.month.month) != (today.year, today.month):
-        return f"{name} — X: {total} in {month_name}."
+        return _("{account} — X: {total} in {month}.").format(
+            account=name, total=total, month=_month_of_year(found.month)
+        )
     days_in = calendar.monthrange(today.year, today.month)[1]
-    projected = found.total() / today.day * days_in
+    projected = _usd(found.total() / today.day * days_in)
     yesterday = today - timedelta(days=1)
-    said_yesterday = (
-        f"{_usd(found.total(yesterday))} yesterday, " if yesterday.month == today.month else ""
-    )
-    return (
-        f"{name} — X: {said_yesterday}{total} this month, on course for "
-        f"{_usd(projected)} by its end."
+    if yesterday.month == today.month:
+        return _(
+            "{account} — X: {yesterday} yesterday, {total} this month, on course for "
+            "{projected} by its end."
+        ).format(
+            account=name,
+            yesterday=_usd(found.total(yesterday)),
+            total=total,
+            projected=projected,
+        )
+    return _("{account} — X: {total} this month, on course for {projected} by its end.").format(
+        account=name, total=total, projected=projected
     )
 
 
@@ -170,19 +204,37 @@ def digest_line(rt: Runtime, account_id: int, handle: str, budget_cents: int | N
     if not found.days and budget_cents is None:
         return None
     yesterday = today - timedelta(days=1)
-    parts = [f"{_usd(found.total(yesterday))} yesterday"] if yesterday.month == today.month else []
-    month = f"{_usd(found.total())} this month"
+    parts = []
+    if yesterday.month == today.month:
+        parts.append(_("{dollars} yesterday").format(dollars=_usd(found.total(yesterday))))
     allowance = allowance_of(rt)
     if allowance is not None:
         kinds = found.by_kind()
         used = [
-            f"{n:,} {ALLOWANCE_NAMES[name]}"
+            _("{count} {allowance}").format(count=f"{n:,}", allowance=_(ALLOWANCE_NAMES[name]))
             for name, kind_names in ALLOWANCE_KINDS.items()
             if (n := sum(kinds.get(kind, (0, 0.0))[0] for kind in kind_names))
         ]
-        shares = allowance_use(rt, allowance, today).percents()
-        plan = f"{allowance.plan.title()} plan, all accounts: {shares}"
-        return f"@{handle} — X: {' and '.join(used) or 'nothing'} this month ({plan})"
+        plan = _("{plan} plan, all accounts: {shares}").format(
+            plan=allowance.plan.title(), shares=allowance_use(rt, allowance, today).percents()
+        )
+        return _("@{handle} — X: {used} this month ({plan})").format(
+            handle=handle, used=_and(used) or _("nothing"), plan=plan
+        )
     if budget_cents is not None:
-        month += f" of ${budget_cents / 100:,.2f}"
+        month = _("{dollars} this month of {budget}").format(
+            dollars=_usd(found.total()), budget=f"${budget_cents / 100:,.2f}"
+        )
+    else:
+        month = _("{dollars} this month").format(dollars=_usd(found.total()))
     return f"@{handle} — X: " + ", ".join([*parts, month])
+
+
+def _and(items: list[str]) -> str:
+    """ "a and b and c", as the language joins them; "" for none."""
+    if not items:
+        return ""
+    joined = items[0]
+    for item in items[1:]:
+        joined = _("{first} and {second}").format(first=joined, second=item)
+    return joined

@@ -15,10 +15,12 @@ from bot.digest.daily import clocks, own_words
 from bot.digest.figures import period_figures
 from bot.digest.topics import recurring_terms
 from bot.digest.views import TERM_TEXTS, StatsFacts, stats_blocks
+from bot.i18n import N_, _, speaking
 from bot.runtime import Runtime
 from bot.slack.blocks import context
 from bot.slack.client import dm_channel
 from bot.slack.mrkdwn import escape
+from bot.team.language import as_person
 from bot.team.people import Who, time_zone, visible_accounts
 from storage.digests import response_rows, texts_between
 from storage.models import Account, Outbound, SavedReply
@@ -26,7 +28,7 @@ from storage.models import Account, Outbound, SavedReply
 logger = logging.getLogger(__name__)
 
 PERIODS = (7, 30)
-USAGE = "Write `/roost stats`, `/roost stats 30d` or `/roost stats 7d @account`."
+USAGE = N_("Write `/roost stats`, `/roost stats 30d` or `/roost stats 7d @account`.")
 _DAYS = re.compile(r"(\d+)\s*d(?:ays?)?")
 
 
@@ -38,11 +40,17 @@ def parse_stats_args(text: str) -> tuple[int, str | None]:
         if (found := _DAYS.fullmatch(lowered)) or lowered.isdigit():
             days = int(found.group(1) if found else lowered)
             if days not in PERIODS:
-                raise ValueError(f"Stats cover 7 or 30 days, not {days}. {USAGE}")
+                raise ValueError(
+                    _("Stats cover 7 or 30 days, not {days}. {usage}").format(
+                        days=days, usage=_(USAGE)
+                    )
+                )
         elif word.startswith("@") and len(word) > 1 and handle is None:
             handle = word[1:]
         else:
-            raise ValueError(f"I could not read `{escape(word)}`. {USAGE}")
+            raise ValueError(
+                _("I could not read `{word}`. {usage}").format(word=escape(word), usage=_(USAGE))
+            )
     return days, handle
 
 
@@ -82,7 +90,9 @@ def saved_replies_used(rt: Runtime, who: Who, accounts: list[Account], days: int
         ).all()
     if not found:
         return None
-    return "Saved replies used: " + ", ".join(f"{escape(name)} {n:,}×" for name, n in found)
+    return _("Saved replies used: {replies}").format(
+        replies=", ".join(f"{escape(name)} {n:,}×" for name, n in found)
+    )
 
 
 def gather_stats(rt: Runtime, accounts: list[Account], days: int, zone: str) -> StatsFacts:
@@ -110,25 +120,32 @@ def gather_stats(rt: Runtime, accounts: list[Account], days: int, zone: str) -> 
 
 
 def _send_chart(rt: Runtime, who: Who, facts: StatsFacts) -> str:
-    """The period's chart to the person's DM; what to tell them about it."""
+    """The period's chart to the person's DM, in their language; what to tell them about it."""
     period = facts.period
     whose = ", ".join(f"@{handle}" for handle in facts.handles)
     try:
-        png = activity_chart(
-            period.hours,
-            period.response_by_hour,
-            title=f"Mentions and first response by hour, last {period.days} days · {whose}",
-            zone=period.zone,
-        )
-        channel = dm_channel(rt.slack, who.user_id)
-        rt.slack.files_upload_v2(
-            channel=channel,
-            content=png,
-            filename=f"roost-stats-{period.days}d.png",
-            title=f"Busiest hours, last {period.days} days",
-            initial_comment=f"Mentions per hour and the median first response for {whose}.",
-        )
+        with speaking(as_person(rt, who.user_id)):
+            png = activity_chart(
+                period.hours,
+                period.response_by_hour,
+                title=_(
+                    "Mentions and first response by hour, last {days} days · {accounts}"
+                ).format(days=period.days, accounts=whose),
+                zone=period.zone,
+            )
+            channel = dm_channel(rt.slack, who.user_id)
+            rt.slack.files_upload_v2(
+                channel=channel,
+                content=png,
+                filename=f"roost-stats-{period.days}d.png",
+                title=_("Busiest hours, last {days} days").format(days=period.days),
+                initial_comment=_(
+                    "Mentions per hour and the median first response for {accounts}."
+                ).format(accounts=whose),
+            )
     except (SlackClientError, OSError) as exc:
         logger.warning("stats chart for %s not sent: %s", who.user_id, exc)
-        return f"The chart could not be sent to your DM ({exc}); the figures above stand."
-    return "The chart is in your DM with Roost."
+        return _(
+            "The chart could not be sent to your DM ({error}); the figures above stand."
+        ).format(error=exc)
+    return _("The chart is in your DM with Roost.")

@@ -22,7 +22,7 @@ TOP_TERMS = 8
 MIN_TEXTS = 2
 """A term found in fewer texts than this is not recurring."""
 
-ENGLISH_STOP_WORDS = frozenset(
+ENGLISH_STOP_WORDS = frozenset(  # not spoken: words matched in mentions, never said
     """
     a about above after again against all also am an and any are as at be because been
     before being below between both but by can could did do does doing done down during

@@ -8,10 +8,12 @@ and where the rest is.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
+from bot import i18n
 from bot.digest.figures import Line, Period, duration, trend
+from bot.i18n import N_, _, ngettext
 from bot.slack.blocks import SECTION_LIMIT, context, header, section
 from bot.slack.mrkdwn import escape, escape_within
 
@@ -32,6 +34,10 @@ HANDLES_NAMED = 10
 TERM_TEXTS = 20_000
 """Mentions read for recurring words, newest first: enough to show what recurs, and a
 bound on the time it takes however busy the accounts are."""
+
+INBOX = "/roost inbox"  # not spoken: the commands that show the rest of a list
+MINE = "/roost mine"  # not spoken
+QUEUE = "/roost queue"  # not spoken
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,17 +103,22 @@ class StatsFacts:
 
 
 def digest_blocks(facts: DigestFacts) -> tuple[str, list[dict[str, Any]]]:
-    """(notification text, blocks) for a channel's daily digest."""
-    title = f"Roost digest · {facts.day:%a %-d %b}"
+    """(notification text, blocks) for a channel's daily digest, in the context's language
+    (the channel's, when it is posted)."""
+    title = _("Roost digest · {day}").format(day=i18n.day(facts.day))
     whose = _named(facts.handles)
     since = _since(facts)
     if facts.quiet:
-        text = f"{title}: a quiet day. No new mentions {since}, and nothing is open."
+        text = _("{title}: a quiet day. No new mentions {since}, and nothing is open.").format(
+            title=title, since=since
+        )
         quiet = [
             header(title),
             section(
-                f":sunny: *A quiet day.* No new mentions {since}, and nothing is open "
-                f"for {whose}. Enjoy it."
+                _(
+                    ":sunny: *A quiet day.* No new mentions {since}, and nothing is open "
+                    "for {whose}. Enjoy it."
+                ).format(since=since, whose=whose)
             ),
             *_scheduled_blocks(facts),
             *_spend_blocks(facts),
@@ -115,34 +126,42 @@ def digest_blocks(facts: DigestFacts) -> tuple[str, list[dict[str, Any]]]:
         ]
         return text, quiet
 
-    text = (
-        f"{title}: {_count(facts.received, 'new mention')}, {facts.open_total} open, "
-        f"{facts.overdue_total} overdue."
+    new = _new_mentions(facts.received)
+    text = _("{title}: {mentions}, {open} open, {overdue} overdue.").format(
+        title=title, mentions=new, open=facts.open_total, overdue=facts.overdue_total
     )
-    came_in = (
-        f"*{_count(facts.received, 'new mention')}* {since}"
-        f" ({facts.received_overnight} {facts.overnight_label}) for {whose}."
+    came_in = _("*{mentions}* {since} ({count} {overnight}) for {whose}.").format(
+        mentions=new,
+        since=since,
+        count=facts.received_overnight,
+        overnight=facts.overnight_label,
+        whose=whose,
     )
     blocks: list[dict[str, Any]] = [header(title), section(came_in)]
     blocks.extend(section(line) for line in facts.surges)
     if facts.on_duty:
         on = ", ".join(_who(user, facts.names) for user in facts.on_duty)
-        when = "since the last digest" if facts.since_last else "in the last 24 hours"
-        blocks.append(context(f":large_green_circle: On duty {when}: {on}"))
+        if facts.since_last:
+            duty = _(":large_green_circle: On duty since the last digest: {people}")
+        else:
+            duty = _(":large_green_circle: On duty in the last 24 hours: {people}")
+        blocks.append(context(duty.format(people=on)))
     blocks.append(section(_open_text(facts)))
     if facts.overdue_total:
         blocks.append(
             section(
                 _list(
-                    f":alarm_clock: *Overdue* ({facts.overdue_total}): past the reply target",
+                    _(":alarm_clock: *Overdue* ({count}): past the reply target").format(
+                        count=facts.overdue_total
+                    ),
                     facts.overdue,
                     facts.overdue_total,
-                    "/roost inbox",
+                    INBOX,
                     facts.names,
                 )
             )
         )
-    blocks.append(section(_period_text("This week", facts.week)))
+    blocks.append(section(_period_text(_("This week"), facts.week)))
     people = _people_text(facts.week.people, facts.names)
     if people:
         blocks.append(section(people))
@@ -166,31 +185,42 @@ def _spend_blocks(facts: DigestFacts) -> list[dict[str, Any]]:
 def person_blocks(
     day: date, items: list[Item], total: int, overdue: int
 ) -> tuple[str, list[dict[str, Any]]]:
-    """A person's morning DM: what is assigned to them (`total`), `overdue` of it late."""
-    title = f"Good morning. {_count(total, 'item')} assigned to you"
-    text = f"{title}." + (f" {overdue} overdue." if overdue else "")
+    """A person's morning DM: what is assigned to them (`total`), `overdue` of it late, in
+    the context's language (theirs, when it is sent)."""
+    title = ngettext(
+        "Good morning. {count} item assigned to you",
+        "Good morning. {count} items assigned to you",
+        total,
+    ).format(count=f"{total:,}")
+    text = f"{title}."
+    head = f"*{title}*"
+    if overdue:
+        text += " " + _("{count} overdue.").format(count=overdue)
+        head += " " + _("({count} overdue)").format(count=overdue)
     body = _list(
-        f"*{title}*" + (f" ({overdue} overdue)" if overdue else ""),
+        head,
         items,
         total,
-        "/roost mine",
+        MINE,
         whose=False,  # a person's own DM lists only their items
     )
-    return text, [section(body), context(f"Your Roost digest for {day:%a %-d %b}.")]
+    footer = _("Your Roost digest for {day}.").format(day=i18n.day(day))
+    return text, [section(body), context(footer)]
 
 
 def stats_blocks(facts: StatsFacts) -> tuple[str, list[dict[str, Any]]]:
     """`/roost stats`: the period's figures against the one before."""
     period = facts.period
     whose = _named(facts.handles)
-    title = f"Last {period.days} days for {whose}"
-    text = (
-        f"{title}: {_count(period.received, 'mention')}, median first response "
-        f"{duration(period.first_response.median)}."
+    title = _("Last {days} days for {whose}").format(days=period.days, whose=whose)
+    text = _("{title}: {mentions}, median first response {duration}.").format(
+        title=title,
+        mentions=_mentions(period.received),
+        duration=duration(period.first_response.median),
     )
     blocks: list[dict[str, Any]] = [
         section(f"*{escape_within(title, 200)[0]}*"),
-        section(_period_text(f"Last {period.days} days", period)),
+        section(_period_text(_("Last {days} days").format(days=period.days), period)),
     ]
     people = _people_text(period.people, {})
     if people:
@@ -207,16 +237,22 @@ def stats_blocks(facts: StatsFacts) -> tuple[str, list[dict[str, Any]]]:
 
 def _open_text(facts: DigestFacts) -> str:
     if facts.open_total == 0:
-        return ":white_check_mark: *Nothing is open.*"
+        return _(":white_check_mark: *Nothing is open.*")
     who = []
     for assignee, count in facts.open_by_assignee[:LIST_ITEMS]:
-        who.append(f"{_who(assignee, facts.names)} {count}")
+        who.append(_("{who} {count}").format(who=_who(assignee, facts.names), count=count))
     rest = len(facts.open_by_assignee) - LIST_ITEMS
     if rest > 0:
-        who.append(f"{rest} more people")
-    head = f":inbox_tray: *Open* ({facts.open_total}): " + " · ".join(who)
+        who.append(_("{count} more people").format(count=rest))
+    head = _(":inbox_tray: *Open* ({count}): {people}").format(
+        count=facts.open_total, people=" · ".join(who)
+    )
     return _list(
-        head + "\nOldest first:", facts.oldest_open, facts.open_total, "/roost inbox", facts.names
+        head + "\n" + _("Oldest first:"),
+        facts.oldest_open,
+        facts.open_total,
+        INBOX,
+        facts.names,
     )
 
 
@@ -240,64 +276,104 @@ def _list(
         lines.append(line)
         shown += 1
     if total > shown:
-        lines.append(f"… and {total - shown} more: `{more}`")
+        lines.append(_more(total - shown, more))
     return "\n".join(lines)
+
+
+def _more(count: int, command: str) -> str:
+    """The line that ends a cut list: how many more, and the command that shows them."""
+    return _("… and {count} more: `{command}`").format(count=count, command=command)
 
 
 def _line(item: Item, names: dict[str, str], whose: bool) -> str:
     quoted, cut = escape_within(" ".join(item.text.split()), PREVIEW)
-    author = f"@{escape(item.author)}" if item.author else "someone"
-    what = f"{author} to @{escape(item.handle)}: {quoted}{'…' if cut else ''}"
+    author = f"@{escape(item.author)}" if item.author else _("someone")
+    what = _("{author} to @{handle}: {text}").format(
+        author=author, handle=escape(item.handle), text=f"{quoted}{'…' if cut else ''}"
+    )
     shown = f"<{item.url}|{what.replace('|', '∣')}>" if item.url else what
     whom = f" · {_who(item.assignee, names)}" if whose else ""
-    since = f"<!date^{int(item.created_at.timestamp())}^{{date_short_pretty}} {{time}}|earlier>"
-    return f"{shown}\n    {since}{whom}{' · overdue' if item.overdue else ''}"
+    earlier = _("earlier")  # what Slack shows where it cannot render the date
+    since = f"<!date^{int(item.created_at.timestamp())}^{{date_short_pretty}} {{time}}|{earlier}>"
+    late = " · " + _("overdue") if item.overdue else ""
+    return f"{shown}\n    {since}{whom}{late}"
 
 
 def _period_text(name: str, period: Period) -> str:
     first, resolution = period.first_response, period.resolution
     lines = [
-        f":stopwatch: *{name}*: {_count(period.received, 'mention')} "
-        f"({period.received_before} in the {period.days} days before), "
-        f"{period.answered} answered, {period.resolved} resolved.",
-        f"Median first response *{duration(first.median)}* ({trend(first.median, first.before)})",
-        f"Median resolution *{duration(resolution.median)}* "
-        f"({trend(resolution.median, resolution.before, 'none resolved')})",
+        _(
+            ":stopwatch: *{name}*: {mentions} ({before} in the {days} days before), "
+            "{answered} answered, {resolved} resolved."
+        ).format(
+            name=name,
+            mentions=_mentions(period.received),
+            before=period.received_before,
+            days=period.days,
+            answered=period.answered,
+            resolved=period.resolved,
+        ),
+        _("Median first response *{duration}* ({trend})").format(
+            duration=duration(first.median), trend=trend(first.median, first.before)
+        ),
+        _("Median resolution *{duration}* ({trend})").format(
+            duration=duration(resolution.median),
+            trend=trend(resolution.median, resolution.before, NONE_RESOLVED),
+        ),
     ]
     if len(period.accounts) > 1:
         lines.extend(
             _line_of(f"@{escape(a.key)}", a, account=True) for a in period.accounts[:LIST_ITEMS]
         )
         if len(period.accounts) > LIST_ITEMS:
-            lines.append(f"… and {len(period.accounts) - LIST_ITEMS} more accounts")
+            lines.append(
+                _("… and {count} more accounts").format(count=len(period.accounts) - LIST_ITEMS)
+            )
     return "\n".join(lines)
 
 
 def _people_text(people: list[Line], names: dict[str, str]) -> str | None:
     if not people:
         return None
-    lines = ["*By person*: first responses sent, and mentions resolved"]
+    lines = [_("*By person*: first responses sent, and mentions resolved")]
     lines.extend(_line_of(_who(p.key, names), p) for p in people[:LIST_ITEMS])
     if len(people) > LIST_ITEMS:
-        lines.append(f"… and {len(people) - LIST_ITEMS} more people")
+        lines.append(_("… and {count} more people").format(count=len(people) - LIST_ITEMS))
     return "\n".join(lines)
+
+
+NONE_ANSWERED = N_("none answered")
+NONE_RESOLVED = N_("none resolved")
 
 
 def _line_of(label: str, line: Line, *, account: bool = False) -> str:
     """One account's or person's figures: a measure with nothing now or before is left out."""
-    parts = [_count(line.received, "mention")] if account else []
-    for figure, did, none in (
-        (line.first_response, "answered", "none answered"),
-        (line.resolution, "resolved", "none resolved"),
+    parts = [_mentions(line.received)] if account else []
+    for figure, did, none, none_before in (
+        (
+            line.first_response,
+            _("{count} answered, median {duration} ({trend})"),
+            NONE_ANSWERED,
+            _("none answered (median {duration} the period before)"),
+        ),
+        (
+            line.resolution,
+            _("{count} resolved, median {duration} ({trend})"),
+            NONE_RESOLVED,
+            _("none resolved (median {duration} the period before)"),
+        ),
     ):
         if figure.count:
             parts.append(
-                f"{figure.count} {did}, median {duration(figure.median)} "
-                f"({trend(figure.median, figure.before, none)})"
+                did.format(
+                    count=figure.count,
+                    duration=duration(figure.median),
+                    trend=trend(figure.median, figure.before, none),
+                )
             )
         elif figure.before is not None:
-            parts.append(f"{none} (median {duration(figure.before)} the period before)")
-    return f"• {label}: " + ("; ".join(parts) or "nothing this period")
+            parts.append(none_before.format(duration=duration(figure.before)))
+    return f"• {label}: " + ("; ".join(parts) or _("nothing this period"))
 
 
 _MARKS = str.maketrans("", "", "*_~`")
@@ -307,34 +383,40 @@ def _who(user: str | None, names: dict[str, str]) -> str:
     """A person, named without pinging them: by the name Slack gave, their CoTag, or,
     where Roost knows neither, their Slack id (a mention would notify them)."""
     if user is None:
-        return "unassigned"
+        return _("unassigned")
     # Slack has no escape for its formatting marks: a name with ``` would open a code block.
     name = names.get(user, "").translate(_MARKS).strip()
     if not name:
-        return f"a teammate ({escape(user)})"
+        return _("a teammate ({user})").format(user=escape(user))
     return escape(name) if name.startswith("^") else f"@{escape(name)}"
 
 
 def _habits_text(busiest: list[int], terms: list[tuple[str, int]], read: int) -> str | None:
     parts = []
     if busiest:
-        parts.append(
-            ":bar_chart: *Busiest hours*: "
-            + ", ".join(f"{h:02d}:00–{(h + 1) % 24:02d}:00" for h in busiest)
-        )
+        hours = ", ".join(f"{_hour(h)}–{_hour((h + 1) % 24)}" for h in busiest)
+        parts.append(_(":bar_chart: *Busiest hours*: {hours}").format(hours=hours))
     if terms:
         words = ", ".join(
             f"{escape_within(term, TERM_CHARS)[0]} ({count})" for term, count in terms[:TERMS]
         )
-        among = f" (in the latest {read:,} mentions)" if read >= TERM_TEXTS else ""
-        parts.append(f":speech_balloon: *Recurring*{among}: {words}")
+        if read >= TERM_TEXTS:
+            recurring = _(":speech_balloon: *Recurring* (in the latest {read} mentions): {words}")
+        else:
+            recurring = _(":speech_balloon: *Recurring*: {words}")
+        parts.append(recurring.format(read=f"{read:,}", words=words))
     return "\n".join(parts) or None
+
+
+def _hour(hour: int) -> str:
+    """An hour of day on the clock: "09:00", "오전 9:00"."""
+    return i18n.clock(datetime.combine(date(2000, 1, 1), time(hour), UTC))
 
 
 def _scheduled_blocks(facts: DigestFacts) -> list[dict[str, Any]]:
     if not facts.scheduled:
         return []
-    lines = [f":calendar: *Scheduled today* ({len(facts.scheduled)})"]
+    lines = [_(":calendar: *Scheduled today* ({count})").format(count=len(facts.scheduled))]
     shown = 0
     for post in facts.scheduled:
         preview, cut = escape_within(" ".join(post.text.split()), PREVIEW)
@@ -346,27 +428,36 @@ def _scheduled_blocks(facts: DigestFacts) -> list[dict[str, Any]]:
         lines.append(line)
         shown += 1
     if len(facts.scheduled) > shown:
-        lines.append(f"… and {len(facts.scheduled) - shown} more: `/roost queue`")
+        lines.append(_more(len(facts.scheduled) - shown, QUEUE))
     return [section("\n".join(lines))]
 
 
 def _named(handles: list[str]) -> str:
-    named = ", ".join(f"@{escape(h)}" for h in handles[:HANDLES_NAMED]) or "no accounts"
+    named = ", ".join(f"@{escape(h)}" for h in handles[:HANDLES_NAMED]) or _("no accounts")
     more = len(handles) - HANDLES_NAMED
-    return named + (f" and {more} more accounts" if more > 0 else "")
+    if more > 0:
+        return _("{accounts} and {count} more accounts").format(accounts=named, count=more)
+    return named
 
 
 def _since(facts: DigestFacts) -> str:
     if not facts.since_last:
-        return "in the last 24 hours"
+        return _("in the last 24 hours")
     at = int(facts.since.timestamp())
     fallback = f"{facts.since:%d %b %H:%M} UTC"
-    return f"since the last digest (<!date^{at}^{{date_short_pretty}} {{time}}|{fallback}>)"
+    when = f"<!date^{at}^{{date_short_pretty}} {{time}}|{fallback}>"
+    return _("since the last digest ({when})").format(when=when)
 
 
 def _footer(zone: str) -> str:
-    return f"Hours in {zone}. `/roost stats` for 7 or 30 days, `/roost inbox` for everything open."
+    return _(
+        "Hours in {zone}. `/roost stats` for 7 or 30 days, `/roost inbox` for everything open."
+    ).format(zone=zone)
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+def _new_mentions(n: int) -> str:
+    return ngettext("{count} new mention", "{count} new mentions", n).format(count=f"{n:,}")
+
+
+def _mentions(n: int) -> str:
+    return ngettext("{count} mention", "{count} mentions", n).format(count=f"{n:,}")

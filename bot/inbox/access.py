@@ -13,6 +13,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from bot.errors import Refused
+from bot.i18n import _
 from bot.team.people import Who
 from storage.models import Account, Grant, Member, Mention
 from storage.team import ACTING_ROLES, owners_of
@@ -41,7 +42,7 @@ def scene_for(session: Session, who: Who, mention_id: int, now: datetime) -> Sce
         .where(Mention.id == mention_id)
     ).one_or_none()
     if found is None:
-        raise Refused("This mention is no longer in Roost.")
+        raise Refused(_("This mention is no longer in Roost."))
     mention, account, someone, role = found
     if someone is None or role not in ACTING_ROLES:
         raise Refused(_no_access(account.handle, role, owners_of(session, account.id)))
@@ -49,11 +50,27 @@ def scene_for(session: Session, who: Who, mention_id: int, now: datetime) -> Sce
 
 
 def _no_access(handle: str, role: str | None, owners: list[str]) -> str:
-    having = "Your role on" if role else "You have no role on"
-    what = f"{having} *@{handle}*{f' ({role})' if role else ''} does not let you act as it."
+    if role:
+        what = _("Your role on *@{handle}* ({role}) does not let you act as it.").format(
+            handle=handle, role=role
+        )
+    else:
+        what = _("You have no role on *@{handle}* does not let you act as it.").format(
+            handle=handle
+        )
     if owners:
-        return f"{what} Ask an owner to grant you access: {', '.join(f'<@{u}>' for u in owners)}."
+        return (
+            what
+            + " "
+            + _("Ask an owner to grant you access: {owners}.").format(
+                owners=", ".join(f"<@{u}>" for u in owners)
+            )
+        )
     return (
-        f"{what} Nobody owns @{handle} in Roost yet: whoever runs Roost can grant roles with "
-        f"`roost grants add --account {handle} --user YOUR_SLACK_ID --role agent`."
+        what
+        + " "
+        + _(
+            "Nobody owns @{handle} in Roost yet: whoever runs Roost can grant roles with "
+            "`roost grants add --account {handle} --user YOUR_SLACK_ID --role agent`."
+        ).format(handle=handle)
     )

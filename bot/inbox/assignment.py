@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from bot import runtime
 from bot.errors import Refused, SlackError
+from bot.i18n import _, speaking
 from bot.inbox.access import scene_for
 from bot.inbox.delivery import card_thread, card_url, refresh_card
 from bot.inbox.people import note_if_named
@@ -26,8 +27,9 @@ from bot.inbox.thread_commands import parse
 from bot.runtime import Runtime
 from bot.slack.blocks import button, section
 from bot.slack.client import send_dm, translate_errors
-from bot.slack.mrkdwn import escape_within
+from bot.slack.mrkdwn import escape_within, unescape
 from bot.slack.notices import post_notice
+from bot.team.language import as_person, in_channel
 from bot.team.people import Who, check_person
 from storage.assignments import Changed, add_note, card_in_thread, set_assignee
 from storage.events import record_event
@@ -60,13 +62,19 @@ def assign(rt: Runtime, who: Who, mention_id: int, target: str | None, *, via: s
             new = member(session, who.team_id, target, now)
             if role_on(session, new.id, scene.account.id) not in ACTING_ROLES:
                 owners = owners_of(session, scene.account.id)
-                ask = f" An owner can grant one: {_people(owners)}." if owners else ""
-                raise Refused(
-                    f"<@{target}> has no role on *@{scene.account.handle}* that lets them act "
-                    f"as it, so they cannot take this mention.{ask}"
-                )
+                said = _(
+                    "<@{user}> has no role on *@{handle}* that lets them act as it, so they "
+                    "cannot take this mention."
+                ).format(user=target, handle=scene.account.handle)
+                if owners:
+                    said += " " + _("An owner can grant one: {owners}.").format(
+                        owners=_people(owners)
+                    )
+                raise Refused(said)
         if mention.assignee_id == (new.id if new else None):
-            raise Refused(f"Already assigned to <@{target}>." if target else "Nobody is assigned.")
+            if target:
+                raise Refused(_("Already assigned to <@{user}>.").format(user=target))
+            raise Refused(_("Nobody is assigned."))
         previous = _user_of(session, _set(session, mention, new.id if new else None, now))
         event = record_event(
             session,
@@ -90,18 +98,24 @@ def undo(rt: Runtime, who: Who, event_id: int) -> None:
     with rt.sessions.begin() as session:
         event = session.get(Event, event_id)
         if event is None or event.mention_id is None or not event.kind.startswith("mention."):
-            raise Refused("Roost has no record of this assignment.")
+            raise Refused(_("Roost has no record of this assignment."))
         scene = scene_for(session, who, event.mention_id, now)  # may act on the account now
         mention = scene.mention
         if who.user_id != event.actor and scene.role != "owner":
-            raise Refused(f"Only <@{event.actor}>, who made this change, or an owner can undo it.")
+            raise Refused(
+                _("Only <@{user}>, who made this change, or an owner can undo it.").format(
+                    user=event.actor
+                )
+            )
         restored = event.detail.get("previous")
         if _user_of(session, mention.assignee_id) != event.detail.get("assignee"):
-            raise Refused("The assignment has changed since; nothing was undone.")
+            raise Refused(_("The assignment has changed since; nothing was undone."))
         back = member(session, who.team_id, restored, now) if restored else None
         if back is not None and role_on(session, back.id, mention.account_id) not in ACTING_ROLES:
             raise Refused(
-                f"<@{restored}> no longer has a role on this account, so it cannot go back to them."
+                _(
+                    "<@{user}> no longer has a role on this account, so it cannot go back to them."
+                ).format(user=restored)
             )
         _set(session, mention, back.id if back else None, now)
         undone = record_event(
@@ -135,7 +149,8 @@ def on_thread_message(
     thread_ts, ts, channel = event.get("thread_ts"), event.get("ts"), event.get("channel")
     if not thread_ts or not ts or thread_ts == ts or not channel:
         return
-    text, author = str(event.get("text") or ""), str(event["user"])
+    # What they typed: kept as a note, and shown escaped wherever it is shown.
+    text, author = unescape(str(event.get("text") or "")), str(event["user"])
     with rt.sessions.begin() as session:
         card = card_in_thread(session, channel, thread_ts)
         if card is None:
@@ -152,8 +167,10 @@ def on_thread_message(
     try:
         if command.kind == "ambiguous":
             raise Refused(
-                f"Assign to whom? You named {_people(list(command.users))}: "
-                "write one of them alone at the start of a message."
+                _(
+                    "Assign to whom? You named {people}: write one of them alone at the start "
+                    "of a message."
+                ).format(people=_people(list(command.users)))
             )
         if command.kind == "assign":
             target: str | None = command.users[0]
@@ -180,18 +197,52 @@ def announce_assignment(event_id: int) -> None:
     refresh_card(rt, mention.id)
     thread = card_thread(rt, mention.id)
     if thread is not None:
-        _post_answer(rt, thread, _answer_text(event.detail, actor), event_id)
+        channel = thread[0]
+        with in_channel(rt, channel):
+            _post_answer(rt, thread, _answer_text(event.detail, actor), event_id, event.detail)
     link = card_url(rt, mention)
     quoted, cut = escape_within(mention.text, DM_PREVIEW)
-    about = f"a mention of *@{handle}* from @{mention.author_username or 'someone'}: “{quoted}"
-    about += "…”" if cut else "”"
+    quoted += "…" if cut else ""
     if new and new != actor:
-        send_dm(rt.slack, new, f"<@{actor}> assigned you {about} <{link}|Open the card>")
+        with speaking(as_person(rt, new)):
+            send_dm(
+                rt.slack,
+                new,
+                _(
+                    "<@{actor}> assigned you a mention of *@{handle}* from @{author}: "
+                    "“{quoted}” <{link}|Open the card>"
+                ).format(
+                    actor=actor,
+                    handle=handle,
+                    author=mention.author_username or _("someone"),
+                    quoted=quoted,
+                    link=link,
+                ),
+            )
     if previous and previous != actor:
-        now_with = f"<@{new}>" if new else "nobody"
-        send_dm(
-            rt.slack, previous, f"<@{actor}> handed {about} to {now_with}. <{link}|Open the card>"
-        )
+        with speaking(as_person(rt, previous)):
+            if new:
+                said = _(
+                    "<@{actor}> handed a mention of *@{handle}* from @{author}: “{quoted}” "
+                    "to <@{user}>. <{link}|Open the card>"
+                )
+            else:
+                said = _(
+                    "<@{actor}> handed a mention of *@{handle}* from @{author}: “{quoted}” "
+                    "to nobody. <{link}|Open the card>"
+                )
+            send_dm(
+                rt.slack,
+                previous,
+                said.format(
+                    actor=actor,
+                    handle=handle,
+                    author=mention.author_username or _("someone"),
+                    quoted=quoted,
+                    user=new,
+                    link=link,
+                ),
+            )
     for user in {u for u in (new, previous) if u}:
         try:
             rt.publish_home(rt, team_id, user)
@@ -203,24 +254,33 @@ def announce_assignment(event_id: int) -> None:
 def _answer_text(detail: dict[str, Any], actor: str | None) -> str:
     new, previous = detail.get("assignee"), detail.get("previous")
     if detail.get("via") == "undo":
-        back = f"<@{new}>" if new else "nobody"
-        return f":leftwards_arrow_with_hook: <@{actor}> undid that: assigned to {back} again."
+        if new:
+            return _(
+                ":leftwards_arrow_with_hook: <@{actor}> undid that: assigned to <@{user}> again."
+            ).format(actor=actor, user=new)
+        return _(
+            ":leftwards_arrow_with_hook: <@{actor}> undid that: assigned to nobody again."
+        ).format(actor=actor)
     if new is None:
-        return f"Unassigned by <@{actor}> (it was <@{previous}>'s)."
+        return _("Unassigned by <@{actor}> (it was <@{user}>'s).").format(
+            actor=actor, user=previous
+        )
     if new == actor and detail.get("via") == "thread":
-        return f"<@{actor}> took this."
-    return f"Assigned to <@{new}> by <@{actor}>."
+        return _("<@{actor}> took this.").format(actor=actor)
+    return _("Assigned to <@{user}> by <@{actor}>.").format(user=new, actor=actor)
 
 
-def _post_answer(rt: Runtime, thread: tuple[str, str], text: str, event_id: int) -> None:
+def _post_answer(
+    rt: Runtime, thread: tuple[str, str], text: str, event_id: int, detail: dict[str, Any]
+) -> None:
     channel, thread_ts = thread
     blocks: list[dict[str, Any]] = [section(text)]
-    if "undid" not in text:
+    if detail.get("via") != "undo":  # an undo is not undone in turn
         blocks.append(
             {
                 "type": "actions",
                 "block_id": f"assignment:{event_id}",
-                "elements": [button("Undo", ACTION_UNDO_ASSIGN, str(event_id))],
+                "elements": [button(_("Undo"), ACTION_UNDO_ASSIGN, str(event_id))],
             }
         )
     # Once, even when a retry of the job comes after Slack took it but its answer was lost.
@@ -240,7 +300,7 @@ def _set(session: Session, mention: Mention, assignee_id: int | None, now: datet
         return set_assignee(session, mention, assignee_id, now)
     except Changed:
         raise Refused(
-            "Someone changed this mention a moment ago; look at the card again."
+            _("Someone changed this mention a moment ago; look at the card again.")
         ) from None
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.i18n import N_, _, ngettext, pgettext
 from bot.slack.blocks import SECTION_LIMIT, button, confirm, context, quote, section
 from bot.slack.mrkdwn import escape, escape_within, link
 from storage.people import Known
@@ -41,11 +42,11 @@ ACTION_HISTORY = "mention.history"
 """The card's button that lists what Roost knows of its author; only where it knows some."""
 
 FLAGS = {
-    "vip": ":star: VIP",
-    "press": ":newspaper: press",
-    "blocked": ":no_entry: blocked for abuse",
+    "vip": N_(":star: VIP"),
+    "press": N_(":newspaper: press"),
+    "blocked": N_(":no_entry: blocked for abuse"),
 }
-"""The marks a team gives people, as a card shows them."""
+"""The marks a team gives people, as a card shows them (marked: `_(FLAGS[flag])`)."""
 
 ACTION_APPROVE = "outbound.approve"
 ACTION_REJECT = "outbound.reject"
@@ -62,12 +63,23 @@ METADATA_EVENT = "roost_mention"
 """Message metadata type on every card, so a lost ts can be found again."""
 
 STATUS_LABELS = {
-    "open": "Open",
-    "assigned": "Assigned",
-    "replied": "Replied",
-    "resolved": "Resolved",
-    "ignored": "Ignored",
+    "open": N_("Open"),
+    "assigned": N_("Assigned"),
+    "replied": N_("Replied"),
+    "resolved": N_("Resolved"),
+    "ignored": N_("Ignored"),
 }
+"""A mention's status as people read it (marked: `_(STATUS_LABELS[status])`)."""
+
+
+def status_label(status: str) -> str:
+    """The status as a label, "Resolved", in this context's language."""
+    return _(STATUS_LABELS[status]) if status in STATUS_LABELS else status.title()
+
+
+def status_word(status: str) -> str:
+    """The status inside a line, "resolved", in this context's language."""
+    return _(STATUS_LABELS[status]).lower() if status in STATUS_LABELS else status
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +135,9 @@ def tweet_url(tweet_id: int, author_username: str | None) -> str:
 def build_mention_card(mention: CardMention, *, in_thread: bool = False) -> list[dict[str, Any]]:
     """The card's blocks; `in_thread` gives the compact form for a thread reply."""
     url = tweet_url(mention.tweet_id, mention.author_username)
-    more = "…\n" + link(url, f"Read the whole post on X ({len(mention.text):,} characters)")
+    more = "…\n" + link(
+        url, _("Read the whole post on X ({count:,} characters)").format(count=len(mention.text))
+    )
     body, cut = escape_within(mention.text, SECTION_LIMIT - len(more))
     if cut:
         body += more
@@ -131,8 +145,8 @@ def build_mention_card(mention: CardMention, *, in_thread: bool = False) -> list
     if not in_thread:
         blocks.append(context(_header(mention)))
     blocks.append(section(_author_line(mention) + " · " + _when(mention.created_at)))
-    blocks.append(section(body or "_(no text)_"))
-    blocks.append(context(" · ".join(_notes(mention) + [link(url, "View on X")])))
+    blocks.append(section(body or _("_(no text)_")))
+    blocks.append(context(" · ".join(_notes(mention) + [link(url, _("View on X"))])))
     if mention.known is not None and mention.known.anything:
         blocks.append(context(known_line(mention.known)))
     blocks.append(_actions(mention, in_thread=in_thread))
@@ -146,102 +160,177 @@ def build_mention_card(mention: CardMention, *, in_thread: bool = False) -> list
 def _header(mention: CardMention) -> str:
     handle = escape(mention.account_handle)
     if mention.watched is None:
-        return f"Mention of *@{handle}*"
+        return _("Mention of *@{handle}*").format(handle=handle)
     words = escape(mention.watched).replace("`", "ˋ")
     return (
-        f":eyes: *Watched words* for *@{handle}*: `{words}` · not addressed to @{handle}: "
-        "its author did not mention the account"
+        _(":eyes: *Watched words* for *@{handle}*: `{words}`").format(handle=handle, words=words)
+        + " · "
+        + _("not addressed to @{handle}: its author did not mention the account").format(
+            handle=handle
+        )
     )
 
 
-_KIND_DONE = {"reply": "replied", "dm": "sent a DM", "retweet": "retweeted", "unretweet": "undid"}
-_KIND_NOUN = {"reply": "reply", "dm": "DM", "retweet": "retweet", "unretweet": "undo of a retweet"}
+_SENT = {
+    "reply": N_(":white_check_mark: {who} replied as {handle}"),
+    "dm": N_(":white_check_mark: {who} sent a DM as {handle}"),
+    "retweet": N_(":white_check_mark: {who} retweeted as {handle}"),
+    "unretweet": N_(":leftwards_arrow_with_hook: {who} undid the retweet as {handle}"),
+}
+_SENT_AFTER = {
+    "reply": N_(":white_check_mark: {who} replied as {handle} after {duration}"),
+    "dm": N_(":white_check_mark: {who} sent a DM as {handle} after {duration}"),
+}
+_AWAITING = {
+    "reply": N_(":hourglass: {who}'s reply as {handle} is awaiting approval by an owner"),
+    "dm": N_(":hourglass: {who}'s DM as {handle} is awaiting approval by an owner"),
+    "retweet": N_(":hourglass: {who}'s retweet as {handle} is awaiting approval by an owner"),
+    "unretweet": N_(
+        ":hourglass: {who}'s undo of a retweet as {handle} is awaiting approval by an owner"
+    ),
+}
+_SENDING = {
+    "reply": N_(":outbox_tray: {who}'s reply as {handle} is being sent"),
+    "dm": N_(":outbox_tray: {who}'s DM as {handle} is being sent"),
+    "retweet": N_(":outbox_tray: {who}'s retweet as {handle} is being sent"),
+    "unretweet": N_(":outbox_tray: {who}'s undo of a retweet as {handle} is being sent"),
+}
+_UNKNOWN = {
+    "reply": N_(
+        ":grey_question: {who}'s reply as {handle}: unknown whether X took it. {error} "
+        "Check, and retry only if it is missing."
+    ),
+    "dm": N_(
+        ":grey_question: {who}'s DM as {handle}: unknown whether X took it. {error} "
+        "Check, and retry only if it is missing."
+    ),
+    "retweet": N_(
+        ":grey_question: {who}'s retweet as {handle}: unknown whether X took it. {error} "
+        "Check, and retry only if it is missing."
+    ),
+    "unretweet": N_(
+        ":grey_question: {who}'s undo of a retweet as {handle}: unknown whether X took it. "
+        "{error} Check, and retry only if it is missing."
+    ),
+}
+_REJECTED = {
+    "reply": N_(":no_entry_sign: {who}'s reply as {handle} was rejected"),
+    "dm": N_(":no_entry_sign: {who}'s DM as {handle} was rejected"),
+    "retweet": N_(":no_entry_sign: {who}'s retweet as {handle} was rejected"),
+    "unretweet": N_(":no_entry_sign: {who}'s undo of a retweet as {handle} was rejected"),
+}
+_FAILED = {
+    "reply": N_(":x: {who}'s reply as {handle} failed: {error}"),
+    "dm": N_(":x: {who}'s DM as {handle} failed: {error}"),
+    "retweet": N_(":x: {who}'s retweet as {handle} failed: {error}"),
+    "unretweet": N_(":x: {who}'s undo of a retweet as {handle} failed: {error}"),
+}
+"""An outbound action's line on the card, by its status and kind: whole sentences, as
+Korean words them differently for each. Only these four kinds reach a card."""
 
 
 def activity_line(item: CardOutbound) -> str:
     """One outbound action in a sentence: who did what as which account, and how it went."""
     who = f"<@{item.actor}>" if item.actor else "Roost"
     handle = f"@{escape(item.account_handle)}"
-    noun = _KIND_NOUN.get(item.kind, item.kind)
+    kind = item.kind if item.kind in _SENT else "reply"
     if item.status == "sent":
-        line = f":white_check_mark: {who} {_KIND_DONE.get(item.kind, item.kind)} as {handle}"
-        if item.kind == "unretweet":
-            line = f":leftwards_arrow_with_hook: {who} undid the retweet as {handle}"
-        if item.after is not None and item.kind in ("reply", "dm"):
-            line += f" after {_duration(item.after)}"
-        if item.undone:
-            line += " (since undone)"
+        if item.after is not None and kind in _SENT_AFTER:
+            line = _(_SENT_AFTER[kind]).format(
+                who=who, handle=handle, duration=_duration(item.after)
+            )
+        elif item.undone and kind == "retweet":
+            line = _(":white_check_mark: {who} retweeted as {handle} (since undone)").format(
+                who=who, handle=handle
+            )
+        else:
+            line = _(_SENT[kind]).format(who=who, handle=handle)
         if item.x_url:
-            line += " · " + link(item.x_url, "View on X")
+            line += " · " + link(item.x_url, _("View on X"))
         return line
     if item.status == "awaiting_approval":
-        return f":hourglass: {who}'s {noun} as {handle} is awaiting approval by an owner"
+        return _(_AWAITING[kind]).format(who=who, handle=handle)
     if item.status in ("pending", "sending"):
-        return f":outbox_tray: {who}'s {noun} as {handle} is being sent"
+        return _(_SENDING[kind]).format(who=who, handle=handle)
     if item.status == "unknown":
-        return (
-            f":grey_question: {who}'s {noun} as {handle}: unknown whether X took it. "
-            f"{escape(item.error or '')} Check, and retry only if it is missing."
-        )
+        return _(_UNKNOWN[kind]).format(who=who, handle=handle, error=escape(item.error or ""))
     if item.status == "rejected":
-        return f":no_entry_sign: {who}'s {noun} as {handle} was rejected"
-    return f":x: {who}'s {noun} as {handle} failed: {escape(item.error or 'unknown error')}"
+        return _(_REJECTED[kind]).format(who=who, handle=handle)
+    error = escape(item.error or _("unknown error"))
+    return _(_FAILED[kind]).format(who=who, handle=handle, error=error)
 
 
 def _activity(item: CardOutbound) -> list[dict[str, Any]]:
     blocks = [context(activity_line(item))]
     value = str(item.id)
     if item.status == "awaiting_approval":
-        body, _ = escape_within(item.text, SECTION_LIMIT - 2)
+        body, _cut = escape_within(item.text, SECTION_LIMIT - 2)
         blocks.append(section(quote(body)))
         buttons = [
-            button("Approve", ACTION_APPROVE, value, style="primary"),
-            button("Reject", ACTION_REJECT, value, style="danger"),
+            button(_("Approve"), ACTION_APPROVE, value, style="primary"),
+            button(_("Reject"), ACTION_REJECT, value, style="danger"),
         ]
     elif item.status == "unknown":
         buttons = [
-            button("Check again", ACTION_CHECK, value),
-            button("Retry", ACTION_RETRY, value, style="danger", confirm=_RETRY_CONFIRM),
+            button(_("Check again"), ACTION_CHECK, value),
+            button(_("Retry"), ACTION_RETRY, value, style="danger", confirm=_retry_confirm()),
         ]
     elif item.status == "failed":
-        buttons = [button("Retry", ACTION_RETRY, value)]
+        buttons = [button(_("Retry"), ACTION_RETRY, value)]
     elif item.status == "sent" and item.kind == "retweet" and not item.undone:
-        buttons = [button("Undo retweet", ACTION_UNDO_RETWEET, value)]
+        buttons = [button(_("Undo retweet"), ACTION_UNDO_RETWEET, value)]
     else:
         return blocks
     blocks.append({"type": "actions", "block_id": f"outbound:{item.id}", "elements": buttons})
     return blocks
 
 
-_RETRY_CONFIRM = confirm(
-    "Send it again?",
-    "Retry only after checking on X that it was not posted: if it was, retrying posts it twice.",
-    "Send again",
-)
+def _retry_confirm() -> dict[str, Any]:
+    return confirm(
+        _("Send it again?"),
+        _(
+            "Retry only after checking on X that it was not posted: if it was, retrying "
+            "posts it twice."
+        ),
+        _("Send again"),
+    )
 
-_RETWEET_CONFIRM = confirm(
-    "Retweet this post?", "Everyone following the account will see it.", "Retweet"
-)
+
+def _retweet_confirm() -> dict[str, Any]:
+    return confirm(
+        _("Retweet this post?"),
+        _("Everyone following the account will see it."),
+        _("Retweet"),
+    )
 
 
 def _duration(span: timedelta) -> str:
     minutes = int(span.total_seconds() // 60)
     if minutes < 1:
-        return "less than a minute"
+        return _("less than a minute")
     if minutes < 60:
-        return f"{minutes} min"
+        return _("{minutes} min").format(minutes=minutes)
     hours, minutes = divmod(minutes, 60)
     if hours < 48:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{hours // 24} days"
+        if minutes:
+            return _("{hours} h {minutes} min").format(hours=hours, minutes=minutes)
+        return _("{hours} h").format(hours=hours)
+    return _("{days} days").format(days=hours // 24)
 
 
 def notification_text(mention: CardMention) -> str:
     """The message's `text`: what notifications and screen readers show."""
-    who = f"@{mention.author_username}" if mention.author_username else "an unknown author"
+    if mention.author_username:
+        who = f"@{mention.author_username}"
+    else:
+        who = _("an unknown author")
     preview, cut = escape_within(mention.text, NOTIFICATION_PREVIEW)
-    what = "Watched words for" if mention.watched is not None else "Mention of"
-    return f"{what} @{mention.account_handle} from {who}: {preview}{'…' if cut else ''}"
+    preview += "…" if cut else ""
+    if mention.watched is not None:
+        what = _("Watched words for @{handle} from {who}: {preview}")
+    else:
+        what = _("Mention of @{handle} from {who}: {preview}")
+    return what.format(handle=mention.account_handle, who=who, preview=preview)
 
 
 def card_metadata(mention: CardMention) -> dict[str, Any]:
@@ -250,43 +339,47 @@ def card_metadata(mention: CardMention) -> dict[str, Any]:
 
 def _author_line(mention: CardMention) -> str:
     if mention.author_username is None:
-        return "*Unknown author* (the account was deleted or suspended)"
+        return _("*Unknown author* (the account was deleted or suspended)")
     name = escape(mention.author_name or mention.author_username)
     parts = [
         f"*{name}* "
         + link(f"https://x.com/{mention.author_username}", "@" + mention.author_username)
     ]
     if mention.author_followers is not None:
-        noun = "follower" if mention.author_followers == 1 else "followers"
-        parts.append(f"{mention.author_followers:,} {noun}")
+        followers = mention.author_followers
+        parts.append(ngettext("{n:,} follower", "{n:,} followers", followers).format(n=followers))
     if mention.author_verified:
-        parts.append("verified")
+        parts.append(_("verified"))
     if mention.author_protected:
-        parts.append(":lock: protected account")
+        parts.append(_(":lock: protected account"))
     return " · ".join(parts)
 
 
 def known_line(known: Known) -> str:
     """ ":star: VIP · 3 earlier conversations, the last 2 Dec, answered by @ana, resolved ·
     2 notes"."""
-    parts = [FLAGS[known.flag]] if known.flag in FLAGS else []
+    parts = [_(FLAGS[known.flag])] if known.flag in FLAGS else []
     if known.conversations:
-        earlier = (
-            "1 earlier conversation"
-            if known.conversations == 1
-            else f"{known.conversations:,} earlier conversations"
-        )
+        count = known.conversations
+        earlier = [
+            ngettext("{n:,} earlier conversation", "{n:,} earlier conversations", count).format(
+                n=count
+            )
+        ]
         if known.last_at is not None:
-            earlier += f", the last {_when(known.last_at)}"
+            earlier.append(_("the last {when}").format(when=_when(known.last_at)))
             if known.last_answered_by:
-                earlier += f", answered by <@{known.last_answered_by}>"
+                earlier.append(_("answered by <@{user}>").format(user=known.last_answered_by))
             if known.last_status:
-                earlier += f", {STATUS_LABELS.get(known.last_status, known.last_status).lower()}"
-        parts.append(earlier)
+                earlier.append(status_word(known.last_status))
+        parts.append(", ".join(earlier))
     else:
-        parts.append("first time writing to the brand")
+        parts.append(_("first time writing to the brand"))
     if known.notes:
-        parts.append(f"{known.notes:,} note{'s' * (known.notes != 1)} about them")
+        notes = known.notes
+        parts.append(
+            ngettext("{n:,} note about them", "{n:,} notes about them", notes).format(n=notes)
+        )
     return ":bust_in_silhouette: " + " · ".join(parts)
 
 
@@ -297,56 +390,71 @@ def _when(moment: datetime) -> str:
 
 
 def _notes(mention: CardMention) -> list[str]:
-    notes = [":pencil2: edited (the text before is in the thread)"] if mention.edited else []
+    notes = [_(":pencil2: edited (the text before is in the thread)")] if mention.edited else []
     if mention.in_reply_to_tweet_id:
-        notes.append(":leftwards_arrow_with_hook: a reply in a conversation")
+        notes.append(_(":leftwards_arrow_with_hook: a reply in a conversation"))
     if mention.media:
         counts = Counter(item.get("type", "media") for item in mention.media)
-        names = {"photo": "photo", "video": "video", "animated_gif": "GIF"}
-        listed = ", ".join(
-            f"{n} {names.get(kind, kind)}{'s' if n > 1 else ''}" for kind, n in counts.items()
-        )
+        listed = ", ".join(_media(kind, n) for kind, n in counts.items())
         notes.append(f":paperclip: {listed}")
     return notes
 
 
+def _media(kind: str, n: int) -> str:
+    if kind == "photo":
+        return ngettext("{n} photo", "{n} photos", n).format(n=n)
+    if kind == "video":
+        return ngettext("{n} video", "{n} videos", n).format(n=n)
+    if kind == "animated_gif":
+        return ngettext("{n} GIF", "{n} GIFs", n).format(n=n)
+    return f"{n} {kind}{'s' if n > 1 else ''}"  # a kind X has not named before
+
+
 def _status_line(mention: CardMention) -> str:
-    parts = [STATUS_LABELS.get(mention.status, mention.status.title())]
+    parts = [status_label(mention.status)]
     if mention.assignee:
-        parts.append(f"assigned to <@{mention.assignee}>")
+        parts.append(_("assigned to <@{user}>").format(user=mention.assignee))
     if mention.sla_due_at is not None and mention.status not in ("resolved", "ignored"):
         if mention.overdue:
-            parts.append(f":alarm_clock: overdue: no reply since {_when(mention.created_at)}")
+            parts.append(
+                _(":alarm_clock: overdue: no reply since {when}").format(
+                    when=_when(mention.created_at)
+                )
+            )
         else:
-            parts.append(f"reply due by {_when(mention.sla_due_at)}")
+            parts.append(_("reply due by {when}").format(when=_when(mention.sla_due_at)))
     if mention.thread_count:
-        more = "mention" if mention.thread_count == 1 else "mentions"
-        parts.append(f"{mention.thread_count} more {more} in the thread")
+        count = mention.thread_count
+        parts.append(
+            ngettext(
+                "{n} more mention in the thread", "{n} more mentions in the thread", count
+            ).format(n=count)
+        )
     return " · ".join(parts)
 
 
 def _actions(mention: CardMention, *, in_thread: bool) -> dict[str, Any]:
     value = str(mention.id)
     elements: list[dict[str, Any]] = [
-        button("Reply", ACTION_REPLY, value, style="primary"),
-        button("DM", ACTION_DM, value),
-        button("Retweet", ACTION_RETWEET, value, confirm=_RETWEET_CONFIRM),
+        button(_("Reply"), ACTION_REPLY, value, style="primary"),
+        button(pgettext("button", "DM"), ACTION_DM, value),
+        button(_("Retweet"), ACTION_RETWEET, value, confirm=_retweet_confirm()),
     ]
     if not in_thread:
         elements.append(
             {
                 "type": "users_select",
                 "action_id": ACTION_ASSIGN,
-                "placeholder": {"type": "plain_text", "text": "Assign"},
+                "placeholder": {"type": "plain_text", "text": _("Assign")},
                 **({"initial_user": mention.assignee} if mention.assignee else {}),
             }
         )
     if not in_thread and mention.known is not None and mention.known.anything:
-        elements.append(button("History", ACTION_HISTORY, value))
+        elements.append(button(_("History"), ACTION_HISTORY, value))
     if mention.status in ("resolved", "ignored"):
-        elements.append(button("Reopen", ACTION_REOPEN, value))
+        elements.append(button(_("Reopen"), ACTION_REOPEN, value))
     else:
-        elements.append(button("Resolve", ACTION_RESOLVE, value))
+        elements.append(button(_("Resolve"), ACTION_RESOLVE, value))
         if not in_thread:
-            elements.append(button("Ignore", ACTION_IGNORE, value))
+            elements.append(button(_("Ignore"), ACTION_IGNORE, value))
     return {"type": "actions", "block_id": f"mention:{mention.id}", "elements": elements}

@@ -26,6 +26,7 @@ from bot.errors import (
     SlackRateLimited,
     SlackUnavailable,
 )
+from bot.i18n import _
 from bot.inbox.cards import (
     METADATA_EVENT,
     CardMention,
@@ -41,6 +42,7 @@ from bot.slack.client import find_posted, translate_errors
 from bot.slack.mrkdwn import permalink
 from bot.slack.pace import waiting, without_waiting
 from bot.team.business_hours import sla_due, within
+from bot.team.language import in_channel
 from bot.worker import current_worker
 from storage.assignments import Changed, next_on_duty, set_assignee
 from storage.events import record_event
@@ -111,7 +113,7 @@ def enqueue_deliveries(queue: Queue, account_id: int, tweet_ids: Iterable[int]) 
             retry=TRANSIENT_RETRY,
             result_ttl=0,
             timeout=JOB_TIMEOUT,
-            description=f"deliver {len(chunk)} mentions of account {account_id}",
+            description=f"deliver {len(chunk)} mentions of account {account_id}",  # not spoken
         )
         for chunk in chunks
     ]
@@ -164,12 +166,12 @@ def deliver_mentions(account_id: int, tweet_ids: list[int]) -> dict[int, str]:
         account = session.get(Account, account_id)
     outcomes: dict[int, str] = {}
     passing: list[RoostError] = []
-    for position, (mention_id, _) in enumerate(mentions):
+    for position, (mention_id, _tweet_id) in enumerate(mentions):
         try:
             with without_waiting():  # a card waits on the queue, not in a worker
                 outcomes[mention_id] = post_mention(rt, mention_id, account)
         except SlackRateLimited as exc:
-            rest = [tweet_id for _, tweet_id in mentions[position:]]
+            rest = [tweet_id for _id, tweet_id in mentions[position:]]
             rt.card_queue.enqueue_in(
                 timedelta(seconds=exc.retry_after),
                 deliver_mentions,
@@ -179,10 +181,10 @@ def deliver_mentions(account_id: int, tweet_ids: list[int]) -> dict[int, str]:
                 job_timeout=JOB_TIMEOUT,
             )
             logger.warning("%s; %d mentions retry in %ss", exc, len(rest), exc.retry_after)
-            outcomes[mention_id] = "rate limited"
+            outcomes[mention_id] = "rate limited"  # not spoken: for the log
             break
         except (SlackUnavailable, CardNotReady) as exc:
-            outcomes[mention_id] = "will retry"
+            outcomes[mention_id] = "will retry"  # not spoken: for the log
             passing.append(exc)
     if passing:
         raise passing[0]
@@ -217,7 +219,7 @@ def post_mention(
         if (card is None or held_card) and not opened and watch is None:
             if held_card or open_surge(session, account.id) is not None:
                 hold_for_surge(session, mention_id, rt.clock())
-                return "held for its surge group"
+                return "held for its surge group"  # not spoken: for the log
         # What is known of its author, on a card of its own; a thread reply's is its card's.
         known = known_before(session, mention.author_id, mention.id) if card is None else None
         # A new card of an auto-assigning account goes to the next person on duty.
@@ -238,7 +240,9 @@ def post_mention(
             # Usually the card is long posted; otherwise post it (or wait for it) first.
             thread_ts = card.slack_ts or _card_ts(rt, card.id)
             if thread_ts is None:
-                raise CardNotReady(f"the card for mention {card.id} is not in Slack yet")
+                raise CardNotReady(  # not spoken: RQ retries the job, and logs why
+                    f"the card for mention {card.id} is not in Slack yet"
+                )
             if card.slack_channel is None:  # posted just now: wherever routing sent it
                 with rt.sessions() as session:
                     channel = session.get_one(Mention, card.id).slack_channel or channel
@@ -314,8 +318,9 @@ def post_mention(
 def _post_once(
     rt: Runtime, channel: str, mention: Mention, view: CardMention, thread_ts: str | None
 ) -> str:
-    """Post the message, unless an earlier, interrupted try did; its ts."""
-    with translate_errors(channel):
+    """Post the message, unless an earlier, interrupted try did; its ts. In the channel's
+    language."""
+    with translate_errors(channel), in_channel(rt, channel):
         ts = None
         if mention.card_attempts > 1:  # an earlier try may have posted before it died
             ts = _find_posted(rt.slack, channel, mention, thread_ts)
@@ -332,20 +337,20 @@ def _say_route_broken(
     *,
     watched: Watch | None = None,
 ) -> None:
-    if watched is not None:
-        text = (
-            f":warning: Watch {watched.id} brings its posts to <#{routed}>, but Roost cannot "
-            f"post there ({why}) so this one came here. Invite Roost there, or stop the "
-            f"watch and add it again with another channel: `/roost watch @{handle}`."
-        )
-    else:
-        text = (
-            f":warning: This mention matched a route to <#{routed}>, but Roost cannot post "
-            f"there ({why}) so it came here. Invite Roost there, or fix the route: "
-            f"`/roost routes @{handle}`."
-        )
     try:
-        with translate_errors(channel):
+        with translate_errors(channel), in_channel(rt, channel):
+            if watched is not None:
+                text = _(
+                    ":warning: Watch {watch} brings its posts to <#{routed}>, but Roost cannot "
+                    "post there ({why}) so this one came here. Invite Roost there, or stop the "
+                    "watch and add it again with another channel: `/roost watch @{handle}`."
+                ).format(watch=watched.id, routed=routed, why=why, handle=handle)
+            else:
+                text = _(
+                    ":warning: This mention matched a route to <#{routed}>, but Roost cannot "
+                    "post there ({why}) so it came here. Invite Roost there, or fix the route: "
+                    "`/roost routes @{handle}`."
+                ).format(routed=routed, why=why, handle=handle)
             rt.slack.chat_postMessage(channel=channel, thread_ts=ts, text=text)
     except SlackError as exc:
         logger.warning("note about the broken route not posted: %s", exc)
@@ -376,7 +381,9 @@ def _why_not_claimed(session: Session, mention_id: int) -> str:
     mention = session.get(Mention, mention_id)
     if mention is None:
         return "gone"
-    return "already posted" if mention.slack_ts is not None else "claimed by another worker"
+    if mention.slack_ts is not None:
+        return "already posted"  # not spoken: for the log
+    return "claimed by another worker"  # not spoken: for the log
 
 
 def refresh_card(rt: Runtime, mention_id: int) -> None:
@@ -400,7 +407,7 @@ def refresh_card(rt: Runtime, mention_id: int) -> None:
     if mention.slack_channel is None or mention.slack_ts is None:
         return
     try:
-        with translate_errors(mention.slack_channel):
+        with translate_errors(mention.slack_channel), in_channel(rt, mention.slack_channel):
             rt.slack.chat_update(
                 channel=mention.slack_channel,
                 ts=mention.slack_ts,

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.errors import Refused
+from bot.i18n import N_, _, ngettext
 from bot.inbox.assignment import assign
 from bot.runtime import Runtime
 from bot.slack.blocks import button, context, section
@@ -28,7 +29,7 @@ from storage.events import record_event
 from storage.models import Member, Mention
 from storage.team import ACTING_ROLES, member, role_on
 
-DUTY_USAGE = (
+DUTY_USAGE = N_(
     "`/roost duty on` or `off` puts you on or off duty; `/roost duty` says who is on. "
     "`/roost autoassign @account on 5` gives its new cards to those on duty in turn, five "
     "open items each at most; `off` stops it (owners and admins)."
@@ -48,7 +49,7 @@ def duty_command(rt: Runtime, who: Who, text: str) -> tuple[str, list[dict[str, 
     word = text.strip().lower()
     now = rt.clock()
     if word not in ("", "on", "off"):
-        raise ValueError(DUTY_USAGE)
+        raise ValueError(_(DUTY_USAGE))
     if not word:
         with rt.sessions() as session:
             on = list(
@@ -58,8 +59,8 @@ def duty_command(rt: Runtime, who: Who, text: str) -> tuple[str, list[dict[str, 
                     .order_by(Member.duty_since)
                 )
             )
-        listed = ", ".join(f"<@{user}>" for user in on) or "nobody"
-        return f"On duty: {listed}. {DUTY_USAGE}", None
+        listed = ", ".join(f"<@{user}>" for user in on) or _("nobody")
+        return _("On duty: {people}.").format(people=listed) + " " + _(DUTY_USAGE), None
     with rt.sessions.begin() as session:
         me = member(session, who.team_id, who.user_id, now)
         if me.on_duty != (word == "on"):  # the audit, and the digest, hear of changes only
@@ -67,23 +68,28 @@ def duty_command(rt: Runtime, who: Who, text: str) -> tuple[str, list[dict[str, 
             record_event(session, f"duty.{word}", now, actor=who.user_id)
         open_items = _open_of(session, me.id)
     if word == "on":
-        return "You are on duty: auto-assigning accounts give you new cards in turn.", None
+        return _("You are on duty: auto-assigning accounts give you new cards in turn."), None
     if not open_items:
-        return "You are off duty, with nothing open.", None
+        return _("You are off duty, with nothing open."), None
     text = (
-        f"You are off duty, with {open_items} open item{'s' * (open_items != 1)} still yours. "
-        "Hand them to someone on duty, or return them to the inbox."
+        ngettext(
+            "You are off duty, with {n} open item still yours.",
+            "You are off duty, with {n} open items still yours.",
+            open_items,
+        ).format(n=open_items)
+        + " "
+        + _("Hand them to someone on duty, or return them to the inbox.")
     )
     picker = {
         "type": "users_select",
         "action_id": GIVE_ACTION,
-        "placeholder": {"type": "plain_text", "text": "Give them to…"},
+        "placeholder": {"type": "plain_text", "text": _("Give them to…")},
     }
-    actions = [button("Return them to the inbox", RETURN_ACTION, "inbox"), picker]
+    actions = [button(_("Return them to the inbox"), RETURN_ACTION, "inbox"), picker]
     return text, [
         section(text),
         {"type": "actions", "block_id": "duty_handover", "elements": actions},
-        context("Nothing moves until you choose."),
+        context(_("Nothing moves until you choose.")),
     ]
 
 
@@ -115,10 +121,18 @@ def hand_over(rt: Runtime, who: Who, target: str | None) -> str:
             moved += 1
         except Refused as exc:
             refused.append(str(exc))
-    where = f"to <@{target}>" if target else "back to the inbox"
-    said = f"Moved {moved} open item{'s' * (moved != 1)} {where}."
+    if target:
+        said = ngettext(
+            "Moved {n} open item to <@{user}>.", "Moved {n} open items to <@{user}>.", moved
+        ).format(n=moved, user=target)
+    else:
+        said = ngettext(
+            "Moved {n} open item back to the inbox.",
+            "Moved {n} open items back to the inbox.",
+            moved,
+        ).format(n=moved)
     if refused:
-        said += f" {len(refused)} stayed yours: {refused[0]}"
+        said += " " + _("{n} stayed yours: {why}").format(n=len(refused), why=refused[0])
     return said
 
 
@@ -126,7 +140,7 @@ def auto_assign_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
     """`/roost autoassign @account on [N] | off`: see DUTY_USAGE."""
     words = text.split()
     if len(words) not in (2, 3) or not words[0].startswith("@"):
-        raise ValueError(DUTY_USAGE)
+        raise ValueError(_(DUTY_USAGE))
     with rt.sessions() as session:
         (account,) = visible_accounts(rt, session, who, words[0].lstrip("@"))
     require_manager_of(rt, who, account.id)
@@ -135,16 +149,22 @@ def auto_assign_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
     elif words[1].lower() == "on":
         raw = words[2] if len(words) == 3 else "5"
         if not raw.isdigit() or not 1 <= int(raw) <= MOST_OPEN:
-            raise ValueError(f"The limit is a number of open items, 1 to {MOST_OPEN}.")
+            raise ValueError(
+                _("The limit is a number of open items, 1 to {most}.").format(most=MOST_OPEN)
+            )
         limit = int(raw)
     else:
-        raise ValueError(DUTY_USAGE)
+        raise ValueError(_(DUTY_USAGE))
     change_account(rt, who, account.id, "account.auto_assign", auto_assign_max=limit)
     if limit is None:
-        return f"*@{account.handle}*'s new cards wait in the inbox again.", None
+        return _("*@{handle}*'s new cards wait in the inbox again.").format(
+            handle=account.handle
+        ), None
     return (
-        f"*@{account.handle}* gives each new card to the next person on duty with a role on "
-        f"it and fewer than {limit} open items.",
+        _(
+            "*@{handle}* gives each new card to the next person on duty with a role on it and "
+            "fewer than {limit} open items."
+        ).format(handle=account.handle, limit=limit),
         None,
     )
 
@@ -152,11 +172,13 @@ def auto_assign_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
 def duty_blocks(on_duty: bool) -> list[dict[str, Any]]:
     """The App Home's line on the person's duty, with the button that changes it."""
     if on_duty:
-        said = ":large_green_circle: You are on duty: auto-assigning accounts give you new cards."
-        flip = button("Go off duty", TOGGLE_ACTION, "off")
+        said = _(
+            ":large_green_circle: You are on duty: auto-assigning accounts give you new cards."
+        )
+        flip = button(_("Go off duty"), TOGGLE_ACTION, "off")
     else:
-        said = ":white_circle: You are off duty."
-        flip = button("Go on duty", TOGGLE_ACTION, "on", style="primary")
+        said = _(":white_circle: You are off duty.")
+        flip = button(_("Go on duty"), TOGGLE_ACTION, "on", style="primary")
     return [section(said) | {"accessory": flip}]
 
 
@@ -169,7 +191,7 @@ def is_on_duty(rt: Runtime, team_id: str, user_id: str) -> bool:
         )
 
 
-ROTA_USAGE = (
+ROTA_USAGE = N_(
     "`/roost rota @account @person Mon-Fri 09:00-18:00` puts someone on the account's "
     "weekly rota, in the workspace's time zone; `/roost rota @account` shows it and "
     "`/roost rota @account off @person` takes them off it (owners and admins)."
@@ -182,49 +204,63 @@ def rota_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
     for the account each week. A person's hours that overlap their own are refused."""
     words = text.split(maxsplit=2)
     if not words or not words[0].startswith("@"):
-        raise ValueError(ROTA_USAGE)
+        raise ValueError(_(ROTA_USAGE))
     with rt.sessions() as session:
         (account,) = visible_accounts(rt, session, who, words[0].lstrip("@"))
     rota = list(account.rota or [])
     if len(words) == 1:
         if not rota:
-            return f"*@{account.handle}* has no rota. {ROTA_USAGE}", None
+            said = _("*@{handle}* has no rota.").format(handle=account.handle)
+            return said + " " + _(ROTA_USAGE), None
         lines = [f"• <@{e['user']}>: {describe_hours(e['hours'])}" for e in rota]
-        return f"*@{account.handle}*'s rota:\n" + "\n".join(lines), None
+        said = _("*@{handle}*'s rota:").format(handle=account.handle)
+        return said + "\n" + "\n".join(lines), None
     require_manager_of(rt, who, account.id)
     if words[1].lower() == "off" and len(words) == 3:
         person = _person(words[2])
         kept = [e for e in rota if e["user"] != person]
         if len(kept) == len(rota):
-            return f"<@{person}> is not on *@{account.handle}*'s rota.", None
+            return _("<@{user}> is not on *@{handle}*'s rota.").format(
+                user=person, handle=account.handle
+            ), None
         change_account(rt, who, account.id, "account.rota", rota=kept or None)
-        return f"<@{person}> is off *@{account.handle}*'s rota.", None
+        return _("<@{user}> is off *@{handle}*'s rota.").format(
+            user=person, handle=account.handle
+        ), None
     if len(words) != 3:
-        raise ValueError(ROTA_USAGE)
+        raise ValueError(_(ROTA_USAGE))
     person = _person(words[1])
     try:
         hours = parse_hours(f"{words[2]} {rt.settings.roost_time_zone}")
     except ValueError as exc:
-        raise ValueError(f"{exc} {ROTA_USAGE}") from None
+        raise ValueError(f"{exc} {_(ROTA_USAGE)}") from None
     if hours is None:
-        raise ValueError(ROTA_USAGE)
+        raise ValueError(_(ROTA_USAGE))
     with rt.sessions() as session:
         someone = session.scalar(
             select(Member).where(Member.team_id == who.team_id, Member.user_id == person)
         )
         role = role_on(session, someone.id, account.id) if someone is not None else None
     if role not in ACTING_ROLES:
-        raise Refused(f"<@{person}> has no role on *@{account.handle}* that acts on its cards.")
+        raise Refused(
+            _("<@{user}> has no role on *@{handle}* that acts on its cards.").format(
+                user=person, handle=account.handle
+            )
+        )
     clash = next((e for e in rota if e["user"] == person and overlap(e["hours"], hours)), None)
     if clash is not None:
         raise Refused(
-            f"That overlaps <@{person}>'s {describe_hours(clash['hours'])} on the rota: take "
-            f"them off it first (`/roost rota @{account.handle} off <@{person}>`)."
+            _(
+                "That overlaps <@{user}>'s {hours} on the rota: take them off it first "
+                "(`/roost rota @{handle} off <@{user}>`)."
+            ).format(user=person, hours=describe_hours(clash["hours"]), handle=account.handle)
         )
     rota.append({"user": person, "hours": hours})
     change_account(rt, who, account.id, "account.rota", rota=rota)
     return (
-        f"<@{person}> is on duty for *@{account.handle}* {describe_hours(hours)} each week.",
+        _("<@{user}> is on duty for *@{handle}* {hours} each week.").format(
+            user=person, handle=account.handle, hours=describe_hours(hours)
+        ),
         None,
     )
 
@@ -232,5 +268,5 @@ def rota_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
 def _person(word: str) -> str:
     found = _PERSON.fullmatch(word.strip())
     if found is None:
-        raise ValueError(f"Name the person as @someone. {ROTA_USAGE}")
+        raise ValueError(_("Name the person as @someone.") + " " + _(ROTA_USAGE))
     return found.group(1) or found.group(2)

@@ -5,10 +5,12 @@ thread keeps the text the team saw before, once however often the job runs."""
 from __future__ import annotations
 
 from bot import runtime
+from bot.i18n import _
 from bot.inbox.delivery import card_thread, refresh_card
 from bot.slack.blocks import SECTION_LIMIT, context, quote, section
 from bot.slack.mrkdwn import escape, escape_within
 from bot.slack.notices import post_notice
+from bot.team.language import in_channel
 from storage.models import Mention
 
 
@@ -22,14 +24,19 @@ def show_edit(mention_id: int, version_id: int, old_text: str) -> None:
     with rt.sessions() as session:
         author = session.get_one(Mention, mention_id).author_username
     channel, thread_ts = thread
-    who = f"@{escape(author)}" if author else "The author"
-    line = f":pencil2: {who} edited the post. Before the edit it said:"
-    before, _ = escape_within(old_text, SECTION_LIMIT - 50)
-    post_notice(
-        rt,
-        f"edit:{mention_id}:{version_id}",
-        channel,
-        f"{line} {before}",
-        thread_ts=thread_ts,
-        blocks=[context(line), section(quote(before or "_(no text)_"))],
-    )
+    before, _cut = escape_within(old_text, SECTION_LIMIT - 50)
+    with in_channel(rt, channel):
+        if author:
+            line = _(":pencil2: @{author} edited the post. Before the edit it said:").format(
+                author=escape(author)
+            )
+        else:
+            line = _(":pencil2: The author edited the post. Before the edit it said:")
+        post_notice(
+            rt,
+            f"edit:{mention_id}:{version_id}",
+            channel,
+            f"{line} {before}",
+            thread_ts=thread_ts,
+            blocks=[context(line), section(quote(before or _("_(no text)_")))],
+        )

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from bot import runtime
 from bot.errors import RoostError, XError, XForbidden, XRateLimited, XTokenRevoked
+from bot.i18n import _
 from bot.inbox.delivery import queue_deliveries
 from bot.lease import LEASE_SECONDS, Lease
 from bot.runtime import Runtime
@@ -38,6 +39,7 @@ from bot.slack.client import translate_errors
 from bot.slack.mrkdwn import escape
 from bot.team.budget import POLL_WORST_CASE, budget_of
 from bot.team.credentials import REFRESH_AHEAD, x_client
+from bot.team.language import in_channel
 from bot.x.client import XClient
 from bot.x.normalize import mentions_from_payload, parse_time
 from storage.accounts import active_accounts, cursor, note_x_limit, stop_intake
@@ -176,7 +178,7 @@ class Intake:
                     reason,
                 )
                 with self.rt.sessions.begin() as session:
-                    set_aside(
+                    set_aside(  # not spoken: for `roost accounts list` and /metrics
                         session,
                         "mention",
                         f"account {account.id}, post {mention.tweet_id}",
@@ -216,7 +218,7 @@ class Intake:
         capped = None
         while True:
             if not still_held():
-                raise LeaseLost(f"another listener took over @{account.handle}")
+                raise LeaseLost(f"another listener took over @{account.handle}")  # not spoken
             budget = budget_of(self.rt, account)
             if budget is not None and budget.refuses(POLL_WORST_CASE):
                 # A hard cap the next page could pass: what was read is stored, and the
@@ -289,7 +291,7 @@ def _first_line(exc: Exception) -> str:
 
 
 def _which(exc: Exception) -> str:
-    return "Redis" if isinstance(exc, RedisError) else "the database"
+    return "Redis" if isinstance(exc, RedisError) else "the database"  # not spoken: for the log
 
 
 def _advance(session: Session, account_id: int, tweet_id: int, now: datetime) -> None:
@@ -398,7 +400,9 @@ class Listener:
             entry.next_poll_at = max(exc.reset_at, now + self.interval)
             self.intake.note_error(account.id, exc)
             with self.rt.sessions.begin() as session:
-                note_x_limit(session, account.id, f"mentions reads ({exc.window})", exc.reset_at)
+                note_x_limit(  # not spoken: a /metrics label, and `roost accounts list`'s
+                    session, account.id, f"mentions reads ({exc.window})", exc.reset_at
+                )
             return
         except (RoostError, SQLAlchemyError) as exc:
             if isinstance(exc, SQLAlchemyError) and not refused(exc):
@@ -436,15 +440,18 @@ def notify_intake_stopped(account_id: int) -> None:
     with rt.sessions.begin() as session:
         account = session.get_one(Account, account_id)
         channel, handle, error = account.channel_id, account.handle, account.intake_error
-    with translate_errors(channel):
+    with translate_errors(channel), in_channel(rt, channel):
         rt.slack.chat_postMessage(channel=channel, text=intake_stopped(handle, channel, error))
 
 
 def intake_stopped(handle: str, channel: str, error: str | None) -> str:
     """The one notice a channel gets when X refuses its account's token or plan."""
-    return (
-        f":warning: Roost stopped reading mentions of *@{escape(handle)}*: "
-        f"{escape(error or 'unknown error')}\nMentions will flow again once the account is "
-        "reconnected: *Connect an account* in `/roost accounts`, or on the server "
-        f"`roost accounts add --handle {escape(handle)} --channel {channel} ...` with fresh tokens."
+    stopped = _(":warning: Roost stopped reading mentions of *@{handle}*: {error}").format(
+        handle=escape(handle), error=escape(error or _("unknown error"))
     )
+    again = _(
+        "Mentions will flow again once the account is reconnected: *Connect an account* in "
+        "`/roost accounts`, or on the server `roost accounts add --handle {handle} --channel "
+        "{channel} ...` with fresh tokens."
+    ).format(handle=escape(handle), channel=channel)
+    return stopped + "\n" + again

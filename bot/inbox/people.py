@@ -16,8 +16,9 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from bot.errors import Refused
+from bot.i18n import N_, _
 from bot.inbox.access import scene_for
-from bot.inbox.cards import FLAGS, STATUS_LABELS, tweet_url
+from bot.inbox.cards import FLAGS, status_label, tweet_url
 from bot.inbox.delivery import card_url
 from bot.runtime import Runtime
 from bot.slack.blocks import context, notice_modal, section
@@ -35,8 +36,8 @@ NOTE_LIMIT = 1_000
 SHOWN = 20
 """Earlier mentions, and notes, the History window lists."""
 
-NOTE_USAGE = "`/roost note @handle what the team should know` adds a note about someone."
-FLAG_USAGE = (
+NOTE_USAGE = N_("`/roost note @handle what the team should know` adds a note about someone.")
+FLAG_USAGE = N_(
     "`/roost flag @handle vip|press|blocked` marks someone on every card of theirs; "
     "`/roost flag @handle off` takes the mark away (owners and admins)."
 )
@@ -45,11 +46,15 @@ FLAG_USAGE = (
 def note_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
     """`/roost note @handle text`: a note that follows the person to every later card,
     by anyone who holds a role on an account."""
-    handle, _, note = text.strip().partition(" ")
+    handle, _space, note = text.strip().partition(" ")
     if not handle.startswith("@") or not note.strip():
-        raise ValueError(NOTE_USAGE)
+        raise ValueError(_(NOTE_USAGE))
     if len(note) > NOTE_LIMIT:
-        raise ValueError(f"A note is at most {NOTE_LIMIT:,} characters; this is {len(note):,}.")
+        raise ValueError(
+            _("A note is at most {limit:,} characters; this is {length:,}.").format(
+                limit=NOTE_LIMIT, length=len(note)
+            )
+        )
     now = rt.clock()
     with rt.sessions.begin() as session:
         _require_role(rt, session, who)
@@ -64,24 +69,25 @@ def note_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
             )
         )
         record_event(session, "person.noted", now, actor=who.user_id, username=username)
-    return f"Noted about *@{escape(username)}*; their next cards say so.", None
+    return _("Noted about *@{name}*; their next cards say so.").format(name=escape(username)), None
 
 
 def flag_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
     """`/roost flag @handle vip|press|blocked|off`, by an owner of an account or an admin."""
     words = text.split()
     if len(words) != 2 or not words[0].startswith("@"):
-        raise ValueError(FLAG_USAGE)
+        raise ValueError(_(FLAG_USAGE))
     handle, flag = words[0], words[1].lower()
     if flag not in (*FLAGS, "off"):
-        raise ValueError(f"“{escape(flag)}” is not a mark Roost knows. {FLAG_USAGE}")
+        unknown = _("“{flag}” is not a mark Roost knows.").format(flag=escape(flag))
+        raise ValueError(unknown + " " + _(FLAG_USAGE))
     now = rt.clock()
     with rt.sessions.begin() as session:
         if (
             not is_admin(rt, who.user_id)
             and "owner" not in roles_of(session, who.team_id, who.user_id).values()
         ):
-            raise Refused("Only an account's owner or an admin marks people.")
+            raise Refused(_("Only an account's owner or an admin marks people."))
         author_id, username = _known(session, handle)
         session.execute(delete(PersonFlag).where(PersonFlag.author_id == author_id))
         if flag != "off":
@@ -94,21 +100,25 @@ def flag_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
             session, "person.flagged", now, actor=who.user_id, username=username, flag=flag
         )
     if flag == "off":
-        return f"*@{escape(username)}* is no longer marked.", None
-    return f"*@{escape(username)}* is marked {FLAGS[flag]} on every card of theirs.", None
+        return _("*@{name}* is no longer marked.").format(name=escape(username)), None
+    return _("*@{name}* is marked {flag} on every card of theirs.").format(
+        name=escape(username), flag=_(FLAGS[flag])
+    ), None
 
 
 def _require_role(rt: Runtime, session: Session, who: Who) -> None:
     if not is_admin(rt, who.user_id) and not roles_of(session, who.team_id, who.user_id):
-        raise Refused("You have no role on any account yet; an owner can give you one.")
+        raise Refused(_("You have no role on any account yet; an owner can give you one."))
 
 
 def _known(session: Session, handle: str) -> tuple[int, str]:
     found = author_by_handle(session, handle)
     if found is None:
         raise Refused(
-            f"Roost has no mention from {escape(handle)}: it notes and marks people who wrote "
-            "to the brand."
+            _(
+                "Roost has no mention from {handle}: it notes and marks people who wrote to the "
+                "brand."
+            ).format(handle=escape(handle))
         )
     return found
 
@@ -141,41 +151,47 @@ def history_view(rt: Runtime, who: Who, mention_id: int) -> dict[str, Any]:
         scene = scene_for(session, who, mention_id, rt.clock())
         mention = scene.mention
         if mention.author_id is None:
-            return notice_modal("History", "The author's account is gone from X.")
+            return notice_modal(_("History"), _("The author's account is gone from X."))
         flag = session.get(PersonFlag, mention.author_id)
         notes = notes_about(session, mention.author_id, SHOWN)
         earlier = earlier_mentions(session, mention.author_id, mention.id, SHOWN)
-        cards = {m.id: card_url(rt, m) for m, _ in earlier}
-    who_ = escape(mention.author_name or mention.author_username or "them")
+        cards = {m.id: card_url(rt, m) for m, _handle in earlier}
+    who_ = escape(mention.author_name or mention.author_username or _("them"))
     blocks: list[dict[str, Any]] = [
-        section(f"*{who_}* (@{escape(mention.author_username or '')}), as the team knows them")
+        section(
+            _("*{name}* (@{handle}), as the team knows them").format(
+                name=who_, handle=escape(mention.author_username or "")
+            )
+        )
     ]
     if flag is not None:
-        blocks.append(context(f"{FLAGS.get(flag.flag, flag.flag)}, marked by <@{flag.set_by}>"))
+        mark = _(FLAGS[flag.flag]) if flag.flag in FLAGS else flag.flag
+        blocks.append(context(_("{flag}, marked by <@{user}>").format(flag=mark, user=flag.set_by)))
     if notes:
-        blocks.append(section("*Notes*"))
+        blocks.append(section(_("*Notes*")))
         for note in notes:
             quoted, cut = escape_within(note.text, 500)
             when = _date(note.created_at)
             blocks.append(context(f"{when} · <@{note.written_by}>: {quoted}{'…' * cut}"))
     if earlier:
-        blocks.append(section("*Earlier mentions*"))
+        blocks.append(section(_("*Earlier mentions*")))
         for earlier_mention, handle in earlier:
             quoted, cut = escape_within(earlier_mention.text, 200)
             when = _date(earlier_mention.created_at)
-            status = STATUS_LABELS.get(earlier_mention.status, earlier_mention.status)
+            status = status_label(earlier_mention.status)
             url = cards.get(earlier_mention.id) or tweet_url(
                 earlier_mention.tweet_id, earlier_mention.author_username
             )
-            said = f"{when} · to @{escape(handle)} · {status} · {link(url, 'open')}"
+            to = _("to @{handle}").format(handle=escape(handle))
+            said = " · ".join([when, to, status, link(url, _("open"))])
             blocks.append(context(f"{said}: {quoted}{'…' * cut}"))
     if len(blocks) == 1:
-        blocks.append(context("Nothing yet: this is their first mention of the brand."))
-    blocks.append(context(f"{NOTE_USAGE} {FLAG_USAGE}"))
+        blocks.append(context(_("Nothing yet: this is their first mention of the brand.")))
+    blocks.append(context(f"{_(NOTE_USAGE)} {_(FLAG_USAGE)}"))
     return {
         "type": "modal",
-        "title": {"type": "plain_text", "text": "History"},
-        "close": {"type": "plain_text", "text": "Close"},
+        "title": {"type": "plain_text", "text": _("History")},
+        "close": {"type": "plain_text", "text": _("Close")},
         "blocks": blocks[:100],
     }
 

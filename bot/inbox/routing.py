@@ -20,6 +20,7 @@ import re2
 from sqlalchemy.orm import Session
 
 from bot.errors import Refused, RoostError
+from bot.i18n import N_, _
 from bot.runtime import Runtime
 from bot.slack.channels import check_channel
 from bot.slack.mrkdwn import escape
@@ -81,11 +82,13 @@ def compile_route(pattern: str, *, is_regex: bool) -> Matcher:
     pattern = pattern.strip()
     if not pattern:
         raise RouteError(
-            "The route is empty: give keywords such as 아이폰|iphone, or a regular expression."
+            _("The route is empty: give keywords such as 아이폰|iphone, or a regular expression.")
         )
     if len(pattern) > MAX_PATTERN_LENGTH:
         raise RouteError(
-            f"The route is {len(pattern):,} characters long; keep it under {MAX_PATTERN_LENGTH}."
+            _("The route is {length:,} characters long; keep it under {limit}.").format(
+                length=len(pattern), limit=MAX_PATTERN_LENGTH
+            )
         )
     return _matcher(pattern, is_regex)
 
@@ -97,7 +100,7 @@ def _matcher(pattern: str, is_regex: bool) -> Matcher:
         return RegexMatcher(_regex(pattern))
     keywords = tuple(dict.fromkeys(word.strip() for word in pattern.split("|") if word.strip()))
     if not keywords:
-        raise RouteError("The route has no keywords: separate them with |, as in 아이폰|iphone.")
+        raise RouteError(_("The route has no keywords: separate them with |, as in 아이폰|iphone."))
     return KeywordMatcher(keywords)
 
 
@@ -113,24 +116,24 @@ def _regex(pattern: str) -> Any:
 
 
 def _regex_problem(exc: Exception) -> str:
-    detail = exc.args[0] if exc.args else "unknown error"
+    detail = exc.args[0] if exc.args else _("unknown error")
     if isinstance(detail, bytes):
         detail = detail.decode("utf-8", "replace")
-    if "too large" in detail:
-        return (
+    if "too large" in detail:  # not spoken: RE2's words
+        return _(
             "The regular expression is too large to match safely: shorten it, "
             "or use smaller repetition counts."
         )
-    message = f"The regular expression does not compile: {detail}."
-    _, bad_escape, escaped = detail.partition("escape sequence: \\")
-    if "perl operator" in detail or (bad_escape and escaped[:1].isdigit()):
+    message = _("The regular expression does not compile: {detail}.").format(detail=detail)
+    _before, bad_escape, escaped = detail.partition("escape sequence: \\")  # not spoken: RE2's
+    if "perl operator" in detail or (bad_escape and escaped[:1].isdigit()):  # not spoken: RE2's
         # RE2 refuses exactly what makes other engines backtrack for ever.
-        message += (
-            " Roost matches routes with RE2, which has no backreferences (\\1) or "
+        message += " " + _(
+            "Roost matches routes with RE2, which has no backreferences (\\1) or "
             "lookarounds ((?=…), (?!…), (?<=…)): rewrite it without them, or use keywords."
         )
     elif bad_escape and escaped == "Z":
-        message += " For the end of the text, write \\z."
+        message += " " + _("For the end of the text, write \\z.")
     return message
 
 
@@ -147,9 +150,11 @@ def add_route(
     now = rt.clock()
     with rt.sessions.begin() as session:
         if session.get(Account, account_id) is None:
-            raise RouteError("This account is no longer in Roost.")
+            raise RouteError(_("This account is no longer in Roost."))
         if len(queries.routes_of(session, account_id)) >= MAX_ROUTES:
-            raise RouteError(f"An account has at most {MAX_ROUTES} routes: remove one first.")
+            raise RouteError(
+                _("An account has at most {most} routes: remove one first.").format(most=MAX_ROUTES)
+            )
         added = queries.append_route(
             session,
             account_id=account_id,
@@ -179,7 +184,7 @@ def remove_route(rt: Runtime, route_id: int, *, actor: str) -> None:
     with rt.sessions.begin() as session:
         removed = queries.delete_route(session, route_id)
         if removed is None:
-            raise RouteError("This route was removed already.")
+            raise RouteError(_("This route was removed already."))
         record_event(
             session,
             "route.removed",
@@ -227,7 +232,7 @@ def remove_saved_route(rt: Runtime, who: Who, route_id: int) -> Route:
 def _managed_route(rt: Runtime, who: Who, route_id: int) -> Route:
     found = route(rt, route_id)
     if found is None:
-        raise Refused("This route was removed already.")
+        raise Refused(_("This route was removed already."))
     require_manager_of(rt, who, found.account_id)
     return found
 
@@ -248,7 +253,7 @@ def set_default_channel(rt: Runtime, account_id: int, channel_id: str, *, actor:
     with rt.sessions.begin() as session:
         previous = queries.set_account_channel(session, account_id, channel_id, now)
         if previous is None:
-            raise RouteError("This account is no longer in Roost.")
+            raise RouteError(_("This account is no longer in Roost."))
         record_event(
             session,
             "account.channel",
@@ -306,7 +311,7 @@ class RouteArgs:
     is_regex: bool = False
 
 
-ROUTE_USAGE = (
+ROUTE_USAGE = N_(
     "`/roost route @account #channel` moves the account's cards; "
     "`/roost route @account 아이폰|iphone #channel` routes mentions with those words; "
     "`/roost route @account /regex/ #channel` routes by a regular expression."
@@ -317,12 +322,15 @@ def parse_route_args(text: str) -> RouteArgs:
     """`@brand #channel`, `@brand words|more #channel` or `@brand /regex/ #channel`."""
     words = text.split()
     if len(words) < 2 or not words[0].startswith("@"):
-        raise Refused(ROUTE_USAGE)
+        raise Refused(_(ROUTE_USAGE))
     channel = _CHANNEL.match(words[-1])
     if channel is None:
         raise Refused(
-            f"{escape(words[-1])!r} is not a channel: pick one with # so Slack links it. "
-            + ROUTE_USAGE
+            _("{word} is not a channel: pick one with # so Slack links it.").format(
+                word=repr(escape(words[-1]))
+            )
+            + " "
+            + _(ROUTE_USAGE)
         )
     channel_id = channel.group(1) or channel.group(2)
     middle = " ".join(words[1:-1]).strip()

@@ -17,9 +17,11 @@ from rq.job import Job
 
 from bot import runtime
 from bot.errors import SlackError
+from bot.i18n import _
 from bot.inbox.delivery import card_thread, refresh_card, reminder_job_id
 from bot.runtime import Runtime
 from bot.slack.notices import post_notice
+from bot.team.language import in_channel
 from storage.assignments import claim_reminder, release_reminder, reminders_due
 from storage.events import record_event
 from storage.models import Account, Member
@@ -34,7 +36,7 @@ def remind(mention_id: int) -> str:
     with rt.sessions.begin() as session:
         mention = claim_reminder(session, mention_id, now)
         if mention is None:
-            return "not needed"
+            return "not needed"  # not spoken: the job's result, for the log
         account = session.get_one(Account, mention.account_id)
         assignee = session.get(Member, mention.assignee_id) if mention.assignee_id else None
         off_duty = assignee is not None and not assignee.on_duty and assignee.duty_since is not None
@@ -50,20 +52,26 @@ def remind(mention_id: int) -> str:
         sla_minutes = account.sla_minutes
     thread = card_thread(rt, mention_id)
     if thread is not None:
-        if assignee is None:
-            who = "<!here> nobody is assigned yet, and"
-        elif off_duty:
-            # They said they are off duty: the channel is told, not their phone.
-            who = "<!here> its assignee is off duty, and"
-        else:
-            who = f"<@{assignee.user_id}>"
-        text = (
-            f":alarm_clock: {who} this mention has had no reply for {sla_minutes} min, "
-            "the account's first-response target."
-        )
         channel, thread_ts = thread
         try:
-            post_notice(rt, f"reminder:{mention_id}", channel, text, thread_ts=thread_ts)
+            with in_channel(rt, channel):
+                if assignee is None:
+                    text = _(
+                        ":alarm_clock: <!here> nobody is assigned yet, and this mention has had "
+                        "no reply for {minutes} min, the account's first-response target."
+                    ).format(minutes=sla_minutes)
+                elif off_duty:
+                    # They said they are off duty: the channel is told, not their phone.
+                    text = _(
+                        ":alarm_clock: <!here> its assignee is off duty, and this mention has "
+                        "had no reply for {minutes} min, the account's first-response target."
+                    ).format(minutes=sla_minutes)
+                else:
+                    text = _(
+                        ":alarm_clock: <@{user}> this mention has had no reply for {minutes} "
+                        "min, the account's first-response target."
+                    ).format(user=assignee.user_id, minutes=sla_minutes)
+                post_notice(rt, f"reminder:{mention_id}", channel, text, thread_ts=thread_ts)
         except SlackError:
             # Not posted, or not known to be: give the claim back, so RQ's retry or the
             # sweep sends it (looking for it first, if a try may have posted it).
@@ -71,7 +79,7 @@ def remind(mention_id: int) -> str:
                 release_reminder(session, mention_id)
             raise
     refresh_card(rt, mention_id)
-    return "reminded"
+    return "reminded"  # not spoken: the job's result, for the log
 
 
 def cancel_reminder(rt: Runtime, mention_id: int) -> None:

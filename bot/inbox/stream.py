@@ -68,7 +68,8 @@ SETUP_WAIT = timedelta(minutes=1)
 
 
 def bearer_refused(why: str) -> str:
-    return (
+    """Why the stream stopped, for the log."""
+    return (  # not spoken: for the log
         f"X refused X_BEARER_TOKEN ({why}): check the app's bearer token and that its plan "
         "includes the filtered stream, or use X_INTAKE=poll."
     )
@@ -126,7 +127,7 @@ class MentionStream(tweepy.StreamingClient):
         accounts, headroom = self._streaming(active)
         paused = {a.id for a in active} - {a.id for a in accounts}
         wanted = stream_rules(accounts)
-        with translate_errors("reading the stream rules"):
+        with translate_errors("reading the stream rules"):  # not spoken: for the log
             current = self.get_rules().get("data") or []
         ours = [r for r in current if str(r.get("tag", "")).startswith(RULE_TAG_PREFIX)]
         stale = [r["id"] for r in ours if wanted.get(r["tag"]) != r["value"]]
@@ -135,13 +136,15 @@ class MentionStream(tweepy.StreamingClient):
             tweepy.StreamRule(value, tag) for tag, value in wanted.items() if value not in present
         ]
         refused: dict[str, str] = {}
-        with translate_errors("updating the stream rules"):
+        with translate_errors("updating the stream rules"):  # not spoken: for the log
             if stale:
                 self.delete_rules(stale)
             if missing:
                 answer = self.add_rules(missing)
                 for error in answer.get("errors") or []:
-                    why = error.get("detail") or error.get("title") or "no reason given"
+                    why = (  # not spoken: for the log and `roost accounts list`
+                        error.get("detail") or error.get("title") or "no reason given"
+                    )
                     refused[str(error.get("value"))] = str(why)
                 current = self.get_rules().get("data") or []
         rule_ids = {r["value"]: str(r["id"]) for r in current}
@@ -152,7 +155,7 @@ class MentionStream(tweepy.StreamingClient):
             if value in rule_ids:
                 rule_accounts[rule_ids[value]] = account.id
             else:
-                unruled[account.id] = refused.get(value, "X did not keep the rule")
+                unruled[account.id] = refused.get(value, "X did not keep the rule")  # not spoken
         self._record_refusals(accounts, wanted, unruled)
         # Accounts served before whose rule is new (X granted one it had refused, or another
         # tool deleted the one they relied on): the stream missed what came in between.
@@ -182,7 +185,7 @@ class MentionStream(tweepy.StreamingClient):
         with self.rt.sessions.begin() as session:
             for account in accounts:
                 value = wanted[f"{RULE_TAG_PREFIX}{account.id}"]
-                ref = f"stream rule {value}"
+                ref = f"stream rule {value}"  # not spoken: a set-aside's name
                 why = unruled.get(account.id)
                 if why is None:
                     forget(session, "rule", ref)
@@ -193,7 +196,8 @@ class MentionStream(tweepy.StreamingClient):
                     account.handle,
                     why,
                 )
-                reason = f"X refused the filtered-stream rule: {why}"
+                # Set aside for `roost accounts list` and /metrics: for the operator.
+                reason = f"X refused the filtered-stream rule: {why}"  # not spoken
                 set_aside(session, "rule", ref, reason, now, account.id)
 
     def accounts_changed(self) -> bool:
@@ -305,7 +309,7 @@ class MentionStream(tweepy.StreamingClient):
             "@%s: hard cap near; its stream rule goes now", self.accounts[account_id].handle
         )
         try:
-            with translate_errors("pausing a stream rule at its budget"):
+            with translate_errors("pausing a stream rule at its budget"):  # not spoken: the log
                 self.delete_rules(rule_ids)
         except XError as exc:
             logger.error("stream rule of account %s not deleted: %s", account_id, exc)

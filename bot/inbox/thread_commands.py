@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
-_LEADING_MENTIONS = re.compile(r"^(?:<@[UW][A-Z0-9]+(?:\|[^>]*)?>[\s,:]*(?:and\s+|&amp;\s+)?)+")
+_LEADING_MENTIONS = re.compile(r"^(?:<@[UW][A-Z0-9]+(?:\|[^>]*)?>[\s,:]*(?:and\s+|&\s+)?)+")
 
 SHORT_COMMAND_WORDS = 4
 """`take` and `unassign` count only in a message this short: "take it", not a sentence."""

@@ -30,6 +30,8 @@ from sqlalchemy.orm import Session
 
 from bot import runtime
 from bot.errors import Refused, XError, XQueryRefused, XRateLimited
+from bot.i18n import N_, _, clock, ngettext
+from bot.i18n import month as month_name
 from bot.runtime import Runtime
 from bot.slack.channels import check_channel
 from bot.slack.mrkdwn import escape
@@ -42,7 +44,7 @@ from storage.events import record_event
 from storage.models import Account, Watch
 from storage.watches import live_watches, month_micros, watches_of
 
-USAGE = (
+USAGE = N_(
     '`/roost watch @account "words" -from:brand` watches X for posts with those words '
     "that do not mention the account, into this channel (add `in #channel` for another, "
     "`budget $20` for a monthly budget other than $10); `/roost watch` lists the watches, "
@@ -101,7 +103,7 @@ def watch_command(
     if verb == "budget" and len(words) == 3:
         return _rebudget(rt, who, _number(words[1]), _micros(words[2])), None
     if not words[0].startswith("@"):
-        raise ValueError(USAGE)
+        raise ValueError(_(USAGE))
     handle = words[0].lstrip("@")
     if len(words) == 1:
         return _listing(rt, who, handle), None
@@ -112,9 +114,9 @@ def _add(rt: Runtime, who: Who, handle: str, rest: str, here: str | None) -> str
     query, channel, budget = _options(rest)
     channel = channel or (here if here and here[:1] in ("C", "G") else None)
     if channel is None:
-        raise Refused(f"Name the channel its posts go to (`in #channel`). {USAGE}")
+        raise Refused(_("Name the channel its posts go to (`in #channel`).") + " " + _(USAGE))
     if not query:
-        raise ValueError(f"Give the words to watch for. {USAGE}")
+        raise ValueError(_("Give the words to watch for.") + " " + _(USAGE))
     account = require_manager_of(rt, who, find_account(rt, handle).id)
     prices = load_prices(rt.settings.x_prices_file)
     micros = budget if budget is not None else DEFAULT_BUDGET_MICROS
@@ -122,9 +124,11 @@ def _add(rt: Runtime, who: Who, handle: str, rest: str, here: str | None) -> str
     searched = search_query(query, account.handle)
     if len(searched) > QUERY_LIMIT:
         raise Refused(
-            f"That query is {len(searched):,} characters with what Roost adds to it (the "
-            f"account's own posts, its mentions and retweets left out); X takes "
-            f"{QUERY_LIMIT}. Shorten it by {len(searched) - QUERY_LIMIT:,}."
+            _(
+                "That query is {length:,} characters with what Roost adds to it (the account's "
+                "own posts, its mentions and retweets left out); X takes {limit}. Shorten it "
+                "by {over:,}."
+            ).format(length=len(searched), limit=QUERY_LIMIT, over=len(searched) - QUERY_LIMIT)
         )
     with rt.sessions() as session:
         _require_room(session, account, query)
@@ -134,9 +138,6 @@ def _add(rt: Runtime, who: Who, handle: str, rest: str, here: str | None) -> str
     _ask_x(rt, account, searched)
     now = rt.clock()
     with rt.sessions.begin() as session:
-        # Checked again with the account's row locked: two adds at once cannot both pass.
-        session.get_one(Account, account.id, with_for_update=True)
-        _require_room(session, account, query)
         watch = Watch(
             account_id=account.id,
             query=query,
@@ -148,7 +149,12 @@ def _add(rt: Runtime, who: Who, handle: str, rest: str, here: str | None) -> str
             month_micros=0,
         )
         session.add(watch)
+        # Written first, then checked again with the account's row locked: of two adds at
+        # once, the second sees the first (PostgreSQL waits on the lock; SQLite lets one
+        # writer at a time begin), and one past the limit is undone with the transaction.
         session.flush()
+        session.get_one(Account, account.id, with_for_update=True)
+        _require_room(session, account, query, besides=watch.id)
         record_event(
             session,
             "watch.added",
@@ -161,29 +167,45 @@ def _add(rt: Runtime, who: Who, handle: str, rest: str, here: str | None) -> str
             budget=micros / 1_000_000,
         )
         number = watch.id
-    return (
-        f"Watching X for {_quoted(query)} on behalf of *@{escape(account.handle)}* "
-        f"(watch {number}): posts that match and do not mention it come to <#{channel}> as "
-        f"cards, read every {_period(rt.settings.roost_watch_seconds)}. "
-        f"{_price_line(prices)} It stops for the month at {_dollars(micros)}. "
-        f"`/roost watch stop {number}` stops it."
+    return " ".join(
+        [
+            _(
+                "Watching X for {words} on behalf of *@{handle}* (watch {number}): posts that "
+                "match and do not mention it come to <#{channel}> as cards, read every {period}."
+            ).format(
+                words=_quoted(query),
+                handle=escape(account.handle),
+                number=number,
+                channel=channel,
+                period=_period(rt.settings.roost_watch_seconds),
+            ),
+            _price_line(prices),
+            _("It stops for the month at {budget}.").format(budget=_dollars(micros)),
+            _("`/roost watch stop {number}` stops it.").format(number=number),
+        ]
     )
 
 
-def _require_room(session: Session, account: Account, query: str) -> None:
-    """Refused if the account runs as many watches as it may, or one of these words."""
-    running = live_watches(session, account.id)
+def _require_room(
+    session: Session, account: Account, query: str, *, besides: int | None = None
+) -> None:
+    """Refused if the account runs as many watches as it may, or one of these words (not
+    counting the watch `besides`)."""
+    running = [w for w in live_watches(session, account.id) if w.id != besides]
     same = next((w for w in running if _same_words(w.query, query)), None)
     if same is not None:
         raise Refused(
-            f"Watch {same.id} already watches {_quoted(query)} for "
-            f"*@{escape(account.handle)}*: `/roost watch budget {same.id} $N` changes its budget."
+            _(
+                "Watch {number} already watches {words} for *@{handle}*: "
+                "`/roost watch budget {number} $N` changes its budget."
+            ).format(number=same.id, words=_quoted(query), handle=escape(account.handle))
         )
     if len(running) >= MOST_WATCHES:
         raise Refused(
-            f"*@{escape(account.handle)}* already has {MOST_WATCHES} watches, as many as "
-            "X's search limits let Roost read each minute: stop one first "
-            "(`/roost watch stop N`)."
+            _(
+                "*@{handle}* already has {most} watches, as many as X's search limits let Roost "
+                "read each minute: stop one first (`/roost watch stop N`)."
+            ).format(handle=escape(account.handle), most=MOST_WATCHES)
         )
 
 
@@ -200,21 +222,22 @@ def _ask_x(rt: Runtime, account: Account, searched: str) -> None:
             searched, start_time=end - CHECK_SPAN, end_time=end, max_results=SMALLEST_PAGE
         )
     except XQueryRefused as exc:
-        raise Refused(f"{exc} Nothing was saved: change the words and try again.") from None
+        raise Refused(f"{exc} " + _("Nothing was saved: change the words and try again.")) from None
     except XRateLimited as exc:
         raise Refused(
-            f"X's search limit for *@{escape(account.handle)}* is spent until "
-            f"{exc.reset_at:%H:%M} UTC: add the watch then."
+            _(
+                "X's search limit for *@{handle}* is spent until {time} UTC: add the watch then."
+            ).format(handle=escape(account.handle), time=clock(exc.reset_at))
         ) from None
     except XError as exc:
-        raise Refused(f"{exc} Nothing was saved: try again in a moment.") from None
+        raise Refused(f"{exc} " + _("Nothing was saved: try again in a moment.")) from None
 
 
 def _stop(rt: Runtime, who: Who, number: int) -> str:
     watch = _watch(rt, number)
     account = require_manager_of(rt, who, watch.account_id)
     if watch.stopped_at is not None:
-        return f"Watch {number} stopped already."
+        return _("Watch {number} stopped already.").format(number=number)
     now = rt.clock()
     with rt.sessions.begin() as session:
         row = session.get_one(Watch, number)
@@ -222,10 +245,9 @@ def _stop(rt: Runtime, who: Who, number: int) -> str:
         record_event(
             session, "watch.stopped", now, actor=who.user_id, account_id=account.id, watch=number
         )
-    return (
-        f"Stopped watch {number} ({_quoted(watch.query)} for *@{escape(account.handle)}*): "
-        "its cards stay where they are."
-    )
+    return _(
+        "Stopped watch {number} ({words} for *@{handle}*): its cards stay where they are."
+    ).format(number=number, words=_quoted(watch.query), handle=escape(account.handle))
 
 
 def _rebudget(rt: Runtime, who: Who, number: int, micros: int) -> str:
@@ -240,7 +262,7 @@ def _rebudget(rt: Runtime, who: Who, number: int, micros: int) -> str:
         spent = month_micros(row, month)
         row.budget_micros = micros
         enough = micros - spent >= smallest_read(prices)
-        resumed = row.capped_month == month and enough
+        resumed = row.capped_month == month and enough and row.stopped_at is None
         if resumed:
             row.capped_month = None
         record_event(
@@ -252,17 +274,22 @@ def _rebudget(rt: Runtime, who: Who, number: int, micros: int) -> str:
             watch=number,
             budget=micros / 1_000_000,
         )
-    said = (
-        f"Watch {number} ({_quoted(watch.query)} for *@{escape(account.handle)}*) now has "
-        f"{_dollars(micros)} a month; {_dollars(spent)} is spent this month."
+    said = _(
+        "Watch {number} ({words} for *@{handle}*) now has {budget} a month; {spent} is spent "
+        "this month."
+    ).format(
+        number=number,
+        words=_quoted(watch.query),
+        handle=escape(account.handle),
+        budget=_dollars(micros),
+        spent=_dollars(spent),
     )
     if resumed:
-        said += " It reads again from where it stopped."
+        said += " " + _("It reads again from where it stopped.")
     elif not enough:
-        said += (
-            f" That leaves less than X's smallest read ({_dollars(smallest_read(prices))}), "
-            f"so it reads again on {next_month(now):%-d %B}."
-        )
+        said += " " + _(
+            "That leaves less than X's smallest read ({smallest}), so it reads again on {day}."
+        ).format(smallest=_dollars(smallest_read(prices)), day=_day_of_month(next_month(now)))
     return said
 
 
@@ -272,59 +299,74 @@ def _listing(rt: Runtime, who: Who, handle: str | None) -> str:
         accounts = {a.id: a for a in visible_accounts(rt, session, who, handle)}
         found = watches_of(session, list(accounts))
     if not found:
-        return f"No watches yet. {USAGE}"
+        return _("No watches yet.") + " " + _(USAGE)
     month = month_of(now)
     lines = [
         f"• *{w.id}* · *@{escape(accounts[w.account_id].handle)}* · {_quoted(w.query)} → "
         f"<#{w.channel_id}> · {_spend_line(w, month, now)} · {state_of(w, month, now)}"
         for w in found
     ]
-    return "Watched words:\n" + "\n".join(lines) + f"\n{USAGE}"
+    return _("Watched words:") + "\n" + "\n".join(lines) + "\n" + _(USAGE)
 
 
-def _spend_line(watch: Watch, month: str, now: datetime) -> str:
-    posts = watch.month_posts if watch.month == month else 0
-    return (
-        f"{_dollars(month_micros(watch, month))} of {_dollars(watch.budget_micros)} in "
-        f"{now:%B} ({posts:,} post{'s' * (posts != 1)} read)"
+def _spend_line(watch: Watch, this_month: str, now: datetime) -> str:
+    posts = watch.month_posts if watch.month == this_month else 0
+    return ngettext(
+        "{spent} of {budget} in {month} ({posts:,} post read)",
+        "{spent} of {budget} in {month} ({posts:,} posts read)",
+        posts,
+    ).format(
+        spent=_dollars(month_micros(watch, this_month)),
+        budget=_dollars(watch.budget_micros),
+        month=month_name(now),
+        posts=posts,
     )
 
 
 def state_of(watch: Watch, month: str, now: datetime) -> str:
     """Where the watch stands, as its list says it."""
     if watch.stopped_at is not None:
-        return f"stopped by <@{watch.stopped_by}>" if watch.stopped_by else "stopped"
+        if watch.stopped_by:
+            return _("stopped by <@{user}>").format(user=watch.stopped_by)
+        return _("stopped")
     if watch.refused is not None:
-        return f":warning: {escape(watch.refused)} Stop it and add it again, changed."
-    if watch.capped_month == month:
-        return (
-            f":double_vertical_bar: stopped at its budget; it reads again on "
-            f"{next_month(now):%-d %B}, or raise it (`/roost watch budget {watch.id} $N`)"
+        return _(":warning: {why} Stop it and add it again, changed.").format(
+            why=escape(watch.refused)
         )
+    if watch.capped_month == month:
+        return _(
+            ":double_vertical_bar: stopped at its budget; it reads again on {day}, or raise it "
+            "(`/roost watch budget {number} $N`)"
+        ).format(day=_day_of_month(next_month(now)), number=watch.id)
     if watch.last_error:
-        return f"reading; the last read failed: {escape(watch.last_error)}"
-    return "reading" if watch.last_polled_at else "starting"
+        return _("reading; the last read failed: {error}").format(error=escape(watch.last_error))
+    return _("reading") if watch.last_polled_at else _("starting")
 
 
 def capped_text(watch: Watch, handle: str, now: datetime) -> str:
-    """The channel's one notice of the month when a watch reaches its budget."""
-    return (
-        f":double_vertical_bar: Watch {watch.id} ({_quoted(watch.query)} for "
-        f"*@{escape(handle)}*) stopped at its budget: "
-        f"{_dollars(month_micros(watch, month_of(now)))} of "
-        f"{_dollars(watch.budget_micros)} this month. It reads again on "
-        f"{next_month(now):%-d %B}, from where it stopped, or sooner if an owner raises it: "
-        f"`/roost watch budget {watch.id} $N`."
+    """The channel's one notice of the month when a watch reaches its budget: said in the
+    language of the context it is built in (the channel's: bot.inbox.watch_reader)."""
+    return _(
+        ":double_vertical_bar: Watch {number} ({words} for *@{handle}*) stopped at its budget: "
+        "{spent} of {budget} this month. It reads again on {day}, from where it stopped, or "
+        "sooner if an owner raises it: `/roost watch budget {number} $N`."
+    ).format(
+        number=watch.id,
+        words=_quoted(watch.query),
+        handle=escape(handle),
+        spent=_dollars(month_micros(watch, month_of(now))),
+        budget=_dollars(watch.budget_micros),
+        day=_day_of_month(next_month(now)),
     )
 
 
 def refused_text(watch: Watch, handle: str, why: str) -> str:
-    """The channel's notice when X stops taking a watch's query."""
-    return (
-        f":warning: Watch {watch.id} ({_quoted(watch.query)} for *@{escape(handle)}*) "
-        f"stopped: {escape(why)} Stop it (`/roost watch stop {watch.id}`) and add it again "
-        "with words X takes."
-    )
+    """The channel's notice when X stops taking a watch's query: said in the language of
+    the context it is built in (the channel's: bot.inbox.watch_reader)."""
+    return _(
+        ":warning: Watch {number} ({words} for *@{handle}*) stopped: {why} Stop it "
+        "(`/roost watch stop {number}`) and add it again with words X takes."
+    ).format(number=watch.id, words=_quoted(watch.query), handle=escape(handle), why=escape(why))
 
 
 def tell_watch(watch_id: int, key: str, text: str) -> None:
@@ -332,7 +374,7 @@ def tell_watch(watch_id: int, key: str, text: str) -> None:
     rt = runtime.current()
     with rt.sessions() as session:
         channel = session.get_one(Watch, watch_id).channel_id
-    post_notice(rt, key, channel, text)
+    post_notice(rt, key, channel, text)  # written in the channel's language when queued
 
 
 def month_of(moment: datetime) -> str:
@@ -353,8 +395,10 @@ def smallest_read(prices: Prices) -> int:
 def _require_a_read(micros: int, prices: Prices) -> None:
     if micros < smallest_read(prices):
         raise Refused(
-            f"A watch's budget must pay for X's smallest read ({SMALLEST_PAGE} posts, "
-            f"{_dollars(smallest_read(prices))} at their worst): give at least that."
+            _(
+                "A watch's budget must pay for X's smallest read ({posts} posts, {cost} at their "
+                "worst): give at least that."
+            ).format(posts=SMALLEST_PAGE, cost=_dollars(smallest_read(prices)))
         )
 
 
@@ -366,7 +410,9 @@ def worst_per_post(prices: Prices) -> int:
 
 def _price_line(prices: Prices) -> str:
     post, user = price_of(prices, "read:post"), price_of(prices, "read:user")
-    return f"X bills ${post:.3f} for each post read and ${user:.3f} for each author."
+    return _("X bills ${post:.3f} for each post read and ${user:.3f} for each author.").format(
+        post=post, user=user
+    )
 
 
 def _options(text: str) -> tuple[str, str | None, int | None]:
@@ -388,15 +434,20 @@ def _micros(word: str) -> int:
     micros = round(float(found.group(1)) * 1_000_000) if found else 0
     if not 0 < micros <= MOST_BUDGET_MICROS:
         raise ValueError(
-            f"{word!r} is not a budget: give dollars a month, such as `$20`, up to "
-            f"{_dollars(MOST_BUDGET_MICROS)}."
+            _("{word} is not a budget: give dollars a month, such as `$20`, up to {most}.").format(
+                word=escape(repr(word)), most=_dollars(MOST_BUDGET_MICROS)
+            )
         )
     return micros
 
 
 def _number(word: str) -> int:
     if not word.isdigit():
-        raise ValueError(f"{word!r} is not a watch's number: `/roost watch` lists them.")
+        raise ValueError(
+            _("{word} is not a watch's number: `/roost watch` lists them.").format(
+                word=escape(repr(word))
+            )
+        )
     return int(word)
 
 
@@ -404,7 +455,9 @@ def _watch(rt: Runtime, number: int) -> Watch:
     with rt.sessions() as session:
         watch = session.get(Watch, number)
     if watch is None:
-        raise Refused(f"There is no watch {number}: `/roost watch` lists them.")
+        raise Refused(
+            _("There is no watch {number}: `/roost watch` lists them.").format(number=number)
+        )
     return watch
 
 
@@ -421,5 +474,12 @@ def _dollars(micros: int) -> str:
 def _period(seconds: float) -> str:
     if seconds % 60 == 0:
         minutes = int(seconds // 60)
-        return "minute" if minutes == 1 else f"{minutes} minutes"
-    return f"{seconds:g} seconds"
+        if minutes == 1:
+            return _("minute")
+        return _("{n} minutes").format(n=minutes)
+    return _("{n} seconds").format(n=f"{seconds:g}")
+
+
+def _day_of_month(moment: datetime) -> str:
+    """ "1 December", "12월 1일"."""
+    return _("{day} {month}").format(day=moment.day, month=month_name(moment))

@@ -37,6 +37,7 @@ from bot.errors import (
     XRateLimited,
     XSearchSpanRefused,
 )
+from bot.i18n import _
 from bot.inbox.intake import (
     FIRST_BACKOFF,
     MAX_BACKOFF,
@@ -57,6 +58,7 @@ from bot.inbox.watch import (
 from bot.lease import LEASE_SECONDS, Lease
 from bot.runtime import Runtime
 from bot.team.budget import budget_of
+from bot.team.language import in_channel
 from bot.x.client import SEARCH_PAGE_SIZE, XClient
 from bot.x.normalize import mentions_from_payload, parse_time
 from bot.x.prices import charges, load_prices, price_of
@@ -73,6 +75,9 @@ from storage.watches import (
 logger = logging.getLogger(__name__)
 
 SEARCH_PATH = "/2/tweets/search/recent"
+
+TOKEN = frozenset({"next_token", "pagination_token"})
+CURSOR = frozenset({"since_id"})
 
 REACH_MARGIN = timedelta(hours=1)
 """How far inside X's seven days a read starts when its cursor is older than that."""
@@ -114,6 +119,13 @@ class Span:
             kept.get("newest"),
             moment(kept.get("newest_at")),
         )
+
+
+def _hold(still_held: Callable[[], bool], watch: Watch) -> None:
+    """Go on only while this listener holds the watch's lease: before each page, and before
+    writing what a read found."""
+    if not still_held():
+        raise LeaseLost(f"another listener took over watch {watch.id}")  # not spoken
 
 
 def next_span(watch: Watch, now: datetime, lag: timedelta) -> Span | None:
@@ -249,8 +261,7 @@ class WatchReader:
         stored = 0
         try:
             while True:
-                if not still_held():
-                    raise LeaseLost(f"another listener took over watch {watch.id}")
+                _hold(still_held, watch)
                 size = min(SEARCH_PAGE_SIZE, (watch.budget_micros - spent) // self.per_post)
                 if size < SMALLEST_PAGE:
                     self._cap(watch, account, span, month, now)
@@ -259,22 +270,27 @@ class WatchReader:
                 if limit is not None and limit.refuses({"read:post": 3 * size, "read:user": size}):
                     # The account's hard cap: read on once an owner raises it, or next month.
                     logger.info("watch %s: %s", watch.id, limit.why())
-                    self._cut_short(watch.id, span, now, limit.why())
+                    with in_channel(self.rt, watch.channel_id):  # kept, to be listed
+                        why = limit.why()
+                    self._cut_short(watch.id, span, now, why)
                     return stored
-                page = self._page(client, watch, account, span, size)
+                page = self._page(client, watch, account, span, size, still_held)
                 if page is None:
                     return stored
                 new, spent = self._keep(watch, account, page, month)
                 stored += new
                 span.token = (page.get("meta") or {}).get("next_token")
                 if not span.token:
+                    _hold(still_held, watch)
                     with self.rt.sessions.begin() as session:
                         read_whole(session, watch.id, span.newest, span.newest_at, now)
                     return stored
         except LeaseLost:
             raise  # another listener reads it now: what it keeps is its own
         except RoostError:
-            if span.token:  # X failed mid-way: the next read goes on from this page
+            # X failed mid-way: the next read goes on from this page, unless another
+            # listener has taken the watch over meanwhile (what it keeps is its own).
+            if span.token and still_held():
                 self._cut_short(watch.id, span, now, None)
             raise
 
@@ -283,7 +299,13 @@ class WatchReader:
         return worst_per_post(self.prices)
 
     def _page(
-        self, client: XClient, watch: Watch, account: Account, span: Span, size: int
+        self,
+        client: XClient,
+        watch: Watch,
+        account: Account,
+        span: Span,
+        size: int,
+        still_held: Callable[[], bool],
     ) -> dict[str, Any] | None:
         """One page of the span, or None if X refuses the span (the read is then over)."""
         try:
@@ -296,18 +318,26 @@ class WatchReader:
                 next_token=span.token,
             )
         except XSearchSpanRefused as exc:
-            # A next_token X no longer serves: the rest of that read is skipped. A cursor
-            # past X's reach: the next read starts as far back as X reaches.
             logger.warning("watch %s: %s", watch.id, exc)
+            # Kept to be listed (`/roost watch`): in the words of the watch's channel.
+            with in_channel(self.rt, watch.channel_id):
+                skipped = _("The rest of a read cut short was skipped.")
+            _hold(still_held, watch)
             with self.rt.sessions.begin() as session:
-                if span.token:
+                row = session.get_one(Watch, watch.id)
+                if exc.parameters & TOKEN:
+                    # A next_token X no longer serves: the rest of that read is skipped.
                     read_whole(session, watch.id, span.newest, span.newest_at, self.rt.clock())
-                    session.get_one(
-                        Watch, watch.id
-                    ).last_error = f"{exc} The rest of a read cut short was skipped."
-                else:  # X knows better than since_at when its since_id was posted
-                    row = session.get_one(Watch, watch.id)
+                    row.last_error = f"{exc} {skipped}"
+                elif exc.parameters & CURSOR:
+                    # A cursor past X's reach (X knows better than since_at when its
+                    # since_id was posted): the next read starts as far back as X reaches.
                     row.since_id = row.since_at = None
+                    row.resume = None
+                else:
+                    # Its start or end: the cursor stands, and the list says why (a clock
+                    # ahead of X's, or X_SEARCH_LAG_SECONDS under X's 10 s).
+                    row.last_error = str(exc)
             return None
         data = page.get("data") or []
         if span.newest is None and data:
@@ -342,7 +372,8 @@ class WatchReader:
 
     def _cap(self, watch: Watch, account: Account, span: Span, month: str, now: datetime) -> None:
         """The watch's budget is reached: it stops for the month, its channel told once."""
-        with self.rt.sessions.begin() as session:
+        # The notice is written in the channel's language, and posted by tell_watch.
+        with in_channel(self.rt, watch.channel_id), self.rt.sessions.begin() as session:
             read_cut_short(session, watch.id, span.as_json() if span.token else None, now, None)
             first = cap(session, watch.id, month, watch.budget_micros)
             if first:
@@ -351,7 +382,8 @@ class WatchReader:
             self.rt.queue.enqueue(
                 "bot.inbox.watch.tell_watch",
                 watch.id,
-                f"watch:{watch.id}:capped:{month}",
+                # Once a budget: a raise that is spent too is told again.
+                f"watch:{watch.id}:capped:{month}:{watch.budget_micros}",
                 text,
                 retry=NOTICE_RETRY,
             )
@@ -360,11 +392,13 @@ class WatchReader:
         logger.warning("watch %s: %s", watch.id, why)
         with self.rt.sessions.begin() as session:
             session.get_one(Watch, watch.id).refused = why
+        with in_channel(self.rt, watch.channel_id):
+            text = refused_text(watch, account.handle, why)
         self.rt.queue.enqueue(
             "bot.inbox.watch.tell_watch",
             watch.id,
             f"watch:{watch.id}:refused",
-            refused_text(watch, account.handle, why),
+            text,
             retry=NOTICE_RETRY,
         )
 

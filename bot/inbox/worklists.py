@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.inbox.cards import ACTION_DM, ACTION_REPLY, ACTION_RESOLVE
+from bot.i18n import _, pgettext
+from bot.inbox.cards import ACTION_DM, ACTION_REPLY, ACTION_RESOLVE, status_word
 from bot.inbox.delivery import card_url
 from bot.runtime import Runtime
 from bot.slack.blocks import button, context, section
@@ -92,14 +93,15 @@ def home_list(found: WorkList, empty: str, more: str) -> list[dict[str, Any]]:
                 "type": "actions",
                 "block_id": f"mention:{item.mention_id}",
                 "elements": [
-                    button("Reply", ACTION_REPLY, value, style="primary"),
-                    button("DM", ACTION_DM, value),
-                    button("Resolve", ACTION_RESOLVE, value),
+                    button(_("Reply"), ACTION_REPLY, value, style="primary"),
+                    button(pgettext("button", "DM"), ACTION_DM, value),
+                    button(_("Resolve"), ACTION_RESOLVE, value),
                 ],
             }
         )
     if found.total > len(found.items):
-        blocks.append(context(f"… and {found.total - len(found.items)} more: `{more}`"))
+        left = found.total - len(found.items)
+        blocks.append(context(_("… and {n} more: `{command}`").format(n=left, command=more)))
     return blocks
 
 
@@ -110,15 +112,21 @@ def list_text(title: str, found: WorkList, empty: str) -> str:
     lines = [f"*{title}* ({found.total})"]
     lines.extend("• " + _line(item) for item in found.items)
     if found.total > len(found.items):
-        lines.append(f"… and {found.total - len(found.items)} more, oldest shown first.")
+        left = found.total - len(found.items)
+        lines.append(_("… and {n} more, oldest shown first.").format(n=left))
     return "\n".join(lines)
 
 
 def _line(item: WorkItem) -> str:
     quoted, cut = escape_within(" ".join(item.text.split()), PREVIEW)
-    who = f"@{escape(item.author_username)}" if item.author_username else "someone"
-    what = f"{who} to @{escape(item.handle)}: {quoted}{'…' if cut else ''}"
-    when = f"<!date^{int(item.created_at.timestamp())}^{{date_short_pretty}} {{time}}|earlier>"
+    who = f"@{escape(item.author_username)}" if item.author_username else _("someone")
+    what = _("{who} to @{handle}: {text}").format(
+        who=who, handle=escape(item.handle), text=quoted + ("…" if cut else "")
+    )
+    stamp, earlier = int(item.created_at.timestamp()), _("earlier")
+    when = f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{earlier}>"
     line = f"<{item.url}|{what}>" if item.url else what
-    extra = " · :alarm_clock: overdue" if item.overdue else ""
-    return f"{line}\n{when} · {item.status}{extra}"
+    parts = [when, status_word(item.status)]
+    if item.overdue:
+        parts.append(_(":alarm_clock: overdue"))
+    return f"{line}\n" + " · ".join(parts)

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.errors import Refused
+from bot.i18n import N_, _
 from bot.inbox.access import Scene, scene_for
 from bot.outbound.guards import Finding, Own, check_dm, check_public
 from bot.outbound.reply_modal import ComposeContext, Draft, reply_view
@@ -38,6 +39,18 @@ logger = logging.getLogger(__name__)
 
 DM_LIMIT = 10_000
 """X's limit on a DM's text, in characters."""
+
+STATUS_NAMES = {
+    "pending": N_("pending"),
+    "sending": N_("sending"),
+    "sent": N_("sent"),
+    "failed": N_("failed"),
+    "unknown": N_("unknown"),
+    "awaiting_approval": N_("awaiting approval"),
+    "rejected": N_("rejected"),
+    "cancelled": N_("cancelled"),
+}
+"""An outbound row's status, as a refusal names it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +75,11 @@ def cotag_for(scene: Scene, kind: str) -> str | None:
         return None
     if scene.member.cotag is None:
         raise Refused(
-            f"*@{scene.account.handle}* signs everything it sends with the author's CoTag, "
-            "and you have none yet. Set yours with `/roost cotag ^AB` (^ and 1 to 4 letters), "
-            "then try again."
+            _(
+                "*@{handle}* signs everything it sends with the author's CoTag, and you have "
+                "none yet. Set yours with `/roost cotag ^AB` (^ and 1 to 4 letters), then try "
+                "again."
+            ).format(handle=scene.account.handle)
         )
     return scene.member.cotag
 
@@ -75,9 +90,11 @@ def start(rt: Runtime, who: Who, mention_id: int, kind: str) -> tuple[Draft, Com
         scene = scene_for(session, who, mention_id, rt.clock())
         cotag = cotag_for(scene, kind)
         if kind == "dm" and scene.mention.author_username is None:
-            raise Refused("The author's account is gone from X, so there is nobody to DM.")
+            raise Refused(_("The author's account is gone from X, so there is nobody to DM."))
         if kind == "reply" and scene.mention.summons is False and rt.settings.self_serve:
-            raise Refused(not_summoned(scene) + " Send a DM instead (the card's DM button).")
+            raise Refused(
+                not_summoned(scene) + " " + _("Send a DM instead (the card's DM button).")
+            )
         context = ComposeContext(
             handle=scene.account.handle,
             author_username=scene.mention.author_username,
@@ -92,13 +109,14 @@ def start(rt: Runtime, who: Who, mention_id: int, kind: str) -> tuple[Draft, Com
 def fill_saved(rt: Runtime, who: Who, draft: Draft, saved_id: int) -> dict[str, Any]:
     """The compose view again, its text box filled with the saved reply picked, its
     placeholders filled for this mention and this person; Refused if it may not be used."""
-    _, around = start(rt, who, draft.mention_id, draft.kind)
+    around = start(rt, who, draft.mention_id, draft.kind)[1]
     with rt.sessions() as session:
         scene = scene_for(session, who, draft.mention_id, rt.clock())
         saved = usable(session, who.team_id, scene.account.id, saved_id)
         author = scene.mention.author_username
-        name = scene.mention.author_name or author or "there"
-    agent = display_names(rt, [who.user_id]).get(who.user_id, "our team")
+        # The fallbacks go into the text box, and with it to X: the reply's own words.
+        name = scene.mention.author_name or author or "there"  # not spoken: goes to X
+    agent = display_names(rt, [who.user_id]).get(who.user_id, "our team")  # not spoken: to X
     text = fill(saved.text, Filled(name=name, handle=f"@{author}" if author else "", agent=agent))
     filled = dataclasses.replace(draft, saved=saved_id, fills=draft.fills + 1)
     return reply_view(filled, around, initial=text)
@@ -150,19 +168,33 @@ def _check(session: Session, scene: Scene, draft: Draft, *, self_serve: bool) ->
 
 def not_summoned(scene: Scene) -> str:
     """Why X will refuse a public reply to this mention."""
-    author = f"@{scene.mention.author_username}" if scene.mention.author_username else "Its author"
+    username = scene.mention.author_username
+    handle = scene.account.handle
     if scene.mention.watch_id is not None:
-        return (
-            f"X will refuse a public reply here: this post came from watched words, and "
-            f"{author} did not write to @{scene.account.handle}. Since February 2026 X lets "
-            "apps reply in public only to posts that mention the account or quote one of "
-            "its posts. Answer them by DM, if they take DMs, or from X itself."
-        )
-    return (
-        f"X will refuse a public reply here: {author} neither mentions "
-        f"@{scene.account.handle} in this post nor quotes one of its posts, and X lets apps "
-        "reply only then (quoting it instead needs X's Enterprise plan)."
-    )
+        if username:
+            return _(
+                "X will refuse a public reply here: this post came from watched words, and "
+                "@{author} did not write to @{handle}. Since February 2026 X lets apps reply in "
+                "public only to posts that mention the account or quote one of its posts. "
+                "Answer them by DM, if they take DMs, or from X itself."
+            ).format(author=username, handle=handle)
+        return _(
+            "X will refuse a public reply here: this post came from watched words, and Its "
+            "author did not write to @{handle}. Since February 2026 X lets apps reply in "
+            "public only to posts that mention the account or quote one of its posts. Answer "
+            "them by DM, if they take DMs, or from X itself."
+        ).format(handle=handle)
+    if username:
+        return _(
+            "X will refuse a public reply here: @{author} neither mentions @{handle} in this "
+            "post nor quotes one of its posts, and X lets apps reply only then (quoting it "
+            "instead needs X's Enterprise plan)."
+        ).format(author=username, handle=handle)
+    return _(
+        "X will refuse a public reply here: Its author neither mentions @{handle} in this "
+        "post nor quotes one of its posts, and X lets apps reply only then (quoting it "
+        "instead needs X's Enterprise plan)."
+    ).format(handle=handle)
 
 
 def _offer_dm(finding: Finding) -> Finding:
@@ -171,17 +203,17 @@ def _offer_dm(finding: Finding) -> Finding:
     return Finding(
         finding.kind,
         finding.excerpt,
-        f"{finding.message} Or tick “Send as a DM instead”.",
+        finding.message + " " + _("Or tick “Send as a DM instead”."),
     )
 
 
 def _warnings(session: Session, scene: Scene, kind: str) -> list[str]:
     warnings = []
     mention = scene.mention
-    if mention.status in ("resolved", "ignored"):
-        warnings.append(
-            f"This mention was marked {mention.status} meanwhile; sending still goes ahead."
-        )
+    if mention.status == "resolved":
+        warnings.append(_("This mention was marked resolved meanwhile; sending still goes ahead."))
+    elif mention.status == "ignored":
+        warnings.append(_("This mention was marked ignored meanwhile; sending still goes ahead."))
     if kind == "reply":
         earlier = [
             row
@@ -189,7 +221,7 @@ def _warnings(session: Session, scene: Scene, kind: str) -> list[str]:
             if row.kind == "reply" and row.status in ("sent", "sending", "pending")
         ]
         if earlier:
-            warnings.append("Someone already replied to this mention; this is another reply.")
+            warnings.append(_("Someone already replied to this mention; this is another reply."))
     return warnings
 
 
@@ -306,8 +338,10 @@ def retweet(rt: Runtime, who: Who, mention_id: int) -> None:
             )
     if outbound_id is None:
         raise Refused(
-            f"This post is already retweeted as @{scene.account.handle}, or on its way: "
-            "the card shows where it stands."
+            _(
+                "This post is already retweeted as @{handle}, or on its way: the card shows "
+                "where it stands."
+            ).format(handle=scene.account.handle)
         )
     _queue(rt, outbound_id, status)
 
@@ -318,7 +352,7 @@ def undo_retweet(rt: Runtime, who: Who, retweet_id: int) -> None:
     with rt.sessions.begin() as session:
         original = _outbound(session, retweet_id)
         if original.kind != "retweet" or original.status != "sent":
-            raise Refused("Only a retweet that went out can be undone.")
+            raise Refused(_("Only a retweet that went out can be undone."))
         scene = scene_for(session, who, _mention_of(original), now)
         status = _status_for(scene)
         outbound_id = _new_row(
@@ -341,15 +375,19 @@ def decide(rt: Runtime, who: Who, outbound_id: int, *, approve: bool) -> str:
         row = _outbound(session, outbound_id)
         someone = member(session, who.team_id, who.user_id, now)
         if role_on(session, someone.id, row.account_id) != "owner":
-            raise Refused("Only an owner of the account approves or rejects what others send.")
+            raise Refused(_("Only an owner of the account approves or rejects what others send."))
         if row.actor_id == someone.id:
             raise Refused(
-                "You wrote this one, so another owner must approve it: approving your own "
-                "reply would skip the check it is waiting for."
+                _(
+                    "You wrote this one, so another owner must approve it: approving your own "
+                    "reply would skip the check it is waiting for."
+                )
             )
         decided = rows.decide(session, outbound_id, someone.id, approve, now)
         if decided is None:
-            raise Refused(f"This was already decided: it is {row.status.replace('_', ' ')}.")
+            raise Refused(
+                _("This was already decided: it is {status}.").format(status=_status_name(row))
+            )
         record_event(
             session,
             "outbound.approved" if approve else "outbound.rejected",
@@ -370,7 +408,7 @@ def retry(rt: Runtime, who: Who, outbound_id: int) -> None:
         row = _outbound(session, outbound_id)
         _may_act_on(session, who, row, now)
         if rows.retry(session, outbound_id) is None:
-            raise Refused(f"Nothing to retry: it is {row.status.replace('_', ' ')}.")
+            raise Refused(_("Nothing to retry: it is {status}.").format(status=_status_name(row)))
         record_event(
             session,
             "outbound.retried",
@@ -391,10 +429,15 @@ def check_again(rt: Runtime, who: Who, outbound_id: int) -> None:
     enqueue_reconcile(rt.team_queue, outbound_id)
 
 
+def _status_name(row: Outbound) -> str:
+    named = STATUS_NAMES.get(row.status)
+    return _(named) if named else row.status.replace("_", " ")
+
+
 def _outbound(session: Session, outbound_id: int) -> Outbound:
     row = session.get(Outbound, outbound_id)
     if row is None:
-        raise Refused("Roost has no record of this any more.")
+        raise Refused(_("Roost has no record of this any more."))
     return row
 
 
@@ -409,12 +452,12 @@ def _may_act_on(session: Session, who: Who, row: Outbound, now: datetime) -> Non
     )
     role = role_on(session, someone.id, row.account_id) if someone else None
     if role not in ("owner", "agent"):
-        raise Refused("Only an owner or agent of the account can do that.")
+        raise Refused(_("Only an owner or agent of the account can do that."))
 
 
 def _mention_of(row: Outbound) -> int:
     if row.mention_id is None:
-        raise Refused("The mention this belonged to is gone.")
+        raise Refused(_("The mention this belonged to is gone."))
     return row.mention_id
 
 

@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import phonenumbers
 
+from bot.i18n import N_, _
 from bot.words import find_word
 from bot.x.text import MAX_CASHTAGS, cashtags, url_spans
 
@@ -84,9 +85,9 @@ def _cashtag_findings(text: str) -> list[Finding]:
     if len(found) <= MAX_CASHTAGS:
         return []
     listed = ", ".join(found)
-    message = (
-        f"X takes one cashtag a post from apps, and this has {len(found)} ({listed}): keep one."
-    )
+    message = _(
+        "X takes one cashtag a post from apps, and this has {count} ({listed}): keep one."
+    ).format(count=len(found), listed=listed)
     return [Finding(kind="cashtags", excerpt=listed, message=message)]
 
 
@@ -104,23 +105,33 @@ def _banned_findings(text: str, banned: Iterable[str]) -> list[Finding]:
     word = find_word(text, banned)
     if word is None:
         return []
-    message = f"“{word}” is on the banned-word list; reword the reply."
+    message = _("“{word}” is on the banned-word list; reword the reply.").format(word=word)
     return [Finding(kind="banned_word", excerpt=word, message=message)]
 
 
 def _empty() -> Finding:
-    return Finding(kind="empty", excerpt="", message="The reply is empty; write something first.")
+    return Finding(
+        kind="empty", excerpt="", message=_("The reply is empty; write something first.")
+    )
 
 
 # -- personal data --------------------------------------------------------------
 
-_KIND_NAMES = {
-    "phone": "a phone number",
-    "email": "an e-mail address",
-    "card": "a payment-card number",
-    "rrn": "a resident registration number",
-    "account_number": "a bank account number",
+_LOOKS_LIKE = {
+    "phone": N_("This looks like a phone number ({excerpt}); take it out of the public reply."),
+    "email": N_("This looks like an e-mail address ({excerpt}); take it out of the public reply."),
+    "card": N_(
+        "This looks like a payment-card number ({excerpt}); take it out of the public reply."
+    ),
+    "rrn": N_(
+        "This looks like a resident registration number ({excerpt}); take it out of the "
+        "public reply."
+    ),
+    "account_number": N_(
+        "This looks like a bank account number ({excerpt}); take it out of the public reply."
+    ),
 }
+"""Why each kind of personal data stops a public reply, its masked excerpt shown."""
 
 _EMAIL = re.compile(
     r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@"
@@ -287,9 +298,7 @@ def _personal(kind: str, excerpt: str) -> Finding:
     return Finding(
         kind=kind,
         excerpt=masked,
-        message=(
-            f"This looks like {_KIND_NAMES[kind]} ({masked}); take it out of the public reply."
-        ),
+        message=_(_LOOKS_LIKE[kind]).format(excerpt=masked),
     )
 
 

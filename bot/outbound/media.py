@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from bot.errors import RoostError, SlackError, SlackUnavailable
+from bot.i18n import N_, _
 from bot.x.client import XClient
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ DOWNLOAD_TIMEOUT = (5.0, 60.0)
 
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
 
-ACCEPTED = "JPEG, PNG, GIF or WebP images, or one MP4 or MOV video"
+ACCEPTED = N_("JPEG, PNG, GIF or WebP images, or one MP4 or MOV video")
 
 
 def limit_for(mime: str) -> int | None:
@@ -72,16 +73,23 @@ def check_files(files: list[dict[str, Any]]) -> list[str]:
         mime = str(file.get("mimetype") or "")
         limit = limit_for(mime)
         if limit is None:
-            kind = file.get("filetype") or mime or "unknown type"
-            problems.append(f"{name} ({kind}) is not a type X takes: attach {ACCEPTED}.")
+            kind = file.get("filetype") or mime or _("unknown type")
+            problems.append(
+                _("{name} ({kind}) is not a type X takes: attach {accepted}.").format(
+                    name=name, kind=kind, accepted=_(ACCEPTED)
+                )
+            )
             continue
         size = int(file.get("size") or 0)
         if size > limit:
-            what = (
-                "a GIF" if mime == "image/gif" else "a video" if mime in VIDEO_TYPES else "an image"
-            )
+            if mime == "image/gif":
+                too_big = _("{name} is {size}; X takes a GIF of up to {limit}.")
+            elif mime in VIDEO_TYPES:
+                too_big = _("{name} is {size}; X takes a video of up to {limit}.")
+            else:
+                too_big = _("{name} is {size}; X takes an image of up to {limit}.")
             problems.append(
-                f"{name} is {human_size(size)}; X takes {what} of up to {human_size(limit)}."
+                too_big.format(name=name, size=human_size(size), limit=human_size(limit))
             )
         if mime in VIDEO_TYPES:
             videos += 1
@@ -89,15 +97,20 @@ def check_files(files: list[dict[str, Any]]) -> list[str]:
             images += 1
     if videos and images:
         problems.append(
-            "A post can carry one video or up to 4 images, not both: remove the video or "
-            "the images."
+            _(
+                "A post can carry one video or up to 4 images, not both: remove the video or "
+                "the images."
+            )
         )
     elif videos > 1:
-        problems.append(f"A post can carry one video; {videos} are attached.")
+        problems.append(
+            _("A post can carry one video; {videos} are attached.").format(videos=videos)
+        )
     if images > MAX_IMAGES:
         problems.append(
-            f"A post can carry up to {MAX_IMAGES} images; {images} are attached. "
-            f"Remove {images - MAX_IMAGES}."
+            _(
+                "A post can carry up to {most} images; {images} are attached. Remove {extra}."
+            ).format(most=MAX_IMAGES, images=images, extra=images - MAX_IMAGES)
         )
     return problems
 
@@ -112,10 +125,14 @@ def download(rt: Runtime, file: dict[str, Any]) -> bytes:
     mime = str(file.get("mimetype") or "")
     limit = limit_for(mime)
     if limit is None:
-        raise RoostError(f"{name} is not a type X takes: attach {ACCEPTED}.")
+        raise RoostError(
+            _("{name} is not a type X takes: attach {accepted}.").format(
+                name=name, accepted=_(ACCEPTED)
+            )
+        )
     url = file.get("url_private_download") or file.get("url_private")
     if not url:
-        raise SlackError(f"Slack gave no address for {name}: attach it again.")
+        raise SlackError(_("Slack gave no address for {name}: attach it again.").format(name=name))
     token = rt.settings.slack_bot_token
     headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
     try:
@@ -124,7 +141,9 @@ def download(rt: Runtime, file: dict[str, Any]) -> bytes:
             return _read_up_to(answer.iter_content(DOWNLOAD_CHUNK_BYTES), limit, name)
     except requests.RequestException as exc:
         raise SlackUnavailable(
-            f"Slack could not be reached to fetch {name} ({type(exc).__name__}). Try again."
+            _("Slack could not be reached to fetch {name} ({error}). Try again.").format(
+                name=name, error=type(exc).__name__
+            )
         ) from None
 
 
@@ -142,7 +161,15 @@ def upload_to_x(
         return client.upload_image(data, mime)
     if mime in VIDEO_TYPES:
         return client.upload_video(data, mime, poll=poll)
-    raise RoostError(f"X does not take {mime or 'this type of'} files: attach {ACCEPTED}.")
+    if mime:
+        refused = _("X does not take {mime} files: attach {accepted}.").format(
+            mime=mime, accepted=_(ACCEPTED)
+        )
+    else:
+        refused = _("X does not take this type of files: attach {accepted}.").format(
+            accepted=_(ACCEPTED)
+        )
+    raise RoostError(refused)
 
 
 def human_size(size: int) -> str:
@@ -151,22 +178,31 @@ def human_size(size: int) -> str:
         return f"{size / MB:.1f}".removesuffix(".0") + " MB"
     if size >= 1024:
         return f"{size / 1024:.0f} KB"
-    return f"{size} bytes"
+    return _("{size} bytes").format(size=size)
 
 
 def _name(file: dict[str, Any]) -> str:
-    return f"“{file.get('name') or file.get('title') or file.get('id') or 'the file'}”"
+    named = file.get("name") or file.get("title") or file.get("id")
+    return f"“{named}”" if named else _("“the file”")
 
 
 def _check_answer(answer: requests.Response, name: str, mime: str) -> None:
     """Raise unless Slack answered with the file itself."""
     if answer.status_code in (404, 410):
-        raise SlackError(f"{name} is gone from Slack (deleted?): attach it again.")
+        raise SlackError(
+            _("{name} is gone from Slack (deleted?): attach it again.").format(name=name)
+        )
     if answer.status_code >= 500:
-        raise SlackUnavailable(f"Slack is failing ({answer.status_code}) to serve {name}.")
+        raise SlackUnavailable(
+            _("Slack is failing ({status}) to serve {name}.").format(
+                status=answer.status_code, name=name
+            )
+        )
     refused = SlackError(
-        f"Slack refused Roost the file {name}: the app needs the files:read scope. "
-        "Ask a workspace admin to reinstall Roost, then attach it again."
+        _(
+            "Slack refused Roost the file {name}: the app needs the files:read scope. Ask a "
+            "workspace admin to reinstall Roost, then attach it again."
+        ).format(name=name)
     )
     if answer.status_code != 200:
         raise refused
@@ -182,6 +218,8 @@ def _read_up_to(chunks: Iterator[bytes], limit: int, name: str) -> bytes:
         data += chunk
         if len(data) > limit:
             raise SlackError(
-                f"{name} is over {human_size(limit)}, more than X takes: attach a smaller one."
+                _("{name} is over {limit}, more than X takes: attach a smaller one.").format(
+                    name=name, limit=human_size(limit)
+                )
             )
     return bytes(data)

@@ -15,6 +15,7 @@ import secrets
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from bot.i18n import _
 from bot.outbound.guards import Finding
 from bot.slack.blocks import context, quote, section
 from bot.slack.mrkdwn import escape, escape_within
@@ -99,17 +100,30 @@ def reply_view(
     draft: Draft, around: ComposeContext, *, initial: str | None = None
 ) -> dict[str, Any]:
     """The first step: the text box, prefilled with `@author ` for a reply."""
-    author = f"@{around.author_username}" if around.author_username else "the author"
+    handle = escape(around.handle)
+    author = escape(f"@{around.author_username}") if around.author_username else None
     if draft.kind == "reply":
-        title, doing = (
-            "Reply",
-            f"Replying publicly as *@{escape(around.handle)}* to {escape(author)}",
-        )
+        title, label = _("Reply"), _("Your reply")
+        if author:
+            doing = _("Replying publicly as *@{handle}* to {author}").format(
+                handle=handle, author=author
+            )
+        else:
+            doing = _("Replying publicly as *@{handle}* to the author").format(handle=handle)
         prefill = f"@{around.author_username} " if around.author_username else ""
     else:
-        title, doing = "DM", f"Sending a DM as *@{escape(around.handle)}* to {escape(author)}"
+        title, label = _("DM"), _("Your dm")
+        if author:
+            doing = _("Sending a DM as *@{handle}* to {author}").format(
+                handle=handle, author=author
+            )
+        else:
+            doing = _("Sending a DM as *@{handle}* to the author").format(handle=handle)
         prefill = ""
-    signed = f"signed *{escape(around.cotag)}*" if around.cotag else "no CoTag"
+    if around.cotag:
+        signed = _("signed *{cotag}*").format(cotag=escape(around.cotag))
+    else:
+        signed = _("no CoTag")
     shown, cut = escape_within(around.mention_text, QUOTE_LIMIT)
     blocks: list[dict[str, Any]] = [
         context(f"{doing} · {signed}"),
@@ -118,7 +132,7 @@ def reply_view(
         {
             "type": "input",
             "block_id": text_block(draft),
-            "label": {"type": "plain_text", "text": "Your " + title.lower()},
+            "label": {"type": "plain_text", "text": label},
             "element": {
                 "type": "plain_text_input",
                 "action_id": TEXT_INPUT,
@@ -134,13 +148,13 @@ def reply_view(
                 "type": "input",
                 "block_id": AS_DM_BLOCK,
                 "optional": True,
-                "label": {"type": "plain_text", "text": "Private?"},
+                "label": {"type": "plain_text", "text": _("Private?")},
                 "element": {
                     "type": "checkboxes",
                     "action_id": AS_DM_INPUT,
                     "options": [
                         {
-                            "text": {"type": "plain_text", "text": "Send as a DM instead"},
+                            "text": {"type": "plain_text", "text": _("Send as a DM instead")},
                             "value": "dm",
                         }
                     ],
@@ -148,8 +162,8 @@ def reply_view(
             }
         )
     if around.needs_approval:
-        blocks.append(context(":hourglass: An owner approves this before it goes out."))
-    return _modal(REPLY_COMPOSE_CALLBACK, title, "Preview", draft, blocks)
+        blocks.append(context(_(":hourglass: An owner approves this before it goes out.")))
+    return _modal(REPLY_COMPOSE_CALLBACK, title, _("Preview"), draft, blocks)
 
 
 def _saved_select(draft: Draft, around: ComposeContext) -> list[dict[str, Any]]:
@@ -163,7 +177,7 @@ def _saved_select(draft: Draft, around: ComposeContext) -> list[dict[str, Any]]:
     select: dict[str, Any] = {
         "type": "static_select",
         "action_id": SAVED_ACTION,
-        "placeholder": {"type": "plain_text", "text": "Start from a saved reply…"},
+        "placeholder": {"type": "plain_text", "text": _("Start from a saved reply…")},
         "options": options,
     }
     chosen = [o for o in options if o["value"] == str(draft.saved)]
@@ -173,7 +187,7 @@ def _saved_select(draft: Draft, around: ComposeContext) -> list[dict[str, Any]]:
         {
             "type": "section",
             "block_id": SAVED_BLOCK,
-            "text": {"type": "mrkdwn", "text": "Saved replies"},
+            "text": {"type": "mrkdwn", "text": _("Saved replies")},
             "accessory": select,
         }
     ]
@@ -183,31 +197,34 @@ def preview_view(
     draft: Draft, handle: str, measured: Measured, warnings: list[str], *, needs_approval: bool
 ) -> dict[str, Any]:
     """The second step: exactly what X will get, its length as X counts it, any warning."""
-    where = "publicly, as a reply" if draft.kind == "reply" else "as a DM"
-    body, _ = escape_within(measured.text, 2900)
+    if draft.kind == "reply":
+        goes = _("This goes out publicly, as a reply from *@{handle}*:")
+    else:
+        goes = _("This goes out as a DM from *@{handle}*:")
+    body = escape_within(measured.text, 2900)[0]
     blocks: list[dict[str, Any]] = [
-        section(f"This goes out {where} from *@{escape(handle)}*:"),
+        section(goes.format(handle=escape(handle))),
         section(quote(body)),
-        context("Length as X counts it: " + describe_length(measured)),
+        context(_("Length as X counts it: {length}").format(length=describe_length(measured))),
     ]
     blocks.extend(context(":warning: " + warning) for warning in warnings)
     if needs_approval:
-        blocks.append(context(":hourglass: It goes to an owner for approval first."))
-    submit = (
-        "Send for approval" if needs_approval else ("Publish" if draft.kind == "reply" else "Send")
-    )
-    view = _modal(REPLY_PUBLISH_CALLBACK, "Preview", submit, draft, blocks)
-    view["close"] = {"type": "plain_text", "text": "Back"}
+        blocks.append(context(_(":hourglass: It goes to an owner for approval first.")))
+        submit = _("Send for approval")
+    else:
+        submit = _("Publish") if draft.kind == "reply" else _("Send")
+    view = _modal(REPLY_PUBLISH_CALLBACK, _("Preview"), submit, draft, blocks)
+    view["close"] = {"type": "plain_text", "text": _("Back")}
     return view
 
 
 def problem_view(draft: Draft, problems: list[str]) -> dict[str, Any]:
     """What replaces the preview when publishing is refused: why, and nothing sent."""
-    blocks = [section(":no_entry: Nothing was sent.")]
+    blocks = [section(_(":no_entry: Nothing was sent."))]
     blocks.extend(section(escape(problem)) for problem in problems)
-    view = _modal(REPLY_PUBLISH_CALLBACK, "Not sent", "Publish", draft, blocks)
+    view = _modal(REPLY_PUBLISH_CALLBACK, _("Not sent"), _("Publish"), draft, blocks)
     del view["submit"]
-    view["close"] = {"type": "plain_text", "text": "Back"}
+    view["close"] = {"type": "plain_text", "text": _("Back")}
     return view
 
 
@@ -218,7 +235,9 @@ def input_errors(
     problems = [finding.message for finding in findings]
     if measured is not None and not measured.fits:
         problems.append(
-            f"Too long: {describe_length(measured)}. Shorten it by {measured.overflow}."
+            _("Too long: {length}. Shorten it by {overflow}.").format(
+                length=describe_length(measured), overflow=measured.overflow
+            )
         )
     return {block: " ".join(problems)[:1900]} if problems else {}
 
@@ -240,7 +259,7 @@ def _modal(
         "callback_id": callback_id,
         "title": {"type": "plain_text", "text": title},
         "submit": {"type": "plain_text", "text": submit},
-        "close": {"type": "plain_text", "text": "Cancel"},
+        "close": {"type": "plain_text", "text": _("Cancel")},
         "private_metadata": draft.dump(),
         "blocks": blocks,
     }

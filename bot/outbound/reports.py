@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot import runtime
 from bot.errors import SlackError, SlackRateLimited
+from bot.i18n import _, speaking
 from bot.inbox.cards import ACTION_CHECK, ACTION_RETRY, activity_line, tweet_url
 from bot.inbox.delivery import card_item, card_thread, refresh_card
 from bot.runtime import Runtime
@@ -23,6 +24,7 @@ from bot.slack.blocks import button, confirm, quote, section
 from bot.slack.client import send_dm, translate_errors
 from bot.slack.mrkdwn import escape, escape_within
 from bot.slack.pace import waiting, without_waiting
+from bot.team.language import as_person, in_channel
 from storage import outbound as rows
 from storage.models import Account, Member, Outbound
 from storage.posts import parts_count, rows_of
@@ -86,28 +88,31 @@ def _report(rt: Runtime, outbound_id: int) -> None:
         return
     if mention_id is None:
         return
-    with waiting():  # a card left showing "Open" would never be refreshed again
-        refresh_card(rt, mention_id)
     thread = card_thread(rt, mention_id)
-    if thread is None:
-        return
-    with rt.sessions.begin() as session:
-        claimed = rows.claim_log(session, outbound_id, rt.clock())
-        text = log_text(session, claimed) if claimed else None
-    if text is None:
-        if row.status in ("unknown", "awaiting_approval"):
-            _post_in_thread(rt, thread, _log_line(rt, outbound_id))
-        return
-    try:
-        _post_in_thread(rt, thread, text)
-    except BaseException:
+    # The card and its thread speak the language of the channel the card is in.
+    with in_channel(rt, thread[0] if thread else None):
+        with waiting():  # a card left showing "Open" would never be refreshed again
+            refresh_card(rt, mention_id)
+        if thread is None:
+            return
         with rt.sessions.begin() as session:
-            rows.unclaim_log(session, outbound_id)
-        raise
+            claimed = rows.claim_log(session, outbound_id, rt.clock())
+            text = log_text(session, claimed) if claimed else None
+        if text is None:
+            if row.status in ("unknown", "awaiting_approval"):
+                _post_in_thread(rt, thread, _log_line(rt, outbound_id))
+            return
+        try:
+            _post_in_thread(rt, thread, text)
+        except BaseException:
+            with rt.sessions.begin() as session:
+                rows.unclaim_log(session, outbound_id)
+            raise
 
 
 def report_post(rt: Runtime, outbound_id: int) -> None:
-    """Tell the account's channel and the author, once, how this row ended."""
+    """Tell the account's channel and the author, once, how this row ended: each in their
+    own language."""
     with rt.sessions.begin() as session:
         row = session.get_one(Outbound, outbound_id)
         if row.status == "sent" and row.part + 1 < parts_count(session, row):
@@ -119,61 +124,90 @@ def report_post(rt: Runtime, outbound_id: int) -> None:
         account = session.get_one(Account, row.account_id)
         author = session.get(Member, row.actor_id) if row.actor_id else None
         siblings = [r for r in rows_of(session, row.post_id or 0) if r.account_id == row.account_id]
-        text, blocks = _message(row, account.handle, author.user_id if author else None, siblings)
-        channel = account.channel_id
+        handle, channel = account.handle, account.channel_id
+        user = author.user_id if author else None
     try:
-        with translate_errors(channel):
-            rt.slack.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False)
+        with in_channel(rt, channel):
+            text, blocks = _message(row, handle, user, siblings)
+            with translate_errors(channel):
+                rt.slack.chat_postMessage(
+                    channel=channel, text=text, blocks=blocks, unfurl_links=False
+                )
     except SlackError:
         with rt.sessions.begin() as session:
             rows.unclaim_log(session, outbound_id)
         raise
-    if author is not None:
-        send_dm(rt.slack, author.user_id, text)
+    if user is not None:
+        with speaking(as_person(rt, user)):
+            send_dm(rt.slack, user, _message(row, handle, user, siblings)[0])
 
 
 def _message(
     row: Outbound, handle: str, author: str | None, siblings: list[Outbound]
 ) -> tuple[str, list[dict[str, Any]]]:
-    who = f"<@{author}>" if author else "Someone"
     at = f"@{escape(handle)}"
     first = next((r for r in siblings if r.part == 0), row)
     link = tweet_url(int(first.x_id), handle) if first.x_id else None
     if row.status == "sent":
-        text = f":white_check_mark: {who} posted as {at}"
+        if author:
+            text = _(":white_check_mark: <@{user}> posted as {handle}").format(
+                user=author, handle=at
+            )
+        else:
+            text = _(":white_check_mark: Someone posted as {handle}").format(handle=at)
         if len(siblings) > 1:
-            text += f", a thread of {len(siblings)} parts"
+            text += ", " + _("a thread of {parts} parts").format(parts=len(siblings))
         late = first.sent_at - first.run_at if first.sent_at and first.run_at else None
         if late is not None and late > LATE_AFTER:
-            text += f", late by {_span(late)} (Roost could not send it at its time)"
+            text += ", " + _("late by {span} (Roost could not send it at its time)").format(
+                span=_span(late)
+            )
         if link:
-            text += f": <{link}|View on X>"
+            text += ": " + _("<{link}|View on X>").format(link=link)
         return text, [section(text)]
     quoted, cut = escape_within(row.text, 500)
-    where = f"part {row.part + 1} of {len(siblings)}" if len(siblings) > 1 else "the post"
+    if len(siblings) > 1:
+        where = _("part {part} of {parts}").format(part=row.part + 1, parts=len(siblings))
+    else:
+        where = _("the post")
     up = (
-        f" Parts 1–{row.part} are up (<{link}|the thread>); resume continues from here."
+        " "
+        + _("Parts 1–{last} are up (<{link}|the thread>); resume continues from here.").format(
+            last=row.part, link=link
+        )
         if row.part and link
         else ""
     )
     if row.status == "unknown":
-        text = (
-            f":grey_question: {who}'s post as {at}: unknown whether X took {where}. "
-            f"{escape(row.error or '')} Check, and retry only if it is missing."
-        )
+        if author:
+            unknown = _(
+                ":grey_question: <@{user}>'s post as {handle}: unknown whether X took {where}. "
+                "{error} Check, and retry only if it is missing."
+            )
+        else:
+            unknown = _(
+                ":grey_question: Someone's post as {handle}: unknown whether X took {where}. "
+                "{error} Check, and retry only if it is missing."
+            )
+        text = unknown.format(user=author, handle=at, where=where, error=escape(row.error or ""))
         buttons = [
-            button("Check again", ACTION_CHECK, str(row.id)),
+            button(_("Check again"), ACTION_CHECK, str(row.id)),
             button(
-                "Retry",
+                _("Retry"),
                 ACTION_RETRY,
                 str(row.id),
                 style="danger",
-                confirm=confirm("Send it again?", "Only if it is not on X.", "Send again"),
+                confirm=confirm(_("Send it again?"), _("Only if it is not on X."), _("Send again")),
             ),
         ]
     else:
-        text = f":x: {who}'s post as {at} failed at {where}: {escape(row.error or 'unknown')}.{up}"
-        buttons = [button("Resume" if row.part else "Retry", ACTION_RETRY, str(row.id))]
+        if author:
+            failed = _(":x: <@{user}>'s post as {handle} failed at {where}: {error}.")
+        else:
+            failed = _(":x: Someone's post as {handle} failed at {where}: {error}.")
+        error = escape(row.error or _("unknown"))
+        text = failed.format(user=author, handle=at, where=where, error=error) + up
+        buttons = [button(_("Resume") if row.part else _("Retry"), ACTION_RETRY, str(row.id))]
     text += f"\n> {quoted}{'…' if cut else ''}"
     blocks = [
         section(text),
@@ -185,12 +219,13 @@ def _message(
 def _span(span: timedelta) -> str:
     minutes = int(span.total_seconds() // 60)
     if minutes < 60:
-        return f"{max(minutes, 1)} min"
-    return f"{minutes // 60} h {minutes % 60} min"
+        return _("{minutes} min").format(minutes=max(minutes, 1))
+    return _("{hours} h {minutes} min").format(hours=minutes // 60, minutes=minutes % 60)
 
 
 def note(rt: Runtime, outbound_id: int, text: str) -> None:
-    """A passing note in the card's thread (a rate-limit wait); lost notes are harmless."""
+    """A passing note in the card's thread (a rate-limit wait); lost notes are harmless.
+    `text` is said in the card's channel's language (the caller's `in_channel`)."""
     with rt.sessions() as session:
         mention_id = session.get_one(Outbound, outbound_id).mention_id
     thread = card_thread(rt, mention_id) if mention_id is not None else None

@@ -19,6 +19,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.errors import Refused
+from bot.i18n import N_, _
 from bot.runtime import Runtime
 from bot.slack.mrkdwn import escape, escape_within
 from bot.team.admin import require_manager_of
@@ -29,9 +30,9 @@ from storage.events import record_event
 from storage.models import Account, Outbound, SavedReply
 
 PLACEHOLDERS = {
-    "name": "the author's name",
-    "handle": "the author's @handle",
-    "agent": "your name",
+    "name": N_("the author's name"),
+    "handle": N_("the author's @handle"),
+    "agent": N_("your name"),
 }
 LONGEST = {"name": "x" * 50, "handle": "@" + "x" * 15, "agent": "x" * 32}
 """What each placeholder can grow to: X's longest name and @handle, a long Slack name."""
@@ -45,7 +46,7 @@ TEXT_LIMIT = 2_000
 OFFERED = 100
 """Saved replies a modal's select offers: Slack's limit for one."""
 
-USAGE = (
+USAGE = N_(
     '`/roost replies` lists the saved replies; `/roost replies add [@account] "Name" text` '
     'adds one (for every account without @account), `/roost replies edit [@account] "Name" '
     'text` changes it and `/roost replies retire [@account] "Name"` retires it. The text '
@@ -74,14 +75,20 @@ def problems_with(text: str) -> list[str]:
     """What is wrong with a saved reply's text, in words a person can act on."""
     problems = []
     if not text.strip():
-        problems.append("Give the reply's text after its name.")
+        problems.append(_("Give the reply's text after its name."))
     unknown = sorted({m.group(1) for m in _FIELD.finditer(text)} - set(PLACEHOLDERS))
     if unknown:
-        known = ", ".join(f"{{{p}}} ({what})" for p, what in PLACEHOLDERS.items())
+        known = ", ".join(f"{{{p}}} ({_(what)})" for p, what in PLACEHOLDERS.items())
         shown = ", ".join(f"{{{escape(u)}}}" for u in unknown)
-        problems.append(f"Roost cannot fill {shown}: it knows {known}.")
+        problems.append(
+            _("Roost cannot fill {shown}: it knows {known}.").format(shown=shown, known=known)
+        )
     if len(text) > TEXT_LIMIT:
-        problems.append(f"It is {len(text):,} characters; keep it under {TEXT_LIMIT:,}.")
+        problems.append(
+            _("It is {length:,} characters; keep it under {most:,}.").format(
+                length=len(text), most=TEXT_LIMIT
+            )
+        )
     return problems
 
 
@@ -90,10 +97,10 @@ def too_long_to_post(text: str) -> str | None:
     longest = measure(fill(text, Filled(**LONGEST)), None)
     if longest.fits:
         return None
-    return (
-        f"Filled with the longest names it is {longest.length}/{longest.limit} as X counts: "
-        "it can go as a DM, but a public reply needs it shortened in the modal."
-    )
+    return _(
+        "Filled with the longest names it is {length}/{limit} as X counts: it can go as a DM, "
+        "but a public reply needs it shortened in the modal."
+    ).format(length=longest.length, limit=longest.limit)
 
 
 def uses(since: datetime | None = None) -> Any:
@@ -140,21 +147,21 @@ def usable(session: Session, team_id: str, account_id: int, saved_id: int) -> Sa
         or saved.retired_at is not None
         or saved.account_id not in (None, account_id)
     ):
-        raise Refused("That saved reply was retired or is not this account's: pick another.")
+        raise Refused(_("That saved reply was retired or is not this account's: pick another."))
     return saved
 
 
 def replies_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
     """`/roost replies [add | edit | retire] ...`: see USAGE."""
-    word, _, rest = text.strip().partition(" ")
+    word, rest = text.strip().partition(" ")[::2]
     if not word:
         return _listed(rt, who), None
     if word.lower() not in ("add", "edit", "retire"):
-        raise ValueError(USAGE)
+        raise ValueError(_(USAGE))
     account, name, body = _parse(rt, rest)
     _may_manage(rt, who, account)
     now = rt.clock()
-    where = f"*@{account.handle}*" if account else "every account"
+    where = f"*@{account.handle}*" if account else _("every account")
     with rt.sessions.begin() as session:
         existing = session.scalar(
             select(SavedReply).where(
@@ -168,18 +175,24 @@ def replies_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
         )
         if word.lower() == "retire":
             if existing is None:
-                return f"{where} has no saved reply “{escape(name)}”.", None
+                return _("{where} has no saved reply “{name}”.").format(
+                    where=where, name=escape(name)
+                ), None
             existing.retired_at = now
             _audit(session, who, account, "saved_reply.retired", name, now)
-            return f"Retired the saved reply “{escape(name)}” of {where}.", None
+            return _("Retired the saved reply “{name}” of {where}.").format(
+                name=escape(name), where=where
+            ), None
         problems = problems_with(body)
         if problems:
             return " ".join(problems), None
         if word.lower() == "add":
             if existing is not None:
                 return (
-                    f"{where} has a saved reply “{escape(name)}” already: "
-                    "`/roost replies edit` changes it.",
+                    _(
+                        "{where} has a saved reply “{name}” already: `/roost replies edit` "
+                        "changes it."
+                    ).format(where=where, name=escape(name)),
                     None,
                 )
             session.add(
@@ -195,15 +208,21 @@ def replies_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
             )
         else:
             if existing is None:
-                return f"{where} has no saved reply “{escape(name)}” to edit.", None
+                return _("{where} has no saved reply “{name}” to edit.").format(
+                    where=where, name=escape(name)
+                ), None
             existing.text, existing.updated_at = body, now
         kind = f"saved_reply.{'added' if word.lower() == 'add' else 'edited'}"
         _audit(session, who, account, kind, name, now)
     note = too_long_to_post(body)
-    done = "Saved" if word.lower() == "add" else "Changed"
+    if word.lower() == "add":
+        done = _("Saved “{name}” for {where}:")
+    else:
+        done = _("Changed “{name}” for {where}:")
     quoted, cut = escape_within(body, 500)
     return (
-        f"{done} “{escape(name)}” for {where}:\n>{quoted}{'…' if cut else ''}"
+        done.format(name=escape(name), where=where)
+        + f"\n>{quoted}{'…' if cut else ''}"
         + (f"\n:warning: {note}" if note else ""),
         None,
     )
@@ -214,22 +233,27 @@ def _parse(rt: Runtime, rest: str) -> tuple[Account | None, str, str]:
     rest = rest.strip()
     account = None
     if rest.startswith("@"):
-        handle, _, rest = rest.partition(" ")
+        handle, rest = rest.partition(" ")[::2]
         with rt.sessions() as session:
             account = account_by_handle(session, handle)
         if account is None:
-            raise Refused(f"There is no account {escape(handle)} in Roost: `/roost accounts`.")
+            raise Refused(
+                _("There is no account {handle} in Roost: `/roost accounts`.").format(
+                    handle=escape(handle)
+                )
+            )
         rest = rest.strip()
     if rest.startswith(('"', "“")):
         closing = rest.find("”" if rest[0] == "“" else '"', 1)
         if closing < 0:
-            raise ValueError(f"The name's quote is not closed. {USAGE}")
+            raise ValueError(_("The name's quote is not closed.") + " " + _(USAGE))
         name, body = rest[1:closing], rest[closing + 1 :]
     else:
-        name, _, body = rest.partition(" ")
+        name, body = rest.partition(" ")[::2]
     name = name.strip()
     if not name or len(name) > NAME_LIMIT:
-        raise ValueError(f"A saved reply's name is 1 to {NAME_LIMIT} characters. {USAGE}")
+        limit = _("A saved reply's name is 1 to {most} characters.").format(most=NAME_LIMIT)
+        raise ValueError(f"{limit} {_(USAGE)}")
     return account, name, body.strip()
 
 
@@ -238,8 +262,10 @@ def _may_manage(rt: Runtime, who: Who, account: Account | None) -> None:
         require_manager_of(rt, who, account.id)
     elif not is_admin(rt, who.user_id):
         raise Refused(
-            "Only an admin adds, edits or retires the saved replies for every account; an "
-            "account's owners manage its own (`/roost replies add @account ...`)."
+            _(
+                "Only an admin adds, edits or retires the saved replies for every account; an "
+                "account's owners manage its own (`/roost replies add @account ...`)."
+            )
         )
 
 
@@ -271,11 +297,15 @@ def _listed(rt: Runtime, who: Who) -> str:
             session.execute(select(used.c.saved_reply_id, used.c.uses)).all()
         )
     if not found:
-        return f"No saved replies yet. {USAGE}"
-    lines = ["*Saved replies* (the reply and DM windows offer them):"]
+        return _("No saved replies yet.") + " " + _(USAGE)
+    lines = [_("*Saved replies* (the reply and DM windows offer them):")]
     for saved in found:
-        where = f"@{handles[saved.account_id]}" if saved.account_id else "every account"
+        where = f"@{handles[saved.account_id]}" if saved.account_id else _("every account")
         quoted, cut = escape_within(saved.text, 120)
         times = int(counts.get(saved.id, 0))
-        lines.append(f"• *{escape(saved.name)}* ({where}, used {times:,}×): {quoted}{'…' * cut}")
+        lines.append(
+            _("• *{name}* ({where}, used {times:,}×): {text}").format(
+                name=escape(saved.name), where=where, times=times, text=quoted + "…" * cut
+            )
+        )
     return "\n".join(lines)

@@ -32,6 +32,7 @@ from bot.errors import (
     XRateLimited,
     XUnavailable,
 )
+from bot.i18n import _
 from bot.inbox.cards import tweet_url
 from bot.inbox.sla import cancel_reminder
 from bot.outbound.media import download, upload_to_x
@@ -39,6 +40,7 @@ from bot.outbound.reports import note, report
 from bot.runtime import Runtime
 from bot.team.budget import budget_of
 from bot.team.credentials import x_client
+from bot.team.language import in_channel
 from bot.worker import current_worker, worker_alive
 from bot.x.client import RECENT_POSTS_PAGES, XClient
 from bot.x.meter import Meter
@@ -79,7 +81,7 @@ CHECK_WORST_CASE = {"read:post": 100, "read:user": 100}
 """What the cheapest look for a lost send can cost: a page of the account's posts, or of a
 post's retweeters."""
 
-_LIMITED_KIND = {
+_LIMITED_KIND = {  # not spoken: the names X's limit notes match (bot.surge.batches.XLimit)
     "reply": "posts and replies",
     "post": "posts and replies",
     "dm": "DMs",
@@ -109,7 +111,7 @@ def enqueue_send(queue: Queue, outbound_id: int, *, at: datetime | None = None) 
     options: dict[str, Any] = {
         "job_timeout": JOB_TIMEOUT,
         "result_ttl": 0,
-        "description": f"send outbound {outbound_id}",
+        "description": f"send outbound {outbound_id}",  # not spoken: RQ's job description
     }
     if at is None:
         queue.enqueue(send_outbound, outbound_id, **options)
@@ -126,8 +128,29 @@ def enqueue_reconcile(queue: Queue, outbound_id: int, *, at: datetime | None = N
 
 
 def send_outbound(outbound_id: int) -> str:
-    """RQ job: make the row's one call to X, settle the row, show the result in Slack."""
+    """RQ job: make the row's one call to X, settle the row, show the result in Slack.
+
+    What it says (the row's error, a note in the card's thread) is said in the language of
+    the channel that shows the row. The return value is the job's result, for the log."""
     rt = runtime.current()
+    with in_channel(rt, _shown_in(rt, outbound_id)):
+        return _send(rt, outbound_id)
+
+
+def _shown_in(rt: Runtime, outbound_id: int) -> str | None:
+    """The channel that shows the row: its mention's card's, or its account's."""
+    with rt.sessions() as session:
+        row = session.get(Outbound, outbound_id)
+        if row is None:
+            return None
+        mention = session.get(Mention, row.mention_id) if row.mention_id is not None else None
+        if mention is not None and mention.slack_channel:
+            return mention.slack_channel
+        account = session.get(Account, row.account_id)
+        return account.channel_id if account is not None else None
+
+
+def _send(rt: Runtime, outbound_id: int) -> str:
     with rt.sessions.begin() as session:
         waiting = _waiting_for_earlier_part(session, outbound_id)
         if waiting is not None:
@@ -143,7 +166,7 @@ def send_outbound(outbound_id: int) -> str:
         if early > EARLY_WAIT:
             # Queued well before its time (an edit, a clock): back on the schedule.
             enqueue_send(rt.team_queue, outbound_id, at=rt.clock() + early)
-            return "not due yet"
+            return "not due yet"  # not spoken: the job's result
         time.sleep(early.total_seconds())
     if needs_media:
         waited = _upload_media(rt, outbound_id)
@@ -153,7 +176,7 @@ def send_outbound(outbound_id: int) -> str:
         row = rows.claim_for_sending(session, outbound_id, rt.clock(), by=current_worker())
         if row is None:
             found = session.get(Outbound, outbound_id)
-            return f"not pending ({found.status if found else 'gone'})"
+            return f"not pending ({found.status if found else 'gone'})"  # not spoken: the result
         account = session.get_one(Account, row.account_id)
         mention = session.get(Mention, row.mention_id) if row.mention_id is not None else None
     client: XClient | None = None
@@ -172,8 +195,8 @@ def send_outbound(outbound_id: int) -> str:
                 session, account.id, f"{_LIMITED_KIND[row.kind]} ({exc.window})", exc.reset_at
             )
         enqueue_send(rt.team_queue, outbound_id, at=exc.reset_at)
-        note(rt, outbound_id, f":hourglass: {exc} It goes out then, once.")
-        return "rate limited"
+        note(rt, outbound_id, _(":hourglass: {error} It goes out then, once.").format(error=exc))
+        return "rate limited"  # not spoken: the job's result
     except XUnavailable as exc:
         return _unavailable(rt, row, exc)
     except XDuplicate as exc:
@@ -205,31 +228,36 @@ def send_outbound(outbound_id: int) -> str:
 
 
 def reconcile_outbound(outbound_id: int) -> str:
-    """RQ job: settle a row whose outcome is unknown by looking for it at X."""
+    """RQ job: settle a row whose outcome is unknown by looking for it at X (saying so in
+    the language of the channel that shows the row)."""
     rt = runtime.current()
+    with in_channel(rt, _shown_in(rt, outbound_id)):
+        return _reconcile_row(rt, outbound_id)
+
+
+def _reconcile_row(rt: Runtime, outbound_id: int) -> str:
     with rt.sessions() as session:
         row = session.get(Outbound, outbound_id)
         if row is None or row.status not in ("sending", "unknown"):
-            return "nothing to reconcile"
+            return "nothing to reconcile"  # not spoken: the job's result
         if row.status == "sending" and _still_sending(rt, row):
-            return "still sending"
+            return "still sending"  # not spoken: the job's result
         account = session.get_one(Account, row.account_id)
     interrupted = row.status == "sending"
-    reason = (
-        "The send was interrupted before X's answer was recorded."
-        if interrupted
-        else "Checked again."
-    )
+    if interrupted:
+        reason = _("The send was interrupted before X's answer was recorded.")
+    else:
+        reason = _("Checked again.")
     outcome = _reconcile(rt, row, account, x_client(rt, account), reason=reason)
     # Its worker is known to have died, so its call has ended: what X does not show was
     # not made, and goes again where X itself refuses a second copy.
     if outcome == "unknown" and interrupted and row.claimed_by and _may_send_again(row):
         with rt.sessions.begin() as session:
-            again = rows.send_again(session, outbound_id, error=f"{reason} Sent again.")
+            again = rows.send_again(session, outbound_id, error=reason + " " + _("Sent again."))
         if again is not None:
             logger.warning("outbound %s: interrupted, not at X; sending again", outbound_id)
             enqueue_send(rt.team_queue, outbound_id)
-            return "sending again"
+            return "sending again"  # not spoken: the job's result
     report(rt, outbound_id)
     return outcome
 
@@ -298,7 +326,7 @@ def _call(client: XClient, account: Account, row: Outbound, mention: Mention | N
     elif row.kind == "unretweet":
         client.unretweet(account.x_user_id, row.target_tweet_id)
     else:
-        raise ValueError(f"unknown outbound kind {row.kind!r}")
+        raise ValueError(f"unknown outbound kind {row.kind!r}")  # not spoken: a bug
     return None
 
 
@@ -318,7 +346,7 @@ def _waiting_for_earlier_part(session: Session, outbound_id: int) -> str | None:
         return None
     earlier = previous_part(session, row)
     if earlier is not None and earlier.status != "sent":
-        return f"waiting for part {row.part} of the thread ({earlier.status})"
+        return f"waiting for part {row.part} of the thread ({earlier.status})"  # not spoken
     return None
 
 
@@ -368,7 +396,7 @@ def _upload_media(rt: Runtime, outbound_id: int) -> str | None:
     trying again, and a long video processing never looks like an interrupted send.
     None when the media are up; otherwise what happened."""
     if not _claim_upload(rt, outbound_id):
-        return "media upload under way in another worker"
+        return "media upload under way in another worker"  # not spoken: the job's result
     with rt.sessions() as session:
         row = session.get_one(Outbound, outbound_id)
         account = session.get_one(Account, row.account_id)
@@ -382,9 +410,11 @@ def _upload_media(rt: Runtime, outbound_id: int) -> str | None:
         with rt.sessions.begin() as session:
             rows.set_media(session, outbound_id, None)
         enqueue_send(rt.team_queue, outbound_id, at=at)
-        return "media upload will be tried again"
+        return "media upload will be tried again"  # not spoken: the job's result
     except RoostError as exc:
-        _fail_pending(rt, outbound_id, f"The media could not go up to X: {exc}")
+        _fail_pending(
+            rt, outbound_id, _("The media could not go up to X: {error}").format(error=exc)
+        )
         return "failed"
     except BaseException:
         # Anything else (a bug, RQ's job timeout) ends the upload too: let go of the row,
@@ -432,7 +462,7 @@ def _author_may_not_post(session: Session, outbound_id: int) -> str | None:
         return None
     if role_on(session, row.actor_id, row.account_id) in ("owner", "agent"):
         return None
-    return "Its author no longer has a role that posts as this account, so it was not sent."
+    return _("Its author no longer has a role that posts as this account, so it was not sent.")
 
 
 def _fail_pending(rt: Runtime, outbound_id: int, error: str) -> None:
@@ -454,7 +484,8 @@ def _fail_pending(rt: Runtime, outbound_id: int, error: str) -> None:
 def _unavailable(rt: Runtime, row: Outbound, exc: XUnavailable) -> str:
     """X could not be reached, so nothing was sent: try again later, within reason."""
     if row.attempts >= MAX_UNAVAILABLE_ATTEMPTS:
-        _settle(rt, row.id, "failed", error=f"{exc} Gave up after {row.attempts} tries.")
+        gave_up = _("Gave up after {tries} tries.").format(tries=row.attempts)
+        _settle(rt, row.id, "failed", error=f"{exc} {gave_up}")
         report(rt, row.id)
         return "failed"
     delay = UNAVAILABLE_BACKOFF[min(row.attempts, len(UNAVAILABLE_BACKOFF)) - 1]
@@ -463,7 +494,7 @@ def _unavailable(rt: Runtime, row: Outbound, exc: XUnavailable) -> str:
         rows.back_to_pending(session, row.id, run_at=at, error=str(exc))
     enqueue_send(rt.team_queue, row.id, at=at)
     logger.warning("outbound %s: %s; trying again in %ss", row.id, exc, delay)
-    return "will retry"
+    return "will retry"  # not spoken: the job's result
 
 
 def _reconcile(
@@ -489,13 +520,13 @@ def _reconcile(
     if budget is not None and budget.refuses(CHECK_WORST_CASE):
         # Not even the cheapest look fits under the hard cap: a person checks instead.
         found, x_id = False, None
-        reason = f"{reason} X was not asked: {budget.why()}"
+        reason = reason + " " + _("X was not asked: {why}").format(why=budget.why())
     else:
         try:
             found, x_id = _find_at_x(client, account, row, claimed, replied_part, since, frugal)
         except XError as exc:
             found, x_id = False, None
-            reason = f"{reason} Checking X failed too ({exc})."
+            reason = reason + " " + _("Checking X failed too ({error}).").format(error=exc)
     if found:
         logger.info("outbound %s was sent after all (%s)", row.id, x_id)
         _settle(rt, row.id, "sent", x_id=x_id)
@@ -505,20 +536,17 @@ def _reconcile(
         )
         return "sent"
     if frugal:
-        reason += (
-            f" Only the cheapest check was made: @{account.handle}'s X budget for this month "
-            "is spent."
-        )
+        reason += " " + _(
+            "Only the cheapest check was made: @{handle}'s X budget for this month is spent."
+        ).format(handle=account.handle)
     if missing is not None:
         _settle(rt, row.id, "failed", error=missing)
         return "failed"
-    what = "post" if row.kind != "dm" else "DM"
-    _settle(
-        rt,
-        row.id,
-        "unknown",
-        error=f"{reason} The {what} is not among @{account.handle}'s latest on X yet.",
-    )
+    if row.kind != "dm":
+        missing_now = _("The post is not among @{handle}'s latest on X yet.")
+    else:
+        missing_now = _("The DM is not among @{handle}'s latest on X yet.")
+    _settle(rt, row.id, "unknown", error=reason + " " + missing_now.format(handle=account.handle))
     return "unknown"
 
 

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from bot.errors import Refused
+from bot.i18n import _
 from bot.outbound.guards import Own, check_public
 from bot.outbound.media import check_files
 from bot.outbound.sending import enqueue_send
@@ -64,7 +65,7 @@ class AccountPreview:
     def refusal(self) -> str | None:
         if self.allowed:
             return None
-        return f"You may not post as @{self.handle}: ask one of its owners."
+        return _("You may not post as @{handle}: ask one of its owners.").format(handle=self.handle)
 
     @property
     def everything(self) -> list[str]:
@@ -97,10 +98,10 @@ def compose_from(rt: Runtime, who: Who, form: dict[str, Any]) -> Compose:
     note = None
     if form["later"]:
         if not form["day"] or not form["at"]:
-            raise WhenError("Pick a date and a time, or choose Now.")
+            raise WhenError(_("Pick a date and a time, or choose Now."))
         zone = time_zone(rt, who.user_id)
         if zone is None:
-            raise WhenError("Slack did not say what your time zone is; try again in a moment.")
+            raise WhenError(_("Slack did not say what your time zone is; try again in a moment."))
         run_at, note = local_to_utc(form["day"], form["at"], zone)
     return Compose(
         text=form["text"],
@@ -119,7 +120,7 @@ def save_draft(rt: Runtime, nonce: str, form: dict[str, Any]) -> None:
 def load_draft(rt: Runtime, nonce: str) -> dict[str, Any]:
     saved = rt.redis.get(_draft_key(nonce))
     if saved is None:
-        raise Refused("This preview has expired: close it and compose again.")
+        raise Refused(_("This preview has expired: close it and compose again."))
     found: dict[str, Any] = json.loads(saved)
     return found
 
@@ -164,7 +165,7 @@ def preview(rt: Runtime, who: Who, compose: Compose) -> Preview:
         except WhenError as exc:
             problems["time"].append(str(exc))
     if not compose.account_ids:
-        problems["accounts"].append("Pick at least one account to post as.")
+        problems["accounts"].append(_("Pick at least one account to post as."))
     allowed = dict(postable_accounts(rt, who))
     with rt.sessions() as session:
         cotag = session.scalar(
@@ -174,7 +175,7 @@ def preview(rt: Runtime, who: Who, compose: Compose) -> Preview:
         for account_id in compose.account_ids:
             account = session.get(Account, account_id)
             if account is None:
-                problems["accounts"].append("One of the accounts is no longer in Roost.")
+                problems["accounts"].append(_("One of the accounts is no longer in Roost."))
                 continue
             accounts.append(
                 _for_account(account, compose, cotag, account_id in allowed, rt.settings.self_serve)
@@ -189,7 +190,9 @@ def _for_account(
     signs = cotag if account.cotags_enabled else None
     if account.cotags_enabled and cotag is None:
         problems.append(
-            f"@{account.handle} signs posts with a CoTag and you have none: `/roost cotag ^AB`."
+            _("@{handle} signs posts with a CoTag and you have none: `/roost cotag ^AB`.").format(
+                handle=account.handle
+            )
         )
     own = Own.of(account.phone_region, account.own_data)
     found = check_public(compose.text, banned=account.banned_words, self_serve=self_serve, own=own)
@@ -200,8 +203,10 @@ def _for_account(
         lengths = [single]
         if not single.fits:
             problems.append(
-                f"Too long for @{account.handle}: {single.length}/{single.limit}. "
-                "Shorten it, or tick “Post as a numbered thread”."
+                _(
+                    "Too long for @{handle}: {length}/{limit}. Shorten it, or tick “Post as a "
+                    "numbered thread”."
+                ).format(handle=account.handle, length=single.length, limit=single.limit)
             )
     else:
         parts = split_thread(compose.text, signs)
@@ -299,10 +304,12 @@ def cancel(rt: Runtime, who: Who, post_id: int) -> str:
             record_event(session, "post.cancelled", now, actor=who.user_id, post_id=post_id)
     except Started:
         raise Refused(
-            "This post is already being sent (or was sent) for at least one account, so it "
-            "can no longer be cancelled; the account's channel shows how it went."
+            _(
+                "This post is already being sent (or was sent) for at least one account, so it "
+                "can no longer be cancelled; the account's channel shows how it went."
+            )
         ) from None
-    return "Cancelled: nothing of it will be posted."
+    return _("Cancelled: nothing of it will be posted.")
 
 
 def edit(rt: Runtime, who: Who, post_id: int, compose: Compose) -> str:
@@ -327,11 +334,13 @@ def edit(rt: Runtime, who: Who, post_id: int, compose: Compose) -> str:
             record_event(session, "post.edited", now, actor=who.user_id, post_id=post_id)
     except Started:
         raise Refused(
-            "This post is already being sent for at least one account, so it can no longer "
-            "be edited."
+            _(
+                "This post is already being sent for at least one account, so it can no longer "
+                "be edited."
+            )
         ) from None
     _queue(rt, firsts, compose.run_at)
-    return "Saved: the post goes out as edited."
+    return _("Saved: the post goes out as edited.")
 
 
 def _all_problems(checked: Preview) -> list[str]:
@@ -356,7 +365,7 @@ def _own_post(session: Any, who: Who, post_id: int) -> Post:
     goes to (an owner can stop what a former agent scheduled)."""
     post = session.get(Post, post_id)
     if post is None or post.cancelled_at is not None:
-        raise Refused("This post is no longer scheduled.")
+        raise Refused(_("This post is no longer scheduled."))
     author = session.get(Member, post.author_id)
     if author is not None and author.user_id == who.user_id:
         return post
@@ -371,8 +380,9 @@ def _own_post(session: Any, who: Who, post_id: int) -> Post:
     ):
         return post
     raise Refused(
-        f"Only <@{author.user_id if author else '?'}>, who wrote it, or an owner of its "
-        "accounts changes it."
+        _("Only <@{user}>, who wrote it, or an owner of its accounts changes it.").format(
+            user=author.user_id if author else "?"
+        )
     )
 
 

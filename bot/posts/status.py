@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 
 from bot.errors import Refused
+from bot.i18n import _
 from bot.posts.compose import Compose, preview, submit
 from bot.runtime import Runtime
 from bot.slack.blocks import context, section
@@ -42,37 +43,42 @@ _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 def as_of(now: datetime, zone: str, text: str) -> str:
     """The update's opening, in the language it is written in: "As of 14:30 KST:" or
-    "14:30 현재"; the zone's abbreviation, or its offset where it has none."""
+    "14:30 현재"; the zone's abbreviation, or its offset where it has none. It goes to X
+    with the update, so it follows the update's language, not the reader's."""
     local = now.astimezone(ZoneInfo(zone))
     name = local.tzname() or "UTC"
     if name[:1] in "+-":
         name = f"UTC{name}"
     if _HANGUL.search(text):  # Korean readers take a bare time for Korea's
         return f"{local:%H:%M} 현재" if name == "KST" else f"{local:%H:%M}({name}) 현재"
-    return f"As of {local:%H:%M} {name}:"
+    return f"As of {local:%H:%M} {name}:"  # not spoken: posted to X, in the update's language
 
 
 def status_modal(rt: Runtime, who: Who, group_id: int) -> dict[str, Any]:
     """The modal for a status update from a group's card."""
     with rt.sessions() as session:
         group, scene = group_scene(session, who, group_id, rt.clock())
-        name = escape(group.name or ", ".join(group.label) or "this group")
+        name = escape(group.name or ", ".join(group.label) or _("this group"))
         handle = scene.account.handle
     if scene.role not in ("owner", "agent"):
         raise Refused(
-            f"A status update is a post as *@{handle}*, which your role on it does not allow."
+            _(
+                "A status update is a post as *@{handle}*, which your role on it does not allow."
+            ).format(handle=handle)
         )
     blocks = [
         section(
-            f"A post as *@{handle}* that starts with the time it goes out (“As of 14:30 KST:”, "
-            f"or “14:30 현재” when written in Korean) and is signed with your CoTag. The "
-            f"cards of “{name}” show it, *Reply to all* can link it, and the group's thread "
-            "keeps each one."
+            _(
+                "A post as *@{handle}* that starts with the time it goes out (“As of 14:30 KST:”, "
+                "or “14:30 현재” when written in Korean) and is signed with your CoTag. The cards "
+                "of “{name}” show it, *Reply to all* can link it, and the group's thread keeps "
+                "each one."
+            ).format(handle=handle, name=name)
         ),
         {
             "type": "input",
             "block_id": TEXT_BLOCK,
-            "label": {"type": "plain_text", "text": "Where things stand, and what comes next"},
+            "label": {"type": "plain_text", "text": _("Where things stand, and what comes next")},
             "element": {
                 "type": "plain_text_input",
                 "action_id": TEXT_INPUT,
@@ -84,34 +90,34 @@ def status_modal(rt: Runtime, who: Who, group_id: int) -> dict[str, Any]:
             "type": "input",
             "block_id": LINK_BLOCK,
             "optional": True,
-            "label": {"type": "plain_text", "text": "Link to the notice"},
+            "label": {"type": "plain_text", "text": _("Link to the notice")},
             "element": {"type": "url_text_input", "action_id": LINK_INPUT},
-            "hint": {"type": "plain_text", "text": "X bills a post with a link $0.20."},
+            "hint": {"type": "plain_text", "text": _("X bills a post with a link $0.20.")},
         },
         {
             "type": "input",
             "block_id": WHOLE_BLOCK,
             "optional": True,
-            "label": {"type": "plain_text", "text": "About"},
+            "label": {"type": "plain_text", "text": _("About")},
             "element": {
                 "type": "checkboxes",
                 "action_id": WHOLE_INPUT,
                 "options": [
                     {
-                        "text": {"type": "plain_text", "text": "The whole surge, every group"},
+                        "text": {"type": "plain_text", "text": _("The whole surge, every group")},
                         "value": "whole",
                     }
                 ],
             },
         },
-        context("It goes out at once, as the account's post."),
+        context(_("It goes out at once, as the account's post.")),
     ]
     return {
         "type": "modal",
         "callback_id": STATUS_CALLBACK,
-        "title": {"type": "plain_text", "text": "Status update"},
-        "submit": {"type": "plain_text", "text": "Post"},
-        "close": {"type": "plain_text", "text": "Cancel"},
+        "title": {"type": "plain_text", "text": _("Status update")},
+        "submit": {"type": "plain_text", "text": _("Post")},
+        "close": {"type": "plain_text", "text": _("Cancel")},
         "private_metadata": json.dumps([group_id, secrets.token_hex(8)]),
         "blocks": blocks,
     }
@@ -129,9 +135,9 @@ def post_status(rt: Runtime, who: Who, raw: str, values: dict[str, Any]) -> dict
     group_id, nonce = json.loads(raw)
     text, link, whole = submitted(values)
     if not text.strip():
-        return {TEXT_BLOCK: "Say where things stand."}
+        return {TEXT_BLOCK: _("Say where things stand.")}
     if link is not None and not re.fullmatch(r"https?://\S+", link):
-        return {LINK_BLOCK: "A link starts with https:// and has no spaces."}
+        return {LINK_BLOCK: _("A link starts with https:// and has no spaces.")}
     now = rt.clock()
     with rt.sessions() as session:
         group, scene = group_scene(session, who, int(group_id), now)
@@ -144,8 +150,12 @@ def post_status(rt: Runtime, who: Who, raw: str, values: dict[str, Any]) -> dict
         problems = [p for a in checked.accounts for p in a.problems]
         problems += [p for found in checked.problems.values() for p in found]
         if not all(a.allowed for a in checked.accounts):
-            problems.append(f"Your role on *@{scene.account.handle}* does not let you post as it.")
-        return {TEXT_BLOCK: " ".join(problems)[:2000] or "It cannot be posted."}
+            problems.append(
+                _("Your role on *@{handle}* does not let you post as it.").format(
+                    handle=scene.account.handle
+                )
+            )
+        return {TEXT_BLOCK: " ".join(problems)[:2000] or _("It cannot be posted.")}
     key = f"status:{group_id}:{nonce}"
     post_id = submit(rt, who, compose, key)
     with rt.sessions.begin() as session:

@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from bot.i18n import _
 from bot.posts.compose import Preview
 from bot.slack.blocks import button, confirm, context, input_block, option, quote, section
 from bot.slack.mrkdwn import escape, escape_within
@@ -38,18 +39,18 @@ def compose_modal(
         "type": "multi_static_select",
         "action_id": "value",
         "options": options,
-        "placeholder": {"type": "plain_text", "text": "Accounts"},
+        "placeholder": {"type": "plain_text", "text": _("Accounts")},
     }
     if picked:
         from_["initial_options"] = picked
     later = day is not None
+    now_option = option(_("Now"), "now")
+    later_option = option(_("At a date and time (your time zone)"), "later")
     when: dict[str, Any] = {
         "type": "radio_buttons",
         "action_id": "value",
-        "options": [option("Now", "now"), option("At a date and time (your time zone)", "later")],
-        "initial_option": option("At a date and time (your time zone)", "later")
-        if later
-        else option("Now", "now"),
+        "options": [now_option, later_option],
+        "initial_option": later_option if later else now_option,
     }
     date_picker: dict[str, Any] = {"type": "datepicker", "action_id": "value"}
     time_picker: dict[str, Any] = {"type": "timepicker", "action_id": "value"}
@@ -60,7 +61,7 @@ def compose_modal(
     thread: dict[str, Any] = {
         "type": "checkboxes",
         "action_id": "value",
-        "options": [option("Post as a numbered thread if it is too long", "thread")],
+        "options": [option(_("Post as a numbered thread if it is too long"), "thread")],
     }
     if as_thread:
         thread["initial_options"] = thread["options"]
@@ -78,20 +79,20 @@ def compose_modal(
         "private_metadata": json.dumps(meta),
         "title": {
             "type": "plain_text",
-            "text": "New post" if "post_id" not in meta else "Edit post",
+            "text": _("New post") if "post_id" not in meta else _("Edit post"),
         },
-        "submit": {"type": "plain_text", "text": "Preview"},
-        "close": {"type": "plain_text", "text": "Cancel"},
+        "submit": {"type": "plain_text", "text": _("Preview")},
+        "close": {"type": "plain_text", "text": _("Cancel")},
         "blocks": [
-            input_block("text", "Post", text_input),
-            input_block("accounts", "From", from_),
-            input_block("when", "When", when),
-            input_block("date", "Date", date_picker, optional=True),
-            input_block("time", "Time", time_picker, optional=True),
-            input_block("thread", "Long text", thread, optional=True),
+            input_block("text", _("Post"), text_input),
+            input_block("accounts", _("From"), from_),
+            input_block("when", _("When"), when),
+            input_block("date", _("Date"), date_picker, optional=True),
+            input_block("time", _("Time"), time_picker, optional=True),
+            input_block("thread", _("Long text"), thread, optional=True),
             input_block(
                 "media",
-                "Images (up to 4) or one video",
+                _("Images (up to 4) or one video"),
                 {
                     "type": "file_input",
                     "action_id": "value",
@@ -142,29 +143,35 @@ def preview_modal(
 ) -> dict[str, Any]:
     """Exactly what each account will post, its length as X counts it, and any warning."""
     blocks: list[dict[str, Any]] = []
-    when = (
-        f"Goes out <!date^{int(run_at.timestamp())}^{{date_long_pretty}} at {{time}}|"
-        f"{run_at:%Y-%m-%d %H:%M} UTC> (in your time zone)."
-        if run_at
-        else "Goes out as soon as you publish."
-    )
+    if run_at:
+        # Slack writes the date in each reader's time zone; the words around it are Roost's.
+        shown = _("{date_long_pretty} at {time}")
+        date = f"<!date^{int(run_at.timestamp())}^{shown}|{run_at:%Y-%m-%d %H:%M} UTC>"
+        when = _("Goes out {date} (in your time zone).").format(date=date)
+    else:
+        when = _("Goes out as soon as you publish.")
     blocks.append(section(when))
     blocks.extend(context(":information_source: " + escape(note)) for note in preview.notes)
     for account in preview.accounts[:10]:
         blocks.append(section(f"*@{escape(account.handle)}*"))
         for text, measured in list(zip(account.parts, account.lengths, strict=False))[:8]:
-            shown, _ = escape_within(text, 2800)
-            blocks.append(section(quote(shown)))
-            blocks.append(context("Length as X counts it: " + describe_length(measured)))
+            blocks.append(section(quote(escape_within(text, 2800)[0])))
+            blocks.append(
+                context(
+                    _("Length as X counts it: {length}").format(length=describe_length(measured))
+                )
+            )
         if len(account.parts) > 8:
-            blocks.append(context(f"… and {len(account.parts) - 8} more parts."))
+            blocks.append(
+                context(_("… and {count} more parts.").format(count=len(account.parts) - 8))
+            )
     return {
         "type": "modal",
         "callback_id": PUBLISH_CALLBACK,
         "private_metadata": json.dumps(meta),
-        "title": {"type": "plain_text", "text": "Preview"},
-        "submit": {"type": "plain_text", "text": "Schedule" if run_at else "Publish"},
-        "close": {"type": "plain_text", "text": "Back"},
+        "title": {"type": "plain_text", "text": _("Preview")},
+        "submit": {"type": "plain_text", "text": _("Schedule") if run_at else _("Publish")},
+        "close": {"type": "plain_text", "text": _("Back")},
         "blocks": blocks[:100],
     }
 
@@ -188,8 +195,8 @@ def problem_modal(text: str) -> dict[str, Any]:
     """What replaces the preview when publishing is refused: why, and nothing posted."""
     return {
         "type": "modal",
-        "title": {"type": "plain_text", "text": "Not posted"},
-        "close": {"type": "plain_text", "text": "Back"},
+        "title": {"type": "plain_text", "text": _("Not posted")},
+        "close": {"type": "plain_text", "text": _("Back")},
         "blocks": [section(text[:2900])],  # Roost's own words, mentions and all
     }
 
@@ -197,12 +204,13 @@ def problem_modal(text: str) -> dict[str, Any]:
 def queue_blocks(posts: list[tuple[Post, list[str]]], user_id: str) -> list[dict[str, Any]]:
     """`/roost queue`: scheduled posts, soonest first, with Edit and Cancel for their authors."""
     if not posts:
-        return [section("Nothing is scheduled.")]
+        return [section(_("Nothing is scheduled."))]
     blocks: list[dict[str, Any]] = []
     for post, handles in posts[:20]:
         shown, cut = escape_within(" ".join(post.text.split()), 200)
         assert post.run_at is not None
-        when = f"<!date^{int(post.run_at.timestamp())}^{{date_short_pretty}} {{time}}|later>"
+        later = _("later")
+        when = f"<!date^{int(post.run_at.timestamp())}^{{date_short_pretty}} {{time}}|{later}>"
         accounts = ", ".join(f"@{escape(h)}" for h in handles)
         blocks.append(section(f"{when} · {accounts}\n{shown}{'…' if cut else ''}"))
         blocks.append(
@@ -210,22 +218,22 @@ def queue_blocks(posts: list[tuple[Post, list[str]]], user_id: str) -> list[dict
                 "type": "actions",
                 "block_id": f"post:{post.id}",
                 "elements": [
-                    button("Edit", ACTION_EDIT, str(post.id)),
+                    button(_("Edit"), ACTION_EDIT, str(post.id)),
                     button(
-                        "Cancel",
+                        _("Cancel"),
                         ACTION_CANCEL,
                         str(post.id),
                         style="danger",
                         confirm=confirm(
-                            "Cancel this post?",
-                            "Nothing of it will be posted.",
-                            "Cancel it",
-                            "Keep it",
+                            _("Cancel this post?"),
+                            _("Nothing of it will be posted."),
+                            _("Cancel it"),
+                            _("Keep it"),
                         ),
                     ),
                 ],
             }
         )
     if len(posts) > 20:
-        blocks.append(context(f"… and {len(posts) - 20} more."))
+        blocks.append(context(_("… and {count} more.").format(count=len(posts) - 20)))
     return blocks

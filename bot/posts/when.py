@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.i18n import _, clock
+
 
 class WhenError(ValueError):
     """The time cannot be used; the message says why, for the person."""
@@ -23,11 +25,13 @@ def local_to_utc(day: str, at: str, zone: str) -> tuple[datetime, str | None]:
     try:
         tz = ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise WhenError(f"Your Slack time zone {zone!r} is unknown to Roost.") from None
+        raise WhenError(
+            _("Your Slack time zone {zone!r} is unknown to Roost.").format(zone=zone)
+        ) from None
     try:
         local = datetime.combine(date.fromisoformat(day), time.fromisoformat(at))
     except ValueError:
-        raise WhenError("Pick a date and a time.") from None
+        raise WhenError(_("Pick a date and a time.")) from None
     first = local.replace(tzinfo=tz, fold=0)
     second = local.replace(tzinfo=tz, fold=1)
     if first.utcoffset() != second.utcoffset():
@@ -35,13 +39,15 @@ def local_to_utc(day: str, at: str, zone: str) -> tuple[datetime, str | None]:
         round_trip = first.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
         if round_trip != local:
             raise WhenError(
-                f"{at} does not exist on {day} in {zone}: the clocks jump forward then. "
-                "Pick another time."
+                _(
+                    "{at} does not exist on {day} in {zone}: the clocks jump forward then. Pick "
+                    "another time."
+                ).format(at=at, day=day, zone=zone)
             )
-        note = (
-            f"{at} happens twice on {day} in {zone} (the clocks go back): the post goes out "
-            f"the first time, {first.strftime('%H:%M %Z')}."
-        )
+        note = _(
+            "{at} happens twice on {day} in {zone} (the clocks go back): the post goes out the "
+            "first time, {time}."
+        ).format(at=at, day=day, zone=zone, time=f"{clock(first)} {first:%Z}")
         return first.astimezone(UTC), note
     return first.astimezone(UTC), None
 
@@ -49,6 +55,6 @@ def local_to_utc(day: str, at: str, zone: str) -> tuple[datetime, str | None]:
 def check_run_at(run_at: datetime, now: datetime, max_days: int) -> None:
     """WhenError if the moment is past, or further ahead than Roost schedules."""
     if run_at <= now:
-        raise WhenError("That time has passed: pick a time from now on, or post now.")
+        raise WhenError(_("That time has passed: pick a time from now on, or post now."))
     if run_at - now > timedelta(days=max_days):
-        raise WhenError(f"Roost schedules at most {max_days} days ahead.")
+        raise WhenError(_("Roost schedules at most {days} days ahead.").format(days=max_days))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.i18n import _
+
 
 def section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
@@ -48,13 +50,13 @@ def button(
     return found
 
 
-def confirm(title: str, text: str, yes: str, no: str = "Cancel") -> dict[str, Any]:
-    """A confirmation dialog for a button."""
+def confirm(title: str, text: str, yes: str, no: str | None = None) -> dict[str, Any]:
+    """A confirmation dialog for a button; `no` is "Cancel" unless given."""
     return {
         "title": {"type": "plain_text", "text": title},
         "text": {"type": "mrkdwn", "text": text},
         "confirm": {"type": "plain_text", "text": yes},
-        "deny": {"type": "plain_text", "text": no},
+        "deny": {"type": "plain_text", "text": _("Cancel") if no is None else no},
     }
 
 
@@ -89,8 +91,8 @@ def loading_modal(title: str) -> dict[str, Any]:
     return {
         "type": "modal",
         "title": {"type": "plain_text", "text": title[:MODAL_TITLE_LIMIT]},
-        "close": {"type": "plain_text", "text": "Close"},
-        "blocks": [context(":hourglass_flowing_sand: Loading…")],
+        "close": {"type": "plain_text", "text": _("Close")},
+        "blocks": [context(_(":hourglass_flowing_sand: Loading…"))],
     }
 
 
@@ -99,6 +101,6 @@ def notice_modal(title: str, text: str) -> dict[str, Any]:
     return {
         "type": "modal",
         "title": {"type": "plain_text", "text": title[:MODAL_TITLE_LIMIT]},
-        "close": {"type": "plain_text", "text": "Close"},
+        "close": {"type": "plain_text", "text": _("Close")},
         "blocks": [section(text[: SECTION_LIMIT - 100])],
     }

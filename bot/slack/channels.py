@@ -6,6 +6,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.errors import SlackError
+from bot.i18n import _
 from bot.slack.client import translate_errors
 
 
@@ -20,17 +21,19 @@ def check_channel(slack: WebClient, channel_id: str) -> str | None:
         except SlackApiError as exc:
             if exc.response.get("error") != "channel_not_found":
                 raise
-            return (
-                f"Roost cannot find channel <#{channel_id}>: it does not exist, or it is private "
-                f"and Roost is not in it. Invite it with /invite @Roost in <#{channel_id}>."
-            )
+            return _(
+                "Roost cannot find channel <#{channel}>: it does not exist, or it is private "
+                "and Roost is not in it. Invite it with /invite @Roost in <#{channel}>."
+            ).format(channel=channel_id)
     if found.get("is_archived"):
-        return f"<#{channel_id}> is archived: unarchive it, or pick another channel."
-    if not found.get("is_member"):
-        return (
-            f"Roost is not in <#{channel_id}>: invite it with /invite @Roost in <#{channel_id}>, "
-            "then try again."
+        return _("<#{channel}> is archived: unarchive it, or pick another channel.").format(
+            channel=channel_id
         )
+    if not found.get("is_member"):
+        return _(
+            "Roost is not in <#{channel}>: invite it with /invite @Roost in <#{channel}>, "
+            "then try again."
+        ).format(channel=channel_id)
     return None
 
 

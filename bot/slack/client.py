@@ -15,6 +15,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from bot.errors import SlackChannelUnavailable, SlackError, SlackRateLimited, SlackUnavailable
+from bot.i18n import N_, _
 from bot.slack.pace import PACES, Pace, is_prepaid, waits
 
 logger = logging.getLogger(__name__)
@@ -31,9 +32,13 @@ DEFAULT_RETRY_AFTER = 30.0
 """Seconds to wait after a 429 that names no Retry-After."""
 
 _CHANNEL_ERRORS = {
-    "channel_not_found": "channel {channel} does not exist (or Roost cannot see it)",
-    "not_in_channel": "Roost is not a member of channel {channel}: invite it with /invite @Roost",
-    "is_archived": "channel {channel} is archived",
+    "channel_not_found": N_(
+        "Cannot post: channel {channel} does not exist (or Roost cannot see it)."
+    ),
+    "not_in_channel": N_(
+        "Cannot post: Roost is not a member of channel {channel}: invite it with /invite @Roost."
+    ),
+    "is_archived": N_("Cannot post: channel {channel} is archived."),
 }
 
 
@@ -105,11 +110,14 @@ class PacedClient(WebClient):
         if self.pace is not None and api_method in PACES and not is_prepaid():
             sent = kwargs.get("json") or kwargs.get("data") or kwargs.get("params") or {}
             channel = str(sent.get("channel", ""))
-            rate, _ = self.pace.paces[api_method]
+            rate, _burst = self.pace.paces[api_method]
             if not self.pace.wait(api_method, channel, longest=PACE_WAIT if waits() else 0):
                 if not waits():
                     raise SlackRateLimited(
-                        f"Slack's pace for {api_method} in {channel} is used for now", 1 / rate
+                        _("Slack's pace for {method} in {channel} is used for now").format(
+                            method=api_method, channel=channel
+                        ),
+                        1 / rate,
                     )
                 logger.info("%s went without its pace's token", api_method)
         return super().api_call(api_method, **kwargs)
@@ -177,7 +185,7 @@ def find_posted(
     finds what an interrupted try already posted. Looks at `pages` pages of 200 at most."""
     wanted = metadata["event_payload"]
     cursor = None
-    for _ in range(pages):
+    for _page in range(pages):
         window: dict[str, Any] = {
             "channel": channel,
             "oldest": str(oldest),
@@ -215,14 +223,22 @@ def translate_errors(channel: str) -> Iterator[None]:
             # Not counted here: make_client's handler counted each 429 as it came.
             retry_after = float(exc.response.headers.get("Retry-After", DEFAULT_RETRY_AFTER))
             raise SlackRateLimited(
-                f"Slack rate-limited posting to {channel}", retry_after
+                _("Slack rate-limited posting to {channel}").format(channel=channel), retry_after
             ) from None
         if exc.response.status_code >= 500:
-            raise SlackUnavailable(f"Slack is failing ({exc.response.status_code}).") from None
+            raise SlackUnavailable(
+                _("Slack is failing ({status}).").format(status=exc.response.status_code)
+            ) from None
         if error in _CHANNEL_ERRORS:
             raise SlackChannelUnavailable(
-                "Cannot post: " + _CHANNEL_ERRORS[error].format(channel=channel) + "."
+                _(_CHANNEL_ERRORS[error]).format(channel=channel)
             ) from None
-        raise SlackError(f"Slack refused the call for channel {channel}: {error}.") from None
+        raise SlackError(
+            _("Slack refused the call for channel {channel}: {error}.").format(
+                channel=channel, error=error
+            )
+        ) from None
     except OSError as exc:  # urllib's URLError and socket errors, after the retries
-        raise SlackUnavailable(f"Slack could not be reached ({exc}).") from None
+        raise SlackUnavailable(
+            _("Slack could not be reached ({problem}).").format(problem=exc)
+        ) from None

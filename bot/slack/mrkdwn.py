@@ -7,6 +7,8 @@ through `escape` so it shows as written and pings no one.
 
 from __future__ import annotations
 
+import re
+
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 
@@ -15,9 +17,15 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+_LINK = re.compile(r"<((?:https?|mailto|tel):[^|<>]*)(?:\|([^<>]*))?>")
+
+
 def unescape(text: str) -> str:
     """What a person typed, from text as Slack sends it (a slash command's, a message's):
-    Slack escapes their `&`, `<` and `>`; its own links and mentions stay as they are."""
+    Slack makes a typed address a link (`<https://acme.example|acme.example>`,
+    `<mailto:help@acme.example|help@acme.example>`) and escapes their `&`, `<` and `>`.
+    Its mentions of people and channels stay as they are."""
+    text = _LINK.sub(lambda link: link.group(2) or link.group(1), text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 

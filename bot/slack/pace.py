@@ -41,7 +41,8 @@ def paces(factor: float) -> dict[str, tuple[float, int]]:
 WORKSPACE_WIDE = frozenset({"chat.update"})
 """Methods whose limit is the workspace's, whatever the channel."""
 
-_TAKE = """
+_TAKE = (  # not spoken: a Lua script for Redis
+    """
 local tokens_key, now = KEYS[1], tonumber(ARGV[3])
 local rate, burst, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[4])
 local state = redis.call('HMGET', tokens_key, 'tokens', 'at')
@@ -56,6 +57,7 @@ redis.call('HSET', tokens_key, 'tokens', tokens, 'at', now)
 redis.call('EXPIRE', tokens_key, math.ceil(burst / rate) + 60)
 return took
 """
+)
 
 
 _PREPAID: ContextVar[bool] = ContextVar("roost_slack_prepaid", default=False)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.errors import Refused
+from bot.i18n import N_, _
 from bot.outbound.acting import cotag_for
 from bot.runtime import Runtime
 from bot.slack.blocks import context, notice_modal, section
@@ -30,7 +31,8 @@ TEXT_BLOCK = "text"
 TEXT_INPUT = "text_input"
 LINK_BLOCK = "link"
 LINK_INPUT = "link_input"
-TITLES = {"reply": "Reply to all", "dm": "Send to customer service"}
+TITLES = {"reply": N_("Reply to all"), "dm": N_("Send to customer service")}
+"""The modal's title by kind (shown with _())."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,23 +69,18 @@ def answer_modal(rt: Runtime, who: Who, group_id: int, kind: str) -> dict[str, A
         )
         found = plan(rt, session, group, kind, upto)
         link = latest_link(session, group, account.handle) if kind == "reply" else None
-    name = escape(group.name or ", ".join(group.label) or "this group")
+    name = escape(group.name or ", ".join(group.label) or _("this group"))
+    title = _(TITLES[kind])
     if not found.targets:
-        return notice_modal(
-            TITLES[kind],
-            f"Nobody in “{name}” is left to {'reply to' if kind == 'reply' else 'DM'}."
-            + _left_out(found),
+        nobody = (
+            _("Nobody in “{name}” is left to reply to.")
+            if kind == "reply"
+            else _("Nobody in “{name}” is left to DM.")
         )
+        return notice_modal(title, nobody.format(name=name) + _left_out(found))
     opened = Opened(group.id, kind, upto, secrets.token_hex(8))
-    whom = (
-        f"*{len(found.targets):,}* of the group's {group.size:,} mentions get this reply, "
-        f"each starting with @their name"
-        if kind == "reply"
-        else f"*{len(found.targets):,}* people who wrote in “{name}” get this DM"
-    )
-    signed = f", signed {escape(cotag)}" if cotag else ""
     blocks = [
-        section(f"{whom}{signed}. About: *{name}*."),
+        section(_whom(kind, len(found.targets), group.size, name, cotag)),
         *([context(_left_out(found).strip())] if found.left_out else []),
         section(_cost(rt, account, kind, len(found.targets), link)),
         section(_time(found, account)),
@@ -92,44 +89,79 @@ def answer_modal(rt: Runtime, who: Who, group_id: int, kind: str) -> dict[str, A
     if link is not None:
         blocks.append(_link_choice(link))
     blocks.append(
-        context("Pause and Cancel are on the group's card while it goes out. Each gets it once.")
+        context(_("Pause and Cancel are on the group's card while it goes out. Each gets it once."))
     )
     return {
         "type": "modal",
         "callback_id": ANSWER_CALLBACK,
-        "title": {"type": "plain_text", "text": TITLES[kind]},
-        "submit": {"type": "plain_text", "text": f"Send to {len(found.targets):,}"},
-        "close": {"type": "plain_text", "text": "Cancel"},
+        "title": {"type": "plain_text", "text": title},
+        "submit": {"type": "plain_text", "text": _("Send to {n:,}").format(n=len(found.targets))},
+        "close": {"type": "plain_text", "text": _("Cancel")},
         "private_metadata": opened.dump(),
         "blocks": blocks,
     }
 
 
+def _whom(kind: str, count: int, size: int, name: str, cotag: str | None) -> str:
+    """Who gets it, signed how, about what: one sentence for each kind, signed or not."""
+    if kind == "reply" and cotag:
+        said = _(
+            "*{n:,}* of the group's {size:,} mentions get this reply, each starting with @their "
+            "name, signed {cotag}. About: *{name}*."
+        )
+    elif kind == "reply":
+        said = _(
+            "*{n:,}* of the group's {size:,} mentions get this reply, each starting with @their "
+            "name. About: *{name}*."
+        )
+    elif cotag:
+        said = _(
+            "*{n:,}* people who wrote in “{name}” get this DM, signed {cotag}. About: *{name}*."
+        )
+    else:
+        said = _("*{n:,}* people who wrote in “{name}” get this DM. About: *{name}*.")
+    return said.format(n=count, size=size, name=name, cotag=escape(cotag or ""))
+
+
 def _left_out(found: Plan) -> str:
     if not found.left_out:
         return ""
-    return (
-        " Left out: "
-        + "; ".join(f"{n:,} {LEFT_OUT[why]}" for why, n in found.left_out.most_common())
-        + "."
-    )
+    reasons = "; ".join(_(LEFT_OUT[why]).format(n=n) for why, n in found.left_out.most_common())
+    return " " + _("Left out: {reasons}.").format(reasons=reasons)
 
 
 def _cost(rt: Runtime, account: Account, kind: str, count: int, link: str | None) -> str:
     """What X bills for them all, as written and with a link (the status update's, or one
     in the text: X bills a reply with a link as a post with one), against the budget."""
     each = batches.price(rt, kind, "text")
-    what = "reply" if kind == "reply" else "DM"
-    lines = [f"X bills ${each:.3f} a {what}: *${each * count:,.2f}* for all {count:,}."]
-    linked = batches.price(rt, kind, "text https://x.com")
+    bills = (
+        _("X bills ${each} a reply: *${total}* for all {count}.")
+        if kind == "reply"
+        else _("X bills ${each} a DM: *${total}* for all {count}.")
+    )
+    lines = [bills.format(each=f"{each:.3f}", total=f"{each * count:,.2f}", count=f"{count:,}")]
+    linked = batches.price(rt, kind, "text https://x.com")  # not spoken: a text to price
     if linked != each:
-        with_what = "the status update's link, or any link" if link else "a link in it"
-        lines.append(f"With {with_what}, ${linked:.3f} a {what}: *${linked * count:,.2f}* for all.")
+        if kind == "reply" and link:
+            with_link = _(
+                "With the status update's link, or any link, ${each} a reply: *${total}* for all."
+            )
+        elif kind == "reply":
+            with_link = _("With a link in it, ${each} a reply: *${total}* for all.")
+        elif link:
+            with_link = _(
+                "With the status update's link, or any link, ${each} a DM: *${total}* for all."
+            )
+        else:
+            with_link = _("With a link in it, ${each} a DM: *${total}* for all.")
+        lines.append(with_link.format(each=f"{linked:.3f}", total=f"{linked * count:,.2f}"))
     budget = budget_of(rt, account)
     if budget is not None and budget.refuses({send_kind(kind, "text"): count}):
         lines.append(
-            f":warning: @{account.handle}'s budget does not cover them all: what it does not "
-            f"cover waits, paused, until an owner raises it. {budget.why()}"
+            _(
+                ":warning: @{handle}'s budget does not cover them all: what it does not cover "
+                "waits, paused, until an owner raises it. {why}"
+            ).format(handle=account.handle, why=budget.why())
         )
     return "\n".join(lines)
 
@@ -138,17 +170,37 @@ def _time(found: Plan, account: Account) -> str:
     """How long X's limits make it take."""
     limit = LIMITS[found.kind]
     minutes = int(found.window.total_seconds() // 60)
-    per = f"{minutes} minutes" if minutes >= 1 else f"{int(found.window.total_seconds())} s"
-    pace = (
-        f"X lets @{account.handle} send {limit.per_window} {limit.what} each {per}; Roost uses "
-        f"{limit.for_batches} of them and keeps the rest for the team's own."
+    per = (
+        _("{minutes} minutes").format(minutes=minutes)
+        if minutes >= 1
+        else _("{seconds} s").format(seconds=int(found.window.total_seconds()))
     )
+    lets = (
+        _(
+            "X lets @{handle} send {n} posts and replies each {per}; Roost uses {used} of them "
+            "and keeps the rest for the team's own."
+        )
+        if found.kind == "reply"
+        else _(
+            "X lets @{handle} send {n} DMs each {per}; Roost uses {used} of them and keeps the "
+            "rest for the team's own."
+        )
+    )
+    pace = lets.format(handle=account.handle, n=limit.per_window, per=per, used=limit.for_batches)
     takes = found.takes()
     if not takes:
-        return f"{pace} All go out now."
+        return pace + " " + _("All go out now.")
+    last = (
+        lasting(takes)
+        if takes.total_seconds() >= 60
+        else _("{seconds} s").format(seconds=takes.seconds)
+    )
     return (
-        f"{pace} {min(found.room, len(found.targets)):,} go out now, the last in about "
-        f"*{lasting(takes) if takes.total_seconds() >= 60 else f'{takes.seconds} s'}*."
+        pace
+        + " "
+        + _("{n:,} go out now, the last in about *{time}*.").format(
+            n=min(found.room, len(found.targets)), time=last
+        )
     )
 
 
@@ -159,18 +211,18 @@ def _text_input(kind: str, account: Account) -> dict[str, Any]:
         "multiline": True,
         "max_length": 3000,
     }
-    hint = "Written once; each reply starts with the name of the person it answers."
+    hint = _("Written once; each reply starts with the name of the person it answers.")
     if kind == "dm":
         if account.care_dm:
             element["initial_value"] = account.care_dm
-        hint = (
-            f"@{account.handle}'s customer-service message; an owner sets it with "
-            f"`/roost care @{account.handle} <message>`. Edits here are for this send only."
-        )
+        hint = _(
+            "@{handle}'s customer-service message; an owner sets it with "
+            "`/roost care @{handle} <message>`. Edits here are for this send only."
+        ).format(handle=account.handle)
     return {
         "type": "input",
         "block_id": TEXT_BLOCK,
-        "label": {"type": "plain_text", "text": "Reply" if kind == "reply" else "DM"},
+        "label": {"type": "plain_text", "text": _("Reply") if kind == "reply" else _("DM")},
         "element": element,
         "hint": {"type": "plain_text", "text": hint},
     }
@@ -181,13 +233,16 @@ def _link_choice(link: str) -> dict[str, Any]:
         "type": "input",
         "block_id": LINK_BLOCK,
         "optional": True,
-        "label": {"type": "plain_text", "text": "Status update"},
+        "label": {"type": "plain_text", "text": _("Status update")},
         "element": {
             "type": "checkboxes",
             "action_id": LINK_INPUT,
             "options": [
                 {
-                    "text": {"type": "mrkdwn", "text": f"Add the link to the latest: {link}"},
+                    "text": {
+                        "type": "mrkdwn",
+                        "text": _("Add the link to the latest: {link}").format(link=link),
+                    },
                     "value": "link",
                 }
             ],

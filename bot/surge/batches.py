@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, aliased
 
 from bot import runtime
 from bot.errors import Refused
+from bot.i18n import N_, _
 from bot.inbox.access import Scene, scene_for
 from bot.lease import Lease
 from bot.outbound.acting import DM_LIMIT, cotag_for
@@ -42,6 +43,7 @@ from bot.slack.notices import post_notice
 from bot.surge.updates import latest_link
 from bot.team.admin import change_account, require_manager_of
 from bot.team.budget import budget_of
+from bot.team.language import in_channel
 from bot.team.people import Who, visible_accounts
 from bot.x.prices import load_prices, price_of, send_kind
 from bot.x.text import measure
@@ -60,7 +62,8 @@ from storage.team import role_on
 
 logger = logging.getLogger(__name__)
 
-KINDS = {"reply": "Reply to all", "dm": "Send to customer service"}
+KINDS = {"reply": N_("Reply to all"), "dm": N_("Send to customer service")}
+"""An answer to a whole group, by its kind, as the team calls it (shown with _())."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +83,7 @@ class XLimit:
         return self.per_window - self.kept
 
 
-LIMITS = {
+LIMITS = {  # not spoken: `what` names the limit as X's limit notes do
     "reply": XLimit(
         "posts and replies", ("reply", "post"), per_window=100, per_day=10_000, kept=10
     ),
@@ -101,6 +104,10 @@ RUNNING, PAUSED, CANCELLED, DONE = "running", "paused", "cancelled", "done"
 
 SENDING_ROLES = frozenset({"owner", "agent"})
 """Roles that may answer a whole group: it is not approved a reply at a time."""
+
+SENDER_LEFT = N_("its sender no longer has a role that sends as the account")
+BUDGET = N_("X's budget")
+"""Why a batch paused, as stored (Batch.why) and translated where shown (progress_line)."""
 
 LEASE_SECONDS = 10
 """How long one worker alone releases an account's batches: a run takes well under a
@@ -164,14 +171,15 @@ class Plan:
 
 
 LEFT_OUT = {
-    "answered": "answered already",
-    "personal": "wrote personal data in their post (answer them one by one, by DM)",
-    "not_summoned": "did not summon the account, so X would refuse a public reply",
-    "same_author": "are further mentions of someone who gets one already",
-    "ignored": "were ignored as spam or noise",
-    "no_author": "have no author on X any more",
-    "dm_sent": "were sent a DM already",
+    "answered": N_("{n:,} answered already"),
+    "personal": N_("{n:,} wrote personal data in their post (answer them one by one, by DM)"),
+    "not_summoned": N_("{n:,} did not summon the account, so X would refuse a public reply"),
+    "same_author": N_("{n:,} are further mentions of someone who gets one already"),
+    "ignored": N_("{n:,} were ignored as spam or noise"),
+    "no_author": N_("{n:,} have no author on X any more"),
+    "dm_sent": N_("{n:,} were sent a DM already"),
 }
+"""Why mentions are left out of an answer to the group, with how many (shown with _())."""
 
 
 def plan(
@@ -328,10 +336,17 @@ def check_text(rt: Runtime, scene: Scene, kind: str, text: str, link: str | None
         measured = measure(the_text(kind, text, "", None), cotag, limit=DM_LIMIT)
     problems = [finding.message for finding in findings]
     if measured.overflow:
-        problems.append(
-            f"With a name of 15 characters{', the link' if link else ''} and the CoTag it is "
-            f"{measured.overflow} over X's limit of {measured.limit}: shorten it."
-        )
+        if link:
+            too_long = _(
+                "With a name of 15 characters, the link and the CoTag it is {over} over X's "
+                "limit of {limit}: shorten it."
+            )
+        else:
+            too_long = _(
+                "With a name of 15 characters and the CoTag it is {over} over X's limit of "
+                "{limit}: shorten it."
+            )
+        problems.append(too_long.format(over=measured.overflow, limit=measured.limit))
     return problems
 
 
@@ -404,10 +419,17 @@ def start(
 
 
 def _under_way(kind: str, status: str) -> str:
-    return (
-        f"A {KINDS[kind]} of this group is {status} already: its card has Pause and Cancel. "
-        "Cancel it first to send another text."
-    )
+    if status == PAUSED:
+        said = _(
+            "A {what} of this group is paused already: its card has Pause and Cancel. "
+            "Cancel it first to send another text."
+        )
+    else:
+        said = _(
+            "A {what} of this group is running already: its card has Pause and Cancel. "
+            "Cancel it first to send another text."
+        )
+    return said.format(what=_(KINDS[kind]))
 
 
 def require_sender(scene: Scene, kind: str) -> None:
@@ -415,8 +437,10 @@ def require_sender(scene: Scene, kind: str) -> None:
     an answer to a whole group is not approved a reply at a time."""
     if scene.role not in SENDING_ROLES:
         raise Refused(
-            f"{KINDS[kind]} sends as *@{scene.account.handle}* without an owner's approval, "
-            "which your role does not allow. Ask an owner or an agent."
+            _(
+                "{what} sends as *@{handle}* without an owner's approval, which your role does "
+                "not allow. Ask an owner or an agent."
+            ).format(what=_(KINDS[kind]), handle=scene.account.handle)
         )
 
 
@@ -425,7 +449,7 @@ def group_scene(
 ) -> tuple[SurgeGroup, Scene]:
     group = session.get(SurgeGroup, group_id)
     if group is None or not group.samples:
-        raise Refused("This group is no longer in Roost.")
+        raise Refused(_("This group is no longer in Roost."))
     return group, scene_for(session, who, group.samples[0], now)  # refused without a role
 
 
@@ -436,16 +460,18 @@ def change(rt: Runtime, who: Who, batch_id: int, to: str) -> str:
     with rt.sessions.begin() as session:
         batch = _locked(session, batch_id)
         if batch is None:
-            raise Refused("This answer to the group is no longer in Roost.")
-        _, scene = group_scene(session, who, batch.group_id, now)
+            raise Refused(_("This answer to the group is no longer in Roost."))
+        _group, scene = group_scene(session, who, batch.group_id, now)
         if to == RUNNING:
             require_sender(scene, batch.kind)
             # What it sends from now on, they send, signed with their CoTag.
             batch.actor_id, batch.cotag = scene.member.id, cotag_for(scene, batch.kind)
-        if batch.status in (CANCELLED, DONE):
-            return f"It was {batch.status} already."
+        if batch.status == CANCELLED:
+            return _("It was cancelled already.")
+        if batch.status == DONE:
+            return _("It was done already.")
         if to == RUNNING and batch.status == RUNNING:
-            return "It is running already."
+            return _("It is running already.")
         batch.status, batch.why = to, None
         withdrawn = 0
         if to == CANCELLED:
@@ -471,13 +497,17 @@ def change(rt: Runtime, who: Who, batch_id: int, to: str) -> str:
         session.execute(
             update(SurgeGroup).where(SurgeGroup.id == batch.group_id).values(shown=None)
         )
-        what = KINDS[batch.kind]
+        what = _(KINDS[batch.kind])
     if to == RUNNING:
         rt.team_queue.enqueue(advance, result_ttl=0)
-        return f"{what} goes on."
+        return _("{what} goes on.").format(what=what)
     if to == PAUSED:
-        return f"{what} is paused: nothing more is released to X until someone resumes it."
-    return f"{what} is cancelled; {withdrawn:,} not yet sent were withdrawn."
+        return _(
+            "{what} is paused: nothing more is released to X until someone resumes it."
+        ).format(what=what)
+    return _("{what} is cancelled; {withdrawn:,} not yet sent were withdrawn.").format(
+        what=what, withdrawn=withdrawn
+    )
 
 
 # --- releasing, a few at a time ----------------------------------------------------------
@@ -532,7 +562,7 @@ def _advance(rt: Runtime, batch_id: int) -> int:
             return 0
         if sender_left:
             locked.status = PAUSED
-            locked.why = "its sender no longer has a role that sends as the account"
+            locked.why = SENDER_LEFT  # stored in English, shown in the reader's language
         elif not found.targets:
             if _in_flight(session, batch_id):
                 return 0  # done when the last ones are
@@ -541,7 +571,7 @@ def _advance(rt: Runtime, batch_id: int) -> int:
         elif not take:
             locked.status = PAUSED
             budget = budget_of(rt, account)
-            locked.why = budget.why() if budget is not None else "X's budget"
+            locked.why = budget.why() if budget is not None else BUDGET
         for mention in take:
             outbound_id = _release(session, locked, mention, now)
             if outbound_id is not None:
@@ -686,7 +716,7 @@ def progress(session: Session, group_id: int) -> list[Progress]:
                 int(counts.get("sent", 0)),
                 int(counts.get("failed", 0)) + int(counts.get("unknown", 0)),
                 sum(int(counts.get(s, 0)) for s in IN_FLIGHT),
-                [(str(error or "no reason given"), int(n)) for error, n in errors],
+                [(str(error or _("no reason given")), int(n)) for error, n in errors],
             )
         )
     return found
@@ -694,15 +724,27 @@ def progress(session: Session, group_id: int) -> list[Progress]:
 
 def progress_line(p: Progress) -> str:
     """ "Reply to all by @ana: 230 of 1,000 sent, 2 failed · running"."""
-    by = f" by <@{p.actor}>" if p.actor else ""
-    failed = f", {p.failed:,} failed or unsure" if p.failed else ""
-    state = {
-        RUNNING: "going out as X's limits allow",
-        PAUSED: f"paused{f': {p.why}' if p.why else ''}",
-        CANCELLED: "cancelled",
-        DONE: "done",
-    }[p.status]
-    return f"*{KINDS[p.kind]}*{by}: {p.sent:,} of {p.planned:,} sent{failed} · {state}"
+    what = _(KINDS[p.kind])
+    if p.actor:
+        line = _("*{what}* by <@{user}>: {sent:,} of {planned:,} sent").format(
+            what=what, user=p.actor, sent=p.sent, planned=p.planned
+        )
+    else:
+        line = _("*{what}*: {sent:,} of {planned:,} sent").format(
+            what=what, sent=p.sent, planned=p.planned
+        )
+    if p.failed:
+        line += ", " + _("{failed:,} failed or unsure").format(failed=p.failed)
+    if p.status == RUNNING:
+        state = _("going out as X's limits allow")
+    elif p.status == PAUSED:
+        # Why, as stored: Roost's own reasons in English, translated here.
+        state = _("paused: {why}").format(why=_(p.why)) if p.why else _("paused")
+    elif p.status == CANCELLED:
+        state = _("cancelled")
+    else:
+        state = _("done")
+    return f"{line} · {state}"
 
 
 def _tell_done(rt: Runtime, batch_id: int) -> None:
@@ -710,21 +752,23 @@ def _tell_done(rt: Runtime, batch_id: int) -> None:
     with rt.sessions() as session:
         batch = session.get_one(Batch, batch_id)
         group = session.get_one(SurgeGroup, batch.group_id)
-        (found,) = [p for p in progress(session, group.id) if p.batch_id == batch_id]
     if group.slack_channel is None or group.slack_ts is None:
         return
-    lines = [":white_check_mark: " + progress_line(found) + "."]
-    lines += [f"• {n:,}× {escape(error)}" for error, n in found.errors]
-    try:
-        post_notice(
-            rt,
-            f"batch-done:{batch_id}",
-            group.slack_channel,
-            "\n".join(lines),
-            thread_ts=group.slack_ts,
-        )
-    except Exception:  # the card shows it too; the thread's line is a courtesy
-        logger.warning("batch %s's end not told in its group's thread", batch_id, exc_info=True)
+    with in_channel(rt, group.slack_channel):
+        with rt.sessions() as session:
+            (found,) = [p for p in progress(session, group.id) if p.batch_id == batch_id]
+        lines = [":white_check_mark: " + progress_line(found) + "."]
+        lines += [f"• {n:,}× {escape(error)}" for error, n in found.errors]
+        try:
+            post_notice(
+                rt,
+                f"batch-done:{batch_id}",
+                group.slack_channel,
+                "\n".join(lines),
+                thread_ts=group.slack_ts,
+            )
+        except Exception:  # the card shows it too; the thread's line is a courtesy
+            logger.warning("batch %s's end not told in its group's thread", batch_id, exc_info=True)
 
 
 def price(rt: Runtime, kind: str, text: str) -> float:
@@ -732,7 +776,7 @@ def price(rt: Runtime, kind: str, text: str) -> float:
     return price_of(load_prices(rt.settings.x_prices_file), send_kind(kind, text))
 
 
-CARE_USAGE = (
+CARE_USAGE = N_(
     "`/roost care @account <message>` sets what “Send to customer service” DMs the authors "
     "of a surge group (the team's contact, in your words); `/roost care @account` shows it."
 )
@@ -741,26 +785,36 @@ CARE_USAGE = (
 def care_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
     """`/roost care @account [message]`: the account's customer-service DM, shown to
     anyone with a role on it and set by an owner or an admin, checked as a DM is."""
-    handle, _, message = text.strip().partition(" ")
+    handle, _space, message = text.strip().partition(" ")
     if not handle:
-        raise ValueError(CARE_USAGE)
+        raise ValueError(_(CARE_USAGE))
     with rt.sessions() as session:
         (account,) = visible_accounts(rt, session, who, handle.lstrip("@"))
     if not message.strip():
         if account.care_dm is None:
-            return f"*@{account.handle}* has no customer-service message yet. {CARE_USAGE}", None
-        return f"*@{account.handle}*'s customer-service DM:\n>{escape(account.care_dm)}", None
+            return _("*@{handle}* has no customer-service message yet. {usage}").format(
+                handle=account.handle, usage=_(CARE_USAGE)
+            ), None
+        return _("*@{handle}*'s customer-service DM:").format(
+            handle=account.handle
+        ) + f"\n>{escape(account.care_dm)}", None
     require_manager_of(rt, who, account.id)
     message = message.strip()
     problems = [f.message for f in check_dm(message, banned=account.banned_words or [])]
     if len(message) > CARE_LIMIT:
-        problems.append(f"It is {len(message):,} characters; keep it under {CARE_LIMIT:,}.")
+        problems.append(
+            _("It is {n:,} characters; keep it under {limit:,}.").format(
+                n=len(message), limit=CARE_LIMIT
+            )
+        )
     if problems:
         return " ".join(problems), None
     change_account(rt, who, account.id, "account.care_dm", care_dm=message)
     return (
-        f"“Send to customer service” on *@{account.handle}*'s surge groups now DMs:\n"
-        f">{escape(message)}",
+        _("“Send to customer service” on *@{handle}*'s surge groups now DMs:").format(
+            handle=account.handle
+        )
+        + f"\n>{escape(message)}",
         None,
     )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ from sqlalchemy import func, select, update
 
 from bot import runtime
 from bot.errors import Refused, SlackError
+from bot.i18n import _, ngettext, pgettext, speaking
 from bot.inbox.access import scene_for
 from bot.inbox.delivery import post_mention
 from bot.inbox.sla import cancel_reminder
@@ -37,6 +38,7 @@ from bot.surge.detect import Pace as DetectPace
 from bot.surge.detect import started_text
 from bot.surge.groups import group_surge
 from bot.surge.updates import Update, latest_update, post_timeline, update_line
+from bot.team.language import as_person, in_channel
 from bot.team.people import Who, check_person
 from storage.assignments import Changed, set_assignee
 from storage.events import record_event
@@ -243,12 +245,13 @@ def _show_board(
     if not pace.may("chat.update", channel, keep=FOR_THE_TEAM):
         return 0
     window = timedelta(seconds=rt.settings.roost_surge_window_seconds)
-    opening = started_text(account, surge, DetectPace(surge.rate, surge.usual, 0.0, window))
-    text = opening + "\n" + board_lines(groups, answered, carded_groups(groups))
     key = f"surge:{surge.id}:start"
     metadata = {"event_type": METADATA_EVENT, "event_payload": {"key": key, "sizes": sizes}}
-    with translate_errors(channel), prepaid():
-        rt.slack.chat_update(channel=channel, ts=ts, text=text, metadata=metadata)
+    with in_channel(rt, channel):
+        opening = started_text(account, surge, DetectPace(surge.rate, surge.usual, 0.0, window))
+        text = opening + "\n" + board_lines(groups, answered, carded_groups(groups))
+        with translate_errors(channel), prepaid():
+            rt.slack.chat_update(channel=channel, ts=ts, text=text, metadata=metadata)
     with rt.sessions.begin() as session:
         session.execute(
             update(Surge).where(Surge.id == surge.id).values(board_shown=shown, board_shown_at=now)
@@ -262,18 +265,30 @@ def board_lines(groups: Sequence[SurgeGroup], answered: dict[int, int], carded: 
     counts, and the smaller ones together."""
     total = sum(g.size for g in groups)
     lines = [
-        f"*So far:* {total:,} mention{'s' * (total != 1)} in {len(groups):,} "
-        f"group{'s' * (len(groups) != 1)}, {sum(answered.values()):,} answered."
+        _("*So far:* {mentions} in {groups}, {answered:,} answered.").format(
+            mentions=ngettext("{n:,} mention", "{n:,} mentions", total).format(n=total),
+            groups=ngettext("{n:,} group", "{n:,} groups", len(groups)).format(n=len(groups)),
+            answered=sum(answered.values()),
+        )
     ]
     for group in groups[:BOARD_LINES]:
-        name = escape(group.name or ", ".join(group.label) or "(no words in common)")
-        where = "its card" if group.id in carded else "listed in this thread"
+        name = escape(group.name or ", ".join(group.label) or _("(no words in common)"))
+        counted = (
+            _("*{name}*: {size:,} ({answered:,} answered), its card")
+            if group.id in carded
+            else _("*{name}*: {size:,} ({answered:,} answered), listed in this thread")
+        )
         lines.append(
-            f"• *{name}*: {group.size:,} ({answered.get(group.id, 0):,} answered), {where}"
+            "• " + counted.format(name=name, size=group.size, answered=answered.get(group.id, 0))
         )
     rest = groups[BOARD_LINES:]
     if rest:
-        lines.append(f"• {len(rest):,} smaller groups: {sum(g.size for g in rest):,} mentions")
+        lines.append(
+            "• "
+            + _("{groups:,} smaller groups: {mentions:,} mentions").format(
+                groups=len(rest), mentions=sum(g.size for g in rest)
+            )
+        )
     return "\n".join(lines)
 
 
@@ -304,16 +319,17 @@ def _show(rt: Runtime, account: Account, group: SurgeGroup, pace: Pace) -> int:
     method = "chat.update" if group.slack_ts else "chat.postMessage"
     if not pace.may(method, channel, keep=FOR_THE_TEAM):
         return 0
-    text, blocks = group_card(
-        account.handle, group, (answered, resolved), samples, answers=answers, latest=latest
-    )
-    if group.slack_ts is None:
-        with prepaid():
-            ts = post_notice(rt, f"surge-group:{group.id}", channel, text, blocks=blocks)
-    else:
-        ts = group.slack_ts
-        with translate_errors(channel), prepaid():
-            rt.slack.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+    with in_channel(rt, channel):
+        text, blocks = group_card(
+            account.handle, group, (answered, resolved), samples, answers=answers, latest=latest
+        )
+        if group.slack_ts is None:
+            with prepaid():
+                ts = post_notice(rt, f"surge-group:{group.id}", channel, text, blocks=blocks)
+        else:
+            ts = group.slack_ts
+            with translate_errors(channel), prepaid():
+                rt.slack.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
     with rt.sessions.begin() as session:
         session.execute(
             update(SurgeGroup)
@@ -343,18 +359,21 @@ def _list(rt: Runtime, place: tuple[str, str], group_ids: list[int], key: str, p
         )
     if not unlisted or not pace.may("chat.postMessage", channel, keep=FOR_THE_TEAM):
         return 0
-    text, blocks = batch_lines([(m.id, m.author_username, m.text, m.created_at) for m in unlisted])
     # Keyed by its first and last mention: a run that died after posting does not post it
     # twice, and one that finds more since posts them (some again), never fewer.
-    with prepaid():
-        post_notice(
-            rt,
-            f"{key}:{unlisted[0].id}-{unlisted[-1].id}",
-            channel,
-            text,
-            thread_ts=thread_ts,
-            blocks=blocks,
+    with in_channel(rt, channel):
+        text, blocks = batch_lines(
+            [(m.id, m.author_username, m.text, m.created_at) for m in unlisted]
         )
+        with prepaid():
+            post_notice(
+                rt,
+                f"{key}:{unlisted[0].id}-{unlisted[-1].id}",
+                channel,
+                text,
+                thread_ts=thread_ts,
+                blocks=blocks,
+            )
     with rt.sessions.begin() as session:
         session.execute(
             update(Mention)
@@ -391,80 +410,90 @@ def group_card(
     group; every text a customer or a team wrote escaped. `counts`: how many were
     answered, and how many resolved."""
     answered, resolved = counts
-    name = escape(group.name) if group.name else escape(", ".join(group.label) or "(no words)")
-    first = _when(group.first_at)
-    last = _when(group.last_at)
-    headline = (
-        f":rotating_light: *{name}*: {group.size:,} mention{'s' * (group.size != 1)} of "
-        f"*@{handle}* in this surge, {answered:,} answered, {resolved:,} resolved · "
-        f"{first} to {last}"
-    )
-    blocks: list[dict[str, Any]] = [section(headline)]
+    name = escape(group.name) if group.name else escape(", ".join(group.label) or _("(no words)"))
+    counts_said = ngettext(
+        ":rotating_light: *{name}*: {n:,} mention of *@{handle}* in this surge, "
+        "{answered:,} answered, {resolved:,} resolved",
+        ":rotating_light: *{name}*: {n:,} mentions of *@{handle}* in this surge, "
+        "{answered:,} answered, {resolved:,} resolved",
+        group.size,
+    ).format(name=name, n=group.size, handle=handle, answered=answered, resolved=resolved)
+    span = _("{first} to {last}").format(first=_when(group.first_at), last=_when(group.last_at))
+    blocks: list[dict[str, Any]] = [section(f"{counts_said} · {span}")]
     if group.name and group.label:
-        blocks.append(context("Its words: " + escape(", ".join(group.label))))
+        blocks.append(context(_("Its words: {words}").format(words=escape(", ".join(group.label)))))
     for mention_id in group.samples:
         if mention_id in samples:
             author, text = samples[mention_id]
             quoted, cut = escape_within(text, 280)
-            who = f"@{escape(author)}" if author else "someone"
+            who = f"@{escape(author)}" if author else _("someone")
             blocks.append(context(f"{who}: “{quoted}{'…' if cut else ''}”"))
     if latest is not None:
-        blocks.append(context("Latest status update: " + update_line(latest)))
+        blocks.append(
+            context(_("Latest status update: {update}").format(update=update_line(latest)))
+        )
     for answer in answers:
         blocks.append(section(progress_line(answer)))
         if answer.status in (RUNNING, PAUSED):
             blocks.append(_batch_buttons(answer))
     blocks.append(
-        context("Each mention is listed in this thread, with *Open* to act on it as a card.")
+        context(_("Each mention is listed in this thread, with *Open* to act on it as a card."))
     )
     answer_all = [
-        button("Reply to all", REPLY_ALL_ACTION, str(group.id), style="primary"),
-        button("Send to customer service", CARE_ACTION, str(group.id)),
-        button("Post a status update", STATUS_ACTION, str(group.id)),
+        button(_("Reply to all"), REPLY_ALL_ACTION, str(group.id), style="primary"),
+        button(_("Send to customer service"), CARE_ACTION, str(group.id)),
+        button(_("Post a status update"), STATUS_ACTION, str(group.id)),
     ]
     blocks.append(
         {"type": "actions", "block_id": f"surge_answer:{group.id}", "elements": answer_all}
     )
     resolve = button(
-        "Resolve all",
+        _("Resolve all"),
         RESOLVE_ACTION,
         str(group.id),
         confirm=confirm(
-            "Resolve the group?",
-            f"Every open mention of *{name}* is resolved, as its own Resolve would.",
-            "Resolve all",
+            _("Resolve the group?"),
+            _("Every open mention of *{name}* is resolved, as its own Resolve would.").format(
+                name=name
+            ),
+            _("Resolve all"),
         ),
     )
     assign = {
         "type": "users_select",
         "action_id": ASSIGN_ACTION,
-        "placeholder": {"type": "plain_text", "text": "Give the group to…"},
+        "placeholder": {"type": "plain_text", "text": _("Give the group to…")},
     }
     # The picker carries no value: the block names the group.
     blocks.append(
         {"type": "actions", "block_id": f"surge_group:{group.id}", "elements": [resolve, assign]}
     )
-    return f"Surge group {name}: {group.size} mentions of @{handle}", blocks
+    said = _("Surge group {name}: {size} mentions of @{handle}").format(
+        name=name, size=group.size, handle=handle
+    )
+    return said, blocks
 
 
 def _batch_buttons(answer: Progress) -> dict[str, Any]:
     """Pause (or Resume) and Cancel, for an answer to the group under way."""
     value = str(answer.batch_id)
     flip = (
-        button("Pause", PAUSE_ACTION, value)
+        button(_("Pause"), PAUSE_ACTION, value)
         if answer.status == RUNNING
-        else button("Resume", RESUME_ACTION, value)
+        else button(_("Resume"), RESUME_ACTION, value)
     )
     cancel = button(
-        "Cancel",
+        _("Cancel"),
         CANCEL_ACTION,
         value,
         style="danger",
         confirm=confirm(
-            "Cancel it?",
-            "Nothing more goes out; what was released to X and not sent yet is withdrawn. "
-            "What X has already posted stays.",
-            "Cancel it",
+            _("Cancel it?"),
+            _(
+                "Nothing more goes out; what was released to X and not sent yet is withdrawn. "
+                "What X has already posted stays."
+            ),
+            _("Cancel it"),
         ),
     )
     return {"type": "actions", "block_id": f"batch:{value}", "elements": [flip, cancel]}
@@ -477,11 +506,14 @@ def batch_lines(
     blocks = []
     for mention_id, author, text, created_at in mentions:
         quoted, cut = escape_within(text, 500)
-        who = f"@{escape(author)}" if author else "someone"
+        who = f"@{escape(author)}" if author else _("someone")
         line = f"{_when(created_at)} *{who}*: {quoted}{'…' if cut else ''}"
-        opens = button("Open", OPEN_ACTION, str(mention_id))
+        opens = button(pgettext("button", "Open"), OPEN_ACTION, str(mention_id))
         blocks.append(section(line) | {"block_id": f"listed-{mention_id}", "accessory": opens})
-    return f"{len(mentions)} more mention{'s' * (len(mentions) != 1)} in this group", blocks
+    more = ngettext(
+        "{n} more mention in this group", "{n} more mentions in this group", len(mentions)
+    ).format(n=len(mentions))
+    return more, blocks
 
 
 def _when(at: datetime) -> str:
@@ -517,7 +549,7 @@ def resolve_group(rt: Runtime, who: Who, group_id: int) -> str:
     with rt.sessions.begin() as session:
         group = session.get(SurgeGroup, group_id)
         if group is None or not group.samples:
-            raise Refused("This group is no longer in Roost.")
+            raise Refused(_("This group is no longer in Roost."))
         scene = scene_for(session, who, group.samples[0], now)  # refused without a role
         was: dict[int, str] = {
             mention_id: status
@@ -528,17 +560,17 @@ def resolve_group(rt: Runtime, who: Who, group_id: int) -> str:
             )
         }
         # Conditional, so a mention someone resolved a moment ago is not resolved twice.
-        resolved: list[tuple[int, str | None]] = [
-            (mention_id, slack_ts)
-            for mention_id, slack_ts in session.execute(
+        resolved: list[tuple[int, str | None, str | None]] = [
+            (mention_id, channel, slack_ts)
+            for mention_id, channel, slack_ts in session.execute(
                 update(Mention)
                 .where(Mention.id.in_(was), Mention.status.in_(OPEN))
                 .values(status="resolved", resolved_at=now, resolver_id=scene.member.id)
-                .returning(Mention.id, Mention.slack_ts),
+                .returning(Mention.id, Mention.slack_channel, Mention.slack_ts),
                 execution_options={"synchronize_session": False},
             )
         ]
-        for mention_id, _ in resolved:
+        for mention_id, _channel, _ts in resolved:
             record_event(
                 session,
                 "mention.resolved",
@@ -553,14 +585,34 @@ def resolve_group(rt: Runtime, who: Who, group_id: int) -> str:
             update(SurgeGroup).where(SurgeGroup.id == group_id).values(shown=None)
         )  # its card shows the new counts at the next run
         name = group.name or ", ".join(group.label)
-    line = f":white_check_mark: Resolved by <@{who.user_id}> with its group."
-    for mention_id, slack_ts in resolved:
+    lines = _in_each_channel(
+        rt,
+        resolved,
+        lambda: _(":white_check_mark: Resolved by <@{user}> with its group.").format(
+            user=who.user_id
+        ),
+    )
+    for mention_id, channel, slack_ts in resolved:
         cancel_reminder(rt, mention_id)
         if slack_ts is not None:
+            line = lines[channel]
             rt.team_queue.enqueue(show_status, mention_id, line, retry=SHOW_RETRY, result_ttl=0)
     if not resolved:
-        return f"Every mention of “{escape(name)}” was resolved already."
-    return f"Resolved {len(resolved):,} open mentions of “{escape(name)}”."
+        return _("Every mention of “{name}” was resolved already.").format(name=escape(name))
+    return _("Resolved {n:,} open mentions of “{name}”.").format(n=len(resolved), name=escape(name))
+
+
+def _in_each_channel(
+    rt: Runtime, mentions: list[tuple[int, str | None, str | None]], say: Callable[[], str]
+) -> dict[str | None, str]:
+    """What `say` says in the language of each channel these mentions' cards are in (their
+    threads' lines are posted there)."""
+    said: dict[str | None, str] = {}
+    for _mention_id, channel, _ts in mentions:
+        if channel not in said:
+            with in_channel(rt, channel):
+                said[channel] = say()
+    return said
 
 
 ASSIGN_ACTION = "surge_assign_group"
@@ -571,12 +623,12 @@ def assign_group(rt: Runtime, who: Who, group_id: int, target: str | None) -> st
     """Give every open mention of the group to `target`, as its own Assign would (one
     audit event each), and tell them once, not once a mention. What was done."""
     if target is None:
-        raise Refused("Pick the person to give the group to.")
+        raise Refused(_("Pick the person to give the group to."))
     now = rt.clock()
     with rt.sessions() as session:
         group = session.get(SurgeGroup, group_id)
         if group is None or not group.samples:
-            raise Refused("This group is no longer in Roost.")
+            raise Refused(_("This group is no longer in Roost."))
         scene_for(session, who, group.samples[0], now)  # may they assign at all? Before Slack
     check_person(rt, who.team_id, target)
     with rt.sessions.begin() as session:
@@ -584,8 +636,10 @@ def assign_group(rt: Runtime, who: Who, group_id: int, target: str | None) -> st
         new = member(session, who.team_id, target, now)
         if role_on(session, new.id, scene.account.id) not in ACTING_ROLES:
             raise Refused(
-                f"<@{target}> has no role on *@{scene.account.handle}* that lets them act as "
-                "it, so they cannot take this group."
+                _(
+                    "<@{user}> has no role on *@{handle}* that lets them act as it, so they "
+                    "cannot take this group."
+                ).format(user=target, handle=scene.account.handle)
             )
         mentions = list(
             session.scalars(
@@ -596,7 +650,7 @@ def assign_group(rt: Runtime, who: Who, group_id: int, target: str | None) -> st
                 )
             )
         )
-        given: list[tuple[int, str | None]] = []
+        given: list[tuple[int, str | None, str | None]] = []
         for mention in mentions:
             try:
                 previous = set_assignee(session, mention, new.id, now)
@@ -614,36 +668,48 @@ def assign_group(rt: Runtime, who: Who, group_id: int, target: str | None) -> st
                 assignee=target,
                 via="group",
             )
-            given.append((mention.id, mention.slack_ts))
+            given.append((mention.id, mention.slack_channel, mention.slack_ts))
         session.execute(update(SurgeGroup).where(SurgeGroup.id == group_id).values(shown=None))
         name = escape(group.name or ", ".join(group.label))
         handle = scene.account.handle
-        link = _group_link(rt, group)
+        url = _group_url(rt, group)
     if not given:
-        return f"Every open mention of “{name}” is <@{target}>'s already."
-    if target != who.user_id:
-        send_dm(
-            rt.slack,
-            target,
-            f"<@{who.user_id}> gave you the {len(given):,} open mentions of “{name}” in "
-            f"*@{handle}*'s surge.{link}",
+        return _("Every open mention of “{name}” is <@{user}>'s already.").format(
+            name=name, user=target
         )
-    line = f":bust_in_silhouette: Assigned to <@{target}> by <@{who.user_id}> with its group."
-    for mention_id, slack_ts in given:
+    if target != who.user_id:
+        with speaking(as_person(rt, target)):  # a DM: in their own language
+            link = " " + _("<{url}|The group>").format(url=url) if url else ""
+            gave = _(
+                "<@{user}> gave you the {n:,} open mentions of “{name}” in *@{handle}*'s surge."
+            ).format(user=who.user_id, n=len(given), name=name, handle=handle)
+            send_dm(rt.slack, target, gave + link)
+    lines = _in_each_channel(
+        rt,
+        given,
+        lambda: _(":bust_in_silhouette: Assigned to <@{user}> by <@{by}> with its group.").format(
+            user=target, by=who.user_id
+        ),
+    )
+    for mention_id, channel, slack_ts in given:
         if slack_ts is not None:
+            line = lines[channel]
             rt.team_queue.enqueue(show_status, mention_id, line, retry=SHOW_RETRY, result_ttl=0)
     try:
         rt.publish_home(rt, who.team_id, target)
     except SlackError as exc:
         logger.warning("Home of %s not refreshed: %s", target, exc)
-    return f"Gave <@{target}> the {len(given):,} open mentions of “{name}”."
+    return _("Gave <@{user}> the {n:,} open mentions of “{name}”.").format(
+        user=target, n=len(given), name=name
+    )
 
 
-def _group_link(rt: Runtime, group: SurgeGroup) -> str:
+def _group_url(rt: Runtime, group: SurgeGroup) -> str | None:
+    """The link to the group's card, if it has one and Slack says where."""
     if group.slack_channel is None or group.slack_ts is None:
-        return ""
+        return None
     try:
         base = rt.workspace_url()
     except SlackError:
-        return ""
-    return f" <{permalink(base, group.slack_channel, group.slack_ts)}|The group>"
+        return None
+    return permalink(base, group.slack_channel, group.slack_ts)

@@ -20,12 +20,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.errors import Refused
+from bot.i18n import N_, _, ngettext
 from bot.runtime import Runtime
 from bot.slack.blocks import context, section
 from bot.slack.mrkdwn import escape
 from bot.slack.notices import try_notice
 from bot.surge.groups import first_update, group_surge, lasting, summaries, summary_lines
 from bot.team.admin import require_manager_of
+from bot.team.language import in_channel
 from bot.team.people import Who, visible_accounts
 from storage.accounts import account_by_handle, active_accounts
 from storage.models import Account, Notice, Surge
@@ -43,7 +45,7 @@ logger = logging.getLogger(__name__)
 HISTORY_DAYS = 14
 """How many earlier days the usual rate for an hour is taken from."""
 
-USAGE = "Use `/roost surge`, `/roost surge on @brand` or `/roost surge off @brand`."
+USAGE = N_("Use `/roost surge`, `/roost surge on @brand` or `/roost surge off @brand`.")
 
 
 @dataclass(frozen=True)
@@ -68,14 +70,20 @@ class Pace:
     def says(self) -> str:
         """ "240 mentions in the last 10 min, 12× the usual for this hour (about 20)"."""
         minutes = self.window.total_seconds() / 60
-        span = f"{minutes:.0f} min" if minutes >= 1 else f"{self.window.total_seconds():.0f} s"
-        said = f"{self.rate:,} mention{'s' * (self.rate != 1)} in the last {span}"
+        span = (
+            _("{minutes} min").format(minutes=f"{minutes:.0f}")
+            if minutes >= 1
+            else _("{seconds} s").format(seconds=f"{self.window.total_seconds():.0f}")
+        )
+        said = ngettext(
+            "{n:,} mention in the last {span}", "{n:,} mentions in the last {span}", self.rate
+        ).format(n=self.rate, span=span)
         if self.usual >= 0.5:
-            said += (
-                f", {self.rate / self.usual:.0f}× the usual for this hour (about {self.usual:.0f})"
+            said += ", " + _("{times}× the usual for this hour (about {usual})").format(
+                times=f"{self.rate / self.usual:.0f}", usual=f"{self.usual:.0f}"
             )
         else:
-            said += " (it usually has next to none at this hour)"
+            said += " " + _("(it usually has next to none at this hour)")
         return said
 
 
@@ -114,12 +122,13 @@ def check_surges(rt: Runtime) -> int:
                 surge = start_surge(session, account.id, now, rate=pace.rate, usual=pace.usual)
             if surge is None:
                 continue  # another sweep started it, and tells of it
-            told += try_notice(
-                rt,
-                f"surge:{surge.id}:start",
-                account.channel_id,
-                started_text(account, surge, pace),
-            )
+            with in_channel(rt, account.channel_id):
+                told += try_notice(
+                    rt,
+                    f"surge:{surge.id}:start",
+                    account.channel_id,
+                    started_text(account, surge, pace),
+                )
         elif surge is not None and surge.started_by is None and pace.calm:
             # A person's surge ends when a person ends it; Roost's, a window after it began.
             if now - surge.started_at >= pace.window:
@@ -132,12 +141,13 @@ def _end(rt: Runtime, account: Account, surge: Surge, pace: Pace, by: str | None
     """End the surge, its last arrivals grouped first, and tell the channel once; False
     if another sweep or a person ended it already."""
     group_surge(rt, surge)
-    with rt.sessions.begin() as session:
-        if not end_surge(session, surge.id, rt.clock(), by=by):
-            return False
-        ended = session.get_one(Surge, surge.id, populate_existing=True)
-        text = _over(session, account, ended, pace.window)
-    try_notice(rt, f"surge:{surge.id}:end", account.channel_id, text)
+    with in_channel(rt, account.channel_id):
+        with rt.sessions.begin() as session:
+            if not end_surge(session, surge.id, rt.clock(), by=by):
+                return False
+            ended = session.get_one(Surge, surge.id, populate_existing=True)
+            text = _over(session, account, ended, pace.window)
+        try_notice(rt, f"surge:{surge.id}:end", account.channel_id, text)
     return True
 
 
@@ -161,36 +171,42 @@ def tell_again(rt: Runtime, window: timedelta) -> int:
                 select(Notice.key).where(Notice.key.in_(wanted), Notice.slack_ts.is_not(None))
             )
         )
-        due = []
-        for key, surge in wanted.items():
-            if key in posted:
-                continue
-            account = session.get_one(Account, surge.account_id)
-            pace = Pace(surge.rate, surge.usual, 0.0, window)
-            text = (
-                _over(session, account, surge, window)
-                if key.endswith(":end")
-                else started_text(account, surge, pace)
-            )
-            due.append((key, account.channel_id, text))
-    return sum(try_notice(rt, key, channel, text) for key, channel, text in due)
+        due = [
+            (key, surge, session.get_one(Account, surge.account_id))
+            for key, surge in wanted.items()
+            if key not in posted
+        ]
+    told = 0
+    for key, surge, account in due:
+        # Each notice in its channel's language.
+        with in_channel(rt, account.channel_id):
+            with rt.sessions() as session:
+                text = (
+                    _over(session, account, surge, window)
+                    if key.endswith(":end")
+                    else started_text(account, surge, Pace(surge.rate, surge.usual, 0.0, window))
+                )
+            told += try_notice(rt, key, account.channel_id, text)
+    return told
 
 
 def started_text(account: Account, surge: Surge, pace: Pace) -> str:
     if surge.started_by is None:
-        opening = f":rotating_light: A surge on *@{account.handle}*"
-    else:
-        opening = (
-            f":rotating_light: <@{surge.started_by}> switched surge mode on for *@{account.handle}*"
+        opening = _(":rotating_light: A surge on *@{handle}*: {pace}.").format(
+            handle=account.handle, pace=pace.says()
         )
-    return f"{opening}: {pace.says()}. " + _meanwhile(account.handle)
+    else:
+        opening = _(
+            ":rotating_light: <@{user}> switched surge mode on for *@{handle}*: {pace}."
+        ).format(user=surge.started_by, handle=account.handle, pace=pace.says())
+    return opening + " " + _meanwhile(account.handle)
 
 
 def _meanwhile(handle: str) -> str:
-    return (
+    return _(
         "While it lasts Roost groups its mentions by what they are about. "
-        f"`/roost surge off @{handle}` ends it; `/roost surge` shows every account's pace."
-    )
+        "`/roost surge off @{handle}` ends it; `/roost surge` shows every account's pace."
+    ).format(handle=handle)
 
 
 def surge_command(rt: Runtime, who: Who, text: str) -> tuple[str, list[dict[str, Any]] | None]:
@@ -200,14 +216,18 @@ def surge_command(rt: Runtime, who: Who, text: str) -> tuple[str, list[dict[str,
     if not words:
         return _status(rt, who)
     if len(words) != 2 or words[0].lower() not in ("on", "off"):
-        raise ValueError(USAGE)
+        raise ValueError(_(USAGE))
     switch, handle = words[0].lower(), words[1]
     now = rt.clock()
     with rt.sessions() as session:
         account = account_by_handle(session, handle)
     if account is None:
         shown = escape(handle[:40])
-        raise Refused(f"There is no account {shown} in Roost: `/roost accounts` lists them.")
+        raise Refused(
+            _("There is no account {handle} in Roost: `/roost accounts` lists them.").format(
+                handle=shown
+            )
+        )
     require_manager_of(rt, who, account.id)
     with rt.sessions.begin() as session:
         pace = pace_of(rt, session, account, now)
@@ -215,21 +235,28 @@ def surge_command(rt: Runtime, who: Who, text: str) -> tuple[str, list[dict[str,
         if switch == "on" and surge is not None:
             if surge.started_by is None:  # Roost's: now the person's, to end by hand
                 surge.started_by = who.user_id
-            return f"A surge on *@{account.handle}* is already on: {pace.says()}.", None
+            return _("A surge on *@{handle}* is already on: {pace}.").format(
+                handle=account.handle, pace=pace.says()
+            ), None
         if switch == "on":
             surge = start_surge(
                 session, account.id, now, rate=pace.rate, usual=pace.usual, by=who.user_id
             )
     if switch == "off":
         if surge is None or not _end(rt, account, surge, pace, by=who.user_id):
-            return f"There is no surge on *@{account.handle}* to end.", None
-        return f"The surge on *@{account.handle}* is over; its channel is told.", None
+            return _("There is no surge on *@{handle}* to end.").format(handle=account.handle), None
+        return _("The surge on *@{handle}* is over; its channel is told.").format(
+            handle=account.handle
+        ), None
     if surge is None:
-        return f"A surge on *@{account.handle}* is already on.", None
-    try_notice(
-        rt, f"surge:{surge.id}:start", account.channel_id, started_text(account, surge, pace)
-    )
-    return f"Surge mode is on for *@{account.handle}*; its channel is told.", None
+        return _("A surge on *@{handle}* is already on.").format(handle=account.handle), None
+    with in_channel(rt, account.channel_id):
+        try_notice(
+            rt, f"surge:{surge.id}:start", account.channel_id, started_text(account, surge, pace)
+        )
+    return _("Surge mode is on for *@{handle}*; its channel is told.").format(
+        handle=account.handle
+    ), None
 
 
 def _status(rt: Runtime, who: Who) -> tuple[str, list[dict[str, Any]]]:
@@ -240,15 +267,17 @@ def _status(rt: Runtime, who: Who) -> tuple[str, list[dict[str, Any]]]:
             pace = pace_of(rt, session, account, now)
             surge = open_surge(session, account.id)
             state = (
-                f"a surge since <!date^{int(surge.started_at.timestamp())}^{{time}}|"
-                f"{surge.started_at:%H:%M} UTC>"
+                _("a surge since {time}").format(
+                    time=f"<!date^{int(surge.started_at.timestamp())}^{{time}}|"
+                    f"{surge.started_at:%H:%M} UTC>"
+                )
                 if surge is not None
-                else f"no surge (one starts at {pace.starts_at:,.0f})"
+                else _("no surge (one starts at {rate})").format(rate=f"{pace.starts_at:,.0f}")
             )
             lines.append(f"*@{account.handle}*: {state}; {pace.says()}.")
             if surge is not None and (groups := summaries(session, surge.id)):
                 lines.append(summary_lines(groups))
-    blocks = [section("\n".join(lines)), context(USAGE)]
+    blocks = [section("\n".join(lines)), context(_(USAGE))]
     return "\n".join(lines), blocks
 
 
@@ -259,11 +288,17 @@ def _over(session: Session, account: Account, surge: Surge, window: timedelta) -
     took = lasting(surge.ended_at - surge.started_at)
     since = surge.started_at - window if surge.started_by is None else surge.started_at
     mentions = posted_between(session, account.id, since, surge.ended_at)
-    by = f" <@{surge.ended_by}> ended it." if surge.ended_by else ""
+    by = " " + _("<@{user}> ended it.").format(user=surge.ended_by) if surge.ended_by else ""
     groups = summaries(session, surge.id)
-    about = f"\nWhat they were about:\n{summary_lines(groups)}" if groups else ""
-    return (
-        f":white_check_mark: The surge on *@{account.handle}* is over after {took}: "
-        f"{mentions:,} mentions, at most {surge.peak:,} in one window, "
-        f"{first_update(session, surge)}.{by}{about}"
+    about = "\n" + _("What they were about:") + "\n" + summary_lines(groups) if groups else ""
+    over = _(
+        ":white_check_mark: The surge on *@{handle}* is over after {took}: {mentions:,} "
+        "mentions, at most {peak:,} in one window, {first_update}."
+    ).format(
+        handle=account.handle,
+        took=took,
+        mentions=mentions,
+        peak=surge.peak,
+        first_update=first_update(session, surge),
     )
+    return over + by + about

@@ -45,7 +45,7 @@ IDF_EVERY, while they change most)."""
 MAX_GROUPS = 200
 """The most groups that form by likeness (named groups aside)."""
 
-REST = "Everything else"
+REST = "Everything else"  # not spoken: a group's stored name, data like the others
 """The name of the group of mentions like no other, once MAX_GROUPS have formed."""
 
 BIGRAM_WEIGHT = 0.5
@@ -107,7 +107,7 @@ PREDICATE_ENDS = (
 )
 """How a word that is only a verb or an adjective ends, once no noun was found in it."""
 
-STOP_WORDS = frozenset(
+STOP_WORDS = frozenset(  # not spoken: English words the grouper drops
     """a an the and or but if is are was were be been am i you he she it we they me my
     your our their this that these those to of in on at by for with from as so not no do
     does did have has had will would can could should just still yet now any all what when

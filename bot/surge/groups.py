@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from bot.i18n import N_, _
 from bot.lease import Lease
 from bot.runtime import Runtime
 from bot.slack.mrkdwn import escape
@@ -201,7 +202,7 @@ def _save(rt: Runtime, surge: Surge, grouper: Grouper) -> None:
     rt.redis.set(state_key(surge.id), grouper.to_json(), ex=STATE_SECONDS)
 
 
-GROUP_USAGE = (
+GROUP_USAGE = N_(
     'Use `/roost group @brand 배송|delivery "Delivery delays"` to name a group by its '
     'words, `/roost group @brand` to list them, `/roost group @brand off "Delivery delays"` '
     "to drop one."
@@ -218,9 +219,9 @@ def group_command(rt: Runtime, who: Who, text: str) -> tuple[str, list[dict[str,
     try:
         words = shlex.split(text)
     except ValueError:
-        raise ValueError(f"A quote is not closed. {GROUP_USAGE}") from None
+        raise ValueError(_("A quote is not closed. {usage}").format(usage=_(GROUP_USAGE))) from None
     if not words:
-        raise ValueError(GROUP_USAGE)
+        raise ValueError(_(GROUP_USAGE))
     now = rt.clock()
     with rt.sessions() as session:
         (account,) = visible_accounts(rt, session, who, words[0].lstrip("@"))
@@ -234,9 +235,11 @@ def group_command(rt: Runtime, who: Who, text: str) -> tuple[str, list[dict[str,
                 )
             )
         if not names:
-            return f"*@{account.handle}* has no named groups. {GROUP_USAGE}", None
+            return _("*@{handle}* has no named groups. {usage}").format(
+                handle=account.handle, usage=_(GROUP_USAGE)
+            ), None
         listed = "\n".join(f"• *{escape(n.name)}*: {escape(' | '.join(n.keywords))}" for n in names)
-        return f"Named groups of *@{account.handle}*:\n{listed}", None
+        return _("Named groups of *@{handle}*:").format(handle=account.handle) + "\n" + listed, None
     require_manager_of(rt, who, account.id)
     if words[1].lower() == "off" and len(words) == 3:
         with rt.sessions.begin() as session:
@@ -247,17 +250,27 @@ def group_command(rt: Runtime, who: Who, text: str) -> tuple[str, list[dict[str,
                 execution_options={"synchronize_session": False},
             )
         if not dropped.rowcount:  # type: ignore[attr-defined]
-            return f"*@{account.handle}* has no group named “{escape(words[2])}”.", None
-        return f"Dropped the group “{escape(words[2])}” of *@{account.handle}*.", None
+            return _("*@{handle}* has no group named “{name}”.").format(
+                handle=account.handle, name=escape(words[2])
+            ), None
+        return _("Dropped the group “{name}” of *@{handle}*.").format(
+            name=escape(words[2]), handle=account.handle
+        ), None
     if len(words) != 3:
-        raise ValueError(GROUP_USAGE)
+        raise ValueError(_(GROUP_USAGE))
     keywords = [word.strip() for word in words[1].split("|") if word.strip()]
     name = words[2].strip()
     if not name or len(name) > NAME_LIMIT:
-        raise ValueError(f"A group's name is 1 to {NAME_LIMIT} characters. {GROUP_USAGE}")
+        raise ValueError(
+            _("A group's name is 1 to {limit} characters. {usage}").format(
+                limit=NAME_LIMIT, usage=_(GROUP_USAGE)
+            )
+        )
     if not keywords or len(keywords) > KEYWORDS_LIMIT or any(len(k) > 40 for k in keywords):
         raise ValueError(
-            f"Give 1 to {KEYWORDS_LIMIT} words of at most 40 characters, between |. " + GROUP_USAGE
+            _("Give 1 to {limit} words of at most 40 characters, between |. {usage}").format(
+                limit=KEYWORDS_LIMIT, usage=_(GROUP_USAGE)
+            )
         )
     with rt.sessions.begin() as session:
         named = session.scalar(
@@ -277,8 +290,10 @@ def group_command(rt: Runtime, who: Who, text: str) -> tuple[str, list[dict[str,
             named.keywords = keywords
     shown = escape(" | ".join(keywords))
     return (
-        f"In a surge on *@{account.handle}*, mentions with {shown} go to “{escape(name)}” "
-        "first, from the next mention grouped.",
+        _(
+            "In a surge on *@{handle}*, mentions with {words} go to “{name}” first, from the "
+            "next mention grouped."
+        ).format(handle=account.handle, words=shown, name=escape(name)),
         None,
     )
 
@@ -324,7 +339,7 @@ def summaries(session: Session, surge_id: int, top: int = 5) -> list[GroupSummar
     )
     return [
         GroupSummary(
-            name=r.name or ", ".join(r.label) or "(no words in common)",
+            name=r.name or ", ".join(r.label) or _("(no words in common)"),
             size=r.size,
             answered=int(answered.get(r.id, 0)),
             first_at=r.first_at,
@@ -338,8 +353,13 @@ def summaries(session: Session, surge_id: int, top: int = 5) -> list[GroupSummar
 def summary_lines(found: list[GroupSummary]) -> str:
     """ "• *Delivery delays*: 120 (3 answered), the last at 14:32"; one a line."""
     return "\n".join(
-        f"• *{escape(g.name)}*: {g.size:,} ({g.answered:,} answered), the last at "
-        f"<!date^{int(g.last_at.timestamp())}^{{time}}|{g.last_at:%H:%M} UTC>"
+        "• "
+        + _("*{name}*: {size:,} ({answered:,} answered), the last at {time}").format(
+            name=escape(g.name),
+            size=g.size,
+            answered=g.answered,
+            time=f"<!date^{int(g.last_at.timestamp())}^{{time}}|{g.last_at:%H:%M} UTC>",
+        )
         for g in found
     )
 
@@ -382,18 +402,34 @@ def surge_lines(
             f"<!date^{int(surge.started_at.timestamp())}^{{date_short}} {{time}}|"
             f"{surge.started_at:%d %b %H:%M} UTC>"
         )
-        state = "still on" if surge.ended_at is None else f"for {lasting(until - surge.started_at)}"
-        line = (
-            f":rotating_light: *@{handle}* had a surge from {when}, {state}: "
-            f"{counts[0]:,} mentions grouped, {counts[1]:,} answered"
-        )
+        if surge.ended_at is None:
+            line = _(
+                ":rotating_light: *@{handle}* had a surge from {when}, still on: "
+                "{grouped:,} mentions grouped, {answered:,} answered"
+            ).format(handle=handle, when=when, grouped=counts[0], answered=counts[1])
+        else:
+            line = _(
+                ":rotating_light: *@{handle}* had a surge from {when}, for {took}: "
+                "{grouped:,} mentions grouped, {answered:,} answered"
+            ).format(
+                handle=handle,
+                when=when,
+                took=lasting(until - surge.started_at),
+                grouped=counts[0],
+                answered=counts[1],
+            )
         if waits:
-            line += f", the longest wait for a first reply {lasting(max(waits))}"
+            line += ", " + _("the longest wait for a first reply {took}").format(
+                took=lasting(max(waits))
+            )
         line += ", " + first_update(session, surge)
         groups = summaries(session, surge.id, top=3)
         if groups:
             line += ". " + " · ".join(
-                f"{escape(g.name)} {g.size:,} ({g.answered:,} answered)" for g in groups
+                _("{name} {size:,} ({answered:,} answered)").format(
+                    name=escape(g.name), size=g.size, answered=g.answered
+                )
+                for g in groups
             )
         lines.append(line + ".")
     return lines
@@ -404,12 +440,14 @@ def first_update(session: Session, surge: Surge) -> str:
     in", or that none came."""
     first = first_update_at(session, surge.id)
     if first is None:
-        return "no status update"
-    return f"the first status update {lasting(first - surge.started_at)} in"
+        return _("no status update")
+    return _("the first status update {took} in").format(took=lasting(first - surge.started_at))
 
 
 def lasting(span: timedelta) -> str:
     """A span as people say it: "45 min", "1 h 18 min"."""
     minutes = int(span.total_seconds() // 60)
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+    if hours:
+        return _("{hours} h {minutes} min").format(hours=hours, minutes=minutes)
+    return _("{minutes} min").format(minutes=minutes)

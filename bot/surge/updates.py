@@ -10,12 +10,24 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.i18n import N_, _
 from bot.runtime import Runtime
 from bot.slack.mrkdwn import escape_within
 from bot.slack.notices import post_notice
 from bot.slack.pace import FOR_THE_TEAM, Pace, prepaid
+from bot.team.language import in_channel
 from storage.models import Outbound, StatusUpdate, SurgeGroup
 from storage.notices import posted
+
+STATUSES = {
+    "pending": N_("pending"),
+    "sending": N_("sending"),
+    "sent": N_("sent"),
+    "failed": N_("failed"),
+    "unknown": N_("unknown"),
+    "cancelled": N_("cancelled"),
+}
+"""A status update's post's status, as a card says it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +80,11 @@ def latest_link(session: Session, group: SurgeGroup, handle: str) -> str | None:
 def update_line(update: Update) -> str:
     """ "14:30 · <@ana>: “As of 14:30 KST, ...” (on X)"; mrkdwn, the text escaped."""
     quoted, cut = escape_within(update.text, 300)
-    where = f" <{update.url}|on X>" if update.url else f" ({update.status})"
+    if update.url:
+        where = " " + _("<{url}|on X>").format(url=update.url)
+    else:
+        status = STATUSES.get(update.status)
+        where = f" ({_(status) if status else update.status})"
     return (
         f":mega: <!date^{int(update.at.timestamp())}^{{time}}|{update.at:%H:%M} UTC> · "
         f"<@{update.by}>: “{quoted}{'…' if cut else ''}”{where}"
@@ -89,7 +105,7 @@ def post_timeline(rt: Runtime, session: Session, group: SurgeGroup, handle: str,
             continue
         if not pace.may("chat.postMessage", group.slack_channel, keep=FOR_THE_TEAM):
             break
-        with prepaid():
+        with in_channel(rt, group.slack_channel), prepaid():
             post_notice(rt, key, group.slack_channel, update_line(update), thread_ts=group.slack_ts)
         calls += 1
     return calls

@@ -7,6 +7,8 @@ surface it came from, and lands in the audit table.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -15,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.errors import Refused, SettingsError
+from bot.i18n import N_, _
 from bot.runtime import Runtime
 from bot.slack.channels import usable_channel
 from bot.slack.mrkdwn import escape
@@ -23,6 +26,7 @@ from bot.team.business_hours import (
     CLOSING_KEYS,
     closing,
     describe_hours,
+    hours_form,
     parse_hours,
     sla_due,
 )
@@ -51,6 +55,19 @@ MAX_BANNED_WORDS = 200
 BANNED_WORDS_CHARS = 3000
 """The list is shown one word a line in a Slack text input, which holds 3,000 characters."""
 
+ROLE_NAMES = {
+    "owner": N_("owner"),
+    "agent": N_("agent"),
+    "needs-approval": N_("needs-approval"),
+    "viewer": N_("viewer"),
+}
+"""A role as a sentence names it: `_(ROLE_NAMES[role])` ("is now owner on *@brand*")."""
+
+
+def role_name(role: str) -> str:
+    """The role in the reader's language; one Roost does not know, as stored."""
+    return _(ROLE_NAMES[role]) if role in ROLE_NAMES else role
+
 
 @dataclass(frozen=True, slots=True)
 class AccountSummary:
@@ -65,12 +82,13 @@ class AccountSummary:
     dm_cotags: bool
     banned_words: list[str]
     sla_minutes: int
-    business_hours: str
+    business_hours: str  # as the reader reads them (describe_hours)
     routes: int
     budget_cents: int | None = None
     budget_hard: bool = False
     roles: list[tuple[str, str]] = field(default_factory=list)  # (Slack user id, role)
     manageable: bool = False
+    hours_form: str = ""  # the business hours as the settings form holds them (hours_form)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +111,15 @@ def _require_manager(rt: Runtime, session: Session, who: Who, account: Account) 
     if manages(rt, session, who, account.id):
         return
     owners = owners_of(session, account.id)
-    ask = f" Its owners: {', '.join(f'<@{u}>' for u in owners)}." if owners else ""
-    raise Refused(f"Only an owner of *@{account.handle}* or a Slack admin manages it.{ask}")
+    if owners:
+        raise Refused(
+            _(
+                "Only an owner of *@{handle}* or a Slack admin manages it. Its owners: {owners}."
+            ).format(handle=account.handle, owners=", ".join(f"<@{u}>" for u in owners))
+        )
+    raise Refused(
+        _("Only an owner of *@{handle}* or a Slack admin manages it.").format(handle=account.handle)
+    )
 
 
 def may_connect(rt: Runtime, who: Who) -> bool:
@@ -104,7 +129,7 @@ def may_connect(rt: Runtime, who: Who) -> bool:
     with rt.sessions() as session:
         return any(
             role == "owner"
-            for m, _, role in grants_in_team(session, who.team_id)
+            for m, _account, role in grants_in_team(session, who.team_id)
             if m.user_id == who.user_id
         )
 
@@ -127,6 +152,7 @@ def account_summaries(rt: Runtime, who: Who) -> list[AccountSummary]:
                 banned_words=list(a.banned_words or []),
                 sla_minutes=a.sla_minutes,
                 business_hours=describe_hours(a.business_hours),
+                hours_form=hours_form(a.business_hours),
                 routes=routes.get(a.id, 0),
                 budget_cents=a.x_budget_cents,
                 budget_hard=a.x_budget_hard,
@@ -144,7 +170,7 @@ def summary(rt: Runtime, who: Who, account_id: int) -> AccountSummary:
                 with rt.sessions() as session:
                     _require_manager(rt, session, who, session.get_one(Account, account_id))
             return found
-    raise Refused("This account is no longer in Roost.")
+    raise Refused(_("This account is no longer in Roost."))
 
 
 def save_settings(rt: Runtime, who: Who, account_id: int, form: dict[str, Any]) -> dict[str, str]:
@@ -155,7 +181,9 @@ def save_settings(rt: Runtime, who: Who, account_id: int, form: dict[str, Any]) 
         if not 1 <= minutes <= MAX_SLA_MINUTES:
             raise ValueError
     except ValueError:
-        errors["sla_minutes"] = f"A whole number of minutes, 1 to {MAX_SLA_MINUTES}."
+        errors["sla_minutes"] = _("A whole number of minutes, 1 to {most}.").format(
+            most=MAX_SLA_MINUTES
+        )
         minutes = 0
     try:
         hours = parse_hours(str(form.get("business_hours") or ""))
@@ -169,8 +197,8 @@ def save_settings(rt: Runtime, who: Who, account_id: int, form: dict[str, Any]) 
     ]
     budget, hard = parse_budget(form.get("budget"), bool(form.get("budget_hard")), errors)
     if len(words) > MAX_BANNED_WORDS or len("\n".join(words)) > BANNED_WORDS_CHARS:
-        errors["banned_words"] = (
-            f"At most {MAX_BANNED_WORDS} words and {BANNED_WORDS_CHARS:,} characters."
+        errors["banned_words"] = _("At most {words} words and {characters} characters.").format(
+            words=MAX_BANNED_WORDS, characters=f"{BANNED_WORDS_CHARS:,}"
         )
     if errors:
         return errors
@@ -178,7 +206,7 @@ def save_settings(rt: Runtime, who: Who, account_id: int, form: dict[str, Any]) 
     with rt.sessions.begin() as session:
         account = session.get(Account, account_id, with_for_update=True)
         if account is None:
-            raise Refused("This account is no longer in Roost.")
+            raise Refused(_("This account is no longer in Roost."))
         _require_manager(rt, session, who, account)
         if hours is not None and account.business_hours:
             # Holidays and days off are set apart (/roost holidays): new hours keep them.
@@ -224,17 +252,16 @@ def parse_budget(raw: object, hard: bool, errors: dict[str, str]) -> tuple[int |
     text = str(raw or "").strip().removeprefix("$").replace(",", "").strip()
     if not text:
         if hard:
-            errors["budget"] = "A hard cap needs a budget: give one, or untick the cap."
+            errors["budget"] = _("A hard cap needs a budget: give one, or untick the cap.")
         return None, False
     try:
         cents = round(float(text) * 100)
         if not 1 <= cents <= MAX_BUDGET_DOLLARS * 100:
             raise ValueError
     except ValueError:
-        errors["budget"] = (
-            f"Dollars a month, such as 50 or 12.50: at least $0.01 and at most "
-            f"${MAX_BUDGET_DOLLARS:,}."
-        )
+        errors["budget"] = _(
+            "Dollars a month, such as 50 or 12.50: at least $0.01 and at most ${most}."
+        ).format(most=f"{MAX_BUDGET_DOLLARS:,}")
         return None, False
     return cents, hard
 
@@ -262,11 +289,11 @@ def manageable_accounts(rt: Runtime, who: Who) -> list[tuple[int, str]]:
 def set_role(rt: Runtime, who: Who, account_id: int, target: str, role: str | None) -> str:
     """Grant `role` on the account to `target`, or revoke their role (None); the answer."""
     if role is not None and role not in ROLES:
-        raise Refused(f"Unknown role {role!r}.")
+        raise Refused(_("Unknown role {role}.").format(role=repr(role)))
     with rt.sessions() as session:
         account = session.get(Account, account_id)
         if account is None:
-            raise Refused("This account is no longer in Roost.")
+            raise Refused(_("This account is no longer in Roost."))
         _require_manager(rt, session, who, account)
     if role is not None:
         check_person(rt, who.team_id, target)
@@ -277,12 +304,20 @@ def set_role(rt: Runtime, who: Who, account_id: int, target: str, role: str | No
         if role is None:
             previous = revoke(session, account, someone, now, actor=who.user_id)
             if previous is None:
-                return f"<@{target}> had no role on *@{account.handle}*."
-            return f"<@{target}> is no longer {previous} on *@{account.handle}*."
+                return _("<@{user}> had no role on *@{handle}*.").format(
+                    user=target, handle=account.handle
+                )
+            return _("<@{user}> is no longer {role} on *@{handle}*.").format(
+                user=target, role=role_name(previous), handle=account.handle
+            )
         if role_on(session, someone.id, account.id) == role:
-            return f"<@{target}> is already {role} on *@{account.handle}*."
+            return _("<@{user}> is already {role} on *@{handle}*.").format(
+                user=target, role=role_name(role), handle=account.handle
+            )
         grant(session, account, someone, role, now, actor=who.user_id)
-        return f"<@{target}> is now {role} on *@{account.handle}*."
+        return _("<@{user}> is now {role} on *@{handle}*.").format(
+            user=target, role=role_name(role), handle=account.handle
+        )
 
 
 def check_cotag_free(rt: Runtime, team_id: str, target: str, raw: str) -> None:
@@ -299,7 +334,11 @@ def check_cotag_free(rt: Runtime, team_id: str, target: str, raw: str) -> None:
             )
         )
     if holder is not None:
-        raise Refused(f"*{cotag}* is taken by <@{holder}>; CoTags are unique in the team.")
+        raise Refused(
+            _("*{cotag}* is taken by <@{holder}>; CoTags are unique in the team.").format(
+                cotag=cotag, holder=holder
+            )
+        )
 
 
 def set_cotag_of(rt: Runtime, who: Who, target: str, raw: str) -> str:
@@ -316,21 +355,30 @@ def set_cotag_of(rt: Runtime, who: Who, target: str, raw: str) -> str:
             # A CoTag signs for the whole workspace: changing someone else's takes owning
             # every account they act for, not just one of them.
             theirs = {
-                a.id for m, a, _ in grants_in_team(session, who.team_id) if m.id == someone.id
+                a.id for m, a, _role in grants_in_team(session, who.team_id) if m.id == someone.id
             }
             if not theirs or not all(manages(rt, session, who, a) for a in theirs):
                 raise Refused(
-                    f"Only <@{target}>, an owner of every account they act for, or a Slack "
-                    "admin sets their CoTag: it signs what they send as any of them."
+                    _(
+                        "Only <@{user}>, an owner of every account they act for, or a Slack "
+                        "admin sets their CoTag: it signs what they send as any of them."
+                    ).format(user=target)
                 )
         if someone.cotag == cotag:
-            return f"<@{target}>'s CoTag is already *{cotag}*."
+            return _("<@{user}>'s CoTag is already *{cotag}*.").format(user=target, cotag=cotag)
         try:
             set_cotag(session, someone, cotag, now, actor=who.user_id)
         except CoTagTaken as exc:
-            holder = f" by <@{exc.args[0]}>" if exc.args and exc.args[0] else ""
-            raise Refused(f"*{cotag}* is taken{holder}; CoTags are unique in the team.") from None
-    return f"<@{target}>'s CoTag is now *{cotag}*."
+            if exc.args and exc.args[0]:
+                raise Refused(
+                    _("*{cotag}* is taken by <@{holder}>; CoTags are unique in the team.").format(
+                        cotag=cotag, holder=exc.args[0]
+                    )
+                ) from None
+            raise Refused(
+                _("*{cotag}* is taken; CoTags are unique in the team.").format(cotag=cotag)
+            ) from None
+    return _("<@{user}>'s CoTag is now *{cotag}*.").format(user=target, cotag=cotag)
 
 
 def find_account(rt: Runtime, handle: str) -> Account:
@@ -338,7 +386,11 @@ def find_account(rt: Runtime, handle: str) -> Account:
         account = account_by_handle(session, handle)
     if account is not None:
         return account
-    raise Refused(f"No account @{escape(handle.lstrip('@'))} in Roost: see `/roost accounts`.")
+    raise Refused(
+        _("No account @{handle} in Roost: see `/roost accounts`.").format(
+            handle=escape(handle.lstrip("@"))
+        )
+    )
 
 
 def change_account(rt: Runtime, who: Who, account_id: int, event: str, **values: Any) -> None:
@@ -353,7 +405,7 @@ def require_manager_of(rt: Runtime, who: Who, account_id: int) -> Account:
     with rt.sessions() as session:
         account = session.get(Account, account_id)
         if account is None:
-            raise Refused("This account is no longer in Roost.")
+            raise Refused(_("This account is no longer in Roost."))
         _require_manager(rt, session, who, account)
         return account
 
@@ -372,26 +424,36 @@ def apply_team_form(rt: Runtime, who: Who, form: dict[str, str | None]) -> list[
     The CoTag is checked before anything changes, so a refused form changes nothing."""
     user, cotag, role = form["user"], form["cotag"], form["role"]
     if user is None:
-        raise FieldRefused("who", "Pick a person.")
+        raise FieldRefused("who", _("Pick a person."))
     if not role and not cotag:
-        raise FieldRefused("role", "Pick a role, or type a CoTag.")
+        raise FieldRefused("role", _("Pick a role, or type a CoTag."))
     done: list[str] = []
-    try:
-        if cotag:
+    if cotag:
+        with _refused_on("cotag"):
             check_cotag_free(rt, who.team_id, user, cotag)
-        if role is not None:
+    if role is not None:
+        with _refused_on("who"):
             if form["account_id"] is None:
-                raise Refused("Pick the account the role is on.")
+                raise Refused(_("Pick the account the role is on."))
             done.append(
                 set_role(rt, who, int(form["account_id"]), user, None if role == "none" else role)
             )
-        if cotag:
+    if cotag:
+        with _refused_on("cotag"):
             done.append(set_cotag_of(rt, who, user, cotag))
+    return done
+
+
+@contextmanager
+def _refused_on(field: str) -> Iterator[None]:
+    """A refusal inside, on the form's `field`: the CoTag's steps on the CoTag, the role's on
+    the person."""
+    try:
+        yield
     except FieldRefused:
         raise
     except Refused as exc:
-        raise FieldRefused("cotag" if cotag and "CoTag" in str(exc) else "who", str(exc)) from None
-    return done
+        raise FieldRefused(field, str(exc)) from None
 
 
 def connect_offer(rt: Runtime, who: Who, channel_id: str | None) -> tuple[str | None, str | None]:
@@ -403,17 +465,19 @@ def connect_offer(rt: Runtime, who: Who, channel_id: str | None) -> tuple[str | 
     try:
         url = connect.authorize_url(rt, team_id=who.team_id, user_id=who.user_id, channel_id=usable)
     except SettingsError as exc:
-        return None, f"Connecting from Slack needs setting up on the server: {exc}"
+        return None, _("Connecting from Slack needs setting up on the server: {problem}").format(
+            problem=exc
+        )
     if usable:
-        return url, "Connect an account: a new one's cards come to this channel."
-    return url, (
+        return url, _("Connect an account: a new one's cards come to this channel.")
+    return url, _(
         "Roost cannot post in this conversation, so a new account's cards would go to "
         "ROOST_DEFAULT_CHANNEL: run `/roost accounts` in the channel they belong in (with "
         "Roost invited) to connect one there."
     )
 
 
-HOLIDAYS_USAGE = (
+HOLIDAYS_USAGE = N_(
     "`/roost holidays @account KR` closes its business hours on that country's public "
     "holidays (`none` reopens them); `/roost holidays @account off 2026-12-31` adds a day "
     "off of the team's own, `open 2026-12-31` takes it away; `/roost holidays @account` "
@@ -426,7 +490,7 @@ def holidays_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
     account's business hours besides the week, so its SLA clocks stop then too."""
     words = text.split()
     if not words or not words[0].startswith("@"):
-        raise ValueError(HOLIDAYS_USAGE)
+        raise ValueError(_(HOLIDAYS_USAGE))
     account = find_account(rt, words[0])
     hours = dict(account.business_hours or {})
     country, off = hours.get("holidays"), list(hours.get("off") or [])
@@ -437,22 +501,26 @@ def holidays_command(rt: Runtime, who: Who, text: str) -> tuple[str, None]:
     require_manager_of(rt, who, account.id)
     if not account.business_hours:
         raise Refused(
-            f"*@{account.handle}* answers around the clock: set its business hours first "
-            "(`/roost accounts` → Settings); holidays close those."
+            _(
+                "*@{handle}* answers around the clock: set its business hours first "
+                "(`/roost accounts` → Settings); holidays close those."
+            ).format(handle=account.handle)
         )
     verb = words[1].lower()
     if verb in ("off", "open") and len(words) == 3:
         try:
             day = date.fromisoformat(words[2]).isoformat()
         except ValueError:
-            raise ValueError(f"“{escape(words[2])}” is not a date such as 2026-12-31.") from None
+            raise ValueError(
+                _("“{text}” is not a date such as 2026-12-31.").format(text=escape(words[2]))
+            ) from None
         off = sorted({*off, day}) if verb == "off" else [d for d in off if d != day]
     elif len(words) == 2 and verb == "none":
         country = None
     elif len(words) == 2:
         country = words[1].upper()
     else:
-        raise ValueError(HOLIDAYS_USAGE)
+        raise ValueError(_(HOLIDAYS_USAGE))
     changed = {**hours, "holidays": country, "off": off}
     changed = {k: v for k, v in changed.items() if v not in (None, [])}
     try:

@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.i18n import N_, _, ngettext
 from bot.runtime import Runtime
 from bot.slack.client import dm_channel
 from bot.slack.mrkdwn import escape
@@ -39,10 +40,12 @@ DEFAULT_DAYS = 30
 MAX_DAYS = 366
 """The longest export: a year, leap day included."""
 
-USAGE = f"`/roost audit [@account] [days]`, days 1–{MAX_DAYS}"
+USAGE = N_("`/roost audit [@account] [days]`, days 1–{max_days}")
+"""Shown as `_(USAGE).format(max_days=MAX_DAYS)`."""
 
-COLUMNS = ("at", "kind", "actor", "account", "mention", "detail")
-"""The CSV's header; `actor` is a Slack user id, empty when Roost itself acted."""
+COLUMNS = (N_("at"), N_("kind"), N_("actor"), N_("account"), N_("mention"), N_("detail"))
+"""The CSV's header, in the reader's language; `actor` is a Slack user id, empty when Roost
+itself acted. The values under it are data, as stored."""
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 """What makes a spreadsheet read a cell as a formula (OWASP's CSV injection list)."""
@@ -88,12 +91,22 @@ def parse_audit_args(text: str) -> tuple[str | None, int]:
         elif handle_match and handle is None:
             handle = handle_match[1]
         else:
-            raise ValueError(f"Usage: {USAGE}; for example `/roost audit @brand 90`.")
+            raise ValueError(
+                _("Usage: {usage}; for example `/roost audit @brand 90`.").format(usage=_usage())
+            )
         after_days = days_match is not None
     days = DEFAULT_DAYS if days is None else days
     if not 1 <= days <= MAX_DAYS:
-        raise ValueError(f"Days must be 1–{MAX_DAYS}. Usage: {USAGE}.")
+        raise ValueError(
+            _("Days must be 1–{max_days}. Usage: {usage}.").format(
+                max_days=MAX_DAYS, usage=_usage()
+            )
+        )
     return handle, days
+
+
+def _usage() -> str:
+    return _(USAGE).format(max_days=MAX_DAYS)
 
 
 def audit_csv(session: Session, *, account_id: int | None, since: datetime) -> bytes:
@@ -155,7 +168,7 @@ def _without_credentials(value: Any) -> Any:
 def _encode(rows: list[list[str]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(COLUMNS)
+    writer.writerow([_(column) for column in COLUMNS])
     writer.writerows(rows)
     return out.getvalue().encode("utf-8-sig")
 
@@ -172,7 +185,9 @@ def send_audit(rt: Runtime, *, team_id: str, user_id: str, text: str) -> str:
     with rt.sessions() as session:
         account = account_by_handle(session, handle) if handle else None
         if handle and account is None:
-            return f"There is no account @{escape(handle)} in Roost: `/roost accounts` lists them."
+            return _(
+                "There is no account @{handle} in Roost: `/roost accounts` lists them."
+            ).format(handle=escape(handle))
         refusal = _refusal(rt, session, team_id, user_id, account)
     if refusal:
         return refusal
@@ -181,25 +196,37 @@ def send_audit(rt: Runtime, *, team_id: str, user_id: str, text: str) -> str:
     account_id = account.id if account else None
     with rt.sessions() as session:
         rows = _rows(session, account_id=account_id, since=since)
-    whose = f"@{account.handle}" if account else "all accounts"
-    span = "the last day" if days == 1 else f"the last {days} days"
+    handle = account.handle if account else None
+    # "The last day" is not a count of one: a language with one form for counts still
+    # says it as its own phrase.
+    span = _("the last day") if days == 1 else _("the last {days} days").format(days=days)
     if not rows:
-        return f"No events for {whose} in {span}."
-    events = "1 event" if len(rows) == 1 else f"{len(rows)} events"
+        if handle is None:
+            return _("No events for all accounts in {span}.").format(span=span)
+        return _("No events for @{handle} in {span}.").format(handle=handle, span=span)
+    events = ngettext("{n} event", "{n} events", len(rows)).format(n=len(rows))
+    since_utc = f"{since:%Y-%m-%d %H:%M}"
+    if handle is None:
+        comment = _(
+            "The audit of all accounts for {span} ({events}, since {since} UTC), oldest first."
+        ).format(span=span, events=events, since=since_utc)
+    else:
+        comment = _(
+            "The audit of @{handle} for {span} ({events}, since {since} UTC), oldest first."
+        ).format(handle=handle, span=span, events=events, since=since_utc)
     try:
         channel = dm_channel(rt.slack, user_id)
         rt.slack.files_upload_v2(
             channel=channel,
             filename=f"roost-audit-{account.handle if account else 'all'}-{days}d.csv",
             content=_encode(rows),
-            initial_comment=(
-                f"The audit of {whose} for {span} ({events}, since "
-                f"{since:%Y-%m-%d %H:%M} UTC), oldest first."
-            ),
+            initial_comment=comment,
         )
     except (SlackClientError, OSError) as exc:
         logger.warning("audit for %s not sent: %s", user_id, exc)
-        return f"Could not send the audit to your DM: {_slack_problem(exc)}. Try again shortly."
+        return _("Could not send the audit to your DM: {problem}. Try again shortly.").format(
+            problem=_slack_problem(exc)
+        )
     with rt.sessions.begin() as session:
         record_event(
             session,
@@ -210,7 +237,13 @@ def send_audit(rt: Runtime, *, team_id: str, user_id: str, text: str) -> str:
             days=days,
             events=len(rows),
         )
-    return f"Sent you the audit of {whose} for {span} ({events}) as a CSV in your DM."
+    if handle is None:
+        return _(
+            "Sent you the audit of all accounts for {span} ({events}) as a CSV in your DM."
+        ).format(span=span, events=events)
+    return _("Sent you the audit of @{handle} for {span} ({events}) as a CSV in your DM.").format(
+        handle=handle, span=span, events=events
+    )
 
 
 def _refusal(
@@ -222,15 +255,22 @@ def _refusal(
         return None
     if account is not None:
         owners = owners_of(session, account.id)
-        ask = (
-            "Ask " + ", ".join(f"<@{owner}>" for owner in owners) + "."
-            if owners
-            else "It has no owner yet; ask a workspace admin."
-        )
-        return f"Only owners of @{account.handle} and workspace admins may export its audit. {ask}"
-    mine = ", ".join(f"`/roost audit @{handle}`" for handle in owned.values())
-    hint = f" As an owner, ask for one account: {mine}." if mine else ""
-    return "Only workspace admins may export the audit of every account." + hint
+        if owners:
+            return _(
+                "Only owners of @{handle} and workspace admins may export its audit. Ask {owners}."
+            ).format(handle=account.handle, owners=", ".join(f"<@{owner}>" for owner in owners))
+        return _(
+            "Only owners of @{handle} and workspace admins may export its audit. It has no "
+            "owner yet; ask a workspace admin."
+        ).format(handle=account.handle)
+    commands = (f"`/roost audit @{handle}`" for handle in owned.values())  # not spoken
+    mine = ", ".join(commands)
+    if mine:
+        return _(
+            "Only workspace admins may export the audit of every account. As an owner, ask "
+            "for one account: {commands}."
+        ).format(commands=mine)
+    return _("Only workspace admins may export the audit of every account.")
 
 
 def _owned(session: Session, team_id: str, user_id: str) -> dict[int, str]:
@@ -247,5 +287,8 @@ def _owned(session: Session, team_id: str, user_id: str) -> dict[int, str]:
 
 def _slack_problem(exc: SlackClientError | OSError) -> str:
     if isinstance(exc, SlackApiError):
-        return f"Slack answered {exc.response.get('error', 'with an error')}"
-    return f"Slack could not take it ({exc})"
+        error = exc.response.get("error")
+        if error is None:
+            return _("Slack answered with an error")
+        return _("Slack answered {error}").format(error=error)
+    return _("Slack could not take it ({problem})").format(problem=exc)

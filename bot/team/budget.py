@@ -26,8 +26,10 @@ from typing import Protocol
 from sqlalchemy import select
 
 from bot.errors import Refused
+from bot.i18n import N_, SOURCE, _, day, language
 from bot.runtime import Runtime
 from bot.slack.notices import try_notice
+from bot.team.language import in_channel
 from bot.x.meter import days_spent, keep_days
 from bot.x.prices import ALLOWANCE_KINDS, Allowance, Prices, load_prices, price_of
 from storage.models import Account
@@ -108,11 +110,10 @@ class Budget:
         return self.hard and self.spent_micros + round(self.cost(units) * 1_000_000) > self.micros
 
     def why(self) -> str:
-        return (
-            f"@{self.handle}'s X budget for this month is spent (${self.spent:,.2f} of "
-            f"${self.dollars:,.2f}, a hard cap). An owner can raise it in the account's "
-            "settings (`/roost accounts`)."
-        )
+        return _(
+            "@{handle}'s X budget for this month is spent (${spent} of ${budget}, a hard "
+            "cap). An owner can raise it in the account's settings (`/roost accounts`)."
+        ).format(handle=self.handle, spent=f"{self.spent:,.2f}", budget=f"{self.dollars:,.2f}")
 
 
 @dataclass(frozen=True)
@@ -138,37 +139,72 @@ class AllowanceUse:
         )
 
     def spent(self) -> list[str]:
-        """The allowances used up, as a person reads them."""
+        """The allowances used up, as a person reads them: "15,000 post reads"."""
         return [
-            f"{limit:,} {ALLOWANCE_NAMES[name]}"
+            _(ALLOWANCE_COUNTS[name]).format(n=f"{limit:,}")
             for name, limit in self.allowance.limits.items()
             if self.used[name] >= limit
         ]
 
     def why(self) -> str:
-        return (
-            f"X's {self.allowance.plan.title()} plan allows {' and '.join(self.spent())} a "
-            "month for all of Roost's accounts, and this month's are used: X refuses more "
-            f"until {self.month_end + timedelta(days=1):%d %B}."
+        return _(
+            "X's {plan} plan allows {allowances} a month for all of Roost's accounts, and "
+            "this month's are used: X refuses more until {day}."
+        ).format(
+            plan=self.allowance.plan.title(),
+            allowances=_and(self.spent()),
+            day=_day_of_month(self.month_end + timedelta(days=1)),
         )
 
     def share(self) -> str:
         """Each allowance's use: "4,210 of 15,000 post reads (28%)"."""
-        return " and ".join(
-            f"{self.used[name]:,} of {limit:,} {ALLOWANCE_NAMES[name]} "
-            f"({self.used[name] * 100 // max(limit, 1)}%)"
-            for name, limit in self.allowance.limits.items()
+        return _and(
+            [
+                _(ALLOWANCE_SHARES[name]).format(
+                    used=f"{self.used[name]:,}",
+                    limit=f"{limit:,}",
+                    percent=self.used[name] * 100 // max(limit, 1),
+                )
+                for name, limit in self.allowance.limits.items()
+            ]
         )
 
     def percents(self) -> str:
         """Each allowance's share used: "28% of post reads, 1% of posts"."""
         return ", ".join(
-            f"{self.used[name] * 100 // max(limit, 1)}% of {ALLOWANCE_NAMES[name]}"
+            _(ALLOWANCE_PERCENTS[name]).format(percent=self.used[name] * 100 // max(limit, 1))
             for name, limit in self.allowance.limits.items()
         )
 
 
-ALLOWANCE_NAMES = {"post_reads": "post reads", "posts": "posts"}
+ALLOWANCE_NAMES = {"post_reads": N_("post reads"), "posts": N_("posts")}
+"""Each allowance as a person reads it: `_(ALLOWANCE_NAMES[name])`."""
+
+ALLOWANCE_COUNTS = {"post_reads": N_("{n} post reads"), "posts": N_("{n} posts")}
+"""So many of an allowance, `_(ALLOWANCE_COUNTS[name]).format(n=…)`: "15,000 post reads"."""
+
+ALLOWANCE_SHARES = {
+    "post_reads": N_("{used} of {limit} post reads ({percent}%)"),
+    "posts": N_("{used} of {limit} posts ({percent}%)"),
+}
+ALLOWANCE_PERCENTS = {
+    "post_reads": N_("{percent}% of post reads"),
+    "posts": N_("{percent}% of posts"),
+}
+
+
+def _and(items: list[str]) -> str:
+    """ "a and b and c", as the language joins them."""
+    joined = items[0] if items else ""
+    for item in items[1:]:
+        joined = _("{first} and {second}").format(first=joined, second=item)
+    return joined
+
+
+def _day_of_month(moment: date) -> str:
+    """ "01 January" as Roost has always written it in English; the language's own day
+    elsewhere ("1월 1일 (목)")."""
+    return f"{moment:%d %B}" if language() == SOURCE else day(moment)
 
 
 def allowance_of(rt: Runtime) -> Allowance | None:
@@ -249,11 +285,13 @@ def tell_budgets(rt: Runtime) -> int:
             if not budget.reached(percent):
                 break
             key = f"budget:{month}:{percent}"
-            told += try_notice(rt, key, account.channel_id, _notice(budget, percent, today))
+            with in_channel(rt, account.channel_id):
+                told += try_notice(rt, key, account.channel_id, _notice(budget, percent, today))
         if budget.refuses(POLL_WORST_CASE) and not budget.reached(100):
             # Intake stops a page's worst cost short of a hard cap: say so when it does.
             key = f"budget:{month}:paused"
-            told += try_notice(rt, key, account.channel_id, _paused_notice(budget, today))
+            with in_channel(rt, account.channel_id):
+                told += try_notice(rt, key, account.channel_id, _paused_notice(budget, today))
     return told
 
 
@@ -267,56 +305,65 @@ def _tell_allowance(rt: Runtime, use: AllowanceUse, today: date) -> int:
             break
         for channel in channels:
             key = f"allowance:{channel}:{today:%Y-%m}:{percent}"
-            told += try_notice(rt, key, channel, _allowance_notice(use, percent))
+            with in_channel(rt, channel):
+                told += try_notice(rt, key, channel, _allowance_notice(use, percent))
     return told
 
 
 def _allowance_notice(use: AllowanceUse, percent: int) -> str:
     plan = use.allowance.plan.title()
     if percent < 100:
-        return (
-            f":money_with_wings: Roost's accounts have used {percent}% of an allowance of X's "
-            f"{plan} plan this month: {use.share()}. `/roost spend` says on what."
-        )
-    return (
-        f":no_entry: {use.why()} Roost has paused what that allowance pays for (reading "
+        return _(
+            ":money_with_wings: Roost's accounts have used {percent}% of an allowance of X's "
+            "{plan} plan this month: {share}. `/roost spend` says on what."
+        ).format(percent=percent, plan=plan, share=use.share())
+    return _(
+        ":no_entry: {why} Roost has paused what that allowance pays for (reading "
         "mentions, or sending posts and replies) and refuses sends with this reason; "
-        f"so far: {use.share()}."
-    )
+        "so far: {share}."
+    ).format(why=use.why(), share=use.share())
 
 
 def _paused_notice(budget: Budget, today: date) -> str:
     month_end = today.replace(day=calendar.monthrange(today.year, today.month)[1])
     margin = budget.cost(POLL_WORST_CASE)
-    return (
-        f":no_entry: @{budget.handle}'s X budget is nearly spent (${budget.spent:,.2f} of its "
-        f"${budget.dollars:,.2f}, a hard cap), and a page of mentions can cost "
-        f"${margin:,.2f}: Roost has paused reading its mentions until "
-        f"{month_end + timedelta(days=1):%d %B}, or until an owner raises the budget in the "
-        "account's settings. Nothing is lost: it reads on from where it stopped."
+    return _(
+        ":no_entry: @{handle}'s X budget is nearly spent (${spent} of its ${budget}, a hard "
+        "cap), and a page of mentions can cost ${margin}: Roost has paused reading its "
+        "mentions until {day}, or until an owner raises the budget in the account's "
+        "settings. Nothing is lost: it reads on from where it stopped."
+    ).format(
+        handle=budget.handle,
+        spent=f"{budget.spent:,.2f}",
+        budget=f"{budget.dollars:,.2f}",
+        margin=f"{margin:,.2f}",
+        day=_day_of_month(month_end + timedelta(days=1)),
     )
 
 
 def _notice(budget: Budget, percent: int, today: date) -> str:
     days_left = calendar.monthrange(today.year, today.month)[1] - today.day
     month_end = today + timedelta(days=days_left)
-    spent = f"${budget.spent:,.2f} of its ${budget.dollars:,.2f}"
+    amounts = {
+        "handle": budget.handle,
+        "spent": f"{budget.spent:,.2f}",
+        "budget": f"{budget.dollars:,.2f}",
+    }
     if percent < 100:
-        return (
-            f":money_with_wings: @{budget.handle} has used {percent}% of its X budget this "
-            f"month ({spent}), with {days_left} days to go. `/roost spend @{budget.handle}` "
+        return _(
+            ":money_with_wings: @{handle} has used {percent}% of its X budget this month "
+            "(${spent} of its ${budget}), with {days} days to go. `/roost spend @{handle}` "
             "says on what."
-        )
+        ).format(percent=percent, days=days_left, **amounts)
     if budget.hard:
-        return (
-            f":no_entry: @{budget.handle}'s X budget for this month is spent ({spent}). It "
-            "is a hard cap: Roost has paused reading its mentions and refuses sends until "
-            f"{month_end + timedelta(days=1):%d %B}, or until an owner raises it in the "
-            "account's settings."
-        )
-    return (
-        f":warning: @{budget.handle}'s X budget for this month is spent ({spent}). Roost goes "
-        "on (it is not a hard cap) but makes only the cheapest checks of what it sends: one "
-        "it cannot confirm that way is shown unknown, for a person to check. An owner can "
-        "raise the budget, or make it a hard cap, in the account's settings."
-    )
+        return _(
+            ":no_entry: @{handle}'s X budget for this month is spent (${spent} of its "
+            "${budget}). It is a hard cap: Roost has paused reading its mentions and refuses "
+            "sends until {day}, or until an owner raises it in the account's settings."
+        ).format(day=_day_of_month(month_end + timedelta(days=1)), **amounts)
+    return _(
+        ":warning: @{handle}'s X budget for this month is spent (${spent} of its ${budget}). "
+        "Roost goes on (it is not a hard cap) but makes only the cheapest checks of what it "
+        "sends: one it cannot confirm that way is shown unknown, for a person to check. An "
+        "owner can raise the budget, or make it a hard cap, in the account's settings."
+    ).format(**amounts)

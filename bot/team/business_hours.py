@@ -24,15 +24,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import holidays
 
-AROUND_THE_CLOCK = "around the clock"
-"""What describe_hours shows for no business hours; parse_hours reads it back as None."""
+from bot.i18n import N_, _, ngettext
+from bot.slack.mrkdwn import escape
 
-DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+AROUND_THE_CLOCK = N_("around the clock")
+"""What describe_hours shows for no business hours (translated); parse_hours reads the
+English back as None."""
 
-EXPECTED_FORM = (
-    "Write the days, the hours and a time zone, such as “Mon-Fri 09:00-18:00 Asia/Seoul” "
-    "or “mon,tue,thu 8:30-17:00 Europe/Berlin”; “off” for around the clock."
-)
+DAY_NAMES = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
+"""The days as hours_form writes them (parse_hours reads them); describe_hours says them
+in the reader's language."""
 
 MAX_TEXT = 200
 """Characters of business hours read; anything longer is not business hours."""
@@ -97,12 +98,18 @@ def parse_hours(text: str) -> dict[str, Any] | None:
         return None
     found = _FORM.fullmatch(cleaned) if len(cleaned) <= MAX_TEXT else None
     if found is None:
-        raise ValueError(f"Cannot read “{cleaned[:60]}” as business hours. {EXPECTED_FORM}")
+        raise ValueError(
+            _(
+                "Cannot read “{text}” as business hours. Write the days, the hours and a time "
+                "zone, such as “Mon-Fri 09:00-18:00 Asia/Seoul” or “mon,tue,thu 8:30-17:00 "
+                "Europe/Berlin”; “off” for around the clock."
+            ).format(text=escape(cleaned[:60]))
+        )
     start = _minutes(found["start"], allow_midnight_end=False)
     end = _minutes(found["end"], allow_midnight_end=True)
     if start == end:
         raise ValueError(
-            "The hours open and close at the same time; for around the clock, write “off”."
+            _("The hours open and close at the same time; for around the clock, write “off”.")
         )
     return {
         "tz": _zone(found["tz"]).key,
@@ -113,14 +120,29 @@ def parse_hours(text: str) -> dict[str, Any] | None:
 
 
 def describe_hours(hours: dict[str, Any] | None) -> str:
-    """Business hours for display, in the form parse_hours reads back."""
+    """Business hours as a person reads them, in their language: "Mon-Fri 09:00-18:00
+    Asia/Seoul" (in English, the form parse_hours reads back), "월-금 09:00-18:00 Asia/Seoul"."""
     if hours is None:
-        return AROUND_THE_CLOCK
+        return _(AROUND_THE_CLOCK)
     try:
         week = _read(hours)
     except ValueError:
-        return f"{AROUND_THE_CLOCK} (the stored business hours are unreadable)"
-    return f"{_describe_days(week.days)} {_clock(week.start)}-{_clock(week.end)} {week.zone.key}"
+        return _("around the clock (the stored business hours are unreadable)")
+    days = _describe_days(week.days, [_(name) for name in DAY_NAMES])
+    return f"{days} {_clock(week.start)}-{_clock(week.end)} {week.zone.key}"
+
+
+def hours_form(hours: dict[str, Any] | None) -> str:
+    """Business hours as typed into a form, which parse_hours reads back whatever the
+    reader's language ("Mon-Fri 09:00-18:00 Asia/Seoul"); empty for around the clock."""
+    if hours is None:
+        return ""
+    try:
+        week = _read(hours)
+    except ValueError:
+        return describe_hours(hours)  # unreadable: saved as it is, it is refused, and says so
+    days = _describe_days(week.days, list(DAY_NAMES))
+    return f"{days} {_clock(week.start)}-{_clock(week.end)} {week.zone.key}"
 
 
 def sla_due(start: datetime, minutes: int, hours: dict[str, Any] | None) -> datetime:
@@ -132,21 +154,23 @@ def sla_due(start: datetime, minutes: int, hours: dict[str, Any] | None) -> date
     MAX_SCAN_DAYS of them.
     """
     if start.tzinfo is None or start.utcoffset() is None:
-        raise ValueError("The SLA start must be timezone-aware.")
+        raise ValueError("The SLA start must be timezone-aware.")  # not spoken: a bug
     if minutes < 0:
-        raise ValueError(f"An SLA target cannot be negative ({minutes} minutes).")
+        raise ValueError(f"An SLA target cannot be negative ({minutes} minutes).")  # not spoken
     start = start.astimezone(UTC)
     try:
         left = timedelta(minutes=minutes)
         if hours is None:
             return start + left
     except OverflowError:
-        raise ValueError(f"An SLA target of {minutes} minutes is beyond the calendar.") from None
+        raise ValueError(
+            _("An SLA target of {minutes} minutes is beyond the calendar.").format(minutes=minutes)
+        ) from None
     week = _read(hours)
     counted_until = start
     # Hours opened yesterday may still run past midnight.
     day = start.astimezone(week.zone).date() - timedelta(days=1)
-    for _ in range(MAX_SCAN_DAYS):
+    for _scanned in range(MAX_SCAN_DAYS):
         if week.opens_on(day):
             opens, closes = week.window(day)
             # Never count a moment twice, should a clock change make windows overlap.
@@ -158,8 +182,10 @@ def sla_due(start: datetime, minutes: int, hours: dict[str, Any] | None) -> date
                 counted_until = closes
         day += timedelta(days=1)
     raise ValueError(
-        f"An SLA target of {minutes} minutes does not fit in {MAX_SCAN_DAYS} days of "
-        "these business hours."
+        _(
+            "An SLA target of {minutes} minutes does not fit in {days} days of these business "
+            "hours."
+        ).format(minutes=minutes, days=MAX_SCAN_DAYS)
     )
 
 
@@ -205,17 +231,21 @@ def _read(hours: dict[str, Any]) -> _Hours:
     try:
         zone, days, start, end = hours["tz"], hours["days"], hours["start"], hours["end"]
     except (KeyError, TypeError):
-        raise ValueError(f"Business hours need tz, days, start and end: {hours!r}") from None
+        raise ValueError(
+            _("Business hours need tz, days, start and end: {hours}").format(hours=repr(hours))
+        ) from None
     if not isinstance(days, list) or not days:
-        raise ValueError(f"Business hours need at least one day: {days!r}")
+        raise ValueError(_("Business hours need at least one day: {days}").format(days=repr(days)))
     if not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 6 for d in days):
-        raise ValueError(f"Business days are 0 (Monday) to 6 (Sunday): {days!r}")
+        raise ValueError(
+            _("Business days are 0 (Monday) to 6 (Sunday): {days}").format(days=repr(days))
+        )
     if not isinstance(zone, str) or not isinstance(start, str) or not isinstance(end, str):
-        raise ValueError(f"Business hours are text: {hours!r}")
+        raise ValueError(_("Business hours are text: {hours}").format(hours=repr(hours)))
     opens = _minutes(start, allow_midnight_end=False)
     closes = _minutes(end, allow_midnight_end=True)
     if opens == closes:
-        raise ValueError("Business hours open and close at the same time.")
+        raise ValueError(_("Business hours open and close at the same time."))
     return _Hours(
         _zone(zone),
         frozenset(days),
@@ -230,7 +260,9 @@ def _country(code: object) -> holidays.HolidayBase | None:
     if code is None:
         return None
     if not isinstance(code, str) or code.upper() not in holidays.list_supported_countries():
-        raise ValueError(f"No public holidays are known for “{code!s:.20}”.")
+        raise ValueError(
+            _("No public holidays are known for “{country}”.").format(country=f"{code!s:.20}")
+        )
     return holidays.country_holidays(code.upper())
 
 
@@ -240,19 +272,31 @@ def _days_off(days: object) -> frozenset[date]:
     try:
         return frozenset(date.fromisoformat(str(day)) for day in days)  # type: ignore[attr-defined]
     except (TypeError, ValueError):
-        raise ValueError(f"Days off are ISO dates (2026-12-31): {days!r:.60}") from None
+        raise ValueError(
+            _("Days off are ISO dates (2026-12-31): {days}").format(days=f"{days!r:.60}")
+        ) from None
 
 
 def closing(hours: dict[str, Any] | None, *, country: str | None, off: list[str]) -> str:
     """How public holidays and days off close these hours, in a line."""
-    parts = []
-    if country:
-        parts.append(f"{country}'s public holidays")
-    if off:
-        parts.append(f"{len(off)} day{'s' * (len(off) != 1)} off ({', '.join(off[:5])})")
     if hours is None:
-        return "Around the clock: holidays and days off close nothing until business hours are set."
-    return "Closed on " + " and ".join(parts) + "." if parts else "No holidays or days off."
+        return _(
+            "Around the clock: holidays and days off close nothing until business hours are set."
+        )
+    dates = ", ".join(off[:5])
+    if country and off:
+        return ngettext(
+            "Closed on {country}'s public holidays and {n} day off ({dates}).",
+            "Closed on {country}'s public holidays and {n} days off ({dates}).",
+            len(off),
+        ).format(country=country, n=len(off), dates=dates)
+    if country:
+        return _("Closed on {country}'s public holidays.").format(country=country)
+    if off:
+        return ngettext(
+            "Closed on {n} day off ({dates}).", "Closed on {n} days off ({dates}).", len(off)
+        ).format(n=len(off), dates=dates)
+    return _("No holidays or days off.")
 
 
 def _minutes(text: str, *, allow_midnight_end: bool) -> int:
@@ -261,7 +305,11 @@ def _minutes(text: str, *, allow_midnight_end: bool) -> int:
         hour, minute = int(found[1]), int(found[2])
         if minute < 60 and (hour < 24 or (allow_midnight_end and (hour, minute) == (24, 0))):
             return hour * 60 + minute
-    raise ValueError(f"“{text}” is not a time of day: use 24-hour times such as 09:00 or 17:30.")
+    raise ValueError(
+        _("“{text}” is not a time of day: use 24-hour times such as 09:00 or 17:30.").format(
+            text=text
+        )
+    )
 
 
 def _clock(minutes: int) -> str:
@@ -278,7 +326,9 @@ def _zone(name: str) -> ZoneInfo:
         if key.casefold() == name.casefold():
             return ZoneInfo(key)
     raise ValueError(
-        f"Unknown time zone “{name[:60]}”: use an IANA name such as Asia/Seoul or Europe/Berlin."
+        _(
+            "Unknown time zone “{zone}”: use an IANA name such as Asia/Seoul or Europe/Berlin."
+        ).format(zone=name[:60])
     )
 
 
@@ -311,12 +361,14 @@ def _day(word: str) -> int:
     if len(korean) == 1 and korean in _KOREAN_NAMES:
         return _KOREAN_NAMES.index(korean)
     raise ValueError(
-        f"“{word[:30]}” is not a day: use Mon, Tue, Wed, Thu, Fri, Sat and Sun, "
-        "in lists (mon,tue,thu) and ranges (Mon-Fri)."
+        _(
+            "“{word}” is not a day: use Mon, Tue, Wed, Thu, Fri, Sat and Sun, "
+            "in lists (mon,tue,thu) and ranges (Mon-Fri)."
+        ).format(word=word[:30])
     )
 
 
-def _describe_days(days: frozenset[int]) -> str:
+def _describe_days(days: frozenset[int], names: list[str]) -> str:
     runs: list[list[int]] = []
     for day in sorted(days):
         if runs and runs[-1][-1] == day - 1:
@@ -324,9 +376,7 @@ def _describe_days(days: frozenset[int]) -> str:
         else:
             runs.append([day])
     return ", ".join(
-        f"{DAY_NAMES[run[0]]}-{DAY_NAMES[run[-1]]}"
-        if len(run) >= 3
-        else ", ".join(DAY_NAMES[d] for d in run)
+        f"{names[run[0]]}-{names[run[-1]]}" if len(run) >= 3 else ", ".join(names[d] for d in run)
         for run in runs
     )
 

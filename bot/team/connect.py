@@ -23,6 +23,7 @@ from rq import Retry
 
 from bot import runtime
 from bot.errors import RoostError
+from bot.i18n import _
 from bot.logs import remember_secret
 from bot.rate_limits import count_rate_limit
 from bot.runtime import Runtime
@@ -30,6 +31,7 @@ from bot.settings import Settings
 from bot.slack.client import translate_errors
 from bot.slack.mrkdwn import escape
 from bot.team.credentials import refresh_lease
+from bot.team.language import in_channel
 from bot.x.client import XClient
 from bot.x.meter import Meter
 from bot.x.oauth import (
@@ -68,11 +70,10 @@ STATE_KEPT = timedelta(days=7)
 
 NOTICE_RETRY = Retry(max=3, interval=[5, 30, 120])
 
-START_AGAIN = 'start again from Slack with "Connect an account"'
-
 
 class ConnectRefused(RoostError):
-    """The OAuth callback cannot connect an account; the message is shown on its page."""
+    """The OAuth callback cannot connect an account; the message is shown on its page (in
+    the default language: the web process knows no one's)."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,10 @@ def complete(rt: Runtime, *, state: str | None, code: str | None, error: str | N
         raise ConnectRefused(_declined(error))
     if not code:
         raise ConnectRefused(
-            f"X sent no authorization code back, so nothing was connected: {START_AGAIN}."
+            _(
+                "X sent no authorization code back, so nothing was connected: start again "
+                'from Slack with "Connect an account".'
+            )
         )
     now = rt.clock()
     try:
@@ -151,13 +155,16 @@ def complete(rt: Runtime, *, state: str | None, code: str | None, error: str | N
                 "redirect_uri": redirect_uri(rt.settings),
                 "code_verifier": pending.code_verifier,
             },
-            doing="exchanging the authorization code",
+            doing=_("exchanging the authorization code"),
             on_rate_limit=partial(count_rate_limit, rt.redis, "x"),
         )
     except TokenRefused as exc:
         raise ConnectRefused(
-            f"X did not accept this authorization ({exc}), so nothing was connected. "
-            f"X's codes work once and only briefly: {START_AGAIN}."
+            _(
+                "X did not accept this authorization ({problem}), so nothing was connected. "
+                "X's codes work once and only briefly: start again from Slack with \"Connect "
+                'an account".'
+            ).format(problem=exc)
         ) from None
     tokens = tokens_from(answer)
     me = XClient(
@@ -171,7 +178,7 @@ def complete(rt: Runtime, *, state: str | None, code: str | None, error: str | N
     except ConnectRefused:
         # Tokens nobody stores must not stay valid at X (Roost holds no others of this
         # user's that revoking these could take along).
-        _revoke_all(rt, tokens, "the refused connection's tokens")
+        _revoke_all(rt, tokens, "the refused connection's tokens")  # not spoken: for the log
         raise
     # The profile read, counted once the account it is billed to exists.
     meter = Meter(rt.redis, load_prices(rt.settings.x_prices_file), account.id, rt.clock)
@@ -189,15 +196,15 @@ def announce_connected(account_id: int, user_id: str) -> None:
     with rt.sessions() as session:
         account = session.get_one(Account, account_id)
         channel, handle = account.channel_id, account.handle
-    with translate_errors(channel):
+    with in_channel(rt, channel), translate_errors(channel):
         rt.slack.chat_postMessage(channel=channel, text=connected_text(handle, user_id))
 
 
 def connected_text(handle: str, user_id: str) -> str:
-    return (
-        f":white_check_mark: Connected *@{escape(handle)}* (by <@{user_id}>): "
+    return _(
+        ":white_check_mark: Connected *@{handle}* (by <@{user}>): "
         "its mentions will arrive here as cards."
-    )
+    ).format(handle=escape(handle), user=user_id)
 
 
 _STATE_SHAPE = re.compile(r"[A-Za-z0-9_-]{20,64}")
@@ -214,16 +221,25 @@ def _spend_state(rt: Runtime, state: str | None) -> _Pending:
         found = session.get(OAuthState, state) if state else None
         if found is None:
             raise ConnectRefused(
-                f"This link is not one Roost made, so nothing was connected: {START_AGAIN}."
+                _(
+                    "This link is not one Roost made, so nothing was connected: start again "
+                    'from Slack with "Connect an account".'
+                )
             )
         if found.used_at is not None or not use_state(session, found.state, now):
             raise ConnectRefused(
-                f"This link was already used. If the account is not connected yet, {START_AGAIN}."
+                _(
+                    "This link was already used. If the account is not connected yet, start "
+                    'again from Slack with "Connect an account".'
+                )
             )
         if now - found.created_at > STATE_TTL:
             minutes = int(STATE_TTL.total_seconds() // 60)
             raise ConnectRefused(
-                f"This link expired (links work for {minutes} minutes): {START_AGAIN}."
+                _(
+                    "This link expired (links work for {minutes} minutes): start again from "
+                    'Slack with "Connect an account".'
+                ).format(minutes=minutes)
             )
         return _Pending(found.code_verifier, found.user_id, found.channel_id)
 
@@ -231,11 +247,13 @@ def _spend_state(rt: Runtime, state: str | None) -> _Pending:
 def _declined(error: str) -> str:
     said = error[:100]
     if error == "access_denied":
-        return (
-            f"X said: {said} — you declined, so nothing was connected. To connect the account, "
-            f"{START_AGAIN} and authorize the app on X."
-        )
-    return f"X said: {said}. Nothing was connected: {START_AGAIN}."
+        return _(
+            "X said: {said} — you declined, so nothing was connected. To connect the account, "
+            'start again from Slack with "Connect an account" and authorize the app on X.'
+        ).format(said=said)
+    return _(
+        'X said: {said}. Nothing was connected: start again from Slack with "Connect an account".'
+    ).format(said=said)
 
 
 def _store(
@@ -258,11 +276,13 @@ def _store(
         )
         if not channel:
             raise ConnectRefused(
-                f"Roost does not know which Slack channel @{handle}'s mentions go to, so "
-                f"nothing was connected: {START_AGAIN} from that channel, or set "
-                "ROOST_DEFAULT_CHANNEL."
+                _(
+                    "Roost does not know which Slack channel @{handle}'s mentions go to, so "
+                    'nothing was connected: start again from Slack with "Connect an account" '
+                    "from that channel, or set ROOST_DEFAULT_CHANNEL."
+                ).format(handle=handle)
             )
-        account, _ = upsert_account(
+        account, _created = upsert_account(
             session,
             x_user_id=int(me["id"]),
             handle=handle,
@@ -298,7 +318,9 @@ def disconnect(rt: Runtime, account_id: int, *, actor: str) -> None:
         with rt.sessions() as session:
             account = session.get(Account, account_id)
             if account is None:
-                raise RoostError(f"Account {account_id} is not in Roost any more.")
+                raise RoostError(
+                    _("Account {account} is not in Roost any more.").format(account=account_id)
+                )
         try:
             credentials = rt.box.open(account.credentials)
         except RoostError as exc:
@@ -307,7 +329,7 @@ def disconnect(rt: Runtime, account_id: int, *, actor: str) -> None:
         for value in credentials.values():
             remember_secret(value)
         if account.auth_kind == "oauth2":
-            _revoke_all(rt, credentials, f"@{account.handle}'s tokens")
+            _revoke_all(rt, credentials, f"@{account.handle}'s tokens")  # not spoken: for the log
         with rt.sessions.begin() as session:
             disconnect_account(
                 session,

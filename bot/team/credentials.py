@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from bot.errors import RoostError, XTokenRevoked, XUnavailable
+from bot.i18n import _
 from bot.lease import Lease
 from bot.logs import remember_secret
 from bot.rate_limits import count_rate_limit
@@ -95,8 +96,10 @@ def _refreshed(rt: Runtime, account_id: int) -> dict[str, str]:
             return credentials
         if not held:
             raise XUnavailable(
-                f"Another Roost process has been refreshing @{account.handle}'s X token for "
-                f"over {REFRESH_WAIT_SECONDS:.0f} seconds; trying again shortly should work."
+                _(
+                    "Another Roost process has been refreshing @{handle}'s X token for "
+                    "over {seconds} seconds; trying again shortly should work."
+                ).format(handle=account.handle, seconds=f"{REFRESH_WAIT_SECONDS:.0f}")
             )
         return _refresh(rt, account, credentials)
 
@@ -108,7 +111,7 @@ def _refresh(rt: Runtime, account: Account, credentials: dict[str, str]) -> dict
         answer = token_call(
             rt.settings,
             {"grant_type": "refresh_token", "refresh_token": credentials["refresh_token"]},
-            doing=f"refreshing @{account.handle}'s token",
+            doing=_("refreshing @{handle}'s token").format(handle=account.handle),
             on_rate_limit=partial(count_rate_limit, rt.redis, "x"),
         )
     except TokenRefused:
@@ -116,12 +119,14 @@ def _refresh(rt: Runtime, account: Account, credentials: dict[str, str]) -> dict
         if current.credentials != account.credentials and latest.get("access_token"):
             return latest  # connected again meanwhile: those tokens are the ones to use
         raise XTokenRevoked(
-            f"X refused @{account.handle}'s refresh token: its access was revoked at X or "
-            'has lapsed. Reconnect the account with "Connect an account" in Slack.'
+            _(
+                "X refused @{handle}'s refresh token: its access was revoked at X or "
+                'has lapsed. Reconnect the account with "Connect an account" in Slack.'
+            ).format(handle=account.handle)
         ) from None
     tokens = tokens_from(answer)
     expected = account.credentials
-    for _ in range(3):
+    for _attempt in range(3):
         with rt.sessions.begin() as session:
             stored = replace_tokens(
                 session,
@@ -142,7 +147,7 @@ def _refresh(rt: Runtime, account: Account, credentials: dict[str, str]) -> dict
         expected = current.credentials
     # Connected again while X answered: the row's tokens are the newer grant. The pair just
     # made is dropped, not revoked: X may end a whole grant with one of its tokens.
-    _, latest = current_credentials(rt, account.id)
+    _current, latest = current_credentials(rt, account.id)
     return latest
 
 
@@ -167,7 +172,9 @@ def current_credentials(rt: Runtime, account_id: int) -> tuple[Account, dict[str
     with rt.sessions() as session:
         account = session.get(Account, account_id)
         if account is None:
-            raise RoostError(f"Account {account_id} is not in Roost any more.")
+            raise RoostError(
+                _("Account {account} is not in Roost any more.").format(account=account_id)
+            )
     return account, open_credentials(rt, account)
 
 
@@ -182,5 +189,7 @@ def open_credentials(rt: Runtime, account: Account) -> dict[str, str]:
 
 def _disconnected(handle: str) -> XTokenRevoked:
     return XTokenRevoked(
-        f'@{handle} is disconnected from Roost. Reconnect it with "Connect an account" in Slack.'
+        _(
+            '@{handle} is disconnected from Roost. Reconnect it with "Connect an account" in Slack.'
+        ).format(handle=handle)
     )

@@ -82,15 +82,16 @@ def _opens(box: TokenBox, sealed: str) -> bool:
 
 
 def _missing_key(settings: Settings, handles: list[str]) -> str:
+    """What the operator must do (the command line, a process's start): not Slack's."""
     accounts = ", ".join(f"@{handle}" for handle in handles)
     if settings.roost_secret_key is None:
         local = settings.roost_var_dir / LOCAL_KEY_FILE
-        return (
+        return (  # not spoken: for the operator
             f"ROOST_SECRET_KEY is not set, and the local key in {local} cannot open the tokens "
             f"stored for {accounts}: the key that sealed them is missing. Set ROOST_SECRET_KEY "
             "to that key, then run `roost keys rotate`."
         )
-    return (
+    return (  # not spoken: for the operator
         f"ROOST_SECRET_KEY cannot open the tokens stored for {accounts}: the key that sealed "
         "them is missing from it. Put that key back after the new one, comma-separated "
         "(ROOST_SECRET_KEY=NEW_KEY,OLD_KEY), then run `roost keys rotate` to re-encrypt every "

@@ -11,7 +11,9 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import select
 
 from bot.errors import Refused
+from bot.i18n import _
 from bot.runtime import Runtime
+from bot.slack.mrkdwn import escape
 from storage.accounts import account_by_handle
 from storage.models import Account
 from storage.team import roles_of
@@ -44,15 +46,19 @@ def check_person(rt: Runtime, team_id: str, user: str) -> None:
     except SlackApiError as exc:
         if exc.response.get("error") == "user_not_found":
             raise Refused(
-                f"<@{user}> is not in this Slack workspace: invite them to Slack first."
+                _("<@{user}> is not in this Slack workspace: invite them to Slack first.").format(
+                    user=user
+                )
             ) from None
         raise
     if found.get("is_bot") or found.get("is_app_user"):
-        raise Refused(f"<@{user}> is a bot; mentions are assigned to people.")
+        raise Refused(_("<@{user}> is a bot; mentions are assigned to people.").format(user=user))
     if found.get("deleted"):
-        raise Refused(f"<@{user}> has left this workspace.")
+        raise Refused(_("<@{user}> has left this workspace.").format(user=user))
     if team_id and found.get("team_id") not in (None, team_id):
-        raise Refused(f"<@{user}> is in another workspace: invite them to this one first.")
+        raise Refused(
+            _("<@{user}> is in another workspace: invite them to this one first.").format(user=user)
+        )
 
 
 def is_admin(rt: Runtime, user: str) -> bool:
@@ -114,14 +120,22 @@ def visible_accounts(rt: Runtime, session: Any, who: Who, handle: str | None) ->
     if handle is not None:
         account = account_by_handle(session, handle)
         if account is None:
-            raise Refused(f"There is no account @{handle} in Roost: `/roost accounts` lists them.")
+            raise Refused(
+                _("There is no account @{handle} in Roost: `/roost accounts` lists them.").format(
+                    handle=escape(handle)
+                )
+            )
         if not admin and account.id not in roles_of(session, who.team_id, who.user_id):
-            raise Refused(f"You have no role on @{account.handle}, so its figures are not yours.")
+            raise Refused(
+                _("You have no role on @{handle}, so its figures are not yours.").format(
+                    handle=account.handle
+                )
+            )
         return [account]
     query = select(Account).order_by(Account.handle)
     if not admin:
         query = query.where(Account.id.in_(roles_of(session, who.team_id, who.user_id)))
     accounts = list(session.scalars(query))
     if not accounts:
-        raise Refused("You have no role on any account yet; an owner can give you one.")
+        raise Refused(_("You have no role on any account yet; an owner can give you one."))
     return accounts

@@ -1,7 +1,8 @@
 """Setting Roost up from the server: `roost accounts add|list` and `roost grants add`.
 
 An account's credentials are checked against X (they must be its own), sealed and
-stored; a grant gives a Slack user a role on an account.
+stored; a grant gives a Slack user a role on an account. What these say is said to the
+operator at the command line, not in Slack: it is not translated.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def credentials_from(options: dict[str, Any]) -> tuple[str, dict[str, str]]:
     if all(given.values()):
         return "oauth1", {key: str(value) for key, value in given.items()}
     missing = [f"--{key.replace('_', '-')}" for key, value in given.items() if not value]
-    raise SettingsError(
+    raise SettingsError(  # not spoken: the command line
         "Give --oauth2-access-token (and --oauth2-refresh-token), or all four OAuth 1.0a keys "
         f"(missing: {', '.join(missing)}). They are in the X developer portal under "
         "'Keys and tokens'."
@@ -55,7 +56,7 @@ def add_account(
     """
     me = XClient(auth_kind, credentials, base_url=settings.x_api_url).me()
     if me["username"].lower() != handle.lstrip("@").lower():
-        raise RoostError(
+        raise RoostError(  # not spoken: the command line
             f"These tokens belong to @{me['username']}, not @{handle.lstrip('@')}: "
             "check which account authorized them."
         )
@@ -94,18 +95,20 @@ def list_accounts(settings: Settings) -> list[str]:
                 )
                 until = account.x_limited_until
                 if until is not None and until > clock.now():
-                    lines.append(
+                    lines.append(  # not spoken: the command line
                         f"\tX limit spent: {account.x_limit}; resumes by itself at "
                         f"{until:%Y-%m-%d %H:%M} UTC"
                     )
-                lines += [
+                lines += [  # not spoken: the command line
                     f"\tset aside: {item.ref}, {item.times}× (last {item.last_at:%Y-%m-%d %H:%M} "
                     f"UTC): {item.reason}"
                     for item in aside.get(account.id, [])
                 ]
     finally:
         engine.dispose()
-    return lines or ["No accounts yet: roost accounts add --handle NAME --channel CHANNEL_ID ..."]
+    return lines or [  # not spoken: the command line
+        "No accounts yet: roost accounts add --handle NAME --channel CHANNEL_ID ..."
+    ]
 
 
 def grant_role(
@@ -113,9 +116,11 @@ def grant_role(
 ) -> str:
     """`roost grants add`: give a Slack user a role on an account; the line to print."""
     if role not in ROLES:
-        raise RoostError(f"Unknown role {role!r}: use one of {', '.join(ROLES)}.")
+        raise RoostError(  # not spoken: the command line
+            f"Unknown role {role!r}: use one of {', '.join(ROLES)}."
+        )
     if not re.fullmatch(r"[UW][A-Z0-9]{2,}", user_id):
-        raise RoostError(
+        raise RoostError(  # not spoken: the command line
             f"{user_id!r} is not a Slack user id: it looks like U012AB3CD "
             "(the person's profile > ⋮ > Copy member ID)."
         )
@@ -125,10 +130,12 @@ def grant_role(
         with session_factory(engine).begin() as session:
             account = account_by_handle(session, handle)
             if account is None:
-                raise RoostError(f"No account @{handle.lstrip('@')}: see `roost accounts list`.")
+                raise RoostError(  # not spoken: the command line
+                    f"No account @{handle.lstrip('@')}: see `roost accounts list`."
+                )
             someone = member(session, team_id, user_id, clock.now())
             grant(session, account, someone, role, clock.now())
-            return f"{user_id} is now {role} on @{account.handle}."
+            return f"{user_id} is now {role} on @{account.handle}."  # not spoken: the command line
     finally:
         engine.dispose()
 
@@ -136,7 +143,7 @@ def grant_role(
 def _workspace(settings: Settings) -> str:
     """The Slack workspace Roost is installed in, from its bot token."""
     if settings.slack_bot_token is None:
-        raise SettingsError(
+        raise SettingsError(  # not spoken: the command line
             "SLACK_BOT_TOKEN is not set, so the workspace is unknown: give --team T… "
             "(the workspace id, in the workspace's About page)."
         )
@@ -144,6 +151,6 @@ def _workspace(settings: Settings) -> str:
     try:
         return str(slack.auth_test()["team_id"])
     except (SlackApiError, OSError) as exc:
-        raise RoostError(
+        raise RoostError(  # not spoken: the command line
             f"Could not ask Slack which workspace this is ({exc}): give --team T…"
         ) from None

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.i18n import N_, _, ngettext
 from bot.slack.blocks import button, confirm, context, input_block, option, section
 from bot.slack.mrkdwn import escape
-from bot.team.admin import AccountSummary, TeamMember
+from bot.team.admin import AccountSummary, TeamMember, role_name
 
 ACTION_CONNECT = "accounts.connect"
 ACTION_SETTINGS = "accounts.settings"
@@ -19,12 +20,20 @@ SETTINGS_CALLBACK = "account.settings"
 GRANT_CALLBACK = "team.grant"
 
 ROLE_LABELS = {
-    "owner": "Owner — manages the account and its people",
-    "agent": "Agent — replies, DMs, retweets",
-    "needs-approval": "Needs approval — acts through an owner",
-    "viewer": "Viewer — sees cards only",
-    "none": "No role (revoke)",
+    "owner": N_("Owner — manages the account and its people"),
+    "agent": N_("Agent — replies, DMs, retweets"),
+    "needs-approval": N_("Needs approval — acts through an owner"),
+    "viewer": N_("Viewer — sees cards only"),
+    "none": N_("No role (revoke)"),
 }
+"""Each role as the team modal offers it; shown `_(ROLE_LABELS[role])`."""
+
+INTAKE_STATES = {
+    "revoked": N_("revoked"),
+    "forbidden": N_("forbidden"),
+    "disconnected": N_("disconnected"),
+}
+"""Why an account's intake is stopped, as `/roost accounts` flags it."""
 
 LIST_LIMIT = 20
 """Accounts, members or matches listed in one answer, within Slack's 50 blocks."""
@@ -36,7 +45,7 @@ def accounts_blocks(
     """`/roost accounts`: each account with its channel, settings and people."""
     blocks: list[dict[str, Any]] = []
     if not accounts:
-        blocks.append(section("No X accounts are connected yet."))
+        blocks.append(section(_("No X accounts are connected yet.")))
     for account in accounts[:LIST_LIMIT]:
         blocks.append(section(_account_text(account)))
         if account.manageable:
@@ -46,25 +55,27 @@ def accounts_blocks(
                     "type": "actions",
                     "block_id": f"account:{account.id}",
                     "elements": [
-                        button("Settings", ACTION_SETTINGS, value),
-                        button("Routes", ACTION_ROUTES, value),
+                        button(_("Settings"), ACTION_SETTINGS, value),
+                        button(_("Routes"), ACTION_ROUTES, value),
                         button(
-                            "Disconnect",
+                            _("Disconnect"),
                             ACTION_DISCONNECT,
                             value,
                             style="danger",
                             confirm=confirm(
-                                f"Disconnect @{account.handle}?",
-                                "Roost revokes its tokens at X and stops reading its mentions."
-                                " Connect it again any time.",
-                                "Disconnect",
+                                _("Disconnect @{handle}?").format(handle=account.handle),
+                                _(
+                                    "Roost revokes its tokens at X and stops reading its "
+                                    "mentions. Connect it again any time."
+                                ),
+                                _("Disconnect"),
                             ),
                         ),
                     ],
                 }
             )
     if connect_url:
-        connect = button("Connect an account", ACTION_CONNECT, "connect", style="primary")
+        connect = button(_("Connect an account"), ACTION_CONNECT, "connect", style="primary")
         connect["url"] = connect_url
         blocks.append({"type": "actions", "block_id": "accounts:connect", "elements": [connect]})
     if connect_hint:
@@ -73,52 +84,56 @@ def accounts_blocks(
 
 
 def _account_text(account: AccountSummary) -> str:
-    state = "" if account.intake_status == "active" else f" · :warning: {account.intake_status}"
+    status = account.intake_status
+    state = ""
+    if status != "active":
+        said = _(INTAKE_STATES[status]) if status in INTAKE_STATES else status
+        state = f" · :warning: {said}"
+    if account.cotags_enabled:
+        cotags = _("CoTags on (DMs too)") if account.dm_cotags else _("CoTags on")
+    else:
+        cotags = _("CoTags off (DMs too)") if account.dm_cotags else _("CoTags off")
+    reply = _("first reply within {minutes} min ({hours})").format(
+        minutes=account.sla_minutes, hours=escape(account.business_hours)
+    )
+    routes = ngettext("{n} route", "{n} routes", account.routes).format(n=account.routes)
     lines = [
         f"*@{escape(account.handle)}* → <#{account.channel_id}>{state}",
-        f"CoTags {'on' if account.cotags_enabled else 'off'}"
-        f"{' (DMs too)' if account.dm_cotags else ''} · first reply within "
-        f"{account.sla_minutes} min ({escape(account.business_hours)})"
-        f" · {account.routes} route{'s' if account.routes != 1 else ''}",
+        f"{cotags} · {reply} · {routes}",
     ]
     if account.banned_words:
-        lines.append("Banned words: " + escape(", ".join(account.banned_words))[:500])
+        lines.append(
+            _("Banned words: {words}").format(words=escape(", ".join(account.banned_words))[:500])
+        )
     by_role: dict[str, list[str]] = {}
     for user, role in account.roles:
         by_role.setdefault(role, []).append(f"<@{user}>")
-    people = " · ".join(f"{role}: {', '.join(users)}" for role, users in sorted(by_role.items()))
-    lines.append(people or "_Nobody has a role yet._")
+    people = " · ".join(
+        f"{role_name(role)}: {', '.join(users)}" for role, users in sorted(by_role.items())
+    )
+    lines.append(people or _("_Nobody has a role yet._"))
     return "\n".join(lines)
 
 
 def settings_modal(account: AccountSummary, plan: str | None = None) -> dict[str, Any]:
     """An account's settings; `plan`: the legacy X subscription the app holds, if any,
     whose allowances stand in for the budget."""
+    public = option(_("CoTags on public posts and replies"), "cotags_enabled")
+    dms = option(_("CoTags on DMs too"), "dm_cotags")
     checked = [
-        option
-        for option, on in (
-            (
-                option("CoTags on public posts and replies", "cotags_enabled"),
-                account.cotags_enabled,
-            ),
-            (option("CoTags on DMs too", "dm_cotags"), account.dm_cotags),
-        )
-        if on
+        option for option, on in ((public, account.cotags_enabled), (dms, account.dm_cotags)) if on
     ]
     cotags: dict[str, Any] = {
         "type": "checkboxes",
         "action_id": "value",
-        "options": [
-            option("CoTags on public posts and replies", "cotags_enabled"),
-            option("CoTags on DMs too", "dm_cotags"),
-        ],
+        "options": [public, dms],
     }
     if checked:
         cotags["initial_options"] = checked
-    hours = "" if account.business_hours == "around the clock" else account.business_hours
+    hours = account.hours_form
     budget = "" if account.budget_cents is None else f"{account.budget_cents / 100:.2f}"
     hard_option = option(
-        "Hard cap: pause intake, and make no call of Roost's own past it", "budget_hard"
+        _("Hard cap: pause intake, and make no call of Roost's own past it"), "budget_hard"
     )
     hard_cap: dict[str, Any] = {
         "type": "checkboxes",
@@ -132,33 +147,35 @@ def settings_modal(account: AccountSummary, plan: str | None = None) -> dict[str
         "callback_id": SETTINGS_CALLBACK,
         "private_metadata": json.dumps({"account_id": account.id}),
         "title": {"type": "plain_text", "text": f"@{account.handle}"[:24]},
-        "submit": {"type": "plain_text", "text": "Save"},
-        "close": {"type": "plain_text", "text": "Cancel"},
+        "submit": {"type": "plain_text", "text": _("Save")},
+        "close": {"type": "plain_text", "text": _("Cancel")},
         "blocks": [
-            input_block("cotags", "Signing", cotags, optional=True),
+            input_block("cotags", _("Signing"), cotags, optional=True),
             input_block(
                 "banned_words",
-                "Banned words (one a line, or comma separated)",
+                _("Banned words (one a line, or comma separated)"),
                 _text_input("\n".join(account.banned_words), multiline=True),
                 optional=True,
             ),
             input_block(
-                "sla_minutes", "First reply within (minutes)", _text_input(str(account.sla_minutes))
+                "sla_minutes",
+                _("First reply within (minutes)"),
+                _text_input(str(account.sla_minutes)),
             ),
             input_block(
                 "business_hours",
-                "Business hours for that target (empty: around the clock)",
+                _("Business hours for that target (empty: around the clock)"),
                 _text_input(hours, placeholder="Mon-Fri 09:00-18:00 Asia/Seoul"),
                 optional=True,
             ),
             input_block(
                 "budget",
-                "Monthly X budget in dollars (empty: none)",
+                _("Monthly X budget in dollars (empty: none)"),
                 _text_input(budget, placeholder="50"),
                 optional=True,
             )
             | _budget_hint(plan),
-            input_block("budget_hard", "At the budget", hard_cap, optional=True),
+            input_block("budget_hard", _("At the budget"), hard_cap, optional=True),
         ],
     }
 
@@ -166,10 +183,10 @@ def settings_modal(account: AccountSummary, plan: str | None = None) -> dict[str
 def _budget_hint(plan: str | None) -> dict[str, Any]:
     if plan is None:
         return {}
-    hint = (
-        f"The app is on X's {plan.title()} plan: its monthly allowances, shared by every "
+    hint = _(
+        "The app is on X's {plan} plan: its monthly allowances, shared by every "
         "account, hold the month instead. A budget here counts once it pays per use."
-    )
+    ).format(plan=plan.title())
     return {"hint": {"type": "plain_text", "text": hint}}
 
 
@@ -197,13 +214,17 @@ def team_blocks(members: list[TeamMember], can_grant: bool) -> list[dict[str, An
     """`/roost team`: members, their CoTags and roles."""
     blocks: list[dict[str, Any]] = []
     if not members:
-        blocks.append(section("Nobody has a role or a CoTag yet."))
+        blocks.append(section(_("Nobody has a role or a CoTag yet.")))
     for person in members[:40]:
-        roles = ", ".join(f"{role} of @{escape(handle)}" for handle, role in person.roles)
-        tag = f" *{escape(person.cotag)}*" if person.cotag else " _(no CoTag)_"
-        blocks.append(context(f"<@{person.user_id}>{tag} — {roles or 'no role'}"))
+        roles = ", ".join(
+            _("{role} of @{handle}").format(role=role_name(role), handle=escape(handle))
+            for handle, role in person.roles
+        )
+        tag = f" *{escape(person.cotag)}*" if person.cotag else " " + _("_(no CoTag)_")
+        roles = roles or _("no role")
+        blocks.append(context(f"<@{person.user_id}>{tag} — {roles}"))
     if len(members) > 40:
-        blocks.append(context(f"… and {len(members) - 40} more."))
+        blocks.append(context(_("… and {n} more.").format(n=len(members) - 40)))
     if can_grant:
         blocks.append(
             {
@@ -211,7 +232,7 @@ def team_blocks(members: list[TeamMember], can_grant: bool) -> list[dict[str, An
                 "block_id": "team:grant",
                 "elements": [
                     button(
-                        "Grant or revoke a role, set a CoTag",
+                        _("Grant or revoke a role, set a CoTag"),
                         ACTION_GRANT,
                         "grant",
                         style="primary",
@@ -226,14 +247,14 @@ def grant_modal(accounts: list[tuple[int, str]]) -> dict[str, Any]:
     return {
         "type": "modal",
         "callback_id": GRANT_CALLBACK,
-        "title": {"type": "plain_text", "text": "Team"},
-        "submit": {"type": "plain_text", "text": "Save"},
-        "close": {"type": "plain_text", "text": "Cancel"},
+        "title": {"type": "plain_text", "text": _("Team")},
+        "submit": {"type": "plain_text", "text": _("Save")},
+        "close": {"type": "plain_text", "text": _("Cancel")},
         "blocks": [
-            input_block("who", "Person", {"type": "users_select", "action_id": "value"}),
+            input_block("who", _("Person"), {"type": "users_select", "action_id": "value"}),
             input_block(
                 "account",
-                "Account",
+                _("Account"),
                 {
                     "type": "static_select",
                     "action_id": "value",
@@ -243,17 +264,17 @@ def grant_modal(accounts: list[tuple[int, str]]) -> dict[str, Any]:
             ),
             input_block(
                 "role",
-                "Role on that account",
+                _("Role on that account"),
                 {
                     "type": "static_select",
                     "action_id": "value",
-                    "options": [option(label, role) for role, label in ROLE_LABELS.items()],
+                    "options": [option(_(label), role) for role, label in ROLE_LABELS.items()],
                 },
                 optional=True,
             ),
             input_block(
                 "cotag",
-                "CoTag (optional)",
+                _("CoTag (optional)"),
                 _text_input("", placeholder="^BK"),
                 optional=True,
             ),
@@ -281,8 +302,8 @@ def team_done_view(lines: list[str]) -> dict[str, Any]:
     """What the team modal shows once its changes are made."""
     return {
         "type": "modal",
-        "title": {"type": "plain_text", "text": "Team"},
-        "close": {"type": "plain_text", "text": "Done"},
+        "title": {"type": "plain_text", "text": _("Team")},
+        "close": {"type": "plain_text", "text": _("Done")},
         "blocks": [section(line) for line in lines],
     }
 

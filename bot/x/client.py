@@ -47,6 +47,7 @@ from bot.errors import (
     XTokenRevoked,
     XUnavailable,
 )
+from bot.i18n import SOURCE, _, day, language
 from bot.x.limits import Window, binding, header_int, windows
 from bot.x.normalize import parse_time
 from bot.x.prices import Charge, charges
@@ -331,7 +332,7 @@ class XClient:
 
     def me(self) -> dict[str, Any]:
         """The authenticated user: id, name, username."""
-        with translate_errors("looking up the account"):
+        with translate_errors(_("looking up the account")):
             answer = self._client.get_me(user_auth=self._user_auth, user_fields=["username"])
         data: dict[str, Any] = answer["data"]
         return data
@@ -355,7 +356,7 @@ class XClient:
     ) -> dict[str, Any]:
         """One page (up to 100, newest first) of the user's mentions timeline, raw JSON."""
         page: dict[str, Any] = self._read(
-            "reading mentions",
+            _("reading mentions"),
             lambda: self._client.get_users_mentions(
                 user_id,
                 user_auth=self._user_auth,
@@ -402,14 +403,17 @@ class XClient:
                     for name in error.get("parameters") or {}
                 }
                 if "query" in named:
-                    raise XQueryRefused(f"X refuses the search: {_detail(exc)}.") from None
+                    raise XQueryRefused(
+                        _("X refuses the search: {detail}.").format(detail=_detail(exc))
+                    ) from None
                 if named & SEARCH_SPAN:
                     raise XSearchSpanRefused(
-                        f"X refuses the search's span: {_detail(exc)}."
+                        _("X refuses the search's span: {detail}.").format(detail=_detail(exc)),
+                        frozenset(named),
                     ) from None
                 raise
 
-        page: dict[str, Any] = self._read("searching X", search)
+        page: dict[str, Any] = self._read(_("searching X"), search)
         return page
 
     def post_tweet(
@@ -424,7 +428,7 @@ class XClient:
         uploaded `media_ids` attached (up to four images, or one video); the new id.
         `summoned`: the post replied to summoned the account (X prices such a reply lower);
         not so for a thread's next part, which answers the account's own post."""
-        doing = "posting the reply" if reply_to is not None else "posting"
+        doing = _("posting the reply") if reply_to is not None else _("posting")
         priced = _SUMMONED.set(summoned)
         try:
             with translate_errors(doing, write=True):
@@ -445,7 +449,7 @@ class XClient:
     def upload_image(self, data: bytes, mime: str) -> str:
         """Upload a still image in one request (X's "simple" upload, for images only); its
         media id. An animated GIF goes through `upload_gif`."""
-        doing = "uploading the image"
+        doing = _("uploading the image")
         with translate_errors(doing, write=True):
             answer = self._multipart(MEDIA_UPLOAD, {"media_category": "tweet_image"}, data, mime)
         return str(_data(answer, doing)["id"])
@@ -482,8 +486,10 @@ class XClient:
         chunk_bytes: int = VIDEO_CHUNK_BYTES,
         poll: Callable[[float], None] = time.sleep,
     ) -> str:
-        """INITIALIZE, APPEND in segments, FINALIZE, then STATUS until processed."""
-        doing = f"uploading the {noun}"
+        """INITIALIZE, APPEND in segments, FINALIZE, then STATUS until processed. `noun`:
+        "video" or "GIF"."""
+        video = noun == "video"
+        doing = _("uploading the video") if video else _("uploading the GIF")
         with translate_errors(doing, write=True):
             started = self._client.request(
                 "POST",
@@ -514,34 +520,48 @@ class XClient:
                 return media_id
             if info.get("state") == "failed":
                 error = info.get("error") or {}
-                reason = str(error.get("message") or error.get("name") or "no reason given")
-                fix = (
-                    "Check that it is an MP4 or MOV with H.264 video and AAC audio"
-                    if noun == "video"
-                    else "Check that it is an animated GIF X can play (under 15 MB, "
-                    "at most 1280×1080 and 350 frames)"
-                )
-                raise XError(
-                    f"X could not process the {noun} ({reason.rstrip('.')}). "
-                    f"{fix}, or attach another."
-                )
+                reason = str(error.get("message") or error.get("name") or _("no reason given"))
+                if video:
+                    failed = _(
+                        "X could not process the video ({reason}). Check that it is an MP4 or "
+                        "MOV with H.264 video and AAC audio, or attach another."
+                    )
+                else:
+                    failed = _(
+                        "X could not process the GIF ({reason}). Check that it is an animated "
+                        "GIF X can play (under 15 MB, at most 1280×1080 and 350 frames), or "
+                        "attach another."
+                    )
+                raise XError(failed.format(reason=reason.rstrip(".")))
             delay = float(info.get("check_after_secs") or DEFAULT_CHECK_AFTER)
             if waited + delay > VIDEO_PROCESSING_WAIT:
-                raise XError(
-                    f"X was still processing the {noun} after "
-                    f"{VIDEO_PROCESSING_WAIT / 60:.0f} minutes. Try again later, or attach a "
-                    f"smaller one."
+                still = (
+                    _(
+                        "X was still processing the video after {minutes} minutes. Try again "
+                        "later, or attach a smaller one."
+                    )
+                    if video
+                    else _(
+                        "X was still processing the GIF after {minutes} minutes. Try again "
+                        "later, or attach a smaller one."
+                    )
                 )
+                raise XError(still.format(minutes=f"{VIDEO_PROCESSING_WAIT / 60:.0f}"))
             poll(delay)
             waited += delay
-            with translate_errors(f"checking the {noun}'s processing"):
+            checking = (
+                _("checking the video's processing")
+                if video
+                else _("checking the GIF's processing")
+            )
+            with translate_errors(checking):
                 status = self._client.request(
                     "GET",
                     MEDIA_UPLOAD,
                     params={"media_id": media_id, "command": "STATUS"},
                     user_auth=self._user_auth,
                 )
-            state = _data(status.json(), f"checking the {noun}'s processing")
+            state = _data(status.json(), checking)
 
     def _multipart(
         self, route: str, fields: dict[str, str], data: bytes, mime: str
@@ -580,9 +600,9 @@ class XClient:
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
         token: str | None = None
-        for _ in range(pages):
+        for _page in range(pages):
             page = self._read(
-                "reading the account's recent posts",
+                _("reading the account's recent posts"),
                 partial(
                     self._client.get_users_tweets,
                     user_id,
@@ -604,7 +624,7 @@ class XClient:
 
     def retweet(self, user_id: int, tweet_id: int) -> None:
         """Retweet the post as the account `user_id` (this client's own); again is harmless."""
-        doing = "retweeting the post"
+        doing = _("retweeting the post")
         with translate_errors(doing, write=True):
             response = self._client.request(
                 "POST",
@@ -616,7 +636,7 @@ class XClient:
 
     def unretweet(self, user_id: int, tweet_id: int) -> None:
         """Undo the account's retweet of the post; harmless if it has none."""
-        doing = "undoing the retweet"
+        doing = _("undoing the retweet")
         with translate_errors(doing, write=True):
             response = self._client.request(
                 "DELETE", f"/2/users/{user_id}/retweets/{tweet_id}", user_auth=self._user_auth
@@ -631,7 +651,7 @@ class XClient:
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
         page = self._read(
-            "reading the account's recent retweets",
+            _("reading the account's recent retweets"),
             lambda: self._client.get_users_tweets(
                 user_id,
                 user_auth=self._user_auth,
@@ -650,9 +670,9 @@ class XClient:
     def retweeted(self, user_id: int, tweet_id: int, *, pages: int = RETWEETERS_PAGES) -> bool:
         """Whether the account `user_id` is among the post's latest retweeters (up to
         `pages` pages; each retweeter listed is billed as a user read)."""
-        doing = "checking the post's retweets"
+        doing = _("checking the post's retweets")
         token: str | None = None
-        for _ in range(pages):
+        for _page in range(pages):
             with translate_errors(doing):
                 page = self._client.get_retweeters(
                     tweet_id,
@@ -672,7 +692,7 @@ class XClient:
     def send_dm(self, participant_id: int, text: str, *, handle: str | None = None) -> str:
         """Send `text` as a DM to the user `participant_id` (@`handle`, for messages); the
         new DM event's id."""
-        doing = "sending the DM"
+        doing = _("sending the DM")
         with translate_errors(doing, write=True, recipient=handle):
             answer = self._client.create_direct_message(
                 participant_id=participant_id, text=text, user_auth=self._user_auth
@@ -685,7 +705,7 @@ class XClient:
 
         Raw X events: id, event_type, text, sender_id, created_at, dm_conversation_id.
         """
-        with translate_errors("reading the DM conversation"):
+        with translate_errors(_("reading the DM conversation")):
             page = self._client.get_direct_message_events(
                 participant_id=participant_id,
                 user_auth=self._user_auth,
@@ -710,7 +730,9 @@ def translate_errors(
 
     For a `write`, a call that may have reached X without an answer (a read
     timeout, a dropped connection, a 5xx) is XOutcomeUnknown; XUnavailable
-    means it never reached X. `recipient` names a DM's recipient in messages.
+    means it never reached X. `doing` says what the call was doing, as a person reads it
+    (already translated: "reading mentions"); `recipient` names a DM's recipient in
+    messages.
     """
     try:
         yield
@@ -718,34 +740,48 @@ def translate_errors(
         raise rate_limited(exc.response.headers, doing) from None
     except tweepy.Unauthorized:
         raise XTokenRevoked(
-            f"X refused the account's token while {doing}: it was revoked or has expired. "
-            "Reconnect the account to resume."
+            _(
+                "X refused the account's token while {doing}: it was revoked or has expired. "
+                "Reconnect the account to resume."
+            ).format(doing=doing)
         ) from None
     except tweepy.Forbidden as exc:
         raise _refusal(exc, doing, recipient) from None
     except tweepy.NotFound as exc:
         raise XNotFound(
-            f"X found nothing while {doing} ({_detail(exc)}): it was deleted or is not "
-            "visible to this account."
+            _(
+                "X found nothing while {doing} ({detail}): it was deleted or is not "
+                "visible to this account."
+            ).format(doing=doing, detail=_detail(exc))
         ) from None
     except tweepy.TwitterServerError as exc:
+        status = exc.response.status_code
         if write:
-            raise _outcome_unknown(doing, f"X answered {exc.response.status_code}") from None
-        raise XUnavailable(f"X is failing ({exc.response.status_code}) while {doing}.") from None
+            raise _outcome_unknown(doing, _("X answered {status}").format(status=status)) from None
+        raise XUnavailable(
+            _("X is failing ({status}) while {doing}.").format(status=status, doing=doing)
+        ) from None
     except tweepy.HTTPException as exc:
-        raise XError(f"X rejected {doing}: {_detail(exc)}.") from None
+        raise XError(
+            _("X rejected {doing}: {detail}.").format(doing=doing, detail=_detail(exc))
+        ) from None
     except _NO_ANSWER as exc:
+        failure = type(exc).__name__
         if not write:
             raise XUnavailable(
-                f"X could not be reached while {doing} ({type(exc).__name__})."
+                _("X could not be reached while {doing} ({failure}).").format(
+                    doing=doing, failure=failure
+                )
             ) from None
         if _never_sent(exc):
             raise XUnavailable(
-                f"X could not be reached while {doing} ({type(exc).__name__}); nothing was sent."
+                _("X could not be reached while {doing} ({failure}); nothing was sent.").format(
+                    doing=doing, failure=failure
+                )
             ) from None
         if isinstance(exc, requests.Timeout):
-            raise _outcome_unknown(doing, "no answer in time") from None
-        raise _outcome_unknown(doing, "the connection dropped") from None
+            raise _outcome_unknown(doing, _("no answer in time")) from None
+        raise _outcome_unknown(doing, _("the connection dropped")) from None
 
 
 def rate_limited(headers: Mapping[str, str], doing: str) -> XRateLimited:
@@ -767,62 +803,98 @@ def rate_limited(headers: Mapping[str, str], doing: str) -> XRateLimited:
         else:
             reset_at = now + DEFAULT_RATE_LIMIT_WAIT
         return XRateLimited(
-            f"X rate-limited {doing}; it allows calls again at {reset_at:%H:%M:%S} UTC.",
+            _("X rate-limited {doing}; it allows calls again at {time} UTC.").format(
+                doing=doing, time=f"{reset_at:%H:%M:%S}"
+            ),
             reset_at,
-            window="15-minute",
+            window="15-minute",  # not spoken: bot.x.limits names it (N_)
         )
     assert spent.reset_at is not None
     if not spent.daily:
         return XRateLimited(
-            f"X rate-limited {doing} (its 15-minute limit of {spent.limit} is spent); it "
-            f"allows calls again at {spent.reset_at:%H:%M:%S} UTC.",
+            _(
+                "X rate-limited {doing} (its 15-minute limit of {limit} is spent); it "
+                "allows calls again at {time} UTC."
+            ).format(doing=doing, limit=spent.limit, time=f"{spent.reset_at:%H:%M:%S}"),
             spent.reset_at,
             window=spent.name,
         )
     return XRateLimited(
-        f"X's daily cap is spent ({spent.name}: {spent.limit} a day) while {doing}; it "
-        f"allows more at {spent.reset_at:%H:%M} UTC on {spent.reset_at:%d %b}.",
+        _(
+            "X's daily cap is spent ({window}: {limit} a day) while {doing}; it "
+            "allows more at {time} UTC on {day}."
+        ).format(
+            window=_(spent.name),
+            limit=spent.limit,
+            doing=doing,
+            time=f"{spent.reset_at:%H:%M}",
+            day=_day_of(spent.reset_at),
+        ),
         spent.reset_at,
         window=spent.name,
     )
+
+
+def _day_of(moment: datetime) -> str:
+    """The UTC day a daily cap resets on: "06 Dec" as Roost has always written it in
+    English, the language's own day elsewhere ("12월 6일 (일)")."""
+    return f"{moment:%d %b}" if language() == SOURCE else day(moment)
 
 
 def _refusal(exc: tweepy.Forbidden, doing: str, recipient: str | None) -> XError:
     """The error for X's 403, told apart by X's words."""
     detail = _detail(exc)
     said = detail.lower()
-    if "deleted or not visible" in said:
+    if "deleted or not visible" in said:  # not spoken: X's words, matched
         return XNotFound(
-            f"X refused {doing}: the post was deleted or is no longer visible to this account. "
-            "Nothing was posted."
+            _(
+                "X refused {doing}: the post was deleted or is no longer visible to this "
+                "account. Nothing was posted."
+            ).format(doing=doing)
         )
-    if "cannot send messages" in said:
-        who = f"@{recipient}" if recipient else "The recipient"
-        return XRecipientClosed(
-            f"{who} does not accept DMs from this account. Reply in public instead."
-        )
-    if "not been mentioned or otherwise engaged" in said:
+    if "cannot send messages" in said:  # not spoken: X's words, matched
+        if recipient:
+            closed = _(
+                "@{recipient} does not accept DMs from this account. Reply in public instead."
+            ).format(recipient=recipient)
+        else:
+            closed = _(
+                "The recipient does not accept DMs from this account. Reply in public instead."
+            )
+        return XRecipientClosed(closed)
+    if "not been mentioned or otherwise engaged" in said:  # not spoken: X's words, matched
         return XForbidden(
-            "X lets apps reply only to a post whose author mentions the account in it or "
-            "quotes one of its posts, and this one does neither. Send a DM instead."
+            _(
+                "X lets apps reply only to a post whose author mentions the account in it or "
+                "quotes one of its posts, and this one does neither. Send a DM instead."
+            )
         )
     if "cashtag" in said:
         return XError(
-            "X takes at most one cashtag ($TSLA) in a post from an app. Keep one and send it again."
+            _(
+                "X takes at most one cashtag ($TSLA) in a post from an app. Keep one and send "
+                "it again."
+            )
         )
-    if "duplicate content" in said:
+    if "duplicate content" in said:  # not spoken: X's words, matched
         return XDuplicate(
-            "X refused the post as a duplicate of one this account posted recently. "
-            "Change the wording and send it again."
+            _(
+                "X refused the post as a duplicate of one this account posted recently. "
+                "Change the wording and send it again."
+            )
         )
-    if "too long" in said:
+    if "too long" in said:  # not spoken: X's words, matched
         return XError(
-            "The post is longer than X allows (280 characters; a link counts as 23, an emoji "
-            "or CJK character as 2). Shorten it and send it again."
+            _(
+                "The post is longer than X allows (280 characters; a link counts as 23, an "
+                "emoji or CJK character as 2). Shorten it and send it again."
+            )
         )
     return XForbidden(
-        f"X forbids {doing} for this account or app ({detail}). "
-        "Check the app's access level and plan in the X developer portal."
+        _(
+            "X forbids {doing} for this account or app ({detail}). "
+            "Check the app's access level and plan in the X developer portal."
+        ).format(doing=doing, detail=detail)
     )
 
 
@@ -848,8 +920,10 @@ def _raise_for_status(response: requests.Response) -> None:
 
 def _outcome_unknown(doing: str, why: str) -> XOutcomeUnknown:
     return XOutcomeUnknown(
-        f"X did not confirm {doing} ({why}), so it may have gone through. "
-        "Check the account on X before trying again."
+        _(
+            "X did not confirm {doing} ({why}), so it may have gone through. "
+            "Check the account on X before trying again."
+        ).format(doing=doing, why=why)
     )
 
 
@@ -872,12 +946,14 @@ def _data(answer: dict[str, Any], doing: str) -> dict[str, Any]:
     details = "; ".join(str(error.get("detail", error)).rstrip(".") for error in errors)
     if any(str(error.get("type", "")).endswith("/resource-not-found") for error in errors):
         raise XNotFound(
-            f"X found nothing while {doing} ({details}): it was deleted or is not visible to "
-            "this account."
+            _(
+                "X found nothing while {doing} ({detail}): it was deleted or is not "
+                "visible to this account."
+            ).format(doing=doing, detail=details)
         )
     if errors:
-        raise XError(f"X rejected {doing}: {details}.")
-    raise _outcome_unknown(doing, "X's answer had no result")
+        raise XError(_("X rejected {doing}: {detail}.").format(doing=doing, detail=details))
+    raise _outcome_unknown(doing, _("X's answer had no result"))
 
 
 def _detail(exc: tweepy.HTTPException) -> str:

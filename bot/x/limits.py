@@ -14,18 +14,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from bot.i18n import N_
+
 _WINDOWS = (
-    ("x-rate-limit", "15-minute"),
-    ("x-user-limit-24hour", "daily, for this account"),
-    ("x-app-limit-24hour", "daily, for the whole app"),
+    ("x-rate-limit", N_("15-minute")),
+    ("x-user-limit-24hour", N_("daily, for this account")),
+    ("x-app-limit-24hour", N_("daily, for the whole app")),
 )
+"""Each limit's headers, and its name: a value code compares ("daily…"), shown to people
+translated, `_(window.name)`."""
 
 
 @dataclass(frozen=True)
 class Window:
     """One of X's limits on an endpoint, as its latest answer stated it."""
 
-    name: str  # "15-minute", "daily, for this account", "daily, for the whole app"
+    name: str  # "15-minute", "daily, for this account", "daily, for the whole app" (N_)
     limit: int | None
     remaining: int | None
     reset_at: datetime | None

@@ -36,7 +36,8 @@ RESOURCE = {"read:post": "post", "read:owned_post": "post"}
 """The resource a read is of, as X deduplicates it: a post read once as the account's own
 and once not is one post, charged once a day."""
 
-_COUNT = """
+_COUNT = (  # not spoken: a Lua script for Redis
+    """
 local day, total, seen_prefix = KEYS[1], KEYS[2], KEYS[3]
 local seen_ttl, spend_ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local i = 3
@@ -59,6 +60,7 @@ end
 redis.call('EXPIRE', day, spend_ttl)
 return 1
 """
+)
 """One call's charges counted, in one round trip: for each, a read's resources new today
 (SADD), or one request; units and micro-dollars added to the account's day and total."""
 
@@ -73,7 +75,8 @@ SAVED = "saved"
 without it, when the database holds the day, is what is left of a Redis that lost its data:
 the database's counts are added to it (keep_days), and until then to what it says."""
 
-_RESTORE = """
+_RESTORE = (  # not spoken: a Lua script for Redis
+    """
 local marked = redis.call('HEXISTS', KEYS[1], 'saved') == 1
 local i = 1
 while i <= #ARGV do
@@ -88,6 +91,7 @@ end
 redis.call('HSET', KEYS[1], 'saved', 1)
 return 1
 """
+)
 """Mark a day's hash as saved, first adding the database's counts to it if it was not
 (at most once, however many sweeps race). A marked hash below the database's count is a
 Redis restored from an older snapshot: it is raised to the count, the most it is known

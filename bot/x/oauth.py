@@ -17,11 +17,14 @@ from typing import Any
 import requests
 
 from bot.errors import SettingsError, XError, XRateLimited, XUnavailable
+from bot.i18n import _
 from bot.logs import remember_secret
 from bot.settings import WHERE_TO_GET, Settings
 from bot.x.client import DEFAULT_RATE_LIMIT_WAIT, DEFAULT_TIMEOUT
 
-SCOPES = "tweet.read users.read tweet.write dm.read dm.write media.write offline.access"
+SCOPES = (
+    "tweet.read users.read tweet.write dm.read dm.write media.write offline.access"  # not spoken
+)
 """What Roost asks X for: read posts and users (mentions), post and repost, read and send
 DMs, upload media (v2), and offline.access, without which X gives no refresh token."""
 
@@ -44,7 +47,8 @@ def token_call(
     settings: Settings, form: dict[str, str], *, doing: str, on_rate_limit: Callable[[], None]
 ) -> dict[str, Any]:
     """POST the token endpoint; its answer, or Roost's error for X's (TokenRefused when X
-    refuses the code or refresh token itself)."""
+    refuses the code or refresh token itself). `doing`, as a person reads it (translated):
+    "exchanging the authorization code"."""
     response = _client_post(settings, TOKEN_PATH, form, doing, on_rate_limit)
     answer = _json(response)
     if response.status_code == 200 and answer.get("access_token"):
@@ -52,12 +56,12 @@ def token_call(
     if response.status_code == 400 and answer.get("error") in ("invalid_request", "invalid_grant"):
         raise TokenRefused(_description(answer, response))
     _raise_for(response, doing)
-    raise XError(f"X answered without an access token while {doing}.")
+    raise XError(_("X answered without an access token while {doing}.").format(doing=doing))
 
 
 def revoke(settings: Settings, token: str, hint: str, *, on_rate_limit: Callable[[], None]) -> None:
     """Revoke one token at X (`hint`: access_token or refresh_token)."""
-    doing = "revoking a token"
+    doing = _("revoking a token")
     form = {"token": token, "token_type_hint": hint}
     response = _client_post(settings, REVOKE_PATH, form, doing, on_rate_limit)
     if response.status_code != 200:
@@ -88,7 +92,9 @@ def client_id(settings: Settings) -> str:
 
 
 def missing_setting(name: str) -> SettingsError:
-    return SettingsError(f"{name} is not set: it is {WHERE_TO_GET[name]}.")
+    return SettingsError(
+        _("{name} is not set: it is {where}.").format(name=name, where=WHERE_TO_GET[name])
+    )
 
 
 def _client_post(
@@ -116,7 +122,9 @@ def _client_post(
         )
     except requests.RequestException as exc:
         raise XUnavailable(
-            f"X could not be reached while {doing} ({type(exc).__name__})."
+            _("X could not be reached while {doing} ({failure}).").format(
+                doing=doing, failure=type(exc).__name__
+            )
         ) from None
     if response.status_code == 429:  # not through XClient's adapter, so counted here
         on_rate_limit()
@@ -135,20 +143,30 @@ def _raise_for(response: requests.Response, doing: str) -> None:
             else datetime.now(UTC) + DEFAULT_RATE_LIMIT_WAIT
         )
         raise XRateLimited(
-            f"X rate-limited {doing}; it allows calls again at {reset_at:%H:%M:%S} UTC.",
+            _("X rate-limited {doing}; it allows calls again at {time} UTC.").format(
+                doing=doing, time=f"{reset_at:%H:%M:%S}"
+            ),
             reset_at,
         )
     if status >= 500:
-        raise XUnavailable(f"X is failing ({status}) while {doing}.")
+        raise XUnavailable(
+            _("X is failing ({status}) while {doing}.").format(status=status, doing=doing)
+        )
     if status in (401, 403) or answer.get("error") in ("invalid_client", "unauthorized_client"):
         raise XError(
-            f"X refused Roost's OAuth 2.0 client while {doing} "
-            f"({_description(answer, response)}): check X_CLIENT_ID and X_CLIENT_SECRET against "
-            "'Keys and tokens' in the X developer portal (a confidential client needs "
-            "X_CLIENT_SECRET, a public one must leave it unset)."
+            _(
+                "X refused Roost's OAuth 2.0 client while {doing} ({detail}): check "
+                "X_CLIENT_ID and X_CLIENT_SECRET against 'Keys and tokens' in the X developer "
+                "portal (a confidential client needs X_CLIENT_SECRET, a public one must leave "
+                "it unset)."
+            ).format(doing=doing, detail=_description(answer, response))
         )
     if status != 200:
-        raise XError(f"X rejected {doing}: {_description(answer, response)}.")
+        raise XError(
+            _("X rejected {doing}: {detail}.").format(
+                doing=doing, detail=_description(answer, response)
+            )
+        )
 
 
 def _json(response: requests.Response) -> dict[str, Any]:

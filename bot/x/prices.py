@@ -73,10 +73,14 @@ def load_prices(path: Path | None = None) -> Prices:
             },
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"{source} is not a price list like {SHIPPED.name}: {exc}") from None
+        raise ValueError(  # not spoken: X_PRICES_FILE, for the operator
+            f"{source} is not a price list like {SHIPPED.name}: {exc}"
+        ) from None
     missing = (set(_READS) - set(prices.reads)) | (set(_WRITES) - set(prices.writes))
     if missing:
-        raise ValueError(f"{source} has no price for {', '.join(sorted(missing))}")
+        raise ValueError(  # not spoken: X_PRICES_FILE, for the operator
+            f"{source} has no price for {', '.join(sorted(missing))}"
+        )
     return prices
 
 

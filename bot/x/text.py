@@ -13,10 +13,12 @@ import unicodedata
 import warnings
 from dataclasses import dataclass
 
+from bot.i18n import _
+
 with warnings.catch_warnings():
     # twitter-text-parser reads its emoji table through pkg_resources, which warns that it
     # is deprecated (setuptools is held below 82, where it is gone).
-    warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
+    warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)  # not spoken
     from twitter_text import extract_urls_with_indices, parse_tweet
 
 MAX_WEIGHTED_LENGTH = 280
@@ -24,8 +26,6 @@ MAX_WEIGHTED_LENGTH = 280
 
 COTAG_MAX_LETTERS = 4
 """A CoTag's letters after the ^: short enough to cost little of the 280."""
-
-_COTAG_HELP = "A CoTag is ^ and 1 to 4 letters, like ^BK."
 
 
 def weighted_length(text: str) -> int:
@@ -66,8 +66,13 @@ def parse_cotag(raw: str) -> str:
     # NFC first: a Hangul syllable typed as decomposed jamo is one letter, not three.
     letters = typed.removeprefix("^")
     if not 1 <= len(letters) <= COTAG_MAX_LETTERS or not letters.isalpha():
-        shown = f"“{typed}” is not a CoTag. " if typed else ""
-        raise ValueError(shown + _COTAG_HELP)
+        if typed:
+            raise ValueError(
+                _("“{typed}” is not a CoTag. A CoTag is ^ and 1 to 4 letters, like ^BK.").format(
+                    typed=typed
+                )
+            )
+        raise ValueError(_("A CoTag is ^ and 1 to 4 letters, like ^BK."))
     return "^" + "".join(c.upper() if c.isascii() else c for c in letters)
 
 
@@ -113,8 +118,11 @@ def measure(text: str, cotag: str | None, *, limit: int = MAX_WEIGHTED_LENGTH) -
 
 def describe_length(m: Measured) -> str:
     """A line for the modal: "120/280", or "283/280 — 3 over the limit"."""
-    count = f"{m.length}/{m.limit}"
-    return f"{count} — {m.overflow} over the limit" if m.overflow else count
+    if m.overflow:
+        return _("{length}/{limit} — {over} over the limit").format(
+            length=m.length, limit=m.limit, over=m.overflow
+        )
+    return f"{m.length}/{m.limit}"
 
 
 def split_thread(text: str, cotag: str | None, limit: int = MAX_WEIGHTED_LENGTH) -> list[str]:

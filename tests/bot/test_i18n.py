@@ -21,24 +21,24 @@ PLACEHOLDER = re.compile(r"\{[a-z_][a-z0-9_]*(?:![rsa])?(?::[^{}]*)?\}")
 SLACK_TOKEN = re.compile(r"<[#@!][^<>]*>|`[^`]*`|:[a-z0-9_+-]+:")
 
 
-def code_messages() -> dict[str, str | tuple[str, str]]:
-    """Every message marked in bot/ and handlers/, by its msgid (a plural's singular)."""
-    found: dict[str, str | tuple[str, str]] = {}
+def code_messages() -> set[tuple[str | None, str]]:
+    """Every message marked in bot/ and handlers/: (its context, its msgid, a plural's
+    singular)."""
+    found = set()
     for folder in ("bot", "handlers"):
-        for _file, _line, message, _comments, _context in extract_from_dir(
+        for _file, _line, message, _comments, context in extract_from_dir(
             REPO_ROOT / folder, method_map=[("**.py", "python")]
         ):
-            key = message[0] if isinstance(message, tuple) else message
-            found[key] = message
+            found.add((context, message[0] if isinstance(message, tuple) else message))
     return found
 
 
-def korean() -> dict[str, tuple[str, bool]]:
-    """The Korean catalogue: msgid -> (translation, whether it is marked fuzzy)."""
+def korean() -> dict[tuple[str | None, str], tuple[str, bool]]:
+    """The Korean catalogue: (context, msgid) -> (translation, whether it is fuzzy)."""
     with (LOCALE_DIR / "ko" / "LC_MESSAGES" / "roost.po").open("rb") as source:
         catalog = read_po(source, locale="ko")
     return {
-        (m.id[0] if isinstance(m.id, tuple) else m.id): (
+        (m.context, m.id[0] if isinstance(m.id, tuple) else m.id): (
             m.string[0] if isinstance(m.string, tuple) else m.string,
             m.fuzzy,
         )
@@ -61,7 +61,7 @@ def test_the_korean_catalogue_holds_every_sentence_of_the_code_and_no_other() ->
 
 
 def test_every_sentence_has_its_korean_with_the_same_placeholders() -> None:
-    for english, (translated, fuzzy) in korean().items():
+    for (_context, english), (translated, fuzzy) in korean().items():
         assert translated and not fuzzy, f"untranslated: {english!r}"
         assert sorted(PLACEHOLDER.findall(english)) == sorted(PLACEHOLDER.findall(translated)), (
             english,
@@ -77,7 +77,7 @@ def test_every_sentence_has_its_korean_with_the_same_placeholders() -> None:
 def test_korean_keeps_slacks_limits_wherever_the_english_does() -> None:
     """A button's text holds 75 characters and a modal's title 24: Korean that fits where
     its English fits keeps every surface within them in both languages."""
-    for english, (translated, _fuzzy) in korean().items():
+    for (_context, english), (translated, _fuzzy) in korean().items():
         shown = PLACEHOLDER.sub("", english)
         for limit in (24, 75):
             if len(shown) <= limit:

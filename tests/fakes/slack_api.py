@@ -521,7 +521,9 @@ class FakeSlack:
     ) -> Json:
         """A person's reply in a thread, stored in the channel, and the ``message`` event
         Slack sends the app for it. With `broadcast` ("Also send to channel") Slack sends it
-        as subtype ``thread_broadcast``, with the thread's ``root`` message."""
+        as subtype ``thread_broadcast``, with the thread's ``root`` message. The `text` is as
+        typed: Slack escapes its ``&``, ``<`` and ``>``, keeping its own mentions."""
+        text = slack_escaped(text)
         with self._lock:
             if thread_ts not in self._channel_messages(channel_id):
                 raise ValueError(f"no message {thread_ts} in {channel_id}")
@@ -1702,8 +1704,12 @@ def command_body(
 _SLACK_TOKEN = re.compile(r"<[#@!][^<>]*>|<https?://[^<>]*>")
 
 
+_TYPED_LINK = re.compile(r"https?://[^\s<>]+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
 def slack_escaped(text: str) -> str:
-    """Typed text as Slack sends it: ``&``, ``<`` and ``>`` escaped outside its own tokens."""
+    """Typed text as Slack sends it: a web or e-mail address made a link, and ``&``,
+    ``<`` and ``>`` escaped, outside its own tokens."""
     parts = []
     at = 0
     for token in _SLACK_TOKEN.finditer(text):
@@ -1715,7 +1721,15 @@ def slack_escaped(text: str) -> str:
 
 
 def _escaped(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _TYPED_LINK.sub(_linked, escaped)
+
+
+def _linked(found: re.Match[str]) -> str:
+    address = found.group(0)
+    if "://" in address:
+        return f"<{address}>"
+    return f"<mailto:{address}|{address}>"
 
 
 def action_body(payload: dict[str, Any]) -> str:
