@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import LazyWork
 from bot.errors import RoostError, XError
+from bot.i18n import _, language
 from bot.metrics import authorized, metrics_registry, render
 from bot.runtime import Runtime
 from bot.team.connect import CALLBACK_PATH, ConnectRefused, complete
@@ -59,8 +60,8 @@ def health(rt: Runtime) -> dict[str, str]:
     return checks
 
 
-PAGE = """<!doctype html>
-<html lang="en">
+PAGE = """<!doctype html>  # not spoken: HTTP's words
+<html lang="{language}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -94,23 +95,29 @@ def oauth_callback(rt: Runtime, query_string: str) -> tuple[str, str, str]:
     def first(name: str) -> str | None:
         return query.get(name, [None])[0]
 
+    # The page speaks the workspace's language (ROOST_LANGUAGE): the browser is no one's
+    # in Slack until the state is checked.
     try:
         account = complete(rt, state=first("state"), code=first("code"), error=first("error"))
     except ConnectRefused as exc:
         logger.info("OAuth callback refused: %s", exc)
-        return "400 Bad Request", "Not connected", str(exc)
+        return "400 Bad Request", _("Not connected"), str(exc)  # not spoken: the status
     except XError as exc:
         logger.warning("OAuth callback failed: %s", exc)
-        return "502 Bad Gateway", "Not connected", str(exc)
+        return "502 Bad Gateway", _("Not connected"), str(exc)  # not spoken: the status
     except RoostError as exc:
         logger.error("OAuth callback failed: %s", exc)
-        return "500 Internal Server Error", "Not connected", str(exc)
-    message = f"Connected @{account.handle}. You can close this tab and go back to Slack."
-    return "200 OK", "Connected", message
+        return "500 Internal Server Error", _("Not connected"), str(exc)  # not spoken: status
+    message = _("Connected @{handle}. You can close this tab and go back to Slack.").format(
+        handle=account.handle
+    )
+    return "200 OK", _("Connected"), message
 
 
 def page(start_response: StartResponse, status: str, title: str, message: str) -> list[bytes]:
-    body = PAGE.format(title=html.escape(title), message=html.escape(message)).encode()
+    body = PAGE.format(
+        language=language(), title=html.escape(title), message=html.escape(message)
+    ).encode()
     start_response(status, [*PAGE_HEADERS, ("Content-Length", str(len(body)))])
     return [body]
 
@@ -129,17 +136,17 @@ def metrics(
     metrics are served on ROOST_METRICS_PORT alone, bound to loopback by default.
     """
     if public and rt.settings.roost_metrics_token is None:
-        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        start_response("404 Not Found", [("Content-Type", "text/plain")])  # not spoken
         return [
             b"Not Found: /metrics is served here only with ROOST_METRICS_TOKEN set; "
             b"without it, on ROOST_METRICS_PORT"
         ]
     method = environ.get("REQUEST_METHOD")
     if method not in ("GET", "HEAD"):
-        start_response("405 Method Not Allowed", [("Allow", "GET, HEAD")])
+        start_response("405 Method Not Allowed", [("Allow", "GET, HEAD")])  # not spoken
         return [b""]
     if not authorized(rt.settings.roost_metrics_token, environ.get("HTTP_AUTHORIZATION")):
-        start_response(
+        start_response(  # not spoken: HTTP's words
             "401 Unauthorized",
             [("WWW-Authenticate", 'Bearer realm="roost-metrics"'), ("Content-Type", "text/plain")],
         )
@@ -172,7 +179,7 @@ def wsgi_app(rt: Runtime, app: App) -> Callable[[dict[str, Any], StartResponse],
             return refuse_too_large(start_response)
         if environ.get("PATH_INFO") == CALLBACK_PATH:
             if environ.get("REQUEST_METHOD") != "GET":
-                start_response("405 Method Not Allowed", [("Allow", "GET")])
+                start_response("405 Method Not Allowed", [("Allow", "GET")])  # not spoken
                 return [b""]
             return page(start_response, *oauth_callback(rt, environ.get("QUERY_STRING", "")))
         if environ.get("PATH_INFO") == HEALTH_PATH:
@@ -180,7 +187,7 @@ def wsgi_app(rt: Runtime, app: App) -> Callable[[dict[str, Any], StartResponse],
         if environ.get("PATH_INFO") == METRICS_PATH:
             return metrics(rt, registry, environ, start_response, public=True)
         if rt.settings.socket_mode:
-            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            start_response("404 Not Found", [("Content-Type", "text/plain")])  # not spoken
             return [b"Not Found: this Roost takes Slack's requests over Socket Mode"]
         return slack(environ, start_response)  # type: ignore[arg-type]
 
@@ -198,7 +205,7 @@ def metrics_app(rt: Runtime) -> Callable[[dict[str, Any], StartResponse], Iterab
             return metrics(rt, registry, environ, start_response)
         if environ.get("PATH_INFO") == HEALTH_PATH:
             return healthz(rt, start_response)
-        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        start_response("404 Not Found", [("Content-Type", "text/plain")])  # not spoken
         return [b"Not Found: this port serves /metrics and /healthz"]
 
     return application
@@ -208,7 +215,7 @@ def healthz(rt: Runtime, start_response: StartResponse) -> list[bytes]:
     """200 when the database and Redis answer, else 503 naming which does not."""
     checks = health(rt)
     healthy = all(state == "ok" for state in checks.values())
-    status = "200 OK" if healthy else "503 Service Unavailable"
+    status = "200 OK" if healthy else "503 Service Unavailable"  # not spoken: HTTP's words
     start_response(status, [("Content-Type", "application/json")])
     return [json.dumps(checks).encode()]
 
@@ -221,8 +228,8 @@ def too_large(environ: dict[str, Any]) -> bool:
 
 
 def refuse_too_large(start_response: StartResponse) -> list[bytes]:
-    start_response("413 Request Entity Too Large", [("Content-Type", "text/plain")])
-    return [f"Request body over {MAX_BODY_BYTES // 1024 // 1024} MB".encode()]
+    start_response("413 Request Entity Too Large", [("Content-Type", "text/plain")])  # not spoken
+    return [f"Request body over {MAX_BODY_BYTES // 1024 // 1024} MB".encode()]  # not spoken
 
 
 WEB_THREADS = 24

@@ -30,7 +30,6 @@ OPERATORS_ONLY = frozenset(
         "bot/queue.py",
         "bot/lease.py",
         "bot/wiring.py",
-        "bot/web.py",
         "bot/runtime.py",
         "bot/i18n.py",
         "bot/crypto.py",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.errors import Refused
-from bot.i18n import N_, _
+from bot.i18n import N_, _, speaking
 from bot.inbox.access import Scene, scene_for
 from bot.outbound.guards import Finding, Own, check_dm, check_public
 from bot.outbound.reply_modal import ComposeContext, Draft, reply_view
@@ -106,6 +107,10 @@ def start(rt: Runtime, who: Who, mention_id: int, kind: str) -> tuple[Draft, Com
     return Draft.new(mention_id, kind), context
 
 
+HANGUL = re.compile("[\uac00-\ud7a3]")
+"""A Hangul syllable: a saved reply written in Korean."""
+
+
 def fill_saved(rt: Runtime, who: Who, draft: Draft, saved_id: int) -> dict[str, Any]:
     """The compose view again, its text box filled with the saved reply picked, its
     placeholders filled for this mention and this person; Refused if it may not be used."""
@@ -114,9 +119,13 @@ def fill_saved(rt: Runtime, who: Who, draft: Draft, saved_id: int) -> dict[str, 
         scene = scene_for(session, who, draft.mention_id, rt.clock())
         saved = usable(session, who.team_id, scene.account.id, saved_id)
         author = scene.mention.author_username
-        # The fallbacks go into the text box, and with it to X: the reply's own words.
-        name = scene.mention.author_name or author or "there"  # not spoken: goes to X
-    agent = display_names(rt, [who.user_id]).get(who.user_id, "our team")  # not spoken: to X
+        # The fallbacks go into the text box, and with it to X: in the saved reply's own
+        # language, whoever picks it.
+        written = "ko" if HANGUL.search(saved.text) else "en"  # not spoken: a language code
+        with speaking(written):
+            name = scene.mention.author_name or author or _("there")
+            nobody = _("our team")
+    agent = display_names(rt, [who.user_id]).get(who.user_id, nobody)
     text = fill(saved.text, Filled(name=name, handle=f"@{author}" if author else "", agent=agent))
     filled = dataclasses.replace(draft, saved=saved_id, fills=draft.fills + 1)
     return reply_view(filled, around, initial=text)

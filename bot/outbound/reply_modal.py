@@ -112,7 +112,7 @@ def reply_view(
             doing = _("Replying publicly as *@{handle}* to the author").format(handle=handle)
         prefill = f"@{around.author_username} " if around.author_username else ""
     else:
-        title, label = _("DM"), _("Your dm")
+        title, label = _("DM"), _("Your DM")
         if author:
             doing = _("Sending a DM as *@{handle}* to {author}").format(
                 handle=handle, author=author

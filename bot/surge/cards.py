@@ -36,6 +36,7 @@ from bot.slack.pace import FOR_THE_TEAM, Pace, paces, prepaid
 from bot.surge.batches import PAUSED, RUNNING, Progress, progress, progress_line
 from bot.surge.detect import Pace as DetectPace
 from bot.surge.detect import started_text
+from bot.surge.grouping import REST
 from bot.surge.groups import group_surge
 from bot.surge.updates import Update, latest_update, post_timeline, update_line
 from bot.team.language import as_person, in_channel
@@ -76,6 +77,12 @@ UPDATE_EVERY = timedelta(seconds=5)
 
 JUST_ENDED = timedelta(hours=1)
 """How long after a surge ends its cards are still brought up to date."""
+
+
+def shown(name: str) -> str:
+    """A group's name as a person reads it: the catch-all group's in their language (its
+    stored name is Roost's own English); the others are the customers' or the team's words."""
+    return _("Everything else") if name == REST else name
 
 
 def publish() -> int:
@@ -272,7 +279,9 @@ def board_lines(groups: Sequence[SurgeGroup], answered: dict[int, int], carded: 
         )
     ]
     for group in groups[:BOARD_LINES]:
-        name = escape(group.name or ", ".join(group.label) or _("(no words in common)"))
+        name = escape(
+            group.name and shown(group.name) or ", ".join(group.label) or _("(no words in common)")
+        )
         counted = (
             _("*{name}*: {size:,} ({answered:,} answered), its card")
             if group.id in carded
@@ -410,7 +419,11 @@ def group_card(
     group; every text a customer or a team wrote escaped. `counts`: how many were
     answered, and how many resolved."""
     answered, resolved = counts
-    name = escape(group.name) if group.name else escape(", ".join(group.label) or _("(no words)"))
+    name = (
+        escape(shown(group.name))
+        if group.name
+        else escape(", ".join(group.label) or _("(no words)"))
+    )
     counts_said = ngettext(
         ":rotating_light: *{name}*: {n:,} mention of *@{handle}* in this surge, "
         "{answered:,} answered, {resolved:,} resolved",
@@ -584,7 +597,7 @@ def resolve_group(rt: Runtime, who: Who, group_id: int) -> str:
         session.execute(
             update(SurgeGroup).where(SurgeGroup.id == group_id).values(shown=None)
         )  # its card shows the new counts at the next run
-        name = group.name or ", ".join(group.label)
+        name = group.name and shown(group.name) or ", ".join(group.label)
     lines = _in_each_channel(
         rt,
         resolved,
@@ -670,7 +683,7 @@ def assign_group(rt: Runtime, who: Who, group_id: int, target: str | None) -> st
             )
             given.append((mention.id, mention.slack_channel, mention.slack_ts))
         session.execute(update(SurgeGroup).where(SurgeGroup.id == group_id).values(shown=None))
-        name = escape(group.name or ", ".join(group.label))
+        name = escape(group.name and shown(group.name) or ", ".join(group.label))
         handle = scene.account.handle
         url = _group_url(rt, group)
     if not given:
