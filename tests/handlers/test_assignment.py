@@ -195,6 +195,7 @@ def test_people_talking_in_the_thread_leave_notes_and_nothing_goes_to_x(
 ) -> None:
     say_in_thread(app, fake_slack, card, f"thanks <@{BOB}>, I asked the customer")
     say_in_thread(app, fake_slack, card, "She wants a refund <!channel>", user=BOB)
+    say_in_thread(app, fake_slack, card, "AT&T <3 says 5 > 4", user=BOB)  # kept as typed
     run_jobs(rt)
     assert assignee(rt) is None
     with rt.sessions() as session:
@@ -202,6 +203,7 @@ def test_people_talking_in_the_thread_leave_notes_and_nothing_goes_to_x(
     assert notes == [
         (AGENT, f"thanks <@{BOB}>, I asked the customer"),
         (BOB, "She wants a refund <!channel>"),
+        (BOB, "AT&T <3 says 5 > 4"),
     ]
     assert thread(fake_slack, card) == [] and fake_slack.ephemerals == []
     assert [call for call in fake_x.calls if call.method != "GET"] == []

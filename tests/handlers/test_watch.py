@@ -368,3 +368,37 @@ def test_a_read_x_stops_mid_way_goes_on_from_there_and_a_lost_lease_writes_nothi
     assert watch_row.resume is None
     # The one page read again: 50 posts and their authors, as counted before X's dedup.
     assert watch_row.month_micros - billed == 50 * (5_000 + 10_000)
+
+
+def test_an_end_x_refuses_keeps_the_cursor_and_a_second_budget_stop_is_told_again(
+    rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, brand: Account
+) -> None:
+    app = setup_team(rt, fake_slack, fake_x)
+    roost(app, fake_slack, f"watch @brand 택배 {IN_WATCH} budget $0.50")
+    for n in range(12):
+        fake_x.add_user(f"fan{n}")
+        indexed(fake_x, [], author=f"fan{n}", text=f"택배 {n}")
+    assert read_all(rt) == 12
+    (watch,) = watches(rt)
+    cursor = watch.since_id
+    assert cursor is not None
+
+    # Roost's lag under X's rule (a clock ahead of X's): X refuses the end, not the cursor.
+    fake_x.search_lag_seconds = 30
+    assert read_all(rt) == 0
+    (watch,) = watches(rt)
+    assert watch.since_id == cursor and "minimum of 30 seconds" in (watch.last_error or "")
+    fake_x.search_lag_seconds = 0
+
+    for n in range(12, 40):
+        fake_x.add_user(f"fan{n}")
+        indexed(fake_x, [], author=f"fan{n}", text=f"택배 {n}")
+    read_all(rt)  # $0.18 spent, $0.32 left: 12 more, then stopped at $0.36
+    roost(app, fake_slack, "watch budget 1 $0.90")
+    read_all(rt)  # the other 16: $0.60
+    for n in range(40, 70):
+        fake_x.add_user(f"fan{n}")
+        indexed(fake_x, [], author=f"fan{n}", text=f"택배 {n}")
+    read_all(rt)  # 12 more, $0.78, and stopped again
+    told = [m for m in fake_slack.messages(WATCH_CHANNEL) if "stopped at its budget" in m["text"]]
+    assert len(told) == 2 and "of $0.50" in told[0]["text"] and "of $0.90" in told[1]["text"]
