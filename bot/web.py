@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import LazyWork
 from bot.errors import RoostError, XError
-from bot.i18n import _, language
+from bot.i18n import _, language, speak
 from bot.metrics import authorized, metrics_registry, render
 from bot.runtime import Runtime
 from bot.team.connect import CALLBACK_PATH, ConnectRefused, complete
@@ -175,6 +175,9 @@ def wsgi_app(rt: Runtime, app: App) -> Callable[[dict[str, Any], StartResponse],
     registry = metrics_registry(rt)
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        # A server thread serves one request after another: none speaks the last one's
+        # person's language (Bolt's middleware sets each Slack request's own).
+        speak(None)
         if too_large(environ):
             return refuse_too_large(start_response)
         if environ.get("PATH_INFO") == CALLBACK_PATH:
