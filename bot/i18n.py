@@ -10,7 +10,7 @@ catalogue, and looked up when it is said:
 
 The catalogue is `bot/locale/<language>/LC_MESSAGES/roost.po`, read once, as text (no
 compiled files to keep in step); `make messages` extracts the marked sentences into
-`bot/locale/roost.pot` and brings each catalogue up to date with it.
+`var/roost.pot` and brings each catalogue up to date with it.
 
 Which language: the one `speaking(...)` set for this context, else ROOST_LANGUAGE. A
 person's own views (ephemerals, modals, the App Home, DMs) speak their Slack locale;
@@ -32,6 +32,7 @@ from contextvars import ContextVar
 from datetime import date, datetime, tzinfo
 from pathlib import Path
 
+from babel import Locale
 from babel.dates import format_skeleton, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -42,7 +43,6 @@ LANGUAGES = ("en", "ko")
 
 SOURCE = LANGUAGES[0]
 
-NAMES = {"en": "English", "ko": "한국어"}
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 DOMAIN = "roost"
@@ -57,6 +57,13 @@ def set_default(language: str) -> None:
     """The language spoken where nothing else says which (ROOST_LANGUAGE)."""
     global _default
     _default = supported(language) or SOURCE
+
+
+def name_of(code: str) -> str:
+    """A language's name in itself: "English", "한국어" (CLDR's, so a language added to
+    LANGUAGES is named without more code)."""
+    name = Locale.parse(code).get_display_name(code) or code
+    return name[:1].upper() + name[1:]
 
 
 def supported(language: str | None) -> str | None:

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import SettingsError
+from bot.i18n import N_
 from bot.plans import MENTIONS_PER_15_MINUTES, SELF_SERVE, Plan, poll_floor
 
 SLACK_API_URL = "https://slack.com/api/"
@@ -33,30 +34,47 @@ DEFAULT_SWEEP_SECONDS = 15.0
 rarely enough to cost a few indexed queries per account."""
 
 WHERE_TO_GET = {
-    "SLACK_BOT_TOKEN": "the Bot User OAuth Token (xoxb-...) on your Slack app's "
-    "'OAuth & Permissions' page, after installing the app from manifest.json",
-    "SLACK_SIGNING_SECRET": "the Signing Secret on your Slack app's 'Basic Information' page",
-    "SLACK_APP_TOKEN": "an app-level token (xapp-...) with connections:write, created under "
-    "'Basic Information' > 'App-Level Tokens' (only for Socket Mode)",
-    "X_BEARER_TOKEN": "the app-only Bearer Token of your X app, in the X developer portal "
-    "under 'Keys and tokens' (needed for X_INTAKE=stream)",
-    "ROOST_SECRET_KEY": "a Fernet key: python -c 'from cryptography.fernet import Fernet; "
-    "print(Fernet.generate_key().decode())'",
-    "X_INTAKE": "'poll' (default, works on every X plan) or 'stream' (the filtered stream)",
-    "X_POLL_SECONDS": "a number of seconds between mention polls, at least 1, and at least "
-    "what X_PLAN allows",
-    "X_STREAM_RETRY_SECONDS": "a number of seconds, at least 1",
-    "X_PRICES_FILE": "a JSON file shaped like bot/x/prices.json",
-    "X_PLAN": "the X API plan of your app: pay-per-use (default), basic, pro or enterprise",
-    "PORT": "a TCP port number for the web process",
-    "X_CLIENT_ID": "the OAuth 2.0 Client ID of your X app, in the X developer portal under "
-    "'Keys and tokens' > 'OAuth 2.0 Client ID and Client Secret'",
-    "ROOST_PUBLIC_URL": "the https address Slack and browsers reach the web process at, e.g. "
-    "https://roost.example.com (X sends people back to ROOST_PUBLIC_URL/x/oauth/callback)",
-    "ROOST_ADMINS": "comma-separated Slack user ids (U…) who manage every account in Roost",
-    "DATABASE_URL": "a URL such as postgresql://user@host:5432/roost (unset: SQLite under var/)",
-    "REDIS_URL": "a URL such as redis://host:6379/0 or unix:///path/redis.sock "
-    "(unset: an embedded Redis under var/)",
+    "SLACK_BOT_TOKEN": N_(
+        "the Bot User OAuth Token (xoxb-...) on your Slack app's "
+        "'OAuth & Permissions' page, after installing the app from manifest.json"
+    ),
+    "SLACK_SIGNING_SECRET": N_("the Signing Secret on your Slack app's 'Basic Information' page"),
+    "SLACK_APP_TOKEN": N_(
+        "an app-level token (xapp-...) with connections:write, created under "
+        "'Basic Information' > 'App-Level Tokens' (only for Socket Mode)"
+    ),
+    "X_BEARER_TOKEN": N_(
+        "the app-only Bearer Token of your X app, in the X developer portal "
+        "under 'Keys and tokens' (needed for X_INTAKE=stream)"
+    ),
+    "ROOST_SECRET_KEY": N_(
+        "a Fernet key: python -c 'from cryptography.fernet import Fernet; "
+        "print(Fernet.generate_key().decode())'"
+    ),
+    "X_INTAKE": N_("'poll' (default, works on every X plan) or 'stream' (the filtered stream)"),
+    "X_POLL_SECONDS": N_(
+        "a number of seconds between mention polls, at least 1, and at least what X_PLAN allows"
+    ),
+    "X_STREAM_RETRY_SECONDS": N_("a number of seconds, at least 1"),
+    "X_PRICES_FILE": N_("a JSON file shaped like bot/x/prices.json"),
+    "X_PLAN": N_("the X API plan of your app: pay-per-use (default), basic, pro or enterprise"),
+    "PORT": N_("a TCP port number for the web process"),
+    "X_CLIENT_ID": N_(
+        "the OAuth 2.0 Client ID of your X app, in the X developer portal under "
+        "'Keys and tokens' > 'OAuth 2.0 Client ID and Client Secret'"
+    ),
+    "ROOST_PUBLIC_URL": N_(
+        "the https address Slack and browsers reach the web process at, e.g. "
+        "https://roost.example.com (X sends people back to ROOST_PUBLIC_URL/x/oauth/callback)"
+    ),
+    "ROOST_ADMINS": N_("comma-separated Slack user ids (U…) who manage every account in Roost"),
+    "DATABASE_URL": N_(
+        "a URL such as postgresql://user@host:5432/roost (unset: SQLite under var/)"
+    ),
+    "REDIS_URL": N_(
+        "a URL such as redis://host:6379/0 or unix:///path/redis.sock "
+        "(unset: an embedded Redis under var/)"
+    ),
 }
 
 Process = Literal["web", "worker", "listener", "run"]

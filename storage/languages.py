@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from storage.db import insert_into
 from storage.models import ChannelLanguage
 
 
@@ -20,9 +21,14 @@ def channel_language(session: Session, channel_id: str) -> str | None:
 def set_channel_language(
     session: Session, channel_id: str, language: str | None, user: str, now: datetime
 ) -> None:
-    """Set the channel's language, or (None) let it speak the workspace's again."""
-    session.execute(delete(ChannelLanguage).where(ChannelLanguage.channel_id == channel_id))
-    if language is not None:
-        session.add(
-            ChannelLanguage(channel_id=channel_id, language=language, set_by=user, set_at=now)
-        )
+    """Set the channel's language, or (None) let it speak the workspace's again. Two
+    settings at once: the later one stands (an upsert, not a delete and an insert)."""
+    if language is None:
+        session.execute(delete(ChannelLanguage).where(ChannelLanguage.channel_id == channel_id))
+        return
+    values = {"channel_id": channel_id, "language": language, "set_by": user, "set_at": now}
+    session.execute(
+        insert_into(session, ChannelLanguage.__table__)
+        .values(**values)
+        .on_conflict_do_update(index_elements=["channel_id"], set_=values)
+    )

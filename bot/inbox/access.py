@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from bot.errors import Refused
 from bot.i18n import _
+from bot.team.admin import role_name
 from bot.team.people import Who
 from storage.models import Account, Grant, Member, Mention
 from storage.team import ACTING_ROLES, owners_of
@@ -52,12 +53,10 @@ def scene_for(session: Session, who: Who, mention_id: int, now: datetime) -> Sce
 def _no_access(handle: str, role: str | None, owners: list[str]) -> str:
     if role:
         what = _("Your role on *@{handle}* ({role}) does not let you act as it.").format(
-            handle=handle, role=role
+            handle=handle, role=role_name(role)
         )
     else:
-        what = _("You have no role on *@{handle}* does not let you act as it.").format(
-            handle=handle
-        )
+        what = _("You have no role on *@{handle}*, so you cannot act as it.").format(handle=handle)
     if owners:
         return (
             what

@@ -209,12 +209,12 @@ def announce_assignment(event_id: int) -> None:
                 rt.slack,
                 new,
                 _(
-                    "<@{actor}> assigned you a mention of *@{handle}* from @{author}: "
+                    "<@{actor}> assigned you a mention of *@{handle}* from {author}: "
                     "“{quoted}” <{link}|Open the card>"
                 ).format(
                     actor=actor,
                     handle=handle,
-                    author=mention.author_username or _("someone"),
+                    author=_author(mention),
                     quoted=quoted,
                     link=link,
                 ),
@@ -223,12 +223,12 @@ def announce_assignment(event_id: int) -> None:
         with speaking(as_person(rt, previous)):
             if new:
                 said = _(
-                    "<@{actor}> handed a mention of *@{handle}* from @{author}: “{quoted}” "
+                    "<@{actor}> handed a mention of *@{handle}* from {author}: “{quoted}” "
                     "to <@{user}>. <{link}|Open the card>"
                 )
             else:
                 said = _(
-                    "<@{actor}> handed a mention of *@{handle}* from @{author}: “{quoted}” "
+                    "<@{actor}> handed a mention of *@{handle}* from {author}: “{quoted}” "
                     "to nobody. <{link}|Open the card>"
                 )
             send_dm(
@@ -237,7 +237,7 @@ def announce_assignment(event_id: int) -> None:
                 said.format(
                     actor=actor,
                     handle=handle,
-                    author=mention.author_username or _("someone"),
+                    author=_author(mention),
                     quoted=quoted,
                     user=new,
                     link=link,
@@ -315,3 +315,8 @@ def _team_of(session: Session, user_id: str | None) -> str | None:
 
 def _people(users: list[str]) -> str:
     return ", ".join(f"<@{user}>" for user in users)
+
+
+def _author(mention: Mention) -> str:
+    """Who wrote the mention, as a DM names them: @handle, or someone Roost cannot name."""
+    return f"@{mention.author_username}" if mention.author_username else _("someone")

@@ -14,10 +14,11 @@ import logging
 import time
 from typing import Any
 
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
 from bot.errors import Refused
-from bot.i18n import LANGUAGES, NAMES, Resolver, _, speaking, supported
+from bot.i18n import LANGUAGES, Resolver, _, name_of, speaking, supported
 from bot.runtime import Runtime
 from bot.slack.mrkdwn import escape
 from bot.team.people import Who, is_admin
@@ -32,27 +33,49 @@ logger = logging.getLogger(__name__)
 LOCALE_CACHE_SECONDS = 3600.0
 """How long a person's Slack locale is taken as known."""
 
+FAILED_CACHE_SECONDS = 60.0
+"""How long a failed lookup stands before Slack is asked again."""
+
+LOOKUP_SECONDS = 1
+"""The longest a locale lookup waits for Slack: the rest of a click's 3 seconds is the
+modal's."""
+
 CHANNEL_CACHE_SECONDS = 30.0
 """How long a channel's language is taken as known (a change shows within this)."""
 
 _people: dict[tuple[str, str], tuple[float, str | None]] = {}
 _channels: dict[tuple[str, str], tuple[float, str | None]] = {}
+_quick_clients: dict[tuple[str, str], WebClient] = {}
 
 
 def person_language(rt: Runtime, user: str) -> str:
-    """The language of the person's Slack locale if Roost speaks it, else the default."""
+    """The language of the person's Slack locale if Roost speaks it, else the default.
+
+    Asked of Slack at most once an hour, with a client of its own that waits LOOKUP_SECONDS
+    at most and never retries: a modal opens within its trigger's 3 seconds, in the
+    default language if Slack is slow, and a failed lookup is asked again a minute later."""
     key = (rt.settings.slack_api_url, user)
     cached = _people.get(key)
     if cached is None or cached[0] <= time.monotonic():
         try:
-            found = rt.slack.users_info(user=user, include_locale=True)["user"]
-            locale = supported(found.get("locale"))
+            found = _quick(rt).users_info(user=user, include_locale=True)["user"]
+            cached = (time.monotonic() + LOCALE_CACHE_SECONDS, supported(found.get("locale")))
         except (SlackClientError, OSError, KeyError) as exc:
             logger.info("no Slack locale for %s (%s): the default language", user, exc)
-            locale = None
-        cached = (time.monotonic() + LOCALE_CACHE_SECONDS, locale)
+            cached = (time.monotonic() + FAILED_CACHE_SECONDS, None)
         _people[key] = cached
     return cached[1] or rt.settings.roost_language
+
+
+def _quick(rt: Runtime) -> WebClient:
+    """A Slack client for the locale lookup alone: a short timeout, no retries."""
+    key = (rt.settings.slack_api_url, rt.slack.token or "")
+    client = _quick_clients.get(key)
+    if client is None:
+        client = WebClient(token=rt.slack.token, base_url=rt.slack.base_url, timeout=LOOKUP_SECONDS)
+        client.retry_handlers = []
+        _quick_clients[key] = client
+    return client
 
 
 def as_person(rt: Runtime, user: str) -> Resolver:
@@ -89,12 +112,12 @@ def language_command(rt: Runtime, who: Who, text: str, channel: str | None) -> s
         return _(
             "This channel speaks {language}. `/roost language ko` or `en` changes it; your own "
             "views follow your Slack language."
-        ).format(language=NAMES[current])
+        ).format(language=name_of(current))
     chosen = None if word == "default" else supported(word) or _korean_word(word)
     if chosen is None and word != "default":
         raise Refused(
             _("Roost speaks {languages}: `/roost language {word}` is none of them.").format(
-                languages=", ".join(f"{code} ({NAMES[code]})" for code in LANGUAGES),
+                languages=", ".join(f"{code} ({name_of(code)})" for code in LANGUAGES),
                 word=escape(word),
             )
         )
@@ -118,7 +141,7 @@ def language_command(rt: Runtime, who: Who, text: str, channel: str | None) -> s
     spoken = chosen or rt.settings.roost_language
     with speaking(spoken):
         return _("This channel's cards, digests and notices now speak {language}.").format(
-            language=NAMES[spoken]
+            language=name_of(spoken)
         )
 
 

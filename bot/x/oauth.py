@@ -93,7 +93,7 @@ def client_id(settings: Settings) -> str:
 
 def missing_setting(name: str) -> SettingsError:
     return SettingsError(
-        _("{name} is not set: it is {where}.").format(name=name, where=WHERE_TO_GET[name])
+        _("{name} is not set: it is {where}.").format(name=name, where=_(WHERE_TO_GET[name]))
     )
 
 

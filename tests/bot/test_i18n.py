@@ -74,6 +74,21 @@ def test_every_sentence_has_its_korean_with_the_same_placeholders() -> None:
         )
 
 
+SPAN = re.compile(r"\*[^*\n]+\*|`[^`\n]+`")
+HANGUL_CHAR = re.compile(r"[\uac00-\ud7a3]")
+
+
+def test_korean_leaves_room_around_bold_and_code_for_slack_to_draw_them() -> None:
+    """Slack draws *bold* and `code` only where a space or punctuation is on either side:
+    a particle straight after the closing mark (*@brand*의) leaves the marks showing."""
+    for (_context, english), (translated, _fuzzy) in korean().items():
+        for span in SPAN.finditer(translated):
+            before = translated[span.start() - 1 : span.start()]
+            after = translated[span.end() : span.end() + 1]
+            assert not HANGUL_CHAR.match(before or " "), (english, translated)
+            assert not HANGUL_CHAR.match(after or " "), (english, translated)
+
+
 def test_korean_keeps_slacks_limits_wherever_the_english_does() -> None:
     """A button's text holds 75 characters and a modal's title 24: Korean that fits where
     its English fits keeps every surface within them in both languages."""

@@ -4,8 +4,10 @@ the App Home) speak their Slack language; a Korean workspace draws its chart in 
 
 from __future__ import annotations
 
+import gettext
 import json
 import re
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -28,15 +30,42 @@ from tests.handlers.signed import command, make_app, press
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 
+class Missing(gettext.NullTranslations):
+    """The Korean catalogue's fallback while these tests run: a sentence looked up that
+    the catalogue lacks (a `_(variable)` never marked, say) is recorded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: set[str] = set()
+
+    def gettext(self, message: str) -> str:
+        self.found.add(message)
+        return message
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        self.found.add(singular)
+        return singular if n == 1 else plural
+
+    def pgettext(self, context: str, message: str) -> str:
+        self.found.add(f"{context}|{message}")
+        return message
+
+
 @pytest.fixture(autouse=True)
 def forget_languages() -> Any:
-    """Each test starts with no one's language known, and English as the default."""
+    """Each test starts with no one's language known, and English as the default; and
+    fails if Korean was asked for a sentence its catalogue does not have."""
     language._people.clear()
     language._channels.clear()
+    korean_catalogue = i18n._translations("ko")
+    missing = Missing()
+    korean_catalogue.add_fallback(missing)
     yield
+    korean_catalogue._fallback = None  # type: ignore[attr-defined]
     i18n.set_default("en")
     language._people.clear()
     language._channels.clear()
+    assert not missing.found, f"not in the Korean catalogue: {sorted(missing.found)}"
 
 
 def korean(text: str) -> bool:
@@ -122,3 +151,24 @@ def test_a_korean_workspace_gets_its_digest_and_chart_in_korean(
     assert korean(shown) and "new mention" not in shown
     charts = [f for f in fake_slack.files if f["channel"] == BRAND_CHANNEL]
     assert charts and korean(charts[-1]["title"])
+
+
+def test_a_slow_slack_costs_no_one_their_modal_and_a_failed_lookup_is_asked_again(
+    rt: Runtime, fake_slack: FakeSlack, brand: Account, jane_card: dict[str, Any]
+) -> None:
+    """The locale lookup waits a second at most and never retries: a click's modal opens
+    within its trigger's 3 seconds, in the default language; a lookup that failed is not
+    taken as the answer for an hour."""
+    fake_slack.add_user(OWNER, "owner", locale="ko-KR")
+    app = make_app(rt)
+    fake_slack.slow("users.info", 2.5, times=1)
+    before = len(fake_slack.views)
+    press(app, fake_slack, jane_card, ACTION_REPLY, user=OWNER)
+    opened = fake_slack.wait_for(lambda: fake_slack.views[before:][1:] and fake_slack.views)
+    assert [v["method"] for v in opened[before:]][:1] == ["views.open"]
+    assert not korean(opened[-1]["view"]["title"]["text"])  # Slack was too slow to say
+    key = (rt.settings.slack_api_url, OWNER)
+    deadline, known = language._people[key]
+    assert known is None and deadline - time.monotonic() <= language.FAILED_CACHE_SECONDS
+    language._people[key] = (0.0, None)  # a minute later
+    assert language.person_language(rt, OWNER) == "ko"
