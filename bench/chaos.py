@@ -259,6 +259,10 @@ class _Stack:
                 "SLACK_BOT_TOKEN": BOT_TOKEN,
                 "SLACK_SIGNING_SECRET": SIGNING_SECRET,
                 "SLACK_API_URL": self.slack_url,
+                # This fake Slack limits no one: nor does Roost's pace (bench.surge keeps both).
+                "ROOST_SLACK_PACE": "100",
+                # A burst here is load, not a crisis: no surge holds its cards.
+                "ROOST_SURGE_FLOOR": "1000000",
                 "X_API_URL": self.x_url,
                 "X_POLL_SECONDS": "1",
                 "DATABASE_URL": self.database,

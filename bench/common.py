@@ -216,6 +216,11 @@ class SlackElsewhere:
     def response_url(self) -> str:
         return self.response_urls.pop()  # the fake made them; each click takes one
 
+    def issue_trigger(self) -> str:
+        """A click's trigger_id: the benchmarks' clicks (Resolve, Reopen) open no modal, so
+        none is ever used (one the fake issued would expire in its 3 seconds anyway)."""
+        return "T.unused"
+
 
 class WebProcess:
     """Stands in for the Bolt app in signed.py: POSTs its signed requests to the web process.

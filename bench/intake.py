@@ -367,6 +367,10 @@ def _card_latency(
         **os.environ,
         "SLACK_BOT_TOKEN": "xoxb-roost-fake-bot-token",
         "SLACK_API_URL": f"http://127.0.0.1:{slack_port}/api/",
+        # This fake Slack limits no one: nor does Roost's pace (bench.surge keeps both).
+        "ROOST_SLACK_PACE": "100",
+        # A burst here is load, not a crisis: no surge holds its cards.
+        "ROOST_SURGE_FLOOR": "1000000",
         "DATABASE_URL": database,
         "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
         "ROOST_SECRET_KEY": key,

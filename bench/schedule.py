@@ -250,6 +250,10 @@ class _Stack(Stack):
             **os.environ,
             "SLACK_BOT_TOKEN": BOT_TOKEN,
             "SLACK_API_URL": slack_url,
+            # This fake Slack limits no one: nor does Roost's pace (bench.surge keeps both).
+            "ROOST_SLACK_PACE": "100",
+            # A burst here is load, not a crisis: no surge holds its cards.
+            "ROOST_SURGE_FLOOR": "1000000",
             "X_API_URL": x_url,
             "DATABASE_URL": self.database,
             "REDIS_URL": self.redis_url,
