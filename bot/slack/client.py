@@ -96,6 +96,11 @@ def _retry_after(response: HttpResponse) -> float:
 PACE_WAIT = 3.0
 """The longest a call waits for its token from the pace before it goes anyway."""
 
+SHORT_WAIT = 0.25
+"""The longest a call that does not wait (a card delivery, bot.slack.pace.without_waiting)
+still waits for a token due within it: queued again instead, it would wait for RQ's
+scheduler, which moves what is due once a second."""
+
 
 class PacedClient(WebClient):
     """A WebClient whose every chat.postMessage and chat.update first takes a token from
@@ -111,7 +116,8 @@ class PacedClient(WebClient):
             sent = kwargs.get("json") or kwargs.get("data") or kwargs.get("params") or {}
             channel = str(sent.get("channel", ""))
             rate, _burst = self.pace.paces[api_method]
-            if not self.pace.wait(api_method, channel, longest=PACE_WAIT if waits() else 0):
+            longest = PACE_WAIT if waits() else SHORT_WAIT
+            if not self.pace.wait(api_method, channel, longest=longest):
                 if not waits():
                     raise SlackRateLimited(
                         _("Slack's pace for {method} in {channel} is used for now").format(

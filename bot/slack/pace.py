@@ -82,9 +82,9 @@ _WAITING: ContextVar[bool] = ContextVar("roost_slack_pace_waits", default=True)
 
 @contextmanager
 def without_waiting() -> Iterator[None]:
-    """The Slack calls made inside do not wait for their token: without one they are
-    refused at once, as a 429 would be (a card delivery queues itself again for then,
-    rather than hold a worker asleep)."""
+    """The Slack calls made inside do not wait for their token beyond a moment
+    (bot.slack.client.SHORT_WAIT): without one they are refused, as a 429 would be (a card
+    delivery queues itself again for then, rather than hold a worker asleep)."""
     token = _WAITING.set(False)
     try:
         yield
