@@ -23,6 +23,7 @@ from redis import Redis
 PACES: dict[str, tuple[float, int]] = {
     "chat.postMessage": (1.0, 3),
     "chat.update": (0.8, 3),
+    "users.info": (100 / 60, 10),  # Tier 4: each person's name, role and language
 }
 """Per method: calls a second, and the burst allowed over that; in one channel, or for
 the workspace (WORKSPACE_WIDE)."""
@@ -38,7 +39,7 @@ def paces(factor: float) -> dict[str, tuple[float, int]]:
     return {method: (rate * factor, burst) for method, (rate, burst) in PACES.items()}
 
 
-WORKSPACE_WIDE = frozenset({"chat.update"})
+WORKSPACE_WIDE = frozenset({"chat.update", "users.info"})
 """Methods whose limit is the workspace's, whatever the channel."""
 
 _TAKE = (  # not spoken: a Lua script for Redis
