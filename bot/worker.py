@@ -240,6 +240,10 @@ class RoostWorker(SimpleWorker):
         self._escalation = threading.Timer(self.shutdown_deadline, self._escalate)
         self._escalation.daemon = True
         self._escalation.start()
+        # Idle, RQ stops by raising StopRequested from this handler, wherever the main
+        # thread is: inside a log call, logging swallows it ("--- Logging error ---") and
+        # the worker would run on. Its loop also stops on this flag, at its next turn.
+        self._stop_requested = True
         super().request_stop(signum, frame)
 
     def _escalate(self) -> None:
