@@ -1,11 +1,12 @@
 """Sentences a person could read that are not in the message catalogue: English written
-straight into the code instead of through bot.i18n's `_()`, `ngettext()`, `pgettext()` or `N_()`.
+straight into the code instead of through bot.i18n's `_()`, `ngettext()`, `pgettext()`
+or `N_()`.
 
 A sentence here is a string of at least two words, or one capitalized word (a button's
-label), outside those calls, a docstring, a
-log call and the modules that speak only to operators (the command line, settings,
-metrics, the processes' plumbing). An f-string inside `_()` is one too: the catalogue
-cannot hold it. Run `python -m tests.untranslated [path ...]` to list them.
+label), outside those calls, a docstring, a log call, a statement marked `# not spoken`,
+and the modules that speak only to operators (the command line, settings, metrics, the
+processes' plumbing). An f-string inside `_()` is one too: the catalogue cannot hold it.
+Run `python -m tests.untranslated [path ...]` to list them.
 """
 
 from __future__ import annotations
