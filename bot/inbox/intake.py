@@ -426,12 +426,17 @@ class Listener:
             entry.next_poll_at = max(entry.next_poll_at, spent.reset_at)
 
     def release_all(self) -> None:
-        for entry in self.held.values():
-            try:
-                entry.lease.release()
-            except RedisError:
-                pass  # the lease expires by itself
-        self.held.clear()
+        release_all(self.held)
+
+
+def release_all(held: dict[int, Any]) -> None:
+    """Give back every lease in `held` (entries with a `lease`), and forget them."""
+    for entry in held.values():
+        try:
+            entry.lease.release()
+        except RedisError:
+            pass  # the lease expires by itself
+    held.clear()
 
 
 def notify_intake_stopped(account_id: int) -> None:

@@ -45,6 +45,7 @@ from bot.inbox.intake import (
     OUTAGE_WAIT,
     Intake,
     LeaseLost,
+    release_all,
 )
 from bot.inbox.watch import (
     SEARCH_REACH,
@@ -188,12 +189,7 @@ class WatchReader:
                     wait = self.outage_wait
                 stop.wait(wait)
         finally:
-            for entry in self.held.values():
-                try:
-                    entry.lease.release()
-                except RedisError:
-                    pass  # the lease expires by itself
-            self.held.clear()
+            release_all(self.held)
 
     def cycle(self) -> float:
         """Renew leases, read every held watch that is due; seconds until the next is."""
