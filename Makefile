@@ -21,8 +21,8 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 check: $(STAMP)
-	$(BIN)/ruff check bot handlers storage tests bench
-	$(BIN)/ruff format --check bot handlers storage tests bench
+	$(BIN)/ruff check bot handlers storage sandbox tests bench
+	$(BIN)/ruff format --check bot handlers storage sandbox tests bench
 	$(BIN)/mypy
 
 # The message catalogues: every sentence marked in the code (bot.i18n) into the template,

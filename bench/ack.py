@@ -76,12 +76,12 @@ from bot.inbox.intake import Intake
 from bot.outbound.reply_modal import REPLY_PUBLISH_CALLBACK, Draft
 from bot.runtime import Runtime
 from bot.web import WEB_THREADS
+from sandbox.slack_api import BOT_TOKEN
 from storage.accounts import upsert_account
 from storage.db import make_engine, upgrade
 from storage.models import Account, Mention, Outbound
 from storage.team import grant, member, set_cotag
 from tests.conftest import BRAND_CHANNEL, SIGNING_SECRET
-from tests.fakes.slack_api import BOT_TOKEN
 from tests.handlers.signed import card_click, dispatch, submit
 from tests.processes import free_port
 
@@ -478,7 +478,7 @@ class _Watch:
 
 def _serve_fake_x(mentions: int, pipe: Connection) -> None:
     """The fake X with @brand and its mentions; answers "posts" with @brand's posts."""
-    from tests.fakes.x_api import FakeX
+    from sandbox.x_api import FakeX
 
     fake = FakeX(timeline_depth=mentions + 100).start()
     fake.limit_factor = BENCH_LIMIT_FACTOR
@@ -499,7 +499,7 @@ def _serve_fake_slack(events: Any, pipe: Connection) -> None:
     It puts on `events`, stamped with the wall clock: a card showing a reply (and the mention's
     id), a line logged in a card's thread, a refusal sent to a response URL (and its text).
     """
-    from tests.fakes.slack_api import FakeSlack
+    from sandbox.slack_api import FakeSlack
 
     def report(kind: str, record: dict[str, Any]) -> None:
         at = time.time()

@@ -58,11 +58,11 @@ from bot.outbound import acting
 from bot.outbound.reply_modal import Draft
 from bot.posts.compose import Compose, submit
 from bot.team.people import Who
+from sandbox.slack_api import BOT_TOKEN
 from storage.accounts import upsert_account
 from storage.models import Account, Mention, Outbound
 from storage.team import grant, member, set_cotag
 from tests.conftest import BRAND_CHANNEL, SIGNING_SECRET
-from tests.fakes.slack_api import BOT_TOKEN
 from tests.processes import descendants, free_port, running
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -512,8 +512,8 @@ class _Fake:
 
 def _serve_fake(kind: str, pipe: Connection) -> None:
     """The fake's process: starts it, then carries out each call sent over the pipe."""
-    from tests.fakes.slack_api import FakeSlack
-    from tests.fakes.x_api import FakeX
+    from sandbox.slack_api import FakeSlack
+    from sandbox.x_api import FakeX
 
     fake: Any
     if kind == "x":

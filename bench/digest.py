@@ -47,11 +47,11 @@ from bot.digest.daily import gather
 from bot.digest.stats import gather_stats
 from bot.digest.views import digest_blocks, stats_blocks
 from bot.runtime import Runtime
+from sandbox.slack_api import FakeSlack
 from storage.accounts import upsert_account
 from storage.db import insert_into
 from storage.models import Account, Mention
 from storage.team import member
-from tests.fakes.slack_api import FakeSlack
 
 SCHEMA = "roost_bench_digest"
 CHANNEL = "C0BRANDS"

@@ -150,7 +150,7 @@ def _bench_schema(configured: str) -> str:
 
 def _serve_fake_x(mentions: int, pipe: Connection) -> None:
     """The fake X in a process of its own, so it does not share our GIL."""
-    from tests.fakes.x_api import FakeX
+    from sandbox.x_api import FakeX
 
     fake = FakeX(timeline_depth=mentions + 10_000).start()
     fake.limit_factor = BENCH_LIMIT_FACTOR
@@ -199,7 +199,7 @@ def _start_fake_x(mentions: int) -> tuple[str, Identity, Identity, Any]:
 def _start_fake_slack() -> tuple[int, subprocess.Popen[bytes]]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.slack_api", "--port", str(port)]
+        [sys.executable, "-m", "sandbox.slack_api", "--port", str(port)]
         + ["--channel", f"{CHANNEL}:x-brand"],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,

@@ -66,10 +66,10 @@ from bench.common import (
 from bot.posts.compose import Compose, submit
 from bot.runtime import Runtime
 from bot.team.people import Who
+from sandbox.slack_api import BOT_TOKEN
 from storage.accounts import upsert_account
 from storage.models import Outbound
 from storage.team import grant, member, set_cotag
-from tests.fakes.slack_api import BOT_TOKEN
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = "roost_bench_schedule"
@@ -407,7 +407,7 @@ def worker(interval: float) -> int:
 def _serve_fake_x(accounts: int, pipe: Connection) -> None:
     """The fake X with the accounts; answers ("posts", handles) with their posts, and
     ("calls", None) with how many POST /2/tweets it received."""
-    from tests.fakes.x_api import FakeX
+    from sandbox.x_api import FakeX
 
     fake = FakeX().start()
     fake.limit_factor = BENCH_LIMIT_FACTOR
@@ -427,7 +427,7 @@ def _serve_fake_x(accounts: int, pipe: Connection) -> None:
 
 def _serve_fake_slack(accounts: int, pipe: Connection) -> None:
     """The fake Slack with each account's channel and the agent, whom results are DMed to."""
-    from tests.fakes.slack_api import FakeSlack
+    from sandbox.slack_api import FakeSlack
 
     fake = FakeSlack()
     for n in range(accounts):

@@ -47,11 +47,11 @@ from bot.team.people import Who
 from bot.worker import RoostWorker
 from bot.x import client as x_client_module
 from bot.x.meter import total_key
+from sandbox.slack_api import FakeSlack
+from sandbox.x_api import FakeX
 from storage.accounts import upsert_account
 from storage.models import Account, Mention, Outbound
 from storage.team import grant, member, set_cotag
-from tests.fakes.slack_api import FakeSlack
-from tests.fakes.x_api import FakeX
 
 SCHEMA = "roost_bench_spend"
 CHANNEL = "C0BRAND"

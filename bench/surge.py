@@ -81,11 +81,11 @@ from bot.surge.detect import surge_command
 from bot.surge.grouping import purity
 from bot.surge.groups import group_command
 from bot.team.people import Who
+from sandbox.slack_api import BOT_TOKEN
 from storage.accounts import upsert_account
 from storage.models import Batch, Mention, Outbound, SurgeGroup
 from storage.team import grant, member, set_cotag
 from tests.conftest import BRAND_CHANNEL, SIGNING_SECRET
-from tests.fakes.slack_api import BOT_TOKEN
 from tests.handlers.signed import card_click, dispatch
 from tests.processes import free_port
 
@@ -542,7 +542,7 @@ def _serve_fake_x(argument: tuple[int, int], pipe: Connection) -> None:
     Answers ("inject", (texts, seconds)) by posting them as mentions of @brand over that
     many seconds (in a thread of its own), ("posts", None) with @brand's posts and
     ("limited", None) with the 429s it answered."""
-    from tests.fakes.x_api import FakeX
+    from sandbox.x_api import FakeX
 
     mentions, window = argument
     fake = FakeX(timeline_depth=mentions + 1_000).start()
@@ -574,7 +574,7 @@ def _serve_fake_slack(events: Any, pipe: Connection) -> None:
     """The fake Slack enforcing its limits, with @brand's channel; it puts every top-level
     message it takes or updates in that channel on `events`, stamped with the wall clock.
     Answers ("response_url" | "trigger" | "limited", None)."""
-    from tests.fakes.slack_api import FakeSlack
+    from sandbox.slack_api import FakeSlack
 
     def report(kind: str, record: dict[str, Any]) -> None:
         if kind in ("posted", "updated") and "thread_ts" not in record:

@@ -35,12 +35,12 @@ from bot.runtime import Runtime, install
 from bot.settings import Settings
 from bot.slack.client import make_client
 from bot.worker import RoostWorker
+from sandbox.slack_api import FakeSlack
+from sandbox.x_api import FakeX
 from storage.accounts import upsert_account
 from storage.db import make_engine, upgrade
 from storage.models import Account, Base
 from storage.team import grant, member, set_cotag
-from tests.fakes.slack_api import FakeSlack
-from tests.fakes.x_api import FakeX
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 """The project's root, for Roost's own processes started by a test."""

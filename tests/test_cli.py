@@ -18,10 +18,10 @@ from sqlalchemy import text
 
 from bot.cli import main
 from bot.settings import Settings
+from sandbox.slack_api import FakeSlack
+from sandbox.x_api import FakeX
 from storage.db import make_engine
 from tests.conftest import BRAND_CHANNEL, REPO_ROOT, wait_for
-from tests.fakes.slack_api import FakeSlack
-from tests.fakes.x_api import FakeX
 from tests.processes import free_port
 from tests.test_processes import cards
 

@@ -36,11 +36,11 @@ from bot.surge.detect import surge_command
 from bot.surge.groups import group_surge
 from bot.team.people import Who
 from bot.x.meter import day_key
+from sandbox.slack_api import FakeSlack
+from sandbox.x_api import FakeX
 from storage.mentions import IncomingMention, store_mentions
 from storage.models import Account, Mention, Outbound, Surge, Watch, XSpendDay
 from tests.conftest import AGENT, BRAND_CHANNEL, OWNER, REPO_ROOT, add_brand_account, give, wait_for
-from tests.fakes.slack_api import FakeSlack
-from tests.fakes.x_api import FakeX
 from tests.processes import descendants, free_port, running, working_in
 
 SWEEP_SECONDS = 1
@@ -654,7 +654,7 @@ def test_web_finishes_acknowledged_work_before_it_exits(
     rt: Runtime, processes: Processes, fake_slack: FakeSlack, brand: Account
 ) -> None:
     """A command acknowledged to Slack is answered even if SIGTERM comes right after."""
-    from tests.fakes.slack_api import command_body, signed_headers
+    from sandbox.slack_api import command_body, signed_headers
 
     port = free_port()
     web = processes.start("web", PORT=str(port))

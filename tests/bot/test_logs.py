@@ -27,11 +27,11 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.team.people import Who
 from bot.x.client import XClient
+from sandbox.slack_api import FakeSlack
+from sandbox.x_api import FakeX
 from storage.models import Account, Mention
 from storage.team import grant, member, set_cotag
 from tests.conftest import AGENT, BRAND_CHANNEL, run_jobs
-from tests.fakes.slack_api import FakeSlack
-from tests.fakes.x_api import FakeX
 
 
 @pytest.fixture

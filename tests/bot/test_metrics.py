@@ -38,13 +38,13 @@ from bot.team.credentials import x_client
 from bot.web import metrics_app, wsgi_app
 from bot.wiring import runtime_from
 from bot.worker import RoostWorker
+from sandbox.slack_api import FakeSlack
+from sandbox.x_api import FakeX
 from storage.accounts import note_x_limit, stop_intake
 from storage.db import make_engine, session_factory
 from storage.mentions import MAX_CARD_ATTEMPTS
 from storage.models import Account, Mention, Outbound
 from tests.conftest import BRAND_CHANNEL, run_jobs
-from tests.fakes.slack_api import FakeSlack
-from tests.fakes.x_api import FakeX
 
 TOKEN = "metrics-token-for-tests"
 NOW = datetime(2025, 3, 4, 9, 30, tzinfo=UTC)

@@ -10,8 +10,8 @@ from slack_bolt import App, BoltRequest, BoltResponse
 
 from bot.app import create_app
 from bot.runtime import Runtime
+from sandbox.slack_api import FakeSlack, action_body, command_body, signed_headers
 from tests.conftest import AGENT, BRAND_CHANNEL, SIGNING_SECRET
-from tests.fakes.slack_api import FakeSlack, action_body, command_body, signed_headers
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 

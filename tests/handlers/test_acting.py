@@ -28,10 +28,10 @@ from bot.inbox.cards import (
 from bot.outbound import acting
 from bot.outbound.reply_modal import AS_DM_BLOCK, AS_DM_INPUT, TEXT_BLOCK, TEXT_INPUT
 from bot.runtime import Runtime
+from sandbox.slack_api import FakeSlack, action_body
+from sandbox.x_api import FakeX
 from storage.models import Account, Event, Member, Mention, Outbound
 from tests.conftest import AGENT, BRAND_CHANNEL, LEAD, OWNER, give, run_jobs
-from tests.fakes.slack_api import FakeSlack, action_body
-from tests.fakes.x_api import FakeX
 from tests.handlers.signed import button, command, dispatch, make_app, press, submit
 
 JUNIOR = "U0JUNIOR"

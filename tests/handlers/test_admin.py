@@ -16,6 +16,8 @@ from bot.inbox.intake import Intake
 from bot.inbox.route_views import ACTION_ROUTE_REMOVE, ACTION_ROUTE_TEST
 from bot.runtime import Runtime
 from bot.team.views import ACTION_CONNECT, ACTION_GRANT, ACTION_SETTINGS
+from sandbox.slack_api import FakeSlack
+from sandbox.x_api import FakeX
 from storage.models import Account, Event, Grant, Member, Route
 from storage.team import grant, member
 from tests.conftest import (
@@ -27,8 +29,6 @@ from tests.conftest import (
     give,
     run_jobs,
 )
-from tests.fakes.slack_api import FakeSlack
-from tests.fakes.x_api import FakeX
 from tests.handlers.signed import (
     button,
     card_click,

@@ -24,10 +24,10 @@ from bot.inbox.sla import remind, sweep_reminders
 from bot.outbound.acting import retweet
 from bot.runtime import Runtime
 from bot.team.people import Who
+from sandbox.slack_api import FakeSlack, event_body
+from sandbox.x_api import FakeX
 from storage.models import Account, Event, Member, Mention, Note
 from tests.conftest import AGENT, BRAND_CHANNEL, LEAD, OWNER, give, run_jobs
-from tests.fakes.slack_api import FakeSlack, event_body
-from tests.fakes.x_api import FakeX
 from tests.handlers.signed import button, card_click, command, dispatch, make_app, press
 
 BOB = "U0BOB"

@@ -9,10 +9,10 @@ import pytest
 from slack_bolt import App
 
 from bot.runtime import Runtime
+from sandbox.slack_api import FakeSlack, command_body
+from sandbox.x_api import FakeX
 from storage.models import Account
 from tests.conftest import AGENT, BRAND_CHANNEL, LEAD, OWNER, add_brand_account, give
-from tests.fakes.slack_api import FakeSlack, command_body
-from tests.fakes.x_api import FakeX
 from tests.handlers.signed import command, dispatch, make_app
 from tests.stored import add_mentions
 

@@ -17,10 +17,10 @@ from bot.inbox.duty import RETURN_ACTION
 from bot.inbox.intake import Intake
 from bot.inbox.sla import remind
 from bot.runtime import Runtime
+from sandbox.slack_api import FakeSlack
+from sandbox.x_api import FakeX
 from storage.models import Account, Event, Grant, Member, Mention
 from tests.conftest import AGENT, BRAND_CHANNEL, LEAD, OWNER, run_jobs
-from tests.fakes.slack_api import FakeSlack
-from tests.fakes.x_api import FakeX
 from tests.handlers.signed import card_click, command, dispatch, make_app
 
 
@@ -129,7 +129,7 @@ def test_the_app_home_says_whether_one_is_on_duty_and_changes_it(
 ) -> None:
     from bot.home import publish_home
     from bot.inbox.duty import TOGGLE_ACTION
-    from tests.fakes.slack_api import action_body
+    from sandbox.slack_api import action_body
 
     app = make_app(rt)
     fake_slack.add_user(AGENT, "agent")

@@ -12,9 +12,9 @@ from sqlalchemy import update
 from bot.runtime import Runtime
 from bot.team.admin import save_settings, summary
 from bot.team.people import Who
+from sandbox.slack_api import FakeSlack
 from storage.models import Account
 from tests.conftest import AGENT, OWNER
-from tests.fakes.slack_api import FakeSlack
 from tests.handlers.signed import command, make_app
 
 WEEK = {"tz": "Asia/Seoul", "days": [0, 1, 2, 3, 4], "start": "09:00", "end": "18:00"}

@@ -21,10 +21,10 @@ from bot.inbox.cards import ACTION_REPLY, ACTION_RESOLVE
 from bot.inbox.intake import Intake
 from bot.runtime import Runtime
 from bot.team import language
+from sandbox.slack_api import FakeSlack
+from sandbox.x_api import FakeX
 from storage.models import Account
 from tests.conftest import AGENT, BRAND_CHANNEL, OWNER, run_jobs
-from tests.fakes.slack_api import FakeSlack
-from tests.fakes.x_api import FakeX
 from tests.handlers.signed import command, make_app, press
 
 HANGUL = re.compile(r"[\uac00-\ud7a3]")

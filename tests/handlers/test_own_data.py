@@ -10,8 +10,8 @@ from slack_bolt import App
 from bot.inbox.cards import ACTION_REPLY
 from bot.outbound.reply_modal import TEXT_INPUT
 from bot.runtime import Runtime
+from sandbox.slack_api import FakeSlack
 from tests.conftest import AGENT, OWNER
-from tests.fakes.slack_api import FakeSlack
 from tests.handlers.signed import command, make_app, opened_modal, press, submit
 
 

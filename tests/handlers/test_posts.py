@@ -20,11 +20,11 @@ from bot.posts.views import ACTION_CANCEL, SHORTCUT
 from bot.runtime import Runtime
 from bot.team.people import Who
 from bot.worker import REDIS_EPOCH_KEY, RoostWorker, alive_key
+from sandbox.slack_api import FakeSlack, action_body
+from sandbox.x_api import FakeX
 from storage.models import Account, Outbound, Post
 from storage.outbound import claim_upload
 from tests.conftest import AGENT, BRAND_CHANNEL, OWNER, add_brand_account, run_jobs
-from tests.fakes.slack_api import FakeSlack, action_body
-from tests.fakes.x_api import FakeX
 from tests.handlers.signed import (
     button,
     card_click,

@@ -13,10 +13,10 @@ from sqlalchemy import select
 from bot.inbox.cards import ACTION_REPLY
 from bot.outbound.reply_modal import SAVED_ACTION, TEXT_INPUT
 from bot.runtime import Runtime
+from sandbox.slack_api import FakeSlack, action_body
+from sandbox.x_api import FakeX
 from storage.models import Account, Outbound, SavedReply
 from tests.conftest import AGENT, OWNER, run_jobs
-from tests.fakes.slack_api import FakeSlack, action_body
-from tests.fakes.x_api import FakeX
 from tests.handlers.signed import command, dispatch, make_app, opened_modal, press, submit
 
 DELIVERY = 'add @brand "Late delivery" Hi {name}, orders ship two days late. {agent} here to help.'

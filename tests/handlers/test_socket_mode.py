@@ -16,9 +16,9 @@ from sqlalchemy import select
 from bot.app import create_app
 from bot.inbox.cards import ACTION_REPLY
 from bot.runtime import Runtime
+from sandbox.slack_api import APP_ID, FakeSlack
 from storage.models import Note
 from tests.conftest import AGENT, BRAND_CHANNEL, wait_for
-from tests.fakes.slack_api import APP_ID, FakeSlack
 from tests.handlers.signed import button
 
 

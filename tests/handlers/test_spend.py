@@ -16,10 +16,10 @@ from bot.outbound import acting
 from bot.outbound.reply_modal import Draft
 from bot.runtime import Runtime
 from bot.team.people import Who
+from sandbox.slack_api import FakeSlack
+from sandbox.x_api import FakeX
 from storage.models import Account, Mention
 from tests.conftest import AGENT, OWNER, run_jobs
-from tests.fakes.slack_api import FakeSlack
-from tests.fakes.x_api import FakeX
 from tests.handlers.signed import command, make_app
 
 STRANGER = "U0STRANGER"

@@ -19,11 +19,11 @@ from bot.inbox.intake import Intake
 from bot.runtime import Runtime
 from bot.web import wsgi_app
 from handlers.ack import FAILED
+from sandbox.slack_api import FakeSlack, command_body, event_body, signed_headers
+from sandbox.x_api import FakeX
 from storage.db import make_engine, session_factory
 from storage.models import Account
 from tests.conftest import BRAND_CHANNEL, SIGNING_SECRET, run_jobs
-from tests.fakes.slack_api import FakeSlack, command_body, event_body, signed_headers
-from tests.fakes.x_api import FakeX
 from tests.handlers.signed import FORM, button, card_click, dispatch
 
 

@@ -19,11 +19,11 @@ from bot.inbox.cards import METADATA_EVENT as CARD_EVENT
 from bot.inbox.intake import Intake, LeaseLost
 from bot.inbox.watch_reader import WatchReader
 from bot.runtime import Runtime
+from sandbox.slack_api import FakeSlack
+from sandbox.x_api import FakeX
 from storage.models import Account, Mention, Watch
 from storage.watches import running_watches
 from tests.conftest import AGENT, BRAND_CHANNEL, OWNER, give, run_jobs
-from tests.fakes.slack_api import FakeSlack
-from tests.fakes.x_api import FakeX
 from tests.handlers.signed import command, make_app, press
 
 WATCH_CHANNEL = "C0WATCH"

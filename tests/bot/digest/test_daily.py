@@ -31,10 +31,10 @@ from bot.errors import Refused
 from bot.runtime import Runtime
 from bot.team.people import Who
 from bot.x.meter import day_key
+from sandbox.slack_api import MAX_MESSAGE_BLOCKS, MAX_SECTION_TEXT, FakeSlack
 from storage.models import Account, Digest, Member, Outbound, Post
 from storage.team import member
 from tests.conftest import AGENT, BRAND_CHANNEL, LEAD, OWNER, give, run_jobs
-from tests.fakes.slack_api import MAX_MESSAGE_BLOCKS, MAX_SECTION_TEXT, FakeSlack
 from tests.stored import add_mentions, fresh_id
 
 SEOUL = "Asia/Seoul"

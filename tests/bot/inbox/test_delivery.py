@@ -16,11 +16,11 @@ from bot.inbox.intake import Intake
 from bot.inbox.routing import RouteError
 from bot.runtime import Runtime
 from bot.team.business_hours import parse_hours
+from sandbox.slack_api import FakeSlack
+from sandbox.x_api import FakeX
 from storage.mentions import claim_card
 from storage.models import Account, Mention
 from tests.conftest import BRAND_CHANNEL, OWNER, run_jobs
-from tests.fakes.slack_api import FakeSlack
-from tests.fakes.x_api import FakeX
 
 
 def mentions(rt: Runtime) -> list[Mention]:

@@ -17,10 +17,10 @@ from bot.inbox.intake import Intake, Listener
 from bot.runtime import Runtime
 from bot.team.setup import list_accounts
 from bot.x.client import READ_RETRIES
+from sandbox.slack_api import FakeSlack
+from sandbox.x_api import FakeX
 from storage.models import Account, Event, IntakeCursor, Mention, SetAside
 from tests.conftest import BRAND_CHANNEL, add_brand_account, queued_mentions, run_jobs, wait_for
-from tests.fakes.slack_api import FakeSlack
-from tests.fakes.x_api import FakeX
 
 
 def stored(rt: Runtime) -> list[Mention]:

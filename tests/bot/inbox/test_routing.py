@@ -11,11 +11,11 @@ from bot.inbox.intake import Intake
 from bot.inbox.routing import RouteError, channel_for, compile_route
 from bot.runtime import Runtime
 from bot.slack.channels import check_channel
+from sandbox.slack_api import FakeSlack
+from sandbox.x_api import FakeX
 from storage.models import Account, Event
 from storage.routes import append_route
 from tests.conftest import BRAND_CHANNEL, OWNER
-from tests.fakes.slack_api import FakeSlack
-from tests.fakes.x_api import FakeX
 
 MOBILE = "C0MOBILE"
 BILLING = "C0BILLING"

@@ -12,11 +12,11 @@ from sqlalchemy import func, select
 
 from bot.inbox.stream import StreamListener, backfill_since, stream_rules
 from bot.runtime import Runtime
+from sandbox.x_api import FakeX
 from storage.models import Account, Mention
 from storage.set_aside import set_aside_of
 from tests.conftest import BRAND_CHANNEL, add_brand_account, queued_mentions, wait_for
-from tests.fakes import openapi
-from tests.fakes.x_api import FakeX
+from tests.sandbox import openapi
 
 
 def stored_count(rt: Runtime) -> int:

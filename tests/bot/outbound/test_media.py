@@ -11,8 +11,8 @@ from bot.outbound import media
 from bot.outbound.media import MB, check_files, download, human_size, upload_to_x
 from bot.runtime import Runtime
 from bot.x.client import XClient
-from tests.fakes.slack_api import FakeSlack
-from tests.fakes.x_api import FakeX
+from sandbox.slack_api import FakeSlack
+from sandbox.x_api import FakeX
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8

@@ -32,11 +32,11 @@ from bot.team.people import Who
 from bot.team.setup import list_accounts
 from bot.worker import REDIS_EPOCH_KEY
 from bot.x.client import READ_RETRIES
+from sandbox.slack_api import FakeSlack
+from sandbox.x_api import FakeX
 from storage.models import Account, Mention, Outbound
 from storage.outbound import claim_for_sending
 from tests.conftest import AGENT, BRAND_CHANNEL, REPO_ROOT, run_jobs, wait_for
-from tests.fakes.slack_api import FakeSlack
-from tests.fakes.x_api import FakeX
 
 
 def mention_of(rt: Runtime) -> Mention:

@@ -11,7 +11,7 @@ from redis import Redis
 from bot.errors import SlackRateLimited
 from bot.slack.client import WORKER_MAX_WAIT, make_client, translate_errors
 from bot.slack.pace import Pace, prepaid, without_waiting
-from tests.fakes.slack_api import FakeSlack
+from sandbox.slack_api import FakeSlack
 
 
 def test_a_worker_waits_out_a_short_429_and_hands_a_long_one_back_at_once(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot.slack.mrkdwn import escape, unescape
-from tests.fakes.slack_api import slack_escaped
+from sandbox.slack_api import slack_escaped
 
 
 @pytest.mark.parametrize(

@@ -30,12 +30,12 @@ from bot.surge.cards import (
 )
 from bot.team.budget import Budget, budget_of
 from bot.team.people import Who
+from sandbox.slack_api import FakeSlack
+from sandbox.x_api import FakeX
 from storage.models import Account, Batch, Event, Mention, Outbound
 from storage.team import member, revoke
 from tests.bot.surge.test_cards import FAST, group_cards, mentions_in, surge_on
 from tests.conftest import AGENT, OWNER, give, run_jobs
-from tests.fakes.slack_api import FakeSlack
-from tests.fakes.x_api import FakeX
 from tests.handlers.signed import make_app, opened_modal, press, submit
 
 DELIVERY = ["아이폰 배송 언제 되나요?", "배송이 아직도 안 왔어요", "배송 지연 공지 좀 해주세요"]

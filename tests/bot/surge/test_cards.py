@@ -30,10 +30,10 @@ from bot.surge.cards import (
 from bot.surge.detect import surge_command
 from bot.surge.groups import group_command
 from bot.team.people import Who
+from sandbox.slack_api import FakeSlack
+from sandbox.x_api import FakeX
 from storage.models import Account, Event, Mention, Surge, SurgeGroup
 from tests.conftest import AGENT, BRAND_CHANNEL, OWNER, give, run_jobs
-from tests.fakes.slack_api import FakeSlack
-from tests.fakes.x_api import FakeX
 
 TEXTS = [
     "아이폰 배송 언제 되나요?",

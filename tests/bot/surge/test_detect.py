@@ -14,10 +14,10 @@ from bot.runtime import Runtime
 from bot.slack.client import WORKER_MAX_WAIT, make_client
 from bot.surge.detect import check_surges, pace_of, surge_command
 from bot.team.people import Who
+from sandbox.slack_api import FakeSlack
 from storage.mentions import IncomingMention, store_mentions
 from storage.models import Account, Surge
 from tests.conftest import AGENT, BRAND_CHANNEL, OWNER, give
-from tests.fakes.slack_api import FakeSlack
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from bot.runtime import Runtime
 from bot.surge.detect import check_surges, surge_command
 from bot.surge.groups import group_command, group_surge, group_surges, state_key
 from bot.team.people import Who
+from sandbox.slack_api import FakeSlack
 from storage.mentions import IncomingMention, store_mentions
 from storage.models import Account, Mention, Surge, SurgeGroup
 from tests.conftest import AGENT, BRAND_CHANNEL, OWNER, give
-from tests.fakes.slack_api import FakeSlack
 
 DELIVERY = [
     "@brand 아이폰 배송 언제 되나요?",

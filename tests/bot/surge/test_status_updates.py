@@ -19,6 +19,8 @@ from bot.surge.cards import REPLY_ALL_ACTION, STATUS_ACTION, publish_surges
 from bot.surge.detect import surge_command
 from bot.surge.groups import surge_lines
 from bot.team.people import Who
+from sandbox.slack_api import FakeSlack
+from sandbox.x_api import FakeX
 from storage.models import Account, Surge
 from tests.bot.surge.test_batches import (
     DELIVERY,
@@ -30,8 +32,6 @@ from tests.bot.surge.test_batches import (
 )
 from tests.bot.surge.test_cards import FAST, group_cards, mentions_in, surge_on
 from tests.conftest import AGENT, BRAND_CHANNEL, OWNER, give, run_jobs
-from tests.fakes.slack_api import FakeSlack
-from tests.fakes.x_api import FakeX
 from tests.handlers.signed import make_app, opened_modal, press, submit
 
 LINK = {"link": {"link_input": {"selected_options": [{"value": "link"}]}}}

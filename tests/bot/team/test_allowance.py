@@ -19,10 +19,10 @@ from bot.runtime import Runtime
 from bot.team.budget import AllowanceUse, budget_of, tell_budgets
 from bot.team.people import Who
 from bot.x.prices import SHIPPED, load_prices
+from sandbox.slack_api import FakeSlack
+from sandbox.x_api import FakeX
 from storage.models import Account, Mention
 from tests.conftest import AGENT, BRAND_CHANNEL, OWNER, give, run_jobs
-from tests.fakes.slack_api import FakeSlack
-from tests.fakes.x_api import FakeX
 
 
 @pytest.fixture

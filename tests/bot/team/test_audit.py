@@ -12,11 +12,11 @@ from sqlalchemy import select
 from bot.inbox.intake import Intake
 from bot.runtime import Runtime
 from bot.team.audit import DEFAULT_DAYS, MAX_DAYS, audit_csv, parse_audit_args, send_audit
+from sandbox.slack_api import FakeSlack
+from sandbox.x_api import FakeX
 from storage.events import record_event
 from storage.models import Account, Event, Mention
 from tests.conftest import AGENT, LEAD, OWNER, add_brand_account, give
-from tests.fakes.slack_api import FakeSlack
-from tests.fakes.x_api import FakeX
 
 HEADER = ["at", "kind", "actor", "account", "mention", "detail"]
 

@@ -21,10 +21,10 @@ from bot.team.budget import keep_spend, month_spent, tell_budgets
 from bot.team.people import Who
 from bot.x.client import READ_RETRIES
 from bot.x.meter import day_key
+from sandbox.slack_api import FakeSlack
+from sandbox.x_api import FakeX
 from storage.models import Account, Mention, Outbound, XSpendDay
 from tests.conftest import AGENT, BRAND_CHANNEL, run_jobs, wait_for
-from tests.fakes.slack_api import FakeSlack
-from tests.fakes.x_api import FakeX
 
 
 def set_budget(rt: Runtime, account: Account, cents: int, *, hard: bool = False) -> None:

@@ -44,10 +44,10 @@ from bot.team.connect import (
 from bot.team.credentials import REFRESH_AHEAD, fresh_credentials, refresh_due, x_client
 from bot.web import wsgi_app
 from bot.x.oauth import SCOPES
+from sandbox.slack_api import FakeSlack
+from sandbox.x_api import OPENAPI_PATH, FakeX
 from storage.models import Account, Event, OAuthState
 from tests.conftest import BRAND_CHANNEL, REPO_ROOT, run_jobs, wait_for
-from tests.fakes.slack_api import FakeSlack
-from tests.fakes.x_api import OPENAPI_PATH, FakeX
 
 LEAD = "U0LEAD"
 OTHER_CHANNEL = "C0OTHER"

@@ -18,11 +18,11 @@ from bot.crypto import TokenBox
 from bot.errors import RoostError, SettingsError
 from bot.settings import Settings
 from bot.team.keys import check_key, rotate_all
+from sandbox.x_api import FakeX
 from storage.accounts import upsert_account
 from storage.db import make_engine, session_factory
 from storage.models import Account, Event
 from tests.conftest import BRAND_CHANNEL
-from tests.fakes.x_api import FakeX
 
 OLD = Fernet.generate_key()
 NEW = Fernet.generate_key()

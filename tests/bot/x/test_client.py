@@ -25,9 +25,9 @@ from bot.errors import (
     XUnavailable,
 )
 from bot.x.client import DEFAULT_TIMEOUT, READ_RETRIES, XClient, rate_limited
+from sandbox.x_api import Call, FakeX, Headers
 from tests.conftest import wait_for
-from tests.fakes import openapi
-from tests.fakes.x_api import Call, FakeX, Headers
+from tests.sandbox import openapi
 
 SHORT_TIMEOUT = (1.0, 0.2)
 """(connect, read) seconds: short enough that a slowed answer times out. Only for the

@@ -17,10 +17,10 @@ from bot.runtime import Runtime
 from bot.team.people import Who
 from bot.x.meter import day_key, total_key
 from bot.x.prices import load_prices
+from sandbox.slack_api import FakeSlack
+from sandbox.x_api import FakeX
 from storage.models import Account, Mention, Outbound
 from tests.conftest import AGENT, run_jobs, wait_for
-from tests.fakes.slack_api import FakeSlack
-from tests.fakes.x_api import FakeX
 
 
 def counted(rt: Runtime, account: Account) -> float:

@@ -23,14 +23,14 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
-from tests.conftest import REPO_ROOT, wait_for
-from tests.fakes.slack_api import (
+from sandbox.slack_api import (
     FakeSlack,
     action_body,
     command_body,
     event_body,
     signed_headers,
 )
+from tests.conftest import REPO_ROOT, wait_for
 
 BRAND = "C0BRAND"
 
@@ -640,7 +640,7 @@ def next_line_containing(lines: "queue.Queue[str | None]", needle: str) -> str:
 
 
 def test_standalone_server_prints_setup_and_each_message() -> None:
-    command = [sys.executable, "-m", "tests.fakes.slack_api", "--port", "0"]
+    command = [sys.executable, "-m", "sandbox.slack_api", "--port", "0"]
     with subprocess.Popen(
         [*command, "--channel", "C0CLI:cli"],
         cwd=REPO_ROOT,

@@ -11,7 +11,7 @@ Standard library only. All state sits behind one lock; every public reader retur
 
 Standalone, to watch cards arrive by hand::
 
-    python -m tests.fakes.slack_api --port 8082 --channel C0BRAND:x-brand
+    python -m sandbox.slack_api --port 8082 --channel C0BRAND:x-brand
 """
 
 import argparse
@@ -40,7 +40,7 @@ from typing import Any, Self, TypeVar
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
-from tests.fakes.socket_mode import SocketMode, accept_key
+from sandbox.socket_mode import SocketMode, accept_key
 
 BOT_TOKEN = "xoxb-roost-fake-bot-token"
 APP_TOKEN = "xapp-1-roost-fake-app-token"
@@ -212,7 +212,7 @@ class FakeSlack:
         self._uploads: dict[str, _Upload] = {}
         self._response_ids: set[str] = set()
         self.socket_mode = SocketMode(APP_ID)
-        """Socket Mode: deliver(), wait_for_ack(), refresh() (see tests.fakes.socket_mode)."""
+        """Socket Mode: deliver(), wait_for_ack(), refresh() (see sandbox.socket_mode)."""
         # trigger_id -> when it was issued (time.monotonic()); used ones move to the set.
         self._triggers: dict[str, float] = {}
         self._used_triggers: set[str] = set()
@@ -1794,7 +1794,7 @@ def _channel_spec(value: str) -> tuple[str, str]:
 def main(argv: list[str] | None = None) -> None:
     """Serve a fake Slack in the foreground, printing each message as it arrives, until Ctrl-C."""
     parser = argparse.ArgumentParser(
-        prog="python -m tests.fakes.slack_api",
+        prog="python -m sandbox.slack_api",
         description="A fake Slack Web API for running Roost locally. Stop with Ctrl-C.",
     )
     parser.add_argument("--host", default="127.0.0.1")

@@ -52,7 +52,7 @@ URLs use ``https://api.x.com/2/problems/...``: that is what the snapshot declare
 answers since its host move (older clients saw ``https://api.twitter.com/2/problems/...``), so
 clients should match on the ``/2/problems/<name>`` suffix.
 
-Run standalone with ``python -m tests.fakes.x_api [--port 8081] [--user brand]``.
+Run standalone with ``python -m sandbox.x_api [--port 8081] [--user brand]``.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ import twitter_text
 JsonDict = dict[str, Any]
 
 # In CI the repository is cloned into some folder with `shared/` beside it.
-OPENAPI_PATH = Path(__file__).resolve().parents[3] / "shared" / "x-api" / "openapi.json"
+OPENAPI_PATH = Path(__file__).resolve().parents[2] / "shared" / "x-api" / "openapi.json"
 
 PROBLEMS_BASE = "https://api.x.com/2/problems/"
 
@@ -1916,12 +1916,12 @@ class FakeX:
         with self._lock:
             self._calls.append(call)
             delay = 0.0
-            for pending in self._delays:
-                if call.path.startswith(pending.path_prefix):
-                    delay = pending.seconds
-                    pending.times -= 1
+            for slow in self._delays:
+                if call.path.startswith(slow.path_prefix):
+                    delay = slow.seconds
+                    slow.times -= 1
                     break
-            self._delays = [pending for pending in self._delays if pending.times > 0]
+            self._delays = [slow for slow in self._delays if slow.times > 0]
 
             headers, limited = self._count(call, now)
 
@@ -2117,7 +2117,7 @@ class FakeX:
         parameters = [(name, value) for name, value in oauth.items() if name.startswith("oauth_")]
         parameters = [(name, value) for name, value in parameters if name != "oauth_signature"]
         parameters += parse_qsl(call.raw_query, keep_blank_values=True)
-        if call.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        if (call.headers.get("content-type") or "").startswith("application/x-www-form-urlencoded"):
             parameters += parse_qsl(call.body.decode("utf-8", "replace"), keep_blank_values=True)
         host = (call.headers.get("host") or "").lower().removesuffix(":80")
         try:

@@ -25,10 +25,7 @@ from referencing import Registry
 from requests.adapters import HTTPAdapter
 from requests_oauthlib import OAuth1
 
-from tests.conftest import REPO_ROOT, wait_for
-from tests.fakes.openapi import SPEC_URI, pointer
-from tests.fakes.openapi import registry as spec_registry
-from tests.fakes.x_api import (
+from sandbox.x_api import (
     ACCESS_TOKEN_SECONDS,
     INVALID_CODE,
     INVALID_TOKEN,
@@ -37,6 +34,9 @@ from tests.fakes.x_api import (
     OPENAPI_PATH,
     FakeX,
 )
+from tests.conftest import REPO_ROOT, wait_for
+from tests.sandbox.openapi import SPEC_URI, pointer
+from tests.sandbox.openapi import registry as spec_registry
 
 X_HOST = "https://api.twitter.com"
 UNAUTHORIZED = {
@@ -1693,7 +1693,7 @@ def test_control_endpoints_for_the_write_side(fake: FakeX, http: requests.Sessio
 
 
 def test_standalone_prints_configuration_and_serves() -> None:
-    command = [sys.executable, "-m", "tests.fakes.x_api", "--port", "0", "--user", "acme"]
+    command = [sys.executable, "-m", "sandbox.x_api", "--port", "0", "--user", "acme"]
     with subprocess.Popen(
         [*command, "--quiet"], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     ) as process:

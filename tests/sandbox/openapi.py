@@ -16,7 +16,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from tests.fakes.x_api import OPENAPI_PATH, POST_EXPANSIONS, TWEET_TO_POST_NAMES, Call
+from sandbox.x_api import OPENAPI_PATH, POST_EXPANSIONS, TWEET_TO_POST_NAMES, Call
 
 SPEC_URI = "urn:x-api:openapi"
 

@@ -184,7 +184,12 @@ class SocketMode:
                 )
             except (ConnectionError, OSError):
                 pass
-        threading.Timer(1.0, lambda: [c.close() for c in old]).start()
+
+        def close_old() -> None:
+            for connection in old:
+                connection.close()
+
+        threading.Timer(1.0, close_old).start()
 
     def close_all(self) -> None:
         with self._lock:
