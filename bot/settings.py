@@ -258,6 +258,12 @@ class Settings(BaseSettings):
         return value.rstrip("/") if value else value
 
     @property
+    def has_slack(self) -> bool:
+        """Whether any of the Slack app's own settings is given: without one, `make run`
+        starts the sandbox instead (sandbox.run)."""
+        return any((self.slack_bot_token, self.slack_signing_secret, self.slack_app_token))
+
+    @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
 
@@ -285,8 +291,16 @@ class Settings(BaseSettings):
         missing = self.missing_for(process)
         if missing:
             lines = [f"{name} is not set: it is {WHERE_TO_GET[name]}." for name in missing]
+            if process == "run" and not self.has_slack:
+                lines.append(SANDBOX_HINT)
             raise SettingsError("\n".join(lines))
         return self
+
+
+SANDBOX_HINT = (
+    "To try Roost with no Slack and no X first, `make run` with none of the SLACK_ settings "
+    "starts the sandbox: Roost's real processes on loopback fakes of both, in the browser."
+)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -150,11 +150,17 @@ def test_missing_channel_and_credentials_are_named(
 
 
 def test_a_process_without_its_settings_refuses_to_start(
-    env: dict[str, str], capsys: pytest.CaptureFixture[str]
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["worker"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("roost: cannot start.\nSLACK_BOT_TOKEN is not set")
+    assert "sandbox" not in err  # a worker alone is a deployment's, not a first try's
+    assert main(["run"]) == 2
+    assert "with none of the SLACK_ settings starts the sandbox" in capsys.readouterr().err
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "a-secret")
+    assert main(["run"]) == 2
+    assert "sandbox" not in capsys.readouterr().err  # Slack half set up: finish it
 
 
 def test_a_malformed_setting_refuses_to_start(
