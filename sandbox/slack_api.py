@@ -26,6 +26,7 @@ import json
 import random
 import re
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -36,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -94,6 +95,16 @@ LOGIN_PAGE = (
 Json = dict[str, Any]
 Listener = Callable[[str, Json], None]
 T = TypeVar("T")
+# A conversation id's first letter and the channel_type message events carry for it.
+_CHANNEL_TYPES = {"C": "channel", "G": "group", "D": "im"}
+
+
+class Page(Protocol):
+    """What the FakeSlack hands /sandbox/ requests to (sandbox.page.Page)."""
+
+    def serve(
+        self, verb: str, path: str, query: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]: ...
 
 
 @dataclass(frozen=True)
@@ -237,6 +248,11 @@ class FakeSlack:
         self._deleted_files: set[str] = set()
         self._downloads: list[Json] = []
         self._listeners: list[Listener] = []
+        self._watchers: list[Callable[[], None]] = []
+        # Every response_url POST as (its URL, the JSON body), for the page to place it.
+        self._response_posts: list[tuple[str, Json]] = []
+        self.page: Page | None = None
+        """The sandbox's web page served under /sandbox/, once sandbox.page.attach() set it."""
         self._ts_second = 0
         self._ts_sequence = 0
         self._id_numbers = itertools.count(1)
@@ -290,6 +306,8 @@ class FakeSlack:
             return
         self._server = self._thread = None
         self._stopping.set()
+        with self._lock:
+            self._notify()  # long-polls of the page give up now
         self.socket_mode.close_all()
         server.shutdown()
         server.drop_connections(grace=5.0)
@@ -301,6 +319,11 @@ class FakeSlack:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether stop() has begun: long requests should answer now."""
+        return self._stopping.is_set()
 
     @property
     def base_url(self) -> str:
@@ -327,6 +350,7 @@ class FakeSlack:
                 channel_id, name, is_private, bot_is_member, int(time.time())
             )
             self._messages.setdefault(channel_id, {})
+            self._notify()
 
     def remove_bot_from(self, channel_id: str) -> None:
         """Take the bot out of a channel; later posts there answer ``not_in_channel``."""
@@ -368,6 +392,7 @@ class FakeSlack:
         }
         with self._lock:
             self._users[user_id] = user
+            self._notify()
 
     def add_file(self, name: str, mimetype: str, content: bytes, *, user: str = "U0PERSON") -> Json:
         """Put a file in the workspace as if `user` had attached it; returns the file object
@@ -517,32 +542,46 @@ class FakeSlack:
             raise _SlackError("expired_trigger_id")
 
     def user_message_event(
-        self, channel_id: str, user: str, text: str, *, thread_ts: str, broadcast: bool = False
+        self,
+        channel_id: str,
+        user: str,
+        text: str,
+        *,
+        thread_ts: str | None,
+        broadcast: bool = False,
     ) -> Json:
-        """A person's reply in a thread, stored in the channel, and the ``message`` event
-        Slack sends the app for it. With `broadcast` ("Also send to channel") Slack sends it
-        as subtype ``thread_broadcast``, with the thread's ``root`` message. The `text` is as
-        typed: Slack escapes its ``&``, ``<`` and ``>``, keeping its own mentions."""
+        """A person's reply in a thread (or, with `thread_ts` None, their message in the
+        channel), stored in the channel, and the ``message`` event Slack sends the app for it.
+        With `broadcast` ("Also send to channel") Slack sends it as subtype
+        ``thread_broadcast``, with the thread's ``root`` message. The `text` is as typed:
+        Slack escapes its ``&``, ``<`` and ``>``, keeping its own mentions."""
         text = slack_escaped(text)
         with self._lock:
-            if thread_ts not in self._channel_messages(channel_id):
+            messages = self._channel_messages(channel_id)
+            if thread_ts is not None and thread_ts not in messages:
                 raise ValueError(f"no message {thread_ts} in {channel_id}")
             record = self._store_message(
-                channel_id, text, [], thread_ts=thread_ts, reply_broadcast=broadcast
+                channel_id,
+                text,
+                [],
+                thread_ts=thread_ts,
+                reply_broadcast=broadcast and thread_ts is not None,
             )
             record["user"] = user
             event: Json = {
                 "type": "message",
                 "channel": channel_id,
-                "channel_type": "channel",
+                "channel_type": _CHANNEL_TYPES.get(channel_id[0], "channel"),
                 "user": user,
                 "text": text,
                 "ts": record["ts"],
-                "thread_ts": thread_ts,
                 "event_ts": record["ts"],
                 "team": self.team_id,
             }
-            if broadcast:
+            if thread_ts is not None:
+                event["thread_ts"] = thread_ts
+            self._notify()
+            if broadcast and thread_ts is not None:
                 root = self._channel_messages(channel_id)[thread_ts]
                 event["subtype"] = "thread_broadcast"
                 event["root"] = self._api_message(root)
@@ -554,6 +593,19 @@ class FakeSlack:
         with self._lock:
             self._response_ids.add(response_id)
         return f"{self.base_url}/_response/{response_id}"
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` after every change (and once on stop), e.g. to wake a page
+        showing the workspace. It runs under the fake's lock: keep it quick and do not call
+        back into the fake."""
+        with self._lock:
+            self._watchers.append(callback)
+
+    def _notify(self) -> None:
+        """Wake wait_for() and the watchers (caller holds the lock)."""
+        self._changed.notify_all()
+        for callback in self._watchers:
+            callback()
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener(kind, record)`` on every ``posted``, ``updated``, ``deleted``,
@@ -598,6 +650,55 @@ class FakeSlack:
         with self._lock:
             return copy.deepcopy(self._responses)
 
+    @property
+    def users(self) -> list[Json]:
+        """The workspace's members as ``users.info`` describes them, the bot included."""
+        with self._lock:
+            return copy.deepcopy(list(self._users.values()))
+
+    @property
+    def channels(self) -> list[Json]:
+        """Every conversation (DMs opened by ``conversations.open`` too) as
+        ``conversations.info`` describes it."""
+        with self._lock:
+            return [self._api_channel(channel) for channel in self._channels.values()]
+
+    def response_posts(self, start: int = 0) -> list[tuple[str, Json]]:
+        """The POSTs to response URLs from the `start`-th on: (the URL, its JSON body)."""
+        with self._lock:
+            return copy.deepcopy(self._response_posts[start:])
+
+    def views_from(self, start: int) -> list[Json]:
+        """``views`` from the `start`-th call on."""
+        with self._lock:
+            return copy.deepcopy(self._views[start:])
+
+    def ephemerals_from(self, start: int) -> list[Json]:
+        """``ephemerals`` from the `start`-th on."""
+        with self._lock:
+            return copy.deepcopy(self._ephemerals[start:])
+
+    def has_view(self, view_id: str) -> bool:
+        """Whether the view is open (or, for a Home, published)."""
+        with self._lock:
+            return view_id in self._views_by_id
+
+    def adopt_view(self, view: Json, *, view_id: str | None = None) -> Json:
+        """Open (or, given `view_id`, replace) a modal an app answered a submission with
+        (``response_action`` push or update), as Slack does: later ``views.update`` calls
+        find it by id. Returns the view as stored; ``ValueError`` if Slack would refuse it."""
+        with self._lock:
+            try:
+                checked = _view_arg({"view": view}, "modal")
+            except _SlackError as err:
+                raise ValueError("; ".join([err.error, *err.messages])) from None
+            if view_id is not None and view_id not in self._views_by_id:
+                raise ValueError(f"no view {view_id}")
+            method = "response_action.update" if view_id else "response_action.push"
+            stored = self._save_view(method, checked, view_id=view_id)
+            self._notify()
+            return stored
+
     def open_view(self, view_id: str) -> Json:
         """The modal as Slack holds it now (its id and hash too), for a click inside it."""
         with self._lock:
@@ -607,6 +708,7 @@ class FakeSlack:
         """The person closes a modal: updating it answers ``not_found`` from now on."""
         with self._lock:
             self._views_by_id.pop(view_id)
+            self._notify()
 
     @property
     def views(self) -> list[Json]:
@@ -659,7 +761,7 @@ class FakeSlack:
         token = bearer.removeprefix("Bearer ") if bearer.startswith("Bearer ") else form_token
         with self._lock:
             self._calls.append(Call(method, copy.deepcopy(args), headers))
-            self._changed.notify_all()  # wait_for may be watching calls, e.g. one held by slow()
+            self._notify()  # wait_for may be watching calls, e.g. one held by slow()
             delay = self._pop(self._delays, method)
         if delay:
             self._stopping.wait(delay)  # outside the lock: other requests proceed meanwhile
@@ -668,7 +770,7 @@ class FakeSlack:
             if fault is None and self._over_limit(method, args):
                 return _Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
             reply = fault.reply() if fault is not None else self._run_method(method, token, args)
-            self._changed.notify_all()
+            self._notify()
             return reply
 
     def _run_method(self, method: str, token: str | None, args: Json) -> _Reply:
@@ -703,8 +805,9 @@ class FakeSlack:
             if not isinstance(payload, dict):
                 return _Reply.error("invalid_payload", status=400)
             self._responses.append(payload)
+            self._response_posts.append((f"{self.base_url}/_response/{response_id}", payload))
             self._emit("response", payload)
-            self._changed.notify_all()
+            self._notify()
             return _Reply.ok({})
 
     def _handle_upload(self, file_id: str, content: bytes) -> _Reply:
@@ -713,7 +816,7 @@ class FakeSlack:
             if upload is None:
                 return _Reply(404, "Not Found")
             upload.content = content
-            self._changed.notify_all()
+            self._notify()
             # files.slack.com answers the raw upload with this plain-text line.
             return _Reply(200, f"OK - {len(content)}")
 
@@ -726,7 +829,7 @@ class FakeSlack:
         authorized = bool(token) and token == self.bot_token and token not in self._revoked
         with self._lock:
             self._downloads.append({"file": file_id, "path": path, "authorized": authorized})
-            self._changed.notify_all()
+            self._notify()
             if not authorized:
                 return _Reply(302, "", {"Location": f"{self.base_url}/?redir={quote(path)}"})
             stored = self._workspace_files.get(file_id)
@@ -1493,6 +1596,12 @@ class _Server(ThreadingHTTPServer):
         self._state = threading.Condition()
         super().__init__(address, _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client gone mid-answer (a closed tab's long-poll of the page) is no error."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._state:
             self._connections.add(request)
@@ -1609,7 +1718,15 @@ class _Handler(BaseHTTPRequestHandler):
             return fake._handle_control(verb, rest, query, body)
         if section == "files-pri" and verb == "GET":
             return fake._handle_file_download(rest, self.headers.get("Authorization", ""))
+        if section == "sandbox" and fake.page is not None:
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            status, page_headers, payload = fake.page.serve(
+                verb, url.path, url.query, headers, body
+            )
+            return _Reply(status, payload, page_headers)
         if section == "" and verb == "GET":
+            if fake.page is not None:
+                return _Reply(302, b"", {"Location": "/sandbox/"})
             return _Reply(200, LOGIN_PAGE, {"Content-Type": "text/html; charset=utf-8"})
         return _Reply.error("not_found", status=404)
 

@@ -1159,6 +1159,8 @@ class FakeX:
         self._replaced: set[int] = set()  # ids of versions an edit replaced
         self._dm_events: list[_DmEvent] = []  # ascending ids
         self._dms_closed: set[str] = set()  # user ids that accept DMs from nobody
+        self._refused: set[str] = set()  # user ids whose every token answers 401 (refuse_tokens)
+        self._watchers: list[Callable[[], None]] = []
         self._media: dict[str, JsonDict] = {}
         self._uploads: dict[str, _Upload] = {}  # media id -> upload
         self._processing_failures: deque[JsonDict] = deque()
@@ -1339,6 +1341,25 @@ class FakeX:
         if not known:
             raise ValueError("unknown token")
 
+    def refuse_tokens(self, username: str, refused: bool = True) -> None:
+        """Answer 401 to every token of `username` (and refuse its refresh tokens) while
+        `refused`, as X does once the account revoked the app; unlike `revoke`, lifting it
+        lets the same tokens work again, so a person can switch the revocation off."""
+        with self._lock:
+            user_id = self._user_ids.get(username.lower())
+            if user_id is None:
+                raise ValueError(f"no user named {username!r}")
+            if refused:
+                self._refused.add(user_id)
+            else:
+                self._refused.discard(user_id)
+            self._changed()
+
+    def refuses_tokens(self, username: str) -> bool:
+        """Whether `refuse_tokens` is on for `username`."""
+        with self._lock:
+            return self._user_ids.get(username.lower()) in self._refused
+
     def register_client(
         self, redirect_uris: str | Sequence[str], *, confidential: bool = False
     ) -> tuple[str, str | None]:
@@ -1421,6 +1442,11 @@ class FakeX:
         if user_id is None:
             raise ValueError(f"no user named {username!r}")
         return user_id
+
+    def username(self, user_id: str) -> str:
+        """The username of the user with id `user_id`."""
+        with self._lock:
+            return str(self._require_user(user_id)["username"])
 
     def close_dms(self, user_id: str) -> None:
         """Make the user refuse DMs from everyone from now on, as `accepts_dms=False` does."""
@@ -1741,6 +1767,7 @@ class FakeX:
         for username in stored.mentioned:
             self._mentions.setdefault(username, []).append(int(tweet_id))
         self._push_to_stream(stored)
+        self._changed()
         return stored
 
     def _store_retweet(self, user_id: str, source: _StoredTweet) -> _StoredTweet:
@@ -1791,6 +1818,7 @@ class FakeX:
                 retweeters.pop(stored.full["author_id"], None)
                 if int(source_id) in self._tweets:
                     self._tweets[int(source_id)].full["public_metrics"]["retweet_count"] -= 1
+        self._changed()
 
     def _new_media_id(self) -> int:
         media_id = self._next_media_id
@@ -1850,6 +1878,38 @@ class FakeX:
             self._faults.append(
                 _Fault(path_prefix, status, times, retry_after, reset_in, method, body, every)
             )
+            self._changed()
+
+    def clear_faults(self, path_prefix: str, status: int) -> None:
+        """Forget the pending faults `fail(path_prefix, status, ...)` set: the end of an
+        outage or a rate limit that was meant to last until switched off."""
+        with self._lock:
+            self._faults = [
+                pending
+                for pending in self._faults
+                if (pending.path_prefix, pending.status) != (path_prefix, status)
+            ]
+            self._changed()
+
+    def faulting(self, path_prefix: str, status: int) -> bool:
+        """Whether faults set by `fail(path_prefix, status, ...)` are still pending."""
+        with self._lock:
+            return any(
+                (pending.path_prefix, pending.status) == (path_prefix, status)
+                for pending in self._faults
+            )
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call `callback()` after each change to posts, DMs, faults or refused tokens, e.g.
+        to wake a page showing them. It runs under the fake's lock: keep it quick and do not
+        call back into the fake."""
+        with self._lock:
+            self._watchers.append(callback)
+
+    def _changed(self) -> None:
+        """Tell the watchers (caller holds the lock)."""
+        for callback in self._watchers:
+            callback()
 
     def slow(self, path_prefix: str, seconds: float, *, times: int = 1) -> None:
         """Delay the answers to the next `times` requests whose path starts with `path_prefix`.
@@ -2105,7 +2165,7 @@ class FakeX:
                 user_id = self._oauth2_users.get(credentials)
             else:
                 user_id = None
-            if user_id is None or user_id not in self._users:
+            if user_id is None or user_id not in self._users or user_id in self._refused:
                 raise ApiError(401, _problem(401))
             return _Principal(user_id)
 
@@ -2133,6 +2193,7 @@ class FakeX:
             )
             valid = (
                 user_id in self._users
+                and user_id not in self._refused
                 and oauth.get("oauth_consumer_key") == self._consumer_key
                 and oauth.get("oauth_signature_method") == "HMAC-SHA1"
                 and abs(time.time() - timestamp) <= OAUTH1_TIMESTAMP_SKEW
@@ -2335,7 +2396,7 @@ class FakeX:
                     if grant is not None:
                         self._refresh_tokens[form["refresh_token"]] = grant
                     raise _oauth_error(400, "invalid_request", INVALID_TOKEN)
-                if grant.user_id not in self._users:
+                if grant.user_id not in self._users or grant.user_id in self._refused:
                     raise _oauth_error(400, "invalid_request", INVALID_TOKEN)
                 return self._issue_pair(grant.user_id, client.id, grant.scope)
         if not grant_type:
@@ -2724,6 +2785,7 @@ class FakeX:
             )
             self._next_dm_event_id += _SNOWFLAKE_STEP
             self._dm_events.append(event)
+            self._changed()
         return {"data": {"dm_conversation_id": event.conversation_id, "dm_event_id": event.id}}
 
     # --- media uploads ---
