@@ -14,8 +14,9 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# `roost run` when Slack settings are present (environment or .env), else the sandbox.
 run: $(STAMP)
-	$(BIN)/roost run
+	$(BIN)/python -m sandbox
 
 test: $(STAMP)
 	$(BIN)/pytest
