@@ -3,10 +3,13 @@ are present (in the environment or .env); else the sandbox (sandbox.run), where 
 reaches Slack or X."""
 
 import sys
+import warnings
 
-from bot import cli
-from bot.errors import SettingsError
-from bot.settings import load_settings
+warnings.filterwarnings("ignore", "pkg_resources is deprecated as an API", UserWarning)
+
+from bot import cli  # noqa: E402  (after the filter: bot's imports raise the warning)
+from bot.errors import SettingsError  # noqa: E402
+from bot.settings import load_settings  # noqa: E402
 
 
 def main() -> int:

@@ -13,8 +13,10 @@ JSON the browser puts into the DOM as text.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
+import io
 import itertools
 import json
 import logging
@@ -85,6 +87,15 @@ CONTENT_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
 }
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+}
+"""Uploaded files the page shows as pictures, by their name's ending."""
+HANGUL_FONTS = {"hangul.ttf": "NanumGothic.ttf", "hangul-bold.ttf": "NanumGothicBold.ttf"}
+"""The page's Hangul faces (sandbox.css), by the name the page asks for."""
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 _COTAG = re.compile(r"\s(\^[A-Za-z0-9]{1,10})$")
@@ -195,6 +206,10 @@ class Page:
             return self._static("index.html")
         if path.startswith("/sandbox/static/"):
             return self._static(path.removeprefix("/sandbox/static/"))
+        if path == "/sandbox/api/file":
+            return self._file((query.get("id") or [""])[-1])
+        if path.startswith("/sandbox/font/"):
+            return self._hangul_font(path.removeprefix("/sandbox/font/"))
         if path == "/sandbox/api/state":
             person = self._person((query.get("as") or [""])[-1] or self.people[0])
             try:
@@ -212,6 +227,26 @@ class Page:
             return self._json(404, {"error": f"No file {name!r}."})
         headers = {"Content-Type": CONTENT_TYPES[file.suffix], **SECURITY_HEADERS}
         return 200, headers, file.read_bytes()
+
+    def _file(self, file_id: str) -> tuple[int, dict[str, str], bytes]:
+        """An image Roost uploaded (a digest's or /roost stats' chart), to show in its message."""
+        found = self.slack.file_content(file_id)
+        if found is None:
+            return self._json(404, {"error": f"No file {file_id!r}."})
+        name, content = found
+        kind = IMAGE_TYPES.get(Path(name).suffix.lower(), "application/octet-stream")
+        return 200, {"Content-Type": kind, **SECURITY_HEADERS}, content
+
+    def _hangul_font(self, name: str) -> tuple[int, dict[str, str], bytes]:
+        """NanumGothic, which installs with Roost: the page draws Hangul on a machine with no
+        Korean font of its own, as the charts do."""
+        from bot.digest.charts import korean_font_files
+
+        wanted = HANGUL_FONTS.get(name)
+        found = [Path(f) for f in korean_font_files() if Path(f).name == wanted]
+        if not found:
+            return self._json(404, {"error": f"No font {name!r} is installed with Roost."})
+        return 200, {"Content-Type": "font/ttf", **SECURITY_HEADERS}, _web_font(found[0])
 
     @staticmethod
     def _json(status: int, answer: Json) -> tuple[int, dict[str, str], bytes]:
@@ -376,7 +411,10 @@ class Page:
             "text": record["text"],
             "blocks": record["blocks"],
             "edited": record["edits"] > 0,
-            "files": [file.get("name", "") for file in record.get("files", [])],
+            "files": [
+                {"id": file["id"], "name": file.get("name", ""), "image": _is_image(file)}
+                for file in record.get("files", [])
+            ],
             "replies": [],
         }
         if "thread_ts" in record:
@@ -1033,3 +1071,21 @@ def _state_values(values: object) -> Json:
                 reported[key] = None
             state.setdefault(str(block_id), {})[str(action_id)] = reported
     return state
+
+
+def _is_image(file: Json) -> bool:
+    return Path(str(file.get("name", ""))).suffix.lower() in IMAGE_TYPES
+
+
+@functools.cache
+def _web_font(path: Path) -> bytes:
+    """The font without its hinting sources (the TSI tables, which Chromium's font checker
+    refuses when one is empty, as NanumGothic's TSI3 is): the glyphs are all the page needs."""
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(path)
+    for tag in [tag for tag in font.keys() if tag.startswith("TSI")]:
+        del font[tag]
+    kept = io.BytesIO()
+    font.save(kept)
+    return kept.getvalue()

@@ -73,6 +73,11 @@ CARDS_SINCE = timedelta(minutes=10)
 since then are new to Roost, and arrive as the first cards."""
 
 
+PKG_RESOURCES_WARNING = "ignore:pkg_resources is deprecated as an API:UserWarning"
+"""twitter-text-parser's warning at import (see pyproject's pins): nothing a person trying
+Roost can act on."""
+
+
 @dataclass(frozen=True)
 class Person:
     user_id: str
@@ -120,6 +125,7 @@ def run_sandbox(var_dir: Path) -> int:
     """Start the fakes and Roost's processes on a fresh workspace under `var_dir`; return
     once a signal (or a process's exit) has stopped them all."""
     configure_logging(os.environ.get("ROOST_LOG_LEVEL", "INFO"))
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # a fresh database every time
     print(NOTICE, flush=True)
     folder = var_dir / FOLDER
     signals = Signals()  # from here on a signal stops everything, the fakes included
@@ -282,6 +288,10 @@ def _environment(
         "ROOST_SWEEP_SECONDS": str(SWEEP_SECONDS),
         "ROOST_SURGE_FLOOR": str(SURGE_FLOOR),
         "PORT": str(web_port),
+        # The processes' routine lines would bury the page's address: warnings and worse,
+        # unless the person asks for more.
+        "ROOST_LOG_LEVEL": os.environ.get("ROOST_LOG_LEVEL", "WARNING"),
+        "PYTHONWARNINGS": PKG_RESOURCES_WARNING,
     }
 
 

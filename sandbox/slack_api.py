@@ -724,6 +724,14 @@ class FakeSlack:
         with self._lock:
             return copy.deepcopy(self._files)
 
+    def file_content(self, file_id: str) -> tuple[str, bytes] | None:
+        """A completed upload's file name and bytes, as a person in the channel sees it."""
+        with self._lock:
+            for stored in self._files:
+                if stored["id"] == file_id:
+                    return stored["filename"], stored["content"]
+            return None
+
     @property
     def downloads(self) -> list[Json]:
         """Fetches of file URLs: ``{"file", "path", "authorized"}`` (whether the bot token came

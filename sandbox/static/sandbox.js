@@ -59,6 +59,8 @@
     mag: "🔍", gear: "⚙️", wrench: "🔧", hammer_and_wrench: "🛠️", shield: "🛡️",
     stopwatch: "⏱️", timer_clock: "⏲️", wastebasket: "🗑️", paperclip: "📎",
     camera: "📷", frame_with_picture: "🖼️", film_frames: "🎞️", kr: "🇰🇷",
+    double_vertical_bar: "⏸️", grey_question: "❔", money_with_wings: "💸", newspaper: "📰",
+    see_no_evil: "🙈", sunny: "☀️",
   };
 
   // --- state -------------------------------------------------------------------
@@ -694,7 +696,13 @@
     ];
     if (message.blocks && message.blocks.length) children.push(renderBlocks(message.blocks, ctx));
     else children.push(mrkdwn(message.text || ""));
-    for (const name of message.files || []) children.push(el("div", { className: "file", text: "📎 " + name }));
+    for (const file of message.files || []) {
+      children.push(
+        file.image
+          ? el("img", { className: "file-image", src: "/sandbox/api/file?id=" + encodeURIComponent(file.id), alt: file.name, "data-test": "file" })
+          : el("div", { className: "file", text: "📎 " + file.name, "data-test": "file" }),
+      );
+    }
     if (!inThread) {
       const count = (message.replies || []).length;
       const opener = el("button", {
