@@ -87,6 +87,8 @@ CONTENT_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
 }
+MAX_NAME = 50
+"""X's longest display name."""
 IMAGE_TYPES = {
     ".png": "image/png",
     ".jpg": "image/jpeg",
@@ -867,6 +869,7 @@ class Page:
     def post_mention(self, request: Json) -> Json:
         """A customer's post mentioning a brand, on the fake X."""
         brand, author, text = request.get("brand"), request.get("author"), request.get("text")
+        name = request.get("name") or None
         if brand not in self.brands:
             raise BadRequest(f"Mention one of {', '.join('@' + b for b in self.brands)}.")
         if not isinstance(author, str) or not re.fullmatch(r"[A-Za-z0-9_]{1,15}", author):
@@ -875,10 +878,12 @@ class Page:
             raise BadRequest("Post as a customer, not as a brand account.")
         if not isinstance(text, str) or not text.strip() or len(text) > 1000:
             raise BadRequest("Write the post's text (at most 1,000 characters).")
+        if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME):
+            raise BadRequest(f"A display name is at most {MAX_NAME} characters.")
         try:
             self.x.user_id(author)
         except ValueError:
-            self.x.add_user(author)
+            self.x.add_user(author, name=name)
         tweet = self.x.post_mention(brand, author=author, text=text)
         return {"ok": True, "id": tweet["id"]}
 

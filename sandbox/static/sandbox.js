@@ -30,7 +30,7 @@
  *   error                           the page's own error (a 400 explained)
  *   x-panel, x-brand [data-brand]   the brand's X; x-post [data-kind] [data-id] a timeline entry
  *                                   (kind: mention, reply, post, retweet, dm); cotag its CoTag
- *   mention-form, mention-brand, mention-author, mention-text, mention-send
+ *   mention-form, mention-brand, mention-author, mention-name, mention-text, mention-send
  *   switch [data-switch]            checkbox: rate_limit, revoked, outage
  *   scenarios, scenario [data-name], scenario-speed, scenario-start, scenario-stop,
  *   scenario-progress
@@ -970,6 +970,7 @@
       const sent = await post("x/mention", {
         brand: $("mention-brand").value,
         author: $("mention-author").value.trim().replace(/^@/, ""),
+        name: $("mention-name").value.trim(),
         text: $("mention-text").value,
       });
       if (sent) $("mention-text").value = "";

@@ -1,0 +1,165 @@
+"""The sandbox as a person meets it: `python -m sandbox` started as `make run` starts it,
+and headless Chromium (the operating system's, with its ChromeDriver) driven through the
+page by Selenium. Used by the browser tests and by the script that makes the README's
+screenshots."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import REPO_ROOT
+from tests.processes import free_port, working_in
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+PAGE_LINE = re.compile(r"^http://127\.0\.0\.1:\d+/sandbox/$")
+"""The line `make run` prints the page's address on, and nothing else."""
+
+START_SECONDS = 90
+"""How long the sandbox may take to answer: the database's migrations, three processes and
+the seeding, on a loaded two-core machine."""
+
+IGNORED_CONSOLE = ("favicon.ico",)
+"""Console lines that are the browser's own, not the page's: none but a missing icon."""
+
+
+def browser_missing() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not Path(path).exists():
+            return f"{path} is missing: Debian's chromium, chromium-driver (.ci/run installs)"
+    return None
+
+
+class Sandbox:
+    """`python -m sandbox` in a folder of its own, with no Slack settings, and its output."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.lines: list[str] = []
+        self.url = ""
+        self._found = threading.Event()
+        env = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith(("SLACK_", "X_", "ROOST_", "DATABASE_URL", "REDIS_URL"))
+        }
+        env["ROOST_SANDBOX_PORT"] = str(free_port())
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "sandbox"],
+            env={**env, "PYTHONPATH": str(REPO_ROOT)},
+            cwd=folder,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            text=True,
+        )
+        threading.Thread(target=self._read, name="sandbox-output", daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+            if PAGE_LINE.match(line.strip()) and not self.url:
+                self.url = line.strip()
+                self._found.set()
+
+    def wait_for_page(self) -> str:
+        if not self._found.wait(START_SECONDS):
+            raise AssertionError("the sandbox printed no page address:\n" + self.output())
+        return self.url
+
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def stop(self) -> None:
+        """SIGTERM as Ctrl-C would, then whatever is left: the group, the embedded Redis."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        for pid in working_in(self.folder / "var" / "sandbox"):
+            os.kill(pid, signal.SIGKILL)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+@contextmanager
+def running_sandbox() -> Iterator[Sandbox]:
+    folder = Path(tempfile.mkdtemp(prefix="roost-sandbox-"))
+    sandbox = Sandbox(folder)
+    try:
+        sandbox.wait_for_page()
+        yield sandbox
+    finally:
+        sandbox.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def chrome(*, width: int = 1440, height: int = 960) -> Any:
+    """Headless Chromium as the machine has it, every console line kept for the tests."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        # The machine has no internet: Chromium's own calls home would fail, many at a time.
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--no-first-run",
+        "--lang=en-US",
+        f"--window-size={width},{height}",
+        f"--user-data-dir={tempfile.mkdtemp(prefix='roost-chromium-')}",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    return driver
+
+
+def console_errors(driver: Any) -> list[str]:
+    """The page's console errors since the last call (Chromium hands each line out once)."""
+    return [
+        entry["message"]
+        for entry in driver.get_log("browser")
+        if entry["level"] == "SEVERE" and not any(i in entry["message"] for i in IGNORED_CONSOLE)
+    ]
+
+
+def wait_until(predicate: Any, timeout: float = 15.0, what: str = "the page") -> Any:
+    """Poll until `predicate()` is truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            found = predicate()
+        except Exception:  # an element not there yet, or gone stale as the page redrew
+            found = None
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.1)
