@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check messages lock bench-intake bench-ack bench-schedule bench-digest bench-chaos bench-spend bench-grouping bench-surge clean
+.PHONY: run test check messages screenshots lock bench-intake bench-ack bench-schedule bench-digest bench-chaos bench-spend bench-grouping bench-surge clean
 
 # Exact versions with their hashes from requirements.lock (nothing else is resolved),
 # then Roost itself, editable, built by the locked setuptools.
@@ -37,6 +37,10 @@ messages: $(STAMP)
 		-o var/roost.pot bot handlers
 	$(BIN)/pybabel -q update -D roost -i var/roost.pot -d bot/locale --no-fuzzy-matching -w 100 \
 		--ignore-obsolete
+
+# The README's pictures (docs/screenshots/), taken from the sandbox in headless Chromium.
+screenshots: $(STAMP)
+	$(BIN)/python -m tests.sandbox.screenshots
 
 bench-intake: $(STAMP)
 	$(BIN)/python -m bench.intake

@@ -18,7 +18,20 @@ from typing import Any
 
 import pytest
 
-from tests.sandbox.browser import Sandbox, browser_missing, chrome, console_errors, running_sandbox
+from tests.sandbox.browser import (
+    Sandbox,
+    assign_to,
+    browser_missing,
+    card_saying,
+    chrome,
+    console_errors,
+    css,
+    one,
+    open_channel,
+    post_mention,
+    press,
+    running_sandbox,
+)
 from tests.sandbox.browser import wait_until as until
 
 missing = browser_missing()
@@ -54,60 +67,6 @@ def no_console_errors(request: pytest.FixtureRequest) -> Iterator[None]:
     if "browser" in request.fixturenames:
         errors = console_errors(request.getfixturevalue("browser"))
         assert not errors, errors
-
-
-def css(driver: Any, selector: str) -> list[Any]:
-    from selenium.webdriver.common.by import By
-
-    return list(driver.find_elements(By.CSS_SELECTOR, selector))
-
-
-def one(driver: Any, selector: str, what: str, timeout: float = 15) -> Any:
-    return until(lambda: (css(driver, selector) or [None])[0], timeout, what)
-
-
-def press(driver: Any, selector: str, what: str, *, within: str | None = None) -> None:
-    """Click what `selector` finds (in the card holding the text `within`, if given), found
-    afresh until the click lands: the page redraws as Roost's answers come in."""
-
-    def clicked() -> bool:
-        where = card_saying(driver, within, what) if within else driver
-        where.find_element("css selector", selector).click()
-        return True
-
-    until(clicked, 15, what)
-
-
-def card_saying(driver: Any, text: str, what: str) -> Any:
-    """The card in the open channel whose text holds `text`, once it has arrived."""
-
-    def found() -> Any:
-        cards = [m for m in css(driver, "[data-test=messages] [data-test=message]")]
-        return next((m for m in reversed(cards) if text in m.text), None)
-
-    return until(found, 30, what)
-
-
-def open_channel(driver: Any, channel_id: str) -> None:
-    press(driver, f'[data-test=nav-channel][data-id="{channel_id}"]', "the channel")
-    until(lambda: channel_id in (css(driver, ".nav.active") or [None])[0].get_attribute("data-id"))
-
-
-def post_mention(
-    driver: Any, *, author: str, text: str, name: str = "", brand: str = "acme"
-) -> None:
-    from selenium.webdriver.support.ui import Select
-
-    Select(one(driver, "[data-test=mention-brand]", "the brand picker")).select_by_value(brand)
-    for field, value in (
-        ("mention-author", author),
-        ("mention-name", name),
-        ("mention-text", text),
-    ):
-        box = one(driver, f"[data-test={field}]", field)
-        box.clear()
-        box.send_keys(value)
-    press(driver, "[data-test=mention-send]", "Post mention")
 
 
 def test_a_mention_is_answered_assigned_and_a_command_answered_all_from_the_page(
@@ -177,15 +136,6 @@ def test_a_mention_is_answered_assigned_and_a_command_answered_all_from_the_page
         "the answer to /roost help",
     )
     assert "/roost" in answer[-1].text
-
-
-def assign_to(card: Any, person: str) -> bool:
-    """Pick `person` in the card's Assign picker (a users_select), as a person would."""
-    from selenium.webdriver.support.ui import Select
-
-    picker = Select(card.find_element("css selector", '[data-action-id="mention.assign"] select'))
-    picker.select_by_visible_text(person)
-    return True
 
 
 def test_the_page_has_its_banner_and_x_switches_and_stays_free_of_errors(browser: Any) -> None:
