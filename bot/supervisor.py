@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from types import FrameType
+from typing import IO
 
 logger = logging.getLogger(__name__)
 
@@ -78,15 +79,23 @@ def supervise(
     signals: Signals,
     *,
     deadline: float = STOP_DEADLINE,
+    output: IO[bytes] | None = None,
 ) -> int:
     """Run each command as a child until a signal or a child's exit, then stop them all
-    (killing what still runs `deadline` seconds after the stop began).
+    (killing what still runs `deadline` seconds after the stop began). The children write
+    to `output` if given (their standard output and errors both), else to this process's.
 
     Returns 0 when every child stopped cleanly, after a signal or after one of them was
     stopped on its own; else the exit code of the child that failed first, or 1.
     """
     children = {
-        name: subprocess.Popen(list(command), env=dict(env)) for name, command in commands.items()
+        name: subprocess.Popen(
+            list(command),
+            env=dict(env),
+            stdout=output,
+            stderr=subprocess.STDOUT if output is not None else None,
+        )
+        for name, command in commands.items()
     }
     code = 0
     while not signals.stop.wait(POLL_SECONDS):

@@ -36,6 +36,7 @@ from sandbox.slack_api import (
     action_body,
     command_body,
     event_body,
+    is_loopback_host,
     signed_headers,
 )
 from sandbox.x_api import FakeX
@@ -96,9 +97,9 @@ IMAGE_TYPES = {
     ".gif": "image/gif",
 }
 """Uploaded files the page shows as pictures, by their name's ending."""
+JSON = "application/json"
 HANGUL_FONTS = {"hangul.ttf": "NanumGothic.ttf", "hangul-bold.ttf": "NanumGothicBold.ttf"}
 """The page's Hangul faces (sandbox.css), by the name the page asks for."""
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 _COTAG = re.compile(r"\s(\^[A-Za-z0-9]{1,10})$")
 _TYPED_MENTION = re.compile(r"(?<![<\w])@([\w.-]+)")
@@ -187,8 +188,7 @@ class Page:
         self, verb: str, path: str, query: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         """Answer one request under /sandbox/: (status, headers, body)."""
-        host = headers.get("host", "").rpartition(":")[0] or headers.get("host", "")
-        if host not in LOOPBACK_HOSTS:
+        if not is_loopback_host(headers.get("host", "")):
             return self._json(403, {"error": "The sandbox answers only on this computer."})
         try:
             if verb == "GET":
@@ -199,6 +199,11 @@ class Page:
                 )
         except BadRequest as problem:
             return self._json(400, {"error": str(problem)})
+        except (TypeError, KeyError, AttributeError) as problem:
+            # A field of another kind than asked for (a list for a name, say): refused as the
+            # rest, not a crash of the fake in the person's terminal.
+            logger.debug("malformed %s %s: %r", verb, path, problem)
+            return self._json(400, {"error": "A field of the request is not of the kind asked."})
         return self._json(404, {"error": f"Nothing at {verb} {path}."})
 
     def _get(self, path: str, query: dict[str, list[str]]) -> tuple[int, dict[str, str], bytes]:
@@ -277,6 +282,7 @@ class Page:
             "x/mention": self.post_mention,
             "x/switch": self.switch,
             "scenario": self.scenario,
+            "home": self.open_home,
         }
         action = actions.get(name)
         if action is None:
@@ -851,8 +857,22 @@ class Page:
         except ValueError as problem:
             raise BadRequest(str(problem)) from None
         body = event_body(event, team_id=self.slack.team_id)
-        status, _ = self._send(person, body, "application/json")
+        status, _ = self._send(person, body, JSON)
         return {"ok": status == 200, "status": status, "ts": event["ts"]}
+
+    def open_home(self, request: Json) -> Json:
+        """The person opened Roost's App Home: Slack's ``app_home_opened`` event, which is
+        what has Roost publish (or bring up to date) that person's Home."""
+        person = self._person(request.get("as"))
+        event = {
+            "type": "app_home_opened",
+            "user": person,
+            "channel": "D" + person[1:],  # the app's DM with the person, as Slack names it
+            "tab": "home",
+            "event_ts": f"{time.time():.6f}",
+        }
+        status, _ = self._send(person, event_body(event, team_id=self.slack.team_id), JSON)
+        return {"ok": status == 200, "status": status}
 
     def _linked_mentions(self, text: str) -> str:
         """``@name`` of a workspace member as Slack sends it once picked: ``<@U…>``."""
@@ -910,7 +930,7 @@ class Page:
     def scenario(self, request: Json) -> Json:
         """Start (at a speed) or stop a scenario's replay into the fake X."""
         name, action = request.get("name"), request.get("action")
-        if name not in self.scenarios:
+        if not isinstance(name, str) or name not in self.scenarios:
             raise BadRequest("Pick one of the scenarios listed.")
         if action == "stop":
             with self._lock:
@@ -1005,7 +1025,7 @@ def _action(element: Json, block_id: str, request: Json, slack: FakeSlack) -> Js
         values = chosen if isinstance(chosen, list) else []
         action["selected_options"] = [_option(element, value) for value in values]
     elif kind == "users_select":
-        if chosen not in {user["id"] for user in slack.users}:
+        if not isinstance(chosen, str) or chosen not in {user["id"] for user in slack.users}:
             raise BadRequest("Pick someone in the workspace.")
         action["selected_user"] = chosen
     elif kind == "multi_users_select":

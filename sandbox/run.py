@@ -47,6 +47,10 @@ NOTICE = "No Slack settings: starting the sandbox; nothing reaches Slack or X."
 FOLDER = "sandbox"
 """The sandbox's own folder under ROOST_VAR_DIR, apart from a real run's files."""
 
+LOG_FILE = "roost.log"
+"""Where Roost's processes log, in the sandbox's folder: in the terminal their routine
+lines would bury the page's address."""
+
 KEY_FILE = "secret.key"
 """The sandbox's ROOST_SECRET_KEY, kept across starts (it seals only the fake X's tokens)."""
 
@@ -131,9 +135,12 @@ def run_sandbox(var_dir: Path) -> int:
     signals = Signals()  # from here on a signal stops everything, the fakes included
     key = _fresh_folder(folder)
     slack = _start_slack(int(os.environ.get("ROOST_SANDBOX_PORT", DEFAULT_PAGE_PORT)))
-    x = FakeX().start()
     redis = page = None
+    x = None
     try:
+        x = FakeX()
+        x.consent_choices = [brand.handle for brand in BRANDS]  # reconnecting, by hand
+        x.start()
         logger.info("fake Slack on %s, fake X on %s", slack.base_url, x.url)
         web_port = _free_port()
         database = f"sqlite:///{(folder / 'roost.db').resolve()}"
@@ -157,13 +164,18 @@ def run_sandbox(var_dir: Path) -> int:
         )
         announcer.start()
         commands = {name: [sys.executable, "-m", "bot.cli", name] for name in cli.PROCESSES}
-        return supervise(commands, env, signals) if not signals.stop.is_set() else 0
+        if signals.stop.is_set():
+            return 0
+        with (folder / LOG_FILE).open("ab") as log:
+            logger.info("Roost's processes log to %s", folder / LOG_FILE)
+            return supervise(commands, env, signals, output=log)
     finally:
         if page is not None:
             page.stop()
         if redis is not None:
             stop_embedded(redis)
-        x.stop()
+        if x is not None:
+            x.stop()
         slack.stop()
         logger.info("sandbox stopped")
 
@@ -288,9 +300,6 @@ def _environment(
         "ROOST_SWEEP_SECONDS": str(SWEEP_SECONDS),
         "ROOST_SURGE_FLOOR": str(SURGE_FLOOR),
         "PORT": str(web_port),
-        # The processes' routine lines would bury the page's address: warnings and worse,
-        # unless the person asks for more.
-        "ROOST_LOG_LEVEL": os.environ.get("ROOST_LOG_LEVEL", "WARNING"),
         "PYTHONWARNINGS": PKG_RESOURCES_WARNING,
     }
 

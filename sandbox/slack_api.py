@@ -55,6 +55,8 @@ WORKSPACE_URL = "https://fake.slack.test"
 
 # Slack's documented limits. Enforced so a builder that breaks one fails here as it would live.
 TRIGGER_SECONDS = 3.0  # a trigger_id's life; it works once
+MAX_BODY_BYTES = 64 * 1024 * 1024
+"""The largest request body the fake reads (a file upload's bytes are the largest)."""
 MAX_TEXT_CHARS = 40_000
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
@@ -1691,6 +1693,8 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 length = int(self.headers.get("Content-Length") or 0)
             except ValueError:
+                length = -1
+            if not 0 <= length <= MAX_BODY_BYTES:
                 self.close_connection = True
                 self._send(_Reply.error("invalid_content_length", status=400))
                 return
@@ -1711,6 +1715,10 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = _form_fields(url.query)
         section, _, rest = url.path.lstrip("/").partition("/")
+        if fake.page is not None and not is_loopback_host(self.headers.get("Host", "")):
+            # Serving a browser, the fake refuses any other name for itself: a web page
+            # elsewhere cannot rebind a name of its own to this port and read the workspace.
+            return _Reply.error("not_this_computer", status=403)
         if section == "api" and rest:
             try:
                 args = {**query, **_body_fields(body, self.headers.get("Content-Type", ""))}
@@ -1757,6 +1765,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a Host header names this computer (any port): 127.0.0.1, localhost, [::1]."""
+    name = host.strip().lower()
+    if name.startswith("["):
+        name = name[: name.find("]") + 1]
+    else:
+        name = name.partition(":")[0]
+    return name in ("127.0.0.1", "localhost", "[::1]")
 
 
 def _form_fields(text: str) -> Json:

@@ -1145,6 +1145,9 @@ class FakeX:
         self._refresh_tokens: dict[str, _RefreshGrant] = {}
         self._token_deadlines: dict[str, float] = {}  # access token -> time.monotonic()
         self._consenting: str | None = None  # lower-cased username
+        self.consent_choices: list[str] = []
+        """Usernames the consent page offers to sign in as, when neither `consent_as` nor
+        ``fake_user`` says (the sandbox's brands: a person reconnects one by hand)."""
         self._denials = 0
 
         self._users: dict[str, JsonDict] = {}  # user id -> full user object
@@ -2318,6 +2321,8 @@ class FakeX:
                 return back(error="access_denied")
             username = query.get("fake_user", "").lower() or self._consenting
             user_id = self._user_ids.get(username or "")
+            if user_id is None and self.consent_choices:
+                return 200, urlencode(query)  # the page asks whose account it is
             if user_id is None:
                 return 400, "Nobody to consent as: call consent_as(username) or add fake_user=."
             code = secrets.token_urlsafe(60)
@@ -3530,12 +3535,27 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        body = f"<!doctype html><title>X</title><p>{html.escape(answer)}</p>".encode()
+        if status == 200:
+            body = self._choose_account(answer).encode()
+        else:
+            body = f"<!doctype html><title>X</title><p>{html.escape(answer)}</p>".encode()
         self.send_response(status)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def _choose_account(self, query: str) -> str:
+        """X's consent page, as far as a sandbox needs it: which account authorizes the app."""
+        links = "".join(
+            f'<li><a href="{html.escape(f"{AUTHORIZE_PATH}?{query}&fake_user={quote(name)}")}">'
+            f"Authorize as @{html.escape(name)}</a></li>"
+            for name in self.fake.consent_choices
+        )
+        return (
+            "<!doctype html><meta charset=utf-8><title>Authorize app · X (sandbox)</title>"
+            f"<h1>An app wants to act as one of your accounts</h1><ul>{links}</ul>"
+        )
 
     def _send_json(
         self, status: int, payload: Any, headers: Mapping[str, str] | None = None

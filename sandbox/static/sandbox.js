@@ -110,11 +110,17 @@
   // --- talking to the page's server ------------------------------------------------------
 
   async function post(name, body) {
-    const answer = await fetch("api/" + name, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ as: you, ...body }),
-    });
+    let answer;
+    try {
+      answer = await fetch("api/" + name, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ as: you, ...body }),
+      });
+    } catch (failure) {
+      toast("The sandbox did not answer: is `make run` still running?", "error");
+      return null;
+    }
     const json = await answer.json().catch(() => ({ error: "The sandbox answered " + answer.status }));
     if (!answer.ok) {
       toast(json.error || "Refused (" + answer.status + ")", "error");
@@ -185,10 +191,36 @@
     return /^(https?:|mailto:)/i.test(url) ? url : null;
   }
 
+  // X's addresses lead to the brand's X on this page, never to the real X: a post to its
+  // entry in the timeline, a profile nowhere (its name stays, as text).
+  const X_POST = /^https?:\/\/(?:www\.)?(?:x|twitter)\.com\/[^/]+\/status\/(\d+)/i;
+  const X_ANYTHING = /^https?:\/\/(?:www\.)?(?:x|twitter)\.com(?:\/|$)/i;
+
   function link(url, label) {
+    const post = X_POST.exec(url);
+    if (post) {
+      const shown = el("a", { href: "#", className: "x-link", title: "On the brand's X, to the right", text: label });
+      shown.addEventListener("click", (event) => {
+        event.preventDefault();
+        showOnX(post[1]);
+      });
+      return shown;
+    }
+    if (X_ANYTHING.test(url)) return el("span", { className: "x-link", text: label });
     const href = safeHref(url);
     if (!href) return el("span", { text: label });
     return el("a", { href: href, target: "_blank", rel: "noopener noreferrer", text: label });
+  }
+
+  function showOnX(postId) {
+    const entry = document.querySelector('[data-test=x-post][data-id="' + CSS.escape(postId) + '"]');
+    if (!entry) {
+      toast("That post is not on the brand's X timeline here.", "error");
+      return;
+    }
+    entry.scrollIntoView({ block: "center" });
+    entry.classList.add("x-flash");
+    window.setTimeout(() => entry.classList.remove("x-flash"), 1500);
   }
 
   // <...> tokens: mentions, channels, specials and links.
@@ -420,9 +452,15 @@
     let node;
     if (kind === "button") {
       node = el("button", { type: "button", className: "btn " + (element.style || ""), text: plain(element.text) });
+      const press = () => {
+        // A link button opens its address, as Slack does, and still tells the app.
+        const href = element.url ? safeHref(element.url) : null;
+        if (href) window.open(href, "_blank", "noopener");
+        onPick(undefined);
+      };
       node.addEventListener("click", () => {
-        if (element.confirm) askConfirm(element.confirm, () => onPick(undefined));
-        else onPick(undefined);
+        if (element.confirm) askConfirm(element.confirm, press);
+        else press();
       });
       return node;
     }
@@ -829,6 +867,7 @@
     button.addEventListener("click", () => {
       place = id === "home" ? { kind: "home" } : { kind: "channel", id: id };
       threadTs = null;
+      if (id === "home") post("home", {}); // Slack's app_home_opened: Roost draws the Home
       render();
     });
     return el("li", {}, [button]);
@@ -942,6 +981,7 @@
       you = event.target.value;
       threadTs = null;
       shownModal = "";
+      if (place.kind === "home") post("home", {});
       restart();
     });
     $("composer").addEventListener("submit", async (event) => {

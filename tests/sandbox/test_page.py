@@ -3,10 +3,14 @@ app (served on loopback here) with signed requests, and showing what the fakes h
 
 from __future__ import annotations
 
+import html
 import json
+import re
+import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +27,7 @@ from bot.runtime import Runtime
 from bot.web import wsgi_app
 from sandbox.page import Page, attach
 from sandbox.slack_api import FakeSlack
-from sandbox.x_api import FakeX
+from sandbox.x_api import AUTHORIZE_PATH, FakeX
 from storage.models import Account
 from tests.conftest import AGENT, BRAND_CHANNEL, OWNER, SIGNING_SECRET, run_jobs, wait_for
 from tests.handlers.signed import make_app
@@ -400,6 +404,19 @@ def test_a_customer_mention_and_the_switches_act_on_the_fake_x(
         ),
         ("/sandbox/api/x/switch", {"switch": "rate_limit", "on": "yes"}, "application/json"),
         ("/sandbox/api/scenario", {"name": "nothing", "action": "start"}, "application/json"),
+        # Fields of another kind than asked: refused, not a crash of the fake.
+        ("/sandbox/api/scenario", {"name": ["x"], "action": "start"}, "application/json"),
+        (
+            "/sandbox/api/x/mention",
+            {"brand": ["brand"], "author": "a", "text": "t"},
+            "application/json",
+        ),
+        (
+            "/sandbox/api/x/mention",
+            {"brand": "brand", "author": "ann", "name": ["<b>"], "text": "t"},
+            "application/json",
+        ),
+        ("/sandbox/api/home", {"as": ["U0AGENT"]}, "application/json"),
         ("/sandbox/api/unknown", {}, "application/json"),
         ("/sandbox/api/state?as=U0AGENT&since=soon", None, ""),
         ("/sandbox/api/state?as=U0NOBODY", None, ""),
@@ -428,3 +445,84 @@ def test_a_block_that_is_not_there_is_refused(
         )
         assert status == 400 and json.loads(answer)["error"]
     assert not fake_slack.views
+
+
+def test_opening_the_home_has_roost_publish_it_for_that_person(
+    page: Page, fake_slack: FakeSlack
+) -> None:
+    """The page sends Slack's app_home_opened, as Slack does when the Home tab opens."""
+    assert state(fake_slack)["home"] is None
+    assert api(fake_slack, "home", {"as": AGENT})["ok"]
+    home = shown_until(fake_slack, lambda shown: shown["home"])
+    assert home["type"] == "home" and home["blocks"]
+    assert state(fake_slack, OWNER)["home"] is None  # each person's own
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "127.0.0.1.evil.example"])
+@pytest.mark.parametrize("path", ["/sandbox/", "/sandbox/api/state", "/_control/messages", "/"])
+def test_another_name_for_this_computer_is_refused_everywhere(
+    page: Page, fake_slack: FakeSlack, host: str, path: str
+) -> None:
+    """A page elsewhere that rebinds a name of its own to the sandbox's port reads nothing:
+    not the page, nor the fake Slack's own control routes."""
+    assert status_as(fake_slack, path, host) == 403
+
+
+@pytest.mark.parametrize("host", ["LOCALHOST", "localhost:1234", "127.0.0.1", "[::1]", "[::1]:80"])
+def test_every_spelling_of_this_computer_is_served(
+    page: Page, fake_slack: FakeSlack, host: str
+) -> None:
+    assert status_as(fake_slack, "/sandbox/", host) == 200
+
+
+def status_as(fake_slack: FakeSlack, path: str, host: str) -> int:
+    """The status of a GET of `path` whose Host header says `host`."""
+    request = urllib.request.Request(fake_slack.base_url + path, headers={"Host": host})
+    try:
+        with urllib.request.build_opener(_NoRedirect).open(request, timeout=10) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code
+
+
+def test_a_request_with_a_body_over_the_limit_is_refused_before_it_is_read(
+    page: Page, fake_slack: FakeSlack
+) -> None:
+    host, port = fake_slack.base_url.removeprefix("http://").split(":")
+    for length in ("-1", str(10**12)):
+        with socket.create_connection((host, int(port)), timeout=10) as connection:
+            connection.sendall(
+                f"POST /sandbox/api/action HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n".encode()
+            )
+            assert connection.recv(100).startswith(b"HTTP/1.1 400")
+
+
+def test_x_consent_page_lets_a_person_pick_the_account_to_reconnect(fake_x: FakeX) -> None:
+    """With no account chosen in advance, the sandbox's fake X asks whose account it is,
+    each choice a link back to the same consent with that account."""
+    client_id, _ = fake_x.register_client("http://127.0.0.1:9/x/oauth/callback")
+    fake_x.add_user("acme")
+    fake_x.consent_choices = ["acme", "<b>x"]
+    query = urllib.parse.urlencode(
+        {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": "http://127.0.0.1:9/x/oauth/callback",
+            "scope": "tweet.read users.read",
+            "state": "s",
+            "code_challenge": "c",
+            "code_challenge_method": "plain",
+        }
+    )
+    with urllib.request.urlopen(f"{fake_x.url}{AUTHORIZE_PATH}?{query}", timeout=10) as answer:
+        page = answer.read().decode()
+    assert "Authorize as @acme" in page and "&lt;b&gt;x" in page and "<b>x" not in page
+    link = re.search(r'href="([^"]*fake_user=acme)"', page)
+    assert link is not None
+    opener = urllib.request.build_opener(_NoRedirect)
+    with pytest.raises(urllib.error.HTTPError) as redirected:
+        opener.open(fake_x.url + html.unescape(link.group(1)), timeout=10)
+    with redirected.value as answer:
+        assert answer.code == 302 and "code=" in answer.headers["Location"]
