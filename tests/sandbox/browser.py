@@ -112,11 +112,14 @@ def running_sandbox() -> Iterator[Sandbox]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def chrome(*, width: int = 1440, height: int = 960) -> Any:
-    """Headless Chromium as the machine has it, every console line kept for the tests."""
+@contextmanager
+def chrome(*, width: int = 1440, height: int = 960) -> Iterator[Any]:
+    """Headless Chromium as the machine has it, every console line kept for the tests; quit,
+    and its profile folder removed, when the block ends."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
+    profile = Path(tempfile.mkdtemp(prefix="roost-chromium-"))
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in (
@@ -132,13 +135,19 @@ def chrome(*, width: int = 1440, height: int = 960) -> Any:
         "--no-first-run",
         "--lang=en-US",
         f"--window-size={width},{height}",
-        f"--user-data-dir={tempfile.mkdtemp(prefix='roost-chromium-')}",
+        f"--user-data-dir={profile}",
     ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
-    return driver
+    try:
+        driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+        try:
+            driver.set_page_load_timeout(30)
+            yield driver
+        finally:
+            driver.quit()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 def console_errors(driver: Any) -> list[str]:
@@ -165,7 +174,20 @@ def wait_until(predicate: Any, timeout: float = 15.0, what: str = "the page") ->
         time.sleep(0.1)
 
 
-# --- acting on the page, as a person would ---------------------------------------------
+# --- reading the page ---------------------------------------------------------------
+#
+# The page redraws its DOM whenever Roost's state changes, so an element found a moment ago
+# may be gone. What the tests read, they read in one script in the page (no redraw can come
+# between), and they hold on to text, never to elements.
+
+CARDS = "[data-test=messages] [data-test=message]"
+
+_NEWEST_CARD = """
+const [selector, needle] = arguments;
+const cards = Array.from(document.querySelectorAll(selector)).reverse();
+const card = cards.find((c) => c.innerText.includes(needle)) || null;
+"""
+"""Finds `card`, the newest of the open channel's cards whose text holds `needle`."""
 
 
 def css(driver: Any, selector: str) -> list[Any]:
@@ -174,8 +196,40 @@ def css(driver: Any, selector: str) -> list[Any]:
     return list(driver.find_elements(By.CSS_SELECTOR, selector))
 
 
-def one(driver: Any, selector: str, what: str, timeout: float = 15) -> Any:
-    return wait_until(lambda: (css(driver, selector) or [None])[0], timeout, what)
+def texts(driver: Any, selector: str) -> list[str]:
+    """The text of everything `selector` finds, as it reads on the page now."""
+    return list(
+        driver.execute_script(
+            "return Array.from(document.querySelectorAll(arguments[0]), (e) => e.innerText)",
+            selector,
+        )
+    )
+
+
+def card_text(driver: Any, needle: str, *, pickers: bool = True) -> str | None:
+    """The text of the newest card in the open channel holding `needle`, or None. Without
+    `pickers`, the card's text leaves out its <select>s, whose options name everyone."""
+    script = _NEWEST_CARD + (
+        "if (!card) return null;"
+        "if (arguments[2]) return card.innerText;"
+        "const copy = card.cloneNode(true);"
+        "for (const select of copy.querySelectorAll('select')) select.remove();"
+        "return copy.textContent;"
+    )
+    return driver.execute_script(script, CARDS, needle, pickers)
+
+
+def card_saying(driver: Any, needle: str, what: str, *, timeout: float = 30) -> str:
+    """The text of the card in the open channel holding `needle`, once it has arrived."""
+    return wait_until(lambda: card_text(driver, needle), timeout, what)
+
+
+def find_card(driver: Any, needle: str) -> Any:
+    """The newest card in the open channel holding `needle`, to act on at once, or None."""
+    return driver.execute_script(_NEWEST_CARD + "return card;", CARDS, needle)
+
+
+# --- acting on the page, as a person would ---------------------------------------------
 
 
 def press(driver: Any, selector: str, what: str, *, within: str | None = None) -> None:
@@ -183,51 +237,73 @@ def press(driver: Any, selector: str, what: str, *, within: str | None = None) -
     afresh until the click lands: the page redraws as Roost's answers come in."""
 
     def clicked() -> bool:
-        where = card_saying(driver, within, what) if within else driver
+        where = find_card(driver, within) if within else driver
         where.find_element("css selector", selector).click()
         return True
 
     wait_until(clicked, 15, what)
 
 
-def card_saying(driver: Any, text: str, what: str) -> Any:
-    """The card in the open channel whose text holds `text`, once it has arrived."""
+def type_into(driver: Any, selector: str, text: str, what: str, *, clear: bool = False) -> None:
+    """Type `text` into what `selector` finds, found afresh until the keys land."""
 
-    def found() -> Any:
-        cards = css(driver, "[data-test=messages] [data-test=message]")
-        return next((m for m in reversed(cards) if text in m.text), None)
+    def typed() -> bool:
+        box = driver.find_element("css selector", selector)
+        if clear:
+            box.clear()
+        box.send_keys(text)
+        return True
 
-    return wait_until(found, 30, what)
+    wait_until(typed, 15, what)
+
+
+def choose(driver: Any, selector: str, value: str, what: str) -> None:
+    """Pick the option `value` in the <select> `selector` finds, found afresh until it lands."""
+    from selenium.webdriver.support.ui import Select
+
+    def chosen() -> bool:
+        Select(driver.find_element("css selector", selector)).select_by_value(value)
+        return True
+
+    wait_until(chosen, 15, what)
 
 
 def open_channel(driver: Any, channel_id: str) -> None:
     press(driver, f'[data-test=nav-channel][data-id="{channel_id}"]', "the channel")
     wait_until(
-        lambda: channel_id in (css(driver, ".nav.active") or [None])[0].get_attribute("data-id")
+        lambda: (
+            driver.execute_script(
+                "const nav = document.querySelector('.nav.active'); return nav && nav.dataset.id",
+            )
+            == channel_id
+        ),
+        15,
+        f"{channel_id} to open",
     )
 
 
 def post_mention(
     driver: Any, *, author: str, text: str, name: str = "", brand: str = "acme"
 ) -> None:
-    from selenium.webdriver.support.ui import Select
-
-    Select(one(driver, "[data-test=mention-brand]", "the brand picker")).select_by_value(brand)
+    choose(driver, "[data-test=mention-brand]", brand, "the brand picker")
     for field, value in (
         ("mention-author", author),
         ("mention-name", name),
         ("mention-text", text),
     ):
-        box = one(driver, f"[data-test={field}]", field)
-        box.clear()
-        box.send_keys(value)
+        type_into(driver, f"[data-test={field}]", value, field, clear=True)
     press(driver, "[data-test=mention-send]", "Post mention")
 
 
-def assign_to(card: Any, person: str) -> bool:
-    """Pick `person` in the card's Assign picker (a users_select), as a person would."""
+def assign_to(driver: Any, needle: str, person: str) -> None:
+    """Pick `person` in the Assign picker (a users_select) of the card holding `needle`."""
     from selenium.webdriver.support.ui import Select
 
-    picker = Select(card.find_element("css selector", '[data-action-id="mention.assign"] select'))
-    picker.select_by_visible_text(person)
-    return True
+    picker = '[data-action-id="mention.assign"] select'
+
+    def picked() -> bool:
+        card = find_card(driver, needle)
+        Select(card.find_element("css selector", picker)).select_by_visible_text(person)
+        return True
+
+    wait_until(picked, 30, f"{person} picked on the card")

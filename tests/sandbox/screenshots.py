@@ -17,14 +17,17 @@ from tests.sandbox.browser import (
     assign_to,
     browser_missing,
     card_saying,
+    card_text,
+    choose,
     chrome,
     console_errors,
     css,
-    one,
     open_channel,
     post_mention,
     press,
     running_sandbox,
+    texts,
+    type_into,
 )
 from tests.sandbox.browser import wait_until as until
 
@@ -43,19 +46,15 @@ def main() -> int:
         print(f"screenshots: {missing}", file=sys.stderr)
         return 1
     FOLDER.mkdir(parents=True, exist_ok=True)
-    with running_sandbox() as sandbox:
-        driver = chrome(width=1440, height=900)
-        try:
-            driver.get(sandbox.url)
-            until(lambda: css(driver, "[data-test=message]"), 30, "the seeded cards")
-            morning(driver)
-            surge(driver)
-            errors = console_errors(driver)
-            if errors:
-                print("screenshots: the page logged errors:", *errors, sep="\n", file=sys.stderr)
-                return 1
-        finally:
-            driver.quit()
+    with running_sandbox() as sandbox, chrome(width=1440, height=900) as driver:
+        driver.get(sandbox.url)
+        until(lambda: css(driver, "[data-test=message]"), 30, "the seeded cards")
+        morning(driver)
+        surge(driver)
+        errors = console_errors(driver)
+        if errors:
+            print("screenshots: the page logged errors:", *errors, sep="\n", file=sys.stderr)
+            return 1
     for picture in sorted(FOLDER.glob("*.png")):
         print(picture.relative_to(REPO_ROOT))
     return 0
@@ -74,15 +73,19 @@ def morning(driver: Any) -> None:
         post_mention(driver, author=author, name=name, text=text)
         card_saying(driver, text.removeprefix("@acme "), "the mention's card")
     press(driver, '[data-action-id="mention.reply"]', "Reply", within="error E-203")
-    box = one(driver, '[data-test=input][data-action-id="text_input"]', "the reply box")
-    box.send_keys("Sorry about that! Restart it once with Wi-Fi on; if E-203 stays, DM us.")
+    type_into(
+        driver,
+        '[data-test=input][data-action-id="text_input"]',
+        "Sorry about that! Restart it once with Wi-Fi on; if E-203 stays, DM us.",
+        "the reply box",
+    )
     press(driver, "[data-test=modal-submit]", "Preview")
-    until(lambda: any(b.text == "Publish" for b in css(driver, "[data-test=modal-submit]")))
+    until(lambda: "Publish" in texts(driver, "[data-test=modal-submit]"), 20, "the preview")
     shot(driver, "reply-preview")
     press(driver, "[data-test=modal-submit]", "Publish")
-    until(lambda: "replied as @acme" in card_saying(driver, "error E-203", "card").text, 30)
-    until(lambda: assign_to(card_saying(driver, "blue case", "card"), "Minji Park (박민지)"), 15)
-    until(lambda: "@minji" in card_saying(driver, "blue case", "card").text, 30)
+    until(lambda: "replied as @acme" in card_text(driver, "error E-203"), 30, "the reply")
+    assign_to(driver, "blue case", "Minji Park (박민지)")
+    until(lambda: "@minji" in card_text(driver, "blue case", pickers=False), 30, "the assignee")
     driver.execute_script(
         "document.querySelector('[data-test=x-brand]').scrollIntoView({block: 'start'})"
     )
@@ -92,32 +95,36 @@ def morning(driver: Any) -> None:
     shot(driver, "stats")
     press(driver, "[data-test=nav-dm]", "the DM with Roost")
     until(lambda: css(driver, "img.file-image"), 30, "the chart")
-    until(lambda: all(image_loaded(driver, i) for i in css(driver, "img.file-image")), 15)
+    until(lambda: images_loaded(driver, "img.file-image"), 15, "the chart drawn")
     driver.execute_script("document.querySelector('[data-test=messages]').scrollTop = 1e9")
     shot(driver, "chart")
 
 
 def surge(driver: Any) -> None:
     """The launch-weekend scenario at 60× on #x-acme-kr, until Roost groups the surge."""
-    from selenium.webdriver.support.ui import Select
-
     open_channel(driver, "C0ACMEKR")
     launch = '[data-test=scenario][data-name="launch-weekend"]'
-    Select(one(driver, f"{launch} [data-test=scenario-speed]", "speed")).select_by_value("60")
+    choose(driver, f"{launch} [data-test=scenario-speed]", "60", "the speed")
     press(driver, f"{launch} [data-test=scenario-start]", "Start")
-    until(lambda: "done" in css(driver, f"{launch} [data-test=scenario-progress]")[0].text, 60)
+    until(lambda: "done" in texts(driver, f"{launch} [data-test=scenario-progress]")[0], 60)
     time.sleep(10)  # the surge's group cards, published every few seconds
     shot(driver, "surge")
 
 
 def command(driver: Any, text: str) -> None:
-    box = one(driver, "[data-test=command-box]", "the command box")
-    box.send_keys(text)
+    type_into(driver, "[data-test=command-box]", text, "the command box")
     press(driver, "[data-test=command-send]", "Send")
 
 
-def image_loaded(driver: Any, image: Any) -> bool:
-    return bool(driver.execute_script("return arguments[0].complete", image))
+def images_loaded(driver: Any, selector: str) -> bool:
+    """Whether every image `selector` finds has loaded, and there is one."""
+    return bool(
+        driver.execute_script(
+            "const images = Array.from(document.querySelectorAll(arguments[0]));"
+            "return images.length > 0 && images.every((i) => i.complete);",
+            selector,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -23,14 +23,17 @@ from tests.sandbox.browser import (
     assign_to,
     browser_missing,
     card_saying,
+    card_text,
+    choose,
     chrome,
     console_errors,
     css,
-    one,
     open_channel,
     post_mention,
     press,
     running_sandbox,
+    texts,
+    type_into,
 )
 from tests.sandbox.browser import wait_until as until
 
@@ -51,13 +54,10 @@ def sandbox() -> Iterator[Sandbox]:
 
 @pytest.fixture(scope="module")
 def browser(sandbox: Sandbox) -> Iterator[Any]:
-    driver = chrome()
-    try:
+    with chrome() as driver:
         driver.get(sandbox.url)
         until(lambda: css(driver, "[data-test=message]"), 30, "the seeded cards")
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture(autouse=True)
@@ -79,92 +79,103 @@ def test_a_mention_is_answered_assigned_and_a_command_answered_all_from_the_page
     # The mention arrives as a card, through Roost's real listener and worker; the HTML in
     # the post and in the name is text on the page, and ran nowhere.
     card = card_saying(browser, "my parcel is lost", "the customer's card")
-    assert XSS_TEXT in card.text and XSS_NAME in card.text
+    assert XSS_TEXT in card and XSS_NAME in card
     assert not css(browser, "[data-test=messages] script, [data-test=messages] img[src=x]")
     assert browser.execute_script("return window.pwned === undefined")
 
     # Reply: the modal opens, the text is typed, Preview shows it signed, Publish sends it.
     press(browser, '[data-action-id="mention.reply"]', "Reply", within="my parcel is lost")
-    until(lambda: "Reply" in css(browser, "[data-test=modal-title]")[0].text, 15, "the modal")
-    box = one(browser, '[data-test=input][data-action-id="text_input"]', "the reply box")
-    box.send_keys(" Sorry! A new one ships today <i>by courier</i>.")
-    press(browser, "[data-test=modal-submit]", "Preview")
-    publish = until(
-        lambda: next(b for b in css(browser, "[data-test=modal-submit]") if b.text == "Publish"),
-        20,
-        "the preview's Publish",
+    until(lambda: "Reply" in texts(browser, "[data-test=modal-title]")[0], 15, "the modal")
+    type_into(
+        browser,
+        '[data-test=input][data-action-id="text_input"]',
+        " Sorry! A new one ships today <i>by courier</i>.",
+        "the reply box",
     )
-    preview = css(browser, "[data-test=modal]")[0].text
-    assert "by courier</i>. ^YOU" in preview, preview
-    publish.click()
+    press(browser, "[data-test=modal-submit]", "Preview")
+
+    def preview() -> str | None:
+        if texts(browser, "[data-test=modal-submit]") != ["Publish"]:
+            return None
+        return texts(browser, "[data-test=modal]")[0]
+
+    shown = until(preview, 20, "the preview's Publish")
+    assert "by courier</i>. ^YOU" in shown, shown
+    press(browser, "[data-test=modal-submit]", "Publish")
     until(lambda: not css(browser, "[data-test=modal]"), 20, "the modal to close")
 
     # The reply is on the brand's X, once, with its CoTag, as text.
-    def reply_on_x() -> list[Any]:
-        return [
-            post
-            for post in css(browser, '[data-test=x-post][data-kind="reply"]')
-            if "by courier" in post.text
-        ]
+    def replies_on_x() -> list[str]:
+        posts = texts(browser, '[data-test=x-post][data-kind="reply"]')
+        return [post for post in posts if "by courier" in post]
 
-    replies = until(reply_on_x, 30, "the reply on the brand's X")
-    assert len(replies) == 1
-    assert "<i>by courier</i>" in replies[0].text and "^YOU" in replies[0].text
+    replies = until(replies_on_x, 30, "the reply on the brand's X")
+    assert len(replies) == 1, replies
+    assert "<i>by courier</i>" in replies[0] and "^YOU" in replies[0]
     until(
-        lambda: "replied as @acme" in card_saying(browser, "my parcel is lost", "the card").text,
+        lambda: "replied as @acme" in card_text(browser, "my parcel is lost"),
         30,
         "the card to say who replied",
     )
 
-    # Assign from the card's picker: the card says whose it is.
-    until(lambda: assign_to(card_saying(browser, "my parcel is lost", "card"), "Ben Kim"), 15)
-    assert "@ben" not in card_saying(browser, "my parcel is lost", "the card").text
+    # Assign from the card's picker: the card says whose it is, and said no one's before
+    # (read without the picker, whose options name everyone).
+    unassigned = card_text(browser, "my parcel is lost", pickers=False)
+    assert unassigned and "@ben" not in unassigned, unassigned
+    assign_to(browser, "my parcel is lost", "Ben Kim")
     until(
-        lambda: "@ben" in card_saying(browser, "my parcel is lost", "the card").text,
+        lambda: "@ben" in card_text(browser, "my parcel is lost", pickers=False),
         30,
         "the card to name its assignee, as Slack shows <@U0BEN>",
     )
 
     # A command answers, to the person only.
-    before = len(css(browser, "[data-test=ephemeral]"))
-    box = one(browser, "[data-test=command-box]", "the command box")
-    box.send_keys("/roost help")
+    before = len(texts(browser, "[data-test=ephemeral]"))
+    type_into(browser, "[data-test=command-box]", "/roost help", "the command box")
     press(browser, "[data-test=command-send]", "Send")
     answer = until(
-        lambda: css(browser, "[data-test=ephemeral]")[before:],
+        lambda: texts(browser, "[data-test=ephemeral]")[before:],
         20,
         "the answer to /roost help",
     )
-    assert "/roost" in answer[-1].text
+    assert "/roost" in answer[-1], answer
 
 
 def test_the_page_has_its_banner_and_x_switches_and_stays_free_of_errors(browser: Any) -> None:
-    assert (
-        "Sandbox: nothing reaches Slack or X" in one(browser, "[data-test=banner]", "banner").text
+    banner = until(lambda: texts(browser, "[data-test=banner]"), 15, "the banner")
+    assert "Sandbox: nothing reaches Slack or X" in banner[0], banner
+    switches = set(
+        browser.execute_script(
+            "return Array.from(document.querySelectorAll('[data-test=switch]'),"
+            " (s) => s.dataset.switch)"
+        )
     )
-    switches = {s.get_attribute("data-switch") for s in css(browser, "[data-test=switch]")}
     assert switches == {"rate_limit", "revoked", "outage"}
 
 
 def test_a_practice_day_replays_from_the_page_and_its_cards_arrive(browser: Any) -> None:
     """The ordinary weekday at 60×: its first mentions are posted on the brand's X and come
     in as cards, its progress counts up, and Stop stops it."""
-    from selenium.webdriver.support.ui import Select
-
     weekday = '[data-test=scenario][data-name="weekday"]'
-    Select(one(browser, f"{weekday} [data-test=scenario-speed]", "the speed")).select_by_value("60")
+    choose(browser, f"{weekday} [data-test=scenario-speed]", "60", "the speed")
     press(browser, f"{weekday} [data-test=scenario-start]", "Start")
 
-    def posted() -> int:
-        progress = css(browser, f"{weekday} [data-test=scenario-progress]")[0].text
-        return int(progress.split(" of ")[0])
+    def progress() -> str:
+        return texts(browser, f"{weekday} [data-test=scenario-progress]")[0]
 
-    until(lambda: posted() >= 2, 30, "the scenario's first mentions")
+    def posted(line: str) -> int:
+        return int(line.split(" of ")[0])
+
+    until(lambda: posted(progress()) >= 2, 30, "the scenario's first mentions")
     press(browser, f"{weekday} [data-test=scenario-stop]", "Stop")
-    until(lambda: "done" in css(browser, f"{weekday} [data-test=scenario-progress]")[0].text)
-    stopped_at = posted()
-    mentions = [p.text for p in css(browser, '[data-test=x-post][data-kind="mention"]')]
-    assert len(mentions) >= stopped_at  # on the brand's X, as the customers posted them
+
+    def done() -> str | None:
+        line = progress()
+        return line if "done" in line else None
+
+    stopped = until(done, 15, "the scenario to stop")
+    mentions = texts(browser, '[data-test=x-post][data-kind="mention"]')
+    assert len(mentions) >= posted(stopped)  # on the brand's X, as the customers posted them
     open_channel(browser, "C0ACME")
     card_saying(browser, "Do you ship the Acme One to Canada", "the scenario's first card")
 
