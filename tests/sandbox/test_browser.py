@@ -188,3 +188,10 @@ def test_the_x_switches_hold_their_state_across_the_page(browser: Any) -> None:
     until(lambda: css(browser, outage)[0].is_selected(), 15, "the outage switch still on")
     press(browser, outage, "the outage switch")
     until(lambda: not css(browser, outage)[0].is_selected(), 15, "the outage switch off")
+
+
+def test_the_app_home_opens_with_what_waits_for_each_person(browser: Any) -> None:
+    """Opening the Home sends Slack's app_home_opened; Roost publishes that person's Home."""
+    press(browser, "[data-test=nav-home]", "the App Home")
+    until(lambda: "Assigned to me" in " ".join(texts(browser, "[data-test=home]")), 30, "Home")
+    until(lambda: "Unassigned in your accounts" in " ".join(texts(browser, "[data-test=home]")))
