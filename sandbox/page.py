@@ -98,6 +98,10 @@ IMAGE_TYPES = {
 }
 """Uploaded files the page shows as pictures, by their name's ending."""
 JSON = "application/json"
+REMEMBERED = 500
+"""How many trigger_ids, response_urls and ephemerals the page keeps: far more than a
+person has in play (a trigger_id lives 3 s, a response_url 30 minutes), and a bound on
+what a long session holds."""
 HANGUL_FONTS = {"hangul.ttf": "NanumGothic.ttf", "hangul-bold.ttf": "NanumGothicBold.ttf"}
 """The page's Hangul faces (sandbox.css), by the name the page asks for."""
 
@@ -527,6 +531,7 @@ class Page:
         if message.get("thread_ts"):
             ephemeral["thread_ts"] = message["thread_ts"]
         self._ephemerals.append(ephemeral)
+        del self._ephemerals[:-REMEMBERED]
         return ephemeral
 
     def _take_response(self, origin: _Origin, payload: Json) -> None:
@@ -582,12 +587,14 @@ class Page:
         trigger_id = self.slack.issue_trigger()
         with self._lock:
             self._triggers[trigger_id] = person
+            _forget_oldest(self._triggers)
         return trigger_id
 
     def _response_url(self, origin: _Origin) -> str:
         url = self.slack.response_url()
         with self._lock:
             self._origins[url] = origin
+            _forget_oldest(self._origins)
         return url
 
     def _send(self, person: str, body: str, content_type: str) -> tuple[int, bytes]:
@@ -1114,3 +1121,8 @@ def _web_font(path: Path) -> bytes:
     kept = io.BytesIO()
     font.save(kept)
     return kept.getvalue()
+
+
+def _forget_oldest(remembered: dict[str, Any]) -> None:
+    while len(remembered) > REMEMBERED:
+        del remembered[next(iter(remembered))]
