@@ -87,5 +87,22 @@ def home_view(
         blocks.extend(context(escape(line)) for line in spend)
         blocks.append(context(_("`/roost spend` has the detail, by kind of call.")))
     blocks.append({"type": "divider"})
-    blocks.append(context(_(HELP).replace("\n", " ")[:1900]))
+    blocks.extend(context(part) for part in help_parts(_(HELP)))
     return {"type": "home", "blocks": blocks}
+
+
+HELP_PART = 1900
+"""Most of the help one context block holds: Slack takes 2,000 characters of text in a
+context element."""
+
+
+def help_parts(text: str) -> list[str]:
+    """The help in whole lines (one point each), as few parts as fit: never a word, a
+    code span or a sentence cut off."""
+    parts: list[str] = []
+    for line in text.splitlines():
+        if parts and len(parts[-1]) + 1 + len(line) <= HELP_PART:
+            parts[-1] += " " + line
+        else:
+            parts.append(line[:HELP_PART])
+    return parts

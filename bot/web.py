@@ -60,7 +60,7 @@ def health(rt: Runtime) -> dict[str, str]:
     return checks
 
 
-PAGE = """<!doctype html>  # not spoken: HTTP's words
+PAGE = """<!doctype html>
 <html lang="{language}">
 <head>
 <meta charset="utf-8">
@@ -76,7 +76,7 @@ body {{ font: 17px/1.5 system-ui, sans-serif; max-width: 34rem; margin: 4rem aut
 <p>{message}</p>
 </body>
 </html>
-"""
+"""  # not spoken: HTTP's words
 """The callback's whole page: no script, no outside resources."""
 
 PAGE_HEADERS = [

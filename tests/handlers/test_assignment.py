@@ -373,6 +373,20 @@ def test_lists_stay_within_slacks_limits_with_hundreds_open(
     assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in view["blocks"])
 
 
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_the_homes_help_is_whole_in_every_language(language: str) -> None:
+    """The help at the Home's foot, in parts Slack takes, each ending where a point ends."""
+    from bot.help import HELP
+    from bot.home import HELP_PART, help_parts
+    from bot.i18n import _, speaking
+
+    with speaking(language):
+        text = _(HELP)
+        parts = help_parts(text)
+    assert " ".join(parts) == text.replace("\n", " ")
+    assert all(len(part) <= HELP_PART for part in parts) and len(parts) < 10
+
+
 # --- SLA ----------------------------------------------------------------------------
 
 

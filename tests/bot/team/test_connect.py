@@ -220,6 +220,7 @@ def test_connect_through_the_callback_then_intake_reads_mentions(
     assert [hop.status_code for hop in page.history] == [302]
     assert urlsplit(page.url).path == "/x/oauth/callback"
     assert "Connected @brand. You can close this tab and go back to Slack." in page.text
+    assert page.text.startswith("<!doctype html>\n") and "not spoken" not in page.text
     assert page.headers["Content-Type"] == "text/html; charset=utf-8"
     assert page.headers["Cache-Control"] == "no-store"
     assert "<script" not in page.text and "src=" not in page.text
