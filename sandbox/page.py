@@ -140,6 +140,8 @@ def attach(
         raise ValueError("the page needs at least one person to act as")
     page = Page(slack, x, events_url=events_url, people=people, brands=brands, scenarios=scenarios)
     slack.page = page
+    # The fonts made ready now, not on the first Korean page (the bold face is 4 MB).
+    threading.Thread(target=_ready_fonts, name="sandbox-fonts", daemon=True).start()
     return page
 
 
@@ -251,13 +253,10 @@ class Page:
     def _hangul_font(self, name: str) -> tuple[int, dict[str, str], bytes]:
         """NanumGothic, which installs with Roost: the page draws Hangul on a machine with no
         Korean font of its own, as the charts do."""
-        from bot.digest.charts import korean_font_files
-
-        wanted = HANGUL_FONTS.get(name)
-        found = [Path(f) for f in korean_font_files() if Path(f).name == wanted]
-        if not found:
+        found = _font_file(HANGUL_FONTS.get(name))
+        if found is None:
             return self._json(404, {"error": f"No font {name!r} is installed with Roost."})
-        return 200, {"Content-Type": "font/ttf", **SECURITY_HEADERS}, _web_font(found[0])
+        return 200, {"Content-Type": "font/ttf", **SECURITY_HEADERS}, _web_font(found)
 
     @staticmethod
     def _json(status: int, answer: Json) -> tuple[int, dict[str, str], bytes]:
@@ -905,7 +904,9 @@ class Page:
             raise BadRequest("Post as a customer, not as a brand account.")
         if not isinstance(text, str) or not text.strip() or len(text) > 1000:
             raise BadRequest("Write the post's text (at most 1,000 characters).")
-        if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME):
+        if name is not None and not isinstance(name, str):
+            raise BadRequest("A display name is text.")
+        if name is not None and len(name) > MAX_NAME:
             raise BadRequest(f"A display name is at most {MAX_NAME} characters.")
         try:
             self.x.user_id(author)
@@ -1107,6 +1108,19 @@ def _state_values(values: object) -> Json:
 
 def _is_image(file: Json) -> bool:
     return Path(str(file.get("name", ""))).suffix.lower() in IMAGE_TYPES
+
+
+def _font_file(name: str | None) -> Path | None:
+    from bot.digest.charts import korean_font_files
+
+    return next((Path(f) for f in korean_font_files() if Path(f).name == name), None)
+
+
+def _ready_fonts() -> None:
+    for name in HANGUL_FONTS.values():
+        found = _font_file(name)
+        if found is not None:
+            _web_font(found)
 
 
 @functools.cache

@@ -301,6 +301,8 @@ def _environment(
         "ROOST_SURGE_FLOOR": str(SURGE_FLOOR),
         "PORT": str(web_port),
         "PYTHONWARNINGS": PKG_RESOURCES_WARNING,
+        # The worker's every routine job is an INFO line: warnings and worse, unless asked.
+        "ROOST_LOG_LEVEL": os.environ.get("ROOST_LOG_LEVEL", "WARNING"),
     }
 
 

@@ -1689,16 +1689,17 @@ class _Handler(BaseHTTPRequestHandler):
         """Silenced: tests and the standalone console print what matters themselves."""
 
     def _route(self, verb: str) -> None:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY_BYTES:
+            self.close_connection = True
+            self._send(_Reply.error("invalid_content_length", status=400))
+            return
+        # Read before counting as answered: stop() need not wait for a body never sent.
+        body = self.rfile.read(length)
         with self.server.answering():
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                length = -1
-            if not 0 <= length <= MAX_BODY_BYTES:
-                self.close_connection = True
-                self._send(_Reply.error("invalid_content_length", status=400))
-                return
-            body = self.rfile.read(length)
             try:
                 reply = self._dispatch(verb, body)
             except Exception as exc:  # a bug in the fake must fail the test loudly, not hang it
