@@ -4,8 +4,9 @@ Served by the FakeSlack's own HTTP server under ``/sandbox/`` (see ``attach``). 
 shows what the fakes hold and asks this module to act as Slack would: a click becomes a
 signed ``block_actions`` request to Roost's ``/slack/events``, a modal's submit a
 ``view_submission`` whose answer (``response_action``) is applied as Slack applies it, a typed
-``/roost`` a signed slash command, a typed message a signed ``message`` event. What Roost
-sends back through a response_url lands where Slack would put it.
+``/roost`` a signed slash command, a typed message a signed ``message`` event, opening the
+App Home a signed ``app_home_opened``. What Roost sends back through a response_url lands
+where Slack would put it.
 
 The server never builds HTML from data: the page is a static file, and everything else is
 JSON the browser puts into the DOM as text.
