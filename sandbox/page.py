@@ -31,13 +31,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from sandbox.loopback import is_loopback_host
 from sandbox.slack_api import (
     APP_ID,
     FakeSlack,
     action_body,
     command_body,
     event_body,
-    is_loopback_host,
     signed_headers,
 )
 from sandbox.x_api import FakeX

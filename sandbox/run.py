@@ -140,6 +140,7 @@ def run_sandbox(var_dir: Path) -> int:
     try:
         x = FakeX()
         x.consent_choices = [brand.handle for brand in BRANDS]  # reconnecting, by hand
+        x.loopback_only = True
         x.start()
         logger.info("fake Slack on %s, fake X on %s", slack.base_url, x.url)
         web_port = _free_port()

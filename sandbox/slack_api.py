@@ -41,6 +41,7 @@ from typing import Any, Protocol, Self, TypeVar
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
+from sandbox.loopback import is_loopback_host
 from sandbox.socket_mode import SocketMode, accept_key
 
 BOT_TOKEN = "xoxb-roost-fake-bot-token"
@@ -1766,16 +1767,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)
-
-
-def is_loopback_host(host: str) -> bool:
-    """Whether a Host header names this computer (any port): 127.0.0.1, localhost, [::1]."""
-    name = host.strip().lower()
-    if name.startswith("["):
-        name = name[: name.find("]") + 1]
-    else:
-        name = name.partition(":")[0]
-    return name in ("127.0.0.1", "localhost", "[::1]")
 
 
 def _form_fields(text: str) -> Json:

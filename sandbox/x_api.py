@@ -86,6 +86,8 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 
 import twitter_text
 
+from sandbox.loopback import is_loopback_host
+
 JsonDict = dict[str, Any]
 
 # In CI the repository is cloned into some folder with `shared/` beside it.
@@ -1145,6 +1147,9 @@ class FakeX:
         self._refresh_tokens: dict[str, _RefreshGrant] = {}
         self._token_deadlines: dict[str, float] = {}  # access token -> time.monotonic()
         self._consenting: str | None = None  # lower-cased username
+        self.loopback_only = False
+        """Refuse any request whose Host is not this computer: the sandbox's browser can
+        reach the fake (its consent page), and so could a page elsewhere, by another name."""
         self.consent_choices: list[str] = []
         """Usernames the consent page offers to sign in as, when neither `consent_as` nor
         ``fake_user`` says (the sandbox's brands: a person reconnects one by hand)."""
@@ -3478,6 +3483,10 @@ class _Handler(BaseHTTPRequestHandler):
         # Read the body before answering anything, or leftovers would corrupt the next
         # request on this keep-alive connection.
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if fake.loopback_only and not is_loopback_host(self.headers.get("Host") or ""):
+            self.close_connection = True
+            self._send_json(403, {"title": "Forbidden", "detail": "Only this computer."})
+            return
         if parts.path.startswith("/_control/"):
             self._send_json(*fake._control(self.command, parts.path, body))
             return

@@ -526,3 +526,16 @@ def test_x_consent_page_lets_a_person_pick_the_account_to_reconnect(fake_x: Fake
         opener.open(fake_x.url + html.unescape(link.group(1)), timeout=10)
     with redirected.value as answer:
         assert answer.code == 302 and "code=" in answer.headers["Location"]
+
+
+@pytest.mark.parametrize(("host", "status"), [("evil.example", 403), ("127.0.0.1", 401)])
+def test_the_sandboxs_fake_x_answers_only_to_this_computers_names(
+    fake_x: FakeX, host: str, status: int
+) -> None:
+    """As the fake Slack: its consent page is open to the browser, so to others by name."""
+    fake_x.loopback_only = True
+    request = urllib.request.Request(fake_x.url + "/2/users/me", headers={"Host": host})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    with refused.value as answer:
+        assert answer.code == status  # 401: on to X's own check, a missing token
