@@ -211,9 +211,12 @@ class RoostWorker(SimpleWorker):
         self.asked_to_stop = False  # by a signal, or RQ's shutdown command
         self._ticker: _Ticker | None = None
         self._escalation: threading.Timer | None = None
+        self.logging_level: str | int = "INFO"
 
     def work(self, burst: bool = False, **options: Any) -> bool:  # type: ignore[override]
         self._burst = burst
+        # The scheduler in the ticker sets up its own logger: at the level the worker's is.
+        self.logging_level = options.get("logging_level", "INFO")
         return bool(super().work(burst=burst, **options))
 
     def bootstrap(self, *args: Any, **kwargs: Any) -> None:
@@ -295,7 +298,10 @@ class _Ticker(threading.Thread):
         self.stopping = threading.Event()
         self.queue_names = [q.name for q in worker.queues]
         self.scheduler = RQScheduler(
-            self.queue_names, connection=worker.connection, name=worker.name
+            self.queue_names,
+            connection=worker.connection,
+            name=worker.name,
+            logging_level=worker.logging_level,
         )
         self.claimed: dict[str, int] = {}
 

@@ -466,6 +466,19 @@ def test_the_running_worker_answers_a_group_of_200_a_windows_share_at_a_time_onc
     assert busiest <= 90, busiest
 
 
+def test_the_workers_scheduler_logs_at_roost_log_level_as_the_worker_does(
+    rt: Runtime, processes: Processes
+) -> None:
+    """RQ's scheduler sets up its own logger, at INFO unless told: a worker asked for
+    warnings only printed its lock lines every start all the same."""
+    quiet = processes.start("worker", ROOST_LOG_LEVEL="WARNING")
+    wait_for(lambda: rt.redis.get("rq:scheduler-lock:roost"), timeout=20)
+    sigterm_and_time(quiet)
+    assert "Acquired scheduler lock" not in processes.log_of(quiet)
+    chatty = processes.start("worker", ROOST_LOG_LEVEL="INFO")
+    wait_for(lambda: "Acquired scheduler lock" in processes.log_of(chatty), timeout=20)
+
+
 def test_a_dead_workers_scheduler_lock_is_taken_over_at_once(
     rt: Runtime, processes: Processes, fake_slack: FakeSlack, brand: Account
 ) -> None:
