@@ -17,7 +17,7 @@ def main() -> int:
         settings = load_settings()
     except SettingsError:
         return cli.main(["run"])  # which says what is wrong with them
-    if settings.slack_bot_token or settings.slack_signing_secret or settings.slack_app_token:
+    if settings.has_slack:
         return cli.main(["run"])
     # Only the sandbox loads the fakes.
     from sandbox.run import run_sandbox

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from sandbox.loopback import is_loopback_host
 from sandbox.slack_api import (
     APP_ID,
     FakeSlack,
@@ -194,9 +193,8 @@ class Page:
     def serve(
         self, verb: str, path: str, query: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
-        """Answer one request under /sandbox/: (status, headers, body)."""
-        if not is_loopback_host(headers.get("host", "")):
-            return self._json(403, {"error": "The sandbox answers only on this computer."})
+        """Answer one request under /sandbox/: (status, headers, body). The FakeSlack has
+        already refused any Host that is not this computer."""
         try:
             if verb == "GET":
                 return self._get(path, parse_qs(query))
@@ -328,7 +326,6 @@ class Page:
 
     def _snapshot(self, person: str) -> Json:
         self._sync()
-        users = {user["id"]: user for user in self.slack.users}
         with self._lock:
             modals = [
                 {**self.slack.open_view(view_id), "errors": self._errors.get(view_id, {})}
@@ -350,7 +347,7 @@ class Page:
                     "real_name": user["real_name"],
                     "is_bot": user["is_bot"],
                 }
-                for user in users.values()
+                for user in self.slack.users
             ],
             "channels": self._channels(person),
             "ephemerals": ephemerals,
@@ -359,19 +356,25 @@ class Page:
             "notices": notices,
             "x": self._x_state(),
             "scenarios": [
-                {
-                    "name": scenario.name,
-                    "title": scenario.title,
-                    "description": scenario.description,
-                    "running": name in replays and not replays[name][2],
-                    "sent": replays[name][0] if name in replays else 0,
-                    "total": replays[name][1] if name in replays else len(scenario.entries),
-                    "done": name in replays and replays[name][2],
-                    "speed": replays[name][3] if name in replays else None,
-                }
+                self._scenario_state(scenario, replays.get(name))
                 for name, scenario in self.scenarios.items()
             ],
             "speeds": list(SPEEDS),
+        }
+
+    @staticmethod
+    def _scenario_state(scenario: Scenario, replay: tuple[int, int, bool, float] | None) -> Json:
+        """A scenario and how far its replay got (never started: none of it)."""
+        sent, total, done, speed = replay or (0, len(scenario.entries), False, None)
+        return {
+            "name": scenario.name,
+            "title": scenario.title,
+            "description": scenario.description,
+            "running": replay is not None and not done,
+            "sent": sent,
+            "total": total,
+            "done": done,
+            "speed": speed,
         }
 
     def _home(self, view_id: str | None) -> Json | None:

@@ -107,8 +107,13 @@ def surge(driver: Any) -> None:
     choose(driver, f"{launch} [data-test=scenario-speed]", "60", "the speed")
     press(driver, f"{launch} [data-test=scenario-start]", "Start")
     until(lambda: "done" in texts(driver, f"{launch} [data-test=scenario-progress]")[0], 60)
-    time.sleep(10)  # the surge's group cards, published every few seconds
+    until(lambda: len(group_cards(driver)) >= 3, 60, "the surge's group cards")
     shot(driver, "surge")
+
+
+def group_cards(driver: Any) -> list[str]:
+    """A surge's group cards in the open channel, each headed by :rotating_light:."""
+    return [t for t in texts(driver, "[data-test=messages] [data-test=message]") if "🚨" in t]
 
 
 def command(driver: Any, text: str) -> None:
