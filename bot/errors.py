@@ -21,13 +21,13 @@ class SettingsError(RoostError):
     """A setting is missing or malformed; the message names the variable."""
 
 
-class XError(RoostError):
-    """X answered with an error, or could not be reached."""
+class NetworkError(RoostError):
+    """A social network (X, Bluesky, Mastodon) answered with an error, or could not be
+    reached."""
 
 
-class XRateLimited(XError):
-    """X answered 429; calls may resume at `reset_at`, when `window` (X's 15-minute limit,
-    or a daily cap) ends."""
+class RateLimited(NetworkError):
+    """The network answered 429; calls may resume at `reset_at`, when `window` ends."""
 
     def __init__(self, message: str, reset_at: datetime, *, window: str = "15-minute") -> None:
         super().__init__(message)
@@ -35,19 +35,62 @@ class XRateLimited(XError):
         self.window = window
 
 
-class XTokenRevoked(XError):
+class TokenRevoked(NetworkError):
+    """The account's token or session was revoked or expired: someone must reconnect it."""
+
+
+class NotFound(NetworkError):
+    """The post or person does not exist (any more)."""
+
+
+class Forbidden(NetworkError):
+    """The network refused the call for this account; the message says why."""
+
+
+class RecipientClosed(Forbidden):
+    """The recipient does not accept private messages from this account."""
+
+
+class TooLong(NetworkError):
+    """The network refused a post as longer than it takes."""
+
+
+class Unavailable(NetworkError):
+    """The network answered 5xx, timed out or dropped the connection; worth trying again.
+
+    On a write it means the call never reached the network, so nothing happened there.
+    """
+
+
+class OutcomeUnknown(NetworkError):
+    """A write may or may not have taken effect (timeout, dropped connection, 5xx).
+
+    Never retry blindly: look for the post first.
+    """
+
+
+class XError(NetworkError):
+    """X answered with an error, or could not be reached."""
+
+
+class XRateLimited(XError, RateLimited):
+    """X answered 429; calls may resume at `reset_at`, when `window` (X's 15-minute limit,
+    or a daily cap) ends."""
+
+
+class XTokenRevoked(XError, TokenRevoked):
     """The account's token was revoked or expired: someone must reconnect it."""
 
 
-class XNotFound(XError):
+class XNotFound(XError, NotFound):
     """The tweet or user does not exist (any more)."""
 
 
-class XForbidden(XError):
+class XForbidden(XError, Forbidden):
     """X refused the call: the account's plan or the app's access level forbids it."""
 
 
-class XRecipientClosed(XForbidden):
+class XRecipientClosed(XForbidden, RecipientClosed):
     """The recipient does not accept DMs from this account; reply in public instead."""
 
 
@@ -70,14 +113,14 @@ class XDuplicate(XError):
     own earlier try made it, the post is there to be found."""
 
 
-class XUnavailable(XError):
+class XUnavailable(XError, Unavailable):
     """X answered 5xx, timed out or dropped the connection; worth trying again.
 
     On a write it means the call never reached X, so nothing happened there.
     """
 
 
-class XOutcomeUnknown(XError):
+class XOutcomeUnknown(XError, OutcomeUnknown):
     """A write may or may not have taken effect at X (timeout, dropped connection, 5xx).
 
     Never retry blindly: look for the post, DM or retweet at X first.

@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("bot.runtime",),
     # plumbing
     ("bot.x", "bot.slack"),
+    ("bot.networks",),  # the seam, which counts X's text as bot.x does
     # domains
     ("bot.team",),
     ("bot.inbox",),
