@@ -22,12 +22,16 @@ def upsert_account(
     sealed_credentials: str,
     now: datetime,
     token_expires_at: datetime | None = None,
+    network: str = "x",
+    service_url: str | None = None,
+    post_limit: int | None = None,
 ) -> tuple[Account, bool]:
     """Add the account, or update its tokens and channel if it is known.
 
     Returns the account and whether it is new. Updating tokens also resumes
     an intake that stopped on a revoked token. The tokens' expiry is the new
-    tokens' (None: unknown), never the old ones'.
+    tokens' (None: unknown), never the old ones'. `x_user_id` is the account's id on
+    its network (storage.refs' number for it, off X).
     """
     account = session.scalar(select(Account).where(Account.x_user_id == x_user_id))
     created = account is None
@@ -36,6 +40,9 @@ def upsert_account(
         account.banned_words = []
         account.sla_minutes = 60
         session.add(account)
+    account.network = network
+    account.service_url = service_url
+    account.post_limit = post_limit
     account.handle = handle
     account.name = name
     account.channel_id = channel_id
@@ -55,6 +62,7 @@ def upsert_account(
         handle=handle,
         channel=channel_id,
         auth=auth_kind,
+        network=network,
     )
     return account, created
 

@@ -34,6 +34,7 @@ class IncomingMention:
     summons: bool | None = None  # see bot.x.normalize.summons
     edit_history: tuple[int, ...] = ()  # every version's id, oldest first, if edited
     watch_id: int | None = None  # the watch that found it (bot.inbox.watch), not a mention
+    url: str | None = None  # where a person opens it, when its network is not X
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,7 @@ def _row(account_id: int, m: IncomingMention, root: int, received_at: datetime) 
         "author_verified": m.author_verified,
         "author_protected": m.author_protected,
         "text": m.text,
+        "url": m.url,
         "lang": m.lang,
         "media": m.media,
         "summons": m.summons,

@@ -62,12 +62,22 @@ class Base(DeclarativeBase):
 
 
 class Account(Base):
-    """A brand's X account that Roost reads mentions for and acts as."""
+    """A brand's account on X, Bluesky or Mastodon that Roost reads mentions for and acts
+    as."""
 
     __tablename__ = "accounts"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The account's id on its network: X's user id, or elsewhere Roost's number for the
+    # network's id (storage.refs: a Bluesky DID, a Mastodon account id).
     x_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    # "x", "bluesky" or "mastodon"; and where the network is reached for it (its Bluesky
+    # service, its Mastodon instance; None for X, which is X_API_URL).
+    network: Mapped[str] = mapped_column(String(16), default="x", server_default="x")
+    service_url: Mapped[str | None] = mapped_column(String(200))
+    # How long a post may be where each server sets it (a Mastodon instance's limit, read
+    # when the account was connected; None: the network's own).
+    post_limit: Mapped[int | None] = mapped_column(Integer)
     handle: Mapped[str] = mapped_column(String(50))
     name: Mapped[str] = mapped_column(String(100), default="")
     channel_id: Mapped[str] = mapped_column(String(32))
@@ -177,12 +187,14 @@ class Mention(Base):
     root_tweet_id: Mapped[int] = mapped_column(BigInteger)
     in_reply_to_tweet_id: Mapped[int | None] = mapped_column(BigInteger)
     author_id: Mapped[int] = mapped_column(BigInteger)
-    author_username: Mapped[str | None] = mapped_column(String(50))
+    author_username: Mapped[str | None] = mapped_column(String(253))
     author_name: Mapped[str | None] = mapped_column(String(100))
     author_followers: Mapped[int | None] = mapped_column(Integer)
     author_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     author_protected: Mapped[bool] = mapped_column(Boolean, default=False)
     text: Mapped[str] = mapped_column(Text)  # the newest version's, once edited
+    # Where a person opens the post (None: X's, made from its id and author).
+    url: Mapped[str | None] = mapped_column(String(400))
     lang: Mapped[str | None] = mapped_column(String(16))
     media: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     # Whether the post summons the account (mentions it, or quotes one of its posts): X
@@ -280,7 +292,10 @@ class Outbound(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the latest call to X
     # The worker making that call: a row `sending` whose worker died is reconciled at once.
     claimed_by: Mapped[str | None] = mapped_column(String(64))
-    x_id: Mapped[str | None] = mapped_column(String(32))
+    # What the network calls what was sent (an X id, a Bluesky at:// URI, a Mastodon id),
+    # and where a person opens it when its network is not X.
+    x_id: Mapped[str | None] = mapped_column(String(400))
+    url: Mapped[str | None] = mapped_column(String(400))
     error: Mapped[str | None] = mapped_column(Text)
     run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -386,7 +401,8 @@ class Route(Base):
 
 
 class IntakeCursor(Base):
-    """Where intake for an account stands: the newest tweet id stored."""
+    """Where intake for an account stands: the newest tweet id stored (or, on another
+    network, its position)."""
 
     __tablename__ = "intake_cursors"
 
@@ -394,6 +410,9 @@ class IntakeCursor(Base):
         ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
     )
     since_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Where a network other than X's reading stands, in that network's words (a Bluesky
+    # notification's time and URI, a Mastodon notification id).
+    position: Mapped[str | None] = mapped_column(String(400))
     last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -639,7 +658,7 @@ class PersonNote(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     author_id: Mapped[int] = mapped_column(BigInteger)  # their X user id
-    username: Mapped[str | None] = mapped_column(String(15))  # their @handle when noted
+    username: Mapped[str | None] = mapped_column(String(253))  # their @handle when noted
     text: Mapped[str] = mapped_column(Text)
     written_by: Mapped[str] = mapped_column(String(32))  # a Slack user
     mention_id: Mapped[int | None] = mapped_column(
@@ -706,3 +725,16 @@ class ChannelLanguage(Base):
     language: Mapped[str] = mapped_column(String(8))
     set_by: Mapped[str] = mapped_column(String(32))  # a Slack user
     set_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class NetworkRef(Base):
+    """A post or person on a network whose ids are not X's numbers (a Bluesky at:// URI or
+    DID, a Mastodon status or account id), numbered for Roost: the mention, outbound and
+    person tables keep numbers, and storage.refs turns one into the other."""
+
+    __tablename__ = "network_refs"
+    __table_args__ = (UniqueConstraint("network", "ref"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    network: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[str] = mapped_column(String(400))

@@ -82,12 +82,15 @@ def settle(
     now: datetime,
     *,
     x_id: str | None = None,
+    url: str | None = None,
     error: str | None = None,
 ) -> Outbound | None:
-    """sending or unknown → sent, failed or unknown; None if the row was elsewhere."""
+    """sending or unknown → sent, failed or unknown; None if the row was elsewhere.
+    `x_id` is what the network calls what was made, `url` where it is (X's is made from
+    its id)."""
     values: dict[str, Any] = {"status": status, "error": error}
     if status == "sent":
-        values.update(sent_at=now, x_id=x_id)
+        values.update(sent_at=now, x_id=x_id, url=url)
     return _move(session, outbound_id, ("sending", "unknown"), **values)
 
 
