@@ -74,12 +74,20 @@ def _parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="the database schema").add_subparsers(required=True)
     db.add_parser("upgrade", help="apply every migration").set_defaults(run=_db_upgrade)
 
-    accounts = commands.add_parser("accounts", help="the brand's X accounts")
+    accounts = commands.add_parser("accounts", help="the brand's X, Bluesky and Mastodon accounts")
     account_commands = accounts.add_subparsers(required=True)
-    add = account_commands.add_parser("add", help="add an X account, or update its tokens")
-    add.add_argument("--handle", required=True, help="the account's @handle on X")
+    add = account_commands.add_parser("add", help="add an account, or update its tokens")
+    add.add_argument(
+        "--network", choices=("x", "bluesky", "mastodon"), default="x", help="its network (x)"
+    )
+    add.add_argument("--handle", help="the account's handle (X: acme; Bluesky: acme.bsky.social)")
     add.add_argument("--channel", help="Slack channel id for its cards (ROOST_DEFAULT_CHANNEL)")
     stdin = " ('-' reads it from standard input)"
+    add.add_argument(
+        "--service-url",
+        help="Mastodon: the instance (mastodon.social); Bluesky: its server (bsky.social)",
+    )
+    add.add_argument("--app-password", help="Bluesky: an app password made for Roost" + stdin)
     add.add_argument("--oauth2-access-token", help="OAuth 2.0 user access token" + stdin)
     add.add_argument("--oauth2-refresh-token", help="OAuth 2.0 refresh token" + stdin)
     for key in ("consumer-key", "consumer-secret", "access-token", "access-token-secret"):
@@ -223,18 +231,48 @@ def _accounts_add(args: argparse.Namespace, settings: Settings) -> int:
     from bot.team.setup import add_account, credentials_from
 
     options = {name: _read_if_dash(name, value) for name, value in vars(args).items()}
-    auth_kind, credentials = credentials_from(options)
-    for value in credentials.values():
-        remember_secret(value)
+    if args.network == "x":
+        if not args.handle:
+            raise SettingsError("--handle is missing: the account's @handle on X.")
+        auth_kind, credentials = credentials_from(options)
+        for value in credentials.values():
+            remember_secret(value)
     channel = args.channel or settings.roost_default_channel
     if not channel:
         raise SettingsError(
             "--channel is missing and ROOST_DEFAULT_CHANNEL is not set: give the Slack channel "
             "id (C…) where this account's cards go (channel details > About, at the bottom)."
         )
+    if args.network != "x":
+        return _network_account_add(args.network, options, channel, settings)
     account, created = add_account(settings, args.handle, channel, auth_kind, credentials)
     verb = "added" if created else "updated"
     print(f"@{account.handle} (X id {account.x_user_id}) {verb}; its mentions go to {channel}.")
+    return 0
+
+
+def _network_account_add(
+    network: str, options: dict[str, object], channel: str, settings: Settings
+) -> int:
+    from bot.networks.services import BLUESKY_SERVICE
+    from bot.team.setup import add_network_account
+
+    if network == "bluesky":
+        secrets = {
+            "handle": str(options["handle"] or ""),
+            "app_password": str(options["app_password"] or ""),
+        }
+        service = str(options["service_url"] or BLUESKY_SERVICE)
+    else:
+        secrets = {"access_token": str(options["access_token"] or "")}
+        if not options["service_url"]:
+            raise SettingsError(
+                "--service-url is missing: the Mastodon instance (mastodon.social)."
+            )
+        service = str(options["service_url"])
+    account, created = add_network_account(settings, network, service, secrets, channel)
+    verb = "added" if created else "updated"
+    print(f"@{account.handle} on {network} {verb}; its mentions go to {channel}.")
     return 0
 
 

@@ -62,6 +62,7 @@ def register(app: App, rt: Runtime) -> None:
             checked.measured,
             checked.warnings,
             needs_approval=checked.needs_approval,
+            network=checked.network,
         )
         ack(response_action="push", view=view)
 

@@ -35,6 +35,8 @@ from bot.runtime import Runtime, install
 from bot.settings import Settings
 from bot.slack.client import make_client
 from bot.worker import RoostWorker
+from sandbox.bluesky_api import FakeBluesky
+from sandbox.mastodon_api import FakeMastodon
 from sandbox.slack_api import FakeSlack
 from sandbox.x_api import FakeX
 from storage.accounts import upsert_account
@@ -170,6 +172,20 @@ def redis(redis_server: str) -> Iterator[Redis]:
 @pytest.fixture
 def fake_x() -> Iterator[FakeX]:
     server = FakeX(keepalive_seconds=0.2).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_bluesky() -> Iterator[FakeBluesky]:
+    server = FakeBluesky().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_mastodon() -> Iterator[FakeMastodon]:
+    server = FakeMastodon().start()
     yield server
     server.stop()
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.i18n import N_, _, ngettext, pgettext
+from bot.networks import links
 from bot.slack.blocks import SECTION_LIMIT, button, confirm, context, quote, section
 from bot.slack.mrkdwn import escape, escape_within, link
 from storage.people import Known
@@ -93,9 +94,10 @@ class CardOutbound:
     account_handle: str
     text: str = ""
     after: timedelta | None = None  # from the mention to the send
-    x_url: str | None = None
+    x_url: str | None = None  # where it is on its network
     error: str | None = None
     undone: bool = False  # a retweet since undone
+    network: str = "x"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,20 +125,32 @@ class CardMention:
     edited: bool = False  # the author edited the post; the thread has the text before
     known: Known | None = None  # what Roost knows of the author from before
     watched: str | None = None  # the words of the watch that found it: not a mention
+    network: str = "x"  # the network it is on (bot.networks.links)
+    url: str | None = None  # where it is, as its network gave it (None: X's, made)
+    service_url: str | None = None  # the account's instance, for Mastodon's profiles
 
 
 def tweet_url(tweet_id: int, author_username: str | None) -> str:
     """The post's address on X; X redirects the generic form when the author is unknown."""
-    if author_username:
-        return f"https://x.com/{author_username}/status/{tweet_id}"
-    return f"https://x.com/i/web/status/{tweet_id}"
+    return links.post_url("x", author_username, tweet_id)
+
+
+def mention_url(mention: CardMention) -> str:
+    """Where a person opens the mention, on its network."""
+    return links.post_url(
+        mention.network, mention.author_username, mention.tweet_id, stored=mention.url
+    )
 
 
 def build_mention_card(mention: CardMention, *, in_thread: bool = False) -> list[dict[str, Any]]:
     """The card's blocks; `in_thread` gives the compact form for a thread reply."""
-    url = tweet_url(mention.tweet_id, mention.author_username)
+    url = mention_url(mention)
+    network = links.label(mention.network)
     more = "…\n" + link(
-        url, _("Read the whole post on X ({count:,} characters)").format(count=len(mention.text))
+        url,
+        _("Read the whole post on {network} ({count:,} characters)").format(
+            network=network, count=len(mention.text)
+        ),
     )
     body, cut = escape_within(mention.text, SECTION_LIMIT - len(more))
     if cut:
@@ -146,7 +160,8 @@ def build_mention_card(mention: CardMention, *, in_thread: bool = False) -> list
         blocks.append(context(_header(mention)))
     blocks.append(section(_author_line(mention) + " · " + _when(mention.created_at)))
     blocks.append(section(body or _("_(no text)_")))
-    blocks.append(context(" · ".join(_notes(mention) + [link(url, _("View on X"))])))
+    view_on = _("View on {network}").format(network=network)
+    blocks.append(context(" · ".join(_notes(mention) + [link(url, view_on)])))
     if mention.known is not None and mention.known.anything:
         blocks.append(context(known_line(mention.known)))
     blocks.append(_actions(mention, in_thread=in_thread))
@@ -160,7 +175,9 @@ def build_mention_card(mention: CardMention, *, in_thread: bool = False) -> list
 def _header(mention: CardMention) -> str:
     handle = escape(mention.account_handle)
     if mention.watched is None:
-        return _("Mention of *@{handle}*").format(handle=handle)
+        return _("Mention of *@{handle}* on {network}").format(
+            handle=handle, network=links.label(mention.network)
+        )
     words = escape(mention.watched).replace("`", "ˋ")
     return (
         _(":eyes: *Watched words* for *@{handle}*: `{words}`").format(handle=handle, words=words)
@@ -246,7 +263,8 @@ def activity_line(item: CardOutbound) -> str:
         else:
             line = _(_SENT[kind]).format(who=who, handle=handle)
         if item.x_url:
-            line += " · " + link(item.x_url, _("View on X"))
+            view_on = _("View on {network}").format(network=links.label(item.network))
+            line += " · " + link(item.x_url, view_on)
         return line
     if item.status == "awaiting_approval":
         return _(_AWAITING[kind]).format(who=who, handle=handle)
@@ -296,11 +314,11 @@ def _retry_confirm() -> dict[str, Any]:
     )
 
 
-def _retweet_confirm() -> dict[str, Any]:
+def _retweet_confirm(network: str) -> dict[str, Any]:
     return confirm(
-        _("Retweet this post?"),
+        _(links.REPOST_ASKED[network]),
         _("Everyone following the account will see it."),
-        _("Retweet"),
+        _(links.REPOST[network]),
     )
 
 
@@ -341,10 +359,10 @@ def _author_line(mention: CardMention) -> str:
     if mention.author_username is None:
         return _("*Unknown author* (the account was deleted or suspended)")
     name = escape(mention.author_name or mention.author_username)
-    parts = [
-        f"*{name}* "
-        + link(f"https://x.com/{mention.author_username}", "@" + mention.author_username)
-    ]
+    profile = links.profile_url(
+        mention.network, mention.author_username, service_url=mention.service_url
+    )
+    parts = [f"*{name}* " + link(profile, "@" + mention.author_username)]
     if mention.author_followers is not None:
         followers = mention.author_followers
         parts.append(ngettext("{n:,} follower", "{n:,} followers", followers).format(n=followers))
@@ -438,7 +456,12 @@ def _actions(mention: CardMention, *, in_thread: bool) -> dict[str, Any]:
     elements: list[dict[str, Any]] = [
         button(_("Reply"), ACTION_REPLY, value, style="primary"),
         button(pgettext("button", "DM"), ACTION_DM, value),
-        button(_("Retweet"), ACTION_RETWEET, value, confirm=_retweet_confirm()),
+        button(
+            _(links.REPOST[mention.network]),
+            ACTION_RETWEET,
+            value,
+            confirm=_retweet_confirm(mention.network),
+        ),
     ]
     if not in_thread:
         elements.append(

@@ -34,9 +34,9 @@ from bot.inbox.cards import (
     build_mention_card,
     card_metadata,
     notification_text,
-    tweet_url,
 )
 from bot.inbox.routing import channel_for
+from bot.networks import links
 from bot.runtime import Runtime
 from bot.slack.client import find_posted, translate_errors
 from bot.slack.mrkdwn import permalink
@@ -259,7 +259,7 @@ def post_mention(
                 sla_due_at = mention.created_at + timedelta(minutes=account.sla_minutes)
         view = _view(
             mention,
-            account.handle,
+            account,
             thread_count=0,
             sla_due_at=sla_due_at,
             known=known,
@@ -395,7 +395,7 @@ def refresh_card(rt: Runtime, mention_id: int) -> None:
         assignee = session.get(Member, mention.assignee_id) if mention.assignee_id else None
         view = _view(
             mention,
-            account.handle,
+            account,
             thread_count=0 if in_thread else thread_size(session, mention),
             activity=activity_for(session, mention_id),
             assignee=assignee.user_id if assignee else None,
@@ -455,9 +455,13 @@ def card_item(session: Session, row: Outbound, *, undone: bool = False) -> CardO
     mention = session.get(Mention, row.mention_id) if row.mention_id is not None else None
     after = row.sent_at - mention.created_at if row.sent_at and mention else None
     if row.kind == "reply" and row.x_id:
-        x_url: str | None = tweet_url(int(row.x_id), account.handle)
+        x_url: str | None = links.post_url(
+            account.network, account.handle, row.x_id, stored=row.url
+        )
     elif row.kind in ("retweet", "unretweet") and mention is not None and row.status == "sent":
-        x_url = tweet_url(mention.tweet_id, mention.author_username)
+        x_url = links.post_url(
+            account.network, mention.author_username, mention.tweet_id, stored=mention.url
+        )
     else:
         x_url = None
     return CardOutbound(
@@ -471,6 +475,7 @@ def card_item(session: Session, row: Outbound, *, undone: bool = False) -> CardO
         x_url=x_url,
         error=row.error,
         undone=undone,
+        network=account.network,
     )
 
 
@@ -504,7 +509,7 @@ def _auto_assign(
 
 def _view(
     mention: Mention,
-    handle: str,
+    account: Account,
     *,
     thread_count: int,
     activity: tuple[CardOutbound, ...] = (),
@@ -517,7 +522,7 @@ def _view(
     return CardMention(
         id=mention.id,
         tweet_id=mention.tweet_id,
-        account_handle=handle,
+        account_handle=account.handle,
         text=mention.text,
         created_at=mention.created_at,
         author_username=mention.author_username,
@@ -536,6 +541,9 @@ def _view(
         edited=mention.edited_at is not None,
         known=known,
         watched=watched,
+        network=account.network,
+        url=mention.url,
+        service_url=account.service_url,
     )
 
 

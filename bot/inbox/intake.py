@@ -30,16 +30,19 @@ from sqlalchemy.exc import (
 from sqlalchemy.orm import Session
 
 from bot import runtime
-from bot.errors import RoostError, XError, XForbidden, XRateLimited, XTokenRevoked
+from bot.errors import Forbidden, NetworkError, RateLimited, RoostError, TokenRevoked
 from bot.i18n import _
 from bot.inbox.delivery import queue_deliveries
+from bot.inbox.network_posts import incoming, since_added
 from bot.lease import LEASE_SECONDS, Lease
+from bot.networks.base import Network
 from bot.runtime import Runtime
 from bot.slack.client import translate_errors
 from bot.slack.mrkdwn import escape
 from bot.team.budget import POLL_WORST_CASE, budget_of
 from bot.team.credentials import REFRESH_AHEAD, x_client
 from bot.team.language import in_channel
+from bot.team.networks import network_for
 from bot.x.client import XClient
 from bot.x.normalize import mentions_from_payload, parse_time
 from storage.accounts import active_accounts, cursor, note_x_limit, stop_intake
@@ -78,11 +81,29 @@ class LeaseLost(RoostError):
 
 
 class Intake:
-    """Stores payloads from X and queues their delivery, for one process."""
+    """Stores mentions read from X, Bluesky and Mastodon and queues their delivery, for one
+    process."""
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self._clients: dict[int, tuple[str, XClient]] = {}
+        self._networks: dict[int, tuple[str, Network]] = {}
+
+    def network(self, account: Account) -> Network:
+        """The adapter of an account on a network other than X, kept between polls."""
+        cached = self._networks.get(account.id)
+        if cached is None or cached[0] != account.credentials:
+            if cached is not None:
+                cached[1].close()
+            cached = (account.credentials, network_for(self.rt, account))
+            self._networks[account.id] = cached
+        return cached[1]
+
+    def close(self) -> None:
+        """Let go of every adapter's connections."""
+        for _credentials, network in self._networks.values():
+            network.close()
+        self._networks.clear()
 
     def client(self, account: Account) -> XClient:
         """The account's X client, kept between polls (and its connection with it)."""
@@ -205,6 +226,8 @@ class Intake:
         `still_held` is asked before each page, so a listener whose lease ran
         out during a long burst stops before its standby starts the same.
         """
+        if account.network != "x":
+            return self.poll_network(account, still_held=still_held)
         client = self.client(account)
         with self.rt.sessions.begin() as session:
             since = (
@@ -255,14 +278,43 @@ class Intake:
             logger.info("@%s: intake paused mid-way, %s", account.handle, capped)
         return stored
 
+    def poll_network(self, account: Account, *, still_held: Callable[[], bool]) -> int:
+        """Read an account on Bluesky or Mastodon since its position and store it.
+
+        As with X: the position moves only once what it covers is stored, and a first
+        read, with no position yet, takes only posts made since the account was added.
+        """
+        if not still_held():
+            raise LeaseLost(f"another listener took over @{account.handle}")  # not spoken
+        with self.rt.sessions.begin() as session:
+            position = cursor(session, account.id, self.rt.clock()).position
+        page = self.network(account).mentions(position)
+        posts = page.posts if position is not None else since_added(page.posts, account.created_at)
+        with self.rt.sessions.begin() as session:
+            mentions = incoming(session, account.id, account.network, posts)
+        stored = sum(
+            self.store(account, mentions[start : start + STORE_BATCH])
+            for start in range(0, len(mentions), STORE_BATCH)
+        )
+        with self.rt.sessions.begin() as session:
+            now = self.rt.clock()
+            entry = cursor(session, account.id, now)
+            if page.cursor is not None:
+                entry.position = page.cursor
+                entry.updated_at = now
+            entry.last_polled_at = now
+            entry.last_error = None
+        return stored
+
     def note_error(self, account_id: int, error: Exception) -> None:
         """Keep the latest intake error on the account's cursor, for `roost accounts list`."""
         with self.rt.sessions.begin() as session:
             cursor(session, account_id, self.rt.clock()).last_error = str(error)
 
-    def stop(self, account: Account, error: XError) -> None:
-        """Stop reading an account whose token or plan X refuses; tell its channel once."""
-        status = "revoked" if isinstance(error, XTokenRevoked) else "forbidden"
+    def stop(self, account: Account, error: NetworkError) -> None:
+        """Stop reading an account whose token or plan its network refuses; tell its
+        channel once."""
+        status = "revoked" if isinstance(error, TokenRevoked) else "forbidden"
         with self.rt.sessions.begin() as session:
             first = stop_intake(session, account.id, status, str(error), self.rt.clock())
         logger.error("intake for @%s stopped: %s", account.handle, error)
@@ -391,11 +443,11 @@ class Listener:
             logger.warning("%s; standing by", exc)
             self.held.pop(account.id)
             return
-        except (XTokenRevoked, XForbidden) as exc:
+        except (TokenRevoked, Forbidden) as exc:
             self.intake.stop(account, exc)
             self.held.pop(account.id).lease.release()
             return
-        except XRateLimited as exc:
+        except RateLimited as exc:
             logger.warning("@%s: %s", account.handle, exc)
             entry.next_poll_at = max(exc.reset_at, now + self.interval)
             self.intake.note_error(account.id, exc)
@@ -418,6 +470,8 @@ class Listener:
             logger.info("@%s: %d new mentions", account.handle, stored)
         entry.backoff = FIRST_BACKOFF
         entry.next_poll_at = now + self.interval
+        if account.network != "x":
+            return
         spent = self.intake.client(account).rate_limit.spent(now)
         if spent is not None and spent.reset_at is not None:
             logger.info(
@@ -427,6 +481,7 @@ class Listener:
 
     def release_all(self) -> None:
         release_all(self.held)
+        self.intake.close()
 
 
 def release_all(held: dict[int, Any]) -> None:

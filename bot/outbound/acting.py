@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from bot.errors import Refused
 from bot.i18n import N_, _, speaking
 from bot.inbox.access import Scene, scene_for
+from bot.networks.rules import rules_for
 from bot.outbound.guards import Finding, Own, check_dm, check_public
 from bot.outbound.reply_modal import ComposeContext, Draft, reply_view
 from bot.outbound.reports import enqueue_report
@@ -63,6 +64,7 @@ class Checked:
     problems: list[Finding]
     warnings: list[str]
     needs_approval: bool
+    network: str = "x"
 
     @property
     def ok(self) -> bool:
@@ -92,7 +94,13 @@ def start(rt: Runtime, who: Who, mention_id: int, kind: str) -> tuple[Draft, Com
         cotag = cotag_for(scene, kind)
         if kind == "dm" and scene.mention.author_username is None:
             raise Refused(_("The author's account is gone from X, so there is nobody to DM."))
-        if kind == "reply" and scene.mention.summons is False and rt.settings.self_serve:
+        summons_rule = rules_for(scene.account.network).summons_rule
+        if (
+            kind == "reply"
+            and scene.mention.summons is False
+            and rt.settings.self_serve
+            and summons_rule
+        ):
             raise Refused(
                 not_summoned(scene) + " " + _("Send a DM instead (the card's DM button).")
             )
@@ -153,18 +161,21 @@ def _within_budget(
 
 
 def _check(session: Session, scene: Scene, draft: Draft, *, self_serve: bool) -> Checked:
-    """The draft checked as X would take it; `self_serve`: under X's self-serve rules."""
+    """The draft checked as the account's network would take it; `self_serve`: under X's
+    self-serve rules, where the network has them."""
     cotag = cotag_for(scene, draft.kind)
     banned = scene.account.banned_words or []
+    rules = rules_for(scene.account.network, scene.account.post_limit)
+    self_serve = self_serve and rules.summons_rule
     if draft.kind == "reply":
-        measured = measure(draft.text, cotag)
+        measured = measure(draft.text, cotag, limit=rules.limit, count=rules.count)
         own = Own.of(scene.account.phone_region, scene.account.own_data)
         found = check_public(draft.text, banned=banned, self_serve=self_serve, own=own)
         problems = [_offer_dm(p) for p in found]
         if scene.mention.summons is False and self_serve:
             problems.append(_offer_dm(Finding("not_summoned", "", not_summoned(scene))))
     else:
-        measured = measure(draft.text, cotag, limit=DM_LIMIT)
+        measured = measure(draft.text, cotag, limit=rules.dm_limit, count=rules.count)
         problems = check_dm(draft.text, banned=banned)
     return Checked(
         scene.account.handle,
@@ -172,6 +183,7 @@ def _check(session: Session, scene: Scene, draft: Draft, *, self_serve: bool) ->
         problems,
         _warnings(session, scene, draft.kind),
         scene.role == "needs-approval",
+        scene.account.network,
     )
 
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bot.i18n import _
+from bot.networks import links
 from bot.outbound.guards import Finding
 from bot.slack.blocks import context, quote, section
 from bot.slack.mrkdwn import escape, escape_within
@@ -194,9 +195,16 @@ def _saved_select(draft: Draft, around: ComposeContext) -> list[dict[str, Any]]:
 
 
 def preview_view(
-    draft: Draft, handle: str, measured: Measured, warnings: list[str], *, needs_approval: bool
+    draft: Draft,
+    handle: str,
+    measured: Measured,
+    warnings: list[str],
+    *,
+    needs_approval: bool,
+    network: str = "x",
 ) -> dict[str, Any]:
-    """The second step: exactly what X will get, its length as X counts it, any warning."""
+    """The second step: exactly what the network will get, its length as the network
+    counts it, any warning."""
     if draft.kind == "reply":
         goes = _("This goes out publicly, as a reply from *@{handle}*:")
     else:
@@ -205,7 +213,11 @@ def preview_view(
     blocks: list[dict[str, Any]] = [
         section(goes.format(handle=escape(handle))),
         section(quote(body)),
-        context(_("Length as X counts it: {length}").format(length=describe_length(measured))),
+        context(
+            _("Length as {network} counts it: {length}").format(
+                network=links.label(network), length=describe_length(measured)
+            )
+        ),
     ]
     blocks.extend(context(":warning: " + warning) for warning in warnings)
     if needs_approval:

@@ -1,4 +1,5 @@
-"""Sending outbound rows to X, exactly once: the RQ jobs behind Publish, Retweet and Approve.
+"""Sending outbound rows to X, Bluesky and Mastodon, exactly once: the RQ jobs behind
+Publish, Retweet and Approve.
 
 X takes no idempotency key and RQ runs a job at least once, so the row is
 the guard. `send_outbound` moves it pending → sending before calling X and
@@ -7,6 +8,10 @@ timeout, a dropped connection, a 5xx, a worker killed mid-call) nobody
 knows whether the post went out: the row is reconciled by looking for the
 post among the account's recent posts, and is marked `unknown` for a
 person to check if it is not there. Nothing is ever retried blindly.
+
+Bluesky and Mastodon go through their adapters (bot.networks) on the same rows, claims
+and settling: a lost answer is looked for among the account's own posts there
+(`Network.find_own`), and Mastodon is also handed the row's key as its Idempotency-Key.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import logging
 import re
 import time
 from collections.abc import Collection
+from contextlib import closing
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,8 +30,12 @@ from sqlalchemy.orm import Session
 
 from bot import runtime
 from bot.errors import (
+    NetworkError,
+    OutcomeUnknown,
+    RateLimited,
     RoostError,
     SlackUnavailable,
+    Unavailable,
     XDuplicate,
     XError,
     XOutcomeUnknown,
@@ -33,14 +43,16 @@ from bot.errors import (
     XUnavailable,
 )
 from bot.i18n import _
-from bot.inbox.cards import tweet_url
 from bot.inbox.sla import cancel_reminder
+from bot.networks import links
+from bot.networks.base import Attachment, Author, Network
 from bot.outbound.media import download, upload_to_x
 from bot.outbound.reports import note, report
 from bot.runtime import Runtime
 from bot.team.budget import budget_of
 from bot.team.credentials import x_client
 from bot.team.language import in_channel
+from bot.team.networks import network_for
 from bot.worker import current_worker, worker_alive
 from bot.x.client import RECENT_POSTS_PAGES, XClient
 from bot.x.meter import Meter
@@ -51,6 +63,7 @@ from storage.accounts import note_x_limit
 from storage.events import record_event
 from storage.models import Account, Mention, Outbound, Post
 from storage.posts import next_part, previous_part
+from storage.refs import refs_of
 from storage.team import role_on
 
 logger = logging.getLogger(__name__)
@@ -179,6 +192,8 @@ def _send(rt: Runtime, outbound_id: int) -> str:
             return f"not pending ({found.status if found else 'gone'})"  # not spoken: the result
         account = session.get_one(Account, row.account_id)
         mention = session.get(Mention, row.mention_id) if row.mention_id is not None else None
+    if account.network != "x":
+        return _send_elsewhere(rt, row, account, mention)
     client: XClient | None = None
     try:
         # Opening the client may refresh the account's token at X, and fail as X does.
@@ -188,15 +203,7 @@ def _send(rt: Runtime, outbound_id: int) -> str:
         else:
             x_id = _call(client, account, row, mention)
     except XRateLimited as exc:
-        # X took nothing: wait for its reset, then send.
-        with rt.sessions.begin() as session:
-            rows.back_to_pending(session, outbound_id, run_at=exc.reset_at, error=str(exc))
-            note_x_limit(
-                session, account.id, f"{_LIMITED_KIND[row.kind]} ({exc.window})", exc.reset_at
-            )
-        enqueue_send(rt.team_queue, outbound_id, at=exc.reset_at)
-        note(rt, outbound_id, _(":hourglass: {error} It goes out then, once.").format(error=exc))
-        return "rate limited"  # not spoken: the job's result
+        return _rate_limited(rt, row, exc)
     except XUnavailable as exc:
         return _unavailable(rt, row, exc)
     except XDuplicate as exc:
@@ -227,6 +234,123 @@ def _send(rt: Runtime, outbound_id: int) -> str:
         return session.get_one(Outbound, outbound_id).status
 
 
+def _rate_limited(rt: Runtime, row: Outbound, exc: RateLimited) -> str:
+    """The network took nothing: wait for its reset, then send."""
+    with rt.sessions.begin() as session:
+        rows.back_to_pending(session, row.id, run_at=exc.reset_at, error=str(exc))
+        note_x_limit(
+            session, row.account_id, f"{_LIMITED_KIND[row.kind]} ({exc.window})", exc.reset_at
+        )
+    enqueue_send(rt.team_queue, row.id, at=exc.reset_at)
+    note(rt, row.id, _(":hourglass: {error} It goes out then, once.").format(error=exc))
+    return "rate limited"  # not spoken: the job's result
+
+
+def _send_elsewhere(rt: Runtime, row: Outbound, account: Account, mention: Mention | None) -> str:
+    """The one call to Bluesky or Mastodon for a claimed row, settled as X's is."""
+    network: Network | None = None
+    try:
+        network = network_for(rt, account)
+        made, url = _act(rt, network, row, mention)
+    except RateLimited as exc:
+        return _rate_limited(rt, row, exc)
+    except (Unavailable, SlackUnavailable) as exc:
+        return _unavailable(rt, row, exc)
+    except OutcomeUnknown as exc:
+        assert network is not None  # only the call itself has an unknown outcome
+        outcome = _reconcile_elsewhere(rt, row, network, reason=str(exc))
+        if outcome == "unknown":
+            enqueue_reconcile(rt.team_queue, row.id, at=rt.clock() + RECHECK_AFTER)
+        report(rt, row.id)
+        return outcome
+    except RoostError as exc:
+        _settle(rt, row.id, "failed", error=str(exc))
+    else:
+        _settle(rt, row.id, "sent", x_id=made, url=url)
+    finally:
+        if network is not None:
+            network.close()
+    report(rt, row.id)
+    with rt.sessions() as session:
+        return session.get_one(Outbound, row.id).status
+
+
+def _act(
+    rt: Runtime, network: Network, row: Outbound, mention: Mention | None
+) -> tuple[str | None, str | None]:
+    """The row's one call through `network`: what the network calls what it made, and
+    where a person opens it."""
+    key = row.idempotency_key
+    with rt.sessions() as session:
+        refs = refs_of(session, [n for n in (row.target_tweet_id, row.recipient_id) if n])
+        earlier = previous_part(session, row) if row.kind == "post" else None
+        files = _files(session, row)
+    if row.kind == "reply":
+        assert row.target_tweet_id is not None
+        made = network.reply(refs[row.target_tweet_id], row.text, key=key)
+        return made.ref, made.url
+    if row.kind == "post":
+        attachments = [Attachment(download(rt, f), f["mimetype"]) for f in files]
+        if earlier is not None and earlier.x_id:
+            made = network.reply(earlier.x_id, row.text, media=attachments, key=key)
+        else:
+            made = network.post(row.text, media=attachments, key=key)
+        return made.ref, made.url
+    if row.kind == "dm":
+        assert row.recipient_id is not None
+        handle = mention.author_username if mention is not None else None
+        to = Author(refs[row.recipient_id], handle or "")
+        return network.dm(to, row.text, key=key), None
+    assert row.target_tweet_id is not None
+    if row.kind == "retweet":
+        return network.repost(refs[row.target_tweet_id]), None
+    if row.kind == "unretweet":
+        network.undo_repost(refs[row.target_tweet_id])
+        return None, None
+    raise ValueError(f"unknown outbound kind {row.kind!r}")  # not spoken: a bug
+
+
+def _files(session: Session, row: Outbound) -> list[dict[str, Any]]:
+    """The Slack files a composed post's first part carries."""
+    if row.kind != "post" or row.part != 0 or row.post_id is None:
+        return []
+    return list(session.get_one(Post, row.post_id).media or ())
+
+
+def _reconcile_elsewhere(rt: Runtime, row: Outbound, network: Network, *, reason: str) -> str:
+    """Look for a reply or post whose answer was lost among the account's own posts on its
+    network: `sent` if there, else `unknown` for a person (or the next check) to settle.
+    A DM, repost or undo the network cannot show stays unknown."""
+    if row.kind not in ("reply", "post"):
+        _settle(rt, row.id, "unknown", error=reason)
+        return "unknown"
+    with rt.sessions() as session:
+        since = (row.started_at or row.created_at) - RECONCILE_SKEW
+        claimed = rows.x_ids_of(session, row.account_id, row.kind, since=since, but=row.id)
+        earlier = previous_part(session, row) if row.kind == "post" else None
+        parent = (
+            refs_of(session, [row.target_tweet_id]).get(row.target_tweet_id)
+            if row.kind == "reply" and row.target_tweet_id is not None
+            else (earlier.x_id if earlier is not None else None)
+        )
+    try:
+        found = network.find_own(row.text, since=since, parent_ref=parent)
+    except NetworkError as exc:
+        found = None
+        reason += " " + _("Checking {network} failed too ({error}).").format(
+            network=network.label, error=exc
+        )
+    if found is not None and found.ref not in claimed:
+        logger.info("outbound %s was sent after all (%s)", row.id, found.ref)
+        _settle(rt, row.id, "sent", x_id=found.ref, url=found.url)
+        return "sent"
+    missing = _("The post is not among the account's latest on {network} yet.").format(
+        network=network.label
+    )
+    _settle(rt, row.id, "unknown", error=reason + " " + missing)
+    return "unknown"
+
+
 def reconcile_outbound(outbound_id: int) -> str:
     """RQ job: settle a row whose outcome is unknown by looking for it at X (saying so in
     the language of the channel that shows the row)."""
@@ -248,7 +372,11 @@ def _reconcile_row(rt: Runtime, outbound_id: int) -> str:
         reason = _("The send was interrupted before X's answer was recorded.")
     else:
         reason = _("Checked again.")
-    outcome = _reconcile(rt, row, account, x_client(rt, account), reason=reason)
+    if account.network != "x":
+        with closing(network_for(rt, account)) as network:
+            outcome = _reconcile_elsewhere(rt, row, network, reason=reason)
+    else:
+        outcome = _reconcile(rt, row, account, x_client(rt, account), reason=reason)
     # Its worker is known to have died, so its call has ended: what X does not show was
     # not made, and goes again where X itself refuses a second copy.
     if outcome == "unknown" and interrupted and row.claimed_by and _may_send_again(row):
@@ -369,6 +497,8 @@ def _needs_media(session: Session, outbound_id: int) -> bool:
     row = session.get(Outbound, outbound_id)
     if row is None or row.kind != "post" or row.part != 0 or row.media_ids:
         return False
+    if session.get_one(Account, row.account_id).network != "x":
+        return False  # the other networks take the files with the post itself
     post = session.get(Post, row.post_id) if row.post_id is not None else None
     return bool(post and post.media and row.status == "pending")
 
@@ -481,7 +611,7 @@ def _fail_pending(rt: Runtime, outbound_id: int, error: str) -> None:
     report(rt, outbound_id)
 
 
-def _unavailable(rt: Runtime, row: Outbound, exc: XUnavailable) -> str:
+def _unavailable(rt: Runtime, row: Outbound, exc: Unavailable | SlackUnavailable) -> str:
     """X could not be reached, so nothing was sent: try again later, within reason."""
     if row.attempts >= MAX_UNAVAILABLE_ATTEMPTS:
         gave_up = _("Gave up after {tries} tries.").format(tries=row.attempts)
@@ -616,16 +746,22 @@ def _same_text(at_x: str, sent: str) -> bool:
 
 
 def _settle(
-    rt: Runtime, outbound_id: int, status: str, *, x_id: str | None = None, error: str | None = None
+    rt: Runtime,
+    outbound_id: int,
+    status: str,
+    *,
+    x_id: str | None = None,
+    url: str | None = None,
+    error: str | None = None,
 ) -> None:
     now = rt.clock()
     with rt.sessions.begin() as session:
-        row = rows.settle(session, outbound_id, status, now, x_id=x_id, error=error)
+        row = rows.settle(session, outbound_id, status, now, x_id=x_id, url=url, error=error)
         if row is None:
             return
         if status == "sent" and row.mention_id is not None:
             _responded(session, row, now)
-        handle = session.get_one(Account, row.account_id).handle
+        account = session.get_one(Account, row.account_id)
         record_event(
             session,
             f"outbound.{status}",
@@ -635,7 +771,11 @@ def _settle(
             outbound_id=row.id,
             action=row.kind,
             x_id=x_id,
-            url=tweet_url(int(x_id), handle) if x_id and row.kind == "reply" else None,
+            url=(
+                links.post_url(account.network, account.handle, x_id, stored=url)
+                if x_id and row.kind == "reply"
+                else None
+            ),
             error=error,
         )
     if status == "sent" and row.kind in ("reply", "dm") and row.mention_id is not None:

@@ -17,6 +17,7 @@ from bot.crypto import token_box
 from bot.errors import RoostError, SettingsError
 from bot.settings import Settings
 from bot.slack.client import make_client
+from bot.team.networks import connect_account
 from bot.x.client import XClient
 from storage.accounts import account_by_handle, accounts_with_cursors, upsert_account
 from storage.db import database_url, make_engine, session_factory
@@ -78,6 +79,26 @@ def add_account(
         engine.dispose()
 
 
+def add_network_account(
+    settings: Settings, network: str, service: str, secrets: dict[str, str], channel: str
+) -> tuple[Account, bool]:
+    """Sign in to a Bluesky or Mastodon account with its own secrets, then store it sealed
+    (see bot.team.networks.connect_account)."""
+    engine = make_engine(database_url(settings.database_url, settings.roost_var_dir))
+    try:
+        return connect_account(
+            session_factory(engine),
+            token_box(settings),
+            clock.now(),
+            network=network,
+            service=service,
+            secrets=secrets,
+            channel=channel,
+        )
+    finally:
+        engine.dispose()
+
+
 def list_accounts(settings: Settings) -> list[str]:
     """One line per account: handle, channel, auth, intake state and its latest error;
     under it, the X limit it has spent while that lasts, and one indented line for each of
@@ -90,6 +111,8 @@ def list_accounts(settings: Settings) -> list[str]:
             for account, entry in accounts_with_cursors(session):
                 error = account.intake_error or (entry.last_error if entry else None)
                 fields = [f"@{account.handle}", account.channel_id, account.auth_kind]
+                if account.network != "x":
+                    fields[2] = f"{account.network} ({account.service_url})"
                 lines.append(
                     "\t".join([*fields, account.intake_status, *([error] if error else [])])
                 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.i18n import _
@@ -106,13 +107,20 @@ class Measured:
         return self.overflow == 0
 
 
-def measure(text: str, cotag: str | None, *, limit: int = MAX_WEIGHTED_LENGTH) -> Measured:
-    """The signed text and its weighted length against `limit`: the signature counts too.
+def measure(
+    text: str,
+    cotag: str | None,
+    *,
+    limit: int = MAX_WEIGHTED_LENGTH,
+    count: Callable[[str], int] = weighted_length,
+) -> Measured:
+    """The signed text and its length against `limit`: the signature counts too.
 
-    `limit` is X's post limit unless the caller knows better (a DM's is larger).
+    `limit` and `count` are X's post limit and weighted length unless the caller knows
+    better (a DM's limit is larger; another network counts its own way).
     """
     signed = sign(text, cotag)
-    length = weighted_length(signed)
+    length = count(signed)
     return Measured(text=signed, length=length, limit=limit, overflow=max(0, length - limit))
 
 

@@ -1,0 +1,150 @@
+"""Accounts on Bluesky and Mastodon: connecting one (its secrets checked with the network,
+then sealed), and the adapter it acts through, built from its sealed credentials (X's
+client is bot.team.credentials.x_client).
+
+A Bluesky session is refreshed by whichever process meets its expiry; the new one is
+sealed into the account's row at once, so the others start from it. The app password
+is kept too, sealed: a session every process lost is made again from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import closing
+from datetime import datetime
+from functools import partial
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.crypto import TokenBox
+from bot.errors import Refused, RoostError
+from bot.i18n import _
+from bot.logs import remember_secret
+from bot.networks import bluesky, mastodon
+from bot.networks.base import Author, Network
+from bot.networks.bluesky import BlueskyNetwork
+from bot.networks.mastodon import MastodonNetwork
+from bot.networks.services import service_url
+from bot.runtime import Runtime
+from bot.team.credentials import open_credentials
+from storage.accounts import upsert_account
+from storage.models import Account
+from storage.refs import number
+
+Connector = Callable[[str, dict[str, str]], tuple[Author, dict[str, str], int | None]]
+"""Checks an account's secrets on its network: who it is, the credentials to seal, and
+its server's limit on a post (None: the network's own)."""
+
+
+def connect_account(
+    sessions: sessionmaker[Session],
+    box: TokenBox,
+    now: datetime,
+    *,
+    network: str,
+    service: str,
+    secrets: dict[str, str],
+    channel: str,
+    by: str | None = None,
+) -> tuple[Account, bool]:
+    """Sign in to the account on `network` at `service` with `secrets` (Bluesky: handle and
+    app_password; Mastodon: access_token), then store it sealed, its cards going to
+    `channel`. The account and whether it is new; Refused, or the network's error, with a
+    sentence to act on when it cannot be."""
+    connect = _CONNECTORS.get(network)
+    if connect is None:
+        raise Refused(
+            _("Roost connects X, Bluesky and Mastodon accounts, not {network}.").format(
+                network=network
+            )
+        )
+    for value in secrets.values():
+        remember_secret(value)
+    url = service_url(service)
+    me, credentials, post_limit = connect(url, secrets)
+    with sessions.begin() as session:
+        account, created = upsert_account(
+            session,
+            x_user_id=number(session, network, me.ref),
+            handle=me.handle,
+            name=me.name or "",
+            channel_id=channel,
+            auth_kind=network,
+            sealed_credentials=box.seal(credentials),
+            now=now,
+            network=network,
+            service_url=url,
+            post_limit=post_limit,
+        )
+        account.connected_by = by or account.connected_by
+        session.expunge(account)
+    return account, created
+
+
+def _connect_bluesky(url: str, secrets: dict[str, str]) -> tuple[Author, dict[str, str], None]:
+    handle = secrets.get("handle", "").strip().lstrip("@")
+    password = secrets.get("app_password", "").strip()
+    if not handle or not password:
+        raise Refused(_("Give the account's handle and an app password made for Roost."))
+    network, session = bluesky.connect(url, handle, password)
+    with closing(network):
+        me = network.me()
+    return me, {"handle": me.handle, "app_password": password, "session": session}, None
+
+
+def _connect_mastodon(url: str, secrets: dict[str, str]) -> tuple[Author, dict[str, str], int]:
+    token = secrets.get("access_token", "").strip()
+    if not token:
+        raise Refused(_("Give an access token from the instance's Development settings."))
+    with closing(mastodon.connect(url, token)) as network:
+        return network.me(), {"access_token": token}, network.limits().max_length
+
+
+_CONNECTORS: dict[str, Connector] = {"bluesky": _connect_bluesky, "mastodon": _connect_mastodon}
+
+
+def network_for(rt: Runtime, account: Account) -> Network:
+    """The adapter acting as `account`, which is on a network other than X."""
+    build = _BUILDERS.get(account.network)
+    if build is None or not account.service_url:
+        raise RoostError(
+            _("@{handle} is on {network}, which Roost cannot reach.").format(
+                handle=account.handle, network=account.network
+            )
+        )
+    return build(rt, account, open_credentials(rt, account))
+
+
+def keep_session(rt: Runtime, account_id: int, session: str) -> None:
+    """Seal a Bluesky session the SDK made or refreshed into the account's credentials."""
+    with rt.sessions.begin() as db:
+        account = db.get(Account, account_id, with_for_update=True)
+        if account is None:
+            return
+        credentials = rt.box.open(account.credentials)
+        if not credentials:
+            return  # disconnected meanwhile: nothing to keep it for
+        credentials["session"] = session
+        account.credentials = rt.box.seal(credentials)
+
+
+def _bluesky(rt: Runtime, account: Account, credentials: dict[str, str]) -> Network:
+    assert account.service_url is not None
+    return BlueskyNetwork(
+        account.service_url,
+        session=credentials.get("session"),
+        handle=credentials.get("handle") or account.handle,
+        app_password=credentials.get("app_password"),
+        on_session=partial(keep_session, rt, account.id),
+    )
+
+
+def _mastodon(rt: Runtime, account: Account, credentials: dict[str, str]) -> Network:
+    assert account.service_url is not None
+    return MastodonNetwork(account.service_url, credentials["access_token"])
+
+
+_BUILDERS: dict[str, Callable[[Runtime, Account, dict[str, str]], Network]] = {
+    "bluesky": _bluesky,
+    "mastodon": _mastodon,
+}

@@ -1,0 +1,238 @@
+"""Bluesky and Mastodon beside X: a mention on each arrives as a card, is replied to,
+reposted, DMed, assigned and resolved from Slack, the same way as X's.
+
+Signed requests through the real Bolt app, the real atproto and Mastodon.py SDKs against
+the fake Bluesky and fake Mastodon over loopback, a real Redis and both databases.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from slack_bolt import App
+from sqlalchemy import select
+
+from bot.inbox.cards import ACTION_DM, ACTION_REPLY, ACTION_RESOLVE, ACTION_RETWEET
+from bot.inbox.intake import Intake
+from bot.runtime import Runtime
+from bot.team.networks import connect_account
+from sandbox.bluesky_api import FakeBluesky
+from sandbox.mastodon_api import FakeMastodon
+from sandbox.slack_api import FakeSlack
+from storage.models import Account, Mention, Outbound
+from storage.refs import ref_of
+from tests.conftest import AGENT, BRAND_CHANNEL, give, run_jobs
+from tests.handlers.signed import make_app, press, submit
+from tests.handlers.test_acting import all_text, open_modal, typed
+
+
+@dataclass
+class Network:
+    """One network's fake, the brand's account on it, and how a customer speaks there."""
+
+    name: str
+    label: str
+    account: Account
+    customer: str
+    fake: Any
+
+    def mention(self, text: str, **options: Any) -> str:
+        """A customer's post naming the brand; its id on the network."""
+        if self.name == "bluesky":
+            made = self.fake.post_mention(self.customer, f"@{self.account.handle} {text}")
+            return str(made["uri"])
+        made = self.fake.post_mention(self.customer, text, **options)
+        return str(made["id"])
+
+    def brand_posts(self) -> list[dict[str, Any]]:
+        """The brand's own posts, oldest first: (text, the id of what it answers)."""
+        if self.name == "bluesky":
+            return [
+                {
+                    "text": p["value"]["text"],
+                    "parent": (p["value"].get("reply") or {}).get("parent", {}).get("uri"),
+                    "id": p["uri"],
+                }
+                for p in self.fake.posts_by(self.account.handle)
+            ]
+        return [
+            {"text": _plain(s["content"]), "parent": s["in_reply_to_id"], "id": s["id"]}
+            for s in self.fake.statuses_by("brand")
+            if s["reblog"] is None
+        ]
+
+
+def _plain(content: str) -> str:
+    from bot.networks.mastodon import plain_text
+
+    return plain_text(content)
+
+
+@pytest.fixture(params=["bluesky", "mastodon"])
+def network(
+    request: pytest.FixtureRequest,
+    rt: Runtime,
+    fake_bluesky: FakeBluesky,
+    fake_mastodon: FakeMastodon,
+) -> Network:
+    """The brand connected on one network (a minute ago), with a customer there."""
+    earlier = rt.clock() - timedelta(minutes=1)
+    if request.param == "bluesky":
+        fake_bluesky.add_account("acme.bsky.social", "app-pass-1234", display_name="Acme")
+        fake_bluesky.add_account("mia.bsky.social", "pw", display_name="Mia Chen")
+        account, _ = connect_account(
+            rt.sessions,
+            rt.box,
+            earlier,
+            network="bluesky",
+            service=fake_bluesky.url,
+            secrets={"handle": "acme.bsky.social", "app_password": "app-pass-1234"},
+            channel=BRAND_CHANNEL,
+        )
+        return Network("bluesky", "Bluesky", account, "mia.bsky.social", fake_bluesky)
+    _, token = fake_mastodon.add_account("brand", display_name="Acme")
+    fake_mastodon.add_remote("mia@example.social", display_name="Mia Chen")
+    fake_mastodon.max_characters = 1000
+    account, _ = connect_account(
+        rt.sessions,
+        rt.box,
+        earlier,
+        network="mastodon",
+        service=fake_mastodon.url,
+        secrets={"access_token": token},
+        channel=BRAND_CHANNEL,
+    )
+    return Network("mastodon", "Mastodon", account, "mia@example.social", fake_mastodon)
+
+
+@pytest.fixture
+def app(rt: Runtime, fake_slack: FakeSlack) -> App:
+    return make_app(rt)
+
+
+def card_of(rt: Runtime, fake_slack: FakeSlack, network: Network, text: str) -> dict[str, Any]:
+    """The customer's mention, read by intake and delivered: its card."""
+    network.mention(text)
+    intake = Intake(rt)
+    try:
+        assert intake.poll(network.account) == 1
+    finally:
+        intake.close()
+    run_jobs(rt)
+    give(rt, fake_slack, AGENT, "agent", "^BK")
+    return fake_slack.messages(BRAND_CHANNEL)[-1]
+
+
+def the_mention(rt: Runtime) -> Mention:
+    with rt.sessions() as session:
+        return session.scalars(select(Mention)).one()
+
+
+def rows(rt: Runtime) -> list[Outbound]:
+    with rt.sessions() as session:
+        return list(session.scalars(select(Outbound).order_by(Outbound.id)))
+
+
+def test_the_mention_is_a_card_that_says_its_network_and_links_there(
+    rt: Runtime, fake_slack: FakeSlack, network: Network
+) -> None:
+    card = card_of(rt, fake_slack, network, "my parcel is a week late")
+
+    shown = all_text(card["blocks"])
+    assert f"Mention of *@{network.account.handle}* on {network.label}" in shown
+    assert "my parcel is a week late" in shown
+    assert f"View on {network.label}" in shown
+    mention = the_mention(rt)
+    assert mention.url and mention.url in json.dumps(card["blocks"])
+    assert mention.author_username is not None and "mia" in mention.author_username
+    assert mention.tweet_id < 0 and mention.author_id < 0  # Roost's numbers, never X's ids
+    labels = [
+        e["text"]["text"]
+        for b in card["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["type"] == "button"
+    ]
+    assert labels[:3] == ["Reply", "DM", "Repost" if network.name == "bluesky" else "Boost"]
+
+
+def test_a_reply_is_counted_as_its_network_counts_and_goes_out_once_signed(
+    app: App, rt: Runtime, fake_slack: FakeSlack, network: Network
+) -> None:
+    card = card_of(rt, fake_slack, network, "where is my order?")
+    compose = open_modal(app, fake_slack, card, ACTION_REPLY)
+    answer = submit(app, fake_slack, compose, typed("Sorry! It ships today 📦"))
+    assert answer["response_action"] == "push"
+    shown = all_text(answer["view"]["blocks"])
+    limit = "300" if network.name == "bluesky" else "1000"  # the instance's own limit
+    assert f"Length as {network.label} counts it: 27/{limit}" in shown
+    assert "Sorry! It ships today 📦 ^BK" in shown
+
+    for _ in range(2):  # a double click
+        assert submit(app, fake_slack, answer["view"]) == {"response_action": "clear"}
+    run_jobs(rt)
+    run_jobs(rt)
+
+    (reply,) = network.brand_posts()
+    assert reply["text"].endswith("Sorry! It ships today 📦 ^BK")
+    (row,) = rows(rt)
+    assert (row.status, row.x_id) == ("sent", reply["id"])
+    assert the_mention(rt).status == "replied"
+    assert reply["parent"] == _post_id(rt)
+    shown = all_text(fake_slack.message(BRAND_CHANNEL, card["ts"])["blocks"])
+    assert f"replied as @{network.account.handle}" in shown
+    assert f"View on {network.label}" in shown
+    assert row.url is not None and row.url in json.dumps(
+        fake_slack.message(BRAND_CHANNEL, card["ts"])["blocks"]
+    )
+
+
+def test_too_long_for_the_network_is_refused_in_the_modal(
+    app: App, rt: Runtime, fake_slack: FakeSlack, network: Network
+) -> None:
+    card = card_of(rt, fake_slack, network, "hello")
+    compose = open_modal(app, fake_slack, card, ACTION_REPLY)
+    # 298 Hangul syllables fit X's weight nowhere, and Bluesky's 300 graphemes only without
+    # the CoTag; Mastodon's instance here takes 1000.
+    answer = submit(
+        app, fake_slack, compose, typed("가" * (298 if network.name == "bluesky" else 998))
+    )
+    assert answer["response_action"] == "errors"
+    assert "over the limit" in json.dumps(answer["errors"])
+    assert rows(rt) == []
+
+
+def test_repost_dm_and_resolve_from_the_card(
+    app: App, rt: Runtime, fake_slack: FakeSlack, network: Network
+) -> None:
+    card = card_of(rt, fake_slack, network, "love the new colours")
+
+    assert press(app, fake_slack, card, ACTION_RETWEET).status == 200
+    run_jobs(rt)
+    if network.name == "bluesky":
+        (repost,) = network.fake.reposts_by(network.account.handle)
+        assert repost["value"]["subject"]["uri"] == _post_id(rt)
+    else:
+        assert network.fake.reblogs_of(_post_id(rt)) == ["brand"]
+
+    compose = open_modal(app, fake_slack, card, ACTION_DM)
+    answer = submit(app, fake_slack, compose, typed("Thanks! A code for you: 4Q-77"))
+    assert answer["response_action"] == "push"
+    assert submit(app, fake_slack, answer["view"]) == {"response_action": "clear"}
+    run_jobs(rt)
+    kinds = {(row.kind, row.status) for row in rows(rt)}
+    assert kinds == {("retweet", "sent"), ("dm", "sent")}
+
+    assert press(app, fake_slack, card, ACTION_RESOLVE).status == 200
+    run_jobs(rt)
+    assert the_mention(rt).status == "resolved"
+
+
+def _post_id(rt: Runtime) -> str:
+    """The mention's id on its network."""
+    with rt.sessions() as session:
+        return ref_of(session, the_mention(rt).tweet_id)
