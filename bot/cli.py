@@ -169,6 +169,7 @@ def _listen(args: argparse.Namespace, settings: Settings) -> int:
     from bot.inbox.intake import Listener
     from bot.inbox.stream import StreamListener
     from bot.inbox.watch_reader import WatchReader
+    from bot.networks.links import OTHER_NETWORKS
     from bot.supervisor import LISTENER_DEADLINE, Signals, exit_at_deadline
 
     rt = _runtime(settings, "listener")
@@ -185,9 +186,20 @@ def _listen(args: argparse.Namespace, settings: Settings) -> int:
         target=WatchReader(rt).run, args=(signals.stop,), name="watches", daemon=True
     )
     watches.start()
+    # Beside X's stream, accounts on the other networks are polled, in their own thread.
+    others = threading.Thread(
+        target=Listener(rt, networks=OTHER_NETWORKS).run,
+        args=(signals.stop,),
+        name="networks",
+        daemon=True,
+    )
+    if settings.x_intake == "stream":
+        others.start()
     logger.info("listening for mentions (%s)", settings.x_intake)
     listener.run(signals.stop)
     watches.join(timeout=LISTENER_DEADLINE)
+    if others.is_alive():
+        others.join(timeout=LISTENER_DEADLINE)
     logger.info("listener stopped")
     return 0
 

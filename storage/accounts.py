@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import func, or_, select, update
@@ -74,13 +75,12 @@ def account_by_handle(session: Session, handle: str) -> Account | None:
     )
 
 
-def active_accounts(session: Session) -> list[Account]:
-    """Accounts whose intake should run."""
-    return list(
-        session.scalars(
-            select(Account).where(Account.intake_status == "active").order_by(Account.id)
-        )
-    )
+def active_accounts(session: Session, networks: Collection[str] | None = None) -> list[Account]:
+    """Accounts whose intake should run (on these networks only, if given)."""
+    query = select(Account).where(Account.intake_status == "active").order_by(Account.id)
+    if networks is not None:
+        query = query.where(Account.network.in_(networks))
+    return list(session.scalars(query))
 
 
 def stop_intake(session: Session, account_id: int, status: str, error: str, now: datetime) -> bool:

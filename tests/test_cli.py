@@ -18,6 +18,8 @@ from sqlalchemy import text
 
 from bot.cli import main
 from bot.settings import Settings
+from sandbox.bluesky_api import FakeBluesky
+from sandbox.mastodon_api import FakeMastodon
 from sandbox.slack_api import FakeSlack
 from sandbox.x_api import FakeX
 from storage.db import make_engine
@@ -287,3 +289,110 @@ def test_grants_add_gives_a_role_asking_slack_for_the_workspace(
     assert "No account @nobody" in capsys.readouterr().err
     assert main(["grants", "add", "--account", "brand", "--user", "bob", "--role", "agent"]) == 1
     assert "is not a Slack user id" in capsys.readouterr().err
+
+
+def test_accounts_add_connects_bluesky_and_mastodon_accounts_with_their_secrets(
+    env: dict[str, str],
+    fake_bluesky: FakeBluesky,
+    fake_mastodon: FakeMastodon,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fake_bluesky.add_account("acme.bsky.social", "app-pass-1234")
+    _, token = fake_mastodon.add_account("acme")
+    assert main(["db", "upgrade"]) == 0
+    bluesky = ["accounts", "add", "--network", "bluesky", "--channel", BRAND_CHANNEL]
+    bluesky += ["--handle", "@acme.bsky.social", "--service-url", fake_bluesky.url]
+    assert main([*bluesky, "--app-password", "wrong"]) == 1
+    assert "Bluesky refused the session" in capsys.readouterr().err
+    assert main([*bluesky, "--app-password", "app-pass-1234"]) == 0
+    assert "@acme.bsky.social on bluesky added" in capsys.readouterr().out
+
+    mastodon = ["accounts", "add", "--network", "mastodon", "--channel", BRAND_CHANNEL]
+    assert main([*mastodon, "--access-token", token]) == 2
+    assert "--service-url is missing" in capsys.readouterr().err
+    assert main([*mastodon, "--access-token", token, "--service-url", "ftp://x"]) == 1
+    assert "not an https address" in capsys.readouterr().err
+    assert main([*mastodon, "--access-token", token, "--service-url", fake_mastodon.url]) == 0
+    assert f"@acme@{fake_mastodon.domain} on mastodon added" in capsys.readouterr().out
+
+    assert main(["accounts", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert f"bluesky ({fake_bluesky.url})" in listed and f"mastodon ({fake_mastodon.url})" in listed
+    stored = make_engine(f"sqlite:///{env['ROOST_VAR_DIR']}/roost.db")
+    with stored.connect() as connection:
+        sealed = connection.execute(text("SELECT credentials FROM accounts")).scalars().all()
+    stored.dispose()
+    assert all("app-pass-1234" not in s and token not in s for s in sealed)
+
+
+@pytest.mark.parametrize("intake", ["poll", "stream"])
+def test_roost_run_cards_bluesky_and_mastodon_mentions_period_after_period_once_each(
+    env: dict[str, str],
+    fake_x: FakeX,
+    fake_slack: FakeSlack,
+    fake_bluesky: FakeBluesky,
+    fake_mastodon: FakeMastodon,
+    tmp_path: Path,
+    intake: str,
+) -> None:
+    """The real processes read both networks every X_POLL_SECONDS, beside X's poll or its
+    stream: two periods' mentions, each carded once."""
+    fake_bluesky.add_account("acme.bsky.social", "app-pass-1234")
+    fake_bluesky.add_account("mia.bsky.social", "pw")
+    _, token = fake_mastodon.add_account("acme")
+    port = free_port()
+    run_env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": fake_slack.bot_token,
+        "SLACK_SIGNING_SECRET": fake_slack.signing_secret,
+        "SLACK_API_URL": fake_slack.url,
+        "X_POLL_SECONDS": "1",
+        "X_INTAKE": intake,
+        "X_BEARER_TOKEN": fake_x.app_bearer,
+        "PORT": str(port),
+    }
+    roost = [sys.executable, "-m", "bot.cli"]
+    subprocess.run([*roost, "db", "upgrade"], env=run_env, cwd=REPO_ROOT, check=True)
+    add = [*roost, "accounts", "add", "--channel", BRAND_CHANNEL, "--network"]
+    subprocess.run(
+        [*add, "bluesky", "--handle", "acme.bsky.social", "--app-password", "app-pass-1234"]
+        + ["--service-url", fake_bluesky.url],
+        env=run_env,
+        cwd=REPO_ROOT,
+        check=True,
+    )
+    subprocess.run(
+        [*add, "mastodon", "--access-token", token, "--service-url", fake_mastodon.url],
+        env=run_env,
+        cwd=REPO_ROOT,
+        check=True,
+    )
+    log = (tmp_path / "run.log").open("w")
+    process = subprocess.Popen(
+        [*roost, "run"], env=run_env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
+    )
+
+    def texts() -> list[str]:
+        return [str(card["blocks"]) for card in cards(fake_slack)]
+
+    try:
+        wait_for(lambda: _healthz(port), timeout=30, interval=0.2)
+        for period in ("first", "second"):
+            fake_bluesky.post_mention("mia.bsky.social", f"@acme.bsky.social {period} on bsky")
+            fake_mastodon.post_mention("mia@example.social", f"{period} on mastodon")
+            wait_for(
+                lambda p=period: all(  # type: ignore[misc]
+                    any(f"{p} on {where}" in t for t in texts()) for where in ("bsky", "mastodon")
+                ),
+                timeout=30,
+                interval=0.1,
+            )
+        wait_for(lambda: len(fake_bluesky.calls_to("/xrpc/app.bsky.notification")) >= 4, 10)
+        assert len(texts()) == 4  # a later period read nothing twice
+        assert sum("on Bluesky" in t for t in texts()) == 2
+        assert sum("on Mastodon" in t for t in texts()) == 2
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=60)
+        log.close()
+    assert code == 0, (tmp_path / "run.log").read_text()

@@ -362,7 +362,8 @@ def _since_added(page: dict[str, Any], added_at: datetime) -> tuple[dict[str, An
 
 @dataclass
 class Listener:
-    """The `listener` process: polls the accounts whose lease it holds.
+    """The `listener` process: polls the accounts whose lease it holds (on X, unless X's
+    stream reads them, on Bluesky and on Mastodon).
 
     Every account has its own lease, so several listeners on several
     machines share the accounts, and a standby takes over an account
@@ -372,6 +373,8 @@ class Listener:
     rt: Runtime
     lease_seconds: float = LEASE_SECONDS
     outage_wait: float = OUTAGE_WAIT
+    # The networks whose accounts it reads (None: every one); beside X's stream, the others.
+    networks: tuple[str, ...] | None = None
     intake: Intake = field(init=False)
     held: dict[int, AccountIntake] = field(default_factory=dict)
 
@@ -409,7 +412,7 @@ class Listener:
         """Renew leases, poll every held account that is due; seconds until the next due."""
         now = self.rt.clock()
         with self.rt.sessions() as session:
-            accounts = {a.id: a for a in active_accounts(session)}
+            accounts = {a.id: a for a in active_accounts(session, self.networks)}
         for gone in set(self.held) - set(accounts):
             self.held.pop(gone).lease.release()
         for account in accounts.values():

@@ -45,6 +45,9 @@ logger = logging.getLogger(__name__)
 
 STREAM_PATH = "/2/tweets/search/stream"
 
+X_ONLY = ("x",)
+"""The stream is X's: accounts on other networks are polled beside it (bot.inbox.intake)."""
+
 RULE_TAG_PREFIX = "roost:"
 """Rules Roost manages are tagged `roost:<account id>`; others are left alone (yet used,
 when one has the very value an account needs: X keeps one rule per value)."""
@@ -123,7 +126,7 @@ class MentionStream(tweepy.StreamingClient):
         """Make X's rules match the accounts: add what is missing, delete what is stale;
         then learn which rule serves which account, and which account X gave none."""
         with self.rt.sessions() as session:
-            active = active_accounts(session)
+            active = active_accounts(session, X_ONLY)
         accounts, headroom = self._streaming(active)
         paused = {a.id for a in active} - {a.id for a in accounts}
         wanted = stream_rules(accounts)
@@ -204,7 +207,7 @@ class MentionStream(tweepy.StreamingClient):
         """Whether accounts were added, removed, renamed, paused or resumed by their budget
         since the rules were set."""
         with self.rt.sessions() as session:
-            streaming, headroom = self._streaming(active_accounts(session))
+            streaming, headroom = self._streaming(active_accounts(session, X_ONLY))
         with self.lock:  # what the stream may still bill, as the budgets say it now
             self.headroom = {k: v for k, v in headroom.items() if k in self.headroom}
         return stream_rules(streaming) != stream_rules(list(self.accounts.values()))

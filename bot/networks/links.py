@@ -12,6 +12,9 @@ LABELS = {"x": "X", "bluesky": "Bluesky", "mastodon": "Mastodon"}  # not spoken:
 
 NETWORKS = tuple(LABELS)
 
+OTHER_NETWORKS = tuple(name for name in NETWORKS if name != "x")
+"""The networks beside X, read by polling their adapters (bot.networks)."""
+
 REPOST = {"x": N_("Retweet"), "bluesky": N_("Repost"), "mastodon": N_("Boost")}
 """What each network calls sharing a post with the account's followers (a button)."""
 
