@@ -32,6 +32,7 @@ from bot import runtime
 from bot.errors import Refused, XError, XQueryRefused, XRateLimited
 from bot.i18n import N_, _, clock, ngettext
 from bot.i18n import month as month_name
+from bot.networks import links
 from bot.runtime import Runtime
 from bot.slack.channels import check_channel
 from bot.slack.mrkdwn import escape
@@ -118,6 +119,13 @@ def _add(rt: Runtime, who: Who, handle: str, rest: str, here: str | None) -> str
     if not query:
         raise ValueError(_("Give the words to watch for.") + " " + _(USAGE))
     account = require_manager_of(rt, who, find_account(rt, handle).id)
+    if account.network != "x":
+        raise Refused(
+            _(
+                "Watched words are read through X's search, and *@{handle}* is on {network}: "
+                "watch words for one of the X accounts."
+            ).format(handle=escape(account.handle), network=links.label(account.network))
+        )
     prices = load_prices(rt.settings.x_prices_file)
     micros = budget if budget is not None else DEFAULT_BUDGET_MICROS
     _require_a_read(micros, prices)

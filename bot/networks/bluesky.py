@@ -74,6 +74,9 @@ by long clusters (ZWJ emoji sequences, combining marks)."""
 MAX_DM_GRAPHEMES = 1000
 """A chat message's length (chat.bsky.convo.defs#messageInput)."""
 
+MAX_IMAGE_BYTES = 1_000_000
+"""The largest image a post embeds (app.bsky.embed.images#image, its blob's maxSize)."""
+
 MENTION_REASONS = ["mention", "reply", "quote"]
 """The notifications that are posts asking the account for something."""
 

@@ -77,6 +77,9 @@ them, rarely."""
 MAX_CHARACTERS = 500
 """Mastodon's own limit, for an instance that does not say its own."""
 
+MAX_IMAGE_BYTES = 16 * 1024 * 1024
+"""The largest image Mastodon (4.x) takes by default; an instance may take less."""
+
 URL_LENGTH = 23
 """What a URL counts for in a status, whatever its length (characters_reserved_per_url,
 fixed in Mastodon's StatusLengthValidator)."""

@@ -22,21 +22,32 @@ class Rules:
     count: Callable[[str], int]
     limit: int
     dm_limit: int
-    # X's rule since 2026-02-23: a self-serve app replies in public only to posts that
-    # summoned the account (the other networks let anyone answer).
-    summons_rule: bool = False
+    # X's rules for self-serve apps since 2026-02-23: a public reply only to a post that
+    # summoned the account, one cashtag a post (the other networks have neither).
+    self_serve_rules: bool = False
     # Each server sets its own limit (Mastodon's instances): the account keeps its own.
     per_instance: bool = False
+    # The largest image a post may carry (None: X's own checks, bot.outbound.media), and
+    # whether a video or GIF may go instead of images.
+    image_bytes: int | None = None
+    video: bool = True
 
 
 RULES = {
-    "x": Rules(weighted_length, MAX_WEIGHTED_LENGTH, 10_000, summons_rule=True),
-    "bluesky": Rules(bluesky.length, bluesky.MAX_GRAPHEMES, bluesky.MAX_DM_GRAPHEMES),
+    "x": Rules(weighted_length, MAX_WEIGHTED_LENGTH, 10_000, self_serve_rules=True),
+    "bluesky": Rules(
+        bluesky.length,
+        bluesky.MAX_GRAPHEMES,
+        bluesky.MAX_DM_GRAPHEMES,
+        image_bytes=bluesky.MAX_IMAGE_BYTES,
+        video=False,
+    ),
     "mastodon": Rules(
         mastodon.status_length,
         mastodon.MAX_CHARACTERS,
         mastodon.MAX_CHARACTERS,
         per_instance=True,
+        image_bytes=mastodon.MAX_IMAGE_BYTES,
     ),
 }
 

@@ -94,7 +94,7 @@ def start(rt: Runtime, who: Who, mention_id: int, kind: str) -> tuple[Draft, Com
         cotag = cotag_for(scene, kind)
         if kind == "dm" and scene.mention.author_username is None:
             raise Refused(_("The author's account is gone from X, so there is nobody to DM."))
-        summons_rule = rules_for(scene.account.network).summons_rule
+        summons_rule = rules_for(scene.account.network).self_serve_rules
         if (
             kind == "reply"
             and scene.mention.summons is False
@@ -166,7 +166,7 @@ def _check(session: Session, scene: Scene, draft: Draft, *, self_serve: bool) ->
     cotag = cotag_for(scene, draft.kind)
     banned = scene.account.banned_words or []
     rules = rules_for(scene.account.network, scene.account.post_limit)
-    self_serve = self_serve and rules.summons_rule
+    self_serve = self_serve and rules.self_serve_rules
     if draft.kind == "reply":
         measured = measure(draft.text, cotag, limit=rules.limit, count=rules.count)
         own = Own.of(scene.account.phone_region, scene.account.own_data)

@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 from bot import runtime
 from bot.errors import SlackError, SlackRateLimited
 from bot.i18n import _, speaking
-from bot.inbox.cards import ACTION_CHECK, ACTION_RETRY, activity_line, tweet_url
+from bot.inbox.cards import ACTION_CHECK, ACTION_RETRY, activity_line
 from bot.inbox.delivery import card_item, card_thread, refresh_card
+from bot.networks import links
 from bot.runtime import Runtime
 from bot.slack.blocks import button, confirm, quote, section
 from bot.slack.client import send_dm, translate_errors
@@ -124,11 +125,11 @@ def report_post(rt: Runtime, outbound_id: int) -> None:
         account = session.get_one(Account, row.account_id)
         author = session.get(Member, row.actor_id) if row.actor_id else None
         siblings = [r for r in rows_of(session, row.post_id or 0) if r.account_id == row.account_id]
-        handle, channel = account.handle, account.channel_id
+        handle, channel, network = account.handle, account.channel_id, account.network
         user = author.user_id if author else None
     try:
         with in_channel(rt, channel):
-            text, blocks = _message(row, handle, user, siblings)
+            text, blocks = _message(row, handle, user, siblings, network)
             with translate_errors(channel):
                 rt.slack.chat_postMessage(
                     channel=channel, text=text, blocks=blocks, unfurl_links=False
@@ -139,15 +140,15 @@ def report_post(rt: Runtime, outbound_id: int) -> None:
         raise
     if user is not None:
         with speaking(as_person(rt, user)):
-            send_dm(rt.slack, user, _message(row, handle, user, siblings)[0])
+            send_dm(rt.slack, user, _message(row, handle, user, siblings, network)[0])
 
 
 def _message(
-    row: Outbound, handle: str, author: str | None, siblings: list[Outbound]
+    row: Outbound, handle: str, author: str | None, siblings: list[Outbound], network: str = "x"
 ) -> tuple[str, list[dict[str, Any]]]:
     at = f"@{escape(handle)}"
     first = next((r for r in siblings if r.part == 0), row)
-    link = tweet_url(int(first.x_id), handle) if first.x_id else None
+    link = links.post_url(network, handle, first.x_id, stored=first.url) if first.x_id else None
     if row.status == "sent":
         if author:
             text = _(":white_check_mark: <@{user}> posted as {handle}").format(
@@ -163,7 +164,8 @@ def _message(
                 span=_span(late)
             )
         if link:
-            text += ": " + _("<{link}|View on X>").format(link=link)
+            view_on = _("View on {network}").format(network=links.label(network))
+            text += f": <{link}|{view_on}>"
         return text, [section(text)]
     quoted, cut = escape_within(row.text, 500)
     if len(siblings) > 1:

@@ -21,8 +21,10 @@ from sqlalchemy import select
 
 from bot.errors import Refused
 from bot.i18n import _
+from bot.networks import links
+from bot.networks.rules import Rules, rules_for
 from bot.outbound.guards import Own, check_public
-from bot.outbound.media import check_files
+from bot.outbound.media import VIDEO_TYPES, check_files, human_size
 from bot.outbound.sending import enqueue_send
 from bot.posts.when import WhenError, check_run_at, local_to_utc
 from bot.runtime import Runtime
@@ -60,6 +62,7 @@ class AccountPreview:
     lengths: list[Measured]
     problems: list[str]  # about the text, as this account would post it
     allowed: bool = True  # may the person post as it
+    network: str = "x"
 
     @property
     def refusal(self) -> str | None:
@@ -138,10 +141,11 @@ def local_time_of(rt: Runtime, who: Who, post: Post) -> tuple[str | None, str | 
 
 
 def postable_accounts(rt: Runtime, who: Who) -> list[tuple[int, str]]:
-    """(id, handle) of the accounts the person may post as."""
+    """(id, handle) of the accounts the person may post as; an account off X says its
+    network ("acme.bsky.social · Bluesky")."""
     with rt.sessions() as session:
         found = session.execute(
-            select(Account.id, Account.handle)
+            select(Account.id, Account.handle, Account.network)
             .join(Grant, Grant.account_id == Account.id)
             .join(Member, Member.id == Grant.member_id)
             .where(
@@ -151,7 +155,10 @@ def postable_accounts(rt: Runtime, who: Who) -> list[tuple[int, str]]:
             )
             .order_by(Account.handle)
         )
-        return [(account_id, handle) for account_id, handle in found]
+        return [
+            (account_id, handle if network == "x" else f"{handle} · {links.label(network)}")
+            for account_id, handle, network in found
+        ]
 
 
 def preview(rt: Runtime, who: Who, compose: Compose) -> Preview:
@@ -194,10 +201,13 @@ def _for_account(
                 handle=account.handle
             )
         )
+    rules = rules_for(account.network, account.post_limit)
+    self_serve = self_serve and rules.self_serve_rules
     own = Own.of(account.phone_region, account.own_data)
     found = check_public(compose.text, banned=account.banned_words, self_serve=self_serve, own=own)
     problems.extend(f.message for f in found)
-    single = measure(compose.text, signs)
+    problems.extend(media_problems(account.network, rules, compose.media))
+    single = measure(compose.text, signs, limit=rules.limit, count=rules.count)
     if single.fits or not compose.as_thread:
         parts = [single.text] if compose.text.strip() else []
         lengths = [single]
@@ -209,9 +219,39 @@ def _for_account(
                 ).format(handle=account.handle, length=single.length, limit=single.limit)
             )
     else:
-        parts = split_thread(compose.text, signs)
-        lengths = [measure(part, None) for part in parts]  # media go with the first part
-    return AccountPreview(account.id, account.handle, parts, lengths, problems, allowed)
+        parts = split_thread(compose.text, signs, rules.limit, rules.count)
+        # Media go with the first part.
+        lengths = [measure(part, None, limit=rules.limit, count=rules.count) for part in parts]
+    return AccountPreview(
+        account.id, account.handle, parts, lengths, problems, allowed, account.network
+    )
+
+
+def media_problems(network: str, rules: Rules, files: list[dict[str, Any]]) -> list[str]:
+    """What stops these files going on a post to `network` beyond X's own checks (which
+    every post's files pass first): Bluesky takes images only, each up to 1 MB."""
+    problems = []
+    label = links.label(network)
+    for file in files:
+        name = str(file.get("name") or file.get("title") or _("a file"))
+        mime = str(file.get("mimetype") or "")
+        size = int(file.get("size") or 0)
+        if not rules.video and (mime in VIDEO_TYPES or mime == "image/gif"):
+            problems.append(
+                _("{name}: {network} takes images only; post it to X alone.").format(
+                    name=name, network=label
+                )
+            )
+        elif rules.image_bytes is not None and size > rules.image_bytes:
+            problems.append(
+                _("{name} is {size}; {network} takes an image of up to {limit}.").format(
+                    name=name,
+                    size=human_size(size),
+                    network=label,
+                    limit=human_size(rules.image_bytes),
+                )
+            )
+    return problems
 
 
 def submit(rt: Runtime, who: Who, compose: Compose, key: str) -> int | None:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.i18n import _
+from bot.networks import links
 from bot.posts.compose import Preview
 from bot.slack.blocks import button, confirm, context, input_block, option, quote, section
 from bot.slack.mrkdwn import escape, escape_within
@@ -158,7 +159,9 @@ def preview_modal(
             blocks.append(section(quote(escape_within(text, 2800)[0])))
             blocks.append(
                 context(
-                    _("Length as X counts it: {length}").format(length=describe_length(measured))
+                    _("Length as {network} counts it: {length}").format(
+                        network=links.label(account.network), length=describe_length(measured)
+                    )
                 )
             )
         if len(account.parts) > 8:

@@ -11,12 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.i18n import N_, _
+from bot.networks import links
 from bot.runtime import Runtime
 from bot.slack.mrkdwn import escape_within
 from bot.slack.notices import post_notice
 from bot.slack.pace import FOR_THE_TEAM, Pace, prepaid
 from bot.team.language import in_channel
-from storage.models import Outbound, StatusUpdate, SurgeGroup
+from storage.models import Account, Outbound, StatusUpdate, SurgeGroup
 from storage.notices import posted
 
 STATUSES = {
@@ -39,7 +40,7 @@ class Update:
     by: str
     at: datetime
     status: str  # its post's: pending, sending, sent, failed, unknown
-    url: str | None  # once X has it
+    url: str | None  # once its network has it
 
 
 def updates_of(session: Session, group: SurgeGroup, handle: str) -> list[Update]:
@@ -51,11 +52,16 @@ def updates_of(session: Session, group: SurgeGroup, handle: str) -> list[Update]
             update.created_by,
             update.created_at,
             status,
-            f"https://x.com/{handle}/status/{x_id}" if x_id and status == "sent" else None,
+            (
+                links.post_url(network, handle, x_id, stored=url)
+                if x_id and status == "sent"
+                else None
+            ),
         )
-        for update, status, x_id in session.execute(
-            select(StatusUpdate, Outbound.status, Outbound.x_id)
+        for update, status, x_id, url, network in session.execute(
+            select(StatusUpdate, Outbound.status, Outbound.x_id, Outbound.url, Account.network)
             .join(Outbound, (Outbound.post_id == StatusUpdate.post_id) & (Outbound.part == 0))
+            .join(Account, Account.id == Outbound.account_id)
             .where(
                 StatusUpdate.surge_id == group.surge_id,
                 (StatusUpdate.group_id == group.id) | StatusUpdate.group_id.is_(None),

@@ -133,9 +133,15 @@ def describe_length(m: Measured) -> str:
     return f"{m.length}/{m.limit}"
 
 
-def split_thread(text: str, cotag: str | None, limit: int = MAX_WEIGHTED_LENGTH) -> list[str]:
+def split_thread(
+    text: str,
+    cotag: str | None,
+    limit: int = MAX_WEIGHTED_LENGTH,
+    count: Callable[[str], int] = weighted_length,
+) -> list[str]:
     """A text too long for one post as a numbered thread: each part signed and numbered
-    (" 1/3") and within `limit` as X counts it; split between words where it can.
+    (" 1/3") and within `limit` as `count` counts it (X's weighted length unless another
+    network's is given); split between words where it can.
 
     Returns the final texts. A "word" longer than a part (a long URL, text without
     spaces) is cut into pieces first, so nothing is dropped.
@@ -149,7 +155,7 @@ def split_thread(text: str, cotag: str | None, limit: int = MAX_WEIGHTED_LENGTH)
         parts: list[list[str]] = [[]]
         for word in words:
             candidate = " ".join([*parts[-1], word])
-            if parts[-1] and weighted_length(sign(candidate, cotag)) + suffix_room > limit:
+            if parts[-1] and count(sign(candidate, cotag)) + suffix_room > limit:
                 parts.append([word])
             else:
                 parts[-1].append(word)

@@ -23,6 +23,7 @@ from bot.team.networks import connect_account
 from sandbox.bluesky_api import FakeBluesky
 from sandbox.mastodon_api import FakeMastodon
 from sandbox.slack_api import FakeSlack
+from sandbox.x_api import FakeX
 from storage.models import Account, Mention, Outbound
 from storage.refs import ref_of
 from tests.conftest import AGENT, BRAND_CHANNEL, give, run_jobs
@@ -236,3 +237,115 @@ def _post_id(rt: Runtime) -> str:
     """The mention's id on its network."""
     with rt.sessions() as session:
         return ref_of(session, the_mention(rt).tweet_id)
+
+
+# --- one post to every network ------------------------------------------------------------
+
+
+@pytest.fixture
+def three(
+    rt: Runtime,
+    fake_x: FakeX,
+    fake_slack: FakeSlack,
+    fake_bluesky: FakeBluesky,
+    fake_mastodon: FakeMastodon,
+) -> list[Account]:
+    """@brand on X, acme.bsky.social on Bluesky and brand on Mastodon (an instance that
+    takes 500), the agent (^BK) an agent on each."""
+    from tests.conftest import add_brand_account
+    from tests.handlers.test_posts import _cotag, _give_on
+
+    x = add_brand_account(rt, fake_x, "brand", BRAND_CHANNEL)
+    fake_bluesky.add_account("acme.bsky.social", "app-pass-1234")
+    bluesky, _ = connect_account(
+        rt.sessions,
+        rt.box,
+        rt.clock(),
+        network="bluesky",
+        service=fake_bluesky.url,
+        secrets={"handle": "acme.bsky.social", "app_password": "app-pass-1234"},
+        channel=BRAND_CHANNEL,
+    )
+    _, token = fake_mastodon.add_account("brand")
+    mastodon, _ = connect_account(
+        rt.sessions,
+        rt.box,
+        rt.clock(),
+        network="mastodon",
+        service=fake_mastodon.url,
+        secrets={"access_token": token},
+        channel=BRAND_CHANNEL,
+    )
+    for account in (x, bluesky, mastodon):
+        _give_on(rt, fake_slack, account, AGENT, "agent")
+    _cotag(rt, fake_slack, AGENT, "^BK")
+    return [x, bluesky, mastodon]
+
+
+def test_one_post_goes_to_all_three_networks_each_split_by_its_own_rules(
+    app: App,
+    rt: Runtime,
+    fake_x: FakeX,
+    fake_slack: FakeSlack,
+    fake_bluesky: FakeBluesky,
+    fake_mastodon: FakeMastodon,
+    three: list[Account],
+) -> None:
+    from tests.handlers.test_posts import compose, values
+
+    # 293 Hangul and spaces, 297 signed: one post on Mastodon (500) and on Bluesky (300
+    # graphemes), but two on X, where each syllable weighs 2.
+    text = " ".join(["배송 안내"] * 49)
+    modal = compose(app, fake_slack)
+    from_options = json.dumps(modal["blocks"], ensure_ascii=False)
+    assert "acme.bsky.social · Bluesky" in from_options
+    ids = [account.id for account in three]
+    answer = submit(app, fake_slack, modal, values(text, ids, thread=True))
+    assert answer["response_action"] == "push", answer
+    shown = json.dumps(answer["view"]["blocks"], ensure_ascii=False)
+    assert "Length as Bluesky counts it: 297/300" in shown
+    assert "Length as Mastodon counts it: 297/500" in shown
+    assert "Length as X counts it" in shown and " 1/2 ^BK" in shown
+    assert submit(app, fake_slack, answer["view"]) == {"response_action": "clear"}
+    for _ in range(4):  # each part of X's thread goes after the one before it
+        run_jobs(rt)
+
+    parts = sorted(fake_x.posts_by("brand"), key=lambda post: int(post["id"]))
+    assert [post["text"][-8:] for post in parts] == [" 1/2 ^BK", " 2/2 ^BK"]
+    (bsky,) = fake_bluesky.posts_by("acme.bsky.social")
+    assert bsky["value"]["text"] == text + " ^BK"
+    (toot,) = fake_mastodon.statuses_by("brand")
+    assert _plain(toot["content"]) == text + " ^BK"
+    with rt.sessions() as session:
+        sent = session.scalars(select(Outbound)).all()
+    assert {row.status for row in sent} == {"sent"} and len(sent) == 4
+
+
+def test_a_post_over_a_networks_limit_without_a_thread_is_refused_for_that_account(
+    app: App, rt: Runtime, fake_slack: FakeSlack, three: list[Account]
+) -> None:
+    from tests.handlers.test_posts import compose, values
+
+    modal = compose(app, fake_slack)
+    answer = submit(app, fake_slack, modal, values("가" * 310, [a.id for a in three[1:]]))
+    assert answer["response_action"] == "errors"
+    said = json.dumps(answer["errors"], ensure_ascii=False)
+    assert "Too long for @acme.bsky.social: 314/300" in said
+    assert "brand@" not in said  # Mastodon's 500 takes it
+
+
+def test_watched_words_are_refused_for_an_account_off_x_with_why(
+    app: App, rt: Runtime, fake_slack: FakeSlack, network: Network
+) -> None:
+    from tests.conftest import OWNER
+    from tests.handlers.signed import command
+
+    give(rt, fake_slack, OWNER, "owner", "^OW")
+    handle = network.account.handle
+    assert command(app, fake_slack, f'watch @{handle} "late parcel"', user=OWNER).status == 200
+    said = fake_slack.wait_for(lambda: fake_slack.responses)[-1]["text"]
+    assert f"Watched words are read through X's search, and *@{handle}* is on" in said
+    with rt.sessions() as session:
+        from storage.models import Watch
+
+        assert session.scalars(select(Watch)).all() == []
