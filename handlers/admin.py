@@ -9,7 +9,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot.errors import Refused
+from bot.errors import Refused, RoostError
 from bot.i18n import _
 from bot.inbox import routing
 from bot.inbox.route_views import (
@@ -18,17 +18,24 @@ from bot.inbox.route_views import (
     matches_text,
     routes_blocks,
 )
+from bot.networks.services import service_url
 from bot.runtime import Runtime
+from bot.slack.blocks import loading_modal, notice_modal
 from bot.team import admin, connect
 from bot.team.budget import allowance_of
+from bot.team.networks import connect_channel, connect_from_slack
 from bot.team.views import (
     ACTION_CONNECT,
+    ACTION_CONNECT_NETWORK,
     ACTION_DISCONNECT,
     ACTION_GRANT,
     ACTION_ROUTES,
     ACTION_SETTINGS,
+    CONNECT_NETWORK_CALLBACK,
     GRANT_CALLBACK,
     SETTINGS_CALLBACK,
+    connect_network_form,
+    connect_network_modal,
     grant_form,
     grant_modal,
     settings_form,
@@ -95,7 +102,19 @@ def register(app: App, rt: Runtime) -> None:
         with answering(rt, body, respond):
             open_then_fill(client, body["trigger_id"], _("Grant a role"), build)
 
+    def open_connect_network(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        network = "bluesky" if body["actions"][0].get("value") == "bluesky" else "mastodon"
+        title = _("Connect Bluesky") if network == "bluesky" else _("Connect Mastodon")
+
+        def build() -> dict[str, Any]:
+            where = (body.get("channel") or {}).get("id")
+            return connect_network_modal(network, connect_channel(rt, who_clicked(body), where))
+
+        with answering(rt, body, respond):
+            open_then_fill(client, body["trigger_id"], title, build)
+
     for action_id, work in (
+        (ACTION_CONNECT_NETWORK, open_connect_network),
         (ACTION_SETTINGS, settings),
         (ACTION_DISCONNECT, disconnect),
         (ACTION_ROUTES, routes),
@@ -104,6 +123,33 @@ def register(app: App, rt: Runtime) -> None:
         (ACTION_GRANT, open_grant),
     ):
         app.action(action_id)(ack=acknowledge, lazy=[work])
+
+    @app.view(CONNECT_NETWORK_CALLBACK)
+    def connect_network(
+        ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
+    ) -> None:
+        network, channel, service, secrets = connect_network_form(view)
+        title = _("Connect Bluesky") if network == "bluesky" else _("Connect Mastodon")
+        typed = {"service": service, "handle": secrets.get("handle", "-")}
+        typed["secret"] = secrets.get("app_password") or secrets.get("access_token") or ""
+        errors = {block: _("Fill this in.") for block, value in typed.items() if not value}
+        try:
+            service_url(service)
+        except Refused as exc:
+            errors.setdefault("service", str(exc))
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        # Signing in takes a call to the network: the form says so while it does.
+        ack(response_action="update", view=loading_modal(title))
+        try:
+            account = connect_from_slack(rt, who_clicked(body), network, channel, service, secrets)
+            said = _("Connected *@{handle}*: its mentions come to <#{channel}>.").format(
+                handle=account.handle, channel=account.channel_id
+            )
+        except RoostError as exc:
+            said = str(exc) + " " + _("Nothing was connected: try again from `/roost accounts`.")
+        client.views_update(view_id=view["id"], view=notice_modal(title, said))
 
     @app.view(SETTINGS_CALLBACK)
     def save_settings(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:

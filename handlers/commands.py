@@ -117,7 +117,8 @@ def _inbox(rt: Runtime, who: Who, handle: str | None) -> Answer:
 def _accounts(rt: Runtime, who: Who, channel_id: str | None) -> Answer:
     url, hint = admin.connect_offer(rt, who, channel_id)
     found = admin.account_summaries(rt, who)
-    return _("The connected X accounts"), accounts_blocks(found, url, hint)
+    blocks = accounts_blocks(found, url, hint, connect_networks=admin.may_connect(rt, who))
+    return _("The connected accounts"), blocks
 
 
 def _team(rt: Runtime, who: Who) -> Answer:

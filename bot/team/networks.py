@@ -14,6 +14,7 @@ from contextlib import closing
 from datetime import datetime
 from functools import partial
 
+from rq import Retry
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.crypto import TokenBox
@@ -26,10 +27,17 @@ from bot.networks.bluesky import BlueskyNetwork
 from bot.networks.mastodon import MastodonNetwork
 from bot.networks.services import service_url
 from bot.runtime import Runtime
+from bot.slack.channels import usable_channel
+from bot.team.admin import may_connect
+from bot.team.connect import announce_connected
 from bot.team.credentials import open_credentials
+from bot.team.people import Who
 from storage.accounts import upsert_account
 from storage.models import Account
 from storage.refs import number
+
+ANNOUNCE_RETRY = Retry(max=3, interval=[5, 30, 120])
+"""Saying an account is connected waits out a Slack that does not answer, three times."""
 
 Connector = Callable[[str, dict[str, str]], tuple[Author, dict[str, str], int | None]]
 """Checks an account's secrets on its network: who it is, the credentials to seal, and
@@ -79,6 +87,45 @@ def connect_account(
         account.connected_by = by or account.connected_by
         session.expunge(account)
     return account, created
+
+
+def connect_channel(rt: Runtime, who: Who, channel_id: str | None) -> str:
+    """Where a Bluesky or Mastodon account this person connects from `channel_id` sends
+    its cards: that channel if Roost can post there, else ROOST_DEFAULT_CHANNEL. Refused
+    if they may not connect an account, or there is nowhere to send its cards."""
+    if not may_connect(rt, who):
+        raise Refused(_("Only Slack admins and owners of an account may connect one."))
+    channel = usable_channel(rt.slack, channel_id) or rt.settings.roost_default_channel
+    if not channel:
+        raise Refused(
+            _(
+                "Roost cannot post in this conversation: run `/roost accounts` in the channel "
+                "the account's cards belong in (with Roost invited) to connect it there."
+            )
+        )
+    return channel
+
+
+def connect_from_slack(
+    rt: Runtime, who: Who, network: str, channel: str, service: str, secrets: dict[str, str]
+) -> Account:
+    """Connect the account a person's form describes (their right to checked again), and
+    say so in its channel."""
+    connect_channel(rt, who, channel)
+    account, _created = connect_account(
+        rt.sessions,
+        rt.box,
+        rt.clock(),
+        network=network,
+        service=service,
+        secrets=secrets,
+        channel=channel,
+        by=who.user_id,
+    )
+    rt.queue.enqueue(
+        announce_connected, account.id, who.user_id, retry=Retry(max=3, interval=[5, 30, 120])
+    )
+    return account
 
 
 def _connect_bluesky(url: str, secrets: dict[str, str]) -> tuple[Author, dict[str, str], None]:

@@ -11,12 +11,14 @@ from bot.slack.mrkdwn import escape
 from bot.team.admin import AccountSummary, TeamMember, role_name
 
 ACTION_CONNECT = "accounts.connect"
+ACTION_CONNECT_NETWORK = "accounts.connect_network"  # its value: "bluesky" or "mastodon"
 ACTION_SETTINGS = "accounts.settings"
 ACTION_DISCONNECT = "accounts.disconnect"
 ACTION_ROUTES = "accounts.routes"
 ACTION_GRANT = "team.grant"
 
 SETTINGS_CALLBACK = "account.settings"
+CONNECT_NETWORK_CALLBACK = "accounts.connect_network"
 GRANT_CALLBACK = "team.grant"
 
 ROLE_LABELS = {
@@ -40,12 +42,17 @@ LIST_LIMIT = 20
 
 
 def accounts_blocks(
-    accounts: list[AccountSummary], connect_url: str | None, connect_hint: str | None
+    accounts: list[AccountSummary],
+    connect_url: str | None,
+    connect_hint: str | None,
+    *,
+    connect_networks: bool = False,
 ) -> list[dict[str, Any]]:
-    """`/roost accounts`: each account with its channel, settings and people."""
+    """`/roost accounts`: each account with its channel, settings and people; for those
+    who may connect one, the buttons that do (X's link, Bluesky's and Mastodon's forms)."""
     blocks: list[dict[str, Any]] = []
     if not accounts:
-        blocks.append(section(_("No X accounts are connected yet.")))
+        blocks.append(section(_("No accounts are connected yet.")))
     for account in accounts[:LIST_LIMIT]:
         blocks.append(section(_account_text(account)))
         if account.manageable:
@@ -74,10 +81,18 @@ def accounts_blocks(
                     ],
                 }
             )
+    connecting = []
     if connect_url:
         connect = button(_("Connect an account"), ACTION_CONNECT, "connect", style="primary")
         connect["url"] = connect_url
-        blocks.append({"type": "actions", "block_id": "accounts:connect", "elements": [connect]})
+        connecting.append(connect)
+    if connect_networks:
+        connecting += [
+            button(_("Connect Bluesky"), ACTION_CONNECT_NETWORK, "bluesky"),
+            button(_("Connect Mastodon"), ACTION_CONNECT_NETWORK, "mastodon"),
+        ]
+    if connecting:
+        blocks.append({"type": "actions", "block_id": "accounts:connect", "elements": connecting})
     if connect_hint:
         blocks.append(context(connect_hint))
     return blocks
@@ -319,3 +334,72 @@ def _text_input(initial: str, *, multiline: bool = False, placeholder: str = "")
     if placeholder:
         element["placeholder"] = {"type": "plain_text", "text": placeholder}
     return element
+
+
+def connect_network_modal(network: str, channel: str) -> dict[str, Any]:
+    """The form that connects a Bluesky or Mastodon account, its cards going to `channel`."""
+    if network == "bluesky":
+        title = _("Connect Bluesky")
+        blocks = [
+            input_block(
+                "handle",
+                _("Handle"),
+                _text_input("", placeholder="acme.bsky.social"),
+            ),
+            input_block(
+                "secret",
+                _("App password"),
+                _text_input("", placeholder="xxxx-xxxx-xxxx-xxxx"),
+            ),
+            context(
+                _(
+                    "Make an app password for Roost in Bluesky: Settings › Privacy and "
+                    "security › App passwords (tick direct messages to let Roost send them). "
+                    "Roost seals it and never shows it again."
+                )
+            ),
+            input_block(
+                "service",
+                _("Server"),
+                _text_input("bsky.social"),
+            ),
+        ]
+    else:
+        title = _("Connect Mastodon")
+        blocks = [
+            input_block("service", _("Instance"), _text_input("", placeholder="mastodon.social")),
+            input_block("secret", _("Access token"), _text_input("")),
+            context(
+                _(
+                    "Make one on the instance: Preferences › Development › New application, "
+                    "with the read and write scopes; then copy “Your access token”. Roost "
+                    "seals it and never shows it again."
+                )
+            ),
+        ]
+    blocks.append(context(_("Its mentions will come to <#{channel}>.").format(channel=channel)))
+    return {
+        "type": "modal",
+        "callback_id": CONNECT_NETWORK_CALLBACK,
+        "private_metadata": json.dumps({"network": network, "channel": channel}),
+        "title": {"type": "plain_text", "text": title},
+        "submit": {"type": "plain_text", "text": _("Connect")},
+        "close": {"type": "plain_text", "text": _("Cancel")},
+        "blocks": blocks,
+    }
+
+
+def connect_network_form(view: dict[str, Any]) -> tuple[str, str, str, dict[str, str]]:
+    """What the connect form says: (network, channel, server, secrets)."""
+    meta = json.loads(view.get("private_metadata") or "{}")
+    values = view["state"]["values"]
+
+    def typed(block: str) -> str:
+        return str((values.get(block, {}).get("value") or {}).get("value") or "").strip()
+
+    network = str(meta.get("network", ""))
+    if network == "bluesky":
+        secrets = {"handle": typed("handle"), "app_password": typed("secret")}
+    else:
+        secrets = {"access_token": typed("secret")}
+    return network, str(meta.get("channel", "")), typed("service"), secrets

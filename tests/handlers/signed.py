@@ -93,8 +93,10 @@ def submit(
     values: dict[str, Any] | None = None,
     *,
     user: str = AGENT,
+    view_id: str = "V0MODAL",
 ) -> dict[str, Any]:
-    """Submit a modal as Slack does; the JSON the app answered with ({} for a bare ack)."""
+    """Submit a modal as Slack does; the JSON the app answered with ({} for a bare ack).
+    `view_id`: the open view's, for an app that updates it after answering."""
     payload = {
         "type": "view_submission",
         "team": {"id": fake_slack.team_id},
@@ -102,7 +104,7 @@ def submit(
         "api_app_id": "AROOST",
         "trigger_id": fake_slack.issue_trigger(),
         "view": {
-            "id": "V0MODAL",
+            "id": view_id,
             "type": "modal",
             "callback_id": view["callback_id"],
             "private_metadata": view.get("private_metadata", ""),

@@ -27,7 +27,7 @@ from sandbox.x_api import FakeX
 from storage.models import Account, Mention, Outbound
 from storage.refs import ref_of
 from tests.conftest import AGENT, BRAND_CHANNEL, give, run_jobs
-from tests.handlers.signed import make_app, press, submit
+from tests.handlers.signed import card_click, make_app, press, submit
 from tests.handlers.test_acting import all_text, open_modal, typed
 
 
@@ -349,3 +349,116 @@ def test_watched_words_are_refused_for_an_account_off_x_with_why(
         from storage.models import Watch
 
         assert session.scalars(select(Watch)).all() == []
+
+
+# --- connecting from Slack ------------------------------------------------------------------
+
+
+def _connect_form(app: App, fake_slack: FakeSlack, network: str) -> dict[str, Any]:
+    """`/roost accounts` as an owner, then its Connect Bluesky or Connect Mastodon button:
+    the form it opens."""
+    from tests.conftest import OWNER
+    from tests.handlers.signed import command, dispatch, opened_modal
+
+    assert command(app, fake_slack, "accounts", user=OWNER).status == 200
+    listing = fake_slack.wait_for(lambda: fake_slack.responses)[-1]
+    (connect,) = [
+        e
+        for b in listing["blocks"]
+        if b.get("block_id") == "accounts:connect"
+        for e in b["elements"]
+        if e.get("value") == network
+    ]
+    before = len(fake_slack.views)
+    click = card_click(fake_slack, {**connect, "block_id": "accounts:connect"}, user=OWNER)
+    assert dispatch(app, click).status == 200
+    form = opened_modal(fake_slack, before)
+    return {**form, "id": fake_slack.views[before + 1]["view_id"]}
+
+
+def _typed(**fields: str) -> dict[str, Any]:
+    return {
+        block: {"value": {"type": "plain_text_input", "value": v}} for block, v in fields.items()
+    }
+
+
+def test_an_owner_connects_bluesky_and_mastodon_from_slack(
+    app: App,
+    rt: Runtime,
+    fake_x: FakeX,
+    fake_slack: FakeSlack,
+    fake_bluesky: FakeBluesky,
+    fake_mastodon: FakeMastodon,
+) -> None:
+    from tests.conftest import OWNER, add_brand_account
+
+    add_brand_account(rt, fake_x, "brand", BRAND_CHANNEL)
+    give(rt, fake_slack, OWNER, "owner", "^OW")
+    fake_bluesky.add_account("acme.bsky.social", "app-pass-1234")
+    _, token = fake_mastodon.add_account("acme")
+
+    form = _connect_form(app, fake_slack, "bluesky")
+    assert form["callback_id"] == "accounts.connect_network"
+    answer = submit(
+        app, fake_slack, form, _typed(handle="", secret="x", service="bsky.social"), user=OWNER
+    )
+    assert answer == {"response_action": "errors", "errors": {"handle": "Fill this in."}}
+    answer = submit(
+        app,
+        fake_slack,
+        form,
+        _typed(handle="acme.bsky.social", secret="wrong", service=fake_bluesky.url),
+        user=OWNER,
+        view_id=form["id"],
+    )
+    assert answer["response_action"] == "update"
+    said = all_text(fake_slack.views[-1]["view"]["blocks"])
+    assert "Bluesky refused the session" in said and "Nothing was connected" in said
+    submit(
+        app,
+        fake_slack,
+        form,
+        _typed(handle="acme.bsky.social", secret="app-pass-1234", service=fake_bluesky.url),
+        user=OWNER,
+        view_id=form["id"],
+    )
+    said = all_text(fake_slack.views[-1]["view"]["blocks"])
+    assert f"Connected *@acme.bsky.social*: its mentions come to <#{BRAND_CHANNEL}>" in said
+
+    form = _connect_form(app, fake_slack, "mastodon")
+    answer = submit(
+        app, fake_slack, form, _typed(service="http://example.org", secret=token), user=OWNER
+    )
+    assert "not an https address" in answer["errors"]["service"]
+    typed = _typed(service=fake_mastodon.url, secret=token)
+    submit(app, fake_slack, form, typed, user=OWNER, view_id=form["id"])
+    said = all_text(fake_slack.views[-1]["view"]["blocks"])
+    assert f"Connected *@acme@{fake_mastodon.domain}*" in said
+
+    run_jobs(rt)
+    announced = [m["text"] for m in fake_slack.messages(BRAND_CHANNEL)]
+    assert any("acme.bsky.social" in text and f"<@{OWNER}>" in text for text in announced)
+    with rt.sessions() as session:
+        networks = sorted(session.scalars(select(Account.network)).all())
+    assert networks == ["bluesky", "mastodon", "x"]
+
+
+def test_an_agent_is_offered_no_connect_buttons_and_is_refused_the_form(
+    app: App, rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack
+) -> None:
+    from tests.conftest import add_brand_account
+    from tests.handlers.signed import command, dispatch
+
+    add_brand_account(rt, fake_x, "brand", BRAND_CHANNEL)
+    give(rt, fake_slack, AGENT, "agent", "^BK")
+    assert command(app, fake_slack, "accounts").status == 200
+    listing = fake_slack.wait_for(lambda: fake_slack.responses)[-1]
+    assert "accounts.connect_network" not in json.dumps(listing["blocks"])
+    forged = {"action_id": "accounts.connect_network", "block_id": "accounts:connect"}
+    before = len(fake_slack.views)
+    assert dispatch(app, card_click(fake_slack, {**forged, "value": "bluesky"})).status == 200
+    said = (
+        all_text(fake_slack.views[-1]["view"]["blocks"]) if len(fake_slack.views) > before else ""
+    )
+    refusal = said or fake_slack.wait_for(lambda: fake_slack.responses)[-1]["text"]
+    assert "Only Slack admins and owners of an account may connect one." in refusal
