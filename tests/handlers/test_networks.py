@@ -40,6 +40,18 @@ class Network:
     account: Account
     customer: str
     fake: Any
+    secret: str  # the app password, or the access token
+
+    @property
+    def write_path(self) -> str:
+        """Where the network takes a new post."""
+        if self.name == "bluesky":
+            return "/xrpc/com.atproto.repo.createRecord"
+        return "/api/v1/statuses"
+
+    def revoke(self) -> None:
+        """The account's access taken back at the network."""
+        self.fake.revoke(self.account.handle if self.name == "bluesky" else self.secret)
 
     def mention(self, text: str, **options: Any) -> str:
         """A customer's post naming the brand; its id on the network."""
@@ -94,7 +106,9 @@ def network(
             secrets={"handle": "acme.bsky.social", "app_password": "app-pass-1234"},
             channel=BRAND_CHANNEL,
         )
-        return Network("bluesky", "Bluesky", account, "mia.bsky.social", fake_bluesky)
+        return Network(
+            "bluesky", "Bluesky", account, "mia.bsky.social", fake_bluesky, "app-pass-1234"
+        )
     _, token = fake_mastodon.add_account("brand", display_name="Acme")
     fake_mastodon.add_remote("mia@example.social", display_name="Mia Chen")
     fake_mastodon.max_characters = 1000
@@ -107,7 +121,7 @@ def network(
         secrets={"access_token": token},
         channel=BRAND_CHANNEL,
     )
-    return Network("mastodon", "Mastodon", account, "mia@example.social", fake_mastodon)
+    return Network("mastodon", "Mastodon", account, "mia@example.social", fake_mastodon, token)
 
 
 @pytest.fixture
@@ -462,3 +476,98 @@ def test_an_agent_is_offered_no_connect_buttons_and_is_refused_the_form(
     )
     refusal = said or fake_slack.wait_for(lambda: fake_slack.responses)[-1]["text"]
     assert "Only Slack admins and owners of an account may connect one." in refusal
+
+
+# --- when the network says no, or says nothing --------------------------------------------
+
+
+def _publish(app: App, fake_slack: FakeSlack, card: dict[str, Any], text: str) -> None:
+    compose = open_modal(app, fake_slack, card, ACTION_REPLY)
+    answer = submit(app, fake_slack, compose, typed(text))
+    assert submit(app, fake_slack, answer["view"]) == {"response_action": "clear"}
+
+
+def test_a_rate_limited_reply_waits_for_the_reset_then_goes_out_once(
+    app: App, rt: Runtime, fake_slack: FakeSlack, network: Network
+) -> None:
+    from bot.outbound.sending import send_outbound
+
+    card = card_of(rt, fake_slack, network, "is the shop open?")
+    network.fake.fail(network.write_path, 429, method="POST")
+    _publish(app, fake_slack, card, "Yes, until 8pm")
+    run_jobs(rt)
+    (row,) = rows(rt)
+    assert row.status == "pending" and row.run_at is not None and row.run_at > rt.clock()
+    assert network.brand_posts() == []
+    thread = " ".join(m["text"] for m in fake_slack.thread(BRAND_CHANNEL, card["ts"]))
+    assert "It goes out then, once." in thread
+
+    with rt.sessions.begin() as session:  # the reset has come
+        session.get_one(Outbound, row.id).run_at = rt.clock()
+    assert send_outbound(row.id) == "sent"  # the job RQ runs at the reset
+    assert send_outbound(row.id).startswith("not pending")  # and a copy of it sends nothing
+    (reply,) = network.brand_posts()
+    assert reply["text"].endswith("Yes, until 8pm ^BK")
+
+
+def test_a_reply_whose_answer_was_lost_is_found_there_not_sent_twice(
+    app: App, rt: Runtime, fake_slack: FakeSlack, network: Network
+) -> None:
+    card = card_of(rt, fake_slack, network, "is the shop open?")
+    network.fake.lose_answer(network.write_path)
+    _publish(app, fake_slack, card, "Yes, until 9pm")
+    run_jobs(rt)
+    (reply,) = network.brand_posts()
+    (row,) = rows(rt)
+    assert (row.status, row.x_id) == ("sent", reply["id"])
+
+
+def test_a_revoked_account_stops_reading_says_so_once_and_loses_nothing_when_reconnected(
+    rt: Runtime, fake_slack: FakeSlack, network: Network
+) -> None:
+    from bot.inbox.intake import Listener
+
+    listener = Listener(rt)
+    try:
+        network.revoke()
+        network.mention("posted while Roost could not read")
+        listener.cycle()
+        run_jobs(rt)
+        with rt.sessions() as session:
+            assert session.get_one(Account, network.account.id).intake_status == "revoked"
+        (notice,) = fake_slack.messages(BRAND_CHANNEL)
+        assert f"Roost stopped reading mentions of *@{network.account.handle}*" in notice["text"]
+        listener.cycle()  # a stopped account is not read, nor told about, again
+        run_jobs(rt)
+        assert len(fake_slack.messages(BRAND_CHANNEL)) == 1
+
+        if network.name == "bluesky":
+            network.fake.set_password(network.account.handle, "new-app-pass")
+            secrets = {"handle": network.account.handle, "app_password": "new-app-pass"}
+        else:
+            _, token = network.fake.add_account("brand")
+            secrets = {"access_token": token}
+        connect_account(
+            rt.sessions,
+            rt.box,
+            rt.clock(),
+            network=network.name,
+            service=network.fake.url,
+            secrets=secrets,
+            channel=BRAND_CHANNEL,
+        )
+        listener.cycle()
+        run_jobs(rt)
+    finally:
+        listener.release_all()
+    shown = [all_text(m.get("blocks") or []) for m in fake_slack.messages(BRAND_CHANNEL)]
+    assert sum("posted while Roost could not read" in text for text in shown) == 1
+
+
+def test_what_a_customer_writes_reaches_slack_as_text_not_as_commands(
+    rt: Runtime, fake_slack: FakeSlack, network: Network
+) -> None:
+    card = card_of(rt, fake_slack, network, "<!channel> *urgent* <https://evil.example|click>")
+    body = json.dumps(card["blocks"])
+    assert "<!channel>" not in body and "&lt;!channel&gt;" in body
+    assert "<https://evil.example|click>" not in body
