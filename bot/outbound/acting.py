@@ -39,9 +39,6 @@ from storage.team import member, role_on
 
 logger = logging.getLogger(__name__)
 
-DM_LIMIT = 10_000
-"""X's limit on a DM's text, in characters."""
-
 STATUS_NAMES = {
     "pending": N_("pending"),
     "sending": N_("sending"),

@@ -34,7 +34,9 @@ from bot.errors import Refused
 from bot.i18n import N_, _
 from bot.inbox.access import Scene, scene_for
 from bot.lease import Lease
-from bot.outbound.acting import DM_LIMIT, cotag_for
+from bot.networks import links
+from bot.networks.rules import rules_for
+from bot.outbound.acting import cotag_for
 from bot.outbound.guards import PHONE_REGION, Own, check_dm, check_public, has_personal_data
 from bot.outbound.sending import enqueue_send
 from bot.runtime import Runtime
@@ -324,29 +326,36 @@ def the_text(kind: str, text: str, author: str, link: str | None) -> str:
 
 def check_text(rt: Runtime, scene: Scene, kind: str, text: str, link: str | None) -> list[str]:
     """What stands in the way of sending `text` to everyone: the guards, and the length
-    with the longest name X gives anyone."""
+    (counted as the account's network counts it) with the longest name X gives anyone."""
     cotag = cotag_for(scene, kind)
     banned = scene.account.banned_words or []
+    rules = rules_for(scene.account.network, scene.account.post_limit)
     if kind == "reply":
         own = Own.of(scene.account.phone_region, scene.account.own_data)
-        findings = check_public(text, banned=banned, self_serve=rt.settings.self_serve, own=own)
-        measured = measure(the_text(kind, text, LONGEST_HANDLE[1:], link), cotag)
+        self_serve = rt.settings.self_serve and rules.self_serve_rules
+        findings = check_public(text, banned=banned, self_serve=self_serve, own=own)
+        signed = the_text(kind, text, LONGEST_HANDLE[1:], link)
+        measured = measure(signed, cotag, limit=rules.limit, count=rules.count)
     else:
         findings = check_dm(text, banned=banned)
-        measured = measure(the_text(kind, text, "", None), cotag, limit=DM_LIMIT)
+        signed = the_text(kind, text, "", None)
+        measured = measure(signed, cotag, limit=rules.dm_limit, count=rules.count)
     problems = [finding.message for finding in findings]
     if measured.overflow:
+        network = links.label(scene.account.network)
         if link:
             too_long = _(
-                "With a name of 15 characters, the link and the CoTag it is {over} over X's "
-                "limit of {limit}: shorten it."
+                "With a name of 15 characters, the link and the CoTag it is {over} over "
+                "{network}'s limit of {limit}: shorten it."
             )
         else:
             too_long = _(
-                "With a name of 15 characters and the CoTag it is {over} over X's limit of "
-                "{limit}: shorten it."
+                "With a name of 15 characters and the CoTag it is {over} over {network}'s "
+                "limit of {limit}: shorten it."
             )
-        problems.append(too_long.format(over=measured.overflow, limit=measured.limit))
+        problems.append(
+            too_long.format(over=measured.overflow, network=network, limit=measured.limit)
+        )
     return problems
 
 

@@ -26,6 +26,7 @@ from sandbox.slack_api import FakeSlack
 from sandbox.x_api import FakeX
 from storage.models import Account, Mention, Outbound
 from storage.refs import ref_of
+from storage.team import grant, member, set_cotag
 from tests.conftest import AGENT, BRAND_CHANNEL, give, run_jobs
 from tests.handlers.signed import card_click, make_app, press, submit
 from tests.handlers.test_acting import all_text, open_modal, typed
@@ -221,7 +222,7 @@ def test_too_long_for_the_network_is_refused_in_the_modal(
     assert rows(rt) == []
 
 
-def test_repost_dm_and_resolve_from_the_card(
+def test_repost_dm_assign_and_resolve_from_the_card(
     app: App, rt: Runtime, fake_slack: FakeSlack, network: Network
 ) -> None:
     card = card_of(rt, fake_slack, network, "love the new colours")
@@ -242,6 +243,18 @@ def test_repost_dm_and_resolve_from_the_card(
     kinds = {(row.kind, row.status) for row in rows(rt)}
     assert kinds == {("retweet", "sent"), ("dm", "sent")}
 
+    from tests.conftest import OWNER
+    from tests.handlers.test_assignment import pick
+
+    fake_slack.add_user(OWNER, "owner")
+    give(rt, fake_slack, OWNER, "owner", "^OW")
+    assert pick(app, fake_slack, card, OWNER).status == 200
+    run_jobs(rt)
+    with rt.sessions() as session:
+        from storage.models import Member
+
+        assignee = session.get(Member, the_mention(rt).assignee_id)
+        assert assignee is not None and assignee.user_id == OWNER
     assert press(app, fake_slack, card, ACTION_RESOLVE).status == 200
     run_jobs(rt)
     assert the_mention(rt).status == "resolved"
@@ -267,7 +280,6 @@ def three(
     """@brand on X, acme.bsky.social on Bluesky and brand on Mastodon (an instance that
     takes 500), the agent (^BK) an agent on each."""
     from tests.conftest import add_brand_account
-    from tests.handlers.test_posts import _cotag, _give_on
 
     x = add_brand_account(rt, fake_x, "brand", BRAND_CHANNEL)
     fake_bluesky.add_account("acme.bsky.social", "app-pass-1234")
@@ -291,8 +303,11 @@ def three(
         channel=BRAND_CHANNEL,
     )
     for account in (x, bluesky, mastodon):
-        _give_on(rt, fake_slack, account, AGENT, "agent")
-    _cotag(rt, fake_slack, AGENT, "^BK")
+        give_on(rt, fake_slack, account, AGENT, "agent")
+    with rt.sessions.begin() as session:
+        set_cotag(
+            session, member(session, fake_slack.team_id, AGENT, rt.clock()), "^BK", rt.clock()
+        )
     return [x, bluesky, mastodon]
 
 
@@ -481,6 +496,15 @@ def test_an_agent_is_offered_no_connect_buttons_and_is_refused_the_form(
 # --- when the network says no, or says nothing --------------------------------------------
 
 
+def give_on(rt: Runtime, fake_slack: FakeSlack, account: Account, user: str, role: str) -> None:
+    """A role on this account for a Slack user."""
+    with rt.sessions.begin() as session:
+        found = session.get_one(Account, account.id)
+        grant(
+            session, found, member(session, fake_slack.team_id, user, rt.clock()), role, rt.clock()
+        )
+
+
 def _publish(app: App, fake_slack: FakeSlack, card: dict[str, Any], text: str) -> None:
     compose = open_modal(app, fake_slack, card, ACTION_REPLY)
     answer = submit(app, fake_slack, compose, typed(text))
@@ -571,3 +595,52 @@ def test_what_a_customer_writes_reaches_slack_as_text_not_as_commands(
     body = json.dumps(card["blocks"])
     assert "<!channel>" not in body and "&lt;!channel&gt;" in body
     assert "<https://evil.example|click>" not in body
+
+
+def test_the_digest_and_stats_count_every_networks_mentions(
+    app: App,
+    rt: Runtime,
+    fake_x: FakeX,
+    fake_slack: FakeSlack,
+    fake_bluesky: FakeBluesky,
+    fake_mastodon: FakeMastodon,
+    three: list[Account],
+) -> None:
+    from bot.inbox.intake import Listener
+    from tests.conftest import OWNER
+    from tests.handlers.signed import command
+
+    x, bluesky, mastodon = three
+    fake_x.add_user("jane")
+    fake_bluesky.add_account("mia.bsky.social", "pw")
+    fake_x.post_mention("brand", author="jane", text="@brand one on X")
+    fake_bluesky.post_mention("mia.bsky.social", "@acme.bsky.social one on Bluesky")
+    fake_mastodon.post_mention("mia@example.social", "one on Mastodon")
+    fake_mastodon.post_mention("leo@example.social", "two on Mastodon")
+    listener = Listener(rt)
+    try:
+        listener.cycle()
+    finally:
+        listener.release_all()
+    run_jobs(rt)
+    (bsky_card,) = [
+        m for m in fake_slack.messages(BRAND_CHANNEL) if "one on Bluesky" in json.dumps(m)
+    ]
+    _publish(app, fake_slack, bsky_card, "Thanks, Mia!")
+    run_jobs(rt)
+    for account in three:
+        give_on(rt, fake_slack, account, OWNER, "owner")
+
+    domain = fake_mastodon.domain
+    assert command(app, fake_slack, "digest now", user=OWNER).status == 200
+    digest = json.dumps(fake_slack.wait_for(lambda: fake_slack.responses)[-1], ensure_ascii=False)
+    assert "*4 new mentions* in the last 24 hours" in digest
+    assert "@mia.bsky.social to @acme.bsky.social" in digest
+    assert f"@leo@example.social to @brand@{domain}" in digest
+
+    assert command(app, fake_slack, "stats", user=OWNER).status == 200
+    shown = json.dumps(fake_slack.wait_for(lambda: fake_slack.responses)[-1], ensure_ascii=False)
+    assert "4 mentions (0 in the 7 days before), 1 answered" in shown
+    assert "• @acme.bsky.social: 1 mention; 1 answered" in shown
+    assert "• @brand: 1 mention" in shown
+    assert f"• @brand@{domain}: 2 mentions" in shown
