@@ -284,26 +284,31 @@ class Intake:
         As with X: the position moves only once what it covers is stored, and a first
         read, with no position yet, takes only posts made since the account was added.
         """
-        if not still_held():
-            raise LeaseLost(f"another listener took over @{account.handle}")  # not spoken
-        with self.rt.sessions.begin() as session:
-            position = cursor(session, account.id, self.rt.clock()).position
-        page = self.network(account).mentions(position)
-        posts = page.posts if position is not None else since_added(page.posts, account.created_at)
-        with self.rt.sessions.begin() as session:
-            mentions = incoming(session, account.id, account.network, posts)
-        stored = sum(
-            self.store(account, mentions[start : start + STORE_BATCH])
-            for start in range(0, len(mentions), STORE_BATCH)
-        )
-        with self.rt.sessions.begin() as session:
-            now = self.rt.clock()
-            entry = cursor(session, account.id, now)
-            if page.cursor is not None:
-                entry.position = page.cursor
-                entry.updated_at = now
-            entry.last_polled_at = now
-            entry.last_error = None
+        stored, more = 0, True
+        while more:  # a read that stopped at its bound goes on at once
+            if not still_held():
+                raise LeaseLost(f"another listener took over @{account.handle}")  # not spoken
+            with self.rt.sessions.begin() as session:
+                position = cursor(session, account.id, self.rt.clock()).position
+            page = self.network(account).mentions(position)
+            posts = page.posts
+            if position is None:
+                posts = since_added(posts, account.created_at)
+            with self.rt.sessions.begin() as session:
+                mentions = incoming(session, account.id, account.network, posts)
+            stored += sum(
+                self.store(account, mentions[start : start + STORE_BATCH])
+                for start in range(0, len(mentions), STORE_BATCH)
+            )
+            with self.rt.sessions.begin() as session:
+                now = self.rt.clock()
+                entry = cursor(session, account.id, now)
+                if page.cursor is not None:
+                    entry.position = page.cursor
+                    entry.updated_at = now
+                entry.last_polled_at = now
+                entry.last_error = None
+            more = page.more and page.cursor != position
         return stored
 
     def note_error(self, account_id: int, error: Exception) -> None:

@@ -76,6 +76,7 @@ class MentionPage:
 
     posts: list[Post]
     cursor: str | None
+    more: bool = False  # the read stopped at its bound: more wait after the cursor
 
 
 @dataclass(frozen=True)

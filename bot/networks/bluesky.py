@@ -83,9 +83,12 @@ MENTION_REASONS = ["mention", "reply", "quote"]
 PAGE_SIZE = 100
 """The largest page listNotifications and listRecords serve."""
 
-MENTION_PAGES = 10
-"""Pages of notifications `mentions` reads back, at most, looking for its cursor: after a long
-outage the rest are left behind rather than read for minutes."""
+MENTION_PAGES = 500
+"""Pages of notifications `mentions` reads back, at most, looking for its cursor (50,000
+notifications). Bluesky serves them newest first only, so the cursor can move only once
+everything after it is read: the bound is never met in practice (a minute's poll would
+need 800 mentions a second), and is there so that a cursor Bluesky no longer serves does
+not read forever; past it, what is older is left behind, and said in the log."""
 
 OWN_PAGES = 3
 """Pages of the account's own records `find_own` and `undo_repost` read, newest first."""
@@ -256,8 +259,10 @@ class BlueskyNetwork:
                 break
             page_cursor = page.cursor
         else:
-            logger.warning(
-                "Bluesky mentions: %d pages read without reaching the cursor", MENTION_PAGES
+            logger.error(
+                "Bluesky mentions: %d pages read without reaching the cursor; older ones are "
+                "left behind",
+                MENTION_PAGES,
             )
         newest = _cursor_of(read[0]) if read else cursor
         own = self.me()

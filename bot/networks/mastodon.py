@@ -283,7 +283,7 @@ class MastodonNetwork:
                 page: Any = self._api.notifications(types=["mention"], limit=MENTIONS_PAGE_SIZE)
                 notifications = list(reversed(page))
             else:
-                notifications, newest = [], cursor
+                notifications, newest, more = [], cursor, False
                 for _page in range(MENTIONS_PAGES):
                     # min_id: the page right after the cursor, so none is skipped.
                     page = self._api.notifications(
@@ -295,6 +295,8 @@ class MastodonNetwork:
                     newest = str(page[0].id)
                     if len(page) < MENTIONS_PAGE_SIZE:
                         break
+                else:
+                    more = True  # read on from the new cursor at once
         posts, seen = [], set()
         for notification in notifications:
             status = notification.status
@@ -303,7 +305,7 @@ class MastodonNetwork:
             seen.add(str(status.id))
             posts.append(self._post(status))
         newest_id = str(notifications[-1].id) if notifications else cursor
-        return MentionPage(posts=posts, cursor=newest_id)
+        return MentionPage(posts=posts, cursor=newest_id, more=cursor is not None and more)
 
     def lookup(self, ref: str) -> Post:
         """One status by its id, with the first status of its thread when it answers one

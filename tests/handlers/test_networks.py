@@ -644,3 +644,31 @@ def test_the_digest_and_stats_count_every_networks_mentions(
     assert "• @acme.bsky.social: 1 mention; 1 answered" in shown
     assert "• @brand: 1 mention" in shown
     assert f"• @brand@{domain}: 2 mentions" in shown
+
+
+def test_a_flood_beyond_a_reads_pages_is_read_whole_in_one_poll_each_once(
+    rt: Runtime, fake_slack: FakeSlack, network: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More pages than a read takes (Mastodon's, paging forward from the cursor), and many
+    pages back to the cursor (Bluesky's, paging back from the newest): nothing is left
+    behind, nothing stored twice, and the next poll reads nothing again. Pages are made
+    small here, so that a flood is a few hundred mentions."""
+    from bot.networks import bluesky, mastodon
+
+    monkeypatch.setattr(bluesky, "PAGE_SIZE", 20)
+    monkeypatch.setattr(mastodon, "MENTIONS_PAGE_SIZE", 20)
+    monkeypatch.setattr(mastodon, "MENTIONS_PAGES", 3)
+    card_of(rt, fake_slack, network, "the first, before the flood")
+    flood = 250
+    for n in range(flood):
+        network.mention(f"flood {n}")
+    intake = Intake(rt)
+    try:
+        assert intake.poll(network.account) == flood
+        assert intake.poll(network.account) == 0
+    finally:
+        intake.close()
+    with rt.sessions() as session:
+        texts = session.scalars(select(Mention.text)).all()
+    assert len(texts) == flood + 1
+    assert {t.rsplit(" ", 1)[-1] for t in texts if "flood " in t} == {str(n) for n in range(flood)}
