@@ -11,10 +11,14 @@ Not a test: it prints its figures and ends with one JSON line.
 3. Card latency: the listener polling every second while mentions arrive at
    50/s, two `roost worker` processes posting cards to the fake Slack (no rate
    limit); the time from intake (stored) to the card posted, p50 and p99.
+4. Bluesky and Mastodon: a burst of mentions waiting on the fake Bluesky and the fake
+   Mastodon (each in its own process), read by Intake.poll through the atproto SDK and
+   Mastodon.py, numbered, stored and queued. Repeated; the rate, and where the time goes.
 
 Environment: BENCH_DATABASE_URL (else TEST_DATABASE_URL, else the local
 PostgreSQL `test` database; the benchmark works in a schema of its own),
-BENCH_REDIS_URL (default redis://127.0.0.1:6379/13), BENCH_MENTIONS (20000).
+BENCH_REDIS_URL (default redis://127.0.0.1:6379/13), BENCH_MENTIONS (20000),
+BENCH_NETWORK_MENTIONS (2000, each burst on Bluesky and on Mastodon).
 """
 
 from __future__ import annotations
@@ -97,6 +101,8 @@ def main() -> None:
         rows = _rows(rt, account)
         baselines = [_baseline_run(rt, rows) for _ in range(REPEATS)]
         p50, p99, carded = _card_latency(rt, account, live, x_url, database, key_of(rt), slack_port)
+        burst = int(os.environ.get("BENCH_NETWORK_MENTIONS", "2000"))
+        networks = {name: _network_intake(rt, name, burst) for name in ("bluesky", "mastodon")}
     finally:
         for child in (fake_slack,):
             child.terminate()
@@ -115,6 +121,11 @@ def main() -> None:
         f"cards:    {carded} at {LATENCY_RATE}/s after a {WARM_UP_SECONDS} s warm-up, "
         f"intake to card p50 {p50:.0f} ms, p99 {p99:.0f} ms"
     )
+    for name, network_rates in networks.items():
+        print(
+            f"{name + ':':9} {_runs(network_rates)} mentions/s read through its SDK "
+            f"(median {statistics.median(network_rates):,.0f}; bursts of {burst:,})"
+        )
     print(
         json.dumps(
             {
@@ -122,6 +133,10 @@ def main() -> None:
                 "baseline_rows_per_s": round(baseline),
                 "ratio": round(rate / baseline, 3),
                 "card_p99_ms": round(p99),
+                **{
+                    f"{name}_mentions_per_s": round(statistics.median(network_rates))
+                    for name, network_rates in networks.items()
+                },
             }
         )
     )
@@ -413,6 +428,89 @@ def _card_latency(
         print(f"          {label:31}: p50 {_p(values, 50):.0f} ms, p99 {_p(values, 99):.0f} ms")
     latencies = [_ms(posted - received) for received, _, posted in times]
     return _p(latencies, 50), _p(latencies, 99), len(latencies)
+
+
+# --- 4. Bluesky and Mastodon ---------------------------------------------------------
+
+
+def _serve_network(name: str, pipe: Connection) -> None:
+    """The fake Bluesky or Mastodon in a process of its own: the brand, and on each number
+    received that many mentions of it from customers, answered with "posted"."""
+    from sandbox.bluesky_api import FakeBluesky
+    from sandbox.mastodon_api import FakeMastodon
+
+    fake: Any
+    if name == "bluesky":
+        fake = FakeBluesky().start()
+        fake.set_rate_limit("global", 1_000_000)
+        fake.add_account("brand.bsky.social", "app-pass-bench")
+        authors = [f"customer{n}.bsky.social" for n in range(AUTHORS)]
+        for author in authors:
+            fake.add_account(author, "pw")
+        secrets = {"handle": "brand.bsky.social", "app_password": "app-pass-bench"}
+
+        def mention(author: str, body: str) -> None:
+            fake.post_mention(author, f"@brand.bsky.social {body}")
+
+    else:
+        fake = FakeMastodon().start()
+        fake.set_rate_limit("api", 1_000_000, 300.0)
+        _, token = fake.add_account("brand")
+        authors = [f"customer{n}@example.social" for n in range(AUTHORS)]
+        secrets = {"access_token": token}
+
+        def mention(author: str, body: str) -> None:
+            fake.post_mention(author, body)
+
+    pipe.send((fake.url, secrets))
+    while True:
+        count = pipe.recv()
+        for _ in range(count):
+            mention(
+                random.choice(authors), " ".join(random.choices(WORDS, k=random.randint(4, 40)))
+            )
+        pipe.send("posted")
+
+
+def _network_intake(rt: Runtime, name: str, burst: int) -> list[float]:
+    """Mentions a second, `burst` at a time, from the network's fake into the database and
+    the queue through Intake.poll (its SDK, numbering, storing, queueing)."""
+    from bot.team.networks import connect_account
+
+    ours, theirs = multiprocessing.Pipe()
+    process = multiprocessing.get_context("spawn").Process(
+        target=_serve_network, args=(name, theirs), daemon=True
+    )
+    process.start()
+    try:
+        url, secrets = ours.recv()
+        account, _ = connect_account(
+            rt.sessions,
+            rt.box,
+            datetime.now(UTC) - timedelta(days=1),
+            network=name,
+            service=url,
+            secrets=secrets,
+            channel=CHANNEL,
+        )
+        intake = Intake(rt)
+        ours.send(1)
+        ours.recv()
+        intake.poll(account)  # its position, from the newest page
+        rates = []
+        for _ in range(REPEATS):
+            rt.redis.flushdb()
+            ours.send(burst)
+            ours.recv()
+            started = time.perf_counter()
+            stored = intake.poll(account)
+            elapsed = time.perf_counter() - started
+            assert stored == burst, f"{name}: stored {stored} of {burst}"
+            rates.append(burst / elapsed)
+        intake.close()
+        return rates
+    finally:
+        process.terminate()
 
 
 def _ms(delta: timedelta) -> float:
