@@ -672,3 +672,37 @@ def test_a_flood_beyond_a_reads_pages_is_read_whole_in_one_poll_each_once(
         texts = session.scalars(select(Mention.text)).all()
     assert len(texts) == flood + 1
     assert {t.rsplit(" ", 1)[-1] for t in texts if "flood " in t} == {str(n) for n in range(flood)}
+
+
+def test_images_from_slack_go_with_the_post_to_every_network_and_a_gif_not_to_bluesky(
+    app: App,
+    rt: Runtime,
+    fake_x: FakeX,
+    fake_slack: FakeSlack,
+    fake_bluesky: FakeBluesky,
+    fake_mastodon: FakeMastodon,
+    three: list[Account],
+) -> None:
+    from tests.handlers.test_posts import PNG, compose, values
+
+    gif = fake_slack.add_file("loop.gif", "image/gif", b"GIF89a" + bytes(600))
+    modal = compose(app, fake_slack)
+    answer = submit(app, fake_slack, modal, values("Loop!", [three[1].id], files=[gif]))
+    assert answer["response_action"] == "errors"
+    assert "loop.gif: Bluesky takes images only" in json.dumps(answer["errors"])
+
+    image = fake_slack.add_file("sale.png", "image/png", PNG)
+    modal = compose(app, fake_slack)
+    ids = [account.id for account in three]
+    answer = submit(app, fake_slack, modal, values("Look!", ids, files=[image]))
+    assert submit(app, fake_slack, answer["view"]) == {"response_action": "clear"}
+    run_jobs(rt)
+
+    (on_x,) = fake_x.posts_by("brand")
+    assert len(on_x["media_ids"]) == 1
+    (on_bluesky,) = fake_bluesky.posts_by("acme.bsky.social")
+    (picture,) = on_bluesky["value"]["embed"]["images"]
+    assert picture["image"]["mimeType"] == "image/png"
+    (on_mastodon,) = fake_mastodon.statuses_by("brand")
+    assert [m["type"] for m in on_mastodon["media_attachments"]] == ["image"]
+    assert all(d["authorized"] for d in fake_slack.downloads)
