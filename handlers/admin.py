@@ -21,6 +21,7 @@ from bot.inbox.route_views import (
 from bot.networks.services import service_url
 from bot.runtime import Runtime
 from bot.slack.blocks import loading_modal, notice_modal
+from bot.slack.mrkdwn import escape
 from bot.team import admin, connect
 from bot.team.budget import allowance_of
 from bot.team.networks import connect_channel, connect_from_slack
@@ -145,7 +146,7 @@ def register(app: App, rt: Runtime) -> None:
         try:
             account = connect_from_slack(rt, who_clicked(body), network, channel, service, secrets)
             said = _("Connected *@{handle}*: its mentions come to <#{channel}>.").format(
-                handle=account.handle, channel=account.channel_id
+                handle=escape(account.handle), channel=account.channel_id
             )
         except RoostError as exc:
             said = str(exc) + " " + _("Nothing was connected: try again from `/roost accounts`.")

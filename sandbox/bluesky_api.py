@@ -1734,6 +1734,9 @@ class FakeBluesky:
             if action == "revoke":
                 self.revoke(p["handle"])
                 return {"ok": True}
+            if action == "password":  # a new app password, after a revoke
+                self.set_password(p["handle"], p["password"])
+                return {"ok": True}
             if action == "close_dms":
                 self.close_dms(p["handle"], p.get("allow_incoming", "none"))
                 return {"ok": True}

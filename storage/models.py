@@ -78,8 +78,8 @@ class Account(Base):
     # How long a post may be where each server sets it (a Mastodon instance's limit, read
     # when the account was connected; None: the network's own).
     post_limit: Mapped[int | None] = mapped_column(Integer)
-    handle: Mapped[str] = mapped_column(String(50))
-    name: Mapped[str] = mapped_column(String(100), default="")
+    handle: Mapped[str] = mapped_column(String(300))
+    name: Mapped[str] = mapped_column(String(640), default="")
     channel_id: Mapped[str] = mapped_column(String(32))
     auth_kind: Mapped[str] = mapped_column(String(10))  # "oauth2" or "oauth1"
     credentials: Mapped[str] = mapped_column(Text)  # Fernet-sealed JSON; see bot.crypto
@@ -187,8 +187,8 @@ class Mention(Base):
     root_tweet_id: Mapped[int] = mapped_column(BigInteger)
     in_reply_to_tweet_id: Mapped[int | None] = mapped_column(BigInteger)
     author_id: Mapped[int] = mapped_column(BigInteger)
-    author_username: Mapped[str | None] = mapped_column(String(253))
-    author_name: Mapped[str | None] = mapped_column(String(100))
+    author_username: Mapped[str | None] = mapped_column(String(300))
+    author_name: Mapped[str | None] = mapped_column(String(640))
     author_followers: Mapped[int | None] = mapped_column(Integer)
     author_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     author_protected: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -658,7 +658,7 @@ class PersonNote(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     author_id: Mapped[int] = mapped_column(BigInteger)  # their X user id
-    username: Mapped[str | None] = mapped_column(String(253))  # their @handle when noted
+    username: Mapped[str | None] = mapped_column(String(300))  # their @handle when noted
     text: Mapped[str] = mapped_column(Text)
     written_by: Mapped[str] = mapped_column(String(32))  # a Slack user
     mention_id: Mapped[int | None] = mapped_column(

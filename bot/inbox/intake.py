@@ -508,18 +508,35 @@ def notify_intake_stopped(account_id: int) -> None:
     with rt.sessions.begin() as session:
         account = session.get_one(Account, account_id)
         channel, handle, error = account.channel_id, account.handle, account.intake_error
+        network = account.network
     with translate_errors(channel), in_channel(rt, channel):
-        rt.slack.chat_postMessage(channel=channel, text=intake_stopped(handle, channel, error))
+        text = intake_stopped(handle, channel, error, network)
+        rt.slack.chat_postMessage(channel=channel, text=text)
 
 
-def intake_stopped(handle: str, channel: str, error: str | None) -> str:
-    """The one notice a channel gets when X refuses its account's token or plan."""
+def intake_stopped(handle: str, channel: str, error: str | None, network: str = "x") -> str:
+    """The one notice a channel gets when the network refuses its account's token or plan,
+    saying how to reconnect it there."""
     stopped = _(":warning: Roost stopped reading mentions of *@{handle}*: {error}").format(
         handle=escape(handle), error=escape(error or _("unknown error"))
     )
-    again = _(
-        "Mentions will flow again once the account is reconnected: *Connect an account* in "
-        "`/roost accounts`, or on the server `roost accounts add --handle {handle} --channel "
-        "{channel} ...` with fresh tokens."
-    ).format(handle=escape(handle), channel=channel)
-    return stopped + "\n" + again
+    if network == "bluesky":
+        again = _(
+            "Mentions will flow again once the account is reconnected with a new app "
+            "password: *Connect Bluesky* in `/roost accounts`, or on the server `roost "
+            "accounts add --network bluesky --handle {handle} --app-password - --channel "
+            "{channel}`."
+        )
+    elif network == "mastodon":
+        again = _(
+            "Mentions will flow again once the account is reconnected with a new access "
+            "token: *Connect Mastodon* in `/roost accounts`, or on the server `roost accounts "
+            "add --network mastodon --service-url ... --access-token - --channel {channel}`."
+        )
+    else:
+        again = _(
+            "Mentions will flow again once the account is reconnected: *Connect an account* "
+            "in `/roost accounts`, or on the server `roost accounts add --handle {handle} "
+            "--channel {channel} ...` with fresh tokens."
+        )
+    return stopped + "\n" + again.format(handle=escape(handle), channel=channel)

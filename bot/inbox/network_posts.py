@@ -20,6 +20,12 @@ from storage.mentions import IncomingMention
 from storage.models import Mention, Outbound
 from storage.refs import numbers
 
+HANDLE_KEPT = 300
+"""The longest handle a mention keeps (a domain name, or a Mastodon user and instance)."""
+
+NAME_KEPT = 640
+"""The longest display name a mention keeps (Bluesky's own bound, in bytes, is 640)."""
+
 
 def incoming(
     session: Session, account_id: int, network: str, posts: Sequence[Post]
@@ -41,8 +47,8 @@ def incoming(
             text=clean(post.text),
             created_at=post.created_at,
             in_reply_to_tweet_id=numbered[post.parent_ref] if post.parent_ref else None,
-            author_username=clean(post.author.handle),
-            author_name=clean(post.author.name) if post.author.name else None,
+            author_username=clean(post.author.handle)[:HANDLE_KEPT],
+            author_name=clean(post.author.name)[:NAME_KEPT] if post.author.name else None,
             lang=post.lang,
             media=[_media(item.kind, item.url, item.alt) for item in post.media],
             summons=post.summons,

@@ -87,6 +87,9 @@ class Capabilities:
     repost: bool = True
     media: int = 4  # images one post may carry
     dm_word: str = "DM"  # what the network calls a private message
+    # Whether the network drops a repeated write by Roost's key (Mastodon's
+    # Idempotency-Key): only then is a post whose answer was lost sent again unseen.
+    keyed_writes: bool = False
 
 
 @dataclass(frozen=True)

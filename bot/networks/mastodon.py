@@ -213,7 +213,9 @@ class MastodonNetwork:
         if "://" not in instance_url:
             instance_url = "https://" + instance_url
         self.instance_url = instance_url.rstrip("/")
-        self.capabilities = Capabilities(dm=True, media=MAX_MEDIA, dm_word=DM_WORD)
+        self.capabilities = Capabilities(
+            dm=True, media=MAX_MEDIA, dm_word=DM_WORD, keyed_writes=True
+        )
         self._answers = threading.local()
         session = requests.Session()
         session.hooks["response"].append(self._keep_headers)

@@ -1,9 +1,16 @@
 """Where a Bluesky service or a Mastodon instance is, as a person types it: checked before
-Roost sends an account's password or token there."""
+Roost sends an account's password or token there.
+
+Only https, to a public address: a private, link-local or unspecified one (a cloud's
+metadata service, an office's intranet) is refused, by its address when one is typed and
+by what the name resolves to before Roost connects. This computer (loopback) is the one
+exception, with plain http too: a server of one's own, and the fakes.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import socket
 from urllib.parse import urlsplit
 
 from bot.errors import Refused
@@ -42,8 +49,49 @@ def service_url(typed: str) -> str:
                 "{url} is not an https address: Roost sends the account's secrets only over https."
             ).format(url=typed.strip())
         )
+    if _inward(host):
+        raise _private(typed)
     shown = f"[{host}]" if ":" in host else host
     return f"{parts.scheme}://{shown.lower()}" + (f":{port}" if port else "")
+
+
+def check_public(url: str) -> None:
+    """Refused if the name in `url` resolves to a private, link-local or unspecified
+    address (a name that does not resolve is the network's to fail on)."""
+    host = urlsplit(url).hostname or ""
+    try:
+        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return
+    if any(_inward(str(address[4][0])) for address in found):
+        raise _private(url)
+
+
+def _inward(host: str) -> bool:
+    """Whether `host` is an address inside a network rather than on the internet (and not
+    this computer's own)."""
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if address.is_loopback:
+        return False
+    return (
+        address.is_private
+        or address.is_link_local
+        or address.is_unspecified
+        or address.is_multicast
+        or address.is_reserved
+    )
+
+
+def _private(typed: str) -> Refused:
+    return Refused(
+        _(
+            "{url} is an address inside a private network: Roost sends the account's secrets "
+            "only to a server on the internet."
+        ).format(url=typed.strip())
+    )
 
 
 def _loopback(host: str) -> bool:

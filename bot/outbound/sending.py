@@ -372,14 +372,19 @@ def _reconcile_row(rt: Runtime, outbound_id: int) -> str:
         reason = _("The send was interrupted before X's answer was recorded.")
     else:
         reason = _("Checked again.")
+    guarded = True  # the network itself refuses a second copy of a post (X, by its text)
     if account.network != "x":
         with closing(network_for(rt, account)) as network:
             outcome = _reconcile_elsewhere(rt, row, network, reason=reason)
+            # Mastodon drops a repeat of Roost's key; Bluesky has no such guard, so a post
+            # it may still be writing stays unknown, for a person to check.
+            guarded = network.capabilities.keyed_writes or row.kind not in ("reply", "post")
     else:
         outcome = _reconcile(rt, row, account, x_client(rt, account), reason=reason)
     # Its worker is known to have died, so its call has ended: what X does not show was
     # not made, and goes again where X itself refuses a second copy.
-    if outcome == "unknown" and interrupted and row.claimed_by and _may_send_again(row):
+    again_ok = guarded and _may_send_again(row)
+    if outcome == "unknown" and interrupted and row.claimed_by and again_ok:
         with rt.sessions.begin() as session:
             again = rows.send_again(session, outbound_id, error=reason + " " + _("Sent again."))
         if again is not None:

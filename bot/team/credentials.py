@@ -32,6 +32,10 @@ from storage.oauth import replace_tokens
 
 logger = logging.getLogger(__name__)
 
+NOT_SECRET = frozenset({"handle"})
+"""Credentials' fields that are not secrets (a Bluesky account's handle): the logs keep
+them, where every other value is scrubbed."""
+
 REFRESH_AHEAD = timedelta(minutes=5)
 """An access token this close to its expiry is refreshed before use, so that a call
 started with it does not meet the expiry midway."""
@@ -182,8 +186,9 @@ def open_credentials(rt: Runtime, account: Account) -> dict[str, str]:
     credentials = rt.box.open(account.credentials)
     if not credentials:
         raise _disconnected(account.handle)
-    for value in credentials.values():
-        remember_secret(value)
+    for key, value in credentials.items():
+        if key not in NOT_SECRET:
+            remember_secret(value)
     return credentials
 
 

@@ -25,12 +25,12 @@ from bot.networks import bluesky, mastodon
 from bot.networks.base import Author, Network
 from bot.networks.bluesky import BlueskyNetwork
 from bot.networks.mastodon import MastodonNetwork
-from bot.networks.services import service_url
+from bot.networks.services import check_public, service_url
 from bot.runtime import Runtime
 from bot.slack.channels import usable_channel
 from bot.team.admin import may_connect
 from bot.team.connect import announce_connected
-from bot.team.credentials import open_credentials
+from bot.team.credentials import NOT_SECRET, open_credentials
 from bot.team.people import Who
 from storage.accounts import upsert_account
 from storage.models import Account
@@ -66,9 +66,11 @@ def connect_account(
                 network=network
             )
         )
-    for value in secrets.values():
-        remember_secret(value)
+    for key, value in secrets.items():
+        if key not in NOT_SECRET:
+            remember_secret(value)
     url = service_url(service)
+    check_public(url)
     me, credentials, post_limit = connect(url, secrets)
     with sessions.begin() as session:
         account, created = upsert_account(
@@ -122,9 +124,7 @@ def connect_from_slack(
         channel=channel,
         by=who.user_id,
     )
-    rt.queue.enqueue(
-        announce_connected, account.id, who.user_id, retry=Retry(max=3, interval=[5, 30, 120])
-    )
+    rt.queue.enqueue(announce_connected, account.id, who.user_id, retry=ANNOUNCE_RETRY)
     return account
 
 

@@ -8,6 +8,7 @@ the fake Bluesky and fake Mastodon over loopback, a real Redis and both database
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from bot.inbox.cards import ACTION_DM, ACTION_REPLY, ACTION_RESOLVE, ACTION_RETW
 from bot.inbox.intake import Intake
 from bot.runtime import Runtime
 from bot.team.networks import connect_account
+from bot.worker import REDIS_EPOCH_KEY
 from sandbox.bluesky_api import FakeBluesky
 from sandbox.mastodon_api import FakeMastodon
 from sandbox.slack_api import FakeSlack
@@ -561,6 +563,8 @@ def test_a_revoked_account_stops_reading_says_so_once_and_loses_nothing_when_rec
             assert session.get_one(Account, network.account.id).intake_status == "revoked"
         (notice,) = fake_slack.messages(BRAND_CHANNEL)
         assert f"Roost stopped reading mentions of *@{network.account.handle}*" in notice["text"]
+        assert f"*Connect {network.label}* in `/roost accounts`" in notice["text"]
+        assert f"roost accounts add --network {network.name}" in notice["text"]
         listener.cycle()  # a stopped account is not read, nor told about, again
         run_jobs(rt)
         assert len(fake_slack.messages(BRAND_CHANNEL)) == 1
@@ -706,3 +710,106 @@ def test_images_from_slack_go_with_the_post_to_every_network_and_a_gif_not_to_bl
     (on_mastodon,) = fake_mastodon.statuses_by("brand")
     assert [m["type"] for m in on_mastodon["media_attachments"]] == ["image"]
     assert all(d["authorized"] for d in fake_slack.downloads)
+
+
+def test_a_send_whose_worker_died_goes_again_only_where_the_network_drops_a_repeat(
+    app: App, rt: Runtime, fake_slack: FakeSlack, network: Network
+) -> None:
+    """A worker died mid-call and the reply is not among the account's posts. Mastodon
+    drops a repeat of Roost's key, so it goes again; Bluesky has no such guard and may
+    still be writing it, so it waits for a person, as unknown."""
+    from bot.outbound.sending import reconcile_outbound
+    from storage import outbound as outbound_rows
+
+    card = card_of(rt, fake_slack, network, "is the shop open?")
+    compose = open_modal(app, fake_slack, card, ACTION_REPLY)
+    answer = submit(app, fake_slack, compose, typed("Yes, until 10pm"))
+    rt.team_queue.empty()
+    assert submit(app, fake_slack, answer["view"]) == {"response_action": "clear"}
+    rt.team_queue.empty()  # the send job is lost with its worker
+    (row,) = rows(rt)
+    with rt.sessions.begin() as session:
+        assert outbound_rows.claim_for_sending(session, row.id, rt.clock(), by="gone-worker")
+    rt.redis.set(REDIS_EPOCH_KEY, time.time() - 60)  # live workers have had time to say so
+
+    outcome = reconcile_outbound(row.id)
+    run_jobs(rt)
+    (row,) = rows(rt)
+    if network.name == "mastodon":
+        assert outcome == "sending again"
+        (reply,) = network.brand_posts()
+        assert row.status == "sent" and row.x_id == reply["id"]
+    else:
+        assert outcome == "unknown" and row.status == "unknown"
+        assert network.brand_posts() == []
+
+
+def test_long_handles_and_display_names_are_kept_and_carded(
+    rt: Runtime, fake_slack: FakeSlack, fake_bluesky: FakeBluesky
+) -> None:
+    """A handle of 58 characters (a domain name) and a display name of 60 family emoji
+    (300 code points) fit, on both databases."""
+    brand = "customer-care-team.acme-international-holdings.example.com"
+    fake_bluesky.add_account(brand, "app-pass-1234")
+    fake_bluesky.add_account("mia.bsky.social", "pw", display_name="👨‍👩‍👧" * 60)
+    account, _ = connect_account(
+        rt.sessions,
+        rt.box,
+        rt.clock() - timedelta(minutes=1),
+        network="bluesky",
+        service=fake_bluesky.url,
+        secrets={"handle": brand, "app_password": "app-pass-1234"},
+        channel=BRAND_CHANNEL,
+    )
+    fake_bluesky.post_mention("mia.bsky.social", f"@{brand} hello")
+    intake = Intake(rt)
+    try:
+        assert intake.poll(account) == 1
+    finally:
+        intake.close()
+    run_jobs(rt)
+    (card,) = fake_slack.messages(BRAND_CHANNEL)
+    assert f"Mention of *@{brand}* on Bluesky" in all_text(card["blocks"])
+    assert the_mention(rt).author_name == "👨‍👩‍👧" * 60
+
+
+def test_the_connect_form_refuses_a_private_address_and_names_that_resolve_to_one(
+    app: App,
+    rt: Runtime,
+    fake_x: FakeX,
+    fake_slack: FakeSlack,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+
+    from bot.errors import Refused
+    from bot.networks.services import check_public
+    from tests.conftest import OWNER, add_brand_account
+
+    add_brand_account(rt, fake_x, "brand", BRAND_CHANNEL)
+    give(rt, fake_slack, OWNER, "owner", "^OW")
+    form = _connect_form(app, fake_slack, "mastodon")
+    for inside in ("https://169.254.169.254", "10.0.0.5", "https://[fd00::1]", "0.0.0.0"):
+        typed = _typed(service=inside, secret="token")
+        answer = submit(app, fake_slack, form, typed, user=OWNER)
+        assert "an address inside a private network" in answer["errors"]["service"], inside
+
+    def resolves_inward(host: str, *args: Any, **kwargs: Any) -> list[Any]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("192.168.1.20", 0))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolves_inward)
+    with pytest.raises(Refused, match="inside a private network"):
+        check_public("https://intranet.example")
+
+
+def test_the_accounts_handle_reaches_the_logs_and_its_secrets_never_do(
+    rt: Runtime, network: Network
+) -> None:
+    from bot.logs import REDACTED, redacting_filter, scrub
+    from bot.team.networks import network_for
+
+    with rt.sessions() as session:
+        account = session.get_one(Account, network.account.id)
+    network_for(rt, account).close()
+    line = scrub(f"@{account.handle} with {network.secret}", tuple(redacting_filter.secrets))
+    assert line == f"@{account.handle} with {REDACTED}"

@@ -439,6 +439,16 @@ def test_control_endpoints(fake: FakeBluesky, http: requests.Session) -> None:
     )
     assert login.status_code == 401
     http.post(
+        f"{fake.url}/_control/password", json={"handle": BRAND, "password": "new-1"}, timeout=5
+    )
+    again = xrpc(
+        http,
+        fake,
+        "com.atproto.server.createSession",
+        json={"identifier": BRAND, "password": "new-1"},
+    )
+    assert again.status_code == 200
+    http.post(
         f"{fake.url}/_control/faults",
         json={"path_prefix": "/xrpc/com.atproto.identity", "status": 503},
         timeout=5,

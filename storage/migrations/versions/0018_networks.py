@@ -25,15 +25,23 @@ def upgrade() -> None:
         )
         batch.add_column(sa.Column("service_url", sa.String(length=200), nullable=True))
         batch.add_column(sa.Column("post_limit", sa.Integer(), nullable=True))
+        # A Bluesky handle is a domain name (253); a Mastodon one carries its instance; a
+        # Bluesky display name may take 640 bytes.
+        batch.alter_column(
+            "handle", type_=sa.String(length=300), existing_type=sa.String(length=50)
+        )
+        batch.alter_column("name", type_=sa.String(length=640), existing_type=sa.String(length=100))
     with op.batch_alter_table("mentions") as batch:
         batch.add_column(sa.Column("url", sa.String(length=400), nullable=True))
-        # Bluesky handles are domain names; a Mastodon handle carries its instance.
         batch.alter_column(
-            "author_username", type_=sa.String(length=253), existing_type=sa.String(length=50)
+            "author_username", type_=sa.String(length=300), existing_type=sa.String(length=50)
+        )
+        batch.alter_column(
+            "author_name", type_=sa.String(length=640), existing_type=sa.String(length=100)
         )
     with op.batch_alter_table("person_notes") as batch:
         batch.alter_column(
-            "username", type_=sa.String(length=253), existing_type=sa.String(length=15)
+            "username", type_=sa.String(length=300), existing_type=sa.String(length=15)
         )
     with op.batch_alter_table("outbound") as batch:
         batch.add_column(sa.Column("url", sa.String(length=400), nullable=True))
@@ -59,14 +67,21 @@ def downgrade() -> None:
         batch.drop_column("url")
     with op.batch_alter_table("person_notes") as batch:
         batch.alter_column(
-            "username", type_=sa.String(length=15), existing_type=sa.String(length=253)
+            "username", type_=sa.String(length=15), existing_type=sa.String(length=300)
         )
     with op.batch_alter_table("mentions") as batch:
         batch.alter_column(
-            "author_username", type_=sa.String(length=50), existing_type=sa.String(length=253)
+            "author_name", type_=sa.String(length=100), existing_type=sa.String(length=640)
+        )
+        batch.alter_column(
+            "author_username", type_=sa.String(length=50), existing_type=sa.String(length=300)
         )
         batch.drop_column("url")
     with op.batch_alter_table("accounts") as batch:
+        batch.alter_column("name", type_=sa.String(length=100), existing_type=sa.String(length=640))
+        batch.alter_column(
+            "handle", type_=sa.String(length=50), existing_type=sa.String(length=300)
+        )
         batch.drop_column("post_limit")
         batch.drop_column("service_url")
         batch.drop_column("network")
