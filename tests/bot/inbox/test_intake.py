@@ -215,7 +215,7 @@ def test_a_post_the_database_refuses_is_set_aside_and_holds_back_nothing(
         pytest.skip("SQLite stores a name of any length: the poison here is PostgreSQL's")
     add_brand_account(rt, fake_x, "other", BRAND_CHANNEL)
     fake_x.add_user("jane")
-    fake_x.add_user("poison", name="x" * 150)  # longer than the column holds
+    fake_x.add_user("poison", name="x" * 700)  # longer than the column holds
     fake_x.post_mention("brand", author="poison", text="@brand I refuse to be stored")
     fake_x.post_mention("brand", author="jane", text="@brand after the poison")
     fake_x.post_mention("brand", author="jane", text="@brand nul\x00 made storable")
