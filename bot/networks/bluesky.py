@@ -24,7 +24,6 @@ from functools import partial
 from typing import Any, TypeVar
 
 import httpx
-import regex
 from atproto import Client, models
 from atproto_client.client.session import Session, SessionEvent
 from atproto_client.exceptions import LoginRequiredError, RequestErrorBase
@@ -55,6 +54,12 @@ from bot.networks.base import (
     MentionPage,
     Post,
 )
+from bot.networks.lengths import (
+    BLUESKY_MAX_BYTES,
+    BLUESKY_MAX_DM_GRAPHEMES,
+    BLUESKY_MAX_GRAPHEMES,
+    graphemes,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -64,18 +69,9 @@ DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 """Seconds for every call (5 to connect): the SDK's own default waits 5 for the answer, short
 for an upload."""
 
-MAX_GRAPHEMES = 300
-"""A post's length as Bluesky counts it: grapheme clusters (app.bsky.feed.post)."""
-
-MAX_BYTES = 3000
-"""A post's text in UTF-8 bytes: the lexicon's second bound, reached before 300 graphemes only
-by long clusters (ZWJ emoji sequences, combining marks)."""
-
-MAX_DM_GRAPHEMES = 1000
-"""A chat message's length (chat.bsky.convo.defs#messageInput)."""
-
-MAX_IMAGE_BYTES = 1_000_000
-"""The largest image a post embeds (app.bsky.embed.images#image, its blob's maxSize)."""
+MAX_GRAPHEMES = BLUESKY_MAX_GRAPHEMES
+MAX_BYTES = BLUESKY_MAX_BYTES
+MAX_DM_GRAPHEMES = BLUESKY_MAX_DM_GRAPHEMES
 
 MENTION_REASONS = ["mention", "reply", "quote"]
 """The notifications that are posts asking the account for something."""
@@ -106,8 +102,8 @@ _RecordModel = models.AppBskyFeedPost.Record
 
 
 def length(text: str) -> int:
-    """`text`'s length as Bluesky counts it: grapheme clusters (Unicode's UAX #29)."""
-    return len(regex.findall(r"\X", text))
+    """`text`'s length as Bluesky counts it (bot.networks.lengths.graphemes)."""
+    return graphemes(text)
 
 
 def post_url(handle: str, ref: str) -> str:

@@ -27,9 +27,7 @@ from html.parser import HTMLParser
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-import regex
 import requests
-import twitter_text
 from mastodon import (
     Mastodon,
     MastodonAPIError,
@@ -64,6 +62,12 @@ from bot.networks.base import (
     MentionPage,
     Post,
 )
+from bot.networks.lengths import (
+    MASTODON_MAX_CHARACTERS,
+    MASTODON_MENTION,
+    MASTODON_URL_LENGTH,
+    status_length,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,15 +78,10 @@ INSTANCE_TTL = timedelta(hours=1)
 """How long an instance's limits are kept before they are read again: an admin may change
 them, rarely."""
 
-MAX_CHARACTERS = 500
-"""Mastodon's own limit, for an instance that does not say its own."""
+MAX_CHARACTERS = MASTODON_MAX_CHARACTERS
 
-MAX_IMAGE_BYTES = 16 * 1024 * 1024
-"""The largest image Mastodon (4.x) takes by default; an instance may take less."""
 
-URL_LENGTH = 23
-"""What a URL counts for in a status, whatever its length (characters_reserved_per_url,
-fixed in Mastodon's StatusLengthValidator)."""
+URL_LENGTH = MASTODON_URL_LENGTH
 
 MAX_MEDIA = 4
 """Attachments a status may carry, for an instance that does not say."""
@@ -115,12 +114,7 @@ DM_WORD = N_("direct message")
 _MEDIA_KINDS = {"image": "photo", "gifv": "animated_gif", "video": "video"}
 """Mastodon's attachment types as Roost's `Media.kind`; audio and unknown ones are left out."""
 
-# Account::MENTION_RE (Mastodon 4.3), with twitter-text's end-of-mention rule.
-_MENTION = re.compile(
-    r"(?<![=/\w])@(([a-z0-9_]+(?:[a-z0-9_.-]+[a-z0-9_]+)?)(?:@[\w.-]+\w+)?)(?![@＠\w]|://)",
-    re.IGNORECASE,
-)
-_GRAPHEME = regex.compile(r"\X")
+_MENTION = MASTODON_MENTION
 _SPACE = re.compile(r"\s+")
 _LEADING_MENTIONS = re.compile(r"^(?:@\S+\s+)+")
 _BLOCKS = frozenset({"p", "blockquote", "pre", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6"})
@@ -144,29 +138,6 @@ def forget_instances() -> None:
     fake instances may come back on a port an earlier one had)."""
     with _instances_lock:
         _instances.clear()
-
-
-def status_length(text: str) -> int:
-    """`text`'s length as Mastodon's StatusLengthValidator counts it: grapheme clusters,
-    with each URL as 23 and each mention as its local part (``@alice@example.org`` as
-    ``@alice``). Roost sets no content warning, which would count too."""
-    if not text.strip():
-        return 0
-    entities = [
-        (url["indices"][0], url["indices"][1], "x" * URL_LENGTH)
-        for url in twitter_text.extract_urls_with_indices(text, extract_urls_without_protocol=False)
-    ]
-    entities += [
-        (match.start(), match.end(), "@" + match.group(2)) for match in _MENTION.finditer(text)
-    ]
-    countable, position = [], 0
-    for start, end, counted in sorted(entities):
-        if start < position:  # overlapping entities: the first one wins, as in Mastodon
-            continue
-        countable += [text[position:start], counted]
-        position = end
-    countable.append(text[position:])
-    return len(_GRAPHEME.findall("".join(countable)))
 
 
 def plain_text(content: str) -> str:

@@ -11,7 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from bot.networks import bluesky, mastodon
+from bot.networks.lengths import (
+    BLUESKY_MAX_DM_GRAPHEMES,
+    BLUESKY_MAX_GRAPHEMES,
+    BLUESKY_MAX_IMAGE_BYTES,
+    MASTODON_MAX_CHARACTERS,
+    MASTODON_MAX_IMAGE_BYTES,
+    graphemes,
+    status_length,
+)
 from bot.x.text import MAX_WEIGHTED_LENGTH, weighted_length
 
 
@@ -36,18 +44,18 @@ class Rules:
 RULES = {
     "x": Rules(weighted_length, MAX_WEIGHTED_LENGTH, 10_000, self_serve_rules=True),
     "bluesky": Rules(
-        bluesky.length,
-        bluesky.MAX_GRAPHEMES,
-        bluesky.MAX_DM_GRAPHEMES,
-        image_bytes=bluesky.MAX_IMAGE_BYTES,
+        graphemes,
+        BLUESKY_MAX_GRAPHEMES,
+        BLUESKY_MAX_DM_GRAPHEMES,
+        image_bytes=BLUESKY_MAX_IMAGE_BYTES,
         video=False,
     ),
     "mastodon": Rules(
-        mastodon.status_length,
-        mastodon.MAX_CHARACTERS,
-        mastodon.MAX_CHARACTERS,
+        status_length,
+        MASTODON_MAX_CHARACTERS,
+        MASTODON_MAX_CHARACTERS,
         per_instance=True,
-        image_bytes=mastodon.MAX_IMAGE_BYTES,
+        image_bytes=MASTODON_MAX_IMAGE_BYTES,
     ),
 }
 

@@ -21,10 +21,7 @@ from bot.crypto import TokenBox
 from bot.errors import Refused, RoostError
 from bot.i18n import _
 from bot.logs import remember_secret
-from bot.networks import bluesky, mastodon
 from bot.networks.base import Author, Network
-from bot.networks.bluesky import BlueskyNetwork
-from bot.networks.mastodon import MastodonNetwork
 from bot.networks.services import check_public, service_url
 from bot.runtime import Runtime
 from bot.slack.channels import usable_channel
@@ -129,6 +126,8 @@ def connect_from_slack(
 
 
 def _connect_bluesky(url: str, secrets: dict[str, str]) -> tuple[Author, dict[str, str], None]:
+    from bot.networks import bluesky
+
     handle = secrets.get("handle", "").strip().lstrip("@")
     password = secrets.get("app_password", "").strip()
     if not handle or not password:
@@ -140,6 +139,8 @@ def _connect_bluesky(url: str, secrets: dict[str, str]) -> tuple[Author, dict[st
 
 
 def _connect_mastodon(url: str, secrets: dict[str, str]) -> tuple[Author, dict[str, str], int]:
+    from bot.networks import mastodon
+
     token = secrets.get("access_token", "").strip()
     if not token:
         raise Refused(_("Give an access token from the instance's Development settings."))
@@ -175,7 +176,13 @@ def keep_session(rt: Runtime, account_id: int, session: str) -> None:
         account.credentials = rt.box.seal(credentials)
 
 
+# The adapters are imported where they are built: their SDKs take a second or more to
+# import, which no process should pay for before it has an account on that network.
+
+
 def _bluesky(rt: Runtime, account: Account, credentials: dict[str, str]) -> Network:
+    from bot.networks.bluesky import BlueskyNetwork
+
     assert account.service_url is not None
     return BlueskyNetwork(
         account.service_url,
@@ -187,6 +194,8 @@ def _bluesky(rt: Runtime, account: Account, credentials: dict[str, str]) -> Netw
 
 
 def _mastodon(rt: Runtime, account: Account, credentials: dict[str, str]) -> Network:
+    from bot.networks.mastodon import MastodonNetwork
+
     assert account.service_url is not None
     return MastodonNetwork(account.service_url, credentials["access_token"])
 
