@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -18,13 +19,12 @@ from bot.inbox.route_views import (
     matches_text,
     routes_blocks,
 )
-from bot.networks.services import service_url
 from bot.runtime import Runtime
 from bot.slack.blocks import loading_modal, notice_modal
 from bot.slack.mrkdwn import escape
 from bot.team import admin, connect
 from bot.team.budget import allowance_of
-from bot.team.networks import connect_channel, connect_from_slack
+from bot.team.networks import connect_channel, connect_from_slack, form_errors
 from bot.team.views import (
     ACTION_CONNECT,
     ACTION_CONNECT_NETWORK,
@@ -43,8 +43,10 @@ from bot.team.views import (
     settings_modal,
     team_done_view,
 )
-from handlers.ack import acknowledge, answering, button_value, who_clicked
+from handlers.ack import FAILED, acknowledge, answering, button_value, who_clicked
 from handlers.modals import open_then_fill
+
+logger = logging.getLogger(__name__)
 
 
 def register(app: App, rt: Runtime) -> None:
@@ -131,13 +133,7 @@ def register(app: App, rt: Runtime) -> None:
     ) -> None:
         network, channel, service, secrets = connect_network_form(view)
         title = _("Connect Bluesky") if network == "bluesky" else _("Connect Mastodon")
-        typed = {"service": service, "handle": secrets.get("handle", "-")}
-        typed["secret"] = secrets.get("app_password") or secrets.get("access_token") or ""
-        errors = {block: _("Fill this in.") for block, value in typed.items() if not value}
-        try:
-            service_url(service)
-        except Refused as exc:
-            errors.setdefault("service", str(exc))
+        errors = form_errors(service, secrets)
         if errors:
             ack(response_action="errors", errors=errors)
             return
@@ -150,6 +146,9 @@ def register(app: App, rt: Runtime) -> None:
             )
         except RoostError as exc:
             said = str(exc) + " " + _("Nothing was connected: try again from `/roost accounts`.")
+        except Exception:  # logged with its traceback; the form must not stay loading
+            logger.exception("connecting a %s account failed", network)
+            said = _(FAILED)
         client.views_update(view_id=view["id"], view=notice_modal(title, said))
 
     @app.view(SETTINGS_CALLBACK)

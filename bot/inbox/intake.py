@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from bot import runtime
 from bot.errors import Forbidden, NetworkError, RateLimited, RoostError, TokenRevoked
-from bot.i18n import _
+from bot.i18n import N_, _
 from bot.inbox.delivery import queue_deliveries
 from bot.inbox.network_posts import incoming, since_added
 from bot.lease import LEASE_SECONDS, Lease
@@ -514,29 +514,32 @@ def notify_intake_stopped(account_id: int) -> None:
         rt.slack.chat_postMessage(channel=channel, text=text)
 
 
+_RECONNECT = {
+    "x": N_(
+        "Mentions will flow again once the account is reconnected: *Connect an account* "
+        "in `/roost accounts`, or on the server `roost accounts add --handle {handle} "
+        "--channel {channel} ...` with fresh tokens."
+    ),
+    "bluesky": N_(
+        "Mentions will flow again once the account is reconnected with a new app "
+        "password: *Connect Bluesky* in `/roost accounts`, or on the server `roost "
+        "accounts add --network bluesky --handle {handle} --app-password - --channel "
+        "{channel}`."
+    ),
+    "mastodon": N_(
+        "Mentions will flow again once the account is reconnected with a new access "
+        "token: *Connect Mastodon* in `/roost accounts`, or on the server `roost accounts "
+        "add --network mastodon --service-url ... --access-token - --channel {channel}`."
+    ),
+}
+"""How an account whose intake stopped is connected again, on its network."""
+
+
 def intake_stopped(handle: str, channel: str, error: str | None, network: str = "x") -> str:
     """The one notice a channel gets when the network refuses its account's token or plan,
     saying how to reconnect it there."""
     stopped = _(":warning: Roost stopped reading mentions of *@{handle}*: {error}").format(
         handle=escape(handle), error=escape(error or _("unknown error"))
     )
-    if network == "bluesky":
-        again = _(
-            "Mentions will flow again once the account is reconnected with a new app "
-            "password: *Connect Bluesky* in `/roost accounts`, or on the server `roost "
-            "accounts add --network bluesky --handle {handle} --app-password - --channel "
-            "{channel}`."
-        )
-    elif network == "mastodon":
-        again = _(
-            "Mentions will flow again once the account is reconnected with a new access "
-            "token: *Connect Mastodon* in `/roost accounts`, or on the server `roost accounts "
-            "add --network mastodon --service-url ... --access-token - --channel {channel}`."
-        )
-    else:
-        again = _(
-            "Mentions will flow again once the account is reconnected: *Connect an account* "
-            "in `/roost accounts`, or on the server `roost accounts add --handle {handle} "
-            "--channel {channel} ...` with fresh tokens."
-        )
+    again = _(_RECONNECT.get(network, _RECONNECT["x"]))
     return stopped + "\n" + again.format(handle=escape(handle), channel=channel)

@@ -69,19 +69,18 @@ def _conversations(
     parents = {numbered[p.parent_ref] for p in ordered if p.root_ref is None and p.parent_ref}
     known: dict[int, int] = {}
     if parents:
-        known.update(
-            session.execute(
-                select(Mention.tweet_id, Mention.conversation_id).where(
-                    Mention.account_id == account_id, Mention.tweet_id.in_(parents)
-                )
-            ).tuples()
+        stored = session.execute(
+            select(Mention.tweet_id, Mention.conversation_id).where(
+                Mention.account_id == account_id, Mention.tweet_id.in_(parents)
+            )
         )
+        known.update((tweet_id, conversation) for tweet_id, conversation in stored)
         replied = {p.parent_ref for p in ordered if p.root_ref is None and p.parent_ref}
         for x_id, conversation in session.execute(
             select(Outbound.x_id, Mention.conversation_id)
             .join(Mention, Mention.id == Outbound.mention_id)
             .where(Outbound.account_id == account_id, Outbound.x_id.in_(replied))
-        ).tuples():
+        ):
             if x_id is not None:
                 known[numbered[x_id]] = conversation
     found: dict[str, int] = {}

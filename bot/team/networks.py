@@ -105,6 +105,20 @@ def connect_channel(rt: Runtime, who: Who, channel_id: str | None) -> str:
     return channel
 
 
+def form_errors(service: str, secrets: dict[str, str]) -> dict[str, str]:
+    """What the connect form must have said otherwise, by its block: each field filled, the
+    server an address Roost sends secrets to. Checked before anything is sent."""
+    typed = {"service": service, "handle": secrets.get("handle", "-")}
+    typed["secret"] = secrets.get("app_password") or secrets.get("access_token") or ""
+    errors = {block: _("Fill this in.") for block, value in typed.items() if not value}
+    if "service" not in errors:
+        try:
+            service_url(service)
+        except Refused as exc:
+            errors["service"] = str(exc)
+    return errors
+
+
 def connect_from_slack(
     rt: Runtime, who: Who, network: str, channel: str, service: str, secrets: dict[str, str]
 ) -> Account:

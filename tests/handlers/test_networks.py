@@ -813,3 +813,32 @@ def test_the_accounts_handle_reaches_the_logs_and_its_secrets_never_do(
     network_for(rt, account).close()
     line = scrub(f"@{account.handle} with {network.secret}", tuple(redacting_filter.secrets))
     assert line == f"@{account.handle} with {REDACTED}"
+
+
+def test_an_answer_to_the_brands_reply_goes_into_the_cards_thread(
+    app: App, rt: Runtime, fake_slack: FakeSlack, network: Network
+) -> None:
+    """Bluesky names a thread's first post; Mastodon only the post answered, so its
+    thread is found through the brand's reply to the card's mention."""
+    card = card_of(rt, fake_slack, network, "my order is late")
+    _publish(app, fake_slack, card, "Sorry! Which order number?")
+    run_jobs(rt)
+    (reply,) = network.brand_posts()
+    if network.name == "bluesky":
+        network.fake.post_mention(
+            network.customer, f"@{network.account.handle} it is 4417", reply_to=reply["id"]
+        )
+    else:
+        network.fake.post_mention(network.customer, "it is 4417", in_reply_to=reply["id"])
+    intake = Intake(rt)
+    try:
+        assert intake.poll(network.account) == 1
+    finally:
+        intake.close()
+    run_jobs(rt)
+    with rt.sessions() as session:
+        first, answer = session.scalars(select(Mention).order_by(Mention.tweet_id)).all()
+    assert answer.conversation_id == first.conversation_id
+    assert answer.root_tweet_id == first.tweet_id and answer.slack_thread_ts == card["ts"]
+    threaded = " ".join(json.dumps(m) for m in fake_slack.thread(BRAND_CHANNEL, card["ts"]))
+    assert "it is 4417" in threaded
