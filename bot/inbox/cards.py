@@ -214,19 +214,19 @@ _SENDING = {
 }
 _UNKNOWN = {
     "reply": N_(
-        ":grey_question: {who}'s reply as {handle}: unknown whether X took it. {error} "
+        ":grey_question: {who}'s reply as {handle}: unknown whether {network} took it. {error} "
         "Check, and retry only if it is missing."
     ),
     "dm": N_(
-        ":grey_question: {who}'s DM as {handle}: unknown whether X took it. {error} "
+        ":grey_question: {who}'s DM as {handle}: unknown whether {network} took it. {error} "
         "Check, and retry only if it is missing."
     ),
     "retweet": N_(
-        ":grey_question: {who}'s retweet as {handle}: unknown whether X took it. {error} "
+        ":grey_question: {who}'s retweet as {handle}: unknown whether {network} took it. {error} "
         "Check, and retry only if it is missing."
     ),
     "unretweet": N_(
-        ":grey_question: {who}'s undo of a retweet as {handle}: unknown whether X took it. "
+        ":grey_question: {who}'s undo of a retweet as {handle}: unknown whether {network} took it. "
         "{error} Check, and retry only if it is missing."
     ),
 }
@@ -271,7 +271,12 @@ def activity_line(item: CardOutbound) -> str:
     if item.status in ("pending", "sending"):
         return _(_SENDING[kind]).format(who=who, handle=handle)
     if item.status == "unknown":
-        return _(_UNKNOWN[kind]).format(who=who, handle=handle, error=escape(item.error or ""))
+        return _(_UNKNOWN[kind]).format(
+            who=who,
+            handle=handle,
+            error=escape(item.error or ""),
+            network=links.label(item.network),
+        )
     if item.status == "rejected":
         return _(_REJECTED[kind]).format(who=who, handle=handle)
     error = escape(item.error or _("unknown error"))
@@ -291,7 +296,13 @@ def _activity(item: CardOutbound) -> list[dict[str, Any]]:
     elif item.status == "unknown":
         buttons = [
             button(_("Check again"), ACTION_CHECK, value),
-            button(_("Retry"), ACTION_RETRY, value, style="danger", confirm=_retry_confirm()),
+            button(
+                _("Retry"),
+                ACTION_RETRY,
+                value,
+                style="danger",
+                confirm=_retry_confirm(item.network),
+            ),
         ]
     elif item.status == "failed":
         buttons = [button(_("Retry"), ACTION_RETRY, value)]
@@ -303,13 +314,13 @@ def _activity(item: CardOutbound) -> list[dict[str, Any]]:
     return blocks
 
 
-def _retry_confirm() -> dict[str, Any]:
+def _retry_confirm(network: str) -> dict[str, Any]:
     return confirm(
         _("Send it again?"),
         _(
-            "Retry only after checking on X that it was not posted: if it was, retrying "
-            "posts it twice."
-        ),
+            "Retry only after checking on {network} that it was not posted: if it was, "
+            "retrying posts it twice."
+        ).format(network=links.label(network)),
         _("Send again"),
     )
 

@@ -183,15 +183,21 @@ def _message(
     if row.status == "unknown":
         if author:
             unknown = _(
-                ":grey_question: <@{user}>'s post as {handle}: unknown whether X took {where}. "
-                "{error} Check, and retry only if it is missing."
+                ":grey_question: <@{user}>'s post as {handle}: unknown whether {network} took "
+                "{where}. {error} Check, and retry only if it is missing."
             )
         else:
             unknown = _(
-                ":grey_question: Someone's post as {handle}: unknown whether X took {where}. "
-                "{error} Check, and retry only if it is missing."
+                ":grey_question: Someone's post as {handle}: unknown whether {network} took "
+                "{where}. {error} Check, and retry only if it is missing."
             )
-        text = unknown.format(user=author, handle=at, where=where, error=escape(row.error or ""))
+        text = unknown.format(
+            user=author,
+            handle=at,
+            where=where,
+            error=escape(row.error or ""),
+            network=links.label(network),
+        )
         buttons = [
             button(_("Check again"), ACTION_CHECK, str(row.id)),
             button(
@@ -199,7 +205,11 @@ def _message(
                 ACTION_RETRY,
                 str(row.id),
                 style="danger",
-                confirm=confirm(_("Send it again?"), _("Only if it is not on X."), _("Send again")),
+                confirm=confirm(
+                    _("Send it again?"),
+                    _("Only if it is not on {network}.").format(network=links.label(network)),
+                    _("Send again"),
+                ),
             ),
         ]
     else:

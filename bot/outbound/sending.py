@@ -369,7 +369,9 @@ def _reconcile_row(rt: Runtime, outbound_id: int) -> str:
         account = session.get_one(Account, row.account_id)
     interrupted = row.status == "sending"
     if interrupted:
-        reason = _("The send was interrupted before X's answer was recorded.")
+        reason = _("The send was interrupted before {network}'s answer was recorded.").format(
+            network=links.label(account.network)
+        )
     else:
         reason = _("Checked again.")
     guarded = True  # the network itself refuses a second copy of a post (X, by its text)

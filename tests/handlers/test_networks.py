@@ -842,3 +842,17 @@ def test_an_answer_to_the_brands_reply_goes_into_the_cards_thread(
     assert answer.root_tweet_id == first.tweet_id and answer.slack_thread_ts == card["ts"]
     threaded = " ".join(json.dumps(m) for m in fake_slack.thread(BRAND_CHANNEL, card["ts"]))
     assert "it is 4417" in threaded
+
+
+def test_a_reply_the_network_failed_on_is_unknown_on_its_card_naming_that_network(
+    app: App, rt: Runtime, fake_slack: FakeSlack, network: Network
+) -> None:
+    card = card_of(rt, fake_slack, network, "is the shop open?")
+    network.fake.fail(network.write_path, 500, method="POST")
+    _publish(app, fake_slack, card, "Yes, until 11pm")
+    run_jobs(rt)
+    (row,) = rows(rt)
+    assert row.status == "unknown" and network.brand_posts() == []
+    shown = json.dumps(fake_slack.message(BRAND_CHANNEL, card["ts"])["blocks"])
+    assert f"unknown whether {network.label} took it" in shown
+    assert f"checking on {network.label} that it was not posted" in shown
