@@ -60,14 +60,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import regex
 
 from sandbox.loopback import is_loopback_host
+from sandbox.serving import LoopbackHandler, LoopbackService
 
 JsonDict = dict[str, Any]
 
@@ -395,14 +394,16 @@ class _Admission:
 _Handler = Callable[["FakeBluesky", Call, str | None], JsonDict]
 
 
-class FakeBluesky:
+class FakeBluesky(LoopbackService):
     """A fake Bluesky service on loopback; all state lives under one lock."""
+
+    thread_name = "fake-bluesky"
 
     def __init__(
         self, *, host: str = "127.0.0.1", port: int = 0, log_requests: bool = False
     ) -> None:
         """Configure the server; nothing listens until `start()`."""
-        self._address = (host, port)
+        self._serve_on(host, port)
         self.log_requests = log_requests
         self.access_seconds = ACCESS_SECONDS
         """How long the access JWTs it issues from now on last: a test shortens it to see
@@ -412,10 +413,6 @@ class FakeBluesky:
         self.max_blob_bytes = MAX_BLOB_BYTES
         self._secret = secrets.token_bytes(32)
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._sockets: set[socket.socket] = set()
 
         self._accounts: dict[str, _Account] = {}  # did -> account
         self._handles: dict[str, str] = {}  # lower-cased handle -> did
@@ -439,59 +436,6 @@ class FakeBluesky:
         self._lost_answers: list[_LostAnswer] = []
 
     # --- lifecycle ---
-
-    def start(self) -> FakeBluesky:
-        """Bind and serve in a daemon thread; returns self."""
-        if self._server is not None:
-            raise RuntimeError("FakeBluesky is already started")
-        self._stopping.clear()
-        self._server = _Server(self._address, self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fake-bluesky",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, close client connections and release the port."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
-        self._stopping.set()
-        server.shutdown()
-        with self._lock:
-            sockets = list(self._sockets)
-        for sock in sockets:
-            # Idle keep-alive connections would otherwise keep answering after stop().
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        server.server_close()
-        thread.join()
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeBluesky:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:PORT`` (no trailing slash, no ``/xrpc``)."""
-        if self._server is None:
-            raise RuntimeError("FakeBluesky is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     # --- clocks and ids (caller holds the lock) ---
 
@@ -797,14 +741,6 @@ class FakeBluesky:
             ]
 
     # --- request handling (handler threads) ---
-
-    def _connection_opened(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._sockets.add(sock)
-
-    def _connection_closed(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._sockets.discard(sock)
 
     def _admit(self, call: Call) -> _Admission:
         """Record a call; decide its delay, injected fault, lost answer and rate limits."""
@@ -1871,44 +1807,12 @@ def _fault_body(status: int) -> JsonDict:
 # --- HTTP plumbing ----------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], fake: FakeBluesky) -> None:
-        self.fake = fake
-        super().__init__(address, _RequestHandler)
-
-
-class _RequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive
+class _RequestHandler(LoopbackHandler):
     server_version = "FakeBluesky/1.0"
-    sys_version = ""
-    wbufsize = 1 << 16
-    disable_nagle_algorithm = True
 
     @property
     def fake(self) -> FakeBluesky:
-        return cast(_Server, self.server).fake
-
-    def setup(self) -> None:
-        super().setup()
-        self.fake._connection_opened(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.fake._connection_closed(self.connection)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        if self.fake.log_requests:
-            super().log_message(format, *args)
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
+        return cast(FakeBluesky, self.service)
 
     def _dispatch(self) -> None:
         fake = self.fake
@@ -1965,6 +1869,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
 
 # --- standalone -------------------------------------------------------------------------------
+
+
+FakeBluesky.handler = _RequestHandler  # defined after the fake it answers for
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -51,8 +51,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -60,6 +58,7 @@ import regex
 import twitter_text
 
 from sandbox.loopback import is_loopback_host
+from sandbox.serving import LoopbackHandler, LoopbackService
 
 JsonDict = dict[str, Any]
 
@@ -339,8 +338,10 @@ def _page(ids_newest_first: Sequence[int], call: Call, default: int, most: int) 
 # --- the fake ----------------------------------------------------------------------------------
 
 
-class FakeMastodon:
+class FakeMastodon(LoopbackService):
     """A fake Mastodon instance on loopback; all state lives under one lock."""
+
+    thread_name = "fake-mastodon"
 
     def __init__(
         self,
@@ -354,7 +355,7 @@ class FakeMastodon:
         a test may change at any time: `max_characters`, `max_media_attachments`,
         `image_size_limit`, `video_size_limit`, `media_processing_polls` (answers of
         GET /api/v1/media/:id before a video is processed)."""
-        self._address = (host, port)
+        self._serve_on(host, port)
         self.title = title
         self.log_requests = log_requests
         self.version = VERSION
@@ -366,10 +367,6 @@ class FakeMastodon:
         self.rate_limits = dict(RATE_LIMITS)
 
         self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._sockets: set[socket.socket] = set()
 
         self._accounts: dict[int, _Account] = {}
         self._by_acct: dict[str, int] = {}  # lower-cased acct -> account id
@@ -393,59 +390,6 @@ class FakeMastodon:
         """How many 429s the fake has answered."""
 
     # --- lifecycle ---
-
-    def start(self) -> FakeMastodon:
-        """Bind and serve in a daemon thread; returns self."""
-        if self._server is not None:
-            raise RuntimeError("FakeMastodon is already started")
-        self._stopping.clear()
-        self._server = _Server(self._address, self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fake-mastodon",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, close client connections and release the port."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
-        self._stopping.set()
-        server.shutdown()
-        with self._lock:
-            sockets = list(self._sockets)
-        for sock in sockets:
-            # Idle keep-alive connections would otherwise keep answering after stop().
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        server.server_close()
-        thread.join()
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeMastodon:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:PORT`` (no trailing slash)."""
-        if self._server is None:
-            raise RuntimeError("FakeMastodon is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     @property
     def domain(self) -> str:
@@ -693,14 +637,6 @@ class FakeMastodon:
             ]
 
     # --- request handling (called from handler threads) ---
-
-    def _connection_opened(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._sockets.add(sock)
-
-    def _connection_closed(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._sockets.discard(sock)
 
     def _admit(self, call: Call) -> tuple[float, ApiError | None, bool, dict[str, str]]:
         """Record a call; decide its delay, injected fault or 429, lost answer and rate
@@ -1585,55 +1521,15 @@ def _multipart(call: Call) -> dict[str, tuple[bytes, str]]:
 # --- HTTP plumbing -------------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], fake: FakeMastodon) -> None:
-        self.fake = fake
-        super().__init__(address, _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive
+class _Handler(LoopbackHandler):
     server_version = "Mastodon"
-    sys_version = ""
-    # One buffered write per answer and no Nagle delay: small writes otherwise stall
-    # keep-alive clients on delayed ACKs.
-    wbufsize = 1 << 16
-    disable_nagle_algorithm = True
 
     @property
     def fake(self) -> FakeMastodon:
-        return cast(_Server, self.server).fake
+        return cast(FakeMastodon, self.service)
 
     def version_string(self) -> str:
         return self.server_version
-
-    def setup(self) -> None:
-        super().setup()
-        self.fake._connection_opened(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.fake._connection_closed(self.connection)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        if self.fake.log_requests:
-            super().log_message(format, *args)
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
 
     def _dispatch(self) -> None:
         fake = self.fake
@@ -1690,6 +1586,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 # --- standalone --------------------------------------------------------------------------------
+
+
+FakeMastodon.handler = _Handler  # defined after the fake it answers for
 
 
 def main(argv: Sequence[str] | None = None) -> None:
