@@ -179,8 +179,11 @@ def history_view(rt: Runtime, who: Who, mention_id: int) -> dict[str, Any]:
             quoted, cut = escape_within(earlier_mention.text, 200)
             when = _date(earlier_mention.created_at)
             status = status_label(earlier_mention.status)
-            url = cards.get(earlier_mention.id) or tweet_url(
-                earlier_mention.tweet_id, earlier_mention.author_username
+            # A post off X keeps the link its network gave; X's is made from its id.
+            url = (
+                cards.get(earlier_mention.id)
+                or earlier_mention.url
+                or tweet_url(earlier_mention.tweet_id, earlier_mention.author_username)
             )
             to = _("to @{handle}").format(handle=escape(handle))
             said = " · ".join([when, to, status, link(url, _("open"))])
