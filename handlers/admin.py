@@ -37,6 +37,7 @@ from bot.team.views import (
     SETTINGS_CALLBACK,
     connect_network_form,
     connect_network_modal,
+    connect_title,
     grant_form,
     grant_modal,
     settings_form,
@@ -107,7 +108,7 @@ def register(app: App, rt: Runtime) -> None:
 
     def open_connect_network(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         network = "bluesky" if body["actions"][0].get("value") == "bluesky" else "mastodon"
-        title = _("Connect Bluesky") if network == "bluesky" else _("Connect Mastodon")
+        title = connect_title(network)
 
         def build() -> dict[str, Any]:
             where = (body.get("channel") or {}).get("id")
@@ -132,7 +133,7 @@ def register(app: App, rt: Runtime) -> None:
         ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
     ) -> None:
         network, channel, service, secrets = connect_network_form(view)
-        title = _("Connect Bluesky") if network == "bluesky" else _("Connect Mastodon")
+        title = connect_title(network)
         errors = form_errors(service, secrets)
         if errors:
             ack(response_action="errors", errors=errors)

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from bot.i18n import N_, _, ngettext
+from bot.networks.links import OTHER_NETWORKS
 from bot.slack.blocks import button, confirm, context, input_block, option, section
 from bot.slack.mrkdwn import escape
 from bot.team.admin import AccountSummary, TeamMember, role_name
@@ -88,8 +89,8 @@ def accounts_blocks(
         connecting.append(connect)
     if connect_networks:
         connecting += [
-            button(_("Connect Bluesky"), ACTION_CONNECT_NETWORK, "bluesky"),
-            button(_("Connect Mastodon"), ACTION_CONNECT_NETWORK, "mastodon"),
+            button(connect_title(network), ACTION_CONNECT_NETWORK, network)
+            for network in OTHER_NETWORKS
         ]
     if connecting:
         blocks.append({"type": "actions", "block_id": "accounts:connect", "elements": connecting})
@@ -336,10 +337,15 @@ def _text_input(initial: str, *, multiline: bool = False, placeholder: str = "")
     return element
 
 
+def connect_title(network: str) -> str:
+    """The connect form's title (and its button's words) for Bluesky or Mastodon."""
+    return _("Connect Bluesky") if network == "bluesky" else _("Connect Mastodon")
+
+
 def connect_network_modal(network: str, channel: str) -> dict[str, Any]:
     """The form that connects a Bluesky or Mastodon account, its cards going to `channel`."""
+    title = connect_title(network)
     if network == "bluesky":
-        title = _("Connect Bluesky")
         blocks = [
             input_block(
                 "handle",
@@ -365,7 +371,6 @@ def connect_network_modal(network: str, channel: str) -> dict[str, Any]:
             ),
         ]
     else:
-        title = _("Connect Mastodon")
         blocks = [
             input_block("service", _("Instance"), _text_input("", placeholder="mastodon.social")),
             input_block("secret", _("Access token"), _text_input("")),
