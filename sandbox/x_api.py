@@ -12,7 +12,7 @@ description (``shared/x-api/openapi.json``, see ``OPENAPI_PATH``):
 - ``GET /2/tweets/search/stream`` (filtered stream, chunked, one connection per app)
 - ``GET /2/tweets/search/recent`` (the last seven days, by the rules' query language)
 - ``GET`` and ``POST /2/tweets/search/stream/rules``
-- ``POST /2/tweets``, ``DELETE /2/tweets/{id}``, ``GET /2/users/{id}/tweets``
+- ``POST /2/tweets``, ``GET`` and ``DELETE /2/tweets/{id}``, ``GET /2/users/{id}/tweets``
 - ``POST /2/users/{id}/retweets``, ``DELETE /2/users/{id}/retweets/{source_tweet_id}``,
   ``GET /2/tweets/{id}/retweeted_by``
 - ``POST /2/dm_conversations/with/{participant_id}/messages``,
@@ -469,6 +469,7 @@ LIMITS = (
     Limit("GET", "/2/users/{id}", user=900, app=300),
     Limit("POST", "/2/tweets", user=100, app_day=10_000),
     Limit("DELETE", "/2/tweets/{id}", user=50),
+    Limit("GET", "/2/tweets/{id}", user=900, app=450),
     Limit("GET", "/2/tweets/{id}/retweeted_by", user=75, app=75),
     Limit("POST", "/2/users/{id}/retweets", user=50),
     Limit("DELETE", "/2/users/{id}/retweets/{id}", user=50),
@@ -2260,6 +2261,8 @@ class FakeX:
         if (match := re.fullmatch(r"/2/tweets/([^/]+)", path)) and method == "DELETE":
             user_id = self._require_user_context(principal)
             return 200, self._delete_own_tweet(user_id, _snowflake("id", match[1]))
+        if (match := re.fullmatch(r"/2/tweets/([^/]+)", path)) and method == "GET":
+            return 200, self._get_tweet(_snowflake("id", match[1]), query)
         if (match := re.fullmatch(r"/2/tweets/([^/]+)/retweeted_by", path)) and method == "GET":
             return 200, self._get_retweeters(_snowflake("id", match[1]), query)
         match = re.fullmatch(r"/2/users/([^/]+)(/mentions|/tweets)?", path)
@@ -2526,6 +2529,18 @@ class FakeX:
                         if matches(stored):
                             ids.append(tweet_id)
             return self._tweet_page(sorted(ids), paging, selection)
+
+    def _get_tweet(self, tweet_id: str, query: Mapping[str, str]) -> JsonDict:
+        """One post by its id, its expansions in ``includes``; a post that is gone is a 200
+        whose ``errors`` say so, as X answers a lookup."""
+        selection = _Selection.parse(query)
+        with self._lock:
+            tweet = self._tweets.get(int(tweet_id))
+            if tweet is None:
+                return {"errors": [_not_found("tweet", "id", tweet_id)]}
+            response = self._render_tweets([tweet], selection)
+        response["data"] = response["data"][0]
+        return response
 
     def _get_user_tweets(self, user_id: str, query: Mapping[str, str]) -> JsonDict:
         selection = _Selection.parse(query)

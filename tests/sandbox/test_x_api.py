@@ -2685,3 +2685,36 @@ def test_media_shapes_match_the_openapi_description(
     assert_response_shape(
         openapi, refused, "/2/tweets", "post", "default", "application/problem+json"
     )
+
+
+def test_a_post_is_looked_up_by_its_id_as_x_serves_it(
+    openapi: Registry,
+    fake: FakeX,
+    brand: dict[str, Any],
+    alice: dict[str, Any],
+    brand_client: Any,
+    http: requests.Session,
+) -> None:
+    asked = fake.post_mention("brand", author="alice", text="@brand a < b", media=("photo",))
+    found = brand_client.get_tweet(
+        asked["id"],
+        tweet_fields=["author_id", "created_at", "conversation_id", "attachments"],
+        expansions=["author_id", "attachments.media_keys"],
+        media_fields=["url"],
+    )
+    assert_response_shape(openapi, found, "/2/tweets/{id}")
+    assert found["data"]["id"] == asked["id"] and found["data"]["text"] == x_escaped("@brand a < b")
+    assert found["includes"]["users"][0]["username"] == "alice"
+    assert found["includes"]["media"][0]["type"] == "photo"
+    # Billed as a read of the post and one of its author; limited as X limits the lookup.
+    assert fake.spend_by_kind("brand") == pytest.approx({"post read": 0.005, "user read": 0.01})
+    answer = http.get(
+        f"{fake.url}/2/tweets/{asked['id']}",
+        headers={"Authorization": f"Bearer {fake.issue_token(brand['id'])}"},
+    )
+    assert answer.status_code == 200 and answer.headers["x-rate-limit-limit"] == "900"
+
+    fake.delete_tweet(asked["id"])
+    gone = brand_client.get_tweet(asked["id"])
+    assert_response_shape(openapi, gone, "/2/tweets/{id}")
+    assert "data" not in gone and gone["errors"][0]["resource_type"] == "tweet"
