@@ -1,9 +1,9 @@
-"""Roost's numbers for the ids of networks other than X.
+"""Roost's numbers for the ids of every network.
 
 Mentions, outbound rows and the notes and flags about people keep a network's post and
-person ids as numbers, which X's ids are. A Bluesky at:// URI or DID, or a Mastodon id,
-is numbered here once (per network) and the number stands for it everywhere; the
-network's adapter is handed the id again through `refs_of`.
+person ids as numbers. X's ids are numbers already, and stand for themselves. A Bluesky
+at:// URI or DID, or a Mastodon id, is numbered here once (per network) and the number
+stands for it everywhere; the network's adapter is handed the id again through `refs_of`.
 
 The numbers are negative, so they never meet an X id, and rise in the order ids were
 first numbered: intake numbers a page's posts oldest first, so sorting mentions by
@@ -26,6 +26,9 @@ REF_BASE = -(2**62)
 REF_ROWS = 2**31 - 1
 """The most ids the table numbers (its key is a 32-bit integer)."""
 
+NUMBERED_ALREADY = frozenset({"x"})
+"""The networks whose ids are positive numbers already (X's snowflakes): each is its own."""
+
 
 def is_numbered(number: int) -> bool:
     """Whether `number` is one Roost gives another network's id (rather than X's own)."""
@@ -38,6 +41,8 @@ def numbers(session: Session, network: str, refs: Sequence[str]) -> dict[str, in
     wanted = list(dict.fromkeys(refs))
     if not wanted:
         return {}
+    if network in NUMBERED_ALREADY:
+        return {ref: int(ref) for ref in wanted}
     known = _known(session, network, wanted)
     missing = [ref for ref in wanted if ref not in known]
     if missing:
@@ -57,12 +62,14 @@ def number(session: Session, network: str, ref: str) -> int:
 
 
 def refs_of(session: Session, numbered: Collection[int]) -> dict[int, str]:
-    """The network's id each number stands for (numbers never given are left out)."""
+    """The network's id each number stands for: an X id is its own number, written out
+    (numbers never given are left out)."""
+    found = {n: str(n) for n in numbered if n > 0}
     ids = {n - REF_BASE for n in numbered if is_numbered(n)}
-    if not ids:
-        return {}
-    found = session.execute(select(NetworkRef.id, NetworkRef.ref).where(NetworkRef.id.in_(ids)))
-    return {REF_BASE + row_id: ref for row_id, ref in found}
+    if ids:
+        rows = session.execute(select(NetworkRef.id, NetworkRef.ref).where(NetworkRef.id.in_(ids)))
+        found.update((REF_BASE + row_id, ref) for row_id, ref in rows)
+    return found
 
 
 def ref_of(session: Session, numbered: int) -> str:

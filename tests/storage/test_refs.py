@@ -1,4 +1,5 @@
-"""Roost's numbers for other networks' ids: once each, below X's, rising as numbered."""
+"""Roost's numbers for every network's ids: X's are their own; the others' are numbered
+once each, below X's, rising as numbered."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ def test_an_id_is_numbered_once_and_read_back(engine: Engine) -> None:
         first = numbers(session, "bluesky", [POST, "did:plc:abc", POST])
     with sessions.begin() as session:
         again = number(session, "bluesky", POST)
-        assert refs_of(session, [again, first["did:plc:abc"], 5]) == {
+        assert refs_of(session, [again, first["did:plc:abc"], REF_BASE + 99]) == {
             again: POST,
             first["did:plc:abc"]: "did:plc:abc",
         }
@@ -33,6 +34,18 @@ def test_numbers_are_below_every_x_id_and_rise_in_order(engine: Engine) -> None:
     assert older["109"] < older["110"] < newer < 0
     assert all(is_numbered(n) for n in [*older.values(), newer])
     assert not is_numbered(1_900_000_000_000_000_000)
+
+
+def test_an_x_id_is_its_own_number(engine: Engine) -> None:
+    with sessionmaker(engine).begin() as session:
+        assert numbers(session, "x", ["1900000000000000001", "5"]) == {
+            "1900000000000000001": 1_900_000_000_000_000_001,
+            "5": 5,
+        }
+        assert refs_of(session, [1_900_000_000_000_000_001]) == {
+            1_900_000_000_000_000_001: "1900000000000000001"
+        }
+        assert ref_of(session, 5) == "5"
 
 
 def test_the_same_id_on_two_networks_is_two_numbers(engine: Engine) -> None:
