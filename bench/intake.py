@@ -293,7 +293,7 @@ def _reset(rt: Runtime, account: Account) -> None:
     """Forget what the last run stored, keeping the history."""
     _delete_new(rt, account.id)
     with rt.sessions.begin() as session:
-        cursor(session, account.id, datetime.now(UTC)).since_id = HISTORY  # read everything
+        cursor(session, account.id, datetime.now(UTC)).position = str(HISTORY)  # read everything
     rt.redis.flushdb()
 
 

@@ -278,7 +278,7 @@ def _intake_rate(rt: Runtime, account: Account, redis: Redis, mentions: int) -> 
     for queue in rt.queues:
         queue.empty()
     started = time.perf_counter()
-    stored = Intake(rt).poll(account, since_id=1)
+    stored = Intake(rt).poll(account, position="1")
     elapsed = time.perf_counter() - started
     assert stored == mentions, f"stored {stored} of {mentions}"
     return mentions / elapsed

@@ -55,6 +55,11 @@ class TooLong(NetworkError):
     """The network refused a post as longer than it takes."""
 
 
+class Duplicate(NetworkError):
+    """The network refused a post as a repeat of one the account made recently: if Roost's
+    own earlier try made it, the post is there to be found."""
+
+
 class Unavailable(NetworkError):
     """The network answered 5xx, timed out or dropped the connection; worth trying again.
 
@@ -108,9 +113,8 @@ class XSearchSpanRefused(XError):
         self.parameters = parameters
 
 
-class XDuplicate(XError):
-    """X refused a post or reply as a repeat of one the account made recently: if Roost's
-    own earlier try made it, the post is there to be found."""
+class XDuplicate(XError, Duplicate):
+    """X refused a post or reply as a repeat of one the account made recently."""
 
 
 class XUnavailable(XError, Unavailable):

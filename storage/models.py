@@ -401,17 +401,14 @@ class Route(Base):
 
 
 class IntakeCursor(Base):
-    """Where intake for an account stands: the newest tweet id stored (or, on another
-    network, its position)."""
+    """Where intake for an account stands, in its network's words: the newest X post id
+    read, a Bluesky notification's time and URI, a Mastodon notification id."""
 
     __tablename__ = "intake_cursors"
 
     account_id: Mapped[int] = mapped_column(
         ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
     )
-    since_id: Mapped[int | None] = mapped_column(BigInteger)
-    # Where a network other than X's reading stands, in that network's words (a Bluesky
-    # notification's time and URI, a Mastodon notification id).
     position: Mapped[str | None] = mapped_column(String(400))
     last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -70,7 +70,7 @@ def test_accounts_add_with_oauth2_looks_the_account_up_and_seals_its_tokens(
     assert main([*args, f"--oauth2-access-token={fake_x.issue_token(user['id'])}"]) == 0
     assert "updated" in capsys.readouterr().out
     assert main(["accounts", "list"]) == 0
-    assert capsys.readouterr().out.strip() == f"@brand\t{BRAND_CHANNEL}\toauth2\tactive"
+    assert capsys.readouterr().out.strip() == f"@brand\t{BRAND_CHANNEL}\tx (oauth2)\tactive"
     engine = make_engine(f"sqlite:///{Path(env['ROOST_VAR_DIR']) / 'roost.db'}")
     with engine.connect() as connection:
         kinds = connection.execute(text("SELECT kind FROM events ORDER BY id")).scalars().all()
@@ -308,11 +308,11 @@ def test_accounts_add_connects_bluesky_and_mastodon_accounts_with_their_secrets(
     assert "@acme.bsky.social on bluesky added" in capsys.readouterr().out
 
     mastodon = ["accounts", "add", "--network", "mastodon", "--channel", BRAND_CHANNEL]
-    assert main([*mastodon, "--access-token", token]) == 2
+    assert main([*mastodon, f"--access-token={token}"]) == 2
     assert "--service-url is missing" in capsys.readouterr().err
-    assert main([*mastodon, "--access-token", token, "--service-url", "ftp://x"]) == 1
+    assert main([*mastodon, f"--access-token={token}", "--service-url", "ftp://x"]) == 1
     assert "not an https address" in capsys.readouterr().err
-    assert main([*mastodon, "--access-token", token, "--service-url", fake_mastodon.url]) == 0
+    assert main([*mastodon, f"--access-token={token}", "--service-url", fake_mastodon.url]) == 0
     assert f"@acme@{fake_mastodon.domain} on mastodon added" in capsys.readouterr().out
 
     assert main(["accounts", "list"]) == 0
@@ -362,7 +362,7 @@ def test_roost_run_cards_bluesky_and_mastodon_mentions_period_after_period_once_
         check=True,
     )
     subprocess.run(
-        [*add, "mastodon", "--access-token", token, "--service-url", fake_mastodon.url],
+        [*add, "mastodon", f"--access-token={token}", "--service-url", fake_mastodon.url],
         env=run_env,
         cwd=REPO_ROOT,
         check=True,

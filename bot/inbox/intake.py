@@ -1,12 +1,13 @@
-"""Mention intake: from X into storage and onto the queue, nothing lost, nothing doubled.
+"""Mention intake: from each account's network into storage and onto the queue, nothing
+lost, nothing doubled.
 
-Polling (the default) reads each account's mentions timeline since the last
-stored id. The stream mode holds X's filtered stream and, after every
-connect, back-fills from the timeline, because X only replays a stream's
-gap on Enterprise plans. Either way a tweet is stored once (unique per
-account and tweet id), its delivery is queued, and the cursor moves only
-after what it covers is stored: a listener killed mid-burst resumes where
-it stopped and the duplicates it re-reads are ignored.
+Polling (the default) reads each account's mentions through its network's adapter
+(`Network.mentions`) since its cursor. The stream mode holds X's filtered stream for X's
+accounts and, after every connect, back-fills from the timeline, because X only replays
+a stream's gap on Enterprise plans. Either way a post is stored once (unique per account
+and post number), its delivery is queued, and the cursor moves only after what it covers
+is stored: a listener killed mid-burst resumes where it stopped and the duplicates it
+re-reads are ignored.
 """
 
 from __future__ import annotations
@@ -36,15 +37,16 @@ from bot.inbox.delivery import queue_deliveries
 from bot.inbox.network_posts import incoming, since_added
 from bot.lease import LEASE_SECONDS, Lease
 from bot.networks.base import Network
+from bot.networks.x import XNetwork
 from bot.runtime import Runtime
 from bot.slack.client import translate_errors
 from bot.slack.mrkdwn import escape
 from bot.team.budget import POLL_WORST_CASE, budget_of
-from bot.team.credentials import REFRESH_AHEAD, x_client
+from bot.team.credentials import REFRESH_AHEAD
 from bot.team.language import in_channel
 from bot.team.networks import network_for
 from bot.x.client import XClient
-from bot.x.normalize import mentions_from_payload, parse_time
+from bot.x.normalize import mentions_from_payload
 from storage.accounts import active_accounts, cursor, note_x_limit, stop_intake
 from storage.mentions import Edit, IncomingMention, apply_edits, store_mentions
 from storage.models import Account
@@ -86,18 +88,26 @@ class Intake:
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        self._clients: dict[int, tuple[str, XClient]] = {}
         self._networks: dict[int, tuple[str, Network]] = {}
+        # What each account's latest read said of its network's limits (Listener).
+        self.next_read_at: dict[int, datetime | None] = {}
 
     def network(self, account: Account) -> Network:
-        """The adapter of an account on a network other than X, kept between polls."""
+        """The account's adapter, kept between polls (and its connections with it)."""
         cached = self._networks.get(account.id)
-        if cached is None or cached[0] != account.credentials:
+        if cached is None or cached[0] != account.credentials or self._expiring(account):
             if cached is not None:
                 cached[1].close()
             cached = (account.credentials, network_for(self.rt, account))
             self._networks[account.id] = cached
         return cached[1]
+
+    def client(self, account: Account) -> XClient:
+        """The X account's client, for what only X offers (its search, bot.inbox.watch)."""
+        network = self.network(account)
+        if not isinstance(network, XNetwork):
+            raise TypeError(f"@{account.handle} is not on X")  # not spoken: a bug
+        return network.client
 
     def close(self) -> None:
         """Let go of every adapter's connections."""
@@ -105,16 +115,9 @@ class Intake:
             network.close()
         self._networks.clear()
 
-    def client(self, account: Account) -> XClient:
-        """The account's X client, kept between polls (and its connection with it)."""
-        cached = self._clients.get(account.id)
-        if cached is None or cached[0] != account.credentials or self._expiring(account):
-            cached = (account.credentials, x_client(self.rt, account))
-            self._clients[account.id] = cached
-        return cached[1]
-
     def _expiring(self, account: Account) -> bool:
-        """An OAuth 2.0 token about to lapse: x_client refreshes it (once, under a lock)."""
+        """An OAuth 2.0 token about to lapse: building the adapter refreshes it (once, under
+        a lock)."""
         expires = account.token_expires_at
         return (
             account.auth_kind == "oauth2"
@@ -213,102 +216,46 @@ class Intake:
         self,
         account: Account,
         *,
-        since_id: int | None = None,
+        position: str | None = None,
         still_held: Callable[[], bool] = lambda: True,
     ) -> int:
-        """Read the account's timeline since its cursor (or `since_id`) and store it.
+        """Read the account's mentions since its cursor (or `position`) and store them.
 
-        The cursor moves to the newest id only after every page is stored. A hard cap
-        the next page could pass stops the reading there: what was read is stored, and
-        the cursor stays for the rest.
-        A first poll, with no cursor yet, takes only mentions posted since the
+        The cursor moves only once what it covers is stored, and a read that stopped at
+        its bound goes on from there at once. A read the network's adapter paused (X's hard
+        cap, which the next page could pass) stores what it read, and the cursor stays for
+        the rest. A first read, with no cursor yet, takes only mentions posted since the
         account was added: connecting an account does not replay its history.
-        `still_held` is asked before each page, so a listener whose lease ran
-        out during a long burst stops before its standby starts the same.
-        """
-        if account.network != "x":
-            return self.poll_network(account, still_held=still_held)
-        client = self.client(account)
-        with self.rt.sessions.begin() as session:
-            since = (
-                since_id
-                if since_id is not None
-                else cursor(session, account.id, self.rt.clock()).since_id
-            )
-        newest: int | None = None
-        token: str | None = None
-        burst: list[IncomingMention] = []
-        capped = None
-        while True:
-            if not still_held():
-                raise LeaseLost(f"another listener took over @{account.handle}")  # not spoken
-            budget = budget_of(self.rt, account)
-            if budget is not None and budget.refuses(POLL_WORST_CASE):
-                # A hard cap the next page could pass: what was read is stored, and the
-                # cursor stays, so the rest is read (the pages read again free, the same
-                # UTC day) once the budget allows.
-                capped = budget.why()
-                break
-            page = client.mentions_page(account.x_user_id, since_id=since, pagination_token=token)
-            meta = page.get("meta") or {}
-            if newest is None and meta.get("newest_id"):
-                newest = int(meta["newest_id"])
-            reached_start = False
-            if since is None:
-                page, reached_start = _since_added(page, account.created_at)
-            burst += mentions_from_payload(page, account_x_id=account.x_user_id)
-            token = meta.get("next_token")
-            if not token or reached_start:
-                break
-        # X pages newest first; storing the burst oldest first gives a
-        # conversation's card to its first mention even across pages.
-        burst.sort(key=lambda m: m.tweet_id)
-        stored = sum(
-            self.store(account, burst[start : start + STORE_BATCH])
-            for start in range(0, len(burst), STORE_BATCH)
-        )
-        with self.rt.sessions.begin() as session:
-            now = self.rt.clock()
-            if newest is not None and capped is None:
-                _advance(session, account.id, newest, now)
-            entry = cursor(session, account.id, now)
-            entry.last_polled_at = now
-            entry.last_error = capped
-        if capped is not None:
-            logger.info("@%s: intake paused mid-way, %s", account.handle, capped)
-        return stored
-
-    def poll_network(self, account: Account, *, still_held: Callable[[], bool]) -> int:
-        """Read an account on Bluesky or Mastodon since its position and store it.
-
-        As with X: the position moves only once what it covers is stored, and a first
-        read, with no position yet, takes only posts made since the account was added.
+        `still_held` is asked before each read, so a listener whose lease ran out during a
+        long burst stops before its standby starts the same.
         """
         stored, more = 0, True
-        while more:  # a read that stopped at its bound goes on at once
+        while more:
             if not still_held():
                 raise LeaseLost(f"another listener took over @{account.handle}")  # not spoken
             with self.rt.sessions.begin() as session:
-                position = cursor(session, account.id, self.rt.clock()).position
-            page = self.network(account).mentions(position)
-            posts = page.posts
-            if position is None:
-                posts = since_added(posts, account.created_at)
+                start = position or cursor(session, account.id, self.rt.clock()).position
+            page = self.network(account).mentions(start, since=account.created_at)
+            posts = page.posts if start is not None else since_added(page.posts, account.created_at)
             with self.rt.sessions.begin() as session:
                 mentions = incoming(session, account.id, account.network, posts)
             stored += sum(
-                self.store(account, mentions[start : start + STORE_BATCH])
-                for start in range(0, len(mentions), STORE_BATCH)
+                self.store(account, mentions[first : first + STORE_BATCH])
+                for first in range(0, len(mentions), STORE_BATCH)
             )
             with self.rt.sessions.begin() as session:
                 now = self.rt.clock()
                 entry = cursor(session, account.id, now)
-                if page.cursor is not None:
+                if page.cursor is not None and page.paused is None:
                     entry.position = page.cursor
                     entry.updated_at = now
                 entry.last_polled_at = now
-                entry.last_error = None
-            more = page.more and page.cursor != position
+                entry.last_error = page.paused
+            self.next_read_at[account.id] = page.next_read_at
+            if page.paused is not None:
+                logger.info("@%s: intake paused mid-way, %s", account.handle, page.paused)
+            more = page.more and page.paused is None and page.cursor not in (None, start)
+            position = None
         return stored
 
     def note_error(self, account_id: int, error: Exception) -> None:
@@ -352,17 +299,11 @@ def _which(exc: Exception) -> str:
 
 
 def _advance(session: Session, account_id: int, tweet_id: int, now: datetime) -> None:
+    """Move an X account's cursor to `tweet_id`, if that is newer (X's ids rise with time)."""
     entry = cursor(session, account_id, now)
-    if entry.since_id is None or tweet_id > entry.since_id:
-        entry.since_id = tweet_id
+    if entry.position is None or tweet_id > int(entry.position):
+        entry.position = str(tweet_id)
     entry.updated_at = now
-
-
-def _since_added(page: dict[str, Any], added_at: datetime) -> tuple[dict[str, Any], bool]:
-    """Keep the page's tweets posted after the account was added; True once older ones show."""
-    tweets = page.get("data") or []
-    kept = [t for t in tweets if (parse_time(t.get("created_at")) or added_at) >= added_at]
-    return {**page, "data": kept}, len(kept) < len(tweets)
 
 
 @dataclass
@@ -478,14 +419,10 @@ class Listener:
             logger.info("@%s: %d new mentions", account.handle, stored)
         entry.backoff = FIRST_BACKOFF
         entry.next_poll_at = now + self.interval
-        if account.network != "x":
-            return
-        spent = self.intake.client(account).rate_limit.spent(now)
-        if spent is not None and spent.reset_at is not None:
-            logger.info(
-                "@%s: X's %s limit is spent until %s", account.handle, spent.name, spent.reset_at
-            )
-            entry.next_poll_at = max(entry.next_poll_at, spent.reset_at)
+        resting = self.intake.next_read_at.get(account.id)
+        if resting is not None and resting > entry.next_poll_at:
+            logger.info("@%s: its network's limit is spent until %s", account.handle, resting)
+            entry.next_poll_at = resting
 
     def release_all(self) -> None:
         release_all(self.held)

@@ -1,9 +1,10 @@
-"""Posts from the networks beside X, as the mentions intake stores.
+"""Posts from every network, as the mentions intake stores them.
 
 A network's adapter (bot.networks) gives its posts in its own ids; storage keeps numbers
-(storage.refs). Numbering a page oldest first, each post after the thread's first post
-and the post it answers, keeps mentions sorted by number sorted by time, as X's ids are,
-so a conversation's card goes to its first mention here too.
+(storage.refs): X's ids are numbers already, and the others' are numbered. Numbering a
+page oldest first, each post after the thread's first post and the post it answers,
+keeps mentions sorted by number sorted by time, as X's ids are, so a conversation's card
+goes to its first mention on every network.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def incoming(
     ordered = sorted(posts, key=lambda post: post.created_at)
     refs: list[str] = []
     for post in ordered:
-        refs += [ref for ref in (post.root_ref, post.parent_ref, post.ref) if ref]
+        refs += [ref for ref in (post.root_ref, post.parent_ref, *post.versions, post.ref) if ref]
     numbered = numbers(session, network, refs)
     people = numbers(session, network, [post.author.ref for post in ordered])
     conversations = _conversations(session, account_id, ordered, numbered)
@@ -47,11 +48,15 @@ def incoming(
             text=clean(post.text),
             created_at=post.created_at,
             in_reply_to_tweet_id=numbered[post.parent_ref] if post.parent_ref else None,
-            author_username=clean(post.author.handle)[:HANDLE_KEPT],
+            author_username=clean(post.author.handle)[:HANDLE_KEPT] or None,
             author_name=clean(post.author.name)[:NAME_KEPT] if post.author.name else None,
+            author_followers=post.author.followers,
+            author_verified=post.author.verified,
+            author_protected=post.author.protected,
             lang=post.lang,
             media=[_media(item.kind, item.url, item.alt) for item in post.media],
             summons=post.summons,
+            edit_history=tuple(numbered[version] for version in post.versions),
             url=post.url,
         )
         for post in ordered
@@ -101,7 +106,9 @@ def since_added(posts: Sequence[Post], added_at: datetime) -> list[Post]:
 
 
 def _media(kind: str, url: str, alt: str | None) -> dict[str, str]:
-    entry = {"type": clean(kind), "url": clean(url)}
+    entry = {"type": clean(kind)}
+    if url:
+        entry["url"] = clean(url)
     if alt:
         entry["alt"] = clean(alt)
     return entry

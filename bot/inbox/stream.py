@@ -243,9 +243,10 @@ class MentionStream(tweepy.StreamingClient):
                     continue
                 self.pending.add(account.id)
                 with self.rt.sessions.begin() as session:
-                    since = backfill_since(cursor(session, account.id, self.rt.clock()).since_id)
+                    position = cursor(session, account.id, self.rt.clock()).position
+                since = backfill_since(int(position) if position else None)
                 try:
-                    stored = self.intake.poll(account, since_id=since)
+                    stored = self.intake.poll(account, position=str(since) if since else None)
                 except (XTokenRevoked, XForbidden) as exc:
                     self.intake.stop(account, exc)
                     self.accounts.pop(account.id, None)

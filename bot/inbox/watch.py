@@ -33,6 +33,7 @@ from bot.errors import Refused, XError, XQueryRefused, XRateLimited
 from bot.i18n import N_, _, clock, ngettext
 from bot.i18n import month as month_name
 from bot.networks import links
+from bot.networks.rules import rules_for
 from bot.runtime import Runtime
 from bot.slack.channels import check_channel
 from bot.slack.mrkdwn import escape
@@ -119,7 +120,7 @@ def _add(rt: Runtime, who: Who, handle: str, rest: str, here: str | None) -> str
     if not query:
         raise ValueError(_("Give the words to watch for.") + " " + _(USAGE))
     account = require_manager_of(rt, who, find_account(rt, handle).id)
-    if account.network != "x":
+    if not rules_for(account.network).searches:
         raise Refused(
             _(
                 "Watched words are read through X's search, and *@{handle}* is on {network}: "

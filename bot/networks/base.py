@@ -25,6 +25,9 @@ class Author:
     ref: str
     handle: str
     name: str | None = None
+    followers: int | None = None  # where the network says (X)
+    verified: bool = False
+    protected: bool = False  # their posts are shown to their followers only
 
 
 @dataclass(frozen=True)
@@ -32,14 +35,15 @@ class Media:
     """An image, video or GIF attached to a post someone else made."""
 
     kind: str  # "photo", "video", "animated_gif"
-    url: str
+    url: str = ""  # empty where the network gives none (an X video without a preview)
     alt: str | None = None
 
 
 @dataclass(frozen=True)
 class Attachment:
-    """An image Roost attaches to a post it makes: the bytes, their type, and the text
-    that describes it to people who cannot see it."""
+    """A file Roost attaches to a post it makes: the bytes, their type, and the text that
+    describes it to people who cannot see it. It goes up with `Network.upload` before the
+    post is made, which then names it by what the upload returned."""
 
     data: bytes
     mime: str
@@ -52,8 +56,10 @@ class Post:
 
     `root_ref` is the first post of its thread (None when it is that first post) and
     `parent_ref` the post it answers; `summons` whether it names the account (a reply
-    in a thread the account is in need not). `visibility` is Mastodon's (public,
-    unlisted, private, direct) and None elsewhere: a reply keeps its post's.
+    in a thread the account is in need not; None: the network did not say). `visibility`
+    is Mastodon's (public, unlisted, private, direct) and None elsewhere: a reply keeps
+    its post's. `versions`: every version's id, oldest first, when it was edited (X gives
+    each version an id of its own; `ref` is the newest).
     """
 
     ref: str
@@ -64,32 +70,74 @@ class Post:
     root_ref: str | None = None
     parent_ref: str | None = None
     lang: str | None = None
-    summons: bool = True
+    summons: bool | None = True
     visibility: str | None = None
     media: tuple[Media, ...] = ()
+    versions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class MentionPage:
     """What `Network.mentions` read: the posts, oldest first, and the cursor to read on
-    from (to be kept only once they are stored)."""
+    from (to be kept only once they are stored; None: it stays where it was)."""
 
     posts: list[Post]
     cursor: str | None
     more: bool = False  # the read stopped at its bound: more wait after the cursor
+    # Why the read stopped before everything after the cursor was read (X's hard cap):
+    # what was read is stored, the cursor stays, and the rest is read later.
+    paused: str | None = None
+    # The earliest the network lets the account read again, where its answers said so
+    # (X's headers show a window spent); None: at the next period.
+    next_read_at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a network offers, so that cards show only the buttons it has."""
+    """What a network offers, so that cards show only the buttons it has, and how far a
+    write whose answer was lost may be trusted to go again."""
 
     dm: bool
     repost: bool = True
     media: int = 4  # images one post may carry
     dm_word: str = "DM"  # what the network calls a private message
     # Whether the network drops a repeated write by Roost's key (Mastodon's
-    # Idempotency-Key): only then is a post whose answer was lost sent again unseen.
+    # Idempotency-Key): then a post whose answer was lost may go again unseen.
     keyed_writes: bool = False
+    # Whether it refuses a post repeating one the account just made (X, by its text),
+    # raising `Duplicate`: then too a lost post may go again, and is found if it was made.
+    refuses_repeats: bool = False
+
+
+@dataclass(frozen=True)
+class Write:
+    """A write Roost made whose answer was lost, as `Network.find_sent` looks for it.
+
+    `kind` is Roost's ("reply", "post", "dm", "retweet", "unretweet"); `parent_ref` the
+    post a reply or a thread's next part answers, `target_ref` the post a repost is of,
+    `to` whom a DM went to. `summoned`: the post answered named the account (X bills
+    such a reply lower, and so bills it when it is found).
+    """
+
+    kind: str
+    text: str = ""
+    parent_ref: str | None = None
+    target_ref: str | None = None
+    to: Author | None = None
+    summoned: bool = True
+
+
+@dataclass(frozen=True)
+class Found:
+    """What `Network.find_sent` saw: `made` True (with the network's id and link for it,
+    where it names one), False (not among what it shows yet), or None (the network shows
+    nothing that could tell, such as a Bluesky repost). `notes` say in sentences what
+    limited the look, for the person who settles it."""
+
+    made: bool | None
+    ref: str | None = None
+    url: str | None = None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,19 +168,25 @@ class Network(Protocol):
         """`text`'s length as this network counts it against `limits().max_length`."""
         ...
 
-    def mentions(self, cursor: str | None) -> MentionPage:
-        """Posts that mention or answer the account since `cursor` (None: only the
-        newest page, never the whole history), oldest first."""
+    def mentions(self, cursor: str | None, *, since: datetime | None = None) -> MentionPage:
+        """Posts that mention or answer the account after `cursor`, oldest first. With no
+        cursor yet, those made since `since` (when the account was connected: never its
+        whole history), as far back as the network pages; None: the newest page."""
         ...
 
     def lookup(self, ref: str) -> Post:
         """One post by its id (`NotFound` when it is gone)."""
         ...
 
-    def post(self, text: str, *, media: Sequence[Attachment] = (), key: str | None = None) -> Post:
-        """A new post by the account. `key` is Roost's idempotency key for this write: a
-        network that honours one (Mastodon's Idempotency-Key) drops a repeat of it, the
-        others ignore it."""
+    def upload(self, attachment: Attachment) -> str:
+        """Put a file up for a post to carry (an upload alone posts nothing); what the post
+        names it by. Done before the post's write is claimed: a video may take minutes."""
+        ...
+
+    def post(self, text: str, *, media: Sequence[str] = (), key: str | None = None) -> Post:
+        """A new post by the account, carrying the `media` uploaded for it. `key` is
+        Roost's idempotency key for this write: a network that honours one (Mastodon's
+        Idempotency-Key) drops a repeat of it, the others ignore it."""
         ...
 
     def reply(
@@ -140,11 +194,13 @@ class Network(Protocol):
         parent_ref: str,
         text: str,
         *,
-        media: Sequence[Attachment] = (),
+        media: Sequence[str] = (),
         key: str | None = None,
+        summoned: bool = True,
     ) -> Post:
         """The account's answer to `parent_ref`, in its thread (and, on Mastodon, at its
-        visibility)."""
+        visibility). `summoned`: `parent_ref` named the account, which X bills lower (not
+        so a thread's next part, which answers the account's own post)."""
         ...
 
     def dm(self, to: Author, text: str, *, key: str | None = None) -> str:
@@ -152,14 +208,15 @@ class Network(Protocol):
         or the person does not take one (`RecipientClosed` when the person does not)."""
         ...
 
-    def find_own(self, text: str, *, since: datetime, parent_ref: str | None = None) -> Post | None:
-        """The account's own post with `text` made since `since` (answering `parent_ref`
-        when given), or None: how an `OutcomeUnknown` write is settled before any retry."""
+    def find_sent(self, write: Write, *, since: datetime, exclude: frozenset[str]) -> Found:
+        """Whether the account's `write` shows on the network, made since `since` and not
+        one of `exclude` (what Roost's other writes made): how a write whose answer was
+        lost is settled before anything is sent again."""
         ...
 
-    def repost(self, ref: str) -> str:
+    def repost(self, ref: str) -> str | None:
         """The account reposts `ref` (a retweet, a Bluesky repost, a Mastodon boost); the
-        id of the repost."""
+        id of the repost, where the network names one."""
         ...
 
     def undo_repost(self, ref: str) -> None:

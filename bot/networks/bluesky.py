@@ -15,6 +15,7 @@ have reached Bluesky (a timeout, a dropped connection, a 5xx). Reads that fail t
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -49,10 +50,12 @@ from bot.networks.base import (
     Attachment,
     Author,
     Capabilities,
+    Found,
     Limits,
     Media,
     MentionPage,
     Post,
+    Write,
 )
 from bot.networks.lengths import (
     BLUESKY_MAX_BYTES,
@@ -87,7 +90,7 @@ need 800 mentions a second), and is there so that a cursor Bluesky no longer ser
 not read forever; past it, what is older is left behind, and said in the log."""
 
 OWN_PAGES = 3
-"""Pages of the account's own records `find_own` and `undo_repost` read, newest first."""
+"""Pages of the account's own records `find_sent` and `undo_repost` read, newest first."""
 
 DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=1)
 """How long to back off after a 429 that carries no ``ratelimit-reset``."""
@@ -232,10 +235,13 @@ class BlueskyNetwork:
     def length(self, text: str) -> int:
         return length(text)
 
-    def mentions(self, cursor: str | None) -> MentionPage:
+    def mentions(self, cursor: str | None, *, since: datetime | None = None) -> MentionPage:
         """Mentions, replies and quotes of the account newer than `cursor` (the newest
-        notification read: its indexedAt and URI), oldest first; None reads the newest page."""
-        since = _parse_cursor(cursor)
+        notification read: its indexedAt and URI), oldest first. With no cursor, those
+        indexed since `since`; with neither, the newest page."""
+        after = _parse_cursor(cursor)
+        if after is None and since is not None:
+            after = (since, "")  # before every notification indexed at `since` itself
         read: list[Any] = []
         page_cursor: str | None = None
         for _page in range(MENTION_PAGES):
@@ -247,11 +253,11 @@ class BlueskyNetwork:
             )
             reached = False
             for notification in page.notifications:
-                if since is not None and _key(notification) <= since:
+                if after is not None and _key(notification) <= after:
                     reached = True
                     break
                 read.append(notification)
-            if since is None or reached or not page.cursor:
+            if after is None or reached or not page.cursor:
                 break
             page_cursor = page.cursor
         else:
@@ -291,7 +297,27 @@ class BlueskyNetwork:
         author = Author(view.author.did, view.author.handle, view.author.display_name)
         return _post(view.uri, author, view.record, _media_of_view(view.embed))
 
-    def post(self, text: str, *, media: Sequence[Attachment] = (), key: str | None = None) -> Post:
+    def upload(self, attachment: Attachment) -> str:
+        """Put an image up as a blob; the blob's reference and the image's alt text, as the
+        post's images embed will name it (JSON)."""
+        if not attachment.mime.startswith("image/"):
+            raise Forbidden(
+                _("Bluesky takes images only: post the {mime} file to X alone.").format(
+                    mime=attachment.mime
+                )
+            )
+        # As raw `content`: the SDK's upload_blob hands httpx `data=bytes`, deprecated there.
+        upload = partial(
+            self._client.invoke_procedure,
+            "com.atproto.repo.uploadBlob",
+            content=attachment.data,
+            headers={"Content-Type": attachment.mime},
+            output_encoding="application/json",
+        )
+        uploaded = get_response_model(self._call(upload), models.ComAtprotoRepoUploadBlob.Response)
+        return json.dumps({"blob": uploaded.blob.model_dump(by_alias=True), "alt": attachment.alt})
+
+    def post(self, text: str, *, media: Sequence[str] = (), key: str | None = None) -> Post:
         """A new post (Bluesky takes no idempotency key: `key` is ignored)."""
         return self._create(text, media=media)
 
@@ -300,8 +326,9 @@ class BlueskyNetwork:
         parent_ref: str,
         text: str,
         *,
-        media: Sequence[Attachment] = (),
+        media: Sequence[str] = (),
         key: str | None = None,
+        summoned: bool = True,
     ) -> Post:
         """The account's answer to `parent_ref`, in its thread (its root, as the parent's own
         reply reference says) and in its languages."""
@@ -346,22 +373,26 @@ class BlueskyNetwork:
         )
         return sent.id
 
-    def find_own(self, text: str, *, since: datetime, parent_ref: str | None = None) -> Post | None:
-        """The account's newest post with `text` made since `since` (answering `parent_ref`
-        when given), read from its repository, or None."""
+    def find_sent(self, write: Write, *, since: datetime, exclude: frozenset[str]) -> Found:
+        """A lost post or reply: the account's newest post with its text made since `since`
+        (answering `write.parent_ref` when given), read from its repository. Bluesky has
+        no record of a chat message or a repost that could tell them from an earlier one."""
+        if write.kind not in ("reply", "post"):
+            return Found(None)
         own = self.me()
         for record in self._own_records(POST):
             value = record.value
             if not isinstance(value, _RecordModel):
                 continue
             if _created_at(value) < since - timedelta(milliseconds=1):  # records keep milliseconds
-                return None
+                break
             parent = value.reply.parent.uri if value.reply else None
-            if value.text == text and (parent_ref is None or parent == parent_ref):
-                return _post(record.uri, own, value, _media_of_record(own.ref, value))
-        return None
+            mine = record.uri not in exclude
+            if mine and value.text == write.text and parent == write.parent_ref:
+                return Found(True, record.uri, post_url(own.handle, record.uri))
+        return Found(False)
 
-    def repost(self, ref: str) -> str:
+    def repost(self, ref: str) -> str | None:
         """The account reposts `ref` (once: an existing repost of it is answered again)."""
         view = self._view(ref)
         if view.viewer is not None and view.viewer.repost:
@@ -440,7 +471,7 @@ class BlueskyNetwork:
         self,
         text: str,
         *,
-        media: Sequence[Attachment],
+        media: Sequence[str],
         reply: models.AppBskyFeedPost.ReplyRef | None = None,
         langs: list[str] | None = None,
     ) -> Post:
@@ -473,8 +504,8 @@ class BlueskyNetwork:
             summons=False,
         )
 
-    def _images(self, media: Sequence[Attachment]) -> models.AppBskyEmbedImages.Main | None:
-        """The images embed, each image uploaded first (an upload alone posts nothing)."""
+    def _images(self, media: Sequence[str]) -> models.AppBskyEmbedImages.Main | None:
+        """The images embed naming the blobs `upload` put up."""
         if not media:
             return None
         if len(media) > self.capabilities.media:
@@ -484,19 +515,9 @@ class BlueskyNetwork:
                 )
             )
         images = []
-        for attachment in media:
-            # As raw `content`: the SDK's upload_blob hands httpx `data=bytes`, deprecated there.
-            upload = partial(
-                self._client.invoke_procedure,
-                "com.atproto.repo.uploadBlob",
-                content=attachment.data,
-                headers={"Content-Type": attachment.mime},
-                output_encoding="application/json",
-            )
-            uploaded = get_response_model(
-                self._call(upload), models.ComAtprotoRepoUploadBlob.Response
-            )
-            images.append(models.AppBskyEmbedImages.Image(alt=attachment.alt, image=uploaded.blob))
+        for uploaded in map(json.loads, media):
+            blob = models.blob_ref.BlobRef.model_validate(uploaded["blob"])
+            images.append(models.AppBskyEmbedImages.Image(alt=uploaded["alt"], image=blob))
         return models.AppBskyEmbedImages.Main(images=images)
 
 

@@ -30,18 +30,26 @@ def label(network: str) -> str:
     return LABELS.get(network, network)
 
 
+MADE_POST_URLS = {  # not spoken: addresses
+    "x": ("https://x.com/{handle}/status/{id}", "https://x.com/i/web/status/{id}"),
+}
+"""Where a post is, made from its id (with its author's handle, and without one), on the
+networks whose links can be made so; the others' links are kept as their network gave
+them."""
+
+
 def post_url(
     network: str, handle: str | None, post_id: int | str, *, stored: str | None = None
 ) -> str:
-    """Where a person opens a post: the link its network gave (`stored`), else X's, made
+    """Where a person opens a post: the link its network gave (`stored`), else one made
     from its id (X redirects the generic form when the author is unknown)."""
     if stored:
         return stored
-    if network != "x":
+    forms = MADE_POST_URLS.get(network)
+    if forms is None:
         raise ValueError(f"a {network} post's link is kept, not made")  # not spoken
-    if handle:
-        return f"https://x.com/{handle}/status/{post_id}"
-    return f"https://x.com/i/web/status/{post_id}"
+    with_handle, without = forms
+    return (with_handle if handle else without).format(handle=handle, id=post_id)
 
 
 def profile_url(network: str, handle: str, *, service_url: str | None = None) -> str:

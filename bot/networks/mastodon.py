@@ -57,10 +57,12 @@ from bot.networks.base import (
     Attachment,
     Author,
     Capabilities,
+    Found,
     Limits,
     Media,
     MentionPage,
     Post,
+    Write,
 )
 from bot.networks.lengths import (
     MASTODON_MAX_CHARACTERS,
@@ -96,7 +98,7 @@ OWN_POSTS_PAGE_SIZE = 40
 """The most statuses Mastodon serves on a page of an account's statuses."""
 
 OWN_POSTS_PAGES = 5
-"""Pages of the account's own statuses `find_own` reads at most: in a burst of sends, the
+"""Pages of the account's own statuses `find_sent` reads at most: in a burst of sends, the
 one looked for can be a hundred statuses back."""
 
 DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=5)
@@ -247,16 +249,27 @@ class MastodonNetwork:
 
     # --- reading ---
 
-    def mentions(self, cursor: str | None) -> MentionPage:
+    def mentions(self, cursor: str | None, *, since: datetime | None = None) -> MentionPage:
         """Statuses that mention the account, from its mention notifications, oldest first:
-        those after `cursor` (a notification id), a few pages at most, or with no cursor
-        only the newest page. The cursor it gives back is the newest notification read."""
+        those after `cursor` (a notification id), a few pages at most. With no cursor, those
+        made since `since`, as far back as the same few pages; with neither, the newest
+        page. The cursor it gives back is the newest notification read."""
+        notifications: list[Any] = []
+        more = False
         with self._errors(_("reading mentions")):
             if cursor is None:
-                page: Any = self._api.notifications(types=["mention"], limit=MENTIONS_PAGE_SIZE)
-                notifications = list(reversed(page))
+                max_id = None
+                for _page in range(MENTIONS_PAGES):
+                    page: Any = self._api.notifications(
+                        types=["mention"], max_id=max_id, limit=MENTIONS_PAGE_SIZE
+                    )
+                    kept = [n for n in page if since is None or _aware(n.created_at) >= since]
+                    notifications = list(reversed(kept)) + notifications
+                    if since is None or len(kept) < len(page) or len(page) < MENTIONS_PAGE_SIZE:
+                        break
+                    max_id = page[-1].id
             else:
-                notifications, newest, more = [], cursor, False
+                newest = cursor
                 for _page in range(MENTIONS_PAGES):
                     # min_id: the page right after the cursor, so none is skipped.
                     page = self._api.notifications(
@@ -278,7 +291,7 @@ class MastodonNetwork:
             seen.add(str(status.id))
             posts.append(self._post(status))
         newest_id = str(notifications[-1].id) if notifications else cursor
-        return MentionPage(posts=posts, cursor=newest_id, more=cursor is not None and more)
+        return MentionPage(posts=posts, cursor=newest_id, more=more)
 
     def lookup(self, ref: str) -> Post:
         """One status by its id, with the first status of its thread when it answers one
@@ -294,13 +307,15 @@ class MastodonNetwork:
         summons = any(str(mention.id) == me.ref for mention in status.mentions)
         return self._post(status, root_ref=root, summons=summons)
 
-    def find_own(self, text: str, *, since: datetime, parent_ref: str | None = None) -> Post | None:
-        """The account's own status with `text` made since `since` (answering `parent_ref`,
-        or answering nothing when it is None), or None. Texts are compared as Mastodon shows
-        them: mentions by their local part, spacing aside, the mentions a reply starts with
-        aside."""
+    def find_sent(self, write: Write, *, since: datetime, exclude: frozenset[str]) -> Found:
+        """A lost post or reply: the account's own status with its text made since `since`
+        (answering `write.parent_ref`, or nothing when that is None). Texts are compared as
+        Mastodon shows them: mentions by their local part, spacing aside, the mentions a
+        reply starts with aside. A direct message or a boost is not looked for."""
+        if write.kind not in ("reply", "post"):
+            return Found(None)
         me = self._account or self.me()
-        wanted = _comparable(text)
+        wanted = _comparable(write.text)
         max_id = None
         with self._errors(_("reading the account's recent posts")):
             for _page in range(OWN_POSTS_PAGES):
@@ -313,19 +328,49 @@ class MastodonNetwork:
                 )
                 for status in page:
                     answers = None if status.in_reply_to_id is None else str(status.in_reply_to_id)
-                    if answers == parent_ref and _comparable(plain_text(status.content)) == wanted:
-                        return self._post(status)
+                    if (
+                        answers == write.parent_ref
+                        and _comparable(plain_text(status.content)) == wanted
+                        and str(status.id) not in exclude
+                    ):
+                        return Found(True, str(status.id), str(status.url or status.uri))
                 if len(page) < OWN_POSTS_PAGE_SIZE:
                     break
                 max_id = page[-1].id
-        return None
+        return Found(False)
 
     # --- writing ---
 
-    def post(self, text: str, *, media: Sequence[Attachment] = (), key: str | None = None) -> Post:
-        """A public status by the account, with `media` (images, their alt text as
-        description). `key` is sent as the Idempotency-Key."""
-        media_ids = self._upload(media)
+    def upload(self, attachment: Attachment) -> str:
+        """Upload the file (its alt text as its description); its id, once the instance has
+        processed it."""
+        doing = _("uploading the image")
+        with self._errors(doing, write=True):
+            if not self._versioned:
+                # Mastodon.py picks /api/v2/media by the instance's version, and falls back
+                # to the old endpoint without a word when it cannot read it.
+                self._api.retrieve_mastodon_version(fail_hard=True)
+                self._versioned = True
+            upload: Any = self._api.media_post(
+                attachment.data, mime_type=attachment.mime, description=attachment.alt or None
+            )
+            deadline = time.monotonic() + MEDIA_PROCESSING_WAIT
+            while upload.url is None and time.monotonic() < deadline:
+                time.sleep(MEDIA_POLL_SECONDS)
+                upload = self._api.media(upload.id)
+        if upload.url is None:
+            raise Unavailable(
+                _(
+                    "Mastodon did not finish processing the image in time. "
+                    "Try again in a few minutes."
+                )
+            )
+        return str(upload.id)
+
+    def post(self, text: str, *, media: Sequence[str] = (), key: str | None = None) -> Post:
+        """A public status by the account, with the `media` uploaded for it. `key` is sent
+        as the Idempotency-Key."""
+        media_ids = list(media)
         with self._errors(_("posting"), write=True):
             status: Any = self._api.status_post(
                 text, media_ids=media_ids or None, visibility="public", idempotency_key=key
@@ -337,8 +382,9 @@ class MastodonNetwork:
         parent_ref: str,
         text: str,
         *,
-        media: Sequence[Attachment] = (),
+        media: Sequence[str] = (),
         key: str | None = None,
+        summoned: bool = True,
     ) -> Post:
         """The account's answer to `parent_ref`, at the parent's own visibility (an answer to
         a direct or followers-only status stays so), starting with the @acct of the person
@@ -349,7 +395,7 @@ class MastodonNetwork:
         acct = str(parent.account.acct)
         if str(parent.account.id) != me.ref and not self._names(text, acct):
             text = f"@{acct} {text}"
-        media_ids = self._upload(media)
+        media_ids = list(media)
         with self._errors(_("posting the reply"), write=True):
             status: Any = self._api.status_post(
                 text,
@@ -369,7 +415,7 @@ class MastodonNetwork:
             status: Any = self._api.status_post(text, visibility="direct", idempotency_key=key)
         return str(status.id)
 
-    def repost(self, ref: str) -> str:
+    def repost(self, ref: str) -> str | None:
         """The account boosts `ref` (a second boost is the first one); the boost's own id."""
         with self._errors(_("boosting the post"), write=True):
             boost: Any = self._api.status_reblog(ref)
@@ -421,46 +467,12 @@ class MastodonNetwork:
             for match in _MENTION.finditer(text)
         )
 
-    def _upload(self, media: Sequence[Attachment]) -> list[str]:
-        """Upload each attachment; their ids, once the instance has processed them."""
-        if not media:
-            return []
-        ids = []
-        doing = _("uploading the image")
-        with self._errors(doing, write=True):
-            if not self._versioned:
-                # Mastodon.py picks /api/v2/media by the instance's version, and falls back
-                # to the old endpoint without a word when it cannot read it.
-                self._api.retrieve_mastodon_version(fail_hard=True)
-                self._versioned = True
-            for attachment in media:
-                upload: Any = self._api.media_post(
-                    attachment.data, mime_type=attachment.mime, description=attachment.alt or None
-                )
-                deadline = time.monotonic() + MEDIA_PROCESSING_WAIT
-                while upload.url is None and time.monotonic() < deadline:
-                    time.sleep(MEDIA_POLL_SECONDS)
-                    upload = self._api.media(upload.id)
-                if upload.url is None:
-                    raise Unavailable(
-                        _(
-                            "Mastodon did not finish processing the image in time. "
-                            "Try again in a few minutes."
-                        )
-                    )
-                ids.append(str(upload.id))
-        return ids
-
     def _post(self, status: Any, *, root_ref: str | None = None, summons: bool = True) -> Post:
         account = status.account
         text = plain_text(status.content or "")
         if status.spoiler_text:
             text = f"{status.spoiler_text}\n\n{text}"
-        created_at = status.created_at
-        if isinstance(created_at, str):
-            created_at = datetime.fromisoformat(created_at)
-        if created_at.tzinfo is None:
-            created_at = created_at.replace(tzinfo=UTC)
+        created_at = _aware(status.created_at)
         return Post(
             ref=str(status.id),
             author=Author(
@@ -642,6 +654,13 @@ def _never_sent(failure: BaseException | None) -> bool:
     if isinstance(reason, MaxRetryError):
         reason = reason.reason
     return isinstance(reason, NewConnectionError)
+
+
+def _aware(moment: datetime | str) -> datetime:
+    """A time Mastodon.py gives (a datetime, or the string it could not cast) in UTC."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _parse_time(value: str | None) -> datetime | None:

@@ -1,5 +1,6 @@
 """How each network counts a post and how long it may be, so that every modal, guard and
-split says what the network itself will enforce.
+split says what the network itself will enforce; and what else about it the team's tools
+must know before any call (whether calls are billed, whether it can be searched).
 
 X counts a weighted length (twitter-text), Bluesky grapheme clusters, and Mastodon grapheme
 clusters with a link as 23 and a mention as its local part, up to its instance's own limit
@@ -39,10 +40,21 @@ class Rules:
     # whether a video or GIF may go instead of images.
     image_bytes: int | None = None
     video: bool = True
+    # Whether each call is billed (X's pay-per-use API), so held to a budget.
+    priced: bool = False
+    # Whether Roost reads the network's search for watched words (bot.inbox.watch).
+    searches: bool = False
 
 
 RULES = {
-    "x": Rules(weighted_length, MAX_WEIGHTED_LENGTH, 10_000, self_serve_rules=True),
+    "x": Rules(
+        weighted_length,
+        MAX_WEIGHTED_LENGTH,
+        10_000,
+        self_serve_rules=True,
+        priced=True,
+        searches=True,
+    ),
     "bluesky": Rules(
         graphemes,
         BLUESKY_MAX_GRAPHEMES,

@@ -1,23 +1,22 @@
-"""Media for posts: files people attach in Slack, checked, fetched and uploaded to X.
+"""Media for posts: files people attach in Slack, checked and fetched for a network.
 
 A modal's `file_input` hands over Slack file objects (name, mimetype, size,
 url_private...). `check_files` says what is wrong with them in words a person
 can act on before anything is fetched; `download` fetches one with the bot
-token; `upload_to_x` sends it to X as an image or a video.
+token, for the account's network to upload (`Network.upload`).
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import requests
 
 from bot.errors import RoostError, SlackError, SlackUnavailable
-from bot.i18n import N_, _
-from bot.x.client import XClient
+from bot.i18n import _
+from bot.x.media import ACCEPTED, IMAGE_TYPES, VIDEO_TYPES
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -25,12 +24,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MB = 1024 * 1024
-
-IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-"""Image types X takes (as Slack names them in a file's `mimetype`)."""
-
-VIDEO_TYPES = frozenset({"video/mp4", "video/quicktime"})
-"""Video types X takes: MP4 and MOV."""
 
 MAX_IMAGE_BYTES = 5 * MB
 """X's limit for an image."""
@@ -48,8 +41,6 @@ DOWNLOAD_TIMEOUT = (5.0, 60.0)
 """(connect, read) seconds for fetching a file from Slack."""
 
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
-
-ACCEPTED = N_("JPEG, PNG, GIF or WebP images, or one MP4 or MOV video")
 
 
 def limit_for(mime: str) -> int | None:
@@ -145,31 +136,6 @@ def download(rt: Runtime, file: dict[str, Any]) -> bytes:
                 name=name, error=type(exc).__name__
             )
         ) from None
-
-
-def upload_to_x(
-    client: XClient, data: bytes, mime: str, *, poll: Callable[[float], None] = time.sleep
-) -> str:
-    """Upload the file to X as an image, an animated GIF or a video by its type; the
-    media id.
-
-    `poll` sleeps between a GIF's or a video's processing checks.
-    """
-    if mime == "image/gif":  # X takes animated GIFs only chunked, and processes them
-        return client.upload_gif(data, poll=poll)
-    if mime in IMAGE_TYPES:
-        return client.upload_image(data, mime)
-    if mime in VIDEO_TYPES:
-        return client.upload_video(data, mime, poll=poll)
-    if mime:
-        refused = _("X does not take {mime} files: attach {accepted}.").format(
-            mime=mime, accepted=_(ACCEPTED)
-        )
-    else:
-        refused = _("X does not take this type of files: attach {accepted}.").format(
-            accepted=_(ACCEPTED)
-        )
-    raise RoostError(refused)
 
 
 def human_size(size: int) -> str:

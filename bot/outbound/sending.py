@@ -16,7 +16,6 @@ and settling: a lost answer is looked for among the account's own posts there
 
 from __future__ import annotations
 
-import html
 import logging
 import re
 import time
@@ -30,34 +29,26 @@ from sqlalchemy.orm import Session
 
 from bot import runtime
 from bot.errors import (
+    Duplicate,
     NetworkError,
     OutcomeUnknown,
     RateLimited,
     RoostError,
     SlackUnavailable,
     Unavailable,
-    XDuplicate,
-    XError,
-    XOutcomeUnknown,
-    XRateLimited,
-    XUnavailable,
 )
 from bot.i18n import _
 from bot.inbox.sla import cancel_reminder
 from bot.networks import links
-from bot.networks.base import Attachment, Author, Network
-from bot.outbound.media import download, upload_to_x
+from bot.networks.base import Attachment, Author, Found, Network, Write
+from bot.outbound.media import download
 from bot.outbound.reports import note, report
 from bot.runtime import Runtime
 from bot.team.budget import budget_of
-from bot.team.credentials import x_client
 from bot.team.language import in_channel
 from bot.team.networks import network_for
 from bot.worker import current_worker, worker_alive
-from bot.x.client import RECENT_POSTS_PAGES, XClient
-from bot.x.meter import Meter
-from bot.x.normalize import parse_time
-from bot.x.prices import Charge, load_prices, send_kind
+from bot.x.prices import send_kind
 from storage import outbound as rows
 from storage.accounts import note_x_limit
 from storage.events import record_event
@@ -192,31 +183,26 @@ def _send(rt: Runtime, outbound_id: int) -> str:
             return f"not pending ({found.status if found else 'gone'})"  # not spoken: the result
         account = session.get_one(Account, row.account_id)
         mention = session.get(Mention, row.mention_id) if row.mention_id is not None else None
-    if account.network != "x":
-        return _send_elsewhere(rt, row, account, mention)
-    client: XClient | None = None
+    network: Network | None = None
     try:
-        # Opening the client may refresh the account's token at X, and fail as X does.
-        client = x_client(rt, account)
-        if row.kind == "post":
-            x_id = _post(rt, client, row)
-        else:
-            x_id = _call(client, account, row, mention)
-    except XRateLimited as exc:
+        # Opening the adapter may refresh the account's token, and fail as its network does.
+        network = network_for(rt, account)
+        made, url = _act(rt, network, row, mention)
+    except RateLimited as exc:
         return _rate_limited(rt, row, exc)
-    except XUnavailable as exc:
+    except Unavailable as exc:
         return _unavailable(rt, row, exc)
-    except XDuplicate as exc:
-        # Refused as a repeat: of this row's own earlier, interrupted try, if X has it.
-        assert client is not None
+    except Duplicate as exc:
+        # Refused as a repeat: of this row's own earlier, interrupted try, if it is there.
+        assert network is not None
         outcome = _reconcile(
-            rt, row, account, client, reason=str(exc), since=row.created_at, missing=str(exc)
+            rt, row, network, reason=str(exc), since=row.created_at, missing=str(exc)
         )
         report(rt, outbound_id)
         return outcome
-    except XOutcomeUnknown as exc:
-        assert client is not None  # only the call itself has an unknown outcome
-        outcome = _reconcile(rt, row, account, client, reason=str(exc))
+    except OutcomeUnknown as exc:
+        assert network is not None  # only the call itself has an unknown outcome
+        outcome = _reconcile(rt, row, network, reason=str(exc))
         if outcome == "unknown":
             enqueue_reconcile(rt.team_queue, outbound_id, at=rt.clock() + RECHECK_AFTER)
         report(rt, outbound_id)
@@ -226,7 +212,10 @@ def _send(rt: Runtime, outbound_id: int) -> str:
         # Roost cannot decrypt: a person must act, and the message says how.
         _settle(rt, outbound_id, "failed", error=str(exc))
     else:
-        _settle(rt, outbound_id, "sent", x_id=x_id)
+        _settle(rt, outbound_id, "sent", x_id=made, url=url)
+    finally:
+        if network is not None:
+            network.close()
     # Anything else raised above leaves the row `sending`: its outcome is
     # unknown, and the sweep reconciles it once SENDING_STALE has passed.
     report(rt, outbound_id)
@@ -246,55 +235,27 @@ def _rate_limited(rt: Runtime, row: Outbound, exc: RateLimited) -> str:
     return "rate limited"  # not spoken: the job's result
 
 
-def _send_elsewhere(rt: Runtime, row: Outbound, account: Account, mention: Mention | None) -> str:
-    """The one call to Bluesky or Mastodon for a claimed row, settled as X's is."""
-    network: Network | None = None
-    try:
-        network = network_for(rt, account)
-        made, url = _act(rt, network, row, mention)
-    except RateLimited as exc:
-        return _rate_limited(rt, row, exc)
-    except (Unavailable, SlackUnavailable) as exc:
-        return _unavailable(rt, row, exc)
-    except OutcomeUnknown as exc:
-        assert network is not None  # only the call itself has an unknown outcome
-        outcome = _reconcile_elsewhere(rt, row, network, reason=str(exc))
-        if outcome == "unknown":
-            enqueue_reconcile(rt.team_queue, row.id, at=rt.clock() + RECHECK_AFTER)
-        report(rt, row.id)
-        return outcome
-    except RoostError as exc:
-        _settle(rt, row.id, "failed", error=str(exc))
-    else:
-        _settle(rt, row.id, "sent", x_id=made, url=url)
-    finally:
-        if network is not None:
-            network.close()
-    report(rt, row.id)
-    with rt.sessions() as session:
-        return session.get_one(Outbound, row.id).status
-
-
 def _act(
     rt: Runtime, network: Network, row: Outbound, mention: Mention | None
 ) -> tuple[str | None, str | None]:
-    """The row's one call through `network`: what the network calls what it made, and
-    where a person opens it."""
+    """The row's one call through its account's network: what the network calls what it
+    made, and where a person opens it."""
     key = row.idempotency_key
     with rt.sessions() as session:
         refs = refs_of(session, [n for n in (row.target_tweet_id, row.recipient_id) if n])
         earlier = previous_part(session, row) if row.kind == "post" else None
-        files = _files(session, row)
     if row.kind == "reply":
         assert row.target_tweet_id is not None
-        made = network.reply(refs[row.target_tweet_id], row.text, key=key)
+        summoned = mention is None or mention.summons is not False
+        made = network.reply(refs[row.target_tweet_id], row.text, key=key, summoned=summoned)
         return made.ref, made.url
     if row.kind == "post":
-        attachments = [Attachment(download(rt, f), f["mimetype"]) for f in files]
+        # The media went up before the row was claimed (`_upload_media`), on its first part.
+        media = row.media_ids or ()
         if earlier is not None and earlier.x_id:
-            made = network.reply(earlier.x_id, row.text, media=attachments, key=key)
+            made = network.reply(earlier.x_id, row.text, media=media, key=key, summoned=False)
         else:
-            made = network.post(row.text, media=attachments, key=key)
+            made = network.post(row.text, media=media, key=key)
         return made.ref, made.url
     if row.kind == "dm":
         assert row.recipient_id is not None
@@ -310,45 +271,28 @@ def _act(
     raise ValueError(f"unknown outbound kind {row.kind!r}")  # not spoken: a bug
 
 
-def _files(session: Session, row: Outbound) -> list[dict[str, Any]]:
-    """The Slack files a composed post's first part carries."""
-    if row.kind != "post" or row.part != 0 or row.post_id is None:
-        return []
-    return list(session.get_one(Post, row.post_id).media or ())
-
-
-def _reconcile_elsewhere(rt: Runtime, row: Outbound, network: Network, *, reason: str) -> str:
-    """Look for a reply or post whose answer was lost among the account's own posts on its
-    network: `sent` if there, else `unknown` for a person (or the next check) to settle.
-    A DM, repost or undo the network cannot show stays unknown."""
-    if row.kind not in ("reply", "post"):
-        _settle(rt, row.id, "unknown", error=reason)
-        return "unknown"
-    with rt.sessions() as session:
-        since = (row.started_at or row.created_at) - RECONCILE_SKEW
-        claimed = rows.x_ids_of(session, row.account_id, row.kind, since=since, but=row.id)
-        earlier = previous_part(session, row) if row.kind == "post" else None
-        parent = (
-            refs_of(session, [row.target_tweet_id]).get(row.target_tweet_id)
-            if row.kind == "reply" and row.target_tweet_id is not None
-            else (earlier.x_id if earlier is not None else None)
-        )
-    try:
-        found = network.find_own(row.text, since=since, parent_ref=parent)
-    except NetworkError as exc:
-        found = None
-        reason += " " + _("Checking {network} failed too ({error}).").format(
-            network=network.label, error=exc
-        )
-    if found is not None and found.ref not in claimed:
-        logger.info("outbound %s was sent after all (%s)", row.id, found.ref)
-        _settle(rt, row.id, "sent", x_id=found.ref, url=found.url)
-        return "sent"
-    missing = _("The post is not among the account's latest on {network} yet.").format(
-        network=network.label
+def _write(session: Session, row: Outbound, mention: Mention | None) -> Write:
+    """The row as its network's `find_sent` looks for it."""
+    refs = refs_of(session, [n for n in (row.target_tweet_id, row.recipient_id) if n])
+    if row.kind == "post":
+        earlier = previous_part(session, row)
+        parent = earlier.x_id if earlier is not None else None
+    elif row.kind == "reply" and row.target_tweet_id is not None:
+        parent = refs.get(row.target_tweet_id)
+    else:
+        parent = None
+    to = None
+    if row.recipient_id is not None:
+        handle = mention.author_username if mention is not None else None
+        to = Author(refs[row.recipient_id], handle or "")
+    return Write(
+        row.kind,
+        row.text,
+        parent_ref=parent,
+        target_ref=refs.get(row.target_tweet_id) if row.target_tweet_id is not None else None,
+        to=to,
+        summoned=row.kind != "post" and (mention is None or mention.summons is not False),
     )
-    _settle(rt, row.id, "unknown", error=reason + " " + missing)
-    return "unknown"
 
 
 def reconcile_outbound(outbound_id: int) -> str:
@@ -374,23 +318,23 @@ def _reconcile_row(rt: Runtime, outbound_id: int) -> str:
         )
     else:
         reason = _("Checked again.")
-    guarded = True  # the network itself refuses a second copy of a post (X, by its text)
-    if account.network != "x":
-        with closing(network_for(rt, account)) as network:
-            outcome = _reconcile_elsewhere(rt, row, network, reason=reason)
-            # Mastodon drops a repeat of Roost's key; Bluesky has no such guard, so a post
-            # it may still be writing stays unknown, for a person to check.
-            guarded = network.capabilities.keyed_writes or row.kind not in ("reply", "post")
-    else:
-        outcome = _reconcile(rt, row, account, x_client(rt, account), reason=reason)
-    # Its worker is known to have died, so its call has ended: what X does not show was
-    # not made, and goes again where X itself refuses a second copy.
-    again_ok = guarded and _may_send_again(row)
-    if outcome == "unknown" and interrupted and row.claimed_by and again_ok:
+    with closing(network_for(rt, account)) as network:
+        outcome = _reconcile(rt, row, network, reason=reason)
+        # Its worker is known to have died, so its call has ended: what the network does
+        # not show was not made. A post goes again only where the network itself refuses a
+        # second copy (X, by its text; Mastodon, by Roost's key): Bluesky may still be
+        # writing one, so it stays unknown there, for a person to check.
+        capabilities = network.capabilities
+        guarded = (
+            capabilities.refuses_repeats
+            or capabilities.keyed_writes
+            or row.kind not in ("reply", "post")
+        )
+    if outcome == "unknown" and interrupted and row.claimed_by and guarded and _may_send_again(row):
         with rt.sessions.begin() as session:
             again = rows.send_again(session, outbound_id, error=reason + " " + _("Sent again."))
         if again is not None:
-            logger.warning("outbound %s: interrupted, not at X; sending again", outbound_id)
+            logger.warning("outbound %s: interrupted, not found; sending again", outbound_id)
             enqueue_send(rt.team_queue, outbound_id)
             return "sending again"  # not spoken: the job's result
     report(rt, outbound_id)
@@ -446,25 +390,6 @@ def _still_sending(rt: Runtime, row: Outbound) -> bool:
     return (row.started_at or rt.clock()) > rt.clock() - SENDING_STALE
 
 
-def _call(client: XClient, account: Account, row: Outbound, mention: Mention | None) -> str | None:
-    """The one call to X; X's id for what it made, if it names one."""
-    recipient = mention.author_username if mention is not None else None
-    if row.kind == "reply":
-        summoned = mention is None or mention.summons is not False
-        return client.post_tweet(row.text, reply_to=row.target_tweet_id, summoned=summoned)
-    if row.kind == "dm":
-        assert row.recipient_id is not None
-        return client.send_dm(row.recipient_id, row.text, handle=recipient)
-    assert row.target_tweet_id is not None
-    if row.kind == "retweet":
-        client.retweet(account.x_user_id, row.target_tweet_id)
-    elif row.kind == "unretweet":
-        client.unretweet(account.x_user_id, row.target_tweet_id)
-    else:
-        raise ValueError(f"unknown outbound kind {row.kind!r}")  # not spoken: a bug
-    return None
-
-
 def _early_by(session: Session, outbound_id: int, now: datetime) -> timedelta | None:
     """How long before its time the row is, if it is."""
     row = session.get(Outbound, outbound_id)
@@ -485,27 +410,15 @@ def _waiting_for_earlier_part(session: Session, outbound_id: int) -> str | None:
     return None
 
 
-def _post(rt: Runtime, client: XClient, row: Outbound) -> str | None:
-    """A composed post's part: with its media (uploaded before the row was claimed) on the
-    first part, in reply to the part before on the others."""
-    with rt.sessions() as session:
-        earlier = previous_part(session, row)
-    reply_to = int(earlier.x_id) if earlier is not None and earlier.x_id else None
-    return client.post_tweet(
-        row.text, reply_to=reply_to, media_ids=row.media_ids or None, summoned=False
-    )
-
-
 MEDIA_RETRY = timedelta(minutes=1)
-"""When Slack or X fail while the media go up, the post waits this long and tries again."""
+"""When Slack or the network fail while the media go up, the post waits this long and
+tries again."""
 
 
 def _needs_media(session: Session, outbound_id: int) -> bool:
     row = session.get(Outbound, outbound_id)
     if row is None or row.kind != "post" or row.part != 0 or row.media_ids:
         return False
-    if session.get_one(Account, row.account_id).network != "x":
-        return False  # the other networks take the files with the post itself
     post = session.get(Post, row.post_id) if row.post_id is not None else None
     return bool(post and post.media and row.status == "pending")
 
@@ -528,7 +441,7 @@ def _claim_upload(rt: Runtime, outbound_id: int) -> bool:
 
 
 def _upload_media(rt: Runtime, outbound_id: int) -> str | None:
-    """Download the post's files from Slack and upload them to X as the row's account,
+    """Download the post's files from Slack and upload them to the account's network,
     before the row is claimed: uploading posts nothing, so a failure here only means
     trying again, and a long video processing never looks like an interrupted send.
     None when the media are up; otherwise what happened."""
@@ -538,11 +451,12 @@ def _upload_media(rt: Runtime, outbound_id: int) -> str | None:
         row = session.get_one(Outbound, outbound_id)
         account = session.get_one(Account, row.account_id)
         files = list(session.get_one(Post, row.post_id).media)
+    network: Network | None = None
     try:
-        client = x_client(rt, account)
-        media_ids = [upload_to_x(client, download(rt, f), f["mimetype"]) for f in files]
-    except (XUnavailable, XOutcomeUnknown, XRateLimited, SlackUnavailable) as exc:
-        at = exc.reset_at if isinstance(exc, XRateLimited) else rt.clock() + MEDIA_RETRY
+        network = network_for(rt, account)
+        media_ids = [network.upload(Attachment(download(rt, f), f["mimetype"])) for f in files]
+    except (Unavailable, OutcomeUnknown, RateLimited, SlackUnavailable) as exc:
+        at = exc.reset_at if isinstance(exc, RateLimited) else rt.clock() + MEDIA_RETRY
         logger.warning("outbound %s: media not uploaded (%s); trying again at %s", row.id, exc, at)
         with rt.sessions.begin() as session:
             rows.set_media(session, outbound_id, None)
@@ -550,7 +464,11 @@ def _upload_media(rt: Runtime, outbound_id: int) -> str | None:
         return "media upload will be tried again"  # not spoken: the job's result
     except RoostError as exc:
         _fail_pending(
-            rt, outbound_id, _("The media could not go up to X: {error}").format(error=exc)
+            rt,
+            outbound_id,
+            _("The media could not go up to {network}: {error}").format(
+                network=links.label(account.network), error=exc
+            ),
         )
         return "failed"
     except BaseException:
@@ -559,6 +477,9 @@ def _upload_media(rt: Runtime, outbound_id: int) -> str | None:
         with rt.sessions.begin() as session:
             rows.set_media(session, outbound_id, None)
         raise
+    finally:
+        if network is not None:
+            network.close()
     with rt.sessions.begin() as session:
         rows.set_media(session, outbound_id, media_ids)
     return None
@@ -637,119 +558,44 @@ def _unavailable(rt: Runtime, row: Outbound, exc: Unavailable | SlackUnavailable
 def _reconcile(
     rt: Runtime,
     row: Outbound,
-    account: Account,
-    client: XClient,
+    network: Network,
     *,
     reason: str,
     since: datetime | None = None,
     missing: str | None = None,
 ) -> str:
-    """Look for the row's effect at X, made at or after `since` (by default, when its
-    call began): `sent` if found; else `failed` with the message `missing`, if given, or
-    `unknown`."""
+    """Look for the row's effect on its network, made at or after `since` (by default,
+    when its call began) and not another row's: `sent` if found; else `failed` with the
+    message `missing`, if given, or `unknown`, saying why."""
     with rt.sessions() as session:
         since = (since or row.started_at or row.created_at) - RECONCILE_SKEW
         claimed = rows.x_ids_of(session, row.account_id, row.kind, since=since, but=row.id)
-        earlier = previous_part(session, row)
-        replied_part = int(earlier.x_id) if earlier is not None and earlier.x_id else None
-    budget = budget_of(rt, account)
-    frugal = budget is not None and budget.reached(100)
-    if budget is not None and budget.refuses(CHECK_WORST_CASE):
-        # Not even the cheapest look fits under the hard cap: a person checks instead.
-        found, x_id = False, None
-        reason = reason + " " + _("X was not asked: {why}").format(why=budget.why())
-    else:
-        try:
-            found, x_id = _find_at_x(client, account, row, claimed, replied_part, since, frugal)
-        except XError as exc:
-            found, x_id = False, None
-            reason = reason + " " + _("Checking X failed too ({error}).").format(error=exc)
-    if found:
-        logger.info("outbound %s was sent after all (%s)", row.id, x_id)
-        _settle(rt, row.id, "sent", x_id=x_id)
-        # X billed the call whose answer never came, so nothing counted it then.
-        Meter(rt.redis, load_prices(rt.settings.x_prices_file), account.id, rt.clock)(
-            [Charge(_price_kind(rt, row))]
+        mention = session.get(Mention, row.mention_id) if row.mention_id is not None else None
+        write = _write(session, row, mention)
+        handle = session.get_one(Account, row.account_id).handle
+    try:
+        found = network.find_sent(write, since=since, exclude=frozenset(claimed))
+    except NetworkError as exc:
+        found = Found(False)
+        reason += " " + _("Checking {network} failed too ({error}).").format(
+            network=network.label, error=exc
         )
+    reason = " ".join([reason, *found.notes])
+    if found.made:
+        logger.info("outbound %s was sent after all (%s)", row.id, found.ref)
+        _settle(rt, row.id, "sent", x_id=found.ref, url=found.url)
         return "sent"
-    if frugal:
-        reason += " " + _(
-            "Only the cheapest check was made: @{handle}'s X budget for this month is spent."
-        ).format(handle=account.handle)
     if missing is not None:
         _settle(rt, row.id, "failed", error=missing)
         return "failed"
-    if row.kind != "dm":
-        missing_now = _("The post is not among @{handle}'s latest on X yet.")
-    else:
-        missing_now = _("The DM is not among @{handle}'s latest on X yet.")
-    _settle(rt, row.id, "unknown", error=reason + " " + missing_now.format(handle=account.handle))
+    if found.made is False:
+        if row.kind != "dm":
+            missing_now = _("The post is not among @{handle}'s latest on {network} yet.")
+        else:
+            missing_now = _("The DM is not among @{handle}'s latest on {network} yet.")
+        reason += " " + missing_now.format(handle=handle, network=network.label)
+    _settle(rt, row.id, "unknown", error=reason)
     return "unknown"
-
-
-def _find_at_x(
-    client: XClient,
-    account: Account,
-    row: Outbound,
-    claimed: set[str],
-    replied_part: int | None,
-    since: datetime,
-    frugal: bool = False,
-) -> tuple[bool, str | None]:
-    """Whether X shows the row's effect, and X's id for it. Only what was made since
-    `since` counts, and never a post another row already accounts for: the same words
-    sent last week are not this send. `frugal` (the account's budget is spent): only the
-    cheapest read, one page; what it cannot tell stays unknown, for a person to check."""
-    if row.kind in ("reply", "post"):
-        target = row.target_tweet_id if row.kind == "reply" else replied_part
-        pages = 1 if frugal else RECENT_POSTS_PAGES
-        for post in client.recent_posts(account.x_user_id, since=since, pages=pages):
-            replied_to = [
-                int(ref["id"])
-                for ref in post.get("referenced_tweets") or []
-                if ref.get("type") == "replied_to"
-            ]
-            if (
-                (target in replied_to if target is not None else not replied_to)
-                and _same_text(post["text"], row.text)
-                and str(post["id"]) not in claimed
-            ):
-                return True, str(post["id"])
-        return False, None
-    if row.kind == "dm":
-        assert row.recipient_id is not None
-        for event in client.recent_dms(row.recipient_id):
-            created = parse_time(event.get("created_at"))
-            if (
-                str(event.get("sender_id")) == str(account.x_user_id)
-                and _same_text(event.get("text", ""), row.text)
-                and created is not None
-                and created >= since
-                and str(event["id"]) not in claimed
-            ):
-                return True, str(event["id"])
-        return False, None
-    assert row.target_tweet_id is not None
-    if row.kind == "retweet":
-        # The cheapest answer first: the account's own timeline (owned reads).
-        shown = client.retweeted_since(account.x_user_id, row.target_tweet_id, since=since)
-        if shown is not None:
-            return shown, None
-    if frugal:
-        return False, None  # not shown by the cheapest read: unknown, and said why
-    # An undo, or a timeline too full to tell: the retweeters, one page (billed a user
-    # read each), not three.
-    retweeted = client.retweeted(account.x_user_id, row.target_tweet_id, pages=1)
-    return (retweeted if row.kind == "retweet" else not retweeted), None
-
-
-def _same_text(at_x: str, sent: str) -> bool:
-    """X escapes &, < and > and shortens links, so compare what survives both."""
-
-    def plain(text: str) -> str:
-        return " ".join(_URL.sub("", html.unescape(text)).split())
-
-    return plain(at_x) == plain(sent)
 
 
 def _settle(

@@ -141,8 +141,8 @@ def local_time_of(rt: Runtime, who: Who, post: Post) -> tuple[str | None, str | 
 
 
 def postable_accounts(rt: Runtime, who: Who) -> list[tuple[int, str]]:
-    """(id, handle) of the accounts the person may post as; an account off X says its
-    network ("acme.bsky.social · Bluesky")."""
+    """(id, handle) of the accounts the person may post as; when they are on more than one
+    network, each says its own ("acme.bsky.social · Bluesky", "acme · X")."""
     with rt.sessions() as session:
         found = session.execute(
             select(Account.id, Account.handle, Account.network)
@@ -155,10 +155,12 @@ def postable_accounts(rt: Runtime, who: Who) -> list[tuple[int, str]]:
             )
             .order_by(Account.handle)
         )
-        return [
-            (account_id, handle if network == "x" else f"{handle} · {links.label(network)}")
-            for account_id, handle, network in found
-        ]
+        accounts = [(account_id, handle, network) for account_id, handle, network in found]
+    several = len({network for _id, _handle, network in accounts}) > 1
+    return [
+        (account_id, f"{handle} · {links.label(network)}" if several else handle)
+        for account_id, handle, network in accounts
+    ]
 
 
 def preview(rt: Runtime, who: Who, compose: Compose) -> Preview:

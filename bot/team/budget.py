@@ -27,11 +27,19 @@ from sqlalchemy import select
 
 from bot.errors import Refused
 from bot.i18n import N_, SOURCE, _, day, language
+from bot.networks.rules import rules_for
 from bot.runtime import Runtime
 from bot.slack.notices import try_notice
 from bot.team.language import in_channel
 from bot.x.meter import days_spent, keep_days
-from bot.x.prices import ALLOWANCE_KINDS, Allowance, Prices, load_prices, price_of
+from bot.x.prices import (
+    ALLOWANCE_KINDS,
+    POLL_WORST_CASE,
+    Allowance,
+    Prices,
+    load_prices,
+    price_of,
+)
 from storage.models import Account
 
 logger = logging.getLogger(__name__)
@@ -39,9 +47,6 @@ logger = logging.getLogger(__name__)
 NOTICE_AT = (80, 100)
 """The shares of a budget, in percent, at which the account's channel is told, once a
 month each."""
-
-POLL_WORST_CASE = {"read:post": 100, "read:user": 100}
-"""What one page of the mentions timeline can cost at most: 100 posts and their authors."""
 
 
 def month_spent(rt: Runtime, account_id: int, today: date) -> float:
@@ -232,7 +237,10 @@ def allowance_use(rt: Runtime, allowance: Allowance, today: date | None = None) 
 
 def budget_of(rt: Runtime, account: Account) -> Limit | None:
     """What the account's X calls are held to this month: the app's subscription on a
-    legacy plan, else the account's own budget; None if neither."""
+    legacy plan, else the account's own budget; None if neither, or if its network does
+    not charge for calls."""
+    if not rules_for(account.network).priced:
+        return None
     allowance = allowance_of(rt)
     if allowance is not None:
         return allowance_use(rt, allowance)

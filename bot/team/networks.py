@@ -1,6 +1,6 @@
-"""Accounts on Bluesky and Mastodon: connecting one (its secrets checked with the network,
-then sealed), and the adapter it acts through, built from its sealed credentials (X's
-client is bot.team.credentials.x_client).
+"""Accounts on their networks: connecting one on Bluesky or Mastodon (its secrets checked
+with the network, then sealed; X's accounts connect by OAuth, bot.team.connect), and the
+adapter every account acts through, built from its sealed credentials.
 
 A Bluesky session is refreshed by whichever process meets its expiry; the new one is
 sealed into the account's row at once, so the others start from it. The app password
@@ -23,11 +23,13 @@ from bot.i18n import _
 from bot.logs import remember_secret
 from bot.networks.base import Author, Network
 from bot.networks.services import check_public, service_url
+from bot.networks.x import XNetwork
 from bot.runtime import Runtime
 from bot.slack.channels import usable_channel
 from bot.team.admin import may_connect
+from bot.team.budget import budget_of
 from bot.team.connect import announce_connected
-from bot.team.credentials import NOT_SECRET, open_credentials
+from bot.team.credentials import NOT_SECRET, open_credentials, x_client
 from bot.team.people import Who
 from storage.accounts import upsert_account
 from storage.models import Account
@@ -166,15 +168,27 @@ _CONNECTORS: dict[str, Connector] = {"bluesky": _connect_bluesky, "mastodon": _c
 
 
 def network_for(rt: Runtime, account: Account) -> Network:
-    """The adapter acting as `account`, which is on a network other than X."""
+    """The adapter acting as `account` on its network, with its credentials (an X OAuth 2.0
+    token about to expire refreshed first)."""
     build = _BUILDERS.get(account.network)
-    if build is None or not account.service_url:
-        raise RoostError(
-            _("@{handle} is on {network}, which Roost cannot reach.").format(
-                handle=account.handle, network=account.network
-            )
+    if build is None:
+        raise _unreachable(account)
+    return build(rt, account)
+
+
+def _unreachable(account: Account) -> RoostError:
+    return RoostError(
+        _("@{handle} is on {network}, which Roost cannot reach.").format(
+            handle=account.handle, network=account.network
         )
-    return build(rt, account, open_credentials(rt, account))
+    )
+
+
+def _server(account: Account) -> str:
+    """The account's server, on a network of many (Bluesky's, Mastodon's)."""
+    if not account.service_url:
+        raise _unreachable(account)
+    return account.service_url
 
 
 def keep_session(rt: Runtime, account_id: int, session: str) -> None:
@@ -194,12 +208,22 @@ def keep_session(rt: Runtime, account_id: int, session: str) -> None:
 # import, which no process should pay for before it has an account on that network.
 
 
-def _bluesky(rt: Runtime, account: Account, credentials: dict[str, str]) -> Network:
+def _x(rt: Runtime, account: Account) -> Network:
+    return XNetwork(
+        x_client(rt, account),
+        user_id=account.x_user_id,
+        handle=account.handle,
+        name=account.name or None,
+        budget=partial(budget_of, rt, account),
+    )
+
+
+def _bluesky(rt: Runtime, account: Account) -> Network:
     from bot.networks.bluesky import BlueskyNetwork
 
-    assert account.service_url is not None
+    credentials = open_credentials(rt, account)
     return BlueskyNetwork(
-        account.service_url,
+        _server(account),
         session=credentials.get("session"),
         handle=credentials.get("handle") or account.handle,
         app_password=credentials.get("app_password"),
@@ -207,14 +231,14 @@ def _bluesky(rt: Runtime, account: Account, credentials: dict[str, str]) -> Netw
     )
 
 
-def _mastodon(rt: Runtime, account: Account, credentials: dict[str, str]) -> Network:
+def _mastodon(rt: Runtime, account: Account) -> Network:
     from bot.networks.mastodon import MastodonNetwork
 
-    assert account.service_url is not None
-    return MastodonNetwork(account.service_url, credentials["access_token"])
+    return MastodonNetwork(_server(account), open_credentials(rt, account)["access_token"])
 
 
-_BUILDERS: dict[str, Callable[[Runtime, Account, dict[str, str]], Network]] = {
+_BUILDERS: dict[str, Callable[[Runtime, Account], Network]] = {
+    "x": _x,
     "bluesky": _bluesky,
     "mastodon": _mastodon,
 }

@@ -110,9 +110,8 @@ def list_accounts(settings: Settings) -> list[str]:
             aside = set_aside_of(session)
             for account, entry in accounts_with_cursors(session):
                 error = account.intake_error or (entry.last_error if entry else None)
-                fields = [f"@{account.handle}", account.channel_id, account.auth_kind]
-                if account.network != "x":
-                    fields[2] = f"{account.network} ({account.service_url})"
+                how = account.service_url or account.auth_kind  # a server, or X's OAuth
+                fields = [f"@{account.handle}", account.channel_id, f"{account.network} ({how})"]
                 lines.append(
                     "\t".join([*fields, account.intake_status, *([error] if error else [])])
                 )

@@ -330,6 +330,16 @@ class XClient:
     def rate_limit(self) -> RateLimit:
         return self._adapter.rate_limit
 
+    def bill(self, found: list[Charge]) -> None:
+        """Count what X billed for a call whose answer never came, once it is found to have
+        been made (nothing counted it then)."""
+        if self._adapter.meter is not None:
+            self._adapter.meter(found)
+
+    def close(self) -> None:
+        """Let go of the client's connections (it is not used after)."""
+        self._client.session.close()
+
     def me(self) -> dict[str, Any]:
         """The authenticated user: id, name, username."""
         with translate_errors(_("looking up the account")):
@@ -366,6 +376,17 @@ class XClient:
                 **MENTION_FIELDS,
             ),
         )
+        return page
+
+    def post(self, tweet_id: int) -> dict[str, Any]:
+        """One post by its id, as a page of one: `data` the post, `includes` its author and
+        media, raw JSON (XNotFound when it is gone or not visible to the account)."""
+        doing = _("looking up the post")
+        page: dict[str, Any] = self._read(
+            doing,
+            lambda: self._client.get_tweet(tweet_id, user_auth=self._user_auth, **MENTION_FIELDS),
+        )
+        _data(page, doing)
         return page
 
     def search_page(

@@ -25,6 +25,13 @@ from bot.x.text import url_spans
 SHIPPED = Path(__file__).with_name("prices.json")
 
 
+POLL_WORST_CASE = {"read:post": 100, "read:user": 100}
+"""What the next page of mentions can cost: 100 posts and their 100 authors."""
+
+CHECK_WORST_CASE = {"read:post": 100, "read:user": 100}
+"""What the cheapest look for a write whose answer was lost can cost: a page of the
+account's posts, or of a post's retweeters."""
+
 ALLOWANCE_KINDS: dict[str, tuple[str, ...]] = {
     "post_reads": ("read:post", "read:owned_post"),
     "posts": ("write:post", "write:post_with_url", "write:summoned_reply"),

@@ -18,7 +18,7 @@ from slack_bolt import App
 from sqlalchemy import select
 
 from bot.inbox.cards import ACTION_DM, ACTION_REPLY, ACTION_RESOLVE, ACTION_RETWEET
-from bot.inbox.intake import Intake
+from bot.inbox.intake import Intake, Listener
 from bot.runtime import Runtime
 from bot.team.networks import connect_account
 from bot.worker import REDIS_EPOCH_KEY
@@ -856,3 +856,25 @@ def test_a_reply_the_network_failed_on_is_unknown_on_its_card_naming_that_networ
     shown = json.dumps(fake_slack.message(BRAND_CHANNEL, card["ts"])["blocks"])
     assert f"unknown whether {network.label} took it" in shown
     assert f"checking on {network.label} that it was not posted" in shown
+
+
+def test_an_x_budget_holds_only_what_x_bills(
+    app: App, rt: Runtime, fake_slack: FakeSlack, network: Network
+) -> None:
+    """Bluesky and Mastodon bill nothing: a spent hard cap on the account (or the app's X
+    plan) neither pauses its reading nor stops its replies. Before, it did both."""
+    with rt.sessions.begin() as session:
+        account = session.get_one(Account, network.account.id)
+        account.x_budget_cents, account.x_budget_hard = 0, True
+    network.mention("are you open on Sunday?")
+    listener = Listener(rt)
+    listener.cycle()
+    listener.release_all()
+    run_jobs(rt)
+    give(rt, fake_slack, AGENT, "agent", "^BK")
+    card = fake_slack.messages(BRAND_CHANNEL)[-1]
+    _publish(app, fake_slack, card, "Yes, from noon")
+    run_jobs(rt)
+    (reply,) = network.brand_posts()
+    assert reply["text"].endswith("Yes, from noon ^BK")
+    assert [row.status for row in rows(rt)] == ["sent"]

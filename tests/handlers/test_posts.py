@@ -13,7 +13,7 @@ import pytest
 from slack_bolt import App
 from sqlalchemy import select
 
-from bot.outbound import sending
+from bot.networks.x import XNetwork
 from bot.outbound.acting import retry
 from bot.outbound.sending import send_outbound, sweep_outbound
 from bot.posts.views import ACTION_CANCEL, SHORTCUT
@@ -502,7 +502,7 @@ def test_an_upload_that_fails_unexpectedly_lets_go_of_its_row(
     def broken(*args: object) -> str:
         raise RuntimeError("a bug in the upload")
 
-    monkeypatch.setattr(sending, "upload_to_x", broken)
+    monkeypatch.setattr(XNetwork, "upload", broken)
     failed = rt.team_queue.enqueue(send_outbound, row.id)
     RoostWorker(rt.queues, connection=rt.redis, name="uploader").work(burst=True)
     assert failed.get_status() == "failed"

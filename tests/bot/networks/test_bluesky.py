@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from bot.errors import (
+    Forbidden,
     NotFound,
     OutcomeUnknown,
     RateLimited,
@@ -19,7 +20,7 @@ from bot.errors import (
     TooLong,
     Unavailable,
 )
-from bot.networks.base import Attachment, Author, Network
+from bot.networks.base import Attachment, Author, Network, Write
 from bot.networks.bluesky import BlueskyNetwork, connect, length
 from sandbox.bluesky_api import FakeBluesky
 
@@ -188,7 +189,8 @@ def test_reply_threads_under_the_root_with_mention_and_link_facets(
 
 
 def test_post_with_images_and_alt_text(fake: FakeBluesky, net: BlueskyNetwork) -> None:
-    made = net.post("New menu", media=[Attachment(PNG, "image/png", "A bowl of bibimbap")] * 2)
+    image = net.upload(Attachment(PNG, "image/png", "A bowl of bibimbap"))
+    made = net.post("New menu", media=[image] * 2)
     record = fake.record(made.ref)
     assert record is not None
     images = record["embed"]["images"]
@@ -196,6 +198,11 @@ def test_post_with_images_and_alt_text(fake: FakeBluesky, net: BlueskyNetwork) -
     assert images[0]["image"]["mimeType"] == "image/png"
     assert made.url == f"https://bsky.app/profile/{BRAND}/post/{made.ref.rsplit('/', 1)[-1]}"
     assert net.lookup(made.ref).media[0].alt == "A bowl of bibimbap"
+
+
+def test_only_images_go_up(net: BlueskyNetwork) -> None:
+    with pytest.raises(Forbidden, match="Bluesky takes images only"):
+        net.upload(Attachment(b"\x00\x00\x00\x18ftypmp42", "video/mp4"))
 
 
 def test_lookup_and_a_deleted_post(fake: FakeBluesky, net: BlueskyNetwork) -> None:
@@ -253,17 +260,30 @@ def test_dm_to_someone_who_takes_none_is_recipient_closed(
     net.dm(Author(fake.did(ALICE), ALICE), "hello")
 
 
-def test_find_own_settles_a_lost_answer(fake: FakeBluesky, net: BlueskyNetwork) -> None:
+def test_find_sent_settles_a_lost_answer(fake: FakeBluesky, net: BlueskyNetwork) -> None:
     parent = fake.post(ALICE, f"@{BRAND} help")
     since = datetime.now(UTC) - timedelta(seconds=1)
     fake.lose_answer("/xrpc/com.atproto.repo.createRecord")
     with pytest.raises(OutcomeUnknown):
         net.reply(parent["uri"], "We are on it")
-    found = net.find_own("We are on it", since=since, parent_ref=parent["uri"])
-    assert found is not None and found.parent_ref == parent["uri"]
-    assert net.find_own("We are on it", since=since, parent_ref="at://elsewhere") is None
-    assert net.find_own("never said", since=since) is None
-    assert net.find_own("We are on it", since=datetime.now(UTC) + timedelta(minutes=1)) is None
+    reply = Write("reply", "We are on it", parent_ref=parent["uri"])
+    found = net.find_sent(reply, since=since, exclude=frozenset())
+    assert found.made is True and found.ref is not None and found.url is not None
+    assert net.find_sent(reply, since=since, exclude=frozenset({found.ref})).made is False
+    elsewhere = Write("reply", "We are on it", parent_ref="at://elsewhere")
+    assert net.find_sent(elsewhere, since=since, exclude=frozenset()).made is False
+    # Not the reply when a post is looked for, nor another text, nor one made before.
+    assert (
+        net.find_sent(Write("post", "We are on it"), since=since, exclude=frozenset()).made is False
+    )
+    assert (
+        net.find_sent(Write("post", "never said"), since=since, exclude=frozenset()).made is False
+    )
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    assert net.find_sent(reply, since=later, exclude=frozenset()).made is False
+    # Nothing tells a repost or a chat message from an earlier one.
+    repost = Write("retweet", target_ref=parent["uri"])
+    assert net.find_sent(repost, since=since, exclude=frozenset()).made is None
 
 
 def test_a_5xx_on_a_write_is_outcome_unknown_on_a_read_unavailable(

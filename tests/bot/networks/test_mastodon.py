@@ -18,7 +18,7 @@ from bot.errors import (
     TooLong,
     Unavailable,
 )
-from bot.networks.base import Attachment, Author, MentionPage, Network
+from bot.networks.base import Attachment, Author, Found, MentionPage, Network, Write
 from bot.networks.mastodon import (
     MENTIONS_PAGE_SIZE,
     MastodonNetwork,
@@ -222,7 +222,7 @@ def test_direct_mention_keeps_its_visibility(fake: FakeMastodon, network: Mastod
     assert post.visibility == "direct"
 
 
-# --- lookup and find_own -----------------------------------------------------------------------
+# --- lookup and find_sent ----------------------------------------------------------------------
 
 
 def test_lookup_finds_the_thread_root(fake: FakeMastodon, network: MastodonNetwork) -> None:
@@ -238,34 +238,48 @@ def test_lookup_finds_the_thread_root(fake: FakeMastodon, network: MastodonNetwo
         network.lookup(last["id"])
 
 
-def test_find_own_settles_a_post(fake: FakeMastodon, network: MastodonNetwork) -> None:
+def test_find_sent_settles_a_post(fake: FakeMastodon, network: MastodonNetwork) -> None:
     since = datetime.now(UTC) - timedelta(seconds=1)
     mention = fake.post_mention(ALICE, "question")
     network.post("an unrelated post")
     reply = network.reply(mention["id"], "Thanks for asking & see https://example.com/faq")
     post = network.post("hello @carol@elsewhere.example\nsecond line")
-    assert network.find_own("hello @carol@elsewhere.example second line", since=since) == post
-    found = network.find_own(
-        "Thanks for asking & see https://example.com/faq", since=since, parent_ref=mention["id"]
+
+    def found(
+        write: Write, since: datetime = since, exclude: frozenset[str] = frozenset()
+    ) -> Found:
+        return network.find_sent(write, since=since, exclude=exclude)
+
+    assert found(Write("post", "hello @carol@elsewhere.example second line")) == Found(
+        True, post.ref, post.url
     )
-    assert found is not None and found.ref == reply.ref
-    # Not the reply when asked for a post, not before `since`, not another text.
-    assert network.find_own("Thanks for asking & see https://example.com/faq", since=since) is None
-    assert network.find_own("an unrelated post", since=datetime.now(UTC) + timedelta(1)) is None
-    assert network.find_own("never said", since=since) is None
+    answer = "Thanks for asking & see https://example.com/faq"
+    assert found(Write("reply", answer, parent_ref=mention["id"])).ref == reply.ref
+    # Not the reply when asked for a post, not before `since`, not another text, not one
+    # another write made.
+    assert found(Write("post", answer)).made is False
+    assert (
+        found(Write("post", "an unrelated post"), since=datetime.now(UTC) + timedelta(1)).made
+        is False
+    )
+    assert found(Write("post", "never said")).made is False
+    assert (
+        found(Write("reply", answer, parent_ref=mention["id"]), exclude=frozenset({reply.ref})).made
+        is False
+    )
+    # A boost cannot be told from an earlier one.
+    assert found(Write("retweet", target_ref=mention["id"])).made is None
 
 
 # --- writes ------------------------------------------------------------------------------------
 
 
 def test_post_with_images_and_alt_text(fake: FakeMastodon, network: MastodonNetwork) -> None:
-    post = network.post(
-        "two pictures",
-        media=[
-            Attachment(PNG, "image/png", alt="the roof at dawn"),
-            Attachment(PNG, "image/png"),
-        ],
-    )
+    images = [
+        network.upload(Attachment(PNG, "image/png", alt="the roof at dawn")),
+        network.upload(Attachment(PNG, "image/png")),
+    ]
+    post = network.post("two pictures", media=images)
     assert post.visibility == "public"
     assert [(m.kind, m.alt) for m in post.media] == [("photo", "the roof at dawn"), ("photo", None)]
     assert [m["description"] for m in fake.media_of("brand")] == ["the roof at dawn", None]
@@ -274,7 +288,8 @@ def test_post_with_images_and_alt_text(fake: FakeMastodon, network: MastodonNetw
 
 
 def test_gif_waits_for_processing(fake: FakeMastodon, network: MastodonNetwork) -> None:
-    post = network.post("moving", media=[Attachment(b"GIF89a" + b"\x00" * 8, "image/gif")])
+    gif = network.upload(Attachment(b"GIF89a" + b"\x00" * 8, "image/gif"))
+    post = network.post("moving", media=[gif])
     assert [m.kind for m in post.media] == ["animated_gif"]
     assert fake.calls_to("/api/v1/media/", "GET")
 
@@ -399,7 +414,9 @@ def test_lost_answer_and_timeout_on_writes(fake: FakeMastodon, token: str) -> No
     fake.lose_answer("/api/v1/statuses")
     with pytest.raises(OutcomeUnknown, match="dropped"):
         network.post("sent, unanswered")
-    assert network.find_own("sent, unanswered", since=since) is not None
+    assert network.find_sent(
+        Write("post", "sent, unanswered"), since=since, exclude=frozenset()
+    ).made
     fake.slow("/api/v1/statuses", 1.0)
     with pytest.raises(OutcomeUnknown, match="no answer in time"):
         network.post("sent, late", key="k-late")
@@ -418,7 +435,7 @@ def test_refused_connection_is_unavailable() -> None:
 
 def test_other_refusals_carry_mastodons_words(fake: FakeMastodon, network: MastodonNetwork) -> None:
     with pytest.raises(NetworkError, match="File content type is invalid") as caught:
-        network.post("odd file", media=[Attachment(b"MZ", "application/x-msdownload")])
+        network.upload(Attachment(b"MZ", "application/x-msdownload"))
     assert not isinstance(caught.value, TooLong)
     private = fake.post_mention(ALICE, "no boosts", visibility="private")
     with pytest.raises(NetworkError, match="This action is not allowed"):

@@ -8,9 +8,10 @@ import pytest
 
 from bot.errors import RoostError, SlackError, XError
 from bot.outbound import media
-from bot.outbound.media import MB, check_files, download, human_size, upload_to_x
+from bot.outbound.media import MB, check_files, download, human_size
 from bot.runtime import Runtime
 from bot.x.client import XClient
+from bot.x.media import upload as upload_to_x
 from sandbox.slack_api import FakeSlack
 from sandbox.x_api import FakeX
 

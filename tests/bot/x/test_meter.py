@@ -52,7 +52,7 @@ def test_roosts_count_of_the_bill_is_what_x_bills_to_the_cent(
         fake_x.post_mention("brand", author="jane", text=f"@brand and {n}")
     Intake(rt).poll(brand)
     # Read again the same day: X bills each post once, and so does Roost's count.
-    Intake(rt).poll(brand, since_id=1)
+    Intake(rt).poll(brand, position="1")
 
     assert fake_x.spend("brand") > 0
     assert counted(rt, brand) == fake_x.spend("brand")
