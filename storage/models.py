@@ -303,7 +303,8 @@ class Outbound(Base):
     # When the result was logged in the card's thread: logged once, even if the job runs again.
     logged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A composed post's row: which post, which part of its thread (0 for the first), and
-    # the media X gave ids for when it was uploaded as this account.
+    # what its network named the media uploaded as this account (X's and Mastodon's media
+    # ids, Bluesky's blob references).
     post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
     part: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     media_ids: Mapped[list[str] | None] = mapped_column(JSON)

@@ -110,7 +110,7 @@ def decide(
 
 def retry(session: Session, outbound_id: int) -> Outbound | None:
     """unknown or failed → pending, on a person's explicit say-so; its result is logged anew,
-    and media X may have expired meanwhile go up again."""
+    and media the network may have expired meanwhile go up again."""
     return _move(
         session,
         outbound_id,
@@ -148,7 +148,8 @@ def claim_upload(
 
 
 def set_media(session: Session, outbound_id: int, media_ids: list[str] | None) -> None:
-    """The media X gave ids for (None: the upload gave up); the upload claim ends."""
+    """What the network named the media uploaded (None: the upload gave up); the upload
+    claim ends."""
     values: dict[str, Any] = {"claimed_by": None}
     if media_ids is not None:
         values["media_ids"] = media_ids

@@ -42,8 +42,9 @@ from bot.x.text import MAX_WEIGHTED_LENGTH, weighted_length
 from storage.mentions import IncomingMention
 
 MENTION_PAGES = 500
-"""Pages of mentions one read takes at most (50,000): X pages newest first, so the cursor
-moves only once everything after it is read."""
+"""Pages of mentions one read takes at most. X pages newest first, so the cursor moves
+only once everything after it is read; its timeline serves the newest 800 mentions (8
+pages), so the bound is never met: it is there so that no answer makes a read endless."""
 
 _URL = re.compile(r"https?://\S+")
 
