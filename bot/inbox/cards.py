@@ -193,10 +193,19 @@ _SENT = {
     "dm": N_(":white_check_mark: {who} sent a DM as {handle}"),
     "retweet": N_(":white_check_mark: {who} retweeted as {handle}"),
     "unretweet": N_(":leftwards_arrow_with_hook: {who} undid the retweet as {handle}"),
+    "repost": N_(":white_check_mark: {who} reposted as {handle}"),
+    "unrepost": N_(":leftwards_arrow_with_hook: {who} undid the repost as {handle}"),
+    "boost": N_(":white_check_mark: {who} boosted as {handle}"),
+    "unboost": N_(":leftwards_arrow_with_hook: {who} undid the boost as {handle}"),
 }
 _SENT_AFTER = {
     "reply": N_(":white_check_mark: {who} replied as {handle} after {duration}"),
     "dm": N_(":white_check_mark: {who} sent a DM as {handle} after {duration}"),
+}
+_SINCE_UNDONE = {
+    "retweet": N_(":white_check_mark: {who} retweeted as {handle} (since undone)"),
+    "repost": N_(":white_check_mark: {who} reposted as {handle} (since undone)"),
+    "boost": N_(":white_check_mark: {who} boosted as {handle} (since undone)"),
 }
 _AWAITING = {
     "reply": N_(":hourglass: {who}'s reply as {handle} is awaiting approval by an owner"),
@@ -205,12 +214,24 @@ _AWAITING = {
     "unretweet": N_(
         ":hourglass: {who}'s undo of a retweet as {handle} is awaiting approval by an owner"
     ),
+    "repost": N_(":hourglass: {who}'s repost as {handle} is awaiting approval by an owner"),
+    "unrepost": N_(
+        ":hourglass: {who}'s undo of a repost as {handle} is awaiting approval by an owner"
+    ),
+    "boost": N_(":hourglass: {who}'s boost as {handle} is awaiting approval by an owner"),
+    "unboost": N_(
+        ":hourglass: {who}'s undo of a boost as {handle} is awaiting approval by an owner"
+    ),
 }
 _SENDING = {
     "reply": N_(":outbox_tray: {who}'s reply as {handle} is being sent"),
     "dm": N_(":outbox_tray: {who}'s DM as {handle} is being sent"),
     "retweet": N_(":outbox_tray: {who}'s retweet as {handle} is being sent"),
     "unretweet": N_(":outbox_tray: {who}'s undo of a retweet as {handle} is being sent"),
+    "repost": N_(":outbox_tray: {who}'s repost as {handle} is being sent"),
+    "unrepost": N_(":outbox_tray: {who}'s undo of a repost as {handle} is being sent"),
+    "boost": N_(":outbox_tray: {who}'s boost as {handle} is being sent"),
+    "unboost": N_(":outbox_tray: {who}'s undo of a boost as {handle} is being sent"),
 }
 _UNKNOWN = {
     "reply": N_(
@@ -229,37 +250,61 @@ _UNKNOWN = {
         ":grey_question: {who}'s undo of a retweet as {handle}: unknown whether {network} took it. "
         "{error} Check, and retry only if it is missing."
     ),
+    "repost": N_(
+        ":grey_question: {who}'s repost as {handle}: unknown whether {network} took it. {error} "
+        "Check, and retry only if it is missing."
+    ),
+    "unrepost": N_(
+        ":grey_question: {who}'s undo of a repost as {handle}: unknown whether {network} took it. "
+        "{error} Check, and retry only if it is missing."
+    ),
+    "boost": N_(
+        ":grey_question: {who}'s boost as {handle}: unknown whether {network} took it. {error} "
+        "Check, and retry only if it is missing."
+    ),
+    "unboost": N_(
+        ":grey_question: {who}'s undo of a boost as {handle}: unknown whether {network} took it. "
+        "{error} Check, and retry only if it is missing."
+    ),
 }
 _REJECTED = {
     "reply": N_(":no_entry_sign: {who}'s reply as {handle} was rejected"),
     "dm": N_(":no_entry_sign: {who}'s DM as {handle} was rejected"),
     "retweet": N_(":no_entry_sign: {who}'s retweet as {handle} was rejected"),
     "unretweet": N_(":no_entry_sign: {who}'s undo of a retweet as {handle} was rejected"),
+    "repost": N_(":no_entry_sign: {who}'s repost as {handle} was rejected"),
+    "unrepost": N_(":no_entry_sign: {who}'s undo of a repost as {handle} was rejected"),
+    "boost": N_(":no_entry_sign: {who}'s boost as {handle} was rejected"),
+    "unboost": N_(":no_entry_sign: {who}'s undo of a boost as {handle} was rejected"),
 }
 _FAILED = {
     "reply": N_(":x: {who}'s reply as {handle} failed: {error}"),
     "dm": N_(":x: {who}'s DM as {handle} failed: {error}"),
     "retweet": N_(":x: {who}'s retweet as {handle} failed: {error}"),
     "unretweet": N_(":x: {who}'s undo of a retweet as {handle} failed: {error}"),
+    "repost": N_(":x: {who}'s repost as {handle} failed: {error}"),
+    "unrepost": N_(":x: {who}'s undo of a repost as {handle} failed: {error}"),
+    "boost": N_(":x: {who}'s boost as {handle} failed: {error}"),
+    "unboost": N_(":x: {who}'s undo of a boost as {handle} failed: {error}"),
 }
 """An outbound action's line on the card, by its status and kind: whole sentences, as
-Korean words them differently for each. Only these four kinds reach a card."""
+Korean words them differently for each. Only replies, DMs and reposts and their undoing
+reach a card; a repost is said in its network's word (`links.SHARED`)."""
 
 
 def activity_line(item: CardOutbound) -> str:
     """One outbound action in a sentence: who did what as which account, and how it went."""
     who = f"<@{item.actor}>" if item.actor else "Roost"
     handle = f"@{escape(item.account_handle)}"
-    kind = item.kind if item.kind in _SENT else "reply"
+    kind = links.SHARED.get(item.network, {}).get(item.kind, item.kind)
+    kind = kind if kind in _SENT else "reply"
     if item.status == "sent":
         if item.after is not None and kind in _SENT_AFTER:
             line = _(_SENT_AFTER[kind]).format(
                 who=who, handle=handle, duration=_duration(item.after)
             )
-        elif item.undone and kind == "retweet":
-            line = _(":white_check_mark: {who} retweeted as {handle} (since undone)").format(
-                who=who, handle=handle
-            )
+        elif item.undone and kind in _SINCE_UNDONE:
+            line = _(_SINCE_UNDONE[kind]).format(who=who, handle=handle)
         else:
             line = _(_SENT[kind]).format(who=who, handle=handle)
         if item.x_url:
@@ -307,7 +352,8 @@ def _activity(item: CardOutbound) -> list[dict[str, Any]]:
     elif item.status == "failed":
         buttons = [button(_("Retry"), ACTION_RETRY, value)]
     elif item.status == "sent" and item.kind == "retweet" and not item.undone:
-        buttons = [button(_("Undo retweet"), ACTION_UNDO_RETWEET, value)]
+        undo = links.UNDO_REPOST.get(item.network, links.UNDO_REPOST["x"])
+        buttons = [button(_(undo), ACTION_UNDO_RETWEET, value)]
     else:
         return blocks
     blocks.append({"type": "actions", "block_id": f"outbound:{item.id}", "elements": buttons})

@@ -18,6 +18,19 @@ OTHER_NETWORKS = tuple(name for name in NETWORKS if name != "x")
 REPOST = {"x": N_("Retweet"), "bluesky": N_("Repost"), "mastodon": N_("Boost")}
 """What each network calls sharing a post with the account's followers (a button)."""
 
+UNDO_REPOST = {
+    "x": N_("Undo retweet"),
+    "bluesky": N_("Undo repost"),
+    "mastodon": N_("Undo boost"),
+}
+
+SHARED = {  # not spoken: the words a card's lines are keyed by (bot.inbox.cards)
+    "bluesky": {"retweet": "repost", "unretweet": "unrepost"},
+    "mastodon": {"retweet": "boost", "unretweet": "unboost"},
+}
+"""Roost's outbound kinds "retweet" and "unretweet" in each network's own word, where it
+is not X's."""
+
 REPOST_ASKED = {
     "x": N_("Retweet this post?"),
     "bluesky": N_("Repost this post?"),

@@ -323,6 +323,26 @@ def _new_row(
     )
 
 
+_ALREADY_SHARED = {
+    "x": N_(
+        "This post is already retweeted as @{handle}, or on its way: the card shows where it "
+        "stands."
+    ),
+    "bluesky": N_(
+        "This post is already reposted as @{handle}, or on its way: the card shows where it stands."
+    ),
+    "mastodon": N_(
+        "This post is already boosted as @{handle}, or on its way: the card shows where it stands."
+    ),
+}
+_ONLY_SHARED_UNDONE = {
+    "x": N_("Only a retweet that went out can be undone."),
+    "bluesky": N_("Only a repost that went out can be undone."),
+    "mastodon": N_("Only a boost that went out can be undone."),
+}
+"""Refusals of a repost and of its undoing, in the network's own word for it."""
+
+
 def retweet(rt: Runtime, who: Who, mention_id: int) -> None:
     """Write the retweet's row and queue it; a double click makes one row."""
     now = rt.clock()
@@ -355,12 +375,9 @@ def retweet(rt: Runtime, who: Who, mention_id: int) -> None:
                 action="retweet",
             )
     if outbound_id is None:
-        raise Refused(
-            _(
-                "This post is already retweeted as @{handle}, or on its way: the card shows "
-                "where it stands."
-            ).format(handle=scene.account.handle)
-        )
+        network = scene.account.network
+        already = _ALREADY_SHARED.get(network, _ALREADY_SHARED["x"])
+        raise Refused(_(already).format(handle=scene.account.handle))
     _queue(rt, outbound_id, status)
 
 
@@ -370,7 +387,9 @@ def undo_retweet(rt: Runtime, who: Who, retweet_id: int) -> None:
     with rt.sessions.begin() as session:
         original = _outbound(session, retweet_id)
         if original.kind != "retweet" or original.status != "sent":
-            raise Refused(_("Only a retweet that went out can be undone."))
+            network = session.get_one(Account, original.account_id).network
+            only = _ONLY_SHARED_UNDONE.get(network, _ONLY_SHARED_UNDONE["x"])
+            raise Refused(_(only))
         scene = scene_for(session, who, _mention_of(original), now)
         status = _status_for(scene)
         outbound_id = _new_row(

@@ -31,7 +31,7 @@ from storage.refs import ref_of
 from storage.team import grant, member, set_cotag
 from tests.conftest import AGENT, BRAND_CHANNEL, give, run_jobs
 from tests.handlers.signed import card_click, make_app, press, submit
-from tests.handlers.test_acting import all_text, open_modal, typed
+from tests.handlers.test_acting import all_text, ephemeral_answer, open_modal, typed
 
 
 @dataclass
@@ -236,6 +236,11 @@ def test_repost_dm_assign_and_resolve_from_the_card(
         assert repost["value"]["subject"]["uri"] == _post_id(rt)
     else:
         assert network.fake.reblogs_of(_post_id(rt)) == ["brand"]
+    shown = all_text(fake_slack.message(BRAND_CHANNEL, card["ts"])["blocks"])
+    word = "reposted" if network.name == "bluesky" else "boosted"  # the network's own word
+    assert f"{word} as @{network.account.handle}" in shown and "retweet" not in shown
+    press(app, fake_slack, card, ACTION_RETWEET)  # again, while it stands
+    assert f"already {word} as @{network.account.handle}" in ephemeral_answer(fake_slack)
 
     compose = open_modal(app, fake_slack, card, ACTION_DM)
     answer = submit(app, fake_slack, compose, typed("Thanks! A code for you: 4Q-77"))

@@ -251,6 +251,32 @@ def test_card_lists_what_was_sent_with_the_buttons_each_state_needs(
     assert_within_slack_limits(blocks)
 
 
+@pytest.mark.parametrize(
+    ("network", "shared", "undone", "button"),
+    [
+        ("x", "retweeted", "undid the retweet", "Undo retweet"),
+        ("bluesky", "reposted", "undid the repost", "Undo repost"),
+        ("mastodon", "boosted", "undid the boost", "Undo boost"),
+    ],
+)
+def test_a_repost_is_said_in_its_networks_word(
+    network: str, shared: str, undone: str, button: str
+) -> None:
+    def shown(**fields: object) -> str:
+        item = outbound(kind="retweet", network=network, **fields)
+        return "\n".join(texts(build_mention_card(card(activity=(item,)))))
+
+    assert f"<@U0AGENT> {shared} as @brand" in shown()
+    assert f"{shared} as @brand (since undone)" in shown(undone=True)
+    noun = button.removeprefix("Undo ")
+    assert f"{noun} as @brand is being sent" in shown(status="pending")
+    assert f"{noun} as @brand failed" in shown(status="failed", error="no")
+    undo = outbound(kind="unretweet", network=network)
+    assert f"{undone} as @brand" in "\n".join(texts(build_mention_card(card(activity=(undo,)))))
+    blocks = build_mention_card(card(activity=(outbound(kind="retweet", network=network),)))
+    assert button in json.dumps(blocks)
+
+
 def test_a_resolved_card_offers_reopen_instead_of_resolve_and_ignore() -> None:
     blocks = build_mention_card(card(status="resolved"))
     actions = next(b for b in blocks if b["type"] == "actions")
