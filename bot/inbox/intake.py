@@ -226,16 +226,21 @@ class Intake:
         cap, which the next page could pass) stores what it read, and the cursor stays for
         the rest. A first read, with no cursor yet, takes only mentions posted since the
         account was added: connecting an account does not replay its history.
-        `still_held` is asked before each read, so a listener whose lease ran out during a
+        `still_held` is asked before each page, so a listener whose lease ran out during a
         long burst stops before its standby starts the same.
         """
-        stored, more = 0, True
-        while more:
+        network = self.network(account)
+
+        def held() -> None:
             if not still_held():
                 raise LeaseLost(f"another listener took over @{account.handle}")  # not spoken
+
+        stored, more = 0, True
+        while more:
             with self.rt.sessions.begin() as session:
-                start = position or cursor(session, account.id, self.rt.clock()).position
-            page = self.network(account).mentions(start, since=account.created_at)
+                kept = cursor(session, account.id, self.rt.clock()).position
+            start = position or kept
+            page = network.mentions(start, since=account.created_at, before_page=held)
             posts = page.posts if start is not None else since_added(page.posts, account.created_at)
             with self.rt.sessions.begin() as session:
                 mentions = incoming(session, account.id, account.network, posts)
@@ -246,9 +251,12 @@ class Intake:
             with self.rt.sessions.begin() as session:
                 now = self.rt.clock()
                 entry = cursor(session, account.id, now)
+                # Only forward: a back-fill that starts before the cursor (X's stream) may
+                # end there too, and the stream may have moved it meanwhile.
                 if page.cursor is not None and page.paused is None:
-                    entry.position = page.cursor
-                    entry.updated_at = now
+                    if entry.position is None or network.after(page.cursor, entry.position):
+                        entry.position = page.cursor
+                        entry.updated_at = now
                 entry.last_polled_at = now
                 entry.last_error = page.paused
             self.next_read_at[account.id] = page.next_read_at

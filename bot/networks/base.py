@@ -10,7 +10,7 @@ reached the network, `OutcomeUnknown` when it may have.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -168,10 +168,22 @@ class Network(Protocol):
         """`text`'s length as this network counts it against `limits().max_length`."""
         ...
 
-    def mentions(self, cursor: str | None, *, since: datetime | None = None) -> MentionPage:
+    def mentions(
+        self,
+        cursor: str | None,
+        *,
+        since: datetime | None = None,
+        before_page: Callable[[], None] = lambda: None,
+    ) -> MentionPage:
         """Posts that mention or answer the account after `cursor`, oldest first. With no
         cursor yet, those made since `since` (when the account was connected: never its
-        whole history), as far back as the network pages; None: the newest page."""
+        whole history), as far back as the network pages; None: the newest page.
+        `before_page` is called before each page is read: what it raises ends the read
+        (a listener that lost its lease stops before its standby reads the same)."""
+        ...
+
+    def after(self, position: str, other: str) -> bool:
+        """Whether the cursor `position` stands past `other`: a cursor only moves forward."""
         ...
 
     def lookup(self, ref: str) -> Post:

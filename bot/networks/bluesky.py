@@ -235,7 +235,13 @@ class BlueskyNetwork:
     def length(self, text: str) -> int:
         return length(text)
 
-    def mentions(self, cursor: str | None, *, since: datetime | None = None) -> MentionPage:
+    def mentions(
+        self,
+        cursor: str | None,
+        *,
+        since: datetime | None = None,
+        before_page: Callable[[], None] = lambda: None,
+    ) -> MentionPage:
         """Mentions, replies and quotes of the account newer than `cursor` (the newest
         notification read: its indexedAt and URI), oldest first. With no cursor, those
         indexed since `since`; with neither, the newest page."""
@@ -245,6 +251,7 @@ class BlueskyNetwork:
         read: list[Any] = []
         page_cursor: str | None = None
         for _page in range(MENTION_PAGES):
+            before_page()
             params = models.AppBskyNotificationListNotifications.Params(
                 reasons=MENTION_REASONS, limit=PAGE_SIZE, cursor=page_cursor
             )
@@ -291,6 +298,10 @@ class BlueskyNetwork:
             )
             posts.append(_with_summons(post, notification.reason, notification.record, own.ref))
         return MentionPage(posts=posts, cursor=newest)
+
+    def after(self, position: str, other: str) -> bool:
+        mine, theirs = _parse_cursor(position), _parse_cursor(other)
+        return mine is not None and (theirs is None or mine > theirs)
 
     def lookup(self, ref: str) -> Post:
         view = self._view(ref)

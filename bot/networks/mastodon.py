@@ -19,7 +19,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -249,7 +249,13 @@ class MastodonNetwork:
 
     # --- reading ---
 
-    def mentions(self, cursor: str | None, *, since: datetime | None = None) -> MentionPage:
+    def mentions(
+        self,
+        cursor: str | None,
+        *,
+        since: datetime | None = None,
+        before_page: Callable[[], None] = lambda: None,
+    ) -> MentionPage:
         """Statuses that mention the account, from its mention notifications, oldest first:
         those after `cursor` (a notification id), a few pages at most. With no cursor, those
         made since `since`, as far back as the same few pages; with neither, the newest
@@ -260,6 +266,7 @@ class MastodonNetwork:
             if cursor is None:
                 max_id = None
                 for _page in range(MENTIONS_PAGES):
+                    before_page()
                     page: Any = self._api.notifications(
                         types=["mention"], max_id=max_id, limit=MENTIONS_PAGE_SIZE
                     )
@@ -271,6 +278,7 @@ class MastodonNetwork:
             else:
                 newest = cursor
                 for _page in range(MENTIONS_PAGES):
+                    before_page()
                     # min_id: the page right after the cursor, so none is skipped.
                     page = self._api.notifications(
                         types=["mention"], min_id=newest, limit=MENTIONS_PAGE_SIZE
@@ -292,6 +300,10 @@ class MastodonNetwork:
             posts.append(self._post(status))
         newest_id = str(notifications[-1].id) if notifications else cursor
         return MentionPage(posts=posts, cursor=newest_id, more=more)
+
+    def after(self, position: str, other: str) -> bool:
+        # Mastodon's ids rise with time: numbers as strings, which "may not be numbers".
+        return (len(position), position) > (len(other), other)
 
     def lookup(self, ref: str) -> Post:
         """One status by its id, with the first status of its thread when it answers one

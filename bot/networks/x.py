@@ -42,9 +42,10 @@ from bot.x.text import MAX_WEIGHTED_LENGTH, weighted_length
 from storage.mentions import IncomingMention
 
 MENTION_PAGES = 500
-"""Pages of mentions one read takes at most. X pages newest first, so the cursor moves
+"""Pages of mentions one read takes at most. X pages newest first, so the cursor can move
 only once everything after it is read; its timeline serves the newest 800 mentions (8
-pages), so the bound is never met: it is there so that no answer makes a read endless."""
+pages), so the bound is never met: it is there so that no answer makes a read endless
+(past it, the cursor would move on and what is older be left behind)."""
 
 _URL = re.compile(r"https?://\S+")
 
@@ -107,7 +108,13 @@ class XNetwork:
 
     # --- reading ---
 
-    def mentions(self, cursor: str | None, *, since: datetime | None = None) -> MentionPage:
+    def mentions(
+        self,
+        cursor: str | None,
+        *,
+        since: datetime | None = None,
+        before_page: Callable[[], None] = lambda: None,
+    ) -> MentionPage:
         """The account's mentions after `cursor` (the newest id read), oldest first, page by
         page until the cursor; with no cursor, back to the first made before `since` (or
         only the newest page). A budget whose hard cap the next page could pass stops the
@@ -118,6 +125,7 @@ class XNetwork:
         token: str | None = None
         read: list[IncomingMention] = []
         for _page in range(MENTION_PAGES):
+            before_page()
             budget = self._budget()
             if budget is not None and budget.refuses(POLL_WORST_CASE):
                 return MentionPage(_posts(read), None, paused=budget.why())
@@ -136,6 +144,9 @@ class XNetwork:
             str(newest) if newest is not None else cursor,
             next_read_at=spent.reset_at if spent is not None else None,
         )
+
+    def after(self, position: str, other: str) -> bool:
+        return int(position) > int(other)  # X's ids rise with time
 
     def lookup(self, ref: str) -> Post:
         """One post by its id (`NotFound` when it is gone, or is a retweet of another)."""

@@ -253,6 +253,14 @@ def budget_of(rt: Runtime, account: Account) -> Limit | None:
     )
 
 
+def budget_now(rt: Runtime, account_id: int) -> Limit | None:
+    """`budget_of` the account as it is stored now: an owner may have changed its budget
+    since a long-lived adapter was built (None once the account is gone)."""
+    with rt.sessions() as session:
+        account = session.get(Account, account_id)
+        return budget_of(rt, account) if account is not None else None
+
+
 def refuse_past_cap(rt: Runtime, account: Account, units: dict[str, int]) -> None:
     """Refused, with the reason, if a call of these units would pass the hard cap."""
     budget = budget_of(rt, account)

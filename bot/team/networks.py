@@ -27,7 +27,7 @@ from bot.networks.x import XNetwork
 from bot.runtime import Runtime
 from bot.slack.channels import usable_channel
 from bot.team.admin import may_connect
-from bot.team.budget import budget_of
+from bot.team.budget import budget_now
 from bot.team.connect import announce_connected
 from bot.team.credentials import NOT_SECRET, open_credentials, x_client
 from bot.team.people import Who
@@ -214,7 +214,7 @@ def _x(rt: Runtime, account: Account) -> Network:
         user_id=account.x_user_id,
         handle=account.handle,
         name=account.name or None,
-        budget=partial(budget_of, rt, account),
+        budget=partial(budget_now, rt, account.id),
     )
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bot.errors import XUnavailable
 from bot.inbox.delivery import sweep_mentions
-from bot.inbox.intake import Intake, Listener
+from bot.inbox.intake import Intake, LeaseLost, Listener
 from bot.runtime import Runtime
 from bot.team.setup import list_accounts
 from bot.x.client import READ_RETRIES
@@ -335,3 +335,54 @@ def test_an_edited_post_updates_its_card_and_keeps_the_old_text_in_the_thread(
     assert "@jane edited the post" in note["text"]
     assert "my order &lt;!channel&gt; is lost" in str(note["blocks"])
     assert "<!channel>" not in str(note)
+
+
+def test_a_budget_changed_meanwhile_holds_the_kept_adapter_at_once(
+    rt: Runtime, fake_x: FakeX, brand: Account
+) -> None:
+    """The listener keeps each account's adapter between polls; it read the budget it was
+    built with, so a cap set later was passed, and a cap raised later kept it paused."""
+    fake_x.add_user("jane")
+    intake = Intake(rt)
+    intake.poll(brand)  # the adapter is kept from here on
+    fake_x.post_mention("brand", author="jane", text="@brand after the cap")
+    with rt.sessions.begin() as session:
+        account = session.get_one(Account, brand.id)
+        account.x_budget_cents, account.x_budget_hard = 0, True
+    before = since_id(rt, brand)
+    assert intake.poll(brand) == 0
+    with rt.sessions() as session:
+        assert "hard cap" in (session.get_one(IntakeCursor, brand.id).last_error or "")
+    assert since_id(rt, brand) == before
+    with rt.sessions.begin() as session:
+        session.get_one(Account, brand.id).x_budget_cents = 10_000
+    assert intake.poll(brand) == 1
+    intake.close()
+
+
+def test_a_read_from_before_the_cursor_never_moves_it_back(
+    rt: Runtime, fake_x: FakeX, brand: Account
+) -> None:
+    """X's stream back-fills from a little before the cursor; when what came after is gone,
+    the read ends before the cursor, which stays."""
+    fake_x.add_user("jane")
+    first = fake_x.post_mention("brand", author="jane", text="@brand one")
+    second = fake_x.post_mention("brand", author="jane", text="@brand two")
+    assert Intake(rt).poll(brand) == 2
+    fake_x.delete_tweet(second["id"])
+    assert Intake(rt).poll(brand, position=str(int(first["id"]) - 1)) == 0
+    assert since_id(rt, brand) == int(second["id"])
+
+
+def test_a_lease_lost_between_two_pages_stops_the_read_storing_nothing(
+    rt: Runtime, fake_x: FakeX, brand: Account
+) -> None:
+    fake_x.add_user("jane")
+    Intake(rt).poll(brand)  # start the cursor
+    for n in range(150):
+        fake_x.post_mention("brand", author="jane", text=f"@brand {n}")
+    answers = iter([True, False])
+    with pytest.raises(LeaseLost):
+        Intake(rt).poll(brand, still_held=lambda: next(answers))
+    assert stored(rt) == []
+    assert len(fake_x.calls_to(f"/2/users/{brand.x_user_id}/mentions")) == 1 + 1

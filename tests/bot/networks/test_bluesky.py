@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 import unicodedata
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -128,6 +129,34 @@ def test_mentions_newest_page_then_from_the_cursor_oldest_first(
     second = net.mentions(first.cursor)
     assert [post.text for post in second.posts] == [f"@{BRAND} new {n}" for n in range(130)]
     assert net.mentions(second.cursor) == type(second)(posts=[], cursor=second.cursor)
+
+
+def test_a_first_read_goes_back_to_when_the_account_was_added_page_by_page(
+    fake: FakeBluesky, net: BlueskyNetwork
+) -> None:
+    fake.post_mention(ALICE, f"@{BRAND} before Roost")
+    added = datetime.now(UTC)
+    time.sleep(0.002)  # Bluesky's times are in milliseconds
+    for n in range(130):
+        fake.post_mention(ALICE, f"@{BRAND} since {n}")
+    pages: list[int] = []
+    page = net.mentions(None, since=added, before_page=lambda: pages.append(1))
+    assert [post.text for post in page.posts] == [f"@{BRAND} since {n}" for n in range(130)]
+    assert len(pages) == 2
+    assert page.cursor is not None
+    fake.post_mention(ALICE, f"@{BRAND} later")
+    later = net.mentions(page.cursor)
+    assert later.cursor is not None and net.after(later.cursor, page.cursor)
+    assert not net.after(page.cursor, later.cursor)
+
+    class Stop(Exception):
+        pass
+
+    def stop() -> None:
+        raise Stop
+
+    with pytest.raises(Stop):  # what `before_page` raises ends the read, before any page
+        net.mentions(page.cursor, before_page=stop)
 
 
 def test_a_mention_becomes_a_post(fake: FakeBluesky, net: BlueskyNetwork) -> None:

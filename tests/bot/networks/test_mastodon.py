@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -197,6 +198,31 @@ def test_mentions_read_on_from_the_cursor_oldest_first(
     newest = network.mentions(None)
     assert len(newest.posts) == MENTIONS_PAGE_SIZE
     assert newest.posts[-1].text == f"@brand number {MENTIONS_PAGE_SIZE + 4}"
+
+
+def test_a_first_read_goes_back_to_when_the_account_was_added_page_by_page(
+    fake: FakeMastodon, network: MastodonNetwork
+) -> None:
+    fake.post_mention(ALICE, "before Roost")
+    added = datetime.now(UTC)
+    time.sleep(0.002)  # Mastodon's times are in milliseconds
+    for n in range(MENTIONS_PAGE_SIZE + 5):
+        fake.post_mention(ALICE, f"since {n}")
+    pages: list[int] = []
+    page = network.mentions(None, since=added, before_page=lambda: pages.append(1))
+    assert [post.text for post in page.posts] == [
+        f"@brand since {n}" for n in range(MENTIONS_PAGE_SIZE + 5)
+    ]
+    assert len(pages) == 2 and page.cursor is not None
+    assert network.after(page.cursor, "9") and not network.after("9", page.cursor)
+
+    def stop() -> None:
+        raise LookupError("the lease is gone")
+
+    calls = len(fake.calls_to("/api/v1/notifications"))
+    with pytest.raises(LookupError):  # what `before_page` raises ends the read
+        network.mentions(page.cursor, before_page=stop)
+    assert len(fake.calls_to("/api/v1/notifications")) == calls
 
 
 def test_mentions_skip_other_notifications_and_keep_replies_and_media(

@@ -205,3 +205,17 @@ def test_the_budget_bounds_the_look(fake_x: FakeX, brand: dict[str, Any]) -> Non
     found = frugal.find_sent(lost, since=since, exclude=NOTHING)
     assert found.made is False and "Only the cheapest check" in found.notes[0]
     assert len(fake_x.calls_to(f"/2/users/{brand['id']}/tweets")) == 1
+
+
+def test_each_page_is_announced_and_cursors_only_move_forward(
+    fake_x: FakeX, net: XNetwork, jane: dict[str, Any]
+) -> None:
+    fake_x.post_mention("brand", author="jane", text="@brand first")
+    start = net.mentions(None).cursor
+    for n in range(150):
+        fake_x.post_mention("brand", author="jane", text=f"@brand {n}")
+    pages: list[int] = []
+    page = net.mentions(start, before_page=lambda: pages.append(1))
+    assert len(page.posts) == 150 and len(pages) == 2
+    assert page.cursor is not None and net.after(page.cursor, page.posts[0].ref)
+    assert not net.after(page.posts[0].ref, page.cursor)
