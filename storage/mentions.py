@@ -34,7 +34,7 @@ class IncomingMention:
     summons: bool | None = None  # see bot.x.normalize.summons
     edit_history: tuple[int, ...] = ()  # every version's id, oldest first, if edited
     watch_id: int | None = None  # the watch that found it (bot.inbox.watch), not a mention
-    url: str | None = None  # where a person opens it, when its network is not X
+    url: str | None = None  # where a person opens it, as its network gave it (else made)
 
 
 @dataclass(frozen=True)

@@ -289,11 +289,11 @@ class Outbound(Base):
     approver_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the latest call to X
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # its latest call
     # The worker making that call: a row `sending` whose worker died is reconciled at once.
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     # What the network calls what was sent (an X id, a Bluesky at:// URI, a Mastodon id),
-    # and where a person opens it when its network is not X.
+    # and where a person opens it (None: made from the id, bot.networks.links).
     x_id: Mapped[str | None] = mapped_column(String(400))
     url: Mapped[str | None] = mapped_column(String(400))
     error: Mapped[str | None] = mapped_column(Text)

@@ -61,10 +61,18 @@ def claim_for_sending(
 
 
 def back_to_pending(
-    session: Session, outbound_id: int, *, run_at: datetime | None, error: str | None
+    session: Session,
+    outbound_id: int,
+    *,
+    run_at: datetime | None,
+    error: str | None,
+    forget_media: bool = False,
 ) -> None:
-    """sending → pending, only when X certainly did nothing (a 429, a refused connection)."""
-    _move(session, outbound_id, ("sending",), status=SENDABLE, run_at=run_at, error=error)
+    """sending → pending, only when the network certainly did nothing (a 429, a refused
+    connection); `forget_media`: its uploads are not trusted to last until `run_at`, and go
+    up again then."""
+    media: dict[str, Any] = {"media_ids": None} if forget_media else {}
+    _move(session, outbound_id, ("sending",), status=SENDABLE, run_at=run_at, error=error, **media)
 
 
 def send_again(session: Session, outbound_id: int, *, error: str) -> Outbound | None:

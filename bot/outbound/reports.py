@@ -217,7 +217,8 @@ def _message(
             failed = _(":x: <@{user}>'s post as {handle} failed at {where}: {error}.")
         else:
             failed = _(":x: Someone's post as {handle} failed at {where}: {error}.")
-        error = escape(row.error or _("unknown"))
+        # The sentence ends the error: its own full stop, if it has one, goes.
+        error = escape(row.error or _("unknown")).rstrip().removesuffix(".")
         text = failed.format(user=author, handle=at, where=where, error=error) + up
         buttons = [button(_("Resume") if row.part else _("Retry"), ACTION_RETRY, str(row.id))]
     text += f"\n> {quoted}{'…' if cut else ''}"

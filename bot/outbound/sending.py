@@ -1,23 +1,20 @@
 """Sending outbound rows to X, Bluesky and Mastodon, exactly once: the RQ jobs behind
 Publish, Retweet and Approve.
 
-X takes no idempotency key and RQ runs a job at least once, so the row is
-the guard. `send_outbound` moves it pending → sending before calling X and
-never calls X for a row that is not pending. When X's answer is lost (a
-timeout, a dropped connection, a 5xx, a worker killed mid-call) nobody
-knows whether the post went out: the row is reconciled by looking for the
-post among the account's recent posts, and is marked `unknown` for a
-person to check if it is not there. Nothing is ever retried blindly.
-
-Bluesky and Mastodon go through their adapters (bot.networks) on the same rows, claims
-and settling: a lost answer is looked for among the account's own posts there
-(`Network.find_own`), and Mastodon is also handed the row's key as its Idempotency-Key.
+Every network is reached through its account's adapter (bot.networks), on the same rows,
+claims and settling. X and Bluesky take no idempotency key and RQ runs a job at least
+once, so the row is the guard: `send_outbound` moves it pending → sending before the
+call and never calls for a row that is not pending. When the network's answer is lost (a
+timeout, a dropped connection, a 5xx, a worker killed mid-call) nobody knows whether the
+post went out: the row is reconciled by looking for it among the account's own
+(`Network.find_sent`), and is marked `unknown` for a person to check if it is not there.
+Nothing is sent again blindly: only where the network itself refuses a second copy (X, by
+its text; Mastodon, by the row's key, handed over as its Idempotency-Key).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Collection
 from contextlib import closing
@@ -60,12 +57,12 @@ from storage.team import role_on
 logger = logging.getLogger(__name__)
 
 JOB_TIMEOUT = 900
-"""Seconds a send job may take: one call to X, one reconciliation, a few Slack calls, and
-for a post with a video its upload and X's processing (up to ten minutes)."""
+"""Seconds a send job may take: one call to the network, one reconciliation, a few Slack
+calls, and for a post with a video its upload and X's processing (up to ten minutes)."""
 
 SENDING_STALE = timedelta(minutes=2)
-"""A row still `sending` this long after its call to X began lost its worker: longer
-than any one call may take (XClient's timeouts), so a live call is never overtaken."""
+"""A row still `sending` this long after its call began lost its worker: longer than any
+one call may take (the adapters' timeouts), so a live call is never overtaken."""
 
 PENDING_GRACE = timedelta(minutes=1)
 """A row due this long and still pending lost its job (Redis flushed, a failed enqueue);
@@ -76,14 +73,11 @@ EARLY_WAIT = timedelta(seconds=2)
 a job this close to its row's time waits for it rather than sending early."""
 
 RECHECK_AFTER = timedelta(minutes=1)
-"""X can take a moment to list a new post; an unknown outcome is checked once more after this."""
+"""A network can take a moment to list a new post; an unknown outcome is checked once more
+after this."""
 
 RECONCILE_SKEW = timedelta(minutes=2)
 """How far before a call began a post it made may be dated (clocks differ)."""
-
-CHECK_WORST_CASE = {"read:post": 100, "read:user": 100}
-"""What the cheapest look for a lost send can cost: a page of the account's posts, or of a
-post's retweeters."""
 
 _LIMITED_KIND = {  # not spoken: the names X's limit notes match (bot.surge.batches.XLimit)
     "reply": "posts and replies",
@@ -92,22 +86,20 @@ _LIMITED_KIND = {  # not spoken: the names X's limit notes match (bot.surge.batc
     "retweet": "retweets",
     "unretweet": "retweets",
 }
-"""What waits when X rate-limits a row of each kind: X limits each endpoint on its own."""
+"""What waits when the network rate-limits a row of each kind: X limits each endpoint on
+its own."""
 
 SEND_AGAIN_KINDS = frozenset({"reply", "post", "retweet", "unretweet"})
-"""What goes out again when its worker died mid-call and X shows no trace of it: X
-refuses a post or reply that repeats one the account just made (and Roost then finds
-that one), and retweeting is idempotent. A DM has no such guard: it stays unknown, for a
-person to check."""
+"""What goes out again when its worker died mid-call and its network shows no trace of it
+(where the network refuses a second copy of a post, `_reconcile_row`): a repeated post
+is refused and the first one found, and reposting is idempotent. A DM has no such guard:
+it stays unknown, for a person to check."""
 
 MAX_UNAVAILABLE_ATTEMPTS = 6
-"""Calls that never reached X before the row fails with X's error."""
+"""Calls that never reached the network before the row fails with its error."""
 
 UNAVAILABLE_BACKOFF = (10, 30, 60, 300, 900)
-"""Seconds before trying again after X could not be reached (nothing was sent)."""
-
-
-_URL = re.compile(r"https?://\S+")
+"""Seconds before trying again after the network could not be reached (nothing was sent)."""
 
 
 def enqueue_send(queue: Queue, outbound_id: int, *, at: datetime | None = None) -> None:
@@ -132,7 +124,8 @@ def enqueue_reconcile(queue: Queue, outbound_id: int, *, at: datetime | None = N
 
 
 def send_outbound(outbound_id: int) -> str:
-    """RQ job: make the row's one call to X, settle the row, show the result in Slack.
+    """RQ job: make the row's one call to its network, settle the row, show the result in
+    Slack.
 
     What it says (the row's error, a note in the card's thread) is said in the language of
     the channel that shows the row. The return value is the job's result, for the log."""
@@ -224,9 +217,13 @@ def _send(rt: Runtime, outbound_id: int) -> str:
 
 
 def _rate_limited(rt: Runtime, row: Outbound, exc: RateLimited) -> str:
-    """The network took nothing: wait for its reset, then send."""
+    """The network took nothing: wait for its reset, then send (uploading its media again
+    if the wait is long)."""
+    long_wait = exc.reset_at - rt.clock() > MEDIA_KEPT
     with rt.sessions.begin() as session:
-        rows.back_to_pending(session, row.id, run_at=exc.reset_at, error=str(exc))
+        rows.back_to_pending(
+            session, row.id, run_at=exc.reset_at, error=str(exc), forget_media=long_wait
+        )
         note_x_limit(
             session, row.account_id, f"{_LIMITED_KIND[row.kind]} ({exc.window})", exc.reset_at
         )
@@ -296,8 +293,8 @@ def _write(session: Session, row: Outbound, mention: Mention | None) -> Write:
 
 
 def reconcile_outbound(outbound_id: int) -> str:
-    """RQ job: settle a row whose outcome is unknown by looking for it at X (saying so in
-    the language of the channel that shows the row)."""
+    """RQ job: settle a row whose outcome is unknown by looking for it on its network
+    (saying so in the language of the channel that shows the row)."""
     rt = runtime.current()
     with in_channel(rt, _shown_in(rt, outbound_id)):
         return _reconcile_row(rt, outbound_id)
@@ -383,7 +380,7 @@ def sweep_outbound(
 
 
 def _still_sending(rt: Runtime, row: Outbound) -> bool:
-    """Whether the row's call to X may still be under way: its worker lives (or, if Roost
+    """Whether the row's call may still be under way: its worker lives (or, if Roost
     does not know whose it is, the call began less than SENDING_STALE ago)."""
     if row.claimed_by is not None:
         return worker_alive(rt.redis, row.claimed_by)
@@ -409,6 +406,11 @@ def _waiting_for_earlier_part(session: Session, outbound_id: int) -> str | None:
         return f"waiting for part {row.part} of the thread ({earlier.status})"  # not spoken
     return None
 
+
+MEDIA_KEPT = timedelta(minutes=30)
+"""How long a post's uploaded media are trusted to wait for it: X keeps a media id a day,
+and Bluesky and Mastodon may clear an upload no post has used; a post that waits longer
+(a daily cap) uploads them again."""
 
 MEDIA_RETRY = timedelta(minutes=1)
 """When Slack or the network fail while the media go up, the post waits this long and

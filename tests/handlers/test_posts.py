@@ -368,6 +368,7 @@ def test_a_thread_whose_third_part_fails_keeps_the_first_two_and_resumes(
     assert (
         f"failed at part 3 of {len(parts)}" in said["text"] and "Parts 1–2 are up" in said["text"]
     )
+    assert ".." not in said["text"]  # the sentence ends the error, with one full stop
 
     retry(rt, Who(fake_slack.team_id, AGENT), parts[2].id)  # Resume
     run_jobs(rt)
@@ -606,3 +607,41 @@ def test_a_scheduled_post_does_not_outlive_its_authors_role(
     run_jobs(rt)
     assert fake_x.posts_by("brand") == []
     assert "no longer has a role" in fake_slack.messages(BRAND_CHANNEL)[-1]["text"]
+
+
+def test_media_go_up_again_for_a_post_that_waits_past_a_daily_cap(
+    app: App, rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, accounts: list[Account]
+) -> None:
+    """An upload no post has used is not kept for ever (X keeps a media id a day; Bluesky and
+    Mastodon may clear it sooner): a post that waits hours goes with fresh ones."""
+    image = fake_slack.add_file("sale.png", "image/png", PNG)
+    modal = compose(app, fake_slack)
+    answer = submit(app, fake_slack, modal, values("Look!", [accounts[0].id], files=[image]))
+    submit(app, fake_slack, answer["view"])
+    fake_x.fail("/2/tweets", 429, method="POST", reset_in=6 * 3600)  # a daily cap, spent
+    run_jobs(rt)
+    (row,) = post_rows(rt)
+    assert row.status == "pending" and row.media_ids is None
+    assert len(fake_x.uploads_by("brand")) == 1
+    later(rt, timedelta(hours=6, minutes=1))
+    send_outbound(row.id)
+    (post,) = fake_x.posts_by("brand")
+    uploads = fake_x.uploads_by("brand")
+    assert len(uploads) == 2 and post["media_ids"] == [uploads[-1]["id"]]
+
+
+def test_a_short_rate_limit_keeps_the_media_it_uploaded(
+    app: App, rt: Runtime, fake_x: FakeX, fake_slack: FakeSlack, accounts: list[Account]
+) -> None:
+    image = fake_slack.add_file("sale.png", "image/png", PNG)
+    modal = compose(app, fake_slack)
+    answer = submit(app, fake_slack, modal, values("Look!", [accounts[0].id], files=[image]))
+    submit(app, fake_slack, answer["view"])
+    fake_x.fail("/2/tweets", 429, method="POST", reset_in=60)
+    run_jobs(rt)
+    (row,) = post_rows(rt)
+    assert row.status == "pending" and row.media_ids
+    later(rt, timedelta(minutes=2))
+    send_outbound(row.id)
+    (post,) = fake_x.posts_by("brand")
+    assert len(fake_x.uploads_by("brand")) == 1 and post["media_ids"] == row.media_ids
