@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,7 +36,7 @@ from bot.i18n import N_, _
 from bot.inbox.delivery import queue_deliveries
 from bot.inbox.network_posts import incoming, since_added
 from bot.lease import LEASE_SECONDS, Lease
-from bot.networks.base import Network
+from bot.networks.base import MentionPage, Network
 from bot.networks.x import XNetwork
 from bot.runtime import Runtime
 from bot.slack.client import translate_errors
@@ -89,8 +89,9 @@ class Intake:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self._networks: dict[int, tuple[str, Network]] = {}
-        # What each account's latest read said of its network's limits (Listener).
-        self.next_read_at: dict[int, datetime | None] = {}
+        # What each account's latest read said besides its posts: whether it paused, and
+        # when the network lets it read again (the Listener's and the stream's to heed).
+        self.latest: dict[int, MentionPage] = {}
 
     def network(self, account: Account) -> Network:
         """The account's adapter, kept between polls (and its connections with it)."""
@@ -259,7 +260,7 @@ class Intake:
                         entry.updated_at = now
                 entry.last_polled_at = now
                 entry.last_error = page.paused
-            self.next_read_at[account.id] = page.next_read_at
+            self.latest[account.id] = replace(page, posts=[])
             if page.paused is not None:
                 logger.info("@%s: intake paused mid-way, %s", account.handle, page.paused)
             more = page.more and page.paused is None and page.cursor not in (None, start)
@@ -427,7 +428,8 @@ class Listener:
             logger.info("@%s: %d new mentions", account.handle, stored)
         entry.backoff = FIRST_BACKOFF
         entry.next_poll_at = now + self.interval
-        resting = self.intake.next_read_at.get(account.id)
+        latest = self.intake.latest.get(account.id)
+        resting = latest.next_read_at if latest is not None else None
         if resting is not None and resting > entry.next_poll_at:
             logger.info("@%s: its network's limit is spent until %s", account.handle, resting)
             entry.next_poll_at = resting

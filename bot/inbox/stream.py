@@ -257,9 +257,15 @@ class MentionStream(tweepy.StreamingClient):
                         "back-fill for @%s failed, retried soon: %s", account.handle, exc
                     )
                     continue
-                self.pending.discard(account.id)
                 if stored:
                     logger.info("back-filled %d mentions of @%s", stored, account.handle)
+                latest = self.intake.latest.get(account.id)
+                if latest is not None and latest.paused is not None:
+                    # Read only in part (a hard cap): the stream must not move the cursor
+                    # past the rest, which the next back-fill reads once the budget allows.
+                    logger.info("back-fill for @%s paused: %s", account.handle, latest.paused)
+                    continue
+                self.pending.discard(account.id)
             self.backfills += 1
 
     def on_connect(self) -> None:

@@ -230,3 +230,31 @@ def test_a_failed_backfill_is_retried_and_the_gap_is_not_skipped(
     live = fake_x.post_mention("brand", author="jane", text="@brand after the reconnect")
     wait_for(lambda: stored_ids(rt) == sorted([int(missed["id"]), int(live["id"])]), timeout=10)
     wait_for(lambda: streaming.stream is not None and not streaming.stream.pending)
+
+
+def test_a_backfill_a_hard_cap_paused_is_finished_once_the_budget_allows_nothing_skipped(
+    rt: Runtime, fake_x: FakeX, brand: Account
+) -> None:
+    """A back-fill stopped by the hard cap read only the newest page; the account was taken
+    for complete, so the stream's next post moved the cursor past the rest, never read."""
+    from bot.inbox.intake import Intake
+
+    fake_x.add_user("jane")
+    first = fake_x.post_mention("brand", author="jane", text="@brand before")
+    assert Intake(rt).poll(brand) == 1
+    backlog = [fake_x.post_mention("brand", author="jane", text=f"@brand {n}") for n in range(150)]
+    with rt.sessions.begin() as session:
+        account = session.get_one(Account, brand.id)
+        # Room for one page of the timeline ($1.50 at worst), not for two.
+        account.x_budget_cents, account.x_budget_hard = 180, True
+    with listening(rt, fake_x) as listener:
+        assert listener.stream is not None
+        wait_for(lambda: len(stored_ids(rt)) == 1 + 100)
+        assert brand.id in listener.stream.pending  # read in part: not complete
+        live = fake_x.post_mention("brand", author="jane", text="@brand live")
+        wait_for(lambda: int(live["id"]) in stored_ids(rt))
+        with rt.sessions.begin() as session:
+            session.get_one(Account, brand.id).x_budget_cents = 100_000
+        wanted = sorted(int(t["id"]) for t in [first, *backlog, live])
+        wait_for(lambda: stored_ids(rt) == wanted, timeout=10)
+        wait_for(lambda: not listener.stream.pending)
