@@ -1,6 +1,6 @@
 """The sandbox (`python -m sandbox` without Slack settings): Roost's real web, worker and
-listener against the fake Slack and X in this process, with a workspace already set up and
-a page to drive it from.
+listener against the fake Slack, X, Bluesky and Mastodon in this process, with a workspace
+already set up and a page to drive it from.
 
 The sandbox keeps its database and embedded Redis under ROOST_VAR_DIR/sandbox and wipes
 them at each start: the fakes keep their state in memory, so yesterday's rows would point
@@ -31,6 +31,9 @@ from bot.crypto import TokenBox
 from bot.logs import configure_logging
 from bot.queue import socket_url, start_embedded, stop_embedded
 from bot.supervisor import Signals, supervise
+from bot.team.networks import connect_account
+from sandbox.bluesky_api import FakeBluesky
+from sandbox.mastodon_api import FakeMastodon
 from sandbox.page import attach
 from sandbox.scenario import load_scenarios
 from sandbox.slack_api import FakeSlack
@@ -116,6 +119,19 @@ BRANDS = (
     Brand("acme_kr", "ACME 코리아", "C0ACMEKR", "x-acme-kr", "ko"),
 )
 
+SOCIAL = Brand("acme", "ACME", "C0SOCIAL", "social-acme", "en")
+"""Where ACME's Bluesky and Mastodon mentions arrive, as the same cards as X's."""
+
+BLUESKY_HANDLE = "acme.bsky.social"
+BLUESKY_PASSWORD = "sandbox-app-password"  # not spoken: the fake Bluesky's, for ACME
+
+WAITING_ELSEWHERE = (
+    ("bluesky", "mia.bsky.social", "Mia Chen", "is the Gangnam store open on Sunday?"),
+    ("mastodon", "leo@example.social", "Leo", "my new case arrived cracked. Swap it in store?"),
+)
+"""The mentions waiting on Bluesky and Mastodon at the start (network, customer, display
+name, text), so that a trainee meets a card from each network beside X's."""
+
 WAITING = (
     ("jane_doe", "Jane Doe", "acme", "@acme my order #4417 says delivered; nothing is here."),
     ("minsu_kim", "김민수", "acme_kr", "@acme_kr 사전예약했는데 오늘 온다던 배송이 소식이 없어요."),
@@ -136,17 +152,26 @@ def run_sandbox(var_dir: Path) -> int:
     key = _fresh_folder(folder)
     slack = _start_slack(int(os.environ.get("ROOST_SANDBOX_PORT", DEFAULT_PAGE_PORT)))
     redis = page = None
-    x = None
+    x = bluesky = mastodon = None
     try:
         x = FakeX()
         x.consent_choices = [brand.handle for brand in BRANDS]  # reconnecting, by hand
         x.loopback_only = True
         x.start()
-        logger.info("fake Slack on %s, fake X on %s", slack.base_url, x.url)
+        bluesky, mastodon = FakeBluesky().start(), FakeMastodon().start()
+        logger.info(
+            "fake Slack on %s; fake X on %s, Bluesky on %s, Mastodon on %s",
+            slack.base_url,
+            x.url,
+            bluesky.url,
+            mastodon.url,
+        )
         web_port = _free_port()
         database = f"sqlite:///{(folder / 'roost.db').resolve()}"
         upgrade(database)
-        _seed(database, TokenBox([key.encode()]), slack, x)
+        box = TokenBox([key.encode()])
+        _seed(database, box, slack, x)
+        _seed_elsewhere(database, box, slack, bluesky, mastodon)
         redis = start_embedded(folder)
         env = _environment(folder, key, database, socket_url(redis), slack, x, web_port)
         page = attach(
@@ -175,8 +200,9 @@ def run_sandbox(var_dir: Path) -> int:
             page.stop()
         if redis is not None:
             stop_embedded(redis)
-        if x is not None:
-            x.stop()
+        for fake in (x, bluesky, mastodon):
+            if fake is not None:
+                fake.stop()
         slack.stop()
         logger.info("sandbox stopped")
 
@@ -206,7 +232,7 @@ def _start_slack(port: int) -> FakeSlack:
     except OSError:
         logger.info("port %s is taken: the page goes on another", port)
         slack = FakeSlack().start()
-    for brand in BRANDS:
+    for brand in (*BRANDS, SOCIAL):
         slack.add_channel(brand.channel_id, brand.channel_name)
     for person in PEOPLE:
         slack.add_user(
@@ -260,6 +286,46 @@ def _seed(database: str, box: TokenBox, slack: FakeSlack, x: FakeX) -> None:
             lang="ko" if brand_handle == "acme_kr" else "en",
             created_at=started - timedelta(minutes=len(WAITING) - position),
         )
+
+
+def _seed_elsewhere(
+    database: str, box: TokenBox, slack: FakeSlack, bluesky: FakeBluesky, mastodon: FakeMastodon
+) -> None:
+    """ACME on Bluesky and on Mastodon, connected in Roost as an owner would (its app
+    password, its access token), carding to #social-acme with the team's roles there, and
+    a customer's mention waiting on each."""
+    engine = make_engine(database)
+    sessions = session_factory(engine)
+    connected = now() - CARDS_SINCE
+    bluesky.add_account(BLUESKY_HANDLE, BLUESKY_PASSWORD, display_name=SOCIAL.name)
+    _, token = mastodon.add_account(SOCIAL.handle, display_name=SOCIAL.name)
+    secrets = {
+        "bluesky": {"handle": BLUESKY_HANDLE, "app_password": BLUESKY_PASSWORD},
+        "mastodon": {"access_token": token},
+    }
+    for network, fake in (("bluesky", bluesky), ("mastodon", mastodon)):
+        account, _ = connect_account(
+            sessions,
+            box,
+            connected,
+            network=network,
+            service=fake.url,
+            secrets=secrets[network],
+            channel=SOCIAL.channel_id,
+            by=OWNER.user_id,
+        )
+        with sessions.begin() as session:
+            for person in PEOPLE:
+                someone = member(session, slack.team_id, person.user_id, connected)
+                grant(session, account, someone, person.role, connected)
+    engine.dispose()
+    for network, author, name, text in WAITING_ELSEWHERE:
+        if network == "bluesky":
+            bluesky.add_account(author, "customer-password", display_name=name)
+            bluesky.post_mention(author, f"@{BLUESKY_HANDLE} {text}")
+        else:
+            mastodon.add_remote(author, display_name=name)
+            mastodon.post_mention(author, text, to=SOCIAL.handle)
 
 
 def _environment(

@@ -128,6 +128,11 @@ def test_without_slack_settings_the_sandbox_runs_roost_on_the_fakes_until_sigter
     # #x-acme-kr speaks Korean (`/roost language ko`), #x-acme the default, English.
     assert cards(base, "C0ACMEKR")[0]["text"].startswith("@acme_kr 멘션")
     assert cards(base, "C0ACME")[0]["text"].startswith("Mention of @acme")
+    # ACME's Bluesky and Mastodon mentions, as the same cards, in #social-acme.
+    wait_for(lambda: carded(base, "C0SOCIAL", "Gangnam store"), timeout=30)
+    wait_for(lambda: carded(base, "C0SOCIAL", "arrived cracked"), timeout=30)
+    shown = str([card["blocks"] for card in cards(base, "C0SOCIAL")])
+    assert "on Bluesky" in shown and "on Mastodon" in shown
     # The page is served for the seeded people, the trainee first.
     state = requests.get(f"{url}api/state", timeout=10).json()
     assert state["people"] == ["U0TRAINEE", "U0OWNER", "U0MINJI", "U0BEN"]
