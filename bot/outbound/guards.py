@@ -133,8 +133,9 @@ _LOOKS_LIKE = {
 }
 """Why each kind of personal data stops a public reply, its masked excerpt shown."""
 
+# Not after an @: "@leo@example.social" is someone on Mastodon, not an address.
 _EMAIL = re.compile(
-    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@"
+    r"(?<![A-Za-z0-9._%+@＠-])[A-Za-z0-9._%+-]+@"
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}"
 )
 _HANDLE = re.compile(r"(?<![A-Za-z0-9_])[@＠][A-Za-z0-9_]{1,15}")

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from bot.inbox.cards import ACTION_DM, ACTION_REPLY, ACTION_RESOLVE, ACTION_RETWEET
 from bot.inbox.intake import Intake, Listener
+from bot.outbound.reply_modal import TEXT_BLOCK
 from bot.runtime import Runtime
 from bot.team.networks import connect_account
 from bot.worker import REDIS_EPOCH_KEY
@@ -883,3 +884,21 @@ def test_an_x_budget_holds_only_what_x_bills(
     (reply,) = network.brand_posts()
     assert reply["text"].endswith("Yes, from noon ^BK")
     assert [row.status for row in rows(rt)] == ["sent"]
+
+
+def test_a_reply_sent_as_the_modal_offers_it_goes_out_whole(
+    app: App, rt: Runtime, fake_slack: FakeSlack, network: Network
+) -> None:
+    """The modal starts the reply with the customer's handle; on Mastodon that is
+    `@mia@example.social`, which the personal-data guard took for an e-mail address, so a
+    reply sent as offered was refused."""
+    card = card_of(rt, fake_slack, network, "does it come in green?")
+    compose = open_modal(app, fake_slack, card, ACTION_REPLY)
+    box = next(b for b in compose["blocks"] if b.get("block_id") == TEXT_BLOCK)
+    offered = box["element"].get("initial_value") or ""
+    answer = submit(app, fake_slack, compose, typed(offered + "Yes, from Friday"))
+    assert answer["response_action"] == "push", answer
+    assert submit(app, fake_slack, answer["view"]) == {"response_action": "clear"}
+    run_jobs(rt)
+    (reply,) = network.brand_posts()
+    assert reply["text"].endswith("Yes, from Friday ^BK")

@@ -25,6 +25,7 @@ PERSONAL_DATA = [
     ("+81 3-1234-5678", "phone", "+81 3-1234-5678"),
     ("mail jane.doe+cs@example.co.kr please", "email", "jane.doe+cs@example.co.kr"),
     ("jane@example.com으로 보내주세요", "email", "jane@example.com"),
+    ("@leo@example.social write to leo@mail.example.com", "email", "leo@mail.example.com"),
     ("card 4111 1111 1111 1111", "card", "4111 1111 1111 1111"),
     ("4111-1111-1111-1111", "card", "4111-1111-1111-1111"),
     ("5555555555554444", "card", "5555555555554444"),
@@ -72,6 +73,8 @@ def test_a_finding_never_repeats_the_value(text: str, kind: str, value: str) -> 
         "x.com/brand/status/1234567890123456789 보세요",
         "https://example.com/track?phone=01012345678",
         "@user1234567890 thanks",
+        "@leo@example.social thanks, we are on it",  # someone on Mastodon, not an address
+        "@mia＠mastodon.example 감사합니다",
         "#주문1234567890 이벤트",
         "#event2026",
         "order A1234567890",
