@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from bot.networks.lengths import (
     BLUESKY_MAX_DM_GRAPHEMES,
@@ -44,6 +45,11 @@ class Rules:
     priced: bool = False
     # Whether Roost reads the network's search for watched words (bot.inbox.watch).
     searches: bool = False
+    # How long an upload no post has used yet is trusted to last: a post kept waiting
+    # longer (a rate limit, an outage) uploads its media again. X keeps a media id a day,
+    # a Mastodon instance its unattached media about as long; Bluesky may delete an
+    # unreferenced blob within minutes, so its go up again after any wait.
+    uploads_kept: timedelta = timedelta(minutes=30)
 
 
 RULES = {
@@ -61,6 +67,7 @@ RULES = {
         BLUESKY_MAX_DM_GRAPHEMES,
         image_bytes=BLUESKY_MAX_IMAGE_BYTES,
         video=False,
+        uploads_kept=timedelta(0),
     ),
     "mastodon": Rules(
         status_length,

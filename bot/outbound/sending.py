@@ -38,6 +38,7 @@ from bot.i18n import _
 from bot.inbox.sla import cancel_reminder
 from bot.networks import links
 from bot.networks.base import Attachment, Author, Found, Network, Write
+from bot.networks.rules import rules_for
 from bot.outbound.media import download
 from bot.outbound.reports import note, report
 from bot.runtime import Runtime
@@ -219,10 +220,13 @@ def _send(rt: Runtime, outbound_id: int) -> str:
 def _rate_limited(rt: Runtime, row: Outbound, exc: RateLimited) -> str:
     """The network took nothing: wait for its reset, then send (uploading its media again
     if the wait is long)."""
-    long_wait = exc.reset_at - rt.clock() > MEDIA_KEPT
     with rt.sessions.begin() as session:
         rows.back_to_pending(
-            session, row.id, run_at=exc.reset_at, error=str(exc), forget_media=long_wait
+            session,
+            row.id,
+            run_at=exc.reset_at,
+            error=str(exc),
+            forget_media=_uploads_lapse(session, row, exc.reset_at - rt.clock()),
         )
         note_x_limit(
             session, row.account_id, f"{_LIMITED_KIND[row.kind]} ({exc.window})", exc.reset_at
@@ -407,10 +411,12 @@ def _waiting_for_earlier_part(session: Session, outbound_id: int) -> str | None:
     return None
 
 
-MEDIA_KEPT = timedelta(minutes=30)
-"""How long a post's uploaded media are trusted to wait for it: X keeps a media id a day,
-and Bluesky and Mastodon may clear an upload no post has used; a post that waits longer
-(a daily cap) uploads them again."""
+def _uploads_lapse(session: Session, row: Outbound, wait: timedelta) -> bool:
+    """Whether the media uploaded for the row may be gone once it has waited `wait`, by its
+    network's rules (Rules.uploads_kept): then they go up again when it is sent."""
+    network = session.get_one(Account, row.account_id).network
+    return wait > rules_for(network).uploads_kept
+
 
 MEDIA_RETRY = timedelta(minutes=1)
 """When Slack or the network fail while the media go up, the post waits this long and
@@ -542,7 +548,8 @@ def _fail_pending(rt: Runtime, outbound_id: int, error: str) -> None:
 
 
 def _unavailable(rt: Runtime, row: Outbound, exc: Unavailable | SlackUnavailable) -> str:
-    """X could not be reached, so nothing was sent: try again later, within reason."""
+    """The network could not be reached, so nothing was sent: try again later, within
+    reason."""
     if row.attempts >= MAX_UNAVAILABLE_ATTEMPTS:
         gave_up = _("Gave up after {tries} tries.").format(tries=row.attempts)
         _settle(rt, row.id, "failed", error=f"{exc} {gave_up}")
@@ -551,7 +558,8 @@ def _unavailable(rt: Runtime, row: Outbound, exc: Unavailable | SlackUnavailable
     delay = UNAVAILABLE_BACKOFF[min(row.attempts, len(UNAVAILABLE_BACKOFF)) - 1]
     at = rt.clock() + timedelta(seconds=delay)
     with rt.sessions.begin() as session:
-        rows.back_to_pending(session, row.id, run_at=at, error=str(exc))
+        lapse = _uploads_lapse(session, row, at - rt.clock())
+        rows.back_to_pending(session, row.id, run_at=at, error=str(exc), forget_media=lapse)
     enqueue_send(rt.team_queue, row.id, at=at)
     logger.warning("outbound %s: %s; trying again in %ss", row.id, exc, delay)
     return "will retry"  # not spoken: the job's result

@@ -902,3 +902,31 @@ def test_a_reply_sent_as_the_modal_offers_it_goes_out_whole(
     run_jobs(rt)
     (reply,) = network.brand_posts()
     assert reply["text"].endswith("Yes, from Friday ^BK")
+
+
+def test_media_go_up_again_where_an_unused_upload_may_not_outlast_a_wait(
+    app: App, rt: Runtime, fake_slack: FakeSlack, network: Network
+) -> None:
+    """Bluesky may delete a blob no record names within minutes: a post kept waiting by a
+    rate limit uploads its image again. A Mastodon instance keeps unattached media about a
+    day, so a short wait reuses them."""
+    from bot.outbound.sending import send_outbound
+    from tests.handlers.test_posts import PNG, compose, values
+
+    give(rt, fake_slack, AGENT, "agent", "^BK")
+    image = fake_slack.add_file("sale.png", "image/png", PNG)
+    modal = compose(app, fake_slack)
+    answer = submit(app, fake_slack, modal, values("Look!", [network.account.id], files=[image]))
+    assert submit(app, fake_slack, answer["view"]) == {"response_action": "clear"}
+    network.fake.fail(network.write_path, 429, method="POST")
+    run_jobs(rt)
+    (row,) = rows(rt)
+    assert row.status == "pending" and network.brand_posts() == []
+    assert (row.media_ids is None) == (network.name == "bluesky")
+    with rt.sessions.begin() as session:  # the reset has come
+        session.get_one(Outbound, row.id).run_at = rt.clock()
+    assert send_outbound(row.id) == "sent"
+    assert len(network.brand_posts()) == 1
+    upload = "com.atproto.repo.uploadBlob" if network.name == "bluesky" else "/api/v2/media"
+    uploads = [call for call in network.fake.calls_to(upload) if call.method == "POST"]
+    assert len(uploads) == (2 if network.name == "bluesky" else 1)
