@@ -126,11 +126,12 @@ BLUESKY_HANDLE = "acme.bsky.social"
 BLUESKY_PASSWORD = "sandbox-app-password"  # not spoken: the fake Bluesky's, for ACME
 
 WAITING_ELSEWHERE = (
-    ("bluesky", "mia.bsky.social", "Mia Chen", "is the Gangnam store open on Sunday?"),
-    ("mastodon", "leo@example.social", "Leo", "my new case arrived cracked. Swap it in store?"),
+    ("bluesky", "mia.example", "Mia Chen", "is the Gangnam store open on Sunday?"),
+    ("mastodon", "leo@mastodon.example", "Leo", "my new case arrived cracked. Swap it in store?"),
 )
 """The mentions waiting on Bluesky and Mastodon at the start (network, customer, display
-name, text), so that a trainee meets a card from each network beside X's."""
+name, text), so that a trainee meets a card from each network beside X's. The customers'
+names are under the reserved `.example`: their profile links lead nowhere real."""
 
 WAITING = (
     ("jane_doe", "Jane Doe", "acme", "@acme my order #4417 says delivered; nothing is here."),
