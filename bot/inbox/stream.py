@@ -177,6 +177,9 @@ class MentionStream(tweepy.StreamingClient):
             self.accounts = {a.id: a for a in accounts}
             self.rule_accounts, self.unruled, self.paused = rule_accounts, unruled, paused
             self.headroom = headroom
+            # An account the stream no longer serves is not waiting for a back-fill here:
+            # when it is served again, it is back-filled from its cursor then (`regained`).
+            self.pending &= set(self.accounts)
         if regained:
             self.backfill(regained)
 
