@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -38,21 +39,53 @@ POLL_SECONDS = 0.1
 
 
 class Signals:
-    """SIGTERM and SIGINT, counted: the first asks to stop, a second to hurry."""
+    """SIGTERM and SIGINT, counted: the first asks to stop, a second to hurry.
+
+    They are heeded in a thread of their own, never in the handler. A handler runs in the
+    main thread between two of its steps, perhaps inside `stop.wait()` while it holds the
+    event's own lock; `stop.set()` there waits for that lock for ever. `roost run` once
+    hung so on a SIGTERM, its children left running. The handler does nothing: Python's
+    wakeup fd carries each signal's number to the thread.
+    """
 
     def __init__(self) -> None:
         self.stop = threading.Event()
         self.hurry = threading.Event()
-        signal.signal(signal.SIGTERM, self._handle)
-        signal.signal(signal.SIGINT, self._handle)
+        self._received = 0
+        self._reader, self._writer = socket.socketpair()
+        self._writer.setblocking(False)
+        signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
+        for number in HEEDED:
+            signal.signal(number, _noted)
+        threading.Thread(target=self._heed, name="signals", daemon=True).start()
 
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.stop.is_set():
-            logger.info("stopping now (second signal %s)", signum)
-            self.hurry.set()
+    def _heed(self) -> None:
+        while True:
+            try:
+                received = self._reader.recv(64)
+            except OSError:
+                return
+            if not received:
+                return  # its writer is gone: this Signals was let go of
+            for number in received:
+                if number in HEEDED:
+                    self._take(number)
+
+    def _take(self, number: int) -> None:
+        self._received += 1
+        if self._received == 1:
+            logger.info("stopping (signal %s)", number)
         else:
-            logger.info("stopping (signal %s)", signum)
-            self.stop.set()
+            logger.info("stopping now (second signal %s)", number)
+            self.hurry.set()
+        self.stop.set()
+
+
+HEEDED = (signal.SIGTERM, signal.SIGINT)
+
+
+def _noted(signum: int, frame: FrameType | None) -> None:
+    """The handler: nothing here (see Signals); the wakeup fd has the signal already."""
 
 
 def exit_at_deadline(stop: threading.Event, seconds: float, what: str) -> None:

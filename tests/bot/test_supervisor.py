@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.supervisor import Signals, supervise
-from tests.conftest import wait_for
+from tests.conftest import REPO_ROOT, wait_for
 
 CHILD = """
 import signal, sys, time
@@ -45,9 +46,38 @@ second; `quits` exits 0 and `fails` exits 3 on their own, once ready."""
 def signals() -> Iterator[Signals]:
     """Signals as `roost run` sets them up, this process's own handlers put back after."""
     saved = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
+    wakeup = signal.set_wakeup_fd(-1)
     yield Signals()
+    signal.set_wakeup_fd(wakeup)
     for number, handler in saved.items():
         signal.signal(number, handler)
+
+
+HELD = """
+import os, signal, sys, time
+from bot.supervisor import Signals
+signals = Signals()
+with signals.stop._cond:  # as inside stop.wait(), between its steps
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.2)  # the handler runs here, in this very thread
+print("stopped" if signals.stop.wait(5) else "not stopped", flush=True)
+"""
+
+
+def test_a_signal_while_the_main_thread_holds_the_stop_events_lock_still_stops_it(
+    tmp_path: Path,
+) -> None:
+    """`roost run` once hung on a SIGTERM, its children left running: the handler set the
+    stop event while the main thread, inside `stop.wait()`, held the event's own lock."""
+    child = subprocess.run(
+        [sys.executable, "-c", HELD],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=15,
+    )
+    assert child.stdout.strip() == "stopped", child.stderr
+    assert child.returncode == 0
 
 
 def run(tmp_path: Path, signals: Signals, deadline: float = 5.0, **kinds: str) -> tuple[int, float]:
