@@ -26,6 +26,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -114,6 +115,17 @@ class BadRequest(ValueError):
 
 
 @dataclass(frozen=True)
+class Elsewhere:
+    """A brand's account on another network the page's form can mention: `value` names it
+    in the form, `label` shows it, and `post(author, name, text)` posts a customer's mention
+    of it there (the customer made on first use); the post's id."""
+
+    value: str
+    label: str
+    post: Callable[[str, str | None, str], str]
+
+
+@dataclass(frozen=True)
 class _Origin:
     """Where a response_url's posts belong: who acted, in which channel, from which message
     (a channel message's ts, or one of the page's ephemerals), or from a command (neither)."""
@@ -132,13 +144,22 @@ def attach(
     people: list[str],
     brands: list[str],
     scenarios: list[Scenario] | None = None,
+    elsewhere: Sequence[Elsewhere] = (),
 ) -> Page:
     """Serve the page at ``slack.base_url + "/sandbox/"`` for `people` (Slack user ids seeded
-    in `slack`, the first shown by default) working the X accounts `brands`, with Roost's
-    Slack requests going to `events_url`."""
+    in `slack`, the first shown by default) working the X accounts `brands` (and the brand's
+    accounts `elsewhere`), with Roost's Slack requests going to `events_url`."""
     if not people:
         raise ValueError("the page needs at least one person to act as")
-    page = Page(slack, x, events_url=events_url, people=people, brands=brands, scenarios=scenarios)
+    page = Page(
+        slack,
+        x,
+        events_url=events_url,
+        people=people,
+        brands=brands,
+        scenarios=scenarios,
+        elsewhere=elsewhere,
+    )
     slack.page = page
     # The fonts made ready now, not on the first Korean page (the bold face is 4 MB).
     threading.Thread(target=_ready_fonts, name="sandbox-fonts", daemon=True).start()
@@ -161,9 +182,11 @@ class Page:
         people: list[str],
         brands: list[str],
         scenarios: list[Scenario] | None = None,
+        elsewhere: Sequence[Elsewhere] = (),
     ) -> None:
         self.slack = slack
         self.x = x
+        self.elsewhere = {account.value: account for account in elsewhere}
         self.events_url = events_url
         self.people = list(people)
         self.brands = list(brands)
@@ -473,6 +496,10 @@ class Page:
             brands.append({"username": brand, "timeline": timeline[:TIMELINE_LENGTH]})
         return {
             "brands": brands,
+            "elsewhere": [
+                {"value": account.value, "label": account.label}
+                for account in self.elsewhere.values()
+            ],
             "customers": sorted(customers),
             "switches": {
                 "rate_limit": self.x.faulting(X_PATHS, 429),
@@ -897,13 +924,16 @@ class Page:
     # ---------------------------------------------------------------- acting as X
 
     def post_mention(self, request: Json) -> Json:
-        """A customer's post mentioning a brand, on the fake X."""
+        """A customer's post mentioning a brand, on the fake X (or, for one of the brand's
+        accounts elsewhere, on that network's fake)."""
         brand, author, text = request.get("brand"), request.get("author"), request.get("text")
         name = request.get("name") or None
-        if brand not in self.brands:
-            raise BadRequest(f"Mention one of {', '.join('@' + b for b in self.brands)}.")
+        elsewhere = self.elsewhere.get(brand) if isinstance(brand, str) else None
+        if not isinstance(brand, str) or (brand not in self.brands and elsewhere is None):
+            shown = [f"@{b}" for b in self.brands] + [a.label for a in self.elsewhere.values()]
+            raise BadRequest(f"Mention one of {', '.join(shown)}.")
         if not isinstance(author, str) or not re.fullmatch(r"[A-Za-z0-9_]{1,15}", author):
-            raise BadRequest("An X username is 1 to 15 letters, digits or underscores.")
+            raise BadRequest("A username is 1 to 15 letters, digits or underscores.")
         if author.lower() in (b.lower() for b in self.brands):
             raise BadRequest("Post as a customer, not as a brand account.")
         if not isinstance(text, str) or not text.strip() or len(text) > 1000:
@@ -912,6 +942,8 @@ class Page:
             raise BadRequest("A display name is text.")
         if name is not None and len(name) > MAX_NAME:
             raise BadRequest(f"A display name is at most {MAX_NAME} characters.")
+        if elsewhere is not None:
+            return {"ok": True, "id": elsewhere.post(author, name, text)}
         try:
             self.x.user_id(author)
         except ValueError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import socket
 import sys
@@ -34,7 +35,7 @@ from bot.supervisor import Signals, supervise
 from bot.team.networks import connect_account
 from sandbox.bluesky_api import FakeBluesky
 from sandbox.mastodon_api import FakeMastodon
-from sandbox.page import attach
+from sandbox.page import Elsewhere, attach
 from sandbox.scenario import load_scenarios
 from sandbox.slack_api import FakeSlack
 from sandbox.x_api import AUTHORIZE_PATH, FakeX
@@ -182,6 +183,7 @@ def run_sandbox(var_dir: Path) -> int:
             people=[person.user_id for person in PEOPLE],
             brands=[brand.handle for brand in BRANDS],
             scenarios=load_scenarios(),
+            elsewhere=_elsewhere(bluesky, mastodon),
         )
         announcer = threading.Thread(
             target=_announce_when_ready,
@@ -327,6 +329,30 @@ def _seed_elsewhere(
         else:
             mastodon.add_remote(author, display_name=name)
             mastodon.post_mention(author, text, to=SOCIAL.handle)
+
+
+def _elsewhere(bluesky: FakeBluesky, mastodon: FakeMastodon) -> list[Elsewhere]:
+    """ACME's Bluesky and Mastodon accounts, for the page's form to mention: a customer
+    named `author` there is `author.example` on Bluesky and `author@mastodon.example`."""
+
+    def on_bluesky(author: str, name: str | None, text: str) -> str:
+        handle = (re.sub(r"[^a-z0-9]", "", author.lower()) or "customer") + ".example"
+        try:
+            bluesky.add_account(handle, "customer-password", display_name=name)
+        except ValueError:
+            pass  # a customer already
+        named = text if f"@{BLUESKY_HANDLE}" in text else f"@{BLUESKY_HANDLE} {text}"
+        return str(bluesky.post_mention(handle, named)["uri"])
+
+    def on_mastodon(author: str, name: str | None, text: str) -> str:
+        acct = f"{author}@mastodon.example"
+        mastodon.add_remote(acct, display_name=name)
+        return str(mastodon.post_mention(acct, text, to=SOCIAL.handle)["id"])
+
+    return [
+        Elsewhere(f"bluesky:{BLUESKY_HANDLE}", f"@{BLUESKY_HANDLE} · Bluesky", on_bluesky),
+        Elsewhere(f"mastodon:{SOCIAL.handle}", f"@{SOCIAL.handle} · Mastodon", on_mastodon),
+    ]
 
 
 def _environment(

@@ -893,10 +893,14 @@
   function renderX() {
     const x = state.x;
     const brandSelect = $("mention-brand");
-    if (brandSelect.dataset.brands !== JSON.stringify(x.brands.map((b) => b.username))) {
+    // X's accounts, then the brand's accounts on the other networks (their cards come the same way).
+    const options = x.brands
+      .map((b) => ({ value: b.username, label: "@" + b.username }))
+      .concat((x.elsewhere || []).map((a) => ({ value: a.value, label: a.label })));
+    if (brandSelect.dataset.brands !== JSON.stringify(options)) {
       clear(brandSelect);
-      for (const brand of x.brands) brandSelect.append(el("option", { value: brand.username, text: "@" + brand.username }));
-      brandSelect.dataset.brands = JSON.stringify(x.brands.map((b) => b.username));
+      for (const option of options) brandSelect.append(el("option", { value: option.value, text: option.label }));
+      brandSelect.dataset.brands = JSON.stringify(options);
     }
     const customers = $("customers");
     clear(customers);

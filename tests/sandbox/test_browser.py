@@ -195,3 +195,17 @@ def test_the_app_home_opens_with_what_waits_for_each_person(browser: Any) -> Non
     press(browser, "[data-test=nav-home]", "the App Home")
     until(lambda: "Assigned to me" in " ".join(texts(browser, "[data-test=home]")), 30, "Home")
     until(lambda: "Unassigned in your accounts" in " ".join(texts(browser, "[data-test=home]")))
+
+
+def test_a_customer_mentions_the_brand_on_bluesky_and_on_mastodon_from_the_page(
+    browser: Any,
+) -> None:
+    """The form mentions ACME's Bluesky and Mastodon accounts too: each post is read by the
+    running listener through that network's adapter, and carded in #social-acme."""
+    asked = uuid.uuid4().hex[:6]
+    open_channel(browser, "C0SOCIAL")
+    for brand, network in (("bluesky:acme.bsky.social", "Bluesky"), ("mastodon:acme", "Mastodon")):
+        post_mention(browser, author="ravi", text=f"does it ship to Busan? {asked}", brand=brand)
+        card = card_saying(browser, f"{asked}", f"the {network} card")
+        assert f"on {network}" in card
+        asked = uuid.uuid4().hex[:6]
