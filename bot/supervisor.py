@@ -66,7 +66,7 @@ class Signals:
             except OSError:
                 return
             if not received:
-                return  # its writer is gone: this Signals was let go of
+                return  # the socket is closed: nothing more will come
             for number in received:
                 if number in HEEDED:
                     self._take(number)
