@@ -54,7 +54,6 @@ import hmac
 import json
 import re
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -1847,25 +1846,9 @@ class _RequestHandler(LoopbackHandler):
         if admission.delay:
             fake._stopping.wait(admission.delay)  # carried out already; only the answer is late
         if admission.lose_answer:
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self._drop()
             return
         self._send_json(status, payload, headers)
-
-    def _send_json(
-        self, status: int, payload: Any, headers: Mapping[str, str] | None = None
-    ) -> None:
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
 
 
 # --- standalone -------------------------------------------------------------------------------

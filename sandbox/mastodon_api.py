@@ -44,7 +44,6 @@ import json
 import math
 import re
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -1564,25 +1563,9 @@ class _Handler(LoopbackHandler):
             # Mastodon has carried the request out; only its answer is late.
             fake._stopping.wait(delay)
         if lose:
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self._drop()
             return
         self._send_json(answer.status, answer.payload, {**rate_headers, **answer.headers})
-
-    def _send_json(
-        self, status: int, payload: Any, headers: Mapping[str, str] | None = None
-    ) -> None:
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
 
 
 # --- standalone --------------------------------------------------------------------------------
