@@ -247,8 +247,9 @@ def _act(
         earlier = previous_part(session, row) if row.kind == "post" else None
     if row.kind == "reply":
         assert row.target_tweet_id is not None
-        summoned = mention is None or mention.summons is not False
-        made = network.reply(refs[row.target_tweet_id], row.text, key=key, summoned=summoned)
+        made = network.reply(
+            refs[row.target_tweet_id], row.text, key=key, summoned=_summoned(mention)
+        )
         return made.ref, made.url
     if row.kind == "post":
         # The media went up before the row was claimed (`_upload_media`), on its first part.
@@ -292,7 +293,7 @@ def _write(session: Session, row: Outbound, mention: Mention | None) -> Write:
         parent_ref=parent,
         target_ref=refs.get(row.target_tweet_id) if row.target_tweet_id is not None else None,
         to=to,
-        summoned=row.kind != "post" and (mention is None or mention.summons is not False),
+        summoned=row.kind != "post" and _summoned(mention),
     )
 
 
@@ -512,9 +513,13 @@ def _price_kind(rt: Runtime, row: Outbound) -> str:
     summoned = True
     if row.kind == "reply" and row.mention_id is not None:
         with rt.sessions() as session:
-            mention = session.get(Mention, row.mention_id)
-            summoned = mention is None or mention.summons is not False
+            summoned = _summoned(session.get(Mention, row.mention_id))
     return send_kind(row.kind, row.text, summoned=summoned)
+
+
+def _summoned(mention: Mention | None) -> bool:
+    """Whether the post a reply answers summoned the account (unknown counts as so)."""
+    return mention is None or mention.summons is not False
 
 
 def _author_may_not_post(session: Session, outbound_id: int) -> str | None:
